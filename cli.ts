@@ -1,0 +1,288 @@
+/**
+ * The `iepile` command line: argument parsing and sub-command dispatch. Every error the tools
+ * raise on bad input becomes one line on stderr and a non-zero exit code.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { InputError, UsageError } from "./io/errors.ts";
+import { ProgressLine } from "./io/progress.ts";
+import { convertFile, type ConvertSummary } from "./convert/convert_file.ts";
+import { formatStats, statsFile } from "./convert/stats.ts";
+import denoConfig from "./deno.json" with { type: "json" };
+
+/** The package version. */
+export const VERSION: string = denoConfig.version;
+
+/** Where the CLI writes (replaceable in tests). */
+export interface CliIo {
+  /** Normal output. */
+  out(text: string): void;
+  /** Messages, summaries and errors. */
+  err(text: string): void;
+}
+
+const encoder = new TextEncoder();
+const STD_IO: CliIo = {
+  out: (t) => Deno.stdout.writeSync(encoder.encode(t)),
+  err: (t) => Deno.stderr.writeSync(encoder.encode(t)),
+};
+
+const MAIN_HELP = `iepile ${VERSION} — IEPile's schema-based information extraction tools, in Deno
+
+Usage: iepile <command> [options]
+
+Commands:
+  convert   annotated IE data (NER, RE, SPO, EE, EET, EEA, KG) → IEPile instructions
+            (IEPile's ie2instruction/convert_func.py, byte for byte)
+  stats     what a converted file holds: tasks, sources, schema batches, negatives
+
+Run 'iepile <command> --help' for a command's options.
+`;
+
+const CONVERT_HELP = `iepile convert — annotated IE data → IEPile instructions
+
+Usage: iepile convert --src_path IN.json --tgt_path OUT.json --schema_path SCHEMA.json --task TASK [options]
+
+Takes IEPile's flags verbatim (kebab-case works too: --src-path …), so an IEPile script runs by
+replacing 'python ie2instruction/convert_func.py' with 'iepile convert'.
+
+Input and output:
+  --src_path FILE         annotated records, JSON Lines (or one JSON array); its parent folder's name
+                          becomes "source" (data/NER/sample.json → NER)
+  --tgt_path FILE         output JSON Lines, written atomically ('-' = standard output)
+  --schema_path FILE      three JSON lines: type list, role list, type → roles object
+  --source NAME           set "source" instead of deriving it from --src_path
+
+IEPile options:
+  --task TASK             NER, RE, SPO, EE, EET, EEA or KG (default NER)
+  --language zh|en        instruction language (default zh)
+  --split train|test      train: with targets ("output"); test: with ids and "label" (default train)
+  --split_num N           schemas per instruction, -1 = all in one (default 4; IEPile suggests
+                          NER 6, RE/EE/EET/EEA 4, KG 1)
+  --neg_schema P          probability of keeping each negative schema, in [0, 1] (default 1)
+  --random_sort           shuffle schemas instead of sorting them
+  --cluster_mode          hard-negative sampling (train; NER, RE, SPO, EE, EET)
+  --hard_negative_path F  {schema key: [hard negatives]} file for --cluster_mode
+  --hard-negative-key K   use the inner dictionary K (e.g. NER/MSRA) of a nested file like
+                          IEPile's hard_dict.json
+
+Reproducibility:
+  --hash-seed N           reproduce the output of PYTHONHASHSEED=N python3 convert_func.py
+                          (Python set order decides schema order; default 0)
+
+Run control:
+  --skip-invalid          skip invalid records (reported with counts) instead of stopping
+  --quiet                 no progress line and no summary
+  -h, --help              this help
+
+Example:
+  iepile convert --src_path data/NER/sample.json --tgt_path out/NER_train.json \\
+    --schema_path data/NER/schema.json --task NER --language en --split_num 6 --split train
+`;
+
+const STATS_HELP = `iepile stats — what a converted file holds
+
+Usage: iepile stats FILE [--json]
+
+Prints instructions per task, source and language, schema items per instruction, the
+positive : negative balance of schema items (IEPile suggests 1:2 to 1:3), the share of
+all-negative instructions, and text sizes. --json prints the same as one JSON object.
+`;
+
+/** String options of `convert`: [IEPile name, kebab alias]. */
+const CONVERT_STRINGS = [
+  ["src_path", "src-path"],
+  ["tgt_path", "tgt-path"],
+  ["schema_path", "schema-path"],
+  ["hard_negative_path", "hard-negative-path"],
+  ["hard_negative_key", "hard-negative-key"],
+  ["language", "language"],
+  ["task", "task"],
+  ["split", "split"],
+  ["split_num", "split-num"],
+  ["neg_schema", "neg-schema"],
+  ["hash_seed", "hash-seed"],
+  ["source", "source"],
+] as const;
+const CONVERT_FLAGS = [
+  ["random_sort", "random-sort"],
+  ["cluster_mode", "cluster-mode"],
+  ["skip_invalid", "skip-invalid"],
+  ["quiet", "quiet"],
+  ["help", "help"],
+] as const;
+
+/**
+ * Run the CLI.
+ *
+ * @param args the arguments after the program name
+ * @param io where to write (default: stdout and stderr)
+ * @returns the exit code: 0 success, 1 bad input, 2 bad usage
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * let out = "";
+ * const code = await main(["--version"], { out: (t) => out += t, err: () => {} });
+ * if (code !== 0 || !out.startsWith("iepile ")) throw new Error(out);
+ * ```
+ */
+export async function main(args: string[], io: CliIo = STD_IO): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case undefined:
+      case "-h":
+      case "--help":
+      case "help":
+        io.out(helpFor(rest[0]) ?? MAIN_HELP);
+        return 0;
+      case "--version":
+      case "-V":
+        io.out(`iepile ${VERSION}\n`);
+        return 0;
+      case "convert":
+        return await runConvert(rest, io);
+      case "stats":
+        return await runStats(rest, io);
+      default:
+        throw new UsageError(`unknown command "${command}"; commands: convert, stats (see 'iepile --help')`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`iepile: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof InputError) {
+      io.err(`iepile: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+function helpFor(command: string | undefined): string | undefined {
+  return command === "convert" ? CONVERT_HELP : command === "stats" ? STATS_HELP : undefined;
+}
+
+/**
+ * `parseArgs` with clear errors, and negative numbers accepted as values (`--split_num -1`, as
+ * Python's argparse allows).
+ */
+function parse(
+  args: string[],
+  options: Record<string, { type: "string" | "boolean"; short?: string }>,
+  command: string,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const fixed: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const name = a.startsWith("--") ? a.slice(2) : undefined;
+    if (name && options[name]?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) {
+      fixed.push(`${a}=${args[++i]}`);
+    } else {
+      fixed.push(a);
+    }
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: fixed, options, strict: true, allowPositionals: true });
+    return { values: values as Record<string, string | boolean | undefined>, positionals };
+  } catch (e) {
+    throw new UsageError(`${command}: ${(e as Error).message.split("\n")[0]} (see 'iepile ${command} --help')`);
+  }
+}
+
+function numberOption(value: string | boolean | undefined, flag: string, integer: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value).trim();
+  const n = Number(text);
+  if (text === "" || !Number.isFinite(n) || (integer && !/^-?\d+$/.test(text))) {
+    throw new UsageError(`--${flag} expects ${integer ? "an integer" : "a number"}, got "${value}"`);
+  }
+  return n;
+}
+
+async function runConvert(args: string[], io: CliIo): Promise<number> {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const [name, alias] of CONVERT_STRINGS) options[name] = options[alias] = { type: "string" };
+  for (const [name, alias] of CONVERT_FLAGS) options[name] = options[alias] = { type: "boolean" };
+  options.help.short = "h";
+  const { values, positionals } = parse(args, options, "convert");
+  const get = (name: string, alias: string) => values[name] ?? values[alias];
+  if (get("help", "help")) {
+    io.out(CONVERT_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`convert: unexpected argument "${positionals[0]}"`);
+  const required = (name: string, alias: string): string => {
+    const v = get(name, alias);
+    if (typeof v !== "string" || v === "") {
+      throw new UsageError(`convert: --${name} is required (see 'iepile convert --help')`);
+    }
+    return v;
+  };
+  const srcPath = required("src_path", "src-path");
+  const tgtPath = required("tgt_path", "tgt-path");
+  const schemaPath = required("schema_path", "schema-path");
+  const quiet = Boolean(get("quiet", "quiet"));
+  const progress = new ProgressLine("converted", { enabled: !quiet && tgtPath !== "-" ? undefined : false });
+  let summary: ConvertSummary;
+  try {
+    summary = await convertFile({
+      srcPath,
+      tgtPath,
+      schemaPath,
+      hardNegativePath: get("hard_negative_path", "hard-negative-path") as string | undefined,
+      hardNegativeKey: get("hard_negative_key", "hard-negative-key") as string | undefined,
+      task: (get("task", "task") as string | undefined) ?? "NER",
+      language: get("language", "language") as string | undefined,
+      split: get("split", "split") as string | undefined,
+      splitNum: numberOption(get("split_num", "split-num"), "split_num", true),
+      negSchema: numberOption(get("neg_schema", "neg-schema"), "neg_schema", false),
+      hashSeed: numberOption(get("hash_seed", "hash-seed"), "hash-seed", true),
+      source: get("source", "source") as string | undefined,
+      randomSort: Boolean(get("random_sort", "random-sort")),
+      clusterMode: Boolean(get("cluster_mode", "cluster-mode")),
+      skipInvalid: Boolean(get("skip_invalid", "skip-invalid")),
+      onProgress: (u) => progress.update(u),
+    });
+  } finally {
+    progress.finish();
+  }
+  if (!quiet) io.err(formatSummary(summary, tgtPath));
+  return 0;
+}
+
+function formatSummary(s: ConvertSummary, tgtPath: string): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const rate = s.seconds > 0 ? ` in ${s.seconds.toFixed(2)} s (${n(Math.round(s.records / s.seconds))} records/s)` : "";
+  let text = `converted ${n(s.records)} records → ${n(s.instructions)} instructions in ${tgtPath}${rate}\n`;
+  if (s.withoutInstruction > 0) {
+    text += `  ${n(s.withoutInstruction)} records yield no instruction, as in IEPile ` +
+      `(EEA records without events; records without positives at --neg_schema 0)\n`;
+  }
+  if (s.skipped > 0) {
+    text += `  skipped ${n(s.skipped)} invalid records:\n`;
+    for (const [reason, count] of s.skipReasons) text += `    ${n(count)} × ${reason}\n`;
+    text += `  first: ${s.skipExamples[0]}\n`;
+  }
+  return text;
+}
+
+async function runStats(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    "stats",
+  );
+  if (values.help) {
+    io.out(STATS_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError("stats: give one converted file (see 'iepile stats --help')");
+  const stats = await statsFile(positionals[0]);
+  io.out(values.json ? JSON.stringify(stats, null, 2) + "\n" : formatStats(stats, positionals[0]) + "\n");
+  return 0;
+}

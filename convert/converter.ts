@@ -1,0 +1,106 @@
+/**
+ * Turning checked records into IEPile instruction lines, one record at a time.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { pyDumps, pyStr } from "../io/py_json.ts";
+import { type ConvertOptions, createContext, type SamplingContext } from "./context.ts";
+import { instructionText } from "./instructions.ts";
+import { filterRecord, type IeRecord } from "./records.ts";
+import type { SchemaLists } from "./schema.ts";
+import { splitSchemas } from "./split_schemas.ts";
+import { EE } from "./tasks/ee.ts";
+import { EEA } from "./tasks/eea.ts";
+import { EET, NER, RE, SPO } from "./tasks/flat.ts";
+import { KG } from "./tasks/kg.ts";
+import { jsonList, type TaskAdapter } from "./tasks/task.ts";
+
+const ADAPTERS: Readonly<Record<ConvertOptions["task"], TaskAdapter>> = { NER, RE, SPO, EET, EE, EEA, KG };
+
+/**
+ * Converts records in file order. Keeps the run's random generators, so records must be fed
+ * in order, each once (as IEPile consumes one stream across the whole file).
+ *
+ * @example
+ * ```ts
+ * import { Converter } from "./converter.ts";
+ * const c = new Converter(
+ *   { task: "NER", language: "en", split: "train", splitNum: 2, negSchema: 1, randomSort: false, clusterMode: false, hashSeed: 0, source: "NER" },
+ *   { types: ["person", "location", "organization"], roles: [], typeRoles: [] },
+ * );
+ * const lines = c.convert({ text: "Bob and Alice visited Paris.", annotations: [
+ *   { entity: "Bob", entity_type: "person", raw: { entity: "Bob", entity_type: "person" } },
+ * ] });
+ * // sorted schema [location, organization, person] in batches of 2: two instructions
+ * if (lines.length !== 2 || !lines[1].endsWith('"output": "{\\"person\\": [\\"Bob\\"]}"}\n')) throw new Error(lines[1]);
+ * ```
+ */
+export class Converter {
+  /** The run's shared state (schema sets, generators). */
+  readonly context: SamplingContext;
+  readonly #adapter: TaskAdapter;
+  readonly #head: string;
+  readonly #instructionHead: string;
+  #fixedTestBatches: string[] | undefined;
+
+  /**
+   * @param options the conversion options (see `ConvertOptions`)
+   * @param schema the schema lists
+   * @param hardNegatives hard negatives per positive key (cluster mode)
+   */
+  constructor(options: ConvertOptions, schema: SchemaLists, hardNegatives?: ReadonlyMap<string, readonly string[]>) {
+    this.context = createContext(options, schema, hardNegatives);
+    this.#adapter = ADAPTERS[options.task];
+    this.#head = `"task": ${pyStr(options.task)}, "source": ${pyStr(options.source)}, "instruction": `;
+    this.#instructionHead = `{"instruction": ${pyStr(instructionText(options.task, options.language))}, "schema": `;
+  }
+
+  /**
+   * The output lines (each ending in `\n`) for one record: one per schema batch. Empty when the
+   * record yields no instruction (an EEA record without events; a record without positives at
+   * `negSchema` 0).
+   *
+   * @param record a checked record (see `readRecord`); IEPile's read-time filter is applied here
+   * @returns JSON Lines text, one entry per instruction
+   *
+   * @example
+   * ```ts
+   * import { Converter } from "./converter.ts";
+   * const c = new Converter(
+   *   { task: "RE", language: "zh", split: "test", splitNum: -1, negSchema: 1, randomSort: false, clusterMode: false, hashSeed: 0, source: "RE" },
+   *   { types: [], roles: ["founder"], typeRoles: [] },
+   * );
+   * const [line] = c.convert({ text: "x", annotations: [] });
+   * if (!line.startsWith('{"id": "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881", "task": "RE"')) throw new Error(line);
+   * ```
+   */
+  convert(record: IeRecord): string[] {
+    const kept = filterRecord(record, this.context.options.task);
+    if (kept === null) return [];
+    const input = `, "input": ${pyStr(kept.text)}}`;
+    if (this.context.options.split === "train") {
+      return this.#adapter.train(this.context, kept).map((b) =>
+        `{${this.#head}${JSON.stringify(this.#instructionHead + b.schema + input)}, "output": ${
+          JSON.stringify(b.output)
+        }}\n`
+      );
+    }
+    const id = createHash("sha256").update(kept.text).digest("hex");
+    const label = kept.annotations === undefined
+      ? ""
+      : `, "label": ${JSON.stringify(jsonList(kept.annotations.map((a) => pyDumps(a.raw))))}`;
+    return this.#testBatches(kept).map((schema) =>
+      `{"id": "${id}", ${this.#head}${JSON.stringify(this.#instructionHead + schema + input)}${label}}\n`
+    );
+  }
+
+  #testBatches(record: IeRecord): string[] {
+    if (this.#fixedTestBatches !== undefined) return this.#fixedTestBatches;
+    const batches = splitSchemas(this.#adapter.testItems(this.context, record), this.context.options.splitNum)
+      .map(jsonList);
+    if (this.#adapter.testItemsFixed) this.#fixedTestBatches = batches;
+    return batches;
+  }
+}

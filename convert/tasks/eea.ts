@@ -1,0 +1,70 @@
+/**
+ * EEA (event argument extraction): the triggers are given; the schema asks for the roles of the
+ * record's own event types, and the target lists one argument object per event.
+ *
+ * @module
+ */
+
+import { pyStr, pyStrList } from "../../io/py_json.ts";
+import type { SamplingContext } from "../context.ts";
+import { compareCodePoints } from "../order.ts";
+import { PySet } from "../pycompat/mod.ts";
+import type { IeEvent, IeRecord } from "../records.ts";
+import { splitSchemas } from "../split_schemas.ts";
+import { argumentObject, labelledEvents } from "./event_answers.ts";
+import { jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+
+type Item = [type: string, triggers: string[], roles: string[]];
+
+function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
+  const triggersByType = new Map<string, string[]>();
+  for (const ev of events) {
+    const list = triggersByType.get(ev.event_type);
+    if (list === undefined) triggersByType.set(ev.event_type, [ev.event_trigger]);
+    else list.push(ev.event_trigger);
+  }
+  const p = ctx.options.negSchema;
+  const items: Item[] = [];
+  for (const [type, triggers] of triggersByType) {
+    const schemaRoles = ctx.typeRoles.get(type);
+    let roles = schemaRoles.toArray();
+    if (p > 0) {
+      const k = Math.max(ctx.numpy.binomialSum(p, schemaRoles.size), 1);
+      roles = ctx.random.sample(roles, Math.min(k, roles.length));
+    }
+    // IEPile bounds the trigger count by the role count (so a type with no roles keeps no trigger).
+    const k = Math.max(ctx.numpy.binomialSum(p, triggers.length), 1);
+    items.push([type, ctx.random.sample(triggers, Math.min(k, roles.length)), roles]);
+  }
+  if (!ctx.options.randomSort) return items.sort((a, b) => compareCodePoints(a[0], b[0]));
+  ctx.random.shuffle(items);
+  for (const item of items) ctx.random.shuffle(item[2]);
+  return items;
+}
+
+/** EEA adapter. */
+export const EEA: TaskAdapter = {
+  testItemsFixed: false,
+  testItems(ctx: SamplingContext, record: IeRecord): string[] {
+    const types = PySet.from(ctx.hasher, ((record.annotations ?? []) as IeEvent[]).map((ev) => ev.event_type));
+    return types.toArray().map((t) =>
+      `{"event_type": ${pyStr(t)}, "arguments": ${pyStrList(ctx.typeRoles.get(t).toArray())}}`
+    );
+  },
+  train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
+    const events = (record.annotations ?? []) as IeEvent[];
+    const items = sampleItems(ctx, events);
+    const labelled = labelledEvents(ctx, events);
+    return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
+      schema: jsonList(
+        batch.map(([type, triggers, roles]) =>
+          `{"event_type": ${pyStr(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${pyStrList(roles)}}`
+        ),
+      ),
+      output: jsonObject(batch.map(([type, , roles]) => {
+        const objects = (labelled.get(type) ?? []).map((ev) => argumentObject(ev, roles)).filter((o) => o !== "{}");
+        return [pyStr(type), jsonList(objects)];
+      })),
+    }));
+  },
+};

@@ -1,0 +1,85 @@
+/**
+ * The labelled events of a record as EE and EEA targets present them: per event type, each
+ * event's trigger and its role → argument value(s).
+ *
+ * @module
+ */
+
+import { pyStr, pyStrList } from "../../io/py_json.ts";
+import type { SamplingContext } from "../context.ts";
+import { PySet } from "../pycompat/mod.ts";
+import type { IeEvent } from "../records.ts";
+import { jsonObject } from "./task.ts";
+
+/** One labelled event. */
+export interface LabelledEvent {
+  /** The trigger; `"NAN"` when the input trigger is empty. */
+  trigger: string;
+  /** Role → value as JSON text: one string, or a list (in Python set order) for several distinct values. */
+  args: Map<string, string>;
+}
+
+/**
+ * Group a record's events by type. Events with neither trigger nor arguments are skipped; empty
+ * argument strings are dropped.
+ *
+ * @param ctx the run context (its hasher gives multi-value order)
+ * @param events the record's events
+ * @returns type → events, in first-appearance order
+ *
+ * @example
+ * ```ts
+ * import { createContext } from "../context.ts";
+ * import { labelledEvents } from "./event_answers.ts";
+ * const ctx = createContext(
+ *   { task: "EE", language: "en", split: "train", splitNum: 4, negSchema: 1, randomSort: false, clusterMode: false, hashSeed: 0, source: "x" },
+ *   { types: [], roles: [], typeRoles: [] },
+ * );
+ * const ev = { event_trigger: "", event_type: "attack", arguments: [{ argument: "Rebels", role: "attacker" }], raw: null };
+ * const byType = labelledEvents(ctx, [ev]);
+ * if (byType.get("attack")?.[0].trigger !== "NAN") throw new Error();
+ * ```
+ */
+export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[]): Map<string, LabelledEvent[]> {
+  const byType = new Map<string, LabelledEvent[]>();
+  for (const ev of events) {
+    if (ev.event_trigger === "" && ev.arguments.length === 0) continue;
+    const values = new Map<string, PySet>();
+    for (const { argument, role } of ev.arguments) {
+      if (argument === "") continue;
+      let set = values.get(role);
+      if (set === undefined) values.set(role, set = new PySet(ctx.hasher));
+      set.add(argument);
+    }
+    const args = new Map<string, string>();
+    for (const [role, set] of values) {
+      const list = set.toArray();
+      args.set(role, list.length === 1 ? pyStr(list[0]) : pyStrList(list));
+    }
+    const entry = { trigger: ev.event_trigger === "" ? "NAN" : ev.event_trigger, args };
+    const list = byType.get(ev.event_type);
+    if (list === undefined) byType.set(ev.event_type, [entry]);
+    else list.push(entry);
+  }
+  return byType;
+}
+
+/**
+ * An event's arguments over the asked roles, as JSON text: each role's value or `"NAN"`;
+ * `{}` when none of the roles is present.
+ *
+ * @param ev the labelled event
+ * @param roles the roles asked for, in order
+ * @returns the JSON object text
+ *
+ * @example
+ * ```ts
+ * import { argumentObject } from "./event_answers.ts";
+ * const ev = { trigger: "t", args: new Map([["a", '"x"']]) };
+ * if (argumentObject(ev, ["b", "a"]) !== '{"b": "NAN", "a": "x"}' || argumentObject(ev, ["b"]) !== "{}") throw new Error();
+ * ```
+ */
+export function argumentObject(ev: LabelledEvent, roles: readonly string[]): string {
+  if (!roles.some((r) => ev.args.has(r))) return "{}";
+  return jsonObject(roles.map((r) => [pyStr(r), ev.args.get(r) ?? '"NAN"']));
+}

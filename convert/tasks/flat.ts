@@ -1,0 +1,128 @@
+/**
+ * The "flat" tasks — NER, RE, SPO and EET — whose schema is a list of keys (entity types,
+ * relations, `subject_predicate_object` strings, event types) and whose target maps each key
+ * to a list of answers.
+ *
+ * @module
+ */
+
+import { pyStr } from "../../io/py_json.ts";
+import type { SamplingContext } from "../context.ts";
+import { sortOrShuffle } from "../order.ts";
+import { PySet } from "../pycompat/mod.ts";
+import type { Annotation, Entity, IeEvent, IeRecord, Relation } from "../records.ts";
+import { splitSchemas } from "../split_schemas.ts";
+import { clusterSample } from "./cluster.ts";
+import { jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+
+/** How one flat task reads keys and answers. */
+interface FlatRules {
+  /** All schema keys. */
+  universe(ctx: SamplingContext): PySet;
+  /** The schema key an annotation belongs to. */
+  key(a: Annotation): string;
+  /** The annotation's answer, as JSON text. */
+  answer(a: Annotation): string;
+  /** The schema item for a key, as JSON text. */
+  schemaItem(key: string): string;
+  /** The target object key for a schema key. */
+  targetKey(key: string): string;
+}
+
+/** Split `subject_predicate_object`: first and last pieces are the types, the middle is the predicate. */
+function splitSpo(key: string): { subject_type: string; predicate: string; object_type: string } {
+  const parts = key.split("_");
+  return { subject_type: parts[0], predicate: parts.slice(1, -1).join("_"), object_type: parts[parts.length - 1] };
+}
+
+const NER_RULES: FlatRules = {
+  universe: (ctx) => ctx.types,
+  key: (a) => (a as Entity).entity_type,
+  answer: (a) => pyStr((a as Entity).entity),
+  schemaItem: pyStr,
+  targetKey: pyStr,
+};
+
+const EET_RULES: FlatRules = {
+  universe: (ctx) => ctx.types,
+  key: (a) => (a as IeEvent).event_type,
+  answer: (a) => pyStr((a as IeEvent).event_trigger),
+  schemaItem: pyStr,
+  targetKey: pyStr,
+};
+
+const RE_RULES: FlatRules = {
+  universe: (ctx) => ctx.roles,
+  key: (a) => (a as Relation).relation,
+  answer: (a) => `{"head": ${pyStr((a as Relation).head)}, "tail": ${pyStr((a as Relation).tail)}}`,
+  schemaItem: pyStr,
+  targetKey: pyStr,
+};
+
+const SPO_RULES: FlatRules = {
+  universe: (ctx) => ctx.types,
+  key: (a) => {
+    const r = a as Relation;
+    return `${r.head_type}_${r.relation}_${r.tail_type}`;
+  },
+  answer: (a) => `{"subject": ${pyStr((a as Relation).head)}, "object": ${pyStr((a as Relation).tail)}}`,
+  schemaItem: (key) => {
+    const s = splitSpo(key);
+    return `{"subject_type": ${pyStr(s.subject_type)}, "predicate": ${pyStr(s.predicate)}, "object_type": ${
+      pyStr(s.object_type)
+    }}`;
+  },
+  // Two schema items with the same predicate share one target key (a Python dict keeps the last value).
+  targetKey: (key) => pyStr(splitSpo(key).predicate),
+};
+
+/** Standard (not cluster) sampling: positives plus a Binomial(p) share of the negatives. */
+function standardSample(ctx: SamplingContext, universe: PySet, positives: PySet): string[] | null {
+  const p = ctx.options.negSchema;
+  if (p === 0) return positives.size === 0 ? null : sortOrShuffle(ctx, positives.toArray());
+  let negatives = universe.difference(positives).toArray();
+  let k = ctx.numpy.binomialSum(p, ctx.labelLength);
+  if (positives.size === 0) k = Math.max(k, 1);
+  negatives = ctx.random.sample(negatives, Math.min(k, negatives.length));
+  return sortOrShuffle(ctx, [...negatives, ...positives.toArray()]);
+}
+
+function flatAdapter(rules: FlatRules): TaskAdapter {
+  return {
+    testItemsFixed: true,
+    testItems: (ctx) => rules.universe(ctx).toArray().map(rules.schemaItem),
+    train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
+      const annotations = record.annotations ?? [];
+      const universe = rules.universe(ctx);
+      const positives = PySet.from(ctx.hasher, annotations.map(rules.key));
+      let keys: string[] | null;
+      if (ctx.options.clusterMode) {
+        const s = clusterSample(ctx, universe, positives, universe.size === 1);
+        keys = s.branch === 3 ? sortOrShuffle(ctx, s.items) : s.items;
+      } else {
+        keys = standardSample(ctx, universe, positives);
+      }
+      if (keys === null) return [];
+      const answers = new Map<string, string[]>();
+      for (const a of annotations) {
+        const k = rules.key(a);
+        const list = answers.get(k);
+        if (list === undefined) answers.set(k, [rules.answer(a)]);
+        else list.push(rules.answer(a));
+      }
+      return splitSchemas(keys, ctx.options.splitNum).map((batch) => ({
+        schema: jsonList(batch.map(rules.schemaItem)),
+        output: jsonObject(batch.map((k) => [rules.targetKey(k), jsonList(answers.get(k) ?? [])])),
+      }));
+    },
+  };
+}
+
+/** NER: entity types → entity strings. */
+export const NER: TaskAdapter = flatAdapter(NER_RULES);
+/** EET: event types → trigger strings. */
+export const EET: TaskAdapter = flatAdapter(EET_RULES);
+/** RE: relations → `{"head", "tail"}` pairs. */
+export const RE: TaskAdapter = flatAdapter(RE_RULES);
+/** SPO: `subject_predicate_object` schemas → `{"subject", "object"}` pairs keyed by predicate. */
+export const SPO: TaskAdapter = flatAdapter(SPO_RULES);

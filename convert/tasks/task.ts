@@ -1,0 +1,66 @@
+/**
+ * What every task adapter provides to the converter.
+ *
+ * @module
+ */
+
+import type { SamplingContext } from "../context.ts";
+import type { IeRecord } from "../records.ts";
+
+/** One training instruction of a record: its schema batch and its target, both as JSON text. */
+export interface TrainBatch {
+  /** The `schema` value, e.g. `["location", "person"]`. */
+  schema: string;
+  /** The `output` value, e.g. `{"location": ["Paris"], "person": []}`. */
+  output: string;
+}
+
+/** A task's conversion rules. */
+export interface TaskAdapter {
+  /**
+   * Sample the record's schema (positives plus negatives), cut it into batches and build the
+   * target of each batch. An empty result means the record yields no instruction.
+   */
+  train(ctx: SamplingContext, record: IeRecord): TrainBatch[];
+  /** The schema items (JSON text each) a test instruction asks about, before batching. */
+  testItems(ctx: SamplingContext, record: IeRecord): string[];
+  /** True when `testItems` is the same for every record of a run (so it can be computed once). */
+  readonly testItemsFixed: boolean;
+}
+
+/**
+ * A JSON list from items that are already JSON text.
+ *
+ * @param items JSON texts
+ * @returns `[a, b]` with Python's separators
+ *
+ * @example
+ * ```ts
+ * import { jsonList } from "./task.ts";
+ * if (jsonList(['"a"', "1"]) !== '["a", 1]' || jsonList([]) !== "[]") throw new Error();
+ * ```
+ */
+export function jsonList(items: readonly string[]): string {
+  return "[" + items.join(", ") + "]";
+}
+
+/**
+ * A JSON object from keys and values that are already JSON text; a repeated key keeps its first
+ * position and takes the last value, like a Python dict.
+ *
+ * @param entries `[key JSON, value JSON]` pairs
+ * @returns `{k: v, …}` with Python's separators
+ *
+ * @example
+ * ```ts
+ * import { jsonObject } from "./task.ts";
+ * if (jsonObject([['"a"', "1"], ['"b"', "2"], ['"a"', "3"]]) !== '{"a": 3, "b": 2}') throw new Error();
+ * ```
+ */
+export function jsonObject(entries: ReadonlyArray<readonly [string, string]>): string {
+  const m = new Map<string, string>();
+  for (const [k, v] of entries) m.set(k, v);
+  let out = "";
+  for (const [k, v] of m) out += (out === "" ? "{" : ", ") + k + ": " + v;
+  return out === "" ? "{}" : out + "}";
+}

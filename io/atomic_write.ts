@@ -1,0 +1,210 @@
+/**
+ * Write a text file atomically: everything goes to a temporary file beside the target, which is
+ * renamed over the target only on `commit()`. A failed or interrupted job leaves the old target
+ * (or no target) behind, never a half-written one.
+ *
+ * @module
+ */
+
+import { InputError } from "./errors.ts";
+
+/**
+ * A buffered UTF-8 writer to a temporary file that replaces `path` on `commit()`.
+ * The path `-` writes to standard output instead (no atomicity there).
+ *
+ * @example
+ * ```ts
+ * import { AtomicTextWriter } from "./atomic_write.ts";
+ * const dir = await Deno.makeTempDir();
+ * const w = await AtomicTextWriter.open(`${dir}/out.jsonl`);
+ * await w.write("a\n");
+ * await w.commit();
+ * if (await Deno.readTextFile(`${dir}/out.jsonl`) !== "a\n") throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class AtomicTextWriter {
+  /** The final path (or `-`). */
+  readonly path: string;
+  /** The temporary path written to until `commit()` (equal to `path` for `-`). */
+  readonly tempPath: string;
+  #file: Deno.FsFile | undefined;
+  #stdout: boolean;
+  #parts: string[] = [];
+  #pending = 0;
+  #encoder = new TextEncoder();
+  #bytesWritten = 0;
+  #closed = false;
+  readonly #bufferChars: number;
+
+  private constructor(path: string, tempPath: string, file: Deno.FsFile | undefined, bufferChars: number) {
+    this.path = path;
+    this.tempPath = tempPath;
+    this.#file = file;
+    this.#stdout = file === undefined;
+    this.#bufferChars = bufferChars;
+  }
+
+  /**
+   * Create the temporary file next to `path`.
+   *
+   * @param path target file, or `-` for standard output
+   * @param options `bufferChars`: characters gathered before each write (default 1 Mi)
+   * @returns the open writer
+   * @throws {InputError} when the target folder does not exist or is not writable
+   *
+   * @example
+   * ```ts
+   * import { AtomicTextWriter } from "./atomic_write.ts";
+   * const dir = await Deno.makeTempDir();
+   * const w = await AtomicTextWriter.open(`${dir}/x.txt`);
+   * await w.abort();
+   * if ([...Deno.readDirSync(dir)].length !== 0) throw new Error("temp file left");
+   * await Deno.remove(dir);
+   * ```
+   */
+  static async open(path: string, options: { bufferChars?: number } = {}): Promise<AtomicTextWriter> {
+    const bufferChars = options.bufferChars ?? 1 << 20;
+    if (path === "-") return new AtomicTextWriter(path, path, undefined, bufferChars);
+    const slash = path.lastIndexOf("/");
+    const base = slash < 0 ? path : path.slice(slash + 1);
+    const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
+    const tempPath = `${dir}/.${base}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      const file = await Deno.open(tempPath, { write: true, createNew: true });
+      return new AtomicTextWriter(path, tempPath, file, bufferChars);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw new InputError("output folder does not exist", { file: path });
+      if (e instanceof Deno.errors.PermissionDenied) {
+        throw new InputError("output folder is not writable", { file: path });
+      }
+      throw new InputError(`cannot create output: ${(e as Error).message}`, { file: path });
+    }
+  }
+
+  /** UTF-8 bytes handed to the file so far. */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /**
+   * Append text (buffered).
+   *
+   * @param text the text
+   * @returns a promise that settles once the buffer was flushed, if this call filled it
+   *
+   * @example
+   * ```ts
+   * import { AtomicTextWriter } from "./atomic_write.ts";
+   * const w = await AtomicTextWriter.open(await Deno.makeTempFile() + ".out");
+   * await w.write("x");
+   * await w.abort();
+   * ```
+   */
+  async write(text: string): Promise<void> {
+    this.#parts.push(text);
+    this.#pending += text.length;
+    if (this.#pending >= this.#bufferChars) await this.flush();
+  }
+
+  /**
+   * Write the buffered text to the temporary file.
+   *
+   * @returns once written
+   *
+   * @example
+   * ```ts
+   * import { AtomicTextWriter } from "./atomic_write.ts";
+   * const w = await AtomicTextWriter.open(await Deno.makeTempFile() + ".out");
+   * await w.write("x");
+   * await w.flush();
+   * if (w.bytesWritten !== 1) throw new Error();
+   * await w.abort();
+   * ```
+   */
+  async flush(): Promise<void> {
+    if (this.#parts.length === 0) return;
+    const bytes = this.#encoder.encode(this.#parts.join(""));
+    this.#parts = [];
+    this.#pending = 0;
+    this.#bytesWritten += bytes.length;
+    if (this.#stdout) {
+      await writeAll(Deno.stdout, bytes);
+    } else {
+      await writeAll(this.#file!, bytes);
+    }
+  }
+
+  /**
+   * Flush, close, and rename the temporary file over the target.
+   *
+   * @returns once the target is in place
+   *
+   * @example
+   * ```ts
+   * import { AtomicTextWriter } from "./atomic_write.ts";
+   * const path = await Deno.makeTempFile();
+   * const w = await AtomicTextWriter.open(path);
+   * await w.write("new");
+   * await w.commit();
+   * if (await Deno.readTextFile(path) !== "new") throw new Error();
+   * ```
+   */
+  async commit(): Promise<void> {
+    if (this.#closed) throw new Error("writer already closed");
+    await this.flush();
+    this.#closed = true;
+    if (this.#stdout) return;
+    this.#file!.close();
+    await Deno.rename(this.tempPath, this.path);
+  }
+
+  /**
+   * Close and delete the temporary file; the target is left as it was.
+   *
+   * @returns once cleaned up
+   *
+   * @example
+   * ```ts
+   * import { AtomicTextWriter } from "./atomic_write.ts";
+   * const w = await AtomicTextWriter.open(await Deno.makeTempFile() + ".out");
+   * await w.abort();
+   * ```
+   */
+  async abort(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#parts = [];
+    if (this.#stdout) return;
+    try {
+      this.#file!.close();
+    } catch { /* already closed */ }
+    await Deno.remove(this.tempPath).catch(() => {});
+  }
+
+  /**
+   * Delete the temporary file synchronously (for signal handlers and exit paths).
+   *
+   * @example
+   * ```ts
+   * import { AtomicTextWriter } from "./atomic_write.ts";
+   * const w = await AtomicTextWriter.open(await Deno.makeTempFile() + ".out");
+   * w.abortSync();
+   * ```
+   */
+  abortSync(): void {
+    if (this.#closed || this.#stdout) return;
+    this.#closed = true;
+    try {
+      this.#file!.close();
+    } catch { /* already closed */ }
+    try {
+      Deno.removeSync(this.tempPath);
+    } catch { /* gone */ }
+  }
+}
+
+async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await w.write(bytes.subarray(off));
+}

@@ -1,0 +1,226 @@
+/**
+ * Stream the JSON items of a file — one per line of a JSON Lines file, or one per element of a
+ * top-level JSON array — as raw text with their 1-based line number, in flat memory.
+ *
+ * @module
+ */
+
+import { InputError } from "./errors.ts";
+
+/** One JSON item read from a file, not parsed yet. */
+export interface RawItem {
+  /** The item's JSON text. */
+  text: string;
+  /** 1-based line number where the item starts. */
+  line: number;
+  /** Bytes of the file read up to the end of this item's chunk (for progress). */
+  bytesRead: number;
+}
+
+/** Options for {@linkcode readJsonItems}. */
+export interface ReadJsonItemsOptions {
+  /** Bytes per read (default 1 MiB). */
+  chunkSize?: number;
+  /** Name used in error messages (default: the path). */
+  displayName?: string;
+}
+
+/**
+ * Read the items of a JSON Lines file or of a file holding one JSON array.
+ * Blank lines of a JSON Lines file are skipped; a final line without newline is read;
+ * `\r\n` line ends are accepted; a UTF-8 byte order mark is ignored.
+ *
+ * @param path the file
+ * @param options chunk size and the name shown in errors
+ * @returns an async iterator of raw items in file order
+ * @throws {InputError} for a missing file, invalid UTF-8, or an unterminated array
+ *
+ * @example
+ * ```ts
+ * import { readJsonItems } from "./json_items.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, '{"a": 1}\n\n{"a": 2}\n');
+ * const lines = [];
+ * for await (const item of readJsonItems(path)) lines.push(item.line);
+ * if (lines.join() !== "1,3") throw new Error(lines.join());
+ * await Deno.remove(path);
+ * ```
+ */
+export async function* readJsonItems(
+  path: string,
+  options: ReadJsonItemsOptions = {},
+): AsyncGenerator<RawItem> {
+  const name = options.displayName ?? path;
+  const file = await openForReading(path, name);
+  try {
+    const chunks = readUtf8Blocks(file, options.chunkSize ?? 1 << 20, name);
+    const first = await chunks.next();
+    if (first.done) return;
+    let { text, startLine, bytesRead } = first.value;
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    const lead = text.search(/\S/);
+    if (lead >= 0 && text[lead] === "[") {
+      yield* arrayItems(text, startLine, bytesRead, chunks, name);
+      return;
+    }
+    let block: { text: string; startLine: number; bytesRead: number } | undefined = { text, startLine, bytesRead };
+    while (block !== undefined) {
+      const lines = block.text.split("\n");
+      // Each block ends at a line end (or at end of file), so the last piece is "" or the final line.
+      const n = lines.length - (lines[lines.length - 1] === "" ? 1 : 0);
+      for (let i = 0; i < n; i++) {
+        let line = lines[i];
+        if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+        if (line.trim() === "") continue;
+        yield { text: line, line: block.startLine + i, bytesRead: block.bytesRead };
+      }
+      const next = await chunks.next();
+      block = next.done ? undefined : next.value;
+    }
+  } finally {
+    file.close();
+  }
+}
+
+async function openForReading(path: string, name: string): Promise<Deno.FsFile> {
+  try {
+    const file = await Deno.open(path, { read: true });
+    const info = await file.stat();
+    if (info.isDirectory) {
+      file.close();
+      throw new InputError("is a directory, expected a JSON Lines file", { file: name });
+    }
+    return file;
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    if (e instanceof Deno.errors.NotFound) throw new InputError("file not found", { file: name });
+    if (e instanceof Deno.errors.PermissionDenied) throw new InputError("permission denied", { file: name });
+    throw new InputError(`cannot open: ${(e as Error).message}`, { file: name });
+  }
+}
+
+interface Block {
+  text: string;
+  startLine: number;
+  bytesRead: number;
+}
+
+/** Decoded blocks of whole lines (each ends with "\n" except possibly the last). */
+async function* readUtf8Blocks(file: Deno.FsFile, chunkSize: number, name: string): AsyncGenerator<Block> {
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  let carry: Uint8Array = new Uint8Array(0);
+  let line = 1;
+  let bytesRead = 0;
+  const buf = new Uint8Array(chunkSize);
+  for (;;) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    bytesRead += n;
+    const chunk = buf.subarray(0, n);
+    const cut = chunk.lastIndexOf(10);
+    if (cut < 0) {
+      carry = concat(carry, chunk);
+      continue;
+    }
+    const bytes = concat(carry, chunk.subarray(0, cut + 1));
+    carry = chunk.slice(cut + 1);
+    const text = decode(decoder, bytes, line, name);
+    yield { text, startLine: line, bytesRead };
+    line += countNewlines(bytes);
+  }
+  if (carry.length > 0) yield { text: decode(decoder, carry, line, name), startLine: line, bytesRead };
+}
+
+function decode(decoder: TextDecoder, bytes: Uint8Array, firstLine: number, name: string): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    // Find the exact line for the message.
+    let start = 0;
+    let line = firstLine;
+    for (;;) {
+      const end = bytes.indexOf(10, start);
+      const piece = bytes.subarray(start, end < 0 ? bytes.length : end);
+      try {
+        decoder.decode(piece);
+      } catch {
+        throw new InputError("invalid UTF-8", { file: name, line });
+      }
+      if (end < 0) throw new InputError("invalid UTF-8", { file: name, line });
+      start = end + 1;
+      line++;
+    }
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b.slice();
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function countNewlines(bytes: Uint8Array): number {
+  let n = 0;
+  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/**
+ * Split a top-level JSON array into element texts while streaming, tracking strings and nesting
+ * so commas and brackets inside elements are not mistaken for separators.
+ */
+async function* arrayItems(
+  firstText: string,
+  firstLine: number,
+  firstBytes: number,
+  rest: AsyncGenerator<Block>,
+  name: string,
+): AsyncGenerator<RawItem> {
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let done = false;
+  let line = firstLine;
+  let item = ""; // text of the current element gathered from earlier blocks
+  let itemLine = -1; // line of its first non-blank character; -1 before it starts
+  let text = firstText;
+  let bytesRead = firstBytes;
+  for (;;) {
+    let from = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      const blank = c === 32 || c === 9 || c === 10 || c === 13;
+      if (done) {
+        if (!blank) throw new InputError("extra data after the top-level JSON array", { file: name, line });
+      } else if (inString) {
+        if (escaped) escaped = false;
+        else if (c === 92) escaped = true;
+        else if (c === 34) inString = false;
+      } else if (depth === 0) {
+        if (c === 91) depth = 1, from = i + 1;
+      } else if (depth === 1 && (c === 44 || c === 93)) {
+        const element = (item + text.slice(from, i)).trim();
+        if (element !== "") yield { text: element, line: itemLine, bytesRead };
+        else if (c === 44) throw new InputError("empty element in the JSON array", { file: name, line });
+        item = "";
+        itemLine = -1;
+        from = i + 1;
+        if (c === 93) done = true, depth = 0;
+      } else {
+        if (itemLine < 0 && !blank && depth === 1) itemLine = line;
+        if (c === 34) inString = true;
+        else if (c === 91 || c === 123) depth++;
+        else if (c === 93 || c === 125) depth--;
+      }
+      if (c === 10) line++;
+    }
+    if (!done) item += text.slice(from);
+    const next = await rest.next();
+    if (next.done) break;
+    text = next.value.text;
+    bytesRead = next.value.bytesRead;
+  }
+  if (!done) throw new InputError("unterminated top-level JSON array", { file: name, line });
+}

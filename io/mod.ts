@@ -1,0 +1,29 @@
+/**
+ * Shared input/output: streaming JSON Lines readers, atomic writers, Python-compatible JSON,
+ * typed input errors and progress display.
+ *
+ * @example
+ * ```ts
+ * import { parsePyJson, pyDumps } from "./mod.ts";
+ * if (pyDumps(parsePyJson('{"a":[1.0,"é"]}')) !== '{"a": [1.0, "é"]}') throw new Error();
+ * ```
+ *
+ * @module
+ */
+
+export { InputError, UsageError } from "./errors.ts";
+export { type RawItem, readJsonItems, type ReadJsonItemsOptions } from "./json_items.ts";
+export { entriesOf, getField, isJsonObject, type JsonObject } from "./json_object.ts";
+export { AtomicTextWriter } from "./atomic_write.ts";
+export {
+  LoneSurrogateError,
+  pyDumps,
+  pyFloatRepr,
+  type PyJson,
+  PyNumber,
+  pyNumber,
+  pyStr,
+  pyStrList,
+} from "./py_json.ts";
+export { JsonSyntaxError, parsePyJson } from "./py_json_parse.ts";
+export { formatProgress, ProgressLine, type ProgressUpdate } from "./progress.ts";

@@ -1,0 +1,124 @@
+/**
+ * A one-line progress display for long jobs (records, records/s, ETA) on a terminal; silent
+ * when the output is not a terminal, so piped and CI logs stay clean.
+ *
+ * @module
+ */
+
+/** What a job reports as it goes. */
+export interface ProgressUpdate {
+  /** Items (records, lines) done so far. */
+  done: number;
+  /** Bytes of input consumed so far, when known. */
+  bytesRead?: number;
+  /** Total bytes of input, when known (enables the ETA). */
+  totalBytes?: number;
+}
+
+/**
+ * Throttled progress line written to a terminal stream.
+ *
+ * @example
+ * ```ts
+ * import { ProgressLine } from "./progress.ts";
+ * const p = new ProgressLine("converted", { enabled: false });
+ * p.update({ done: 10 });
+ * p.finish();
+ * ```
+ */
+export class ProgressLine {
+  readonly #label: string;
+  readonly #enabled: boolean;
+  readonly #intervalMs: number;
+  readonly #start = performance.now();
+  #last = 0;
+  #shown = false;
+  readonly #encoder = new TextEncoder();
+
+  /**
+   * @param label verb shown before the count, e.g. `converted`
+   * @param options `enabled` (default: stderr is a terminal), `intervalMs` between redraws (default 250)
+   */
+  constructor(label: string, options: { enabled?: boolean; intervalMs?: number } = {}) {
+    this.#label = label;
+    this.#enabled = options.enabled ?? Deno.stderr.isTerminal();
+    this.#intervalMs = options.intervalMs ?? 250;
+  }
+
+  /**
+   * Redraw the line if enough time has passed since the last redraw.
+   *
+   * @param u the job's current counts
+   *
+   * @example
+   * ```ts
+   * import { ProgressLine } from "./progress.ts";
+   * new ProgressLine("read", { enabled: false }).update({ done: 1, bytesRead: 10, totalBytes: 100 });
+   * ```
+   */
+  update(u: ProgressUpdate): void {
+    if (!this.#enabled) return;
+    const now = performance.now();
+    if (now - this.#last < this.#intervalMs) return;
+    this.#last = now;
+    this.#shown = true;
+    Deno.stderr.writeSync(
+      this.#encoder.encode("\r\x1b[2K" + formatProgress(this.#label, u, (now - this.#start) / 1000)),
+    );
+  }
+
+  /**
+   * Clear the line (call before printing the final summary).
+   *
+   * @example
+   * ```ts
+   * import { ProgressLine } from "./progress.ts";
+   * new ProgressLine("read", { enabled: false }).finish();
+   * ```
+   */
+  finish(): void {
+    if (this.#shown) Deno.stderr.writeSync(this.#encoder.encode("\r\x1b[2K"));
+    this.#shown = false;
+  }
+}
+
+/**
+ * The progress text for a job state: `converted 12,345 records (4.1 MB of 9.0 MB, 98,765/s, ETA 3s)`.
+ *
+ * @param label verb
+ * @param u counts
+ * @param seconds elapsed seconds
+ * @returns the line without terminal control codes
+ *
+ * @example
+ * ```ts
+ * import { formatProgress } from "./progress.ts";
+ * const s = formatProgress("converted", { done: 1000, bytesRead: 5e6, totalBytes: 1e7 }, 2);
+ * if (s !== "converted 1,000 records (5.0 MB of 10.0 MB, 500/s, ETA 2s)") throw new Error(s);
+ * ```
+ */
+export function formatProgress(label: string, u: ProgressUpdate, seconds: number): string {
+  const rate = seconds > 0 ? u.done / seconds : 0;
+  const parts: string[] = [];
+  if (u.bytesRead !== undefined) {
+    parts.push(u.totalBytes ? `${mb(u.bytesRead)} of ${mb(u.totalBytes)}` : mb(u.bytesRead));
+  }
+  parts.push(`${Math.round(rate).toLocaleString("en-US")}/s`);
+  if (u.bytesRead && u.totalBytes && u.bytesRead < u.totalBytes) {
+    const eta = seconds * (u.totalBytes - u.bytesRead) / u.bytesRead;
+    parts.push(`ETA ${formatSeconds(eta)}`);
+  }
+  return `${label} ${u.done.toLocaleString("en-US")} records (${parts.join(", ")})`;
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${Math.ceil(s)}s`;
+  const m = Math.floor(s / 60);
+  return m < 60
+    ? `${m}m${String(Math.ceil(s % 60)).padStart(2, "0")}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}

@@ -1,0 +1,31 @@
+/**
+ * iepile — IEPile's schema-based information extraction tools for Deno: convert annotated IE
+ * data into IEPile instructions, byte for byte as the Python reference writes them.
+ *
+ * Imported, this module is the library. Executed (`deno run -A jsr:@iepile/cli convert …`), it is
+ * the command line.
+ *
+ * @example
+ * ```ts
+ * import { Converter, readRecord } from "./mod.ts";
+ * const converter = new Converter(
+ *   { task: "RE", language: "en", split: "train", splitNum: -1, negSchema: 1, randomSort: false, clusterMode: false, hashSeed: 0, source: "demo" },
+ *   { types: [], roles: ["born in", "works for"], typeRoles: [] },
+ * );
+ * const record = readRecord({ text: "Ann, born in Oslo.", relation: [{ head: "Ann", relation: "born in", tail: "Oslo" }] }, "RE", "train");
+ * const out = JSON.parse(JSON.parse(converter.convert(record)[0]).output);
+ * if (out["born in"][0].tail !== "Oslo" || out["works for"].length !== 0) throw new Error();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./convert/mod.ts";
+export { addLine, emptyStats, formatStats, type InstructionStats, statsFile } from "./convert/stats.ts";
+export * from "./io/mod.ts";
+export { type CliIo, main, VERSION } from "./cli.ts";
+
+if (import.meta.main) {
+  const { main } = await import("./cli.ts");
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,81 @@
+/**
+ * Test helpers: where the reference fixtures are (`../shared` beside the clone), and running
+ * the CLI in-process.
+ *
+ * @module
+ */
+
+import { main } from "../cli.ts";
+
+/** `../shared/reference-data/` beside the clone, when present. */
+export const REFERENCE_DATA: string = new URL("../../shared/reference-data/", import.meta.url).pathname;
+
+/** Whether the reference fixtures are available (they are not on a user's clone). */
+export const HAVE_REFERENCE: boolean = (() => {
+  try {
+    return Deno.statSync(REFERENCE_DATA).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Say loudly that reference-based tests are skipped (call once per test file that needs them).
+ *
+ * @param what which tests are skipped
+ */
+export function announceSkip(what: string): void {
+  if (!HAVE_REFERENCE) {
+    console.warn(`SKIPPED ${what}: ${REFERENCE_DATA} is absent (it sits beside the project's clone in CI only)`);
+  }
+}
+
+/** The result of one in-process CLI run. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run the CLI in this process with captured output.
+ *
+ * @param args arguments after `iepile`
+ * @returns exit code and output
+ */
+export async function runCli(args: string[]): Promise<CliRun> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, { out: (t) => stdout += t, err: (t) => stderr += t });
+  return { code, stdout, stderr };
+}
+
+/**
+ * Run the CLI as a separate `deno run mod.ts` process, as a user would.
+ *
+ * @param args arguments after `iepile`
+ * @param cwd working directory
+ * @returns exit code and output
+ */
+export async function runCliProcess(args: string[], cwd?: string): Promise<CliRun> {
+  const mod = new URL("../mod.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", mod, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * A fresh temporary folder, removed by the returned function.
+ *
+ * @returns the folder and its cleanup
+ */
+export async function tempDir(): Promise<{ dir: string; [Symbol.asyncDispose](): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "iepile-test-" });
+  return { dir, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
+}
