@@ -260,7 +260,10 @@ function formatSummary(s: ConvertSummary, tgtPath: string): string {
   const rate = s.seconds > 0 ? ` in ${s.seconds.toFixed(2)} s (${n(Math.round(s.records / s.seconds))} records/s)` : "";
   let text = `converted ${n(s.records)} records → ${n(s.instructions)} instructions in ${tgtPath}${rate}\n`;
   if (s.withoutInstruction > 0) {
-    text += `  ${n(s.withoutInstruction)} records yield no instruction, as in IEPile ` +
+    text +=
+      `  ${n(s.withoutInstruction)} record${
+        s.withoutInstruction === 1 ? "" : "s"
+      } yield no instruction, as in IEPile ` +
       `(EEA records without events; records without positives at --neg_schema 0)\n`;
   }
   if (s.skipped > 0) {
