@@ -211,7 +211,9 @@ export async function convertFile(options: ConvertFileOptions): Promise<ConvertS
         onRecord,
       }, counts)
     ) {
-      for (const line of lines) await writer.write(line);
+      let full = false;
+      for (const line of lines) full = writer.append(line);
+      if (full) await writer.flush();
     }
     await writer.commit();
   } catch (e) {

@@ -188,14 +188,33 @@ export function filterRecord(record: IeRecord, task: Task): IeRecord | null {
   if (list === undefined) return record;
   if (task === "EEA" && list.length === 0) return null;
   if (task !== "NER" && task !== "RE" && task !== "SPO") return record;
-  const seen = new Set<string>();
-  const kept = list.filter((a) => {
-    const key = task === "NER"
-      ? JSON.stringify([(a as Entity).entity, (a as Entity).entity_type])
-      : JSON.stringify([(a as Relation).head, (a as Relation).relation, (a as Relation).tail]);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  let kept: Annotation[];
+  if (list.length <= 32) {
+    // Keep an annotation unless an earlier one is the same pair/triple (short lists: compare directly).
+    const same = task === "NER" ? sameEntity : sameTriple;
+    kept = list.filter((a, i) => {
+      for (let j = 0; j < i; j++) if (same(a, list[j])) return false;
+      return true;
+    });
+  } else {
+    const seen = new Set<string>();
+    kept = list.filter((a) => {
+      const key = task === "NER"
+        ? JSON.stringify([(a as Entity).entity, (a as Entity).entity_type])
+        : JSON.stringify([(a as Relation).head, (a as Relation).relation, (a as Relation).tail]);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  }
   return kept.length === list.length ? record : { text: record.text, annotations: kept };
+}
+
+function sameEntity(a: Annotation, b: Annotation): boolean {
+  return (a as Entity).entity === (b as Entity).entity && (a as Entity).entity_type === (b as Entity).entity_type;
+}
+
+function sameTriple(a: Annotation, b: Annotation): boolean {
+  const x = a as Relation, y = b as Relation;
+  return x.head === y.head && x.relation === y.relation && x.tail === y.tail;
 }

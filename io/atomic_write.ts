@@ -35,6 +35,7 @@ export class AtomicTextWriter {
   #encoder = new TextEncoder();
   #bytesWritten = 0;
   #closed = false;
+  #inFlight: Promise<void> = Promise.resolve();
   readonly #bufferChars: number;
 
   private constructor(path: string, tempPath: string, file: Deno.FsFile | undefined, bufferChars: number) {
@@ -49,7 +50,7 @@ export class AtomicTextWriter {
    * Create the temporary file next to `path`.
    *
    * @param path target file, or `-` for standard output
-   * @param options `bufferChars`: characters gathered before each write (default 1 Mi)
+   * @param options `bufferChars`: characters gathered before each write (default 256 Ki)
    * @returns the open writer
    * @throws {InputError} when the target folder does not exist or is not writable
    *
@@ -64,7 +65,7 @@ export class AtomicTextWriter {
    * ```
    */
   static async open(path: string, options: { bufferChars?: number } = {}): Promise<AtomicTextWriter> {
-    const bufferChars = options.bufferChars ?? 1 << 20;
+    const bufferChars = options.bufferChars ?? 1 << 18;
     if (path === "-") return new AtomicTextWriter(path, path, undefined, bufferChars);
     const slash = path.lastIndexOf("/");
     const base = slash < 0 ? path : path.slice(slash + 1);
@@ -88,10 +89,10 @@ export class AtomicTextWriter {
   }
 
   /**
-   * Append text (buffered).
+   * Append text (buffered); flushes when the buffer is full.
    *
    * @param text the text
-   * @returns a promise that settles once the buffer was flushed, if this call filled it
+   * @returns a promise that settles once a flush this call started has been handed on
    *
    * @example
    * ```ts
@@ -102,15 +103,34 @@ export class AtomicTextWriter {
    * ```
    */
   async write(text: string): Promise<void> {
-    this.#parts.push(text);
-    this.#pending += text.length;
-    if (this.#pending >= this.#bufferChars) await this.flush();
+    if (this.append(text)) await this.flush();
   }
 
   /**
-   * Write the buffered text to the temporary file.
+   * Append text to the buffer without flushing (for hot loops; call `flush()` when it returns true).
    *
-   * @returns once written
+   * @param text the text
+   * @returns true when the buffer is full and should be flushed
+   *
+   * @example
+   * ```ts
+   * import { AtomicTextWriter } from "./atomic_write.ts";
+   * const w = await AtomicTextWriter.open(await Deno.makeTempFile() + ".out", { bufferChars: 2 });
+   * if (w.append("a") || !w.append("bc")) throw new Error();
+   * await w.abort();
+   * ```
+   */
+  append(text: string): boolean {
+    this.#parts.push(text);
+    this.#pending += text.length;
+    return this.#pending >= this.#bufferChars;
+  }
+
+  /**
+   * Hand the buffered text to the file. The write runs while the caller goes on producing text;
+   * the next `flush()` (or `commit()`) waits for it, so at most one write is in flight.
+   *
+   * @returns once the previous write finished and this one started
    *
    * @example
    * ```ts
@@ -123,16 +143,13 @@ export class AtomicTextWriter {
    * ```
    */
   async flush(): Promise<void> {
+    await this.#inFlight;
     if (this.#parts.length === 0) return;
     const bytes = this.#encoder.encode(this.#parts.join(""));
     this.#parts = [];
     this.#pending = 0;
     this.#bytesWritten += bytes.length;
-    if (this.#stdout) {
-      await writeAll(Deno.stdout, bytes);
-    } else {
-      await writeAll(this.#file!, bytes);
-    }
+    this.#inFlight = writeAll(this.#stdout ? Deno.stdout : this.#file!, bytes);
   }
 
   /**
@@ -153,6 +170,7 @@ export class AtomicTextWriter {
   async commit(): Promise<void> {
     if (this.#closed) throw new Error("writer already closed");
     await this.flush();
+    await this.#inFlight;
     this.#closed = true;
     if (this.#stdout) return;
     this.#file!.close();
@@ -175,6 +193,7 @@ export class AtomicTextWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#parts = [];
+    await this.#inFlight.catch(() => {});
     if (this.#stdout) return;
     try {
       this.#file!.close();

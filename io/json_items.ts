@@ -19,7 +19,7 @@ export interface RawItem {
 
 /** Options for {@linkcode readJsonItems}. */
 export interface ReadJsonItemsOptions {
-  /** Bytes per read (default 1 MiB). */
+  /** Bytes per read (default 256 KiB). */
   chunkSize?: number;
   /** Name used in error messages (default: the path). */
   displayName?: string;
@@ -53,7 +53,7 @@ export async function* readJsonItems(
   const name = options.displayName ?? path;
   const file = await openForReading(path, name);
   try {
-    const chunks = readUtf8Blocks(file, options.chunkSize ?? 1 << 20, name);
+    const chunks = readUtf8Blocks(file, options.chunkSize ?? 1 << 18, name);
     const first = await chunks.next();
     if (first.done) return;
     let { text, startLine, bytesRead } = first.value;

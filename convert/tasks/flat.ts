@@ -87,7 +87,21 @@ function standardSample(ctx: SamplingContext, universe: PySet, positives: PySet)
   return sortOrShuffle(ctx, [...negatives, ...positives.toArray()]);
 }
 
-function flatAdapter(rules: FlatRules): TaskAdapter {
+/** Remember a pure string function's results (schema keys repeat on every record). */
+function memo(f: (key: string) => string): (key: string) => string {
+  let cache = new Map<string, string>();
+  return (key) => {
+    let v = cache.get(key);
+    if (v === undefined) {
+      if (cache.size >= 100_000) cache = new Map();
+      cache.set(key, v = f(key));
+    }
+    return v;
+  };
+}
+
+function flatAdapter(base: FlatRules): TaskAdapter {
+  const rules = { ...base, schemaItem: memo(base.schemaItem), targetKey: memo(base.targetKey) };
   return {
     testItemsFixed: true,
     testItems: (ctx) => rules.universe(ctx).toArray().map(rules.schemaItem),

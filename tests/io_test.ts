@@ -1,0 +1,138 @@
+/**
+ * io/: streaming JSON item reader, Python-compatible JSON, atomic writer.
+ */
+
+import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
+import { readJsonItems } from "../io/json_items.ts";
+import { AtomicTextWriter } from "../io/atomic_write.ts";
+import { InputError } from "../io/errors.ts";
+import { pyDumps, pyFloatRepr } from "../io/py_json.ts";
+import { type JsonSyntaxError, parsePyJson } from "../io/py_json_parse.ts";
+import { tempDir } from "./_shared.ts";
+
+async function items(content: string | Uint8Array, chunkSize?: number): Promise<Array<[number, string]>> {
+  await using tmp = await tempDir();
+  const path = `${tmp.dir}/in.jsonl`;
+  if (typeof content === "string") await Deno.writeTextFile(path, content);
+  else await Deno.writeFile(path, content);
+  const out: Array<[number, string]> = [];
+  for await (const it of readJsonItems(path, { chunkSize })) out.push([it.line, it.text]);
+  return out;
+}
+
+Deno.test("readJsonItems: JSON Lines", async (t) => {
+  await t.step("blank lines skipped, line numbers kept, CRLF and BOM accepted, no final newline", async () => {
+    deepEqual(await items('\ufeff{"a": 1}\r\n\r\n  \n{"a": 2}\n{"a": 3}'), [[1, '{"a": 1}'], [4, '{"a": 2}'], [
+      5,
+      '{"a": 3}',
+    ]]);
+  });
+  await t.step("lines longer than the read chunk, multi-byte characters split across chunks", async () => {
+    const long = JSON.stringify({ text: "人".repeat(1000) });
+    for (const size of [7, 64, 1 << 16]) {
+      deepEqual(await items(`${long}\n{"b": 2}\n`, size), [[1, long], [2, '{"b": 2}']]);
+    }
+  });
+  await t.step("U+2028 inside a line is not a line break", async () => {
+    deepEqual(await items('{"t": "a\u2028b"}\n'), [[1, '{"t": "a\u2028b"}']]);
+  });
+  await t.step("invalid UTF-8 names its line", async () => {
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode('{"a": 1}\n{"a": "'),
+      0xff,
+      ...new TextEncoder().encode('"}\n'),
+    ]);
+    await rejects(() => items(bytes, 4), (e: InputError) => e.line === 2 && /invalid UTF-8/.test(e.message));
+  });
+  await t.step("a missing file is an InputError naming it", async () => {
+    await rejects(async () => {
+      for await (const _ of readJsonItems("/nonexistent/x.jsonl"));
+    }, (e: InputError) => e.message === "/nonexistent/x.jsonl: file not found");
+  });
+});
+
+Deno.test("readJsonItems: one JSON array", async (t) => {
+  await t.step("elements with nested brackets, commas and escaped quotes in strings", async () => {
+    const a = '{"text": "a, [b] {c} \\"d\\"", "entity": [{"x": ["]"]}]}';
+    const b = '{"text": "second"}';
+    for (const size of [3, 1 << 16]) deepEqual(await items(`[\n  ${a},\n\n  ${b}\n]\n`, size), [[2, a], [4, b]]);
+  });
+  await t.step("empty array; unterminated array; trailing data", async () => {
+    deepEqual(await items("[ ]"), []);
+    await rejects(() => items('[{"a": 1},'), /unterminated top-level JSON array/);
+    await rejects(() => items('[{"a": 1}] x'), /extra data after the top-level JSON array/);
+  });
+});
+
+Deno.test("pyDumps writes what Python's json.dumps(ensure_ascii=False) writes", () => {
+  // Expected strings: python3 -c 'import json; print(json.dumps(VALUE, ensure_ascii=False))'
+  equal(
+    pyDumps({ a: [1, 2.5, true, null, 'é"\\\n\t\u0001\u007f\u2028😀/'] }),
+    '{"a": [1, 2.5, true, null, "é\\"\\\\\\n\\t\\u0001\u007f\u2028😀/"]}',
+  );
+  equal(pyDumps(new Map([["b", 1], ["1", 2]])), '{"b": 1, "1": 2}');
+  equal(pyDumps([]), "[]");
+  equal(pyDumps({}), "{}");
+  deepEqual([1e16, 1e15, 1e-4, 1e-5, 0.1, -0.0, 1e22, 123456789.125, 5e-324, Infinity].map(pyFloatRepr), [
+    "1e+16",
+    "1000000000000000.0",
+    "0.0001",
+    "1e-05",
+    "0.1",
+    "-0.0",
+    "1e+22",
+    "123456789.125",
+    "5e-324",
+    "Infinity",
+  ]);
+});
+
+Deno.test("parsePyJson keeps what Python keeps", async (t) => {
+  await t.step("round trip of numbers, integer-like keys, literals", () => {
+    for (
+      const text of [
+        '{"b": 1, "10": 2, "1": 3}',
+        "[1.0, -0.0, 0, 12345678901234567890, 1.5e+300, 1e+16, NaN, -Infinity, 2.5]",
+        '{"a": {"2": [{"1": true}]}}',
+      ]
+    ) equal(pyDumps(parsePyJson(text)), text);
+  });
+  await t.step("spellings Python normalizes", () => {
+    equal(pyDumps(parsePyJson("[1E2, -0, 1e400, 0.10]")), "[100.0, 0, Infinity, 0.1]");
+  });
+  await t.step("duplicate keys: last value at the first position", () => {
+    equal(pyDumps(parsePyJson('{"a": 1, "b": 2, "a": 3}')), '{"a": 3, "b": 2}');
+    equal(pyDumps(parsePyJson('{"1": 1, "b": 2, "1": 3}')), '{"1": 3, "b": 2}');
+  });
+  await t.step("syntax errors carry a column", () => {
+    throws(() => parsePyJson('{"a": 1,}'), (e: JsonSyntaxError) => e.column === 9);
+    throws(() => parsePyJson('{"a": "x'), /unterminated string/);
+    throws(() => parsePyJson('{"a": 1} 2'), /extra data/);
+  });
+});
+
+Deno.test("AtomicTextWriter", async (t) => {
+  await using tmp = await tempDir();
+  await t.step("commit replaces the target; abort leaves the old target and no temp file", async () => {
+    const path = `${tmp.dir}/out.txt`;
+    await Deno.writeTextFile(path, "old");
+    const w = await AtomicTextWriter.open(path, { bufferChars: 4 });
+    for (let i = 0; i < 100; i++) await w.write(`line ${i}\n`);
+    equal(await Deno.readTextFile(path), "old");
+    await w.commit();
+    equal((await Deno.readTextFile(path)).split("\n").length, 101);
+    const w2 = await AtomicTextWriter.open(path);
+    await w2.write("partial");
+    await w2.flush();
+    await w2.abort();
+    equal((await Deno.readTextFile(path)).startsWith("line 0\n"), true);
+    deepEqual([...Deno.readDirSync(tmp.dir)].map((e) => e.name), ["out.txt"]);
+  });
+  await t.step("a missing output folder is an InputError naming the file", async () => {
+    await rejects(
+      () => AtomicTextWriter.open(`${tmp.dir}/no/such/out.txt`),
+      (e: InputError) => e instanceof InputError && /output folder does not exist/.test(e.message),
+    );
+  });
+  ok(true);
+});
