@@ -11,13 +11,7 @@ import { instructionText } from "./instructions.ts";
 import { filterRecord, type IeRecord } from "./records.ts";
 import type { SchemaLists } from "./schema.ts";
 import { splitSchemas } from "./split_schemas.ts";
-import { EE } from "./tasks/ee.ts";
-import { EEA } from "./tasks/eea.ts";
-import { EET, NER, RE, SPO } from "./tasks/flat.ts";
-import { KG } from "./tasks/kg.ts";
-import { jsonList, type TaskAdapter } from "./tasks/task.ts";
-
-const ADAPTERS: Readonly<Record<ConvertOptions["task"], TaskAdapter>> = { NER, RE, SPO, EET, EE, EEA, KG };
+import { jsonList, TASK_ADAPTERS, type TaskAdapter } from "./tasks/mod.ts";
 
 /**
  * Converts records in file order. Keeps the run's random generators, so records must be fed
@@ -52,7 +46,7 @@ export class Converter {
    */
   constructor(options: ConvertOptions, schema: SchemaLists, hardNegatives?: ReadonlyMap<string, readonly string[]>) {
     this.context = createContext(options, schema, hardNegatives);
-    this.#adapter = ADAPTERS[options.task];
+    this.#adapter = TASK_ADAPTERS[options.task];
     this.#head = `"task": ${pyStr(options.task)}, "source": ${pyStr(options.source)}, "instruction": `;
     this.#instructionHead = `{"instruction": ${pyStr(instructionText(options.task, options.language))}, "schema": `;
   }

@@ -206,6 +206,9 @@ export class PySet {
     for (const e of this.#table) if (e !== undefined && e !== DUMMY) yield e;
   }
 
+  // #find, #addEntry and #insertClean each walk CPython's probe sequence (10 linear slots, then a
+  // perturbed jump); it is written out in each because they run for every set operation.
+
   /** Slot of `e`, or -1. */
   #find(e: HashedStr): number {
     const table = this.#table;

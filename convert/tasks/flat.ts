@@ -76,8 +76,30 @@ const SPO_RULES: FlatRules = {
   targetKey: (key) => pyStr(splitSpo(key).predicate),
 };
 
-/** Standard (not cluster) sampling: positives plus a Binomial(p) share of the negatives. */
-function standardSample(ctx: SamplingContext, universe: PySet, positives: PySet): string[] | null {
+/**
+ * IEPile's standard (not cluster) schema sampling for the flat tasks: the positives plus a
+ * Binomial(`negSchema`) share of the negatives (at least one when there are no positives),
+ * sorted by code point or, with `randomSort`, shuffled.
+ *
+ * @param ctx the run context (options, generators)
+ * @param universe all schema keys
+ * @param positives the record's keys
+ * @returns the keys to ask, or `null` when the record yields no instruction (`negSchema` 0, no positives)
+ *
+ * @example
+ * ```ts
+ * import { createContext } from "../context.ts";
+ * import { PySet } from "../pycompat/mod.ts";
+ * import { sampleSchemas } from "./flat.ts";
+ * const ctx = createContext(
+ *   { task: "NER", language: "en", split: "train", splitNum: 4, negSchema: 1, randomSort: false, clusterMode: false, hashSeed: 0, source: "x" },
+ *   { types: ["person", "location", "event"], roles: [], typeRoles: [] },
+ * );
+ * const keys = sampleSchemas(ctx, ctx.types, PySet.from(ctx.hasher, ["person"]));
+ * if (keys?.join() !== "event,location,person") throw new Error(String(keys));
+ * ```
+ */
+export function sampleSchemas(ctx: SamplingContext, universe: PySet, positives: PySet): string[] | null {
   const p = ctx.options.negSchema;
   if (p === 0) return positives.size === 0 ? null : sortOrShuffle(ctx, positives.toArray());
   let negatives = universe.difference(positives).toArray();
@@ -114,7 +136,7 @@ function flatAdapter(base: FlatRules): TaskAdapter {
         const s = clusterSample(ctx, universe, positives, universe.size === 1);
         keys = s.branch === 3 ? sortOrShuffle(ctx, s.items) : s.items;
       } else {
-        keys = standardSample(ctx, universe, positives);
+        keys = sampleSchemas(ctx, universe, positives);
       }
       if (keys === null) return [];
       const answers = new Map<string, string[]>();
