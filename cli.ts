@@ -37,6 +37,8 @@ Commands:
   convert   annotated IE data (NER, RE, SPO, EE, EET, EEA, KG) → IEPile instructions
             (IEPile's ie2instruction/convert_func.py, byte for byte)
   stats     what a converted file holds: tasks, sources, schema batches, negatives
+  prompt    converted test records → model prompts (text or token ids) with IEPile's 27 chat
+            templates, the OneKE wrappers or the model's own chat_template
 
 Run 'iepile <command> --help' for a command's options.
 `;
@@ -137,7 +139,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       case "-h":
       case "--help":
       case "help":
-        io.out(helpFor(rest[0]) ?? MAIN_HELP);
+        io.out(await helpFor(rest[0]) ?? MAIN_HELP);
         return 0;
       case "--version":
       case "-V":
@@ -147,8 +149,13 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         return await runConvert(rest, io);
       case "stats":
         return await runStats(rest, io);
+      case "prompt": {
+        // Loaded on demand: it brings the tokenizer and Jinja packages, which other commands do not need.
+        const { runPrompt } = await import("./templates/cli_command.ts");
+        return await runPrompt(rest, io);
+      }
       default:
-        throw new UsageError(`unknown command "${command}"; commands: convert, stats (see 'iepile --help')`);
+        throw new UsageError(`unknown command "${command}"; commands: convert, stats, prompt (see 'iepile --help')`);
     }
   } catch (e) {
     if (e instanceof UsageError) {
@@ -163,8 +170,10 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
   }
 }
 
-function helpFor(command: string | undefined): string | undefined {
-  return command === "convert" ? CONVERT_HELP : command === "stats" ? STATS_HELP : undefined;
+async function helpFor(command: string | undefined): Promise<string | undefined> {
+  if (command === "prompt") return (await import("./templates/cli_command.ts")).PROMPT_HELP;
+  const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };
+  return command === undefined ? undefined : help[command];
 }
 
 /**

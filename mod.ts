@@ -1,8 +1,10 @@
 /**
  * iepile — IEPile's schema-based information extraction tools for Deno: convert annotated IE
- * data into IEPile instructions, byte for byte as the Python reference writes them.
+ * data into IEPile instructions, byte for byte as the Python reference writes them, and render
+ * them into the exact prompts the IE models were trained with.
  *
- * Imported, this module is the library. Executed (`deno run -A jsr:@iepile/cli convert …`), it is
+ * Imported, this module is the dependency-free library (convert, io). Prompt templates and
+ * tokenizers, which bring npm packages, are imported from `@iepile/cli/templates`. Executed (`deno run -A jsr:@iepile/cli convert …`), it is
  * the command line.
  *
  * @example
