@@ -37,6 +37,8 @@ Commands:
   convert   annotated IE data (NER, RE, SPO, EE, EET, EEA, KG) → IEPile instructions
             (IEPile's ie2instruction/convert_func.py, byte for byte)
   stats     what a converted file holds: tasks, sources, schema batches, negatives
+  eval      model outputs on test records → IEPile's P/R/F1 (the reference's numbers), per-label
+            and per-source scores, malformed-output counts (IEPile's ie2instruction/eval_func.py)
   prompt    converted test records → model prompts (text or token ids) with IEPile's 27 chat
             templates, the OneKE wrappers or the model's own chat_template
 
@@ -149,13 +151,19 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         return await runConvert(rest, io);
       case "stats":
         return await runStats(rest, io);
+      case "eval": {
+        const { runEval } = await import("./eval/cli_command.ts");
+        return await runEval(rest, io);
+      }
       case "prompt": {
         // Loaded on demand: it brings the tokenizer and Jinja packages, which other commands do not need.
         const { runPrompt } = await import("./templates/cli_command.ts");
         return await runPrompt(rest, io);
       }
       default:
-        throw new UsageError(`unknown command "${command}"; commands: convert, stats, prompt (see 'iepile --help')`);
+        throw new UsageError(
+          `unknown command "${command}"; commands: convert, stats, eval, prompt (see 'iepile --help')`,
+        );
     }
   } catch (e) {
     if (e instanceof UsageError) {
@@ -172,6 +180,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
 
 async function helpFor(command: string | undefined): Promise<string | undefined> {
   if (command === "prompt") return (await import("./templates/cli_command.ts")).PROMPT_HELP;
+  if (command === "eval") return (await import("./eval/cli_command.ts")).EVAL_HELP;
   const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };
   return command === undefined ? undefined : help[command];
 }

@@ -1,9 +1,10 @@
 /**
  * iepile — IEPile's schema-based information extraction tools for Deno: convert annotated IE
- * data into IEPile instructions, byte for byte as the Python reference writes them, and render
- * them into the exact prompts the IE models were trained with.
+ * data into IEPile instructions, byte for byte as the Python reference writes them, render them
+ * into the exact prompts the IE models were trained with, and score model outputs with IEPile's
+ * metrics.
  *
- * Imported, this module is the dependency-free library (convert, io). Prompt templates and
+ * Imported, this module is the dependency-free library (convert, eval, io). Prompt templates and
  * tokenizers, which bring npm packages, are imported from `@iepile/cli/templates`. Executed (`deno run -A jsr:@iepile/cli convert …`), it is
  * the command line.
  *
@@ -24,6 +25,7 @@
 
 export * from "./convert/mod.ts";
 export { addLine, emptyStats, formatStats, type InstructionStats, statsFile } from "./convert/stats.ts";
+export * from "./eval/mod.ts";
 export * from "./io/mod.ts";
 export { type CliIo, main, VERSION } from "./cli.ts";
 

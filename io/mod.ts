@@ -12,7 +12,7 @@
  */
 
 export { InputError, UsageError } from "./errors.ts";
-export { type RawItem, readJsonItems, type ReadJsonItemsOptions } from "./json_items.ts";
+export { type RawItem, readJsonItemBatches, readJsonItems, type ReadJsonItemsOptions } from "./json_items.ts";
 export { entriesOf, getField, isJsonObject, type JsonObject } from "./json_object.ts";
 export { AtomicTextWriter } from "./atomic_write.ts";
 export {
@@ -27,3 +27,5 @@ export {
 } from "./py_json.ts";
 export { JsonSyntaxError, parsePyJson } from "./py_json_parse.ts";
 export { formatProgress, ProgressLine, type ProgressUpdate } from "./progress.ts";
+export { pyFloatReprOf, pyRepr, pyStrRepr } from "./py_repr.ts";
+export { pyDumpsIndent } from "./py_json_indent.ts";

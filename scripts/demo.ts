@@ -41,4 +41,12 @@ for (const task of ["NER", "RE", "SPO", "EE", "EET", "EEA", "KG"]) {
   console.log(`     output ${first.output}\n`);
 }
 console.log(formatStats(await statsFile(`${outDir}/NER.en.train.json`), ".out/demo/NER.en.train.json"));
+
+console.log("\nScoring the bundled sample predictions (data/predictions/NER.json: fabricated model outputs for the");
+console.log("converted NER test split, some wrong, one truncated, one in a Markdown fence) with IEPile's metrics:\n");
+const evalCode = await main(["eval", "--path1", `${root}data/predictions/NER.json`, "--task", "NER", "--lenient"], {
+  out: (t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t)),
+  err: quietIo.err,
+});
+if (evalCode !== 0) Deno.exit(evalCode);
 console.log("\nEvery file is in .out/demo/; summarize one with:  deno run -A mod.ts stats .out/demo/RE.zh.test.json");

@@ -1,0 +1,236 @@
+/**
+ * The `iepile eval` command: option parsing and output only; the work is in `evaluator.ts`
+ * and `report.ts`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { AtomicTextWriter } from "../io/atomic_write.ts";
+import { InputError, UsageError } from "../io/errors.ts";
+import { getField, isJsonObject } from "../io/json_object.ts";
+import { readJsonItems } from "../io/json_items.ts";
+import { pyDumpsIndent } from "../io/py_json_indent.ts";
+import { parsePyJson } from "../io/py_json_parse.ts";
+import { ProgressLine } from "../io/progress.ts";
+import { type EvalReport, evaluateFile } from "./evaluator.ts";
+import { formatReport, fullReport, referenceLine, referenceOutputMsg, resultJson } from "./report.ts";
+import { type EvalTask, type MatchMode, parseEvalTask } from "./tasks.ts";
+
+/** Help text of `iepile eval`. */
+export const EVAL_HELP: string = `iepile eval — score model outputs with IEPile's F1 metrics
+
+Usage: iepile eval --path1 PRED.jsonl --task TASK [options]
+       iepile eval PRED.jsonl [options]
+
+PRED.jsonl holds the test records written by 'convert --split test' with the model's answer
+added as "output". Records split into several schema batches are merged back per source + id.
+Takes IEPile's flags verbatim (kebab-case works too), so 'python ie2instruction/eval_func.py'
+can be replaced by 'iepile eval'; the numbers are the reference's (same rounding).
+
+IEPile options:
+  --path1 FILE            prediction file (JSON Lines)
+  --task TASK             NER, RE, SPO, EE, EET, EEA or KG (default: the first record's "task")
+  --match_mode MODE       normal (tuples counted with duplicates, default) or set (distinct)
+  --sort_by FIELD         also score per value of a record field (e.g. source)
+  --metrics_list f1       the only metric (the reference's rouge crashes; not offered)
+  --language, --NAN, --prefix   accepted and ignored, as by the reference
+
+Output (default: readable tables with per-label scores and output statistics):
+  --json                  one JSON object: the reference's result ("total" and categories;
+                          with --lenient: {"strict": …, "lenient": …})
+  --repr                  the reference's last printed line (a Python dict), byte for byte
+  --markdown              the tables in Markdown, for papers and READMEs
+  --out FILE              write the full report (scores, per label, per scope, output
+                          statistics) as JSON, atomically ('-' = standard output)
+  --output-msg FILE       write the reference's output_msg file (JSON, indent 4), atomically
+                          (the reference always writes <dir>/output_msg/<name>; iepile only on request)
+
+Beyond the reference:
+  --lenient               also score with repaired outputs (Markdown fences, text around the
+                          JSON, answers cut off mid-way, single quotes, Python literals,
+                          trailing commas); strict and lenient are shown side by side
+  --skip-unscorable       count outputs the reference crashes on (EE "arguments" that is not an
+                          object, a KG value list holding a non-string) as errors, instead of
+                          stopping at the first one
+  --reference-keys        RE/SPO: read answers by "subject"/"object" only, exactly as the
+                          reference (answers with "head"/"tail", the converter's own RE target
+                          keys, then score as ("", relation, ""))
+  --quiet                 no progress line
+  -h, --help              this help
+
+Where the reference is broken, eval does what it evidently meant: EET is scored on (trigger,
+type) like NER, SPO on (subject, predicate, object), KG on (entity, attribute, value), and RE/SPO
+answers may use "head"/"tail" where "subject"/"object" are missing (see --reference-keys).
+
+Example:
+  iepile eval --path1 results/NER_pred.jsonl --task NER --sort_by source --lenient
+`;
+
+/** String options: [IEPile name, kebab alias]. */
+const STRINGS = [
+  ["path1", "path"],
+  ["task", "task"],
+  ["match_mode", "match-mode"],
+  ["sort_by", "sort-by"],
+  ["metrics_list", "metrics-list"],
+  ["language", "language"],
+  ["NAN", "nan"],
+  ["prefix", "prefix"],
+  ["out", "out"],
+  ["output_msg", "output-msg"],
+] as const;
+const FLAGS = [
+  ["json", "json"],
+  ["repr", "repr"],
+  ["markdown", "markdown"],
+  ["lenient", "lenient"],
+  ["skip_unscorable", "skip-unscorable"],
+  ["reference_keys", "reference-keys"],
+  ["quiet", "quiet"],
+  ["help", "help"],
+] as const;
+
+/**
+ * Run `iepile eval` with the arguments after `eval`.
+ *
+ * @param args the command's arguments
+ * @param io where normal output and messages go
+ * @returns the exit code (0)
+ * @throws {UsageError} for wrong options
+ * @throws {InputError} for a missing, empty or malformed prediction file, naming file and line
+ *
+ * @example
+ * ```ts
+ * import { runEval } from "./cli_command.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
+ * const label = JSON.stringify([{ entity: "Ann", entity_type: "person" }]);
+ * await Deno.writeTextFile(path, JSON.stringify({ id: "1", task: "NER", label, output: '{"person": ["Ann"]}' }) + "\n");
+ * let out = "";
+ * const code = await runEval([path, "--repr"], { out: (t) => out += t, err: () => {} });
+ * if (code !== 0 || out !== "{'total': {'总样本数': 1, '错误数': 0, 'P': 100.0, 'R': 100.0, 'F1': 100.0}}\n") throw new Error(out);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function runEval(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const [name, alias] of STRINGS) options[name] = options[alias] = { type: "string" };
+  for (const [name, alias] of FLAGS) options[name] = options[alias] = { type: "boolean" };
+  options.help.short = "h";
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+    positionals = parsed.positionals;
+  } catch (e) {
+    throw new UsageError(`eval: ${(e as Error).message.split("\n")[0]} (see 'iepile eval --help')`);
+  }
+  const get = (name: string, alias: string) => values[name] ?? values[alias];
+  const str = (name: string, alias: string) => get(name, alias) as string | undefined;
+  if (get("help", "help")) {
+    io.out(EVAL_HELP);
+    return 0;
+  }
+
+  const flagPath = str("path1", "path");
+  if (positionals.length > 1 || (positionals.length === 1 && flagPath !== undefined)) {
+    throw new UsageError(`eval: unexpected argument "${positionals[flagPath === undefined ? 1 : 0]}"`);
+  }
+  const path = flagPath ?? positionals[0];
+  if (path === undefined || path === "") {
+    throw new UsageError("eval: give the prediction file (--path1 FILE; see 'iepile eval --help')");
+  }
+  const matchMode = parseMatchMode(str("match_mode", "match-mode"));
+  const sortBy = str("sort_by", "sort-by");
+  if (sortBy === "") throw new UsageError("eval: --sort_by needs a field name, e.g. --sort_by source");
+  checkMetrics(str("metrics_list", "metrics-list"));
+  const styles = (["json", "repr", "markdown"] as const).filter((f) => get(f, f));
+  if (styles.length > 1) throw new UsageError(`eval: choose one of --${styles.join(", --")}`);
+
+  const taskName = str("task", "task") ?? await taskOfFirstRecord(path);
+  const task: EvalTask = parseEvalTask(taskName);
+
+  const quiet = Boolean(get("quiet", "quiet"));
+  let totalBytes: number | undefined;
+  try {
+    totalBytes = (await Deno.stat(path)).size;
+  } catch { /* the reader reports a missing file */ }
+  const progress = new ProgressLine("scored", { enabled: quiet ? false : undefined });
+  let report: EvalReport;
+  try {
+    report = await evaluateFile(path, {
+      task,
+      matchMode,
+      sortBy,
+      lenient: Boolean(get("lenient", "lenient")),
+      skipUnscorable: Boolean(get("skip_unscorable", "skip-unscorable")),
+      referenceKeys: Boolean(get("reference_keys", "reference-keys")),
+    }, (done, bytesRead) => progress.update({ done, bytesRead, totalBytes }));
+  } finally {
+    progress.finish();
+  }
+
+  const outPath = str("out", "out");
+  if (outPath !== undefined) await writeText(outPath, pyDumpsIndent(fullReport(report), 2) + "\n", io);
+  const msgPath = str("output_msg", "output-msg");
+  if (msgPath !== undefined) await writeText(msgPath, referenceOutputMsg(report), io);
+
+  if (styles[0] === "json") io.out(resultJson(report) + "\n");
+  else if (styles[0] === "repr") io.out(referenceLine(report) + "\n");
+  else if (outPath !== "-" && msgPath !== "-") io.out(formatReport(report, styles[0] ?? "text"));
+  return 0;
+}
+
+function parseMatchMode(value: string | undefined): MatchMode {
+  if (value === undefined || value === "normal") return "normal";
+  if (value === "set") return "set";
+  throw new UsageError(`eval: --match_mode must be normal or set, got "${value}"`);
+}
+
+function checkMetrics(value: string | undefined): void {
+  if (value === undefined) return;
+  for (const m of value.split(",").map((s) => s.trim())) {
+    if (m === "f1") continue;
+    if (m === "rouge") {
+      throw new UsageError(
+        "eval: --metrics_list rouge is not supported (the reference's rouge path crashes before scoring); use f1",
+      );
+    }
+    throw new UsageError(`eval: unknown metric "${m}" in --metrics_list; the metric is f1`);
+  }
+}
+
+/** The `task` field of the file's first record, for runs without `--task`. */
+async function taskOfFirstRecord(path: string): Promise<string> {
+  let empty = true;
+  for await (const item of readJsonItems(path)) {
+    empty = false;
+    let record;
+    try {
+      record = parsePyJson(item.text);
+    } catch {
+      break; // the evaluation reports the bad line
+    }
+    const task = isJsonObject(record) ? getField(record, "task") : undefined;
+    if (typeof task === "string") return task;
+    break;
+  }
+  if (empty) throw new InputError("no prediction lines (the file is empty)", { file: path });
+  throw new UsageError(`eval: give --task (the first record of ${path} has no "task" field)`);
+}
+
+async function writeText(path: string, text: string, io: { out(t: string): void }): Promise<void> {
+  if (path === "-") {
+    io.out(text.endsWith("\n") ? text : text + "\n");
+    return;
+  }
+  const w = await AtomicTextWriter.open(path);
+  try {
+    await w.write(text);
+    await w.commit();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}
