@@ -553,7 +553,7 @@ export async function evaluateFile(
 ): Promise<EvalReport> {
   const file = options.file ?? path;
   const evaluator = new Evaluator({ ...options, file });
-  for await (const batch of readJsonItemBatches(path, { displayName: file })) {
+  for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 20 })) {
     for (const item of batch) evaluator.addLine(item.text, item.line);
     onProgress?.(evaluator.lines, batch[batch.length - 1].bytesRead);
   }

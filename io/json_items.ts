@@ -99,7 +99,7 @@ export async function* readJsonItemBatches(
       for (let i = 0; i < n; i++) {
         let line = lines[i];
         if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-        if (line.trim() === "") continue;
+        if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === "")) continue;
         batch.push({ text: line, line: block.startLine + i, bytesRead: block.bytesRead });
       }
       if (batch.length > 0) yield batch;
@@ -167,7 +167,7 @@ async function* readUtf8Blocks(file: Deno.FsFile, chunkSize: number, name: strin
     carry = chunk.slice(cut + 1);
     const text = decode(decoder, bytes, line, name);
     yield { text, startLine: line, bytesRead };
-    line += countNewlines(bytes);
+    line += countNewlines(text);
   }
   if (carry.length > 0) yield { text: decode(decoder, carry, line, name), startLine: line, bytesRead };
 }
@@ -202,9 +202,9 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-function countNewlines(bytes: Uint8Array): number {
+function countNewlines(text: string): number {
   let n = 0;
-  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) n++;
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) n++;
   return n;
 }
 
