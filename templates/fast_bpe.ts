@@ -18,8 +18,20 @@ import { SplitPreTokenizer, type Tokenizer } from "@huggingface/tokenizers";
 
 type Json = Record<string, unknown>;
 
-/** GPT-2's byte-to-character table: printable bytes map to themselves, the rest to U+0100 upwards. */
-function byteLevelAlphabet(): string[] {
+/**
+ * GPT-2's byte-to-character table (byte-level BPE vocabularies): printable bytes map to
+ * themselves, the others to U+0100 upwards.
+ *
+ * @returns the character of each byte value 0–255
+ *
+ * @example
+ * ```ts
+ * import { byteLevelAlphabet } from "./fast_bpe.ts";
+ * const a = byteLevelAlphabet();
+ * if (a[65] !== "A" || a[32] !== "Ġ" || a[10] !== "Ċ") throw new Error();
+ * ```
+ */
+export function byteLevelAlphabet(): string[] {
   const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   const out = new Array<string>(256);
   let next = 256;

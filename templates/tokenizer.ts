@@ -8,7 +8,7 @@
 
 import { Tokenizer } from "@huggingface/tokenizers";
 import { InputError } from "../io/errors.ts";
-import { FastBpe } from "./fast_bpe.ts";
+import { byteLevelAlphabet, FastBpe } from "./fast_bpe.ts";
 
 /** A special token: its text and its id. */
 export interface SpecialToken {
@@ -91,6 +91,7 @@ export class HfTokenizer implements PromptTokenizer {
   readonly #fast: FastBpe | undefined;
   readonly #byteLevel: boolean;
   readonly #bytes = new TextDecoder("utf-8", { fatal: true });
+  #vocabSize: number | undefined;
 
   private constructor(lib: Tokenizer, json: Json, config: Json, options: HfTokenizerOptions) {
     this.#lib = lib;
@@ -232,6 +233,51 @@ export class HfTokenizer implements PromptTokenizer {
     return this.#lib.decode([...ids], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   }
 
+  /** Number of token ids (one more than the largest id, added tokens included). */
+  get vocabSize(): number {
+    if (this.#vocabSize === undefined) {
+      let max = -1;
+      for (const id of this.#lib.get_vocab(true).values()) if (id > max) max = id;
+      this.#vocabSize = max + 1;
+    }
+    return this.#vocabSize;
+  }
+
+  /**
+   * The bytes one token adds to the decoded text: byte-level tokens and `<0xNN>` tokens mapped
+   * back to their bytes, `▁` to a space, other pieces as UTF-8. `undefined` for special tokens
+   * (`<s>`, `<|im_end|>`, …) and unused ids. (A leading space the decoder strips at the very
+   * start of a text is kept.)
+   *
+   * @param id the id
+   * @returns the bytes, or `undefined`
+   *
+   * @example
+   * ```ts
+   * import { HfTokenizer } from "./tokenizer.ts";
+   * const tok = HfTokenizer.fromJson({ model: { type: "BPE", vocab: { "▁a": 0, "<0xE4>": 1 }, merges: [] }, added_tokens: [] }, {});
+   * if (tok.tokenBytes(0)?.join() !== "32,97" || tok.tokenBytes(1)?.join() !== "228") throw new Error();
+   * ```
+   */
+  tokenBytes(id: number): Uint8Array | undefined {
+    const piece = this.#lib.id_to_token(id);
+    if (piece === undefined) return undefined;
+    const added = this.#lib.get_added_tokens_decoder().get(id);
+    if (added !== undefined) return added.special ? undefined : new TextEncoder().encode(piece);
+    if (this.#byteLevel) {
+      const bytes: number[] = [];
+      for (const ch of piece) {
+        const b = BYTE_OF_CHAR.get(ch);
+        if (b === undefined) return new TextEncoder().encode(piece);
+        bytes.push(b);
+      }
+      return new Uint8Array(bytes);
+    }
+    const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+    if (m) return new Uint8Array([parseInt(m[1], 16)]);
+    return new TextEncoder().encode(piece.replaceAll("▁", " "));
+  }
+
   /**
    * The text one token stands for: byte-level and `<0xNN>` tokens turned back into text,
    * `▁` into a space; bytes that are not whole UTF-8 characters shown as `\xNN`.
@@ -249,36 +295,17 @@ export class HfTokenizer implements PromptTokenizer {
   tokenText(id: number): string {
     const piece = this.#lib.id_to_token(id);
     if (piece === undefined) return "";
-    const added = this.#lib.get_added_tokens_decoder().get(id);
-    if (added !== undefined) return piece;
-    let bytes: number[];
-    if (this.#byteLevel) {
-      bytes = [];
-      for (const ch of piece) {
-        const b = BYTE_OF_CHAR.get(ch);
-        if (b === undefined) return piece;
-        bytes.push(b);
-      }
-    } else {
-      const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
-      if (!m) return piece.replaceAll("▁", " ");
-      bytes = [parseInt(m[1], 16)];
-    }
+    if (this.#lib.get_added_tokens_decoder().has(id)) return piece;
+    const bytes = this.tokenBytes(id)!;
     try {
-      return this.#bytes.decode(new Uint8Array(bytes));
+      return this.#bytes.decode(bytes);
     } catch {
-      return bytes.map((b) => "\\x" + b.toString(16).padStart(2, "0")).join("");
+      return [...bytes].map((b) => "\\x" + b.toString(16).padStart(2, "0")).join("");
     }
   }
 }
 
-const BYTE_OF_CHAR: Map<string, number> = (() => {
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  const map = new Map<string, number>();
-  let next = 256;
-  for (let b = 0; b < 256; b++) map.set(String.fromCharCode(printable(b) ? b : next++), b);
-  return map;
-})();
+const BYTE_OF_CHAR: Map<string, number> = new Map(byteLevelAlphabet().map((ch, b) => [ch, b]));
 
 function tokenText(v: unknown): string | undefined {
   if (typeof v === "string") return v;

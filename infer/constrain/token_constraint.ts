@@ -1,0 +1,318 @@
+/**
+ * Schema-constrained decoding at the token level: which tokens may come next so that the answer
+ * stays inside its JSON shape, found by walking the vocabulary in byte order (shared prefixes are
+ * stepped once, failed prefixes skipped as a block), with a fast path inside free text.
+ *
+ * @module
+ */
+
+import { JsonShapeMatcher, type MatchState } from "./json_matcher.ts";
+import type { Shape } from "./shape.ts";
+import { SubstringAutomaton } from "./substring.ts";
+
+/** What a tokenizer must tell about its vocabulary (the `HfTokenizer` of `templates` does). */
+export interface TokenBytesSource {
+  /** Number of token ids. */
+  readonly vocabSize: number;
+  /** The bytes a token adds to the text; `undefined` for special tokens. */
+  tokenBytes(id: number): Uint8Array | undefined;
+}
+
+/** A token list in byte order with the common-prefix length of each token and its predecessor. */
+interface Walk {
+  ids: Int32Array;
+  lcp: Int32Array;
+  maxLen: number;
+}
+
+/**
+ * A vocabulary prepared for constraint checks: token bytes, the walk order, and which tokens are
+ * plain text (no `"`, `\` or control bytes). Build once per tokenizer (`ConstraintVocab.of`).
+ *
+ * @example
+ * ```ts
+ * import { ConstraintVocab } from "./token_constraint.ts";
+ * const pieces = ["{", "}", '"', "a", "ab", ' "'].map((t) => new TextEncoder().encode(t));
+ * const v = ConstraintVocab.of({ vocabSize: pieces.length, tokenBytes: (i) => pieces[i] });
+ * if (v.size !== 6) throw new Error();
+ * ```
+ */
+export class ConstraintVocab {
+  /** Number of token ids. */
+  readonly size: number;
+  /** Bytes per token (`undefined`: special, never allowed inside an answer). */
+  readonly bytes: ReadonlyArray<Uint8Array | undefined>;
+  /** Tokens whose every byte is plain string content. */
+  readonly plainIds: Int32Array;
+  /** All tokens with bytes, in byte order. */
+  readonly all: Walk;
+  /** Tokens with a non-plain byte, in byte order (what must be checked inside free text). */
+  readonly special: Walk;
+
+  private constructor(source: TokenBytesSource) {
+    this.size = source.vocabSize;
+    const bytes: Array<Uint8Array | undefined> = [];
+    for (let id = 0; id < this.size; id++) {
+      const b = source.tokenBytes(id);
+      bytes.push(b !== undefined && b.length > 0 ? b : undefined);
+    }
+    this.bytes = bytes;
+    const ids = [...bytes.keys()].filter((id) => bytes[id] !== undefined);
+    const plain = (b: Uint8Array) => b.every((x) => x >= 0x20 && x !== 0x22 && x !== 0x5c);
+    this.plainIds = Int32Array.from(ids.filter((id) => plain(bytes[id]!)));
+    this.all = walkOrder(ids, bytes);
+    this.special = walkOrder(ids.filter((id) => !plain(bytes[id]!)), bytes);
+  }
+
+  static #cache = new WeakMap<TokenBytesSource, ConstraintVocab>();
+
+  /**
+   * The prepared vocabulary of a tokenizer (cached per tokenizer object).
+   *
+   * @param source the tokenizer
+   * @returns the prepared vocabulary
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab } from "./token_constraint.ts";
+   * const src = { vocabSize: 1, tokenBytes: () => new Uint8Array([0x7b]) };
+   * if (ConstraintVocab.of(src) !== ConstraintVocab.of(src)) throw new Error("cached");
+   * ```
+   */
+  static of(source: TokenBytesSource): ConstraintVocab {
+    let v = ConstraintVocab.#cache.get(source);
+    if (v === undefined) ConstraintVocab.#cache.set(source, v = new ConstraintVocab(source));
+    return v;
+  }
+}
+
+function walkOrder(ids: number[], bytes: ReadonlyArray<Uint8Array | undefined>): Walk {
+  const cmp = (a: Uint8Array, b: Uint8Array) => {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+    return a.length - b.length;
+  };
+  const sorted = ids.slice().sort((x, y) => cmp(bytes[x]!, bytes[y]!));
+  const lcp = new Int32Array(sorted.length);
+  let maxLen = 0;
+  for (let k = 0; k < sorted.length; k++) {
+    const b = bytes[sorted[k]]!;
+    maxLen = Math.max(maxLen, b.length);
+    if (k === 0) continue;
+    const a = bytes[sorted[k - 1]]!;
+    let l = 0;
+    while (l < a.length && l < b.length && a[l] === b[l]) l++;
+    lcp[k] = l;
+  }
+  return { ids: Int32Array.from(sorted), lcp, maxLen };
+}
+
+/** Options of {@linkcode JsonConstraint}. */
+export interface JsonConstraintOptions {
+  /** Token ids that end the text (EOS, stop tokens): allowed only once the answer is complete. */
+  endIds?: readonly number[];
+  /** When given, every span string must be a substring of this text (`--extractive`). */
+  extractiveText?: string;
+}
+
+/**
+ * The decoding state of one constrained answer.
+ *
+ * @example
+ * ```ts
+ * import { ConstraintVocab, JsonConstraint } from "./token_constraint.ts";
+ * import { shapeForSchema } from "./shape.ts";
+ * const pieces = ['{"', "person", '": [', '"', "Ann", '"]', "}", "x"].map((t) => new TextEncoder().encode(t));
+ * const vocab = ConstraintVocab.of({ vocabSize: pieces.length + 1, tokenBytes: (i) => pieces[i] });
+ * const c = new JsonConstraint(vocab, shapeForSchema("NER", ["person"]), { endIds: [8] });
+ * if (c.allowedIds().join() !== "0") throw new Error(String(c.allowedIds()));
+ * for (const id of [0, 1, 2, 3, 4, 5, 6]) c.accept(id);
+ * if (!c.done || c.allowedIds().join() !== "8") throw new Error();
+ * ```
+ */
+export class JsonConstraint {
+  readonly #vocab: ConstraintVocab;
+  readonly #matcher: JsonShapeMatcher;
+  readonly #end: readonly number[];
+  #state: MatchState;
+  readonly #states: Array<MatchState | undefined>;
+
+  /**
+   * @param vocab the prepared vocabulary
+   * @param shape the answer shape (`shapeForSchema`)
+   * @param options end tokens, extractive input text
+   */
+  constructor(vocab: ConstraintVocab, shape: Shape, options: JsonConstraintOptions = {}) {
+    this.#vocab = vocab;
+    const sam = options.extractiveText === undefined ? undefined : new SubstringAutomaton(options.extractiveText);
+    this.#matcher = new JsonShapeMatcher(shape, sam);
+    this.#end = options.endIds ?? [];
+    this.#state = this.#matcher.start();
+    this.#states = new Array(vocab.all.maxLen + 1);
+  }
+
+  /** Whether the answer is complete (then only end tokens are allowed). */
+  get done(): boolean {
+    return this.#matcher.isDone(this.#state);
+  }
+
+  /**
+   * Whether a token may come next.
+   *
+   * @param id the token id
+   * @returns true when allowed
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab, JsonConstraint } from "./token_constraint.ts";
+   * const pieces = ["[", "]"].map((t) => new TextEncoder().encode(t));
+   * const c = new JsonConstraint(ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] }), { kind: "list", item: { kind: "string", span: false } });
+   * if (!c.allows(0) || c.allows(1)) throw new Error();
+   * ```
+   */
+  allows(id: number): boolean {
+    if (this.done) return this.#end.includes(id);
+    const b = this.#vocab.bytes[id];
+    return b !== undefined && this.#matcher.feed(this.#state, b) !== undefined;
+  }
+
+  /**
+   * All tokens that may come next.
+   *
+   * @returns token ids, ascending within each group (end tokens when complete)
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab, JsonConstraint } from "./token_constraint.ts";
+   * const pieces = ["[", "]", '["', "[]"].map((t) => new TextEncoder().encode(t));
+   * const c = new JsonConstraint(ConstraintVocab.of({ vocabSize: 4, tokenBytes: (i) => pieces[i] }), { kind: "list", item: { kind: "string", span: false } });
+   * if (c.allowedIds().sort().join() !== "0,2,3") throw new Error();
+   * ```
+   */
+  allowedIds(): number[] {
+    if (this.done) return [...this.#end];
+    const out: number[] = [];
+    if (this.#matcher.inFreeString(this.#state)) {
+      for (const id of this.#vocab.plainIds) out.push(id);
+      this.#walk(this.#vocab.special, out);
+    } else {
+      this.#walk(this.#vocab.all, out);
+    }
+    return out;
+  }
+
+  /**
+   * Take a token.
+   *
+   * @param id the chosen token (must be allowed)
+   * @throws {Error} when the token is not allowed
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab, JsonConstraint } from "./token_constraint.ts";
+   * const pieces = ["[", "]"].map((t) => new TextEncoder().encode(t));
+   * const c = new JsonConstraint(ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] }), { kind: "list", item: { kind: "string", span: false } });
+   * c.accept(0);
+   * c.accept(1);
+   * if (!c.done) throw new Error();
+   * ```
+   */
+  accept(id: number): void {
+    if (this.done) {
+      if (this.#end.includes(id)) return;
+      throw new Error(`token ${id} after a complete answer`);
+    }
+    const b = this.#vocab.bytes[id];
+    const next = b === undefined ? undefined : this.#matcher.feed(this.#state, b);
+    if (next === undefined) throw new Error(`token ${id} does not fit the answer shape here`);
+    this.#state = next;
+  }
+
+  /**
+   * The shortest text that turns what was generated so far into a complete answer (for a run
+   * that hits its token limit).
+   *
+   * @returns text to append ("" when complete)
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab, JsonConstraint } from "./token_constraint.ts";
+   * const pieces = ["[", '"a'].map((t) => new TextEncoder().encode(t));
+   * const c = new JsonConstraint(ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] }), { kind: "list", item: { kind: "string", span: false } });
+   * c.accept(0);
+   * c.accept(1);
+   * if (c.completion() !== '"]') throw new Error();
+   * ```
+   */
+  completion(): string {
+    return this.#matcher.completion(this.#state);
+  }
+
+  /** Walk a token list in byte order from the current state; shared prefixes are stepped once. */
+  #walk(walk: Walk, out: number[]): void {
+    const { ids, lcp } = walk;
+    const bytes = this.#vocab.bytes;
+    const states = this.#states;
+    const m = this.#matcher;
+    states[0] = this.#state;
+    for (let k = 0; k < ids.length; k++) {
+      const b = bytes[ids[k]]!;
+      let d = lcp[k]; // states[0..d] hold for this token's first d bytes
+      let ok = true;
+      for (; d < b.length; d++) {
+        const next = m.step(states[d]!, b[d]);
+        if (next === undefined) {
+          ok = false;
+          break;
+        }
+        states[d + 1] = next;
+      }
+      if (ok) {
+        out.push(ids[k]);
+        continue;
+      }
+      // Every following token sharing the failed prefix b[0..d] fails too: skip them.
+      while (k + 1 < ids.length && lcp[k + 1] > d) k++;
+    }
+  }
+}
+
+/**
+ * Greedy choice under a constraint: the highest-scoring allowed token. Checks the best few
+ * candidates first (usually the first fits), and only then computes the full allowed set.
+ *
+ * @param logits scores over the vocabulary
+ * @param constraint the answer's constraint
+ * @param candidates how many top tokens to try before the full set (default 16)
+ * @returns the chosen token id
+ *
+ * @example
+ * ```ts
+ * import { ConstraintVocab, JsonConstraint, pickGreedy } from "./token_constraint.ts";
+ * const pieces = ["[", "]", "x"].map((t) => new TextEncoder().encode(t));
+ * const c = new JsonConstraint(ConstraintVocab.of({ vocabSize: 3, tokenBytes: (i) => pieces[i] }), { kind: "list", item: { kind: "string", span: false } });
+ * if (pickGreedy(new Float32Array([0.1, 5, 9]), c) !== 0) throw new Error("only [ may start the answer");
+ * ```
+ */
+export function pickGreedy(logits: ArrayLike<number>, constraint: JsonConstraint, candidates = 16): number {
+  const top = topK(logits, candidates);
+  for (const id of top) if (constraint.allows(id)) return id;
+  let best = -1;
+  for (const id of constraint.allowedIds()) if (best < 0 || logits[id] > logits[best]) best = id;
+  if (best < 0) throw new Error("no token fits the answer shape (the vocabulary lacks the needed characters)");
+  return best;
+}
+
+/** Indices of the k largest values, best first (ties: lower index first). */
+function topK(values: ArrayLike<number>, k: number): number[] {
+  const idx: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (idx.length === k && !(v > values[idx[k - 1]])) continue;
+    let j = idx.length < k ? idx.length : k - 1;
+    while (j > 0 && v > values[idx[j - 1]]) j--;
+    idx.splice(j, 0, i);
+    if (idx.length > k) idx.pop();
+  }
+  return idx;
+}

