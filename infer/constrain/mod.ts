@@ -25,6 +25,7 @@ export {
   type StringShape,
 } from "./shape.ts";
 export { JsonShapeMatcher, type MatchState } from "./json_matcher.ts";
+export { type JsonSchema, shapeToJsonSchema } from "./json_schema.ts";
 export { SubstringAutomaton } from "./substring.ts";
 export {
   ConstraintVocab,

@@ -1,0 +1,24 @@
+/**
+ * Prediction runs: a test file in, a prediction file out (resumable, in input order, failures
+ * recorded), with a local engine or an OpenAI-compatible server as the predictor.
+ *
+ * @example
+ * ```ts
+ * import { recordKey } from "./mod.ts";
+ * if (recordKey({ id: "a", instruction: "b" }).length === 0) throw new Error();
+ * ```
+ *
+ * @module
+ */
+
+export { prepareResume, recordKey, type ResumeState } from "./resume.ts";
+export {
+  type Prediction,
+  type Predictor,
+  type PredictRequest,
+  type RunOptions,
+  runPredictions,
+  type RunProgress,
+  type RunSummary,
+} from "./run.ts";
+export { type OpenAiOptions, OpenAiPredictor, ServerError } from "./openai.ts";

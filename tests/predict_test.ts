@@ -1,0 +1,297 @@
+/**
+ * Prediction runs: output in input order with `output` set as IEPile writes it, resumption after
+ * a real kill (SIGKILL at random moments) with no lost and no duplicated record, torn lines,
+ * duplicate inputs, error records and their retry, and the OpenAI-compatible client against a
+ * loopback server (retries, Retry-After, timeouts, refusals, request shape).
+ */
+
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { type Predictor, prepareResume, runPredictions } from "../infer/predict/mod.ts";
+import { OpenAiPredictor } from "../infer/predict/openai.ts";
+import { tempDir } from "./_shared.ts";
+
+function testRecords(n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    // Records 3 and 7 repeat record 1 exactly (same id and instruction): each must be predicted once per copy.
+    const k = i === 3 || i === 7 ? 1 : i;
+    lines.push(
+      JSON.stringify({
+        id: `id${k}`,
+        task: "NER",
+        instruction: `{"schema": ["p"], "input": "text ${k}"}`,
+        label: "[]",
+      }),
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** A predictor whose answer is derived from the record, so every output line can be checked. */
+const echo = (delay = 0): Predictor => ({
+  concurrency: 1,
+  predict: async ({ record }) => {
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    return { output: `{"p": ["${String(record.id)}"]}`, completionTokens: 3 };
+  },
+});
+
+function checkComplete(input: string, output: string): void {
+  const want = input.trim().split("\n").map((l) => JSON.parse(l));
+  const got = output.trim().split("\n").map((l) => JSON.parse(l));
+  equal(got.length, want.length, "one output line per input record");
+  got.forEach((g, i) => {
+    deepEqual(Object.keys(g), ["id", "task", "instruction", "label", "output"]);
+    equal(g.id, want[i].id);
+    equal(g.instruction, want[i].instruction);
+    equal(g.output, `{"p": ["${want[i].id}"]}`);
+  });
+}
+
+Deno.test("a run writes every record in input order with output last, Python-style", async () => {
+  await using tmp = await tempDir();
+  const input = testRecords(10);
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
+  const s = await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor: echo() });
+  equal(s.predicted, 10);
+  equal(s.completionTokens, 30);
+  const text = await Deno.readTextFile(`${tmp.dir}/pred.json`);
+  checkComplete(input, text);
+  ok(
+    text.startsWith(
+      '{"id": "id0", "task": "NER", "instruction": "{\\"schema\\": [\\"p\\"], \\"input\\": \\"text 0\\"}", "label": "[]", "output": ',
+    ),
+  );
+  // An existing output field is replaced in place, as IEPile's inference.py does.
+  await Deno.writeTextFile(`${tmp.dir}/with_output.json`, '{"id": "a", "output": "old", "instruction": "i"}\n');
+  await runPredictions({ input: `${tmp.dir}/with_output.json`, output: `${tmp.dir}/p2.json`, predictor: echo() });
+  equal(
+    await Deno.readTextFile(`${tmp.dir}/p2.json`),
+    '{"id": "a", "output": "{\\"p\\": [\\"a\\"]}", "instruction": "i"}\n',
+  );
+});
+
+Deno.test("concurrent predictions finish out of order but are written in input order", async () => {
+  await using tmp = await tempDir();
+  const input = testRecords(40);
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
+  let x = 3;
+  const predictor: Predictor = {
+    concurrency: 6,
+    predict: async ({ record }) => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      await new Promise((r) => setTimeout(r, x % 15));
+      return { output: `{"p": ["${String(record.id)}"]}` };
+    },
+  };
+  await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor, flushEvery: 3 });
+  checkComplete(input, await Deno.readTextFile(`${tmp.dir}/pred.json`));
+});
+
+Deno.test("killed at random moments (SIGKILL) and started again: nothing lost, nothing duplicated", async () => {
+  await using tmp = await tempDir();
+  const input = testRecords(100);
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
+  const script = `${tmp.dir}/run.ts`;
+  const mod = new URL("../infer/predict/mod.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { runPredictions } from "${mod}";
+const predictor = { concurrency: 3, predict: async ({ record }) => {
+  await new Promise((r) => setTimeout(r, 10));
+  return { output: '{"p": ["' + record.id + '"]}' };
+} };
+await runPredictions({ input: Deno.args[0], output: Deno.args[1], predictor, flushEvery: 2 });
+`,
+  );
+  let kills = 0;
+  for (let round = 0; round < 20; round++) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, `${tmp.dir}/test.json`, `${tmp.dir}/pred.json`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+        kills++;
+      } catch { /* already done */ }
+    }, 60 + round * 25);
+    const status = await child.status;
+    clearTimeout(timer);
+    if (status.success) break;
+  }
+  console.log(`killed ${kills} times before a run finished`);
+  ok(kills > 0, "the run was killed at least once");
+  // Whatever the last kill left, one more run completes the file exactly.
+  const s = await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor: echo() });
+  equal(s.skipped + s.predicted, 100);
+  checkComplete(input, await Deno.readTextFile(`${tmp.dir}/pred.json`));
+});
+
+Deno.test("a torn last line is cut off and its record redone", async () => {
+  await using tmp = await tempDir();
+  const input = testRecords(5);
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
+  await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor: echo(), limit: 3 });
+  const text = await Deno.readTextFile(`${tmp.dir}/pred.json`);
+  const lines = text.trim().split("\n");
+  await Deno.writeTextFile(`${tmp.dir}/pred.json`, lines.slice(0, 2).join("\n") + "\n" + lines[2].slice(0, 25));
+  const s = await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor: echo() });
+  ok(s.repairedTail);
+  equal(s.skipped, 2);
+  equal(s.predicted, 3);
+  checkComplete(input, await Deno.readTextFile(`${tmp.dir}/pred.json`));
+});
+
+Deno.test("failed predictions are written with an error field, counted, and redone with retryErrors", async () => {
+  await using tmp = await tempDir();
+  const input = testRecords(6);
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
+  const flaky: Predictor = {
+    concurrency: 1,
+    predict: ({ record }) => {
+      if (record.id === "id2") return Promise.reject(new Error("prompt too long: 900 > 512 tokens"));
+      return echo().predict({ record, line: 0 }, new AbortController().signal);
+    },
+  };
+  const s = await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor: flaky });
+  equal(s.errors, 1);
+  const bad = (await Deno.readTextFile(`${tmp.dir}/pred.json`)).split("\n")[2];
+  deepEqual(JSON.parse(bad).error, "prompt too long: 900 > 512 tokens");
+  equal(JSON.parse(bad).output, "");
+  // Without retryErrors the record counts as done; with it, it is predicted again.
+  equal(
+    (await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor: echo() }))
+      .predicted,
+    0,
+  );
+  const again = await runPredictions({
+    input: `${tmp.dir}/test.json`,
+    output: `${tmp.dir}/pred.json`,
+    predictor: echo(),
+    retryErrors: true,
+  });
+  equal(again.retried, 1);
+  equal(again.predicted, 1);
+  const final = (await Deno.readTextFile(`${tmp.dir}/pred.json`)).trim().split("\n").map((l) => JSON.parse(l));
+  equal(final.length, 6);
+  ok(final.every((r) => r.error === undefined));
+});
+
+Deno.test("a malformed prediction file or input line is an error naming the line", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeTextFile(`${tmp.dir}/pred.json`, "not json\n{}\n");
+  await rejects(() => prepareResume(`${tmp.dir}/pred.json`), /pred\.json:1: not a JSON object/);
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, '{"id": "1", "instruction": "x"}\n[1]\n');
+  await rejects(
+    () => runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/p.json`, predictor: echo() }),
+    /test\.json:2: a record must be a JSON object/,
+  );
+});
+
+Deno.test("OpenAI-compatible client against a loopback server", async (t) => {
+  const seen: Array<{ path: string; auth: string | null; body: Record<string, unknown> }> = [];
+  let mode = "ok";
+  let calls = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    calls++;
+    const body = req.method === "POST" ? await req.json() : {};
+    seen.push({ path, auth: req.headers.get("authorization"), body });
+    if (path === "/v1/models") return Response.json({ data: [{ id: "tiny" }] });
+    if (mode === "429" && calls < 3) {
+      return new Response("slow down", { status: 429, headers: { "retry-after": "0.01" } });
+    }
+    if (mode === "500") return Response.json({ error: { message: "engine crashed" } }, { status: 500 });
+    if (mode === "400") return Response.json({ error: { message: "prompt too long" } }, { status: 400 });
+    if (mode === "hang") await new Promise((r) => setTimeout(r, 300));
+    const text = `{"p": ["${(body.prompt ?? (body.messages as Array<{ content: string }>)[0].content) as string}"]}`;
+    return Response.json(
+      path === "/v1/completions"
+        ? { choices: [{ text, finish_reason: "stop" }], usage: { prompt_tokens: 4, completion_tokens: 6 } }
+        : { choices: [{ message: { role: "assistant", content: text }, finish_reason: "stop" }] },
+    );
+  });
+  const baseUrl = `http://127.0.0.1:${server.addr.port}/v1`;
+  const signal = new AbortController().signal;
+  const make = (extra: Partial<ConstructorParameters<typeof OpenAiPredictor>[0]> = {}) =>
+    new OpenAiPredictor({
+      baseUrl,
+      apiKey: "k",
+      api: "completions",
+      prompt: (r) => String(r.id),
+      backoffMs: 1,
+      retries: 3,
+      ...extra,
+    });
+  try {
+    await t.step("completions with the model from /models, the key, and a response_format schema", async () => {
+      const p = make({ responseSchema: () => ({ type: "object" }) });
+      const out = await p.predict({ record: { id: "x" }, line: 1 }, signal);
+      equal(out.output, '{"p": ["x"]}');
+      equal(out.promptTokens, 4);
+      const post = seen.find((s) => s.path === "/v1/completions")!;
+      equal(post.auth, "Bearer k");
+      deepEqual(post.body, {
+        model: "tiny",
+        max_tokens: 300,
+        temperature: 0,
+        response_format: {
+          type: "json_schema",
+          json_schema: { name: "ie_answer", strict: true, schema: { type: "object" } },
+        },
+        prompt: "x",
+      });
+    });
+    await t.step("chat messages", async () => {
+      const out = await make({ api: "chat", model: "tiny" }).predict({ record: { id: "y" }, line: 1 }, signal);
+      equal(out.output, '{"p": ["y"]}');
+      deepEqual(seen.at(-1)!.body.messages, [{ role: "user", content: "y" }]);
+    });
+    await t.step("429 with Retry-After is retried", async () => {
+      mode = "429";
+      calls = 0;
+      equal((await make({ model: "tiny" }).predict({ record: { id: "z" }, line: 1 }, signal)).output, '{"p": ["z"]}');
+      equal(calls, 3);
+    });
+    await t.step("a 5xx that persists fails after the retries; a 400 fails at once", async () => {
+      mode = "500";
+      calls = 0;
+      await rejects(
+        () => make({ model: "tiny" }).predict({ record: { id: "z" }, line: 1 }, signal),
+        /HTTP 500: engine crashed \(after 3 retries\)/,
+      );
+      equal(calls, 4);
+      mode = "400";
+      calls = 0;
+      await rejects(
+        () => make({ model: "tiny" }).predict({ record: { id: "z" }, line: 1 }, signal),
+        /HTTP 400: prompt too long$/,
+      );
+      equal(calls, 1);
+    });
+    await t.step("timeouts are retried, then reported", async () => {
+      mode = "hang";
+      await rejects(
+        () => make({ model: "tiny", timeoutMs: 50, retries: 1 }).predict({ record: { id: "z" }, line: 1 }, signal),
+        /timed out \(after 1 retries\)/,
+      );
+    });
+    await t.step("a whole run through the client, 4 requests at a time", async () => {
+      mode = "ok";
+      await using tmp = await tempDir();
+      const input = testRecords(12);
+      await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
+      const s = await runPredictions({
+        input: `${tmp.dir}/test.json`,
+        output: `${tmp.dir}/pred.json`,
+        predictor: make({ model: "tiny", concurrency: 4 }),
+      });
+      equal(s.predicted, 12);
+      checkComplete(input, await Deno.readTextFile(`${tmp.dir}/pred.json`));
+    });
+  } finally {
+    await server.shutdown();
+  }
+});
