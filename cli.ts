@@ -41,6 +41,8 @@ Commands:
             and per-source scores, malformed-output counts (IEPile's ie2instruction/eval_func.py)
   prompt    converted test records → model prompts (text or token ids) with IEPile's 27 chat
             templates, the OneKE wrappers or the model's own chat_template
+  inspect   a model folder (and LoRA adapter): architecture, parameters, dtypes, memory, adapter fit
+  export-gguf  a Hugging Face model (with its LoRA merged) → GGUF for llama.cpp and Ollama
 
 Run 'iepile <command> --help' for a command's options.
 `;
@@ -155,6 +157,14 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         const { runEval } = await import("./eval/cli_command.ts");
         return await runEval(rest, io);
       }
+      case "inspect": {
+        const { runInspect } = await import("./infer/cli_command.ts");
+        return await runInspect(rest, io);
+      }
+      case "export-gguf": {
+        const { runExportGguf } = await import("./infer/cli_command.ts");
+        return await runExportGguf(rest, io);
+      }
       case "prompt": {
         // Loaded on demand: it brings the tokenizer and Jinja packages, which other commands do not need.
         const { runPrompt } = await import("./templates/cli_command.ts");
@@ -162,7 +172,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       }
       default:
         throw new UsageError(
-          `unknown command "${command}"; commands: convert, stats, eval, prompt (see 'iepile --help')`,
+          `unknown command "${command}"; commands: convert, stats, eval, prompt, inspect, export-gguf (see 'iepile --help')`,
         );
     }
   } catch (e) {
@@ -181,6 +191,8 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
 async function helpFor(command: string | undefined): Promise<string | undefined> {
   if (command === "prompt") return (await import("./templates/cli_command.ts")).PROMPT_HELP;
   if (command === "eval") return (await import("./eval/cli_command.ts")).EVAL_HELP;
+  if (command === "inspect") return (await import("./infer/cli_command.ts")).INSPECT_HELP;
+  if (command === "export-gguf") return (await import("./infer/cli_command.ts")).EXPORT_GGUF_HELP;
   const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };
   return command === undefined ? undefined : help[command];
 }

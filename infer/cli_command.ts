@@ -1,0 +1,182 @@
+/**
+ * The `inspect` and `export-gguf` commands (the CLI dispatches to these).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { dirname, join } from "node:path";
+import { InputError, UsageError } from "../io/errors.ts";
+import { exportGguf } from "./gguf_export.ts";
+import { formatModelReport, inspectModel } from "./inspect.ts";
+import { loadModel } from "./load_model.ts";
+import { LoadProgressLine } from "./load_progress.ts";
+
+/** Where a command writes. */
+export interface CommandIo {
+  /** Normal output. */
+  out(text: string): void;
+  /** Messages and summaries. */
+  err(text: string): void;
+}
+
+/** Help of `inspect`. */
+export const INSPECT_HELP: string = `iepile inspect — what a model folder (and a LoRA adapter) holds
+
+Usage: iepile inspect --model DIR [--lora DIR] [--json]
+
+Reads config.json and the safetensors headers only (no weights): architecture, sizes,
+parameter count, stored dtypes, memory needed (weights and KV cache), and, with --lora,
+the adapter's rank, alpha and targets and whether every update fits its base tensor.
+
+  --model DIR   Hugging Face model folder (config.json + model.safetensors or shards)
+  --lora DIR    PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
+  --json        the report as JSON
+  -h, --help    this help
+
+Exit code 1 when the folder is invalid or the adapter does not fit.
+`;
+
+/** Help of `export-gguf`. */
+export const EXPORT_GGUF_HELP: string =
+  `iepile export-gguf — a model (with its LoRA merged) as GGUF for llama.cpp and Ollama
+
+Usage: iepile export-gguf --model DIR [--lora DIR] --out FILE.gguf [--dtype f16|f32|bf16]
+
+  --model DIR      Hugging Face model folder (llama, mistral, qwen2 or baichuan)
+  --lora DIR       PEFT LoRA adapter merged into the weights first (W += alpha/r · B·A)
+  --out FILE       the GGUF file, written atomically
+  --dtype D        weight format: f16 (default), f32 or bf16; norms stay f32
+  --quiet          no progress line and no summary
+  -h, --help       this help
+
+The tokenizer comes from the folder's tokenizer.json (SentencePiece-style BPE → llama.cpp's
+"llama" vocabulary, byte-level BPE → "gpt2"). Example (OneKE's Ollama setup):
+  iepile export-gguf --model OneKE --out OneKE-13B-F16.gguf
+`;
+
+function parse(
+  args: string[],
+  options: Record<string, { type: "string" | "boolean"; short?: string }>,
+  command: string,
+): Record<string, string | boolean | undefined> {
+  try {
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
+    if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
+    return values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    throw new UsageError(`${command}: ${(e as Error).message.split("\n")[0]} (see 'iepile ${command} --help')`);
+  }
+}
+
+function required(values: Record<string, string | boolean | undefined>, name: string, command: string): string {
+  const v = values[name];
+  if (typeof v !== "string" || v === "") {
+    throw new UsageError(`${command}: --${name} is required (see 'iepile ${command} --help')`);
+  }
+  return v;
+}
+
+/**
+ * Run `inspect`.
+ *
+ * @param args arguments after `inspect`
+ * @param io where to write
+ * @returns the exit code (0, or 1 when the adapter does not fit)
+ * @throws {UsageError} for bad options
+ * @throws {InputError} for bad model or adapter files
+ *
+ * @example
+ * ```ts
+ * import { runInspect } from "./cli_command.ts";
+ * let out = "";
+ * const code = await runInspect(["--help"], { out: (t) => out += t, err: () => {} });
+ * if (code !== 0 || !out.startsWith("iepile inspect")) throw new Error();
+ * ```
+ */
+export async function runInspect(args: string[], io: CommandIo): Promise<number> {
+  const v = parse(args, {
+    model: { type: "string" },
+    lora: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, "inspect");
+  if (v.help) {
+    io.out(INSPECT_HELP);
+    return 0;
+  }
+  const report = await inspectModel(required(v, "model", "inspect"), v.lora as string | undefined);
+  io.out(v.json ? JSON.stringify(report, null, 2) + "\n" : formatModelReport(report));
+  if (report.adapter?.misfit !== undefined) {
+    io.err(`iepile: ${report.adapter.misfit}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/**
+ * Run `export-gguf`.
+ *
+ * @param args arguments after `export-gguf`
+ * @param io where to write
+ * @returns the exit code
+ * @throws {UsageError} for bad options
+ * @throws {InputError} for bad model or adapter files
+ *
+ * @example
+ * ```ts
+ * import { runExportGguf } from "./cli_command.ts";
+ * let out = "";
+ * const code = await runExportGguf(["--help"], { out: (t) => out += t, err: () => {} });
+ * if (code !== 0 || !out.includes("--dtype")) throw new Error();
+ * ```
+ */
+export async function runExportGguf(args: string[], io: CommandIo): Promise<number> {
+  const v = parse(args, {
+    model: { type: "string" },
+    lora: { type: "string" },
+    out: { type: "string" },
+    dtype: { type: "string" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, "export-gguf");
+  if (v.help) {
+    io.out(EXPORT_GGUF_HELP);
+    return 0;
+  }
+  const modelDir = required(v, "model", "export-gguf");
+  const out = required(v, "out", "export-gguf");
+  const dtype = (v.dtype as string | undefined) ?? "f16";
+  if (dtype !== "f16" && dtype !== "f32" && dtype !== "bf16") {
+    throw new UsageError(`export-gguf: --dtype must be f16, f32 or bf16, got "${dtype}"`);
+  }
+  const quiet = v.quiet === true;
+  const t0 = performance.now();
+  const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
+  let model;
+  try {
+    model = await loadModel(modelDir, { lora: v.lora as string | undefined, onProgress: (p) => progress.update(p) });
+  } finally {
+    progress.finish();
+  }
+  const tmp = join(dirname(out), `.${out.split(/[\\/]/).pop()}.tmp-${Deno.pid}`);
+  let result;
+  try {
+    result = await exportGguf(model, tmp, { dtype });
+    await Deno.rename(tmp, out);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
+      throw new InputError(`cannot write (${(e as Error).message})`, { file: out });
+    }
+    throw e;
+  }
+  if (!quiet) {
+    io.err(
+      `exported ${model.spec.architecture}${v.lora ? ` + LoRA ${v.lora}` : ""} → ${out}: llama.cpp architecture ` +
+        `${result.architecture}, ${result.tensors} tensors, ${dtype}, ${(result.bytes / 1e6).toFixed(1)} MB, ` +
+        `vocabulary from ${result.tokenizer} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,134 @@
+/**
+ * The interface every engine implements (`cpu`, `webgpu`): sessions that hold a KV cache,
+ * take tokens, and give the next-token logits (or only their argmax, which a GPU engine can
+ * compute without reading the logits back).
+ *
+ * @module
+ */
+
+import type { ModelSpec } from "./model_spec.ts";
+
+/**
+ * One token sequence being computed: its KV cache and the tokens in it.
+ *
+ * Prefix reuse: {@linkcode Session.reusePrefix} keeps the cached part a new prompt shares with
+ * the tokens already computed, so records that share an instruction prefix are prefilled once.
+ */
+export interface Session {
+  /** The tokens whose keys and values are cached, in order. */
+  readonly tokens: readonly number[];
+  /** The most tokens this session can hold. */
+  readonly contextSize: number;
+  /**
+   * Append tokens and compute; returns the logits for the token after the last one.
+   *
+   * @param tokens ids to append (at least one)
+   * @returns `vocabSize` logits
+   */
+  forward(tokens: readonly number[]): Promise<Float32Array>;
+  /**
+   * Append tokens and compute; returns the next-token logits at every appended position.
+   *
+   * @param tokens ids to append
+   * @returns one `vocabSize` array per appended token
+   */
+  forwardAll(tokens: readonly number[]): Promise<Float32Array[]>;
+  /**
+   * Append tokens and compute; returns the id with the highest next-token logit (the lowest
+   * such id on ties), reading back only that id where the engine can.
+   *
+   * @param tokens ids to append
+   * @returns the greedy next token
+   */
+  forwardGreedy(tokens: readonly number[]): Promise<number>;
+  /**
+   * Keep the first `length` cached tokens and forget the rest.
+   *
+   * @param length tokens to keep
+   */
+  truncate(length: number): void;
+  /**
+   * Keep the longest cached prefix of `ids`, leaving at least the last id to compute (its
+   * logits are needed), and forget the rest.
+   *
+   * @param ids the next prompt
+   * @returns how many leading ids are already cached
+   */
+  reusePrefix(ids: readonly number[]): number;
+  /**
+   * A new session with a copy of this one's cache.
+   *
+   * @returns the copy
+   */
+  fork(): Session;
+  /** Free the session's memory. */
+  dispose(): void;
+}
+
+/** Options for a new session. */
+export interface SessionOptions {
+  /** Most tokens the session will hold (default: the engine's context size). */
+  readonly contextSize?: number;
+}
+
+/** A model ready to run on some hardware. */
+export interface Engine {
+  /** `cpu` or `webgpu`. */
+  readonly name: string;
+  /** What the model computes. */
+  readonly spec: ModelSpec;
+  /**
+   * A new, empty session.
+   *
+   * @param options context size
+   * @returns the session
+   */
+  createSession(options?: SessionOptions): Session;
+  /** Free the engine's memory (weights, device buffers). */
+  dispose(): void;
+}
+
+/**
+ * The longest common prefix of cached tokens and a new prompt that may be reused: at most
+ * `ids.length - 1`, since the last prompt token must be computed to get its logits.
+ *
+ * @param cached tokens in the cache
+ * @param ids the new prompt
+ * @returns how many tokens to keep
+ *
+ * @example
+ * ```ts
+ * import { reusableLength } from "./engine.ts";
+ * if (reusableLength([1, 2, 3], [1, 2, 4]) !== 2 || reusableLength([1, 2], [1, 2]) !== 1) throw new Error();
+ * ```
+ */
+export function reusableLength(cached: readonly number[], ids: readonly number[]): number {
+  const limit = Math.min(cached.length, ids.length - 1);
+  let n = 0;
+  while (n < limit && cached[n] === ids[n]) n++;
+  return n;
+}
+
+/**
+ * The index of the largest value (the first on ties), skipping NaN.
+ *
+ * @param values the values
+ * @returns its index (-1 when empty)
+ *
+ * @example
+ * ```ts
+ * import { argmax } from "./engine.ts";
+ * if (argmax(new Float32Array([1, 3, 3])) !== 1) throw new Error();
+ * ```
+ */
+export function argmax(values: ArrayLike<number>): number {
+  let best = -1;
+  let bestValue = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] > bestValue || (best < 0 && values[i] === -Infinity)) {
+      best = i;
+      bestValue = values[i];
+    }
+  }
+  return best;
+}

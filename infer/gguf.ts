@@ -1,0 +1,353 @@
+/**
+ * A GGUF (version 3) writer and header reader: the file format of llama.cpp and Ollama.
+ * Layout: magic `GGUF`, version, tensor and key-value counts, typed key-values, tensor infos
+ * (name, dimensions innermost first, type, offset), then the data, each tensor aligned to 32.
+ *
+ * @module
+ */
+
+import { type DType, DTYPE_BYTES } from "./dtype.ts";
+import { numel } from "./tensor.ts";
+
+/** Scalar GGUF value types. */
+export type GgufScalarType = "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "f32" | "bool" | "u64" | "i64" | "f64";
+
+/** A typed GGUF metadata value. */
+export type GgufValue =
+  | { readonly type: Exclude<GgufScalarType, "bool">; readonly value: number }
+  | { readonly type: "bool"; readonly value: boolean }
+  | { readonly type: "string"; readonly value: string }
+  | {
+    readonly type: "array";
+    readonly itemType: GgufScalarType | "string";
+    readonly value: readonly (number | string | boolean)[];
+  };
+
+const TYPE_IDS: Readonly<Record<GgufScalarType | "string" | "array", number>> = {
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
+};
+const TYPE_NAMES = Object.fromEntries(Object.entries(TYPE_IDS).map(([k, v]) => [v, k])) as Record<
+  number,
+  GgufScalarType | "string" | "array"
+>;
+
+/** ggml tensor type ids of the formats written. */
+export const GGML_TYPES: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 30 };
+
+/** A tensor to write: shape row-major (outermost first), data supplied when written. */
+export interface GgufTensor {
+  /** Name, e.g. `blk.0.attn_q.weight`. */
+  readonly name: string;
+  /** Row-major shape (written reversed, as ggml counts dimensions). */
+  readonly shape: readonly number[];
+  /** Element format. */
+  readonly dtype: DType;
+  /** The elements, asked for when the tensor is written (so a model is converted one tensor at a time). */
+  readonly data: () => Float32Array | Uint16Array | Promise<Float32Array | Uint16Array>;
+}
+
+/** Data alignment of the files written. */
+export const GGUF_ALIGNMENT = 32;
+
+/**
+ * Write a GGUF file, streaming tensor data one tensor at a time.
+ *
+ * @param path the output file
+ * @param metadata key-values, in order
+ * @param tensors tensors, in order
+ * @returns bytes written
+ *
+ * @example
+ * ```ts
+ * import { readGgufHeader, writeGguf } from "./gguf.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".gguf" });
+ * await writeGguf(path, [["general.architecture", { type: "string", value: "llama" }]],
+ *   [{ name: "w", shape: [2, 3], dtype: "f32", data: () => new Float32Array(6) }]);
+ * const h = await readGgufHeader(path);
+ * if (h.metadata.get("general.architecture") !== "llama" || h.tensors[0].dims.join() !== "3,2") throw new Error();
+ * await Deno.remove(path);
+ * ```
+ */
+export async function writeGguf(
+  path: string,
+  metadata: readonly (readonly [string, GgufValue])[],
+  tensors: readonly GgufTensor[],
+): Promise<number> {
+  const head = new ByteWriter();
+  head.bytes(new TextEncoder().encode("GGUF"));
+  head.u32(3);
+  head.u64(tensors.length);
+  head.u64(metadata.length);
+  for (const [key, value] of metadata) {
+    head.string(key);
+    head.u32(TYPE_IDS[value.type]);
+    writeValue(head, value);
+  }
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    head.string(t.name);
+    head.u32(t.shape.length);
+    for (const d of [...t.shape].reverse()) head.u64(d);
+    head.u32(GGML_TYPES[t.dtype]);
+    head.u64(offset);
+    offsets.push(offset);
+    offset = align(offset + numel(t.shape) * DTYPE_BYTES[t.dtype]);
+  }
+  const headBytes = head.finish();
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    await writeAll(file, headBytes);
+    await writeAll(file, new Uint8Array(align(headBytes.length) - headBytes.length));
+    let at = 0;
+    for (let i = 0; i < tensors.length; i++) {
+      const t = tensors[i];
+      const data = await t.data();
+      const want = numel(t.shape);
+      if (data.length !== want || (t.dtype === "f32") !== (data instanceof Float32Array)) {
+        throw new Error(`tensor ${t.name}: data does not match ${t.dtype} [${t.shape}]`);
+      }
+      await writeAll(file, new Uint8Array(offsets[i] - at));
+      await writeAll(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      at = offsets[i] + data.byteLength;
+    }
+    await writeAll(file, new Uint8Array(offset - at));
+  } finally {
+    file.close();
+  }
+  return align(headBytes.length) + offset;
+}
+
+function align(n: number): number {
+  return Math.ceil(n / GGUF_ALIGNMENT) * GGUF_ALIGNMENT;
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await file.write(bytes.subarray(done));
+}
+
+function writeValue(w: ByteWriter, v: GgufValue): void {
+  if (v.type === "array") {
+    w.u32(TYPE_IDS[v.itemType]);
+    w.u64(v.value.length);
+    for (const item of v.value) writeScalar(w, v.itemType, item);
+  } else {
+    writeScalar(w, v.type, v.value);
+  }
+}
+
+function writeScalar(w: ByteWriter, type: GgufScalarType | "string", value: number | string | boolean): void {
+  switch (type) {
+    case "string":
+      return w.string(String(value));
+    case "bool":
+      return w.u8(value ? 1 : 0);
+    case "u8":
+      return w.u8(Number(value));
+    case "i8":
+      return w.view(1, (d, o) => d.setInt8(o, Number(value)));
+    case "u16":
+      return w.view(2, (d, o) => d.setUint16(o, Number(value), true));
+    case "i16":
+      return w.view(2, (d, o) => d.setInt16(o, Number(value), true));
+    case "u32":
+      return w.u32(Number(value));
+    case "i32":
+      return w.view(4, (d, o) => d.setInt32(o, Number(value), true));
+    case "f32":
+      return w.view(4, (d, o) => d.setFloat32(o, Number(value), true));
+    case "u64":
+      return w.u64(Number(value));
+    case "i64":
+      return w.view(8, (d, o) => d.setBigInt64(o, BigInt(value as number), true));
+    case "f64":
+      return w.view(8, (d, o) => d.setFloat64(o, Number(value), true));
+  }
+}
+
+/** A growable little-endian byte buffer. */
+class ByteWriter {
+  #buf = new Uint8Array(1 << 16);
+  #len = 0;
+  #enc = new TextEncoder();
+
+  #room(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + n));
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+  view(n: number, f: (d: DataView, o: number) => void): void {
+    this.#room(n);
+    f(new DataView(this.#buf.buffer), this.#len);
+    this.#len += n;
+  }
+  bytes(b: Uint8Array): void {
+    this.#room(b.length);
+    this.#buf.set(b, this.#len);
+    this.#len += b.length;
+  }
+  u8(v: number): void {
+    this.view(1, (d, o) => d.setUint8(o, v));
+  }
+  u32(v: number): void {
+    this.view(4, (d, o) => d.setUint32(o, v, true));
+  }
+  u64(v: number): void {
+    this.view(8, (d, o) => d.setBigUint64(o, BigInt(v), true));
+  }
+  string(s: string): void {
+    const b = this.#enc.encode(s);
+    this.u64(b.length);
+    this.bytes(b);
+  }
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#len);
+  }
+}
+
+/** A tensor's entry in a GGUF header. */
+export interface GgufTensorInfo {
+  /** Name. */
+  readonly name: string;
+  /** Dimensions, innermost first (ggml order). */
+  readonly dims: readonly number[];
+  /** ggml type id. */
+  readonly type: number;
+  /** Offset from the start of the data section. */
+  readonly offset: number;
+}
+
+/** A GGUF file's header. */
+export interface GgufHeader {
+  /** Format version. */
+  readonly version: number;
+  /** Metadata values (arrays as JS arrays). */
+  readonly metadata: ReadonlyMap<string, number | string | boolean | (number | string | boolean)[]>;
+  /** Tensor entries. */
+  readonly tensors: readonly GgufTensorInfo[];
+  /** Where the data section starts. */
+  readonly dataStart: number;
+}
+
+/**
+ * Read a GGUF file's header (metadata and tensor entries).
+ *
+ * @param path the file
+ * @returns the header
+ */
+export async function readGgufHeader(path: string): Promise<GgufHeader> {
+  const bytes = await Deno.readFile(path);
+  const d = new DataView(bytes.buffer);
+  let o = 0;
+  const dec = new TextDecoder();
+  if (dec.decode(bytes.subarray(0, 4)) !== "GGUF") throw new Error(`${path}: not a GGUF file`);
+  o = 4;
+  const version = d.getUint32(o, true);
+  o += 4;
+  const nTensors = Number(d.getBigUint64(o, true));
+  const nKv = Number(d.getBigUint64(o + 8, true));
+  o += 16;
+  const str = () => {
+    const n = Number(d.getBigUint64(o, true));
+    const s = dec.decode(bytes.subarray(o + 8, o + 8 + n));
+    o += 8 + n;
+    return s;
+  };
+  const scalar = (type: string): number | string | boolean => {
+    const sizes: Record<string, number> = {
+      u8: 1,
+      i8: 1,
+      u16: 2,
+      i16: 2,
+      u32: 4,
+      i32: 4,
+      f32: 4,
+      bool: 1,
+      u64: 8,
+      i64: 8,
+      f64: 8,
+    };
+    if (type === "string") return str();
+    let v: number | boolean;
+    switch (type) {
+      case "u8":
+        v = d.getUint8(o);
+        break;
+      case "i8":
+        v = d.getInt8(o);
+        break;
+      case "u16":
+        v = d.getUint16(o, true);
+        break;
+      case "i16":
+        v = d.getInt16(o, true);
+        break;
+      case "u32":
+        v = d.getUint32(o, true);
+        break;
+      case "i32":
+        v = d.getInt32(o, true);
+        break;
+      case "f32":
+        v = d.getFloat32(o, true);
+        break;
+      case "bool":
+        v = d.getUint8(o) !== 0;
+        break;
+      case "u64":
+        v = Number(d.getBigUint64(o, true));
+        break;
+      case "i64":
+        v = Number(d.getBigInt64(o, true));
+        break;
+      default:
+        v = d.getFloat64(o, true);
+    }
+    o += sizes[type];
+    return v;
+  };
+  const metadata = new Map<string, number | string | boolean | (number | string | boolean)[]>();
+  for (let i = 0; i < nKv; i++) {
+    const key = str();
+    const type = TYPE_NAMES[d.getUint32(o, true)];
+    o += 4;
+    if (type === "array") {
+      const itemType = TYPE_NAMES[d.getUint32(o, true)];
+      const n = Number(d.getBigUint64(o + 4, true));
+      o += 12;
+      const items: (number | string | boolean)[] = [];
+      for (let j = 0; j < n; j++) items.push(scalar(itemType));
+      metadata.set(key, items);
+    } else {
+      metadata.set(key, scalar(type));
+    }
+  }
+  const tensors: GgufTensorInfo[] = [];
+  for (let i = 0; i < nTensors; i++) {
+    const name = str();
+    const nd = d.getUint32(o, true);
+    o += 4;
+    const dims: number[] = [];
+    for (let j = 0; j < nd; j++, o += 8) dims.push(Number(d.getBigUint64(o, true)));
+    const type = d.getUint32(o, true);
+    const offset = Number(d.getBigUint64(o + 4, true));
+    o += 12;
+    tensors.push({ name, dims, type, offset });
+  }
+  const alignment = Number(metadata.get("general.alignment") ?? GGUF_ALIGNMENT);
+  return { version, metadata, tensors, dataStart: Math.ceil(o / alignment) * alignment };
+}

@@ -1,0 +1,176 @@
+/**
+ * `inspect`: what a model folder (and an adapter) holds, without loading the weights:
+ * architecture, sizes, parameter count, dtypes, memory needed, and whether the adapter fits.
+ *
+ * @module
+ */
+
+import { InputError } from "../io/errors.ts";
+import { AdapterFolder } from "./lora.ts";
+import { ModelFolder } from "./model_folder.ts";
+import { type ModelSpec, parameterCount } from "./model_spec.ts";
+
+/** What {@linkcode inspectModel} reports. */
+export interface ModelReport {
+  /** The model folder. */
+  readonly model: string;
+  /** The family. */
+  readonly architecture: string;
+  /** `config.json`'s `model_type`. */
+  readonly modelType: string;
+  /** The spec. */
+  readonly spec: ModelSpec;
+  /** Parameters the engine uses. */
+  readonly parameters: number;
+  /** Tensors per stored dtype (all tensors in the files). */
+  readonly dtypes: Readonly<Record<string, number>>;
+  /** Bytes of the safetensors files. */
+  readonly fileBytes: number;
+  /** Bytes of the weights the engine holds (as stored). */
+  readonly weightBytes: number;
+  /** Bytes of KV cache per token (f32 keys and values). */
+  readonly kvBytesPerToken: number;
+  /** Shards. */
+  readonly shards: number;
+  /** The adapter, when one was given. */
+  readonly adapter?: {
+    readonly dir: string;
+    readonly r: number;
+    readonly alpha: number;
+    readonly useRslora: boolean;
+    readonly targets: number;
+    readonly modules: readonly string[];
+    readonly replaced: number;
+    readonly parameters: number;
+    /** `undefined` when it fits, else why not. */
+    readonly misfit?: string;
+  };
+}
+
+/**
+ * Inspect a model folder and an optional adapter (headers only).
+ *
+ * @param modelDir the model folder
+ * @param loraDir an adapter folder
+ * @returns the report
+ * @throws {InputError} for a bad model folder or adapter files
+ *
+ * @example
+ * ```ts
+ * import { inspectModel, writeRandomModel } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const r = await inspectModel(dir);
+ * if (r.parameters !== 2 * 128 + 4 * 64 + 3 * 128 + 16 + 8) throw new Error(String(r.parameters));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function inspectModel(modelDir: string, loraDir?: string): Promise<ModelReport> {
+  using folder = await ModelFolder.open(modelDir);
+  const spec = folder.spec;
+  const dtypes: Record<string, number> = {};
+  let fileBytes = 0;
+  for (const f of folder.files) {
+    fileBytes += f.size;
+    for (const e of f.header.tensors.values()) dtypes[e.dtype] = (dtypes[e.dtype] ?? 0) + 1;
+  }
+  const used = new Set<string>();
+  let weightBytes = 0;
+  for (const f of folder.files) {
+    for (const e of f.header.tensors.values()) {
+      if (!used.has(e.name)) weightBytes += e.end - e.begin;
+      used.add(e.name);
+    }
+  }
+  let adapter: ModelReport["adapter"];
+  if (loraDir !== undefined) {
+    using a = await AdapterFolder.open(loraDir);
+    let misfit: string | undefined;
+    try {
+      a.checkFits(folder);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      misfit = e.message;
+    }
+    let params = 0;
+    for (const name of a.file.names) params += a.file.entry(name).shape.reduce((x, y) => x * y, 1);
+    const modules = [...new Set(a.targets.map((t) => t.base.replace(/\.weight$/, "").split(".").pop()!))].sort();
+    adapter = {
+      dir: loraDir,
+      r: a.config.r,
+      alpha: a.config.loraAlpha,
+      useRslora: a.config.useRslora,
+      targets: a.targets.length,
+      modules,
+      replaced: a.replacements.size,
+      parameters: params,
+      misfit,
+    };
+  }
+  return {
+    model: modelDir,
+    architecture: spec.architecture,
+    modelType: String(folder.config.model_type ?? ""),
+    spec,
+    parameters: parameterCount(spec),
+    dtypes,
+    fileBytes,
+    weightBytes,
+    kvBytesPerToken: 2 * spec.layers * spec.kvHeads * spec.headDim * 4,
+    shards: folder.files.length,
+    adapter,
+  };
+}
+
+/**
+ * The report as text.
+ *
+ * @param r the report
+ * @returns readable lines
+ *
+ * @example
+ * ```ts
+ * import { formatModelReport, inspectModel, writeRandomModel } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "qwen2", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * if (!formatModelReport(await inspectModel(dir)).includes("architecture   qwen2")) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function formatModelReport(r: ModelReport): string {
+  const s = r.spec;
+  const n = (x: number) => x.toLocaleString("en-US");
+  const size = (b: number) => b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`;
+  const pos = s.position.kind === "alibi"
+    ? "ALiBi"
+    : `RoPE θ=${s.position.theta}${
+      s.position.scaling ? ` (${s.position.scaling.type} ×${s.position.scaling.factor})` : ""
+    }`;
+  const ctx = Math.min(s.maxPositions, 4096);
+  const lines = [
+    `model          ${r.model}`,
+    `architecture   ${r.architecture} (model_type ${r.modelType})`,
+    `parameters     ${n(r.parameters)} (${(r.parameters / 1e9).toFixed(2)} B)`,
+    `layers         ${s.layers}, hidden ${s.hidden}, MLP ${s.intermediate}, vocabulary ${n(s.vocabSize)}`,
+    `attention      ${s.heads} heads × ${s.headDim}, ${s.kvHeads} key/value heads${
+      s.kvHeads < s.heads ? " (grouped-query)" : ""
+    }${s.qkvBias ? ", q/k/v bias" : ""}`,
+    `positions      ${pos}, up to ${n(s.maxPositions)} tokens`,
+    `output         ${s.tiedEmbeddings ? "tied to the embedding" : "own matrix"}${s.normHead ? ", NormHead" : ""}`,
+    `dtypes         ${Object.entries(r.dtypes).map(([d, c]) => `${d} × ${c}`).join(", ")}`,
+    `files          ${r.shards} safetensors file${r.shards === 1 ? "" : "s"}, ${size(r.fileBytes)}`,
+    `memory         weights ${size(r.weightBytes)} + KV cache ${size(r.kvBytesPerToken * ctx)} at ${n(ctx)} tokens ` +
+    `(${n(r.kvBytesPerToken)} bytes/token)`,
+  ];
+  if (r.adapter) {
+    const a = r.adapter;
+    lines.push(
+      `adapter        ${a.dir}: LoRA r=${a.r}, alpha=${a.alpha}${
+        a.useRslora ? " (rsLoRA)" : ""
+      }, ${a.targets} tensors ` +
+        `(${a.modules.join(", ")})${a.replaced ? `, ${a.replaced} replaced` : ""}, ${n(a.parameters)} parameters`,
+      `adapter fit    ${a.misfit === undefined ? "yes: every update matches its base tensor" : `NO: ${a.misfit}`}`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}

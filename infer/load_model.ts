@@ -1,0 +1,254 @@
+/**
+ * Loading a model for the engines: the one place where checkpoint tensors become canonical
+ * weights. In reading order, each tensor is read once, LoRA-merged (or its update kept apart),
+ * split (Baichuan's `W_pack`), normalized (NormHead) and converted to the format asked for;
+ * 16-bit matrices stay 16-bit unless told otherwise.
+ *
+ * @module
+ */
+
+import { InputError } from "../io/errors.ts";
+import { sourceTensors } from "./architectures.ts";
+import type { ModelConfig } from "./architectures.ts";
+import { type DType, fromF32, toF32 } from "./dtype.ts";
+import { AdapterFolder, type LoraDelta, mergeLora } from "./lora.ts";
+import { ModelFolder } from "./model_folder.ts";
+import type { LayerWeights, ModelSpec, ModelWeights } from "./model_spec.ts";
+import { castTensor, type Tensor } from "./tensor.ts";
+
+/** How far loading has got. */
+export interface LoadProgress {
+  /** Bytes of tensors read so far. */
+  readonly bytesRead: number;
+  /** Bytes to read in all (base model and adapter). */
+  readonly totalBytes: number;
+  /** The tensor just read. */
+  readonly tensor: string;
+}
+
+/** Options of {@linkcode loadModel}. */
+export interface LoadOptions {
+  /** A PEFT LoRA adapter folder to apply. */
+  readonly lora?: string;
+  /** Format of the weight matrices in memory: as stored (`auto`, the default) or converted. */
+  readonly dtype?: DType | "auto";
+  /**
+   * `merge` (default): merge the adapter into the weights once. `separate`: keep the updates
+   * apart in {@linkcode LoadedModel.loraDeltas} for engines that apply them on the fly (the CPU
+   * engine, to check the merge).
+   */
+  readonly loraMode?: "merge" | "separate";
+  /** Called after each tensor read. */
+  readonly onProgress?: (p: LoadProgress) => void;
+}
+
+/** A loaded model: what to compute and its weights. */
+export interface LoadedModel {
+  /** The model folder. */
+  readonly dir: string;
+  /** Its `config.json`. */
+  readonly config: ModelConfig;
+  /** What the model computes. */
+  readonly spec: ModelSpec;
+  /** The weights, canonical names. */
+  readonly weights: ModelWeights;
+  /** The adapter folder, when one was applied. */
+  readonly lora?: string;
+  /**
+   * With `loraMode: "separate"`: the updates by canonical weight (`layers.0.wq`, …), to add as
+   * `scale · B · (A · x)`.
+   */
+  readonly loraDeltas?: ReadonlyMap<string, LoraDelta>;
+}
+
+/**
+ * Load a Hugging Face model folder (and a LoRA adapter) into canonical weights.
+ *
+ * @param dir the model folder
+ * @param options adapter, format and progress
+ * @returns the loaded model
+ * @throws {InputError} for a bad folder or adapter, before any large read
+ *
+ * @example
+ * ```ts
+ * import { loadModel, writeRandomModel } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "baichuan", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1,
+ *   heads: 2, dtype: "bf16" });
+ * const m = await loadModel(dir);
+ * if (m.weights.layers[0].wq.shape.join() !== "8,8" || m.weights.embed.dtype !== "bf16") throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function loadModel(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  using folder = await ModelFolder.open(dir);
+  using adapter = options.lora === undefined ? undefined : await AdapterFolder.open(options.lora);
+  adapter?.checkFits(folder);
+  const spec = folder.spec;
+  const sources = sourceTensors(spec);
+  const entryBytes = (e: { begin: number; end: number }) => e.end - e.begin;
+  let totalBytes = sources.reduce((n, s) => n + entryBytes(folder.entry(s.name)), 0);
+  if (adapter) totalBytes += adapter.file.names.reduce((n, name) => n + entryBytes(adapter.file.entry(name)), 0);
+  let bytesRead = 0;
+  const progress = (tensor: string, bytes: number) => {
+    bytesRead += bytes;
+    options.onProgress?.({ bytesRead, totalBytes, tensor });
+  };
+  const separate = options.loraMode === "separate";
+  const deltas = new Map<string, LoraDelta>();
+  const pending = new Map<string, LoraDelta>();
+  const targets = new Map((adapter?.targets ?? []).map((t) => [t.base, t]));
+
+  /** Read one checkpoint tensor with the adapter applied (or its update set aside). */
+  const read = async (name: string): Promise<Tensor> => {
+    let t: Tensor;
+    const replacement = adapter?.replacements.get(name);
+    if (replacement !== undefined) {
+      t = await adapter!.file.read(replacement);
+      progress(replacement, t.data.byteLength);
+      progress(name, entryBytes(folder.entry(name)));
+    } else {
+      t = await folder.read(name);
+      progress(name, t.data.byteLength);
+    }
+    const target = targets.get(name);
+    if (target && adapter) {
+      const a = await adapter.file.read(target.a);
+      const b = await adapter.file.read(target.b);
+      progress(target.a, a.data.byteLength);
+      progress(target.b, b.data.byteLength);
+      const delta = { a: toF32(a.data, a.dtype), b: toF32(b.data, b.dtype), r: target.r, scale: target.scale };
+      if (separate) {
+        if (adapter.config.fanInFanOut) {
+          throw new InputError("loraMode separate does not support fan_in_fan_out adapters", { file: adapter.dir });
+        }
+        pending.set(name, delta);
+      } else {
+        t = mergeLora(t, delta.a, delta.b, delta.r, delta.scale, adapter.config.fanInFanOut);
+      }
+    }
+    return t;
+  };
+  const matrix = (t: Tensor): Tensor => options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t;
+  const vector = (t: Tensor): Tensor => castTensor(t, "f32");
+  /** Move a separate update from a checkpoint name to canonical names (rows `from..to` of B). */
+  const keep = (source: string, canonical: string, rows?: [number, number]) => {
+    const d = pending.get(source);
+    if (!d) return;
+    const b = rows ? d.b.slice(rows[0] * d.r, rows[1] * d.r) : d.b;
+    deltas.set(canonical, { ...d, b });
+  };
+
+  const embed = matrix(await read("model.embed_tokens.weight"));
+  keep("model.embed_tokens.weight", "embed");
+  const layers: LayerWeights[] = [];
+  const q = spec.heads * spec.headDim;
+  const kv = spec.kvHeads * spec.headDim;
+  for (let l = 0; l < spec.layers; l++) {
+    const p = `model.layers.${l}.`;
+    const c = `layers.${l}.`;
+    const attnNorm = vector(await read(p + "input_layernorm.weight"));
+    let wq: Tensor, wk: Tensor, wv: Tensor;
+    let bq: Tensor | undefined, bk: Tensor | undefined, bv: Tensor | undefined;
+    if (spec.architecture === "baichuan") {
+      const pack = p + "self_attn.W_pack.weight";
+      const w = await read(pack);
+      wq = matrix(sliceRows(w, 0, q));
+      wk = matrix(sliceRows(w, q, q + kv));
+      wv = matrix(sliceRows(w, q + kv, q + 2 * kv));
+      keep(pack, c + "wq", [0, q]);
+      keep(pack, c + "wk", [q, q + kv]);
+      keep(pack, c + "wv", [q + kv, q + 2 * kv]);
+    } else {
+      const names = ["q_proj", "k_proj", "v_proj"].map((n) => p + `self_attn.${n}.weight`);
+      wq = matrix(await read(names[0]));
+      wk = matrix(await read(names[1]));
+      wv = matrix(await read(names[2]));
+      keep(names[0], c + "wq");
+      keep(names[1], c + "wk");
+      keep(names[2], c + "wv");
+      if (spec.qkvBias) {
+        bq = vector(await read(p + "self_attn.q_proj.bias"));
+        bk = vector(await read(p + "self_attn.k_proj.bias"));
+        bv = vector(await read(p + "self_attn.v_proj.bias"));
+      }
+    }
+    const wo = matrix(await read(p + "self_attn.o_proj.weight"));
+    keep(p + "self_attn.o_proj.weight", c + "wo");
+    const bo = spec.oBias ? vector(await read(p + "self_attn.o_proj.bias")) : undefined;
+    const ffnNorm = vector(await read(p + "post_attention_layernorm.weight"));
+    const w1 = matrix(await read(p + "mlp.gate_proj.weight"));
+    const w3 = matrix(await read(p + "mlp.up_proj.weight"));
+    const w2 = matrix(await read(p + "mlp.down_proj.weight"));
+    keep(p + "mlp.gate_proj.weight", c + "w1");
+    keep(p + "mlp.up_proj.weight", c + "w3");
+    keep(p + "mlp.down_proj.weight", c + "w2");
+    layers.push({ attnNorm, wq, wk, wv, wo, bq, bk, bv, bo, ffnNorm, w1, w2, w3 });
+  }
+  const norm = vector(await read("model.norm.weight"));
+  let output: Tensor;
+  if (spec.tiedEmbeddings) {
+    output = embed;
+  } else {
+    const head = await read("lm_head.weight");
+    output = matrix(spec.normHead ? normalizeRows(head) : head);
+    if (spec.normHead && pending.has("lm_head.weight")) {
+      throw new InputError("loraMode separate cannot apply an adapter to a NormHead lm_head", { file: options.lora });
+    }
+    keep("lm_head.weight", "output");
+  }
+  return {
+    dir,
+    config: folder.config,
+    spec,
+    weights: { embed, layers, norm, output },
+    lora: options.lora,
+    loraDeltas: separate && adapter ? deltas : undefined,
+  };
+}
+
+/**
+ * Rows `from..to` of a matrix (a copy).
+ *
+ * @param t the matrix `[rows, cols]`
+ * @param from first row
+ * @param to row past the last
+ * @returns the rows as a new tensor
+ *
+ * @example
+ * ```ts
+ * import { sliceRows } from "./load_model.ts";
+ * const t = sliceRows({ dtype: "f32", shape: [3, 2], data: new Float32Array([1, 2, 3, 4, 5, 6]) }, 1, 3);
+ * if (t.data.join() !== "3,4,5,6" || t.shape[0] !== 2) throw new Error();
+ * ```
+ */
+export function sliceRows(t: Tensor, from: number, to: number): Tensor {
+  const cols = t.shape[1];
+  return { dtype: t.dtype, shape: [to - from, cols], data: t.data.slice(from * cols, to * cols) };
+}
+
+/**
+ * Baichuan 2's NormHead, applied once: each row divided by its Euclidean norm
+ * (`F.normalize(w)`, epsilon 1e-12), in f32 and rounded back into the tensor's format.
+ *
+ * @param t the matrix
+ * @returns the normalized matrix
+ *
+ * @example
+ * ```ts
+ * import { normalizeRows } from "./load_model.ts";
+ * const t = normalizeRows({ dtype: "f32", shape: [1, 2], data: new Float32Array([3, 4]) });
+ * if (t.data.join() !== "0.6000000238418579,0.800000011920929") throw new Error(t.data.join());
+ * ```
+ */
+export function normalizeRows(t: Tensor): Tensor {
+  const v = toF32(t.data, t.dtype);
+  const cols = t.shape[1];
+  for (let r = 0; r < t.shape[0]; r++) {
+    let ss = 0;
+    for (let i = r * cols; i < (r + 1) * cols; i++) ss += v[i] * v[i];
+    const inv = 1 / Math.max(Math.sqrt(ss), 1e-12);
+    for (let i = r * cols; i < (r + 1) * cols; i++) v[i] *= inv;
+  }
+  return { dtype: t.dtype, shape: t.shape, data: fromF32(v, t.dtype) };
+}

@@ -1,0 +1,105 @@
+/**
+ * `infer`: run IEPile's models in Deno. Hugging Face model folders (safetensors, single or
+ * sharded; f32, f16, bf16) with PEFT LoRA adapters merged at load; Llama, Qwen2 and Baichuan
+ * architectures; a readable CPU engine (the oracle) and a WebGPU engine; greedy and seeded
+ * sampling with stop words; GGUF export for llama.cpp and Ollama.
+ *
+ * @example
+ * ```ts
+ * import { CpuEngine, generate, loadModel, writeRandomModel } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "qwen2", vocabSize: 64, hidden: 16, intermediate: 32, layers: 2, heads: 4,
+ *   kvHeads: 2, tiedEmbeddings: true });
+ * const model = await loadModel(dir);
+ * const session = new CpuEngine(model).createSession();
+ * const g = await generate(session, [3, 1, 4, 1, 5], { maxNewTokens: 8, stopIds: model.spec.eosIds });
+ * if (g.ids.length + (g.stop === "eos" ? 1 : 0) === 0) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+
+export { bf16ToF32, type DType, DTYPE_BYTES, f16ToF32, f32ToBf16, f32ToF16, fromF32, table16, toF32 } from "./dtype.ts";
+export { castTensor, f32Tensor, numel, type Tensor, tensorToF32 } from "./tensor.ts";
+export {
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+  parseSafetensorsHeader,
+  type SafetensorsEntry,
+  SafetensorsFile,
+  type SafetensorsHeader,
+  type TensorToWrite,
+} from "./safetensors.ts";
+export {
+  alibiSlopes,
+  type AlibiSpec,
+  type Architecture,
+  type LayerWeights,
+  type ModelSpec,
+  type ModelWeights,
+  parameterCount,
+  ropeInvFreq,
+  type RopeScaling,
+  type RopeSpec,
+} from "./model_spec.ts";
+export { architectureOf, type ModelConfig, type SourceTensor, sourceTensors, specFromConfig } from "./architectures.ts";
+export { ModelFolder, readJsonObject } from "./model_folder.ts";
+export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./lora.ts";
+export {
+  type LoadedModel,
+  loadModel,
+  type LoadOptions,
+  type LoadProgress,
+  normalizeRows,
+  sliceRows,
+} from "./load_model.ts";
+export { Rng } from "./random.ts";
+export {
+  type RandomLoraOptions,
+  randomModelConfig,
+  type RandomModelOptions,
+  writeRandomLora,
+  writeRandomModel,
+} from "./random_model.ts";
+export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
+export { CpuEngine, type CpuEngineOptions, embeddingRow } from "./cpu_engine.ts";
+export { logSoftmax, sampleToken, type SamplingOptions } from "./sampling.ts";
+export { generate, type GenerateOptions, type Generation, type StopReason } from "./generate.ts";
+export { shrinkTokenizer } from "./tiny_tokenizer.ts";
+export {
+  exportGguf,
+  type ExportGgufOptions,
+  type ExportGgufResult,
+  ggufArchitecture,
+  permuteRows,
+  placeholderVocab,
+  vocabFromTokenizer,
+} from "./gguf_export.ts";
+export {
+  GGML_TYPES,
+  GGUF_ALIGNMENT,
+  type GgufHeader,
+  type GgufScalarType,
+  type GgufTensor,
+  type GgufTensorInfo,
+  type GgufValue,
+  readGgufHeader,
+  writeGguf,
+} from "./gguf.ts";
+export {
+  type KernelProfile,
+  type KernelRole,
+  type RecordedDispatch,
+  type StepDispatches,
+  webGpuAvailable,
+  WebGpuEngine,
+  type WebGpuEngineOptions,
+} from "./webgpu/webgpu_engine.ts";
+export { type MatmulStrategy } from "./webgpu/matmul.wgsl.ts";
+export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
+export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
+export { type CommandIo, EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./cli_command.ts";
+export { createEngine, type CreateEngineOptions } from "./create_engine.ts";
+export * from "./constrain/mod.ts";
+export * from "./predict/mod.ts";

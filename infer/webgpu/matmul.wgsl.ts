@@ -1,0 +1,156 @@
+/**
+ * Kernel `matmul` (gemv for one token, gemm for a batch): `y[t, row] (+)= W[row] · x[t] (+ b)`.
+ *
+ * Shapes: `x: [tokens, k] f32`; `w`: one chunk of the matrix, rows `row_start .. row_start +
+ * rows` of `[out, k]` (f32, or f16/bf16 packed two per u32; `k` even); `bias: [out] f32`
+ * (optional); `y` element `(y_pos ? pos0 : 0) · y_stride + t · y_stride + row`, so K and V
+ * projections write straight into the KV cache. `tokens` is the step's `n`, or 1 with
+ * `one_token` (logits of the last token). `accumulate` adds to `y` (residual connections).
+ *
+ * Two strategies, same results:
+ * - `cooperative` (GPUs): a workgroup of 64 computes 4 rows for 4 tokens; each thread sums a
+ *   strided slice of `k` (adjacent threads read adjacent weights), then the workgroup reduces.
+ *   Dispatch `(ceil(rows / 4), ceil(tokens / 4))`.
+ * - `rows` (software adapters, where barriers are costly): each invocation computes one row
+ *   for up to 4 tokens with no reduction. Dispatch `(ceil(rows / 64), ceil(tokens / 4))`.
+ *
+ * @module
+ */
+
+import type { DType } from "../dtype.ts";
+import { STEP_STRUCT, weightAccess, weightElement } from "./weight_access.wgsl.ts";
+
+/** How the matmul kernel splits its work. */
+export type MatmulStrategy = "cooperative" | "rows";
+
+/** Rows per workgroup (cooperative strategy). */
+export const MATMUL_ROWS = 4;
+/** Tokens per workgroup. */
+export const MATMUL_TOKENS = 4;
+
+/**
+ * WGSL of the matrix product for a weight format, with or without bias.
+ *
+ * @param dtype the weights' format
+ * @param bias whether a bias is bound
+ * @param strategy `cooperative` (default) or `rows`
+ * @returns WGSL source
+ *
+ * @example
+ * ```ts
+ * import { matmulWgsl } from "./matmul.wgsl.ts";
+ * if (!matmulWgsl("bf16", true).includes("bias")) throw new Error();
+ * if (matmulWgsl("f16", false, "rows").includes("workgroupBarrier")) throw new Error();
+ * ```
+ */
+export function matmulWgsl(dtype: DType, bias: boolean, strategy: MatmulStrategy = "cooperative"): string {
+  if (strategy === "rows") return matmulRowsWgsl(dtype, bias);
+  return `${STEP_STRUCT}
+struct Params {
+  k: u32, rows: u32, row_start: u32, y_stride: u32,
+  y_pos: u32, one_token: u32, accumulate: u32, _pad: u32,
+};
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<${weightElement(dtype)}>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
+${weightAccess(dtype)}
+const R = ${MATMUL_ROWS}u;
+const T = ${MATMUL_TOKENS}u;
+var<workgroup> part: array<f32, ${64 * MATMUL_ROWS * MATMUL_TOKENS}>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let tokens = select(step.n, 1u, p.one_token == 1u);
+  let r0 = wg.x * R;
+  let t0 = wg.y * T;
+  var acc: array<f32, ${MATMUL_ROWS * MATMUL_TOKENS}>;
+  for (var j = 0u; j < R * T; j++) { acc[j] = 0.0; }
+  let half_k = p.k / 2u;
+  for (var kp = l; kp < half_k; kp += 64u) {
+    var xs: array<vec2<f32>, ${MATMUL_TOKENS}>;
+    for (var t = 0u; t < T; t++) {
+      let tt = min(t0 + t, tokens - 1u);
+      xs[t] = vec2<f32>(x[tt * p.k + 2u * kp], x[tt * p.k + 2u * kp + 1u]);
+    }
+    for (var r = 0u; r < R; r++) {
+      let row = min(r0 + r, p.rows - 1u);
+      let wp = w_pair(row * half_k + kp);
+      for (var t = 0u; t < T; t++) { acc[r * T + t] += dot(wp, xs[t]); }
+    }
+  }
+  for (var j = 0u; j < R * T; j++) { part[l * R * T + j] = acc[j]; }
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (l < s) {
+      for (var j = 0u; j < R * T; j++) { part[l * R * T + j] += part[(l + s) * R * T + j]; }
+    }
+    workgroupBarrier();
+  }
+  if (l < R * T) {
+    let r = l / T;
+    let t = l % T;
+    if (r0 + r < p.rows && t0 + t < tokens) {
+      let row = p.row_start + r0 + r;
+      var v = part[l];
+      ${bias ? "v += bias[row];" : ""}
+      let at = (select(0u, step.pos0, p.y_pos == 1u) + t0 + t) * p.y_stride + row;
+      if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
+    }
+  }
+}`;
+}
+
+/** Workgroup size of the `rows` strategy (rows per workgroup). */
+export const MATMUL_ROWS_PER_GROUP = 64;
+
+function matmulRowsWgsl(dtype: DType, bias: boolean): string {
+  return `${STEP_STRUCT}
+struct Params {
+  k: u32, rows: u32, row_start: u32, y_stride: u32,
+  y_pos: u32, one_token: u32, accumulate: u32, _pad: u32,
+};
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<${weightElement(dtype)}>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
+${weightAccess(dtype)}
+const T = ${MATMUL_TOKENS}u;
+fn store(r: u32, t: u32, value: f32) {
+  let row = p.row_start + r;
+  var v = value;
+  ${bias ? "v += bias[row];" : ""}
+  let at = (select(0u, step.pos0, p.y_pos == 1u) + t) * p.y_stride + row;
+  if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
+}
+@compute @workgroup_size(${MATMUL_ROWS_PER_GROUP})
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let r = g.x;
+  if (r >= p.rows) { return; }
+  let tokens = select(step.n, 1u, p.one_token == 1u);
+  let half_k = p.k / 2u;
+  let base = r * half_k;
+  if (tokens == 1u) {
+    var acc = 0.0;
+    for (var kp = 0u; kp < half_k; kp++) {
+      acc += dot(w_pair(base + kp), vec2<f32>(x[2u * kp], x[2u * kp + 1u]));
+    }
+    store(r, 0u, acc);
+    return;
+  }
+  let t0 = g.y * T;
+  var acc: array<f32, ${MATMUL_TOKENS}>;
+  for (var t = 0u; t < T; t++) { acc[t] = 0.0; }
+  for (var kp = 0u; kp < half_k; kp++) {
+    let wp = w_pair(base + kp);
+    for (var t = 0u; t < T; t++) {
+      let tt = min(t0 + t, tokens - 1u);
+      acc[t] += dot(wp, vec2<f32>(x[tt * p.k + 2u * kp], x[tt * p.k + 2u * kp + 1u]));
+    }
+  }
+  for (var t = 0u; t < T; t++) { if (t0 + t < tokens) { store(r, t0 + t, acc[t]); } }
+}`;
+}

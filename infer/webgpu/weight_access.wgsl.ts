@@ -1,0 +1,67 @@
+/**
+ * WGSL snippet shared by the kernels that read weights: element access for f32 and for 16-bit
+ * formats packed two per `u32` (element `2k` in the low half). Without the `shader-f16`
+ * feature, f16 pairs are widened with `unpack2x16float`, bf16 pairs by shifting into the top
+ * half of an f32.
+ *
+ * Binding it expects: `w: array<u32>` (16-bit) or `w: array<f32>` (f32), declared by the kernel.
+ *
+ * @module
+ */
+
+import type { DType } from "../dtype.ts";
+
+/**
+ * The WGSL storage element type of a weight buffer.
+ *
+ * @param dtype the weights' format
+ * @returns `f32` or `u32`
+ *
+ * @example
+ * ```ts
+ * import { weightElement } from "./weight_access.wgsl.ts";
+ * if (weightElement("bf16") !== "u32") throw new Error();
+ * ```
+ */
+export function weightElement(dtype: DType): string {
+  return dtype === "f32" ? "f32" : "u32";
+}
+
+/**
+ * WGSL functions `w_pair(k) -> vec2<f32>` (elements `2k`, `2k+1` of the bound buffer `w`) and
+ * `w_at(e) -> f32` (element `e`).
+ *
+ * @param dtype the weights' format
+ * @returns WGSL source
+ *
+ * @example
+ * ```ts
+ * import { weightAccess } from "./weight_access.wgsl.ts";
+ * if (!weightAccess("f16").includes("unpack2x16float")) throw new Error();
+ * ```
+ */
+export function weightAccess(dtype: DType): string {
+  if (dtype === "f32") {
+    return `
+fn w_pair(k: u32) -> vec2<f32> { return vec2<f32>(w[2u * k], w[2u * k + 1u]); }
+fn w_at(e: u32) -> f32 { return w[e]; }`;
+  }
+  const pair = dtype === "f16"
+    ? "unpack2x16float(word)"
+    : "vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u))";
+  return `
+fn w_pair(k: u32) -> vec2<f32> { let word = w[k]; return ${pair}; }
+fn w_at(e: u32) -> f32 { let p = w_pair(e >> 1u); return select(p.x, p.y, (e & 1u) == 1u); }`;
+}
+
+/**
+ * The per-step uniform every kernel may read: tokens in this step, position of the first,
+ * keys cached after it, and the index of the last token.
+ */
+export const STEP_STRUCT = `
+struct Step {
+  n: u32,       // tokens computed in this step
+  pos0: u32,    // position of the first of them
+  kv_len: u32,  // pos0 + n: keys in the cache after this step
+  last: u32,    // n - 1
+};`;

@@ -1,0 +1,78 @@
+/**
+ * The `inspect` and `export-gguf` commands, run in-process through their entry points
+ * (the CLI dispatches to them): reports, adapter fit, atomic export, usage and input errors.
+ */
+
+import { equal, match, ok, rejects } from "node:assert/strict";
+import { InputError, UsageError } from "../io/errors.ts";
+import { readGgufHeader, runExportGguf, runInspect, writeRandomLora, writeRandomModel } from "../infer/mod.ts";
+import { tempDir } from "./_shared.ts";
+
+async function run(f: typeof runInspect, args: string[]) {
+  let out = "", err = "";
+  const code = await f(args, { out: (t) => out += t, err: (t) => err += t });
+  return { code, out, err };
+}
+
+const tiny = { vocabSize: 300, hidden: 16, intermediate: 32, layers: 2, heads: 4, kvHeads: 2 } as const;
+
+Deno.test("inspect: architecture, sizes, dtypes, memory, adapter fit", async () => {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeRandomModel(model, { architecture: "llama", ...tiny, dtype: "bf16", shards: 2 });
+  await writeRandomLora(`${tmp.dir}/lora`, model, { r: 4, alpha: 16, targets: ["q_proj", "v_proj"] });
+  const r = await run(runInspect, ["--model", model, "--lora", `${tmp.dir}/lora`]);
+  equal(r.code, 0, r.err);
+  match(r.out, /architecture {3}llama \(model_type llama\)/);
+  // 2·300·16 embeddings + 2 layers · (16·(16+8+8) + 16·16 + 3·16·32 + 2·16) + 16 = 9600 + 2·2336 + 16
+  match(r.out, /parameters {5}14,288 /);
+  match(r.out, /4 heads × 4, 2 key\/value heads \(grouped-query\)/);
+  match(r.out, /dtypes {9}BF16 × 21/);
+  match(r.out, /2 safetensors files/);
+  match(r.out, /128 bytes\/token/); // keys and values: 2 · 2 layers · 2 heads · 4 · 4 bytes
+  match(r.out, /LoRA r=4, alpha=16, 4 tensors \(q_proj, v_proj\)/);
+  match(r.out, /adapter fit {4}yes/);
+  const j = await run(runInspect, ["--model", model, "--json"]);
+  equal(JSON.parse(j.out).parameters, 14288);
+  // An adapter for another model: the report says why, exit code 1.
+  await writeRandomModel(`${tmp.dir}/other`, { architecture: "llama", ...tiny, hidden: 32 });
+  await writeRandomLora(`${tmp.dir}/bad`, `${tmp.dir}/other`, { r: 4, alpha: 16, targets: ["q_proj"] });
+  const bad = await run(runInspect, ["--model", model, "--lora", `${tmp.dir}/bad`]);
+  equal(bad.code, 1);
+  match(
+    bad.out,
+    /adapter fit {4}NO: .*do not fit base tensor "model\.layers\.0\.self_attn\.q_proj\.weight" \[16, 16\]/,
+  );
+});
+
+Deno.test("export-gguf: merged, typed, atomic; usage and input errors", async () => {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeRandomModel(model, { architecture: "qwen2", ...tiny, tiedEmbeddings: true });
+  await writeRandomLora(`${tmp.dir}/lora`, model, { r: 2, alpha: 4, targets: ["q_proj"] });
+  const out = `${tmp.dir}/out.gguf`;
+  const r = await run(runExportGguf, ["--model", model, "--lora", `${tmp.dir}/lora`, "--out", out, "--dtype", "bf16"]);
+  equal(r.code, 0);
+  match(r.err, /exported qwen2 \+ LoRA .* llama\.cpp architecture qwen2, \d+ tensors, bf16/);
+  const h = await readGgufHeader(out);
+  equal(h.metadata.get("general.architecture"), "qwen2");
+  equal(h.metadata.get("general.file_type"), 32);
+  equal(h.metadata.get("qwen2.attention.head_count_kv"), 2);
+  ok(!h.tensors.some((t) => t.name === "output.weight"), "tied: no output matrix");
+  equal(h.tensors.find((t) => t.name === "blk.1.attn_q.weight")?.type, 30, "bf16");
+  equal(h.tensors.find((t) => t.name === "blk.1.attn_q.bias")?.type, 0, "biases stay f32");
+  ok(![...Deno.readDirSync(tmp.dir)].some((e) => e.name.includes(".tmp-")), "no temporary file left");
+  await rejects(run(runExportGguf, ["--model", model]), UsageError);
+  await rejects(
+    run(runExportGguf, ["--model", model, "--out", out, "--dtype", "q4"]),
+    /--dtype must be f16, f32 or bf16/,
+  );
+  await rejects(run(runExportGguf, ["--model", `${tmp.dir}/nope`, "--out", out]), InputError);
+  await rejects(run(runInspect, ["--model", model, "--bogus"]), /inspect: Unknown option '--bogus'/);
+  // A Baichuan with ALiBi that llama.cpp would not run as ALiBi is refused, clearly.
+  await writeRandomModel(`${tmp.dir}/bc`, { architecture: "baichuan", ...tiny, kvHeads: 4 });
+  await rejects(
+    run(runExportGguf, ["--model", `${tmp.dir}/bc`, "--out", out]),
+    /ALiBi to Baichuan models of exactly 40 layers/,
+  );
+});

@@ -1,0 +1,174 @@
+/**
+ * The WebGPU engine against the CPU oracle: logits at every position within 1e-3 of their
+ * scale for each architecture and weight format, with chunked prefill, matrices split across
+ * bindings, greedy decoding on the device (one submit and a 4-byte readback per token), the
+ * logits path used for sampling and masks, prefix reuse and fork. Runs on any adapter Deno
+ * finds (in CI: the software adapter); skipped only where there is none.
+ */
+
+import { deepEqual, equal, ok } from "node:assert/strict";
+import {
+  CpuEngine,
+  generate,
+  type LoadedModel,
+  loadModel,
+  type RandomModelOptions,
+  webGpuAvailable,
+  WebGpuEngine,
+  writeRandomModel,
+} from "../infer/mod.ts";
+import { tempDir } from "./_shared.ts";
+
+const HAVE_GPU = await webGpuAvailable();
+if (!HAVE_GPU) console.warn("SKIPPED infer_webgpu_test.ts: no WebGPU adapter on this machine");
+
+/** Largest |Δ| relative to the largest |logit| of the oracle, over all positions. */
+function relDiff(gpu: Float32Array[], cpu: Float32Array[]): number {
+  let d = 0, scale = 0;
+  for (let i = 0; i < cpu.length; i++) {
+    for (let j = 0; j < cpu[i].length; j++) {
+      d = Math.max(d, Math.abs(gpu[i][j] - cpu[i][j]));
+      scale = Math.max(scale, Math.abs(cpu[i][j]));
+    }
+  }
+  return d / scale;
+}
+
+const PROMPT = [1, 17, 200, 42, 99, 5, 260, 7, 8, 9, 10, 300, 301, 2, 44, 45, 46, 47, 48];
+const base = { vocabSize: 320, hidden: 64, intermediate: 96, heads: 4, layers: 2 };
+
+const CASES: { name: string; model: RandomModelOptions; split?: boolean }[] = [
+  { name: "llama f32, GQA", model: { architecture: "llama", ...base, kvHeads: 2 } },
+  {
+    name: "llama f16 (unpacked in the shader), split across bindings",
+    model: { architecture: "llama", ...base, kvHeads: 1, dtype: "f16" },
+    split: true,
+  },
+  {
+    name: "llama bf16 with attention biases and llama3 RoPE scaling",
+    model: {
+      architecture: "llama",
+      ...base,
+      dtype: "bf16",
+      attentionBias: true,
+      ropeScaling: {
+        rope_type: "llama3",
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 16,
+      },
+    },
+  },
+  {
+    name: "qwen2 bf16, tied embeddings, q/k/v bias",
+    model: { architecture: "qwen2", ...base, kvHeads: 2, dtype: "bf16", tiedEmbeddings: true },
+  },
+  {
+    name: "baichuan 13B-style: ALiBi, NormHead, f16, split",
+    model: { architecture: "baichuan", ...base, dtype: "f16", heads: 8, hidden: 64 },
+    split: true,
+  },
+  { name: "baichuan 7B-style: RoPE", model: { architecture: "baichuan", ...base, position: "rope" } },
+];
+
+Deno.test({
+  name: "webgpu vs cpu: logits at every position, each architecture and format",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    for (const c of CASES) {
+      // Both matmul strategies: "cooperative" (what GPUs get) and "rows" (software adapters).
+      for (const matmul of ["cooperative", "rows"] as const) {
+        await t.step(`${c.name} (${matmul} matmul)`, async () => {
+          await using tmp = await tempDir();
+          await writeRandomModel(tmp.dir, c.model);
+          const model = await loadModel(tmp.dir);
+          const cpu = new CpuEngine(model).createSession();
+          const gpuEngine = await WebGpuEngine.create(model, {
+            contextSize: 64,
+            maxBatch: 8, // the 19-token prompt takes three submits
+            maxBindingBytes: c.split ? 8192 : undefined,
+            matmul,
+          });
+          try {
+            if (c.split) ok(gpuEngine.maxChunks > 1, "matrices must be split");
+            const gpu = gpuEngine.createSession();
+            const want = await cpu.forwardAll(PROMPT);
+            const got = await gpu.forwardAll(PROMPT);
+            ok(relDiff(got, want) < 1e-3, `prefill: ${relDiff(got, want)}`);
+            // Decoding one token at a time, on the logits path.
+            for (const id of [3, 150, 319]) {
+              const d = relDiff([await gpu.forward([id])], [await cpu.forward([id])]);
+              ok(d < 1e-3, `decode: ${d}`);
+            }
+          } finally {
+            gpuEngine.dispose();
+          }
+        });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu greedy decoding: same 32 tokens as the CPU, one submit and one id read back per token",
+  ignore: !HAVE_GPU,
+  async fn() {
+    await using tmp = await tempDir();
+    await writeRandomModel(tmp.dir, { architecture: "qwen2", ...base, kvHeads: 2, dtype: "f16", seed: 4 });
+    const model: LoadedModel = await loadModel(tmp.dir);
+    const engine = await WebGpuEngine.create(model, { contextSize: 96, maxBatch: 32 });
+    try {
+      const want = await generate(new CpuEngine(model).createSession(), PROMPT, { maxNewTokens: 32, stopIds: [] });
+      const before = engine.submits;
+      const got = await generate(engine.createSession(), PROMPT, { maxNewTokens: 32, stopIds: [] });
+      deepEqual(got.ids, want.ids);
+      equal(engine.submits - before, 32, "one submit per generated token (the prompt fits one batch)");
+      // A step's dispatches: embed, then per layer 15, then norm, logits, argmax.
+      equal(engine.lastDispatches, 1 + 15 * base.layers + 3);
+      // Sampling with a mask goes through the logits path and still agrees with the CPU.
+      const hook = (l: Float32Array) => {
+        for (let i = 0; i < l.length; i += 2) l[i] = -Infinity; // odd ids only
+      };
+      const opts = {
+        maxNewTokens: 12,
+        stopIds: [],
+        sampling: { temperature: 0.7, topK: 40 },
+        seed: 3,
+        logitsHook: hook,
+      };
+      const a = await generate(new CpuEngine(model).createSession(), PROMPT, opts);
+      const b = await generate(engine.createSession(), PROMPT, opts);
+      deepEqual(b.ids, a.ids);
+      ok(b.ids.every((id) => id % 2 === 1));
+    } finally {
+      engine.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu sessions: prefix reuse and fork keep the cache on the device",
+  ignore: !HAVE_GPU,
+  async fn() {
+    await using tmp = await tempDir();
+    await writeRandomModel(tmp.dir, { architecture: "llama", ...base, kvHeads: 2 });
+    const model = await loadModel(tmp.dir);
+    const engine = await WebGpuEngine.create(model, { contextSize: 64 });
+    try {
+      const cpuAll = await new CpuEngine(model).createSession().forwardAll(PROMPT);
+      const s = engine.createSession();
+      await s.forward(PROMPT.slice(0, 10));
+      equal(s.reusePrefix([...PROMPT.slice(0, 6), 5, 5]), 6);
+      const fork = s.fork();
+      const a = await s.forward(PROMPT.slice(6, 12));
+      const b = await fork.forward(PROMPT.slice(6, 12));
+      ok(relDiff([a], [cpuAll[11]]) < 1e-3);
+      ok(relDiff([b], [cpuAll[11]]) < 1e-3);
+      fork.dispose();
+      s.dispose();
+    } finally {
+      engine.dispose();
+    }
+  },
+});
