@@ -41,6 +41,8 @@ Commands:
             and per-source scores, malformed-output counts (IEPile's ie2instruction/eval_func.py)
   prompt    converted test records → model prompts (text or token ids) with IEPile's 27 chat
             templates, the OneKE wrappers or the model's own chat_template
+  infer     a model's answers for a converted test file (local cpu/webgpu engine, llama.cpp, or an
+            OpenAI-compatible server), schema-constrained and resumable (IEPile's src/inference.py)
   inspect   a model folder (and LoRA adapter): architecture, parameters, dtypes, memory, adapter fit
   export-gguf  a Hugging Face model (with its LoRA merged) → GGUF for llama.cpp and Ollama
 
@@ -157,6 +159,10 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         const { runEval } = await import("./eval/cli_command.ts");
         return await runEval(rest, io);
       }
+      case "infer": {
+        const { runInfer } = await import("./infer/predict/cli_command.ts");
+        return await runInfer(rest, io);
+      }
       case "inspect": {
         const { runInspect } = await import("./infer/cli_command.ts");
         return await runInspect(rest, io);
@@ -172,7 +178,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       }
       default:
         throw new UsageError(
-          `unknown command "${command}"; commands: convert, stats, eval, prompt, inspect, export-gguf (see 'iepile --help')`,
+          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, inspect, export-gguf (see 'iepile --help')`,
         );
     }
   } catch (e) {
@@ -191,6 +197,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
 async function helpFor(command: string | undefined): Promise<string | undefined> {
   if (command === "prompt") return (await import("./templates/cli_command.ts")).PROMPT_HELP;
   if (command === "eval") return (await import("./eval/cli_command.ts")).EVAL_HELP;
+  if (command === "infer") return (await import("./infer/predict/cli_command.ts")).INFER_HELP;
   if (command === "inspect") return (await import("./infer/cli_command.ts")).INSPECT_HELP;
   if (command === "export-gguf") return (await import("./infer/cli_command.ts")).EXPORT_GGUF_HELP;
   const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };

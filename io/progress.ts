@@ -57,14 +57,29 @@ export class ProgressLine {
    * ```
    */
   update(u: ProgressUpdate): void {
+    this.show((seconds) => formatProgress(this.#label, u, seconds));
+  }
+
+  /**
+   * Redraw the line with any text, if enough time has passed since the last redraw.
+   *
+   * @param text the line, or a function of the seconds elapsed (called only when drawn)
+   * @param force draw even if the last redraw was recent
+   *
+   * @example
+   * ```ts
+   * import { ProgressLine } from "./progress.ts";
+   * new ProgressLine("", { enabled: false }).show((s) => `loading… ${s.toFixed(0)} s`);
+   * ```
+   */
+  show(text: string | ((seconds: number) => string), force = false): void {
     if (!this.#enabled) return;
     const now = performance.now();
-    if (now - this.#last < this.#intervalMs) return;
+    if (!force && now - this.#last < this.#intervalMs) return;
     this.#last = now;
     this.#shown = true;
-    Deno.stderr.writeSync(
-      this.#encoder.encode("\r\x1b[2K" + formatProgress(this.#label, u, (now - this.#start) / 1000)),
-    );
+    const line = typeof text === "string" ? text : text((now - this.#start) / 1000);
+    Deno.stderr.writeSync(this.#encoder.encode("\r\x1b[2K" + line));
   }
 
   /**

@@ -22,3 +22,10 @@ export {
   type RunSummary,
 } from "./run.ts";
 export { type OpenAiOptions, OpenAiPredictor, ServerError } from "./openai.ts";
+export {
+  type CompletionRequest,
+  type CompletionResult,
+  LocalGenerator,
+  LocalPredictor,
+  type LocalPredictorOptions,
+} from "./local.ts";

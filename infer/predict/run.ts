@@ -91,7 +91,7 @@ export interface RunOptions {
   predictor: Predictor;
   /** Redo records an earlier run wrote with an `error` field. */
   retryErrors?: boolean;
-  /** Write after this many finished records (default 8). */
+  /** Write after this many finished records (default: the predictor's concurrency). */
   flushEvery?: number;
   /** Only the first N records of the input (for trials). */
   limit?: number;
@@ -140,7 +140,7 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
     interrupted: false,
   };
   const file = await Deno.open(options.output, { append: true, create: true });
-  const writer = new OrderedAppender(file, options.flushEvery ?? 8);
+  const writer = new OrderedAppender(file, options.flushEvery ?? Math.max(1, options.predictor.concurrency));
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal?.addEventListener("abort", onAbort);

@@ -1,0 +1,317 @@
+/**
+ * The `infer` command: a converted test file in, a prediction file out (each record with the
+ * model's `output`), on a local engine (`cpu`, `webgpu`), llama.cpp, or an OpenAI-compatible
+ * server. Resumable: the same command continues a stopped run.
+ *
+ * @module
+ */
+
+import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts";
+import { UsageError } from "../../io/errors.ts";
+import { ProgressLine } from "../../io/progress.ts";
+import { loadTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
+import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
+import { shapeToJsonSchema } from "../constrain/json_schema.ts";
+import { createEngine } from "../create_engine.ts";
+import { loadModel } from "../load_model.ts";
+import { LoadProgressLine } from "../load_progress.ts";
+import type { SamplingOptions } from "../sampling.ts";
+import { webGpuAvailable } from "../webgpu/webgpu_engine.ts";
+import { LocalGenerator, LocalPredictor } from "./local.ts";
+import { OpenAiPredictor } from "./openai.ts";
+import { type Predictor, runPredictions, type RunProgress, type RunSummary } from "./run.ts";
+
+/** Help of `iepile infer`. */
+export const INFER_HELP: string = `iepile infer — a model's answers for every record of a converted test file
+
+Usage: iepile infer --model DIR --template NAME --input TEST.json --output PRED.json [options]
+       iepile infer --engine openai --base-url URL --input TEST.json --output PRED.json [options]
+
+Each record gets an "output" (the model's answer), as IEPile's src/inference.py writes it; then
+'iepile eval --path1 PRED.json' scores the file. Stopped runs continue where they stopped: run the
+same command again (records already in PRED.json, by id + instruction, are skipped; a torn last
+line is redone). A record that fails gets an "error" field instead of being dropped.
+
+Model and engine:
+  --model DIR           Hugging Face model folder (safetensors + config.json + tokenizer.json)
+                        (alias --model_name_or_path)
+  --lora DIR            PEFT LoRA adapter, merged at load (alias --checkpoint_dir)
+  --template NAME       the chat template the model was trained with (see 'iepile prompt --list';
+                        OneKE: llama2_zh; chat_template = the tokenizer's own)
+  --engine E            auto (default: webgpu on a real GPU, else cpu), cpu, webgpu, llamacpp, openai
+  --gguf FILE           llamacpp: the GGUF to run (default: --model exported to PRED.json.gguf)
+  --threads N           llamacpp: CPU threads (default 1)
+  --context-size N      tokens a session holds (default 2048)
+
+Generation:
+  --max-new-tokens N    most tokens per answer (default 300; alias --max_new_tokens)
+  --cutoff-len N        most prompt tokens (default 512; alias --cutoff_len)
+  --truncate MODE       input (default): keep the prompt's end, shorten the record's input text;
+                        reference: keep the first N tokens, as IEPile does
+  --temperature T       sampling temperature (default 0: greedy, as IEPile)
+  --top-p P, --top-k K  sampling filters (with --temperature > 0)
+  --seed N              sampling seed (default 0)
+
+Answer shape (on by default):
+  --no-constrain        let the model write anything (IEPile's behaviour)
+  --extractive          answers must be spans of the record's input text
+  --pair-keys A,B       RE/SPO pair keys (default subject,object; head,tail for models trained on
+                        IEPile's converter output as is)
+
+OpenAI-compatible server (--engine openai: vLLM, llama.cpp server, TGI, Ollama, iepile serve):
+  --base-url URL        API root, e.g. http://127.0.0.1:8000/v1
+  --api-key KEY         bearer token (default: $OPENAI_API_KEY)
+  --model-name NAME     the server's model (default: the first of GET /models)
+  --api A               completions (the prompt rendered here with --template; default when a
+                        template is given) or chat (the server applies its chat template)
+  --concurrency N       requests at once (default 4)
+  --timeout S           seconds per request (default 120)
+  --retries N           retries on 429, 5xx and network errors (default 5)
+
+Run:
+  --input FILE          converted test records (alias --input_file)
+  --output FILE         prediction file, created or continued (alias --output_file)
+  --retry-errors        predict again the records an earlier run wrote with an "error"
+  --limit N             only the first N records
+  --quiet               no progress line and no summary
+  -h, --help            this help
+
+Example (the OneKE recipe of IEPile's README):
+  iepile infer --model OneKE --template llama2_zh --input NER_test.json --output NER_pred.json
+`;
+
+const SPEC = {
+  model: { type: "string", aliases: ["model_name_or_path"] },
+  lora: { type: "string", aliases: ["checkpoint_dir"] },
+  template: { type: "string" },
+  engine: { type: "string" },
+  gguf: { type: "string" },
+  threads: { type: "string" },
+  "context-size": { type: "string", aliases: ["context_size"] },
+  "max-new-tokens": { type: "string", aliases: ["max_new_tokens"] },
+  "cutoff-len": { type: "string", aliases: ["cutoff_len"] },
+  truncate: { type: "string" },
+  temperature: { type: "string" },
+  "top-p": { type: "string", aliases: ["top_p"] },
+  "top-k": { type: "string", aliases: ["top_k"] },
+  seed: { type: "string" },
+  "no-constrain": { type: "boolean", aliases: ["no_constrain"] },
+  extractive: { type: "boolean" },
+  "pair-keys": { type: "string", aliases: ["pair_keys"] },
+  "base-url": { type: "string", aliases: ["base_url"] },
+  "api-key": { type: "string", aliases: ["api_key"] },
+  "model-name": { type: "string", aliases: ["model_name"] },
+  api: { type: "string" },
+  concurrency: { type: "string" },
+  timeout: { type: "string" },
+  retries: { type: "string" },
+  input: { type: "string", aliases: ["input_file"] },
+  output: { type: "string", aliases: ["output_file"] },
+  "retry-errors": { type: "boolean", aliases: ["retry_errors"] },
+  limit: { type: "string" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * Run `iepile infer`.
+ *
+ * @param args arguments after `infer`
+ * @param io where to write
+ * @returns the exit code (0, or 1 when some records failed)
+ * @throws {UsageError} for bad options
+ * @throws {InputError} for unreadable input, model or tokenizer files
+ *
+ * @example
+ * ```ts
+ * import { runInfer } from "./cli_command.ts";
+ * let out = "";
+ * await runInfer(["--help"], { out: (t) => out += t, err: () => {} });
+ * if (!out.includes("--max-new-tokens")) throw new Error();
+ * ```
+ */
+export async function runInfer(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
+  const { values: v, positionals } = parseCommandArgs(args, SPEC, "infer");
+  if (v.help) {
+    io.out(INFER_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`infer: unexpected argument "${positionals[0]}"`);
+  const input = requiredOption(v, "input", "infer");
+  const output = requiredOption(v, "output", "infer");
+  const quiet = v.quiet === true;
+  const truncate = (v.truncate ?? "input") as TruncateMode;
+  if (truncate !== "input" && truncate !== "reference") {
+    throw new UsageError(`--truncate is input or reference, got "${truncate}"`);
+  }
+  const pairKeys = parsePairKeys(v["pair-keys"]);
+  const shapeOptions: ShapeOptions = { pairKeys };
+  const constrain = v["no-constrain"] !== true;
+  const temperature = numberOption(v.temperature, "temperature", "number", 0) ?? 0;
+  const sampling: SamplingOptions | undefined = temperature > 0
+    ? {
+      temperature,
+      topP: numberOption(v["top-p"], "top-p", "number", 0),
+      topK: numberOption(v["top-k"], "top-k", "integer", 0),
+    }
+    : undefined;
+  const common = {
+    maxNewTokens: numberOption(v["max-new-tokens"], "max-new-tokens", "integer", 1) ?? 300,
+    cutoffLen: numberOption(v["cutoff-len"], "cutoff-len", "integer", 1) ?? 512,
+    truncate,
+    constrain,
+    extractive: v.extractive === true,
+    shape: shapeOptions,
+    sampling,
+  };
+  let engine = String(v.engine ?? "auto");
+  if (!["auto", "cpu", "webgpu", "llamacpp", "openai"].includes(engine)) {
+    throw new UsageError(`--engine is auto, cpu, webgpu, llamacpp or openai; got "${engine}"`);
+  }
+  let predictor: Predictor;
+  let describe: string;
+  if (engine === "openai") {
+    const baseUrl = requiredOption(v, "base-url", "infer");
+    const template = v.template as string | undefined;
+    const api = (v.api ?? (template ? "completions" : "chat")) as "completions" | "chat";
+    if (api !== "completions" && api !== "chat") throw new UsageError(`--api is completions or chat, got "${api}"`);
+    if (api === "completions" && !template) throw new UsageError("infer: --api completions needs --template");
+    const renderer = template === undefined ? undefined : new PromptRenderer({ template });
+    predictor = new OpenAiPredictor({
+      baseUrl,
+      apiKey: (v["api-key"] as string | undefined) ?? Deno.env.get("OPENAI_API_KEY"),
+      model: v["model-name"] as string | undefined,
+      api,
+      prompt: (record) => api === "chat" || !renderer ? queryOf(record) : renderer.render(queryOf(record)).prompt.text,
+      responseSchema: constrain
+        ? (record) =>
+          shapeToJsonSchema(shapeForInstruction(String(record.task), String(record.instruction), shapeOptions).shape)
+        : undefined,
+      maxTokens: common.maxNewTokens,
+      temperature,
+      topP: sampling?.topP,
+      stop: renderer ? renderer.render("").prompt.stop : undefined,
+      concurrency: numberOption(v.concurrency, "concurrency", "integer", 1) ?? 4,
+      timeoutMs: (numberOption(v.timeout, "timeout", "number", 0) ?? 120) * 1000,
+      retries: numberOption(v.retries, "retries", "integer", 0) ?? 5,
+    });
+    describe = `${baseUrl} (${api})`;
+  } else {
+    const modelDir = requiredOption(v, "model", "infer");
+    const template = requiredOption(v, "template", "infer");
+    const tokenizer = await loadTokenizer(modelDir);
+    if (engine === "llamacpp") {
+      const { LlamaCppPredictor } = await import("./llamacpp.ts");
+      let gguf = v.gguf as string | undefined;
+      if (gguf === undefined) {
+        const { exportGguf } = await import("../gguf_export.ts");
+        gguf = `${output}.gguf`;
+        if (!quiet) io.err(`exporting ${modelDir}${v.lora ? ` + ${v.lora}` : ""} to ${gguf} for llama.cpp\n`);
+        await exportGguf(await loadModel(modelDir, { lora: v.lora as string | undefined }), gguf, { dtype: "f32" });
+      }
+      predictor = new LlamaCppPredictor({
+        gguf,
+        tokenizer,
+        template,
+        threads: numberOption(v.threads, "threads", "integer", 1) ?? 1,
+        contextSize: numberOption(v["context-size"], "context-size", "integer", 16),
+        ...common,
+      });
+      describe = `llama.cpp on ${gguf}`;
+    } else {
+      if (engine === "auto") engine = await preferredEngine();
+      const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
+      const model = await loadModel(modelDir, {
+        lora: v.lora as string | undefined,
+        onProgress: (p) => progress.update(p),
+      });
+      progress.finish();
+      const e = await createEngine(model, {
+        engine: engine as "cpu" | "webgpu",
+        contextSize: numberOption(v["context-size"], "context-size", "integer", 16),
+      });
+      predictor = new LocalPredictor(new LocalGenerator(e, tokenizer), { template, ...common });
+      describe = `${engine} engine on ${modelDir}${v.lora ? ` + ${v.lora}` : ""}`;
+    }
+  }
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+  const line = new ProgressLine("", { enabled: quiet ? false : undefined });
+  let summary: RunSummary;
+  try {
+    summary = await runPredictions({
+      input,
+      output,
+      predictor,
+      retryErrors: v["retry-errors"] === true,
+      limit: numberOption(v.limit, "limit", "integer", 1),
+      signal: controller.signal,
+      onProgress: (p) => line.show(formatRunProgress(p)),
+    });
+  } finally {
+    line.finish();
+    for (const s of signals) Deno.removeSignalListener(s, stop);
+    (predictor as { close?: () => Promise<void> }).close?.();
+  }
+  if (!quiet) io.err(formatRunSummary(summary, output, describe, constrain));
+  return summary.errors > 0 ? 1 : 0;
+}
+
+async function preferredEngine(): Promise<"cpu" | "webgpu"> {
+  if (!(await webGpuAvailable())) return "cpu";
+  const adapter = await navigator.gpu.requestAdapter();
+  // A software adapter (llvmpipe) is slower than the CPU engine; use WebGPU on real GPUs only.
+  return adapter?.info?.isFallbackAdapter ? "cpu" : "webgpu";
+}
+
+function parsePairKeys(value: string | boolean | undefined): readonly [string, string] | undefined {
+  if (value === undefined) return undefined;
+  const keys = String(value).split(",").map((k) => k.trim());
+  if (keys.length !== 2 || keys.some((k) => k === "")) {
+    throw new UsageError(`--pair-keys is two names, e.g. subject,object; got "${value}"`);
+  }
+  return [keys[0], keys[1]];
+}
+
+/**
+ * The progress line of a run: records done of total, tokens per second, time left.
+ *
+ * @param p the run's counts
+ * @returns one line
+ *
+ * @example
+ * ```ts
+ * import { formatRunProgress } from "./cli_command.ts";
+ * const s = formatRunProgress({ total: 10, done: 5, predicted: 5, completionTokens: 100, seconds: 10 });
+ * if (s !== "infer 5/10 records, 10.0 tokens/s, ETA 10s") throw new Error(s);
+ * ```
+ */
+export function formatRunProgress(p: RunProgress): string {
+  const rate = p.seconds > 0 ? p.completionTokens / p.seconds : 0;
+  const left = p.predicted > 0 ? (p.total - p.done) * p.seconds / p.predicted : NaN;
+  const eta = Number.isFinite(left) ? `, ETA ${left < 60 ? Math.ceil(left) + "s" : Math.round(left / 60) + "m"}` : "";
+  return `infer ${p.done}/${p.total} records, ${rate.toFixed(1)} tokens/s${eta}`;
+}
+
+function formatRunSummary(s: RunSummary, output: string, describe: string, constrain: boolean): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const lines = [
+    `${s.interrupted ? "stopped" : "predicted"} ${n(s.predicted)} records → ${output} with the ${describe}` +
+    ` in ${s.seconds.toFixed(1)} s (${n(s.completionTokens)} tokens, ${
+      (s.completionTokens / Math.max(s.seconds, 1e-9)).toFixed(1)
+    } tokens/s)`,
+  ];
+  if (s.skipped > 0) lines.push(`  ${n(s.skipped)} records were already in the output (continued run)`);
+  if (s.repairedTail) lines.push("  the last line of the earlier run was incomplete: redone");
+  if (s.retried > 0) lines.push(`  ${n(s.retried)} earlier error records predicted again`);
+  if (s.truncated > 0) {
+    lines.push(`  ${n(s.truncated)} answers reached --max-new-tokens${constrain ? " (closed into valid JSON)" : ""}`);
+  }
+  if (s.errors > 0) {
+    lines.push(`  ${n(s.errors)} records failed: they carry an "error" field (--retry-errors redoes them)`);
+  }
+  if (s.interrupted) lines.push("  run the same command again to continue");
+  return lines.join("\n") + "\n";
+}

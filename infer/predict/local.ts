@@ -1,0 +1,272 @@
+/**
+ * Answers from a local engine (`cpu` or `webgpu`): a prompt rendered with the model's template,
+ * generation on one session whose KV cache is reused across records sharing a prefix, and
+ * schema-constrained decoding (every answer parses, with exactly the asked keys). Used by
+ * `iepile infer` and `iepile serve`.
+ *
+ * @module
+ */
+
+import { InputError } from "../../io/errors.ts";
+import { ChatTemplate, type HfTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
+import { ConstraintVocab, JsonConstraint, pickGreedy } from "../constrain/token_constraint.ts";
+import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
+import type { Engine, Session } from "../engine.ts";
+import { generate } from "../generate.ts";
+import type { SamplingOptions } from "../sampling.ts";
+import type { Prediction, Predictor, PredictRequest } from "./run.ts";
+
+/** One generation request on prompt ids. */
+export interface CompletionRequest {
+  /** The prompt, already templated and tokenized. */
+  promptIds: readonly number[];
+  /** Most tokens to generate. */
+  maxNewTokens: number;
+  /** Constrain the answer to this JSON shape (then it always parses). */
+  shape?: Shape;
+  /** With `shape`: span strings must be substrings of this text (`--extractive`). */
+  extractiveText?: string;
+  /** Sampling (default greedy). */
+  sampling?: SamplingOptions;
+  /** Seed of the sampler (default 0). */
+  seed?: number;
+  /** Texts that end generation (besides EOS and the template's stop ids). */
+  stopTexts?: readonly string[];
+  /** Ids that end generation. */
+  stopIds?: readonly number[];
+  /** Called with each new piece of text (streaming). */
+  onText?: (delta: string) => void;
+  /** Stops generation early. */
+  signal?: AbortSignal;
+}
+
+/** What a completion produced. */
+export interface CompletionResult {
+  /** The answer text (with the constraint's closing text when the token limit cut it). */
+  text: string;
+  /** Generated token ids. */
+  ids: number[];
+  /** `stop`: the answer ended; `length`: the token limit (or context) cut it. */
+  finish: "stop" | "length";
+  /** Prompt tokens. */
+  promptTokens: number;
+  /** Prompt tokens found in the KV cache (not computed again). */
+  reusedTokens: number;
+  /** Text appended by the constraint to close a cut-off answer ("" when none was needed). */
+  closing: string;
+}
+
+/**
+ * Serialized generation on one engine and tokenizer: one session, requests one at a time (a
+ * queue), the cache of the previous prompt reused where the next prompt shares its prefix.
+ *
+ * @example
+ * ```ts
+ * import { CpuEngine, loadModel, writeRandomModel } from "../mod.ts";
+ * import { LocalGenerator } from "./local.ts";
+ * import { HfTokenizer } from "../../templates/mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 8, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const vocab = Object.fromEntries(["{", "}", "[", "]", '"', "a", ": ", ", "].map((t, i) => [t, i]));
+ * const tok = HfTokenizer.fromJson({ model: { type: "BPE", vocab, merges: [] }, added_tokens: [] }, {});
+ * const gen = new LocalGenerator(new CpuEngine(await loadModel(dir)), tok);
+ * const r = await gen.complete({ promptIds: [5], maxNewTokens: 3, shape: { kind: "list", item: { kind: "string", span: false } } });
+ * JSON.parse(r.text); // always valid JSON, closed if the limit cut it
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class LocalGenerator {
+  /** The engine. */
+  readonly engine: Engine;
+  /** The tokenizer. */
+  readonly tokenizer: HfTokenizer;
+  #session: Session | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * @param engine the engine (`createEngine`)
+   * @param tokenizer the model's tokenizer
+   */
+  constructor(engine: Engine, tokenizer: HfTokenizer) {
+    this.engine = engine;
+    this.tokenizer = tokenizer;
+  }
+
+  /**
+   * Generate one answer (queued behind earlier requests).
+   *
+   * @param request prompt ids, limits, constraint, sampling, streaming callback
+   * @returns the answer
+   */
+  complete(request: CompletionRequest): Promise<CompletionResult> {
+    const run = this.#queue.then(() => this.#complete(request));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #complete(r: CompletionRequest): Promise<CompletionResult> {
+    r.signal?.throwIfAborted();
+    const session = this.#session ??= this.engine.createSession();
+    if (r.promptIds.length + 1 > session.contextSize) {
+      throw new InputError(`the prompt has ${r.promptIds.length} tokens; the context holds ${session.contextSize}`);
+    }
+    const tok = this.tokenizer;
+    const eos = tok.eos?.id;
+    const stopIds = [...(r.stopIds ?? []), ...(eos === undefined ? [] : [eos])];
+    const greedy = !r.sampling || (r.sampling.temperature ?? 1) <= 0;
+    const constraint = r.shape === undefined
+      ? undefined
+      : new JsonConstraint(ConstraintVocab.of(tok), r.shape, { endIds: stopIds, extractiveText: r.extractiveText });
+    let emitted = "";
+    const decode = (ids: readonly number[]) => tok.decode(ids);
+    const g = await generate(session, r.promptIds, {
+      maxNewTokens: r.maxNewTokens,
+      sampling: r.sampling,
+      seed: r.seed,
+      stopIds,
+      stopTexts: r.stopTexts,
+      decode,
+      logitsHook: constraint === undefined ? undefined : (logits) => {
+        if (greedy) {
+          const id = pickGreedy(logits, constraint);
+          logits.fill(-Infinity);
+          logits[id] = 0;
+        } else {
+          const allowed = constraint.allowedIds();
+          const keep = new Float32Array(allowed.length);
+          allowed.forEach((id, i) => keep[i] = logits[id]);
+          logits.fill(-Infinity);
+          allowed.forEach((id, i) => logits[id] = keep[i]);
+        }
+      },
+      onToken: (id, generated) => {
+        constraint?.accept(id);
+        if (r.onText) {
+          const text = decode(generated);
+          // Hold back a trailing partial character (U+FFFD) until its last byte arrives.
+          const stable = text.endsWith("\uFFFD") ? text.slice(0, -1) : text;
+          if (stable.length > emitted.length && stable.startsWith(emitted)) {
+            r.onText(stable.slice(emitted.length));
+            emitted = stable;
+          }
+        }
+        if (r.signal?.aborted) return false;
+        return !(constraint?.done ?? false); // a complete answer needs no end token
+      },
+    });
+    r.signal?.throwIfAborted();
+    let text = g.text ?? decode(g.ids);
+    const closing = constraint === undefined ? "" : constraint.completion();
+    text += closing;
+    if (r.onText && text.length > emitted.length) r.onText(text.slice(emitted.length));
+    const finish = closing !== "" || g.stop === "length" || g.stop === "context" ? "length" : "stop";
+    return { text, ids: g.ids, finish, promptTokens: g.promptTokens, reusedTokens: g.reusedTokens, closing };
+  }
+}
+
+/** Options of {@linkcode LocalPredictor}. */
+export interface LocalPredictorOptions {
+  /** The named template (or the tokenizer's chat template when `"chat_template"`). */
+  template: string;
+  /** Most tokens per answer (default 300, as IEPile's scripts). */
+  maxNewTokens?: number;
+  /** Most prompt tokens (default 512, as IEPile's scripts). */
+  cutoffLen?: number;
+  /** How over-long prompts are cut (default `input`: keep the template's end, shorten the input text). */
+  truncate?: TruncateMode;
+  /** Constrain answers to the schema's JSON shape (default true). */
+  constrain?: boolean;
+  /** With `constrain`: answers must be spans of the record's input. */
+  extractive?: boolean;
+  /** RE/SPO pair keys of the shape (default subject/object). */
+  shape?: ShapeOptions;
+  /** Sampling (default greedy). */
+  sampling?: SamplingOptions;
+  /** System text instead of the template's default. */
+  system?: string;
+}
+
+/**
+ * A predictor on a local engine: IEPile's prompt for each record (template, cutoff), generation
+ * with the answer's JSON shape enforced, one record at a time.
+ *
+ * @example
+ * ```ts
+ * import { LocalPredictor } from "./local.ts";
+ * // See tests/infer_run_test.ts for a full run on a tiny model.
+ * if (typeof LocalPredictor !== "function") throw new Error();
+ * ```
+ */
+export class LocalPredictor implements Predictor {
+  /** One at a time: a local engine is one device. */
+  readonly concurrency = 1;
+  /** The generator (engine, tokenizer, cached session). */
+  readonly generator: LocalGenerator;
+  readonly #renderer: PromptRenderer;
+  readonly #o: LocalPredictorOptions;
+  /** Records whose prompt was truncated so far. */
+  truncated = 0;
+
+  /**
+   * @param generator engine and tokenizer
+   * @param options template, limits, constraint
+   */
+  constructor(generator: LocalGenerator, options: LocalPredictorOptions) {
+    this.generator = generator;
+    this.#o = options;
+    this.#renderer = new PromptRenderer({
+      template: options.template === "chat_template" ? chatTemplateOf(generator.tokenizer) : options.template,
+      tokenizer: generator.tokenizer,
+      system: options.system,
+      cutoffLen: options.cutoffLen ?? 512,
+      truncate: options.truncate ?? "input",
+    });
+  }
+
+  /**
+   * Predict one record.
+   *
+   * @param request the record
+   * @param signal stops generation
+   * @returns the answer
+   * @throws {InputError} for a record without instruction, or an unknown task for the constraint
+   */
+  async predict(request: PredictRequest, signal: AbortSignal): Promise<Prediction> {
+    const o = this.#o;
+    const record = request.record;
+    const rendered = this.#renderer.render(queryOf(record));
+    if (rendered.tokensRemoved > 0) this.truncated++;
+    let shape: Shape | undefined;
+    let input: string | undefined;
+    if (o.constrain ?? true) {
+      const task = record.task;
+      if (typeof task !== "string") {
+        throw new InputError("needed for the answer shape (or use --no-constrain)", { field: "task" });
+      }
+      ({ shape, input } = shapeForInstruction(task, String(record.instruction), o.shape));
+    }
+    const r = await this.generator.complete({
+      promptIds: rendered.prompt.ids!,
+      maxNewTokens: o.maxNewTokens ?? 300,
+      shape,
+      extractiveText: o.extractive ? input : undefined,
+      sampling: o.sampling,
+      stopIds: rendered.prompt.stopIds,
+      stopTexts: rendered.prompt.stop,
+      signal,
+    });
+    return {
+      output: r.text,
+      promptTokens: r.promptTokens,
+      completionTokens: r.ids.length,
+      finish: r.finish,
+    };
+  }
+}
+
+function chatTemplateOf(tokenizer: HfTokenizer): ChatTemplate {
+  if (tokenizer.chatTemplate === undefined) {
+    throw new InputError("the tokenizer has no chat_template; name a template with --template");
+  }
+  return new ChatTemplate(tokenizer.chatTemplate, tokenizer.specialTokens, tokenizer.source);
+}
