@@ -93,7 +93,7 @@ Deno.test("killed at random moments (SIGKILL) and started again: nothing lost, n
   const input = testRecords(100);
   await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
   const script = `${tmp.dir}/run.ts`;
-  const mod = new URL("../infer/predict/mod.ts", import.meta.url).href;
+  const mod = new URL("../infer/predict/run.ts", import.meta.url).href;
   await Deno.writeTextFile(
     script,
     `import { runPredictions } from "${mod}";
