@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "./io/args.ts";
 import { InputError, UsageError } from "./io/errors.ts";
 import { ProgressLine } from "./io/progress.ts";
 import { convertFile, type ConvertSummary } from "./convert/convert_file.ts";
@@ -204,66 +204,18 @@ async function helpFor(command: string | undefined): Promise<string | undefined>
   return command === undefined ? undefined : help[command];
 }
 
-/**
- * `parseArgs` with clear errors, and negative numbers accepted as values (`--split_num -1`, as
- * Python's argparse allows).
- */
-function parse(
-  args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string }>,
-  command: string,
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  const fixed: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const name = a.startsWith("--") ? a.slice(2) : undefined;
-    if (name && options[name]?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) {
-      fixed.push(`${a}=${args[++i]}`);
-    } else {
-      fixed.push(a);
-    }
-  }
-  try {
-    const { values, positionals } = parseArgs({ args: fixed, options, strict: true, allowPositionals: true });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
-  } catch (e) {
-    throw new UsageError(`${command}: ${(e as Error).message.split("\n")[0]} (see 'iepile ${command} --help')`);
-  }
-}
-
-function numberOption(value: string | boolean | undefined, flag: string, integer: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  const text = String(value).trim();
-  const n = Number(text);
-  if (text === "" || !Number.isFinite(n) || (integer && !/^-?\d+$/.test(text))) {
-    throw new UsageError(`--${flag} expects ${integer ? "an integer" : "a number"}, got "${value}"`);
-  }
-  return n;
-}
-
 async function runConvert(args: string[], io: CliIo): Promise<number> {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
-  for (const [name, alias] of CONVERT_STRINGS) options[name] = options[alias] = { type: "string" };
-  for (const [name, alias] of CONVERT_FLAGS) options[name] = options[alias] = { type: "boolean" };
-  options.help.short = "h";
-  const { values, positionals } = parse(args, options, "convert");
-  const get = (name: string, alias: string) => values[name] ?? values[alias];
-  if (get("help", "help")) {
+  const { values, positionals } = parseCommandArgs(args, optionSpec(CONVERT_STRINGS, CONVERT_FLAGS), "convert");
+  const get = (name: string) => values[name];
+  if (get("help")) {
     io.out(CONVERT_HELP);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`convert: unexpected argument "${positionals[0]}"`);
-  const required = (name: string, alias: string): string => {
-    const v = get(name, alias);
-    if (typeof v !== "string" || v === "") {
-      throw new UsageError(`convert: --${name} is required (see 'iepile convert --help')`);
-    }
-    return v;
-  };
-  const srcPath = required("src_path", "src-path");
-  const tgtPath = required("tgt_path", "tgt-path");
-  const schemaPath = required("schema_path", "schema-path");
-  const quiet = Boolean(get("quiet", "quiet"));
+  const srcPath = requiredOption(values, "src_path", "convert");
+  const tgtPath = requiredOption(values, "tgt_path", "convert");
+  const schemaPath = requiredOption(values, "schema_path", "convert");
+  const quiet = Boolean(get("quiet"));
   const progress = new ProgressLine("converted", { enabled: !quiet && tgtPath !== "-" ? undefined : false });
   let summary: ConvertSummary;
   try {
@@ -271,18 +223,18 @@ async function runConvert(args: string[], io: CliIo): Promise<number> {
       srcPath,
       tgtPath,
       schemaPath,
-      hardNegativePath: get("hard_negative_path", "hard-negative-path") as string | undefined,
-      hardNegativeKey: get("hard_negative_key", "hard-negative-key") as string | undefined,
-      task: (get("task", "task") as string | undefined) ?? "NER",
-      language: get("language", "language") as string | undefined,
-      split: get("split", "split") as string | undefined,
-      splitNum: numberOption(get("split_num", "split-num"), "split_num", true),
-      negSchema: numberOption(get("neg_schema", "neg-schema"), "neg_schema", false),
-      hashSeed: numberOption(get("hash_seed", "hash-seed"), "hash-seed", true),
-      source: get("source", "source") as string | undefined,
-      randomSort: Boolean(get("random_sort", "random-sort")),
-      clusterMode: Boolean(get("cluster_mode", "cluster-mode")),
-      skipInvalid: Boolean(get("skip_invalid", "skip-invalid")),
+      hardNegativePath: get("hard_negative_path") as string | undefined,
+      hardNegativeKey: get("hard_negative_key") as string | undefined,
+      task: (get("task") as string | undefined) ?? "NER",
+      language: get("language") as string | undefined,
+      split: get("split") as string | undefined,
+      splitNum: numberOption(get("split_num"), "split_num", "integer"),
+      negSchema: numberOption(get("neg_schema"), "neg_schema", "number"),
+      hashSeed: numberOption(get("hash_seed"), "hash-seed", "integer"),
+      source: get("source") as string | undefined,
+      randomSort: Boolean(get("random_sort")),
+      clusterMode: Boolean(get("cluster_mode")),
+      skipInvalid: Boolean(get("skip_invalid")),
       onProgress: (u) => progress.update(u),
     });
   } finally {
@@ -312,7 +264,7 @@ function formatSummary(s: ConvertSummary, tgtPath: string): string {
 }
 
 async function runStats(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(
+  const { values, positionals } = parseCommandArgs(
     args,
     { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     "stats",

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { optionSpec, parseCommandArgs } from "../io/args.ts";
 import { AtomicTextWriter } from "../io/atomic_write.ts";
 import { InputError, UsageError } from "../io/errors.ts";
 import { getField, isJsonObject } from "../io/json_object.ts";
@@ -113,27 +113,15 @@ const FLAGS = [
  * ```
  */
 export async function runEval(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
-  for (const [name, alias] of STRINGS) options[name] = options[alias] = { type: "string" };
-  for (const [name, alias] of FLAGS) options[name] = options[alias] = { type: "boolean" };
-  options.help.short = "h";
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-    values = parsed.values as Record<string, string | boolean | undefined>;
-    positionals = parsed.positionals;
-  } catch (e) {
-    throw new UsageError(`eval: ${(e as Error).message.split("\n")[0]} (see 'iepile eval --help')`);
-  }
-  const get = (name: string, alias: string) => values[name] ?? values[alias];
-  const str = (name: string, alias: string) => get(name, alias) as string | undefined;
-  if (get("help", "help")) {
+  const { values, positionals } = parseCommandArgs(args, optionSpec(STRINGS, FLAGS), "eval");
+  const get = (name: string) => values[name];
+  const str = (name: string) => get(name) as string | undefined;
+  if (get("help")) {
     io.out(EVAL_HELP);
     return 0;
   }
 
-  const flagPath = str("path1", "path");
+  const flagPath = str("path1");
   if (positionals.length > 1 || (positionals.length === 1 && flagPath !== undefined)) {
     throw new UsageError(`eval: unexpected argument "${positionals[flagPath === undefined ? 1 : 0]}"`);
   }
@@ -141,17 +129,17 @@ export async function runEval(args: string[], io: { out(t: string): void; err(t:
   if (path === undefined || path === "") {
     throw new UsageError("eval: give the prediction file (--path1 FILE; see 'iepile eval --help')");
   }
-  const matchMode = parseMatchMode(str("match_mode", "match-mode"));
-  const sortBy = str("sort_by", "sort-by");
+  const matchMode = parseMatchMode(str("match_mode"));
+  const sortBy = str("sort_by");
   if (sortBy === "") throw new UsageError("eval: --sort_by needs a field name, e.g. --sort_by source");
-  checkMetrics(str("metrics_list", "metrics-list"));
-  const styles = (["json", "repr", "markdown"] as const).filter((f) => get(f, f));
+  checkMetrics(str("metrics_list"));
+  const styles = (["json", "repr", "markdown"] as const).filter((f) => get(f));
   if (styles.length > 1) throw new UsageError(`eval: choose one of --${styles.join(", --")}`);
 
-  const taskName = str("task", "task") ?? await taskOfFirstRecord(path);
+  const taskName = str("task") ?? await taskOfFirstRecord(path);
   const task: EvalTask = parseEvalTask(taskName);
 
-  const quiet = Boolean(get("quiet", "quiet"));
+  const quiet = Boolean(get("quiet"));
   let totalBytes: number | undefined;
   try {
     totalBytes = (await Deno.stat(path)).size;
@@ -163,17 +151,17 @@ export async function runEval(args: string[], io: { out(t: string): void; err(t:
       task,
       matchMode,
       sortBy,
-      lenient: Boolean(get("lenient", "lenient")),
-      skipUnscorable: Boolean(get("skip_unscorable", "skip-unscorable")),
-      referenceKeys: Boolean(get("reference_keys", "reference-keys")),
+      lenient: Boolean(get("lenient")),
+      skipUnscorable: Boolean(get("skip_unscorable")),
+      referenceKeys: Boolean(get("reference_keys")),
     }, (done, bytesRead) => progress.update({ done, bytesRead, totalBytes }));
   } finally {
     progress.finish();
   }
 
-  const outPath = str("out", "out");
+  const outPath = str("out");
   if (outPath !== undefined) await writeText(outPath, pyDumpsIndent(fullReport(report), 2) + "\n", io);
-  const msgPath = str("output_msg", "output-msg");
+  const msgPath = str("output_msg");
   if (msgPath !== undefined) await writeText(msgPath, referenceOutputMsg(report), io);
 
   if (styles[0] === "json") io.out(resultJson(report) + "\n");

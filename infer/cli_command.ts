@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } from "../io/args.ts";
 import { dirname, join } from "node:path";
 import { InputError, UsageError } from "../io/errors.ts";
 import { exportGguf } from "./gguf_export.ts";
@@ -55,26 +55,10 @@ The tokenizer comes from the folder's tokenizer.json (SentencePiece-style BPE â†
   iepile export-gguf --model OneKE --out OneKE-13B-F16.gguf
 `;
 
-function parse(
-  args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string }>,
-  command: string,
-): Record<string, string | boolean | undefined> {
-  try {
-    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
-    if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
-    return values as Record<string, string | boolean | undefined>;
-  } catch (e) {
-    throw new UsageError(`${command}: ${(e as Error).message.split("\n")[0]} (see 'iepile ${command} --help')`);
-  }
-}
-
-function required(values: Record<string, string | boolean | undefined>, name: string, command: string): string {
-  const v = values[name];
-  if (typeof v !== "string" || v === "") {
-    throw new UsageError(`${command}: --${name} is required (see 'iepile ${command} --help')`);
-  }
-  return v;
+function parse(args: string[], spec: OptionSpec, command: string): ParsedArgs["values"] {
+  const { values, positionals } = parseCommandArgs(args, spec, command);
+  if (positionals.length > 0) throw new UsageError(`${command}: unexpected argument "${positionals[0]}"`);
+  return values;
 }
 
 /**
@@ -105,7 +89,7 @@ export async function runInspect(args: string[], io: CommandIo): Promise<number>
     io.out(INSPECT_HELP);
     return 0;
   }
-  const report = await inspectModel(required(v, "model", "inspect"), v.lora as string | undefined);
+  const report = await inspectModel(requiredOption(v, "model", "inspect"), v.lora as string | undefined);
   io.out(v.json ? JSON.stringify(report, null, 2) + "\n" : formatModelReport(report));
   if (report.adapter?.misfit !== undefined) {
     io.err(`iepile: ${report.adapter.misfit}\n`);
@@ -144,8 +128,8 @@ export async function runExportGguf(args: string[], io: CommandIo): Promise<numb
     io.out(EXPORT_GGUF_HELP);
     return 0;
   }
-  const modelDir = required(v, "model", "export-gguf");
-  const out = required(v, "out", "export-gguf");
+  const modelDir = requiredOption(v, "model", "export-gguf");
+  const out = requiredOption(v, "out", "export-gguf");
   const dtype = (v.dtype as string | undefined) ?? "f16";
   if (dtype !== "f16" && dtype !== "f32" && dtype !== "bf16") {
     throw new UsageError(`export-gguf: --dtype must be f16, f32 or bf16, got "${dtype}"`);

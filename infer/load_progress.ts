@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ProgressLine } from "../io/progress.ts";
 import type { LoadProgress } from "./load_model.ts";
 
 /**
@@ -43,11 +44,7 @@ export function formatLoadProgress(p: LoadProgress, seconds: number): string {
  * ```
  */
 export class LoadProgressLine {
-  readonly #enabled: boolean;
-  readonly #start = performance.now();
-  #last = 0;
-  #shown = false;
-  readonly #encoder = new TextEncoder();
+  readonly #line: ProgressLine;
 
   /**
    * A progress line.
@@ -55,26 +52,20 @@ export class LoadProgressLine {
    * @param options `enabled` (default: stderr is a terminal)
    */
   constructor(options: { enabled?: boolean } = {}) {
-    this.#enabled = options.enabled ?? Deno.stderr.isTerminal();
+    this.#line = new ProgressLine("", options);
   }
 
   /**
-   * Redraw if 250 ms have passed.
+   * Redraw if 250 ms have passed (always for the last tensor).
    *
    * @param p the load's state
    */
   update(p: LoadProgress): void {
-    if (!this.#enabled) return;
-    const now = performance.now();
-    if (now - this.#last < 250 && p.bytesRead < p.totalBytes) return;
-    this.#last = now;
-    this.#shown = true;
-    Deno.stderr.writeSync(this.#encoder.encode("\r\x1b[2K" + formatLoadProgress(p, (now - this.#start) / 1000)));
+    this.#line.show((seconds) => formatLoadProgress(p, seconds), p.bytesRead >= p.totalBytes);
   }
 
   /** Clear the line. */
   finish(): void {
-    if (this.#shown) Deno.stderr.writeSync(this.#encoder.encode("\r\x1b[2K"));
-    this.#shown = false;
+    this.#line.finish();
   }
 }

@@ -21,6 +21,35 @@ export interface ParsedArgs {
 }
 
 /**
+ * An option spec from `[name, alias]` lists (an alias equal to the name adds nothing); `help`
+ * gets `-h`.
+ *
+ * @param strings options that take a value
+ * @param flags options without a value (a plain name, or `[name, alias]`)
+ * @returns the spec
+ *
+ * @example
+ * ```ts
+ * import { optionSpec } from "./args.ts";
+ * const spec = optionSpec([["src_path", "src-path"]], [["quiet", "quiet"], "help"]);
+ * if (spec.src_path.aliases?.[0] !== "src-path" || spec.help.short !== "h") throw new Error();
+ * ```
+ */
+export function optionSpec(
+  strings: ReadonlyArray<readonly [string, string]>,
+  flags: ReadonlyArray<string | readonly [string, string]>,
+): OptionSpec {
+  const spec: OptionSpec = {};
+  const aliases = (name: string, alias: string) => (alias === name ? [] : [alias]);
+  for (const [name, alias] of strings) spec[name] = { type: "string", aliases: aliases(name, alias) };
+  for (const f of flags) {
+    const [name, alias] = typeof f === "string" ? [f, f] : f;
+    spec[name] = { type: "boolean", aliases: aliases(name, alias), short: name === "help" ? "h" : undefined };
+  }
+  return spec;
+}
+
+/**
  * Parse a command's arguments.
  *
  * @param args the arguments after the command name
@@ -118,8 +147,11 @@ export function numberOption(
     text === "" || !Number.isFinite(n) || (kind === "integer" && !/^-?\d+$/.test(text)) ||
     (min !== undefined && n < min)
   ) {
-    const what = kind === "integer" ? "an integer" : "a number";
-    throw new UsageError(`--${flag} expects ${what}${min !== undefined ? ` ≥ ${min}` : ""}, got "${value}"`);
+    const what = kind === "integer"
+      ? min === 1 ? "a positive integer" : min === 0 ? "a non-negative integer" : "an integer"
+      : "a number";
+    const bound = min !== undefined && !(kind === "integer" && (min === 0 || min === 1)) ? ` ≥ ${min}` : "";
+    throw new UsageError(`--${flag} expects ${what}${bound}, got "${value}"`);
   }
   return n;
 }

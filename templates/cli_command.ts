@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { numberOption, optionSpec, parseCommandArgs } from "../io/args.ts";
 import { InputError, UsageError } from "../io/errors.ts";
 import { ProgressLine } from "../io/progress.ts";
 import { readJsonItems } from "../io/json_items.ts";
@@ -73,7 +73,13 @@ const STRINGS = [
   ["truncate", "truncate"],
   ["record", "record"],
 ] as const;
-const FLAGS = ["strip-bos", "explain", "list", "quiet", "help"] as const;
+const FLAGS = [
+  ["strip-bos", "strip_bos"],
+  ["explain", "explain"],
+  ["list", "list"],
+  ["quiet", "quiet"],
+  ["help", "help"],
+] as const;
 
 /**
  * Run `iepile prompt`.
@@ -112,8 +118,8 @@ export async function runPrompt(args: string[], io: { out(t: string): void; err(
   if (truncate !== "reference" && truncate !== "input") {
     throw new UsageError(`prompt: --truncate must be reference or input, got "${truncate}"`);
   }
-  const cutoffLen = integer(v["cutoff-len"], "cutoff-len");
-  const record = integer(v.record, "record") ?? 1;
+  const cutoffLen = numberOption(v["cutoff-len"], "cutoff-len", "integer", 1);
+  const record = numberOption(v.record, "record", "integer", 1) ?? 1;
   if (v.record !== undefined && !v.explain) throw new UsageError("prompt: --record goes with --explain");
   if (!v.model) {
     if (format === "ids") throw new UsageError("prompt: --format ids needs --model DIR (the tokenizer)");
@@ -158,44 +164,14 @@ export async function runPrompt(args: string[], io: { out(t: string): void; err(
   return 0;
 }
 
-type Values = Partial<Record<(typeof STRINGS)[number][0], string>> & Partial<Record<(typeof FLAGS)[number], boolean>>;
+type Values =
+  & Partial<Record<(typeof STRINGS)[number][0], string>>
+  & Partial<Record<(typeof FLAGS)[number][0], boolean>>;
 
 function parse(args: string[]): Values {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
-  for (const [name, alias] of STRINGS) options[name] = options[alias] = { type: "string" };
-  for (const name of FLAGS) options[name] = { type: "boolean" };
-  options["strip_bos"] = { type: "boolean" };
-  options.help.short = "h";
-  // parseArgs reads "--cutoff-len -1" as two options; join such values so they get a clear message.
-  const fixed: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const name = a.startsWith("--") ? a.slice(2) : undefined;
-    if (name && options[name]?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) fixed.push(`${a}=${args[++i]}`);
-    else fixed.push(a);
-  }
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: fixed, options, strict: true, allowPositionals: true }));
-  } catch (e) {
-    throw new UsageError(`prompt: ${(e as Error).message.split("\n")[0]} (see 'iepile prompt --help')`);
-  }
+  const { values, positionals } = parseCommandArgs(args, optionSpec(STRINGS, FLAGS), "prompt");
   if (positionals.length > 0) throw new UsageError(`prompt: unexpected argument "${positionals[0]}"`);
-  const out: Record<string, string | boolean | undefined> = {};
-  for (const [name, alias] of STRINGS) out[name] = values[name] ?? values[alias];
-  for (const name of FLAGS) out[name] = values[name];
-  out["strip-bos"] = Boolean(values["strip-bos"] || values["strip_bos"]);
-  return out as Values;
-}
-
-function integer(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (!/^\d+$/.test(text) || Number(text) < 1) {
-    throw new UsageError(`prompt: --${flag} expects a positive integer, got "${value}"`);
-  }
-  return Number(text);
+  return values as Values;
 }
 
 function listTemplates(): string {
