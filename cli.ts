@@ -43,6 +43,8 @@ Commands:
             templates, the OneKE wrappers or the model's own chat_template
   infer     a model's answers for a converted test file (local cpu/webgpu engine, llama.cpp, or an
             OpenAI-compatible server), schema-constrained and resumable (IEPile's src/inference.py)
+  serve     an OpenAI-compatible server (completions, chat, streaming, JSON-schema answers) on the
+            local engine, for any OpenAI client
   inspect   a model folder (and LoRA adapter): architecture, parameters, dtypes, memory, adapter fit
   export-gguf  a Hugging Face model (with its LoRA merged) → GGUF for llama.cpp and Ollama
 
@@ -163,6 +165,10 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         const { runInfer } = await import("./infer/predict/cli_command.ts");
         return await runInfer(rest, io);
       }
+      case "serve": {
+        const { runServe } = await import("./infer/serve/cli_command.ts");
+        return await runServe(rest, io);
+      }
       case "inspect": {
         const { runInspect } = await import("./infer/cli_command.ts");
         return await runInspect(rest, io);
@@ -178,7 +184,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       }
       default:
         throw new UsageError(
-          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, inspect, export-gguf (see 'iepile --help')`,
+          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, serve, inspect, export-gguf (see 'iepile --help')`,
         );
     }
   } catch (e) {
@@ -198,6 +204,7 @@ async function helpFor(command: string | undefined): Promise<string | undefined>
   if (command === "prompt") return (await import("./templates/cli_command.ts")).PROMPT_HELP;
   if (command === "eval") return (await import("./eval/cli_command.ts")).EVAL_HELP;
   if (command === "infer") return (await import("./infer/predict/cli_command.ts")).INFER_HELP;
+  if (command === "serve") return (await import("./infer/serve/cli_command.ts")).SERVE_HELP;
   if (command === "inspect") return (await import("./infer/cli_command.ts")).INSPECT_HELP;
   if (command === "export-gguf") return (await import("./infer/cli_command.ts")).EXPORT_GGUF_HELP;
   const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };

@@ -36,3 +36,24 @@ export async function createEngine(model: LoadedModel, options: CreateEngineOpti
   if ((options.engine ?? "webgpu") === "cpu") return new CpuEngine(model, { contextSize: options.contextSize });
   return await WebGpuEngine.create(model, options);
 }
+
+/**
+ * The engine to use when none is named: WebGPU on a real GPU; the CPU engine where only a
+ * software adapter (such as llvmpipe, slower than the CPU engine) or none exists.
+ *
+ * @returns `webgpu` or `cpu`
+ *
+ * @example
+ * ```ts
+ * import { defaultEngine } from "./create_engine.ts";
+ * const name: "cpu" | "webgpu" = await defaultEngine();
+ * ```
+ */
+export async function defaultEngine(): Promise<"cpu" | "webgpu"> {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter();
+    return adapter && !adapter.info?.isFallbackAdapter ? "webgpu" : "cpu";
+  } catch {
+    return "cpu";
+  }
+}

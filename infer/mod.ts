@@ -100,6 +100,7 @@ export { type MatmulStrategy } from "./webgpu/matmul.wgsl.ts";
 export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
 export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
 export { type CommandIo, EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./cli_command.ts";
-export { createEngine, type CreateEngineOptions } from "./create_engine.ts";
+export { createEngine, type CreateEngineOptions, defaultEngine } from "./create_engine.ts";
 export * from "./constrain/mod.ts";
 export * from "./predict/mod.ts";
+export * from "./serve/mod.ts";

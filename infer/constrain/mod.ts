@@ -34,3 +34,4 @@ export {
   pickGreedy,
   type TokenBytesSource,
 } from "./token_constraint.ts";
+export { jsonSchemaToShape, UnsupportedSchemaError } from "./json_schema_shape.ts";

@@ -12,11 +12,10 @@ import { ProgressLine } from "../../io/progress.ts";
 import { loadTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
 import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
-import { createEngine } from "../create_engine.ts";
+import { createEngine, defaultEngine } from "../create_engine.ts";
 import { loadModel } from "../load_model.ts";
 import { LoadProgressLine } from "../load_progress.ts";
 import type { SamplingOptions } from "../sampling.ts";
-import { webGpuAvailable } from "../webgpu/webgpu_engine.ts";
 import { LocalGenerator, LocalPredictor } from "./local.ts";
 import { OpenAiPredictor } from "./openai.ts";
 import { type Predictor, runPredictions, type RunProgress, type RunSummary } from "./run.ts";
@@ -219,7 +218,7 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       });
       describe = `llama.cpp on ${gguf}`;
     } else {
-      if (engine === "auto") engine = await preferredEngine();
+      if (engine === "auto") engine = await defaultEngine();
       const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
       const model = await loadModel(modelDir, {
         lora: v.lora as string | undefined,
@@ -257,13 +256,6 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
   }
   if (!quiet) io.err(formatRunSummary(summary, output, describe, constrain));
   return summary.errors > 0 ? 1 : 0;
-}
-
-async function preferredEngine(): Promise<"cpu" | "webgpu"> {
-  if (!(await webGpuAvailable())) return "cpu";
-  const adapter = await navigator.gpu.requestAdapter();
-  // A software adapter (llvmpipe) is slower than the CPU engine; use WebGPU on real GPUs only.
-  return adapter?.info?.isFallbackAdapter ? "cpu" : "webgpu";
 }
 
 function parsePairKeys(value: string | boolean | undefined): readonly [string, string] | undefined {

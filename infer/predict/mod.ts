@@ -29,3 +29,12 @@ export {
   LocalPredictor,
   type LocalPredictorOptions,
 } from "./local.ts";
+export {
+  gbnfJsonSchema,
+  type LlamaCppGrammarKind,
+  type LlamaCppOptions,
+  LlamaCppPredictor,
+  type LlamaCppRequest,
+  type LlamaCppResult,
+  shapeToGbnf,
+} from "./llamacpp.ts";

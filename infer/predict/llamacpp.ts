@@ -1,0 +1,574 @@
+/**
+ * Answers from llama.cpp (`node-llama-cpp@3.21.1`, CPU only) on a GGUF written by
+ * `iepile export-gguf`: the prompt is rendered and tokenized here and fed as token ids (so it is
+ * exactly the prompt our engines see), greedy by default, stopped on EOS, the template's stop
+ * ids and stop texts, and decoded with our tokenizer. The context sequence is kept between
+ * records, so a record sharing a prefix with the previous one computes only the rest.
+ *
+ * Schema-constrained answers use a llama.cpp grammar. The default (`grammar: "exact"`) is a
+ * GBNF grammar written here from the answer shape in the spelling our own constraint enforces
+ * (Python `json.dumps`: `", "`, `": "`, keys in schema order, optional keys where the shape has
+ * them, up to 4 leading spaces or newlines). `grammar: "json-schema"` uses node-llama-cpp's
+ * JSON Schema converter on {@linkcode shapeToJsonSchema} instead (it allows other whitespace,
+ * cannot leave keys out, and knows `oneOf` but not `anyOf`; see {@linkcode gbnfJsonSchema}).
+ * Either way an answer cut off by the token limit is closed with the shortest valid ending,
+ * so it always parses.
+ *
+ * node-llama-cpp is imported when a predictor first loads its GGUF, never before.
+ *
+ * @module
+ */
+
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp";
+import { InputError, UsageError } from "../../io/errors.ts";
+import { ChatTemplate, type HfTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
+import { JsonShapeMatcher, type MatchState } from "../constrain/json_matcher.ts";
+import { type JsonSchema, shapeToJsonSchema } from "../constrain/json_schema.ts";
+import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
+import type { SamplingOptions } from "../sampling.ts";
+import type { Prediction, Predictor, PredictRequest } from "./run.ts";
+
+/** How a constrained answer's grammar is made. */
+export type LlamaCppGrammarKind = "exact" | "json-schema";
+
+/** Options of {@linkcode LlamaCppPredictor}. */
+export interface LlamaCppOptions {
+  /** The GGUF file (`iepile export-gguf`). */
+  gguf: string;
+  /** The model's tokenizer (the one whose vocabulary the GGUF holds): prompts and answers go through it. */
+  tokenizer: HfTokenizer;
+  /** The named template (or the tokenizer's chat template when `"chat_template"`). */
+  template: string;
+  /** Most tokens per answer (default 300). */
+  maxNewTokens?: number;
+  /** Most prompt tokens (default 512). */
+  cutoffLen?: number;
+  /** How over-long prompts are cut (default `input`). */
+  truncate?: TruncateMode;
+  /** Constrain answers to the schema's JSON shape (default true). */
+  constrain?: boolean;
+  /** The grammar for constrained answers (default `exact`). */
+  grammar?: LlamaCppGrammarKind;
+  /** Not available here (a grammar cannot list every span of the input); `true` is refused. */
+  extractive?: boolean;
+  /** RE/SPO pair keys of the shape (default subject/object). */
+  shape?: ShapeOptions;
+  /** Sampling (default greedy); llama.cpp's sampler, so samples differ from our engines'. */
+  sampling?: SamplingOptions;
+  /** Seed of llama.cpp's sampler (default 0). */
+  seed?: number;
+  /** System text instead of the template's default. */
+  system?: string;
+  /** CPU threads (default: node-llama-cpp's choice, all cores). */
+  threads?: number;
+  /** Context size in tokens (default: prompt cutoff + answer limit, at most the model's). */
+  contextSize?: number;
+  /**
+   * Compute as our engines do: F32 KV cache and no flash attention (default true; greedy answers
+   * then equal those of the cpu engine). `false` uses llama.cpp's faster defaults (F16 cache).
+   */
+  exact?: boolean;
+}
+
+/** One generation on token ids. */
+export interface LlamaCppRequest {
+  /** The prompt ids. */
+  promptIds: readonly number[];
+  /** Most tokens to generate. */
+  maxNewTokens: number;
+  /** Constrain the answer to this JSON shape. */
+  shape?: Shape;
+  /** Ids that end generation (EOS is added). */
+  stopIds?: readonly number[];
+  /** Texts that end generation; the answer is cut before the first. */
+  stopTexts?: readonly string[];
+  /** Stops generation. */
+  signal?: AbortSignal;
+}
+
+/** What a generation produced. */
+export interface LlamaCppResult {
+  /** The answer (with the closing text when the limit cut a constrained answer). */
+  text: string;
+  /** Generated ids (without the stop id). */
+  ids: number[];
+  /** `stop`: the answer ended; `length`: the token limit or the context cut it. */
+  finish: "stop" | "length";
+  /** Prompt tokens. */
+  promptTokens: number;
+  /** Prompt tokens already in the sequence's cache (not computed again). */
+  reusedTokens: number;
+  /** Text added to close a cut-off constrained answer ("" when none). */
+  closing: string;
+}
+
+interface Loaded {
+  llama: Llama;
+  model: LlamaModel;
+  context: LlamaContext;
+  sequence: LlamaContextSequence;
+  stateClass: new (o: { model: LlamaModel; grammar: LlamaGrammar }) => object;
+}
+
+/**
+ * A predictor on llama.cpp. The GGUF is loaded on first use; {@linkcode LlamaCppPredictor.close}
+ * frees it.
+ *
+ * @example
+ * ```ts
+ * import { LlamaCppPredictor } from "./llamacpp.ts";
+ * import { HfTokenizer } from "../../templates/mod.ts";
+ * const tokenizer = HfTokenizer.fromJson({ model: { type: "BPE", vocab: { a: 0 }, merges: [] } }, {});
+ * const p = new LlamaCppPredictor({ gguf: "/nonexistent.gguf", tokenizer, template: "vanilla" });
+ * await p.predict({ record: { instruction: "a", task: "NER" }, line: 1 }, new AbortController().signal)
+ *   .then(() => { throw new Error("must fail"); }, (e) => { if (e.name !== "InputError") throw e; });
+ * await p.close();
+ * // See tests/predict_llamacpp_test.ts: a tiny model exported to GGUF answers as the cpu engine does.
+ * ```
+ */
+export class LlamaCppPredictor implements Predictor {
+  /** One at a time: one context sequence. */
+  readonly concurrency = 1;
+  /** The tokenizer. */
+  readonly tokenizer: HfTokenizer;
+  /** Records whose prompt was truncated so far. */
+  truncated = 0;
+  readonly #o: LlamaCppOptions;
+  readonly #renderer: PromptRenderer;
+  readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+  #loaded: Promise<Loaded> | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Bind the template (checked now); the GGUF is loaded on first use.
+   *
+   * @param options the GGUF, tokenizer, template and limits
+   * @throws {UsageError} for an unknown template, or `extractive` (a grammar cannot hold every span of the input)
+   * @throws {InputError} when the tokenizer lacks the template's special tokens
+   */
+  constructor(options: LlamaCppOptions) {
+    if (options.extractive) {
+      throw new UsageError("--extractive is not available with the llamacpp engine (use cpu or webgpu)");
+    }
+    const tok = options.tokenizer;
+    this.#o = options;
+    this.tokenizer = tok;
+    this.#renderer = new PromptRenderer({
+      template: options.template === "chat_template" ? chatTemplateOf(tok) : options.template,
+      tokenizer: tok,
+      system: options.system,
+      cutoffLen: options.cutoffLen ?? 512,
+      truncate: options.truncate ?? "input",
+    });
+  }
+
+  /**
+   * The context size llama.cpp gave (loads the GGUF if needed).
+   *
+   * @returns tokens of prompt and answer together
+   * @throws {InputError} when the GGUF cannot be loaded
+   */
+  async contextSize(): Promise<number> {
+    return (await this.#load()).context.contextSize;
+  }
+
+  #load(): Promise<Loaded> {
+    this.#loaded ??= loadGguf(this.#o);
+    return this.#loaded;
+  }
+
+  /**
+   * Predict one record: IEPile's prompt, then generation (constrained to the schema's shape
+   * unless `constrain` is false).
+   *
+   * @param request the record
+   * @param signal stops generation
+   * @returns the answer
+   * @throws {InputError} for a record without instruction or task (when constrained), or a prompt over the context
+   */
+  async predict(request: PredictRequest, signal: AbortSignal): Promise<Prediction> {
+    const o = this.#o;
+    const record = request.record;
+    const rendered = this.#renderer.render(queryOf(record));
+    if (rendered.tokensRemoved > 0) this.truncated++;
+    let shape: Shape | undefined;
+    if (o.constrain ?? true) {
+      const task = record.task;
+      if (typeof task !== "string") {
+        throw new InputError("needed for the answer shape (or use --no-constrain)", { field: "task" });
+      }
+      shape = shapeForInstruction(task, String(record.instruction), o.shape).shape;
+    }
+    const r = await this.complete({
+      promptIds: rendered.prompt.ids!,
+      maxNewTokens: o.maxNewTokens ?? 300,
+      shape,
+      stopIds: rendered.prompt.stopIds,
+      stopTexts: rendered.prompt.stop,
+      signal,
+    });
+    return { output: r.text, promptTokens: r.promptTokens, completionTokens: r.ids.length, finish: r.finish };
+  }
+
+  /**
+   * Generate from prompt ids (queued behind earlier requests).
+   *
+   * @param request prompt ids, limit, constraint, stops
+   * @returns the answer
+   * @throws {InputError} when the prompt does not fit the context
+   */
+  complete(request: LlamaCppRequest): Promise<LlamaCppResult> {
+    const run = this.#queue.then(() => this.#complete(request));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Free llama.cpp's context and model (a later request loads them again). */
+  async close(): Promise<void> {
+    await this.#queue;
+    const loaded = this.#loaded;
+    this.#loaded = undefined;
+    this.#grammars.clear();
+    const l = await loaded?.catch(() => undefined);
+    if (l === undefined) return;
+    await l.context.dispose();
+    await l.model.dispose();
+    await l.llama.dispose();
+  }
+
+  async #complete(r: LlamaCppRequest): Promise<LlamaCppResult> {
+    r.signal?.throwIfAborted();
+    const l = await this.#load();
+    const seq = l.sequence;
+    const contextSize = l.context.contextSize;
+    const tok = this.tokenizer;
+    const prompt = r.promptIds as Token[];
+    if (prompt.length === 0) throw new InputError("the prompt is empty");
+    if (prompt.length + 1 > contextSize) {
+      throw new InputError(`the prompt has ${prompt.length} tokens; the context holds ${contextSize}`);
+    }
+    const eos = tok.eos?.id;
+    const stopIds = new Set([...(r.stopIds ?? []), ...(eos === undefined ? [] : [eos])]);
+    const stopTexts = (r.stopTexts ?? []).filter((s) => s !== "");
+    const kind = this.#o.grammar ?? "exact";
+    const follow = r.shape === undefined ? undefined : new AnswerTracker(r.shape, kind, tok);
+    const grammarState = r.shape === undefined
+      ? undefined
+      : new l.stateClass({ model: l.model, grammar: await this.#grammar(l.llama, r.shape, kind) });
+    // Keep the cached prefix the prompt shares (the last prompt token is always computed).
+    await seq.adaptStateToTokens(prompt.slice(0, -1), false);
+    const reused = seq.nextTokenIndex;
+    const s = this.#o.sampling;
+    const greedy = !s || (s.temperature ?? 1) <= 0;
+    const steps = seq.evaluate(prompt.slice(reused), {
+      temperature: greedy ? 0 : s!.temperature ?? 1,
+      topK: s?.topK ?? 0,
+      topP: s?.topP ?? 1,
+      minP: 0,
+      seed: this.#o.seed ?? 0,
+      grammarEvaluationState: grammarState as never,
+      yieldEogToken: true,
+    });
+    const ids: number[] = [];
+    let text: string | undefined;
+    let finish: "stop" | "length" = "length";
+    try {
+      while (ids.length < r.maxNewTokens) {
+        if (seq.nextTokenIndex + 1 >= contextSize) break; // no context shifts: the context is full
+        const step = await steps.next();
+        if (step.done) break;
+        const id = Number(step.value);
+        if (stopIds.has(id)) {
+          finish = "stop";
+          break;
+        }
+        ids.push(id);
+        if (stopTexts.length > 0) {
+          const decoded = tok.decode(ids);
+          const cut = firstIndexOf(decoded, stopTexts);
+          if (cut >= 0) {
+            text = decoded.slice(0, cut);
+            while (ids.length > 0 && tok.decode(ids.slice(0, -1)).length >= cut) ids.pop();
+            finish = "stop";
+            break;
+          }
+        }
+        if (follow?.accept(id, ids)) {
+          finish = "stop";
+          break;
+        }
+        if (r.signal?.aborted) break;
+      }
+    } finally {
+      await steps.return();
+    }
+    r.signal?.throwIfAborted();
+    text ??= tok.decode(ids);
+    let closing = "";
+    if (follow !== undefined) {
+      text = follow.trim(text);
+      if (!follow.done) closing = follow.closing(text);
+      if (closing !== "") finish = "length";
+      text += closing;
+    }
+    return { text, ids, finish, promptTokens: prompt.length, reusedTokens: reused, closing };
+  }
+
+  #grammar(llama: Llama, shape: Shape, kind: LlamaCppGrammarKind): Promise<LlamaGrammar> {
+    const key = kind + JSON.stringify(shape);
+    let g = this.#grammars.get(key);
+    if (g === undefined) {
+      g = kind === "exact"
+        ? llama.createGrammar({ grammar: shapeToGbnf(shape) })
+        : llama.createGrammarForJsonSchema(gbnfJsonSchema(shapeToJsonSchema(shape)) as never) as Promise<LlamaGrammar>;
+      if (this.#grammars.size >= 256) this.#grammars.clear();
+      this.#grammars.set(key, g);
+    }
+    return g;
+  }
+}
+
+async function loadGguf(options: LlamaCppOptions): Promise<Loaded> {
+  const tok = options.tokenizer;
+  try {
+    await Deno.stat(options.gguf);
+  } catch (e) {
+    throw new InputError(`cannot read the GGUF (${(e as Error).message})`, { file: options.gguf });
+  }
+  const lib = await import("node-llama-cpp");
+  const llama = await lib.getLlama({ gpu: false, build: "never", logLevel: lib.LlamaLogLevel.error });
+  let model: LlamaModel | undefined;
+  try {
+    model = await llama.loadModel({ modelPath: options.gguf, gpuLayers: 0 });
+    const vocab = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
+    if (vocab !== undefined && vocab < tok.vocabSize) {
+      throw new InputError(`the GGUF has ${vocab} tokens, the tokenizer ${tok.vocabSize}`, { file: options.gguf });
+    }
+    const want = options.contextSize ?? (options.cutoffLen ?? 512) + (options.maxNewTokens ?? 300) + 1;
+    const train = model.trainContextSize;
+    const exact = options.exact ?? true;
+    const context = await model.createContext({
+      contextSize: Math.max(2, options.contextSize === undefined && train > 0 ? Math.min(want, train) : want),
+      sequences: 1,
+      threads: options.threads,
+      ...(exact
+        ? { flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" }
+        : {}),
+    });
+    return {
+      llama,
+      model,
+      context,
+      sequence: context.getSequence(),
+      stateClass: lib.LlamaGrammarEvaluationState as unknown as Loaded["stateClass"],
+    };
+  } catch (e) {
+    await model?.dispose();
+    await llama.dispose();
+    if (e instanceof InputError) throw e;
+    throw new InputError(`llama.cpp cannot load it: ${(e as Error).message}`, { file: options.gguf });
+  }
+}
+
+/** Follows a constrained answer: when it is complete, and how to close it when cut off. */
+class AnswerTracker {
+  readonly #matcher: JsonShapeMatcher;
+  readonly #kind: LlamaCppGrammarKind;
+  readonly #tok: HfTokenizer;
+  #state: MatchState | undefined;
+  done = false;
+
+  constructor(shape: Shape, kind: LlamaCppGrammarKind, tok: HfTokenizer) {
+    this.#matcher = new JsonShapeMatcher(shape);
+    this.#kind = kind;
+    this.#tok = tok;
+    this.#state = this.#matcher.start();
+  }
+
+  /** Take the next token; true when the answer is complete. */
+  accept(id: number, ids: readonly number[]): boolean {
+    if (this.#kind === "exact") {
+      // The grammar and the matcher read the same language: follow the bytes.
+      const bytes = this.#tok.tokenBytes(id);
+      if (this.#state !== undefined && bytes !== undefined) this.#state = this.#matcher.feed(this.#state, bytes);
+      this.done = this.#state !== undefined && this.#matcher.isDone(this.#state);
+      return this.done;
+    }
+    // node-llama-cpp's grammar: JSON with free whitespace, then "\n\n\n\n". Complete once it parses.
+    const text = this.#tok.decode(ids).trimEnd();
+    const last = text[text.length - 1];
+    if (last !== "}" && last !== "]" && last !== '"') return false;
+    try {
+      JSON.parse(text);
+      this.done = true;
+    } catch { /* not yet */ }
+    return this.done;
+  }
+
+  /** The answer without the whitespace the json-schema grammar requires after it. */
+  trim(text: string): string {
+    return this.#kind === "json-schema" && this.done ? text.trimEnd() : text;
+  }
+
+  /** The shortest text that makes a cut-off answer valid. */
+  closing(text: string): string {
+    const m = this.#matcher;
+    const state = m.feed(m.start(), this.#kind === "exact" ? text : pythonSpacing(text)) ??
+      (this.#kind === "exact" ? this.#state : undefined);
+    return state === undefined ? "" : m.completion(state);
+  }
+}
+
+/** The same JSON text with Python's spacing outside strings (`", "`, `": "`, nothing else). */
+function pythonSpacing(text: string): string {
+  let out = "";
+  let inString = false;
+  let escape = false;
+  for (const ch of text) {
+    if (inString) {
+      out += ch;
+      if (escape) escape = false;
+      else if (ch === "\\") escape = true;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === " " || ch === "\n" || ch === "\t" || ch === "\r") continue;
+    out += ch;
+    if (ch === '"') inString = true;
+    else if (ch === "," || ch === ":") out += " ";
+  }
+  return out;
+}
+
+function firstIndexOf(text: string, needles: readonly string[]): number {
+  let best = -1;
+  for (const s of needles) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+function chatTemplateOf(tokenizer: HfTokenizer): ChatTemplate {
+  if (tokenizer.chatTemplate === undefined) {
+    throw new InputError("the tokenizer has no chat_template; name a template with --template");
+  }
+  return new ChatTemplate(tokenizer.chatTemplate, tokenizer.specialTokens, tokenizer.source);
+}
+
+/**
+ * A GBNF grammar (llama.cpp's grammar format) for an answer shape, in the exact spelling our
+ * constraint enforces: up to 4 leading spaces or newlines, then the value with `", "` between
+ * items and `": "` after keys, keys in shape order (optional keys may be left out, the rest keep
+ * their order), JSON string escapes.
+ *
+ * @param shape the answer shape
+ * @returns the grammar text (root rule `root`)
+ *
+ * @example
+ * ```ts
+ * import { shapeToGbnf } from "./llamacpp.ts";
+ * import { shapeForSchema } from "../constrain/shape.ts";
+ * const g = shapeToGbnf(shapeForSchema("NER", ["person"]));
+ * if (!g.includes('root ::= ws v0') || !g.includes('"\\"person\\": "')) throw new Error(g);
+ * ```
+ */
+export function shapeToGbnf(shape: Shape): string {
+  const rules: string[] = [];
+  const names = new Map<Shape, string>();
+  // A GBNF literal of JSON text (which holds no raw control characters): escape \ and ".
+  const lit = (s: string) => '"' + s.replaceAll("\\", "\\\\").replaceAll('"', '\\"') + '"';
+  const rule = (body: string): string => {
+    const name = `v${rules.length}`;
+    rules.push(`${name} ::= ${body}`);
+    return name;
+  };
+  const value = (s: Shape): string => {
+    if (s.kind === "string") return "str";
+    const known = names.get(s);
+    if (known !== undefined) return known;
+    const name = `v${rules.length}`;
+    names.set(s, name);
+    rules.push(`${name} ::= `);
+    const at = rules.length - 1;
+    let body: string;
+    switch (s.kind) {
+      case "list": {
+        const item = value(s.item);
+        body = `"[" ( ${item} ( ", " ${item} )* )? "]"`;
+        break;
+      }
+      case "map": {
+        const v = value(s.value);
+        body = `"{" ( str ": " ${v} ( ", " str ": " ${v} )* )? "}"`;
+        break;
+      }
+      case "alt":
+        body = `( ${s.options.map(value).join(" | ")} )`;
+        break;
+      case "object": {
+        const n = s.keys.length;
+        const member = (j: number) => `${lit(JSON.stringify(s.keys[j]) + ": ")} ${value(s.values[j])}`;
+        if (n === 0) body = `"{" "}"`;
+        else if (!s.optional) {
+          const all = s.keys.map((_, j) => member(j)).join(' ", " ');
+          body = s.allowEmpty ? `"{" ( ${all} )? "}"` : `"{" ${all} "}"`;
+        } else {
+          // from[j]: members j, j+1, … in order, each one optional after the first.
+          const from: string[] = [];
+          for (let j = n - 1; j >= 0; j--) {
+            const rest = from.length === 0 ? "" : ` ( ", " ${from[0]} )?`;
+            from.unshift(rule(`${member(j)}${rest}${j < n - 1 ? ` | ${from[0]}` : ""}`));
+          }
+          body = `"{" ( ${from[0]} )? "}"`;
+        }
+        break;
+      }
+    }
+    rules[at] = `${name} ::= ${body}`;
+    return name;
+  };
+  const root = value(shape);
+  return [
+    `root ::= ws ${root}`,
+    `ws ::= ([ \\n] ([ \\n] ([ \\n] [ \\n]?)?)?)?`,
+    `str ::= "\\"" ( [^"\\\\\\x00-\\x1f] | "\\\\" ["\\\\/bfnrt] | "\\\\u" [0-9a-fA-F]{4} )* "\\""`,
+    ...rules,
+  ].join("\n") + "\n";
+}
+
+/**
+ * The JSON Schema of an answer shape as node-llama-cpp's converter reads it: `anyOf` becomes
+ * `oneOf` (it silently turns `anyOf` into `null`), and an object whose keys may be left out
+ * becomes a `oneOf` of every ordered subset of its keys (its objects always require every
+ * property); past 6 such keys, all are required (a limit of that converter).
+ *
+ * @param schema a schema from {@linkcode shapeToJsonSchema}
+ * @returns the schema for `llama.createGrammarForJsonSchema`
+ *
+ * @example
+ * ```ts
+ * import { gbnfJsonSchema } from "./llamacpp.ts";
+ * const s = gbnfJsonSchema({ anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] });
+ * if (!("oneOf" in s) || "anyOf" in s) throw new Error();
+ * ```
+ */
+export function gbnfJsonSchema(schema: JsonSchema): JsonSchema {
+  if (Array.isArray(schema.anyOf)) return { oneOf: (schema.anyOf as JsonSchema[]).map(gbnfJsonSchema) };
+  if (schema.type === "array") return { type: "array", items: gbnfJsonSchema(schema.items as JsonSchema) };
+  if (schema.type !== "object") return schema;
+  if (typeof schema.additionalProperties === "object") {
+    return { type: "object", additionalProperties: gbnfJsonSchema(schema.additionalProperties as JsonSchema) };
+  }
+  const props = Object.entries((schema.properties ?? {}) as Record<string, JsonSchema>)
+    .map(([k, v]) => [k, gbnfJsonSchema(v)] as const);
+  const object = (keep: ReadonlyArray<readonly [string, JsonSchema]>) => ({
+    type: "object",
+    properties: Object.fromEntries(keep),
+  });
+  const required = (schema.required ?? []) as string[];
+  if (required.length === props.length || props.length > 6) return object(props);
+  const subsets: JsonSchema[] = [];
+  for (let mask = 0; mask < 1 << props.length; mask++) subsets.push(object(props.filter((_, i) => mask & (1 << i))));
+  return { oneOf: subsets };
+}

@@ -1,0 +1,179 @@
+/**
+ * The `serve` command: load a model (with its LoRA merged) and answer OpenAI-compatible HTTP
+ * requests until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+
+import { basename, resolve } from "node:path";
+import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
+import { UsageError } from "../../io/errors.ts";
+import { loadTokenizer } from "../../templates/mod.ts";
+import type { CommandIo } from "../cli_command.ts";
+import { createEngine, defaultEngine } from "../create_engine.ts";
+import { loadModel } from "../load_model.ts";
+import { LoadProgressLine } from "../load_progress.ts";
+import { LocalGenerator } from "../predict/local.ts";
+import { serveOpenAi } from "./openai_server.ts";
+
+/** Help of `serve`. */
+export const SERVE_HELP: string = `iepile serve — an OpenAI-compatible HTTP server on a local model
+
+Usage: iepile serve --model DIR [--lora DIR] --template NAME [--engine cpu|webgpu]
+                    [--port N] [--host H] [--api-key KEY] [--model-name NAME]
+                    [--max-queue N] [--context-size N]
+
+Endpoints (under http://HOST:PORT/v1):
+  GET  /models                the one model served
+  POST /completions           prompt text (tokenized, BOS added when the tokenizer has one) or token ids
+  POST /chat/completions      system messages → the system text, the last user message → the query,
+                              rendered with --template (earlier turns are not rendered)
+Both take max_tokens, temperature (default 1; 0 = greedy), top_p, top_k, seed, stop, stream
+(server-sent events; stream_options.include_usage), and response_format {type: "json_schema",
+json_schema: {schema}} with the JSON Schema of an IE answer (as \`iepile infer\` sends it): the
+answer then always parses, with exactly the schema's keys. GET /health needs no key.
+
+  --model DIR         Hugging Face model folder (config.json, safetensors, tokenizer.json)
+  --lora DIR          PEFT LoRA adapter merged into the weights at load
+  --template NAME     IEPile template (e.g. llama2_zh, qwen, baichuan2) or chat_template for the
+                      tokenizer's own
+  --engine E          webgpu or cpu (default: webgpu on a real GPU, else cpu)
+  --port N            port (default 8000; 0 = any free port)
+  --host H            interface (default 127.0.0.1, this machine only; 0.0.0.0 = every interface)
+  --api-key KEY       require Authorization: Bearer KEY on every /v1 request
+  --model-name NAME   the model's name in requests (default: the model folder's name)
+  --max-queue N       requests that may wait behind the running one (default 64); more get
+                      503 with Retry-After
+  --context-size N    most tokens of prompt and answer together (default: the model's, at most
+                      4096 on cpu and 2048 on webgpu)
+  -h, --help          this help
+
+Requests run one at a time on the engine, in arrival order. The first line on standard output is
+the API root URL. Stop with Ctrl-C (SIGINT) or SIGTERM: running requests are cancelled.
+`;
+
+/**
+ * Run `serve` until SIGINT, SIGTERM or `signal`.
+ *
+ * @param args arguments after `serve`
+ * @param io where to write (the URL goes to `out`, progress and notes to `err`)
+ * @param signal stops the server (tests; the CLI stops on signals)
+ * @returns the exit code
+ * @throws {UsageError} for bad options
+ * @throws {InputError} for bad model or tokenizer files
+ *
+ * @example
+ * ```ts
+ * import { runServe } from "./cli_command.ts";
+ * let out = "";
+ * const code = await runServe(["--help"], { out: (t) => out += t, err: () => {} });
+ * if (code !== 0 || !out.includes("--max-queue")) throw new Error();
+ * ```
+ */
+export async function runServe(args: string[], io: CommandIo, signal?: AbortSignal): Promise<number> {
+  const spec = optionSpec(
+    [
+      ["model", "model"],
+      ["lora", "lora"],
+      ["template", "template"],
+      ["engine", "engine"],
+      ["port", "port"],
+      ["host", "host"],
+      ["api-key", "api_key"],
+      ["model-name", "model_name"],
+      ["max-queue", "max_queue"],
+      ["context-size", "context_size"],
+    ],
+    ["help"],
+  );
+  const { values: v, positionals } = parseCommandArgs(args, spec, "serve");
+  if (v.help) {
+    io.out(SERVE_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    throw new UsageError(`serve: unexpected argument "${positionals[0]}" (see 'iepile serve --help')`);
+  }
+  const modelDir = requiredOption(v, "model", "serve");
+  const template = requiredOption(v, "template", "serve");
+  const engineName = v.engine as string | undefined;
+  if (engineName !== undefined && engineName !== "cpu" && engineName !== "webgpu") {
+    throw new UsageError(`serve: --engine must be cpu or webgpu, got "${engineName}"`);
+  }
+  const port = numberOption(v.port, "port", "integer", 0) ?? 8000;
+  if (port > 65535) throw new UsageError(`--port expects a port number up to 65535, got "${port}"`);
+  const maxQueue = numberOption(v["max-queue"], "max-queue", "integer", 0) ?? 64;
+  const contextSize = numberOption(v["context-size"], "context-size", "integer", 2);
+  const host = (v.host as string | undefined) ?? "127.0.0.1";
+  const apiKey = v["api-key"] as string | undefined;
+  if (apiKey === "") throw new UsageError("serve: --api-key must not be empty");
+  const modelName = (v["model-name"] as string | undefined) || basename(resolve(modelDir));
+
+  const progress = new LoadProgressLine();
+  let model;
+  try {
+    model = await loadModel(modelDir, { lora: v.lora as string | undefined, onProgress: (p) => progress.update(p) });
+  } finally {
+    progress.finish();
+  }
+  const tokenizer = await loadTokenizer(modelDir);
+  const engine = await createEngine(model, {
+    engine: engineName ?? await defaultEngine(),
+    contextSize,
+  });
+  let server;
+  try {
+    server = serveOpenAi({
+      generator: new LocalGenerator(engine, tokenizer),
+      template,
+      modelName,
+      hostname: host,
+      port,
+      apiKey,
+      maxQueue,
+      contextSize,
+    });
+  } catch (e) {
+    engine.dispose();
+    if (e instanceof Deno.errors.AddrInUse) throw new UsageError(`serve: port ${port} on ${host} is in use`);
+    if (e instanceof Deno.errors.AddrNotAvailable) throw new UsageError(`serve: cannot listen on ${host}`);
+    throw e;
+  }
+  io.out(`${server.url}\n`);
+  io.err(
+    `iepile serve: model "${modelName}" (${model.spec.architecture}${v.lora ? ` + LoRA` : ""}, ${engine.name}), ` +
+      `template ${template}, ${apiKey ? "API key required" : "no API key"}; Ctrl-C stops\n`,
+  );
+  if (!isLoopback(host) && !apiKey) {
+    io.err(`iepile serve: warning: listening on ${host} without --api-key: anyone who can reach it can use it\n`);
+  }
+
+  const stopped = new Promise<string>((resolve) => {
+    const handlers: Array<[Deno.Signal, () => void]> = [];
+    const stop = (why: string) => {
+      for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(why);
+    };
+    const onAbort = () => stop("stopped");
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const h = () => stop(sig);
+      try {
+        Deno.addSignalListener(sig, h);
+        handlers.push([sig, h]);
+      } catch { /* SIGTERM is not available on Windows */ }
+    }
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+    server.finished.then(() => stop("closed"));
+  });
+  const why = await stopped;
+  await server.shutdown();
+  engine.dispose();
+  io.err(`iepile serve: ${why === "closed" ? "closed" : `stopped (${why})`}\n`);
+  return 0;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}

