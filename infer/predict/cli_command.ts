@@ -216,7 +216,7 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
         contextSize: numberOption(v["context-size"], "context-size", "integer", 16),
         ...common,
       });
-      describe = `llama.cpp on ${gguf}`;
+      describe = `llama.cpp engine on ${gguf}`;
     } else {
       if (engine === "auto") engine = await defaultEngine();
       const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
