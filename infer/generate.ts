@@ -148,7 +148,20 @@ export async function generate(session: Session, prompt: readonly number[], opti
   };
 }
 
-function firstStop(text: string, stops: readonly string[]): number {
+/**
+ * Where the first of several stop texts starts in a text.
+ *
+ * @param text the generated text
+ * @param stops the stop texts
+ * @returns the earliest index, or -1 when none occurs
+ *
+ * @example
+ * ```ts
+ * import { firstStop } from "./generate.ts";
+ * if (firstStop("ab</s>c###", ["###", "</s>"]) !== 2) throw new Error();
+ * ```
+ */
+export function firstStop(text: string, stops: readonly string[]): number {
   let best = -1;
   for (const s of stops) {
     const i = text.indexOf(s);

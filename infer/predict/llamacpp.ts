@@ -21,44 +21,34 @@
 
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp";
 import { InputError, UsageError } from "../../io/errors.ts";
-import { ChatTemplate, type HfTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
+import type { HfTokenizer } from "../../templates/mod.ts";
 import { JsonShapeMatcher, type MatchState } from "../constrain/json_matcher.ts";
 import { type JsonSchema, shapeToJsonSchema } from "../constrain/json_schema.ts";
-import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
-import type { SamplingOptions } from "../sampling.ts";
-import type { Prediction, Predictor, PredictRequest } from "./run.ts";
+import type { Shape } from "../constrain/shape.ts";
+import { firstStop } from "../generate.ts";
+import {
+  type CompletionRequest,
+  type CompletionResult,
+  LocalPredictor,
+  type LocalPredictorOptions,
+  type TextGenerator,
+} from "./local.ts";
 
 /** How a constrained answer's grammar is made. */
 export type LlamaCppGrammarKind = "exact" | "json-schema";
 
-/** Options of {@linkcode LlamaCppPredictor}. */
-export interface LlamaCppOptions {
+/** Options of {@linkcode LlamaCppGenerator}. */
+export interface LlamaCppGeneratorOptions {
   /** The GGUF file (`iepile export-gguf`). */
   gguf: string;
   /** The model's tokenizer (the one whose vocabulary the GGUF holds): prompts and answers go through it. */
   tokenizer: HfTokenizer;
-  /** The named template (or the tokenizer's chat template when `"chat_template"`). */
-  template: string;
-  /** Most tokens per answer (default 300). */
-  maxNewTokens?: number;
-  /** Most prompt tokens (default 512). */
-  cutoffLen?: number;
-  /** How over-long prompts are cut (default `input`). */
-  truncate?: TruncateMode;
-  /** Constrain answers to the schema's JSON shape (default true). */
-  constrain?: boolean;
   /** The grammar for constrained answers (default `exact`). */
   grammar?: LlamaCppGrammarKind;
-  /** Not available here (a grammar cannot list every span of the input); `true` is refused. */
-  extractive?: boolean;
-  /** RE/SPO pair keys of the shape (default subject/object). */
-  shape?: ShapeOptions;
-  /** Sampling (default greedy); llama.cpp's sampler, so samples differ from our engines'. */
-  sampling?: SamplingOptions;
-  /** Seed of llama.cpp's sampler (default 0). */
-  seed?: number;
-  /** System text instead of the template's default. */
-  system?: string;
+  /** Most prompt tokens, for the default context size (default 512). */
+  cutoffLen?: number;
+  /** Most tokens per answer, for the default context size (default 300). */
+  maxNewTokens?: number;
   /** CPU threads (default: node-llama-cpp's choice, all cores). */
   threads?: number;
   /** Context size in tokens (default: prompt cutoff + answer limit, at most the model's). */
@@ -70,37 +60,13 @@ export interface LlamaCppOptions {
   exact?: boolean;
 }
 
-/** One generation on token ids. */
-export interface LlamaCppRequest {
-  /** The prompt ids. */
-  promptIds: readonly number[];
-  /** Most tokens to generate. */
-  maxNewTokens: number;
-  /** Constrain the answer to this JSON shape. */
-  shape?: Shape;
-  /** Ids that end generation (EOS is added). */
-  stopIds?: readonly number[];
-  /** Texts that end generation; the answer is cut before the first. */
-  stopTexts?: readonly string[];
-  /** Stops generation. */
-  signal?: AbortSignal;
-}
-
-/** What a generation produced. */
-export interface LlamaCppResult {
-  /** The answer (with the closing text when the limit cut a constrained answer). */
-  text: string;
-  /** Generated ids (without the stop id). */
-  ids: number[];
-  /** `stop`: the answer ended; `length`: the token limit or the context cut it. */
-  finish: "stop" | "length";
-  /** Prompt tokens. */
-  promptTokens: number;
-  /** Prompt tokens already in the sequence's cache (not computed again). */
-  reusedTokens: number;
-  /** Text added to close a cut-off constrained answer ("" when none). */
-  closing: string;
-}
+/**
+ * Options of {@linkcode LlamaCppPredictor}: the GGUF and llama.cpp settings, and the prompt and
+ * answer options of every local predictor. Sampling uses llama.cpp's sampler, so samples differ
+ * from our engines' (greedy answers do not). `extractive` is refused: a grammar cannot list
+ * every span of the input.
+ */
+export interface LlamaCppOptions extends LlamaCppGeneratorOptions, LocalPredictorOptions {}
 
 interface Loaded {
   llama: Llama;
@@ -111,55 +77,33 @@ interface Loaded {
 }
 
 /**
- * A predictor on llama.cpp. The GGUF is loaded on first use; {@linkcode LlamaCppPredictor.close}
- * frees it.
+ * Generation on llama.cpp: a GGUF loaded on first use, one context sequence whose cached prefix
+ * is reused, greedy or llama.cpp's sampler, answers constrained by a grammar made from the shape.
+ * {@linkcode LlamaCppGenerator.close} frees it.
  *
  * @example
  * ```ts
- * import { LlamaCppPredictor } from "./llamacpp.ts";
+ * import { LlamaCppGenerator } from "./llamacpp.ts";
  * import { HfTokenizer } from "../../templates/mod.ts";
  * const tokenizer = HfTokenizer.fromJson({ model: { type: "BPE", vocab: { a: 0 }, merges: [] } }, {});
- * const p = new LlamaCppPredictor({ gguf: "/nonexistent.gguf", tokenizer, template: "vanilla" });
- * await p.predict({ record: { instruction: "a", task: "NER" }, line: 1 }, new AbortController().signal)
+ * const g = new LlamaCppGenerator({ gguf: "/nonexistent.gguf", tokenizer });
+ * await g.complete({ promptIds: [0], maxNewTokens: 1 })
  *   .then(() => { throw new Error("must fail"); }, (e) => { if (e.name !== "InputError") throw e; });
- * await p.close();
- * // See tests/predict_llamacpp_test.ts: a tiny model exported to GGUF answers as the cpu engine does.
+ * await g.close();
  * ```
  */
-export class LlamaCppPredictor implements Predictor {
-  /** One at a time: one context sequence. */
-  readonly concurrency = 1;
+export class LlamaCppGenerator implements TextGenerator {
   /** The tokenizer. */
   readonly tokenizer: HfTokenizer;
-  /** Records whose prompt was truncated so far. */
-  truncated = 0;
-  readonly #o: LlamaCppOptions;
-  readonly #renderer: PromptRenderer;
+  readonly #o: LlamaCppGeneratorOptions;
   readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
   #loaded: Promise<Loaded> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
-  /**
-   * Bind the template (checked now); the GGUF is loaded on first use.
-   *
-   * @param options the GGUF, tokenizer, template and limits
-   * @throws {UsageError} for an unknown template, or `extractive` (a grammar cannot hold every span of the input)
-   * @throws {InputError} when the tokenizer lacks the template's special tokens
-   */
-  constructor(options: LlamaCppOptions) {
-    if (options.extractive) {
-      throw new UsageError("--extractive is not available with the llamacpp engine (use cpu or webgpu)");
-    }
-    const tok = options.tokenizer;
+  /** @param options the GGUF, tokenizer and llama.cpp settings */
+  constructor(options: LlamaCppGeneratorOptions) {
     this.#o = options;
-    this.tokenizer = tok;
-    this.#renderer = new PromptRenderer({
-      template: options.template === "chat_template" ? chatTemplateOf(tok) : options.template,
-      tokenizer: tok,
-      system: options.system,
-      cutoffLen: options.cutoffLen ?? 512,
-      truncate: options.truncate ?? "input",
-    });
+    this.tokenizer = options.tokenizer;
   }
 
   /**
@@ -178,46 +122,13 @@ export class LlamaCppPredictor implements Predictor {
   }
 
   /**
-   * Predict one record: IEPile's prompt, then generation (constrained to the schema's shape
-   * unless `constrain` is false).
-   *
-   * @param request the record
-   * @param signal stops generation
-   * @returns the answer
-   * @throws {InputError} for a record without instruction or task (when constrained), or a prompt over the context
-   */
-  async predict(request: PredictRequest, signal: AbortSignal): Promise<Prediction> {
-    const o = this.#o;
-    const record = request.record;
-    const rendered = this.#renderer.render(queryOf(record));
-    if (rendered.tokensRemoved > 0) this.truncated++;
-    let shape: Shape | undefined;
-    if (o.constrain ?? true) {
-      const task = record.task;
-      if (typeof task !== "string") {
-        throw new InputError("needed for the answer shape (or use --no-constrain)", { field: "task" });
-      }
-      shape = shapeForInstruction(task, String(record.instruction), o.shape).shape;
-    }
-    const r = await this.complete({
-      promptIds: rendered.prompt.ids!,
-      maxNewTokens: o.maxNewTokens ?? 300,
-      shape,
-      stopIds: rendered.prompt.stopIds,
-      stopTexts: rendered.prompt.stop,
-      signal,
-    });
-    return { output: r.text, promptTokens: r.promptTokens, completionTokens: r.ids.length, finish: r.finish };
-  }
-
-  /**
    * Generate from prompt ids (queued behind earlier requests).
    *
    * @param request prompt ids, limit, constraint, stops
    * @returns the answer
    * @throws {InputError} when the prompt does not fit the context
    */
-  complete(request: LlamaCppRequest): Promise<LlamaCppResult> {
+  complete(request: CompletionRequest): Promise<CompletionResult> {
     const run = this.#queue.then(() => this.#complete(request));
     this.#queue = run.catch(() => {});
     return run;
@@ -236,7 +147,8 @@ export class LlamaCppPredictor implements Predictor {
     await l.llama.dispose();
   }
 
-  async #complete(r: LlamaCppRequest): Promise<LlamaCppResult> {
+  async #complete(r: CompletionRequest): Promise<CompletionResult> {
+    if (r.extractiveText !== undefined) throw new UsageError("llama.cpp cannot keep answers to spans of the input");
     r.signal?.throwIfAborted();
     const l = await this.#load();
     const seq = l.sequence;
@@ -258,14 +170,14 @@ export class LlamaCppPredictor implements Predictor {
     // Keep the cached prefix the prompt shares (the last prompt token is always computed).
     await seq.adaptStateToTokens(prompt.slice(0, -1), false);
     const reused = seq.nextTokenIndex;
-    const s = this.#o.sampling;
+    const s = r.sampling;
     const greedy = !s || (s.temperature ?? 1) <= 0;
     const steps = seq.evaluate(prompt.slice(reused), {
       temperature: greedy ? 0 : s!.temperature ?? 1,
       topK: s?.topK ?? 0,
       topP: s?.topP ?? 1,
       minP: 0,
-      seed: this.#o.seed ?? 0,
+      seed: r.seed ?? 0,
       grammarEvaluationState: grammarState as never,
       yieldEogToken: true,
     });
@@ -285,7 +197,7 @@ export class LlamaCppPredictor implements Predictor {
         ids.push(id);
         if (stopTexts.length > 0) {
           const decoded = tok.decode(ids);
-          const cut = firstIndexOf(decoded, stopTexts);
+          const cut = firstStop(decoded, stopTexts);
           if (cut >= 0) {
             text = decoded.slice(0, cut);
             while (ids.length > 0 && tok.decode(ids.slice(0, -1)).length >= cut) ids.pop();
@@ -328,7 +240,47 @@ export class LlamaCppPredictor implements Predictor {
   }
 }
 
-async function loadGguf(options: LlamaCppOptions): Promise<Loaded> {
+/**
+ * A predictor on llama.cpp: the same prompts, limits and answer shapes as the `cpu` and `webgpu`
+ * engines ({@linkcode LocalPredictor}), generated by {@linkcode LlamaCppGenerator}.
+ *
+ * @example
+ * ```ts
+ * import { LlamaCppPredictor } from "./llamacpp.ts";
+ * import { HfTokenizer } from "../../templates/mod.ts";
+ * const tokenizer = HfTokenizer.fromJson({ model: { type: "BPE", vocab: { a: 0 }, merges: [] } }, {});
+ * const p = new LlamaCppPredictor({ gguf: "/nonexistent.gguf", tokenizer, template: "vanilla" });
+ * await p.predict({ record: { instruction: "a", task: "NER" }, line: 1 }, new AbortController().signal)
+ *   .then(() => { throw new Error("must fail"); }, (e) => { if (e.name !== "InputError") throw e; });
+ * await p.close();
+ * // See tests/predict_llamacpp_test.ts: a tiny model exported to GGUF answers as the cpu engine does.
+ * ```
+ */
+export class LlamaCppPredictor extends LocalPredictor {
+  /**
+   * @param options the GGUF, tokenizer, template and limits
+   * @throws {UsageError} for an unknown template, or `extractive`
+   * @throws {InputError} when the tokenizer lacks the template's special tokens
+   */
+  constructor(options: LlamaCppOptions) {
+    if (options.extractive) {
+      throw new UsageError("--extractive is not available with the llamacpp engine (use cpu or webgpu)");
+    }
+    super(new LlamaCppGenerator(options), options);
+  }
+
+  /**
+   * Generate from prompt ids (see {@linkcode LlamaCppGenerator.complete}).
+   *
+   * @param request prompt ids, limit, constraint, stops
+   * @returns the answer
+   */
+  complete(request: CompletionRequest): Promise<CompletionResult> {
+    return this.generator.complete(request);
+  }
+}
+
+async function loadGguf(options: LlamaCppGeneratorOptions): Promise<Loaded> {
   const tok = options.tokenizer;
   try {
     await Deno.stat(options.gguf);
@@ -438,22 +390,6 @@ function pythonSpacing(text: string): string {
     else if (ch === "," || ch === ":") out += " ";
   }
   return out;
-}
-
-function firstIndexOf(text: string, needles: readonly string[]): number {
-  let best = -1;
-  for (const s of needles) {
-    const i = text.indexOf(s);
-    if (i >= 0 && (best < 0 || i < best)) best = i;
-  }
-  return best;
-}
-
-function chatTemplateOf(tokenizer: HfTokenizer): ChatTemplate {
-  if (tokenizer.chatTemplate === undefined) {
-    throw new InputError("the tokenizer has no chat_template; name a template with --template");
-  }
-  return new ChatTemplate(tokenizer.chatTemplate, tokenizer.specialTokens, tokenizer.source);
 }
 
 /**

@@ -56,6 +56,21 @@ export interface CompletionResult {
   closing: string;
 }
 
+/** Anything that generates answers from prompt ids with a tokenizer: our engines, llama.cpp. */
+export interface TextGenerator {
+  /** The model's tokenizer (prompts are rendered and answers decoded with it). */
+  readonly tokenizer: HfTokenizer;
+  /**
+   * Generate one answer.
+   *
+   * @param request prompt ids, limits, constraint, sampling
+   * @returns the answer
+   */
+  complete(request: CompletionRequest): Promise<CompletionResult>;
+  /** Free what the generator holds (optional). */
+  close?(): Promise<void>;
+}
+
 /**
  * Serialized generation on one engine and tokenizer: one session, requests one at a time (a
  * queue), the cache of the previous prompt reused where the next prompt shares its prefix.
@@ -75,7 +90,7 @@ export interface CompletionResult {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export class LocalGenerator {
+export class LocalGenerator implements TextGenerator {
   /** The engine. */
   readonly engine: Engine;
   /** The tokenizer. */
@@ -182,13 +197,15 @@ export interface LocalPredictorOptions {
   shape?: ShapeOptions;
   /** Sampling (default greedy). */
   sampling?: SamplingOptions;
+  /** Seed of the sampler (default 0). */
+  seed?: number;
   /** System text instead of the template's default. */
   system?: string;
 }
 
 /**
- * A predictor on a local engine: IEPile's prompt for each record (template, cutoff), generation
- * with the answer's JSON shape enforced, one record at a time.
+ * A predictor on a text generator (our engines, or llama.cpp): IEPile's prompt for each record
+ * (template, cutoff), generation with the answer's JSON shape enforced, one record at a time.
  *
  * @example
  * ```ts
@@ -200,8 +217,8 @@ export interface LocalPredictorOptions {
 export class LocalPredictor implements Predictor {
   /** One at a time: a local engine is one device. */
   readonly concurrency = 1;
-  /** The generator (engine, tokenizer, cached session). */
-  readonly generator: LocalGenerator;
+  /** The generator (engine and tokenizer). */
+  readonly generator: TextGenerator;
   readonly #renderer: PromptRenderer;
   readonly #o: LocalPredictorOptions;
   /** Records whose prompt was truncated so far. */
@@ -211,7 +228,7 @@ export class LocalPredictor implements Predictor {
    * @param generator engine and tokenizer
    * @param options template, limits, constraint
    */
-  constructor(generator: LocalGenerator, options: LocalPredictorOptions) {
+  constructor(generator: TextGenerator, options: LocalPredictorOptions) {
     this.generator = generator;
     this.#o = options;
     this.#renderer = new PromptRenderer({
@@ -251,6 +268,7 @@ export class LocalPredictor implements Predictor {
       shape,
       extractiveText: o.extractive ? input : undefined,
       sampling: o.sampling,
+      seed: o.seed,
       stopIds: rendered.prompt.stopIds,
       stopTexts: rendered.prompt.stop,
       signal,
@@ -262,9 +280,33 @@ export class LocalPredictor implements Predictor {
       finish: r.finish,
     };
   }
+
+  /**
+   * Free the generator's resources.
+   *
+   * @returns once freed
+   */
+  async close(): Promise<void> {
+    await this.generator.close?.();
+  }
 }
 
-function chatTemplateOf(tokenizer: HfTokenizer): ChatTemplate {
+/**
+ * The tokenizer's own chat template (`--template chat_template`).
+ *
+ * @param tokenizer the model's tokenizer
+ * @returns the template
+ * @throws {InputError} when the tokenizer has none
+ *
+ * @example
+ * ```ts
+ * import { chatTemplateOf } from "./local.ts";
+ * import { HfTokenizer } from "../../templates/mod.ts";
+ * const tok = HfTokenizer.fromJson({ model: { type: "BPE", vocab: { a: 0 }, merges: [] } }, { chat_template: "{{ messages[0].content }}" });
+ * if (chatTemplateOf(tok).render("x").text !== "x") throw new Error();
+ * ```
+ */
+export function chatTemplateOf(tokenizer: HfTokenizer): ChatTemplate {
   if (tokenizer.chatTemplate === undefined) {
     throw new InputError("the tokenizer has no chat_template; name a template with --template");
   }

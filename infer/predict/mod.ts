@@ -31,10 +31,10 @@ export {
 } from "./local.ts";
 export {
   gbnfJsonSchema,
+  LlamaCppGenerator,
+  type LlamaCppGeneratorOptions,
   type LlamaCppGrammarKind,
   type LlamaCppOptions,
   LlamaCppPredictor,
-  type LlamaCppRequest,
-  type LlamaCppResult,
   shapeToGbnf,
 } from "./llamacpp.ts";
