@@ -135,6 +135,26 @@ Deno.test("wrong answers are rejected at the first wrong byte", () => {
   equal(kg.feed(kg.start(), '{"person": {"Ann": {"spouse": "Bo", "born"'), undefined);
 });
 
+Deno.test("strings must be well-formed UTF-8 (as llama.cpp's grammars require)", () => {
+  const m = new JsonShapeMatcher({ kind: "list", item: { kind: "string", span: false } });
+  const open = new TextEncoder().encode('["');
+  const bytes = (...b: number[]) => new Uint8Array([...open, ...b]);
+  ok(m.isDone(m.feed(m.start(), '["人 😀 é", "a"]')!));
+  for (
+    const [name, bad] of [
+      ["lone continuation byte", bytes(0x80)],
+      ["overlong", bytes(0xc0, 0x80)],
+      ["surrogate", bytes(0xed, 0xa0, 0x80)],
+      ["above U+10FFFF", bytes(0xf4, 0x90, 0x80, 0x80)],
+      ["character cut by the closing quote", bytes(0xe4, 0xba, 0x22)],
+      ["character cut by an escape", bytes(0xe4, 0x5c)],
+    ] as const
+  ) equal(m.feed(m.start(), bad), undefined, name);
+  // Between characters a free string's state does not change, inside one it does.
+  ok(m.inFreeString(m.feed(m.start(), bytes(0xe4, 0xba, 0xba))!));
+  ok(!m.inFreeString(m.feed(m.start(), bytes(0xe4, 0xba))!));
+});
+
 Deno.test("extractive: span strings must occur in the input; NAN and escapes are understood", () => {
   const input = 'Ann "the pilot" lives in Oslo.\n北京大学';
   const sam = new SubstringAutomaton(input);
@@ -209,6 +229,7 @@ Deno.test("random constrained generations over real vocabularies always parse wi
               ids.push(pick);
             }
             const bytes = ids.flatMap((id) => [...vocab.bytes[id]!]);
+            if (c.done) new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(bytes)); // well-formed
             const text = new TextDecoder().decode(new Uint8Array(bytes)) + c.completion();
             const parsed = JSON.parse(text);
             deepEqual(Object.keys(parsed), [...shape.keys], text);

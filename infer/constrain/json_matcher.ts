@@ -211,8 +211,9 @@ export class JsonShapeMatcher {
   }
 
   /**
-   * Whether the state is inside a string whose content does not change the state (a plain
-   * byte keeps it as it is): true inside free strings, false in spans that must match the input.
+   * Whether the state is inside a string, between characters, where text does not change the
+   * state (plain ASCII bytes and whole UTF-8 characters keep it as it is): true inside free
+   * strings, false in spans that must match the input.
    *
    * @param state a state
    * @returns true when plain bytes leave the state unchanged
@@ -227,7 +228,7 @@ export class JsonShapeMatcher {
   inFreeString(state: MatchState): boolean {
     if (state === DONE || state.frame.t !== "str") return false;
     const f = state.frame;
-    return f.esc === 0 && (this.#sam === undefined || !f.shape.span);
+    return f.esc === 0 && f.utf8 === 0 && (this.#sam === undefined || !f.shape.span);
   }
 
   /**
@@ -337,10 +338,11 @@ export class JsonShapeMatcher {
       if (f.esc < 5) return push(state.below, { ...f, esc: f.esc + 1, hex });
       return push(state.below, { ...f, esc: 0, hex: 0 });
     }
+    if (f.utf8 !== 0 && (byte === 0x22 || byte === 0x5c)) return undefined; // inside a UTF-8 character
     if (byte === 0x22) {
       if (!extractive) return pop(state);
       const isNan = f.nan === 3;
-      return (f.sam >= 0 && f.len > 0 && f.utf8 === 0) || isNan ? pop(state) : undefined;
+      return (f.sam >= 0 && f.len > 0) || isNan ? pop(state) : undefined;
     }
     if (byte < 0x20) return undefined;
     if (byte === 0x5c) {
@@ -348,8 +350,11 @@ export class JsonShapeMatcher {
       if (extractive && !ESCAPE_TARGETS.some((b) => this.#sam!.step(f.sam, b) >= 0)) return undefined;
       return push(state.below, { ...f, esc: 1 });
     }
-    if (!extractive) return state; // free text: plain bytes leave the state as it is
-    return this.#spanBytes(f, [byte], state, false);
+    if (extractive) return this.#spanBytes(f, [byte], state, false);
+    // Free text: only well-formed UTF-8; ASCII between characters leaves the state as it is.
+    const utf8 = utf8Step(f.utf8, byte);
+    if (utf8 < 0) return undefined;
+    return utf8 === f.utf8 ? state : push(state.below, { ...f, utf8 });
   }
 
   /** Follow decoded content bytes through the substring automaton (and the `NAN` literal). */
@@ -360,7 +365,8 @@ export class JsonShapeMatcher {
     for (const b of bytes) {
       sam = this.#sam!.step(sam, b);
       nan = !escaped && nan >= 0 && nan < 3 && NAN[nan] === b ? nan + 1 : -1;
-      utf8 = b >= 0xc0 ? (b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : 1) : b >= 0x80 ? Math.max(utf8 - 1, 0) : 0;
+      utf8 = utf8Step(utf8, b);
+      if (utf8 < 0) return undefined;
     }
     if (sam < 0 && nan < 0) return undefined;
     return push(state.below, { ...f, sam, nan, utf8, esc: 0, hex: 0, len: f.len + bytes.length });
@@ -380,6 +386,40 @@ const ESCAPED: Record<number, number> = {
 };
 
 const ESCAPE_TARGETS = Object.values(ESCAPED);
+
+/**
+ * One step of a UTF-8 well-formedness check (Unicode's table: no overlong forms, surrogates or
+ * code points above U+10FFFF). State 0 is a character boundary; otherwise it packs the bytes
+ * still expected and the range of the next one.
+ *
+ * @param state the state before the byte (0 at a character boundary)
+ * @param byte the byte
+ * @returns the state after it, or -1 for an ill-formed byte
+ *
+ * @example
+ * ```ts
+ * import { utf8Step } from "./json_matcher.ts";
+ * const run = (bytes: number[]) => bytes.reduce((u, b) => (u < 0 ? u : utf8Step(u, b)), 0);
+ * if (run([0xe4, 0xba, 0xba]) !== 0 || run([0xc0, 0x80]) !== -1 || run([0xed, 0xa0, 0x80]) !== -1) throw new Error();
+ * ```
+ */
+export function utf8Step(state: number, byte: number): number {
+  const expect = (remaining: number, lo: number, hi: number) => (remaining << 16) | (lo << 8) | hi;
+  if (state === 0) {
+    if (byte < 0x80) return 0;
+    if (byte >= 0xc2 && byte <= 0xdf) return expect(1, 0x80, 0xbf);
+    if (byte === 0xe0) return expect(2, 0xa0, 0xbf);
+    if ((byte >= 0xe1 && byte <= 0xec) || byte === 0xee || byte === 0xef) return expect(2, 0x80, 0xbf);
+    if (byte === 0xed) return expect(2, 0x80, 0x9f);
+    if (byte === 0xf0) return expect(3, 0x90, 0xbf);
+    if (byte >= 0xf1 && byte <= 0xf3) return expect(3, 0x80, 0xbf);
+    if (byte === 0xf4) return expect(3, 0x80, 0x8f);
+    return -1;
+  }
+  const remaining = state >> 16;
+  if (byte < ((state >> 8) & 0xff) || byte > (state & 0xff)) return -1;
+  return remaining === 1 ? 0 : expect(remaining - 1, 0x80, 0xbf);
+}
 
 function hexValue(b: number): number {
   if (b >= 0x30 && b <= 0x39) return b - 0x30;

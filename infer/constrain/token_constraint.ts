@@ -6,7 +6,7 @@
  * @module
  */
 
-import { JsonShapeMatcher, type MatchState } from "./json_matcher.ts";
+import { JsonShapeMatcher, type MatchState, utf8Step } from "./json_matcher.ts";
 import type { Shape } from "./shape.ts";
 import { SubstringAutomaton } from "./substring.ts";
 
@@ -27,7 +27,8 @@ interface Walk {
 
 /**
  * A vocabulary prepared for constraint checks: token bytes, the walk order, and which tokens are
- * plain text (no `"`, `\` or control bytes). Build once per tokenizer (`ConstraintVocab.of`).
+ * plain text (whole UTF-8 characters, no `"`, `\` or control bytes). Build once per tokenizer
+ * (`ConstraintVocab.of`).
  *
  * @example
  * ```ts
@@ -42,11 +43,11 @@ export class ConstraintVocab {
   readonly size: number;
   /** Bytes per token (`undefined`: special, never allowed inside an answer). */
   readonly bytes: ReadonlyArray<Uint8Array | undefined>;
-  /** Tokens whose every byte is plain string content. */
+  /** Tokens of plain string content: whole UTF-8 characters without `"`, `\` or control bytes. */
   readonly plainIds: Int32Array;
   /** All tokens with bytes, in byte order. */
   readonly all: Walk;
-  /** Tokens with a non-plain byte, in byte order (what must be checked inside free text). */
+  /** The other tokens, in byte order (what must be checked inside free text). */
   readonly special: Walk;
 
   private constructor(source: TokenBytesSource) {
@@ -58,7 +59,13 @@ export class ConstraintVocab {
     }
     this.bytes = bytes;
     const ids = [...bytes.keys()].filter((id) => bytes[id] !== undefined);
-    const plain = (b: Uint8Array) => b.every((x) => x >= 0x20 && x !== 0x22 && x !== 0x5c);
+    const plain = (b: Uint8Array) => {
+      let u = 0;
+      for (const x of b) {
+        if (x < 0x20 || x === 0x22 || x === 0x5c || (u = utf8Step(u, x)) < 0) return false;
+      }
+      return u === 0;
+    };
     this.plainIds = Int32Array.from(ids.filter((id) => plain(bytes[id]!)));
     this.all = walkOrder(ids, bytes);
     this.special = walkOrder(ids.filter((id) => !plain(bytes[id]!)), bytes);
