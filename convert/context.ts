@@ -50,6 +50,8 @@ export class TypeRoles {
   readonly #hasher: PyStrHasher;
 
   /**
+   * Create a `TypeRoles`.
+   *
    * @param hasher the string hasher of the run
    * @param entries type → roles pairs in file order
    */
@@ -104,7 +106,9 @@ export class TypeRoles {
 
 /** Everything a task's sampler and target builder read and draw from. */
 export interface SamplingContext {
+  /** The conversion options. */
   readonly options: ConvertOptions;
+  /** The string hasher (the run's `PYTHONHASHSEED`). */
   readonly hasher: PyStrHasher;
   /** Python `random` (sample, shuffle). */
   readonly random: PyRandom;

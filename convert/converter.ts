@@ -40,6 +40,8 @@ export class Converter {
   #fixedTestBatches: string[] | undefined;
 
   /**
+   * Create a `Converter`.
+   *
    * @param options the conversion options (see `ConvertOptions`)
    * @param schema the schema lists
    * @param hardNegatives hard negatives per positive key (cluster mode)

@@ -34,6 +34,15 @@ export {
   type Relation,
 } from "./records.ts";
 export { splitSchemas, splitSchemasKg } from "./split_schemas.ts";
+export {
+  type HashedStr,
+  hashSeedKeys,
+  MT19937,
+  NumpyLegacyRandom,
+  PyRandom,
+  PySet,
+  PyStrHasher,
+} from "./pycompat/mod.ts";
 export { compareCodePoints, sortByPosition, sortOrShuffle } from "./order.ts";
 export { type ClusterSample, clusterSample } from "./tasks/cluster.ts";
 export type { TaskAdapter, TrainBatch } from "./tasks/task.ts";

@@ -13,7 +13,9 @@ import type { Task } from "./instructions.ts";
 
 /** An NER annotation. */
 export interface Entity {
+  /** The entity text. */
   entity: string;
+  /** Its type. */
   entity_type: string;
   /** The element as it was read (re-serialized into `label`). */
   raw: PyJson;
@@ -21,8 +23,11 @@ export interface Entity {
 
 /** An RE, SPO or KG annotation (KG: head = instance, relation = attribute, tail = value). */
 export interface Relation {
+  /** Subject (KG: the entity instance). */
   head: string;
+  /** Relation (KG: the attribute). */
   relation: string;
+  /** Object (KG: the value). */
   tail: string;
   /** SPO only. */
   head_type?: string;
@@ -34,7 +39,9 @@ export interface Relation {
 
 /** One argument of an event. */
 export interface EventArgument {
+  /** The argument text. */
   argument: string;
+  /** Its role. */
   role: string;
 }
 
@@ -42,6 +49,7 @@ export interface EventArgument {
 export interface IeEvent {
   /** Missing in the input → `""` (EE/EEA treat it as no trigger). */
   event_trigger: string;
+  /** The event type. */
   event_type: string;
   /** Missing in the input → `[]`. */
   arguments: EventArgument[];

@@ -20,17 +20,21 @@ export interface InstructionStats {
   splits: { train: number; test: number };
   /** Lines per task, per source, per instruction language (`other` for custom texts). */
   byTask: Record<string, number>;
+  /** Lines per `source`. */
   bySource: Record<string, number>;
+  /** Lines per instruction language (`other` for custom texts). */
   byLanguage: Record<string, number>;
   /** Instructions per schema-batch size. */
   batchSizes: Record<string, number>;
   /** Training schema items with a non-empty answer, and with an empty one. */
   positiveItems: number;
+  /** Training schema items with an empty answer. */
   negativeItems: number;
   /** Training instructions whose every item is negative. */
   allNegative: number;
   /** Characters (UTF-16 units) of the instruction JSON and the output JSON. */
   instructionChars: { total: number; max: number };
+  /** Characters of the `output` JSON (training lines). */
   outputChars: { total: number; max: number };
 }
 

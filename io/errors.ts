@@ -26,6 +26,8 @@ export class InputError extends Error {
   readonly problem: string;
 
   /**
+   * Create a `InputError`.
+   *
    * @param problem what is wrong, in a few words
    * @param where the file, line and field it concerns
    */
@@ -71,7 +73,11 @@ export class InputError extends Error {
  * ```
  */
 export class UsageError extends Error {
-  /** @param message what is wrong and what would be accepted */
+  /**
+   * Create a `UsageError`.
+   *
+   * @param message what is wrong and what would be accepted
+   */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

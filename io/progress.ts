@@ -36,6 +36,8 @@ export class ProgressLine {
   readonly #encoder = new TextEncoder();
 
   /**
+   * Create a `ProgressLine`.
+   *
    * @param label verb shown before the count, e.g. `converted`
    * @param options `enabled` (default: stderr is a terminal), `intervalMs` between redraws (default 250)
    */

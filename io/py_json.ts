@@ -25,6 +25,8 @@ export class PyNumber {
   /** Whether Python holds it as `int` (else `float`). */
   readonly isInt: boolean;
   /**
+   * Create a `PyNumber`.
+   *
    * @param repr the Python spelling
    * @param value the numeric value
    * @param isInt true for Python `int`
@@ -77,7 +79,11 @@ export function pyStr(s: string): string {
  * ```
  */
 export class LoneSurrogateError extends Error {
-  /** @param s the offending string */
+  /**
+   * Create a `LoneSurrogateError`.
+   *
+   * @param s the offending string
+   */
   constructor(s: string) {
     super(`string contains an unpaired surrogate and cannot be written as UTF-8: ${JSON.stringify(s.slice(0, 40))}`);
     this.name = "LoneSurrogateError";

@@ -23,6 +23,8 @@ export class JsonSyntaxError extends Error {
   /** 1-based column (UTF-16 units) in the text. */
   readonly column: number;
   /**
+   * Create a `JsonSyntaxError`.
+   *
    * @param message what was expected
    * @param column 1-based column
    */

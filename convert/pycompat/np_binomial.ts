@@ -25,7 +25,11 @@ import { MT19937 } from "./mt19937.ts";
 export class NumpyLegacyRandom {
   readonly #mt: MT19937;
 
-  /** @param seed `np.random.seed(seed)` for an integer seed in 0..2^32−1 */
+  /**
+   * Create a `NumpyLegacyRandom`.
+   *
+   * @param seed `np.random.seed(seed)` for an integer seed in 0..2^32−1
+   */
   constructor(seed: number) {
     this.#mt = MT19937.fromSeed(seed);
   }

@@ -69,6 +69,8 @@ export class PyStrHasher {
   readonly #cacheLimit: number;
 
   /**
+   * Create a `PyStrHasher`.
+   *
    * @param seed the `PYTHONHASHSEED` value (0 … 4294967295)
    * @param cacheLimit strings kept in the cache before it is cleared (default 200 000)
    */

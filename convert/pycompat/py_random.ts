@@ -24,7 +24,11 @@ import { MT19937 } from "./mt19937.ts";
 export class PyRandom {
   readonly #mt: MT19937;
 
-  /** @param seed a non-negative integer below 2^53 (Python `random.seed(seed)`) */
+  /**
+   * Create a `PyRandom`.
+   *
+   * @param seed a non-negative integer below 2^53 (Python `random.seed(seed)`)
+   */
   constructor(seed: number) {
     if (!Number.isSafeInteger(seed) || seed < 0) {
       throw new RangeError(`seed must be a non-negative integer, got ${seed}`);

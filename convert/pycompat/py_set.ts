@@ -36,7 +36,11 @@ export class PySet {
   #fill = 0; // active + dummy slots
   #used = 0; // active slots
 
-  /** @param hasher the string hasher for the simulated interpreter */
+  /**
+   * Create a `PySet`.
+   *
+   * @param hasher the string hasher for the simulated interpreter
+   */
   constructor(hasher: PyStrHasher) {
     this.hasher = hasher;
   }

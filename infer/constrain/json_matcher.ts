@@ -20,17 +20,30 @@ type Frame =
   | { t: "key"; cands: readonly number[]; pos: number }
   | { t: "map"; shape: MapShape; after: boolean };
 
-/** A stack of frames, top first. */
-interface Stack {
+/** A matcher state inside an answer: a stack of frames (what is open), top first. Opaque. */
+export interface MatchStack {
+  /** The innermost open construct. */
+  readonly frame: unknown;
+  /** The constructs around it. */
+  readonly below: MatchStack | null;
+}
+
+/** The state once the whole answer has been read. */
+export const MATCH_DONE: unique symbol = Symbol("done");
+
+/** A matcher state: a frame stack, or `MATCH_DONE`. */
+export type MatchState = MatchStack | typeof MATCH_DONE;
+
+/** The matcher's own view of a stack (frames typed). */
+interface Stack extends MatchStack {
   readonly frame: Frame;
   readonly below: Stack | null;
 }
 
-/** The state once the whole answer has been read. */
-const DONE: unique symbol = Symbol("done");
+const DONE: typeof MATCH_DONE = MATCH_DONE;
 
-/** A matcher state: a frame stack, or `DONE`. */
-export type MatchState = Stack | typeof DONE;
+/** The matcher's own view of a state. */
+type State = Stack | typeof DONE;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -47,7 +60,7 @@ function keyBytes(shape: ObjectShape): Uint8Array[] {
 }
 
 const push = (below: Stack | null, frame: Frame): Stack => ({ frame, below });
-const pop = (s: Stack): MatchState => s.below ?? DONE;
+const pop = (s: Stack): State => s.below ?? DONE;
 
 /**
  * Matches bytes against a shape. One matcher per answer (it holds the input's substring
@@ -70,6 +83,8 @@ export class JsonShapeMatcher {
   readonly #sam: SubstringAutomaton | undefined;
 
   /**
+   * Create a `JsonShapeMatcher`.
+   *
    * @param shape the answer shape
    * @param substrings when given, span strings must be substrings of its text (`--extractive`)
    */
@@ -125,7 +140,8 @@ export class JsonShapeMatcher {
    * if (m.step(m.start(), 0x7b) !== undefined) throw new Error("a list starts with [");
    * ```
    */
-  step(state: MatchState, byte: number): MatchState | undefined {
+  step(matchState: MatchState, byte: number): MatchState | undefined {
+    const state = matchState as State;
     if (state === DONE) return undefined;
     const f = state.frame;
     switch (f.t) {
@@ -225,7 +241,8 @@ export class JsonShapeMatcher {
    * if (!m.inFreeString(m.feed(m.start(), '["ab')!)) throw new Error();
    * ```
    */
-  inFreeString(state: MatchState): boolean {
+  inFreeString(matchState: MatchState): boolean {
+    const state = matchState as State;
     if (state === DONE || state.frame.t !== "str") return false;
     const f = state.frame;
     return f.esc === 0 && f.utf8 === 0 && (this.#sam === undefined || !f.shape.span);
@@ -247,7 +264,8 @@ export class JsonShapeMatcher {
    * if (m.completion(s!) !== '"], "b": [], "c": []}') throw new Error(m.completion(s!));
    * ```
    */
-  completion(state: MatchState): string {
+  completion(matchState: MatchState): string {
+    const state = matchState as State;
     let out = "";
     let s: Stack | null = state === DONE ? null : state;
     while (s !== null) {
@@ -299,7 +317,7 @@ export class JsonShapeMatcher {
     return { t: "str", shape, sam, nan: shape.nan ? 0 : -1, esc: 0, hex: 0, len: 0, utf8: 0 };
   }
 
-  #startValue(shape: Shape, byte: number, below: Stack | null): MatchState | undefined {
+  #startValue(shape: Shape, byte: number, below: Stack | null): State | undefined {
     switch (shape.kind) {
       case "string":
         if (byte !== 0x22) return undefined;
@@ -321,7 +339,7 @@ export class JsonShapeMatcher {
     }
   }
 
-  #stringByte(f: Extract<Frame, { t: "str" }>, byte: number, state: Stack): MatchState | undefined {
+  #stringByte(f: Extract<Frame, { t: "str" }>, byte: number, state: Stack): State | undefined {
     const extractive = this.#sam !== undefined && f.shape.span;
     if (f.esc === 1) {
       const decoded = ESCAPED[byte];
@@ -358,7 +376,7 @@ export class JsonShapeMatcher {
   }
 
   /** Follow decoded content bytes through the substring automaton (and the `NAN` literal). */
-  #spanBytes(f: Extract<Frame, { t: "str" }>, bytes: number[], state: Stack, escaped: boolean): MatchState | undefined {
+  #spanBytes(f: Extract<Frame, { t: "str" }>, bytes: number[], state: Stack, escaped: boolean): State | undefined {
     let sam = f.sam;
     let nan = f.nan;
     let utf8 = f.utf8;

@@ -24,7 +24,7 @@ export {
   type ShapeOptions,
   type StringShape,
 } from "./shape.ts";
-export { JsonShapeMatcher, type MatchState } from "./json_matcher.ts";
+export { JsonShapeMatcher, MATCH_DONE, type MatchStack, type MatchState, utf8Step } from "./json_matcher.ts";
 export { type JsonSchema, shapeToJsonSchema } from "./json_schema.ts";
 export { SubstringAutomaton } from "./substring.ts";
 export {
@@ -33,5 +33,6 @@ export {
   type JsonConstraintOptions,
   pickGreedy,
   type TokenBytesSource,
+  type TokenWalk,
 } from "./token_constraint.ts";
 export { jsonSchemaToShape, UnsupportedSchemaError } from "./json_schema_shape.ts";

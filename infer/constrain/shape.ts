@@ -11,6 +11,7 @@ import { InputError } from "../../io/errors.ts";
 
 /** A JSON string. `span`: an answer taken from the input text (subject to `--extractive`). */
 export interface StringShape {
+  /** The kind of shape. */
   kind: "string";
   /** The value is a span of the input text. */
   span: boolean;
@@ -20,14 +21,19 @@ export interface StringShape {
 
 /** `[item, item, …]` (possibly empty). */
 export interface ListShape {
+  /** The kind of shape. */
   kind: "list";
+  /** The shape of each item. */
   item: Shape;
 }
 
 /** An object with known keys, in order. */
 export interface ObjectShape {
+  /** The kind of shape. */
   kind: "object";
+  /** The keys, in order. */
   keys: readonly string[];
+  /** The value shape of each key. */
   values: readonly Shape[];
   /** Keys may be left out (those present keep the order); else every key is present. */
   optional?: boolean;
@@ -37,14 +43,19 @@ export interface ObjectShape {
 
 /** An object whose keys are spans (KG instances), each mapped to `value`. */
 export interface MapShape {
+  /** The kind of shape. */
   kind: "map";
+  /** The shape of each key (a span). */
   key: StringShape;
+  /** The shape of each value. */
   value: Shape;
 }
 
 /** One of several shapes that start differently (a string `"`, a list `[`, an object `{`). */
 export interface AltShape {
+  /** The kind of shape. */
   kind: "alt";
+  /** The conversion options. */
   options: readonly Shape[];
 }
 

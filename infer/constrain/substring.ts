@@ -20,7 +20,11 @@ export class SubstringAutomaton {
   /** Transition table: `next[state * 256 + byte]`, -1 where there is none. */
   readonly #next: Int32Array;
 
-  /** @param text the text whose substrings are accepted */
+  /**
+   * Create a `SubstringAutomaton`.
+   *
+   * @param text the text whose substrings are accepted
+   */
   constructor(text: string) {
     const bytes = new TextEncoder().encode(text);
     const max = 2 * bytes.length + 2;

@@ -19,9 +19,12 @@ export interface TokenBytesSource {
 }
 
 /** A token list in byte order with the common-prefix length of each token and its predecessor. */
-interface Walk {
+export interface TokenWalk {
+  /** Token ids in byte order. */
   ids: Int32Array;
+  /** Bytes each token shares with the one before it. */
   lcp: Int32Array;
+  /** The longest token, in bytes. */
   maxLen: number;
 }
 
@@ -46,9 +49,9 @@ export class ConstraintVocab {
   /** Tokens of plain string content: whole UTF-8 characters without `"`, `\` or control bytes. */
   readonly plainIds: Int32Array;
   /** All tokens with bytes, in byte order. */
-  readonly all: Walk;
+  readonly all: TokenWalk;
   /** The other tokens, in byte order (what must be checked inside free text). */
-  readonly special: Walk;
+  readonly special: TokenWalk;
 
   private constructor(source: TokenBytesSource) {
     this.size = source.vocabSize;
@@ -93,7 +96,7 @@ export class ConstraintVocab {
   }
 }
 
-function walkOrder(ids: number[], bytes: ReadonlyArray<Uint8Array | undefined>): Walk {
+function walkOrder(ids: number[], bytes: ReadonlyArray<Uint8Array | undefined>): TokenWalk {
   const cmp = (a: Uint8Array, b: Uint8Array) => {
     const n = Math.min(a.length, b.length);
     for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
@@ -145,6 +148,8 @@ export class JsonConstraint {
   readonly #states: Array<MatchState | undefined>;
 
   /**
+   * Create a `JsonConstraint`.
+   *
    * @param vocab the prepared vocabulary
    * @param shape the answer shape (`shapeForSchema`)
    * @param options end tokens, extractive input text
@@ -256,7 +261,7 @@ export class JsonConstraint {
   }
 
   /** Walk a token list in byte order from the current state; shared prefixes are stepped once. */
-  #walk(walk: Walk, out: number[]): void {
+  #walk(walk: TokenWalk, out: number[]): void {
     const { ids, lcp } = walk;
     const bytes = this.#vocab.bytes;
     const states = this.#states;

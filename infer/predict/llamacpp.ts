@@ -100,7 +100,11 @@ export class LlamaCppGenerator implements TextGenerator {
   #loaded: Promise<Loaded> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
-  /** @param options the GGUF, tokenizer and llama.cpp settings */
+  /**
+   * Create a `LlamaCppGenerator`.
+   *
+   * @param options the GGUF, tokenizer and llama.cpp settings
+   */
   constructor(options: LlamaCppGeneratorOptions) {
     this.#o = options;
     this.tokenizer = options.tokenizer;
@@ -258,6 +262,8 @@ export class LlamaCppGenerator implements TextGenerator {
  */
 export class LlamaCppPredictor extends LocalPredictor {
   /**
+   * Create a `LlamaCppPredictor`.
+   *
    * @param options the GGUF, tokenizer, template and limits
    * @throws {UsageError} for an unknown template, or `extractive`
    * @throws {InputError} when the tokenizer lacks the template's special tokens

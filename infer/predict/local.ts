@@ -99,6 +99,8 @@ export class LocalGenerator implements TextGenerator {
   #queue: Promise<unknown> = Promise.resolve();
 
   /**
+   * Create a `LocalGenerator`.
+   *
    * @param engine the engine (`createEngine`)
    * @param tokenizer the model's tokenizer
    */
@@ -225,6 +227,8 @@ export class LocalPredictor implements Predictor {
   truncated = 0;
 
   /**
+   * Create a `LocalPredictor`.
+   *
    * @param generator engine and tokenizer
    * @param options template, limits, constraint
    */

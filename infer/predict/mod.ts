@@ -23,11 +23,13 @@ export {
 } from "./run.ts";
 export { type OpenAiOptions, OpenAiPredictor, ServerError } from "./openai.ts";
 export {
+  chatTemplateOf,
   type CompletionRequest,
   type CompletionResult,
   LocalGenerator,
   LocalPredictor,
   type LocalPredictorOptions,
+  type TextGenerator,
 } from "./local.ts";
 export {
   gbnfJsonSchema,

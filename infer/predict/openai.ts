@@ -52,6 +52,8 @@ export class ServerError extends Error {
   /** HTTP status (0 for network errors and timeouts). */
   readonly status: number;
   /**
+   * Create a `ServerError`.
+   *
    * @param message what went wrong
    * @param status the HTTP status
    */
@@ -84,7 +86,11 @@ export class OpenAiPredictor implements Predictor {
   readonly #fetch: typeof fetch;
   #model: Promise<string> | undefined;
 
-  /** @param options server, request shape and retry settings */
+  /**
+   * Create a `OpenAiPredictor`.
+   *
+   * @param options server, request shape and retry settings
+   */
   constructor(options: OpenAiOptions) {
     this.#o = options;
     this.concurrency = options.concurrency ?? 4;
