@@ -129,7 +129,7 @@ const CONVERT_FLAGS = [
  *
  * @param args the arguments after the program name
  * @param io where to write (default: stdout and stderr)
- * @returns the exit code: 0 success, 1 bad input, 2 bad usage
+ * @returns the exit code: 0 success, 1 bad input, 2 bad usage, 70 internal error, 130 stopped
  *
  * @example
  * ```ts
@@ -196,7 +196,12 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       io.err(`iepile: ${e.message}\n`);
       return 1;
     }
-    throw e;
+    // A bug or an environment problem nobody anticipated: one line, the stack only on request.
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    io.err(`iepile: internal error: ${message.split("\n")[0]}\n`);
+    if (envFlag("IEPILE_DEBUG")) io.err(`${(e as Error)?.stack ?? ""}\n`);
+    else io.err("iepile: set IEPILE_DEBUG=1 for details, and please report it\n");
+    return 70;
   }
 }
 
@@ -284,4 +289,12 @@ async function runStats(args: string[], io: CliIo): Promise<number> {
   const stats = await statsFile(positionals[0]);
   io.out(values.json ? JSON.stringify(stats, null, 2) + "\n" : formatStats(stats, positionals[0]) + "\n");
   return 0;
+}
+
+function envFlag(name: string): boolean {
+  try {
+    return Boolean(Deno.env.get(name));
+  } catch {
+    return false; // no --allow-env
+  }
 }

@@ -6,7 +6,7 @@
  */
 
 import { AtomicTextWriter } from "../io/atomic_write.ts";
-import { InputError } from "../io/errors.ts";
+import { InputError, UsageError } from "../io/errors.ts";
 import { type RawItem, readJsonItems } from "../io/json_items.ts";
 import type { ProgressUpdate } from "../io/progress.ts";
 import { LoneSurrogateError } from "../io/py_json.ts";
@@ -185,7 +185,7 @@ export async function convertFile(options: ConvertFileOptions): Promise<ConvertS
   let hard: Map<string, string[]> | undefined;
   if (resolved.clusterMode) {
     if (options.hardNegativePath === undefined) {
-      throw new InputError("--cluster_mode needs --hard_negative_path (a {schema key: [hard negatives]} file)");
+      throw new UsageError("--cluster_mode needs --hard_negative_path (a {schema key: [hard negatives]} file)");
     }
     hard = await readHardNegatives(options.hardNegativePath, options.hardNegativeKey);
   }
@@ -197,7 +197,13 @@ export async function convertFile(options: ConvertFileOptions): Promise<ConvertS
   const items = readJsonItems(options.srcPath);
   // Open the input first so a missing input does not create an output temp file.
   const first = await items.next();
-  const writer = await AtomicTextWriter.open(options.tgtPath);
+  let writer: AtomicTextWriter;
+  try {
+    writer = await AtomicTextWriter.open(options.tgtPath);
+  } catch (e) {
+    await items.return(undefined);
+    throw e;
+  }
   const counts = newCounts();
   try {
     const onRecord = options.onProgress === undefined
@@ -228,8 +234,13 @@ export async function convertFile(options: ConvertFileOptions): Promise<ConvertS
   };
 }
 
-async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
-  if (first.done) return;
-  yield first.value;
-  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+/** `first` then the rest of the iterator; the iterator is closed (its file too) however this ends. */
+async function* prepend<T>(first: IteratorResult<T>, rest: AsyncGenerator<T>): AsyncGenerator<T> {
+  try {
+    if (first.done) return;
+    yield first.value;
+    yield* rest;
+  } finally {
+    await rest.return(undefined);
+  }
 }

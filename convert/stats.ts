@@ -110,6 +110,9 @@ export function addLine(stats: InstructionStats, line: string, previousKey: stri
   } catch {
     throw new InputError("does not hold JSON text", { field: "instruction" });
   }
+  if (typeof inner !== "object" || inner === null || Array.isArray(inner)) {
+    throw new InputError("does not hold a JSON object", { field: "instruction" });
+  }
   const schema = Array.isArray(inner.schema) ? inner.schema : [];
   const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
   stats.instructions++;

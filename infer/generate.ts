@@ -121,12 +121,10 @@ export async function generate(session: Session, prompt: readonly number[], opti
     ids.push(next);
     pending = [next];
     if (stopTexts.length > 0) {
-      const decoded = options.decode!(ids);
-      const cut = firstStop(decoded, stopTexts);
-      if (cut >= 0) {
-        text = decoded.slice(0, cut);
+      const cut = cutAtStopText(ids, options.decode!, stopTexts);
+      if (cut !== undefined) {
+        text = cut;
         stop = "stop-text";
-        while (ids.length > 0 && options.decode!(ids.slice(0, -1)).length >= cut) ids.pop();
         break;
       }
     }
@@ -146,6 +144,35 @@ export async function generate(session: Session, prompt: readonly number[], opti
     prefillSeconds,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/**
+ * If the text of the generated ids holds a stop text: the text before it, with `ids` shortened
+ * in place to the tokens before it (a token holding both text and the stop text's start is kept).
+ *
+ * @param ids the generated ids (shortened in place when a stop text is found)
+ * @param decode the text of ids
+ * @param stops the stop texts
+ * @returns the text before the first stop text, or `undefined` when none occurs
+ *
+ * @example
+ * ```ts
+ * import { cutAtStopText } from "./generate.ts";
+ * const ids = [1, 2, 3];
+ * const text = cutAtStopText(ids, (xs) => xs.map((x) => ["", "a", "b###", "c"][x]).join(""), ["###"]);
+ * if (text !== "ab" || ids.join() !== "1,2") throw new Error();
+ * ```
+ */
+export function cutAtStopText(
+  ids: number[],
+  decode: (ids: readonly number[]) => string,
+  stops: readonly string[],
+): string | undefined {
+  const decoded = decode(ids);
+  const cut = firstStop(decoded, stops);
+  if (cut < 0) return undefined;
+  while (ids.length > 0 && decode(ids.slice(0, -1)).length >= cut) ids.pop();
+  return decoded.slice(0, cut);
 }
 
 /**

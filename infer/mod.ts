@@ -65,7 +65,14 @@ export {
 export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
 export { CpuEngine, type CpuEngineOptions, embeddingRow } from "./cpu_engine.ts";
 export { logSoftmax, sampleToken, type SamplingOptions } from "./sampling.ts";
-export { firstStop, generate, type GenerateOptions, type Generation, type StopReason } from "./generate.ts";
+export {
+  cutAtStopText,
+  firstStop,
+  generate,
+  type GenerateOptions,
+  type Generation,
+  type StopReason,
+} from "./generate.ts";
 export { shrinkTokenizer } from "./tiny_tokenizer.ts";
 export {
   exportGguf,

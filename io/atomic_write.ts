@@ -71,6 +71,8 @@ export class AtomicTextWriter {
     const base = slash < 0 ? path : path.slice(slash + 1);
     const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
     const tempPath = `${dir}/.${base}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    const existing = await Deno.stat(path).catch(() => undefined);
+    if (existing?.isDirectory) throw new InputError("is a directory, expected a file to write", { file: path });
     try {
       const file = await Deno.open(tempPath, { write: true, createNew: true });
       return new AtomicTextWriter(path, tempPath, file, bufferChars);
@@ -174,7 +176,12 @@ export class AtomicTextWriter {
     this.#closed = true;
     if (this.#stdout) return;
     this.#file!.close();
-    await Deno.rename(this.tempPath, this.path);
+    try {
+      await Deno.rename(this.tempPath, this.path);
+    } catch (e) {
+      await Deno.remove(this.tempPath).catch(() => {});
+      throw new InputError(`cannot replace it: ${(e as Error).message}`, { file: this.path });
+    }
   }
 
   /**

@@ -26,6 +26,8 @@ export {
   pyStrList,
 } from "./py_json.ts";
 export { JsonSyntaxError, parsePyJson } from "./py_json_parse.ts";
-export { formatProgress, ProgressLine, type ProgressUpdate } from "./progress.ts";
 export { pyFloatReprOf, pyRepr, pyStrRepr } from "./py_repr.ts";
 export { pyDumpsIndent } from "./py_json_indent.ts";
+export { formatProgress, formatSeconds, ProgressLine, type ProgressUpdate } from "./progress.ts";
+export { onStopSignals } from "./signals.ts";
+export { type ParsedRecord, parseRecordLine } from "./record.ts";

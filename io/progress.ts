@@ -132,10 +132,23 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-function formatSeconds(s: number): string {
-  if (s < 60) return `${Math.ceil(s)}s`;
-  const m = Math.floor(s / 60);
+/**
+ * A duration as `45s`, `2m05s` or `3h07m` (seconds rounded up).
+ *
+ * @param s seconds
+ * @returns the text
+ *
+ * @example
+ * ```ts
+ * import { formatSeconds } from "./progress.ts";
+ * if ([44.2, 119.5, 3725].map(formatSeconds).join() !== "45s,2m00s,1h02m") throw new Error();
+ * ```
+ */
+export function formatSeconds(s: number): string {
+  const total = Math.ceil(s);
+  if (total < 60) return `${total}s`;
+  const m = Math.floor(total / 60);
   return m < 60
-    ? `${m}m${String(Math.ceil(s % 60)).padStart(2, "0")}s`
+    ? `${m}m${String(total % 60).padStart(2, "0")}s`
     : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }

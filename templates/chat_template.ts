@@ -8,7 +8,7 @@
  */
 
 import { Template } from "@huggingface/jinja";
-import { InputError } from "../io/errors.ts";
+import { InputError, UsageError } from "../io/errors.ts";
 import { type Prompt, stopIdsOf, type TokenizedPrompt } from "./render.ts";
 import type { PromptTokenizer } from "./tokenizer.ts";
 
@@ -135,4 +135,38 @@ export function renderChatPrompt(
   variables: Record<string, unknown> = {},
 ): Prompt {
   return new ChatTemplate(source, variables).render(query, tokenizer);
+}
+
+/** What {@linkcode chatTemplateOf} reads from a tokenizer. */
+export interface ChatTemplateSource {
+  /** The Jinja `chat_template` from `tokenizer_config.json`, when the model has one. */
+  readonly chatTemplate: string | undefined;
+  /** Special-token texts passed to the template (`bos_token`, `eos_token`, …). */
+  readonly specialTokens: Readonly<Record<string, string>>;
+  /** Where the template came from (for messages). */
+  readonly source?: string;
+}
+
+/**
+ * A model's own chat template (`--template chat_template`).
+ *
+ * @param tokenizer the model's tokenizer (its `chat_template` and special tokens)
+ * @returns the template
+ * @throws {UsageError} when the tokenizer has none
+ *
+ * @example
+ * ```ts
+ * import { chatTemplateOf } from "./chat_template.ts";
+ * const t = chatTemplateOf({ chatTemplate: "{{ messages[0].content }}!", specialTokens: {} });
+ * if (t.render("x").text !== "x!") throw new Error();
+ * ```
+ */
+export function chatTemplateOf(tokenizer: ChatTemplateSource): ChatTemplate {
+  if (tokenizer.chatTemplate === undefined) {
+    const where = tokenizer.source ? ` in ${tokenizer.source}` : "";
+    throw new UsageError(
+      `the tokenizer${where} has no chat_template; give --template NAME (see 'iepile prompt --list')`,
+    );
+  }
+  return new ChatTemplate(tokenizer.chatTemplate, tokenizer.specialTokens, tokenizer.source);
 }

@@ -10,9 +10,10 @@ import { numberOption, optionSpec, parseCommandArgs } from "../io/args.ts";
 import { InputError, UsageError } from "../io/errors.ts";
 import { ProgressLine } from "../io/progress.ts";
 import { readJsonItems } from "../io/json_items.ts";
-import { ChatTemplate } from "./chat_template.ts";
+import { parseRecordLine } from "../io/record.ts";
+import { chatTemplateOf } from "./chat_template.ts";
 import { explainPrompt } from "./explain.ts";
-import { getTemplate, TEMPLATES } from "./named_templates.ts";
+import { CHAT_TEMPLATE, getTemplate, TEMPLATES } from "./named_templates.ts";
 import { promptFile, PromptRenderer, type PromptSummary, type TruncateMode } from "./prompt_file.ts";
 import { queryOf } from "./render.ts";
 import { type HfTokenizer, loadTokenizer } from "./tokenizer.ts";
@@ -130,15 +131,14 @@ export async function runPrompt(args: string[], io: { out(t: string): void; err(
       );
     }
   }
-  if (v.template) getTemplate(v.template); // unknown names fail before the model loads
+  // Unknown names fail before the model loads; no --template means the model's own chat_template.
+  const templateName = v.template ?? CHAT_TEMPLATE;
+  if (templateName !== CHAT_TEMPLATE) getTemplate(templateName);
   const tokenizer = v.model ? await loadTokenizer(v.model) : undefined;
-  let template: string | ChatTemplate;
-  if (v.template) template = v.template;
-  else if (tokenizer?.chatTemplate) {
-    template = new ChatTemplate(tokenizer.chatTemplate, tokenizer.specialTokens, tokenizer.source);
-  } else {throw new UsageError(
-      `prompt: the model in ${v.model} has no chat_template; give --template NAME (see --list)`,
-    );}
+  if (templateName === CHAT_TEMPLATE && !tokenizer) {
+    throw new UsageError("prompt: --template chat_template needs --model DIR (the tokenizer holds the template)");
+  }
+  const template = templateName === CHAT_TEMPLATE ? chatTemplateOf(tokenizer!) : templateName;
   const renderer = new PromptRenderer({ template, tokenizer, system: v.system, cutoffLen, truncate });
 
   if (v.explain) {
@@ -198,15 +198,7 @@ async function explainRecord(
   for await (const item of readJsonItems(input)) {
     if (++n < wanted) continue;
     const where = { file: input, line: item.line };
-    let record: unknown;
-    try {
-      record = JSON.parse(item.text);
-    } catch (e) {
-      throw new InputError(`invalid JSON: ${(e as Error).message}`, where);
-    }
-    if (!record || typeof record !== "object" || Array.isArray(record)) {
-      throw new InputError("a record must be a JSON object", where);
-    }
+    const record = parseRecordLine(item.text, input, item.line).fields;
     let rendered;
     try {
       rendered = renderer.render(queryOf(record as Record<string, unknown>));

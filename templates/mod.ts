@@ -17,7 +17,7 @@
  */
 
 export type { EncodingRule, TemplateDefinition, TemplateElement } from "./template.ts";
-export { getTemplate, IEPILE_TEMPLATE_NAMES, TEMPLATES } from "./named_templates.ts";
+export { CHAT_TEMPLATE, getTemplate, IEPILE_TEMPLATE_NAMES, TEMPLATES } from "./named_templates.ts";
 export {
   checkTemplate,
   type Prompt,
@@ -28,7 +28,13 @@ export {
   stopIdsOf,
   type TokenizedPrompt,
 } from "./render.ts";
-export { type ChatRenderOptions, ChatTemplate, renderChatPrompt } from "./chat_template.ts";
+export {
+  type ChatRenderOptions,
+  ChatTemplate,
+  chatTemplateOf,
+  type ChatTemplateSource,
+  renderChatPrompt,
+} from "./chat_template.ts";
 export {
   HfTokenizer,
   type HfTokenizerOptions,

@@ -288,6 +288,9 @@ function freezeElement(e: TemplateElement): TemplateElement {
  * if (TEMPLATES.qwen.stopWords[0] !== "<|im_end|>" || TEMPLATES.llama2_zh.rule !== "llama2") throw new Error();
  * ```
  */
+/** The name that stands for a model's own `chat_template` (from its `tokenizer_config.json`). */
+export const CHAT_TEMPLATE = "chat_template";
+
 export const TEMPLATES: Readonly<Record<string, TemplateDefinition>> = Object.freeze(
   Object.fromEntries(Object.entries(SPECS).map(([name, s]) => [name, define(name, s)])),
 );

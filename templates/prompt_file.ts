@@ -5,24 +5,28 @@
  * @module
  */
 
-import { InputError } from "../io/errors.ts";
+import { InputError, UsageError } from "../io/errors.ts";
 import { readJsonItems } from "../io/json_items.ts";
 import { AtomicTextWriter } from "../io/atomic_write.ts";
 import { LoneSurrogateError, pyDumps, type PyJson, pyStr } from "../io/py_json.ts";
 import { parsePyJson } from "../io/py_json_parse.ts";
-import { ChatTemplate } from "./chat_template.ts";
+import { parseRecordLine } from "../io/record.ts";
+import { ChatTemplate, chatTemplateOf } from "./chat_template.ts";
 import { checkTemplate, type Prompt, queryOf, renderPrompt, type TokenizedPrompt } from "./render.ts";
 import type { TemplateDefinition } from "./template.ts";
-import type { PromptTokenizer } from "./tokenizer.ts";
+import { HfTokenizer, type PromptTokenizer } from "./tokenizer.ts";
 import { fitPrompt, type FitResult, truncateTail } from "./truncate.ts";
-import { getTemplate } from "./named_templates.ts";
+import { CHAT_TEMPLATE, getTemplate } from "./named_templates.ts";
 
 /** How over-long prompts are cut: IEPile's rule, or shortening the input text. */
 export type TruncateMode = "reference" | "input";
 
 /** Options for {@linkcode PromptRenderer}. */
 export interface PromptRendererOptions {
-  /** A named template (definition or name), or a model's chat template; one is needed. */
+  /**
+   * A named template (definition or name), a model's chat template, or `"chat_template"` for the
+   * tokenizer's own; one is needed.
+   */
   template: TemplateDefinition | string | ChatTemplate;
   /** The tokenizer (needed for ids and cutoff). */
   tokenizer?: PromptTokenizer;
@@ -80,7 +84,13 @@ export class PromptRenderer {
     }
     this.#cutoffLen = options.cutoffLen;
     this.#truncate = options.truncate ?? "reference";
-    const t = options.template;
+    let t = options.template;
+    if (t === CHAT_TEMPLATE) {
+      if (!(tokenizer instanceof HfTokenizer)) {
+        throw new UsageError(`--template ${CHAT_TEMPLATE} needs the model's tokenizer`);
+      }
+      t = chatTemplateOf(tokenizer);
+    }
     if (t instanceof ChatTemplate) {
       this.templateName = "chat_template";
       this.#render = (q) => t.render(q, tokenizer, { system });
@@ -200,15 +210,7 @@ export async function promptFile(options: PromptFileOptions): Promise<PromptSumm
     for await (const item of readJsonItems(input)) {
       const where = { file: input, line: item.line };
       let rendered: RenderedPrompt;
-      let record: unknown;
-      try {
-        record = JSON.parse(item.text);
-      } catch (e) {
-        throw new InputError(`invalid JSON: ${(e as Error).message}`, where);
-      }
-      if (!record || typeof record !== "object" || Array.isArray(record)) {
-        throw new InputError("a record must be a JSON object", where);
-      }
+      const record = parseRecordLine(item.text, input, item.line).fields;
       try {
         rendered = renderer.render(queryOf(record as Record<string, unknown>));
       } catch (e) {

@@ -103,7 +103,7 @@ Deno.test("bad options and files: one line, exit 2 for usage, 1 for files", asyn
     [["--split_num", "2.5"], 2, /--split_num expects an integer, got "2.5"/],
     [["--neg_schema", "1.5"], 2, /neg_schema is a probability in \[0, 1\]/],
     [["--bogus"], 2, /convert: Unknown option '--bogus'/],
-    [["--cluster_mode"], 1, /--cluster_mode needs --hard_negative_path/],
+    [["--cluster_mode"], 2, /--cluster_mode needs --hard_negative_path/],
     [["--task", "EEA", "--cluster_mode"], 2, /--cluster_mode is not available for EEA/],
     [["--cluster_mode", "--split_num", "-1"], 2, /--cluster_mode needs a positive --split_num/],
   ];

@@ -131,7 +131,7 @@ Deno.test({
           for (const r of RECORDS.slice(0, 3)) {
             const p = renderPrompt(c.template, query(r), tokenizer);
             const want = await generator.complete({ promptIds: p.ids, maxNewTokens: 32, stopIds: p.stopIds });
-            const got = await remote.complete({ promptIds: p.ids, maxNewTokens: 32, stopIds: p.stopIds });
+            const got = await remote.generator.complete({ promptIds: p.ids, maxNewTokens: 32, stopIds: p.stopIds });
             deepEqual(got.ids, want.ids);
             equal(got.text, want.text);
             equal(got.finish, want.finish);
@@ -139,7 +139,7 @@ Deno.test({
             const stop = [...want.text.slice(3)].slice(0, 2).join("");
             if (stop.length === 2 && !stop.includes("\uFFFD")) {
               const cutWant = await generator.complete({ promptIds: p.ids, maxNewTokens: 32, stopTexts: [stop] });
-              const cutGot = await remote.complete({ promptIds: p.ids, maxNewTokens: 32, stopTexts: [stop] });
+              const cutGot = await remote.generator.complete({ promptIds: p.ids, maxNewTokens: 32, stopTexts: [stop] });
               equal(cutGot.text, cutWant.text);
               deepEqual(cutGot.ids, cutWant.ids);
               equal(cutGot.finish, "stop");

@@ -104,22 +104,32 @@ const predictor = { concurrency: 3, predict: async ({ record }) => {
 await runPredictions({ input: Deno.args[0], output: Deno.args[1], predictor, flushEvery: 2 });
 `,
   );
+  // Kill each run once the file holds one more record than before, a little later each round, so
+  // kills land at different points of predicting and writing; until a run completes.
   let kills = 0;
-  for (let round = 0; round < 20; round++) {
+  const countLines = async () =>
+    (await Deno.readTextFile(`${tmp.dir}/pred.json`).catch(() => "")).split("\n").length - 1;
+  for (let round = 0; round < 40; round++) {
+    const target = (await countLines()) + 1;
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", script, `${tmp.dir}/test.json`, `${tmp.dir}/pred.json`],
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-        kills++;
-      } catch { /* already done */ }
-    }, 60 + round * 25);
-    const status = await child.status;
-    clearTimeout(timer);
-    if (status.success) break;
+    let exited = false;
+    const status = child.status.then((s) => (exited = true, s));
+    while (!exited) {
+      await new Promise((r) => setTimeout(r, 2));
+      if (!exited && (await countLines()) >= target) {
+        await new Promise((r) => setTimeout(r, round % 13));
+        try {
+          child.kill("SIGKILL");
+          kills++;
+        } catch { /* finished meanwhile */ }
+        break;
+      }
+    }
+    if ((await status).success) break;
   }
   console.log(`killed ${kills} times before a run finished`);
   ok(kills > 0, "the run was killed at least once");
@@ -294,4 +304,72 @@ Deno.test("OpenAI-compatible client against a loopback server", async (t) => {
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("a stopped run writes only whole records in order, counts what it wrote, and resumes", async () => {
+  await using tmp = await tempDir();
+  const input = testRecords(30);
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
+  const controller = new AbortController();
+  let calls = 0;
+  const slow: Predictor = {
+    concurrency: 3,
+    predict: ({ record }, signal) =>
+      new Promise((resolve, reject) => {
+        if (++calls === 7) setTimeout(() => controller.abort(), 5);
+        const t = setTimeout(() => resolve({ output: `{"p": ["${String(record.id)}"]}`, completionTokens: 1 }), 10);
+        signal.addEventListener("abort", () => (clearTimeout(t), reject(new Error("stopped"))), { once: true });
+      }),
+  };
+  const s = await runPredictions({
+    input: `${tmp.dir}/test.json`,
+    output: `${tmp.dir}/pred.json`,
+    predictor: slow,
+    signal: controller.signal,
+  });
+  ok(s.interrupted);
+  const written = (await Deno.readTextFile(`${tmp.dir}/pred.json`)).trim().split("\n").filter((l) => l !== "");
+  equal(s.predicted, written.length, "the summary counts exactly the written records");
+  ok(written.length < 30);
+  written.forEach((l, i) => equal(JSON.parse(l).id, JSON.parse(input.split("\n")[i]).id));
+  const rest = await runPredictions({
+    input: `${tmp.dir}/test.json`,
+    output: `${tmp.dir}/pred.json`,
+    predictor: echo(),
+  });
+  equal(rest.skipped, written.length);
+  checkComplete(input, await Deno.readTextFile(`${tmp.dir}/pred.json`));
+  // A signal that is already aborted stops the run before any prediction.
+  const none = await runPredictions({
+    input: `${tmp.dir}/test.json`,
+    output: `${tmp.dir}/other.json`,
+    predictor: echo(),
+    signal: AbortSignal.abort(),
+  });
+  equal(none.predicted, 0);
+  ok(none.interrupted);
+});
+
+Deno.test("resume matches records whose id or fields are numbers Python keeps apart (1.0, big ints, NaN)", async () => {
+  await using tmp = await tempDir();
+  const lines = [
+    '{"id": 2.0, "instruction": "a", "x": NaN}',
+    '{"id": 2, "instruction": "a"}',
+    '{"id": 12345678901234567890, "instruction": "b"}',
+    '{"id": 12345678901234567891, "instruction": "b"}',
+  ];
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, lines.join("\n") + "\n");
+  const predictor: Predictor = { concurrency: 1, predict: () => Promise.resolve({ output: "{}" }) };
+  const first = await runPredictions({
+    input: `${tmp.dir}/test.json`,
+    output: `${tmp.dir}/pred.json`,
+    predictor,
+    limit: 3,
+  });
+  equal(first.predicted, 3);
+  const again = await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor });
+  equal(again.skipped, 3);
+  equal(again.predicted, 1);
+  const out = (await Deno.readTextFile(`${tmp.dir}/pred.json`)).trim().split("\n");
+  deepEqual(out, lines.map((l) => l.replace(/}$/, ', "output": "{}"}')));
 });

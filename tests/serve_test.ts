@@ -30,7 +30,7 @@ import { jsonSchemaToShape, UnsupportedSchemaError } from "../infer/constrain/js
 import { loadTokenizer, queryOf, renderPrompt } from "../templates/mod.ts";
 import type { Engine, Session, SessionOptions } from "../infer/engine.ts";
 import { type OpenAiServer, runServe, serveOpenAi } from "../infer/serve/mod.ts";
-import { tempDir } from "./_shared.ts";
+import { runCli, tempDir } from "./_shared.ts";
 
 const CHATML = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}</s>\n{% endfor %}" +
   "{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
@@ -626,4 +626,32 @@ Deno.test("jsonSchemaToShape: the JSON Schema of every task's answer shape comes
     refuse({ $ref: "#/$defs/x" }, "");
     refuse({}, "");
   });
+});
+
+Deno.test({
+  name: "infer --engine openai --model: prompts sent as the template's token ids give the cpu engine's answers",
+  ...opts,
+  async fn() {
+    await withServer({ template: "mistral" }, async (server, _client, _generator, dir) => {
+      const input = `${dir}/test.json`;
+      await Deno.writeTextFile(input, records().map((r) => JSON.stringify(r)).join("\n") + "\n");
+      const common = ["--model", dir, "--template", "mistral", "--input", input, "--max-new-tokens", "40", "--quiet"];
+      const remote = await runCli([
+        "infer",
+        ...common,
+        "--engine",
+        "openai",
+        "--base-url",
+        server.url,
+        "--output",
+        `${dir}/r.json`,
+      ]);
+      equal(remote.code, 0, remote.stderr);
+      const local = await runCli(["infer", ...common, "--engine", "cpu", "--output", `${dir}/l.json`]);
+      equal(local.code, 0, local.stderr);
+      const outputs = async (p: string) =>
+        (await Deno.readTextFile(p)).trim().split("\n").map((l) => JSON.parse(l).output as string);
+      deepEqual(await outputs(`${dir}/r.json`), await outputs(`${dir}/l.json`));
+    });
+  },
 });

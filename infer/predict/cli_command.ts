@@ -7,9 +7,17 @@
  */
 
 import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts";
-import { UsageError } from "../../io/errors.ts";
+import { InputError, UsageError } from "../../io/errors.ts";
+import { onStopSignals } from "../../io/signals.ts";
 import { ProgressLine } from "../../io/progress.ts";
-import { loadTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
+import {
+  CHAT_TEMPLATE,
+  getTemplate,
+  loadTokenizer,
+  PromptRenderer,
+  queryOf,
+  type TruncateMode,
+} from "../../templates/mod.ts";
 import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
 import { createEngine, defaultEngine } from "../create_engine.ts";
@@ -38,9 +46,11 @@ Model and engine:
   --template NAME       the chat template the model was trained with (see 'iepile prompt --list';
                         OneKE: llama2_zh; chat_template = the tokenizer's own)
   --engine E            auto (default: webgpu on a real GPU, else cpu), cpu, webgpu, llamacpp, openai
-  --gguf FILE           llamacpp: the GGUF to run (default: --model exported to PRED.json.gguf)
+  --gguf FILE           llamacpp: the GGUF to run (default: --model exported once, f16, to
+                        PRED.json.gguf)
   --threads N           llamacpp: CPU threads (default 1)
-  --context-size N      tokens a session holds (default 2048)
+  --context-size N      tokens of prompt and answer together (default: the model's, at most 4096 on
+                        cpu and 2048 on webgpu; llamacpp: cutoff-len + max-new-tokens + 1)
 
 Generation:
   --max-new-tokens N    most tokens per answer (default 300; alias --max_new_tokens)
@@ -59,10 +69,13 @@ Answer shape (on by default):
 
 OpenAI-compatible server (--engine openai: vLLM, llama.cpp server, TGI, Ollama, iepile serve):
   --base-url URL        API root, e.g. http://127.0.0.1:8000/v1
+  --model DIR           optional: the served model's folder, for its tokenizer; prompts then go as
+                        the template's token ids and --cutoff-len / --truncate apply
   --api-key KEY         bearer token (default: $OPENAI_API_KEY)
   --model-name NAME     the server's model (default: the first of GET /models)
   --api A               completions (the prompt rendered here with --template; default when a
-                        template is given) or chat (the server applies its chat template)
+                        template is given; with --model DIR it is sent as the template's token
+                        ids) or chat (the server applies its chat template)
   --concurrency N       requests at once (default 4)
   --timeout S           seconds per request (default 120)
   --retries N           retries on 429, 5xx and network errors (default 5)
@@ -154,6 +167,7 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       topK: numberOption(v["top-k"], "top-k", "integer", 0),
     }
     : undefined;
+  const seed = numberOption(v.seed, "seed", "integer", 0);
   const common = {
     maxNewTokens: numberOption(v["max-new-tokens"], "max-new-tokens", "integer", 1) ?? 300,
     cutoffLen: numberOption(v["cutoff-len"], "cutoff-len", "integer", 1) ?? 512,
@@ -162,26 +176,54 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
     extractive: v.extractive === true,
     shape: shapeOptions,
     sampling,
+    seed,
   };
   let engine = String(v.engine ?? "auto");
   if (!["auto", "cpu", "webgpu", "llamacpp", "openai"].includes(engine)) {
     throw new UsageError(`--engine is auto, cpu, webgpu, llamacpp or openai; got "${engine}"`);
   }
+  // Cheap checks first: the input must be there, the template known, before any model loads.
+  await Deno.stat(input).catch(() => {
+    throw new InputError("file not found", { file: input });
+  });
+  const template = v.template as string | undefined;
+  if (template !== undefined && template !== CHAT_TEMPLATE) getTemplate(template);
+  const modelDir = v.model as string | undefined;
+  const tokenizer = modelDir === undefined ? undefined : await loadTokenizer(modelDir);
   let predictor: Predictor;
   let describe: string;
   if (engine === "openai") {
     const baseUrl = requiredOption(v, "base-url", "infer");
-    const template = v.template as string | undefined;
+    if (v.extractive) throw new UsageError("infer: --extractive needs a local engine (cpu, webgpu)");
+    if (v["top-k"] !== undefined) throw new UsageError("infer: --top-k is not part of the OpenAI API");
     const api = (v.api ?? (template ? "completions" : "chat")) as "completions" | "chat";
     if (api !== "completions" && api !== "chat") throw new UsageError(`--api is completions or chat, got "${api}"`);
-    if (api === "completions" && !template) throw new UsageError("infer: --api completions needs --template");
-    const renderer = template === undefined ? undefined : new PromptRenderer({ template });
+    if (api === "chat" && template !== undefined) {
+      throw new UsageError("infer: with --api chat the server applies its chat template; leave --template out");
+    }
+    if (api === "completions" && (template === undefined || template === CHAT_TEMPLATE && !tokenizer)) {
+      throw new UsageError("infer: --api completions needs --template (and --model DIR for chat_template)");
+    }
+    if (!tokenizer && (v["cutoff-len"] !== undefined || v.truncate !== undefined)) {
+      throw new UsageError("infer: --cutoff-len and --truncate need --model DIR (the tokenizer) with --engine openai");
+    }
+    // With the model's tokenizer (--model), prompts go as token ids: exactly the template's tokens.
+    const renderer = api === "chat" ? undefined : new PromptRenderer({
+      template: template!,
+      tokenizer,
+      cutoffLen: tokenizer ? common.cutoffLen : undefined,
+      truncate,
+    });
     predictor = new OpenAiPredictor({
       baseUrl,
       apiKey: (v["api-key"] as string | undefined) ?? Deno.env.get("OPENAI_API_KEY"),
       model: v["model-name"] as string | undefined,
       api,
-      prompt: (record) => api === "chat" || !renderer ? queryOf(record) : renderer.render(queryOf(record)).prompt.text,
+      prompt: (record) => {
+        if (!renderer) return queryOf(record);
+        const { prompt } = renderer.render(queryOf(record));
+        return prompt.ids ?? prompt.text;
+      },
       responseSchema: constrain
         ? (record) =>
           shapeToJsonSchema(shapeForInstruction(String(record.task), String(record.instruction), shapeOptions).shape)
@@ -189,25 +231,23 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       maxTokens: common.maxNewTokens,
       temperature,
       topP: sampling?.topP,
+      seed,
       stop: renderer ? renderer.render("").prompt.stop : undefined,
       concurrency: numberOption(v.concurrency, "concurrency", "integer", 1) ?? 4,
       timeoutMs: (numberOption(v.timeout, "timeout", "number", 0) ?? 120) * 1000,
       retries: numberOption(v.retries, "retries", "integer", 0) ?? 5,
     });
-    describe = `${baseUrl} (${api})`;
+    describe = `${baseUrl} (${api}${renderer?.tokenizer ? ", token ids" : ""})`;
   } else {
-    const modelDir = requiredOption(v, "model", "infer");
-    const template = requiredOption(v, "template", "infer");
-    const tokenizer = await loadTokenizer(modelDir);
+    if (modelDir === undefined || !tokenizer) {
+      throw new UsageError("infer: --model is required (see 'iepile infer --help')");
+    }
+    if (template === undefined) throw new UsageError("infer: --template is required (see 'iepile infer --help')");
+    new PromptRenderer({ template, tokenizer }); // the template's special tokens exist in this tokenizer
     if (engine === "llamacpp") {
       const { LlamaCppPredictor } = await import("./llamacpp.ts");
-      let gguf = v.gguf as string | undefined;
-      if (gguf === undefined) {
-        const { exportGguf } = await import("../gguf_export.ts");
-        gguf = `${output}.gguf`;
-        if (!quiet) io.err(`exporting ${modelDir}${v.lora ? ` + ${v.lora}` : ""} to ${gguf} for llama.cpp\n`);
-        await exportGguf(await loadModel(modelDir, { lora: v.lora as string | undefined }), gguf, { dtype: "f32" });
-      }
+      const gguf = (v.gguf as string | undefined) ??
+        await ensureGguf(modelDir, v.lora as string | undefined, output, quiet, io);
       predictor = new LlamaCppPredictor({
         gguf,
         tokenizer,
@@ -234,9 +274,7 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
     }
   }
   const controller = new AbortController();
-  const stop = () => controller.abort();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, stop);
+  const dispose = onStopSignals(() => controller.abort());
   const line = new ProgressLine("", { enabled: quiet ? false : undefined });
   let summary: RunSummary;
   try {
@@ -251,11 +289,37 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
     });
   } finally {
     line.finish();
-    for (const s of signals) Deno.removeSignalListener(s, stop);
-    (predictor as { close?: () => Promise<void> }).close?.();
+    dispose();
+    await (predictor as { close?: () => Promise<void> }).close?.();
   }
-  if (!quiet) io.err(formatRunSummary(summary, output, describe, constrain));
-  return summary.errors > 0 ? 1 : 0;
+  const cut = (predictor as { truncated?: number }).truncated ?? 0;
+  if (!quiet) io.err(formatRunSummary(summary, output, describe, constrain, cut));
+  return summary.interrupted ? 130 : summary.errors > 0 ? 1 : 0;
+}
+
+/**
+ * The GGUF for `--engine llamacpp` without `--gguf`: `PRED.json.gguf`, exported once (f16, the
+ * LoRA merged, written atomically) and reused by later runs while it is newer than the model.
+ */
+async function ensureGguf(
+  modelDir: string,
+  lora: string | undefined,
+  output: string,
+  quiet: boolean,
+  io: { err(t: string): void },
+): Promise<string> {
+  const gguf = `${output}.gguf`;
+  const mtime = async (path: string) => (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime() ?? 0;
+  const sources = [modelDir, ...(lora ? [lora] : [])];
+  let newest = 0;
+  for (const dir of sources) {
+    for await (const e of Deno.readDir(dir)) newest = Math.max(newest, await mtime(`${dir}/${e.name}`));
+  }
+  if ((await mtime(gguf)) > newest) return gguf;
+  const { exportGguf } = await import("../gguf_export.ts");
+  if (!quiet) io.err(`exporting ${modelDir}${lora ? ` + ${lora}` : ""} to ${gguf} for llama.cpp (once)\n`);
+  await exportGguf(await loadModel(modelDir, { lora }), gguf, { dtype: "f16" });
+  return gguf;
 }
 
 function parsePairKeys(value: string | boolean | undefined): readonly [string, string] | undefined {
@@ -287,7 +351,7 @@ export function formatRunProgress(p: RunProgress): string {
   return `infer ${p.done}/${p.total} records, ${rate.toFixed(1)} tokens/s${eta}`;
 }
 
-function formatRunSummary(s: RunSummary, output: string, describe: string, constrain: boolean): string {
+function formatRunSummary(s: RunSummary, output: string, describe: string, constrain: boolean, cut: number): string {
   const n = (x: number) => x.toLocaleString("en-US");
   const lines = [
     `${s.interrupted ? "stopped" : "predicted"} ${n(s.predicted)} records → ${output} with the ${describe}` +
@@ -296,6 +360,7 @@ function formatRunSummary(s: RunSummary, output: string, describe: string, const
     } tokens/s)`,
   ];
   if (s.skipped > 0) lines.push(`  ${n(s.skipped)} records were already in the output (continued run)`);
+  if (cut > 0) lines.push(`  ${n(cut)} prompts were longer than --cutoff-len and were shortened (--truncate)`);
   if (s.repairedTail) lines.push("  the last line of the earlier run was incomplete: redone");
   if (s.retried > 0) lines.push(`  ${n(s.retried)} earlier error records predicted again`);
   if (s.truncated > 0) {

@@ -25,13 +25,14 @@ import type { HfTokenizer } from "../../templates/mod.ts";
 import { JsonShapeMatcher, type MatchState } from "../constrain/json_matcher.ts";
 import { type JsonSchema, shapeToJsonSchema } from "../constrain/json_schema.ts";
 import type { Shape } from "../constrain/shape.ts";
-import { firstStop } from "../generate.ts";
+import { cutAtStopText } from "../generate.ts";
 import {
   type CompletionRequest,
   type CompletionResult,
   LocalPredictor,
   type LocalPredictorOptions,
   type TextGenerator,
+  tokensText,
 } from "./local.ts";
 
 /** How a constrained answer's grammar is made. */
@@ -188,6 +189,10 @@ export class LlamaCppGenerator implements TextGenerator {
     const ids: number[] = [];
     let text: string | undefined;
     let finish: "stop" | "length" = "length";
+    // As our engines do: a constrained answer is the text of the accepted token bytes.
+    const decode = follow === undefined || this.#o.grammar === "json-schema"
+      ? (x: readonly number[]) => tok.decode(x)
+      : (x: readonly number[]) => tokensText(tok, x);
     try {
       while (ids.length < r.maxNewTokens) {
         if (seq.nextTokenIndex + 1 >= contextSize) break; // no context shifts: the context is full
@@ -200,11 +205,9 @@ export class LlamaCppGenerator implements TextGenerator {
         }
         ids.push(id);
         if (stopTexts.length > 0) {
-          const decoded = tok.decode(ids);
-          const cut = firstStop(decoded, stopTexts);
-          if (cut >= 0) {
-            text = decoded.slice(0, cut);
-            while (ids.length > 0 && tok.decode(ids.slice(0, -1)).length >= cut) ids.pop();
+          const cut = cutAtStopText(ids, decode, stopTexts);
+          if (cut !== undefined) {
+            text = cut;
             finish = "stop";
             break;
           }
@@ -219,7 +222,7 @@ export class LlamaCppGenerator implements TextGenerator {
       await steps.return();
     }
     r.signal?.throwIfAborted();
-    text ??= tok.decode(ids);
+    text ??= decode(ids);
     let closing = "";
     if (follow !== undefined) {
       text = follow.trim(text);
@@ -273,16 +276,6 @@ export class LlamaCppPredictor extends LocalPredictor {
       throw new UsageError("--extractive is not available with the llamacpp engine (use cpu or webgpu)");
     }
     super(new LlamaCppGenerator(options), options);
-  }
-
-  /**
-   * Generate from prompt ids (see {@linkcode LlamaCppGenerator.complete}).
-   *
-   * @param request prompt ids, limit, constraint, stops
-   * @returns the answer
-   */
-  complete(request: CompletionRequest): Promise<CompletionResult> {
-    return this.generator.complete(request);
   }
 }
 

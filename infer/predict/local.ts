@@ -8,7 +8,7 @@
  */
 
 import { InputError } from "../../io/errors.ts";
-import { ChatTemplate, type HfTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
+import { type HfTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
 import { ConstraintVocab, JsonConstraint, pickGreedy } from "../constrain/token_constraint.ts";
 import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import type { Engine, Session } from "../engine.ts";
@@ -121,6 +121,19 @@ export class LocalGenerator implements TextGenerator {
     return run;
   }
 
+  /**
+   * Free the session's cache and the engine's memory (device buffers on WebGPU), after the
+   * queued requests.
+   *
+   * @returns once freed
+   */
+  async close(): Promise<void> {
+    await this.#queue;
+    this.#session?.dispose();
+    this.#session = undefined;
+    this.engine.dispose();
+  }
+
   async #complete(r: CompletionRequest): Promise<CompletionResult> {
     r.signal?.throwIfAborted();
     const session = this.#session ??= this.engine.createSession();
@@ -135,7 +148,10 @@ export class LocalGenerator implements TextGenerator {
       ? undefined
       : new JsonConstraint(ConstraintVocab.of(tok), r.shape, { endIds: stopIds, extractiveText: r.extractiveText });
     let emitted = "";
-    const decode = (ids: readonly number[]) => tok.decode(ids);
+    // A constrained answer is the text of the bytes the constraint accepted, whatever the decoder adds.
+    const decode = constraint === undefined
+      ? (ids: readonly number[]) => tok.decode(ids)
+      : (ids: readonly number[]) => tokensText(tok, ids);
     const g = await generate(session, r.promptIds, {
       maxNewTokens: r.maxNewTokens,
       sampling: r.sampling,
@@ -181,6 +197,30 @@ export class LocalGenerator implements TextGenerator {
   }
 }
 
+/**
+ * The text of tokens as the bytes they stand for (UTF-8; an unfinished character shows as
+ * U+FFFD): what a constrained answer is, independent of the tokenizer's decoder.
+ *
+ * @param tokenizer the tokenizer (its token bytes)
+ * @param ids the tokens
+ * @returns the text
+ *
+ * @example
+ * ```ts
+ * import { HfTokenizer } from "../../templates/mod.ts";
+ * import { tokensText } from "./local.ts";
+ * const tok = HfTokenizer.fromJson({ model: { type: "BPE", vocab: { "▁{": 0, "}": 1 }, merges: [] } }, {});
+ * if (tokensText(tok, [0, 1]) !== " {}") throw new Error();
+ * ```
+ */
+export function tokensText(tokenizer: HfTokenizer, ids: readonly number[]): string {
+  const parts = ids.map((id) => tokenizer.tokenBytes(id) ?? new Uint8Array());
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) bytes.set(p, at), at += p.length;
+  return new TextDecoder().decode(bytes);
+}
+
 /** Options of {@linkcode LocalPredictor}. */
 export interface LocalPredictorOptions {
   /** The named template (or the tokenizer's chat template when `"chat_template"`). */
@@ -211,9 +251,19 @@ export interface LocalPredictorOptions {
  *
  * @example
  * ```ts
- * import { LocalPredictor } from "./local.ts";
- * // See tests/infer_run_test.ts for a full run on a tiny model.
- * if (typeof LocalPredictor !== "function") throw new Error();
+ * import { CpuEngine, loadModel, writeRandomModel } from "../mod.ts";
+ * import { LocalGenerator, LocalPredictor } from "./local.ts";
+ * import { HfTokenizer } from "../../templates/mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 8, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const vocab = Object.fromEntries(["{", "}", "[", "]", '"', "a", ": ", ", "].map((t, i) => [t, i]));
+ * const tok = HfTokenizer.fromJson({ model: { type: "BPE", vocab, merges: [] }, added_tokens: [] }, {});
+ * const p = new LocalPredictor(new LocalGenerator(new CpuEngine(await loadModel(dir)), tok), { template: "vanilla", maxNewTokens: 8 });
+ * const instruction = JSON.stringify({ instruction: "x", schema: ["a"], input: "a" });
+ * const { output } = await p.predict({ record: { task: "NER", instruction }, line: 1 }, new AbortController().signal);
+ * if (Object.keys(JSON.parse(output)).join() !== "a") throw new Error(output); // the schema's keys, always
+ * await p.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class LocalPredictor implements Predictor {
@@ -236,7 +286,7 @@ export class LocalPredictor implements Predictor {
     this.generator = generator;
     this.#o = options;
     this.#renderer = new PromptRenderer({
-      template: options.template === "chat_template" ? chatTemplateOf(generator.tokenizer) : options.template,
+      template: options.template,
       tokenizer: generator.tokenizer,
       system: options.system,
       cutoffLen: options.cutoffLen ?? 512,
@@ -293,26 +343,4 @@ export class LocalPredictor implements Predictor {
   async close(): Promise<void> {
     await this.generator.close?.();
   }
-}
-
-/**
- * The tokenizer's own chat template (`--template chat_template`).
- *
- * @param tokenizer the model's tokenizer
- * @returns the template
- * @throws {InputError} when the tokenizer has none
- *
- * @example
- * ```ts
- * import { chatTemplateOf } from "./local.ts";
- * import { HfTokenizer } from "../../templates/mod.ts";
- * const tok = HfTokenizer.fromJson({ model: { type: "BPE", vocab: { a: 0 }, merges: [] } }, { chat_template: "{{ messages[0].content }}" });
- * if (chatTemplateOf(tok).render("x").text !== "x") throw new Error();
- * ```
- */
-export function chatTemplateOf(tokenizer: HfTokenizer): ChatTemplate {
-  if (tokenizer.chatTemplate === undefined) {
-    throw new InputError("the tokenizer has no chat_template; name a template with --template");
-  }
-  return new ChatTemplate(tokenizer.chatTemplate, tokenizer.specialTokens, tokenizer.source);
 }

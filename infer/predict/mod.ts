@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { recordKey } from "./mod.ts";
- * if (recordKey({ id: "a", instruction: "b" }).length === 0) throw new Error();
+ * if (recordKey({ id: "a", instruction: "b" }) === recordKey({ id: "a", instruction: "c" })) throw new Error();
  * ```
  *
  * @module
@@ -23,13 +23,13 @@ export {
 } from "./run.ts";
 export { type OpenAiOptions, OpenAiPredictor, ServerError } from "./openai.ts";
 export {
-  chatTemplateOf,
   type CompletionRequest,
   type CompletionResult,
   LocalGenerator,
   LocalPredictor,
   type LocalPredictorOptions,
   type TextGenerator,
+  tokensText,
 } from "./local.ts";
 export {
   gbnfJsonSchema,

@@ -23,8 +23,11 @@ export interface OpenAiOptions {
    * record's query, the server applies the model's chat template.
    */
   api: "completions" | "chat";
-  /** The prompt text (`completions`) or user message (`chat`) for a record. */
-  prompt: (record: Record<string, unknown>) => string;
+  /**
+   * The prompt (`completions`: the rendered text, or its token ids so the server sees exactly
+   * the template's tokens) or the user message (`chat`) for a record.
+   */
+  prompt: (record: Record<string, unknown>) => string | number[];
   /** The JSON Schema the answer must follow, sent as `response_format` (none: unconstrained). */
   responseSchema?: (record: Record<string, unknown>) => Record<string, unknown> | undefined;
   /** `max_tokens` (default 300). */
@@ -33,6 +36,8 @@ export interface OpenAiOptions {
   temperature?: number;
   /** `top_p`, when set. */
   topP?: number;
+  /** `seed`, when set (sampling servers that honour it repeat their answers). */
+  seed?: number;
   /** Stop strings, when set. */
   stop?: readonly string[];
   /** Requests at once (default 4). */
@@ -118,7 +123,12 @@ export class OpenAiPredictor implements Predictor {
       if (typeof id !== "string") throw new ServerError("GET /models listed no model; pass --model-name", 0);
       return id;
     });
-    return this.#model;
+    // A failure (a server still starting) is not remembered: the next record asks again.
+    const asked = this.#model;
+    asked.catch(() => {
+      if (this.#model === asked) this.#model = undefined;
+    });
+    return asked;
   }
 
   /**
@@ -147,13 +157,15 @@ export class OpenAiPredictor implements Predictor {
     const text = o.prompt(request.record);
     const body: Record<string, unknown> = { model, max_tokens: o.maxTokens ?? 300, temperature: o.temperature ?? 0 };
     if (o.topP !== undefined) body.top_p = o.topP;
+    if (o.seed !== undefined) body.seed = o.seed;
     if (o.stop !== undefined && o.stop.length > 0) body.stop = o.stop;
     const schema = o.responseSchema?.(request.record);
     if (schema !== undefined) {
       body.response_format = { type: "json_schema", json_schema: { name: "ie_answer", strict: true, schema } };
     }
     if (o.api === "completions") body.prompt = text;
-    else body.messages = [{ role: "user", content: text }];
+    else if (typeof text === "string") body.messages = [{ role: "user", content: text }];
+    else throw new ServerError("the chat API takes text, not token ids", 0);
     const res = await this.#request(
       "POST",
       o.api === "completions" ? "/completions" : "/chat/completions",

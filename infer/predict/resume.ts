@@ -7,13 +7,17 @@
  */
 
 import { createHash } from "node:crypto";
+import { AtomicTextWriter } from "../../io/atomic_write.ts";
 import { InputError } from "../../io/errors.ts";
+import { pyDumps, type PyJson } from "../../io/py_json.ts";
+import { parseRecordLine } from "../../io/record.ts";
 
 /**
  * The resume key of a record: a digest of its `id` and `instruction` (what makes two records the
- * same prediction job).
+ * same prediction job), from their Python JSON spelling, so a record read back from the output
+ * file gets the key it had in the input (ids like `2.0` or `NaN` included).
  *
- * @param record a converted test record
+ * @param record a converted test record, as `parseRecordLine` reads it
  * @returns a short digest
  *
  * @example
@@ -23,8 +27,8 @@ import { InputError } from "../../io/errors.ts";
  * if (a !== recordKey({ id: "1", instruction: "x", output: "y" }) || a === recordKey({ id: "1", instruction: "z" })) throw new Error();
  * ```
  */
-export function recordKey(record: { readonly [field: string]: unknown }): string {
-  return createHash("sha1").update(JSON.stringify([record.id ?? null, record.instruction ?? null])).digest("base64");
+export function recordKey(record: { readonly [field: string]: PyJson | undefined }): string {
+  return createHash("sha1").update(pyDumps([record.id ?? null, record.instruction ?? null])).digest("base64");
 }
 
 /** What an existing output file holds. */
@@ -79,17 +83,16 @@ export async function prepareResume(path: string, options: { dropErrors?: boolea
   let offset = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
-    let record: Record<string, unknown> | undefined;
+    let record: Record<string, PyJson>;
     try {
-      const v = JSON.parse(line);
-      if (typeof v === "object" && v !== null && !Array.isArray(v)) record = v;
-    } catch { /* handled below */ }
-    if (record === undefined) {
+      record = parseRecordLine(line, path, i + 1).fields;
+    } catch (e) {
       if (i === lines.length - 1) {
         end = offset; // a last line cut by a crash that happened to end in a newline
         break;
       }
-      throw new InputError("not a JSON object: this does not look like a prediction file", { file: path, line: i + 1 });
+      throw new InputError("not a JSON object: this does not look like a prediction file", { file: path, line: i + 1 })
+        .at({ field: (e as InputError).field });
     }
     offset += new TextEncoder().encode(line).length + 1;
     const failed = record.error !== undefined;
@@ -105,9 +108,9 @@ export async function prepareResume(path: string, options: { dropErrors?: boolea
   }
   state.repairedTail = end < bytes.length;
   if (state.droppedErrors > 0) {
-    const tmp = `${path}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(tmp, kept.map((l) => l + "\n").join(""));
-    await Deno.rename(tmp, path);
+    const writer = await AtomicTextWriter.open(path);
+    for (const l of kept) writer.append(l + "\n");
+    await writer.commit();
   } else if (state.repairedTail) {
     await Deno.truncate(path, end);
   }

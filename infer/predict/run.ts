@@ -9,10 +9,9 @@
  */
 
 import { InputError } from "../../io/errors.ts";
-import { isJsonObject } from "../../io/json_object.ts";
 import { readJsonItemBatches } from "../../io/json_items.ts";
 import { pyDumps, type PyJson } from "../../io/py_json.ts";
-import { parsePyJson } from "../../io/py_json_parse.ts";
+import { parseRecordLine } from "../../io/record.ts";
 import { prepareResume, recordKey } from "./resume.ts";
 
 /** One record to predict. */
@@ -123,8 +122,8 @@ export interface RunOptions {
  */
 export async function runPredictions(options: RunOptions): Promise<RunSummary> {
   const start = performance.now();
+  const total = await countRecords(options.input, options.limit); // the input must be readable first
   const resume = await prepareResume(options.output, { dropErrors: options.retryErrors });
-  const total = await countRecords(options.input, options.limit);
   const summary: RunSummary = {
     total,
     done: 0,
@@ -139,10 +138,19 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
     retried: resume.droppedErrors,
     interrupted: false,
   };
-  const file = await Deno.open(options.output, { append: true, create: true });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(options.output, { append: true, create: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new InputError("output folder does not exist", { file: options.output });
+    }
+    throw new InputError(`cannot write: ${(e as Error).message}`, { file: options.output });
+  }
   const writer = new OrderedAppender(file, options.flushEvery ?? Math.max(1, options.predictor.concurrency));
   const stop = new AbortController();
   const onAbort = () => stop.abort();
+  if (options.signal?.aborted) stop.abort();
   options.signal?.addEventListener("abort", onAbort);
   const running = new Set<Promise<void>>();
   let failure: unknown;
@@ -157,16 +165,7 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
       for (const item of batch) {
         if (options.limit !== undefined && count >= options.limit) break outer;
         count++;
-        let value: PyJson;
-        try {
-          value = parsePyJson(item.text);
-        } catch (e) {
-          throw new InputError((e as Error).message, { file: options.input, line: item.line });
-        }
-        if (!isJsonObject(value)) {
-          throw new InputError("a record must be a JSON object", { file: options.input, line: item.line });
-        }
-        const fields = value instanceof Map ? Object.fromEntries(value) : value;
+        const { fields, value } = parseRecordLine(item.text, options.input, item.line);
         const key = recordKey(fields);
         const already = resume.done.get(key) ?? 0;
         if (already > 0) {
@@ -182,19 +181,23 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
         const task = predictOne(options.predictor, { record: fields, line: item.line }, stop.signal)
           .then(async (result) => {
             if ("error" in result && stop.signal.aborted) return writer.skip(mySeq); // stopped: redo next run
-            if ("error" in result) summary.errors++;
-            else {
-              summary.predicted++;
-              summary.promptTokens += result.promptTokens ?? 0;
-              summary.completionTokens += result.completionTokens ?? 0;
-              if (result.finish === "length") summary.truncated++;
-            }
-            summary.done++;
-            await writer.put(mySeq, formatLine(value, result));
+            // Counted when the line is certain to be written (in order; lines after a skipped one are not).
+            const tally = () => {
+              if ("error" in result) summary.errors++;
+              else {
+                summary.predicted++;
+                summary.promptTokens += result.promptTokens ?? 0;
+                summary.completionTokens += result.completionTokens ?? 0;
+                if (result.finish === "length") summary.truncated++;
+              }
+              summary.done++;
+            };
+            await writer.put(mySeq, formatLine(value, result), tally);
             progress();
           })
           .catch((e) => {
             failure ??= e;
+            stop.abort(); // do not keep predicting what cannot be written
           });
         running.add(task);
         task.finally(() => running.delete(task));
@@ -202,7 +205,7 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
     }
     await Promise.all(running);
     if (failure !== undefined) throw failure;
-    summary.interrupted = stop.signal.aborted;
+    summary.interrupted = stop.signal.aborted && summary.done < total;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     await Promise.allSettled(running);
@@ -252,7 +255,7 @@ async function countRecords(path: string, limit: number | undefined): Promise<nu
 class OrderedAppender {
   readonly #file: Deno.FsFile;
   readonly #every: number;
-  readonly #pending = new Map<number, string | null>();
+  readonly #pending = new Map<number, { line: string; written: () => void } | null>();
   #next = 0;
   #buffer: string[] = [];
   #encoder = new TextEncoder();
@@ -263,9 +266,9 @@ class OrderedAppender {
     this.#every = every;
   }
 
-  /** The line of record `seq` (written once every earlier one is). */
-  put(seq: number, line: string): Promise<void> {
-    this.#pending.set(seq, line);
+  /** The line of record `seq` (written once every earlier one is; `written` is called then). */
+  put(seq: number, line: string, written: () => void): Promise<void> {
+    this.#pending.set(seq, { line, written });
     return this.#drain(false);
   }
 
@@ -276,21 +279,25 @@ class OrderedAppender {
   }
 
   async close(): Promise<void> {
-    await this.#drain(true);
-    this.#file.close();
+    try {
+      await this.#drain(true);
+    } finally {
+      this.#file.close();
+    }
   }
 
   #drain(force: boolean): Promise<void> {
     while (this.#pending.has(this.#next)) {
-      const line = this.#pending.get(this.#next)!;
+      const entry = this.#pending.get(this.#next)!;
       this.#pending.delete(this.#next++);
-      if (line === null) {
+      if (entry === null) {
         // Nothing after a skipped record may be written, or resuming would lose it.
         for (const k of [...this.#pending.keys()]) this.#pending.delete(k);
         this.#next = Infinity;
         break;
       }
-      this.#buffer.push(line);
+      this.#buffer.push(entry.line);
+      entry.written();
     }
     if (this.#buffer.length === 0 || (!force && this.#buffer.length < this.#every)) return this.#lock;
     const bytes = this.#encoder.encode(this.#buffer.join(""));

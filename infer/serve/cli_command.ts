@@ -5,6 +5,7 @@
  * @module
  */
 
+import { onStopSignals } from "../../io/signals.ts";
 import { basename, resolve } from "node:path";
 import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { UsageError } from "../../io/errors.ts";
@@ -149,20 +150,14 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
   }
 
   const stopped = new Promise<string>((resolve) => {
-    const handlers: Array<[Deno.Signal, () => void]> = [];
+    let dispose = () => {};
     const stop = (why: string) => {
-      for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+      dispose();
       signal?.removeEventListener("abort", onAbort);
       resolve(why);
     };
     const onAbort = () => stop("stopped");
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      const h = () => stop(sig);
-      try {
-        Deno.addSignalListener(sig, h);
-        handlers.push([sig, h]);
-      } catch { /* SIGTERM is not available on Windows */ }
-    }
+    dispose = onStopSignals(() => stop("signal"));
     if (signal?.aborted) onAbort();
     else signal?.addEventListener("abort", onAbort, { once: true });
     server.finished.then(() => stop("closed"));

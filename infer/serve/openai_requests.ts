@@ -313,7 +313,7 @@ function integer(b: Body, key: string, min: number, max = Number.MAX_SAFE_INTEGE
   const v = b[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw invalid(key, `must be an integer of at least ${min}`);
+    throw invalid(key, `must be an integer from ${min} to ${max}`);
   }
   return v;
 }

@@ -11,7 +11,8 @@
 
 import { InputError } from "../../io/errors.ts";
 import {
-  ChatTemplate,
+  CHAT_TEMPLATE,
+  chatTemplateOf,
   checkTemplate,
   getTemplate,
   type HfTokenizer,
@@ -121,7 +122,12 @@ export function serveOpenAi(options: ServeOptions): OpenAiServer {
     }
     if (route.name === "models") return Response.json({ object: "list", data: [modelCard(modelName, created)] });
     if (route.name === "model") {
-      const id = decodeURIComponent(path.slice("/v1/models/".length));
+      let id: string;
+      try {
+        id = decodeURIComponent(path.slice("/v1/models/".length));
+      } catch {
+        id = path.slice("/v1/models/".length); // not valid percent-encoding: no such model either
+      }
       if (id !== modelName) throw modelNotFound(id, modelName);
       return Response.json(modelCard(modelName, created));
     }
@@ -428,11 +434,8 @@ function sessionSize(generator: LocalGenerator): number {
 
 function promptSource(tok: HfTokenizer, template: string, vocabSize: number): PromptSource {
   let renderChat: (query: string, system: string | undefined) => ChatPrompt;
-  if (template === "chat_template") {
-    if (tok.chatTemplate === undefined) {
-      throw new InputError("the tokenizer has no chat_template; name a template with --template");
-    }
-    const t = new ChatTemplate(tok.chatTemplate, tok.specialTokens, tok.source);
+  if (template === CHAT_TEMPLATE) {
+    const t = chatTemplateOf(tok);
     renderChat = (query, system) => t.render(query, tok, { system });
   } else {
     const def: TemplateDefinition = getTemplate(template);
