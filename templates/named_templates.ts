@@ -279,6 +279,17 @@ function freezeElement(e: TemplateElement): TemplateElement {
 }
 
 /**
+ * The name that stands for a model's own `chat_template` (from its `tokenizer_config.json`).
+ *
+ * @example
+ * ```ts
+ * import { CHAT_TEMPLATE } from "./named_templates.ts";
+ * if (CHAT_TEMPLATE !== "chat_template") throw new Error();
+ * ```
+ */
+export const CHAT_TEMPLATE = "chat_template";
+
+/**
  * Every named template by name: IEPile's 27 and the OneKE wrappers `oneke`, `oneke_vllm`,
  * `oneke_ollama`.
  *
@@ -288,9 +299,6 @@ function freezeElement(e: TemplateElement): TemplateElement {
  * if (TEMPLATES.qwen.stopWords[0] !== "<|im_end|>" || TEMPLATES.llama2_zh.rule !== "llama2") throw new Error();
  * ```
  */
-/** The name that stands for a model's own `chat_template` (from its `tokenizer_config.json`). */
-export const CHAT_TEMPLATE = "chat_template";
-
 export const TEMPLATES: Readonly<Record<string, TemplateDefinition>> = Object.freeze(
   Object.fromEntries(Object.entries(SPECS).map(([name, s]) => [name, define(name, s)])),
 );

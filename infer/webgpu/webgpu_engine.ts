@@ -10,6 +10,7 @@
  * @module
  */
 
+import { UsageError } from "../../io/errors.ts";
 import { type DType, DTYPE_BYTES } from "../dtype.ts";
 import { type Engine, reusableLength, type Session, type SessionOptions } from "../engine.ts";
 import type { LoadedModel } from "../load_model.ts";
@@ -189,6 +190,8 @@ export class WebGpuEngine implements Engine {
   profiling: boolean;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
   readonly #owned: GPUBuffer[] = [];
+  readonly #sessions = new Set<Session>();
+  #ownsDevice = false;
   #queue: Promise<unknown> = Promise.resolve();
   #profileMs: Record<string, number> = {};
   #profileCount: Record<string, number> = {};
@@ -307,7 +310,7 @@ export class WebGpuEngine implements Engine {
     let software = false;
     if (!device) {
       const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
-      if (!adapter) throw new Error("no WebGPU adapter available (try --engine cpu)");
+      if (!adapter) throw new UsageError("no WebGPU adapter available here (use --engine cpu)");
       software = adapter.info?.isFallbackAdapter === true ||
         /llvmpipe|swiftshader|lavapipe/i.test(adapter.info?.description ?? "");
       const features: GPUFeatureName[] = [];
@@ -326,6 +329,7 @@ export class WebGpuEngine implements Engine {
       });
     }
     const engine = new WebGpuEngine(model, device, options, options.matmul ?? (software ? "rows" : "cooperative"));
+    if (!options.device) engine.#ownsDevice = true;
     await device.queue.onSubmittedWorkDone();
     return engine;
   }
@@ -342,15 +346,25 @@ export class WebGpuEngine implements Engine {
     if (context > this.contextSize) {
       throw new RangeError(`context ${context} exceeds the engine's ${this.contextSize} (set contextSize at create)`);
     }
-    return new WebGpuSession(this, this.contextSize);
+    const session = new WebGpuSession(this, context);
+    this.#sessions.add(session);
+    return session;
   }
 
-  /** Free every device buffer. */
+  /** Free every device buffer (sessions' caches included) and the device, when the engine requested it. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    for (const s of this.#sessions) s.dispose();
+    this.#sessions.clear();
     for (const b of this.#owned) b.destroy();
     this.#querySet?.destroy();
+    if (this.#ownsDevice) this.device.destroy();
+  }
+
+  /** A session's caches were freed (called by the session). */
+  forget(session: Session): void {
+    this.#sessions.delete(session);
   }
 
   /**
@@ -727,6 +741,7 @@ export class WebGpuEngine implements Engine {
 
 /** A WebGPU session: per-layer key and value caches on the device, and its recorded dispatches. */
 class WebGpuSession implements Session {
+  #disposed = false;
   readonly contextSize: number;
   #tokens: number[] = [];
   readonly #engine: WebGpuEngine;
@@ -770,7 +785,7 @@ class WebGpuSession implements Session {
   }
 
   fork(): Session {
-    const copy = new WebGpuSession(this.#engine, this.contextSize);
+    const copy = this.#engine.createSession({ contextSize: this.contextSize }) as WebGpuSession;
     copy.#tokens = [...this.#tokens];
     const bytes = this.#tokens.length * this.#engine.spec.kvHeads * this.#engine.spec.headDim * 4;
     const pairs: [GPUBuffer, GPUBuffer][] = [];
@@ -780,8 +795,11 @@ class WebGpuSession implements Session {
   }
 
   dispose(): void {
+    if (this.#disposed) return; // the engine may dispose its sessions again
+    this.#disposed = true;
     for (const b of [...this.#keys, ...this.#values]) b.destroy();
     this.#tokens = [];
+    this.#engine.forget(this);
   }
 
   async #run(tokens: readonly number[], mode: "argmax" | "last" | "all"): Promise<number | Float32Array[]> {
