@@ -5,25 +5,10 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { EVAL_HELP, runEval } from "../eval/cli_command.ts";
+import { EVAL_HELP } from "../eval/cli_command.ts";
+import { failure, runEvalCaptured as run } from "./_eval.ts";
 import { InputError, UsageError } from "../io/errors.ts";
 import { tempDir } from "./_shared.ts";
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "", err = "";
-  const code = await runEval(args, { out: (t) => out += t, err: (t) => err += t });
-  return { code, out, err };
-}
-
-/** The error a promise rejects with. */
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected an error");
-}
 
 /** JSON as Python's json.dumps writes it. */
 function py(v: unknown): string {

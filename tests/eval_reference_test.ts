@@ -7,7 +7,7 @@
 
 import { equal, ok } from "node:assert/strict";
 import { InputError, UsageError } from "../io/errors.ts";
-import { runEval } from "../eval/cli_command.ts";
+import { failure, runEvalCaptured as run } from "./_eval.ts";
 import { announceSkip, HAVE_REFERENCE, REFERENCE_DATA, tempDir } from "./_shared.ts";
 
 announceSkip("IEPile evaluator parity tests");
@@ -40,22 +40,6 @@ function argsOf(row: Row): string[] {
   if (row.extra.includes("--sort_by source")) args.push("--sort_by", "source");
   if (row.extra.includes("rouge")) args.push("--metrics_list", "f1,rouge");
   return args;
-}
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "", err = "";
-  const code = await runEval(args, { out: (t) => out += t, err: (t) => err += t });
-  return { code, out, err };
-}
-
-/** The error a promise rejects with. */
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected an error");
 }
 
 function lastLine(path: string): string {

@@ -86,13 +86,12 @@ export async function prepareResume(path: string, options: { dropErrors?: boolea
     let record: Record<string, PyJson>;
     try {
       record = parseRecordLine(line, path, i + 1).fields;
-    } catch (e) {
+    } catch {
       if (i === lines.length - 1) {
         end = offset; // a last line cut by a crash that happened to end in a newline
         break;
       }
-      throw new InputError("not a JSON object: this does not look like a prediction file", { file: path, line: i + 1 })
-        .at({ field: (e as InputError).field });
+      throw new InputError("not a JSON object: this does not look like a prediction file", { file: path, line: i + 1 });
     }
     offset += new TextEncoder().encode(line).length + 1;
     const failed = record.error !== undefined;
