@@ -2,6 +2,7 @@
  * `deno task demo-infer`: every stage on the bundled data, with a tiny UNTRAINED model the demo
  * writes itself (random weights; its answers are noise — the point is the pipeline):
  * convert → prompt → infer (schema-constrained, and unconstrained for comparison) → eval.
+ * It prints one short section per stage; the files it writes are in `.out/demo-infer/`.
  *
  * @module
  */
@@ -15,51 +16,51 @@ await Deno.remove(out, { recursive: true }).catch(() => {});
 await Deno.mkdir(`${out}/model`, { recursive: true });
 const enc = new TextEncoder();
 const print = (t: string) => Deno.stdout.writeSync(enc.encode(t));
-const io = { out: print, err: print };
-const step = async (title: string, args: string[]) => {
-  print(`\n$ iepile ${args.join(" ").replaceAll(root, "")}\n`);
-  const code = await main(args, io);
+const short = (path: string) => path.replaceAll(root, "");
+
+/** Run one CLI command; show the command and what `show` keeps of its output. Stops the demo on failure. */
+async function step(args: string[], show: (text: string) => string = (t) => t): Promise<string> {
+  print(`$ iepile ${short(args.join(" "))}\n`);
+  let text = "";
+  const code = await main(args, { out: (t) => text += t, err: (t) => text += t });
   if (code !== 0) {
-    print(`${title} failed (exit ${code})\n`);
+    print(text);
+    print(`${args[0]} failed (exit ${code})\n`);
     Deno.exit(code);
   }
-};
+  const kept = short(show(text)).trimEnd();
+  if (kept) print(kept.replace(/^/gm, "  ") + "\n");
+  return text;
+}
 
 print("1. convert the bundled NER and RE samples into test instructions\n");
-for (const [task, splitNum] of [["NER", "3"], ["RE", "3"]]) {
-  await step("convert", [
+for (const task of ["NER", "RE"]) {
+  await step([
     "convert",
     ...["--src_path", `${root}data/${task}/sample.json`, "--schema_path", `${root}data/${task}/schema.json`],
-    ...[
-      "--tgt_path",
-      `${out}/${task}_test.json`,
-      "--task",
-      task,
-      "--language",
-      "en",
-      "--split",
-      "test",
-      "--split_num",
-      splitNum,
-    ],
+    ...["--tgt_path", `${out}/${task}_test.json`, "--task", task, "--language", "en", "--split", "test"],
+    ...["--split_num", "3"],
   ]);
 }
 
-print(
-  "\n2. write the demo model: LLaMA architecture, 2 layers, RANDOM UNTRAINED weights, Mistral tokenizer (512 tokens)\n",
-);
+print("\n2. write the demo model: LLaMA architecture, 2 layers, RANDOM UNTRAINED weights, Mistral tokenizer\n");
 await writeDemoModel(`${out}/model`);
+print(`  ${short(out)}/model\n`);
 
-print("\n3. the prompt the model sees (template llama2_zh, as OneKE), token by token\n");
-await step("prompt", [
-  "prompt",
-  ...["--input", `${out}/NER_test.json`, "--template", "llama2_zh", "--model", `${out}/model`, "--explain"],
-]);
+print("\n3. the prompt the model sees for the first record (template llama2_zh, as OneKE)\n");
+await step(
+  ["prompt", "--input", `${out}/NER_test.json`, "--template", "llama2_zh", "--model", `${out}/model`, "--explain"],
+  (t) => {
+    const header = t.split("\n")[1] ?? ""; // "template … · N tokens · BOS … · stop: …"
+    const text = t.slice(t.indexOf("text:\n") + 6, t.indexOf("\ntokens (")).trim();
+    return `${header}\n${text}`;
+  },
+);
 
 print("\n4. infer on the CPU engine: schema-constrained (default) and unconstrained (IEPile's behaviour)\n");
 for (const task of ["NER", "RE"]) {
   for (const [name, extra] of [["pred", []], ["pred_free", ["--no-constrain"]]] as const) {
-    await step("infer", [
+    await step([
       "infer",
       ...["--model", `${out}/model`, "--template", "llama2_zh", "--engine", "cpu"],
       ...["--input", `${out}/${task}_test.json`, "--output", `${out}/${task}_${name}.json`, "--max-new-tokens", "64"],
@@ -67,16 +68,12 @@ for (const task of ["NER", "RE"]) {
     ]);
   }
 }
-const first = JSON.parse((await Deno.readTextFile(`${out}/NER_pred.json`)).split("\n")[0]);
-print(`\nfirst constrained answer: ${first.output}\n`);
-const free = JSON.parse((await Deno.readTextFile(`${out}/NER_pred_free.json`)).split("\n")[0]);
-print(`first unconstrained answer: ${JSON.stringify(free.output)}\n`);
+const firstOutput = async (file: string) => JSON.parse((await Deno.readTextFile(file)).split("\n")[0]).output;
+const clip = (s: string) => s.length > 70 ? `${s.slice(0, 70)}…` : s;
+print(`  first constrained answer:   ${(await firstOutput(`${out}/NER_pred.json`)).trim()}\n`);
+print(`  first unconstrained answer: ${clip(JSON.stringify(await firstOutput(`${out}/NER_pred_free.json`)))}\n`);
 
-print("\n5. eval (IEPile's metrics)\n");
-await step("eval", ["eval", "--path1", `${out}/NER_pred.json`, "--task", "NER"]);
-print(
-  "\nvalid JSON and F1, constrained vs unconstrained (IEPile's 错误数 counts answers that are not valid JSON):\n\n",
-);
+print("\n5. eval (IEPile's metrics; 'iepile eval --path1 FILE --task T' prints the full report)\n\n");
 print("| task | decoding | answers | valid JSON | F1 |\n| --- | --- | ---: | ---: | ---: |\n");
 for (const task of ["NER", "RE"]) {
   for (const [name, label] of [["pred", "constrained"], ["pred_free", "unconstrained"]]) {

@@ -73,24 +73,33 @@ Deno.test("every IEPile template renders the spec's string", async (t) => {
   }
 });
 
-Deno.test("the spec file's rendered strings are the ones copied here", async (t) => {
-  let spec: string;
+const HAVE_SPEC = (() => {
   try {
-    spec = await Deno.readTextFile(SPEC_FILE);
+    return Deno.statSync(SPEC_FILE).isFile;
   } catch {
-    console.warn(`SKIPPED spec cross-check: ${SPEC_FILE} is absent (it sits beside the project's clone in CI only)`);
-    return;
+    return false;
   }
-  const section = spec.slice(spec.indexOf("Rendered single-turn inference prompt"), spec.indexOf("### 6.3"));
-  const found = new Map<string, string>();
-  for (const m of section.matchAll(/^- `(\w+)`: `(".*")`$/gm)) found.set(m[1], JSON.parse(m[2]));
-  equal(found.size, 27);
-  for (const [name, want] of found) {
-    await t.step(name, () => {
-      equal(SPEC_RENDERED[name], want);
-      equal(renderPrompt(name, "{Q}", undefined, { bosText: "<BOS>" }).text, want);
-    });
-  }
+})();
+if (!HAVE_SPEC) {
+  console.warn(`SKIPPED spec cross-check: ${SPEC_FILE} is absent (it sits beside the project's clone in CI only)`);
+}
+
+Deno.test({
+  name: "the spec file's rendered strings are the ones copied here",
+  ignore: !HAVE_SPEC,
+  async fn(t) {
+    const spec = await Deno.readTextFile(SPEC_FILE);
+    const section = spec.slice(spec.indexOf("Rendered single-turn inference prompt"), spec.indexOf("### 6.3"));
+    const found = new Map<string, string>();
+    for (const m of section.matchAll(/^- `(\w+)`: `(".*")`$/gm)) found.set(m[1], JSON.parse(m[2]));
+    equal(found.size, 27);
+    for (const [name, want] of found) {
+      await t.step(name, () => {
+        equal(SPEC_RENDERED[name], want);
+        equal(renderPrompt(name, "{Q}", undefined, { bosText: "<BOS>" }).text, want);
+      });
+    }
+  },
 });
 
 Deno.test("OneKE wrappers (§6.3): training code, README quick start, vLLM and Ollama spellings", () => {

@@ -1,0 +1,37 @@
+/**
+ * `deno task demo-infer` as a new user sees it: a short, readable run of every stage (no
+ * token-by-token listing), ending with the constrained-vs-unconstrained table.
+ *
+ * @module
+ */
+
+import { equal, ok } from "node:assert/strict";
+
+Deno.test("demo-infer prints a short result", async () => {
+  const root = new URL("../", import.meta.url).pathname;
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write=.out",
+      "--allow-env",
+      "--allow-net=127.0.0.1",
+      "scripts/demo_infer.ts",
+    ],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(run.stdout) + new TextDecoder().decode(run.stderr);
+  equal(run.code, 0, text);
+  const lines = text.trimEnd().split("\n");
+  ok(lines.length <= 60, `${lines.length} lines:\n${text}`);
+  ok(!/^\s+\d+\s+\d+\s+"/m.test(text), "no token-by-token listing"); // "  12   86  "S"" rows
+  for (const stage of ["1. convert", "2. write the demo model", "3. the prompt", "4. infer", "5. eval"]) {
+    ok(text.includes(stage), stage);
+  }
+  // Every constrained answer is valid JSON; the table says so.
+  ok(text.includes("| NER | constrained | 12 | 12 (100%) |"), text);
+  ok(text.includes("| RE | constrained | 10 | 10 (100%) |"), text);
+});
