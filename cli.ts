@@ -36,7 +36,7 @@ Usage: iepile <command> [options]
 Commands:
   convert   annotated IE data (NER, RE, SPO, EE, EET, EEA, KG) → IEPile instructions
             (IEPile's ie2instruction/convert_func.py, byte for byte)
-  stats     what a converted file holds: tasks, sources, schema batches, negatives
+  stats     what a converted or predictions file holds: kind, tasks, sources, answers
   eval      model outputs on test records → IEPile's P/R/F1 (the reference's numbers), per-label
             and per-source scores, malformed-output counts (IEPile's ie2instruction/eval_func.py)
   prompt    converted test records → model prompts (text or token ids) with IEPile's 27 chat
