@@ -134,6 +134,38 @@ Deno.test("stats names the kind of converted file: training without positives, t
   equal(s.answers, null);
 });
 
+Deno.test("stats reads every bundled sample converted (train and test) and every bundled predictions file", async (t) => {
+  await using tmp = await tempDir();
+  for (const task of ["NER", "RE", "SPO", "EE", "EET", "EEA", "KG"]) {
+    for (const split of ["train", "test"]) {
+      await t.step(`${task} ${split}`, async () => {
+        const out = `${tmp.dir}/${task}.${split}.json`;
+        const c = await runCli([
+          "convert",
+          ...["--src_path", `${DATA}${task}/sample.json`, "--schema_path", `${DATA}${task}/schema.json`],
+          ...["--tgt_path", out, "--task", task, "--language", "zh", "--split", split, "--quiet"],
+        ]);
+        equal(c.code, 0, c.stderr);
+        const r = await runCli(["stats", out, "--json"]);
+        equal(r.code, 0, r.stderr);
+        const s = JSON.parse(r.stdout);
+        equal(s.kind, split === "train" ? "training" : "test");
+        deepEqual(Object.keys(s.byTask), [task]);
+        ok(s.instructions >= s.records && s.records > 0);
+        equal(s.answers, null);
+        if (split === "test") ok(s.gold.records === s.records && s.gold.annotations > 0, r.stdout);
+      });
+    }
+  }
+  for (const name of ["NER", "RE"]) {
+    await t.step(`predictions/${name}.json`, async () => {
+      const r = await runCli(["stats", `${DATA}predictions/${name}.json`]);
+      equal(r.code, 0, r.stderr);
+      match(r.stdout, /: predictions \(test instructions with the model's answer\)\n/);
+    });
+  }
+});
+
 Deno.test("stats refuses a file mixing kinds with one line naming the first odd line", async () => {
   await using tmp = await tempDir();
   const [first] = (await Deno.readTextFile(NER_PRED)).split("\n");
