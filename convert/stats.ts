@@ -128,7 +128,7 @@ export function emptyStats(): InstructionStats {
  * ```
  */
 export function recordKind(record: Record<string, unknown>): FileKind {
-  if (record.error !== undefined) return "predictions";
+  if (record.error !== undefined && record.error !== null) return "predictions";
   if (record.output === undefined) return "test";
   return record.id !== undefined || record.label !== undefined ? "predictions" : "training";
 }
@@ -169,7 +169,10 @@ export function addLine(stats: InstructionStats, line: string, previousKey: stri
     throw new InputError(`invalid JSON: ${(e as Error).message}`);
   }
   if (typeof rec !== "object" || rec === null || typeof rec.instruction !== "string") {
-    throw new InputError("not a converted record (needs a string `instruction`)", { field: "instruction" });
+    throw new InputError(
+      "not a converted record (needs a string `instruction`; stats reads what convert and infer write)",
+      { field: "instruction" },
+    );
   }
   try {
     inner = JSON.parse(rec.instruction);

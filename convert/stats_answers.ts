@@ -82,7 +82,7 @@ export function emptyAnswerStats(): AnswerStats {
 export function foldAnswer(stats: AnswerStats, record: Record<string, unknown>, schema: unknown[], line: number): void {
   const output = typeof record.output === "string" ? record.output : "";
   const blank = output.trim() === "";
-  if (record.error !== undefined && blank) {
+  if (record.error !== undefined && record.error !== null && blank) {
     stats.failed++;
     if (stats.firstError === null) stats.firstError = { line, message: String(record.error) };
     return;

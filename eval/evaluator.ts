@@ -291,7 +291,8 @@ export class Evaluator {
   /**
    * Add one parsed prediction record.
    *
-   * @param record the record: `id`, `output`, `label` (first line of a record), optional `source` and `instruction`
+   * @param record the record: `id`, `output`, `label` (first line of a record), optional `source`,
+   *   `instruction`, `task` (compared with the scored task) and `error` (inference failed)
    * @param line its 1-based line number (for messages)
    * @throws {InputError} when a record field is wrong, or an output has a shape the reference crashes on
    *
@@ -408,7 +409,7 @@ export class Evaluator {
   /** An empty output: the model's empty answer, or (with an `error` field) a failed inference. */
   #noteEmpty(record: JsonObject, health: OutputHealth, line: number): void {
     const error = record instanceof Map ? record.get("error") : record.error;
-    if (error === undefined) return void health.empty++;
+    if (error === undefined || error === null) return void health.empty++;
     health.inferenceFailed++;
     this.#fit.firstInferenceError ??= { line, message: typeof error === "string" ? error : jsonKind(error) };
   }
