@@ -36,7 +36,7 @@ Usage: iepile <command> [options]
 Commands:
   convert   annotated IE data (NER, RE, SPO, EE, EET, EEA, KG) → IEPile instructions
             (IEPile's ie2instruction/convert_func.py, byte for byte)
-  stats     what a converted file holds: tasks, sources, schema batches, negatives
+  stats     what a converted or predictions file holds: kind, tasks, sources, answers
   eval      model outputs on test records → IEPile's P/R/F1 (the reference's numbers), per-label
             and per-source scores, malformed-output counts (IEPile's ie2instruction/eval_func.py)
   prompt    converted test records → model prompts (text or token ids) with IEPile's 27 chat
@@ -92,13 +92,22 @@ Example:
     --schema_path data/NER/schema.json --task NER --language en --split_num 6 --split train
 `;
 
-const STATS_HELP = `iepile stats — what a converted file holds
+const STATS_HELP = `iepile stats — what a converted or predictions file holds
 
 Usage: iepile stats FILE [--json]
 
-Prints instructions per task, source and language, schema items per instruction, the
-positive : negative balance of schema items (IEPile suggests 1:2 to 1:3), the share of
-all-negative instructions, and text sizes. --json prints the same as one JSON object.
+Reads the kind of file from its lines and describes it as such:
+  training     'convert --split train' output ("output" holds the target)
+  test         'convert --split test' output (no "output"; "label" holds the gold)
+  predictions  'infer' output: test records with the model's answer in "output", or an
+               "error" where inference failed
+Every kind: instructions per task, source and language, schema items per instruction, text
+sizes. Training adds the positive : negative balance of schema items (IEPile suggests 1:2 to
+1:3) and the share of all-negative instructions. Test and predictions add the gold annotations.
+Predictions add how the answers read: JSON objects, keys outside the asked schema, not valid
+JSON, empty, and lines that failed at inference (with the first error).
+A file mixing kinds is refused, naming the first line of another kind.
+--json prints the same as one JSON object ("kind" is "training", "test" or "predictions").
 `;
 
 /** String options of `convert`: [IEPile name, kebab alias]. */
@@ -285,7 +294,9 @@ async function runStats(args: string[], io: CliIo): Promise<number> {
     io.out(STATS_HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError("stats: give one converted file (see 'iepile stats --help')");
+  if (positionals.length !== 1) {
+    throw new UsageError("stats: give one converted or predictions file (see 'iepile stats --help')");
+  }
   const stats = await statsFile(positionals[0]);
   io.out(values.json ? JSON.stringify(stats, null, 2) + "\n" : formatStats(stats, positionals[0]) + "\n");
   return 0;

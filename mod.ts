@@ -24,7 +24,17 @@
  */
 
 export * from "./convert/mod.ts";
-export { addLine, emptyStats, formatStats, type InstructionStats, statsFile } from "./convert/stats.ts";
+export {
+  addLine,
+  type AnswerStats,
+  emptyStats,
+  type FileKind,
+  formatStats,
+  type GoldStats,
+  type InstructionStats,
+  recordKind,
+  statsFile,
+} from "./convert/stats.ts";
 export * from "./eval/mod.ts";
 export * from "./io/mod.ts";
 export { type CliIo, main, VERSION } from "./cli.ts";

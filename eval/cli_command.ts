@@ -14,7 +14,7 @@ import { pyDumpsIndent } from "../io/py_json_indent.ts";
 import { parsePyJson } from "../io/py_json_parse.ts";
 import { ProgressLine } from "../io/progress.ts";
 import { type EvalReport, evaluateFile } from "./evaluator.ts";
-import { formatReport, fullReport, referenceLine, referenceOutputMsg, resultJson } from "./report.ts";
+import { formatReport, fullReport, referenceLine, referenceOutputMsg, resultJson, taskFitWarnings } from "./report.ts";
 import { type EvalTask, type MatchMode, parseEvalTask } from "./tasks.ts";
 
 /** Help text of `iepile eval`. */
@@ -24,7 +24,15 @@ Usage: iepile eval --path1 PRED.jsonl --task TASK [options]
        iepile eval PRED.jsonl [options]
 
 PRED.jsonl holds the test records written by 'convert --split test' with the model's answer
-added as "output". Records split into several schema batches are merged back per source + id.
+added as "output" (what 'iepile infer' writes). Records split into several schema batches are
+merged back per source + id. Lines where inference failed ("error" field, empty "output") are
+counted apart from empty answers; like them they are errors (错误数) with no predicted tuple,
+so their records' gold tuples count as missed in recall (a warning says how many).
+
+A file scored as the wrong task is refused: gold annotations of another task's kind (an NER
+label scored as RE, an EE label as NER) stop eval at the line, and so do answers none of which
+has the task's shape while the records do not say they are of that task. Records whose "task"
+field names another task, and answers of another task's shape, are warned about on stderr.
 Takes IEPile's flags verbatim (kebab-case works too), so 'python ie2instruction/eval_func.py'
 can be replaced by 'iepile eval'; the numbers are the reference's (same rounding).
 
@@ -158,6 +166,8 @@ export async function runEval(args: string[], io: { out(t: string): void; err(t:
   } finally {
     progress.finish();
   }
+
+  for (const w of taskFitWarnings(report)) io.err(`iepile eval: warning: ${w}\n`);
 
   const outPath = str("out");
   if (outPath !== undefined) await writeText(outPath, pyDumpsIndent(fullReport(report), 2) + "\n", io);

@@ -25,6 +25,7 @@ import { type Repair, REPAIRS } from "./lenient_json.ts";
 import type { MatchCounts } from "./match.ts";
 import { parseJsonAsPython, parseOutput, readOutputObject } from "./parse_output.ts";
 import { SchemaKeyReader } from "./schema_keys.ts";
+import { type AnswerShape, answerShape, answerShapeOf, describeShape } from "./shapes.ts";
 import { type EvalTask, isEventTask, type MatchMode } from "./tasks.ts";
 import { type BagSide, TupleBag } from "./tuple_bag.ts";
 
@@ -58,18 +59,25 @@ export interface ScopeCounts {
 export interface OutputHealth {
   /** Output lines. */
   outputs: number;
-  /** Lines the reference counts in `错误数`: `invalidJson + empty + notObject (+ unscorable)`. */
+  /** Lines the reference counts in `错误数`: `invalidJson + empty + inferenceFailed + notObject (+ unscorable)`. */
   errors: number;
   /** Not valid JSON (Python `json.loads` fails). */
   invalidJson: number;
-  /** Empty or blank output text. */
+  /** Empty or blank output text from the model. */
   empty: number;
+  /**
+   * Lines whose inference failed: an `error` field beside an empty `output`, as `infer` writes
+   * them. Counted as errors with no predicted tuple; their record's gold tuples still count.
+   */
+  inferenceFailed: number;
   /** Valid JSON but not an object. */
   notObject: number;
   /** Shapes the reference crashes on, counted as errors (only with `skipUnscorable`). */
   unscorable: number;
   /** Objects with at least one top-level key outside the schema asked in the line's instruction. */
   offSchema: number;
+  /** Objects shaped as another task's answers (an RE answer scored as NER, …). */
+  otherShape: number;
   /** Lines whose instruction has no readable schema (not checked for `offSchema`). */
   schemaUnknown: number;
   /** Objects that gave no tuple at all. */
@@ -134,6 +142,26 @@ export interface EvalReport {
   categories: ScopeReport[];
   /** Per label over all records, sorted by match then label. */
   labels: LabelReport[];
+  /** How the file's records fit the task they were scored as. */
+  fit: TaskFit;
+}
+
+/** How the records of a file fit the task they are scored as (for warnings). */
+export interface TaskFit {
+  /** Lines with a string `task` field. */
+  taskLines: number;
+  /** Lines whose `task` field names another task. */
+  otherTaskLines: number;
+  /** The first line whose `task` field names another task, and that task. */
+  firstOtherTask: { line: number; task: string } | null;
+  /** Answers shaped as the scored task's answers are. */
+  fittingAnswers: number;
+  /** Answers shaped as another task's, per shape. */
+  otherShapes: Partial<Record<AnswerShape, number>>;
+  /** The first answer shaped as another task's: its line and shape. */
+  firstOtherShape: { line: number; shape: AnswerShape } | null;
+  /** The first line that failed at inference: its number and `error` text. */
+  firstInferenceError: { line: number; message: string } | null;
 }
 
 interface Group {
@@ -182,6 +210,16 @@ export class Evaluator {
   /** Reused for every output's tuples. */
   readonly #scratch: Extraction = { tuples: [], arguments: [], skipped: 0 };
   readonly #health = new Map<string, OutputHealth>();
+  readonly #shape: AnswerShape;
+  readonly #fit: TaskFit = {
+    taskLines: 0,
+    otherTaskLines: 0,
+    firstOtherTask: null,
+    fittingAnswers: 0,
+    otherShapes: {},
+    firstOtherShape: null,
+    firstInferenceError: null,
+  };
   #lines = 0;
   #finished = false;
 
@@ -202,6 +240,7 @@ export class Evaluator {
     this.#events = isEventTask(options.task);
     this.#schemas = new SchemaKeyReader(options.task);
     this.#mainArity = options.task === "NER" || options.task === "EET" || this.#events ? 2 : 3;
+    this.#shape = answerShapeOf(options.task);
   }
 
   /** Prediction lines added so far. */
@@ -252,7 +291,8 @@ export class Evaluator {
   /**
    * Add one parsed prediction record.
    *
-   * @param record the record: `id`, `output`, `label` (first line of a record), optional `source` and `instruction`
+   * @param record the record: `id`, `output`, `label` (first line of a record), optional `source`,
+   *   `instruction`, `task` (compared with the scored task) and `error` (inference failed)
    * @param line its 1-based line number (for messages)
    * @throws {InputError} when a record field is wrong, or an output has a shape the reference crashes on
    *
@@ -299,6 +339,8 @@ export class Evaluator {
     }
     const health = group.health;
     health.outputs++;
+    const task = record instanceof Map ? record.get("task") : record.task;
+    if (typeof task === "string") this.#noteTask(task, line);
 
     // Read the output: strictly, then (if asked and needed) with repairs.
     let value: JsonObject | undefined;
@@ -309,7 +351,7 @@ export class Evaluator {
     } else {
       health.errors++;
       if (strict === "invalid-json") health.invalidJson++;
-      else if (strict === "empty") health.empty++;
+      else if (strict === "empty") this.#noteEmpty(record, health, line);
       else health.notObject++;
       if (this.#lenient) {
         const repaired = parseOutput(output, { lenient: true });
@@ -324,6 +366,7 @@ export class Evaluator {
       }
     }
     if (value === undefined) return;
+    if (this.#otherShape(value, line) && !lenientOnly) health.otherShape++;
 
     const tuples = this.#scratch;
     tuples.tuples.length = 0;
@@ -355,6 +398,35 @@ export class Evaluator {
     this.#addPredictions(group, tuples, lenientOnly);
   }
 
+  /** A line's `task` field: count the lines that name another task. */
+  #noteTask(task: string, line: number): void {
+    this.#fit.taskLines++;
+    if (task === this.#task || task.toUpperCase() === this.#task) return;
+    this.#fit.otherTaskLines++;
+    this.#fit.firstOtherTask ??= { line, task };
+  }
+
+  /** An empty output: the model's empty answer, or (with an `error` field) a failed inference. */
+  #noteEmpty(record: JsonObject, health: OutputHealth, line: number): void {
+    const error = record instanceof Map ? record.get("error") : record.error;
+    if (error === undefined || error === null) return void health.empty++;
+    health.inferenceFailed++;
+    this.#fit.firstInferenceError ??= { line, message: typeof error === "string" ? error : jsonKind(error) };
+  }
+
+  /** Note an answer's shape; true when it is another task's. */
+  #otherShape(value: JsonObject, line: number): boolean {
+    const shape = answerShape(value);
+    if (shape === undefined) return false;
+    if (shape === this.#shape) {
+      this.#fit.fittingAnswers++;
+      return false;
+    }
+    this.#fit.otherShapes[shape] = (this.#fit.otherShapes[shape] ?? 0) + 1;
+    this.#fit.firstOtherShape ??= { line, shape };
+    return true;
+  }
+
   #newGroup(record: JsonObject, source: string, line: number): Group {
     const where = { file: this.#file, line };
     const labelText = record instanceof Map ? record.get("label") : record.label;
@@ -382,7 +454,12 @@ export class Evaluator {
     try {
       gold = goldTuples(this.#task, label);
     } catch (e) {
-      throw e instanceof InputError ? e.at(where) : e;
+      if (!(e instanceof InputError)) throw e;
+      const task = getField(record, "task");
+      const says = typeof task === "string" && task.toUpperCase() !== this.#task
+        ? ` (the record says "task": ${JSON.stringify(task)})`
+        : "";
+      throw new InputError(e.problem + says, { ...where, field: e.field });
     }
     let category = source;
     if (this.#sortBy !== undefined && this.#sortBy !== "source") {
@@ -445,6 +522,7 @@ export class Evaluator {
     if (this.#lines === 0) {
       throw new InputError("no prediction lines (the file is empty)", { file: this.#file });
     }
+    this.#checkAnswersFit();
     const scopes = new Map<string, ScopeReport>();
     for (const [name, health] of this.#health) {
       scopes.set(name, { name, groups: 0, health, strict: this.#emptyCounts(), lenient: this.#lenientCounts() });
@@ -484,7 +562,26 @@ export class Evaluator {
       labels: [...labels.values()].sort((a, b) =>
         a.match === b.match ? compareCodePoints(a.label, b.label) : a.match === "main" ? -1 : 1
       ),
+      fit: this.#fit,
     };
+  }
+
+  /**
+   * A file none of whose answers has the task's shape, while some have another task's, was scored
+   * as the wrong task unless its records say they are of this task (then the model answered in
+   * the wrong shape, and the report's warning says so).
+   */
+  #checkAnswersFit(): void {
+    const fit = this.#fit;
+    if (fit.fittingAnswers > 0 || fit.firstOtherShape === null) return;
+    if (fit.taskLines > fit.otherTaskLines) return; // some records say they are of this task
+    const [shape, n] = Object.entries(fit.otherShapes).sort((a, b) => b[1] - a[1])[0] as [AnswerShape, number];
+    const says = fit.firstOtherTask ? ` and the records say "task": ${JSON.stringify(fit.firstOtherTask.task)};` : ";";
+    throw new InputError(
+      `no answer has the shape of ${describeShape(this.#shape)}: ${n} are ${describeShape(shape)}${says} ` +
+        `is --task ${this.#task} right?`,
+      { file: this.#file, line: fit.firstOtherShape.line, field: "output" },
+    );
   }
 
   #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: Map<string, LabelReport>): void {
@@ -594,9 +691,11 @@ function emptyHealth(): OutputHealth {
     errors: 0,
     invalidJson: 0,
     empty: 0,
+    inferenceFailed: 0,
     notObject: 0,
     unscorable: 0,
     offSchema: 0,
+    otherShape: 0,
     schemaUnknown: 0,
     nothingExtracted: 0,
     skippedValues: 0,

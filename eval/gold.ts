@@ -9,6 +9,7 @@ import { InputError } from "../io/errors.ts";
 import { getField, isJsonObject, type JsonObject } from "../io/json_object.ts";
 import type { PyJson } from "../io/py_json.ts";
 import { jsonKind, type TupleSet } from "./extract.ts";
+import { foreignLabelHint } from "./shapes.ts";
 import type { EvalTask } from "./tasks.ts";
 
 /**
@@ -22,12 +23,15 @@ import type { EvalTask } from "./tasks.ts";
  * | EE | (`event_type`, `event_trigger`) | (`event_type`, `argument`, `role`) for every argument, in label order |
  * | EEA | (`event_type`, `""`) | as EE |
  *
- * A missing `event_trigger` reads as `""` and missing `arguments` as none.
+ * A missing `event_trigger` reads as `""` and missing `arguments` as none. An annotation of
+ * another task's family (an NER annotation scored as RE, an EE one as NER) is an error that
+ * says so, rather than being read as empty tuples.
  *
  * @param task the task
  * @param label the parsed label (a list of annotation objects)
  * @returns the gold tuples
- * @throws {InputError} (field `label…`) when the list or an annotation has the wrong shape
+ * @throws {InputError} (field `label…`) when the list or an annotation has the wrong shape, or
+ *   belongs to another task
  *
  * @example
  * ```ts
@@ -47,19 +51,29 @@ export function goldTuples(task: EvalTask, label: PyJson): TupleSet {
     const at = i;
     switch (task) {
       case "NER":
-        out.tuples.push([required(item, "entity", at), required(item, "entity_type", at)]);
+        out.tuples.push([required(task, item, "entity", at), required(task, item, "entity_type", at)]);
         break;
       case "EET":
-        out.tuples.push([optional(item, "event_trigger"), required(item, "event_type", at)]);
+        out.tuples.push([optional(item, "event_trigger"), required(task, item, "event_type", at)]);
         break;
       case "RE":
       case "SPO":
-      case "KG":
-        out.tuples.push([optional(item, "head"), optional(item, "relation"), optional(item, "tail")]);
+      case "KG": {
+        const head = optional(item, "head"), relation = optional(item, "relation"), tail = optional(item, "tail");
+        if (head === "" && relation === "" && tail === "") {
+          const hint = foreignLabelHint(task, item); // none of the three keys: maybe another task's annotation
+          if (hint !== undefined) {
+            throw new InputError(`annotation has no \`head\`, \`relation\` or \`tail\`: ${hint}`, {
+              field: `label[${i}]`,
+            });
+          }
+        }
+        out.tuples.push([head, relation, tail]);
         break;
+      }
       case "EE":
       case "EEA": {
-        const type = required(item, "event_type", at);
+        const type = required(task, item, "event_type", at);
         out.tuples.push([type, task === "EE" ? optional(item, "event_trigger") : ""]);
         const args = getField(item, "arguments");
         if (args === undefined) break;
@@ -71,7 +85,7 @@ export function goldTuples(task: EvalTask, label: PyJson): TupleSet {
           if (!isJsonObject(arg)) {
             throw new InputError(`is ${jsonKind(arg)}, not an object`, { field: `label[${i}].arguments[${j}]` });
           }
-          out.arguments.push([type, required(arg, "argument", at, j), required(arg, "role", at, j)]);
+          out.arguments.push([type, required(task, arg, "argument", at, j), required(task, arg, "role", at, j)]);
         }
         break;
       }
@@ -80,12 +94,16 @@ export function goldTuples(task: EvalTask, label: PyJson): TupleSet {
   return out;
 }
 
-/** `obj[key]`, which must be present (`at`, `arg`: the annotation and argument index, for the message). */
-function required(obj: JsonObject, key: string, at: number, arg?: number): PyJson {
+/**
+ * `obj[key]`, which must be present (`at`, `arg`: the annotation and argument index, for the
+ * message, which names the task an annotation of another family belongs to).
+ */
+function required(task: EvalTask, obj: JsonObject, key: string, at: number, arg?: number): PyJson {
   const v = obj instanceof Map ? obj.get(key) : Object.hasOwn(obj, key) ? obj[key] : undefined;
   if (v !== undefined) return v;
   const field = arg === undefined ? `label[${at}]` : `label[${at}].arguments[${arg}]`;
-  throw new InputError(`annotation has no \`${key}\``, { field });
+  const hint = arg === undefined ? foreignLabelHint(task, obj) : undefined;
+  throw new InputError(`annotation has no \`${key}\`` + (hint === undefined ? "" : `: ${hint}`), { field });
 }
 
 function optional(obj: JsonObject, key: string): PyJson {

@@ -51,7 +51,18 @@ export {
   type OutputHealth,
   type ScopeCounts,
   type ScopeReport,
+  type TaskFit,
 } from "./evaluator.ts";
+export {
+  type AnswerShape,
+  answerShape,
+  answerShapeOf,
+  describeShape,
+  foreignLabelHint,
+  type LabelFamily,
+  labelFamily,
+  labelFamilyOf,
+} from "./shapes.ts";
 export {
   formatReport,
   fullReport,
@@ -61,5 +72,6 @@ export {
   referenceResult,
   type ReportStyle,
   resultJson,
+  taskFitWarnings,
 } from "./report.ts";
 export { EVAL_HELP, runEval } from "./cli_command.ts";

@@ -14,6 +14,7 @@ import type { EvalReport, LabelReport, OutputHealth, ScopeCounts, ScopeReport } 
 import { REPAIRS } from "./lenient_json.ts";
 import type { MatchCounts } from "./match.ts";
 import { prf } from "./round.ts";
+import { describeShape } from "./shapes.ts";
 import { isEventTask } from "./tasks.ts";
 
 /** The reference's result object: `total` (and categories) → metric name → number, in its key order. */
@@ -197,7 +198,68 @@ export function fullReport(report: EvalReport): PyJson {
   if (report.lenient) out.lenient_result = referenceResult(report, "lenient") as unknown as PyJson;
   out.scopes = [report.total, ...report.categories].map(scopeJson);
   out.labels = report.labels.map(labelJson);
+  out.fit = { ...report.fit, otherShapes: { ...report.fit.otherShapes } } as unknown as PyJson;
   return out;
+}
+
+/**
+ * What the user should know before trusting the scores, one line each (no prefix, no newline):
+ * lines that failed at inference and how they are counted, records that say they are of
+ * another task, answers of no fitting shape.
+ *
+ * @param report the evaluation report
+ * @returns the warnings, empty when there is nothing to say
+ *
+ * @example
+ * ```ts
+ * import { Evaluator, taskFitWarnings } from "./mod.ts";
+ * const ev = new Evaluator({ task: "NER" });
+ * ev.addRecord({ id: "1", task: "NER", label: '[{"entity": "Ann", "entity_type": "person"}]', output: "", error: "timeout" }, 1);
+ * const [w] = taskFitWarnings(ev.finish());
+ * if (!w.startsWith("1 prediction line failed at inference (`error` field; first at line 1: timeout)")) throw new Error(w);
+ * ```
+ */
+export function taskFitWarnings(report: EvalReport): string[] {
+  const out: string[] = [];
+  const fit = report.fit;
+  const failed = report.total.health.inferenceFailed;
+  if (failed > 0) {
+    const first = fit.firstInferenceError!;
+    out.push(
+      `${failed} prediction ${failed === 1 ? "line" : "lines"} failed at inference (\`error\` field; first at line ` +
+        `${first.line}: ${oneLine(first.message)}): counted as errors (错误数) with no predicted tuple, ` +
+        "so their records' gold tuples count as missed in recall",
+    );
+  }
+  if (fit.otherTaskLines > 0) {
+    const first = fit.firstOtherTask!;
+    out.push(
+      `scored as ${report.task}, but ${fit.otherTaskLines} of ${report.lines} lines say "task": ` +
+        `${JSON.stringify(first.task)} (first at line ${first.line})`,
+    );
+  }
+  if (fit.firstOtherShape !== null) {
+    const others = Object.values(fit.otherShapes).reduce((a, b) => a + b, 0);
+    const shape = describeShape(fit.firstOtherShape.shape);
+    if (fit.fittingAnswers === 0) {
+      out.push(
+        `no answer has the shape of ${report.task} answers; ${others} are shaped otherwise (first at line ` +
+          `${fit.firstOtherShape.line}: ${shape}) and score nothing`,
+      );
+    } else if (others > fit.fittingAnswers) {
+      out.push(
+        `${others} answers are shaped as another task's, ${fit.fittingAnswers} as ${report.task} answers ` +
+          `(first other at line ${fit.firstOtherShape.line}: ${shape})`,
+      );
+    }
+  }
+  return out;
+}
+
+/** A message on one line, at most 120 characters. */
+function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 120 ? flat.slice(0, 119) + "…" : flat;
 }
 
 /** Output style of {@linkcode formatReport}. */
@@ -303,12 +365,14 @@ function healthRows(h: OutputHealth, lenient: boolean): string[][] {
     ["all output lines", String(h.outputs)],
     ["not valid JSON", String(h.invalidJson)],
     ["empty", String(h.empty)],
-    ["valid JSON but not an object", String(h.notObject)],
   ];
+  if (h.inferenceFailed > 0) rows.push(["failed at inference (`error` field)", String(h.inferenceFailed)]);
+  rows.push(["valid JSON but not an object", String(h.notObject)]);
   if (h.unscorable > 0) rows.push(["shapes the reference crashes on (counted as errors)", String(h.unscorable)]);
   rows.push(
     ["errors (the reference's 错误数)", String(h.errors)],
     ["keys outside the asked schema", String(h.offSchema)],
+    ...(h.otherShape > 0 ? [["shaped as another task's answers", String(h.otherShape)]] : []),
     ["nothing extracted", String(h.nothingExtracted)],
     ["values of the wrong shape skipped", String(h.skippedValues)],
   );
