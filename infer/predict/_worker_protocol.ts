@@ -54,6 +54,14 @@ export const CANCEL = 0;
  *
  * @param e the error
  * @returns its plain form
+ *
+ * @example
+ * ```ts
+ * import { InputError } from "../../io/errors.ts";
+ * import { fromWire, toWire } from "./_worker_protocol.ts";
+ * const e = fromWire(structuredClone(toWire(new InputError("bad", { file: "a.json", line: 2 }))));
+ * if (!(e instanceof InputError) || e.message !== "a.json:2: bad") throw new Error(e.message);
+ * ```
  */
 export function toWire(e: unknown): WireError {
   if (e instanceof InputError) {
@@ -72,6 +80,12 @@ export function toWire(e: unknown): WireError {
  *
  * @param w the plain form
  * @returns the error
+ *
+ * @example
+ * ```ts
+ * import { fromWire } from "./_worker_protocol.ts";
+ * if (fromWire({ name: "AbortError", message: "gone" }).name !== "AbortError") throw new Error();
+ * ```
  */
 export function fromWire(w: WireError): Error {
   if (w.input !== undefined) return new InputError(w.input.problem, w.input);

@@ -10,7 +10,22 @@ interface Waiter {
   readonly signal?: AbortSignal;
 }
 
-/** A first-in first-out line for one resource. */
+/**
+ * A first-in first-out line for one resource.
+ *
+ * @example
+ * ```ts
+ * import { Turns } from "./_turns.ts";
+ * const turns = new Turns();
+ * const end = await turns.take();
+ * const left = new AbortController();
+ * const waiting = turns.take(left.signal);
+ * left.abort(); // it leaves the line without its turn
+ * await waiting.then(() => { throw new Error("must not get a turn"); }, () => {});
+ * end();
+ * (await turns.take())(); // free again
+ * ```
+ */
 export class Turns {
   #busy = false;
   readonly #line: Waiter[] = [];
