@@ -50,10 +50,11 @@ answer then always parses, with exactly the schema's keys. GET /health needs no 
                       4096 on cpu and 2048 on webgpu)
   -h, --help          this help
 
-Requests run one at a time on the engine, in arrival order; the model computes off the thread that
-serves HTTP (on cpu, in a worker), so while one runs, streamed tokens go out as they are made,
-/health answers, a full queue answers 503, and a client that disconnects frees the engine within
-one token. The first line on standard output is the API root URL. Stop with Ctrl-C (SIGINT) or SIGTERM: running requests are cancelled.
+Requests run one at a time on the engine, in arrival order. The model computes off the thread
+that serves HTTP (on cpu, in a worker thread), so while one request runs, its tokens stream as
+they are made, /health answers, a full queue answers 503, and a client that disconnects frees the
+engine within one token. The first line on standard output is the API root URL. Stop with Ctrl-C
+(SIGINT) or SIGTERM: running requests are cancelled.
 `;
 
 /**
