@@ -48,6 +48,8 @@ Deno.test("WorkerGenerator: the same answers as LocalGenerator, streamed per tok
       { promptIds: [1, 40, 41, 42], maxNewTokens: 24 },
       { promptIds: [1, 40, 41, 42], maxNewTokens: 40, shape },
       { promptIds: [1, 50], maxNewTokens: 16, sampling: { temperature: 0.8, topP: 0.9 }, seed: 5 },
+      // A prompt longer than the worker's prompt step (computed in several steps there).
+      { promptIds: Array.from({ length: 150 }, (_, i) => 3 + (i * 37) % 500), maxNewTokens: 12 },
     ];
     for (const request of requests) {
       const want = await local.complete(request);
@@ -89,6 +91,32 @@ Deno.test("WorkerGenerator: a cancel stops the running request; one cancelled wh
     await worker.close();
   }
   await rejects(worker.complete({ promptIds: [1], maxNewTokens: 1 }), /closed/);
+});
+
+Deno.test("WorkerGenerator: a cancel also stops a long prompt part way", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, MODEL);
+  const worker = await WorkerGenerator.start({ model: tmp.dir });
+  try {
+    // Different first tokens: nothing of one prompt is cached for the other.
+    const prompt = (first: number) => [first, ...Array.from({ length: 1800 }, (_, i) => 3 + (i * 37) % 500)];
+    let t0 = performance.now();
+    await worker.complete({ promptIds: prompt(1), maxNewTokens: 1 });
+    const whole = performance.now() - t0;
+    const stop = new AbortController();
+    t0 = performance.now();
+    setTimeout(() => stop.abort(), whole / 10);
+    await rejects(worker.complete({ promptIds: prompt(2), maxNewTokens: 1, signal: stop.signal }), {
+      name: "AbortError",
+    });
+    const cancelled = performance.now() - t0;
+    ok(
+      cancelled < whole / 2,
+      `the prompt alone takes ${whole.toFixed(0)} ms; cancelled at a tenth, it ended after ${cancelled.toFixed(0)} ms`,
+    );
+  } finally {
+    await worker.close();
+  }
 });
 
 Deno.test("WorkerGenerator: a bad model folder fails with the file at fault, and no worker is left", async () => {

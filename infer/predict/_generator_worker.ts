@@ -49,7 +49,14 @@ async function start(init: WorkerInit): Promise<void> {
   session.dispose();
 }
 
-/** The engine whose sessions refuse to compute once the flag is set (the request was cancelled). */
+/** Prompt tokens computed per step, so that a cancel also stops a long prompt between steps. */
+const PROMPT_STEP = 64;
+
+/**
+ * The engine whose sessions stop (with an `AbortError`) before a forward step once the flag is
+ * set: the request was cancelled. Long prompts are computed in steps of {@linkcode PROMPT_STEP}
+ * tokens (the CPU engine computes each position alike either way).
+ */
 function cancellable(engine: Engine, flag: Int32Array): Engine {
   const check = () => {
     if (Atomics.load(flag, CANCEL) !== 0) throw new DOMException("the request was cancelled", "AbortError");
@@ -59,14 +66,34 @@ function cancellable(engine: Engine, flag: Int32Array): Engine {
     spec: engine.spec,
     createSession(options): Session {
       const s = engine.createSession(options);
+      /** All but the last step through `s.forwardAll` (collected into `all`), the last through `last`. */
+      const stepwise = async <T>(
+        tokens: readonly number[],
+        last: (t: readonly number[]) => Promise<T>,
+        all = false,
+      ) => {
+        const earlier: Float32Array[] = [];
+        let at = 0;
+        for (; tokens.length - at > PROMPT_STEP; at += PROMPT_STEP) {
+          check();
+          const part = tokens.slice(at, at + PROMPT_STEP);
+          if (all) earlier.push(...await s.forwardAll(part));
+          else await s.forward(part);
+        }
+        check();
+        return { earlier, last: await last(tokens.slice(at)) };
+      };
       return {
         get tokens() {
           return s.tokens;
         },
         contextSize: s.contextSize,
-        forward: (t) => (check(), s.forward(t)),
-        forwardAll: (t) => (check(), s.forwardAll(t)),
-        forwardGreedy: (t) => (check(), s.forwardGreedy(t)),
+        forward: async (t) => (await stepwise(t, (x) => s.forward(x))).last,
+        forwardAll: async (t) => {
+          const { earlier, last } = await stepwise(t, (x) => s.forwardAll(x), true);
+          return [...earlier, ...last];
+        },
+        forwardGreedy: async (t) => (await stepwise(t, (x) => s.forwardGreedy(x))).last,
         truncate: (n) => s.truncate(n),
         reusePrefix: (ids) => s.reusePrefix(ids),
         fork: () => s.fork(),
