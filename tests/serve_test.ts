@@ -24,6 +24,7 @@ import {
   shapeForSchema,
   shapeToJsonSchema,
   shrinkTokenizer,
+  webGpuAvailable,
   writeRandomModel,
 } from "../infer/mod.ts";
 import { jsonSchemaToShape, UnsupportedSchemaError } from "../infer/constrain/json_schema_shape.ts";
@@ -653,5 +654,228 @@ Deno.test({
         (await Deno.readTextFile(p)).trim().split("\n").map((l) => JSON.parse(l).output as string);
       deepEqual(await outputs(`${dir}/r.json`), await outputs(`${dir}/l.json`));
     });
+  },
+});
+
+/**
+ * A `serve` process: its API root, and a way to stop it (SIGTERM) that checks it exits. The
+ * server runs in its own process so that these timings are the client's, whatever the
+ * server's thread does.
+ */
+async function serveProcess(args: string[]): Promise<{ url: string; stop(): Promise<string> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../mod.ts", import.meta.url).pathname, "serve", "--port", "0", ...args],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const err = new Response(child.stderr).text();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`serve did not start: ${await err}`);
+    out += value;
+  }
+  const drained = (async () => {
+    while (!(await lines.read()).done);
+  })();
+  return {
+    url: out.trim(),
+    async stop() {
+      child.kill("SIGTERM");
+      const t0 = performance.now();
+      const status = await child.status;
+      await drained;
+      const stderr = await err;
+      equal(status.code, 0, stderr);
+      ok(performance.now() - t0 < 5000, `serve took ${performance.now() - t0} ms to exit`);
+      return stderr;
+    },
+  };
+}
+
+/** POST a streaming completion; the arrival time (ms since `t0`) of each event, until it ends or `signal` aborts. */
+async function streamTimes(
+  url: string,
+  body: Record<string, unknown>,
+  t0: number,
+  signal?: AbortSignal,
+  onEvent?: (n: number) => void,
+): Promise<{ times: number[]; text: string; done: boolean }> {
+  const times: number[] = [];
+  let text = "";
+  let buffer = "";
+  let done = false;
+  try {
+    const res = await fetch(`${url}/completions`, {
+      method: "POST",
+      body: JSON.stringify({ ...body, stream: true }),
+      signal,
+    });
+    equal(res.status, 200);
+    for await (const piece of res.body!.pipeThrough(new TextDecoderStream())) {
+      buffer += piece;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const data = buffer.slice(0, end).replace(/^data: /, "");
+        buffer = buffer.slice(end + 2);
+        if (data === "[DONE]") done = true;
+        else text += JSON.parse(data).choices[0]?.text ?? "";
+        times.push(performance.now() - t0);
+        onEvent?.(times.length);
+      }
+    }
+  } catch (e) {
+    if ((e as Error).name !== "AbortError") throw e;
+  }
+  return { times, text, done };
+}
+
+/** ms until a request's answer, from `t0`. */
+async function timed(t0: number, request: Promise<Response>): Promise<{ ms: number; res: Response; body: string }> {
+  const res = await request;
+  const body = await res.text();
+  return { ms: performance.now() - t0, res, body };
+}
+
+Deno.test({
+  name: "serve: while a request computes, tokens stream, /health answers, a full queue gets 503, a cancel frees it",
+  ...opts,
+  async fn(t) {
+    await using tmp = await tempDir();
+    // Big enough that a token takes several ms on the CPU engine; no EOS, so every answer runs
+    // to max_tokens and the lengths below are exact.
+    const { eos_token: _, ...noEos } = TOKENIZER.config;
+    await writeRandomModel(tmp.dir, {
+      ...MODEL,
+      hidden: 512,
+      intermediate: 1536,
+      layers: 4,
+      heads: 8,
+      kvHeads: 4,
+      tokenizer: { json: TOKENIZER.json, config: noEos },
+    });
+    const engines = ["cpu", "webgpu"];
+    const gpu = await webGpuAvailable();
+    for (const engine of engines) {
+      await t.step({
+        name: engine,
+        ignore: engine === "webgpu" && !gpu,
+        async fn(t) {
+          const server = await serveProcess([
+            "--model",
+            tmp.dir,
+            "--template",
+            "mistral",
+            "--engine",
+            engine,
+            "--max-queue",
+            "1",
+            "--model-name",
+            NAME,
+          ]);
+          const { url } = server;
+          const body = (n: number) => ({
+            model: NAME,
+            prompt: "Alice met Bob in Paris.",
+            max_tokens: n,
+            temperature: 0,
+          });
+          const post = (n: number, signal?: AbortSignal) =>
+            fetch(`${url}/completions`, { method: "POST", body: JSON.stringify(body(n)), signal });
+          await (await post(2)).text(); // warm up
+          // The time of one token (and of a one-token request) on this engine, on this machine.
+          let t0 = performance.now();
+          const one = await timed(t0, post(1));
+          t0 = performance.now();
+          const forty = await timed(t0, post(41));
+          equal(JSON.parse(forty.body).usage.completion_tokens, 41);
+          const token = (forty.ms - one.ms) / 40;
+          const figures = [`a token ${token.toFixed(1)} ms, a 1-token request ${one.ms.toFixed(0)} ms`];
+
+          await t.step("the first streamed event comes long before the last; /health answers meanwhile", async () => {
+            const t0 = performance.now();
+            let health: Promise<{ ms: number; res: Response; body: string }> | undefined;
+            const stream = streamTimes(url, body(45), t0, undefined, (n) => {
+              if (n === 1) health = timed(performance.now(), fetch(url.replace(/\/v1$/, "/health")));
+            });
+            // Also asked a few tokens' time in, whatever the stream has shown by then.
+            await new Promise((r) => setTimeout(r, Math.min(3 * token, 100)));
+            const early = await timed(performance.now(), fetch(url.replace(/\/v1$/, "/health")));
+            const { times, done } = await stream;
+            const late = await health!;
+            ok(done && times.length >= 30, `${times.length} events`);
+            const total = times[times.length - 1];
+            figures.push(
+              `first of ${times.length} events at ${times[0].toFixed(0)} ms, last at ${total.toFixed(0)} ms`,
+            );
+            figures.push(`/health in ${early.ms.toFixed(0)} and ${late.ms.toFixed(0)} ms`);
+            const problems = [];
+            if (!(times[0] < total / 3)) {
+              problems.push(`first event at ${times[0].toFixed(0)} of ${total.toFixed(0)} ms`);
+            }
+            for (const h of [early, late]) {
+              equal(h.res.status, 200);
+              if (!(h.ms < Math.max(200, 3 * token))) problems.push(`/health took ${h.ms.toFixed(0)} ms`);
+            }
+            deepEqual(problems, []);
+          });
+
+          await t.step("with --max-queue 1, the third of three long requests gets 503 at once", async () => {
+            const gone = new AbortController();
+            const t0 = performance.now();
+            const three = [0, 1, 2].map(() => timed(t0, post(200, gone.signal)).catch((e) => e as Error));
+            const busy = await Promise.race(three);
+            ok(!(busy instanceof Error));
+            equal(busy.res.status, 503, busy.body);
+            equal(busy.res.headers.get("retry-after"), "1");
+            ok(
+              busy.ms < Math.max(200, 20 * token),
+              `503 after ${busy.ms.toFixed(0)} ms (a token: ${token.toFixed(1)} ms)`,
+            );
+            figures.push(`503 after ${busy.ms.toFixed(0)} ms`);
+            gone.abort();
+            await Promise.all(three);
+            // The two that went away (one running, one waiting) leave the engine and the line as
+            // soon as the server sees their connections close: a new request is soon served.
+            const t1 = performance.now();
+            let after = await timed(t1, post(1));
+            while (after.res.status === 503 && performance.now() - t1 < 1000) after = await timed(t1, post(1));
+            equal(after.res.status, 200, after.body);
+            const allowed = one.ms + Math.max(4 * token, 100);
+            ok(
+              after.ms < allowed,
+              `the next request was served after ${after.ms.toFixed(0)} ms (allowed ${allowed} ms)`,
+            );
+          });
+
+          await t.step("a client that goes away frees the engine within about one token", async () => {
+            // It goes away after its third token, or after ten tokens' time if none streams.
+            const gone = new AbortController();
+            const t0 = performance.now();
+            let aborted = 0;
+            const leave = () => aborted ||= (gone.abort(), performance.now());
+            const timer = setTimeout(leave, one.ms + 10 * token);
+            await streamTimes(url, body(1000), t0, gone.signal, (n) => n === 3 && leave());
+            clearTimeout(timer);
+            ok(aborted > 0, "the stream ended before it was cancelled");
+            const next = await timed(aborted, post(1));
+            equal(next.res.status, 200, next.body);
+            const allowed = one.ms + Math.max(4 * token, 100);
+            figures.push(`after a cancel, a 1-token request answered in ${next.ms.toFixed(0)} ms`);
+            ok(
+              next.ms < allowed,
+              `after the cancel, a ${one.ms.toFixed(0)} ms request took ${next.ms.toFixed(0)} ms ` +
+                `(a token: ${token.toFixed(1)} ms; allowed ${allowed.toFixed(0)} ms)`,
+            );
+          });
+          await server.stop();
+          console.log(`serve --engine ${engine}: ${figures.join("; ")}`);
+        },
+      });
+    }
+    if (!gpu) console.warn("SKIPPED serve webgpu timings: no WebGPU adapter on this machine");
   },
 });

@@ -31,6 +31,7 @@ export {
   type TextGenerator,
   tokensText,
 } from "./local.ts";
+export { WorkerGenerator, type WorkerGeneratorOptions } from "./worker_generator.ts";
 export {
   gbnfJsonSchema,
   LlamaCppGenerator,

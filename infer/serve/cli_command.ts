@@ -12,9 +12,10 @@ import { UsageError } from "../../io/errors.ts";
 import { loadTokenizer } from "../../templates/mod.ts";
 import type { CommandIo } from "../cli_command.ts";
 import { createEngine, defaultEngine } from "../create_engine.ts";
-import { loadModel } from "../load_model.ts";
+import { loadModel, type LoadProgress } from "../load_model.ts";
 import { LoadProgressLine } from "../load_progress.ts";
 import { LocalGenerator } from "../predict/local.ts";
+import { WorkerGenerator } from "../predict/worker_generator.ts";
 import { serveOpenAi } from "./openai_server.ts";
 
 /** Help of `serve`. */
@@ -49,8 +50,11 @@ answer then always parses, with exactly the schema's keys. GET /health needs no 
                       4096 on cpu and 2048 on webgpu)
   -h, --help          this help
 
-Requests run one at a time on the engine, in arrival order. The first line on standard output is
-the API root URL. Stop with Ctrl-C (SIGINT) or SIGTERM: running requests are cancelled.
+Requests run one at a time on the engine, in arrival order. The model computes off the thread
+that serves HTTP (on cpu, in a worker thread), so while one request runs, its tokens stream as
+they are made, /health answers, a full queue answers 503, and a client that disconnects frees the
+engine within one token. The first line on standard output is the API root URL. Stop with Ctrl-C
+(SIGINT) or SIGTERM: running requests are cancelled.
 `;
 
 /**
@@ -110,22 +114,14 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
   if (apiKey === "") throw new UsageError("serve: --api-key must not be empty");
   const modelName = (v["model-name"] as string | undefined) || basename(resolve(modelDir));
 
-  const progress = new LoadProgressLine();
-  let model;
-  try {
-    model = await loadModel(modelDir, { lora: v.lora as string | undefined, onProgress: (p) => progress.update(p) });
-  } finally {
-    progress.finish();
-  }
-  const tokenizer = await loadTokenizer(modelDir);
-  const engine = await createEngine(model, {
-    engine: engineName ?? await defaultEngine(),
-    contextSize,
-  });
+  const lora = v.lora as string | undefined;
+  const generator = await startGenerator(modelDir, lora, engineName ?? await defaultEngine(), contextSize);
+  const { architecture } = generator instanceof WorkerGenerator ? generator.spec : generator.engine.spec;
+  const engine = generator instanceof WorkerGenerator ? generator.engineName : generator.engine.name;
   let server;
   try {
     server = serveOpenAi({
-      generator: new LocalGenerator(engine, tokenizer),
+      generator,
       template,
       modelName,
       hostname: host,
@@ -135,14 +131,14 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
       contextSize,
     });
   } catch (e) {
-    engine.dispose();
+    await generator.close();
     if (e instanceof Deno.errors.AddrInUse) throw new UsageError(`serve: port ${port} on ${host} is in use`);
     if (e instanceof Deno.errors.AddrNotAvailable) throw new UsageError(`serve: cannot listen on ${host}`);
     throw e;
   }
   io.out(`${server.url}\n`);
   io.err(
-    `iepile serve: model "${modelName}" (${model.spec.architecture}${v.lora ? ` + LoRA` : ""}, ${engine.name}), ` +
+    `iepile serve: model "${modelName}" (${architecture}${lora ? ` + LoRA` : ""}, ${engine}), ` +
       `template ${template}, ${apiKey ? "API key required" : "no API key"}; Ctrl-C stops\n`,
   );
   if (!isLoopback(host) && !apiKey) {
@@ -164,9 +160,32 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
   });
   const why = await stopped;
   await server.shutdown();
-  engine.dispose();
+  await generator.close();
   io.err(`iepile serve: ${why === "closed" ? "closed" : `stopped (${why})`}\n`);
   return 0;
+}
+
+/**
+ * The model on its engine, the tokenizer beside it. The CPU engine computes in a worker: on
+ * this thread each token would hold up every request. WebGPU waits for the device without
+ * blocking, so it stays here.
+ */
+async function startGenerator(
+  modelDir: string,
+  lora: string | undefined,
+  engine: "cpu" | "webgpu",
+  contextSize: number | undefined,
+): Promise<LocalGenerator | WorkerGenerator> {
+  const progress = new LoadProgressLine();
+  try {
+    const onProgress = (p: LoadProgress) => progress.update(p);
+    if (engine === "cpu") return await WorkerGenerator.start({ model: modelDir, lora, contextSize, onProgress });
+    const model = await loadModel(modelDir, { lora, onProgress });
+    const tokenizer = await loadTokenizer(modelDir);
+    return new LocalGenerator(await createEngine(model, { engine, contextSize }), tokenizer);
+  } finally {
+    progress.finish();
+  }
 }
 
 function isLoopback(host: string): boolean {

@@ -20,7 +20,9 @@ import {
   type TemplateDefinition,
 } from "../../templates/mod.ts";
 import type { CompletionResult, LocalGenerator } from "../predict/local.ts";
+import { WorkerGenerator } from "../predict/worker_generator.ts";
 import { ApiError } from "./api_error.ts";
+import { Turns } from "./_turns.ts";
 import {
   type ChatPrompt,
   parseChatRequest,
@@ -31,8 +33,12 @@ import {
 
 /** Options of {@linkcode serveOpenAi}. */
 export interface ServeOptions {
-  /** The engine and tokenizer that answer (requests run one at a time). */
-  generator: LocalGenerator;
+  /**
+   * The engine and tokenizer that answer (requests run one at a time). The CPU engine computes
+   * without yielding, so give it as a {@linkcode WorkerGenerator}: on this thread it would hold
+   * up every other request (streaming, `/health`, the queue's 503, cancellation) while it runs.
+   */
+  generator: LocalGenerator | WorkerGenerator;
   /** The chat template: an IEPile template name, or `chat_template` for the tokenizer's own. */
   template: string;
   /** The model's name in `/v1/models` and requests (default `iepile`). */
@@ -102,9 +108,11 @@ export function serveOpenAi(options: ServeOptions): OpenAiServer {
   const maxBody = options.maxBodyBytes ?? 8 << 20;
   const contextSize = options.contextSize ?? sessionSize(generator);
   const created = Math.floor(Date.now() / 1000);
-  const source = promptSource(tok, options.template, generator.engine.spec.vocabSize);
+  const vocabSize = generator instanceof WorkerGenerator ? generator.spec.vocabSize : generator.engine.spec.vocabSize;
+  const source = promptSource(tok, options.template, vocabSize);
   const stopping = new AbortController();
   let active = 0; // accepted generations: running or waiting
+  const turns = new Turns(); // one at a time; a cancelled request leaves the line at once
 
   const handle = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname.replace(/\/+$/, "");
@@ -156,7 +164,7 @@ export function serveOpenAi(options: ServeOptions): OpenAiServer {
     const onStop = () => cancel.abort(stopping.signal.reason);
     req.signal.addEventListener("abort", onGone);
     stopping.signal.addEventListener("abort", onStop);
-    const job = new Job(parsed, maxTokens, cancel.signal);
+    const job = new Job(parsed, maxTokens, cancel.signal, turns);
     active++;
     const done = () => {
       active--;
@@ -219,15 +227,26 @@ class Job {
   readonly request: ParsedRequest;
   readonly maxTokens: number;
   readonly signal: AbortSignal;
+  readonly #turns: Turns;
 
-  constructor(request: ParsedRequest, maxTokens: number, signal: AbortSignal) {
+  constructor(request: ParsedRequest, maxTokens: number, signal: AbortSignal, turns: Turns) {
     this.request = request;
     this.maxTokens = maxTokens;
     this.signal = signal;
+    this.#turns = turns;
   }
 
-  /** Generate; `onText` gets text that no stop text can still take back. */
-  run(generator: LocalGenerator, onText?: (delta: string) => void): Promise<CompletionResult> {
+  /** Wait for the engine, then generate; `onText` gets text that no stop text can still take back. */
+  async run(generator: LocalGenerator | WorkerGenerator, onText?: (delta: string) => void): Promise<CompletionResult> {
+    const end = await this.#turns.take(this.signal);
+    try {
+      return await this.#generate(generator, onText);
+    } finally {
+      end();
+    }
+  }
+
+  #generate(generator: LocalGenerator | WorkerGenerator, onText?: (delta: string) => void): Promise<CompletionResult> {
     const p = this.request;
     let raw = "";
     let sent = 0;
@@ -316,7 +335,7 @@ function chatResponse(m: Meta, r: CompletionResult): Record<string, unknown> {
 
 function sseResponse(
   job: Job,
-  generator: LocalGenerator,
+  generator: LocalGenerator | WorkerGenerator,
   m: Meta,
   chat: boolean,
   includeUsage: boolean,
@@ -423,7 +442,8 @@ function authorized(header: string | null, key: string): boolean {
   return diff === 0;
 }
 
-function sessionSize(generator: LocalGenerator): number {
+function sessionSize(generator: LocalGenerator | WorkerGenerator): number {
+  if (generator instanceof WorkerGenerator) return generator.contextSize;
   const s = generator.engine.createSession();
   try {
     return s.contextSize;

