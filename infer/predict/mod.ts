@@ -13,6 +13,7 @@
 
 export { prepareResume, recordKey, type ResumeState } from "./resume.ts";
 export {
+  FatalPredictionError,
   type Prediction,
   type Predictor,
   type PredictRequest,
