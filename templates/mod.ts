@@ -42,7 +42,7 @@ export {
   type PromptTokenizer,
   type SpecialToken,
 } from "./tokenizer.ts";
-export { fitPrompt, type FitResult, truncateTail } from "./truncate.ts";
+export { fitPrompt, type FitResult, LONG_INPUT_CHARS_PER_TOKEN, truncateQuery, truncateTail } from "./truncate.ts";
 export { explainPrompt } from "./explain.ts";
 export {
   promptFile,

@@ -15,7 +15,7 @@ import { ChatTemplate, chatTemplateOf } from "./chat_template.ts";
 import { checkTemplate, type Prompt, queryOf, renderPrompt, type TokenizedPrompt } from "./render.ts";
 import type { TemplateDefinition } from "./template.ts";
 import { HfTokenizer, type PromptTokenizer } from "./tokenizer.ts";
-import { fitPrompt, type FitResult, truncateTail } from "./truncate.ts";
+import { fitPrompt, type FitResult, truncateQuery } from "./truncate.ts";
 import { CHAT_TEMPLATE, getTemplate } from "./named_templates.ts";
 
 /** How over-long prompts are cut: IEPile's rule, or shortening the input text. */
@@ -120,10 +120,7 @@ export class PromptRenderer {
     const tokenizer = this.tokenizer!;
     const render = this.#render as (q: string) => TokenizedPrompt;
     if (this.#truncate === "input") return fitPrompt(render, query, cutoff, tokenizer);
-    const full = render(query);
-    const prompt = truncateTail(full, cutoff, tokenizer);
-    const removed = full.ids.length - prompt.ids.length;
-    return { prompt, cut: removed > 0 ? "tail" : "none", tokensRemoved: removed, charsRemoved: 0 };
+    return truncateQuery(render, query, cutoff, tokenizer);
   }
 }
 

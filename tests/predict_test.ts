@@ -6,7 +6,7 @@
  */
 
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { type Predictor, prepareResume, runPredictions } from "../infer/predict/mod.ts";
+import { FatalPredictionError, type Predictor, prepareResume, runPredictions } from "../infer/predict/mod.ts";
 import { OpenAiPredictor } from "../infer/predict/openai.ts";
 import { tempDir } from "./_shared.ts";
 
@@ -167,6 +167,7 @@ Deno.test("failed predictions are written with an error field, counted, and redo
   };
   const s = await runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor: flaky });
   equal(s.errors, 1);
+  deepEqual(s.firstError, { line: 3, message: "prompt too long: 900 > 512 tokens" });
   const bad = (await Deno.readTextFile(`${tmp.dir}/pred.json`)).split("\n")[2];
   deepEqual(JSON.parse(bad).error, "prompt too long: 900 > 512 tokens");
   equal(JSON.parse(bad).output, "");
@@ -187,6 +188,86 @@ Deno.test("failed predictions are written with an error field, counted, and redo
   const final = (await Deno.readTextFile(`${tmp.dir}/pred.json`)).trim().split("\n").map((l) => JSON.parse(l));
   equal(final.length, 6);
   ok(final.every((r) => r.error === undefined));
+});
+
+Deno.test("a fatal predictor error stops the run at once; an output it created and left empty is removed", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, testRecords(10));
+  let calls = 0;
+  const failAt = (n: number): Predictor => ({
+    concurrency: 2,
+    predict: ({ record }) => {
+      if (++calls >= n) return Promise.reject(new FatalPredictionError("cannot reach the server"));
+      return echo().predict({ record, line: 0 }, new AbortController().signal);
+    },
+  });
+  const run = (p: Predictor) =>
+    runPredictions({ input: `${tmp.dir}/test.json`, output: `${tmp.dir}/pred.json`, predictor: p });
+  await rejects(run(failAt(1)), FatalPredictionError);
+  ok(calls <= 2, `${calls} predictions tried`);
+  await rejects(Deno.stat(`${tmp.dir}/pred.json`), Deno.errors.NotFound);
+  calls = 0;
+  await rejects(run(failAt(4)), /cannot reach the server/);
+  ok(calls <= 5, `${calls} predictions tried`);
+  const kept = (await Deno.readTextFile(`${tmp.dir}/pred.json`)).trim().split("\n");
+  ok(kept.length >= 1 && kept.length <= 3 && kept.every((l) => !l.includes('"error"')), "no error records written");
+});
+
+Deno.test("output to a function (standard output): every record, in order, no resume", async () => {
+  await using tmp = await tempDir();
+  const input = testRecords(5);
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, input);
+  let text = "";
+  const s = await runPredictions({ input: `${tmp.dir}/test.json`, output: (t) => text += t, predictor: echo() });
+  equal(s.predicted, 5);
+  checkComplete(input, text);
+  equal([...Deno.readDirSync(tmp.dir)].length, 1, "no file written");
+});
+
+Deno.test("OpenAI-compatible client: nothing listening stops at once; a restart mid-run is retried", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const signal = new AbortController().signal;
+  const start = performance.now();
+  const p = new OpenAiPredictor({ baseUrl: `http://127.0.0.1:${port}/v1`, api: "completions", prompt: () => "q" });
+  await rejects(
+    p.predict({ record: {}, line: 1 }, signal),
+    (e) => e instanceof FatalPredictionError && /cannot reach .*: connection refused; check --base-url/.test(e.message),
+  );
+  ok(performance.now() - start < 1000, "no retries");
+  // Once the server has answered, a refused connection is a restart: retried.
+  let calls = 0;
+  const refused = () =>
+    new TypeError("fetch failed", {
+      cause: new Error("client error (Connect): tcp connect error: Connection refused (os error 111)"),
+    });
+  const fake: typeof fetch = () => {
+    calls++;
+    if (calls === 2 || calls === 3) return Promise.reject(refused());
+    return Promise.resolve(Response.json({ choices: [{ text: "{}", finish_reason: "stop" }] }));
+  };
+  const q = new OpenAiPredictor({
+    baseUrl: "http://x/v1",
+    model: "m",
+    api: "completions",
+    prompt: () => "q",
+    fetch: fake,
+    backoffMs: 1,
+  });
+  equal((await q.predict({ record: {}, line: 1 }, signal)).output, "{}");
+  equal((await q.predict({ record: {}, line: 2 }, signal)).output, "{}");
+  equal(calls, 4);
+  // Before any answer, the same error is fatal.
+  const first = new OpenAiPredictor({
+    baseUrl: "http://x/v1",
+    model: "m",
+    api: "completions",
+    prompt: () => "q",
+    fetch: () => Promise.reject(refused()),
+    backoffMs: 1,
+  });
+  await rejects(first.predict({ record: {}, line: 1 }, signal), FatalPredictionError);
 });
 
 Deno.test("a malformed prediction file or input line is an error naming the line", async () => {

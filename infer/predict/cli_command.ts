@@ -6,7 +6,7 @@
  * @module
  */
 
-import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts";
+import { numberOption, type OptionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
 import { onStopSignals } from "../../io/signals.ts";
 import { ProgressLine } from "../../io/progress.ts";
@@ -26,7 +26,9 @@ import { LoadProgressLine } from "../load_progress.ts";
 import type { SamplingOptions } from "../sampling.ts";
 import { LocalGenerator, LocalPredictor } from "./local.ts";
 import { OpenAiPredictor } from "./openai.ts";
-import { type Predictor, runPredictions, type RunProgress, type RunSummary } from "./run.ts";
+import { checkInstructionRecords, checkPromptsFit } from "./preflight.ts";
+import { FatalPredictionError, type Predictor, runPredictions, type RunProgress, type RunSummary } from "./run.ts";
+import { checkRunSettings, filesFingerprint, runFilePath, type RunSettings, writeRunSettings } from "./run_settings.ts";
 
 /** Help of `iepile infer`. */
 export const INFER_HELP: string = `iepile infer — a model's answers for every record of a converted test file
@@ -37,7 +39,15 @@ Usage: iepile infer --model DIR --template NAME --input TEST.json --output PRED.
 Each record gets an "output" (the model's answer), as IEPile's src/inference.py writes it; then
 'iepile eval --path1 PRED.json' scores the file. Stopped runs continue where they stopped: run the
 same command again (records already in PRED.json, by id + instruction, are skipped; a torn last
-line is redone). A record that fails gets an "error" field instead of being dropped.
+line is redone). The settings that decide the answers are kept in PRED.json.run.json, and a run
+continuing PRED.json with other settings (model, adapter, template, engine family, answer shape,
+limits, sampling, server) is refused, naming them. A record that fails gets an "error" field
+instead of being dropped; a server that cannot be reached stops the run at once.
+
+Takes IEPile's src/inference.py flags too, so its command runs with 'iepile infer' in front:
+--max_source_length is --cutoff-len here, and --stage, --model_name, --finetuning_type,
+--output_dir, --do_predict, --predict_with_generate, --bf16, --fp16, --bits, --num_beams and the
+like are accepted and ignored (named in one line).
 
 Model and engine:
   --model DIR           Hugging Face model folder (safetensors + config.json + tokenizer.json)
@@ -82,8 +92,10 @@ OpenAI-compatible server (--engine openai: vLLM, llama.cpp server, TGI, Ollama, 
 
 Run:
   --input FILE          converted test records (alias --input_file)
-  --output FILE         prediction file, created or continued (alias --output_file)
+  --output FILE         prediction file, created or continued (alias --output_file); '-' writes
+                        the records to standard output (no resume, no run file)
   --retry-errors        predict again the records an earlier run wrote with an "error"
+  --force-resume        continue PRED.json although its run file records other settings
   --limit N             only the first N records
   --quiet               no progress line and no summary
   -h, --help            this help
@@ -112,7 +124,7 @@ const SPEC = {
   "pair-keys": { type: "string", aliases: ["pair_keys"] },
   "base-url": { type: "string", aliases: ["base_url"] },
   "api-key": { type: "string", aliases: ["api_key"] },
-  "model-name": { type: "string", aliases: ["model_name"] },
+  "model-name": { type: "string" },
   api: { type: "string" },
   concurrency: { type: "string" },
   timeout: { type: "string" },
@@ -120,10 +132,36 @@ const SPEC = {
   input: { type: "string", aliases: ["input_file"] },
   output: { type: "string", aliases: ["output_file"] },
   "retry-errors": { type: "boolean", aliases: ["retry_errors"] },
+  "force-resume": { type: "boolean", aliases: ["force_resume"] },
+  max_source_length: { type: "string", aliases: ["max-source-length"] },
   limit: { type: "string" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** Flags of IEPile's src/inference.py that mean nothing here (the engine, template and adapter decide). */
+const IEPILE_IGNORED_STRINGS = [
+  "stage",
+  "model_name",
+  "finetuning_type",
+  "output_dir",
+  "bits",
+  "quantization_bit",
+  "num_beams",
+  "max_length",
+  "max_target_length",
+  "per_device_eval_batch_size",
+  "lora_target_modules",
+  "cache_dir",
+] as const;
+const IEPILE_IGNORED_FLAGS = [
+  "do_predict",
+  "predict_with_generate",
+  "bf16",
+  "fp16",
+  "overwrite_output_dir",
+  "overwrite_cache",
+] as const;
 
 /**
  * Run `iepile infer`.
@@ -143,15 +181,24 @@ const SPEC = {
  * ```
  */
 export async function runInfer(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
-  const { values: v, positionals } = parseCommandArgs(args, SPEC, "infer");
+  const iepile = iepileArgs(args);
+  const { values: v, positionals } = parseCommandArgs(iepile.args, { ...SPEC, ...IEPILE_SPEC }, "infer");
   if (v.help) {
     io.out(INFER_HELP);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`infer: unexpected argument "${positionals[0]}"`);
+  if (v["cutoff-len"] === undefined && v.max_source_length !== undefined) {
+    v["cutoff-len"] = v.max_source_length; // IEPile's scripts cut prompts at max_source_length
+  } else if (v.max_source_length !== undefined) iepile.ignored.push("--max_source_length");
   const input = requiredOption(v, "input", "infer");
   const output = requiredOption(v, "output", "infer");
+  checkDashPaths(v);
+  const toStdout = output === "-";
   const quiet = v.quiet === true;
+  if (iepile.ignored.length > 0 && !quiet) {
+    io.err(`infer: ignoring ${iepile.ignored.join(", ")} (IEPile flags with no meaning here)\n`);
+  }
   const truncate = (v.truncate ?? "input") as TruncateMode;
   if (truncate !== "input" && truncate !== "reference") {
     throw new UsageError(`--truncate is input or reference, got "${truncate}"`);
@@ -182,14 +229,28 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
   if (!["auto", "cpu", "webgpu", "llamacpp", "openai"].includes(engine)) {
     throw new UsageError(`--engine is auto, cpu, webgpu, llamacpp or openai; got "${engine}"`);
   }
-  // Cheap checks first: the input must be there, the template known, before any model loads.
+  // Cheap checks first: the input must be instruction records, the template known, the settings
+  // those of the output's earlier records, the context big enough, before any model loads.
   await Deno.stat(input).catch(() => {
     throw new InputError("file not found", { file: input });
   });
+  await checkInstructionRecords(input, { needTask: constrain });
   const template = v.template as string | undefined;
   if (template !== undefined && template !== CHAT_TEMPLATE) getTemplate(template);
   const modelDir = v.model as string | undefined;
   const tokenizer = modelDir === undefined ? undefined : await loadTokenizer(modelDir);
+  const settingsOf = (family: string | null) =>
+    answerSettings(v, family, { ...common, template, hasTokenizer: tokenizer !== undefined });
+  const force = v["force-resume"] === true;
+  if (!toStdout) {
+    // The engine family is known here unless "auto" still has to choose it (checked again below).
+    const family = engine === "auto" ? null : engineFamily(engine);
+    await checkRunSettings(output, await settingsOf(family), { force, ignore: family ? [] : ["engine"] });
+  }
+  const contextSize = numberOption(v["context-size"], "context-size", "integer", 16);
+  if (engine !== "openai" && contextSize !== undefined && tokenizer && template !== undefined) {
+    await checkContext(input, contextSize, { template, tokenizer, truncate, cutoffLen: common.cutoffLen }, v);
+  }
   let predictor: Predictor;
   let describe: string;
   if (engine === "openai") {
@@ -253,7 +314,7 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
         tokenizer,
         template,
         threads: numberOption(v.threads, "threads", "integer", 1) ?? 1,
-        contextSize: numberOption(v["context-size"], "context-size", "integer", 16),
+        contextSize,
         ...common,
       });
       describe = `llama.cpp engine on ${gguf}`;
@@ -267,11 +328,19 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       progress.finish();
       const e = await createEngine(model, {
         engine: engine as "cpu" | "webgpu",
-        contextSize: numberOption(v["context-size"], "context-size", "integer", 16),
+        contextSize,
       });
       predictor = new LocalPredictor(new LocalGenerator(e, tokenizer), { template, ...common });
       describe = `${engine} engine on ${modelDir}${v.lora ? ` + ${v.lora}` : ""}`;
     }
+  }
+  let wroteRunFile = false;
+  if (!toStdout) {
+    wroteRunFile = await recordRunSettings(output, await settingsOf(engineFamily(engine)), force, quiet, io)
+      .catch(async (e) => {
+        await (predictor as { close?: () => Promise<void> }).close?.();
+        throw e;
+      });
   }
   const controller = new AbortController();
   const dispose = onStopSignals(() => controller.abort());
@@ -280,20 +349,25 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
   try {
     summary = await runPredictions({
       input,
-      output,
+      output: toStdout ? (text) => io.out(text) : output,
       predictor,
       retryErrors: v["retry-errors"] === true,
       limit: numberOption(v.limit, "limit", "integer", 1),
       signal: controller.signal,
       onProgress: (p) => line.show(formatRunProgress(p)),
     });
+  } catch (e) {
+    // Nothing written (the run removed its empty output): no run file for it either.
+    if (wroteRunFile && !(await exists(output))) await Deno.remove(runFilePath(output)).catch(() => {});
+    if (e instanceof FatalPredictionError) throw new InputError(`infer: ${e.message}`);
+    throw e;
   } finally {
     line.finish();
     dispose();
     await (predictor as { close?: () => Promise<void> }).close?.();
   }
   const cut = (predictor as { truncated?: number }).truncated ?? 0;
-  if (!quiet) io.err(formatRunSummary(summary, output, describe, constrain, cut));
+  if (!quiet) io.err(formatRunSummary(summary, toStdout ? "standard output" : output, describe, constrain, cut));
   return summary.interrupted ? 130 : summary.errors > 0 ? 1 : 0;
 }
 
@@ -368,7 +442,187 @@ function formatRunSummary(s: RunSummary, output: string, describe: string, const
   }
   if (s.errors > 0) {
     lines.push(`  ${n(s.errors)} records failed: they carry an "error" field (--retry-errors redoes them)`);
+    if (s.firstError !== undefined) {
+      const reason = s.firstError.message.split("\n")[0];
+      lines.push(
+        `  first failure (input line ${s.firstError.line}): ${
+          reason.length > 300 ? reason.slice(0, 300) + "…" : reason
+        }`,
+      );
+    }
   }
   if (s.interrupted) lines.push("  run the same command again to continue");
   return lines.join("\n") + "\n";
+}
+
+/** IEPile's inference.py options this command accepts: the ignored ones (and `max_source_length`, in SPEC). */
+const IEPILE_SPEC: OptionSpec = Object.fromEntries([
+  ...IEPILE_IGNORED_STRINGS.map((name) => [name, { type: "string" as const }]),
+  ...IEPILE_IGNORED_FLAGS.map((name) => [name, { type: "boolean" as const }]),
+]);
+
+/**
+ * IEPile's flags in `args`: the ones ignored here (in the order given), and the arguments with
+ * the value some write after a boolean flag (`--bf16 True`, as Hugging Face's parser allows)
+ * folded away, so that a flag never swallows the next option and a value is never left over.
+ */
+function iepileArgs(args: readonly string[]): { args: string[]; ignored: string[] } {
+  const ignored: string[] = [];
+  const out: string[] = [];
+  const flags = new Set<string>(IEPILE_IGNORED_FLAGS);
+  const strings = new Set<string>(IEPILE_IGNORED_STRINGS);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const name = a.startsWith("--") ? a.slice(2).split("=")[0] : "";
+    if (flags.has(name) || strings.has(name)) {
+      if (!ignored.includes(`--${name}`)) ignored.push(`--${name}`);
+      if (flags.has(name) && !a.includes("=") && /^(true|false)$/i.test(args[i + 1] ?? "")) {
+        out.push(`--${name}`);
+        i++;
+        continue;
+      }
+      if (flags.has(name) && a.includes("=")) {
+        out.push(`--${name}`);
+        continue;
+      }
+    }
+    out.push(a);
+  }
+  return { args: out, ignored };
+}
+
+/** `-` is standard output for --output; elsewhere it names no file. */
+function checkDashPaths(v: Record<string, string | boolean | undefined>): void {
+  for (const name of ["input", "model", "lora", "gguf"]) {
+    if (v[name] === "-") {
+      throw new UsageError(
+        `infer: --${name} - (standard input) is not supported: give a ${name === "input" ? "file" : "path"}` +
+          (name === "input" ? " (only --output takes '-', for standard output)" : ""),
+      );
+    }
+  }
+}
+
+/** The family of an engine whose answers agree: cpu and webgpu compute the same model. */
+function engineFamily(engine: string): string {
+  return engine === "cpu" || engine === "webgpu" ? "local" : engine;
+}
+
+/** Files of a model folder or adapter whose change changes the answers. */
+const MODEL_FILES = (name: string) =>
+  name === "config.json" || name.endsWith(".safetensors") || name.startsWith("tokenizer") ||
+  name.startsWith("adapter_") || name.endsWith(".bin");
+
+/**
+ * The settings that decide a run's answers, each under the option that sets it (`null` where
+ * this run does not use it). Greedy decoding ignores top-p, top-k and the seed, so they are
+ * recorded only when sampling.
+ */
+async function answerSettings(
+  v: Record<string, string | boolean | undefined>,
+  family: string | null,
+  c: {
+    template: string | undefined;
+    hasTokenizer: boolean;
+    maxNewTokens: number;
+    cutoffLen: number;
+    truncate: string;
+    constrain: boolean;
+    extractive: boolean;
+    shape: ShapeOptions;
+    sampling?: SamplingOptions;
+    seed?: number;
+  },
+): Promise<RunSettings> {
+  const real = async (path: unknown) => typeof path === "string" ? await Deno.realPath(path).catch(() => path) : null;
+  const files = async (path: unknown) => typeof path === "string" ? await filesFingerprint(path, MODEL_FILES) : null;
+  const openai = family === "openai" || v.engine === "openai";
+  const local = family === "local" || v.engine === "cpu" || v.engine === "webgpu";
+  const cuts = !openai || c.hasTokenizer;
+  return {
+    engine: family,
+    model: await real(v.model),
+    "model files": await files(v.model),
+    lora: await real(v.lora),
+    "lora files": await files(v.lora),
+    gguf: local || openai ? null : await real(v.gguf), // only llama.cpp runs it
+    "gguf file": local || openai ? null : await files(v.gguf),
+    template: c.template ?? null,
+    constrain: c.constrain,
+    extractive: c.extractive,
+    "pair-keys": (c.shape.pairKeys ?? ["subject", "object"]).join(","),
+    "max-new-tokens": c.maxNewTokens,
+    "cutoff-len": cuts ? c.cutoffLen : null,
+    truncate: cuts ? c.truncate : null,
+    temperature: c.sampling?.temperature ?? 0,
+    "top-p": c.sampling?.topP ?? null,
+    "top-k": c.sampling?.topK ?? null,
+    seed: c.sampling ? c.seed ?? 0 : null,
+    "base-url": openai ? String(v["base-url"] ?? "") : null,
+    "model-name": openai ? (v["model-name"] as string | undefined) ?? "(the first of GET /models)" : null,
+    api: openai ? String(v.api ?? (c.template ? "completions" : "chat")) : null,
+  };
+}
+
+/**
+ * Check the output's recorded settings against this run's (the engine family now known) and
+ * record them when the output is new, unrecorded or forced.
+ *
+ * @returns whether the run file was written
+ */
+async function recordRunSettings(
+  output: string,
+  settings: RunSettings,
+  force: boolean,
+  quiet: boolean,
+  io: { err(t: string): void },
+): Promise<boolean> {
+  const check = await checkRunSettings(output, settings, { force });
+  if (check.status === "same") return false;
+  if (!quiet && check.status === "unrecorded") {
+    io.err(
+      `infer: ${output} has no run file (written by an older iepile): continuing without checking its settings; ` +
+        `they are recorded from now on in ${runFilePath(output)}\n`,
+    );
+  }
+  if (!quiet && check.status === "forced") {
+    io.err(`infer: continuing ${output} with other settings (--force-resume): ${check.differences.join("; ")}\n`);
+  }
+  await writeRunSettings(output, settings);
+  return true;
+}
+
+/** A --context-size that no prompt fits into is a usage error (prompts never exceed --cutoff-len). */
+async function checkContext(
+  input: string,
+  contextSize: number,
+  o: {
+    template: string;
+    tokenizer: NonNullable<Awaited<ReturnType<typeof loadTokenizer>>>;
+    truncate: TruncateMode;
+    cutoffLen: number;
+  },
+  v: Record<string, string | boolean | undefined>,
+): Promise<void> {
+  if (o.cutoffLen + 1 <= contextSize) return; // every prompt fits
+  const renderer = new PromptRenderer({
+    template: o.template,
+    tokenizer: o.tokenizer,
+    cutoffLen: o.cutoffLen,
+    truncate: o.truncate,
+  });
+  await checkPromptsFit(
+    input,
+    (record) => renderer.render(queryOf(record)).prompt.ids!.length,
+    contextSize,
+    numberOption(v.limit, "limit", "integer", 1),
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
 }

@@ -13,6 +13,7 @@
 
 export { prepareResume, recordKey, type ResumeState } from "./resume.ts";
 export {
+  FatalPredictionError,
   type Prediction,
   type Predictor,
   type PredictRequest,
@@ -22,6 +23,16 @@ export {
   type RunSummary,
 } from "./run.ts";
 export { type OpenAiOptions, OpenAiPredictor, ServerError } from "./openai.ts";
+export { checkInstructionRecords, checkPromptsFit } from "./preflight.ts";
+export {
+  checkRunSettings,
+  filesFingerprint,
+  runFilePath,
+  type RunSettings,
+  type RunSettingsCheck,
+  settingsDifferences,
+  writeRunSettings,
+} from "./run_settings.ts";
 export {
   type CompletionRequest,
   type CompletionResult,

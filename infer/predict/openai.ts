@@ -1,13 +1,15 @@
 /**
  * A predictor that asks an OpenAI-compatible server (vLLM, llama.cpp server, TGI, Ollama, or
  * `iepile serve`) for each answer: concurrent requests, timeouts, retries with backoff on 429,
- * 5xx and network errors (honouring `Retry-After`), and the answer's JSON Schema sent as
- * `response_format` so servers that can constrain decoding do.
+ * 5xx, timeouts and dropped connections (honouring `Retry-After`), and the answer's JSON Schema
+ * sent as `response_format` so servers that can constrain decoding do. What no retry can mend
+ * (nothing listening at the URL, an unknown host, a wrong path or key: 404, 401, 403) stops the
+ * whole run at once ({@linkcode FatalPredictionError}).
  *
  * @module
  */
 
-import type { Prediction, Predictor, PredictRequest } from "./run.ts";
+import { FatalPredictionError, type Prediction, type Predictor, type PredictRequest } from "./run.ts";
 
 /** Options of {@linkcode OpenAiPredictor}. */
 export interface OpenAiOptions {
@@ -70,6 +72,13 @@ export class ServerError extends Error {
 }
 
 const RETRY_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
+/** Answers that say the URL, the model name or the key is wrong: the same for every record. */
+const FATAL_STATUS = new Map([
+  [401, "check --api-key"],
+  [403, "check --api-key"],
+  [404, "check --base-url (the API root, e.g. http://127.0.0.1:8000/v1) and --model-name"],
+  [405, "check --base-url (the API root, e.g. http://127.0.0.1:8000/v1)"],
+]);
 
 /**
  * Predicts through an OpenAI-compatible HTTP API.
@@ -90,6 +99,8 @@ export class OpenAiPredictor implements Predictor {
   readonly #o: OpenAiOptions;
   readonly #fetch: typeof fetch;
   #model: Promise<string> | undefined;
+  /** The server has answered once: from then on a refused connection is a restart, worth retrying. */
+  #reached = false;
 
   /**
    * Create a `OpenAiPredictor`.
@@ -137,7 +148,9 @@ export class OpenAiPredictor implements Predictor {
    * @param request the record
    * @param signal aborts the request (and its retries)
    * @returns the answer and token counts
-   * @throws {ServerError} when the server refuses or keeps failing
+   * @throws {ServerError} when the server refuses this record or keeps failing
+   * @throws {FatalPredictionError} when no record can succeed: nothing listens at the URL, the
+   * host is unknown, or the server answers 401, 403, 404 or 405
    *
    * @example
    * ```ts
@@ -203,6 +216,13 @@ export class OpenAiPredictor implements Predictor {
           signal: AbortSignal.any([signal, AbortSignal.timeout(o.timeoutMs ?? 120_000)]),
         });
         const text = await res.text();
+        this.#reached = true;
+        const fatal = FATAL_STATUS.get(res.status);
+        if (fatal !== undefined) {
+          throw new FatalPredictionError(
+            `${method} ${url}: HTTP ${res.status}${errorSuffix(text)}; ${fatal}`,
+          );
+        }
         if (res.ok) {
           try {
             return JSON.parse(text);
@@ -210,16 +230,20 @@ export class OpenAiPredictor implements Predictor {
             throw new ServerError(`${method} ${path}: the server answered with non-JSON text`, res.status);
           }
         }
-        const message = errorMessage(text);
-        failure = new ServerError(`${method} ${path}: HTTP ${res.status}${message ? `: ${message}` : ""}`, res.status);
+        failure = new ServerError(`${method} ${path}: HTTP ${res.status}${errorSuffix(text)}`, res.status);
         if (!RETRY_STATUS.has(res.status)) throw failure;
         const after = Number(res.headers.get("retry-after"));
         if (Number.isFinite(after) && after > 0) wait = Math.min(after * 1000, 60_000);
       } catch (e) {
+        if (e instanceof FatalPredictionError) throw e;
         if (e instanceof ServerError && !RETRY_STATUS.has(e.status)) throw e;
         if (signal.aborted) throw new ServerError("stopped", 0);
+        const unreachable = unreachableReason(e);
+        if (unreachable !== undefined && (!this.#reached || unreachable.always)) {
+          throw new FatalPredictionError(`cannot reach ${url}: ${unreachable.reason}; check --base-url`);
+        }
         failure = e instanceof ServerError ? e : new ServerError(
-          `${method} ${path}: ${(e as Error).name === "TimeoutError" ? "timed out" : (e as Error).message}`,
+          `${method} ${path}: ${(e as Error).name === "TimeoutError" ? "timed out" : networkMessage(e)}`,
           0,
         );
       }
@@ -227,6 +251,38 @@ export class OpenAiPredictor implements Predictor {
       await sleep(wait * (0.75 + Math.random() * 0.5), signal);
     }
   }
+}
+
+function errorSuffix(text: string): string {
+  const message = errorMessage(text).split("\n")[0].trim();
+  return message && !message.startsWith("<") ? `: ${message}` : ""; // an HTML error page says nothing more
+}
+
+/**
+ * Why a request could not be sent at all (no answer, no timeout): the connection was refused,
+ * the host is unknown, or the URL cannot be fetched. `always`: no later attempt can succeed
+ * (a URL of the wrong form); else only while the server has never answered.
+ */
+function unreachableReason(e: unknown): { reason: string; always: boolean } | undefined {
+  if (!(e instanceof TypeError)) return undefined;
+  const text = `${e.message} ${String((e as { cause?: unknown }).cause ?? "")}`;
+  if (/\(Connect\)|connection refused|dns error|failed to lookup/i.test(text)) {
+    const dns = /dns error[^:]*:\s*(?:failed to lookup address information:\s*)?([^(\n]*)/i.exec(text);
+    if (dns) return { reason: `unknown host (${dns[1].trim() || "DNS lookup failed"})`, always: false };
+    const tcp = /tcp connect error:\s*([^(\n]*)/i.exec(text);
+    return { reason: (tcp?.[1].trim() || "cannot connect").toLowerCase(), always: false };
+  }
+  if (/invalid url|scheme|blocked|not supported/i.test(text)) return { reason: e.message, always: true };
+  return undefined;
+}
+
+/** A network error's reason: Deno's `fetch failed` carries it in `cause`. */
+function networkMessage(e: unknown): string {
+  const cause = (e as { cause?: unknown })?.cause;
+  const detail = cause instanceof Error
+    ? cause.message.replace(/^error sending request for url \([^)]*\):\s*/, "")
+    : "";
+  return detail || ((e as Error)?.message ?? String(e));
 }
 
 function errorMessage(text: string): string {

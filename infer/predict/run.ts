@@ -48,6 +48,33 @@ export interface Predictor {
   predict(request: PredictRequest, signal: AbortSignal): Promise<Prediction>;
 }
 
+/**
+ * An error after which no record can succeed (a server that cannot be reached, a wrong URL or
+ * key): a predictor throws it to stop the whole run at once instead of writing an error record
+ * for every record.
+ *
+ * @example
+ * ```ts
+ * import { FatalPredictionError, runPredictions } from "./run.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/test.json`, '{"id": "1", "instruction": "x"}\n');
+ * const predictor = { concurrency: 1, predict: () => Promise.reject(new FatalPredictionError("no server")) };
+ * const run = runPredictions({ input: `${dir}/test.json`, output: `${dir}/pred.json`, predictor });
+ * if (await run.then(() => "ran", (e) => e.message) !== "no server") throw new Error();
+ * ```
+ */
+export class FatalPredictionError extends Error {
+  /**
+   * Create a `FatalPredictionError`.
+   *
+   * @param message what went wrong, as one line
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "FatalPredictionError";
+  }
+}
+
 /** Counts reported while a run goes on. */
 export interface RunProgress {
   /** Records in the input. */
@@ -68,6 +95,8 @@ export interface RunSummary extends RunProgress {
   skipped: number;
   /** Records written with an `error` field in this run. */
   errors: number;
+  /** The first of them (input line and reason), when there is one. */
+  firstError?: { line: number; message: string };
   /** Prompt tokens of this run's predictions. */
   promptTokens: number;
   /** Predictions that hit the token limit. */
@@ -84,8 +113,11 @@ export interface RunSummary extends RunProgress {
 export interface RunOptions {
   /** Converted test records (JSON Lines or a JSON array). */
   input: string;
-  /** Prediction file: created, or continued when it exists. */
-  output: string;
+  /**
+   * Prediction file: created, or continued when it exists; or a function receiving the lines
+   * (standard output: no resume, every record predicted).
+   */
+  output: string | ((text: string) => void);
   /** Who answers. */
   predictor: Predictor;
   /** Redo records an earlier run wrote with an `error` field. */
@@ -106,6 +138,8 @@ export interface RunOptions {
  * @param options input, output, predictor and run controls
  * @returns the counts
  * @throws {InputError} for an unreadable or malformed input file (the output is left consistent)
+ * @throws {FatalPredictionError} when the predictor says no record can succeed (an output file
+ * this run created and left empty is removed)
  *
  * @example
  * ```ts
@@ -123,7 +157,10 @@ export interface RunOptions {
 export async function runPredictions(options: RunOptions): Promise<RunSummary> {
   const start = performance.now();
   const total = await countRecords(options.input, options.limit); // the input must be readable first
-  const resume = await prepareResume(options.output, { dropErrors: options.retryErrors });
+  const toFile = typeof options.output === "string";
+  const resume = typeof options.output === "string"
+    ? await prepareResume(options.output, { dropErrors: options.retryErrors })
+    : { done: new Map<string, number>(), repairedTail: false, droppedErrors: 0 };
   const summary: RunSummary = {
     total,
     done: 0,
@@ -138,16 +175,12 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
     retried: resume.droppedErrors,
     interrupted: false,
   };
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(options.output, { append: true, create: true });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new InputError("output folder does not exist", { file: options.output });
-    }
-    throw new InputError(`cannot write: ${(e as Error).message}`, { file: options.output });
-  }
-  const writer = new OrderedAppender(file, options.flushEvery ?? Math.max(1, options.predictor.concurrency));
+  const sink = typeof options.output === "string" ? await openOutput(options.output) : {
+    created: false,
+    write: (bytes: Uint8Array) => (options.output as (text: string) => void)(new TextDecoder().decode(bytes)),
+    close: () => {},
+  };
+  const writer = new OrderedAppender(sink, options.flushEvery ?? Math.max(1, options.predictor.concurrency));
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   if (options.signal?.aborted) stop.abort();
@@ -183,8 +216,10 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
             if ("error" in result && stop.signal.aborted) return writer.skip(mySeq); // stopped: redo next run
             // Counted when the line is certain to be written (in order; lines after a skipped one are not).
             const tally = () => {
-              if ("error" in result) summary.errors++;
-              else {
+              if ("error" in result) {
+                summary.errors++;
+                summary.firstError ??= { line: item.line, message: result.error };
+              } else {
                 summary.predicted++;
                 summary.promptTokens += result.promptTokens ?? 0;
                 summary.completionTokens += result.completionTokens ?? 0;
@@ -210,6 +245,10 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
     options.signal?.removeEventListener("abort", onAbort);
     await Promise.allSettled(running);
     await writer.close();
+    // A run that failed before writing anything leaves no empty file behind.
+    if (failure !== undefined && sink.created && toFile && writer.bytes === 0) {
+      await Deno.remove(options.output as string).catch(() => {});
+    }
   }
   summary.seconds = (performance.now() - start) / 1000;
   return summary;
@@ -225,8 +264,32 @@ async function predictOne(
     if (typeof p?.output !== "string") return { error: "the predictor returned no output text" };
     return p;
   } catch (e) {
+    if (e instanceof FatalPredictionError) throw e; // stops the run
     return { error: (e as Error)?.message ?? String(e) };
   }
+}
+
+/** Where the lines go: an output file opened for appending. */
+interface LineSink {
+  /** The file did not exist before this run. */
+  created: boolean;
+  write(bytes: Uint8Array): Promise<number> | void;
+  close(): void;
+}
+
+async function openOutput(path: string): Promise<LineSink> {
+  const existed = await Deno.lstat(path).then(() => true, () => false);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { append: true, create: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new InputError("output folder does not exist", { file: path });
+    if (e instanceof Deno.errors.IsADirectory || (e as Error).message.includes("directory")) {
+      throw new InputError("is a directory, expected a file to write", { file: path });
+    }
+    throw new InputError(`cannot write: ${(e as Error).message}`, { file: path });
+  }
+  return { created: !existed, write: (bytes) => file.write(bytes), close: () => file.close() };
 }
 
 /** The record as read, with `output` set (kept in place, or added last) and `error` on failure. */
@@ -253,7 +316,7 @@ async function countRecords(path: string, limit: number | undefined): Promise<nu
 
 /** Writes lines in sequence order although they finish out of order; flushes every few lines. */
 class OrderedAppender {
-  readonly #file: Deno.FsFile;
+  readonly #file: LineSink;
   readonly #every: number;
   readonly #pending = new Map<number, { line: string; written: () => void } | null>();
   #next = 0;
@@ -261,7 +324,10 @@ class OrderedAppender {
   #encoder = new TextEncoder();
   #lock: Promise<void> = Promise.resolve();
 
-  constructor(file: Deno.FsFile, every: number) {
+  /** Bytes written so far. */
+  bytes = 0;
+
+  constructor(file: LineSink, every: number) {
     this.#file = file;
     this.#every = every;
   }
@@ -302,8 +368,12 @@ class OrderedAppender {
     if (this.#buffer.length === 0 || (!force && this.#buffer.length < this.#every)) return this.#lock;
     const bytes = this.#encoder.encode(this.#buffer.join(""));
     this.#buffer = [];
+    this.bytes += bytes.length;
     this.#lock = this.#lock.then(async () => {
-      for (let off = 0; off < bytes.length;) off += await this.#file.write(bytes.subarray(off));
+      for (let off = 0; off < bytes.length;) {
+        const n = await this.#file.write(bytes.subarray(off));
+        off += typeof n === "number" ? n : bytes.length - off;
+      }
     });
     return this.#lock;
   }
