@@ -29,6 +29,7 @@ export {
   LocalPredictor,
   type LocalPredictorOptions,
   type TextGenerator,
+  tokensBytes,
   tokensText,
 } from "./local.ts";
 export {
