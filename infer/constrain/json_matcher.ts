@@ -46,7 +46,7 @@ const DONE: typeof MATCH_DONE = MATCH_DONE;
 type State = Stack | typeof DONE;
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
 const NAN = [0x4e, 0x41, 0x4e];
 const SEP = enc.encode(", ").subarray(1); // the space after a comma
 const COLON = enc.encode(": ");
@@ -249,11 +249,87 @@ export class JsonShapeMatcher {
   }
 
   /**
-   * The shortest text that completes the answer from this state: open strings closed, required
-   * keys added with empty values (`[]`, `"NAN"`), brackets closed.
+   * The shortest bytes that complete the answer from this state: a UTF-8 character the state is
+   * inside of finished first (the rest of a key's character; in a span, a character of the
+   * input; in free text, the smallest valid one), then open strings closed, required keys added
+   * with empty values (`[]`, `"NAN"`), brackets closed. The bytes read so far followed by these
+   * are well-formed UTF-8 and valid JSON of the shape.
    *
    * @param state a state
+   * @returns the bytes to append (none when already complete)
+   *
+   * @example
+   * ```ts
+   * import { JsonShapeMatcher } from "./json_matcher.ts";
+   * import { shapeForSchema } from "./shape.ts";
+   * const m = new JsonShapeMatcher(shapeForSchema("NER", ["人物", "地点"]));
+   * const read = new TextEncoder().encode('{"人物": [], "地点"').subarray(0, 17); // cut inside 地
+   * const s = m.feed(m.start(), read)!;
+   * const answer = new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array([...read, ...m.completionBytes(s)]));
+   * if (answer !== '{"人物": [], "地点": []}') throw new Error(answer);
+   * ```
+   */
+  completionBytes(matchState: MatchState): Uint8Array {
+    const state = matchState as State;
+    const out: number[] = [];
+    const add = (x: string | Uint8Array) => {
+      for (const b of typeof x === "string" ? enc.encode(x) : x) out.push(b);
+    };
+    let s: Stack | null = state === DONE ? null : state;
+    while (s !== null) {
+      const f = s.frame;
+      switch (f.t) {
+        case "ws":
+          break;
+        case "lit":
+          add(f.bytes.subarray(f.i));
+          break;
+        case "value":
+          add(minimalValue(f.shape));
+          break;
+        case "str":
+          if (f.utf8 !== 0) add(this.#finishCharacter(f));
+          if (f.esc === 1) add("\\");
+          else if (f.esc >= 2) add("0".repeat(6 - f.esc));
+          add('"');
+          break;
+        case "list":
+          add("]");
+          break;
+        case "obj": {
+          const { shape } = f;
+          const rest = range(f.next, shape.keys.length).map((j) =>
+            JSON.stringify(shape.keys[j]) + ": " + minimalValue(shape.values[j])
+          );
+          if (!f.after) add(shape.allowEmpty || shape.optional ? "}" : rest.join(", ") + "}");
+          else add((shape.optional ? "" : rest.map((r) => ", " + r).join("")) + "}");
+          break;
+        }
+        case "key": {
+          // Every candidate shares the bytes read so far: the first one's rest completes them.
+          const obj = s.below!.frame as Extract<Frame, { t: "obj" }>;
+          const j = f.cands[0];
+          add(keyBytes(obj.shape)[j].subarray(f.pos));
+          add(minimalValue(obj.shape.values[j]));
+          s = push(s.below!.below, { t: "obj", shape: obj.shape, next: j + 1, after: true });
+          continue;
+        }
+        case "map":
+          add("}");
+          break;
+      }
+      s = s.below;
+    }
+    return new Uint8Array(out);
+  }
+
+  /**
+   * The shortest text that completes the answer from a state between characters (see
+   * {@linkcode JsonShapeMatcher.completionBytes}, which also finishes a cut character).
+   *
+   * @param state a state at a character boundary
    * @returns the text to append ("" when already complete)
+   * @throws {RangeError} when the state is inside a UTF-8 character (no text can continue it)
    *
    * @example
    * ```ts
@@ -265,51 +341,31 @@ export class JsonShapeMatcher {
    * ```
    */
   completion(matchState: MatchState): string {
-    const state = matchState as State;
-    let out = "";
-    let s: Stack | null = state === DONE ? null : state;
-    while (s !== null) {
-      const f = s.frame;
-      switch (f.t) {
-        case "ws":
-          break;
-        case "lit":
-          out += dec.decode(f.bytes.subarray(f.i));
-          break;
-        case "value":
-          out += minimalValue(f.shape);
-          break;
-        case "str":
-          if (f.esc === 1) out += "\\";
-          else if (f.esc >= 2) out += "0".repeat(6 - f.esc);
-          out += '"';
-          break;
-        case "list":
-          out += "]";
-          break;
-        case "obj": {
-          const { shape } = f;
-          const rest = range(f.next, shape.keys.length).map((j) =>
-            JSON.stringify(shape.keys[j]) + ": " + minimalValue(shape.values[j])
-          );
-          if (!f.after) out += shape.allowEmpty || shape.optional ? "}" : rest.join(", ") + "}";
-          else out += (shape.optional ? "" : rest.map((r) => ", " + r).join("")) + "}";
-          break;
-        }
-        case "key": {
-          const obj = s.below!.frame as Extract<Frame, { t: "obj" }>;
-          const j = f.cands[0];
-          out += dec.decode(keyBytes(obj.shape)[j].subarray(f.pos)) + minimalValue(obj.shape.values[j]);
-          s = push(s.below!.below, { t: "obj", shape: obj.shape, next: j + 1, after: true });
-          continue;
-        }
-        case "map":
-          out += "}";
-          break;
-      }
-      s = s.below;
+    const bytes = this.completionBytes(matchState);
+    if (bytes.length > 0 && (bytes[0] & 0xc0) === 0x80) {
+      throw new RangeError("the answer ends inside a UTF-8 character: use completionBytes");
     }
-    return out;
+    return dec.decode(bytes);
+  }
+
+  /** Bytes that finish the UTF-8 character a string is inside of (in a span: as the input goes on). */
+  #finishCharacter(f: Extract<Frame, { t: "str" }>): Uint8Array {
+    const out: number[] = [];
+    const span = this.#sam !== undefined && f.shape.span;
+    let utf8 = f.utf8;
+    let sam = f.sam;
+    while (utf8 !== 0) {
+      let b = (utf8 >> 8) & 0xff; // the smallest byte that may come next
+      if (span && sam >= 0) {
+        // The input is well-formed UTF-8, so the span's character goes on there with an allowed byte.
+        while (b <= (utf8 & 0xff) && this.#sam!.step(sam, b) < 0) b++;
+        if (b > (utf8 & 0xff)) b = (utf8 >> 8) & 0xff;
+        else sam = this.#sam!.step(sam, b);
+      }
+      out.push(b);
+      utf8 = utf8Step(utf8, b);
+    }
+    return new Uint8Array(out);
   }
 
   #newString(shape: StringShape): Frame {

@@ -32,8 +32,12 @@ import {
   LocalPredictor,
   type LocalPredictorOptions,
   type TextGenerator,
+  tokensBytes,
   tokensText,
 } from "./local.ts";
+import { closeAnswer, wellFormed } from "./_closing.ts";
+
+const enc = new TextEncoder();
 
 /** How a constrained answer's grammar is made. */
 export type LlamaCppGrammarKind = "exact" | "json-schema";
@@ -222,13 +226,17 @@ export class LlamaCppGenerator implements TextGenerator {
       await steps.return();
     }
     r.signal?.throwIfAborted();
+    const cut = text; // the text before a stop text, when one ended the answer
     text ??= decode(ids);
     let closing = "";
     if (follow !== undefined) {
       text = follow.trim(text);
-      if (!follow.done) closing = follow.closing(text);
+      // Closed as bytes: the tokens may end inside a character, which the closing finishes.
+      const closed = follow.done
+        ? undefined
+        : follow.close(cut === undefined ? tokensBytes(tok, ids) : enc.encode(cut));
+      if (closed !== undefined) ({ text, closing } = closed);
       if (closing !== "") finish = "length";
-      text += closing;
     }
     return { text, ids, finish, promptTokens: prompt.length, reusedTokens: reused, closing };
   }
@@ -361,34 +369,40 @@ class AnswerTracker {
     return this.#kind === "json-schema" && this.done ? text.trimEnd() : text;
   }
 
-  /** The shortest text that makes a cut-off answer valid. */
-  closing(text: string): string {
+  /**
+   * A cut-off answer closed with the shortest valid ending (ill-formed UTF-8 that llama.cpp's
+   * grammar let through shown as U+FFFD); `undefined` when its bytes do not fit the shape.
+   */
+  close(answer: Uint8Array): { text: string; closing: string } | undefined {
     const m = this.#matcher;
-    const state = m.feed(m.start(), this.#kind === "exact" ? text : pythonSpacing(text)) ??
-      (this.#kind === "exact" ? this.#state : undefined);
-    return state === undefined ? "" : m.completion(state);
+    const bytes = wellFormed(answer);
+    const state = m.feed(m.start(), this.#kind === "exact" ? bytes : pythonSpacing(bytes));
+    return state === undefined ? undefined : closeAnswer(bytes, m.completionBytes(state));
   }
 }
 
-/** The same JSON text with Python's spacing outside strings (`", "`, `": "`, nothing else). */
-function pythonSpacing(text: string): string {
-  let out = "";
+/**
+ * The same JSON with Python's spacing outside strings (`", "`, `": "`, nothing else), on UTF-8
+ * bytes (the ASCII bytes looked at never occur inside a multi-byte character).
+ */
+function pythonSpacing(bytes: Uint8Array): Uint8Array {
+  const out: number[] = [];
   let inString = false;
   let escape = false;
-  for (const ch of text) {
+  for (const b of bytes) {
     if (inString) {
-      out += ch;
+      out.push(b);
       if (escape) escape = false;
-      else if (ch === "\\") escape = true;
-      else if (ch === '"') inString = false;
+      else if (b === 0x5c) escape = true;
+      else if (b === 0x22) inString = false;
       continue;
     }
-    if (ch === " " || ch === "\n" || ch === "\t" || ch === "\r") continue;
-    out += ch;
-    if (ch === '"') inString = true;
-    else if (ch === "," || ch === ":") out += " ";
+    if (b === 0x20 || b === 0x0a || b === 0x09 || b === 0x0d) continue;
+    out.push(b);
+    if (b === 0x22) inString = true;
+    else if (b === 0x2c || b === 0x3a) out.push(0x20);
   }
-  return out;
+  return new Uint8Array(out);
 }
 
 /**

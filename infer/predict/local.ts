@@ -14,6 +14,7 @@ import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain
 import type { Engine, Session } from "../engine.ts";
 import { generate } from "../generate.ts";
 import type { SamplingOptions } from "../sampling.ts";
+import { closeAnswer } from "./_closing.ts";
 import type { Prediction, Predictor, PredictRequest } from "./run.ts";
 
 /** One generation request on prompt ids. */
@@ -52,7 +53,10 @@ export interface CompletionResult {
   promptTokens: number;
   /** Prompt tokens found in the KV cache (not computed again). */
   reusedTokens: number;
-  /** Text appended by the constraint to close a cut-off answer ("" when none was needed). */
+  /**
+   * Text the constraint added to close a cut-off answer ("" when none was needed): what follows
+   * the generated whole characters (so it includes the rest of a character the tokens cut).
+   */
   closing: string;
 }
 
@@ -189,8 +193,13 @@ export class LocalGenerator implements TextGenerator {
     });
     r.signal?.throwIfAborted();
     let text = g.text ?? decode(g.ids);
-    const closing = constraint === undefined ? "" : constraint.completion();
-    text += closing;
+    let closing = "";
+    if (constraint !== undefined) {
+      // The answer is its bytes and the closing bytes decoded once: the tokens may end inside a
+      // character, which the closing finishes. A stop text cuts the answer before the tokens' end.
+      const cut = g.stop === "stop-text" ? new TextEncoder().encode(text) : undefined;
+      ({ text, closing } = closeAnswer(cut ?? tokensBytes(tok, g.ids), constraint.completionBytes(cut)));
+    }
     if (r.onText && text.length > emitted.length) r.onText(text.slice(emitted.length));
     const finish = closing !== "" || g.stop === "length" || g.stop === "context" ? "length" : "stop";
     return { text, ids: g.ids, finish, promptTokens: g.promptTokens, reusedTokens: g.reusedTokens, closing };
@@ -214,11 +223,31 @@ export class LocalGenerator implements TextGenerator {
  * ```
  */
 export function tokensText(tokenizer: HfTokenizer, ids: readonly number[]): string {
+  return new TextDecoder().decode(tokensBytes(tokenizer, ids));
+}
+
+/**
+ * The bytes tokens stand for (special tokens add none): what a constrained answer is, before it
+ * is decoded.
+ *
+ * @param tokenizer the tokenizer (its token bytes)
+ * @param ids the tokens
+ * @returns their bytes, one after the other
+ *
+ * @example
+ * ```ts
+ * import { HfTokenizer } from "../../templates/mod.ts";
+ * import { tokensBytes } from "./local.ts";
+ * const tok = HfTokenizer.fromJson({ model: { type: "BPE", vocab: { "<0xE4>": 0, "<0xBA>": 1 }, merges: [] } }, {});
+ * if (tokensBytes(tok, [0, 1]).join() !== "228,186") throw new Error("two bytes of 人, not yet a character");
+ * ```
+ */
+export function tokensBytes(tokenizer: HfTokenizer, ids: readonly number[]): Uint8Array {
   const parts = ids.map((id) => tokenizer.tokenBytes(id) ?? new Uint8Array());
   const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) bytes.set(p, at), at += p.length;
-  return new TextDecoder().decode(bytes);
+  return bytes;
 }
 
 /** Options of {@linkcode LocalPredictor}. */

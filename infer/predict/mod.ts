@@ -40,6 +40,7 @@ export {
   LocalPredictor,
   type LocalPredictorOptions,
   type TextGenerator,
+  tokensBytes,
   tokensText,
 } from "./local.ts";
 export { WorkerGenerator, type WorkerGeneratorOptions } from "./worker_generator.ts";
