@@ -47,3 +47,11 @@ export {
   llamaCppBindingCached,
   type LlamaCppModule,
 } from "./llamacpp_binding.ts";
+export {
+  type AutoEngine,
+  type AutoEngineChoice,
+  type AutoEngineOptions,
+  chooseAutoEngine,
+  llamaCppLoads,
+} from "./auto_engine.ts";
+export { type CachedGguf, cachedGguf, type CachedGgufOptions, iepileCacheDir } from "./gguf_cache.ts";
