@@ -97,8 +97,18 @@ Deno.test("GGUF cache: reused while unchanged, re-exported when the adapter or d
     ok(f32.bytes > (await get({ lora })).bytes, "f32 weights take more room than f16");
   });
 
-  await t.step("no temporary file is left in the cache", async () => {
+  await t.step("no temporary file is left in the cache; one left by a killed export goes with the next", async () => {
     for await (const e of Deno.readDir(cache)) ok(!e.name.includes(".tmp-"), e.name);
+    const killed = `${cache}/.model-f16-0-1.gguf.tmp-99999`;
+    await Deno.writeTextFile(killed, "partial");
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await Deno.utime(killed, hourAgo, hourAgo);
+    const live = `${cache}/.model-f16-0-2.gguf.tmp-99998`;
+    await Deno.writeTextFile(live, "being written");
+    await writeRandomLora(lora, model, { r: 2, alpha: 4, targets: ["q_proj"], seed: 5 });
+    ok(!(await get({ lora })).reused);
+    equal(await Deno.stat(killed).then(() => true, () => false), false, "the stale temporary is removed");
+    ok(await Deno.stat(live).then(() => true, () => false), "a fresh one (an export in progress) is kept");
   });
 });
 

@@ -52,8 +52,9 @@ export interface AutoEngineOptions {
 export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise<AutoEngineChoice> {
   const gpu = await (options.gpu ?? probeGpu)();
   if (gpu.kind === "real") return { engine: "webgpu", reason: `a GPU${gpu.name ? ` (${gpu.name})` : ""}` };
+  const adapter = gpu.name?.split(" (")[0];
   const noGpu = gpu.kind === "software"
-    ? `no GPU (only the software adapter${gpu.name ? ` ${gpu.name}` : ""}, slower than the CPU engines)`
+    ? `no GPU (only the software adapter${adapter ? ` ${adapter}` : ""}, slower than the CPU engines)`
     : "no GPU";
   if (options.extractive) return { engine: "cpu", reason: `${noGpu}; --extractive needs the cpu or webgpu engine` };
   const failed = await (options.llamaCpp ?? llamaCppLoads)();

@@ -4,7 +4,8 @@
  * the adapter and the export settings are unchanged. Each export is named by a hash of what it
  * was made from (resolved paths, every file's size and modification time, the dtype and the
  * exporter's version), is written to a temporary name and renamed into place, and replaces the
- * earlier export of the same model, adapter and dtype.
+ * earlier export of the same model, adapter and dtype. A temporary file left by a killed
+ * export is removed by the next export.
  *
  * @module
  */
@@ -118,6 +119,7 @@ export async function cachedGguf(options: CachedGgufOptions): Promise<CachedGguf
       file: dir,
     });
   }
+  await removeStaleTemporaries(dir);
   options.onExport?.({ path, bytes: plan.bytes });
   const tmp = join(dir, `.${basename(path)}.tmp-${Deno.pid}`);
   try {
@@ -137,6 +139,18 @@ export async function cachedGguf(options: CachedGgufOptions): Promise<CachedGguf
     }
   }
   return { path, reused: false, bytes: plan.bytes };
+}
+
+/** An export in progress writes all the time; one untouched for this long was left by a killed process. */
+const STALE_MS = 10 * 60 * 1000;
+
+async function removeStaleTemporaries(dir: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !e.name.startsWith(".") || !/\.gguf\.tmp-\d+$/.test(e.name)) continue;
+    const path = join(dir, e.name);
+    const mtime = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
+    if (mtime !== undefined && Date.now() - mtime > STALE_MS) await Deno.remove(path).catch(() => {});
+  }
 }
 
 /** A source folder as the cache key sees it: its resolved path and each file's name, size and mtime. */
