@@ -37,6 +37,42 @@ export async function createEngine(model: LoadedModel, options: CreateEngineOpti
   return await WebGpuEngine.create(model, options);
 }
 
+/** What {@linkcode probeGpu} found: a real GPU, only a software adapter, or no adapter. */
+export interface GpuProbe {
+  /** `real`: a hardware adapter; `software`: a fallback one such as llvmpipe; `none`: no WebGPU adapter. */
+  readonly kind: "real" | "software" | "none";
+  /** The adapter's description or device name, when it gives one. */
+  readonly name?: string;
+}
+
+/**
+ * The WebGPU adapter this machine offers, and whether it is a real GPU. A software adapter
+ * (the fallback adapter, or Mesa's llvmpipe) computes on the CPU, slower than the CPU engine.
+ *
+ * @returns what was found
+ *
+ * @example
+ * ```ts
+ * import { probeGpu } from "./create_engine.ts";
+ * const { kind } = await probeGpu();
+ * if (!["real", "software", "none"].includes(kind)) throw new Error(kind);
+ * ```
+ */
+export async function probeGpu(): Promise<GpuProbe> {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (!adapter) return { kind: "none" };
+    const info = adapter.info;
+    const name = [info?.description, info?.device, info?.vendor].find((x) => x) || undefined;
+    const software = info?.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|software/i.test(
+      [info?.description, info?.device, info?.architecture].join(" "),
+    );
+    return { kind: software ? "software" : "real", name };
+  } catch {
+    return { kind: "none" };
+  }
+}
+
 /**
  * The engine to use when none is named: WebGPU on a real GPU; the CPU engine where only a
  * software adapter (such as llvmpipe, slower than the CPU engine) or none exists.
@@ -50,10 +86,5 @@ export async function createEngine(model: LoadedModel, options: CreateEngineOpti
  * ```
  */
 export async function defaultEngine(): Promise<"cpu" | "webgpu"> {
-  try {
-    const adapter = await navigator.gpu?.requestAdapter();
-    return adapter && !adapter.info?.isFallbackAdapter ? "webgpu" : "cpu";
-  } catch {
-    return "cpu";
-  }
+  return (await probeGpu()).kind === "real" ? "webgpu" : "cpu";
 }

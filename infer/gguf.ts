@@ -62,6 +62,33 @@ export interface GgufTensor {
 export const GGUF_ALIGNMENT = 32;
 
 /**
+ * The size in bytes of the GGUF file {@linkcode writeGguf} writes for these metadata and
+ * tensors, computed without asking any tensor for its data.
+ *
+ * @param metadata key-values, in order
+ * @param tensors tensors, in order
+ * @returns the file's size in bytes
+ *
+ * @example
+ * ```ts
+ * import { ggufSize, writeGguf } from "./gguf.ts";
+ * const meta = [["general.architecture", { type: "string", value: "llama" }]] as const;
+ * const tensors = [{ name: "w", shape: [2, 3], dtype: "f32", data: () => new Float32Array(6) }] as const;
+ * const path = await Deno.makeTempFile({ suffix: ".gguf" });
+ * const bytes = await writeGguf(path, meta, tensors);
+ * if (ggufSize(meta, tensors) !== bytes || (await Deno.stat(path)).size !== bytes) throw new Error();
+ * await Deno.remove(path);
+ * ```
+ */
+export function ggufSize(
+  metadata: readonly (readonly [string, GgufValue])[],
+  tensors: readonly GgufTensor[],
+): number {
+  const { head, dataBytes } = layout(metadata, tensors);
+  return align(head.length) + dataBytes;
+}
+
+/**
  * Write a GGUF file, streaming tensor data one tensor at a time.
  *
  * @param path the output file
@@ -85,28 +112,7 @@ export async function writeGguf(
   metadata: readonly (readonly [string, GgufValue])[],
   tensors: readonly GgufTensor[],
 ): Promise<number> {
-  const head = new ByteWriter();
-  head.bytes(new TextEncoder().encode("GGUF"));
-  head.u32(3);
-  head.u64(tensors.length);
-  head.u64(metadata.length);
-  for (const [key, value] of metadata) {
-    head.string(key);
-    head.u32(TYPE_IDS[value.type]);
-    writeValue(head, value);
-  }
-  let offset = 0;
-  const offsets: number[] = [];
-  for (const t of tensors) {
-    head.string(t.name);
-    head.u32(t.shape.length);
-    for (const d of [...t.shape].reverse()) head.u64(d);
-    head.u32(GGML_TYPES[t.dtype]);
-    head.u64(offset);
-    offsets.push(offset);
-    offset = align(offset + numel(t.shape) * DTYPE_BYTES[t.dtype]);
-  }
-  const headBytes = head.finish();
+  const { head: headBytes, offsets, dataBytes: offset } = layout(metadata, tensors);
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
   try {
     await writeAll(file, headBytes);
@@ -128,6 +134,35 @@ export async function writeGguf(
     file.close();
   }
   return align(headBytes.length) + offset;
+}
+
+/** The header bytes, each tensor's data offset, and the (aligned) size of the data section. */
+function layout(
+  metadata: readonly (readonly [string, GgufValue])[],
+  tensors: readonly GgufTensor[],
+): { head: Uint8Array; offsets: number[]; dataBytes: number } {
+  const head = new ByteWriter();
+  head.bytes(new TextEncoder().encode("GGUF"));
+  head.u32(3);
+  head.u64(tensors.length);
+  head.u64(metadata.length);
+  for (const [key, value] of metadata) {
+    head.string(key);
+    head.u32(TYPE_IDS[value.type]);
+    writeValue(head, value);
+  }
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    head.string(t.name);
+    head.u32(t.shape.length);
+    for (const d of [...t.shape].reverse()) head.u64(d);
+    head.u32(GGML_TYPES[t.dtype]);
+    head.u64(offset);
+    offsets.push(offset);
+    offset = align(offset + numel(t.shape) * DTYPE_BYTES[t.dtype]);
+  }
+  return { head: head.finish(), offsets, dataBytes: offset };
 }
 
 function align(n: number): number {

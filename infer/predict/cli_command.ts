@@ -20,10 +20,12 @@ import {
 } from "../../templates/mod.ts";
 import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
-import { createEngine, defaultEngine } from "../create_engine.ts";
+import { createEngine } from "../create_engine.ts";
 import { loadModel } from "../load_model.ts";
 import { LoadProgressLine } from "../load_progress.ts";
 import type { SamplingOptions } from "../sampling.ts";
+import { chooseAutoEngine, llamaCppLoads } from "./auto_engine.ts";
+import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "./llamacpp_binding.ts";
 import { LocalGenerator, LocalPredictor } from "./local.ts";
 import { OpenAiPredictor } from "./openai.ts";
 import { checkInstructionRecords, checkPromptsFit } from "./preflight.ts";
@@ -55,9 +57,10 @@ Model and engine:
   --lora DIR            PEFT LoRA adapter, merged at load (alias --checkpoint_dir)
   --template NAME       the chat template the model was trained with (see 'iepile prompt --list';
                         OneKE: llama2_zh; chat_template = the tokenizer's own)
-  --engine E            auto (default: webgpu on a real GPU, else cpu), cpu, webgpu, llamacpp, openai
-  --gguf FILE           llamacpp: the GGUF to run (default: --model exported once, f16, to
-                        PRED.json.gguf)
+  --engine E            auto (default: webgpu on a real GPU; without one llamacpp, else cpu), cpu,
+                        webgpu, llamacpp, openai
+  --gguf FILE           llamacpp: the GGUF to run (default: --model exported once, f16, into the
+                        cache folder $IEPILE_CACHE_DIR, else ~/.cache/iepile; reused while unchanged)
   --threads N           llamacpp: CPU threads (default 1)
   --context-size N      tokens of prompt and answer together (default: the model's, at most 4096 on
                         cpu and 2048 on webgpu; llamacpp: cutoff-len + max-new-tokens + 1)
@@ -305,10 +308,14 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
     }
     if (template === undefined) throw new UsageError("infer: --template is required (see 'iepile infer --help')");
     new PromptRenderer({ template, tokenizer }); // the template's special tokens exist in this tokenizer
+    if (engine === "auto") engine = await autoEngine(v.extractive === true, quiet, io);
     if (engine === "llamacpp") {
+      if (!quiet && !await llamaCppBindingCached()) {
+        io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);
+      }
       const { LlamaCppPredictor } = await import("./llamacpp.ts");
       const gguf = (v.gguf as string | undefined) ??
-        await ensureGguf(modelDir, v.lora as string | undefined, output, quiet, io);
+        await ensureGguf(modelDir, v.lora as string | undefined, quiet, io);
       predictor = new LlamaCppPredictor({
         gguf,
         tokenizer,
@@ -319,7 +326,6 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       });
       describe = `llama.cpp engine on ${gguf}`;
     } else {
-      if (engine === "auto") engine = await defaultEngine();
       const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
       const model = await loadModel(modelDir, {
         lora: v.lora as string | undefined,
@@ -372,28 +378,43 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
 }
 
 /**
- * The GGUF for `--engine llamacpp` without `--gguf`: `PRED.json.gguf`, exported once (f16, the
- * LoRA merged, written atomically) and reused by later runs while it is newer than the model.
+ * The GGUF for `--engine llamacpp` without `--gguf`: the model (f16, the LoRA merged) exported
+ * once into the cache folder and reused while the model and adapter are unchanged.
  */
 async function ensureGguf(
   modelDir: string,
   lora: string | undefined,
-  output: string,
   quiet: boolean,
   io: { err(t: string): void },
 ): Promise<string> {
-  const gguf = `${output}.gguf`;
-  const mtime = async (path: string) => (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime() ?? 0;
-  const sources = [modelDir, ...(lora ? [lora] : [])];
-  let newest = 0;
-  for (const dir of sources) {
-    for await (const e of Deno.readDir(dir)) newest = Math.max(newest, await mtime(`${dir}/${e.name}`));
-  }
-  if ((await mtime(gguf)) > newest) return gguf;
-  const { exportGguf } = await import("../gguf_export.ts");
-  if (!quiet) io.err(`exporting ${modelDir}${lora ? ` + ${lora}` : ""} to ${gguf} for llama.cpp (once)\n`);
-  await exportGguf(await loadModel(modelDir, { lora }), gguf, { dtype: "f16" });
-  return gguf;
+  const { cachedGguf } = await import("./gguf_cache.ts");
+  const { path } = await cachedGguf({
+    model: modelDir,
+    lora,
+    onExport: ({ path, bytes }) => {
+      if (quiet) return;
+      io.err(
+        `exporting ${modelDir}${lora ? ` + ${lora}` : ""} for llama.cpp (${(bytes / 1e6).toFixed(1)} MB, f16) to ` +
+          `${path} (once: reused while the model and adapter are unchanged)\n`,
+      );
+    },
+  });
+  return path;
+}
+
+/** `--engine auto` for a local model: the engine chosen, told in one line. */
+async function autoEngine(extractive: boolean, quiet: boolean, io: { err(t: string): void }): Promise<string> {
+  const choice = await chooseAutoEngine({
+    extractive,
+    llamaCpp: async () => {
+      if (!quiet && !await llamaCppBindingCached()) {
+        io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);
+      }
+      return await llamaCppLoads();
+    },
+  });
+  if (!quiet) io.err(`engine auto → ${choice.engine}: ${choice.reason} (--engine names another)\n`);
+  return choice.engine;
 }
 
 function parsePairKeys(value: string | boolean | undefined): readonly [string, string] | undefined {

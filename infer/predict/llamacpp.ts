@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-import-prefix -- see the import of node-llama-cpp's types below
 /**
  * Answers from llama.cpp (`node-llama-cpp@3.21.1`, CPU only) on a GGUF written by
  * `iepile export-gguf`: the prompt is rendered and tokenized here and fed as token ids (so it is
@@ -14,12 +15,22 @@
  * Either way an answer cut off by the token limit is closed with the shortest valid ending,
  * so it always parses.
  *
- * node-llama-cpp is imported when a predictor first loads its GGUF, never before.
+ * node-llama-cpp is imported when a predictor first loads its GGUF, never before (see
+ * {@linkcode importLlamaCpp}: no other command fetches it).
  *
  * @module
  */
 
-import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp";
+// Types only (Deno fetches nothing for them); the module itself comes from importLlamaCpp. The
+// specifier is written out, not mapped in deno.json, where Deno would fetch it for every command.
+import type {
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaGrammar,
+  LlamaModel,
+  Token,
+} from "npm:node-llama-cpp@3.21.1";
 import { InputError, UsageError } from "../../io/errors.ts";
 import type { HfTokenizer } from "../../templates/mod.ts";
 import { JsonShapeMatcher, type MatchState } from "../constrain/json_matcher.ts";
@@ -36,6 +47,7 @@ import {
   tokensText,
 } from "./local.ts";
 import { closeAnswer, wellFormed } from "./_closing.ts";
+import { importLlamaCpp } from "./llamacpp_binding.ts";
 
 const enc = new TextEncoder();
 
@@ -294,7 +306,7 @@ async function loadGguf(options: LlamaCppGeneratorOptions): Promise<Loaded> {
   } catch (e) {
     throw new InputError(`cannot read the GGUF (${(e as Error).message})`, { file: options.gguf });
   }
-  const lib = await import("node-llama-cpp");
+  const lib = await importLlamaCpp();
   const llama = await lib.getLlama({ gpu: false, build: "never", logLevel: lib.LlamaLogLevel.error });
   let model: LlamaModel | undefined;
   try {

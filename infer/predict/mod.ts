@@ -53,3 +53,18 @@ export {
   LlamaCppPredictor,
   shapeToGbnf,
 } from "./llamacpp.ts";
+export {
+  type BindingCacheOptions,
+  importLlamaCpp,
+  LLAMA_CPP_PACKAGE,
+  llamaCppBindingCached,
+  type LlamaCppModule,
+} from "./llamacpp_binding.ts";
+export {
+  type AutoEngine,
+  type AutoEngineChoice,
+  type AutoEngineOptions,
+  chooseAutoEngine,
+  llamaCppLoads,
+} from "./auto_engine.ts";
+export { type CachedGguf, cachedGguf, type CachedGgufOptions, iepileCacheDir } from "./gguf_cache.ts";

@@ -1,0 +1,86 @@
+/**
+ * What `--engine auto` runs: WebGPU on a real GPU; on a machine without one (no adapter, or a
+ * software adapter such as llvmpipe), llama.cpp when it loads there (several times faster on a
+ * CPU than the cpu engine), else the cpu engine.
+ *
+ * @module
+ */
+
+import { type GpuProbe, probeGpu } from "../create_engine.ts";
+import { importLlamaCpp } from "./llamacpp_binding.ts";
+
+/** An engine `auto` can choose. */
+export type AutoEngine = "webgpu" | "llamacpp" | "cpu";
+
+/** The engine `auto` took, and why (one line for the user). */
+export interface AutoEngineChoice {
+  /** The engine. */
+  readonly engine: AutoEngine;
+  /** Why, e.g. `no GPU (only the software adapter llvmpipe …); llama.cpp is the fastest engine on a CPU`. */
+  readonly reason: string;
+}
+
+/** Options of {@linkcode chooseAutoEngine}: the run's needs and the probes (replaceable in tests). */
+export interface AutoEngineOptions {
+  /** The run keeps answers to spans of the input (`--extractive`), which llama.cpp cannot. */
+  readonly extractive?: boolean;
+  /** Finds the GPU adapter (default {@linkcode probeGpu}). */
+  readonly gpu?: () => Promise<GpuProbe>;
+  /**
+   * Tries llama.cpp: undefined when it loads, else why not (default: imports node-llama-cpp and
+   * starts its CPU build).
+   */
+  readonly llamaCpp?: () => Promise<string | undefined>;
+}
+
+/**
+ * Choose the engine for `--engine auto`.
+ *
+ * @param options the run's needs and the probes
+ * @returns the engine and the reason
+ *
+ * @example
+ * ```ts
+ * import { chooseAutoEngine } from "./auto_engine.ts";
+ * const c = await chooseAutoEngine({
+ *   gpu: () => Promise.resolve({ kind: "software", name: "llvmpipe" }),
+ *   llamaCpp: () => Promise.resolve(undefined),
+ * });
+ * if (c.engine !== "llamacpp") throw new Error(c.reason);
+ * ```
+ */
+export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise<AutoEngineChoice> {
+  const gpu = await (options.gpu ?? probeGpu)();
+  if (gpu.kind === "real") return { engine: "webgpu", reason: `a GPU${gpu.name ? ` (${gpu.name})` : ""}` };
+  const adapter = gpu.name?.split(" (")[0];
+  const noGpu = gpu.kind === "software"
+    ? `no GPU (only the software adapter${adapter ? ` ${adapter}` : ""}, slower than the CPU engines)`
+    : "no GPU";
+  if (options.extractive) return { engine: "cpu", reason: `${noGpu}; --extractive needs the cpu or webgpu engine` };
+  const failed = await (options.llamaCpp ?? llamaCppLoads)();
+  if (failed === undefined) return { engine: "llamacpp", reason: `${noGpu}; llama.cpp is the fastest engine on a CPU` };
+  return { engine: "cpu", reason: `${noGpu}, and llama.cpp does not load here (${failed})` };
+}
+
+/**
+ * Whether llama.cpp's CPU build loads on this machine.
+ *
+ * @returns undefined when it does, else the reason it does not
+ *
+ * @example
+ * ```ts
+ * import { llamaCppLoads } from "./auto_engine.ts";
+ * const why = await llamaCppLoads();
+ * if (why !== undefined && typeof why !== "string") throw new Error();
+ * ```
+ */
+export async function llamaCppLoads(): Promise<string | undefined> {
+  try {
+    const lib = await importLlamaCpp();
+    const llama = await lib.getLlama({ gpu: false, build: "never", logLevel: lib.LlamaLogLevel.error });
+    await llama.dispose();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message?.split("\n")[0] || String(e);
+  }
+}
