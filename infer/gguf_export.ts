@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { writeAtomically } from "../io/atomic_write.ts";
 import { InputError } from "../io/errors.ts";
 import type { DType } from "./dtype.ts";
 import { type GgufTensor, type GgufValue, writeGguf } from "./gguf.ts";
@@ -37,13 +38,15 @@ export interface ExportGgufResult {
 }
 
 /**
- * Write a loaded model as a GGUF file.
+ * Write a loaded model as a GGUF file, atomically: through a temporary file beside `path`
+ * that is removed if the export fails or is stopped.
  *
  * @param model the loaded model (adapters already merged)
  * @param path the output `.gguf`
  * @param options format, tokenizer, name
  * @returns what was written
- * @throws {InputError} when llama.cpp cannot represent the model or the tokenizer
+ * @throws {InputError} when llama.cpp cannot represent the model or the tokenizer, or `path`
+ * cannot be written (a folder, a missing folder)
  *
  * @example
  * ```ts
@@ -141,7 +144,7 @@ export async function exportGguf(
   });
   vector("output_norm.weight", w.norm);
   if (!spec.tiedEmbeddings || arch === "baichuan") matrix("output.weight", w.output);
-  const bytes = await writeGguf(path, meta, tensors);
+  const bytes = await writeAtomically(path, (tmp) => writeGguf(tmp, meta, tensors));
   return { architecture: arch, bytes, tensors: tensors.length, tokenizer: tok ? "tokenizer.json" : "placeholder" };
 }
 
