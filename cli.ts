@@ -49,6 +49,9 @@ Commands:
   export-gguf  a Hugging Face model (with its LoRA merged) → GGUF for llama.cpp and Ollama
 
 Run 'iepile <command> --help' for a command's options.
+
+Exit codes: 0 done, 1 bad input, 2 bad usage, 70 internal error; stopped by a signal: 128 + its
+number (130 Ctrl-C, 143 SIGTERM), with no temporary file left behind.
 `;
 
 const CONVERT_HELP = `iepile convert — annotated IE data → IEPile instructions
@@ -138,7 +141,8 @@ const CONVERT_FLAGS = [
  *
  * @param args the arguments after the program name
  * @param io where to write (default: stdout and stderr)
- * @returns the exit code: 0 success, 1 bad input, 2 bad usage, 70 internal error, 130 stopped
+ * @returns the exit code: 0 success, 1 bad input, 2 bad usage, 70 internal error; a command stopped by a
+ *   signal ends with 128 + its number (130 for Ctrl-C, 143 for SIGTERM)
  *
  * @example
  * ```ts

@@ -41,5 +41,8 @@ export { type CliIo, main, VERSION } from "./cli.ts";
 
 if (import.meta.main) {
   const { main } = await import("./cli.ts");
+  // A signal removes the temporary output files and exits 128 + its number (130 for Ctrl-C).
+  const { exitOnSignals } = await import("./io/signals.ts");
+  exitOnSignals();
   Deno.exit(await main(Deno.args));
 }

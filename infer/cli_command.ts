@@ -5,8 +5,8 @@
  */
 
 import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } from "../io/args.ts";
-import { dirname, join } from "node:path";
-import { InputError, UsageError } from "../io/errors.ts";
+import { checkOutputPath } from "../io/atomic_write.ts";
+import { UsageError } from "../io/errors.ts";
 import { exportGguf } from "./gguf_export.ts";
 import { formatModelReport, inspectModel } from "./inspect.ts";
 import { loadModel } from "./load_model.ts";
@@ -45,7 +45,7 @@ Usage: iepile export-gguf --model DIR [--lora DIR] --out FILE.gguf [--dtype f16|
 
   --model DIR      Hugging Face model folder (llama, mistral, qwen2 or baichuan)
   --lora DIR       PEFT LoRA adapter merged into the weights first (W += alpha/r · B·A)
-  --out FILE       the GGUF file, written atomically
+  --out FILE       the GGUF file, written atomically (not a folder, not '-')
   --dtype D        weight format: f16 (default), f32 or bf16; norms stay f32
   --quiet          no progress line and no summary
   -h, --help       this help
@@ -130,10 +130,14 @@ export async function runExportGguf(args: string[], io: CommandIo): Promise<numb
   }
   const modelDir = requiredOption(v, "model", "export-gguf");
   const out = requiredOption(v, "out", "export-gguf");
+  if (out === "-") {
+    throw new UsageError("export-gguf: --out - (standard output) is not supported: give the .gguf file to write");
+  }
   const dtype = (v.dtype as string | undefined) ?? "f16";
   if (dtype !== "f16" && dtype !== "f32" && dtype !== "bf16") {
     throw new UsageError(`export-gguf: --dtype must be f16, f32 or bf16, got "${dtype}"`);
   }
+  await checkOutputPath(out); // before loading the model, which may take minutes
   const quiet = v.quiet === true;
   const t0 = performance.now();
   const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
@@ -143,18 +147,7 @@ export async function runExportGguf(args: string[], io: CommandIo): Promise<numb
   } finally {
     progress.finish();
   }
-  const tmp = join(dirname(out), `.${out.split(/[\\/]/).pop()}.tmp-${Deno.pid}`);
-  let result;
-  try {
-    result = await exportGguf(model, tmp, { dtype });
-    await Deno.rename(tmp, out);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
-      throw new InputError(`cannot write (${(e as Error).message})`, { file: out });
-    }
-    throw e;
-  }
+  const result = await exportGguf(model, out, { dtype });
   if (!quiet) {
     io.err(
       `exported ${model.spec.architecture}${v.lora ? ` + LoRA ${v.lora}` : ""} → ${out}: llama.cpp architecture ` +

@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { writeAtomically } from "../io/atomic_write.ts";
 import { InputError } from "../io/errors.ts";
 import type { DType } from "./dtype.ts";
 import { ggufSize, type GgufTensor, type GgufValue, writeGguf } from "./gguf.ts";
@@ -57,13 +58,15 @@ export interface GgufExportPlan {
 }
 
 /**
- * Write a loaded model as a GGUF file.
+ * Write a loaded model as a GGUF file, atomically: through a temporary file beside `path`
+ * that is removed if the export fails or is stopped.
  *
  * @param model the loaded model (adapters already merged)
  * @param path the output `.gguf`
  * @param options format, tokenizer, name
  * @returns what was written
- * @throws {InputError} when llama.cpp cannot represent the model or the tokenizer
+ * @throws {InputError} when llama.cpp cannot represent the model or the tokenizer, or `path`
+ * cannot be written (a folder, a missing folder)
  *
  * @example
  * ```ts
@@ -83,7 +86,7 @@ export async function exportGguf(
   options: ExportGgufOptions = {},
 ): Promise<ExportGgufResult> {
   const plan = await planGgufExport(model, options);
-  const bytes = await writeGguf(path, plan.metadata, plan.tensors);
+  const bytes = await writeAtomically(path, (tmp) => writeGguf(tmp, plan.metadata, plan.tensors));
   return { architecture: plan.architecture, bytes, tensors: plan.tensors.length, tokenizer: plan.tokenizer };
 }
 

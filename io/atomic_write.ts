@@ -1,12 +1,15 @@
 /**
  * Write a text file atomically: everything goes to a temporary file beside the target, which is
  * renamed over the target only on `commit()`. A failed or interrupted job leaves the old target
- * (or no target) behind, never a half-written one.
+ * (or no target) behind, never a half-written one, and no temporary file: errors remove it, a
+ * stop signal removes it (see `temp_files.ts`), and after a SIGKILL the next run for the same
+ * target does.
  *
  * @module
  */
 
 import { InputError } from "./errors.ts";
+import { createTempFile, removeStaleTempFiles, trackTempFile } from "./temp_files.ts";
 
 /**
  * A buffered UTF-8 writer to a temporary file that replaces `path` on `commit()`.
@@ -37,6 +40,7 @@ export class AtomicTextWriter {
   #closed = false;
   #inFlight: Promise<void> = Promise.resolve();
   readonly #bufferChars: number;
+  #untrack: () => void = () => {};
 
   private constructor(path: string, tempPath: string, file: Deno.FsFile | undefined, bufferChars: number) {
     this.path = path;
@@ -44,10 +48,13 @@ export class AtomicTextWriter {
     this.#file = file;
     this.#stdout = file === undefined;
     this.#bufferChars = bufferChars;
+    // Registered until the temporary file is renamed or removed, whatever state the writer is in.
+    if (file !== undefined) this.#untrack = trackTempFile(() => this.#removeTempSync());
   }
 
   /**
-   * Create the temporary file next to `path`.
+   * Create the temporary file next to `path`, first removing those of `path` that killed runs
+   * left behind.
    *
    * @param path target file, or `-` for standard output
    * @param options `bufferChars`: characters gathered before each write (default 256 Ki)
@@ -67,21 +74,13 @@ export class AtomicTextWriter {
   static async open(path: string, options: { bufferChars?: number } = {}): Promise<AtomicTextWriter> {
     const bufferChars = options.bufferChars ?? 1 << 18;
     if (path === "-") return new AtomicTextWriter(path, path, undefined, bufferChars);
-    const slash = path.lastIndexOf("/");
-    const base = slash < 0 ? path : path.slice(slash + 1);
-    const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
-    const tempPath = `${dir}/.${base}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    const existing = await Deno.stat(path).catch(() => undefined);
-    if (existing?.isDirectory) throw new InputError("is a directory, expected a file to write", { file: path });
+    await checkOutputPath(path);
+    await removeStaleTempFiles(path);
     try {
-      const file = await Deno.open(tempPath, { write: true, createNew: true });
-      return new AtomicTextWriter(path, tempPath, file, bufferChars);
+      const temp = await createTempFile(path);
+      return new AtomicTextWriter(path, temp.path, temp.file, bufferChars);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new InputError("output folder does not exist", { file: path });
-      if (e instanceof Deno.errors.PermissionDenied) {
-        throw new InputError("output folder is not writable", { file: path });
-      }
-      throw new InputError(`cannot create output: ${(e as Error).message}`, { file: path });
+      throw outputError(e, path);
     }
   }
 
@@ -181,6 +180,8 @@ export class AtomicTextWriter {
     } catch (e) {
       await Deno.remove(this.tempPath).catch(() => {});
       throw new InputError(`cannot replace it: ${(e as Error).message}`, { file: this.path });
+    } finally {
+      this.#untrack();
     }
   }
 
@@ -206,6 +207,7 @@ export class AtomicTextWriter {
       this.#file!.close();
     } catch { /* already closed */ }
     await Deno.remove(this.tempPath).catch(() => {});
+    this.#untrack();
   }
 
   /**
@@ -221,6 +223,11 @@ export class AtomicTextWriter {
   abortSync(): void {
     if (this.#closed || this.#stdout) return;
     this.#closed = true;
+    this.#removeTempSync();
+    this.#untrack();
+  }
+
+  #removeTempSync(): void {
     try {
       this.#file!.close();
     } catch { /* already closed */ }
@@ -233,4 +240,92 @@ export class AtomicTextWriter {
 async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await w.write(bytes.subarray(off));
+}
+
+/**
+ * Check, before any work, that `path` can be written as an output file: it is not a folder and
+ * its folder exists. (`-`, standard output, always can.)
+ *
+ * @param path the output file
+ * @returns once checked
+ * @throws {InputError} naming the path and what is wrong
+ *
+ * @example
+ * ```ts
+ * import { checkOutputPath } from "./atomic_write.ts";
+ * const dir = await Deno.makeTempDir();
+ * await checkOutputPath(`${dir}/out.json`);
+ * const problem = await checkOutputPath(dir).then(() => "", (e) => e.message);
+ * if (problem !== `${dir}: is a folder; give a file path for the output`) throw new Error(problem);
+ * await Deno.remove(dir);
+ * ```
+ */
+export async function checkOutputPath(path: string): Promise<void> {
+  if (path === "-") return;
+  const existing = await Deno.stat(path).catch(() => undefined);
+  if (existing?.isDirectory) throw new InputError("is a folder; give a file path for the output", { file: path });
+  if (existing !== undefined) return;
+  const slash = path.lastIndexOf("/");
+  const folder = slash < 0 ? "." : path.slice(0, slash) || "/";
+  const info = await Deno.stat(folder).catch(() => undefined);
+  if (info === undefined) throw new InputError("output folder does not exist", { file: path });
+  if (!info.isDirectory) throw new InputError(`${folder} is not a folder`, { file: path });
+}
+
+/**
+ * Write a file through a temporary file beside it, renamed over `path` once `write` succeeds.
+ * The temporary file is removed if `write` fails or a signal ends the process, and stale ones of
+ * killed runs are removed first (as {@linkcode AtomicTextWriter} does, for writers that need a
+ * path, such as binary formats).
+ *
+ * @param path the target file (not `-`)
+ * @param write writes the whole file at the path it is given
+ * @returns what `write` returned
+ * @throws {InputError} when the target is a folder, its folder is missing, or it cannot be written
+ *
+ * @example
+ * ```ts
+ * import { writeAtomically } from "./atomic_write.ts";
+ * const dir = await Deno.makeTempDir();
+ * const n = await writeAtomically(`${dir}/a.bin`, async (tmp) => (await Deno.writeFile(tmp, new Uint8Array(3)), 3));
+ * if (n !== 3 || (await Deno.readFile(`${dir}/a.bin`)).length !== 3) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeAtomically<T>(path: string, write: (tempPath: string) => Promise<T>): Promise<T> {
+  await checkOutputPath(path);
+  await removeStaleTempFiles(path);
+  let temp: { path: string; file: Deno.FsFile };
+  try {
+    temp = await createTempFile(path);
+  } catch (e) {
+    throw outputError(e, path);
+  }
+  const tempPath = temp.path;
+  const untrack = trackTempFile(() => Deno.removeSync(tempPath));
+  let open = true;
+  const unlock = () => {
+    if (open) temp.file.close();
+    open = false;
+  };
+  try {
+    const result = await write(tempPath); // the file stays open, and so locked, meanwhile
+    unlock();
+    await Deno.rename(tempPath, path);
+    return result;
+  } catch (e) {
+    unlock();
+    await Deno.remove(tempPath).catch(() => {});
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) throw outputError(e, path);
+    if (e instanceof Deno.errors.IsADirectory || e instanceof Deno.errors.NotADirectory) throw outputError(e, path);
+    throw e;
+  } finally {
+    untrack();
+  }
+}
+
+function outputError(e: unknown, path: string): InputError {
+  if (e instanceof Deno.errors.NotFound) return new InputError("output folder does not exist", { file: path });
+  if (e instanceof Deno.errors.PermissionDenied) return new InputError("output folder is not writable", { file: path });
+  return new InputError(`cannot write: ${(e as Error).message}`, { file: path });
 }

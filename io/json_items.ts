@@ -146,13 +146,18 @@ interface Block {
   bytesRead: number;
 }
 
-/** Decoded blocks of whole lines (each ends with "\n" except possibly the last). */
+/**
+ * Decoded blocks of whole lines (each ends with "\n" except possibly the last). A line longer
+ * than a read is gathered as a list of reads and joined once when its end arrives, so reading
+ * stays linear in the line's length however many reads it spans.
+ */
 async function* readUtf8Blocks(file: Deno.FsFile, chunkSize: number, name: string): AsyncGenerator<Block> {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-  let carry: Uint8Array = new Uint8Array(0);
+  let carry: Uint8Array[] = [];
+  let carryBytes = 0;
   let line = 1;
   let bytesRead = 0;
-  const buf = new Uint8Array(chunkSize);
+  let buf = new Uint8Array(chunkSize);
   for (;;) {
     const n = await file.read(buf);
     if (n === null) break;
@@ -160,16 +165,22 @@ async function* readUtf8Blocks(file: Deno.FsFile, chunkSize: number, name: strin
     const chunk = buf.subarray(0, n);
     const cut = chunk.lastIndexOf(10);
     if (cut < 0) {
-      carry = concat(carry, chunk);
+      // Keep this read as it is and read the next into a fresh buffer: no copy now, one join later.
+      carry.push(chunk);
+      carryBytes += n;
+      buf = new Uint8Array(chunkSize);
       continue;
     }
-    const bytes = concat(carry, chunk.subarray(0, cut + 1));
-    carry = chunk.slice(cut + 1);
+    const bytes = join(carry, carryBytes, chunk.subarray(0, cut + 1));
+    carry = cut + 1 < n ? [chunk.slice(cut + 1)] : [];
+    carryBytes = n - cut - 1;
     const text = decode(decoder, bytes, line, name);
     yield { text, startLine: line, bytesRead };
     line += countNewlines(text);
   }
-  if (carry.length > 0) yield { text: decode(decoder, carry, line, name), startLine: line, bytesRead };
+  if (carryBytes > 0) {
+    yield { text: decode(decoder, join(carry, carryBytes, new Uint8Array(0)), line, name), startLine: line, bytesRead };
+  }
 }
 
 function decode(decoder: TextDecoder, bytes: Uint8Array, firstLine: number, name: string): string {
@@ -184,7 +195,14 @@ function decode(decoder: TextDecoder, bytes: Uint8Array, firstLine: number, name
       const piece = bytes.subarray(start, end < 0 ? bytes.length : end);
       try {
         decoder.decode(piece);
-      } catch {
+      } catch (e) {
+        if (piece.length > MAX_STRING_LENGTH && /maximum length/i.test((e as Error).message)) {
+          const mib = (piece.length / 2 ** 20).toFixed(0);
+          throw new InputError(`the line is ${mib} MiB, longer than the longest text this runtime holds`, {
+            file: name,
+            line,
+          });
+        }
         throw new InputError("invalid UTF-8", { file: name, line });
       }
       if (end < 0) throw new InputError("invalid UTF-8", { file: name, line });
@@ -194,11 +212,19 @@ function decode(decoder: TextDecoder, bytes: Uint8Array, firstLine: number, name
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+/** V8's longest string, in UTF-16 units (a UTF-8 line of more bytes may not fit in one). */
+const MAX_STRING_LENGTH = 2 ** 29 - 24;
+
+/** The carried pieces (`total` bytes) followed by `tail`, in one array. */
+function join(pieces: Uint8Array[], total: number, tail: Uint8Array): Uint8Array {
+  if (pieces.length === 0) return tail;
+  const out = new Uint8Array(total + tail.length);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  out.set(tail, at);
   return out;
 }
 

@@ -14,7 +14,7 @@
 export { InputError, UsageError } from "./errors.ts";
 export { type RawItem, readJsonItemBatches, readJsonItems, type ReadJsonItemsOptions } from "./json_items.ts";
 export { entriesOf, getField, isJsonObject, type JsonObject } from "./json_object.ts";
-export { AtomicTextWriter } from "./atomic_write.ts";
+export { AtomicTextWriter, checkOutputPath, writeAtomically } from "./atomic_write.ts";
 export {
   LoneSurrogateError,
   pyDumps,
@@ -29,5 +29,6 @@ export { JsonSyntaxError, parsePyJson } from "./py_json_parse.ts";
 export { pyFloatReprOf, pyRepr, pyStrRepr } from "./py_repr.ts";
 export { pyDumpsIndent } from "./py_json_indent.ts";
 export { formatProgress, formatSeconds, ProgressLine, type ProgressUpdate } from "./progress.ts";
-export { onStopSignals } from "./signals.ts";
+export { exitOnSignals, onStopSignals, signalExitCode } from "./signals.ts";
+export { removeStaleTempFiles, tempPathFor } from "./temp_files.ts";
 export { type ParsedRecord, parseRecordLine } from "./record.ts";

@@ -175,24 +175,19 @@ class FaithfulParser {
 
   private parseString(): string {
     const t = this.text;
-    const start = ++this.pos;
-    // Fast path: no escapes.
-    for (let i = start; i < t.length; i++) {
-      const c = t.charCodeAt(i);
-      if (c === 34) return this.pos = i + 1, t.slice(start, i);
-      if (c === 92) break;
-      if (c < 32) this.pos = i, this.fail("control character in string");
-    }
+    let i = ++this.pos;
+    let run = i; // start of the text not yet copied to `out`
     let out = "";
-    let i = start;
     while (i < t.length) {
       const c = t.charCodeAt(i);
-      if (c === 34) return this.pos = i + 1, out;
+      if (c === 34) return this.pos = i + 1, out + t.slice(run, i);
       if (c < 32) this.pos = i, this.fail("control character in string");
       if (c !== 92) {
-        out += t[i++];
+        i++;
         continue;
       }
+      // Copy the plain run in one piece, then the escape.
+      out += t.slice(run, i);
       const e = t[i + 1];
       const simple = ESCAPES[e];
       if (simple !== undefined) {
@@ -204,6 +199,7 @@ class FaithfulParser {
       } else {
         this.pos = i, this.fail("invalid escape");
       }
+      run = i;
     }
     this.pos = t.length;
     this.fail("unterminated string");

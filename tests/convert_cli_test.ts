@@ -67,6 +67,61 @@ Deno.test("bad records: one line naming file, line and field; exit 1; no output 
   }
 });
 
+Deno.test("a garbage line of 16 MiB: one short line naming it, for every command that reads records", async () => {
+  await using tmp = await tempDir();
+  await Deno.mkdir(`${tmp.dir}/src`);
+  const src = `${tmp.dir}/src/in.json`;
+  const column = 16 << 20;
+  await Deno.writeTextFile(src, '{"text": "' + "x".repeat(column - 10) + "\n" + GOOD);
+  const runs = {
+    convert: await runCli(["convert", "--src_path", src, "--tgt_path", `${tmp.dir}/o.json`, ...NER]),
+    prompt: await runCli([
+      "prompt",
+      "--input",
+      src,
+      "--output",
+      `${tmp.dir}/p.json`,
+      "--template",
+      "vicuna",
+      "--quiet",
+    ]),
+    eval: await runCli(["eval", "--path", src, "--task", "NER"]),
+  };
+  for (const [command, r] of Object.entries(runs)) {
+    equal(r.code, 1, command);
+    equal(r.stderr.split("\n").length, 2, `${command}: exactly one line`);
+    ok(r.stderr.length < 200, `${command}: ${r.stderr.length} characters`);
+    match(r.stderr, new RegExp(`in\\.json:1: invalid JSON: unterminated string at column ${column + 1}\n$`), command);
+  }
+  deepEqual([...Deno.readDirSync(tmp.dir)].map((e) => e.name), ["src"], "no output, no temp file");
+});
+
+Deno.test("an output path that is a folder or in a missing folder: one line, exit 1, for every writing command", async () => {
+  await using tmp = await tempDir();
+  const test = `${tmp.dir}/test.json`;
+  const src = ["--src_path", `${DATA}NER/sample.json`, "--split", "test", ...NER];
+  equal((await runCli(["convert", ...src, "--tgt_path", test])).code, 0);
+  const pred = `${DATA}predictions/NER.json`;
+  for (
+    const [out, problem] of [[tmp.dir, "is a folder; give a file path for the output"], [
+      `${tmp.dir}/no/o.json`,
+      "output folder does not exist",
+    ]]
+  ) {
+    const runs = {
+      convert: await runCli(["convert", ...src, "--tgt_path", out]),
+      prompt: await runCli(["prompt", "--input", test, "--output", out, "--template", "vicuna", "--quiet"]),
+      "eval --out": await runCli(["eval", "--path", pred, "--task", "NER", "--out", out]),
+      "eval --output_msg": await runCli(["eval", "--path", pred, "--task", "NER", "--output_msg", out]),
+    };
+    for (const [command, r] of Object.entries(runs)) {
+      equal(r.stderr, `iepile: ${out}: ${problem}\n`, command);
+      equal(r.code, 1, command);
+    }
+  }
+  deepEqual([...Deno.readDirSync(tmp.dir)].map((e) => e.name), ["test.json"]);
+});
+
 Deno.test("a failed run keeps an existing output file and leaves no temp file", async () => {
   await withInput(GOOD + "{oops\n", NER, async ({ code, out, dir }) => {
     equal(code, 1);

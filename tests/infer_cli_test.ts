@@ -6,7 +6,7 @@
 import { equal, match, ok, rejects } from "node:assert/strict";
 import { InputError, UsageError } from "../io/errors.ts";
 import { readGgufHeader, runExportGguf, runInspect, writeRandomLora, writeRandomModel } from "../infer/mod.ts";
-import { tempDir } from "./_shared.ts";
+import { runCli, tempDir } from "./_shared.ts";
 
 async function run(f: typeof runInspect, args: string[]) {
   let out = "", err = "";
@@ -75,4 +75,22 @@ Deno.test("export-gguf: merged, typed, atomic; usage and input errors", async ()
     run(runExportGguf, ["--model", `${tmp.dir}/bc`, "--out", out]),
     /ALiBi to Baichuan models of exactly 40 layers/,
   );
+});
+
+Deno.test("export-gguf --out: a folder, a missing folder or '-' is one clear line before the model loads", async () => {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeRandomModel(model, { architecture: "llama", ...tiny });
+  const cases: Array<[string, string, number, string]> = [
+    [model, tmp.dir, 1, `iepile: ${tmp.dir}: is a folder; give a file path for the output\n`],
+    [`${tmp.dir}/not-loaded`, tmp.dir, 1, `iepile: ${tmp.dir}: is a folder; give a file path for the output\n`],
+    [model, `${tmp.dir}/no/m.gguf`, 1, `iepile: ${tmp.dir}/no/m.gguf: output folder does not exist\n`],
+    [model, "-", 2, "iepile: export-gguf: --out - (standard output) is not supported: give the .gguf file to write\n"],
+  ];
+  for (const [dir, out, code, stderr] of cases) {
+    const r = await runCli(["export-gguf", "--model", dir, "--out", out, "--quiet"]);
+    equal(r.stderr, stderr);
+    equal(r.code, code);
+  }
+  equal([...Deno.readDirSync(tmp.dir)].map((e) => e.name).join(), "m", "nothing written");
 });

@@ -111,6 +111,59 @@ Deno.test("parsePyJson keeps what Python keeps", async (t) => {
   });
 });
 
+Deno.test("long lines cost time linear in their length", async (t) => {
+  await using tmp = await tempDir();
+  /** Best of five timings of each, taken in turn so a busy machine slows both alike; in ms. */
+  const bestOf = async (a: () => unknown, b: () => unknown): Promise<[number, number]> => {
+    const ms: [number, number] = [Infinity, Infinity];
+    for (let i = 0; i < 5; i++) {
+      for (const [k, f] of [a, b].entries()) {
+        const t0 = performance.now();
+        await f();
+        ms[k] = Math.min(ms[k], performance.now() - t0);
+      }
+    }
+    return ms;
+  };
+  /** `{"text": "xxx…` of `bytes` bytes, without the closing quote. */
+  const unterminated = (bytes: number) => '{"text": "' + "x".repeat(bytes - 10);
+  await t.step("one 8 MiB line reads about as fast as 2048 lines of 4 KiB (same bytes, same 4 KiB reads)", async () => {
+    const reader = async (content: string, name: string) => {
+      const path = `${tmp.dir}/${name}.jsonl`;
+      await Deno.writeTextFile(path, content);
+      return async () => {
+        let n = 0;
+        for await (const it of readJsonItems(path, { chunkSize: 1 << 12 })) n += it.text.length + 1;
+        equal(n, content.length);
+      };
+    };
+    const short = await reader((unterminated((1 << 12) - 1) + "\n").repeat(2048), "short");
+    const long = await reader(unterminated((8 << 20) - 1) + "\n", "long");
+    const [shortMs, longMs] = await bestOf(short, long);
+    ok(longMs < 8 * Math.max(shortMs, 10), `short lines: ${shortMs.toFixed(0)} ms, one line: ${longMs.toFixed(0)} ms`);
+  });
+  await t.step("rejecting an unterminated 16 MiB string costs at most 4× reading a valid one", async () => {
+    const bad = unterminated(16 << 20);
+    // The integer sends the valid text through the same exact parser as the invalid one.
+    const good = bad + '", "n": 1}';
+    let message = "";
+    const [baseline, ms] = await bestOf(() => equal(parsePyJson(good) instanceof Object, true), () => {
+      try {
+        parsePyJson(bad);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+    });
+    equal(message, `invalid JSON: unterminated string at column ${bad.length + 1}`);
+    ok(ms < 4 * Math.max(baseline, 5), `valid: ${baseline.toFixed(0)} ms, unterminated: ${ms.toFixed(0)} ms`);
+  });
+  await t.step("strings with escapes still read right (the exact parser: an integer needs it)", () => {
+    const text = '["a\\nb\\u4eba' + "c".repeat(1000) + '\\"", 1]';
+    deepEqual(parsePyJson(text), ["a\nb人" + "c".repeat(1000) + '"', 1]);
+    throws(() => parsePyJson('["a\\q", 1]'), (e: JsonSyntaxError) => e.column === 4);
+  });
+});
+
 Deno.test("AtomicTextWriter", async (t) => {
   await using tmp = await tempDir();
   await t.step("commit replaces the target; abort leaves the old target and no temp file", async () => {

@@ -8,7 +8,7 @@
 
 import { numberOption, type OptionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
-import { onStopSignals } from "../../io/signals.ts";
+import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { ProgressLine } from "../../io/progress.ts";
 import {
   CHAT_TEMPLATE,
@@ -349,7 +349,8 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       });
   }
   const controller = new AbortController();
-  const dispose = onStopSignals(() => controller.abort());
+  let stoppedBy: Deno.Signal | undefined;
+  const dispose = onStopSignals((s) => (stoppedBy = s, controller.abort()));
   const line = new ProgressLine("", { enabled: quiet ? false : undefined });
   let summary: RunSummary;
   try {
@@ -374,7 +375,7 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
   }
   const cut = (predictor as { truncated?: number }).truncated ?? 0;
   if (!quiet) io.err(formatRunSummary(summary, toStdout ? "standard output" : output, describe, constrain, cut));
-  return summary.interrupted ? 130 : summary.errors > 0 ? 1 : 0;
+  return summary.interrupted ? signalExitCode(stoppedBy) : summary.errors > 0 ? 1 : 0;
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 
 import { basename, join, resolve } from "node:path";
+import { writeAtomically } from "../../io/atomic_write.ts";
 import { InputError } from "../../io/errors.ts";
 import type { DType } from "../dtype.ts";
 import { writeGguf } from "../gguf.ts";
@@ -121,13 +122,11 @@ export async function cachedGguf(options: CachedGgufOptions): Promise<CachedGguf
   }
   await removeStaleTemporaries(dir);
   options.onExport?.({ path, bytes: plan.bytes });
-  const tmp = join(dir, `.${basename(path)}.tmp-${Deno.pid}`);
   try {
-    await writeGguf(tmp, plan.metadata, plan.tensors);
-    await Deno.rename(tmp, path);
+    // Written beside its final name and renamed; a stop or a failure removes the partial file.
+    await writeAtomically(path, (tmp) => writeGguf(tmp, plan.metadata, plan.tensors));
   } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotFound) {
+    if (e instanceof InputError || e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotFound) {
       throw new InputError(`cannot write (${(e as Error).message}); set IEPILE_CACHE_DIR`, { file: path });
     }
     throw e;
@@ -146,7 +145,7 @@ const STALE_MS = 10 * 60 * 1000;
 
 async function removeStaleTemporaries(dir: string): Promise<void> {
   for await (const e of Deno.readDir(dir)) {
-    if (!e.isFile || !e.name.startsWith(".") || !/\.gguf\.tmp-\d+$/.test(e.name)) continue;
+    if (!e.isFile || !e.name.startsWith(".") || !/\.gguf\.tmp-\d+(-[0-9a-f]{8})?$/.test(e.name)) continue;
     const path = join(dir, e.name);
     const mtime = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
     if (mtime !== undefined && Date.now() - mtime > STALE_MS) await Deno.remove(path).catch(() => {});
