@@ -5,7 +5,7 @@
  * @module
  */
 
-import { onStopSignals } from "../../io/signals.ts";
+import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { basename, resolve } from "node:path";
 import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { UsageError } from "../../io/errors.ts";
@@ -153,7 +153,7 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
       resolve(why);
     };
     const onAbort = () => stop("stopped");
-    dispose = onStopSignals(() => stop("signal"));
+    dispose = onStopSignals((s) => stop(s));
     if (signal?.aborted) onAbort();
     else signal?.addEventListener("abort", onAbort, { once: true });
     server.finished.then(() => stop("closed"));
@@ -162,7 +162,8 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
   await server.shutdown();
   await generator.close();
   io.err(`iepile serve: ${why === "closed" ? "closed" : `stopped (${why})`}\n`);
-  return 0;
+  // Stopped by a signal: 128 + its number, as every command exits.
+  return why.startsWith("SIG") ? signalExitCode(why) : 0;
 }
 
 /**
