@@ -5,7 +5,7 @@
  * answer in `output`, or an `error` where inference failed) — and one kind is described per file.
  *
  * Every kind gets instructions per task, source and language, schema-batch sizes and text sizes.
- * Training adds the IEPile §2.2 view: the positive : negative balance of schema items and the
+ * Training adds IEPile's view of a corpus: the positive : negative balance of schema items and the
  * share of all-negative instructions (IEPile recommends roughly 1 : 2 to 1 : 3). Test and
  * predictions add the gold annotations; predictions add how the answers read (JSON objects,
  * keys outside the asked schema, empty, failed at inference).

@@ -1,6 +1,6 @@
 /**
- * Tuples from a parsed model output, per task, as the reference extracts them (spec §5.3), with
- * the fixes this project makes where the reference is broken (§5.6): EET is read like NER, SPO
+ * Tuples from a parsed model output, per task, as IEPile's evaluator extracts them, with the
+ * fixes this project makes where that evaluator is broken: EET is read like NER, SPO
  * like RE, KG gives real (entity, attribute, value) tuples, and RE/SPO items may use
  * `head`/`tail` where `subject`/`object` are missing.
  *

@@ -1,5 +1,5 @@
 /**
- * Gold tuples from a record's `label` (spec §5.4): the annotation list the converter wrote into
+ * Gold tuples from a record's `label`: the annotation list the converter wrote into
  * the test split, turned into the same tuple shapes as `extractTuples` gives for outputs.
  *
  * @module

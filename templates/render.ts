@@ -1,6 +1,6 @@
 /**
  * Render a named template's first turn into prompt text and token ids, exactly as IEPile's
- * `template.py` encodes it for inference (§6.2 of the reference spec).
+ * `template.py` encodes it for inference.
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * `convert` on the project's own data (`data/`), every task, with expectations worked out by
- * hand from the rules of IEPile (spec §2–§3): schema order by code point, batches of split_num,
+ * hand from the rules of IEPile's converter: schema order by code point, batches of split_num,
  * targets per schema item. Hash-dependent orders are avoided or checked as sets.
  */
 

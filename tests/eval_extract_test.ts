@@ -1,7 +1,7 @@
 /**
- * Tuples from outputs and labels, per task (spec §5.3, §5.4), matching (§5.5), and the
- * Python equality the matching relies on. Expected tuples are written out by hand from the
- * spec's rules for each small input.
+ * Tuples from outputs and labels, per task, matching, and the Python equality the matching
+ * relies on. Expected tuples are written out by hand from IEPile's evaluator rules for each
+ * small input.
  */
 
 import { deepEqual, equal, ok, throws } from "node:assert/strict";

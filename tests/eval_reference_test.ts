@@ -2,7 +2,7 @@
  * Parity with IEPile's evaluator: every case of `../shared/reference-data/eval-cases/` run
  * through `iepile eval`, compared with the reference's printed result line, its JSON result
  * file (`output_msg`), and for crashing cases with one clear error. Where the reference is
- * broken (spec §5.6) the expected numbers are worked out by hand in the comments.
+ * broken (EET, SPO, KG) the expected numbers are worked out by hand in the comments.
  */
 
 import { equal, ok } from "node:assert/strict";

@@ -1,7 +1,7 @@
 /**
- * Named templates, text view: every template's rendered first turn equals the string of the
- * reference spec (§6.2, copied here and, when ../shared is beside the clone, read from the spec
- * itself), the OneKE wrappers of §6.3, and the encoding rules worked by hand (placeholders at
+ * Named templates, text view: every template's rendered first turn equals IEPile's rendered
+ * single-turn prompt (copied here and, when ../shared is beside the clone, cross-checked with the
+ * reference text there), OneKE's published prompt wrappers, and the encoding rules worked by hand (placeholders at
  * their first occurrence only, `{{idx}}` = 1, sep only after a non-empty prefix, the llama2 rule).
  */
 
@@ -18,7 +18,7 @@ import {
   TEMPLATES,
 } from "../templates/mod.ts";
 
-/** §6.2 "Rendered single-turn inference prompt", verbatim (`<BOS>` and `{Q}` as the spec writes them). */
+/** IEPile's rendered single-turn inference prompt of every template, verbatim (`<BOS>` and `{Q}` as the spec writes them). */
 const SPEC_RENDERED: Record<string, string> = {
   alpaca:
     "<BOS>Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{Q}\n\n### Response:\n",
@@ -102,7 +102,7 @@ Deno.test({
   },
 });
 
-Deno.test("OneKE wrappers (§6.3): training code, README quick start, vLLM and Ollama spellings", () => {
+Deno.test("OneKE wrappers: training code, README quick start, vLLM and Ollama spellings", () => {
   const sys = "You are a helpful assistant. 你是一个乐于助人的助手。";
   const q = '{"instruction": "x", "schema": ["人物"], "input": "y"}';
   equal(
@@ -118,7 +118,7 @@ Deno.test("OneKE wrappers (§6.3): training code, README quick start, vLLM and O
   }
 });
 
-Deno.test("template data: flags and stop words of §6.2", () => {
+Deno.test("template data: flags and stop words of IEPile's templates", () => {
   const flags = (n: string) => {
     const t = TEMPLATES[n];
     return [t.stopWords.join("|"), t.useHistory, t.efficientEos, t.replaceEos];
@@ -188,7 +188,7 @@ Deno.test("encoding rules worked by hand", async (t) => {
   });
 });
 
-Deno.test("queryOf: instruction, plus \\n + input only when input is non-empty (§6.1)", () => {
+Deno.test("queryOf: instruction, plus \\n + input only when input is non-empty", () => {
   equal(queryOf({ instruction: "i" }), "i");
   equal(queryOf({ instruction: "i", input: "" }), "i");
   equal(queryOf({ instruction: "i", input: null }), "i");

@@ -1,6 +1,6 @@
 /**
- * The JSON shape an IE model must answer in, built from an instruction's `schema` (IEPile spec
- * §3.11): the keys are the schema items in order, with Python's `json.dumps` spelling. NER/EET:
+ * The JSON shape an IE model must answer in, built from an instruction's `schema` as IEPile's
+ * converter writes training targets: the keys are the schema items in order, with Python's `json.dumps` spelling. NER/EET:
  * lists of strings; RE/SPO: lists of `{subject, object}`; EE: events with `trigger` and
  * `arguments`; EEA: argument objects; KG: instances mapped to attribute objects.
  *
