@@ -7,9 +7,10 @@
 import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } from "../io/args.ts";
 import { checkOutputPath } from "../io/atomic_write.ts";
 import { UsageError } from "../io/errors.ts";
-import { exportGguf } from "./gguf_export.ts";
+import { writeGgufTo } from "./gguf.ts";
+import { exportGguf, type ExportGgufResult, planGgufExport } from "./gguf_export.ts";
 import { formatModelReport, inspectModel } from "./inspect.ts";
-import { loadModel } from "./load_model.ts";
+import { type LoadedModel, loadModel } from "./load_model.ts";
 import { LoadProgressLine } from "./load_progress.ts";
 
 /** Where a command writes. */
@@ -45,7 +46,8 @@ Usage: iepile export-gguf --model DIR [--lora DIR] --out FILE.gguf [--dtype f16|
 
   --model DIR      Hugging Face model folder (llama, mistral, qwen2 or baichuan)
   --lora DIR       PEFT LoRA adapter merged into the weights first (W += alpha/r · B·A)
-  --out FILE       the GGUF file, written atomically (not a folder, not '-')
+  --out FILE       the GGUF file, written atomically (not a folder); '-' streams it to
+                   standard output (e.g. into a pipe)
   --dtype D        weight format: f16 (default), f32 or bf16; norms stay f32
   --quiet          no progress line and no summary
   -h, --help       this help
@@ -130,14 +132,15 @@ export async function runExportGguf(args: string[], io: CommandIo): Promise<numb
   }
   const modelDir = requiredOption(v, "model", "export-gguf");
   const out = requiredOption(v, "out", "export-gguf");
-  if (out === "-") {
-    throw new UsageError("export-gguf: --out - (standard output) is not supported: give the .gguf file to write");
+  const toStdout = out === "-";
+  if (toStdout && Deno.stdout.isTerminal()) {
+    throw new UsageError("export-gguf: --out - would write binary GGUF to the terminal: redirect it (> FILE.gguf)");
   }
   const dtype = (v.dtype as string | undefined) ?? "f16";
   if (dtype !== "f16" && dtype !== "f32" && dtype !== "bf16") {
     throw new UsageError(`export-gguf: --dtype must be f16, f32 or bf16, got "${dtype}"`);
   }
-  await checkOutputPath(out); // before loading the model, which may take minutes
+  if (!toStdout) await checkOutputPath(out); // before loading the model, which may take minutes
   const quiet = v.quiet === true;
   const t0 = performance.now();
   const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
@@ -147,13 +150,22 @@ export async function runExportGguf(args: string[], io: CommandIo): Promise<numb
   } finally {
     progress.finish();
   }
-  const result = await exportGguf(model, out, { dtype });
+  const result = toStdout ? await exportToStdout(model, dtype) : await exportGguf(model, out, { dtype });
   if (!quiet) {
     io.err(
-      `exported ${model.spec.architecture}${v.lora ? ` + LoRA ${v.lora}` : ""} → ${out}: llama.cpp architecture ` +
+      `exported ${model.spec.architecture}${v.lora ? ` + LoRA ${v.lora}` : ""} → ${
+        toStdout ? "standard output" : out
+      }: llama.cpp architecture ` +
         `${result.architecture}, ${result.tensors} tensors, ${dtype}, ${(result.bytes / 1e6).toFixed(1)} MB, ` +
         `vocabulary from ${result.tokenizer} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
     );
   }
   return 0;
+}
+
+/** `--out -`: the GGUF streamed to standard output, front to back (GGUF needs no seeking). */
+async function exportToStdout(model: LoadedModel, dtype: "f16" | "f32" | "bf16"): Promise<ExportGgufResult> {
+  const plan = await planGgufExport(model, { dtype });
+  const bytes = await writeGgufTo(Deno.stdout, plan.metadata, plan.tensors);
+  return { architecture: plan.architecture, bytes, tensors: plan.tensors.length, tokenizer: plan.tokenizer };
 }

@@ -88,6 +88,12 @@ export function ggufSize(
   return align(head.length) + dataBytes;
 }
 
+/** Where {@linkcode writeGgufTo} writes: an open file, standard output, any byte sink. */
+export interface GgufSink {
+  /** Write some of `p`; resolves to how many bytes were written. */
+  write(p: Uint8Array): Promise<number>;
+}
+
 /**
  * Write a GGUF file, streaming tensor data one tensor at a time.
  *
@@ -112,27 +118,55 @@ export async function writeGguf(
   metadata: readonly (readonly [string, GgufValue])[],
   tensors: readonly GgufTensor[],
 ): Promise<number> {
-  const { head: headBytes, offsets, dataBytes: offset } = layout(metadata, tensors);
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
   try {
-    await writeAll(file, headBytes);
-    await writeAll(file, new Uint8Array(align(headBytes.length) - headBytes.length));
-    let at = 0;
-    for (let i = 0; i < tensors.length; i++) {
-      const t = tensors[i];
-      const data = await t.data();
-      const want = numel(t.shape);
-      if (data.length !== want || (t.dtype === "f32") !== (data instanceof Float32Array)) {
-        throw new Error(`tensor ${t.name}: data does not match ${t.dtype} [${t.shape}]`);
-      }
-      await writeAll(file, new Uint8Array(offsets[i] - at));
-      await writeAll(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      at = offsets[i] + data.byteLength;
-    }
-    await writeAll(file, new Uint8Array(offset - at));
+    return await writeGgufTo(file, metadata, tensors);
   } finally {
     file.close();
   }
+}
+
+/**
+ * Write a GGUF file to a sink, front to back (no seeking), one tensor's data at a time: to a
+ * pipe or standard output as well as to a file.
+ *
+ * @param sink where the bytes go
+ * @param metadata key-values, in order
+ * @param tensors tensors, in order
+ * @returns bytes written
+ *
+ * @example
+ * ```ts
+ * import { ggufSize, writeGgufTo } from "./gguf.ts";
+ * const chunks: Uint8Array[] = [];
+ * const sink = { write: (p: Uint8Array) => (chunks.push(p.slice()), Promise.resolve(p.length)) };
+ * const meta = [["general.architecture", { type: "string", value: "llama" }]] as const;
+ * const tensors = [{ name: "w", shape: [2, 3], dtype: "f32", data: () => new Float32Array(6) }] as const;
+ * const n = await writeGgufTo(sink, meta, tensors);
+ * if (n !== ggufSize(meta, tensors) || chunks.reduce((a, c) => a + c.length, 0) !== n) throw new Error();
+ * ```
+ */
+export async function writeGgufTo(
+  sink: GgufSink,
+  metadata: readonly (readonly [string, GgufValue])[],
+  tensors: readonly GgufTensor[],
+): Promise<number> {
+  const { head: headBytes, offsets, dataBytes: offset } = layout(metadata, tensors);
+  await writeAll(sink, headBytes);
+  await writeAll(sink, new Uint8Array(align(headBytes.length) - headBytes.length));
+  let at = 0;
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    const data = await t.data();
+    const want = numel(t.shape);
+    if (data.length !== want || (t.dtype === "f32") !== (data instanceof Float32Array)) {
+      throw new Error(`tensor ${t.name}: data does not match ${t.dtype} [${t.shape}]`);
+    }
+    await writeAll(sink, new Uint8Array(offsets[i] - at));
+    await writeAll(sink, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    at = offsets[i] + data.byteLength;
+  }
+  await writeAll(sink, new Uint8Array(offset - at));
   return align(headBytes.length) + offset;
 }
 
@@ -169,9 +203,9 @@ function align(n: number): number {
   return Math.ceil(n / GGUF_ALIGNMENT) * GGUF_ALIGNMENT;
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+async function writeAll(sink: GgufSink, bytes: Uint8Array): Promise<void> {
   let done = 0;
-  while (done < bytes.length) done += await file.write(bytes.subarray(done));
+  while (done < bytes.length) done += await sink.write(bytes.subarray(done));
 }
 
 function writeValue(w: ByteWriter, v: GgufValue): void {

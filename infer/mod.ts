@@ -91,12 +91,14 @@ export {
   GGUF_ALIGNMENT,
   type GgufHeader,
   type GgufScalarType,
+  type GgufSink,
   ggufSize,
   type GgufTensor,
   type GgufTensorInfo,
   type GgufValue,
   readGgufHeader,
   writeGguf,
+  writeGgufTo,
 } from "./gguf.ts";
 export {
   type KernelProfile,

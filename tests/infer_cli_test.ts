@@ -77,7 +77,7 @@ Deno.test("export-gguf: merged, typed, atomic; usage and input errors", async ()
   );
 });
 
-Deno.test("export-gguf --out: a folder, a missing folder or '-' is one clear line before the model loads", async () => {
+Deno.test("export-gguf --out: a folder or a missing folder is one clear line before the model loads", async () => {
   await using tmp = await tempDir();
   const model = `${tmp.dir}/m`;
   await writeRandomModel(model, { architecture: "llama", ...tiny });
@@ -85,7 +85,6 @@ Deno.test("export-gguf --out: a folder, a missing folder or '-' is one clear lin
     [model, tmp.dir, 1, `iepile: ${tmp.dir}: is a folder; give a file path for the output\n`],
     [`${tmp.dir}/not-loaded`, tmp.dir, 1, `iepile: ${tmp.dir}: is a folder; give a file path for the output\n`],
     [model, `${tmp.dir}/no/m.gguf`, 1, `iepile: ${tmp.dir}/no/m.gguf: output folder does not exist\n`],
-    [model, "-", 2, "iepile: export-gguf: --out - (standard output) is not supported: give the .gguf file to write\n"],
   ];
   for (const [dir, out, code, stderr] of cases) {
     const r = await runCli(["export-gguf", "--model", dir, "--out", out, "--quiet"]);
@@ -93,4 +92,25 @@ Deno.test("export-gguf --out: a folder, a missing folder or '-' is one clear lin
     equal(r.code, code);
   }
   equal([...Deno.readDirSync(tmp.dir)].map((e) => e.name).join(), "m", "nothing written");
+});
+
+Deno.test("export-gguf --out - streams the same GGUF to standard output", async () => {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeRandomModel(model, { architecture: "llama", ...tiny });
+  const file = await runCli(["export-gguf", "--model", model, "--out", `${tmp.dir}/m.gguf`, "--quiet"]);
+  equal(file.code, 0, file.stderr);
+  const piped = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../mod.ts", import.meta.url).pathname, "export-gguf", "--model", model, "--out", "-"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(piped.stderr);
+  equal(piped.code, 0, stderr);
+  ok(stderr.includes("→ standard output"), stderr);
+  const written = await Deno.readFile(`${tmp.dir}/m.gguf`);
+  equal(piped.stdout.length, written.length);
+  ok(piped.stdout.every((b, i) => b === written[i]), "the same bytes as the file export");
+  equal(new TextDecoder().decode(piped.stdout.subarray(0, 4)), "GGUF");
+  equal([...Deno.readDirSync(tmp.dir)].map((e) => e.name).sort().join(), "m,m.gguf", "no file named '-'");
 });
