@@ -1,7 +1,8 @@
 /**
  * The closing lines of `.ci/run`: counts from the JUnit reports of its `deno test` runs plus its
- * pass/fail gates, the skipped tests by file with the reasons the tests printed (`SKIPPED …`
- * lines), and the final plain line `N passed, N failed, N skipped`.
+ * pass/fail gates, every skipped test by name under its file with the reason that file printed
+ * (`SKIPPED tests/x_test.ts — what: why` lines), and the final plain line
+ * `N passed, N failed, N skipped`.
  *
  *   deno run --allow-read scripts/ci_summary.ts REPORT_DIR GATES_PASSED GATES_FAILED
  *
@@ -63,7 +64,7 @@ export interface CiSummary {
 }
 
 /**
- * Summarise test cases, gates and the `SKIPPED …` lines the tests printed.
+ * Summarise test cases, gates and the `SKIPPED tests/x_test.ts — what: why` lines the tests printed.
  *
  * @param cases the test cases of every report
  * @param gates pass/fail counts of the non-test gates (fmt, lint, …)
@@ -76,8 +77,9 @@ export interface CiSummary {
  * const s = summarize(
  *   [{ name: "x", file: "./tests/a_test.ts", outcome: "skipped" }, { name: "y", file: "./tests/a_test.ts", outcome: "passed" }],
  *   { passed: 2, failed: 0 },
- *   "SKIPPED x: no GPU\n",
+ *   "SKIPPED tests/a_test.ts — x: no GPU\n",
  * );
+ * if (!s.text.includes("  tests/a_test.ts (1): x: no GPU\n    - x\n")) throw new Error(s.text);
  * if (!s.text.endsWith("3 passed, 0 failed, 1 skipped\n")) throw new Error(s.text);
  * ```
  */
@@ -92,14 +94,26 @@ export function summarize(
   const skipped = count("skipped");
   let text = "";
   if (skipped > 0) {
-    const byFile = new Map<string, number>();
-    for (const c of cases) if (c.outcome === "skipped") byFile.set(c.file, (byFile.get(c.file) ?? 0) + 1);
+    // Reasons: `SKIPPED tests/x_test.ts — what: why` lines go under their file; others are listed apart.
+    const reasons = new Map<string, string[]>();
+    const unattributed: string[] = [];
+    for (const line of new Set(logText.split("\n").filter((l) => l.startsWith("SKIPPED ")))) {
+      const m = /^SKIPPED (\S+) — (.*)$/.exec(line);
+      if (m) reasons.set(m[1], [...(reasons.get(m[1]) ?? []), m[2]]);
+      else unattributed.push(line.slice(8));
+    }
+    const byFile = new Map<string, string[]>();
+    for (const c of cases) {
+      if (c.outcome === "skipped") byFile.set(c.file, [...(byFile.get(c.file) ?? []), c.name]);
+    }
     text += `skipped ${skipped} test${skipped === 1 ? "" : "s"}:\n`;
-    for (const [file, n] of [...byFile].sort()) text += `  ${file.replace(/^\.\//, "")}: ${n}\n`;
-    const reasons = [...new Set(logText.split("\n").filter((l) => l.startsWith("SKIPPED ")))];
-    text += reasons.length > 0
-      ? `why (as the tests said):\n${reasons.map((r) => `  ${r.slice(8)}\n`).join("")}`
-      : "why: the tests printed no reason\n";
+    for (const [file, names] of [...byFile].sort()) {
+      const path = file.replace(/^\.\//, "");
+      const why = reasons.get(path);
+      text += `  ${path} (${names.length}): ${why ? why.join("; ") : "no reason printed"}\n`;
+      for (const name of names) text += `    - ${name}\n`;
+    }
+    if (unattributed.length > 0) text += `other skip notices:\n${unattributed.map((r) => `  ${r}\n`).join("")}`;
   }
   text += `${passed} passed, ${failed} failed, ${skipped} skipped\n`;
   return { passed, failed, skipped, text };

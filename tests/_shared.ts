@@ -20,13 +20,27 @@ export const HAVE_REFERENCE: boolean = (() => {
 })();
 
 /**
- * Say loudly that reference-based tests are skipped (call once per test file that needs them).
+ * Say loudly that some tests of a file are skipped, and why: one line `SKIPPED tests/x_test.ts —
+ * what: why`, which `.ci/run` lists under that file's skipped tests.
  *
+ * @param url the test file's `import.meta.url`
+ * @param what which tests are skipped
+ * @param why the reason
+ */
+export function skipNotice(url: string, what: string, why: string): void {
+  console.warn(`SKIPPED tests/${url.slice(url.lastIndexOf("/") + 1)} — ${what}: ${why}`);
+}
+
+/**
+ * Say loudly that reference-based tests are skipped, where the reference data is absent (call
+ * once per test file that needs them).
+ *
+ * @param url the test file's `import.meta.url`
  * @param what which tests are skipped
  */
-export function announceSkip(what: string): void {
+export function announceSkip(url: string, what: string): void {
   if (!HAVE_REFERENCE) {
-    console.warn(`SKIPPED ${what}: ${REFERENCE_DATA} is absent (it sits beside the project's clone in CI only)`);
+    skipNotice(url, what, `${REFERENCE_DATA} is absent (it sits beside the project's clone in CI only)`);
   }
 }
 

@@ -25,7 +25,7 @@ import {
 } from "../infer/constrain/mod.ts";
 import { announceSkip, HAVE_REFERENCE, REFERENCE_DATA, runCli, tempDir } from "./_shared.ts";
 
-announceSkip("constraint checks on the reference converter outputs");
+announceSkip(import.meta.url, "constraint checks on the reference converter outputs");
 
 const DATA = new URL("../data/", import.meta.url).pathname;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });

@@ -7,7 +7,7 @@
 import { equal } from "node:assert/strict";
 import { announceSkip, HAVE_REFERENCE, REFERENCE_DATA, runCli, tempDir } from "./_shared.ts";
 
-announceSkip("IEPile converter parity tests");
+announceSkip(import.meta.url, "IEPile converter parity tests");
 
 const CASES = `${REFERENCE_DATA}convert-cases/`;
 

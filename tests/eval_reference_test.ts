@@ -10,7 +10,7 @@ import { InputError, UsageError } from "../io/errors.ts";
 import { failure, runEvalCaptured as run } from "./_eval.ts";
 import { announceSkip, HAVE_REFERENCE, REFERENCE_DATA, tempDir } from "./_shared.ts";
 
-announceSkip("IEPile evaluator parity tests");
+announceSkip(import.meta.url, "IEPile evaluator parity tests");
 
 const CASES = `${REFERENCE_DATA}eval-cases/`;
 const RESULTS = `${CASES}reference-results/`;

@@ -9,12 +9,12 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { writeDemoModel } from "../scripts/demo_model.ts";
 import { CpuEngine, loadModel, LocalGenerator, shapeForInstruction, webGpuAvailable } from "../infer/mod.ts";
 import { loadTokenizer, PromptRenderer, queryOf } from "../templates/mod.ts";
-import { runCli, tempDir } from "./_shared.ts";
+import { runCli, skipNotice, tempDir } from "./_shared.ts";
 
 const DATA = new URL("../data/", import.meta.url).pathname;
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
 const HAVE_GPU = await webGpuAvailable();
-if (!HAVE_GPU) console.warn("SKIPPED the WebGPU infer test: no WebGPU adapter here");
+if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU infer test", "no WebGPU adapter here");
 
 async function setup(dir: string): Promise<void> {
   await Deno.mkdir(`${dir}/model`);

@@ -17,10 +17,10 @@ import {
   WebGpuEngine,
   writeRandomModel,
 } from "../infer/mod.ts";
-import { tempDir } from "./_shared.ts";
+import { skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
-if (!HAVE_GPU) console.warn("SKIPPED infer_webgpu_test.ts: no WebGPU adapter on this machine");
+if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU engine tests", "no WebGPU adapter on this machine");
 
 /** Largest |Δ| relative to the largest |logit| of the oracle, over all positions. */
 function relDiff(gpu: Float32Array[], cpu: Float32Array[]): number {

@@ -7,6 +7,7 @@
 
 import { deepEqual, equal } from "node:assert/strict";
 import { MT19937, NumpyLegacyRandom, PyRandom, PySet, PyStrHasher } from "../convert/pycompat/mod.ts";
+import { skipNotice } from "./_shared.ts";
 
 async function python(code: string, input: string, env: Record<string, string> = {}): Promise<string | null> {
   try {
@@ -29,8 +30,8 @@ async function python(code: string, input: string, env: Record<string, string> =
 
 const PY311 = (await python("import sys; print(sys.version_info[:2] == (3, 11))", ""))?.trim() === "True";
 const NUMPY = PY311 && (await python("import numpy", "")) !== null;
-if (!PY311) console.warn("SKIPPED CPython oracle tests: python3 3.11 not found");
-if (PY311 && !NUMPY) console.warn("SKIPPED numpy oracle test: numpy not importable");
+if (!PY311) skipNotice(import.meta.url, "CPython oracle tests", "python3 3.11 not found");
+if (PY311 && !NUMPY) skipNotice(import.meta.url, "numpy oracle test", "numpy not importable");
 
 /** A deterministic generator of test strings of every storage width CPython uses. */
 function strings(n: number): string[] {

@@ -10,7 +10,7 @@
  */
 
 import { deepEqual, ok } from "node:assert/strict";
-import { announceSkip, tempDir } from "./_shared.ts";
+import { skipNotice, tempDir } from "./_shared.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The npm packages the library needs to run (prompt templates and tokenizers). */
@@ -102,7 +102,9 @@ async function diskBytes(dir: string): Promise<number> {
 
 const REGISTRY_UP = await fetch("https://registry.npmjs.org/@huggingface%2fjinja", { method: "HEAD" })
   .then((r) => (r.body?.cancel(), r.ok), () => false);
-if (!REGISTRY_UP) announceSkip("the fresh-DENO_DIR demo download check (the npm registry is not reachable)");
+if (!REGISTRY_UP) {
+  skipNotice(import.meta.url, "the fresh-DENO_DIR demo download check", "the npm registry is not reachable");
+}
 
 Deno.test({
   name: "deno task demo from a fresh clone and an empty DENO_DIR downloads under 20 MB",

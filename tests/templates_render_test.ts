@@ -7,6 +7,7 @@
 
 import { deepEqual, equal, match, ok, throws } from "node:assert/strict";
 import { InputError, UsageError } from "../io/errors.ts";
+import { skipNotice } from "./_shared.ts";
 import {
   explainPrompt,
   getTemplate,
@@ -81,7 +82,11 @@ const HAVE_SPEC = (() => {
   }
 })();
 if (!HAVE_SPEC) {
-  console.warn(`SKIPPED spec cross-check: ${SPEC_FILE} is absent (it sits beside the project's clone in CI only)`);
+  skipNotice(
+    import.meta.url,
+    "the reference text cross-check",
+    `${SPEC_FILE} is absent (it sits beside the project's clone in CI only)`,
+  );
 }
 
 Deno.test({
