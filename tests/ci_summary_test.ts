@@ -6,7 +6,7 @@
  * @module
  */
 
-import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { parseJunit, summarize } from "../scripts/ci_summary.ts";
 import { tempDir } from "./_shared.ts";
 
