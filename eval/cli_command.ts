@@ -29,10 +29,12 @@ merged back per source + id. Lines where inference failed ("error" field, empty 
 counted apart from empty answers; like them they are errors (错误数) with no predicted tuple,
 so their records' gold tuples count as missed in recall (a warning says how many).
 
-A file scored as the wrong task is refused: gold annotations of another task's kind (an NER
-label scored as RE, an EE label as NER) stop eval at the line, and so do answers none of which
-has the task's shape while the records do not say they are of that task. Records whose "task"
-field names another task, and answers of another task's shape, are warned about on stderr.
+A file scored as the wrong task is scored as IEPile would score it, with warnings on stderr
+(and under "warnings" in --out) when records' "task" field names another task, when answers
+of another task's shape outnumber the task's (how many; file, first line, field "output"), and
+when RE/SPO/KG gold annotations are of another task's kind (read as ("", "", ""), as IEPile
+reads them; file, line, field). A gold annotation NER, EET, EE or EEA cannot read (an RE label
+scored as EE), on which IEPile crashes, stops eval with one line naming file, line and field.
 Takes IEPile's flags verbatim (kebab-case works too), so 'python ie2instruction/eval_func.py'
 can be replaced by 'iepile eval'; the numbers are the reference's (same rounding).
 

@@ -25,7 +25,7 @@ import { type Repair, REPAIRS } from "./lenient_json.ts";
 import type { MatchCounts } from "./match.ts";
 import { parseJsonAsPython, parseOutput, readOutputObject } from "./parse_output.ts";
 import { SchemaKeyReader } from "./schema_keys.ts";
-import { type AnswerShape, answerShape, answerShapeOf, describeShape } from "./shapes.ts";
+import { type AnswerShape, answerShape, answerShapeOf, type LabelFamily } from "./shapes.ts";
 import { type EvalTask, isEventTask, type MatchMode } from "./tasks.ts";
 import { type BagSide, TupleBag } from "./tuple_bag.ts";
 
@@ -146,7 +146,10 @@ export interface EvalReport {
   fit: TaskFit;
 }
 
-/** How the records of a file fit the task they are scored as (for warnings). */
+/**
+ * How the records of a file fit the task they are scored as. None of this stops an evaluation:
+ * a file is scored as IEPile's evaluator scores it, and these counts feed the warnings.
+ */
 export interface TaskFit {
   /** Lines with a string `task` field. */
   taskLines: number;
@@ -160,6 +163,10 @@ export interface TaskFit {
   otherShapes: Partial<Record<AnswerShape, number>>;
   /** The first answer shaped as another task's: its line and shape. */
   firstOtherShape: { line: number; shape: AnswerShape } | null;
+  /** RE/SPO/KG gold annotations of another task's family, scored as the triple `("", "", "")`. */
+  foreignLabels: number;
+  /** The first such annotation: its line, field (`label[i]`) and family. */
+  firstForeignLabel: { line: number; field: string; family: LabelFamily } | null;
   /** The first line that failed at inference: its number and `error` text. */
   firstInferenceError: { line: number; message: string } | null;
 }
@@ -218,6 +225,8 @@ export class Evaluator {
     fittingAnswers: 0,
     otherShapes: {},
     firstOtherShape: null,
+    foreignLabels: 0,
+    firstForeignLabel: null,
     firstInferenceError: null,
   };
   #lines = 0;
@@ -452,7 +461,10 @@ export class Evaluator {
     }
     let gold: TupleSet;
     try {
-      gold = goldTuples(this.#task, label);
+      gold = goldTuples(this.#task, label, (i, family) => {
+        this.#fit.foreignLabels++;
+        this.#fit.firstForeignLabel ??= { line, field: `label[${i}]`, family };
+      });
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       const task = getField(record, "task");
@@ -522,7 +534,6 @@ export class Evaluator {
     if (this.#lines === 0) {
       throw new InputError("no prediction lines (the file is empty)", { file: this.#file });
     }
-    this.#checkAnswersFit();
     const scopes = new Map<string, ScopeReport>();
     for (const [name, health] of this.#health) {
       scopes.set(name, { name, groups: 0, health, strict: this.#emptyCounts(), lenient: this.#lenientCounts() });
@@ -564,24 +575,6 @@ export class Evaluator {
       ),
       fit: this.#fit,
     };
-  }
-
-  /**
-   * A file none of whose answers has the task's shape, while some have another task's, was scored
-   * as the wrong task unless its records say they are of this task (then the model answered in
-   * the wrong shape, and the report's warning says so).
-   */
-  #checkAnswersFit(): void {
-    const fit = this.#fit;
-    if (fit.fittingAnswers > 0 || fit.firstOtherShape === null) return;
-    if (fit.taskLines > fit.otherTaskLines) return; // some records say they are of this task
-    const [shape, n] = Object.entries(fit.otherShapes).sort((a, b) => b[1] - a[1])[0] as [AnswerShape, number];
-    const says = fit.firstOtherTask ? ` and the records say "task": ${JSON.stringify(fit.firstOtherTask.task)};` : ";";
-    throw new InputError(
-      `no answer has the shape of ${describeShape(this.#shape)}: ${n} are ${describeShape(shape)}${says} ` +
-        `is --task ${this.#task} right?`,
-      { file: this.#file, line: fit.firstOtherShape.line, field: "output" },
-    );
   }
 
   #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: Map<string, LabelReport>): void {

@@ -9,7 +9,7 @@ import { InputError } from "../io/errors.ts";
 import { getField, isJsonObject, type JsonObject } from "../io/json_object.ts";
 import type { PyJson } from "../io/py_json.ts";
 import { jsonKind, type TupleSet } from "./extract.ts";
-import { foreignLabelHint } from "./shapes.ts";
+import { foreignLabelHint, type LabelFamily, labelFamily, labelFamilyOf } from "./shapes.ts";
 import type { EvalTask } from "./tasks.ts";
 
 /**
@@ -23,24 +23,39 @@ import type { EvalTask } from "./tasks.ts";
  * | EE | (`event_type`, `event_trigger`) | (`event_type`, `argument`, `role`) for every argument, in label order |
  * | EEA | (`event_type`, `""`) | as EE |
  *
- * A missing `event_trigger` reads as `""` and missing `arguments` as none. An annotation of
- * another task's family (an NER annotation scored as RE, an EE one as NER) is an error that
- * says so, rather than being read as empty tuples.
+ * A missing `event_trigger` reads as `""` and missing `arguments` as none.
+ *
+ * An annotation of another task's family is handled as IEPile's evaluator handles it, so that
+ * a file it scores gets the same numbers here and a file it crashes on gets a clear error:
+ * - RE, SPO and KG read every key with a default, so IEPile scores an annotation without
+ *   `head`, `relation` and `tail` (an NER or EE annotation) as the triple `("", "", "")`: it is
+ *   scored so here too, and `onForeign` is told, for a warning.
+ * - NER, EET, EE and EEA read their keys without a default, so IEPile stops on an annotation
+ *   that lacks one: here that is an error naming the field and the family the annotation is of.
  *
  * @param task the task
  * @param label the parsed label (a list of annotation objects)
+ * @param onForeign called with the index and family of each RE/SPO/KG annotation that is of
+ *   another family (scored as `("", "", "")`)
  * @returns the gold tuples
  * @throws {InputError} (field `label…`) when the list or an annotation has the wrong shape, or
- *   belongs to another task
+ *   lacks a key the task cannot do without
  *
  * @example
  * ```ts
  * import { goldTuples } from "./gold.ts";
  * const g = goldTuples("EE", [{ event_type: "attack", event_trigger: "hit", arguments: [{ argument: "Bo", role: "victim" }] }]);
  * if (JSON.stringify(g) !== '{"tuples":[["attack","hit"]],"arguments":[["attack","Bo","victim"]]}') throw new Error();
+ * const foreign: string[] = [];
+ * const re = goldTuples("RE", [{ entity: "Ann", entity_type: "person" }], (i, family) => foreign.push(`${i} ${family}`));
+ * if (JSON.stringify(re.tuples) !== '[["","",""]]' || foreign[0] !== "0 entity") throw new Error();
  * ```
  */
-export function goldTuples(task: EvalTask, label: PyJson): TupleSet {
+export function goldTuples(
+  task: EvalTask,
+  label: PyJson,
+  onForeign?: (index: number, family: LabelFamily) => void,
+): TupleSet {
   if (!Array.isArray(label)) throw new InputError(`must hold a JSON list, got ${jsonKind(label)}`, { field: "label" });
   const out: TupleSet = { tuples: [], arguments: [] };
   for (let i = 0; i < label.length; i++) {
@@ -60,13 +75,9 @@ export function goldTuples(task: EvalTask, label: PyJson): TupleSet {
       case "SPO":
       case "KG": {
         const head = optional(item, "head"), relation = optional(item, "relation"), tail = optional(item, "tail");
-        if (head === "" && relation === "" && tail === "") {
-          const hint = foreignLabelHint(task, item); // none of the three keys: maybe another task's annotation
-          if (hint !== undefined) {
-            throw new InputError(`annotation has no \`head\`, \`relation\` or \`tail\`: ${hint}`, {
-              field: `label[${i}]`,
-            });
-          }
+        if (onForeign !== undefined && head === "" && relation === "" && tail === "") {
+          const family = labelFamily(item); // none of the three keys: maybe another task's annotation
+          if (family !== undefined && family !== labelFamilyOf(task)) onForeign(i, family);
         }
         out.tuples.push([head, relation, tail]);
         break;

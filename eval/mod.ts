@@ -57,6 +57,7 @@ export {
   type AnswerShape,
   answerShape,
   answerShapeOf,
+  describeFamily,
   describeShape,
   foreignLabelHint,
   type LabelFamily,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { InputError } from "../io/errors.ts";
 import type { PyJson } from "../io/py_json.ts";
 import { pyDumps, pyFloatRepr, PyNumber } from "../io/py_json.ts";
 import { pyDumpsIndent } from "../io/py_json_indent.ts";
@@ -14,7 +15,7 @@ import type { EvalReport, LabelReport, OutputHealth, ScopeCounts, ScopeReport } 
 import { REPAIRS } from "./lenient_json.ts";
 import type { MatchCounts } from "./match.ts";
 import { prf } from "./round.ts";
-import { describeShape } from "./shapes.ts";
+import { answerShapeOf, describeFamily, describeShape } from "./shapes.ts";
 import { isEventTask } from "./tasks.ts";
 
 /** The reference's result object: `total` (and categories) → metric name → number, in its key order. */
@@ -140,7 +141,8 @@ export function resultJson(report: EvalReport): string {
 
 /**
  * The full report as a JSON-ready value (`eval --out`): settings, the reference result, every
- * scope with counts, P/R/F1 and output statistics, and per-label scores.
+ * scope with counts, P/R/F1 and output statistics, per-label scores, how the file fits the
+ * task (`fit`) and the warnings `eval` prints (`warnings`, see {@linkcode taskFitWarnings}).
  *
  * @param report the evaluation report
  * @returns a value for `pyDumps` / `pyDumpsIndent`
@@ -199,13 +201,16 @@ export function fullReport(report: EvalReport): PyJson {
   out.scopes = [report.total, ...report.categories].map(scopeJson);
   out.labels = report.labels.map(labelJson);
   out.fit = { ...report.fit, otherShapes: { ...report.fit.otherShapes } } as unknown as PyJson;
+  out.warnings = taskFitWarnings(report);
   return out;
 }
 
 /**
  * What the user should know before trusting the scores, one line each (no prefix, no newline):
  * lines that failed at inference and how they are counted, records that say they are of
- * another task, answers of no fitting shape.
+ * another task, gold annotations of another task's kind (RE/SPO/KG), and answers shaped as
+ * another task's when none or fewer are shaped as this task's. The last two name the file, the
+ * first such line and the field, as errors do; the file is still scored as IEPile scores it.
  *
  * @param report the evaluation report
  * @returns the warnings, empty when there is nothing to say
@@ -238,18 +243,29 @@ export function taskFitWarnings(report: EvalReport): string[] {
         `${JSON.stringify(first.task)} (first at line ${first.line})`,
     );
   }
+  const where = (line: number, field: string) => new InputError("", { file: report.file, line, field }).message;
+  const rightTask = `is --task ${report.task} right?`;
+  if (fit.firstForeignLabel !== null) {
+    const first = fit.firstForeignLabel;
+    const n = fit.foreignLabels;
+    out.push(
+      `${where(first.line, first.field)}${n} gold ${n === 1 ? "annotation has" : "annotations have"} no ` +
+        `\`head\`, \`relation\` or \`tail\` (the first is ${describeFamily(first.family)}): scored as ` +
+        `("", "", ""), as IEPile does, which no answer matches; ${rightTask}`,
+    );
+  }
   if (fit.firstOtherShape !== null) {
     const others = Object.values(fit.otherShapes).reduce((a, b) => a + b, 0);
-    const shape = describeShape(fit.firstOtherShape.shape);
-    if (fit.fittingAnswers === 0) {
+    if (fit.fittingAnswers === 0 || others > fit.fittingAnswers) {
+      const first = fit.firstOtherShape;
+      // Records that say they are of this task: the model answered in the wrong shape.
+      const why = fit.taskLines > fit.otherTaskLines
+        ? `the records say "task": "${report.task}", so the model answered in another task's shape`
+        : rightTask;
       out.push(
-        `no answer has the shape of ${report.task} answers; ${others} are shaped otherwise (first at line ` +
-          `${fit.firstOtherShape.line}: ${shape}) and score nothing`,
-      );
-    } else if (others > fit.fittingAnswers) {
-      out.push(
-        `${others} answers are shaped as another task's, ${fit.fittingAnswers} as ${report.task} answers ` +
-          `(first other at line ${fit.firstOtherShape.line}: ${shape})`,
+        `${where(first.line, "output")}${others} of ${others + fit.fittingAnswers} answers are not shaped as ` +
+          `${describeShape(answerShapeOf(report.task))} (the first is shaped as ${describeShape(first.shape)}): ` +
+          `scored as IEPile scores them; ${why}`,
       );
     }
   }

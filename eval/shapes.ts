@@ -119,6 +119,22 @@ export function foreignLabelHint(task: EvalTask, annotation: JsonObject): string
 }
 
 /**
+ * An annotation family in words, for messages.
+ *
+ * @param family the family
+ * @returns e.g. `an NER annotation (entity, entity_type)`
+ *
+ * @example
+ * ```ts
+ * import { describeFamily } from "./shapes.ts";
+ * if (describeFamily("entity") !== "an NER annotation (entity, entity_type)") throw new Error();
+ * ```
+ */
+export function describeFamily(family: LabelFamily): string {
+  return FAMILY_WORDS[family];
+}
+
+/**
  * The answer shape a task's model answers have.
  *
  * @param task the task
