@@ -6,7 +6,7 @@
  * @module
  */
 
-import { numberOption, type OptionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
+import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
 import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { ProgressLine } from "../../io/progress.ts";
@@ -30,7 +30,15 @@ import { LocalGenerator, LocalPredictor } from "./local.ts";
 import { OpenAiPredictor } from "./openai.ts";
 import { checkInstructionRecords, checkPromptsFit } from "./preflight.ts";
 import { FatalPredictionError, type Predictor, runPredictions, type RunProgress, type RunSummary } from "./run.ts";
-import { checkRunSettings, filesFingerprint, runFilePath, type RunSettings, writeRunSettings } from "./run_settings.ts";
+import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "./_iepile_flags.ts";
+import {
+  answerSettings,
+  checkRunSettings,
+  engineFamily,
+  runFilePath,
+  type RunSettings,
+  writeRunSettings,
+} from "./run_settings.ts";
 
 /** Help of `iepile infer`. */
 export const INFER_HELP: string = `iepile infer — a model's answers for every record of a converted test file
@@ -136,35 +144,10 @@ const SPEC = {
   output: { type: "string", aliases: ["output_file"] },
   "retry-errors": { type: "boolean", aliases: ["retry_errors"] },
   "force-resume": { type: "boolean", aliases: ["force_resume"] },
-  max_source_length: { type: "string", aliases: ["max-source-length"] },
   limit: { type: "string" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
-
-/** Flags of IEPile's src/inference.py that mean nothing here (the engine, template and adapter decide). */
-const IEPILE_IGNORED_STRINGS = [
-  "stage",
-  "model_name",
-  "finetuning_type",
-  "output_dir",
-  "bits",
-  "quantization_bit",
-  "num_beams",
-  "max_length",
-  "max_target_length",
-  "per_device_eval_batch_size",
-  "lora_target_modules",
-  "cache_dir",
-] as const;
-const IEPILE_IGNORED_FLAGS = [
-  "do_predict",
-  "predict_with_generate",
-  "bf16",
-  "fp16",
-  "overwrite_output_dir",
-  "overwrite_cache",
-] as const;
 
 /**
  * Run `iepile infer`.
@@ -191,16 +174,14 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`infer: unexpected argument "${positionals[0]}"`);
-  if (v["cutoff-len"] === undefined && v.max_source_length !== undefined) {
-    v["cutoff-len"] = v.max_source_length; // IEPile's scripts cut prompts at max_source_length
-  } else if (v.max_source_length !== undefined) iepile.ignored.push("--max_source_length");
+  const ignored = applyIepileFlags(v, iepile.ignored);
   const input = requiredOption(v, "input", "infer");
   const output = requiredOption(v, "output", "infer");
   checkDashPaths(v);
   const toStdout = output === "-";
   const quiet = v.quiet === true;
-  if (iepile.ignored.length > 0 && !quiet) {
-    io.err(`infer: ignoring ${iepile.ignored.join(", ")} (IEPile flags with no meaning here)\n`);
+  if (ignored.length > 0 && !quiet) {
+    io.err(`infer: ignoring ${ignored.join(", ")} (IEPile flags with no meaning here)\n`);
   }
   const truncate = (v.truncate ?? "input") as TruncateMode;
   if (truncate !== "input" && truncate !== "reference") {
@@ -243,7 +224,20 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
   const modelDir = v.model as string | undefined;
   const tokenizer = modelDir === undefined ? undefined : await loadTokenizer(modelDir);
   const settingsOf = (family: string | null) =>
-    answerSettings(v, family, { ...common, template, hasTokenizer: tokenizer !== undefined });
+    answerSettings({
+      ...common,
+      engine: String(v.engine ?? "auto"),
+      family,
+      model: modelDir,
+      lora: v.lora as string | undefined,
+      gguf: v.gguf as string | undefined,
+      template,
+      hasTokenizer: tokenizer !== undefined,
+      pairKeys,
+      baseUrl: v["base-url"] as string | undefined,
+      modelName: v["model-name"] as string | undefined,
+      api: v.api as string | undefined,
+    });
   const force = v["force-resume"] === true;
   if (!toStdout) {
     // The engine family is known here unless "auto" still has to choose it (checked again below).
@@ -477,46 +471,6 @@ function formatRunSummary(s: RunSummary, output: string, describe: string, const
   return lines.join("\n") + "\n";
 }
 
-/** IEPile's inference.py options this command accepts: the ignored ones (and `max_source_length`, in SPEC). */
-const IEPILE_SPEC: OptionSpec = Object.fromEntries([
-  ...IEPILE_IGNORED_STRINGS.map((name) => [name, { type: "string" as const }]),
-  ...IEPILE_IGNORED_FLAGS.map((name) => [name, { type: "boolean" as const }]),
-]);
-
-/**
- * IEPile's flags in `args`: the ones ignored here (in the order given), and the arguments with
- * the value some write after a boolean flag (`--bf16 True`, as Hugging Face's parser allows)
- * folded away, so that a flag never swallows the next option and a value is never left over.
- */
-function iepileArgs(args: readonly string[]): { args: string[]; ignored: string[] } {
-  const ignored: string[] = [];
-  const out: string[] = [];
-  const flags = new Set<string>(IEPILE_IGNORED_FLAGS);
-  const strings = new Set<string>(IEPILE_IGNORED_STRINGS);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--") {
-      out.push(...args.slice(i));
-      break;
-    }
-    const name = a.startsWith("--") ? a.slice(2).split("=")[0] : "";
-    if (flags.has(name) || strings.has(name)) {
-      if (!ignored.includes(`--${name}`)) ignored.push(`--${name}`);
-      if (flags.has(name) && !a.includes("=") && /^(true|false)$/i.test(args[i + 1] ?? "")) {
-        out.push(`--${name}`);
-        i++;
-        continue;
-      }
-      if (flags.has(name) && a.includes("=")) {
-        out.push(`--${name}`);
-        continue;
-      }
-    }
-    out.push(a);
-  }
-  return { args: out, ignored };
-}
-
 /** `-` is standard output for --output; elsewhere it names no file. */
 function checkDashPaths(v: Record<string, string | boolean | undefined>): void {
   for (const name of ["input", "model", "lora", "gguf"]) {
@@ -527,67 +481,6 @@ function checkDashPaths(v: Record<string, string | boolean | undefined>): void {
       );
     }
   }
-}
-
-/** The family of an engine whose answers agree: cpu and webgpu compute the same model. */
-function engineFamily(engine: string): string {
-  return engine === "cpu" || engine === "webgpu" ? "local" : engine;
-}
-
-/** Files of a model folder or adapter whose change changes the answers. */
-const MODEL_FILES = (name: string) =>
-  name === "config.json" || name.endsWith(".safetensors") || name.startsWith("tokenizer") ||
-  name.startsWith("adapter_") || name.endsWith(".bin");
-
-/**
- * The settings that decide a run's answers, each under the option that sets it (`null` where
- * this run does not use it). Greedy decoding ignores top-p, top-k and the seed, so they are
- * recorded only when sampling.
- */
-async function answerSettings(
-  v: Record<string, string | boolean | undefined>,
-  family: string | null,
-  c: {
-    template: string | undefined;
-    hasTokenizer: boolean;
-    maxNewTokens: number;
-    cutoffLen: number;
-    truncate: string;
-    constrain: boolean;
-    extractive: boolean;
-    shape: ShapeOptions;
-    sampling?: SamplingOptions;
-    seed?: number;
-  },
-): Promise<RunSettings> {
-  const real = async (path: unknown) => typeof path === "string" ? await Deno.realPath(path).catch(() => path) : null;
-  const files = async (path: unknown) => typeof path === "string" ? await filesFingerprint(path, MODEL_FILES) : null;
-  const openai = family === "openai" || v.engine === "openai";
-  const local = family === "local" || v.engine === "cpu" || v.engine === "webgpu";
-  const cuts = !openai || c.hasTokenizer;
-  return {
-    engine: family,
-    model: await real(v.model),
-    "model files": await files(v.model),
-    lora: await real(v.lora),
-    "lora files": await files(v.lora),
-    gguf: local || openai ? null : await real(v.gguf), // only llama.cpp runs it
-    "gguf file": local || openai ? null : await files(v.gguf),
-    template: c.template ?? null,
-    constrain: c.constrain,
-    extractive: c.extractive,
-    "pair-keys": (c.shape.pairKeys ?? ["subject", "object"]).join(","),
-    "max-new-tokens": c.maxNewTokens,
-    "cutoff-len": cuts ? c.cutoffLen : null,
-    truncate: cuts ? c.truncate : null,
-    temperature: c.sampling?.temperature ?? 0,
-    "top-p": c.sampling?.topP ?? null,
-    "top-k": c.sampling?.topK ?? null,
-    seed: c.sampling ? c.seed ?? 0 : null,
-    "base-url": openai ? String(v["base-url"] ?? "") : null,
-    "model-name": openai ? (v["model-name"] as string | undefined) ?? "(the first of GET /models)" : null,
-    api: openai ? String(v.api ?? (c.template ? "completions" : "chat")) : null,
-  };
 }
 
 /**

@@ -9,6 +9,7 @@
 
 import { AtomicTextWriter } from "../../io/atomic_write.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
+import type { SamplingOptions } from "../sampling.ts";
 
 /** Settings by name (the option that sets them); `null`: not used by this run. */
 export type RunSettings = Record<string, string | number | boolean | null>;
@@ -190,6 +191,120 @@ export async function filesFingerprint(dir: string, keep: (name: string) => bool
     throw new InputError(`cannot read: ${(e as Error).message}`, { file: dir });
   }
   return `${count} files, ${bytes} bytes, newest ${new Date(newest).toISOString()}`;
+}
+
+/**
+ * The family of an engine whose answers agree: `cpu` and `webgpu` compute the same model
+ * (`local`); every other engine is its own family.
+ *
+ * @param engine the engine's name
+ * @returns its family
+ *
+ * @example
+ * ```ts
+ * import { engineFamily } from "./run_settings.ts";
+ * if (engineFamily("webgpu") !== "local" || engineFamily("llamacpp") !== "llamacpp") throw new Error();
+ * ```
+ */
+export function engineFamily(engine: string): string {
+  return engine === "cpu" || engine === "webgpu" ? "local" : engine;
+}
+
+/** Files of a model folder or adapter whose change changes the answers. */
+const MODEL_FILES = (name: string) =>
+  name === "config.json" || name.endsWith(".safetensors") || name.startsWith("tokenizer") ||
+  name.startsWith("adapter_") || name.endsWith(".bin");
+
+/** What a run of `iepile infer` was asked for: the inputs of {@linkcode answerSettings}. */
+export interface RunChoices {
+  /** The engine as given (`auto`, `cpu`, `webgpu`, `llamacpp`, `openai`). */
+  engine: string;
+  /** Its family ({@linkcode engineFamily}), or `null` while `auto` has not chosen yet. */
+  family: string | null;
+  /** `--model`, `--lora`, `--gguf`: paths as given. */
+  model?: string;
+  /** The LoRA adapter folder. */
+  lora?: string;
+  /** The GGUF file (llama.cpp). */
+  gguf?: string;
+  /** The template's name. */
+  template?: string;
+  /** Whether the model's tokenizer is loaded (openai: prompts then go as token ids, cut to cutoff-len). */
+  hasTokenizer: boolean;
+  /** `--max-new-tokens`. */
+  maxNewTokens: number;
+  /** `--cutoff-len`. */
+  cutoffLen: number;
+  /** `--truncate`. */
+  truncate: string;
+  /** Whether answers are constrained to the schema's shape. */
+  constrain: boolean;
+  /** `--extractive`. */
+  extractive: boolean;
+  /** `--pair-keys` (default subject, object). */
+  pairKeys?: readonly [string, string];
+  /** Sampling options (absent: greedy). */
+  sampling?: SamplingOptions;
+  /** `--seed`. */
+  seed?: number;
+  /** `--base-url` (openai). */
+  baseUrl?: string;
+  /** `--model-name` (openai). */
+  modelName?: string;
+  /** `--api` (openai). */
+  api?: string;
+}
+
+/**
+ * The settings that decide a run's answers, each under the option that sets it (`null` where
+ * this run does not use it). Greedy decoding ignores top-p, top-k and the seed, so they are
+ * recorded only when sampling.
+ *
+ * @param c what the run was asked for
+ * @returns the settings to record beside the output and compare on resume
+ * @throws {InputError} when a model, adapter or GGUF path cannot be read
+ *
+ * @example
+ * ```ts
+ * import { answerSettings } from "./run_settings.ts";
+ * const s = await answerSettings({
+ *   engine: "openai", family: "openai", template: "llama2", hasTokenizer: false, maxNewTokens: 300,
+ *   cutoffLen: 512, truncate: "input", constrain: true, extractive: false, baseUrl: "http://x/v1",
+ * });
+ * if (s["cutoff-len"] !== null || s.api !== "completions" || s["max-new-tokens"] !== 300) throw new Error();
+ * ```
+ */
+export async function answerSettings(c: RunChoices): Promise<RunSettings> {
+  const real = async (path: string | undefined) =>
+    path !== undefined ? await Deno.realPath(path).catch(() => path) : null;
+  const files = async (path: string | undefined) =>
+    path !== undefined ? await filesFingerprint(path, MODEL_FILES) : null;
+  const openai = c.family === "openai" || c.engine === "openai";
+  const local = c.family === "local" || c.engine === "cpu" || c.engine === "webgpu";
+  const cuts = !openai || c.hasTokenizer;
+  return {
+    engine: c.family,
+    model: await real(c.model),
+    "model files": await files(c.model),
+    lora: await real(c.lora),
+    "lora files": await files(c.lora),
+    gguf: local || openai ? null : await real(c.gguf), // only llama.cpp runs it
+    "gguf file": local || openai ? null : await files(c.gguf),
+    template: c.template ?? null,
+    constrain: c.constrain,
+    extractive: c.extractive,
+    "pair-keys": (c.pairKeys ?? ["subject", "object"]).join(","),
+    "max-new-tokens": c.maxNewTokens,
+    "cutoff-len": cuts ? c.cutoffLen : null,
+    truncate: cuts ? c.truncate : null,
+    temperature: c.sampling?.temperature ?? 0,
+    "top-p": c.sampling?.topP ?? null,
+    "top-k": c.sampling?.topK ?? null,
+    seed: c.sampling ? c.seed ?? 0 : null,
+    "base-url": openai ? c.baseUrl ?? "" : null,
+    "model-name": openai ? c.modelName ?? "(the first of GET /models)" : null,
+    api: openai ? c.api ?? (c.template ? "completions" : "chat") : null,
+  };
 }
 
 function basename(path: string): string {
