@@ -318,3 +318,42 @@ Deno.test("IEPile's own inference.py command runs, naming the flags it ignores i
   equal(again.code, 0, again.stderr);
   match(again.stderr, /ignoring --bf16, --do_predict /);
 });
+
+Deno.test("--engine openai: IEPile's --model_name names the served model (elsewhere it is ignored)", async (t) => {
+  await using tmp = await tempDir();
+  const { test } = await setup(tmp.dir);
+  const asked: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/v1/models") return Response.json({ data: [{ id: "base" }, { id: "my-lora" }] });
+    const body = await req.json();
+    asked.push(body.model);
+    return Response.json({ choices: [{ text: "{}", finish_reason: "stop" }] });
+  });
+  try {
+    const base = [
+      ...["infer", "--engine", "openai", "--base-url", `http://127.0.0.1:${server.addr.port}/v1`],
+      ...["--template", "alpaca", "--input", test, "--limit", "2"],
+    ];
+    await t.step("--model_name is --model-name", async () => {
+      const out = `${tmp.dir}/pred.json`;
+      const r = await runCli([...base, "--output", out, "--model_name", "my-lora", "--stage", "sft"]);
+      equal(r.code, 0, r.stderr);
+      deepEqual(asked, ["my-lora", "my-lora"]);
+      match(r.stderr, /^infer: ignoring --stage \(IEPile flags/m, "--model_name is not ignored");
+      equal(JSON.parse(await Deno.readTextFile(`${out}.run.json`)).settings["model-name"], "my-lora");
+    });
+    await t.step("--model_name with another --model-name is a usage error; the same name is fine", async () => {
+      const r = await runCli([...base, "--output", `${tmp.dir}/p2.json`, "--model_name", "a", "--model-name", "b"]);
+      equal(r.code, 2, r.stderr);
+      match(r.stderr, /--model_name a and --model-name b name two models/);
+      const same = await runCli([
+        ...base,
+        ...["--output", `${tmp.dir}/p3.json`, "--model_name", "my-lora", "--model-name", "my-lora", "--quiet"],
+      ]);
+      equal(same.code, 0, same.stderr);
+    });
+  } finally {
+    await server.shutdown();
+  }
+});

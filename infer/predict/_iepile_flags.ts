@@ -7,8 +7,13 @@
  */
 
 import type { OptionSpec, ParsedArgs } from "../../io/args.ts";
+import { UsageError } from "../../io/errors.ts";
 
-/** Flags of IEPile's src/inference.py that mean nothing here (the engine, template and adapter decide). */
+/**
+ * Flags of IEPile's src/inference.py that mean nothing here (the engine, template and adapter
+ * decide), but for `--model_name`: the model family there (`llama`), the served model's name
+ * with `--engine openai` (see {@linkcode applyIepileFlags}).
+ */
 const IGNORED_STRINGS = [
   "stage",
   "model_name",
@@ -97,11 +102,14 @@ export function iepileArgs(args: readonly string[]): { args: string[]; ignored: 
 /**
  * Map IEPile's flags that mean something here onto `infer`'s options, in place:
  * `--max_source_length` is `--cutoff-len` (IEPile's scripts cut prompts there) unless
- * `--cutoff-len` is given, when it is ignored too.
+ * `--cutoff-len` is given, when it is ignored too; with `--engine openai`, `--model_name` is
+ * `--model-name` (the served model: on a server with several models or adapters the default,
+ * the first listed, would answer with another model), elsewhere IEPile's model family, ignored.
  *
  * @param values the parsed options (changed in place)
  * @param ignored the IEPile flags ignored so far (as {@linkcode iepileArgs} found them)
  * @returns the IEPile flags ignored, in the order given
+ * @throws {UsageError} when `--model_name` and `--model-name` name two models
  *
  * @example
  * ```ts
@@ -109,13 +117,25 @@ export function iepileArgs(args: readonly string[]): { args: string[]; ignored: 
  * const v: Record<string, string | boolean | undefined> = { max_source_length: "256" };
  * const ignored = applyIepileFlags(v, ["--stage"]);
  * if (v["cutoff-len"] !== "256" || ignored.join(" ") !== "--stage") throw new Error();
+ * const served: Record<string, string | boolean | undefined> = { engine: "openai", model_name: "my-lora" };
+ * if (applyIepileFlags(served, ["--model_name"]).length !== 0 || served["model-name"] !== "my-lora") throw new Error();
  * ```
  */
 export function applyIepileFlags(
   values: ParsedArgs["values"],
   ignored: readonly string[],
 ): string[] {
-  const out = [...ignored];
+  let out = [...ignored];
+  if (values.engine === "openai" && values.model_name !== undefined) {
+    const given = values["model-name"];
+    if (given !== undefined && given !== values.model_name) {
+      throw new UsageError(
+        `infer: --model_name ${values.model_name} and --model-name ${given} name two models; give one`,
+      );
+    }
+    values["model-name"] = values.model_name;
+    out = out.filter((flag) => flag !== "--model_name");
+  }
   if (values["cutoff-len"] === undefined && values.max_source_length !== undefined) {
     values["cutoff-len"] = values.max_source_length;
   } else if (values.max_source_length !== undefined) out.push("--max_source_length");

@@ -55,9 +55,10 @@ limits, sampling, server) is refused, naming them. A record that fails gets an "
 instead of being dropped; a server that cannot be reached stops the run at once.
 
 Takes IEPile's src/inference.py flags too, so its command runs with 'iepile infer' in front:
---max_source_length is --cutoff-len here, and --stage, --model_name, --finetuning_type,
---output_dir, --do_predict, --predict_with_generate, --bf16, --fp16, --bits, --num_beams and the
-like are accepted and ignored (named in one line).
+--max_source_length is --cutoff-len here; --model_name is --model-name with --engine openai
+(the served model or adapter) and elsewhere IEPile's model family, ignored; --stage,
+--finetuning_type, --output_dir, --do_predict, --predict_with_generate, --bf16, --fp16, --bits,
+--num_beams and the like are accepted and ignored (named in one line).
 
 Model and engine:
   --model DIR           Hugging Face model folder (safetensors + config.json + tokenizer.json)
@@ -93,7 +94,8 @@ OpenAI-compatible server (--engine openai: vLLM, llama.cpp server, TGI, Ollama, 
   --model DIR           optional: the served model's folder, for its tokenizer; prompts then go as
                         the template's token ids and --cutoff-len / --truncate apply
   --api-key KEY         bearer token (default: $OPENAI_API_KEY)
-  --model-name NAME     the server's model (default: the first of GET /models)
+  --model-name NAME     the server's model or adapter (default: the first of GET /models;
+                        alias --model_name, with this engine only)
   --api A               completions (the prompt rendered here with --template; default when a
                         template is given; with --model DIR it is sent as the template's token
                         ids) or chat (the server applies its chat template)
