@@ -35,9 +35,10 @@ import {
   answerSettings,
   checkRunSettings,
   engineFamily,
+  type RunFile,
   runFilePath,
   type RunSettings,
-  writeRunSettings,
+  writeRunFile,
 } from "./run_settings.ts";
 
 /** Help of `iepile infer`. */
@@ -49,10 +50,14 @@ Usage: iepile infer --model DIR --template NAME --input TEST.json --output PRED.
 Each record gets an "output" (the model's answer), as IEPile's src/inference.py writes it; then
 'iepile eval --path1 PRED.json' scores the file. Stopped runs continue where they stopped: run the
 same command again (records already in PRED.json, by id + instruction, are skipped; a torn last
-line is redone). The settings that decide the answers are kept in PRED.json.run.json, and a run
-continuing PRED.json with other settings (model, adapter, template, engine family, answer shape,
-limits, sampling, server) is refused, naming them. A record that fails gets an "error" field
-instead of being dropped; a server that cannot be reached stops the run at once.
+line is redone). The settings that decide the answers are kept in PRED.json.run.json (written
+with the first record), and a run continuing PRED.json with other settings (model or adapter
+files, template, engine family, answer shape, limits, sampling, server) is refused, naming them;
+a model found at another path with the same files (names, sizes, contents) continues, with a
+note. --force-resume continues anyway; the run file then marks PRED.json "mixed", keeping the
+earlier records' settings ("unknown" for a file without a run file), and a mixed file is only
+continued with --force-resume. A record that fails gets an "error" field instead of being
+dropped; a server that cannot be reached stops the run at once.
 
 Takes IEPile's src/inference.py flags too, so its command runs with 'iepile infer' in front:
 --max_source_length is --cutoff-len here; --model_name is --model-name with --engine openai
@@ -108,7 +113,8 @@ Run:
   --output FILE         prediction file, created or continued (alias --output_file); '-' writes
                         the records to standard output (no resume, no run file)
   --retry-errors        predict again the records an earlier run wrote with an "error"
-  --force-resume        continue PRED.json although its run file records other settings
+  --force-resume        continue PRED.json although its records were made with other settings,
+                        unknown ones (no run file) or several (a mixed file)
   --limit N             only the first N records
   --quiet               no progress line and no summary
   -h, --help            this help
@@ -336,14 +342,16 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       describe = `${engine} engine on ${modelDir}${v.lora ? ` + ${v.lora}` : ""}`;
     }
   }
-  let wroteRunFile = false;
-  if (!toStdout) {
-    wroteRunFile = await recordRunSettings(output, await settingsOf(engineFamily(engine)), force, quiet, io)
-      .catch(async (e) => {
-        await (predictor as { close?: () => Promise<void> }).close?.();
-        throw e;
-      });
-  }
+  const runFile = toStdout ? undefined : await resumeRunFile(
+    output,
+    await settingsOf(engineFamily(engine)),
+    force,
+    quiet,
+    io,
+  ).catch(async (e) => {
+    await (predictor as { close?: () => Promise<void> }).close?.();
+    throw e;
+  });
   const controller = new AbortController();
   let stoppedBy: Deno.Signal | undefined;
   const dispose = onStopSignals((s) => (stoppedBy = s, controller.abort()));
@@ -358,10 +366,11 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       limit: numberOption(v.limit, "limit", "integer", 1),
       signal: controller.signal,
       onProgress: (p) => line.show(formatRunProgress(p)),
+      // The run file says what made the records beside it: written with the first one, never
+      // by a run that appends nothing.
+      beforeFirstWrite: runFile ? () => writeRunFile(output, runFile) : undefined,
     });
   } catch (e) {
-    // Nothing written (the run removed its empty output): no run file for it either.
-    if (wroteRunFile && !(await exists(output))) await Deno.remove(runFilePath(output)).catch(() => {});
     if (e instanceof FatalPredictionError) throw new InputError(`infer: ${e.message}`);
     throw e;
   } finally {
@@ -486,31 +495,38 @@ function checkDashPaths(v: Record<string, string | boolean | undefined>): void {
 }
 
 /**
- * Check the output's recorded settings against this run's (the engine family now known) and
- * record them when the output is new, unrecorded or forced.
+ * Check the output's recorded settings against this run's (the engine family now known), and
+ * say what continuing it means: moved model files, unknown or other settings (forced).
  *
- * @returns whether the run file was written
+ * @returns the run file to write once the first record is appended (undefined: keep it as it is)
  */
-async function recordRunSettings(
+async function resumeRunFile(
   output: string,
   settings: RunSettings,
   force: boolean,
   quiet: boolean,
   io: { err(t: string): void },
-): Promise<boolean> {
+): Promise<RunFile | undefined> {
   const check = await checkRunSettings(output, settings, { force });
-  if (check.status === "same") return false;
-  if (!quiet && check.status === "unrecorded") {
+  if (quiet) return check.runFile;
+  for (const note of check.notes) {
+    const [name, change] = [note.slice(0, note.indexOf(":")), note.slice(note.indexOf(":") + 2)];
+    io.err(`infer: note: the ${name} path changed (${change}); its files are the same\n`);
+  }
+  if (check.status === "unrecorded") {
     io.err(
-      `infer: ${output} has no run file (written by an older iepile): continuing without checking its settings; ` +
-        `they are recorded from now on in ${runFilePath(output)}\n`,
+      `infer: continuing ${output} (--force-resume) although it has no run file: the settings of its earlier ` +
+        `records are unknown; ${runFilePath(output)} marks it as mixed\n`,
     );
   }
-  if (!quiet && check.status === "forced") {
-    io.err(`infer: continuing ${output} with other settings (--force-resume): ${check.differences.join("; ")}\n`);
+  if (check.status === "forced") {
+    io.err(
+      check.differences.length > 0
+        ? `infer: continuing ${output} with other settings (--force-resume): ${check.differences.join("; ")}\n`
+        : `infer: continuing ${output}, which already mixes settings (--force-resume)\n`,
+    );
   }
-  await writeRunSettings(output, settings);
-  return true;
+  return check.runFile;
 }
 
 /** A --context-size that no prompt fits into is a usage error (prompts never exceed --cutoff-len). */
@@ -538,8 +554,4 @@ async function checkContext(
     contextSize,
     numberOption(v.limit, "limit", "integer", 1),
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
 }
