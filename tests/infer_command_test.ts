@@ -107,28 +107,117 @@ Deno.test("resume with other settings is refused, naming each (old → new); --f
     });
   }
 
-  await t.step("changed model files (same folder) are refused", async () => {
+  await t.step("changed model files (same folder, same names and sizes) are refused", async () => {
     const config = `${model}/config.json`;
-    await Deno.utime(config, new Date(), new Date(Date.now() + 60_000));
-    const r = await runCli([...base, "--max-new-tokens", "4"]);
-    equal(r.code, 2);
-    match(r.stderr, /model files: 4 files, \d+ bytes, newest .* → 4 files, \d+ bytes, newest /);
+    const text = await Deno.readTextFile(config);
+    const changed = text.replace(
+      /"rms_norm_eps": *[0-9.e-]+/,
+      (m) => m.replace(/[0-9]$/, (d) => d === "1" ? "2" : "1"),
+    );
+    ok(changed !== text && changed.length === text.length, "one digit of config.json changed");
+    await Deno.writeTextFile(config, changed);
+    try {
+      const r = await runCli([...base, "--max-new-tokens", "4"]);
+      equal(r.code, 2, r.stderr);
+      match(r.stderr, /model files: 4 files, (\d+) bytes, sha-256 \w+ → 4 files, \1 bytes, sha-256 \w+/);
+    } finally {
+      await Deno.writeTextFile(config, text);
+    }
   });
 
-  await t.step("--force-resume continues, says what differs, and records the new settings", async () => {
-    const r = await runCli([...base, "--max-new-tokens", "4", "--limit", "3", "--force-resume"]);
+  await t.step("--force-resume continues, says what differs, and marks the file as mixed", async () => {
+    const r = await runCli([...base, "--max-new-tokens", "5", "--limit", "3", "--force-resume"]);
     equal(r.code, 0, r.stderr);
-    match(r.stderr, /continuing .*pred\.json with other settings \(--force-resume\): model files: /);
+    match(r.stderr, /continuing .*pred\.json with other settings \(--force-resume\): max-new-tokens: 4 → 5/);
     equal(lines(await Deno.readTextFile(out)).length, 3);
-    equal((await runCli([...base, "--max-new-tokens", "4", "--limit", "3", "--quiet"])).code, 0);
+    const file = JSON.parse(await Deno.readTextFile(`${out}.run.json`));
+    equal(file.mixed, true);
+    equal(file.settings["max-new-tokens"], 5, "the settings of the records appended from now on");
+    deepEqual(
+      file.earlier.map((s: Record<string, unknown>) => s["max-new-tokens"]),
+      [4],
+      "the earlier records' settings",
+    );
+    match(file.note, /mixed/);
   });
 
-  await t.step("an output of an older version (no run file) continues with a note, then is recorded", async () => {
+  await t.step("a mixed file is continued only with --force-resume, even with its latest settings", async () => {
+    const r = await runCli([...base, "--max-new-tokens", "5", "--limit", "4"]);
+    equal(r.code, 2, r.stderr);
+    match(r.stderr, /pred\.json already mixes answers made with different settings .*--force-resume/);
+    equal(lines(await Deno.readTextFile(out)).length, 3, "nothing appended");
+    const forced = await runCli([...base, "--max-new-tokens", "5", "--limit", "4", "--force-resume", "--quiet"]);
+    equal(forced.code, 0, forced.stderr);
+    equal(lines(await Deno.readTextFile(out)).length, 4);
+    deepEqual(JSON.parse(await Deno.readTextFile(`${out}.run.json`)).earlier.length, 1, "no new settings: no new part");
+  });
+
+  await t.step("an output without a run file (an older iepile) is continued only with --force-resume", async () => {
     await Deno.remove(`${out}.run.json`);
-    const r = await runCli([...base, "--max-new-tokens", "4", "--limit", "4"]);
-    equal(r.code, 0, r.stderr);
-    match(r.stderr, /has no run file \(written by an older iepile\)/);
-    ok((await Deno.stat(`${out}.run.json`)).isFile);
+    const r = await runCli([...base, "--max-new-tokens", "4", "--limit", "5"]);
+    equal(r.code, 2, r.stderr);
+    match(r.stderr, /has no run file .* the settings they were made with are unknown.*--force-resume/);
+    equal(lines(await Deno.readTextFile(out)).length, 4, "nothing appended");
+    const forced = await runCli([...base, "--max-new-tokens", "4", "--limit", "5", "--force-resume"]);
+    equal(forced.code, 0, forced.stderr);
+    match(forced.stderr, /continuing .*pred\.json \(--force-resume\) although it has no run file/);
+    const file = JSON.parse(await Deno.readTextFile(`${out}.run.json`));
+    deepEqual([file.mixed, file.earlier], [true, ["unknown"]]);
+  });
+});
+
+Deno.test("a copied or moved model with the same files continues its output, with a note", async () => {
+  await using tmp = await tempDir();
+  const { model, test } = await setup(tmp.dir);
+  const out = `${tmp.dir}/pred.json`;
+  const run = (dir: string, limit: string) =>
+    runCli([
+      ...["infer", "--model", dir, "--template", "alpaca", "--engine", "cpu", "--max-new-tokens", "3"],
+      ...["--input", test, "--output", out, "--limit", limit],
+    ]);
+  equal((await run(model, "1")).code, 0);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the copies' times differ from the originals'
+  await Deno.mkdir(`${tmp.dir}/copy`);
+  for (const e of Deno.readDirSync(model)) await Deno.copyFile(`${model}/${e.name}`, `${tmp.dir}/copy/${e.name}`);
+  await Deno.remove(model, { recursive: true });
+  const r = await run(`${tmp.dir}/copy`, "2");
+  equal(r.code, 0, r.stderr);
+  match(r.stderr, /note: the model path changed \(.*\/model → .*\/copy\); its files are the same/);
+  equal(lines(await Deno.readTextFile(out)).length, 2);
+  const file = JSON.parse(await Deno.readTextFile(`${out}.run.json`));
+  match(file.settings.model, /\/copy$/, "the path is kept for information");
+  equal(file.mixed, undefined);
+});
+
+Deno.test("a run that fails before its first record leaves the output's run file as it was", async (t) => {
+  await using tmp = await tempDir();
+  const { test } = await setup(tmp.dir);
+  const server = fakeServer();
+  const out = `${tmp.dir}/pred.json`;
+  const infer = (url: string, ...more: string[]) =>
+    runCli([
+      ...["infer", "--engine", "openai", "--base-url", url, "--template", "alpaca"],
+      ...["--input", test, "--output", out, "--limit", "2", "--quiet", ...more],
+    ]);
+  try {
+    equal((await infer(`http://127.0.0.1:${server.addr.port}/v1`)).code, 0);
+  } finally {
+    await server.shutdown();
+  }
+  const closed = `http://127.0.0.1:${closedPort()}/v1`;
+  const recorded = await Deno.readTextFile(`${out}.run.json`);
+  await t.step("a forced resume with other settings", async () => {
+    const r = await infer(closed, "--limit", "3", "--force-resume");
+    equal(r.code, 1);
+    match(r.stderr, /cannot reach/);
+    equal(await Deno.readTextFile(`${out}.run.json`), recorded, "not marked mixed: nothing was appended");
+  });
+  await t.step("an output without a run file", async () => {
+    await Deno.remove(`${out}.run.json`);
+    const r = await infer(closed, "--limit", "3", "--force-resume");
+    equal(r.code, 1);
+    equal(await Deno.lstat(`${out}.run.json`).then(() => "a run file", () => "none"), "none");
+    equal(lines(await Deno.readTextFile(out)).length, 2);
   });
 });
 
@@ -317,4 +406,43 @@ Deno.test("IEPile's own inference.py command runs, naming the flags it ignores i
   ]);
   equal(again.code, 0, again.stderr);
   match(again.stderr, /ignoring --bf16, --do_predict /);
+});
+
+Deno.test("--engine openai: IEPile's --model_name names the served model (elsewhere it is ignored)", async (t) => {
+  await using tmp = await tempDir();
+  const { test } = await setup(tmp.dir);
+  const asked: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/v1/models") return Response.json({ data: [{ id: "base" }, { id: "my-lora" }] });
+    const body = await req.json();
+    asked.push(body.model);
+    return Response.json({ choices: [{ text: "{}", finish_reason: "stop" }] });
+  });
+  try {
+    const base = [
+      ...["infer", "--engine", "openai", "--base-url", `http://127.0.0.1:${server.addr.port}/v1`],
+      ...["--template", "alpaca", "--input", test, "--limit", "2"],
+    ];
+    await t.step("--model_name is --model-name", async () => {
+      const out = `${tmp.dir}/pred.json`;
+      const r = await runCli([...base, "--output", out, "--model_name", "my-lora", "--stage", "sft"]);
+      equal(r.code, 0, r.stderr);
+      deepEqual(asked, ["my-lora", "my-lora"]);
+      match(r.stderr, /^infer: ignoring --stage \(IEPile flags/m, "--model_name is not ignored");
+      equal(JSON.parse(await Deno.readTextFile(`${out}.run.json`)).settings["model-name"], "my-lora");
+    });
+    await t.step("--model_name with another --model-name is a usage error; the same name is fine", async () => {
+      const r = await runCli([...base, "--output", `${tmp.dir}/p2.json`, "--model_name", "a", "--model-name", "b"]);
+      equal(r.code, 2, r.stderr);
+      match(r.stderr, /--model_name a and --model-name b name two models/);
+      const same = await runCli([
+        ...base,
+        ...["--output", `${tmp.dir}/p3.json`, "--model_name", "my-lora", "--model-name", "my-lora", "--quiet"],
+      ]);
+      equal(same.code, 0, same.stderr);
+    });
+  } finally {
+    await server.shutdown();
+  }
 });

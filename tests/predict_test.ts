@@ -213,6 +213,43 @@ Deno.test("a fatal predictor error stops the run at once; an output it created a
   ok(kept.length >= 1 && kept.length <= 3 && kept.every((l) => !l.includes('"error"')), "no error records written");
 });
 
+Deno.test("beforeFirstWrite runs once, before the first record, and never for a run that writes none", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeTextFile(`${tmp.dir}/test.json`, testRecords(5));
+  const output = `${tmp.dir}/pred.json`;
+  const seen: number[] = [];
+  const before = async () => {
+    seen.push((await Deno.stat(output).catch(() => undefined))?.size ?? -1);
+  };
+  const run = (predictor: Predictor, limit?: number) =>
+    runPredictions({ input: `${tmp.dir}/test.json`, output, predictor, limit, beforeFirstWrite: before });
+  const fatal: Predictor = { concurrency: 1, predict: () => Promise.reject(new FatalPredictionError("no server")) };
+  await rejects(run(fatal), /no server/);
+  deepEqual(seen, [], "a run that failed before its first record");
+  await run({ ...echo(), concurrency: 2 }, 3);
+  deepEqual(seen, [0], "once, before anything was written");
+  await run(echo(), 3);
+  deepEqual(seen, [0], "a run with nothing left to do");
+  const failing = async () => {
+    throw new Error("cannot write the run file");
+  };
+  await rejects(
+    runPredictions({ input: `${tmp.dir}/test.json`, output, predictor: echo(), beforeFirstWrite: failing }),
+    /cannot write the run file/,
+  );
+  equal((await Deno.readTextFile(output)).trim().split("\n").length, 3, "nothing written after the hook failed");
+  await rejects(
+    runPredictions({
+      input: `${tmp.dir}/test.json`,
+      output: `${tmp.dir}/new.json`,
+      predictor: echo(),
+      beforeFirstWrite: failing,
+    }),
+    /cannot write the run file/,
+  );
+  await rejects(Deno.stat(`${tmp.dir}/new.json`), Deno.errors.NotFound, "no empty output left");
+});
+
 Deno.test("output to a function (standard output): every record, in order, no resume", async () => {
   await using tmp = await tempDir();
   const input = testRecords(5);

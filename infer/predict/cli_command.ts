@@ -6,7 +6,7 @@
  * @module
  */
 
-import { numberOption, type OptionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
+import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
 import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { ProgressLine } from "../../io/progress.ts";
@@ -30,7 +30,16 @@ import { LocalGenerator, LocalPredictor } from "./local.ts";
 import { OpenAiPredictor } from "./openai.ts";
 import { checkInstructionRecords, checkPromptsFit } from "./preflight.ts";
 import { FatalPredictionError, type Predictor, runPredictions, type RunProgress, type RunSummary } from "./run.ts";
-import { checkRunSettings, filesFingerprint, runFilePath, type RunSettings, writeRunSettings } from "./run_settings.ts";
+import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "./_iepile_flags.ts";
+import {
+  answerSettings,
+  checkRunSettings,
+  engineFamily,
+  type RunFile,
+  runFilePath,
+  type RunSettings,
+  writeRunFile,
+} from "./run_settings.ts";
 
 /** Help of `iepile infer`. */
 export const INFER_HELP: string = `iepile infer — a model's answers for every record of a converted test file
@@ -41,15 +50,20 @@ Usage: iepile infer --model DIR --template NAME --input TEST.json --output PRED.
 Each record gets an "output" (the model's answer), as IEPile's src/inference.py writes it; then
 'iepile eval --path1 PRED.json' scores the file. Stopped runs continue where they stopped: run the
 same command again (records already in PRED.json, by id + instruction, are skipped; a torn last
-line is redone). The settings that decide the answers are kept in PRED.json.run.json, and a run
-continuing PRED.json with other settings (model, adapter, template, engine family, answer shape,
-limits, sampling, server) is refused, naming them. A record that fails gets an "error" field
-instead of being dropped; a server that cannot be reached stops the run at once.
+line is redone). The settings that decide the answers are kept in PRED.json.run.json (written
+with the first record), and a run continuing PRED.json with other settings (model or adapter
+files, template, engine family, answer shape, limits, sampling, server) is refused, naming them;
+a model found at another path with the same files (names, sizes, contents) continues, with a
+note. --force-resume continues anyway; the run file then marks PRED.json "mixed", keeping the
+earlier records' settings ("unknown" for a file without a run file), and a mixed file is only
+continued with --force-resume. A record that fails gets an "error" field instead of being
+dropped; a server that cannot be reached stops the run at once.
 
 Takes IEPile's src/inference.py flags too, so its command runs with 'iepile infer' in front:
---max_source_length is --cutoff-len here, and --stage, --model_name, --finetuning_type,
---output_dir, --do_predict, --predict_with_generate, --bf16, --fp16, --bits, --num_beams and the
-like are accepted and ignored (named in one line).
+--max_source_length is --cutoff-len here; --model_name is --model-name with --engine openai
+(the served model or adapter) and elsewhere IEPile's model family, ignored; --stage,
+--finetuning_type, --output_dir, --do_predict, --predict_with_generate, --bf16, --fp16, --bits,
+--num_beams and the like are accepted and ignored (named in one line).
 
 Model and engine:
   --model DIR           Hugging Face model folder (safetensors + config.json + tokenizer.json)
@@ -85,7 +99,8 @@ OpenAI-compatible server (--engine openai: vLLM, llama.cpp server, TGI, Ollama, 
   --model DIR           optional: the served model's folder, for its tokenizer; prompts then go as
                         the template's token ids and --cutoff-len / --truncate apply
   --api-key KEY         bearer token (default: $OPENAI_API_KEY)
-  --model-name NAME     the server's model (default: the first of GET /models)
+  --model-name NAME     the server's model or adapter (default: the first of GET /models;
+                        alias --model_name, with this engine only)
   --api A               completions (the prompt rendered here with --template; default when a
                         template is given; with --model DIR it is sent as the template's token
                         ids) or chat (the server applies its chat template)
@@ -98,7 +113,8 @@ Run:
   --output FILE         prediction file, created or continued (alias --output_file); '-' writes
                         the records to standard output (no resume, no run file)
   --retry-errors        predict again the records an earlier run wrote with an "error"
-  --force-resume        continue PRED.json although its run file records other settings
+  --force-resume        continue PRED.json although its records were made with other settings,
+                        unknown ones (no run file) or several (a mixed file)
   --limit N             only the first N records
   --quiet               no progress line and no summary
   -h, --help            this help
@@ -136,35 +152,10 @@ const SPEC = {
   output: { type: "string", aliases: ["output_file"] },
   "retry-errors": { type: "boolean", aliases: ["retry_errors"] },
   "force-resume": { type: "boolean", aliases: ["force_resume"] },
-  max_source_length: { type: "string", aliases: ["max-source-length"] },
   limit: { type: "string" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
-
-/** Flags of IEPile's src/inference.py that mean nothing here (the engine, template and adapter decide). */
-const IEPILE_IGNORED_STRINGS = [
-  "stage",
-  "model_name",
-  "finetuning_type",
-  "output_dir",
-  "bits",
-  "quantization_bit",
-  "num_beams",
-  "max_length",
-  "max_target_length",
-  "per_device_eval_batch_size",
-  "lora_target_modules",
-  "cache_dir",
-] as const;
-const IEPILE_IGNORED_FLAGS = [
-  "do_predict",
-  "predict_with_generate",
-  "bf16",
-  "fp16",
-  "overwrite_output_dir",
-  "overwrite_cache",
-] as const;
 
 /**
  * Run `iepile infer`.
@@ -191,16 +182,14 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`infer: unexpected argument "${positionals[0]}"`);
-  if (v["cutoff-len"] === undefined && v.max_source_length !== undefined) {
-    v["cutoff-len"] = v.max_source_length; // IEPile's scripts cut prompts at max_source_length
-  } else if (v.max_source_length !== undefined) iepile.ignored.push("--max_source_length");
+  const ignored = applyIepileFlags(v, iepile.ignored);
   const input = requiredOption(v, "input", "infer");
   const output = requiredOption(v, "output", "infer");
   checkDashPaths(v);
   const toStdout = output === "-";
   const quiet = v.quiet === true;
-  if (iepile.ignored.length > 0 && !quiet) {
-    io.err(`infer: ignoring ${iepile.ignored.join(", ")} (IEPile flags with no meaning here)\n`);
+  if (ignored.length > 0 && !quiet) {
+    io.err(`infer: ignoring ${ignored.join(", ")} (IEPile flags with no meaning here)\n`);
   }
   const truncate = (v.truncate ?? "input") as TruncateMode;
   if (truncate !== "input" && truncate !== "reference") {
@@ -243,7 +232,20 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
   const modelDir = v.model as string | undefined;
   const tokenizer = modelDir === undefined ? undefined : await loadTokenizer(modelDir);
   const settingsOf = (family: string | null) =>
-    answerSettings(v, family, { ...common, template, hasTokenizer: tokenizer !== undefined });
+    answerSettings({
+      ...common,
+      engine: String(v.engine ?? "auto"),
+      family,
+      model: modelDir,
+      lora: v.lora as string | undefined,
+      gguf: v.gguf as string | undefined,
+      template,
+      hasTokenizer: tokenizer !== undefined,
+      pairKeys,
+      baseUrl: v["base-url"] as string | undefined,
+      modelName: v["model-name"] as string | undefined,
+      api: v.api as string | undefined,
+    });
   const force = v["force-resume"] === true;
   if (!toStdout) {
     // The engine family is known here unless "auto" still has to choose it (checked again below).
@@ -340,14 +342,16 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       describe = `${engine} engine on ${modelDir}${v.lora ? ` + ${v.lora}` : ""}`;
     }
   }
-  let wroteRunFile = false;
-  if (!toStdout) {
-    wroteRunFile = await recordRunSettings(output, await settingsOf(engineFamily(engine)), force, quiet, io)
-      .catch(async (e) => {
-        await (predictor as { close?: () => Promise<void> }).close?.();
-        throw e;
-      });
-  }
+  const runFile = toStdout ? undefined : await resumeRunFile(
+    output,
+    await settingsOf(engineFamily(engine)),
+    force,
+    quiet,
+    io,
+  ).catch(async (e) => {
+    await (predictor as { close?: () => Promise<void> }).close?.();
+    throw e;
+  });
   const controller = new AbortController();
   let stoppedBy: Deno.Signal | undefined;
   const dispose = onStopSignals((s) => (stoppedBy = s, controller.abort()));
@@ -362,10 +366,11 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       limit: numberOption(v.limit, "limit", "integer", 1),
       signal: controller.signal,
       onProgress: (p) => line.show(formatRunProgress(p)),
+      // The run file says what made the records beside it: written with the first one, never
+      // by a run that appends nothing.
+      beforeFirstWrite: runFile ? () => writeRunFile(output, runFile) : undefined,
     });
   } catch (e) {
-    // Nothing written (the run removed its empty output): no run file for it either.
-    if (wroteRunFile && !(await exists(output))) await Deno.remove(runFilePath(output)).catch(() => {});
     if (e instanceof FatalPredictionError) throw new InputError(`infer: ${e.message}`);
     throw e;
   } finally {
@@ -477,46 +482,6 @@ function formatRunSummary(s: RunSummary, output: string, describe: string, const
   return lines.join("\n") + "\n";
 }
 
-/** IEPile's inference.py options this command accepts: the ignored ones (and `max_source_length`, in SPEC). */
-const IEPILE_SPEC: OptionSpec = Object.fromEntries([
-  ...IEPILE_IGNORED_STRINGS.map((name) => [name, { type: "string" as const }]),
-  ...IEPILE_IGNORED_FLAGS.map((name) => [name, { type: "boolean" as const }]),
-]);
-
-/**
- * IEPile's flags in `args`: the ones ignored here (in the order given), and the arguments with
- * the value some write after a boolean flag (`--bf16 True`, as Hugging Face's parser allows)
- * folded away, so that a flag never swallows the next option and a value is never left over.
- */
-function iepileArgs(args: readonly string[]): { args: string[]; ignored: string[] } {
-  const ignored: string[] = [];
-  const out: string[] = [];
-  const flags = new Set<string>(IEPILE_IGNORED_FLAGS);
-  const strings = new Set<string>(IEPILE_IGNORED_STRINGS);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--") {
-      out.push(...args.slice(i));
-      break;
-    }
-    const name = a.startsWith("--") ? a.slice(2).split("=")[0] : "";
-    if (flags.has(name) || strings.has(name)) {
-      if (!ignored.includes(`--${name}`)) ignored.push(`--${name}`);
-      if (flags.has(name) && !a.includes("=") && /^(true|false)$/i.test(args[i + 1] ?? "")) {
-        out.push(`--${name}`);
-        i++;
-        continue;
-      }
-      if (flags.has(name) && a.includes("=")) {
-        out.push(`--${name}`);
-        continue;
-      }
-    }
-    out.push(a);
-  }
-  return { args: out, ignored };
-}
-
 /** `-` is standard output for --output; elsewhere it names no file. */
 function checkDashPaths(v: Record<string, string | boolean | undefined>): void {
   for (const name of ["input", "model", "lora", "gguf"]) {
@@ -529,93 +494,39 @@ function checkDashPaths(v: Record<string, string | boolean | undefined>): void {
   }
 }
 
-/** The family of an engine whose answers agree: cpu and webgpu compute the same model. */
-function engineFamily(engine: string): string {
-  return engine === "cpu" || engine === "webgpu" ? "local" : engine;
-}
-
-/** Files of a model folder or adapter whose change changes the answers. */
-const MODEL_FILES = (name: string) =>
-  name === "config.json" || name.endsWith(".safetensors") || name.startsWith("tokenizer") ||
-  name.startsWith("adapter_") || name.endsWith(".bin");
-
 /**
- * The settings that decide a run's answers, each under the option that sets it (`null` where
- * this run does not use it). Greedy decoding ignores top-p, top-k and the seed, so they are
- * recorded only when sampling.
- */
-async function answerSettings(
-  v: Record<string, string | boolean | undefined>,
-  family: string | null,
-  c: {
-    template: string | undefined;
-    hasTokenizer: boolean;
-    maxNewTokens: number;
-    cutoffLen: number;
-    truncate: string;
-    constrain: boolean;
-    extractive: boolean;
-    shape: ShapeOptions;
-    sampling?: SamplingOptions;
-    seed?: number;
-  },
-): Promise<RunSettings> {
-  const real = async (path: unknown) => typeof path === "string" ? await Deno.realPath(path).catch(() => path) : null;
-  const files = async (path: unknown) => typeof path === "string" ? await filesFingerprint(path, MODEL_FILES) : null;
-  const openai = family === "openai" || v.engine === "openai";
-  const local = family === "local" || v.engine === "cpu" || v.engine === "webgpu";
-  const cuts = !openai || c.hasTokenizer;
-  return {
-    engine: family,
-    model: await real(v.model),
-    "model files": await files(v.model),
-    lora: await real(v.lora),
-    "lora files": await files(v.lora),
-    gguf: local || openai ? null : await real(v.gguf), // only llama.cpp runs it
-    "gguf file": local || openai ? null : await files(v.gguf),
-    template: c.template ?? null,
-    constrain: c.constrain,
-    extractive: c.extractive,
-    "pair-keys": (c.shape.pairKeys ?? ["subject", "object"]).join(","),
-    "max-new-tokens": c.maxNewTokens,
-    "cutoff-len": cuts ? c.cutoffLen : null,
-    truncate: cuts ? c.truncate : null,
-    temperature: c.sampling?.temperature ?? 0,
-    "top-p": c.sampling?.topP ?? null,
-    "top-k": c.sampling?.topK ?? null,
-    seed: c.sampling ? c.seed ?? 0 : null,
-    "base-url": openai ? String(v["base-url"] ?? "") : null,
-    "model-name": openai ? (v["model-name"] as string | undefined) ?? "(the first of GET /models)" : null,
-    api: openai ? String(v.api ?? (c.template ? "completions" : "chat")) : null,
-  };
-}
-
-/**
- * Check the output's recorded settings against this run's (the engine family now known) and
- * record them when the output is new, unrecorded or forced.
+ * Check the output's recorded settings against this run's (the engine family now known), and
+ * say what continuing it means: moved model files, unknown or other settings (forced).
  *
- * @returns whether the run file was written
+ * @returns the run file to write once the first record is appended (undefined: keep it as it is)
  */
-async function recordRunSettings(
+async function resumeRunFile(
   output: string,
   settings: RunSettings,
   force: boolean,
   quiet: boolean,
   io: { err(t: string): void },
-): Promise<boolean> {
+): Promise<RunFile | undefined> {
   const check = await checkRunSettings(output, settings, { force });
-  if (check.status === "same") return false;
-  if (!quiet && check.status === "unrecorded") {
+  if (quiet) return check.runFile;
+  for (const note of check.notes) {
+    const [name, change] = [note.slice(0, note.indexOf(":")), note.slice(note.indexOf(":") + 2)];
+    io.err(`infer: note: the ${name} path changed (${change}); its files are the same\n`);
+  }
+  if (check.status === "unrecorded") {
     io.err(
-      `infer: ${output} has no run file (written by an older iepile): continuing without checking its settings; ` +
-        `they are recorded from now on in ${runFilePath(output)}\n`,
+      `infer: continuing ${output} (--force-resume) although it has no run file: the settings of its earlier ` +
+        `records are unknown; ${runFilePath(output)} marks it as mixed\n`,
     );
   }
-  if (!quiet && check.status === "forced") {
-    io.err(`infer: continuing ${output} with other settings (--force-resume): ${check.differences.join("; ")}\n`);
+  if (check.status === "forced") {
+    io.err(
+      check.differences.length > 0
+        ? `infer: continuing ${output} with other settings (--force-resume): ${check.differences.join("; ")}\n`
+        : `infer: continuing ${output}, which already mixes settings (--force-resume)\n`,
+    );
   }
-  await writeRunSettings(output, settings);
-  return true;
+  return check.runFile;
 }
 
 /** A --context-size that no prompt fits into is a usage error (prompts never exceed --cutoff-len). */
@@ -643,8 +554,4 @@ async function checkContext(
     contextSize,
     numberOption(v.limit, "limit", "integer", 1),
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
 }

@@ -27,11 +27,12 @@ export { checkInstructionRecords, checkPromptsFit } from "./preflight.ts";
 export {
   checkRunSettings,
   filesFingerprint,
+  type RunFile,
   runFilePath,
   type RunSettings,
   type RunSettingsCheck,
   settingsDifferences,
-  writeRunSettings,
+  writeRunFile,
 } from "./run_settings.ts";
 export {
   type CompletionRequest,

@@ -130,6 +130,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called after each written record. */
   onProgress?: (progress: RunProgress) => void;
+  /**
+   * Awaited once, just before the first record is written (not at all when none is): for what
+   * must exist only beside records, such as the run file of their settings. A failure stops the
+   * run before anything is written.
+   */
+  beforeFirstWrite?: () => Promise<void>;
 }
 
 /**
@@ -180,7 +186,11 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
     write: (bytes: Uint8Array) => (options.output as (text: string) => void)(new TextDecoder().decode(bytes)),
     close: () => {},
   };
-  const writer = new OrderedAppender(sink, options.flushEvery ?? Math.max(1, options.predictor.concurrency));
+  const writer = new OrderedAppender(
+    sink,
+    options.flushEvery ?? Math.max(1, options.predictor.concurrency),
+    options.beforeFirstWrite,
+  );
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   if (options.signal?.aborted) stop.abort();
@@ -244,10 +254,13 @@ export async function runPredictions(options: RunOptions): Promise<RunSummary> {
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     await Promise.allSettled(running);
-    await writer.close();
-    // A run that failed before writing anything leaves no empty file behind.
-    if (failure !== undefined && sink.created && toFile && writer.bytes === 0) {
-      await Deno.remove(options.output as string).catch(() => {});
+    try {
+      await writer.close();
+    } finally {
+      // A run that failed before writing anything leaves no empty file behind.
+      if (failure !== undefined && sink.created && toFile && writer.bytes === 0) {
+        await Deno.remove(options.output as string).catch(() => {});
+      }
     }
   }
   summary.seconds = (performance.now() - start) / 1000;
@@ -318,6 +331,7 @@ async function countRecords(path: string, limit: number | undefined): Promise<nu
 class OrderedAppender {
   readonly #file: LineSink;
   readonly #every: number;
+  #before: (() => Promise<void>) | undefined;
   readonly #pending = new Map<number, { line: string; written: () => void } | null>();
   #next = 0;
   #buffer: string[] = [];
@@ -327,9 +341,10 @@ class OrderedAppender {
   /** Bytes written so far. */
   bytes = 0;
 
-  constructor(file: LineSink, every: number) {
+  constructor(file: LineSink, every: number, before?: () => Promise<void>) {
     this.#file = file;
     this.#every = every;
+    this.#before = before;
   }
 
   /** The line of record `seq` (written once every earlier one is; `written` is called then). */
@@ -368,11 +383,15 @@ class OrderedAppender {
     if (this.#buffer.length === 0 || (!force && this.#buffer.length < this.#every)) return this.#lock;
     const bytes = this.#encoder.encode(this.#buffer.join(""));
     this.#buffer = [];
-    this.bytes += bytes.length;
     this.#lock = this.#lock.then(async () => {
+      const before = this.#before;
+      this.#before = undefined;
+      await before?.();
       for (let off = 0; off < bytes.length;) {
         const n = await this.#file.write(bytes.subarray(off));
-        off += typeof n === "number" ? n : bytes.length - off;
+        const wrote = typeof n === "number" ? n : bytes.length - off;
+        off += wrote;
+        this.bytes += wrote;
       }
     });
     return this.#lock;
