@@ -30,5 +30,5 @@ export { pyFloatReprOf, pyRepr, pyStrRepr } from "./py_repr.ts";
 export { pyDumpsIndent } from "./py_json_indent.ts";
 export { formatProgress, formatSeconds, ProgressLine, type ProgressUpdate } from "./progress.ts";
 export { exitOnSignals, onStopSignals, signalExitCode } from "./signals.ts";
-export { removeStaleTempFiles, tempPathFor } from "./temp_files.ts";
+export { removeStaleTempFiles, removeStaleTempFilesIn, tempPathFor } from "./temp_files.ts";
 export { type ParsedRecord, parseRecordLine } from "./record.ts";

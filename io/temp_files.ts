@@ -6,8 +6,9 @@
  * target, and carrying the id of the process that writes it. While it is written, its removal is
  * registered here, so a signal handler can remove it before the process exits, and its writer
  * holds an advisory lock on it. A process killed with SIGKILL cannot clean up, but the system
- * drops its lock: the next run writing the same target removes every such file that nobody holds
- * (and whose process, where that can be checked, is gone).
+ * drops its lock: the next run writing the same target removes every such file that nobody holds,
+ * that was not written for a few seconds (a writer opens its file a moment before it locks it),
+ * and whose process, where that can be checked, is gone.
  *
  * The registry is process-wide on purpose: signals are too.
  *
@@ -109,9 +110,9 @@ export async function createTempFile(path: string): Promise<{ path: string; file
 }
 
 /**
- * Remove the temporary files of `path` that killed runs left behind: those nobody holds locked,
- * of a process that is gone (where its id can be checked). Files of running writers, this
- * process's included, are left alone.
+ * Remove the temporary files of `path` that killed runs left behind (see
+ * {@linkcode removeStaleTempFilesIn}). Files of running writers, this process's included, are
+ * left alone.
  *
  * @param path the target file
  * @returns the removed paths
@@ -120,7 +121,9 @@ export async function createTempFile(path: string): Promise<{ path: string; file
  * ```ts
  * import { removeStaleTempFiles } from "./temp_files.ts";
  * const dir = await Deno.makeTempDir();
+ * const minuteAgo = new Date(Date.now() - 60_000);
  * await Deno.writeTextFile(`${dir}/.out.json.tmp-999999999-0badf00d`, "left by a killed run");
+ * await Deno.utime(`${dir}/.out.json.tmp-999999999-0badf00d`, minuteAgo, minuteAgo);
  * await Deno.writeTextFile(`${dir}/.out.json.tmp-${Deno.pid}-12345678`, "this process's own");
  * const removed = await removeStaleTempFiles(`${dir}/out.json`);
  * if (removed.length !== 1 || !removed[0].endsWith("-0badf00d")) throw new Error(removed.join());
@@ -129,7 +132,42 @@ export async function createTempFile(path: string): Promise<{ path: string; file
  */
 export async function removeStaleTempFiles(path: string): Promise<string[]> {
   const { dir, base } = splitPath(path);
-  const prefix = `.${base}.tmp-`;
+  return await removeStaleTempFilesIn(dir, (target) => target === base);
+}
+
+/**
+ * How long a temporary file stays untouchable after its last write, whatever else is known: its
+ * writer creates it and only then locks it, and without `--allow-run` (or `--allow-all`, which
+ * reading `/proc` needs) whether that writer runs cannot be asked, so in that moment a fresh,
+ * unlocked file may well be in use.
+ */
+const STALE_TEMP_AGE_MS = 10_000;
+
+/**
+ * Remove the temporary files in `dir` (named by {@linkcode tempPathFor}) of the targets
+ * `isTarget` accepts that killed runs left behind: a file is removed only when it was not
+ * written for 10 seconds, nobody holds it locked, and its process is gone
+ * (where that can be asked). This process's files are always left alone.
+ *
+ * @param dir the folder
+ * @param isTarget whether a target file name (without folder) is one whose temporaries to remove
+ * @returns the removed paths
+ *
+ * @example
+ * ```ts
+ * import { removeStaleTempFilesIn } from "./temp_files.ts";
+ * const dir = await Deno.makeTempDir();
+ * const minuteAgo = new Date(Date.now() - 60_000);
+ * for (const name of [".a.gguf.tmp-999999999-0badf00d", ".b.json.tmp-999999999-0badf00d"]) {
+ *   await Deno.writeTextFile(`${dir}/${name}`, "left by a killed run");
+ *   await Deno.utime(`${dir}/${name}`, minuteAgo, minuteAgo);
+ * }
+ * const removed = await removeStaleTempFilesIn(dir, (name) => name.endsWith(".gguf"));
+ * if (removed.length !== 1 || !removed[0].endsWith(".a.gguf.tmp-999999999-0badf00d")) throw new Error(removed.join());
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function removeStaleTempFilesIn(dir: string, isTarget: (name: string) => boolean): Promise<string[]> {
   const removed: string[] = [];
   let entries: Deno.DirEntry[];
   try {
@@ -138,12 +176,13 @@ export async function removeStaleTempFiles(path: string): Promise<string[]> {
     return removed; // a missing or unreadable folder: opening the output reports it
   }
   for (const e of entries) {
-    if (!e.isFile || !e.name.startsWith(prefix)) continue;
-    const m = /^(\d+)-[0-9a-f]{8}$/.exec(e.name.slice(prefix.length));
-    if (m === null) continue;
-    const pid = Number(m[1]);
+    const m = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$/.exec(e.name);
+    if (!e.isFile || m === null || !isTarget(m[1])) continue;
+    const pid = Number(m[2]);
     const stale = `${dir}/${e.name}`;
     if (pid === Deno.pid || processRuns(pid) === true) continue;
+    const written = (await Deno.stat(stale).catch(() => undefined))?.mtime?.getTime();
+    if (written === undefined || Date.now() - written < STALE_TEMP_AGE_MS) continue;
     if (!unlocked(stale)) continue;
     try {
       await Deno.remove(stale);
@@ -153,7 +192,11 @@ export async function removeStaleTempFiles(path: string): Promise<string[]> {
   return removed;
 }
 
-/** Whether process `pid` runs; undefined when this process may not ask (no --allow-run). */
+/**
+ * Whether process `pid` runs; undefined when this process may not ask. Signal 0 needs
+ * `--allow-run`; reading `/proc/PID` would tell as much but needs `--allow-all` in Deno, which
+ * grants `--allow-run` too, so it is not tried.
+ */
 function processRuns(pid: number): boolean | undefined {
   try {
     Deno.kill(pid, 0 as unknown as Deno.Signal); // signal 0 only checks that the process exists

@@ -97,19 +97,33 @@ Deno.test("GGUF cache: reused while unchanged, re-exported when the adapter or d
     ok(f32.bytes > (await get({ lora })).bytes, "f32 weights take more room than f16");
   });
 
-  await t.step("no temporary file is left in the cache; one left by a killed export goes with the next", async () => {
-    for await (const e of Deno.readDir(cache)) ok(!e.name.includes(".tmp-"), e.name);
-    const killed = `${cache}/.model-f16-0-1.gguf.tmp-99999`;
-    await Deno.writeTextFile(killed, "partial");
-    const hourAgo = new Date(Date.now() - 3600_000);
-    await Deno.utime(killed, hourAgo, hourAgo);
-    const live = `${cache}/.model-f16-0-2.gguf.tmp-99998`;
-    await Deno.writeTextFile(live, "being written");
-    await writeRandomLora(lora, model, { r: 2, alpha: 4, targets: ["q_proj"], seed: 5 });
-    ok(!(await get({ lora })).reused);
-    equal(await Deno.stat(killed).then(() => true, () => false), false, "the stale temporary is removed");
-    ok(await Deno.stat(live).then(() => true, () => false), "a fresh one (an export in progress) is kept");
-  });
+  await t.step(
+    "no temporary file is left in the cache; those of killed exports, of any key, go with the next",
+    async () => {
+      for await (const e of Deno.readDir(cache)) ok(!e.name.includes(".tmp-"), e.name);
+      const minuteAgo = new Date(Date.now() - 60_000);
+      const file = async (name: string, at?: Date) => {
+        await Deno.writeTextFile(`${cache}/${name}`, "partial");
+        if (at !== undefined) await Deno.utime(`${cache}/${name}`, at, at);
+        return `${cache}/${name}`;
+      };
+      // Temporary names as writeAtomically makes them: `.<target>.tmp-<pid>-<8 hex>`.
+      const killed = await file(".model-f16-0-1.gguf.tmp-999999999-0badf00d", minuteAgo); // an older key's
+      const fresh = await file(".model-f16-0-2.gguf.tmp-999999999-0000beef"); // just created, lock to come
+      const held = await file(".model-f16-0-3.gguf.tmp-999999998-0000cafe", new Date(Date.now() - 3600_000));
+      using holder = await Deno.open(held, { write: true });
+      await holder.lock(true); // an export in progress in another process
+      await Deno.utime(held, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
+      const other = await file(".notes.json.tmp-999999999-0badf00d", minuteAgo); // not an export
+      await writeRandomLora(lora, model, { r: 2, alpha: 4, targets: ["q_proj"], seed: 5 });
+      ok(!(await get({ lora })).reused);
+      const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+      equal(await exists(killed), false, "a killed export's temporary file is removed");
+      ok(await exists(fresh), "a fresh one (its writer may not hold its lock yet) is kept");
+      ok(await exists(held), "a locked one (an export in progress) is kept");
+      ok(await exists(other), "another kind of file's temporary is kept");
+    },
+  );
 });
 
 function deepHeader(h: Awaited<ReturnType<typeof readGgufHeader>>): void {

@@ -8,6 +8,8 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { FatalPredictionError, type Predictor, prepareResume, runPredictions } from "../infer/predict/mod.ts";
 import { OpenAiPredictor } from "../infer/predict/openai.ts";
+import { closeLongestFit, wellFormed } from "../infer/predict/_closing.ts";
+import { JsonShapeMatcher, shapeForSchema } from "../infer/constrain/mod.ts";
 import { tempDir } from "./_shared.ts";
 
 function testRecords(n: number): string {
@@ -490,4 +492,29 @@ Deno.test("resume matches records whose id or fields are numbers Python keeps ap
   equal(again.predicted, 1);
   const out = (await Deno.readTextFile(`${tmp.dir}/pred.json`)).trim().split("\n");
   deepEqual(out, lines.map((l) => l.replace(/}$/, ', "output": "{}"}')));
+});
+
+Deno.test("a cut answer whose bytes stop fitting the shape (llama.cpp's looser UTF-8) is still closed", () => {
+  // llama.cpp's grammar reads a character's length from its first byte and takes the next bytes
+  // whatever they are: after the lead byte E4, the quote and "x" are one character to it, and
+  // the string goes on. As UTF-8, E4 is ill-formed (U+FFFD) and the quote ends the string, so the
+  // "x" after it fits no JSON.
+  const m = new JsonShapeMatcher(shapeForSchema("NER", ["person", "place"]));
+  const enc = new TextEncoder();
+  const raw = new Uint8Array([
+    ...enc.encode('{"person": ["ab'),
+    0xe4,
+    ...enc.encode('"x", "Ann"], "place": ["Oslo"]}'),
+  ]);
+  equal(m.feed(m.start(), wellFormed(raw)), undefined, "the whole answer does not fit the shape");
+  const closed = closeLongestFit(m, wellFormed(raw));
+  equal(closed.text, '{"person": ["ab\uFFFD"], "place": []}');
+  equal(closed.closing, '], "place": []}');
+  // Every cut of it closes into JSON with exactly the asked keys, in well-formed UTF-8.
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  for (let cut = 0; cut <= raw.length; cut++) {
+    const { text } = closeLongestFit(m, wellFormed(raw.subarray(0, cut)));
+    strict.decode(enc.encode(text));
+    deepEqual(Object.keys(JSON.parse(text)), ["person", "place"], `cut at ${cut}: ${text}`);
+  }
 });

@@ -10,6 +10,8 @@
  */
 
 import { deepEqual, ok } from "node:assert/strict";
+import { pathToFileURL } from "node:url";
+import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "../infer/predict/llamacpp_binding.ts";
 import { skipNotice, tempDir } from "./_shared.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -143,3 +145,43 @@ async function copyDir(from: string, to: string): Promise<void> {
     else if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
   }
 }
+
+Deno.test("whether the llama.cpp binding is here is judged by the module's project, wherever the command runs", async () => {
+  await using tmp = await tempDir();
+  const exists = (p: string) => Deno.stat(p).then((s) => s.isFile, () => false);
+  const installed = (dir: string) =>
+    `${dir}/node_modules/.deno/${LLAMA_CPP_PACKAGE}/node_modules/${LLAMA_CPP_PACKAGE.split("@")[0]}/package.json`;
+  const emptyCache = `${tmp.dir}/empty_deno_dir`;
+  await Deno.mkdir(emptyCache);
+  // Two projects, each with a module two folders down; only the first has the binding installed.
+  for (const p of ["with", "without"]) {
+    await Deno.mkdir(`${tmp.dir}/${p}/infer/predict`, { recursive: true });
+    await Deno.writeTextFile(`${tmp.dir}/${p}/deno.json`, "{}");
+  }
+  await Deno.mkdir(installed(`${tmp.dir}/with`).replace(/\/package\.json$/, ""), { recursive: true });
+  await Deno.writeTextFile(installed(`${tmp.dir}/with`), "{}");
+  // A registry module has no project: only Deno's npm cache counts.
+  const [name, version] = LLAMA_CPP_PACKAGE.split("@");
+  const fullCache = `${tmp.dir}/full_deno_dir`;
+  await Deno.mkdir(`${fullCache}/npm/registry.npmjs.org/${name}/${version}`, { recursive: true });
+  await Deno.writeTextFile(`${fullCache}/npm/registry.npmjs.org/${name}/${version}/package.json`, "{}");
+  const cwd = Deno.cwd();
+  await Deno.mkdir(`${tmp.dir}/elsewhere`);
+  Deno.chdir(`${tmp.dir}/elsewhere`); // a user running the CLI from another folder
+  try {
+    const module = (p: string) => pathToFileURL(`${tmp.dir}/${p}/infer/predict/llamacpp_binding.ts`);
+    const jsr = "https://jsr.io/@iepile/cli/0.1.0/infer/predict/llamacpp_binding.ts";
+    deepEqual(
+      [
+        await llamaCppBindingCached({ denoDir: emptyCache, module: module("with") }),
+        await llamaCppBindingCached({ denoDir: emptyCache, module: module("without") }),
+        await llamaCppBindingCached({ denoDir: emptyCache, module: jsr }),
+        await llamaCppBindingCached({ denoDir: fullCache, module: jsr }),
+        await llamaCppBindingCached({ denoDir: emptyCache }), // this repository's own
+      ],
+      [true, false, false, true, await exists(installed(ROOT.replace(/\/$/, "")))],
+    );
+  } finally {
+    Deno.chdir(cwd);
+  }
+});

@@ -14,6 +14,7 @@ import { runCli, runCliProcess, tempDir } from "./_shared.ts";
 
 const DATA = new URL("../data/", import.meta.url).pathname;
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
+const TEMP_FILES = new URL("../io/temp_files.ts", import.meta.url).href;
 const NER = ["--schema_path", `${DATA}NER/schema.json`, "--task", "NER", "--language", "en", "--quiet"];
 const SIGNALS = [["SIGINT", 130], ["SIGTERM", 143]] as const;
 
@@ -101,7 +102,12 @@ Deno.test("after a SIGKILL mid-write, the next run for the same target removes t
   using live = await Deno.open(`${tmp.dir}/.out.json.tmp-${Deno.pid}-0123abcd`, { write: true, create: true });
   await live.lock(true);
   await Deno.writeTextFile(`${tmp.dir}/.other.json.tmp-999999999-0123abcd`, "");
-  // As a user runs it: read and write permissions only (so it checks processes through /proc).
+  // The next run comes later (a file written in the last seconds may be one whose writer has not
+  // locked it yet, and is kept).
+  const minuteAgo = new Date(Date.now() - 60_000);
+  for (const name of temps(tmp.dir)) await Deno.utime(`${tmp.dir}/${name}`, minuteAgo, minuteAgo);
+  // As a user runs it: read and write permissions only, so whether a process runs cannot be asked
+  // (that needs --allow-run; reading /proc needs --allow-all) and the locks and ages decide.
   const again = await runCliProcess(["convert", "--src_path", src, "--tgt_path", out, ...NER]);
   equal(again.code, 0, again.stderr);
   deepEqual(temps(tmp.dir).sort(), [".other.json.tmp-999999999-0123abcd", ".out.json.tmp-" + `${Deno.pid}-0123abcd`]);
@@ -166,14 +172,40 @@ Deno.test("temporary files: named for the target and the process; stale ones rem
       ".b.json.tmp-999999999-00000000", // another target: kept
       ".a.json.tmp-999999999-notmine", // not a name this code writes: kept
     ];
-    for (const n of names) await Deno.writeTextFile(`${tmp.dir}/${n}`, "");
     // A writer whose process id tells nothing (another machine's, say) but holds its lock: kept.
     const held = `.a.json.tmp-999999998-00000000`;
     using holder = await Deno.open(`${tmp.dir}/${held}`, { write: true, create: true });
     await holder.lock(true);
+    const minuteAgo = new Date(Date.now() - 60_000);
+    for (const n of [...names, held]) {
+      await Deno.writeTextFile(`${tmp.dir}/${n}`, "");
+      await Deno.utime(`${tmp.dir}/${n}`, minuteAgo, minuteAgo); // all left a while ago
+    }
     deepEqual(await removeStaleTempFiles(`${tmp.dir}/a.json`), [`${tmp.dir}/${names[0]}`]);
     deepEqual(temps(tmp.dir).sort(), [...names.slice(1), held].sort());
     for (const n of [...names.slice(1), held]) await Deno.remove(`${tmp.dir}/${n}`);
+  });
+  await t.step("a fresh file nobody has locked yet is kept, also where processes cannot be asked", async () => {
+    // A writer creates its file and then locks it; in between, only the file's age protects it
+    // from a second run on the same target that may not ask whether the writer runs (no
+    // --allow-run). This process plays the writer.
+    const opening = `.c.json.tmp-${Deno.pid}-0000abcd`;
+    const killed = ".c.json.tmp-999999999-0000abcd";
+    for (const n of [opening, killed]) await Deno.writeTextFile(`${tmp.dir}/${n}`, "");
+    const minuteAgo = new Date(Date.now() - 60_000);
+    await Deno.utime(`${tmp.dir}/${killed}`, minuteAgo, minuteAgo);
+    const script = `import { removeStaleTempFiles } from ${JSON.stringify(TEMP_FILES)};\n` +
+      `console.log(JSON.stringify(await removeStaleTempFiles(${JSON.stringify(`${tmp.dir}/c.json`)})));`;
+    await Deno.writeTextFile(`${tmp.dir}/sweep.ts`, script);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-config", "--no-prompt", "--allow-read", "--allow-write", `${tmp.dir}/sweep.ts`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), [`${tmp.dir}/${killed}`]);
+    deepEqual(temps(tmp.dir).filter((n) => n.startsWith(".c.json")), [opening]);
+    for (const n of [opening, "sweep.ts"]) await Deno.remove(`${tmp.dir}/${n}`);
   });
   await t.step("a file being written is registered for removal until it is renamed", async () => {
     let during: string[] = [];

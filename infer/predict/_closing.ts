@@ -6,7 +6,7 @@
  * @module
  */
 
-import { utf8Step } from "../constrain/json_matcher.ts";
+import { type JsonShapeMatcher, utf8Step } from "../constrain/json_matcher.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const lenient = new TextDecoder();
@@ -60,4 +60,41 @@ export function closeAnswer(answer: Uint8Array, closing: Uint8Array): { text: st
   const text = strict.decode(all);
   const whole = strict.decode(answer.subarray(0, answer.length - partialTail(answer)));
   return { text, closing: text.slice(whole.length) };
+}
+
+/**
+ * Close a cut-off answer under `matcher`'s shape, whatever its bytes: the longest start of them
+ * that fits the shape, followed by its closing. All of the bytes are kept when they fit; an
+ * engine whose constraint is looser than the matcher (llama.cpp's grammar, which lets through
+ * ill-formed UTF-8 that shows as U+FFFD and may end a string earlier than the grammar did) loses
+ * what follows the first byte that does not.
+ *
+ * @param matcher the answer shape's matcher
+ * @param answer the answer so far (well-formed UTF-8, possibly ending inside a character)
+ * @returns the closed text, the closing as text, and how many bytes at the end were left out
+ *
+ * @example
+ * ```ts
+ * import { closeLongestFit } from "./_closing.ts";
+ * import { JsonShapeMatcher, shapeForSchema } from "../constrain/mod.ts";
+ * const m = new JsonShapeMatcher(shapeForSchema("NER", ["person"]));
+ * const r = closeLongestFit(m, new TextEncoder().encode('{"person": ["Ann"x'));
+ * if (r.text !== '{"person": ["Ann"]}' || r.dropped !== 1) throw new Error(JSON.stringify(r));
+ * ```
+ */
+export function closeLongestFit(
+  matcher: JsonShapeMatcher,
+  answer: Uint8Array,
+): { text: string; closing: string; dropped: number } {
+  let state = matcher.feed(matcher.start(), answer);
+  let fits = answer.length;
+  if (state === undefined) {
+    state = matcher.start();
+    for (fits = 0; fits < answer.length; fits++) {
+      const next = matcher.feed(state, answer.subarray(fits, fits + 1));
+      if (next === undefined) break;
+      state = next;
+    }
+  }
+  return { ...closeAnswer(answer.subarray(0, fits), matcher.completionBytes(state)), dropped: answer.length - fits };
 }

@@ -5,7 +5,7 @@
  * was made from (resolved paths, every file's size and modification time, the dtype and the
  * exporter's version), is written to a temporary name and renamed into place, and replaces the
  * earlier export of the same model, adapter and dtype. A temporary file left by a killed
- * export is removed by the next export.
+ * export, of any model, is removed by the next export (by the rule of `io/temp_files.ts`).
  *
  * @module
  */
@@ -13,6 +13,7 @@
 import { basename, join, resolve } from "node:path";
 import { writeAtomically } from "../../io/atomic_write.ts";
 import { InputError } from "../../io/errors.ts";
+import { removeStaleTempFilesIn } from "../../io/temp_files.ts";
 import type { DType } from "../dtype.ts";
 import { writeGguf } from "../gguf.ts";
 import { GGUF_EXPORTER_VERSION, planGgufExport } from "../gguf_export.ts";
@@ -120,7 +121,8 @@ export async function cachedGguf(options: CachedGgufOptions): Promise<CachedGguf
       file: dir,
     });
   }
-  await removeStaleTemporaries(dir);
+  // Any export's, this key's or another's: a killed export of an older key is never finished.
+  await removeStaleTempFilesIn(dir, (target) => target.endsWith(".gguf"));
   options.onExport?.({ path, bytes: plan.bytes });
   try {
     // Written beside its final name and renamed; a stop or a failure removes the partial file.
@@ -138,18 +140,6 @@ export async function cachedGguf(options: CachedGgufOptions): Promise<CachedGguf
     }
   }
   return { path, reused: false, bytes: plan.bytes };
-}
-
-/** An export in progress writes all the time; one untouched for this long was left by a killed process. */
-const STALE_MS = 10 * 60 * 1000;
-
-async function removeStaleTemporaries(dir: string): Promise<void> {
-  for await (const e of Deno.readDir(dir)) {
-    if (!e.isFile || !e.name.startsWith(".") || !/\.gguf\.tmp-\d+(-[0-9a-f]{8})?$/.test(e.name)) continue;
-    const path = join(dir, e.name);
-    const mtime = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
-    if (mtime !== undefined && Date.now() - mtime > STALE_MS) await Deno.remove(path).catch(() => {});
-  }
 }
 
 /** A source folder as the cache key sees it: its resolved path and each file's name, size and mtime. */

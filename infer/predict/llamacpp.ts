@@ -46,7 +46,7 @@ import {
   tokensBytes,
   tokensText,
 } from "./local.ts";
-import { closeAnswer, wellFormed } from "./_closing.ts";
+import { closeLongestFit, wellFormed } from "./_closing.ts";
 import { importLlamaCpp } from "./llamacpp_binding.ts";
 
 const enc = new TextEncoder();
@@ -244,10 +244,7 @@ export class LlamaCppGenerator implements TextGenerator {
     if (follow !== undefined) {
       text = follow.trim(text);
       // Closed as bytes: the tokens may end inside a character, which the closing finishes.
-      const closed = follow.done
-        ? undefined
-        : follow.close(cut === undefined ? tokensBytes(tok, ids) : enc.encode(cut));
-      if (closed !== undefined) ({ text, closing } = closed);
+      if (!follow.done) ({ text, closing } = follow.close(cut === undefined ? tokensBytes(tok, ids) : enc.encode(cut)));
       if (closing !== "") finish = "length";
     }
     return { text, ids, finish, promptTokens: prompt.length, reusedTokens: reused, closing };
@@ -383,13 +380,15 @@ class AnswerTracker {
 
   /**
    * A cut-off answer closed with the shortest valid ending (ill-formed UTF-8 that llama.cpp's
-   * grammar let through shown as U+FFFD); `undefined` when its bytes do not fit the shape.
+   * grammar let through shown as U+FFFD). Always closed: where the bytes stop fitting the shape
+   * (llama.cpp reads a character's length from its first byte without checking the rest, so a
+   * quote it took as part of a character ends the string here), the answer ends at the last byte
+   * that fits.
    */
-  close(answer: Uint8Array): { text: string; closing: string } | undefined {
-    const m = this.#matcher;
+  close(answer: Uint8Array): { text: string; closing: string } {
     const bytes = wellFormed(answer);
-    const state = m.feed(m.start(), this.#kind === "exact" ? bytes : pythonSpacing(bytes));
-    return state === undefined ? undefined : closeAnswer(bytes, m.completionBytes(state));
+    const { text, closing } = closeLongestFit(this.#matcher, this.#kind === "exact" ? bytes : pythonSpacing(bytes));
+    return { text, closing };
   }
 }
 

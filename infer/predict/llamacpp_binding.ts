@@ -8,6 +8,8 @@
  * @module
  */
 
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { userCacheBase } from "./_cache_dir.ts";
 
 /** The npm package (name and version) of the llama.cpp binding. */
@@ -41,13 +43,21 @@ export async function importLlamaCpp(): Promise<LlamaCppModule> {
 export interface BindingCacheOptions {
   /** Deno's cache folder (default: `$DENO_DIR`, else the platform's). */
   readonly denoDir?: string;
-  /** The folder whose `node_modules` Deno fills (default: the working directory). */
+  /**
+   * The folder whose `node_modules` Deno fills (default: the project of `module`, the nearest
+   * folder above it with a `deno.json`, `deno.jsonc` or `package.json`).
+   */
   readonly projectDir?: string;
+  /**
+   * The module whose project counts (default: this one). Only a `file:` URL has a project; a
+   * module fetched from a registry (JSR) has only Deno's npm cache.
+   */
+  readonly module?: string | URL;
 }
 
 /**
- * Whether node-llama-cpp is already on this machine, in Deno's npm cache or in the project's
- * `node_modules` (so importing it downloads nothing).
+ * Whether node-llama-cpp is already on this machine, in Deno's npm cache or in the `node_modules`
+ * of this module's project (so importing it downloads nothing), wherever the command runs from.
  *
  * @param options the folders to look in
  * @returns true when it is there
@@ -69,8 +79,9 @@ export async function llamaCppBindingCached(options: BindingCacheOptions = {}): 
       return base && `${base}/deno`;
     })();
   } catch { /* no --allow-env: look in the project only */ }
+  const projectDir = options.projectDir ?? projectOf(new URL(options.module ?? import.meta.url));
   const places = [
-    `${options.projectDir ?? "."}/node_modules/.deno/${name}@${version}/node_modules/${name}/package.json`,
+    ...(projectDir ? [`${projectDir}/node_modules/.deno/${name}@${version}/node_modules/${name}/package.json`] : []),
     ...(denoDir ? [`${denoDir}/npm/registry.npmjs.org/${name}/${version}/package.json`] : []),
   ];
   for (const path of places) {
@@ -79,4 +90,20 @@ export async function llamaCppBindingCached(options: BindingCacheOptions = {}): 
     } catch { /* not there, or not readable */ }
   }
   return false;
+}
+
+/** The nearest folder above a `file:` module holding a Deno or npm project file (where Deno puts `node_modules`). */
+function projectOf(module: URL): string | undefined {
+  if (module.protocol !== "file:") return undefined;
+  let dir = dirname(fileURLToPath(module));
+  for (;;) {
+    for (const marker of ["deno.json", "deno.jsonc", "package.json"]) {
+      try {
+        if (Deno.statSync(join(dir, marker)).isFile) return dir;
+      } catch { /* not here, or not readable */ }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
 }
