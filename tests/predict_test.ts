@@ -232,9 +232,7 @@ Deno.test("beforeFirstWrite runs once, before the first record, and never for a 
   deepEqual(seen, [0], "once, before anything was written");
   await run(echo(), 3);
   deepEqual(seen, [0], "a run with nothing left to do");
-  const failing = async () => {
-    throw new Error("cannot write the run file");
-  };
+  const failing = () => Promise.reject(new Error("cannot write the run file"));
   await rejects(
     runPredictions({ input: `${tmp.dir}/test.json`, output, predictor: echo(), beforeFirstWrite: failing }),
     /cannot write the run file/,
