@@ -175,19 +175,19 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         return await runEval(rest, io);
       }
       case "infer": {
-        const { runInfer } = await import("./infer/predict/cli_command.ts");
+        const { runInfer } = await import("./infer/cli/infer_command.ts");
         return await runInfer(rest, io);
       }
       case "serve": {
-        const { runServe } = await import("./infer/serve/cli_command.ts");
+        const { runServe } = await import("./infer/cli/serve_command.ts");
         return await runServe(rest, io);
       }
       case "inspect": {
-        const { runInspect } = await import("./infer/cli_command.ts");
+        const { runInspect } = await import("./infer/cli/model_commands.ts");
         return await runInspect(rest, io);
       }
       case "export-gguf": {
-        const { runExportGguf } = await import("./infer/cli_command.ts");
+        const { runExportGguf } = await import("./infer/cli/model_commands.ts");
         return await runExportGguf(rest, io);
       }
       case "prompt": {
@@ -221,10 +221,10 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
 async function helpFor(command: string | undefined): Promise<string | undefined> {
   if (command === "prompt") return (await import("./templates/cli_command.ts")).PROMPT_HELP;
   if (command === "eval") return (await import("./eval/cli_command.ts")).EVAL_HELP;
-  if (command === "infer") return (await import("./infer/predict/cli_command.ts")).INFER_HELP;
-  if (command === "serve") return (await import("./infer/serve/cli_command.ts")).SERVE_HELP;
-  if (command === "inspect") return (await import("./infer/cli_command.ts")).INSPECT_HELP;
-  if (command === "export-gguf") return (await import("./infer/cli_command.ts")).EXPORT_GGUF_HELP;
+  if (command === "infer") return (await import("./infer/cli/infer_command.ts")).INFER_HELP;
+  if (command === "serve") return (await import("./infer/cli/serve_command.ts")).SERVE_HELP;
+  if (command === "inspect") return (await import("./infer/cli/model_commands.ts")).INSPECT_HELP;
+  if (command === "export-gguf") return (await import("./infer/cli/model_commands.ts")).EXPORT_GGUF_HELP;
   const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };
   return command === undefined ? undefined : help[command];
 }

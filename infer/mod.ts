@@ -20,8 +20,18 @@
  * @module
  */
 
-export { bf16ToF32, type DType, DTYPE_BYTES, f16ToF32, f32ToBf16, f32ToF16, fromF32, table16, toF32 } from "./dtype.ts";
-export { castTensor, f32Tensor, numel, type Tensor, tensorToF32 } from "./tensor.ts";
+export {
+  bf16ToF32,
+  type DType,
+  DTYPE_BYTES,
+  f16ToF32,
+  f32ToBf16,
+  f32ToF16,
+  fromF32,
+  table16,
+  toF32,
+} from "./formats/dtype.ts";
+export { castTensor, f32Tensor, numel, type Tensor, tensorToF32 } from "./formats/tensor.ts";
 export {
   encodeSafetensors,
   MAX_HEADER_BYTES,
@@ -30,7 +40,7 @@ export {
   SafetensorsFile,
   type SafetensorsHeader,
   type TensorToWrite,
-} from "./safetensors.ts";
+} from "./formats/safetensors.ts";
 export {
   alibiSlopes,
   type AlibiSpec,
@@ -42,10 +52,16 @@ export {
   ropeInvFreq,
   type RopeScaling,
   type RopeSpec,
-} from "./model_spec.ts";
-export { architectureOf, type ModelConfig, type SourceTensor, sourceTensors, specFromConfig } from "./architectures.ts";
-export { ModelFolder, readJsonObject } from "./model_folder.ts";
-export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./lora.ts";
+} from "./model/model_spec.ts";
+export {
+  architectureOf,
+  type ModelConfig,
+  type SourceTensor,
+  sourceTensors,
+  specFromConfig,
+} from "./model/architectures.ts";
+export { ModelFolder, readJsonObject } from "./formats/model_folder.ts";
+export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./model/lora.ts";
 export {
   type LoadedModel,
   loadModel,
@@ -53,18 +69,18 @@ export {
   type LoadProgress,
   normalizeRows,
   sliceRows,
-} from "./load_model.ts";
-export { Rng } from "./random.ts";
+} from "./model/load_model.ts";
+export { Rng } from "./decode/random.ts";
 export {
   type RandomLoraOptions,
   randomModelConfig,
   type RandomModelOptions,
   writeRandomLora,
   writeRandomModel,
-} from "./random_model.ts";
-export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
-export { CpuEngine, type CpuEngineOptions, embeddingRow } from "./cpu_engine.ts";
-export { logSoftmax, sampleToken, type SamplingOptions } from "./sampling.ts";
+} from "./testing/random_model.ts";
+export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine/engine.ts";
+export { CpuEngine, type CpuEngineOptions, embeddingRow } from "./engine/cpu/cpu_engine.ts";
+export { logSoftmax, sampleToken, type SamplingOptions } from "./decode/sampling.ts";
 export {
   cutAtStopText,
   firstStop,
@@ -72,8 +88,8 @@ export {
   type GenerateOptions,
   type Generation,
   type StopReason,
-} from "./generate.ts";
-export { shrinkTokenizer } from "./tiny_tokenizer.ts";
+} from "./decode/generate.ts";
+export { shrinkTokenizer } from "./testing/tiny_tokenizer.ts";
 export {
   exportGguf,
   type ExportGgufOptions,
@@ -85,7 +101,7 @@ export {
   placeholderVocab,
   planGgufExport,
   vocabFromTokenizer,
-} from "./gguf_export.ts";
+} from "./model/gguf_export.ts";
 export {
   GGML_TYPES,
   GGUF_ALIGNMENT,
@@ -99,7 +115,7 @@ export {
   readGgufHeader,
   writeGguf,
   writeGgufTo,
-} from "./gguf.ts";
+} from "./formats/gguf.ts";
 export {
   type KernelProfile,
   type KernelRole,
@@ -108,12 +124,18 @@ export {
   webGpuAvailable,
   WebGpuEngine,
   type WebGpuEngineOptions,
-} from "./webgpu/webgpu_engine.ts";
-export { type MatmulStrategy } from "./webgpu/matmul.wgsl.ts";
-export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
-export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
-export { type CommandIo, EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./cli_command.ts";
-export { createEngine, type CreateEngineOptions, defaultEngine, type GpuProbe, probeGpu } from "./create_engine.ts";
+} from "./engine/webgpu/webgpu_engine.ts";
+export { type MatmulStrategy } from "./engine/webgpu/matmul.wgsl.ts";
+export { formatLoadProgress, LoadProgressLine } from "./model/load_progress.ts";
+export { formatModelReport, inspectModel, type ModelReport } from "./model/inspect.ts";
+export { type CommandIo, EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./cli/model_commands.ts";
+export {
+  createEngine,
+  type CreateEngineOptions,
+  defaultEngine,
+  type GpuProbe,
+  probeGpu,
+} from "./engine/create_engine.ts";
 export * from "./constrain/mod.ts";
 export * from "./predict/mod.ts";
 export * from "./serve/mod.ts";

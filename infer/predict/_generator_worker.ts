@@ -7,9 +7,9 @@
  */
 
 import { loadTokenizer } from "../../templates/mod.ts";
-import { CpuEngine } from "../cpu_engine.ts";
-import type { Engine, Session } from "../engine.ts";
-import { loadModel } from "../load_model.ts";
+import { CpuEngine } from "../engine/cpu/cpu_engine.ts";
+import type { Engine, Session } from "../engine/engine.ts";
+import { loadModel } from "../model/load_model.ts";
 import { LocalGenerator } from "./local.ts";
 import { CANCEL, type FromWorker, toWire, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 

@@ -12,8 +12,8 @@
  */
 
 import { InputError, UsageError } from "../../io/errors.ts";
-import type { LoadProgress } from "../load_model.ts";
-import type { ModelSpec } from "../model_spec.ts";
+import type { LoadProgress } from "../model/load_model.ts";
+import type { ModelSpec } from "../model/model_spec.ts";
 import type { CompletionRequest, CompletionResult } from "./local.ts";
 import type { WorkerGeneratorOptions } from "./worker_generator.ts";
 

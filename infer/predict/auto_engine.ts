@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type GpuProbe, probeGpu } from "../create_engine.ts";
+import { type GpuProbe, probeGpu } from "../engine/create_engine.ts";
 import { importLlamaCpp } from "./llamacpp_binding.ts";
 
 /** An engine `auto` can choose. */

@@ -14,10 +14,10 @@ import { basename, join, resolve } from "node:path";
 import { writeAtomically } from "../../io/atomic_write.ts";
 import { InputError } from "../../io/errors.ts";
 import { removeStaleTempFilesIn } from "../../io/temp_files.ts";
-import type { DType } from "../dtype.ts";
-import { writeGguf } from "../gguf.ts";
-import { GGUF_EXPORTER_VERSION, planGgufExport } from "../gguf_export.ts";
-import { type LoadedModel, loadModel } from "../load_model.ts";
+import type { DType } from "../formats/dtype.ts";
+import { writeGguf } from "../formats/gguf.ts";
+import { GGUF_EXPORTER_VERSION, planGgufExport } from "../model/gguf_export.ts";
+import { type LoadedModel, loadModel } from "../model/load_model.ts";
 import { userCacheBase } from "./_cache_dir.ts";
 
 /**

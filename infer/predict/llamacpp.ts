@@ -36,7 +36,7 @@ import type { HfTokenizer } from "../../templates/mod.ts";
 import { JsonShapeMatcher, type MatchState } from "../constrain/json_matcher.ts";
 import { type JsonSchema, shapeToJsonSchema } from "../constrain/json_schema.ts";
 import type { Shape } from "../constrain/shape.ts";
-import { cutAtStopText } from "../generate.ts";
+import { cutAtStopText } from "../decode/generate.ts";
 import {
   type CompletionRequest,
   type CompletionResult,

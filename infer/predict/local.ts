@@ -11,9 +11,9 @@ import { InputError } from "../../io/errors.ts";
 import { type HfTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
 import { ConstraintVocab, JsonConstraint, pickGreedy } from "../constrain/token_constraint.ts";
 import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
-import type { Engine, Session } from "../engine.ts";
-import { generate } from "../generate.ts";
-import type { SamplingOptions } from "../sampling.ts";
+import type { Engine, Session } from "../engine/engine.ts";
+import { generate } from "../decode/generate.ts";
+import type { SamplingOptions } from "../decode/sampling.ts";
 import { closeAnswer } from "./_closing.ts";
 import type { Prediction, Predictor, PredictRequest } from "./run.ts";
 

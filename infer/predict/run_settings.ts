@@ -9,7 +9,7 @@
 
 import { AtomicTextWriter } from "../../io/atomic_write.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
-import type { SamplingOptions } from "../sampling.ts";
+import type { SamplingOptions } from "../decode/sampling.ts";
 
 /** Settings by name (the option that sets them); `null`: not used by this run. */
 export type RunSettings = Record<string, string | number | boolean | null>;

@@ -7,8 +7,8 @@
  */
 
 import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
-import type { LoadProgress } from "../load_model.ts";
-import type { ModelSpec } from "../model_spec.ts";
+import type { LoadProgress } from "../model/load_model.ts";
+import type { ModelSpec } from "../model/model_spec.ts";
 import type { CompletionRequest, CompletionResult, TextGenerator } from "./local.ts";
 import { CANCEL, fromWire, type FromWorker, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 

@@ -21,4 +21,4 @@ export {
   type PromptSource,
 } from "./openai_requests.ts";
 export { type OpenAiServer, serveOpenAi, type ServeOptions } from "./openai_server.ts";
-export { runServe, SERVE_HELP } from "./cli_command.ts";
+export { runServe, SERVE_HELP } from "../cli/serve_command.ts";

@@ -13,7 +13,7 @@
 import { jsonSchemaToShape, UnsupportedSchemaError } from "../constrain/json_schema_shape.ts";
 import type { JsonSchema } from "../constrain/json_schema.ts";
 import type { Shape } from "../constrain/shape.ts";
-import type { SamplingOptions } from "../sampling.ts";
+import type { SamplingOptions } from "../decode/sampling.ts";
 import { ApiError } from "./api_error.ts";
 
 /** A chat prompt as the server renders it. */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { DType } from "../dtype.ts";
+import type { DType } from "../../formats/dtype.ts";
 
 /**
  * The WGSL storage element type of a weight buffer.

@@ -6,13 +6,13 @@
  * @module
  */
 
-import { table16 } from "./dtype.ts";
+import { table16 } from "../../formats/dtype.ts";
 import { addInPlace, matmul, rmsnorm, rope, softmax, swiglu } from "./cpu_math.ts";
-import { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
-import type { LoadedModel } from "./load_model.ts";
-import type { LoraDelta } from "./lora.ts";
-import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "./model_spec.ts";
-import type { Tensor } from "./tensor.ts";
+import { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "../engine.ts";
+import type { LoadedModel } from "../../model/load_model.ts";
+import type { LoraDelta } from "../../model/lora.ts";
+import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
+import type { Tensor } from "../../formats/tensor.ts";
 
 /** Options of the CPU engine. */
 export interface CpuEngineOptions {
@@ -25,7 +25,7 @@ export interface CpuEngineOptions {
  *
  * @example
  * ```ts
- * import { CpuEngine, loadModel, writeRandomModel } from "./mod.ts";
+ * import { CpuEngine, loadModel, writeRandomModel } from "../../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 2, heads: 4,
  *   kvHeads: 2 });

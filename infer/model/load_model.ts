@@ -7,14 +7,14 @@
  * @module
  */
 
-import { InputError } from "../io/errors.ts";
+import { InputError } from "../../io/errors.ts";
 import { sourceTensors } from "./architectures.ts";
 import type { ModelConfig } from "./architectures.ts";
-import { type DType, fromF32, toF32 } from "./dtype.ts";
+import { type DType, fromF32, toF32 } from "../formats/dtype.ts";
 import { AdapterFolder, type LoraDelta, mergeLora } from "./lora.ts";
-import { ModelFolder } from "./model_folder.ts";
+import { ModelFolder } from "../formats/model_folder.ts";
 import type { LayerWeights, ModelSpec, ModelWeights } from "./model_spec.ts";
-import { castTensor, type Tensor } from "./tensor.ts";
+import { castTensor, type Tensor } from "../formats/tensor.ts";
 
 /** How far loading has got. */
 export interface LoadProgress {
@@ -71,7 +71,7 @@ export interface LoadedModel {
  *
  * @example
  * ```ts
- * import { loadModel, writeRandomModel } from "./mod.ts";
+ * import { loadModel, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "baichuan", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1,
  *   heads: 2, dtype: "bf16" });

@@ -8,9 +8,9 @@
  */
 
 import { join } from "node:path";
-import { InputError } from "../io/errors.ts";
-import { type ModelConfig, sourceTensors, specFromConfig } from "./architectures.ts";
-import type { ModelSpec } from "./model_spec.ts";
+import { InputError } from "../../io/errors.ts";
+import { type ModelConfig, sourceTensors, specFromConfig } from "../model/architectures.ts";
+import type { ModelSpec } from "../model/model_spec.ts";
 import { type SafetensorsEntry, SafetensorsFile } from "./safetensors.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -56,7 +56,7 @@ export async function readJsonObject(path: string): Promise<Record<string, unkno
  *
  * @example
  * ```ts
- * import { ModelFolder, writeRandomModel } from "./mod.ts";
+ * import { ModelFolder, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1,
  *   heads: 2, kvHeads: 1 });

@@ -7,13 +7,13 @@
  */
 
 import { join } from "node:path";
-import { type DType, fromF32 } from "./dtype.ts";
-import type { Architecture } from "./model_spec.ts";
-import { sourceTensors, specFromConfig } from "./architectures.ts";
-import { ModelFolder } from "./model_folder.ts";
-import { Rng } from "./random.ts";
-import { encodeSafetensors, type TensorToWrite } from "./safetensors.ts";
-import { numel } from "./tensor.ts";
+import { type DType, fromF32 } from "../formats/dtype.ts";
+import type { Architecture } from "../model/model_spec.ts";
+import { sourceTensors, specFromConfig } from "../model/architectures.ts";
+import { ModelFolder } from "../formats/model_folder.ts";
+import { Rng } from "../decode/random.ts";
+import { encodeSafetensors, type TensorToWrite } from "../formats/safetensors.ts";
+import { numel } from "../formats/tensor.ts";
 
 /** What {@linkcode writeRandomModel} writes. */
 export interface RandomModelOptions {
@@ -118,7 +118,7 @@ export function randomModelConfig(o: RandomModelOptions): Record<string, unknown
  *
  * @example
  * ```ts
- * import { loadModel, writeRandomModel } from "./mod.ts";
+ * import { loadModel, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 2,
  *   heads: 2, shards: 2 });
@@ -218,7 +218,7 @@ export interface RandomLoraOptions {
  *
  * @example
  * ```ts
- * import { writeRandomLora, writeRandomModel } from "./mod.ts";
+ * import { writeRandomLora, writeRandomModel } from "../mod.ts";
  * const base = await Deno.makeTempDir(), lora = await Deno.makeTempDir();
  * await writeRandomModel(base, { architecture: "qwen2", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const files = await writeRandomLora(lora, base, { r: 4, alpha: 8, targets: ["q_proj"] });

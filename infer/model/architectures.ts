@@ -11,7 +11,7 @@
  * @module
  */
 
-import { InputError } from "../io/errors.ts";
+import { InputError } from "../../io/errors.ts";
 import type { Architecture, ModelSpec, RopeScaling } from "./model_spec.ts";
 
 /** A parsed `config.json`. */

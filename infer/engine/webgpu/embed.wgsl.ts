@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { DType } from "../dtype.ts";
+import type { DType } from "../../formats/dtype.ts";
 import { STEP_STRUCT, weightAccess, weightElement } from "./weight_access.wgsl.ts";
 
 /**

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { table16 } from "./dtype.ts";
-import type { Tensor } from "./tensor.ts";
+import { table16 } from "../../formats/dtype.ts";
+import type { Tensor } from "../../formats/tensor.ts";
 
 /**
  * `y = W · x` for each row `x` of `xs` (`xs` is `[n, in]`, the result `[n, out]`). The weights

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { argmax } from "./engine.ts";
+import { argmax } from "../engine/engine.ts";
 import type { Rng } from "./random.ts";
 
 /** How to choose tokens. */
@@ -30,7 +30,7 @@ export interface SamplingOptions {
  *
  * @example
  * ```ts
- * import { Rng, sampleToken } from "./mod.ts";
+ * import { Rng, sampleToken } from "../mod.ts";
  * const logits = new Float32Array([0, 5, 1, -Infinity]);
  * if (sampleToken(logits, { topK: 1 }, new Rng(1)) !== 1) throw new Error();
  * if (sampleToken(logits, { temperature: 0 }, new Rng(1)) !== 1) throw new Error();

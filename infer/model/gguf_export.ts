@@ -7,13 +7,13 @@
  */
 
 import { join } from "node:path";
-import { writeAtomically } from "../io/atomic_write.ts";
-import { InputError } from "../io/errors.ts";
-import type { DType } from "./dtype.ts";
-import { ggufSize, type GgufTensor, type GgufValue, writeGguf } from "./gguf.ts";
+import { writeAtomically } from "../../io/atomic_write.ts";
+import { InputError } from "../../io/errors.ts";
+import type { DType } from "../formats/dtype.ts";
+import { ggufSize, type GgufTensor, type GgufValue, writeGguf } from "../formats/gguf.ts";
 import type { LoadedModel } from "./load_model.ts";
 import { type ModelSpec, ropeInvFreq } from "./model_spec.ts";
-import { castTensor, type Tensor } from "./tensor.ts";
+import { castTensor, type Tensor } from "../formats/tensor.ts";
 
 /** Options of {@linkcode exportGguf}. */
 export interface ExportGgufOptions {
@@ -70,7 +70,7 @@ export interface GgufExportPlan {
  *
  * @example
  * ```ts
- * import { exportGguf, loadModel, readGgufHeader, writeRandomModel } from "./mod.ts";
+ * import { exportGguf, loadModel, readGgufHeader, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 300, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const out = dir + "/m.gguf";
@@ -101,7 +101,7 @@ export async function exportGguf(
  *
  * @example
  * ```ts
- * import { exportGguf, loadModel, planGgufExport, writeRandomModel } from "./mod.ts";
+ * import { exportGguf, loadModel, planGgufExport, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 300, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const model = await loadModel(dir);

@@ -10,13 +10,13 @@ import { basename, resolve } from "node:path";
 import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { UsageError } from "../../io/errors.ts";
 import { loadTokenizer } from "../../templates/mod.ts";
-import type { CommandIo } from "../cli_command.ts";
-import { createEngine, defaultEngine } from "../create_engine.ts";
-import { loadModel, type LoadProgress } from "../load_model.ts";
-import { LoadProgressLine } from "../load_progress.ts";
+import type { CommandIo } from "./model_commands.ts";
+import { createEngine, defaultEngine } from "../engine/create_engine.ts";
+import { loadModel, type LoadProgress } from "../model/load_model.ts";
+import { LoadProgressLine } from "../model/load_progress.ts";
 import { LocalGenerator } from "../predict/local.ts";
 import { WorkerGenerator } from "../predict/worker_generator.ts";
-import { serveOpenAi } from "./openai_server.ts";
+import { serveOpenAi } from "../serve/openai_server.ts";
 
 /** Help of `serve`. */
 export const SERVE_HELP: string = `iepile serve — an OpenAI-compatible HTTP server on a local model
@@ -69,7 +69,7 @@ engine within one token. The first line on standard output is the API root URL. 
  *
  * @example
  * ```ts
- * import { runServe } from "./cli_command.ts";
+ * import { runServe } from "./serve_command.ts";
  * let out = "";
  * const code = await runServe(["--help"], { out: (t) => out += t, err: () => {} });
  * if (code !== 0 || !out.includes("--max-queue")) throw new Error();

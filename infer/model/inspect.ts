@@ -5,9 +5,9 @@
  * @module
  */
 
-import { InputError } from "../io/errors.ts";
+import { InputError } from "../../io/errors.ts";
 import { AdapterFolder } from "./lora.ts";
-import { ModelFolder } from "./model_folder.ts";
+import { ModelFolder } from "../formats/model_folder.ts";
 import { type ModelSpec, parameterCount } from "./model_spec.ts";
 
 /** What {@linkcode inspectModel} reports. */
@@ -57,7 +57,7 @@ export interface ModelReport {
  *
  * @example
  * ```ts
- * import { inspectModel, writeRandomModel } from "./mod.ts";
+ * import { inspectModel, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const r = await inspectModel(dir);
@@ -130,7 +130,7 @@ export async function inspectModel(modelDir: string, loraDir?: string): Promise<
  *
  * @example
  * ```ts
- * import { formatModelReport, inspectModel, writeRandomModel } from "./mod.ts";
+ * import { formatModelReport, inspectModel, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "qwen2", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * if (!formatModelReport(await inspectModel(dir)).includes("architecture   qwen2")) throw new Error();

@@ -4,14 +4,14 @@
  * @module
  */
 
-import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } from "../io/args.ts";
-import { checkOutputPath } from "../io/atomic_write.ts";
-import { UsageError } from "../io/errors.ts";
-import { writeGgufTo } from "./gguf.ts";
-import { exportGguf, type ExportGgufResult, planGgufExport } from "./gguf_export.ts";
-import { formatModelReport, inspectModel } from "./inspect.ts";
-import { type LoadedModel, loadModel } from "./load_model.ts";
-import { LoadProgressLine } from "./load_progress.ts";
+import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } from "../../io/args.ts";
+import { checkOutputPath } from "../../io/atomic_write.ts";
+import { UsageError } from "../../io/errors.ts";
+import { writeGgufTo } from "../formats/gguf.ts";
+import { exportGguf, type ExportGgufResult, planGgufExport } from "../model/gguf_export.ts";
+import { formatModelReport, inspectModel } from "../model/inspect.ts";
+import { type LoadedModel, loadModel } from "../model/load_model.ts";
+import { LoadProgressLine } from "../model/load_progress.ts";
 
 /** Where a command writes. */
 export interface CommandIo {
@@ -74,7 +74,7 @@ function parse(args: string[], spec: OptionSpec, command: string): ParsedArgs["v
  *
  * @example
  * ```ts
- * import { runInspect } from "./cli_command.ts";
+ * import { runInspect } from "./model_commands.ts";
  * let out = "";
  * const code = await runInspect(["--help"], { out: (t) => out += t, err: () => {} });
  * if (code !== 0 || !out.startsWith("iepile inspect")) throw new Error();
@@ -111,7 +111,7 @@ export async function runInspect(args: string[], io: CommandIo): Promise<number>
  *
  * @example
  * ```ts
- * import { runExportGguf } from "./cli_command.ts";
+ * import { runExportGguf } from "./model_commands.ts";
  * let out = "";
  * const code = await runExportGguf(["--help"], { out: (t) => out += t, err: () => {} });
  * if (code !== 0 || !out.includes("--dtype")) throw new Error();

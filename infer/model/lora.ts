@@ -7,12 +7,12 @@
  */
 
 import { join } from "node:path";
-import { InputError } from "../io/errors.ts";
-import { type DType, fromF32, table16 } from "./dtype.ts";
-import type { ModelFolder } from "./model_folder.ts";
-import { readJsonObject } from "./model_folder.ts";
-import { SafetensorsFile } from "./safetensors.ts";
-import type { Tensor } from "./tensor.ts";
+import { InputError } from "../../io/errors.ts";
+import { type DType, fromF32, table16 } from "../formats/dtype.ts";
+import type { ModelFolder } from "../formats/model_folder.ts";
+import { readJsonObject } from "../formats/model_folder.ts";
+import { SafetensorsFile } from "../formats/safetensors.ts";
+import type { Tensor } from "../formats/tensor.ts";
 
 /** The settings of an adapter that matter for merging. */
 export interface AdapterConfig {
@@ -63,7 +63,7 @@ export interface LoraDelta {
  *
  * @example
  * ```ts
- * import { AdapterFolder, ModelFolder, writeRandomLora, writeRandomModel } from "./mod.ts";
+ * import { AdapterFolder, ModelFolder, writeRandomLora, writeRandomModel } from "../mod.ts";
  * const base = await Deno.makeTempDir();
  * const lora = await Deno.makeTempDir();
  * await writeRandomModel(base, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });

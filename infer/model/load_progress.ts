@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ProgressLine } from "../io/progress.ts";
+import { ProgressLine } from "../../io/progress.ts";
 import type { LoadProgress } from "./load_model.ts";
 
 /**

@@ -20,17 +20,23 @@ import {
 } from "../../templates/mod.ts";
 import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
-import { createEngine } from "../create_engine.ts";
-import { loadModel } from "../load_model.ts";
-import { LoadProgressLine } from "../load_progress.ts";
-import type { SamplingOptions } from "../sampling.ts";
-import { chooseAutoEngine, llamaCppLoads } from "./auto_engine.ts";
-import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "./llamacpp_binding.ts";
-import { LocalGenerator, LocalPredictor } from "./local.ts";
-import { OpenAiPredictor } from "./openai.ts";
-import { checkInstructionRecords, checkPromptsFit } from "./preflight.ts";
-import { FatalPredictionError, type Predictor, runPredictions, type RunProgress, type RunSummary } from "./run.ts";
-import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "./_iepile_flags.ts";
+import { createEngine } from "../engine/create_engine.ts";
+import { loadModel } from "../model/load_model.ts";
+import { LoadProgressLine } from "../model/load_progress.ts";
+import type { SamplingOptions } from "../decode/sampling.ts";
+import { chooseAutoEngine, llamaCppLoads } from "../predict/auto_engine.ts";
+import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "../predict/llamacpp_binding.ts";
+import { LocalGenerator, LocalPredictor } from "../predict/local.ts";
+import { OpenAiPredictor } from "../predict/openai.ts";
+import { checkInstructionRecords, checkPromptsFit } from "../predict/preflight.ts";
+import {
+  FatalPredictionError,
+  type Predictor,
+  runPredictions,
+  type RunProgress,
+  type RunSummary,
+} from "../predict/run.ts";
+import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "../predict/_iepile_flags.ts";
 import {
   answerSettings,
   checkRunSettings,
@@ -39,7 +45,7 @@ import {
   runFilePath,
   type RunSettings,
   writeRunFile,
-} from "./run_settings.ts";
+} from "../predict/run_settings.ts";
 
 /** Help of `iepile infer`. */
 export const INFER_HELP: string = `iepile infer — a model's answers for every record of a converted test file
@@ -168,7 +174,7 @@ const SPEC = {
  *
  * @example
  * ```ts
- * import { runInfer } from "./cli_command.ts";
+ * import { runInfer } from "./infer_command.ts";
  * let out = "";
  * await runInfer(["--help"], { out: (t) => out += t, err: () => {} });
  * if (!out.includes("--max-new-tokens")) throw new Error();
@@ -315,7 +321,7 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       if (!quiet && !await llamaCppBindingCached()) {
         io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);
       }
-      const { LlamaCppPredictor } = await import("./llamacpp.ts");
+      const { LlamaCppPredictor } = await import("../predict/llamacpp.ts");
       const gguf = (v.gguf as string | undefined) ??
         await ensureGguf(modelDir, v.lora as string | undefined, quiet, io);
       predictor = new LlamaCppPredictor({
@@ -393,7 +399,7 @@ async function ensureGguf(
   quiet: boolean,
   io: { err(t: string): void },
 ): Promise<string> {
-  const { cachedGguf } = await import("./gguf_cache.ts");
+  const { cachedGguf } = await import("../predict/gguf_cache.ts");
   const { path } = await cachedGguf({
     model: modelDir,
     lora,
@@ -440,7 +446,7 @@ function parsePairKeys(value: string | boolean | undefined): readonly [string, s
  *
  * @example
  * ```ts
- * import { formatRunProgress } from "./cli_command.ts";
+ * import { formatRunProgress } from "./infer_command.ts";
  * const s = formatRunProgress({ total: 10, done: 5, predicted: 5, completionTokens: 100, seconds: 10 });
  * if (s !== "infer 5/10 records, 10.0 tokens/s, ETA 10s") throw new Error(s);
  * ```

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { CpuEngine } from "./cpu_engine.ts";
+import { CpuEngine } from "./cpu/cpu_engine.ts";
 import type { Engine } from "./engine.ts";
-import type { LoadedModel } from "./load_model.ts";
+import type { LoadedModel } from "../model/load_model.ts";
 import { WebGpuEngine, type WebGpuEngineOptions } from "./webgpu/webgpu_engine.ts";
 
 /** Options of {@linkcode createEngine}. */
@@ -24,7 +24,7 @@ export interface CreateEngineOptions extends WebGpuEngineOptions {
  *
  * @example
  * ```ts
- * import { createEngine, loadModel, writeRandomModel } from "./mod.ts";
+ * import { createEngine, loadModel, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const engine = await createEngine(await loadModel(dir), { engine: "cpu" });

@@ -10,12 +10,12 @@
  * @module
  */
 
-import { UsageError } from "../../io/errors.ts";
-import { type DType, DTYPE_BYTES } from "../dtype.ts";
+import { UsageError } from "../../../io/errors.ts";
+import { type DType, DTYPE_BYTES } from "../../formats/dtype.ts";
 import { type Engine, reusableLength, type Session, type SessionOptions } from "../engine.ts";
-import type { LoadedModel } from "../load_model.ts";
-import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../model_spec.ts";
-import { castTensor, type Tensor } from "../tensor.ts";
+import type { LoadedModel } from "../../model/load_model.ts";
+import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
+import { castTensor, type Tensor } from "../../formats/tensor.ts";
 import { argmaxWgsl } from "./argmax.wgsl.ts";
 import { attnScoresWgsl } from "./attn_scores.wgsl.ts";
 import { attnValuesWgsl } from "./attn_values.wgsl.ts";
@@ -150,7 +150,7 @@ export async function webGpuAvailable(): Promise<boolean> {
  *
  * @example
  * ```ts
- * import { loadModel, WebGpuEngine, webGpuAvailable, writeRandomModel } from "../mod.ts";
+ * import { loadModel, WebGpuEngine, webGpuAvailable, writeRandomModel } from "../../mod.ts";
  * if (await webGpuAvailable()) {
  *   const dir = await Deno.makeTempDir();
  *   await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1,

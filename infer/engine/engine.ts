@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ModelSpec } from "./model_spec.ts";
+import type { ModelSpec } from "../model/model_spec.ts";
 
 /**
  * One token sequence being computed: its KV cache and the tokens in it.

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Session } from "./engine.ts";
+import type { Session } from "../engine/engine.ts";
 import { Rng } from "./random.ts";
 import { sampleToken, type SamplingOptions } from "./sampling.ts";
 
@@ -72,7 +72,7 @@ export interface Generation {
  *
  * @example
  * ```ts
- * import { CpuEngine, generate, loadModel, writeRandomModel } from "./mod.ts";
+ * import { CpuEngine, generate, loadModel, writeRandomModel } from "../mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1, heads: 2 });
  * const session = new CpuEngine(await loadModel(dir)).createSession();

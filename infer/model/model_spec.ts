@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Tensor } from "./tensor.ts";
+import type { Tensor } from "../formats/tensor.ts";
 
 /** The model families this engine knows. */
 export type Architecture = "llama" | "qwen2" | "baichuan";

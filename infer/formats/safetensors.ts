@@ -7,7 +7,7 @@
  * @module
  */
 
-import { InputError } from "../io/errors.ts";
+import { InputError } from "../../io/errors.ts";
 import type { DType } from "./dtype.ts";
 import { numel, type Tensor } from "./tensor.ts";
 
