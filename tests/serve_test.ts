@@ -370,6 +370,7 @@ Deno.test({
 class GatedEngine implements Engine {
   readonly name = "gated";
   readonly spec: Engine["spec"];
+  readonly contextSize: number;
   readonly #inner: Engine;
   #open = Promise.withResolvers<void>();
   #entered = Promise.withResolvers<void>();
@@ -377,6 +378,7 @@ class GatedEngine implements Engine {
   constructor(inner: Engine) {
     this.#inner = inner;
     this.spec = inner.spec;
+    this.contextSize = inner.contextSize;
   }
   /** Steps computed (forward calls). */
   forwards = 0;

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { isSoftwareAdapter } from "./webgpu/adapter.ts";
 import { CpuEngine } from "./cpu/cpu_engine.ts";
 import type { Engine } from "./engine.ts";
 import type { LoadedModel } from "../model/load_model.ts";
@@ -64,10 +65,7 @@ export async function probeGpu(): Promise<GpuProbe> {
     if (!adapter) return { kind: "none" };
     const info = adapter.info;
     const name = [info?.description, info?.device, info?.vendor].find((x) => x) || undefined;
-    const software = info?.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|software/i.test(
-      [info?.description, info?.device, info?.architecture].join(" "),
-    );
-    return { kind: software ? "software" : "real", name };
+    return { kind: isSoftwareAdapter(info) ? "software" : "real", name };
   } catch {
     return { kind: "none" };
   }

@@ -77,6 +77,8 @@ export interface Engine {
   readonly name: string;
   /** What the model computes. */
   readonly spec: ModelSpec;
+  /** The most tokens a session holds unless it asks for fewer. */
+  readonly contextSize: number;
   /**
    * A new, empty session.
    *

@@ -44,9 +44,7 @@ async function start(init: WorkerInit): Promise<void> {
   ]);
   const engine = new CpuEngine(model, { contextSize: init.contextSize });
   generator = new LocalGenerator(cancellable(engine, cancel!), tokenizer);
-  const session = engine.createSession();
-  post({ type: "ready", spec: model.spec, contextSize: session.contextSize, engine: engine.name });
-  session.dispose();
+  post({ type: "ready", spec: model.spec, contextSize: engine.contextSize, engine: engine.name });
 }
 
 /** Prompt tokens computed per step, so that a cancel also stops a long prompt between steps. */
@@ -64,6 +62,7 @@ function cancellable(engine: Engine, flag: Int32Array): Engine {
   return {
     name: engine.name,
     spec: engine.spec,
+    contextSize: engine.contextSize,
     createSession(options): Session {
       const s = engine.createSession(options);
       /** All but the last step through `s.forwardAll` (collected into `all`), the last through `last`. */

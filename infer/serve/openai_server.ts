@@ -106,7 +106,8 @@ export function serveOpenAi(options: ServeOptions): OpenAiServer {
   const maxQueue = options.maxQueue ?? 64;
   if (!(Number.isInteger(maxQueue) && maxQueue >= 0)) throw new RangeError("maxQueue must be an integer ≥ 0");
   const maxBody = options.maxBodyBytes ?? 8 << 20;
-  const contextSize = options.contextSize ?? sessionSize(generator);
+  const contextSize = options.contextSize ??
+    (generator instanceof WorkerGenerator ? generator.contextSize : generator.engine.contextSize);
   const created = Math.floor(Date.now() / 1000);
   const vocabSize = generator instanceof WorkerGenerator ? generator.spec.vocabSize : generator.engine.spec.vocabSize;
   const source = promptSource(tok, options.template, vocabSize);
@@ -440,16 +441,6 @@ function authorized(header: string | null, key: string): boolean {
   let diff = a.length ^ b.length;
   for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
   return diff === 0;
-}
-
-function sessionSize(generator: LocalGenerator | WorkerGenerator): number {
-  if (generator instanceof WorkerGenerator) return generator.contextSize;
-  const s = generator.engine.createSession();
-  try {
-    return s.contextSize;
-  } finally {
-    s.dispose();
-  }
 }
 
 function promptSource(tok: HfTokenizer, template: string, vocabSize: number): PromptSource {

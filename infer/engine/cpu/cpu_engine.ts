@@ -8,7 +8,8 @@
 
 import { table16 } from "../../formats/dtype.ts";
 import { addInPlace, matmul, rmsnorm, rope, softmax, swiglu } from "./cpu_math.ts";
-import { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "../engine.ts";
+import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
+import { SessionTokens } from "../session_tokens.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
@@ -49,7 +50,8 @@ export class CpuEngine implements Engine {
   readonly invFreq: Float64Array;
   /** ALiBi slopes per head (empty with RoPE). */
   readonly slopes: Float64Array;
-  readonly #contextSize: number;
+  /** The most tokens a session holds unless it asks for fewer. */
+  readonly contextSize: number;
 
   /**
    * An engine over a loaded model's weights (no copy).
@@ -64,7 +66,7 @@ export class CpuEngine implements Engine {
     const pos = this.spec.position;
     this.invFreq = pos.kind === "rope" ? ropeInvFreq(pos, this.spec.headDim) : new Float64Array();
     this.slopes = pos.kind === "alibi" ? alibiSlopes(this.spec.heads) : new Float64Array();
-    this.#contextSize = options.contextSize ?? Math.min(this.spec.maxPositions, 4096);
+    this.contextSize = options.contextSize ?? Math.min(this.spec.maxPositions, 4096);
   }
 
   /**
@@ -74,7 +76,7 @@ export class CpuEngine implements Engine {
    * @returns the session
    */
   createSession(options: SessionOptions = {}): Session {
-    return new CpuSession(this, options.contextSize ?? this.#contextSize);
+    return new CpuSession(this, options.contextSize ?? this.contextSize);
   }
 
   /** Nothing to free (the weights belong to the caller). */
@@ -106,7 +108,7 @@ export class CpuEngine implements Engine {
 /** A CPU session: growable key and value caches per layer. */
 class CpuSession implements Session {
   readonly contextSize: number;
-  #tokens: number[] = [];
+  #tokens: SessionTokens;
   #keys: Float32Array[];
   #values: Float32Array[];
   readonly #engine: CpuEngine;
@@ -114,6 +116,7 @@ class CpuSession implements Session {
   constructor(engine: CpuEngine, contextSize: number) {
     this.#engine = engine;
     this.contextSize = contextSize;
+    this.#tokens = new SessionTokens(contextSize, engine.spec.vocabSize);
     const kvDim = engine.spec.kvHeads * engine.spec.headDim;
     const initial = Math.min(contextSize, 64) * kvDim;
     this.#keys = Array.from({ length: engine.spec.layers }, () => new Float32Array(initial));
@@ -121,7 +124,7 @@ class CpuSession implements Session {
   }
 
   get tokens(): readonly number[] {
-    return this.#tokens;
+    return this.#tokens.ids;
   }
 
   // deno-lint-ignore require-await
@@ -140,18 +143,16 @@ class CpuSession implements Session {
   }
 
   truncate(length: number): void {
-    if (length < this.#tokens.length) this.#tokens.length = Math.max(0, length);
+    this.#tokens.truncate(length);
   }
 
   reusePrefix(ids: readonly number[]): number {
-    const n = reusableLength(this.#tokens, ids);
-    this.truncate(n);
-    return n;
+    return this.#tokens.reusePrefix(ids);
   }
 
   fork(): Session {
     const copy = new CpuSession(this.#engine, this.contextSize);
-    copy.#tokens = [...this.#tokens];
+    copy.#tokens = this.#tokens.copy();
     copy.#keys = this.#keys.map((k) => k.slice());
     copy.#values = this.#values.map((v) => v.slice());
     return copy;
@@ -160,7 +161,7 @@ class CpuSession implements Session {
   dispose(): void {
     this.#keys = [];
     this.#values = [];
-    this.#tokens = [];
+    this.#tokens.clear();
   }
 
   /** The forward pass for new tokens; logits for the last (or every) new position. */
@@ -168,16 +169,8 @@ class CpuSession implements Session {
     const e = this.#engine;
     const { spec, weights } = e;
     const n = tokens.length;
-    if (n === 0) throw new Error("forward needs at least one token");
-    const start = this.#tokens.length;
-    if (start + n > this.contextSize) {
-      throw new RangeError(`context full: ${start} + ${n} tokens exceed the session's ${this.contextSize}`);
-    }
-    for (const t of tokens) {
-      if (!Number.isInteger(t) || t < 0 || t >= spec.vocabSize) {
-        throw new RangeError(`token id ${t} outside the vocabulary (0..${spec.vocabSize - 1})`);
-      }
-    }
+    this.#tokens.checkAppend(tokens);
+    const start = this.#tokens.ids.length;
     const positions = tokens.map((_, i) => start + i);
     const { hidden, heads, kvHeads, headDim, normEps } = spec;
     const kvDim = kvHeads * headDim;
@@ -209,7 +202,7 @@ class CpuSession implements Session {
       const up = e.linear(hn, n, w.w3, p + "w3");
       addInPlace(x, e.linear(swiglu(gate, up), n, w.w2, p + "w2"));
     }
-    this.#tokens.push(...tokens);
+    this.#tokens.push(tokens);
 
     const rows = allLogits ? positions.map((_, i) => i) : [n - 1];
     const out: Float32Array[] = [];

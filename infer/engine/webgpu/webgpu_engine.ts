@@ -12,7 +12,9 @@
 
 import { UsageError } from "../../../io/errors.ts";
 import { type DType, DTYPE_BYTES } from "../../formats/dtype.ts";
-import { type Engine, reusableLength, type Session, type SessionOptions } from "../engine.ts";
+import { type Engine, type Session, type SessionOptions } from "../engine.ts";
+import { SessionTokens } from "../session_tokens.ts";
+import { isSoftwareAdapter } from "./adapter.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
 import { castTensor, type Tensor } from "../../formats/tensor.ts";
@@ -311,8 +313,7 @@ export class WebGpuEngine implements Engine {
     if (!device) {
       const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
       if (!adapter) throw new UsageError("no WebGPU adapter available here (use --engine cpu)");
-      software = adapter.info?.isFallbackAdapter === true ||
-        /llvmpipe|swiftshader|lavapipe/i.test(adapter.info?.description ?? "");
+      software = isSoftwareAdapter(adapter.info);
       const features: GPUFeatureName[] = [];
       if (options.profile) {
         if (!adapter.features.has("timestamp-query")) throw new Error("profiling needs the timestamp-query feature");
@@ -743,7 +744,7 @@ export class WebGpuEngine implements Engine {
 class WebGpuSession implements Session {
   #disposed = false;
   readonly contextSize: number;
-  #tokens: number[] = [];
+  #tokens: SessionTokens;
   readonly #engine: WebGpuEngine;
   readonly #keys: GPUBuffer[];
   readonly #values: GPUBuffer[];
@@ -753,13 +754,14 @@ class WebGpuSession implements Session {
   constructor(engine: WebGpuEngine, contextSize: number) {
     this.#engine = engine;
     this.contextSize = contextSize;
+    this.#tokens = new SessionTokens(contextSize, engine.spec.vocabSize);
     this.#keys = Array.from({ length: engine.spec.layers }, () => engine.cacheBuffer(contextSize));
     this.#values = Array.from({ length: engine.spec.layers }, () => engine.cacheBuffer(contextSize));
     this.#ops = engine.buildOps(this.#keys, this.#values, contextSize);
   }
 
   get tokens(): readonly number[] {
-    return this.#tokens;
+    return this.#tokens.ids;
   }
 
   async forward(tokens: readonly number[]): Promise<Float32Array> {
@@ -775,19 +777,17 @@ class WebGpuSession implements Session {
   }
 
   truncate(length: number): void {
-    if (length < this.#tokens.length) this.#tokens.length = Math.max(0, length);
+    this.#tokens.truncate(length);
   }
 
   reusePrefix(ids: readonly number[]): number {
-    const n = reusableLength(this.#tokens, ids);
-    this.truncate(n);
-    return n;
+    return this.#tokens.reusePrefix(ids);
   }
 
   fork(): Session {
     const copy = this.#engine.createSession({ contextSize: this.contextSize }) as WebGpuSession;
-    copy.#tokens = [...this.#tokens];
-    const bytes = this.#tokens.length * this.#engine.spec.kvHeads * this.#engine.spec.headDim * 4;
+    copy.#tokens = this.#tokens.copy();
+    const bytes = this.#tokens.ids.length * this.#engine.spec.kvHeads * this.#engine.spec.headDim * 4;
     const pairs: [GPUBuffer, GPUBuffer][] = [];
     this.#keys.forEach((k, i) => pairs.push([k, copy.#keys[i]], [this.#values[i], copy.#values[i]]));
     copy.#pending = this.#engine.copyCaches(pairs, bytes);
@@ -798,7 +798,7 @@ class WebGpuSession implements Session {
     if (this.#disposed) return; // the engine may dispose its sessions again
     this.#disposed = true;
     for (const b of [...this.#keys, ...this.#values]) b.destroy();
-    this.#tokens = [];
+    this.#tokens.clear();
     this.#engine.forget(this);
   }
 
@@ -806,16 +806,8 @@ class WebGpuSession implements Session {
     await this.#pending;
     const e = this.#engine;
     const n = tokens.length;
-    if (n === 0) throw new Error("forward needs at least one token");
-    const start = this.#tokens.length;
-    if (start + n > this.contextSize) {
-      throw new RangeError(`context full: ${start} + ${n} tokens exceed the session's ${this.contextSize}`);
-    }
-    for (const t of tokens) {
-      if (!Number.isInteger(t) || t < 0 || t >= e.spec.vocabSize) {
-        throw new RangeError(`token id ${t} outside the vocabulary (0..${e.spec.vocabSize - 1})`);
-      }
-    }
+    this.#tokens.checkAppend(tokens);
+    const start = this.#tokens.ids.length;
     const rows: Float32Array[] = [];
     let result: number | Float32Array[] | undefined;
     for (let i = 0; i < n; i += e.maxBatch) {
@@ -824,7 +816,7 @@ class WebGpuSession implements Session {
       const r = await e.step(this.#ops, chunk, start + i, mode === "all" ? "all" : final ? mode : "none");
       if (mode === "all") rows.push(...(r as Float32Array[]));
       else if (final) result = r;
-      this.#tokens.push(...chunk);
+      this.#tokens.push(chunk);
     }
     return mode === "all" ? rows : result!;
   }
