@@ -23,8 +23,8 @@ import {
   type Session,
   webGpuAvailable,
   WebGpuEngine,
-  writeRandomModel,
 } from "../infer/mod.ts";
+import { writeRandomModel } from "../infer/testing/mod.ts";
 
 const PREFILL = 32;
 const DECODE = 16;

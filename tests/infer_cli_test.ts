@@ -5,7 +5,9 @@
 
 import { equal, match, ok, rejects } from "node:assert/strict";
 import { InputError, UsageError } from "../io/errors.ts";
-import { readGgufHeader, runExportGguf, runInspect, writeRandomLora, writeRandomModel } from "../infer/mod.ts";
+import { readGgufHeader } from "../infer/mod.ts";
+import { runExportGguf, runInspect } from "../infer/cli/mod.ts";
+import { writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { runCli, tempDir } from "./_shared.ts";
 
 async function run(f: typeof runInspect, args: string[]) {

@@ -7,7 +7,7 @@
 
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { writeDemoModel } from "../scripts/demo_model.ts";
-import { writeRandomLora } from "../infer/mod.ts";
+import { writeRandomLora } from "../infer/testing/mod.ts";
 import { runCli, tempDir } from "./_shared.ts";
 
 const DATA = new URL("../data/", import.meta.url).pathname;

@@ -5,17 +5,9 @@
  */
 
 import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
-import {
-  CpuEngine,
-  type Engine,
-  generate,
-  loadModel,
-  Rng,
-  sampleToken,
-  type Session,
-  tensorToF32,
-  writeRandomModel,
-} from "../infer/mod.ts";
+import { CpuEngine, type Engine, generate, loadModel, Rng, sampleToken, type Session } from "../infer/mod.ts";
+import { tensorToF32 } from "../infer/formats/mod.ts";
+import { writeRandomModel } from "../infer/testing/mod.ts";
 import { tempDir } from "./_shared.ts";
 
 Deno.test("one token through one layer, computed here from the formula", async () => {

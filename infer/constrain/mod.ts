@@ -3,6 +3,20 @@
  * schema), a byte-level matcher for it, token masks over a tokenizer's vocabulary, greedy choice
  * under the constraint, and the shortest completion of a cut-off answer.
  *
+ * Map:
+ * - `shape.ts`: the answer {@linkcode Shape} read from an instruction's `schema`, per task.
+ * - `json_matcher.ts`: {@linkcode JsonShapeMatcher}, a byte-level matcher of one shape in
+ *   Python `json.dumps` spelling, with immutable states.
+ * - `substring.ts`: {@linkcode SubstringAutomaton}, which keeps extractive answers spans of the
+ *   input text.
+ * - `token_constraint.ts`: {@linkcode JsonConstraint}, the tokens allowed next over a
+ *   {@linkcode ConstraintVocab}, and greedy choice under it.
+ * - `json_schema.ts` / `json_schema_shape.ts`: a shape as JSON Schema (for servers that
+ *   constrain themselves) and the way back (for clients that send one).
+ *
+ * Data enters as an instruction (or a JSON Schema) and a tokenizer's vocabulary, and leaves as
+ * a logits hook for `decode/` and, for a cut answer, the bytes that close it.
+ *
  * @example
  * ```ts
  * import { JsonShapeMatcher, shapeForSchema } from "./mod.ts";

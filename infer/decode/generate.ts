@@ -72,7 +72,8 @@ export interface Generation {
  *
  * @example
  * ```ts
- * import { CpuEngine, generate, loadModel, writeRandomModel } from "../mod.ts";
+ * import { CpuEngine, generate, loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1, heads: 2 });
  * const session = new CpuEngine(await loadModel(dir)).createSession();

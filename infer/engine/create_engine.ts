@@ -25,7 +25,8 @@ export interface CreateEngineOptions extends WebGpuEngineOptions {
  *
  * @example
  * ```ts
- * import { createEngine, loadModel, writeRandomModel } from "../mod.ts";
+ * import { createEngine, loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const engine = await createEngine(await loadModel(dir), { engine: "cpu" });

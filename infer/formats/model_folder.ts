@@ -56,7 +56,8 @@ export async function readJsonObject(path: string): Promise<Record<string, unkno
  *
  * @example
  * ```ts
- * import { ModelFolder, writeRandomModel } from "../mod.ts";
+ * import { ModelFolder } from "./mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1,
  *   heads: 2, kvHeads: 1 });

@@ -70,7 +70,8 @@ export interface GgufExportPlan {
  *
  * @example
  * ```ts
- * import { exportGguf, loadModel, readGgufHeader, writeRandomModel } from "../mod.ts";
+ * import { exportGguf, loadModel, readGgufHeader } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 300, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const out = dir + "/m.gguf";
@@ -101,7 +102,9 @@ export async function exportGguf(
  *
  * @example
  * ```ts
- * import { exportGguf, loadModel, planGgufExport, writeRandomModel } from "../mod.ts";
+ * import { exportGguf, loadModel } from "../mod.ts";
+ * import { planGgufExport } from "./mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 300, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const model = await loadModel(dir);

@@ -57,7 +57,8 @@ export interface ModelReport {
  *
  * @example
  * ```ts
- * import { inspectModel, writeRandomModel } from "../mod.ts";
+ * import { inspectModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const r = await inspectModel(dir);
@@ -130,7 +131,8 @@ export async function inspectModel(modelDir: string, loraDir?: string): Promise<
  *
  * @example
  * ```ts
- * import { formatModelReport, inspectModel, writeRandomModel } from "../mod.ts";
+ * import { formatModelReport, inspectModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "qwen2", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * if (!formatModelReport(await inspectModel(dir)).includes("architecture   qwen2")) throw new Error();

@@ -71,7 +71,8 @@ export interface LoadedModel {
  *
  * @example
  * ```ts
- * import { loadModel, writeRandomModel } from "../mod.ts";
+ * import { loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "baichuan", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1,
  *   heads: 2, dtype: "bf16" });

@@ -63,7 +63,9 @@ export interface LoraDelta {
  *
  * @example
  * ```ts
- * import { AdapterFolder, ModelFolder, writeRandomLora, writeRandomModel } from "../mod.ts";
+ * import { AdapterFolder } from "./mod.ts";
+ * import { ModelFolder } from "../formats/mod.ts";
+ * import { writeRandomLora, writeRandomModel } from "../testing/mod.ts";
  * const base = await Deno.makeTempDir();
  * const lora = await Deno.makeTempDir();
  * await writeRandomModel(base, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });

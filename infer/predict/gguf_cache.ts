@@ -89,7 +89,7 @@ export interface CachedGguf {
  * @example
  * ```ts
  * import { cachedGguf } from "./gguf_cache.ts";
- * import { writeRandomModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(`${dir}/m`, { architecture: "llama", vocabSize: 300, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const first = await cachedGguf({ model: `${dir}/m`, cacheDir: `${dir}/cache` });

@@ -81,7 +81,8 @@ export interface TextGenerator {
  *
  * @example
  * ```ts
- * import { CpuEngine, loadModel, writeRandomModel } from "../mod.ts";
+ * import { CpuEngine, loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * import { LocalGenerator } from "./local.ts";
  * import { HfTokenizer } from "../../templates/mod.ts";
  * const dir = await Deno.makeTempDir();
@@ -280,7 +281,8 @@ export interface LocalPredictorOptions {
  *
  * @example
  * ```ts
- * import { CpuEngine, loadModel, writeRandomModel } from "../mod.ts";
+ * import { CpuEngine, loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * import { LocalGenerator, LocalPredictor } from "./local.ts";
  * import { HfTokenizer } from "../../templates/mod.ts";
  * const dir = await Deno.makeTempDir();

@@ -1,6 +1,25 @@
 /**
  * Prediction runs: a test file in, a prediction file out (resumable, in input order, failures
- * recorded), with a local engine or an OpenAI-compatible server as the predictor.
+ * recorded), with a local engine, llama.cpp or an OpenAI-compatible server as the predictor.
+ *
+ * Map:
+ * - `run.ts`: {@linkcode runPredictions}, the run itself (input order, resumable appends,
+ *   failures recorded), over any {@linkcode Predictor}; `resume.ts` finds what a stopped run
+ *   already wrote.
+ * - `local.ts`: {@linkcode LocalGenerator} (prompt, prefix-reusing session, constrained
+ *   generation on a local engine) and {@linkcode LocalPredictor} on it.
+ * - `worker_generator.ts`: {@linkcode WorkerGenerator}, the same on the CPU engine in a Web
+ *   Worker (`_generator_worker.ts`, `_worker_protocol.ts`), so a server stays responsive.
+ * - `llamacpp.ts`: answers from llama.cpp on an exported GGUF (`llamacpp_binding.ts` loads the
+ *   binding on demand; `gguf_cache.ts` keeps the exported GGUF in the cache folder).
+ * - `openai.ts`: {@linkcode OpenAiPredictor}, answers from an OpenAI-compatible server.
+ * - `auto_engine.ts`: what `--engine auto` runs on this machine.
+ * - `run_settings.ts`, `preflight.ts`: the run file beside a prediction file, and the checks
+ *   before any model loads, for `iepile infer`.
+ * - `_closing.ts`, `_cache_dir.ts`, `_iepile_flags.ts`: helpers private to this folder.
+ *
+ * Data enters as converted test records (read through `io/`) and prompts rendered with
+ * `templates/`, and leaves as prediction lines (each record with its `output`, or an `error`).
  *
  * @example
  * ```ts

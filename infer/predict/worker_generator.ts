@@ -38,7 +38,7 @@ interface Running {
  *
  * @example
  * ```ts
- * import { writeRandomModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * import { WorkerGenerator } from "./worker_generator.ts";
  * // A 32-token vocabulary: "<s>", "</s>" and 30 letters.
  * const vocab = Object.fromEntries(["<s>", "</s>", ..."abcdefghijklmnopqrstuvwxyz{}: "].map((t, i) => [t, i]));

@@ -80,7 +80,8 @@ const enc = new TextEncoder();
  *
  * @example
  * ```ts
- * import { CpuEngine, loadModel, writeRandomModel } from "../mod.ts";
+ * import { CpuEngine, loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * import { LocalGenerator } from "../predict/local.ts";
  * import { HfTokenizer } from "../../templates/mod.ts";
  * import { serveOpenAi } from "./openai_server.ts";

@@ -118,7 +118,8 @@ export function randomModelConfig(o: RandomModelOptions): Record<string, unknown
  *
  * @example
  * ```ts
- * import { loadModel, writeRandomModel } from "../mod.ts";
+ * import { loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "./mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 2,
  *   heads: 2, shards: 2 });
@@ -218,7 +219,7 @@ export interface RandomLoraOptions {
  *
  * @example
  * ```ts
- * import { writeRandomLora, writeRandomModel } from "../mod.ts";
+ * import { writeRandomLora, writeRandomModel } from "./mod.ts";
  * const base = await Deno.makeTempDir(), lora = await Deno.makeTempDir();
  * await writeRandomModel(base, { architecture: "qwen2", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const files = await writeRandomLora(lora, base, { r: 4, alpha: 8, targets: ["q_proj"] });

@@ -26,7 +26,8 @@ export interface CpuEngineOptions {
  *
  * @example
  * ```ts
- * import { CpuEngine, loadModel, writeRandomModel } from "../../mod.ts";
+ * import { CpuEngine, loadModel } from "../../mod.ts";
+ * import { writeRandomModel } from "../../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 2, heads: 4,
  *   kvHeads: 2 });

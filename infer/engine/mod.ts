@@ -1,0 +1,43 @@
+/**
+ * How a model is computed: the {@linkcode Engine} and {@linkcode Session} every engine
+ * implements, and the two engines, `cpu` (readable, the oracle) and `webgpu` (fast).
+ *
+ * Map:
+ * - `engine.ts`: the {@linkcode Engine} / {@linkcode Session} interface (a KV cache that takes
+ *   tokens and gives next-token logits, or only their argmax).
+ * - `create_engine.ts`: {@linkcode createEngine}, an engine by name, and the GPU probe.
+ * - `session_tokens.ts`: the token bookkeeping both engines' sessions share (private to them).
+ * - `cpu/`: the CPU engine and the maths it reads like.
+ * - `webgpu/`: the WebGPU engine and its WGSL kernels.
+ *
+ * Data enters as a `LoadedModel` from `model/` and token ids from `decode/`, and leaves as
+ * logits (or an argmax) for `decode/`.
+ *
+ * @example
+ * ```ts
+ * import { createEngine } from "./mod.ts";
+ * import { loadModel } from "../model/mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const engine = await createEngine(await loadModel(dir), { engine: "cpu", contextSize: 64 });
+ * if (engine.contextSize !== 64 || (await engine.createSession().forward([1])).length !== 16) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+
+export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
+export { createEngine, type CreateEngineOptions, defaultEngine, type GpuProbe, probeGpu } from "./create_engine.ts";
+export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
+export {
+  type KernelProfile,
+  type KernelRole,
+  type MatmulStrategy,
+  type RecordedDispatch,
+  type StepDispatches,
+  webGpuAvailable,
+  WebGpuEngine,
+  type WebGpuEngineOptions,
+} from "./webgpu/mod.ts";

@@ -1,0 +1,56 @@
+/**
+ * Bytes on disk: the number formats of weights, the in-memory tensor, and the files models come
+ * in and go out as. Nothing here knows what a model computes; `model/` gives the bytes meaning.
+ *
+ * Map:
+ * - `dtype.ts`: `f32`, `f16`, `bf16` and exact conversions between them.
+ * - `tensor.ts`: {@linkcode Tensor}, a row-major array with its shape (the engines' unit of data).
+ * - `safetensors.ts`: the Hugging Face weight file, read lazily tensor by tensor and written.
+ * - `model_folder.ts`: a Hugging Face model folder (`config.json` + one or several
+ *   safetensors files) opened and checked from its headers alone.
+ * - `gguf.ts`: the GGUF file of llama.cpp and Ollama, written and its header read.
+ *
+ * Data enters as files (safetensors, `config.json`, GGUF headers) and leaves as tensors for
+ * `model/`, or as GGUF and safetensors files written from tensors.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors, f32Tensor, SafetensorsFile } from "./mod.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * const w = f32Tensor([2, 2], [1, 2, 3, 4]);
+ * await Deno.writeFile(path, encodeSafetensors({ w: { dtype: "f32", shape: w.shape, data: w.data } }));
+ * const file = await SafetensorsFile.open(path);
+ * if (file.entry("w").shape.join() !== "2,2") throw new Error();
+ * file.close();
+ * await Deno.remove(path);
+ * ```
+ *
+ * @module
+ */
+
+export { bf16ToF32, type DType, DTYPE_BYTES, f16ToF32, f32ToBf16, f32ToF16, fromF32, table16, toF32 } from "./dtype.ts";
+export { castTensor, f32Tensor, numel, type Tensor, tensorToF32 } from "./tensor.ts";
+export {
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+  parseSafetensorsHeader,
+  type SafetensorsEntry,
+  SafetensorsFile,
+  type SafetensorsHeader,
+  type TensorToWrite,
+} from "./safetensors.ts";
+export { ModelFolder, readJsonObject } from "./model_folder.ts";
+export {
+  GGML_TYPES,
+  GGUF_ALIGNMENT,
+  type GgufHeader,
+  type GgufScalarType,
+  type GgufSink,
+  ggufSize,
+  type GgufTensor,
+  type GgufTensorInfo,
+  type GgufValue,
+  readGgufHeader,
+  writeGguf,
+  writeGgufTo,
+} from "./gguf.ts";

@@ -1,0 +1,58 @@
+/**
+ * What a model computes, apart from how an engine computes it: the {@linkcode ModelSpec} of a
+ * decoder-only transformer, the supported architectures and how their Hugging Face folders map
+ * onto it, loading (with LoRA merged), inspection, and export to GGUF.
+ *
+ * Map:
+ * - `model_spec.ts`: {@linkcode ModelSpec} (sizes, RoPE or ALiBi, variants) and the canonical
+ *   weights every engine reads.
+ * - `architectures.ts`: the model families (`llama`, `qwen2`, `baichuan`): `config.json` →
+ *   spec, and the tensors (names, shapes) a folder must hold.
+ * - `load_model.ts`: {@linkcode loadModel}, the one place checkpoint tensors become canonical
+ *   weights (read once, LoRA-merged, split, converted); `load_progress.ts` shows its progress.
+ * - `lora.ts`: PEFT adapters, checked against the base model, and the merge.
+ * - `inspect.ts`: what a folder holds (sizes, parameters, dtypes, memory) without loading it.
+ * - `gguf_export.ts`: a loaded model as GGUF (llama.cpp tensor names, keys, tokenizer).
+ *
+ * Data enters as a model folder (and an adapter folder), read through `formats/`, and leaves as
+ * a {@linkcode LoadedModel} for `engine/`, a {@linkcode ModelReport}, or a GGUF file.
+ *
+ * @example
+ * ```ts
+ * import { loadModel, parameterCount } from "./mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const model = await loadModel(dir);
+ * if (parameterCount(model.spec) !== 2 * 128 + 4 * 64 + 3 * 128 + 16 + 8) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  alibiSlopes,
+  type AlibiSpec,
+  type Architecture,
+  type LayerWeights,
+  type ModelSpec,
+  type ModelWeights,
+  parameterCount,
+  ropeInvFreq,
+  type RopeScaling,
+  type RopeSpec,
+} from "./model_spec.ts";
+export { type ModelConfig, type SourceTensor, sourceTensors, specFromConfig } from "./architectures.ts";
+export { type LoadedModel, loadModel, type LoadOptions, type LoadProgress } from "./load_model.ts";
+export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
+export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./lora.ts";
+export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
+export {
+  exportGguf,
+  type ExportGgufOptions,
+  type ExportGgufResult,
+  GGUF_EXPORTER_VERSION,
+  type GgufExportPlan,
+  planGgufExport,
+} from "./gguf_export.ts";
