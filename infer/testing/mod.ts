@@ -1,5 +1,5 @@
 /**
- * Test fixtures for `infer`, exported apart from the library (`@iepile/cli/infer/testing`):
+ * Test fixtures for `infer`, exported apart from the library (`@iepile/cli/testing`):
  * random-weight models and adapters written as real Hugging Face folders, and tiny tokenizers.
  * Their output is noise; they exist so that tests, benches and demos go through exactly the
  * files and code paths a real model does.
