@@ -6,7 +6,7 @@
  * server; GGUF export for llama.cpp and Ollama.
  *
  * This module is the public API. Test fixtures (random models, tiny tokenizers) are exported
- * apart, from `./testing` (`infer/testing/mod.ts`).
+ * apart, as `@iepile/cli/testing` (`infer/testing/mod.ts`).
  *
  * Map (data flows down this list):
  * - `formats/`: bytes on disk: dtypes, tensors, safetensors, Hugging Face folders, GGUF.
