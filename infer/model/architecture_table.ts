@@ -224,23 +224,26 @@ const LLAMA_CONFIG: ConfigKeys = {
   eosId: "eos_token_id",
 };
 
-const LLAMA_HF: TensorNames = {
-  global: { embed: "model.embed_tokens.weight", norm: "model.norm.weight", output: "lm_head.weight" },
-  layer: {
-    attnNorm: "model.layers.{n}.input_layernorm.weight",
-    wq: "model.layers.{n}.self_attn.q_proj.weight",
-    wk: "model.layers.{n}.self_attn.k_proj.weight",
-    wv: "model.layers.{n}.self_attn.v_proj.weight",
-    bq: "model.layers.{n}.self_attn.q_proj.bias",
-    bk: "model.layers.{n}.self_attn.k_proj.bias",
-    bv: "model.layers.{n}.self_attn.v_proj.bias",
-    wo: "model.layers.{n}.self_attn.o_proj.weight",
-    bo: "model.layers.{n}.self_attn.o_proj.bias",
-    ffnNorm: "model.layers.{n}.post_attention_layernorm.weight",
-    w1: "model.layers.{n}.mlp.gate_proj.weight",
-    w3: "model.layers.{n}.mlp.up_proj.weight",
-    w2: "model.layers.{n}.mlp.down_proj.weight",
-  },
+/** Llama-style checkpoint names of the layer weights, output-projection bias aside. */
+const HF_LAYER: TensorNames["layer"] = {
+  attnNorm: "model.layers.{n}.input_layernorm.weight",
+  wq: "model.layers.{n}.self_attn.q_proj.weight",
+  wk: "model.layers.{n}.self_attn.k_proj.weight",
+  wv: "model.layers.{n}.self_attn.v_proj.weight",
+  bq: "model.layers.{n}.self_attn.q_proj.bias",
+  bk: "model.layers.{n}.self_attn.k_proj.bias",
+  bv: "model.layers.{n}.self_attn.v_proj.bias",
+  wo: "model.layers.{n}.self_attn.o_proj.weight",
+  ffnNorm: "model.layers.{n}.post_attention_layernorm.weight",
+  w1: "model.layers.{n}.mlp.gate_proj.weight",
+  w3: "model.layers.{n}.mlp.up_proj.weight",
+  w2: "model.layers.{n}.mlp.down_proj.weight",
+};
+
+const HF_GLOBAL: TensorNames["global"] = {
+  embed: "model.embed_tokens.weight",
+  norm: "model.norm.weight",
+  output: "lm_head.weight",
 };
 
 const LLAMA_OPTIONAL_CONFIG: readonly OptionalConfigField[] = [
@@ -261,7 +264,7 @@ export const ARCHITECTURES: Readonly<Record<Architecture, ArchitectureRow>> = {
     classNames: ["LlamaForCausalLM", "MistralForCausalLM"],
     config: LLAMA_CONFIG,
     optionalConfig: LLAMA_OPTIONAL_CONFIG,
-    hf: LLAMA_HF,
+    hf: { global: HF_GLOBAL, layer: { ...HF_LAYER, bo: "model.layers.{n}.self_attn.o_proj.bias" } },
     fusedQkv: false,
     qkvBias: "attentionBias",
     oBias: "attentionBias",
@@ -275,7 +278,7 @@ export const ARCHITECTURES: Readonly<Record<Architecture, ArchitectureRow>> = {
     classNames: ["Qwen2ForCausalLM"],
     config: LLAMA_CONFIG,
     optionalConfig: LLAMA_OPTIONAL_CONFIG,
-    hf: LLAMA_HF,
+    hf: { global: HF_GLOBAL, layer: HF_LAYER },
     fusedQkv: false,
     qkvBias: "always",
     oBias: "never",
@@ -294,15 +297,15 @@ export const ARCHITECTURES: Readonly<Record<Architecture, ArchitectureRow>> = {
     config: { ...LLAMA_CONFIG, kvHeads: undefined },
     optionalConfig: ["maxPositionsFallback", "maxPositions", "normHead"],
     hf: {
-      global: LLAMA_HF.global,
+      global: HF_GLOBAL,
       layer: {
-        attnNorm: LLAMA_HF.layer.attnNorm,
+        attnNorm: HF_LAYER.attnNorm,
         wqkv: "model.layers.{n}.self_attn.W_pack.weight",
-        wo: LLAMA_HF.layer.wo,
-        ffnNorm: LLAMA_HF.layer.ffnNorm,
-        w1: LLAMA_HF.layer.w1,
-        w3: LLAMA_HF.layer.w3,
-        w2: LLAMA_HF.layer.w2,
+        wo: HF_LAYER.wo,
+        ffnNorm: HF_LAYER.ffnNorm,
+        w1: HF_LAYER.w1,
+        w3: HF_LAYER.w3,
+        w2: HF_LAYER.w2,
       },
     },
     fusedQkv: true,

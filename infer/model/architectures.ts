@@ -181,15 +181,18 @@ export interface SourceTensor {
   readonly name: string;
   /** Expected shape. */
   readonly shape: readonly number[];
-  /** The weight it holds: a global role, or a layer role with its layer. */
+}
+
+/** A checkpoint tensor with the weight it holds. */
+export interface RoleTensor extends SourceTensor {
+  /** The weight: a global role, or a layer role with its layer. */
   readonly role: GlobalRole | LayerRole;
   /** Its layer, for a layer role. */
   readonly layer?: number;
 }
 
 /**
- * The checkpoint tensors a model needs, with their shapes (in reading order): the roles the
- * model has and its family stores, named as the family's row names them.
+ * The checkpoint tensors a model needs, with their shapes (in reading order).
  *
  * @param spec the model
  * @returns the tensors
@@ -204,8 +207,28 @@ export interface SourceTensor {
  * ```
  */
 export function sourceTensors(spec: ModelSpec): SourceTensor[] {
+  return roleTensors(spec).map(({ name, shape }) => ({ name, shape }));
+}
+
+/**
+ * The checkpoint tensors a model needs, in reading order, with the weight each holds: the
+ * roles the model has and its family stores, named as the family's row names them.
+ *
+ * @param spec the model
+ * @returns the tensors
+ *
+ * @example
+ * ```ts
+ * import { roleTensors, specFromConfig } from "./architectures.ts";
+ * const spec = specFromConfig({ model_type: "qwen2", vocab_size: 10, hidden_size: 4, intermediate_size: 8,
+ *   num_hidden_layers: 1, num_attention_heads: 2, tie_word_embeddings: true });
+ * const bq = roleTensors(spec).find((t) => t.role === "bq");
+ * if (bq?.name !== "model.layers.0.self_attn.q_proj.bias" || bq.layer !== 0) throw new Error();
+ * ```
+ */
+export function roleTensors(spec: ModelSpec): RoleTensor[] {
   const row = ARCHITECTURES[spec.architecture];
-  const out: SourceTensor[] = [];
+  const out: RoleTensor[] = [];
   const global = (role: GlobalRole) => {
     const name = row.hf.global[role];
     if (name !== undefined && GLOBAL_ROLES[role].present(spec)) {

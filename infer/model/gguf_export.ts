@@ -122,7 +122,7 @@ export async function exportGguf(
  */
 export async function planGgufExport(model: LoadedModel, options: ExportGgufOptions = {}): Promise<GgufExportPlan> {
   const spec = model.spec;
-  const arch = ggufArchitecture(spec);
+  const arch = ggufArchitectureOf(spec);
   const dtype = options.dtype ?? "f16";
   const tok = options.tokenizer === undefined ? await readTokenizerFiles(model.dir) : options.tokenizer ?? undefined;
   const meta: [string, GgufValue][] = [];
@@ -222,7 +222,11 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
  * if (ggufArchitecture(spec) !== "llama") throw new Error();
  * ```
  */
-export function ggufArchitecture(spec: ModelSpec): GgufArchitecture {
+export function ggufArchitecture(spec: ModelSpec): string {
+  return ggufArchitectureOf(spec);
+}
+
+function ggufArchitectureOf(spec: ModelSpec): GgufArchitecture {
   const row = ARCHITECTURES[spec.architecture];
   const { architecture, depths } = row.gguf;
   if (depths === undefined) return architecture;

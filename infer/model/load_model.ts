@@ -9,7 +9,7 @@
  */
 
 import { InputError } from "../../io/errors.ts";
-import { sourceTensors } from "./architectures.ts";
+import { roleTensors } from "./architectures.ts";
 import type { ModelConfig } from "./architectures.ts";
 import { GLOBAL_ROLES, type GlobalRole, LAYER_ROLES, type LayerRole } from "./architecture_table.ts";
 import { type DType, fromF32, toF32 } from "../formats/dtype.ts";
@@ -87,7 +87,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   using adapter = options.lora === undefined ? undefined : await AdapterFolder.open(options.lora);
   adapter?.checkFits(folder);
   const spec = folder.spec;
-  const sources = sourceTensors(spec);
+  const sources = roleTensors(spec);
   const entryBytes = (e: { begin: number; end: number }) => e.end - e.begin;
   let totalBytes = sources.reduce((n, s) => n + entryBytes(folder.entry(s.name)), 0);
   if (adapter) totalBytes += adapter.file.names.reduce((n, name) => n + entryBytes(adapter.file.entry(name)), 0);

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { type DType, fromF32 } from "../formats/dtype.ts";
 import type { Architecture } from "../model/model_spec.ts";
-import { sourceTensors, specFromConfig } from "../model/architectures.ts";
+import { roleTensors, sourceTensors, specFromConfig } from "../model/architectures.ts";
 import {
   ARCHITECTURES,
   GLOBAL_ROLES,
@@ -148,7 +148,7 @@ export async function writeRandomModel(dir: string, o: RandomModelOptions): Prom
   const rng = new Rng(o.seed ?? 1);
   const dtype = o.dtype ?? "f32";
   const tensors: [string, TensorToWrite][] = [];
-  for (const { name, shape, role, layer } of sourceTensors(spec)) {
+  for (const { name, shape, role, layer } of roleTensors(spec)) {
     const v = new Float32Array(numel(shape));
     const kind = layer === undefined ? GLOBAL_ROLES[role as GlobalRole].kind : LAYER_ROLES[role as LayerRole].kind;
     if (kind !== "matrix") {
