@@ -309,6 +309,7 @@ export const ARCHITECTURES: Readonly<Record<Architecture, ArchitectureRow>> = {
       },
     },
     fusedQkv: true,
+    // As the spec has always been derived; its fused checkpoints name no biases, so none are read.
     qkvBias: "attentionBias",
     oBias: "never",
     alibiWithout: "maxPositions",

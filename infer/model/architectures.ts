@@ -134,9 +134,11 @@ export function specFromConfig(config: ModelConfig, file?: string): ModelSpec {
     kvHeads,
     headDim,
     normEps: num(keys.normEps, 1e-6),
-    position: alibi
-      ? { kind: "alibi" }
-      : { kind: "rope", theta: num(keys.ropeTheta, 10000), scaling: ropeScaling(config[keys.ropeScaling], file) },
+    position: alibi ? { kind: "alibi" } : {
+      kind: "rope",
+      theta: num(keys.ropeTheta, 10000),
+      scaling: ropeScaling(config[keys.ropeScaling], keys.ropeScaling, file),
+    },
     qkvBias: row.qkvBias === "always" || attentionBias,
     oBias: row.oBias === "attentionBias" && attentionBias,
     tiedEmbeddings: config[keys.tiedEmbeddings] === true,
@@ -148,10 +150,9 @@ export function specFromConfig(config: ModelConfig, file?: string): ModelSpec {
   };
 }
 
-function ropeScaling(s: unknown, file?: string): RopeScaling | undefined {
+function ropeScaling(s: unknown, key: string, file?: string): RopeScaling | undefined {
   if (s == null) return undefined;
-  const bad = (why: string) =>
-    new InputError(`rope_scaling ${JSON.stringify(s)}: ${why}`, { file, field: "rope_scaling" });
+  const bad = (why: string) => new InputError(`${key} ${JSON.stringify(s)}: ${why}`, { file, field: key });
   if (typeof s !== "object") throw bad("not an object");
   const r = s as Record<string, unknown>;
   const type = r.rope_type ?? r.type;
