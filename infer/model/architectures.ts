@@ -1,35 +1,32 @@
 /**
- * The supported model families and how their Hugging Face folders map onto {@linkcode ModelSpec}:
- * `config.json` fields, and tensor names and shapes (Baichuan's fused `W_pack` included).
- *
- * - `llama`: LLaMA 1/2/3, OneKE, Chinese-Alpaca-2, Mistral (`model_type` llama or mistral).
- * - `qwen2`: Qwen1.5 / Qwen2 (q/k/v biases; tied or untied embeddings).
- * - `baichuan`: Baichuan 1/2. RoPE when the config has `max_position_embeddings` (the 7B
- *   models), ALiBi otherwise (the 13B models). NormHead for Baichuan 2 (its configs carry
- *   `z_loss_weight`; vocabulary 125,696).
+ * How a Hugging Face folder maps onto {@linkcode ModelSpec}: the family a `config.json` names,
+ * the spec its hyper-parameters give, and the checkpoint tensors (names and shapes) the model
+ * needs, all read from the family's row in `architecture_table.ts`.
  *
  * @module
  */
 
 import { InputError } from "../../io/errors.ts";
+import {
+  ARCHITECTURES,
+  GLOBAL_ROLES,
+  type GlobalRole,
+  LAYER_ROLES,
+  type LayerRole,
+  layerTensorName,
+} from "./architecture_table.ts";
 import type { Architecture, ModelSpec, RopeScaling } from "./model_spec.ts";
 
 /** A parsed `config.json`. */
 export type ModelConfig = Readonly<Record<string, unknown>>;
 
-const MODEL_TYPES: Readonly<Record<string, Architecture>> = {
-  llama: "llama",
-  mistral: "llama",
-  qwen2: "qwen2",
-  baichuan: "baichuan",
-};
-const CLASS_NAMES: Readonly<Record<string, Architecture>> = {
-  LlamaForCausalLM: "llama",
-  MistralForCausalLM: "llama",
-  Qwen2ForCausalLM: "qwen2",
-  BaichuanForCausalLM: "baichuan",
-  BaiChuanForCausalLM: "baichuan",
-};
+const ROWS = Object.values(ARCHITECTURES);
+const MODEL_TYPES: ReadonlyMap<string, Architecture> = new Map(
+  ROWS.flatMap((r) => r.modelTypes.map((t) => [t, r.name] as const)),
+);
+const CLASS_NAMES: ReadonlyMap<string, Architecture> = new Map(
+  ROWS.flatMap((r) => r.classNames.map((c) => [c, r.name] as const)),
+);
 
 /**
  * The architecture a config names (`model_type`, else `architectures[0]`).
@@ -47,12 +44,12 @@ const CLASS_NAMES: Readonly<Record<string, Architecture>> = {
  */
 export function architectureOf(config: ModelConfig, file?: string): Architecture {
   const type = config.model_type;
-  if (typeof type === "string" && type in MODEL_TYPES) return MODEL_TYPES[type];
+  if (typeof type === "string" && MODEL_TYPES.has(type)) return MODEL_TYPES.get(type)!;
   const classes = Array.isArray(config.architectures) ? config.architectures : [];
-  for (const c of classes) if (typeof c === "string" && c in CLASS_NAMES) return CLASS_NAMES[c];
+  for (const c of classes) if (typeof c === "string" && CLASS_NAMES.has(c)) return CLASS_NAMES.get(c)!;
   throw new InputError(
     `unsupported model_type ${JSON.stringify(type)} (architectures ${JSON.stringify(classes)}); ` +
-      `supported: llama, mistral, qwen2, baichuan`,
+      `supported: ${[...MODEL_TYPES.keys()].join(", ")}`,
     { file, field: "model_type" },
   );
 }
@@ -76,6 +73,8 @@ export function architectureOf(config: ModelConfig, file?: string): Architecture
  */
 export function specFromConfig(config: ModelConfig, file?: string): ModelSpec {
   const architecture = architectureOf(config, file);
+  const row = ARCHITECTURES[architecture];
+  const keys = row.config;
   const int = (field: string, fallback?: number): number => {
     const v = config[field] ?? fallback;
     if (v === undefined) throw new InputError(`missing field "${field}"`, { file, field });
@@ -91,63 +90,69 @@ export function specFromConfig(config: ModelConfig, file?: string): ModelSpec {
     }
     return v;
   };
-  const hidden = int("hidden_size");
-  const heads = int("num_attention_heads");
-  const kvHeads = architecture === "baichuan" ? heads : int("num_key_value_heads", heads);
+  const hidden = int(keys.hidden);
+  const heads = int(keys.heads);
+  const kvHeads = keys.kvHeads === undefined ? heads : int(keys.kvHeads, heads);
   if (heads % kvHeads !== 0) {
-    throw new InputError(`num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`, {
+    throw new InputError(`${keys.heads} ${heads} is not a multiple of ${keys.kvHeads} ${kvHeads}`, {
       file,
-      field: "num_key_value_heads",
+      field: keys.kvHeads,
     });
   }
-  const headDim = config.head_dim == null ? hidden / heads : int("head_dim");
+  const headDim = config[keys.headDim] == null ? hidden / heads : int(keys.headDim);
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
-    throw new InputError(`hidden_size ${hidden} / num_attention_heads ${heads} is not an even head size`, {
+    throw new InputError(`${keys.hidden} ${hidden} / ${keys.heads} ${heads} is not an even head size`, {
       file,
-      field: "num_attention_heads",
+      field: keys.heads,
     });
   }
-  const act = config.hidden_act ?? "silu";
+  const act = config[keys.hiddenAct] ?? "silu";
   if (act !== "silu") {
-    throw new InputError(`hidden_act ${JSON.stringify(act)} is not supported (silu is)`, { file, field: "hidden_act" });
+    throw new InputError(`${keys.hiddenAct} ${JSON.stringify(act)} is not supported (silu is)`, {
+      file,
+      field: keys.hiddenAct,
+    });
   }
-  if (config.mlp_bias === true) throw new InputError("mlp_bias is not supported", { file, field: "mlp_bias" });
-  const alibi = architecture === "baichuan" && config.max_position_embeddings == null;
+  if (config[keys.mlpBias] === true) {
+    throw new InputError(`${keys.mlpBias} is not supported`, { file, field: keys.mlpBias });
+  }
+  const alibi = row.alibiWithout !== undefined && config[keys[row.alibiWithout]] == null;
   const maxPositions = int(
-    config.max_position_embeddings != null ? "max_position_embeddings" : "model_max_length",
+    config[keys.maxPositions] != null ? keys.maxPositions : keys.maxPositionsFallback,
     4096,
   );
-  const attentionBias = config.attention_bias === true;
+  const attentionBias = config[keys.attentionBias] === true;
+  const bos = config[keys.bosId];
+  const eos = config[keys.eosId];
   return {
     architecture,
-    vocabSize: int("vocab_size"),
+    vocabSize: int(keys.vocabSize),
     hidden,
-    intermediate: int("intermediate_size"),
-    layers: int("num_hidden_layers"),
+    intermediate: int(keys.intermediate),
+    layers: int(keys.layers),
     heads,
     kvHeads,
     headDim,
-    normEps: num("rms_norm_eps", 1e-6),
-    position: alibi
-      ? { kind: "alibi" }
-      : { kind: "rope", theta: num("rope_theta", 10000), scaling: ropeScaling(config, file) },
-    qkvBias: architecture === "qwen2" || attentionBias,
-    oBias: architecture === "llama" && attentionBias,
-    tiedEmbeddings: config.tie_word_embeddings === true,
-    normHead: architecture === "baichuan" && ("z_loss_weight" in config || config.vocab_size === 125696),
+    normEps: num(keys.normEps, 1e-6),
+    position: alibi ? { kind: "alibi" } : {
+      kind: "rope",
+      theta: num(keys.ropeTheta, 10000),
+      scaling: ropeScaling(config[keys.ropeScaling], keys.ropeScaling, file),
+    },
+    qkvBias: row.qkvBias === "always" || attentionBias,
+    oBias: row.oBias === "attentionBias" && attentionBias,
+    tiedEmbeddings: config[keys.tiedEmbeddings] === true,
+    normHead: row.normHead !== undefined &&
+      (row.normHead.key in config || config[keys.vocabSize] === row.normHead.vocabSize),
     maxPositions,
-    bosId: typeof config.bos_token_id === "number" ? config.bos_token_id : undefined,
-    eosIds: (Array.isArray(config.eos_token_id) ? config.eos_token_id : [config.eos_token_id]).filter(
-      (x): x is number => typeof x === "number",
-    ),
+    bosId: typeof bos === "number" ? bos : undefined,
+    eosIds: (Array.isArray(eos) ? eos : [eos]).filter((x): x is number => typeof x === "number"),
   };
 }
 
-function ropeScaling(config: ModelConfig, file?: string): RopeScaling | undefined {
-  const s = config.rope_scaling;
+function ropeScaling(s: unknown, key: string, file?: string): RopeScaling | undefined {
   if (s == null) return undefined;
-  const bad = (why: string) =>
-    new InputError(`rope_scaling ${JSON.stringify(s)}: ${why}`, { file, field: "rope_scaling" });
+  const bad = (why: string) => new InputError(`${key} ${JSON.stringify(s)}: ${why}`, { file, field: key });
   if (typeof s !== "object") throw bad("not an object");
   const r = s as Record<string, unknown>;
   const type = r.rope_type ?? r.type;
@@ -179,6 +184,14 @@ export interface SourceTensor {
   readonly shape: readonly number[];
 }
 
+/** A checkpoint tensor with the weight it holds. */
+export interface RoleTensor extends SourceTensor {
+  /** The weight: a global role, or a layer role with its layer. */
+  readonly role: GlobalRole | LayerRole;
+  /** Its layer, for a layer role. */
+  readonly layer?: number;
+}
+
 /**
  * The checkpoint tensors a model needs, with their shapes (in reading order).
  *
@@ -195,33 +208,44 @@ export interface SourceTensor {
  * ```
  */
 export function sourceTensors(spec: ModelSpec): SourceTensor[] {
-  const h = spec.hidden;
-  const q = spec.heads * spec.headDim;
-  const kv = spec.kvHeads * spec.headDim;
-  const out: SourceTensor[] = [{ name: "model.embed_tokens.weight", shape: [spec.vocabSize, h] }];
-  for (let l = 0; l < spec.layers; l++) {
-    const p = `model.layers.${l}.`;
-    out.push({ name: p + "input_layernorm.weight", shape: [h] });
-    if (spec.architecture === "baichuan") {
-      out.push({ name: p + "self_attn.W_pack.weight", shape: [3 * q, h] });
-    } else {
-      out.push({ name: p + "self_attn.q_proj.weight", shape: [q, h] });
-      out.push({ name: p + "self_attn.k_proj.weight", shape: [kv, h] });
-      out.push({ name: p + "self_attn.v_proj.weight", shape: [kv, h] });
-      if (spec.qkvBias) {
-        out.push({ name: p + "self_attn.q_proj.bias", shape: [q] });
-        out.push({ name: p + "self_attn.k_proj.bias", shape: [kv] });
-        out.push({ name: p + "self_attn.v_proj.bias", shape: [kv] });
-      }
+  return roleTensors(spec).map(({ name, shape }) => ({ name, shape }));
+}
+
+/**
+ * The checkpoint tensors a model needs, in reading order, with the weight each holds: the
+ * roles the model has and its family stores, named as the family's row names them.
+ *
+ * @param spec the model
+ * @returns the tensors
+ *
+ * @example
+ * ```ts
+ * import { roleTensors, specFromConfig } from "./architectures.ts";
+ * const spec = specFromConfig({ model_type: "qwen2", vocab_size: 10, hidden_size: 4, intermediate_size: 8,
+ *   num_hidden_layers: 1, num_attention_heads: 2, tie_word_embeddings: true });
+ * const bq = roleTensors(spec).find((t) => t.role === "bq");
+ * if (bq?.name !== "model.layers.0.self_attn.q_proj.bias" || bq.layer !== 0) throw new Error();
+ * ```
+ */
+export function roleTensors(spec: ModelSpec): RoleTensor[] {
+  const row = ARCHITECTURES[spec.architecture];
+  const out: RoleTensor[] = [];
+  const global = (role: GlobalRole) => {
+    const name = row.hf.global[role];
+    if (name !== undefined && GLOBAL_ROLES[role].present(spec)) {
+      out.push({ name, shape: GLOBAL_ROLES[role].shape(spec), role });
     }
-    out.push({ name: p + "self_attn.o_proj.weight", shape: [h, q] });
-    if (spec.oBias) out.push({ name: p + "self_attn.o_proj.bias", shape: [h] });
-    out.push({ name: p + "post_attention_layernorm.weight", shape: [h] });
-    out.push({ name: p + "mlp.gate_proj.weight", shape: [spec.intermediate, h] });
-    out.push({ name: p + "mlp.up_proj.weight", shape: [spec.intermediate, h] });
-    out.push({ name: p + "mlp.down_proj.weight", shape: [h, spec.intermediate] });
+  };
+  global("embed");
+  for (let layer = 0; layer < spec.layers; layer++) {
+    for (const role of Object.keys(LAYER_ROLES) as LayerRole[]) {
+      const name = row.hf.layer[role];
+      const info = LAYER_ROLES[role];
+      if (name === undefined || !info.present(spec)) continue;
+      out.push({ name: layerTensorName(name, layer), shape: info.shape(spec), role, layer });
+    }
   }
-  out.push({ name: "model.norm.weight", shape: [h] });
-  if (!spec.tiedEmbeddings) out.push({ name: "lm_head.weight", shape: [spec.vocabSize, h] });
+  global("norm");
+  global("output");
   return out;
 }

@@ -1,6 +1,7 @@
 /**
  * Export a loaded model (LoRA merged) as GGUF for llama.cpp and Ollama: llama.cpp's tensor
- * names and hyper-parameter keys, the Q/K row order its RoPE expects, and the tokenizer
+ * names (from `architecture_table.ts`) and hyper-parameter keys, the Q/K row order its RoPE
+ * expects, and the tokenizer
  * (from the folder's `tokenizer.json`, or a placeholder vocabulary for models without one).
  *
  * @module
@@ -12,6 +13,14 @@ import { InputError } from "../../io/errors.ts";
 import type { DType } from "../formats/dtype.ts";
 import { ggufSize, type GgufTensor, type GgufValue, writeGguf } from "../formats/gguf.ts";
 import type { LoadedModel } from "./load_model.ts";
+import {
+  ARCHITECTURES,
+  GGUF_ARCHITECTURES,
+  type GgufArchitecture,
+  LAYER_ROLES,
+  type LayerRole,
+  layerTensorName,
+} from "./architecture_table.ts";
 import { type ModelSpec, ropeInvFreq } from "./model_spec.ts";
 import { castTensor, type Tensor } from "../formats/tensor.ts";
 
@@ -116,7 +125,7 @@ export async function exportGguf(
  */
 export async function planGgufExport(model: LoadedModel, options: ExportGgufOptions = {}): Promise<GgufExportPlan> {
   const spec = model.spec;
-  const arch = ggufArchitecture(spec);
+  const arch = ggufArchitectureOf(spec);
   const dtype = options.dtype ?? "f16";
   const tok = options.tokenizer === undefined ? await readTokenizerFiles(model.dir) : options.tokenizer ?? undefined;
   const meta: [string, GgufValue][] = [];
@@ -151,8 +160,10 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
   meta.push(...vocab);
 
   // llama.cpp's "normal" RoPE rotates adjacent pairs; Hugging Face's rotate-half pairs i and
-  // i + d/2. Reordering the rows of Q and K per head makes the two agree (Qwen2 uses NEOX RoPE).
-  const permute = arch !== "qwen2";
+  // i + d/2. Reordering the rows of Q and K per head makes the two agree (NEOX RoPE needs none).
+  const g = GGUF_ARCHITECTURES[arch];
+  const permute = !g.neoxRope;
+  const names = g.tensors;
   const w = model.weights;
   const tensors: GgufTensor[] = [];
   const matrix = (name: string, t: Tensor, heads?: number) =>
@@ -169,31 +180,24 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
       dtype: "f32",
       data: () => castTensor(heads && permute ? permuteRows(t, heads) : t, "f32").data,
     });
-  matrix("token_embd.weight", w.embed);
+  matrix(names.global.embed!, w.embed);
   if (rope?.scaling?.type === "llama3") {
     const plain = ropeInvFreq({ kind: "rope", theta: rope.theta }, spec.headDim);
     const scaled = ropeInvFreq(rope, spec.headDim);
     const factors = Float32Array.from(plain, (f, i) => f / scaled[i]);
-    tensors.push({ name: "rope_freqs.weight", shape: [factors.length], dtype: "f32", data: () => factors });
+    tensors.push({ name: names.ropeFreqs, shape: [factors.length], dtype: "f32", data: () => factors });
   }
   w.layers.forEach((l, i) => {
-    const b = `blk.${i}.`;
-    vector(b + "attn_norm.weight", l.attnNorm);
-    matrix(b + "attn_q.weight", l.wq, spec.heads);
-    matrix(b + "attn_k.weight", l.wk, spec.kvHeads);
-    matrix(b + "attn_v.weight", l.wv);
-    if (l.bq) vector(b + "attn_q.bias", l.bq, spec.heads);
-    if (l.bk) vector(b + "attn_k.bias", l.bk, spec.kvHeads);
-    if (l.bv) vector(b + "attn_v.bias", l.bv);
-    matrix(b + "attn_output.weight", l.wo);
-    if (l.bo) vector(b + "attn_output.bias", l.bo);
-    vector(b + "ffn_norm.weight", l.ffnNorm);
-    matrix(b + "ffn_gate.weight", l.w1);
-    matrix(b + "ffn_up.weight", l.w3);
-    matrix(b + "ffn_down.weight", l.w2);
+    for (const role of Object.keys(LAYER_ROLES) as LayerRole[]) {
+      const name = names.layer[role];
+      const t = role === "wqkv" ? undefined : l[role];
+      if (name === undefined || t === undefined) continue;
+      const info = LAYER_ROLES[role];
+      (info.kind === "matrix" ? matrix : vector)(layerTensorName(name, i), t, info.ropeHeads?.(spec));
+    }
   });
-  vector("output_norm.weight", w.norm);
-  if (!spec.tiedEmbeddings || arch === "baichuan") matrix("output.weight", w.output);
+  vector(names.global.norm!, w.norm);
+  if (!spec.tiedEmbeddings || g.outputRequired) matrix(names.global.output!, w.output);
   return {
     architecture: arch,
     metadata: meta,
@@ -204,9 +208,9 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
 }
 
 /**
- * The llama.cpp architecture for a model. llama.cpp picks Baichuan's position encoding by
- * layer count (32: RoPE, 40: ALiBi); a RoPE Baichuan of another depth computes exactly as
- * Llama does, so it is written as `llama`.
+ * The llama.cpp architecture for a model (its row's `gguf`). llama.cpp picks Baichuan's
+ * position encoding by layer count (32: RoPE, 40: ALiBi); a RoPE Baichuan of another depth
+ * computes exactly as Llama does, so it is written as `llama`.
  *
  * @param spec the model
  * @returns `llama`, `qwen2` or `baichuan`
@@ -222,17 +226,23 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
  * ```
  */
 export function ggufArchitecture(spec: ModelSpec): string {
-  if (spec.architecture === "qwen2") return "qwen2";
-  if (spec.architecture === "llama") return "llama";
+  return ggufArchitectureOf(spec);
+}
+
+function ggufArchitectureOf(spec: ModelSpec): GgufArchitecture {
+  const row = ARCHITECTURES[spec.architecture];
+  const { architecture, depths } = row.gguf;
+  if (depths === undefined) return architecture;
   if (spec.position.kind === "alibi") {
-    if (spec.layers !== 40) {
+    if (spec.layers !== depths.alibi) {
       throw new InputError(
-        `llama.cpp applies ALiBi to Baichuan models of exactly 40 layers (the 13B); this one has ${spec.layers}`,
+        `llama.cpp applies ALiBi to ${row.label} models of exactly ${depths.alibi} layers (${depths.alibiModels}); ` +
+          `this one has ${spec.layers}`,
       );
     }
-    return "baichuan";
+    return architecture;
   }
-  return spec.layers === 32 ? "baichuan" : "llama";
+  return spec.layers === depths.rope ? architecture : depths.otherwise;
 }
 
 /**
@@ -400,7 +410,7 @@ export function vocabFromTokenizer(json: unknown, config: unknown, spec: ModelSp
     out.push(["tokenizer.ggml.model", { type: "string", value: "gpt2" }]);
     out.push(["tokenizer.ggml.pre", {
       type: "string",
-      value: spec.architecture === "qwen2" ? "qwen2" : spec.architecture === "llama" ? "llama-bpe" : "default",
+      value: ARCHITECTURES[spec.architecture].gguf.byteLevelPre,
     }]);
     out.push(["tokenizer.ggml.tokens", { type: "array", itemType: "string", value: tokens as string[] }]);
     out.push(["tokenizer.ggml.token_type", { type: "array", itemType: "i32", value: types }]);

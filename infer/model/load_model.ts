@@ -1,15 +1,17 @@
 /**
  * Loading a model for the engines: the one place where checkpoint tensors become canonical
- * weights. In reading order, each tensor is read once, LoRA-merged (or its update kept apart),
- * split (Baichuan's `W_pack`), normalized (NormHead) and converted to the format asked for;
+ * weights. In reading order (the family's row in `architecture_table.ts` names each tensor),
+ * each tensor is read once, LoRA-merged (or its update kept apart), split (a fused QKV such as
+ * Baichuan's `W_pack`), normalized (NormHead) and converted to the format asked for;
  * 16-bit matrices stay 16-bit unless told otherwise.
  *
  * @module
  */
 
 import { InputError } from "../../io/errors.ts";
-import { sourceTensors } from "./architectures.ts";
+import { roleTensors } from "./architectures.ts";
 import type { ModelConfig } from "./architectures.ts";
+import { GLOBAL_ROLES, type GlobalRole, LAYER_ROLES, type LayerRole } from "./architecture_table.ts";
 import { type DType, fromF32, toF32 } from "../formats/dtype.ts";
 import { AdapterFolder, type LoraDelta, mergeLora } from "./lora.ts";
 import { ModelFolder } from "../formats/model_folder.ts";
@@ -86,7 +88,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   using adapter = options.lora === undefined ? undefined : await AdapterFolder.open(options.lora);
   adapter?.checkFits(folder);
   const spec = folder.spec;
-  const sources = sourceTensors(spec);
+  const sources = roleTensors(spec);
   const entryBytes = (e: { begin: number; end: number }) => e.end - e.begin;
   let totalBytes = sources.reduce((n, s) => n + entryBytes(folder.entry(s.name)), 0);
   if (adapter) totalBytes += adapter.file.names.reduce((n, name) => n + entryBytes(adapter.file.entry(name)), 0);
@@ -140,64 +142,63 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     deltas.set(canonical, { ...d, b });
   };
 
-  const embed = matrix(await read("model.embed_tokens.weight"));
-  keep("model.embed_tokens.weight", "embed");
-  const layers: LayerWeights[] = [];
   const q = spec.heads * spec.headDim;
   const kv = spec.kvHeads * spec.headDim;
-  for (let l = 0; l < spec.layers; l++) {
-    const p = `model.layers.${l}.`;
-    const c = `layers.${l}.`;
-    const attnNorm = vector(await read(p + "input_layernorm.weight"));
-    let wq: Tensor, wk: Tensor, wv: Tensor;
-    let bq: Tensor | undefined, bk: Tensor | undefined, bv: Tensor | undefined;
-    if (spec.architecture === "baichuan") {
-      const pack = p + "self_attn.W_pack.weight";
-      const w = await read(pack);
-      wq = matrix(sliceRows(w, 0, q));
-      wk = matrix(sliceRows(w, q, q + kv));
-      wv = matrix(sliceRows(w, q + kv, q + 2 * kv));
-      keep(pack, c + "wq", [0, q]);
-      keep(pack, c + "wk", [q, q + kv]);
-      keep(pack, c + "wv", [q + kv, q + 2 * kv]);
-    } else {
-      const names = ["q_proj", "k_proj", "v_proj"].map((n) => p + `self_attn.${n}.weight`);
-      wq = matrix(await read(names[0]));
-      wk = matrix(await read(names[1]));
-      wv = matrix(await read(names[2]));
-      keep(names[0], c + "wq");
-      keep(names[1], c + "wk");
-      keep(names[2], c + "wv");
-      if (spec.qkvBias) {
-        bq = vector(await read(p + "self_attn.q_proj.bias"));
-        bk = vector(await read(p + "self_attn.k_proj.bias"));
-        bv = vector(await read(p + "self_attn.v_proj.bias"));
+  const global: Partial<Record<GlobalRole, Tensor>> = {};
+  const perLayer: Partial<Record<LayerRole, Tensor>>[] = Array.from({ length: spec.layers }, () => ({}));
+  for (const source of sources) {
+    const t = await read(source.name);
+    if (source.layer === undefined) {
+      const role = source.role as GlobalRole;
+      if (role === "output" && spec.normHead) {
+        global.output = matrix(normalizeRows(t));
+        if (pending.has(source.name)) {
+          throw new InputError("loraMode separate cannot apply an adapter to a NormHead lm_head", {
+            file: options.lora,
+          });
+        }
+      } else {
+        global[role] = GLOBAL_ROLES[role].kind === "matrix" ? matrix(t) : vector(t);
       }
+      if (GLOBAL_ROLES[role].kind === "matrix") keep(source.name, role);
+      continue;
     }
-    const wo = matrix(await read(p + "self_attn.o_proj.weight"));
-    keep(p + "self_attn.o_proj.weight", c + "wo");
-    const bo = spec.oBias ? vector(await read(p + "self_attn.o_proj.bias")) : undefined;
-    const ffnNorm = vector(await read(p + "post_attention_layernorm.weight"));
-    const w1 = matrix(await read(p + "mlp.gate_proj.weight"));
-    const w3 = matrix(await read(p + "mlp.up_proj.weight"));
-    const w2 = matrix(await read(p + "mlp.down_proj.weight"));
-    keep(p + "mlp.gate_proj.weight", c + "w1");
-    keep(p + "mlp.up_proj.weight", c + "w3");
-    keep(p + "mlp.down_proj.weight", c + "w2");
-    layers.push({ attnNorm, wq, wk, wv, wo, bq, bk, bv, bo, ffnNorm, w1, w2, w3 });
-  }
-  const norm = vector(await read("model.norm.weight"));
-  let output: Tensor;
-  if (spec.tiedEmbeddings) {
-    output = embed;
-  } else {
-    const head = await read("lm_head.weight");
-    output = matrix(spec.normHead ? normalizeRows(head) : head);
-    if (spec.normHead && pending.has("lm_head.weight")) {
-      throw new InputError("loraMode separate cannot apply an adapter to a NormHead lm_head", { file: options.lora });
+    const role = source.role as LayerRole;
+    const c = `layers.${source.layer}.`;
+    const w = perLayer[source.layer];
+    if (role === "wqkv") {
+      // A fused projection: rows q, then k, then v.
+      w.wq = matrix(sliceRows(t, 0, q));
+      w.wk = matrix(sliceRows(t, q, q + kv));
+      w.wv = matrix(sliceRows(t, q + kv, q + 2 * kv));
+      keep(source.name, c + "wq", [0, q]);
+      keep(source.name, c + "wk", [q, q + kv]);
+      keep(source.name, c + "wv", [q + kv, q + 2 * kv]);
+    } else if (LAYER_ROLES[role].kind === "matrix") {
+      w[role] = matrix(t);
+      keep(source.name, c + role);
+    } else {
+      w[role] = vector(t);
     }
-    keep("lm_head.weight", "output");
   }
+  const embed = global.embed!;
+  const layers: LayerWeights[] = perLayer.map((w) => ({
+    attnNorm: w.attnNorm!,
+    wq: w.wq!,
+    wk: w.wk!,
+    wv: w.wv!,
+    wo: w.wo!,
+    bq: w.bq,
+    bk: w.bk,
+    bv: w.bv,
+    bo: w.bo,
+    ffnNorm: w.ffnNorm!,
+    w1: w.w1!,
+    w2: w.w2!,
+    w3: w.w3!,
+  }));
+  const norm = global.norm!;
+  const output = global.output ?? embed;
   return {
     dir,
     config: folder.config,

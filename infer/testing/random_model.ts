@@ -9,7 +9,14 @@
 import { join } from "node:path";
 import { type DType, fromF32 } from "../formats/dtype.ts";
 import type { Architecture } from "../model/model_spec.ts";
-import { sourceTensors, specFromConfig } from "../model/architectures.ts";
+import { roleTensors, sourceTensors, specFromConfig } from "../model/architectures.ts";
+import {
+  ARCHITECTURES,
+  GLOBAL_ROLES,
+  type GlobalRole,
+  LAYER_ROLES,
+  type LayerRole,
+} from "../model/architecture_table.ts";
 import { ModelFolder } from "../formats/model_folder.ts";
 import { Rng } from "../decode/random.ts";
 import { encodeSafetensors, type TensorToWrite } from "../formats/safetensors.ts";
@@ -37,9 +44,12 @@ export interface RandomModelOptions {
   readonly seed?: number;
   /** Tie the output matrix to the embedding. */
   readonly tiedEmbeddings?: boolean;
-  /** Baichuan only: `alibi` (13B style, default when layers ≠ 32) or `rope` (7B style). */
+  /**
+   * Families that may use ALiBi (Baichuan): `alibi` (13B style, default unless the depth is the
+   * one llama.cpp runs with RoPE, 32) or `rope` (7B style).
+   */
   readonly position?: "rope" | "alibi";
-  /** Baichuan only: Baichuan 2's NormHead (default true). */
+  /** Families with NormHead (Baichuan): Baichuan 2's NormHead (default true). */
   readonly normHead?: boolean;
   /** `rope_theta` (default 10000). */
   readonly ropeTheta?: number;
@@ -75,36 +85,40 @@ export interface RandomModelOptions {
  * ```
  */
 export function randomModelConfig(o: RandomModelOptions): Record<string, unknown> {
+  const row = ARCHITECTURES[o.architecture];
+  const keys = row.config;
+  const maxPositions = o.maxPositions ?? 2048;
   const c: Record<string, unknown> = {
-    architectures: [
-      { llama: "LlamaForCausalLM", qwen2: "Qwen2ForCausalLM", baichuan: "BaichuanForCausalLM" }[
-        o.architecture
-      ],
-    ],
-    model_type: o.architecture,
-    vocab_size: o.vocabSize,
-    hidden_size: o.hidden,
-    intermediate_size: o.intermediate,
-    num_hidden_layers: o.layers,
-    num_attention_heads: o.heads,
-    rms_norm_eps: 1e-6,
-    hidden_act: "silu",
-    bos_token_id: o.bosId ?? 1,
-    eos_token_id: o.eosId ?? 2,
-    tie_word_embeddings: o.tiedEmbeddings ?? false,
+    architectures: [row.classNames[0]],
+    model_type: row.modelTypes[0],
+    [keys.vocabSize]: o.vocabSize,
+    [keys.hidden]: o.hidden,
+    [keys.intermediate]: o.intermediate,
+    [keys.layers]: o.layers,
+    [keys.heads]: o.heads,
+    [keys.normEps]: 1e-6,
+    [keys.hiddenAct]: "silu",
+    [keys.bosId]: o.bosId ?? 1,
+    [keys.eosId]: o.eosId ?? 2,
+    [keys.tiedEmbeddings]: o.tiedEmbeddings ?? false,
     torch_dtype: { f32: "float32", f16: "float16", bf16: "bfloat16" }[o.dtype ?? "f32"],
   };
-  if (o.architecture === "baichuan") {
-    const alibi = (o.position ?? (o.layers === 32 ? "rope" : "alibi")) === "alibi";
-    c.model_max_length = o.maxPositions ?? 2048;
-    if (!alibi) c.max_position_embeddings = o.maxPositions ?? 2048;
-    if (o.normHead ?? true) c.z_loss_weight = 0;
-  } else {
-    c.num_key_value_heads = o.kvHeads ?? o.heads;
-    c.max_position_embeddings = o.maxPositions ?? 2048;
-    c.rope_theta = o.ropeTheta ?? 10000;
-    if (o.ropeScaling) c.rope_scaling = o.ropeScaling;
-    if (o.attentionBias) c.attention_bias = true;
+  // ALiBi unless asked otherwise or the depth llama.cpp runs with RoPE.
+  const alibi = row.alibiWithout !== undefined &&
+    (o.position ?? (o.layers === row.gguf.depths?.rope ? "rope" : "alibi")) === "alibi";
+  for (const field of row.optionalConfig) {
+    if (field === "kvHeads") c[keys.kvHeads!] = o.kvHeads ?? o.heads;
+    else if (field === "maxPositionsFallback") c[keys.maxPositionsFallback] = maxPositions;
+    else if (field === "maxPositions") {
+      if (!(alibi && row.alibiWithout === "maxPositions")) c[keys.maxPositions] = maxPositions;
+    } else if (field === "ropeTheta") c[keys.ropeTheta] = o.ropeTheta ?? 10000;
+    else if (field === "ropeScaling") {
+      if (o.ropeScaling) c[keys.ropeScaling] = o.ropeScaling;
+    } else if (field === "attentionBias") {
+      if (o.attentionBias) c[keys.attentionBias] = true;
+    } else if (field === "normHead") {
+      if (row.normHead && (o.normHead ?? true)) c[row.normHead.key] = 0;
+    }
   }
   return c;
 }
@@ -135,15 +149,16 @@ export async function writeRandomModel(dir: string, o: RandomModelOptions): Prom
   const rng = new Rng(o.seed ?? 1);
   const dtype = o.dtype ?? "f32";
   const tensors: [string, TensorToWrite][] = [];
-  for (const { name, shape } of sourceTensors(spec)) {
+  for (const { name, shape, role, layer } of roleTensors(spec)) {
     const v = new Float32Array(numel(shape));
-    if (shape.length === 1) {
-      const bias = name.endsWith(".bias");
+    const kind = layer === undefined ? GLOBAL_ROLES[role as GlobalRole].kind : LAYER_ROLES[role as LayerRole].kind;
+    if (kind !== "matrix") {
+      const bias = kind === "bias";
       for (let i = 0; i < v.length; i++) v[i] = bias ? 0.1 * rng.normal() : 1 + 0.1 * rng.normal();
     } else {
-      const std = name === "model.embed_tokens.weight"
+      const std = role === "embed"
         ? 1
-        : name === "lm_head.weight"
+        : role === "output"
         ? (o.outputGain ?? 3) / Math.sqrt(shape[1])
         : 1 / Math.sqrt(shape[1]);
       for (let i = 0; i < v.length; i++) v[i] = std * rng.normal();
