@@ -15,7 +15,8 @@ import {
   type LayerRole,
 } from "../infer/model/architecture_table.ts";
 import { roleTensors } from "../infer/model/architectures.ts";
-import { architectureOf, randomModelConfig, specFromConfig } from "../infer/mod.ts";
+import { architectureOf, specFromConfig } from "../infer/model/mod.ts";
+import { randomModelConfig } from "../infer/testing/mod.ts";
 
 const ROWS: readonly ArchitectureRow[] = Object.values(ARCHITECTURES);
 
