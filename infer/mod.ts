@@ -118,14 +118,11 @@ export {
 } from "./formats/gguf.ts";
 export {
   type KernelProfile,
-  type KernelRole,
-  type RecordedDispatch,
-  type StepDispatches,
+  type MatmulStrategy,
   webGpuAvailable,
   WebGpuEngine,
   type WebGpuEngineOptions,
-} from "./engine/webgpu/webgpu_engine.ts";
-export { type MatmulStrategy } from "./engine/webgpu/matmul.wgsl.ts";
+} from "./engine/webgpu/mod.ts";
 export { formatLoadProgress, LoadProgressLine } from "./model/load_progress.ts";
 export { formatModelReport, inspectModel, type ModelReport } from "./model/inspect.ts";
 export { type CommandIo, EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./cli/model_commands.ts";
