@@ -8,7 +8,8 @@
  * - `create_engine.ts`: {@linkcode createEngine}, an engine by name, and the GPU probe.
  * - `session_tokens.ts`: the token bookkeeping both engines' sessions share (private to them).
  * - `cpu/`: the CPU engine and the maths it reads like.
- * - `webgpu/`: the WebGPU engine and its WGSL kernels.
+ * - `webgpu/`: the WebGPU engine: device context, weights, the per-layer graph, sessions, profiling,
+ *   and its WGSL kernels (`webgpu/kernels/`).
  *
  * Data enters as a `LoadedModel` from `model/` and token ids from `decode/`, and leaves as
  * logits (or an argmax) for `decode/`.
@@ -33,10 +34,7 @@ export { createEngine, type CreateEngineOptions, defaultEngine, type GpuProbe, p
 export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
 export {
   type KernelProfile,
-  type KernelRole,
   type MatmulStrategy,
-  type RecordedDispatch,
-  type StepDispatches,
   webGpuAvailable,
   WebGpuEngine,
   type WebGpuEngineOptions,

@@ -43,7 +43,7 @@ export {
   type RopeScaling,
   type RopeSpec,
 } from "./model_spec.ts";
-export { type ModelConfig, type SourceTensor, sourceTensors, specFromConfig } from "./architectures.ts";
+export { architectureOf, type ModelConfig, type SourceTensor, sourceTensors, specFromConfig } from "./architectures.ts";
 export { type LoadedModel, loadModel, type LoadOptions, type LoadProgress } from "./load_model.ts";
 export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
 export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./lora.ts";

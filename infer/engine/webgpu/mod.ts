@@ -1,16 +1,23 @@
 /**
- * The `webgpu` engine: the forward pass as WGSL kernels, one role each.
+ * The WebGPU engine. Weights enter at `WebGpuEngine.create` (uploaded once); tokens enter at a
+ * session's `forward*`, and leave as logits or a greedy id read back after one submit per step.
  *
- * Map:
- * - `webgpu_engine.ts`: {@linkcode WebGpuEngine}: device, weight upload, the recorded step,
- *   readback, profiling and sessions.
- * - `adapter.ts`: whether an adapter is a real GPU (shared with the `auto` engine choice).
- * - `*.wgsl.ts`: one kernel each (`embed`, `rmsnorm`, `matmul`, `rope`, `attn_scores`,
- *   `softmax`, `attn_values`, `swiglu`, `argmax`), shapes written at the top;
- *   `weight_access.wgsl.ts` is the weight-reading snippet they share.
- *
- * Data enters as a `LoadedModel` (uploaded once) and token ids, and leaves as logits or, for
- * greedy decoding, the argmax alone.
+ * The folder, by role:
+ * - `webgpu_engine.ts` the engine: ties the parts together; creates sessions; profile results
+ * - `context.ts`      the device (requested or given), the pipeline cache, the serial queue of work
+ * - `adapter.ts`      whether an adapter is a software one (shared with the engine choice)
+ * - `buffers.ts`      buffers with an owner, destroyed together (the engine's; each session's)
+ * - `weights.ts`      weight upload: matrices in their format, in chunks that fit one binding
+ * - `activations.ts`  the engine's work buffers (ids, activations, scores, logits, readback)
+ * - `rope_table.ts`   the cos/sin table of RoPE
+ * - `llama_graph.ts`  the per-layer dispatches of the Llama family (Llama, Qwen2, Baichuan)
+ * - `record.ts`       a kernel call becomes a dispatch (pipeline, bind group, grid), once per session
+ * - `submit.ts`       one step: one encoder, one submit, one small readback
+ * - `session.ts`      a session: its own KV cache and parameters (freed with it), its recorded step
+ * - `profile.ts`      GPU time per kernel role (timestamp queries)
+ * - `kernels/`        one file per kernel: its WGSL, its parameter struct (declared once in
+ *   `params.ts` terms), its grid, and a constructor that checks shapes (`kernel.ts`: the call
+ *   they return; `step.ts`: the per-step uniform; `weight_access.ts`: reading 16-bit weights)
  *
  * @example
  * ```ts
@@ -21,13 +28,6 @@
  * @module
  */
 
-export {
-  type KernelProfile,
-  type KernelRole,
-  type RecordedDispatch,
-  type StepDispatches,
-  webGpuAvailable,
-  WebGpuEngine,
-  type WebGpuEngineOptions,
-} from "./webgpu_engine.ts";
-export type { MatmulStrategy } from "./matmul.wgsl.ts";
+export { type KernelProfile } from "./profile.ts";
+export { type MatmulStrategy } from "./kernels/matmul.ts";
+export { webGpuAvailable, WebGpuEngine, type WebGpuEngineOptions } from "./webgpu_engine.ts";

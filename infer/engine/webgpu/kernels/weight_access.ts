@@ -9,7 +9,8 @@
  * @module
  */
 
-import type { DType } from "../../formats/dtype.ts";
+import { type DType, DTYPE_BYTES } from "../../../formats/dtype.ts";
+import { checkShape } from "./kernel.ts";
 
 /**
  * The WGSL storage element type of a weight buffer.
@@ -19,7 +20,7 @@ import type { DType } from "../../formats/dtype.ts";
  *
  * @example
  * ```ts
- * import { weightElement } from "./weight_access.wgsl.ts";
+ * import { weightElement } from "./weight_access.ts";
  * if (weightElement("bf16") !== "u32") throw new Error();
  * ```
  */
@@ -36,7 +37,7 @@ export function weightElement(dtype: DType): string {
  *
  * @example
  * ```ts
- * import { weightAccess } from "./weight_access.wgsl.ts";
+ * import { weightAccess } from "./weight_access.ts";
  * if (!weightAccess("f16").includes("unpack2x16float")) throw new Error();
  * ```
  */
@@ -55,13 +56,21 @@ fn w_at(e: u32) -> f32 { let p = w_pair(e >> 1u); return select(p.x, p.y, (e & 1
 }
 
 /**
- * The per-step uniform every kernel may read: tokens in this step, position of the first,
- * keys cached after it, and the index of the last token.
+ * Throw unless a weight buffer holds `elements` values of its format.
+ *
+ * @param kernel the kernel's name
+ * @param buffer the weight buffer
+ * @param dtype its format
+ * @param elements values the kernel reads
+ * @throws {RangeError} when the buffer is smaller
+ *
+ * @example
+ * ```ts
+ * import { checkWeights } from "./weight_access.ts";
+ * checkWeights("matmul", { size: 8 } as GPUBuffer, "f16", 4);
+ * ```
  */
-export const STEP_STRUCT = `
-struct Step {
-  n: u32,       // tokens computed in this step
-  pos0: u32,    // position of the first of them
-  kv_len: u32,  // pos0 + n: keys in the cache after this step
-  last: u32,    // n - 1
-};`;
+export function checkWeights(kernel: string, buffer: GPUBuffer, dtype: DType, elements: number): void {
+  const need = Math.ceil(elements * DTYPE_BYTES[dtype] / 4) * 4;
+  checkShape(kernel, buffer.size >= need, `w holds ${buffer.size} bytes, needs ${need} (${elements} ${dtype})`);
+}

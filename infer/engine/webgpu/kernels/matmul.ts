@@ -17,8 +17,11 @@
  * @module
  */
 
-import type { DType } from "../../formats/dtype.ts";
-import { STEP_STRUCT, weightAccess, weightElement } from "./weight_access.wgsl.ts";
+import type { DType } from "../../../formats/dtype.ts";
+import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
+import { ParamStruct } from "./params.ts";
+import { STEP } from "./step.ts";
+import { checkWeights, weightAccess, weightElement } from "./weight_access.ts";
 
 /** How the matmul kernel splits its work. */
 export type MatmulStrategy = "cooperative" | "rows";
@@ -27,6 +30,33 @@ export type MatmulStrategy = "cooperative" | "rows";
 export const MATMUL_ROWS = 4;
 /** Tokens per workgroup. */
 export const MATMUL_TOKENS = 4;
+
+/**
+ * Parameters of `matmul`.
+ *
+ * @example
+ * ```ts
+ * import { MATMUL_PARAMS } from "./matmul.ts";
+ * if (MATMUL_PARAMS.size !== 32) throw new Error();
+ * ```
+ */
+export const MATMUL_PARAMS: ParamStruct<{
+  k: "u32";
+  rows: "u32";
+  row_start: "u32";
+  y_stride: "u32";
+  y_pos: "flag";
+  one_token: "flag";
+  accumulate: "flag";
+}> = new ParamStruct("Params", {
+  k: "u32",
+  rows: "u32",
+  row_start: "u32",
+  y_stride: "u32",
+  y_pos: "flag",
+  one_token: "flag",
+  accumulate: "flag",
+});
 
 /**
  * WGSL of the matrix product for a weight format, with or without bias.
@@ -38,18 +68,14 @@ export const MATMUL_TOKENS = 4;
  *
  * @example
  * ```ts
- * import { matmulWgsl } from "./matmul.wgsl.ts";
+ * import { matmulWgsl } from "./matmul.ts";
  * if (!matmulWgsl("bf16", true).includes("bias")) throw new Error();
  * if (matmulWgsl("f16", false, "rows").includes("workgroupBarrier")) throw new Error();
  * ```
  */
 export function matmulWgsl(dtype: DType, bias: boolean, strategy: MatmulStrategy = "cooperative"): string {
   if (strategy === "rows") return matmulRowsWgsl(dtype, bias);
-  return `${STEP_STRUCT}
-struct Params {
-  k: u32, rows: u32, row_start: u32, y_stride: u32,
-  y_pos: u32, one_token: u32, accumulate: u32, _pad: u32,
-};
+  return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -106,11 +132,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 export const MATMUL_ROWS_PER_GROUP = 64;
 
 function matmulRowsWgsl(dtype: DType, bias: boolean): string {
-  return `${STEP_STRUCT}
-struct Params {
-  k: u32, rows: u32, row_start: u32, y_stride: u32,
-  y_pos: u32, one_token: u32, accumulate: u32, _pad: u32,
-};
+  return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -153,4 +175,102 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   }
   for (var t = 0u; t < T; t++) { if (t0 + t < tokens) { store(r, t0 + t, acc[t]); } }
 }`;
+}
+
+/**
+ * The grid of `matmul` over one chunk: `(ceil(rows / 4), ceil(tokens / 4))` cooperative, or
+ * `(ceil(rows / 64), ceil(tokens / 4))` by rows; one token row with `oneToken`.
+ *
+ * @param rows rows in the chunk
+ * @param oneToken whether only the last token is computed
+ * @param strategy the matmul strategy
+ * @returns the grid
+ *
+ * @example
+ * ```ts
+ * import { matmulGrid } from "./matmul.ts";
+ * if (matmulGrid(100, false, "cooperative")(9, 9).join() !== "25,3,1") throw new Error();
+ * if (matmulGrid(100, true, "rows")(9, 9).join() !== "2,1,1") throw new Error();
+ * ```
+ */
+export function matmulGrid(rows: number, oneToken: boolean, strategy: MatmulStrategy): Grid {
+  const perGroup = strategy === "rows" ? MATMUL_ROWS_PER_GROUP : MATMUL_ROWS;
+  return (n) => [Math.ceil(rows / perGroup), oneToken ? 1 : Math.ceil(n / MATMUL_TOKENS), 1];
+}
+
+/** What `matmul` reads and writes, for one chunk of the weight matrix. */
+export interface MatmulArgs {
+  /** The chunk of weights: `rows` rows of `k` values. */
+  readonly w: GPUBuffer;
+  /** Their format. */
+  readonly dtype: DType;
+  /** The input width (even). */
+  readonly k: number;
+  /** The chunk's first row. */
+  readonly rowStart: number;
+  /** Rows in the chunk. */
+  readonly rows: number;
+  /** Input rows, one per token. */
+  readonly x: GPUBuffer;
+  /** Rows `x` holds (the most tokens in one step). */
+  readonly xRows: number;
+  /** The output. */
+  readonly y: GPUBuffer;
+  /** Rows `y` holds: the batch, or the context when `yPos`. */
+  readonly yRows: number;
+  /** Elements per output row. */
+  readonly yStride: number;
+  /** The bias of the whole matrix, if any. */
+  readonly bias?: GPUBuffer;
+  /** Write at row `pos0 + t` (into the KV cache) rather than `t`. */
+  readonly yPos?: boolean;
+  /** Only the last token (the logits). */
+  readonly oneToken?: boolean;
+  /** Add to `y` (residual connections). */
+  readonly accumulate?: boolean;
+  /** How the work is split. */
+  readonly strategy: MatmulStrategy;
+}
+
+/**
+ * The `matmul` kernel for one chunk, its shapes checked.
+ *
+ * @param a buffers and shapes
+ * @returns the call
+ * @throws {RangeError} on an odd `k`, rows past the output row, too many rows for one grid, or a buffer too small
+ *
+ * @example
+ * ```ts
+ * import { matmul } from "./matmul.ts";
+ * const buf = (size: number) => ({ size }) as GPUBuffer;
+ * const call = matmul({ w: buf(8 * 16 * 2), dtype: "f16", k: 16, rowStart: 0, rows: 8, x: buf(2 * 16 * 4), xRows: 2,
+ *   y: buf(2 * 8 * 4), yRows: 2, yStride: 8, strategy: "rows" });
+ * if (call.buffers.length !== 3) throw new Error();
+ * ```
+ */
+export function matmul(a: MatmulArgs): KernelCall {
+  const perGroup = a.strategy === "rows" ? MATMUL_ROWS_PER_GROUP : MATMUL_ROWS;
+  checkShape("matmul", a.k > 0 && a.k % 2 === 0, `k must be even, got ${a.k}`);
+  checkShape("matmul", a.rows > 0 && Math.ceil(a.rows / perGroup) <= 65535, `${a.rows} rows do not fit one grid`);
+  checkShape("matmul", a.rowStart + a.rows <= a.yStride, "rows must fit in an output row");
+  checkWeights("matmul", a.w, a.dtype, a.rows * a.k);
+  checkElements("matmul", "x", a.x, (a.oneToken ? 1 : a.xRows) * a.k);
+  checkElements("matmul", "y", a.y, (a.oneToken ? 1 : a.yRows) * a.yStride);
+  if (a.bias) checkElements("matmul", "bias", a.bias, a.rowStart + a.rows);
+  return {
+    role: "matmul",
+    code: matmulWgsl(a.dtype, a.bias !== undefined, a.strategy),
+    params: MATMUL_PARAMS.pack({
+      k: a.k,
+      rows: a.rows,
+      row_start: a.rowStart,
+      y_stride: a.yStride,
+      y_pos: a.yPos === true,
+      one_token: a.oneToken === true,
+      accumulate: a.accumulate === true,
+    }),
+    step: true,
+    buffers: a.bias ? [a.x, a.w, a.y, a.bias] : [a.x, a.w, a.y],
+    grid: matmulGrid(a.rows, a.oneToken === true, a.strategy),
+  };
 }

@@ -1,0 +1,138 @@
+/**
+ * The graph of the Llama family, the one decoder every architecture here computes (Llama,
+ * Qwen2, Baichuan): embed; per layer RMSNorm, Q/K/V projections (K and V straight into the
+ * cache, with biases where the spec has them), RoPE or ALiBi, attention, output projection
+ * onto the residual, RMSNorm, SwiGLU MLP onto the residual; then the final norm and the logits.
+ * The spec's switches (biases, RoPE or ALiBi) are read here; an architecture whose maths
+ * differs would get a graph file of its own beside this one.
+ *
+ * @module
+ */
+
+import type { ModelSpec } from "../../model/model_spec.ts";
+import type { Activations } from "./activations.ts";
+import { argmax } from "./kernels/argmax.ts";
+import { attnScores } from "./kernels/attn_scores.ts";
+import { attnValues } from "./kernels/attn_values.ts";
+import { embed } from "./kernels/embed.ts";
+import { matmul, type MatmulStrategy } from "./kernels/matmul.ts";
+import { rmsnorm } from "./kernels/rmsnorm.ts";
+import { rope } from "./kernels/rope.ts";
+import { softmax } from "./kernels/softmax.ts";
+import { swiglu } from "./kernels/swiglu.ts";
+import type { RecordedDispatch, Recorder, StepDispatches } from "./record.ts";
+import type { GpuMatrix, GpuWeights } from "./weights.ts";
+
+/** What a session's graph is recorded over. */
+export interface GraphInputs {
+  /** What the model computes. */
+  readonly spec: ModelSpec;
+  /** Its weights on the device. */
+  readonly weights: GpuWeights;
+  /** The engine's work buffers. */
+  readonly act: Activations;
+  /** The session's key cache, one buffer per layer. */
+  readonly keys: readonly GPUBuffer[];
+  /** Its value cache. */
+  readonly values: readonly GPUBuffer[];
+  /** Its context size. */
+  readonly context: number;
+  /** The cos/sin table for `context` positions. */
+  readonly ropeTable: GPUBuffer;
+  /** How `matmul` splits its work. */
+  readonly strategy: MatmulStrategy;
+}
+
+/** Options of one matrix product, beyond its matrix and buffers. */
+interface Product {
+  readonly bias?: GPUBuffer;
+  readonly yStride: number;
+  readonly yRows: number;
+  readonly yPos?: boolean;
+  readonly oneToken?: boolean;
+  readonly accumulate?: boolean;
+}
+
+/**
+ * Record a session's step: the body (embed and every layer) and the three tails.
+ *
+ * @param rec the session's recorder
+ * @param g weights, work buffers, caches
+ * @returns the dispatches
+ *
+ * @example
+ * ```ts
+ * import { llamaGraph } from "./llama_graph.ts";
+ * if (typeof llamaGraph !== "function") throw new Error();
+ * ```
+ */
+export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
+  const { spec, act, weights: w, context, strategy } = g;
+  const B = act.batch;
+  const q = spec.heads * spec.headDim;
+  const kvDim = spec.kvHeads * spec.headDim;
+  const product = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product): RecordedDispatch[] =>
+    m.chunks.map((c) =>
+      rec.record(matmul({
+        w: c.buffer,
+        dtype: m.dtype,
+        k: m.cols,
+        rowStart: c.rowStart,
+        rows: c.rows,
+        x,
+        xRows: B,
+        y,
+        strategy,
+        ...o,
+      }))
+    );
+  const norm = (weight: GPUBuffer, lastOnly = false) =>
+    rec.record(rmsnorm({ x: act.x, weight, y: act.xn, dim: spec.hidden, eps: spec.normEps, lastOnly, tokens: B }));
+  const heads = { heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim, batch: B, context };
+  const alibi = spec.position.kind !== "rope";
+
+  const body: RecordedDispatch[] = [];
+  for (const c of w.embed.chunks) {
+    body.push(rec.record(embed({
+      w: c.buffer,
+      dtype: w.embed.dtype,
+      rowStart: c.rowStart,
+      rows: c.rows,
+      dim: spec.hidden,
+      ids: act.ids,
+      x: act.x,
+      tokens: B,
+    })));
+  }
+  w.layers.forEach((l, i) => {
+    const keys = g.keys[i];
+    const values = g.values[i];
+    body.push(norm(l.attnNorm));
+    body.push(...product(l.wq, act.xn, act.q, { bias: l.bq, yStride: q, yRows: B }));
+    body.push(...product(l.wk, act.xn, keys, { bias: l.bk, yStride: kvDim, yRows: context, yPos: true }));
+    body.push(...product(l.wv, act.xn, values, { bias: l.bv, yStride: kvDim, yRows: context, yPos: true }));
+    if (!alibi) {
+      const table = { table: g.ropeTable, context, headDim: spec.headDim };
+      body.push(rec.record(rope({ x: act.q, xRows: B, heads: spec.heads, ...table })));
+      body.push(rec.record(rope({ x: keys, xRows: context, xPos: true, heads: spec.kvHeads, ...table })));
+    }
+    body.push(rec.record(attnScores({ q: act.q, k: keys, s: act.scores, slopes: act.slopes, alibi, ...heads })));
+    body.push(rec.record(softmax({ s: act.scores, heads: spec.heads, batch: B, context })));
+    body.push(rec.record(attnValues({ s: act.scores, v: values, o: act.attn, ...heads })));
+    body.push(
+      ...product(l.wo, act.attn, act.x, { bias: l.bo, yStride: spec.hidden, yRows: B, accumulate: true }),
+    );
+    body.push(norm(l.ffnNorm));
+    body.push(...product(l.w1, act.xn, act.gate, { yStride: spec.intermediate, yRows: B }));
+    body.push(...product(l.w3, act.xn, act.up, { yStride: spec.intermediate, yRows: B }));
+    body.push(rec.record(swiglu({ gate: act.gate, up: act.up, inner: spec.intermediate, tokens: B })));
+    body.push(...product(l.w2, act.gate, act.x, { yStride: spec.hidden, yRows: B, accumulate: true }));
+  });
+  const last = [
+    norm(w.norm, true),
+    ...product(w.output, act.xn, act.logits, { yStride: spec.vocabSize, yRows: B, oneToken: true }),
+  ];
+  const greedy = [...last, rec.record(argmax({ logits: act.logits, out: act.argmax, vocab: spec.vocabSize }))];
+  const all = [norm(w.norm), ...product(w.output, act.xn, act.logits, { yStride: spec.vocabSize, yRows: B })];
+  return { body, last, argmax: greedy, all };
+}

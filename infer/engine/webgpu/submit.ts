@@ -1,0 +1,94 @@
+/**
+ * One step on the device: the step's ids and uniform written, its recorded dispatches replayed
+ * into one command encoder (one pass, or one timed pass per dispatch when profiling), one
+ * submit, and one small readback: the argmax id (4 bytes), the last logits, or every token's.
+ *
+ * @module
+ */
+
+import type { Activations } from "./activations.ts";
+import type { GpuContext } from "./context.ts";
+import { stepBytes } from "./kernels/step.ts";
+import type { Profiler } from "./profile.ts";
+import type { RecordedDispatch, StepDispatches } from "./record.ts";
+
+/** What a step reads back: nothing, the argmax id, the last token's logits, or every token's. */
+export type ReadMode = "none" | "argmax" | "last" | "all";
+
+/** One step's request. */
+export interface StepRequest {
+  /** The session's dispatches. */
+  readonly ops: StepDispatches;
+  /** The step's tokens (at most the batch). */
+  readonly tokens: readonly number[];
+  /** Position of the first. */
+  readonly pos0: number;
+  /** What to read back. */
+  readonly mode: ReadMode;
+  /** The vocabulary size (the width of a logits row). */
+  readonly vocab: number;
+}
+
+/**
+ * Run one step (not serialized: the caller queues it).
+ *
+ * @param ctx the device
+ * @param act the work buffers
+ * @param r the step
+ * @param profiler times each dispatch when given
+ * @param submitted called with the dispatch count once submitted
+ * @returns the id, the logits rows, or nothing
+ *
+ * @example
+ * ```ts
+ * import { runStep } from "./submit.ts";
+ * if (typeof runStep !== "function") throw new Error();
+ * ```
+ */
+export async function runStep(
+  ctx: GpuContext,
+  act: Activations,
+  r: StepRequest,
+  profiler: Profiler | undefined,
+  submitted: (dispatches: number) => void,
+): Promise<number | Float32Array[] | undefined> {
+  const { tokens, pos0, mode, vocab } = r;
+  const n = tokens.length;
+  const device = ctx.device;
+  device.queue.writeBuffer(act.ids, 0, Uint32Array.from(tokens));
+  device.queue.writeBuffer(act.step, 0, stepBytes(n, pos0));
+  const list: RecordedDispatch[] = [...r.ops.body, ...(mode === "none" ? [] : r.ops[mode])];
+  const encoder = device.createCommandEncoder();
+  if (profiler) {
+    list.forEach((op, i) => {
+      const pass = encoder.beginComputePass(profiler.pass(i));
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, op.bindGroup);
+      pass.dispatchWorkgroups(...op.grid(n, pos0 + n));
+      pass.end();
+    });
+    profiler.resolve(encoder, list.length);
+  } else {
+    const pass = encoder.beginComputePass();
+    for (const op of list) {
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, op.bindGroup);
+      pass.dispatchWorkgroups(...op.grid(n, pos0 + n));
+    }
+    pass.end();
+  }
+  const readBytes = mode === "argmax" ? 4 : mode === "last" ? vocab * 4 : mode === "all" ? n * vocab * 4 : 0;
+  if (readBytes > 0) {
+    encoder.copyBufferToBuffer(mode === "argmax" ? act.argmax : act.logits, 0, act.readback, 0, readBytes);
+  }
+  device.queue.submit([encoder.finish()]);
+  submitted(list.length);
+  if (profiler) await profiler.collect(list);
+  if (readBytes === 0) return undefined;
+  await act.readback.mapAsync(1, /* GPUMapMode.READ */ 0, readBytes);
+  const data = new Float32Array(act.readback.getMappedRange(0, readBytes).slice(0));
+  act.readback.unmap();
+  if (mode === "argmax") return new Uint32Array(data.buffer)[0];
+  if (mode === "last") return [data];
+  return Array.from({ length: n }, (_, t) => data.subarray(t * vocab, (t + 1) * vocab));
+}

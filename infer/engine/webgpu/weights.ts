@@ -1,0 +1,151 @@
+/**
+ * Weight upload: a model's weights onto the device once, in their format (16-bit weights stay
+ * 16-bit and are widened in the shader), each matrix split into row chunks that fit one binding
+ * and one dispatch grid. Norms and biases go up as f32.
+ *
+ * @module
+ */
+
+import { type DType, DTYPE_BYTES } from "../../formats/dtype.ts";
+import { castTensor, type Tensor } from "../../formats/tensor.ts";
+import type { ModelWeights } from "../../model/model_spec.ts";
+import { type GpuBuffers, USAGE } from "./buffers.ts";
+import { MATMUL_ROWS } from "./kernels/matmul.ts";
+
+/** A weight matrix on the device, in row chunks that each fit one binding. */
+export interface GpuMatrix {
+  /** Format on the device. */
+  readonly dtype: DType;
+  /** Rows of the whole matrix. */
+  readonly rows: number;
+  /** Values per row. */
+  readonly cols: number;
+  /** The chunks, in row order. */
+  readonly chunks: readonly { readonly buffer: GPUBuffer; readonly rowStart: number; readonly rows: number }[];
+}
+
+/** One layer's weights on the device. */
+export interface GpuLayer {
+  /** Norm before attention. */
+  readonly attnNorm: GPUBuffer;
+  /** Norm before the MLP. */
+  readonly ffnNorm: GPUBuffer;
+  /** Query projection. */
+  readonly wq: GpuMatrix;
+  /** Key projection. */
+  readonly wk: GpuMatrix;
+  /** Value projection. */
+  readonly wv: GpuMatrix;
+  /** Attention output projection. */
+  readonly wo: GpuMatrix;
+  /** MLP gate. */
+  readonly w1: GpuMatrix;
+  /** MLP down. */
+  readonly w2: GpuMatrix;
+  /** MLP up. */
+  readonly w3: GpuMatrix;
+  /** Query bias. */
+  readonly bq?: GPUBuffer;
+  /** Key bias. */
+  readonly bk?: GPUBuffer;
+  /** Value bias. */
+  readonly bv?: GPUBuffer;
+  /** Output bias. */
+  readonly bo?: GPUBuffer;
+}
+
+/** A model's weights on the device. */
+export interface GpuWeights {
+  /** Token embedding. */
+  readonly embed: GpuMatrix;
+  /** Output projection (the embedding itself when tied). */
+  readonly output: GpuMatrix;
+  /** Final norm. */
+  readonly norm: GPUBuffer;
+  /** The layers. */
+  readonly layers: readonly GpuLayer[];
+  /** Bytes uploaded. */
+  readonly bytes: number;
+  /** The most chunks one matrix was split into. */
+  readonly maxChunks: number;
+}
+
+/**
+ * Upload a model's weights.
+ *
+ * @param buffers the owner of the buffers
+ * @param w the weights
+ * @param limit the most bytes of one chunk
+ * @returns the weights on the device
+ *
+ * @example
+ * ```ts
+ * import { GpuBuffers } from "./buffers.ts";
+ * import { uploadWeights } from "./weights.ts";
+ * import { f32Tensor } from "../../formats/tensor.ts";
+ * import type { ModelWeights } from "../../model/model_spec.ts";
+ * const adapter = await navigator.gpu?.requestAdapter();
+ * if (adapter) {
+ *   const device = await adapter.requestDevice();
+ *   const owned = new GpuBuffers(device);
+ *   const embed = f32Tensor([32, 16], new Float32Array(32 * 16));
+ *   const weights = { embed, output: embed, norm: f32Tensor([16], new Float32Array(16)), layers: [] };
+ *   const w = uploadWeights(owned, weights as unknown as ModelWeights, 256);
+ *   if (w.maxChunks !== 8) throw new Error("a 2 KiB embedding goes up in 256-byte chunks");
+ *   owned.destroy();
+ *   device.destroy();
+ * }
+ * ```
+ */
+export function uploadWeights(buffers: GpuBuffers, w: ModelWeights, limit: number): GpuWeights {
+  let bytes = 0;
+  let maxChunks = 1;
+  const matrix = (t: Tensor): GpuMatrix => {
+    const m = uploadMatrix(buffers, t, limit);
+    bytes += m.rows * m.cols * DTYPE_BYTES[m.dtype];
+    maxChunks = Math.max(maxChunks, m.chunks.length);
+    return m;
+  };
+  const vector = (t: Tensor | undefined): GPUBuffer | undefined => {
+    if (!t) return undefined;
+    bytes += t.data.length * 4;
+    return buffers.f32(castTensor(t, "f32").data as Float32Array, USAGE.STORAGE);
+  };
+  const embed = matrix(w.embed);
+  const output = w.output === w.embed ? embed : matrix(w.output);
+  const norm = vector(w.norm)!;
+  const layers = w.layers.map((l) => ({
+    attnNorm: vector(l.attnNorm)!,
+    ffnNorm: vector(l.ffnNorm)!,
+    wq: matrix(l.wq),
+    wk: matrix(l.wk),
+    wv: matrix(l.wv),
+    wo: matrix(l.wo),
+    w1: matrix(l.w1),
+    w2: matrix(l.w2),
+    w3: matrix(l.w3),
+    bq: vector(l.bq),
+    bk: vector(l.bk),
+    bv: vector(l.bv),
+    bo: vector(l.bo),
+  }));
+  return { embed, output, norm, layers, bytes, maxChunks };
+}
+
+/** Weights in their format, in row chunks of at most `limit` bytes (and dispatchable). */
+function uploadMatrix(buffers: GpuBuffers, t: Tensor, limit: number): GpuMatrix {
+  const [rows, cols] = t.shape;
+  // 16-bit pairs are read as one u32: an odd row length would split pairs across rows.
+  const tensor = t.dtype !== "f32" && cols % 2 === 1 ? castTensor(t, "f32") : t;
+  const bytes = DTYPE_BYTES[tensor.dtype];
+  let per = Math.max(1, Math.floor(limit / (cols * bytes)));
+  per = Math.min(per, 65535 * MATMUL_ROWS);
+  if (tensor.dtype !== "f32" && per > 1) per -= per % 2;
+  const chunks = [];
+  for (let r = 0; r < rows; r += per) {
+    const n = Math.min(per, rows - r);
+    const buffer = buffers.bytes(tensor.data.subarray(r * cols, (r + n) * cols), USAGE.STORAGE);
+    chunks.push({ buffer, rowStart: r, rows: n });
+  }
+  return { dtype: tensor.dtype, rows, cols, chunks };
+}

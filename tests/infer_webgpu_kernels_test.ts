@@ -1,0 +1,171 @@
+/**
+ * The WebGPU kernels' declarations: each kernel's WGSL declares the parameter struct its
+ * uniform is packed from, its constructor refuses shapes its WGSL cannot compute, and (where
+ * an adapter exists) every kernel compiles and binds what its constructor lists without a
+ * validation error.
+ */
+
+import { equal, ok, throws } from "node:assert/strict";
+import { argmax, ARGMAX_PARAMS, argmaxWgsl } from "../infer/engine/webgpu/kernels/argmax.ts";
+import { ATTN_SCORES_PARAMS, attnScores, attnScoresWgsl } from "../infer/engine/webgpu/kernels/attn_scores.ts";
+import { ATTN_VALUES_PARAMS, attnValues, attnValuesWgsl } from "../infer/engine/webgpu/kernels/attn_values.ts";
+import { embed, EMBED_PARAMS, embedWgsl } from "../infer/engine/webgpu/kernels/embed.ts";
+import type { KernelCall } from "../infer/engine/webgpu/kernels/kernel.ts";
+import { matmul, MATMUL_PARAMS, matmulWgsl } from "../infer/engine/webgpu/kernels/matmul.ts";
+import { rmsnorm, RMSNORM_PARAMS, rmsnormWgsl } from "../infer/engine/webgpu/kernels/rmsnorm.ts";
+import { rope, ROPE_PARAMS, ropeWgsl } from "../infer/engine/webgpu/kernels/rope.ts";
+import { softmax, SOFTMAX_PARAMS, softmaxWgsl } from "../infer/engine/webgpu/kernels/softmax.ts";
+import { STEP } from "../infer/engine/webgpu/kernels/step.ts";
+import { swiglu, SWIGLU_PARAMS, swigluWgsl } from "../infer/engine/webgpu/kernels/swiglu.ts";
+import { GpuBuffers, USAGE } from "../infer/engine/webgpu/buffers.ts";
+import { GpuContext } from "../infer/engine/webgpu/context.ts";
+import { Recorder } from "../infer/engine/webgpu/record.ts";
+import { webGpuAvailable } from "../infer/mod.ts";
+import { skipNotice } from "./_shared.ts";
+
+const HAVE_GPU = await webGpuAvailable();
+if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU kernel compile checks", "no WebGPU adapter on this machine");
+
+Deno.test("webgpu kernels: the WGSL declares the struct its uniform is packed from", () => {
+  const pairs: [string, { readonly wgsl: string; readonly size: number }][] = [
+    [embedWgsl("bf16"), EMBED_PARAMS],
+    [rmsnormWgsl(), RMSNORM_PARAMS],
+    [matmulWgsl("f16", true, "cooperative"), MATMUL_PARAMS],
+    [matmulWgsl("f32", false, "rows"), MATMUL_PARAMS],
+    [ropeWgsl(), ROPE_PARAMS],
+    [attnScoresWgsl(), ATTN_SCORES_PARAMS],
+    [softmaxWgsl(), SOFTMAX_PARAMS],
+    [attnValuesWgsl(), ATTN_VALUES_PARAMS],
+    [swigluWgsl(), SWIGLU_PARAMS],
+    [argmaxWgsl(), ARGMAX_PARAMS],
+  ];
+  for (const [code, params] of pairs) {
+    ok(code.includes(params.wgsl), params.wgsl);
+    equal(code.split("struct Params").length, 2, "one Params struct");
+    equal(params.size % 16, 0);
+  }
+  // Field order and types, by hand: RMSNorm's eps is the third 4-byte word, as an f32.
+  const bytes = RMSNORM_PARAMS.pack({ dim: 64, last_only: true, eps: 1e-6 });
+  equal(new Uint32Array(bytes)[0], 64);
+  equal(new Uint32Array(bytes)[1], 1);
+  equal(new Float32Array(bytes)[2], Math.fround(1e-6));
+  throws(() => STEP.pack({ n: -1, pos0: 0, kv_len: 0, last: 0 }), RangeError);
+});
+
+const fake = (bytes: number) => ({ size: bytes }) as GPUBuffer;
+
+Deno.test("webgpu kernels: constructors refuse shapes their WGSL cannot compute", () => {
+  const ok1 = {
+    w: fake(8 * 16 * 2),
+    dtype: "f16" as const,
+    k: 16,
+    rowStart: 0,
+    rows: 8,
+    x: fake(2 * 16 * 4),
+    xRows: 2,
+  };
+  matmul({ ...ok1, y: fake(2 * 8 * 4), yRows: 2, yStride: 8, strategy: "rows" });
+  throws(() => matmul({ ...ok1, y: fake(2 * 8 * 4 - 4), yRows: 2, yStride: 8, strategy: "rows" }), RangeError);
+  throws(() => matmul({ ...ok1, k: 15, y: fake(2 * 8 * 4), yRows: 2, yStride: 8, strategy: "rows" }), RangeError);
+  throws(() => matmul({ ...ok1, y: fake(2 * 8 * 4), yRows: 2, yStride: 4, strategy: "rows" }), RangeError);
+  throws(
+    () => matmul({ ...ok1, w: fake(8 * 16), y: fake(2 * 8 * 4), yRows: 2, yStride: 8, strategy: "rows" }),
+    RangeError,
+  );
+  throws(() => rope({ x: fake(1024), xRows: 2, table: fake(1024), context: 4, heads: 2, headDim: 7 }), RangeError);
+  const attn = { heads: 4, kvHeads: 3, headDim: 8, batch: 2, context: 16 };
+  throws(() => attnScores({ q: fake(4096), k: fake(4096), s: fake(4096), slopes: fake(64), alibi: true, ...attn }));
+  throws(() => attnValues({ s: fake(4096), v: fake(4096), o: fake(4096), ...attn }), RangeError);
+  throws(() => softmax({ s: fake(4 * 2 * 16 * 4 - 4), heads: 4, batch: 2, context: 16 }), RangeError);
+  throws(() => swiglu({ gate: fake(256), up: fake(252), inner: 32, tokens: 2 }), RangeError);
+  throws(() => argmax({ logits: fake(396), out: fake(4), vocab: 100 }), RangeError);
+  throws(
+    () => embed({ w: fake(100), dtype: "f32", rowStart: 0, rows: 10, dim: 8, ids: fake(8), x: fake(64), tokens: 2 }),
+    RangeError,
+  );
+  throws(() => rmsnorm({ x: fake(64), weight: fake(28), y: fake(64), dim: 8, eps: 1e-5, tokens: 2 }), RangeError);
+});
+
+Deno.test({
+  name: "webgpu kernels: each compiles and binds what its constructor lists",
+  ignore: !HAVE_GPU,
+  async fn() {
+    const ctx = await GpuContext.open();
+    const own = new GpuBuffers(ctx.device);
+    try {
+      const f = (elements: number) => own.create(elements * 4, USAGE.STORAGE);
+      const step = own.create(STEP.size, USAGE.UNIFORM | USAGE.COPY_DST);
+      const B = 2, H = 4, KV = 2, D = 8, C = 16, K = 32, V = 40;
+      const calls: KernelCall[] = [
+        embed({ w: f(V * K / 2), dtype: "bf16", rowStart: 0, rows: V, dim: K, ids: f(B), x: f(B * K), tokens: B }),
+        rmsnorm({ x: f(B * K), weight: f(K), y: f(B * K), dim: K, eps: 1e-5, lastOnly: true, tokens: B }),
+        ...(["cooperative", "rows"] as const).flatMap((strategy) => [
+          matmul({
+            w: f(V * K),
+            dtype: "f32",
+            k: K,
+            rowStart: 0,
+            rows: V,
+            x: f(B * K),
+            xRows: B,
+            y: f(B * V),
+            yRows: B,
+            yStride: V,
+            bias: f(V),
+            strategy,
+          }),
+          matmul({
+            w: f(V * K / 2),
+            dtype: "f16",
+            k: K,
+            rowStart: 0,
+            rows: V,
+            x: f(B * K),
+            xRows: B,
+            y: f(C * V),
+            yRows: C,
+            yStride: V,
+            yPos: true,
+            strategy,
+          }),
+        ]),
+        rope({ x: f(C * KV * D), xRows: C, xPos: true, table: f(C * D), context: C, heads: KV, headDim: D }),
+        attnScores({
+          q: f(B * H * D),
+          k: f(C * KV * D),
+          s: f(H * B * C),
+          slopes: f(H),
+          heads: H,
+          kvHeads: KV,
+          headDim: D,
+          batch: B,
+          context: C,
+          alibi: true,
+        }),
+        softmax({ s: f(H * B * C), heads: H, batch: B, context: C }),
+        attnValues({
+          s: f(H * B * C),
+          v: f(C * KV * D),
+          o: f(B * H * D),
+          heads: H,
+          kvHeads: KV,
+          headDim: D,
+          batch: B,
+          context: C,
+        }),
+        swiglu({ gate: f(B * K), up: f(B * K), inner: K, tokens: B }),
+        argmax({ logits: f(V), out: f(1), vocab: V }),
+      ];
+      const rec = new Recorder(ctx, step, own);
+      for (const call of calls) {
+        ctx.device.pushErrorScope("validation");
+        rec.record(call);
+        const error = await ctx.device.popErrorScope();
+        equal(error, null, `${call.role}: ${error?.message}`);
+      }
+    } finally {
+      own.destroy();
+      ctx.dispose();
+    }
+  },
+});
