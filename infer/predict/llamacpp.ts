@@ -48,6 +48,7 @@ import {
 } from "./local.ts";
 import { closeLongestFit, wellFormed } from "./_closing.ts";
 import { importLlamaCpp } from "./llamacpp_binding.ts";
+import { SerialQueue } from "./serial_queue.ts";
 
 const enc = new TextEncoder();
 
@@ -115,7 +116,7 @@ export class LlamaCppGenerator implements TextGenerator {
   readonly #o: LlamaCppGeneratorOptions;
   readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
   #loaded: Promise<Loaded> | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /**
    * Create a `LlamaCppGenerator`.
@@ -150,14 +151,15 @@ export class LlamaCppGenerator implements TextGenerator {
    * @throws {InputError} when the prompt does not fit the context
    */
   complete(request: CompletionRequest): Promise<CompletionResult> {
-    const run = this.#queue.then(() => this.#complete(request));
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#queue.run(() => this.#complete(request));
   }
 
   /** Free llama.cpp's context and model (a later request loads them again). */
-  async close(): Promise<void> {
-    await this.#queue;
+  close(): Promise<void> {
+    return this.#queue.run(() => this.#free());
+  }
+
+  async #free(): Promise<void> {
     const loaded = this.#loaded;
     this.#loaded = undefined;
     this.#grammars.clear();

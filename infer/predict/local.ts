@@ -16,6 +16,7 @@ import { generate } from "../decode/generate.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
 import { closeAnswer } from "./_closing.ts";
 import type { Prediction, Predictor, PredictRequest } from "./run.ts";
+import { SerialQueue } from "./serial_queue.ts";
 
 /** One generation request on prompt ids. */
 export interface CompletionRequest {
@@ -100,7 +101,7 @@ export class LocalGenerator implements TextGenerator {
   /** The tokenizer. */
   readonly tokenizer: HfTokenizer;
   #session: Session | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /**
    * Create a `LocalGenerator`.
@@ -120,9 +121,7 @@ export class LocalGenerator implements TextGenerator {
    * @returns the answer
    */
   complete(request: CompletionRequest): Promise<CompletionResult> {
-    const run = this.#queue.then(() => this.#complete(request));
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#queue.run(() => this.#complete(request));
   }
 
   /**
@@ -131,11 +130,13 @@ export class LocalGenerator implements TextGenerator {
    *
    * @returns once freed
    */
-  async close(): Promise<void> {
-    await this.#queue;
-    this.#session?.dispose();
-    this.#session = undefined;
-    this.engine.dispose();
+  close(): Promise<void> {
+    return this.#queue.run(() => {
+      this.#session?.dispose();
+      this.#session = undefined;
+      this.engine.dispose();
+      return Promise.resolve();
+    });
   }
 
   async #complete(r: CompletionRequest): Promise<CompletionResult> {
