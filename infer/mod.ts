@@ -81,14 +81,10 @@ export {
 export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine/engine.ts";
 export { CpuEngine, type CpuEngineOptions, embeddingRow } from "./engine/cpu/cpu_engine.ts";
 export { logSoftmax, sampleToken, type SamplingOptions } from "./decode/sampling.ts";
-export {
-  cutAtStopText,
-  firstStop,
-  generate,
-  type GenerateOptions,
-  type Generation,
-  type StopReason,
-} from "./decode/generate.ts";
+export { cutAtStopText, firstStop } from "./decode/stop_text.ts";
+export { generate, type GenerateOptions, type Generation } from "./decode/generate.ts";
+export { type DecodeLoopOptions, type DecodeOutcome, type StopReason } from "./decode/decode_loop.ts";
+export { type Answer } from "./decode/answer.ts";
 export { shrinkTokenizer } from "./testing/tiny_tokenizer.ts";
 export {
   exportGguf,
