@@ -78,6 +78,9 @@ export {
 
 // Generate and sample.
 export {
+  type Answer,
+  type DecodeLoopOptions,
+  type DecodeOutcome,
   generate,
   type GenerateOptions,
   type Generation,

@@ -8,7 +8,7 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { FatalPredictionError, type Predictor, prepareResume, runPredictions } from "../infer/predict/mod.ts";
 import { OpenAiPredictor } from "../infer/predict/openai.ts";
-import { closeLongestFit, wellFormed } from "../infer/predict/_closing.ts";
+import { closeLongestFit, wellFormed } from "../infer/decode/closing.ts";
 import { JsonShapeMatcher, shapeForSchema } from "../infer/constrain/mod.ts";
 import { tempDir } from "./_shared.ts";
 

@@ -20,15 +20,14 @@ import {
 } from "../../templates/mod.ts";
 import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
-import { createEngine } from "../engine/create_engine.ts";
-import { loadModel } from "../model/load_model.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
 import { chooseAutoEngine, llamaCppLoads } from "../predict/auto_engine.ts";
 import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "../predict/llamacpp_binding.ts";
-import { LocalGenerator, LocalPredictor } from "../predict/local.ts";
+import { LocalPredictor } from "../predict/local.ts";
 import { OpenAiPredictor } from "../predict/openai.ts";
 import { checkInstructionRecords, checkPromptsFit } from "../predict/preflight.ts";
+import { startGenerator } from "../predict/start_generator.ts";
 import {
   FatalPredictionError,
   type Predictor,
@@ -335,16 +334,16 @@ export async function runInfer(args: string[], io: { out(t: string): void; err(t
       describe = `llama.cpp engine on ${gguf}`;
     } else {
       const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
-      const model = await loadModel(modelDir, {
+      const generator = await startGenerator({
+        model: modelDir,
         lora: v.lora as string | undefined,
+        engine: engine as "cpu" | "webgpu",
+        contextSize,
+        tokenizer,
         onProgress: (p) => progress.update(p),
       });
       progress.finish();
-      const e = await createEngine(model, {
-        engine: engine as "cpu" | "webgpu",
-        contextSize,
-      });
-      predictor = new LocalPredictor(new LocalGenerator(e, tokenizer), { template, ...common });
+      predictor = new LocalPredictor(generator, { template, ...common });
       describe = `${engine} engine on ${modelDir}${v.lora ? ` + ${v.lora}` : ""}`;
     }
   }

@@ -9,12 +9,10 @@ import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { basename, resolve } from "node:path";
 import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { UsageError } from "../../io/errors.ts";
-import { loadTokenizer } from "../../templates/mod.ts";
 import type { CommandIo } from "./model_commands.ts";
-import { createEngine, defaultEngine } from "../engine/create_engine.ts";
-import { loadModel, type LoadProgress } from "../model/load_model.ts";
+import { defaultEngine } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
-import { LocalGenerator } from "../predict/local.ts";
+import { startGenerator } from "../predict/start_generator.ts";
 import { WorkerGenerator } from "../predict/worker_generator.ts";
 import { serveOpenAi } from "../serve/openai_server.ts";
 
@@ -115,9 +113,19 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
   const modelName = (v["model-name"] as string | undefined) || basename(resolve(modelDir));
 
   const lora = v.lora as string | undefined;
-  const generator = await startGenerator(modelDir, lora, engineName ?? await defaultEngine(), contextSize);
+  const engine = engineName ?? await defaultEngine();
+  const progress = new LoadProgressLine();
+  // The CPU engine computes in a worker: on this thread each token would hold up every request.
+  const generator = await startGenerator({
+    model: modelDir,
+    lora,
+    engine,
+    contextSize,
+    worker: true,
+    onProgress: (p) => progress.update(p),
+  }).finally(() => progress.finish());
   const { architecture } = generator instanceof WorkerGenerator ? generator.spec : generator.engine.spec;
-  const engine = generator instanceof WorkerGenerator ? generator.engineName : generator.engine.name;
+  const engineUsed = generator instanceof WorkerGenerator ? generator.engineName : generator.engine.name;
   let server;
   try {
     server = serveOpenAi({
@@ -138,7 +146,7 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
   }
   io.out(`${server.url}\n`);
   io.err(
-    `iepile serve: model "${modelName}" (${architecture}${lora ? ` + LoRA` : ""}, ${engine}), ` +
+    `iepile serve: model "${modelName}" (${architecture}${lora ? ` + LoRA` : ""}, ${engineUsed}), ` +
       `template ${template}, ${apiKey ? "API key required" : "no API key"}; Ctrl-C stops\n`,
   );
   if (!isLoopback(host) && !apiKey) {
@@ -164,29 +172,6 @@ export async function runServe(args: string[], io: CommandIo, signal?: AbortSign
   io.err(`iepile serve: ${why === "closed" ? "closed" : `stopped (${why})`}\n`);
   // Stopped by a signal: 128 + its number, as every command exits.
   return why.startsWith("SIG") ? signalExitCode(why) : 0;
-}
-
-/**
- * The model on its engine, the tokenizer beside it. The CPU engine computes in a worker: on
- * this thread each token would hold up every request. WebGPU waits for the device without
- * blocking, so it stays here.
- */
-async function startGenerator(
-  modelDir: string,
-  lora: string | undefined,
-  engine: "cpu" | "webgpu",
-  contextSize: number | undefined,
-): Promise<LocalGenerator | WorkerGenerator> {
-  const progress = new LoadProgressLine();
-  try {
-    const onProgress = (p: LoadProgress) => progress.update(p);
-    if (engine === "cpu") return await WorkerGenerator.start({ model: modelDir, lora, contextSize, onProgress });
-    const model = await loadModel(modelDir, { lora, onProgress });
-    const tokenizer = await loadTokenizer(modelDir);
-    return new LocalGenerator(await createEngine(model, { engine, contextSize }), tokenizer);
-  } finally {
-    progress.finish();
-  }
 }
 
 function isLoopback(host: string): boolean {

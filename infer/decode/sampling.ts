@@ -20,6 +20,22 @@ export interface SamplingOptions {
 }
 
 /**
+ * Whether sampling options mean greedy decoding: none given, or a temperature of 0 or less.
+ *
+ * @param sampling the options (absent: greedy)
+ * @returns true when the most likely token is always chosen
+ *
+ * @example
+ * ```ts
+ * import { isGreedy } from "./sampling.ts";
+ * if (!isGreedy(undefined) || !isGreedy({ temperature: 0 }) || isGreedy({ topK: 5 })) throw new Error();
+ * ```
+ */
+export function isGreedy(sampling: SamplingOptions | undefined): boolean {
+  return !sampling || (sampling.temperature ?? 1) <= 0;
+}
+
+/**
  * Sample a token: temperature, then top-k, then top-p (each keeping at least one token), then
  * a draw from the renormalized distribution.
  *

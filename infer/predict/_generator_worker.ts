@@ -6,11 +6,9 @@
  * @module
  */
 
-import { loadTokenizer } from "../../templates/mod.ts";
-import { CpuEngine } from "../engine/cpu/cpu_engine.ts";
 import type { Engine, Session } from "../engine/engine.ts";
-import { loadModel } from "../model/load_model.ts";
 import { LocalGenerator } from "./local.ts";
+import { loadEngine } from "./start_generator.ts";
 import { CANCEL, type FromWorker, toWire, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 
 const scope = globalThis as unknown as {
@@ -38,13 +36,13 @@ scope.onmessage = (e) => {
 };
 
 async function start(init: WorkerInit): Promise<void> {
-  const [model, tokenizer] = await Promise.all([
-    loadModel(init.model, { lora: init.lora, onProgress: (progress) => post({ type: "progress", progress }) }),
-    loadTokenizer(init.model),
-  ]);
-  const engine = new CpuEngine(model, { contextSize: init.contextSize });
+  const { engine, tokenizer } = await loadEngine({
+    ...init,
+    engine: "cpu",
+    onProgress: (progress) => post({ type: "progress", progress }),
+  });
   generator = new LocalGenerator(cancellable(engine, cancel!), tokenizer);
-  post({ type: "ready", spec: model.spec, contextSize: engine.contextSize, engine: engine.name });
+  post({ type: "ready", spec: engine.spec, contextSize: engine.contextSize, engine: engine.name });
 }
 
 /** Prompt tokens computed per step, so that a cancel also stops a long prompt between steps. */

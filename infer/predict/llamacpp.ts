@@ -36,7 +36,9 @@ import type { HfTokenizer } from "../../templates/mod.ts";
 import { JsonShapeMatcher, type MatchState } from "../constrain/json_matcher.ts";
 import { type JsonSchema, shapeToJsonSchema } from "../constrain/json_schema.ts";
 import type { Shape } from "../constrain/shape.ts";
-import { cutAtStopText } from "../decode/generate.ts";
+import { type AnswerConstraint, decodeAnswer } from "../decode/answer.ts";
+import { closeLongestFit, wellFormed } from "../decode/closing.ts";
+import { isGreedy } from "../decode/sampling.ts";
 import {
   type CompletionRequest,
   type CompletionResult,
@@ -46,8 +48,8 @@ import {
   tokensBytes,
   tokensText,
 } from "./local.ts";
-import { closeLongestFit, wellFormed } from "./_closing.ts";
 import { importLlamaCpp } from "./llamacpp_binding.ts";
+import { SerialQueue } from "./serial_queue.ts";
 
 const enc = new TextEncoder();
 
@@ -115,7 +117,7 @@ export class LlamaCppGenerator implements TextGenerator {
   readonly #o: LlamaCppGeneratorOptions;
   readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
   #loaded: Promise<Loaded> | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /**
    * Create a `LlamaCppGenerator`.
@@ -150,14 +152,15 @@ export class LlamaCppGenerator implements TextGenerator {
    * @throws {InputError} when the prompt does not fit the context
    */
   complete(request: CompletionRequest): Promise<CompletionResult> {
-    const run = this.#queue.then(() => this.#complete(request));
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#queue.run(() => this.#complete(request));
   }
 
   /** Free llama.cpp's context and model (a later request loads them again). */
-  async close(): Promise<void> {
-    await this.#queue;
+  close(): Promise<void> {
+    return this.#queue.run(() => this.#free());
+  }
+
+  async #free(): Promise<void> {
     const loaded = this.#loaded;
     this.#loaded = undefined;
     this.#grammars.clear();
@@ -181,8 +184,7 @@ export class LlamaCppGenerator implements TextGenerator {
       throw new InputError(`the prompt has ${prompt.length} tokens; the context holds ${contextSize}`);
     }
     const eos = tok.eos?.id;
-    const stopIds = new Set([...(r.stopIds ?? []), ...(eos === undefined ? [] : [eos])]);
-    const stopTexts = (r.stopTexts ?? []).filter((s) => s !== "");
+    const stopIds = [...(r.stopIds ?? []), ...(eos === undefined ? [] : [eos])];
     const kind = this.#o.grammar ?? "exact";
     const follow = r.shape === undefined ? undefined : new AnswerTracker(r.shape, kind, tok);
     const grammarState = r.shape === undefined
@@ -192,9 +194,8 @@ export class LlamaCppGenerator implements TextGenerator {
     await seq.adaptStateToTokens(prompt.slice(0, -1), false);
     const reused = seq.nextTokenIndex;
     const s = r.sampling;
-    const greedy = !s || (s.temperature ?? 1) <= 0;
     const steps = seq.evaluate(prompt.slice(reused), {
-      temperature: greedy ? 0 : s!.temperature ?? 1,
+      temperature: isGreedy(s) ? 0 : s!.temperature ?? 1,
       topK: s?.topK ?? 0,
       topP: s?.topP ?? 1,
       minP: 0,
@@ -202,52 +203,30 @@ export class LlamaCppGenerator implements TextGenerator {
       grammarEvaluationState: grammarState as never,
       yieldEogToken: true,
     });
-    const ids: number[] = [];
-    let text: string | undefined;
-    let finish: "stop" | "length" = "length";
-    // As our engines do: a constrained answer is the text of the accepted token bytes.
-    const decode = follow === undefined || this.#o.grammar === "json-schema"
-      ? (x: readonly number[]) => tok.decode(x)
-      : (x: readonly number[]) => tokensText(tok, x);
-    try {
-      while (ids.length < r.maxNewTokens) {
-        if (seq.nextTokenIndex + 1 >= contextSize) break; // no context shifts: the context is full
+    // llama.cpp samples (under its grammar) and appends each token it yields by itself.
+    const stepper = {
+      fits: () => seq.nextTokenIndex + 1 < contextSize, // no context shifts: the context is full
+      step: async () => {
         const step = await steps.next();
-        if (step.done) break;
-        const id = Number(step.value);
-        if (stopIds.has(id)) {
-          finish = "stop";
-          break;
-        }
-        ids.push(id);
-        if (stopTexts.length > 0) {
-          const cut = cutAtStopText(ids, decode, stopTexts);
-          if (cut !== undefined) {
-            text = cut;
-            finish = "stop";
-            break;
-          }
-        }
-        if (follow?.accept(id, ids)) {
-          finish = "stop";
-          break;
-        }
-        if (r.signal?.aborted) break;
-      }
+        return step.done ? undefined : Number(step.value);
+      },
+    };
+    try {
+      const answer = await decodeAnswer(stepper, prompt.slice(reused), {
+        maxNewTokens: r.maxNewTokens,
+        stopIds,
+        stopTexts: r.stopTexts,
+        // As our engines do: a constrained answer is the text of the accepted token bytes.
+        decode: follow === undefined || kind === "json-schema" ? (x) => tok.decode(x) : (x) => tokensText(tok, x),
+        constraint: follow,
+        onText: r.onText,
+        signal: r.signal,
+      });
+      const { text, ids, finish, closing } = answer;
+      return { text, ids, finish, promptTokens: prompt.length, reusedTokens: reused, closing };
     } finally {
       await steps.return();
     }
-    r.signal?.throwIfAborted();
-    const cut = text; // the text before a stop text, when one ended the answer
-    text ??= decode(ids);
-    let closing = "";
-    if (follow !== undefined) {
-      text = follow.trim(text);
-      // Closed as bytes: the tokens may end inside a character, which the closing finishes.
-      if (!follow.done) ({ text, closing } = follow.close(cut === undefined ? tokensBytes(tok, ids) : enc.encode(cut)));
-      if (closing !== "") finish = "length";
-    }
-    return { text, ids, finish, promptTokens: prompt.length, reusedTokens: reused, closing };
   }
 
   #grammar(llama: Llama, shape: Shape, kind: LlamaCppGrammarKind): Promise<LlamaGrammar> {
@@ -338,8 +317,11 @@ async function loadGguf(options: LlamaCppGeneratorOptions): Promise<Loaded> {
   }
 }
 
-/** Follows a constrained answer: when it is complete, and how to close it when cut off. */
-class AnswerTracker {
+/**
+ * Follows an answer llama.cpp's grammar constrains: when it is complete, and how to close it
+ * when cut off.
+ */
+class AnswerTracker implements AnswerConstraint {
   readonly #matcher: JsonShapeMatcher;
   readonly #kind: LlamaCppGrammarKind;
   readonly #tok: HfTokenizer;
@@ -373,22 +355,20 @@ class AnswerTracker {
     return this.done;
   }
 
-  /** The answer without the whitespace the json-schema grammar requires after it. */
-  trim(text: string): string {
-    return this.#kind === "json-schema" && this.done ? text.trimEnd() : text;
-  }
-
   /**
-   * A cut-off answer closed with the shortest valid ending (ill-formed UTF-8 that llama.cpp's
+   * The answer: when complete, without the whitespace the json-schema grammar requires after
+   * it; when cut off, closed with the shortest valid ending (ill-formed UTF-8 that llama.cpp's
    * grammar let through shown as U+FFFD). Always closed: where the bytes stop fitting the shape
    * (llama.cpp reads a character's length from its first byte without checking the rest, so a
    * quote it took as part of a character ends the string here), the answer ends at the last byte
    * that fits.
    */
-  close(answer: Uint8Array): { text: string; closing: string } {
-    const bytes = wellFormed(answer);
-    const { text, closing } = closeLongestFit(this.#matcher, this.#kind === "exact" ? bytes : pythonSpacing(bytes));
-    return { text, closing };
+  close(ids: readonly number[], text: string, cut: boolean): { text: string; closing: string } {
+    if (this.done) return { text: this.#kind === "json-schema" ? text.trimEnd() : text, closing: "" };
+    // Closed as bytes: the tokens may end inside a character, which the closing finishes.
+    const bytes = wellFormed(cut ? enc.encode(text) : tokensBytes(this.#tok, ids));
+    const closed = closeLongestFit(this.#matcher, this.#kind === "exact" ? bytes : pythonSpacing(bytes));
+    return { text: closed.text, closing: closed.closing };
   }
 }
 

@@ -9,13 +9,14 @@
 
 import { InputError } from "../../io/errors.ts";
 import { type HfTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
-import { ConstraintVocab, JsonConstraint, pickGreedy } from "../constrain/token_constraint.ts";
+import { ConstraintVocab, JsonConstraint } from "../constrain/token_constraint.ts";
 import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import type { Engine, Session } from "../engine/engine.ts";
-import { generate } from "../decode/generate.ts";
+import { type Answer, decodeAnswer, jsonAnswerConstraint } from "../decode/answer.ts";
+import { sessionStart } from "../decode/decode_loop.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
-import { closeAnswer } from "./_closing.ts";
 import type { Prediction, Predictor, PredictRequest } from "./run.ts";
+import { SerialQueue } from "./serial_queue.ts";
 
 /** One generation request on prompt ids. */
 export interface CompletionRequest {
@@ -41,23 +42,12 @@ export interface CompletionRequest {
   signal?: AbortSignal;
 }
 
-/** What a completion produced. */
-export interface CompletionResult {
-  /** The answer text (with the constraint's closing text when the token limit cut it). */
-  text: string;
-  /** Generated token ids. */
-  ids: number[];
-  /** `stop`: the answer ended; `length`: the token limit (or context) cut it. */
-  finish: "stop" | "length";
+/** What a completion produced: the answer, and the prompt's tokens. */
+export interface CompletionResult extends Answer {
   /** Prompt tokens. */
   promptTokens: number;
   /** Prompt tokens found in the KV cache (not computed again). */
   reusedTokens: number;
-  /**
-   * Text the constraint added to close a cut-off answer ("" when none was needed): what follows
-   * the generated whole characters (so it includes the rest of a character the tokens cut).
-   */
-  closing: string;
 }
 
 /** Anything that generates answers from prompt ids with a tokenizer: our engines, llama.cpp. */
@@ -101,7 +91,7 @@ export class LocalGenerator implements TextGenerator {
   /** The tokenizer. */
   readonly tokenizer: HfTokenizer;
   #session: Session | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /**
    * Create a `LocalGenerator`.
@@ -121,9 +111,7 @@ export class LocalGenerator implements TextGenerator {
    * @returns the answer
    */
   complete(request: CompletionRequest): Promise<CompletionResult> {
-    const run = this.#queue.then(() => this.#complete(request));
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#queue.run(() => this.#complete(request));
   }
 
   /**
@@ -132,11 +120,13 @@ export class LocalGenerator implements TextGenerator {
    *
    * @returns once freed
    */
-  async close(): Promise<void> {
-    await this.#queue;
-    this.#session?.dispose();
-    this.#session = undefined;
-    this.engine.dispose();
+  close(): Promise<void> {
+    return this.#queue.run(() => {
+      this.#session?.dispose();
+      this.#session = undefined;
+      this.engine.dispose();
+      return Promise.resolve();
+    });
   }
 
   async #complete(r: CompletionRequest): Promise<CompletionResult> {
@@ -148,62 +138,24 @@ export class LocalGenerator implements TextGenerator {
     const tok = this.tokenizer;
     const eos = tok.eos?.id;
     const stopIds = [...(r.stopIds ?? []), ...(eos === undefined ? [] : [eos])];
-    const greedy = !r.sampling || (r.sampling.temperature ?? 1) <= 0;
     const constraint = r.shape === undefined
       ? undefined
       : new JsonConstraint(ConstraintVocab.of(tok), r.shape, { endIds: stopIds, extractiveText: r.extractiveText });
-    let emitted = "";
-    // A constrained answer is the text of the bytes the constraint accepted, whatever the decoder adds.
-    const decode = constraint === undefined
-      ? (ids: readonly number[]) => tok.decode(ids)
-      : (ids: readonly number[]) => tokensText(tok, ids);
-    const g = await generate(session, r.promptIds, {
+    const { stepper, first, reused } = sessionStart(session, r.promptIds);
+    const answer = await decodeAnswer(stepper, first, {
       maxNewTokens: r.maxNewTokens,
       sampling: r.sampling,
       seed: r.seed,
       stopIds,
       stopTexts: r.stopTexts,
-      decode,
-      logitsHook: constraint === undefined ? undefined : (logits) => {
-        if (greedy) {
-          const id = pickGreedy(logits, constraint);
-          logits.fill(-Infinity);
-          logits[id] = 0;
-        } else {
-          const allowed = constraint.allowedIds();
-          const keep = new Float32Array(allowed.length);
-          allowed.forEach((id, i) => keep[i] = logits[id]);
-          logits.fill(-Infinity);
-          allowed.forEach((id, i) => logits[id] = keep[i]);
-        }
-      },
-      onToken: (id, generated) => {
-        constraint?.accept(id);
-        if (r.onText) {
-          const text = decode(generated);
-          // Hold back a trailing partial character (U+FFFD) until its last byte arrives.
-          const stable = text.endsWith("\uFFFD") ? text.slice(0, -1) : text;
-          if (stable.length > emitted.length && stable.startsWith(emitted)) {
-            r.onText(stable.slice(emitted.length));
-            emitted = stable;
-          }
-        }
-        if (r.signal?.aborted) return false;
-        return !(constraint?.done ?? false); // a complete answer needs no end token
-      },
+      // A constrained answer is the text of the bytes the constraint accepted, whatever the decoder adds.
+      decode: constraint === undefined ? (ids) => tok.decode(ids) : (ids) => tokensText(tok, ids),
+      constraint: constraint && jsonAnswerConstraint(constraint, (ids) => tokensBytes(tok, ids)),
+      onText: r.onText,
+      signal: r.signal,
     });
-    r.signal?.throwIfAborted();
-    let text = g.text ?? decode(g.ids);
-    let closing = "";
-    if (constraint !== undefined) {
-      // The answer is its bytes and the closing bytes decoded once: the tokens may end inside a
-      // character, which the closing finishes. A stop text cuts the answer before the tokens' end.
-      const cut = g.stop === "stop-text" ? new TextEncoder().encode(text) : undefined;
-      ({ text, closing } = closeAnswer(cut ?? tokensBytes(tok, g.ids), constraint.completionBytes(cut)));
-    }
-    if (r.onText && text.length > emitted.length) r.onText(text.slice(emitted.length));
-    const finish = closing !== "" || g.stop === "length" || g.stop === "context" ? "length" : "stop";
-    return { text, ids: g.ids, finish, promptTokens: g.promptTokens, reusedTokens: g.reusedTokens, closing };
+    const { text, ids, finish, closing } = answer;
+    return { text, ids, finish, promptTokens: r.promptIds.length, reusedTokens: reused, closing };
   }
 }
 

@@ -11,6 +11,7 @@ import type { LoadProgress } from "../model/load_model.ts";
 import type { ModelSpec } from "../model/model_spec.ts";
 import type { CompletionRequest, CompletionResult, TextGenerator } from "./local.ts";
 import { CANCEL, fromWire, type FromWorker, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
+import { SerialQueue } from "./serial_queue.ts";
 
 /** Options of {@linkcode WorkerGenerator.start}. */
 export interface WorkerGeneratorOptions {
@@ -66,7 +67,7 @@ export class WorkerGenerator implements TextGenerator {
   readonly engineName: string;
   readonly #worker: Worker;
   readonly #cancel: Int32Array;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
   #running: Running | undefined;
   #nextId = 0;
   #failure: Error | undefined;
@@ -131,9 +132,7 @@ export class WorkerGenerator implements TextGenerator {
    * @returns the answer
    */
   complete(request: CompletionRequest): Promise<CompletionResult> {
-    const run = this.#queue.then(() => this.#run(request));
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#queue.run(() => this.#run(request));
   }
 
   /**
@@ -141,9 +140,8 @@ export class WorkerGenerator implements TextGenerator {
    *
    * @returns once the worker is gone
    */
-  async close(): Promise<void> {
-    await this.#queue;
-    this.#fail(new Error("the generator is closed"));
+  close(): Promise<void> {
+    return this.#queue.run(() => Promise.resolve(this.#fail(new Error("the generator is closed"))));
   }
 
   async #run(request: CompletionRequest): Promise<CompletionResult> {

@@ -22,7 +22,7 @@ import {
 import type { CompletionResult, LocalGenerator } from "../predict/local.ts";
 import { WorkerGenerator } from "../predict/worker_generator.ts";
 import { ApiError } from "./api_error.ts";
-import { Turns } from "./_turns.ts";
+import { SerialQueue } from "../predict/serial_queue.ts";
 import {
   type ChatPrompt,
   parseChatRequest,
@@ -114,7 +114,7 @@ export function serveOpenAi(options: ServeOptions): OpenAiServer {
   const source = promptSource(tok, options.template, vocabSize);
   const stopping = new AbortController();
   let active = 0; // accepted generations: running or waiting
-  const turns = new Turns(); // one at a time; a cancelled request leaves the line at once
+  const turns = new SerialQueue(); // one at a time; a cancelled request leaves the line at once
 
   const handle = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname.replace(/\/+$/, "");
@@ -229,9 +229,9 @@ class Job {
   readonly request: ParsedRequest;
   readonly maxTokens: number;
   readonly signal: AbortSignal;
-  readonly #turns: Turns;
+  readonly #turns: SerialQueue;
 
-  constructor(request: ParsedRequest, maxTokens: number, signal: AbortSignal, turns: Turns) {
+  constructor(request: ParsedRequest, maxTokens: number, signal: AbortSignal, turns: SerialQueue) {
     this.request = request;
     this.maxTokens = maxTokens;
     this.signal = signal;
@@ -240,12 +240,7 @@ class Job {
 
   /** Wait for the engine, then generate; `onText` gets text that no stop text can still take back. */
   async run(generator: LocalGenerator | WorkerGenerator, onText?: (delta: string) => void): Promise<CompletionResult> {
-    const end = await this.#turns.take(this.signal);
-    try {
-      return await this.#generate(generator, onText);
-    } finally {
-      end();
-    }
+    return await this.#turns.run(() => this.#generate(generator, onText), this.signal);
   }
 
   #generate(generator: LocalGenerator | WorkerGenerator, onText?: (delta: string) => void): Promise<CompletionResult> {

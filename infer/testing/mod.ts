@@ -39,3 +39,5 @@ export {
   writeRandomModel,
 } from "./random_model.ts";
 export { shrinkTokenizer } from "./tiny_tokenizer.ts";
+export type { Architecture } from "../model/mod.ts";
+export type { DType } from "../formats/mod.ts";

@@ -17,6 +17,12 @@ const lenient = new TextDecoder();
  *
  * @param bytes the bytes
  * @returns the length of the unfinished character at the end
+ *
+ * @example
+ * ```ts
+ * import { partialTail } from "./closing.ts";
+ * if (partialTail(new Uint8Array([0x61, 0xe4, 0xba])) !== 2) throw new Error("two bytes of 人");
+ * ```
  */
 export function partialTail(bytes: Uint8Array): number {
   for (let n = 1; n <= Math.min(3, bytes.length); n++) {
@@ -35,6 +41,12 @@ export function partialTail(bytes: Uint8Array): number {
  *
  * @param bytes the bytes
  * @returns well-formed UTF-8, possibly ending inside a character
+ *
+ * @example
+ * ```ts
+ * import { wellFormed } from "./closing.ts";
+ * if (wellFormed(new Uint8Array([0xff, 0x61, 0xe4])).join() !== "239,191,189,97,228") throw new Error();
+ * ```
  */
 export function wellFormed(bytes: Uint8Array): Uint8Array {
   const tail = partialTail(bytes);
@@ -52,6 +64,13 @@ export function wellFormed(bytes: Uint8Array): Uint8Array {
  * @param closing the bytes that complete it
  * @returns the whole text, and the closing as text: what follows the answer's whole characters
  * @throws {TypeError} when the two together are not well-formed UTF-8
+ *
+ * @example
+ * ```ts
+ * import { closeAnswer } from "./closing.ts";
+ * const r = closeAnswer(new Uint8Array([0x5b, 0x22, 0xe4, 0xba]), new Uint8Array([0xba, 0x22, 0x5d]));
+ * if (r.text !== '["人"]' || r.closing !== '人"]') throw new Error();
+ * ```
  */
 export function closeAnswer(answer: Uint8Array, closing: Uint8Array): { text: string; closing: string } {
   const all = new Uint8Array(answer.length + closing.length);
@@ -75,7 +94,7 @@ export function closeAnswer(answer: Uint8Array, closing: Uint8Array): { text: st
  *
  * @example
  * ```ts
- * import { closeLongestFit } from "./_closing.ts";
+ * import { closeLongestFit } from "./closing.ts";
  * import { JsonShapeMatcher, shapeForSchema } from "../constrain/mod.ts";
  * const m = new JsonShapeMatcher(shapeForSchema("NER", ["person"]));
  * const r = closeLongestFit(m, new TextEncoder().encode('{"person": ["Ann"x'));

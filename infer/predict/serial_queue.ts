@@ -1,6 +1,7 @@
 /**
- * Turns on one engine, first come first served, where a request that is cancelled while it
- * waits leaves the line at once (and so stops counting against the queue's limit).
+ * One at a time on one resource (an engine, a worker, llama.cpp's context): first come first
+ * served, where a request that is cancelled while it waits leaves the line at once (and so
+ * stops counting against a server's queue limit).
  *
  * @module
  */
@@ -11,22 +12,25 @@ interface Waiter {
 }
 
 /**
- * A first-in first-out line for one resource.
+ * A first-in first-out line for one resource: {@linkcode SerialQueue.run} runs a task in its
+ * turn, {@linkcode SerialQueue.take} hands out the turn itself.
  *
  * @example
  * ```ts
- * import { Turns } from "./_turns.ts";
- * const turns = new Turns();
- * const end = await turns.take();
+ * import { SerialQueue } from "./serial_queue.ts";
+ * const queue = new SerialQueue();
+ * const order: number[] = [];
+ * const slow = queue.run(async () => { await new Promise((r) => setTimeout(r, 5)); order.push(1); });
+ * const fast = queue.run(() => { order.push(2); return Promise.resolve(); });
  * const left = new AbortController();
- * const waiting = turns.take(left.signal);
+ * const waiting = queue.take(left.signal);
  * left.abort(); // it leaves the line without its turn
  * await waiting.then(() => { throw new Error("must not get a turn"); }, () => {});
- * end();
- * (await turns.take())(); // free again
+ * await Promise.all([slow, fast]);
+ * if (order.join() !== "1,2") throw new Error();
  * ```
  */
-export class Turns {
+export class SerialQueue {
   #busy = false;
   readonly #line: Waiter[] = [];
 
@@ -63,5 +67,21 @@ export class Turns {
       if (next === undefined) this.#busy = false;
       else next.start();
     };
+  }
+
+  /**
+   * Run a task in its turn, after the tasks queued before it (whether they succeed or fail).
+   *
+   * @param task the work
+   * @param signal leaves the line when aborted before the turn comes
+   * @returns what the task returns
+   */
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const end = await this.take(signal);
+    try {
+      return await task();
+    } finally {
+      end();
+    }
   }
 }

@@ -1,0 +1,105 @@
+/**
+ * Model → engine → generator, as the `infer` and `serve` commands (and the generation worker)
+ * build it: a Hugging Face model folder with its LoRA merged at load, on the `cpu` or `webgpu`
+ * engine, with the folder's tokenizer beside it.
+ *
+ * @module
+ */
+
+import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
+import { createEngine } from "../engine/create_engine.ts";
+import type { Engine } from "../engine/engine.ts";
+import { loadModel, type LoadProgress } from "../model/load_model.ts";
+import { LocalGenerator } from "./local.ts";
+import { WorkerGenerator } from "./worker_generator.ts";
+
+/** Options of {@linkcode startGenerator} and {@linkcode loadEngine}. */
+export interface StartGeneratorOptions {
+  /** The Hugging Face model folder (weights and tokenizer). */
+  readonly model: string;
+  /** A PEFT LoRA adapter folder merged into the weights at load. */
+  readonly lora?: string;
+  /** The engine that computes. */
+  readonly engine: "cpu" | "webgpu";
+  /** Tokens the engine's session holds (default: the engine's default for the model). */
+  readonly contextSize?: number;
+  /** Called as the weights are read. */
+  readonly onProgress?: (p: LoadProgress) => void;
+  /** The model's tokenizer when it is loaded already (default: read from the model folder). */
+  readonly tokenizer?: HfTokenizer;
+  /**
+   * Compute the `cpu` engine in a worker thread ({@linkcode WorkerGenerator}), so this thread
+   * stays free while a token is computed (default false). WebGPU waits for the device without
+   * blocking, so it always stays on this thread.
+   */
+  readonly worker?: boolean;
+}
+
+/** An engine and the tokenizer of its model: what {@linkcode loadEngine} returns. */
+export interface LoadedEngine {
+  /** The engine, the model's weights on it. */
+  readonly engine: Engine;
+  /** The model's tokenizer. */
+  readonly tokenizer: HfTokenizer;
+}
+
+/**
+ * Load a model folder (the LoRA merged) onto an engine, its tokenizer beside it.
+ *
+ * @param options the model folder, adapter, engine, context size and progress callback
+ * @returns the engine and the tokenizer
+ * @throws {InputError} for a bad model folder, adapter or tokenizer
+ *
+ * @example
+ * ```ts
+ * import { writeRandomModel } from "../mod.ts";
+ * import { loadEngine } from "./start_generator.ts";
+ * const vocab = Object.fromEntries(["<s>", "</s>", ..."abcdefghijklmnopqrstuvwxyz{}: "].map((t, i) => [t, i]));
+ * const json = { model: { type: "BPE", vocab, merges: [] }, added_tokens: [] };
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1,
+ *   heads: 2, tokenizer: { json, config: {} } });
+ * const { engine, tokenizer } = await loadEngine({ model: dir, engine: "cpu", contextSize: 64 });
+ * if (engine.contextSize !== 64 || tokenizer.vocabSize !== 32) throw new Error();
+ * engine.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
+  const model = await loadModel(options.model, { lora: options.lora, onProgress: options.onProgress });
+  const tokenizer = options.tokenizer ?? await loadTokenizer(options.model);
+  return { engine: await createEngine(model, { engine: options.engine, contextSize: options.contextSize }), tokenizer };
+}
+
+/**
+ * A generator on a model folder: the model on its engine ({@linkcode loadEngine}) behind a
+ * {@linkcode LocalGenerator}, or, for `cpu` with `worker`, in a {@linkcode WorkerGenerator}.
+ *
+ * @param options the model folder, adapter, engine, context size, progress callback, worker
+ * @returns the generator, once the model is loaded
+ * @throws {InputError} for a bad model folder, adapter or tokenizer
+ *
+ * @example
+ * ```ts
+ * import { writeRandomModel } from "../mod.ts";
+ * import { startGenerator } from "./start_generator.ts";
+ * const vocab = Object.fromEntries(["<s>", "</s>", ..."abcdefghijklmnopqrstuvwxyz{}: "].map((t, i) => [t, i]));
+ * const json = { model: { type: "BPE", vocab, merges: [] }, added_tokens: [] };
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1,
+ *   heads: 2, tokenizer: { json, config: {} } });
+ * const gen = await startGenerator({ model: dir, engine: "cpu" });
+ * const r = await gen.complete({ promptIds: [5, 9], maxNewTokens: 2 });
+ * await gen.close();
+ * if (r.promptTokens !== 2) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function startGenerator(options: StartGeneratorOptions): Promise<LocalGenerator | WorkerGenerator> {
+  if (options.worker && options.engine === "cpu") {
+    const { model, lora, contextSize, onProgress } = options;
+    return await WorkerGenerator.start({ model, lora, contextSize, onProgress });
+  }
+  const { engine, tokenizer } = await loadEngine(options);
+  return new LocalGenerator(engine, tokenizer);
+}
