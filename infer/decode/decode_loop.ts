@@ -172,7 +172,8 @@ export interface SessionStart {
  *
  * @example
  * ```ts
- * import { CpuEngine, loadModel, writeRandomModel } from "../mod.ts";
+ * import { CpuEngine, loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * import { decodeLoop, sessionStart } from "./decode_loop.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1, heads: 2 });

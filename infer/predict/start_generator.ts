@@ -52,7 +52,7 @@ export interface LoadedEngine {
  *
  * @example
  * ```ts
- * import { writeRandomModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * import { loadEngine } from "./start_generator.ts";
  * const vocab = Object.fromEntries(["<s>", "</s>", ..."abcdefghijklmnopqrstuvwxyz{}: "].map((t, i) => [t, i]));
  * const json = { model: { type: "BPE", vocab, merges: [] }, added_tokens: [] };
@@ -81,7 +81,7 @@ export async function loadEngine(options: StartGeneratorOptions): Promise<Loaded
  *
  * @example
  * ```ts
- * import { writeRandomModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
  * import { startGenerator } from "./start_generator.ts";
  * const vocab = Object.fromEntries(["<s>", "</s>", ..."abcdefghijklmnopqrstuvwxyz{}: "].map((t, i) => [t, i]));
  * const json = { model: { type: "BPE", vocab, merges: [] }, added_tokens: [] };

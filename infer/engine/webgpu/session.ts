@@ -73,7 +73,8 @@ export interface SessionHost {
  *
  * @example
  * ```ts
- * import { loadModel, WebGpuEngine, webGpuAvailable, writeRandomModel } from "../../mod.ts";
+ * import { loadModel, WebGpuEngine, webGpuAvailable } from "../../mod.ts";
+ * import { writeRandomModel } from "../../testing/mod.ts";
  * if (await webGpuAvailable()) {
  *   const dir = await Deno.makeTempDir();
  *   await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1,
