@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { CliIo } from "./io/cli_io.ts";
 import { InputError, UsageError } from "./io/errors.ts";
 import { CONVERT_HELP, runConvert, runStats, STATS_HELP } from "./convert/cli_command.ts";
 import denoConfig from "./deno.json" with { type: "json" };
@@ -12,13 +13,7 @@ import denoConfig from "./deno.json" with { type: "json" };
 /** The package version. */
 export const VERSION: string = denoConfig.version;
 
-/** Where the CLI writes (replaceable in tests). */
-export interface CliIo {
-  /** Normal output. */
-  out(text: string): void;
-  /** Messages, summaries and errors. */
-  err(text: string): void;
-}
+export type { CliIo } from "./io/cli_io.ts";
 
 const encoder = new TextEncoder();
 const STD_IO: CliIo = {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { CliIo } from "../io/cli_io.ts";
 import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "../io/args.ts";
 import { UsageError } from "../io/errors.ts";
 import { ProgressLine } from "../io/progress.ts";
@@ -113,7 +114,7 @@ const CONVERT_FLAGS = [
  * if (code !== 0 || !out.startsWith("iepile convert")) throw new Error(out);
  * ```
  */
-export async function runConvert(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
+export async function runConvert(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, optionSpec(CONVERT_STRINGS, CONVERT_FLAGS), "convert");
   const get = (name: string) => values[name];
   if (get("help")) {
@@ -192,7 +193,7 @@ function formatSummary(s: ConvertSummary, tgtPath: string): string {
  * await Deno.remove(path);
  * ```
  */
-export async function runStats(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
+export async function runStats(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     args,
     { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { CliIo } from "../io/cli_io.ts";
 import { optionSpec, parseCommandArgs } from "../io/args.ts";
 import { AtomicTextWriter } from "../io/atomic_write.ts";
 import { InputError, UsageError } from "../io/errors.ts";
@@ -122,7 +123,7 @@ const FLAGS = [
  * await Deno.remove(path);
  * ```
  */
-export async function runEval(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
+export async function runEval(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, optionSpec(STRINGS, FLAGS), "eval");
   const get = (name: string) => values[name];
   const str = (name: string) => get(name) as string | undefined;

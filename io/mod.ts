@@ -11,6 +11,7 @@
  * @module
  */
 
+export type { CliIo } from "./cli_io.ts";
 export { InputError, UsageError } from "./errors.ts";
 export { type RawItem, readJsonItemBatches, readJsonItems, type ReadJsonItemsOptions } from "./json_items.ts";
 export { entriesOf, getField, isJsonObject, type JsonObject } from "./json_object.ts";

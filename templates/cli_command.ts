@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { CliIo } from "../io/cli_io.ts";
 import { numberOption, optionSpec, parseCommandArgs } from "../io/args.ts";
 import { InputError, UsageError } from "../io/errors.ts";
 import { ProgressLine } from "../io/progress.ts";
@@ -99,7 +100,7 @@ const FLAGS = [
  * if (code !== 0 || !out.includes("llama2_zh")) throw new Error(out);
  * ```
  */
-export async function runPrompt(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
+export async function runPrompt(args: string[], io: CliIo): Promise<number> {
   const v = parse(args);
   if (v.help) {
     io.out(PROMPT_HELP);

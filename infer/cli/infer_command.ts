@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { CliIo } from "../../io/cli_io.ts";
 import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
 import { onStopSignals, signalExitCode } from "../../io/signals.ts";
@@ -179,7 +180,7 @@ const SPEC = {
  * if (!out.includes("--max-new-tokens")) throw new Error();
  * ```
  */
-export async function runInfer(args: string[], io: { out(t: string): void; err(t: string): void }): Promise<number> {
+export async function runInfer(args: string[], io: CliIo): Promise<number> {
   const iepile = iepileArgs(args);
   const { values: v, positionals } = parseCommandArgs(iepile.args, { ...SPEC, ...IEPILE_SPEC }, "infer");
   if (v.help) {

@@ -24,4 +24,4 @@
 
 export { formatRunProgress, INFER_HELP, runInfer } from "./infer_command.ts";
 export { runServe, SERVE_HELP } from "./serve_command.ts";
-export { type CommandIo, EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./model_commands.ts";
+export { EXPORT_GGUF_HELP, INSPECT_HELP, runExportGguf, runInspect } from "./model_commands.ts";

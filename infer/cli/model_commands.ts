@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { CliIo } from "../../io/cli_io.ts";
 import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } from "../../io/args.ts";
 import { checkOutputPath } from "../../io/atomic_write.ts";
 import { UsageError } from "../../io/errors.ts";
@@ -12,14 +13,6 @@ import { exportGguf, type ExportGgufResult, planGgufExport } from "../model/gguf
 import { formatModelReport, inspectModel } from "../model/inspect.ts";
 import { type LoadedModel, loadModel } from "../model/load_model.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
-
-/** Where a command writes. */
-export interface CommandIo {
-  /** Normal output. */
-  out(text: string): void;
-  /** Messages and summaries. */
-  err(text: string): void;
-}
 
 /** Help of `inspect`. */
 export const INSPECT_HELP: string = `iepile inspect — what a model folder (and a LoRA adapter) holds
@@ -80,7 +73,7 @@ function parse(args: string[], spec: OptionSpec, command: string): ParsedArgs["v
  * if (code !== 0 || !out.startsWith("iepile inspect")) throw new Error();
  * ```
  */
-export async function runInspect(args: string[], io: CommandIo): Promise<number> {
+export async function runInspect(args: string[], io: CliIo): Promise<number> {
   const v = parse(args, {
     model: { type: "string" },
     lora: { type: "string" },
@@ -117,7 +110,7 @@ export async function runInspect(args: string[], io: CommandIo): Promise<number>
  * if (code !== 0 || !out.includes("--dtype")) throw new Error();
  * ```
  */
-export async function runExportGguf(args: string[], io: CommandIo): Promise<number> {
+export async function runExportGguf(args: string[], io: CliIo): Promise<number> {
   const v = parse(args, {
     model: { type: "string" },
     lora: { type: "string" },

@@ -9,7 +9,7 @@ import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { basename, resolve } from "node:path";
 import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { UsageError } from "../../io/errors.ts";
-import type { CommandIo } from "./model_commands.ts";
+import type { CliIo } from "../../io/cli_io.ts";
 import { defaultEngine } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { startGenerator } from "../predict/start_generator.ts";
@@ -73,7 +73,7 @@ engine within one token. The first line on standard output is the API root URL. 
  * if (code !== 0 || !out.includes("--max-queue")) throw new Error();
  * ```
  */
-export async function runServe(args: string[], io: CommandIo, signal?: AbortSignal): Promise<number> {
+export async function runServe(args: string[], io: CliIo, signal?: AbortSignal): Promise<number> {
   const spec = optionSpec(
     [
       ["model", "model"],
