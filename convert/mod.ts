@@ -43,7 +43,8 @@ export {
   PySet,
   PyStrHasher,
 } from "./pycompat/mod.ts";
-export { compareCodePoints, sortByPosition, sortOrShuffle } from "./order.ts";
+export { compareCodePoints } from "../io/code_points.ts";
+export { sortByPosition, sortOrShuffle } from "./order.ts";
 export { type ClusterSample, clusterSample } from "./tasks/cluster.ts";
 export type { TaskAdapter, TrainBatch } from "./tasks/task.ts";
 export { Converter } from "./converter.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { compareCodePoints } from "../io/code_points.ts";
 import { InputError } from "../io/errors.ts";
 import { readJsonItemBatches } from "../io/json_items.ts";
 import { getField, isJsonObject, type JsonObject } from "../io/json_object.ts";
@@ -703,17 +704,4 @@ function addHealth(to: OutputHealth, h: OutputHealth): void {
     if (k === "repairs") { for (const r of REPAIRS) to.repairs[r] += h.repairs[r]; }
     else to[k] += h[k];
   }
-}
-
-/** Python's string order: by code point, not by UTF-16 unit. */
-function compareCodePoints(a: string, b: string): number {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i)!;
-    const y = b.codePointAt(i)!;
-    if (x !== y) return x - y;
-    if (x > 0xffff) i++;
-  }
-  return a.length - b.length;
 }

@@ -12,6 +12,7 @@
  */
 
 export type { CliIo } from "./cli_io.ts";
+export { compareCodePoints } from "./code_points.ts";
 export { InputError, UsageError } from "./errors.ts";
 export { type RawItem, readJsonItemBatches, readJsonItems, type ReadJsonItemsOptions } from "./json_items.ts";
 export { entriesOf, getField, isJsonObject, type JsonObject } from "./json_object.ts";

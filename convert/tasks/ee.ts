@@ -7,7 +7,8 @@
 
 import { pyStr, pyStrList } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
-import { compareCodePoints, sortByPosition, sortOrShuffle } from "../order.ts";
+import { compareCodePoints } from "../../io/code_points.ts";
+import { sortByPosition, sortOrShuffle } from "../order.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent, IeRecord } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
