@@ -4,8 +4,9 @@
  * @module
  */
 
-/** The tasks the converter handles. */
-export type Task = "NER" | "RE" | "SPO" | "EE" | "EET" | "EEA" | "KG";
+import type { Task } from "../io/tasks.ts";
+
+export type { Task };
 
 /** The instruction languages. */
 export type Language = "zh" | "en";

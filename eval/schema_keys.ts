@@ -6,6 +6,7 @@
  * @module
  */
 
+import { schemaKeyField } from "../io/tasks.ts";
 import { getField, isJsonObject } from "../io/json_object.ts";
 import type { PyJson } from "../io/py_json.ts";
 import { parsePyJson } from "../io/py_json_parse.ts";
@@ -27,7 +28,7 @@ import type { EvalTask } from "./tasks.ts";
  */
 export function schemaKeysOf(task: EvalTask, schema: PyJson): Set<string> | undefined {
   if (!Array.isArray(schema)) return undefined;
-  const field = task === "SPO" ? "predicate" : task === "EE" || task === "EEA" ? "event_type" : "entity_type";
+  const field = schemaKeyField(task) ?? "entity_type"; // string items are keys; objects name theirs
   const keys = new Set<string>();
   for (const item of schema) {
     if (typeof item === "string") keys.add(item);

@@ -5,12 +5,13 @@
  */
 
 import { UsageError } from "../io/errors.ts";
+import { IEPILE_TASKS, type Task } from "../io/tasks.ts";
 
-/** Every task `eval` scores (IEPile's converter tasks). */
-export const EVAL_TASKS: readonly EvalTask[] = ["NER", "RE", "SPO", "EE", "EET", "EEA", "KG"];
+/** Every task `eval` scores: all of IEPile's tasks. */
+export const EVAL_TASKS: readonly EvalTask[] = IEPILE_TASKS;
 
 /** A task `eval` scores. */
-export type EvalTask = "NER" | "RE" | "SPO" | "EE" | "EET" | "EEA" | "KG";
+export type EvalTask = Task;
 
 /** How outputs are compared: multisets (`normal`) or de-duplicated per record (`set`). */
 export type MatchMode = "normal" | "set";

@@ -13,6 +13,7 @@
 
 export type { CliIo } from "./cli_io.ts";
 export { compareCodePoints } from "./code_points.ts";
+export { IEPILE_TASKS, schemaKeyField, type Task } from "./tasks.ts";
 export { InputError, UsageError } from "./errors.ts";
 export { type RawItem, readJsonItemBatches, readJsonItems, type ReadJsonItemsOptions } from "./json_items.ts";
 export { entriesOf, getField, isJsonObject, type JsonObject } from "./json_object.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { IEPILE_TASKS, schemaKeyField, type Task } from "../../io/tasks.ts";
 import { InputError } from "../../io/errors.ts";
 
 /** A JSON string. `span`: an answer taken from the input text (subject to `--extractive`). */
@@ -107,6 +108,8 @@ export function shapeForSchema(task: string, schema: readonly unknown[], options
     }
     return v as string[];
   };
+  // SPO, EE, EEA and KG items name their answer key in this field; the other tasks' items are keys.
+  const keyField = IEPILE_TASKS.includes(task as Task) ? schemaKeyField(task as Task) : undefined;
   const entries: Array<[string, Shape]> = [];
   schema.forEach((item, i) => {
     switch (task) {
@@ -118,19 +121,19 @@ export function shapeForSchema(task: string, schema: readonly unknown[], options
         entries.push([text(item, "RE schema item"), pair]);
         break;
       case "SPO":
-        entries.push([text(field(item, "predicate", i), "predicate"), pair]);
+        entries.push([text(field(item, keyField!, i), keyField!), pair]);
         break;
       case "EE": {
         const r = roles(field(item, "arguments", i));
         const args: ObjectShape = { kind: "object", keys: r, values: r.map(() => argumentValue), allowEmpty: true };
         const event: ObjectShape = { kind: "object", keys: ["trigger", "arguments"], values: [spanOrNan, args] };
-        entries.push([text(field(item, "event_type", i), "event_type"), { kind: "list", item: event }]);
+        entries.push([text(field(item, keyField!, i), keyField!), { kind: "list", item: event }]);
         break;
       }
       case "EEA": {
         const r = roles(field(item, "arguments", i));
         const args: ObjectShape = { kind: "object", keys: r, values: r.map(() => argumentValue) };
-        entries.push([text(field(item, "event_type", i), "event_type"), { kind: "list", item: args }]);
+        entries.push([text(field(item, keyField!, i), keyField!), { kind: "list", item: args }]);
         break;
       }
       case "KG": {
@@ -141,7 +144,7 @@ export function shapeForSchema(task: string, schema: readonly unknown[], options
           values: a.map(() => ({ kind: "alt", options: [span, { kind: "list", item: span }] })),
           optional: true,
         };
-        entries.push([text(field(item, "entity_type", i), "entity_type"), { kind: "map", key: span, value: attrs }]);
+        entries.push([text(field(item, keyField!, i), keyField!), { kind: "map", key: span, value: attrs }]);
         break;
       }
       default:
