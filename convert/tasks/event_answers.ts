@@ -44,18 +44,18 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
   const byType = new Map<string, LabelledEvent[]>();
   for (const ev of events) {
     if (ev.event_trigger === "" && ev.arguments.length === 0) continue;
-    const values = new Map<string, PySet>();
+    // A role's values are a Python set; its order only matters (and its hashes are only
+    // computed) once a second distinct value comes. Most roles hold one value.
+    const values = new Map<string, string | PySet>();
     for (const { argument, role } of ev.arguments) {
       if (argument === "") continue;
-      let set = values.get(role);
-      if (set === undefined) values.set(role, set = new PySet(ctx.hasher));
-      set.add(argument);
+      const seen = values.get(role);
+      if (seen === undefined) values.set(role, argument);
+      else if (seen instanceof PySet) seen.add(argument);
+      else if (seen !== argument) values.set(role, PySet.from(ctx.hasher, [seen, argument]));
     }
     const args = new Map<string, string>();
-    for (const [role, set] of values) {
-      const list = set.toArray();
-      args.set(role, list.length === 1 ? pyStr(list[0]) : pyStrList(list));
-    }
+    for (const [role, seen] of values) args.set(role, seen instanceof PySet ? pyStrList(seen.toArray()) : pyStr(seen));
     const entry = { trigger: ev.event_trigger === "" ? "NAN" : ev.event_trigger, args };
     const list = byType.get(ev.event_type);
     if (list === undefined) byType.set(ev.event_type, [entry]);
