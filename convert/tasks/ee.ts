@@ -36,7 +36,7 @@ function positivesOf(ctx: SamplingContext, events: readonly IeEvent[]): { types:
  */
 function rolesFor(ctx: SamplingContext, type: string, used: PySet | undefined): string[] {
   const schemaRoles = ctx.typeRoles.get(type);
-  let candidates = (used !== undefined ? schemaRoles.difference(used) : schemaRoles).toArray();
+  let candidates = used !== undefined ? schemaRoles.differenceArray(used) : schemaRoles.toArray();
   const p = ctx.options.negSchema;
   if (p > 0) {
     let k = ctx.numpy.binomialSum(p, schemaRoles.size);
@@ -52,7 +52,7 @@ function standardItems(ctx: SamplingContext, types: PySet, roles: Map<string, Py
   if (p === 0) {
     items = types.toArray().map((t): Item => [t, ctx.typeRoles.get(t).toArray()]);
   } else {
-    let negatives = ctx.types.difference(types).toArray();
+    let negatives = ctx.types.differenceArray(types);
     let k = ctx.numpy.binomialSum(p, ctx.labelLength);
     if (types.size === 0) k = Math.max(k, 1);
     negatives = ctx.random.sample(negatives, Math.min(k, negatives.length));

@@ -102,7 +102,7 @@ const SPO_RULES: FlatRules = {
 export function sampleSchemas(ctx: SamplingContext, universe: PySet, positives: PySet): string[] | null {
   const p = ctx.options.negSchema;
   if (p === 0) return positives.size === 0 ? null : sortOrShuffle(ctx, positives.toArray());
-  let negatives = universe.difference(positives).toArray();
+  let negatives = universe.differenceArray(positives);
   let k = ctx.numpy.binomialSum(p, ctx.labelLength);
   if (positives.size === 0) k = Math.max(k, 1);
   negatives = ctx.random.sample(negatives, Math.min(k, negatives.length));

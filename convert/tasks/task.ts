@@ -58,9 +58,22 @@ export function jsonList(items: readonly string[]): string {
  * ```
  */
 export function jsonObject(entries: ReadonlyArray<readonly [string, string]>): string {
+  if (entries.length === 0) return "{}";
+  // A short list (a schema batch) is checked for repeated keys (rare: SPO predicates) pair by
+  // pair and, without any, written directly; others go through a Map.
+  if (entries.length > 16) return jsonObjectOfMap(entries);
+  for (let i = 1; i < entries.length; i++) {
+    for (let j = 0; j < i; j++) if (entries[i][0] === entries[j][0]) return jsonObjectOfMap(entries);
+  }
+  let out = "{" + entries[0][0] + ": " + entries[0][1];
+  for (let i = 1; i < entries.length; i++) out += ", " + entries[i][0] + ": " + entries[i][1];
+  return out + "}";
+}
+
+function jsonObjectOfMap(entries: ReadonlyArray<readonly [string, string]>): string {
   const m = new Map<string, string>();
   for (const [k, v] of entries) m.set(k, v);
   let out = "";
   for (const [k, v] of m) out += (out === "" ? "{" : ", ") + k + ": " + v;
-  return out === "" ? "{}" : out + "}";
+  return out + "}";
 }
