@@ -114,17 +114,26 @@ export function readRecord(value: PyJson, task: Task, split: "train" | "test"): 
     );
   }
   if (!Array.isArray(list)) throw new InputError("must be a JSON list", { field });
-  const annotations = list.map((item, i): Annotation => {
-    const at = `${field}[${i}]`;
-    if (!isJsonObject(item)) throw new InputError("must be a JSON object", { field: at });
-    if (field === "entity") return readEntity(item, at);
-    if (field === "event") return readEvent(item, at, task);
-    return readRelation(item, at, task === "SPO");
-  });
+  const annotations = new Array<Annotation>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
+    // The field path (`entity[3]`) is only spelled out for a message.
+    if (!isJsonObject(item)) throw new InputError("must be a JSON object", { field: `${field}[${i}]` });
+    if (field === "entity") annotations[i] = readEntity(item, field, i);
+    else if (field === "event") annotations[i] = readEvent(item, `${field}[${i}]`, task);
+    else annotations[i] = readRelation(item, `${field}[${i}]`, task === "SPO");
+  }
   return { text, annotations };
 }
 
-function readEntity(item: JsonObject, at: string): Entity {
+function readEntity(item: JsonObject, field: string, i: number): Entity {
+  const entity = item instanceof Map ? undefined : item.entity;
+  const type = item instanceof Map ? undefined : item.entity_type;
+  // The usual record: two well-formed strings, read directly; anything else is checked field by field.
+  if (typeof entity === "string" && typeof type === "string" && entity.isWellFormed() && type.isWellFormed()) {
+    return { entity, entity_type: type, raw: item };
+  }
+  const at = `${field}[${i}]`;
   return { entity: str(item, "entity", at), entity_type: str(item, "entity_type", at), raw: item };
 }
 

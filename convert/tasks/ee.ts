@@ -5,7 +5,7 @@
  * @module
  */
 
-import { pyStr, pyStrList } from "../../io/py_json.ts";
+import { pyStr } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { compareCodePoints, sortByPosition, sortOrShuffle } from "../order.ts";
 import { PySet } from "../pycompat/mod.ts";
@@ -13,7 +13,7 @@ import type { IeEvent, IeRecord } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { clusterSample } from "./cluster.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
-import { jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [type: string, roles: string[]];
 
@@ -75,8 +75,11 @@ function clusterItems(ctx: SamplingContext, types: PySet, roles: Map<string, PyS
   });
 }
 
+/** JSON spellings of event types and roles (a few names, repeated on every record). */
+const quoted = memoized(pyStr);
+
 function schemaItem([type, roles]: Item): string {
-  return `{"event_type": ${pyStr(type)}, "trigger": true, "arguments": ${pyStrList(roles)}}`;
+  return `{"event_type": ${quoted(type)}, "trigger": true, "arguments": ${jsonList(roles.map(quoted))}}`;
 }
 
 /** EE adapter. */
@@ -92,10 +95,10 @@ export const EE: TaskAdapter = {
       schema: jsonList(batch.map(schemaItem)),
       output: jsonObject(batch.map(([type, asked]) => {
         const evs = labelled.get(type);
-        if (evs === undefined) return [pyStr(type), "[]"];
+        if (evs === undefined) return [quoted(type), "[]"];
         const sorted = sortByPosition(record.text, evs, (ev) => ev.trigger);
         return [
-          pyStr(type),
+          quoted(type),
           jsonList(sorted.map((ev) => `{"trigger": ${pyStr(ev.trigger)}, "arguments": ${argumentObject(ev, asked)}}`)),
         ];
       })),

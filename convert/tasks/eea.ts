@@ -12,9 +12,12 @@ import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent, IeRecord } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
-import { jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [type: string, triggers: string[], roles: string[]];
+
+/** JSON spellings of event types and roles (a few names, repeated on every record). */
+const quoted = memoized(pyStr);
 
 function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
   const triggersByType = new Map<string, string[]>();
@@ -58,12 +61,14 @@ export const EEA: TaskAdapter = {
     return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
       schema: jsonList(
         batch.map(([type, triggers, roles]) =>
-          `{"event_type": ${pyStr(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${pyStrList(roles)}}`
+          `{"event_type": ${quoted(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${
+            jsonList(roles.map(quoted))
+          }}`
         ),
       ),
       output: jsonObject(batch.map(([type, , roles]) => {
         const objects = (labelled.get(type) ?? []).map((ev) => argumentObject(ev, roles)).filter((o) => o !== "{}");
-        return [pyStr(type), jsonList(objects)];
+        return [quoted(type), jsonList(objects)];
       })),
     }));
   },

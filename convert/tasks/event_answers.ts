@@ -9,7 +9,7 @@ import { pyStr, pyStrList } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent } from "../records.ts";
-import { jsonObject } from "./task.ts";
+import { jsonObject, memoized } from "./task.ts";
 
 /** One labelled event. */
 export interface LabelledEvent {
@@ -64,6 +64,9 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
   return byType;
 }
 
+/** JSON spellings of role names (a few, repeated on every record). */
+const quotedRole = memoized(pyStr);
+
 /**
  * An event's arguments over the asked roles, as JSON text: each role's value or `"NAN"`;
  * `{}` when none of the roles is present.
@@ -81,5 +84,5 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
  */
 export function argumentObject(ev: LabelledEvent, roles: readonly string[]): string {
   if (!roles.some((r) => ev.args.has(r))) return "{}";
-  return jsonObject(roles.map((r) => [pyStr(r), ev.args.get(r) ?? '"NAN"']));
+  return jsonObject(roles.map((r) => [quotedRole(r), ev.args.get(r) ?? '"NAN"']));
 }

@@ -77,3 +77,31 @@ function jsonObjectOfMap(entries: ReadonlyArray<readonly [string, string]>): str
   for (const [k, v] of m) out += (out === "" ? "{" : ", ") + k + ": " + v;
   return out + "}";
 }
+
+/**
+ * `f` with its results remembered (up to `limit` keys, then forgotten at once): for JSON spellings
+ * of schema names, which every record repeats.
+ *
+ * @param f a function of a string
+ * @param limit keys kept before the memory is cleared
+ * @returns the remembering function
+ *
+ * @example
+ * ```ts
+ * import { memoized } from "./task.ts";
+ * let calls = 0;
+ * const quote = memoized((s) => (calls++, JSON.stringify(s)));
+ * if (quote("a") !== '"a"' || quote("a") !== '"a"' || calls !== 1) throw new Error();
+ * ```
+ */
+export function memoized(f: (key: string) => string, limit = 100_000): (key: string) => string {
+  let cache = new Map<string, string>();
+  return (key) => {
+    let v = cache.get(key);
+    if (v === undefined) {
+      if (cache.size >= limit) cache = new Map();
+      cache.set(key, v = f(key));
+    }
+    return v;
+  };
+}
