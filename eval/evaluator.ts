@@ -45,6 +45,39 @@ export interface EvalOptions {
   referenceKeys?: boolean;
   /** File name used in error messages. */
   file?: string;
+  /**
+   * Score a record as soon as a line of another record follows it, and keep only a 52-bit hash
+   * of its id (flat memory for files whose records' lines are adjacent, as `convert` and `infer`
+   * write them). A later line of a record scored so throws {@linkcode RecordRevisitedError};
+   * `evaluateFile` then scores the file again keeping every record. Default false.
+   */
+  foldFinishedRecords?: boolean;
+}
+
+/**
+ * Thrown by an {@linkcode Evaluator} with `foldFinishedRecords` when a line belongs to a record
+ * already scored (its lines are not adjacent): the file must be scored keeping every record.
+ *
+ * @example
+ * ```ts
+ * import { Evaluator, RecordRevisitedError } from "./evaluator.ts";
+ * const ev = new Evaluator({ task: "NER", foldFinishedRecords: true });
+ * const line = (id: string) => ({ id, label: "[]", output: "{}" });
+ * ev.addRecord(line("a"), 1);
+ * ev.addRecord(line("b"), 2);
+ * try { ev.addRecord(line("a"), 3); throw new Error("no error"); } catch (e) { if (!(e instanceof RecordRevisitedError)) throw e; }
+ * ```
+ */
+export class RecordRevisitedError extends Error {
+  /**
+   * A record's lines are not adjacent.
+   *
+   * @param line the line that comes back to an earlier record
+   */
+  constructor(line: number) {
+    super(`line ${line} belongs to a record whose lines ended earlier`);
+    this.name = "RecordRevisitedError";
+  }
 }
 
 /** Counts of the two matches of a scope (`arguments` only for EE and EEA). */
@@ -222,6 +255,12 @@ export class Evaluator {
   };
   #lines = 0;
   #finished = false;
+  readonly #fold: boolean;
+  /** Hashes of the records already scored (with `foldFinishedRecords`). */
+  readonly #folded = new Set<number>();
+  /** Scores by category and by label, filled as records are scored. */
+  readonly #scopes = new Map<string, ScopeReport>();
+  readonly #labels = new Map<string, LabelReport>();
 
   /**
    * Start an evaluation.
@@ -241,6 +280,7 @@ export class Evaluator {
     this.#schemas = new SchemaKeyReader(options.task);
     this.#mainArity = options.task === "NER" || options.task === "EET" || this.#events ? 2 : 3;
     this.#shape = answerShapeOf(options.task);
+    this.#fold = options.foldFinishedRecords ?? false;
   }
 
   /** Prediction lines added so far. */
@@ -330,6 +370,15 @@ export class Evaluator {
       const key = source + id;
       group = this.#groups.get(key);
       if (group === undefined) {
+        if (this.#fold) {
+          // The previous record is complete (unless the file comes back to it: then start over).
+          if (this.#folded.has(keyHash(key))) throw new RecordRevisitedError(line);
+          for (const [k, g] of this.#groups) {
+            this.#score(g);
+            this.#folded.add(keyHash(k));
+          }
+          this.#groups.clear();
+        }
         group = this.#newGroup(record, source, line);
         this.#groups.set(key, group);
       }
@@ -523,11 +572,10 @@ export class Evaluator {
       throw new InputError("no prediction lines (the file is empty)", { file: this.#file });
     }
     this.#checkAnswersFit();
-    const scopes = new Map<string, ScopeReport>();
-    for (const [name, health] of this.#health) {
-      scopes.set(name, { name, groups: 0, health, strict: this.#emptyCounts(), lenient: this.#lenientCounts() });
-    }
-    const labels = new Map<string, LabelReport>();
+    for (const group of this.#groups.values()) this.#score(group);
+    this.#groups.clear();
+    const scopes = this.#scopes;
+    const labels = this.#labels;
     const total: ScopeReport = {
       name: "total",
       groups: 0,
@@ -535,12 +583,6 @@ export class Evaluator {
       strict: this.#emptyCounts(),
       lenient: this.#lenientCounts(),
     };
-    for (const group of this.#groups.values()) {
-      const scope = scopes.get(group.category)!;
-      scope.groups++;
-      this.#countBag(group.main, "main", scope, labels);
-      if (group.args) this.#countBag(group.args, "arguments", scope, labels);
-    }
     const categories = [...scopes.values()].sort((a, b) => compareCodePoints(a.name, b.name));
     for (const c of categories) {
       total.groups += c.groups;
@@ -564,6 +606,24 @@ export class Evaluator {
       ),
       fit: this.#fit,
     };
+  }
+
+  /** Add a complete record's matches to its category's and its labels' counts. */
+  #score(group: Group): void {
+    let scope = this.#scopes.get(group.category);
+    if (scope === undefined) {
+      scope = {
+        name: group.category,
+        groups: 0,
+        health: group.health,
+        strict: this.#emptyCounts(),
+        lenient: this.#lenientCounts(),
+      };
+      this.#scopes.set(group.category, scope);
+    }
+    scope.groups++;
+    this.#countBag(group.main, "main", scope, this.#labels);
+    if (group.args) this.#countBag(group.args, "arguments", scope, this.#labels);
   }
 
   /**
@@ -649,12 +709,33 @@ export async function evaluateFile(
   onProgress?: (linesRead: number, bytesRead: number) => void,
 ): Promise<EvalReport> {
   const file = options.file ?? path;
-  const evaluator = new Evaluator({ ...options, file });
-  for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 20 })) {
-    for (const item of batch) evaluator.addLine(item.text, item.line);
-    onProgress?.(evaluator.lines, batch[batch.length - 1].bytesRead);
+  const run = async (foldFinishedRecords: boolean) => {
+    const evaluator = new Evaluator({ ...options, file, foldFinishedRecords });
+    for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 20 })) {
+      for (const item of batch) evaluator.addLine(item.text, item.line);
+      onProgress?.(evaluator.lines, batch[batch.length - 1].bytesRead);
+    }
+    return evaluator.finish();
+  };
+  // Records are scored as their lines end, in flat memory; a file whose records' lines are not
+  // adjacent is read again, keeping every record until the end.
+  try {
+    return await run(options.foldFinishedRecords ?? true);
+  } catch (e) {
+    if (e instanceof RecordRevisitedError) return await run(false);
+    throw e;
   }
-  return evaluator.finish();
+}
+
+/** A 52-bit hash of a record key (two 32-bit FNV-1a variants), exact as a JS number. */
+function keyHash(key: string): number {
+  let a = 0x811c9dc5, b = 0x01000193;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 6) * 67108864 + (b >>> 6);
 }
 
 function addTuples(bag: TupleBag, tuples: readonly PyJson[][], labelIndex: number, side: BagSide): void {
