@@ -82,7 +82,7 @@ export class Converter {
     // escaped once more. Its pieces meet at ASCII characters, so escaping each piece apart gives
     // the same text; the head is escaped once per run and the input (the long part) once per
     // record, however many schema batches it is asked with.
-    const input = escapeJson(`, "input": ${pyStr(kept.text)}}`);
+    const input = escapedInput(kept.text);
     if (this.context.options.split === "train") {
       return this.#adapter.train(this.context, kept).map((b) =>
         `{${this.#head}"${this.#instructionHead}${escapeJson(b.schema)}${input}", "output": ${
@@ -106,6 +106,19 @@ export class Converter {
     if (this.#adapter.testItemsFixed) this.#fixedTestBatches = batches;
     return batches;
   }
+}
+
+/** Characters JSON escapes (`"`, `\\`, controls); text without them is written as it is. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+/**
+ * `, "input": TEXT}` as it appears inside the instruction string: the text escaped twice (once
+ * as a JSON string, once more inside the instruction). Most texts hold nothing to escape, and
+ * are then copied instead of escaped twice.
+ */
+function escapedInput(text: string): string {
+  if (!text.isWellFormed() || NEEDS_ESCAPE.test(text)) return escapeJson(`, "input": ${pyStr(text)}}`);
+  return `, \\"input\\": \\"${text}\\"}`;
 }
 
 /** `text` as the inside of a JSON string literal (`JSON.stringify` without the quotes). */
