@@ -198,6 +198,8 @@ export interface TaskFit {
 }
 
 interface Group {
+  /** `keyHash` of its source and id (with `foldFinishedRecords`). */
+  hash: number;
   category: string;
   health: OutputHealth;
   /** The task's single match, or events. */
@@ -370,16 +372,17 @@ export class Evaluator {
       const key = source + id;
       group = this.#groups.get(key);
       if (group === undefined) {
+        const hash = this.#fold ? keyHash(key) : 0;
         if (this.#fold) {
           // The previous record is complete (unless the file comes back to it: then start over).
-          if (this.#folded.has(keyHash(key))) throw new RecordRevisitedError(line);
-          for (const [k, g] of this.#groups) {
+          if (this.#folded.has(hash)) throw new RecordRevisitedError(line);
+          for (const g of this.#groups.values()) {
             this.#score(g);
-            this.#folded.add(keyHash(k));
+            this.#folded.add(g.hash);
           }
           this.#groups.clear();
         }
-        group = this.#newGroup(record, source, line);
+        group = this.#newGroup(record, source, line, hash);
         this.#groups.set(key, group);
       }
       this.#lastId = id;
@@ -476,7 +479,7 @@ export class Evaluator {
     return true;
   }
 
-  #newGroup(record: JsonObject, source: string, line: number): Group {
+  #newGroup(record: JsonObject, source: string, line: number, hash: number): Group {
     const where = { file: this.#file, line };
     const labelText = record instanceof Map ? record.get("label") : record.label;
     if (typeof labelText !== "string") {
@@ -519,6 +522,7 @@ export class Evaluator {
       category = v;
     }
     const group: Group = {
+      hash,
       category,
       health: this.#healthOf(category),
       main: new TupleBag(this.#mainArity),
