@@ -112,7 +112,7 @@ export async function interleave(
  * ```
  */
 export function machine(): string {
-  let cpu = Deno.build.arch;
+  let cpu: string = Deno.build.arch;
   try {
     cpu = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? cpu;
   } catch { /* not Linux */ }
