@@ -9,17 +9,31 @@
 export interface ProcessRun {
   /** Wall time from spawn to exit, in seconds. */
   seconds: number;
+  /**
+   * CPU time (user + system) of the process, in seconds: robust to other load on the machine;
+   * NaN where GNU time (`/usr/bin/time`) is not installed.
+   */
+  cpuSeconds: number;
   /** Peak resident memory (VmHWM from /proc, polled while it runs), MiB; NaN where /proc is absent. */
   peakMiB: number;
   /** What it wrote to standard output. */
   stdout: string;
 }
 
+/** GNU time, when installed: it reports the child's CPU time and peak memory exactly. */
+const GNU_TIME = (() => {
+  try {
+    return Deno.statSync("/usr/bin/time").isFile ? "/usr/bin/time" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 /**
  * Run `deno ARGS` to completion; throw with its standard error when it fails.
  *
  * @param args the arguments after `deno`
- * @returns wall time, peak memory, standard output
+ * @returns wall and CPU time, peak memory, standard output
  *
  * @example
  * ```ts
@@ -29,19 +43,23 @@ export interface ProcessRun {
  * ```
  */
 export async function runDeno(args: string[]): Promise<ProcessRun> {
+  const tmp = GNU_TIME === undefined ? undefined : await Deno.makeTempFile({ prefix: "iepile-bench-time-" });
+  const [cmd, cmdArgs] = tmp === undefined
+    ? [Deno.execPath(), args]
+    : [GNU_TIME!, ["-o", tmp, "-f", "%U %S %M", Deno.execPath(), ...args]];
   const start = performance.now();
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" }).spawn();
-  const status = `/proc/${child.pid}/status`;
+  const child = new Deno.Command(cmd, { args: cmdArgs, stdout: "piped", stderr: "piped" }).spawn();
   let exited = false;
   let peakKiB = NaN;
   const output = child.output().then((o) => {
     exited = true;
     return { o, end: performance.now() };
   });
-  // VmHWM is the high-water mark, so the last reading before exit holds the peak up to then.
-  while (!exited) {
+  // Without GNU time: VmHWM is the high-water mark, so the last reading before exit holds the
+  // peak up to then.
+  while (!exited && tmp === undefined) {
     try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(await Deno.readTextFile(status));
+      const m = /VmHWM:\s+(\d+) kB/.exec(await Deno.readTextFile(`/proc/${child.pid}/status`));
       if (m) peakKiB = Number(m[1]);
     } catch { /* exited meanwhile, or no /proc */ }
     await new Promise((r) => setTimeout(r, 5));
@@ -50,7 +68,19 @@ export async function runDeno(args: string[]): Promise<ProcessRun> {
   if (!o.success) {
     throw new Error(`deno ${args.join(" ")} failed (${o.code}): ${new TextDecoder().decode(o.stderr).slice(0, 500)}`);
   }
-  return { seconds: (end - start) / 1000, peakMiB: peakKiB / 1024, stdout: new TextDecoder().decode(o.stdout) };
+  let cpuSeconds = NaN;
+  if (tmp !== undefined) {
+    const [user, system, kib] = (await Deno.readTextFile(tmp)).trim().split(/\s+/).slice(-3).map(Number);
+    await Deno.remove(tmp);
+    cpuSeconds = user + system;
+    peakKiB = kib;
+  }
+  return {
+    seconds: (end - start) / 1000,
+    cpuSeconds,
+    peakMiB: peakKiB / 1024,
+    stdout: new TextDecoder().decode(o.stdout),
+  };
 }
 
 /**
