@@ -45,14 +45,25 @@ function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
   return items;
 }
 
+/** Test items by run and event type (a run has few types; its context is dropped with it). */
+const testItemsByRun = new WeakMap<SamplingContext, Map<string, string>>();
+
 /** EEA adapter. */
 export const EEA: TaskAdapter = {
   testItemsFixed: false,
   testItems(ctx: SamplingContext, record: IeRecord): string[] {
     const types = PySet.from(ctx.hasher, ((record.annotations ?? []) as IeEvent[]).map((ev) => ev.event_type));
-    return types.toArray().map((t) =>
-      `{"event_type": ${pyStr(t)}, "arguments": ${pyStrList(ctx.typeRoles.get(t).toArray())}}`
-    );
+    // A type's test item depends on the run's schema only: written once per run and type.
+    let items = testItemsByRun.get(ctx);
+    if (items === undefined) testItemsByRun.set(ctx, items = new Map());
+    return types.toArray().map((t) => {
+      let item = items.get(t);
+      if (item === undefined) {
+        item = `{"event_type": ${quoted(t)}, "arguments": ${jsonList(ctx.typeRoles.get(t).toArray().map(quoted))}}`;
+        items.set(t, item);
+      }
+      return item;
+    });
   },
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];
