@@ -259,7 +259,7 @@ export class Evaluator {
   #finished = false;
   readonly #fold: boolean;
   /** Hashes of the records already scored (with `foldFinishedRecords`). */
-  readonly #folded = new Set<number>();
+  readonly #folded = new HashSet52();
   /** Scores by category and by label, filled as records are scored. */
   readonly #scopes = new Map<string, ScopeReport>();
   readonly #labels = new Map<string, LabelReport>();
@@ -728,6 +728,47 @@ export async function evaluateFile(
   } catch (e) {
     if (e instanceof RecordRevisitedError) return await run(false);
     throw e;
+  }
+}
+
+/**
+ * A set of 52-bit hashes (as JS numbers) in one open-addressing table: 16 bytes per hash at most,
+ * a third of what a `Set<number>` of such numbers takes. 0 marks an empty slot (0 is stored apart).
+ */
+class HashSet52 {
+  #slots = new Float64Array(1 << 12);
+  #size = 0;
+  #hasZero = false;
+
+  has(h: number): boolean {
+    if (h === 0) return this.#hasZero;
+    const slots = this.#slots, mask = slots.length - 1;
+    for (let i = h % slots.length;; i = (i + 1) & mask) {
+      const v = slots[i];
+      if (v === h) return true;
+      if (v === 0) return false;
+    }
+  }
+
+  add(h: number): void {
+    if (h === 0) return void (this.#hasZero = true);
+    if ((this.#size + 1) * 2 > this.#slots.length) this.#grow();
+    if (HashSet52.#insert(this.#slots, h)) this.#size++;
+  }
+
+  #grow(): void {
+    const old = this.#slots;
+    this.#slots = new Float64Array(old.length * 2);
+    for (const v of old) if (v !== 0) HashSet52.#insert(this.#slots, v);
+  }
+
+  static #insert(slots: Float64Array, h: number): boolean {
+    const mask = slots.length - 1;
+    for (let i = h % slots.length;; i = (i + 1) & mask) {
+      const v = slots[i];
+      if (v === h) return false;
+      if (v === 0) return void (slots[i] = h), true;
+    }
   }
 }
 

@@ -151,3 +151,22 @@ Deno.test("evaluateFile scores each record when its lines end, and reads a file 
     });
   }
 });
+
+Deno.test("folding remembers every scored record, however many", () => {
+  const line = (id: string) => ({ id, label: "[]", output: "{}" });
+  const ev = new Evaluator({ task: "NER", foldFinishedRecords: true });
+  for (let i = 0; i < 20_000; i++) ev.addRecord(line(`r${i}`), i + 1);
+  for (const back of ["r0", "r1", "r4095", "r4096", "r12345", "r19998"]) {
+    let revisited = false;
+    try {
+      ev.addRecord(line(back), 20_001);
+    } catch (e) {
+      if (!(e instanceof RecordRevisitedError)) throw e;
+      revisited = true;
+    }
+    ok(revisited, back);
+  }
+  ev.addRecord(line("r19999"), 20_001); // the record still open takes more lines
+  ev.addRecord(line("new"), 20_002);
+  equal(ev.finish().total.groups, 20_001);
+});
