@@ -11,7 +11,7 @@ import { instructionText } from "./instructions.ts";
 import { filterRecord, type IeRecord } from "./records.ts";
 import type { SchemaLists } from "./schema.ts";
 import { splitSchemas } from "./split_schemas.ts";
-import { jsonList, memoized, TASK_ADAPTERS, type TaskAdapter } from "./tasks/mod.ts";
+import { jsonList, TASK_ADAPTERS, type TaskAdapter } from "./tasks/mod.ts";
 
 /**
  * Converts records in file order. Keeps the run's random generators, so records must be fed
@@ -39,8 +39,6 @@ export class Converter {
   /** The start of every instruction text, already escaped as the inside of a JSON string. */
   readonly #instructionHead: string;
   #fixedTestBatches: string[] | undefined;
-  /** Escaped schema batches: with few schema names, the same batches come record after record. */
-  readonly #escapedSchema = memoized(escapeJson, 20_000);
 
   /**
    * Create a `Converter`.
@@ -87,7 +85,7 @@ export class Converter {
     const input = escapedInput(kept.text);
     if (this.context.options.split === "train") {
       return this.#adapter.train(this.context, kept).map((b) =>
-        `{${this.#head}"${this.#instructionHead}${this.#escapedSchema(b.schema)}${input}", "output": ${
+        `{${this.#head}"${this.#instructionHead}${escapeJson(b.schema)}${input}", "output": ${
           JSON.stringify(b.output)
         }}\n`
       );
@@ -97,7 +95,7 @@ export class Converter {
       ? ""
       : `, "label": ${JSON.stringify(jsonList(kept.annotations.map((a) => pyDumps(a.raw))))}`;
     return this.#testBatches(kept).map((schema) =>
-      `{"id": "${id}", ${this.#head}"${this.#instructionHead}${this.#escapedSchema(schema)}${input}"${label}}\n`
+      `{"id": "${id}", ${this.#head}"${this.#instructionHead}${escapeJson(schema)}${input}"${label}}\n`
     );
   }
 
