@@ -1,119 +1,144 @@
 /**
- * `convert` speed and memory, as issue 2 asks: a generated 100k-record NER file, train split with
- * `--random_sort`, one core.
+ * `convert` speed and memory as a user gets them: the CLI run as a whole process (start-up
+ * included) on generated zh and en data of IEPile's shape (`gen_data.ts`: NER over eight types,
+ * RE, EE read as EE, EET and EEA), train split with `--random_sort` and test split, next to the
+ * I/O and JSON floor (`convert_floor.ts`, also a whole `deno run` process) measured in the same
+ * run. One warm-up run of each, then interleaved runs; medians.
  *
- * Prints, from one run:
- * - records/s and MB/s of `convertFile`, and the ratio to IEPile's Python converter, whose time
- *   for the same job on this machine kind is recorded in the issue (9.8 s for 100k records);
- * - the ratio to a same-run baseline that only reads, parses, re-serializes and writes every line
- *   (the I/O and JSON floor any converter pays);
- * - peak resident memory of a separate process converting 100k and 1M records (flat memory:
- *   the peak must not grow with the input; target < 300 MB).
+ * Prints per job: records/s and MB/s of `convert`, the ratio of its wall time to the floor's (and
+ * of its CPU time, which other load on the machine disturbs less), and the peak resident memory
+ * of both; then the peak memory for 10× the records (flat memory: the peak
+ * does not grow with the input).
  *
- *     deno bench -A bench/convert_bench.ts
+ *     deno run -A bench/convert_bench.ts [--records 100000] [--runs 5] [--only zh:NER] [--no-memory]
  *
  * @module
  */
 
-import { convertFile } from "../convert/mod.ts";
-import { BENCH_NER_SCHEMA, writeNerRecords } from "./gen_data.ts";
+import { parseArgs } from "node:util";
+import { type BenchLanguage, benchSchema, type BenchShape, writeBenchRecords } from "./gen_data.ts";
+import { interleave, loadAverage, machine, median, type ProcessRun, runDeno } from "./_process.ts";
 
-/** IEPile `convert_func.py` on a generated 100k-record NER file (train, --random_sort), from issue 2. */
-const REFERENCE_SECONDS_100K = 9.8;
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    records: { type: "string", default: "100000" },
+    runs: { type: "string", default: "5" },
+    only: { type: "string" },
+    "no-memory": { type: "boolean", default: false },
+  },
+});
+const RECORDS = Number(values.records);
+const RUNS = Number(values.runs);
 
-const dir = await Deno.makeTempDir({ prefix: "iepile-bench-" });
-await Deno.mkdir(`${dir}/NER`);
-const src = `${dir}/NER/train.json`;
-const schema = `${dir}/schema.json`;
-await Deno.writeTextFile(schema, BENCH_NER_SCHEMA);
-const bytes = await writeNerRecords(src, 100_000);
+/** Jobs: language, task, the record shape it reads. */
+const JOBS: Array<[BenchLanguage, string, BenchShape]> = [
+  ["zh", "NER", "NER"],
+  ["zh", "RE", "RE"],
+  ["zh", "EE", "EE"],
+  ["zh", "EET", "EE"],
+  ["zh", "EEA", "EE"],
+  ["en", "NER", "NER"],
+  ["en", "RE", "RE"],
+  ["en", "EE", "EE"],
+];
 
-async function convertOnce(): Promise<number> {
-  const t = performance.now();
-  await convertFile({
-    task: "NER",
-    split: "train",
-    randomSort: true,
-    srcPath: src,
-    tgtPath: `${dir}/out.json`,
-    schemaPath: schema,
-  });
-  return (performance.now() - t) / 1000;
+const root = new URL("..", import.meta.url).pathname;
+const cli = `${root}mod.ts`;
+const floor = `${root}bench/convert_floor.ts`;
+const dir = await Deno.makeTempDir({ prefix: "iepile-convert-bench-" });
+
+/** Write (once) the records and schema of a shape and language; returns paths and size. */
+const inputs = new Map<string, { src: string; schema: string; bytes: number }>();
+async function input(shape: BenchShape, language: BenchLanguage, n: number) {
+  const key = `${shape}.${language}.${n}`;
+  let found = inputs.get(key);
+  if (found === undefined) {
+    // The parent folder names the "source" of every instruction, as in IEPile.
+    await Deno.mkdir(`${dir}/${key}`, { recursive: true });
+    const src = `${dir}/${key}/records.json`;
+    const schema = `${dir}/${key}/schema.json`;
+    await Deno.writeTextFile(schema, benchSchema(shape, language));
+    found = { src, schema, bytes: await writeBenchRecords(src, shape, language, n) };
+    inputs.set(key, found);
+  }
+  return found;
 }
 
-/** Same-run floor: read, JSON.parse, JSON.stringify and write every line. */
-async function baselineOnce(): Promise<number> {
-  const t = performance.now();
-  const lines = (await Deno.readTextFile(src)).split("\n");
-  let out = "";
-  for (const line of lines) if (line !== "") out += JSON.stringify(JSON.parse(line)) + "\n";
-  await Deno.writeTextFile(`${dir}/baseline.json`, out);
-  return (performance.now() - t) / 1000;
+function commands(task: string, language: BenchLanguage, split: string, src: string, schema: string) {
+  const flags = ["--task", task, "--language", language, "--split", split];
+  if (split === "train") flags.push("--random_sort");
+  return {
+    convert: ["run", "-A", cli, "convert", "--src_path", src, "--tgt_path", `${dir}/out.json`, "--schema_path", schema]
+      .concat(flags),
+    floor: ["run", "-A", floor, src, `${dir}/floor.json`, schema, task, split, language],
+  };
 }
 
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-async function peakMemory(path: string): Promise<{ records: number; bytesIn: number; peakMiB: number }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("./convert_peak_memory.ts", import.meta.url).pathname, path, `${dir}/mem.json`, schema],
-    stdout: "piped",
-  }).output();
-  return JSON.parse(new TextDecoder().decode(out.stdout));
-}
-
-await convertOnce(); // warm-up
-const convertTimes = [await convertOnce(), await convertOnce(), await convertOnce()];
-const baselineTimes = [await baselineOnce(), await baselineOnce(), await baselineOnce()];
-const sec = median(convertTimes);
-const base = median(baselineTimes);
+const mb = (bytes: number) => bytes / 1e6;
 const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
-console.log(`convert, 100,000 NER records (${(bytes / 1e6).toFixed(1)} MB), train, --random_sort, median of 3:`);
-console.log(`  ${sec.toFixed(3)} s = ${fmt(100_000 / sec)} records/s, ${(bytes / 1e6 / sec).toFixed(1)} MB/s`);
+const peak = (runs: ProcessRun[]) => Math.max(...runs.map((r) => r.peakMiB));
+
+console.log(`convert as whole processes, ${fmt(RECORDS)} records per job, median of ${RUNS} interleaved runs`);
+console.log(`machine: ${machine()}`);
+console.log(`started ${new Date().toISOString()}\n`);
 console.log(
-  `  vs IEPile convert_func.py (${REFERENCE_SECONDS_100K} s recorded in issue 2): ${
-    (REFERENCE_SECONDS_100K / sec).toFixed(1)
-  }× faster (target ≥ 10×)`,
+  "| job              | input MB | convert | floor   | ratio | CPU ratio | records/s | MB/s | out MB (floor) | peak MiB (floor) |",
 );
 console.log(
-  `  vs same-run floor (read + JSON.parse + JSON.stringify + write, ${base.toFixed(3)} s): ${
-    (sec / base).toFixed(2)
-  }× the floor's time`,
+  "| ---------------- | -------- | ------- | ------- | ----- | --------- | --------- | ---- | -------------- | ---------------- |",
 );
-
-const big = `${dir}/NER/big.json`;
-const bigBytes = await writeNerRecords(big, 1_000_000);
-const small = await peakMemory(src);
-const large = await peakMemory(big);
-console.log(`peak memory of a convert process (VmHWM):`);
-console.log(`  ${fmt(small.records)} records (${(bytes / 1e6).toFixed(0)} MB): ${small.peakMiB.toFixed(0)} MiB`);
-console.log(`  ${fmt(large.records)} records (${(bigBytes / 1e6).toFixed(0)} MB): ${large.peakMiB.toFixed(0)} MiB`);
+const ratios: number[] = [];
+const cpuRatios: number[] = [];
+for (const [language, task, shape] of JOBS) {
+  for (const split of ["train", "test"]) {
+    const name = `${language} ${task} ${split}`;
+    if (values.only !== undefined && !`${language}:${task}:${split}`.startsWith(values.only)) continue;
+    const { src, schema, bytes } = await input(shape, language, RECORDS);
+    const cmd = commands(task, language, split, src, schema);
+    const runs = await interleave(cmd, RUNS);
+    const c = median(runs.convert.map((r) => r.seconds));
+    const f = median(runs.floor.map((r) => r.seconds));
+    const cpu = median(runs.convert.map((r) => r.cpuSeconds)) / median(runs.floor.map((r) => r.cpuSeconds));
+    ratios.push(c / f);
+    cpuRatios.push(cpu);
+    const outBytes = (await Deno.stat(`${dir}/out.json`)).size;
+    const floorBytes = (await Deno.stat(`${dir}/floor.json`)).size;
+    console.log(
+      `| ${name.padEnd(16)} | ${mb(bytes).toFixed(1).padStart(8)} | ${c.toFixed(2).padStart(5)} s | ${
+        f.toFixed(2).padStart(5)
+      } s | ${(c / f).toFixed(2).padStart(5)} | ${cpu.toFixed(2).padStart(9)} | ${fmt(RECORDS / c).padStart(9)} | ${
+        (mb(bytes) / c).toFixed(1).padStart(4)
+      } | ${`${mb(outBytes).toFixed(0)} (${mb(floorBytes).toFixed(0)})`.padStart(14)} | ${
+        `${peak(runs.convert).toFixed(0)} (${peak(runs.floor).toFixed(0)})`.padStart(16)
+      } |`,
+    );
+  }
+}
 console.log(
-  `  growth for 10× the input: ${(large.peakMiB / small.peakMiB).toFixed(2)}× (flat = about 1; target peak < 300 MB)`,
+  `\nworst ratio to the floor: ${Math.max(...ratios).toFixed(2)}× wall time (target ≤ 1.3×), ` +
+    `${Math.max(...cpuRatios).toFixed(2)}× CPU time; load average at the end ${loadAverage()}`,
 );
-await Deno.remove(big);
 
-Deno.bench({
-  name: "convert 100k NER records (train, --random_sort)",
-  group: "convert",
-  n: 3,
-  warmup: 1,
-  fn: async () => {
-    await convertOnce();
-  },
-});
+if (!values["no-memory"]) {
+  // Peak memory for 10× the records: a converter that streams keeps it flat.
+  const big = await input("NER", "zh", RECORDS * 10);
+  const cmd = commands("NER", "zh", "train", big.src, big.schema);
+  const small = await input("NER", "zh", RECORDS);
+  const smallCmd = commands("NER", "zh", "train", small.src, small.schema);
+  const c1 = await runDeno(smallCmd.convert), f1 = await runDeno(smallCmd.floor);
+  const c10 = await runDeno(cmd.convert), f10 = await runDeno(cmd.floor);
+  console.log(`\npeak memory (VmHWM), zh NER train, --random_sort, one run each:`);
+  console.log(`| records   | input MB | convert            | floor              |`);
+  console.log(`| --------- | -------- | ------------------ | ------------------ |`);
+  for (const [n, bytes, cr, fr] of [[RECORDS, small.bytes, c1, f1], [RECORDS * 10, big.bytes, c10, f10]] as const) {
+    console.log(
+      `| ${fmt(n).padStart(9)} | ${mb(bytes).toFixed(0).padStart(8)} | ${
+        `${cr.seconds.toFixed(2)} s, ${cr.peakMiB.toFixed(0)} MiB`.padStart(18)
+      } | ${`${fr.seconds.toFixed(2)} s, ${fr.peakMiB.toFixed(0)} MiB`.padStart(18)} |`,
+    );
+  }
+  console.log(`growth of convert's peak for 10× the input: ${(c10.peakMiB / c1.peakMiB).toFixed(2)}× (flat ≈ 1)`);
+}
 
-Deno.bench({
-  name: "floor: read + JSON.parse + JSON.stringify + write",
-  group: "convert",
-  baseline: true,
-  n: 3,
-  warmup: 1,
-  fn: async () => {
-    await baselineOnce();
-  },
-});
-
-globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+await Deno.remove(dir, { recursive: true });

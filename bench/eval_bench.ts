@@ -1,171 +1,190 @@
 /**
- * `eval` throughput on a generated 100 000-record NER prediction file (300 000 lines: each
- * record split into 3 schema batches by `convert --split test --split_num 1`), against
+ * `eval` speed and memory as a user gets them: the CLI run as a whole process (start-up
+ * included) on generated prediction files, zh and en, NER, RE and EE, next to the I/O and JSON
+ * floor (`eval_floor.ts`, also a whole `deno run` process) measured in the same run. One warm-up
+ * run of each, then interleaved runs; medians.
  *
- * - the reference's time recorded in issue 3 (IEPile's `eval_func.py`: 9.3 s on such a file;
- *   a figure from the issue, not measured here), and
- * - two baselines measured in the same run: streaming the same file with `readJsonItems` and
- *   `JSON.parse` of every line, nothing else (a plain JSON-Lines pass), and the same with the
- *   batch reader `eval` uses (`readJsonItemBatches`): the floor any JSON-Lines evaluator pays.
+ * A prediction file is what users score: generated records (`gen_data.ts`) converted by this
+ * project's converter into the test split, with a model answer added to every line, mostly
+ * right, some with an invented answer (5%), a missed one (5%), or cut off mid-way, which is
+ * invalid JSON (5%).
  *
- * The file is written once to a temporary folder (never into the repository) and removed at the
- * end. Run: `deno bench -A bench/eval_bench.ts`.
+ *     deno run -A bench/eval_bench.ts [--records 100000] [--runs 5] [--only zh:NER] [--no-memory]
  *
  * @module
  */
 
-import { readJsonItems } from "../io/json_items.ts";
-import { readJsonItemBatches } from "../io/json_items.ts";
+import { parseArgs } from "node:util";
 import { convertFile } from "../convert/mod.ts";
-import { evaluateFile } from "../eval/evaluator.ts";
-import { BENCH_NER_SCHEMA, writeNerRecords } from "./gen_data.ts";
+import { readJsonItems } from "../io/json_items.ts";
+import { pyDumps, type PyJson } from "../io/py_json.ts";
+import { type BenchLanguage, benchSchema, type BenchShape, writeBenchRecords } from "./gen_data.ts";
+import { interleave, loadAverage, machine, median, type ProcessRun, runDeno } from "./_process.ts";
 
-const RECORDS = 100_000;
-const BATCHES = 3;
-/** The reference's wall time on such a file, as recorded in issue 3 (not measured here). */
-const REFERENCE_SECONDS = 9.3;
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    records: { type: "string", default: "100000" },
+    runs: { type: "string", default: "5" },
+    only: { type: "string" },
+    "no-memory": { type: "boolean", default: false },
+  },
+});
+const RECORDS = Number(values.records);
+const RUNS = Number(values.runs);
+const JOBS: Array<[BenchLanguage, BenchShape]> = [["zh", "NER"], ["zh", "RE"], ["zh", "EE"], ["en", "NER"], [
+  "en",
+  "RE",
+], ["en", "EE"]];
 
-/** JSON as Python's json.dumps writes it (", " and ": "), as the converter writes outputs. */
-function pyJson(value: unknown): string {
-  if (Array.isArray(value)) return "[" + value.map(pyJson).join(", ") + "]";
-  if (typeof value === "object" && value !== null) {
-    return "{" + Object.entries(value).map(([k, v]) => JSON.stringify(k) + ": " + pyJson(v)).join(", ") + "}";
+const root = new URL("..", import.meta.url).pathname;
+const dir = await Deno.makeTempDir({ prefix: "iepile-eval-bench-" });
+
+type Gold = Record<string, unknown>;
+
+/** The model's answer for one test line: the gold answer of the asked schema, in IEPile's output shape. */
+function answer(shape: BenchShape, schema: PyJson[], gold: Gold[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const item of schema) {
+    if (shape === "NER") {
+      out[item as string] = gold.filter((g) => g.entity_type === item).map((g) => g.entity);
+    } else if (shape === "RE") {
+      out[item as string] = gold.filter((g) => g.relation === item).map((g) => ({ subject: g.head, object: g.tail }));
+    } else {
+      const { event_type: type, arguments: roles } = item as { event_type: string; arguments: string[] };
+      out[type] = gold.filter((g) => g.event_type === type).map((g) => {
+        const args: Record<string, string> = {};
+        for (const role of roles) {
+          args[role] = (g.arguments as Gold[]).find((a) => a.role === role)?.argument as string ?? "NAN";
+        }
+        return { trigger: g.event_trigger, arguments: args };
+      });
+    }
   }
-  return JSON.stringify(value);
+  return out;
 }
 
-/**
- * Write the prediction file the way users get one: generated NER records (`gen_data.ts`, three
- * entity types) converted by this project's converter into the test split with one type per
- * instruction (3 schema batches per record, as IEPile's `--split_num 1`), then a model answer
- * added to every line: mostly right, some with an invented entity (5%), a missed one (5%), or
- * cut off mid-way, which is invalid JSON (5%).
- */
-async function writePredictions(dir: string): Promise<{ bytes: number; lines: number }> {
-  await Deno.mkdir(`${dir}/NER`);
-  const src = `${dir}/NER/test_src.json`;
-  await writeNerRecords(src, RECORDS);
-  await Deno.writeTextFile(`${dir}/schema.json`, BENCH_NER_SCHEMA);
-  const test = `${dir}/NER_test.json`;
+/** Write the prediction file of a shape and language; returns its path, bytes and lines. */
+async function writePredictions(shape: BenchShape, language: BenchLanguage, n: number) {
+  const base = `${dir}/${shape}.${language}.${n}`;
+  await Deno.mkdir(base, { recursive: true });
+  await Deno.writeTextFile(`${base}/schema.json`, benchSchema(shape, language));
+  await writeBenchRecords(`${base}/records.json`, shape, language, n);
   await convertFile({
-    task: "NER",
+    task: shape,
+    language,
     split: "test",
-    splitNum: 1,
-    srcPath: src,
-    tgtPath: test,
-    schemaPath: `${dir}/schema.json`,
+    srcPath: `${base}/records.json`,
+    tgtPath: `${base}/test.json`,
+    schemaPath: `${base}/schema.json`,
   });
   let seed = 2024;
-  const rand = (n: number) => {
+  const rand = (k: number) => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return (seed >>> 8) % n;
+    return (seed >>> 8) % k;
   };
-  const file = await Deno.open(`${dir}/pred_NER.jsonl`, { write: true, create: true, truncate: true });
+  const path = `${base}/pred.json`;
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
   const enc = new TextEncoder();
   let chunk: string[] = [];
-  let bytes = 0;
-  let lines = 0;
+  let bytes = 0, lines = 0;
   const flush = async () => {
     const data = enc.encode(chunk.join(""));
     bytes += data.length;
     for (let off = 0; off < data.length;) off += await file.write(data.subarray(off));
     chunk = [];
   };
-  for await (const item of readJsonItems(test)) {
+  for await (const item of readJsonItems(`${base}/test.json`)) {
     const record = JSON.parse(item.text);
-    const schema: string[] = JSON.parse(record.instruction).schema;
-    const gold: { entity: string; entity_type: string }[] = JSON.parse(record.label);
-    const answer: Record<string, string[]> = {};
-    for (const t of schema) answer[t] = gold.filter((e) => e.entity_type === t).map((e) => e.entity);
+    const schema: PyJson[] = JSON.parse(record.instruction).schema;
+    const out = answer(shape, schema, JSON.parse(record.label));
     const roll = rand(20);
-    if (roll === 0) answer[schema[0]].push("虚构实体");
-    if (roll === 1) answer[schema[0]] = answer[schema[0]].slice(1);
-    let output = pyJson(answer);
+    const first = Object.keys(out)[0];
+    const list = out[first] as unknown[];
+    if (roll === 0) list.push(shape === "NER" ? "虚构实体" : list[0] ?? { subject: "虚构", object: "实体" });
+    if (roll === 1) out[first] = list.slice(1);
+    let output = pyDumps(out as PyJson);
     if (roll === 2) output = output.slice(0, -3);
-    chunk.push(pyJson({ ...record, output }) + "\n");
+    chunk.push(pyDumps({ ...record, output }) + "\n");
     lines++;
     if (chunk.length >= 5000) await flush();
   }
   await flush();
   file.close();
-  return { bytes, lines };
+  await Deno.remove(`${base}/test.json`);
+  await Deno.remove(`${base}/records.json`);
+  return { path, bytes, lines };
 }
 
-const dir = await Deno.makeTempDir({ prefix: "iepile-eval-bench-" });
-const path = `${dir}/pred_NER.jsonl`;
-const { bytes, lines } = await writePredictions(dir);
-if (lines !== RECORDS * BATCHES) throw new Error(`expected ${RECORDS * BATCHES} lines, got ${lines}`);
-const timings = { eval: [] as number[], baseline: [] as number[], batches: [] as number[] };
+function commands(task: string, path: string) {
+  return {
+    eval: ["run", "-A", `${root}mod.ts`, "eval", "--path1", path, "--task", task],
+    floor: ["run", "-A", `${root}bench/eval_floor.ts`, path],
+  };
+}
 
-function report(): void {
-  const best = (xs: number[]) => Math.min(...xs) / 1000;
-  if (timings.eval.length === 0 || timings.baseline.length === 0 || timings.batches.length === 0) return;
-  const e = best(timings.eval), b = best(timings.baseline), f = best(timings.batches);
+const mb = (bytes: number) => bytes / 1e6;
+const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
+const peak = (runs: ProcessRun[]) => Math.max(...runs.map((r) => r.peakMiB));
+
+console.log(`eval as whole processes, ${fmt(RECORDS)} records per job, median of ${RUNS} interleaved runs`);
+console.log(`machine: ${machine()}`);
+console.log(`started ${new Date().toISOString()}\n`);
+console.log(
+  "| job    | lines   | input MB | eval    | floor   | ratio | CPU ratio | lines/s   | MB/s  | peak MiB (floor) |",
+);
+console.log(
+  "| ------ | ------- | -------- | ------- | ------- | ----- | --------- | --------- | ----- | ---------------- |",
+);
+const ratios: number[] = [];
+const cpuRatios: number[] = [];
+for (const [language, shape] of JOBS) {
+  if (values.only !== undefined && !`${language}:${shape}`.startsWith(values.only)) continue;
+  const { path, bytes, lines } = await writePredictions(shape, language, RECORDS);
+  const runs = await interleave(commands(shape, path), RUNS);
+  const e = median(runs.eval.map((r) => r.seconds));
+  const f = median(runs.floor.map((r) => r.seconds));
+  const cpu = median(runs.eval.map((r) => r.cpuSeconds)) / median(runs.floor.map((r) => r.cpuSeconds));
+  ratios.push(e / f);
+  cpuRatios.push(cpu);
   console.log(
-    `\n${lines.toLocaleString("en-US")} lines / ${RECORDS.toLocaleString("en-US")} records / ` +
-      `${(bytes / 1e6).toFixed(0)} MB, best of ${timings.eval.length} runs, one core:\n` +
-      `  eval:     ${e.toFixed(3)} s = ${Math.round(lines / e).toLocaleString("en-US")} lines/s, ` +
-      `${Math.round(RECORDS / e).toLocaleString("en-US")} records/s\n` +
-      `  baseline, readJsonItems + JSON.parse of every line (measured here): ${b.toFixed(3)} s; ` +
-      `eval takes ${(e / b).toFixed(2)}× as long\n` +
-      `  floor, readJsonItemBatches + JSON.parse of every line (measured here): ${f.toFixed(3)} s; ` +
-      `eval takes ${(e / f).toFixed(2)}× as long\n` +
-      `  reference (IEPile eval_func.py, ${REFERENCE_SECONDS} s as recorded in issue 3, not measured here): ` +
-      `eval is ${(REFERENCE_SECONDS / e).toFixed(1)}× faster (target ≥ 10×, i.e. < ${REFERENCE_SECONDS / 10} s)`,
+    `| ${`${language} ${shape}`.padEnd(6)} | ${fmt(lines).padStart(7)} | ${mb(bytes).toFixed(1).padStart(8)} | ${
+      e.toFixed(2).padStart(5)
+    } s | ${f.toFixed(2).padStart(5)} s | ${(e / f).toFixed(2).padStart(5)} | ${cpu.toFixed(2).padStart(9)} | ${
+      fmt(lines / e).padStart(9)
+    } | ${(mb(bytes) / e).toFixed(1).padStart(5)} | ${
+      `${peak(runs.eval).toFixed(0)} (${peak(runs.floor).toFixed(0)})`.padStart(16)
+    } |`,
+  );
+  if (values["no-memory"] || language !== "zh" || shape !== "NER") await Deno.remove(path);
+}
+console.log(
+  `\nworst ratio to the floor: ${Math.max(...ratios).toFixed(2)}× wall time (target ≤ 1.5×), ` +
+    `${Math.max(...cpuRatios).toFixed(2)}× CPU time; load average at the end ${loadAverage()}`,
+);
+
+if (!values["no-memory"]) {
+  // Peak memory for 10× the records: an evaluator that streams keeps it flat.
+  const small = `${dir}/NER.zh.${RECORDS}/pred.json`;
+  const big = await writePredictions("NER", "zh", RECORDS * 10);
+  const rows: Array<[number, number, ProcessRun, ProcessRun]> = [];
+  for (const [n, path] of [[RECORDS, small], [RECORDS * 10, big.path]] as const) {
+    const cmd = commands("NER", path);
+    rows.push([n, (await Deno.stat(path)).size, await runDeno(cmd.eval), await runDeno(cmd.floor)]);
+  }
+  console.log(`\npeak memory (VmHWM), zh NER, one run each:`);
+  console.log(`| records   | input MB | eval               | floor              |`);
+  console.log(`| --------- | -------- | ------------------ | ------------------ |`);
+  for (const [n, bytes, er, fr] of rows) {
+    console.log(
+      `| ${fmt(n).padStart(9)} | ${mb(bytes).toFixed(0).padStart(8)} | ${
+        `${er.seconds.toFixed(2)} s, ${er.peakMiB.toFixed(0)} MiB`.padStart(18)
+      } | ${`${fr.seconds.toFixed(2)} s, ${fr.peakMiB.toFixed(0)} MiB`.padStart(18)} |`,
+    );
+  }
+  console.log(
+    `growth of eval's peak for 10× the input: ${(rows[1][2].peakMiB / rows[0][2].peakMiB).toFixed(2)}× (flat ≈ 1)`,
   );
 }
 
-Deno.bench({
-  name: "eval NER, 300k lines (100k records × 3 batches)",
-  group: "eval",
-  n: 5,
-  warmup: 1,
-  async fn(b) {
-    b.start();
-    const t0 = performance.now();
-    const r = await evaluateFile(path, { task: "NER" });
-    timings.eval.push(performance.now() - t0);
-    b.end();
-    if (r.total.groups !== RECORDS || r.lines !== lines) throw new Error("unexpected counts");
-  },
-});
-
-Deno.bench({
-  name: "baseline: stream + JSON.parse every line",
-  group: "eval",
-  baseline: true,
-  n: 5,
-  warmup: 1,
-  async fn(b) {
-    b.start();
-    const t0 = performance.now();
-    let n = 0;
-    for await (const item of readJsonItems(path)) n += JSON.parse(item.text).output.length;
-    timings.baseline.push(performance.now() - t0);
-    b.end();
-    if (n === 0) throw new Error("nothing read");
-  },
-});
-
-Deno.bench({
-  name: "floor: batch reader + JSON.parse every line",
-  group: "eval",
-  n: 5,
-  warmup: 1,
-  async fn(b) {
-    b.start();
-    const t0 = performance.now();
-    let n = 0;
-    for await (const batch of readJsonItemBatches(path)) {
-      for (const item of batch) n += JSON.parse(item.text).output.length;
-    }
-    timings.batches.push(performance.now() - t0);
-    b.end();
-    if (n === 0) throw new Error("nothing read");
-  },
-});
-
-globalThis.addEventListener("unload", () => {
-  report();
-  Deno.removeSync(dir, { recursive: true });
-});
+await Deno.remove(dir, { recursive: true });

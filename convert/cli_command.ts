@@ -8,7 +8,7 @@
 import type { CliIo } from "../io/cli_io.ts";
 import { numberOption, optionSpec, parseCommandArgs, requiredOption } from "../io/args.ts";
 import { UsageError } from "../io/errors.ts";
-import { ProgressLine } from "../io/progress.ts";
+import { formatCount, ProgressLine } from "../io/progress.ts";
 import { convertFile, type ConvertSummary } from "./convert_file.ts";
 import { formatStats, statsFile } from "./stats.ts";
 
@@ -155,7 +155,7 @@ export async function runConvert(args: string[], io: CliIo): Promise<number> {
 }
 
 function formatSummary(s: ConvertSummary, tgtPath: string): string {
-  const n = (x: number) => x.toLocaleString("en-US");
+  const n = formatCount;
   const rate = s.seconds > 0 ? ` in ${s.seconds.toFixed(2)} s (${n(Math.round(s.records / s.seconds))} records/s)` : "";
   let text = `converted ${n(s.records)} records → ${n(s.instructions)} instructions in ${tgtPath}${rate}\n`;
   if (s.withoutInstruction > 0) {

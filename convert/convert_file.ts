@@ -7,7 +7,7 @@
 
 import { AtomicTextWriter } from "../io/atomic_write.ts";
 import { InputError, UsageError } from "../io/errors.ts";
-import { type RawItem, readJsonItems } from "../io/json_items.ts";
+import { type RawItem, readJsonItemBatches } from "../io/json_items.ts";
 import type { ProgressUpdate } from "../io/progress.ts";
 import { LoneSurrogateError } from "../io/py_json.ts";
 import { parsePyJson } from "../io/py_json_parse.ts";
@@ -76,29 +76,43 @@ export async function* convertStream(
   options: ConvertStreamOptions = {},
   counts: StreamCounts = newCounts(),
 ): AsyncGenerator<string[]> {
-  const { task, split } = converter.context.options;
   for await (const item of items) {
-    counts.records++;
-    let lines: string[];
-    try {
-      const record = readRecord(parsePyJson(item.text), task, split);
-      lines = converter.convert(record);
-    } catch (e) {
-      const err = asInputError(e, options.file, item.line);
-      if (err === undefined) throw e;
-      if (!options.skipInvalid) throw err;
-      counts.skipped++;
-      const reason = (err.field ? `field \`${err.field}\`: ` : "") + err.problem;
-      counts.skipReasons.set(reason, (counts.skipReasons.get(reason) ?? 0) + 1);
-      if (counts.skipExamples.length < 5) counts.skipExamples.push(err.message);
-      options.onRecord?.(counts, item);
-      continue;
-    }
-    if (lines.length === 0) counts.withoutInstruction++;
-    counts.instructions += lines.length;
-    options.onRecord?.(counts, item);
-    yield lines;
+    const lines = convertItem(item, converter, options, counts);
+    if (lines !== undefined) yield lines;
   }
+}
+
+/**
+ * Convert one raw item, updating `counts`: its output lines, or `undefined` for a skipped invalid
+ * record. Synchronous, so a caller converting a block of items pays no asynchronous step per record.
+ */
+function convertItem(
+  item: RawItem,
+  converter: Converter,
+  options: ConvertStreamOptions,
+  counts: StreamCounts,
+): string[] | undefined {
+  const { task, split } = converter.context.options;
+  counts.records++;
+  let lines: string[];
+  try {
+    const record = readRecord(parsePyJson(item.text), task, split);
+    lines = converter.convert(record);
+  } catch (e) {
+    const err = asInputError(e, options.file, item.line);
+    if (err === undefined) throw e;
+    if (!options.skipInvalid) throw err;
+    counts.skipped++;
+    const reason = (err.field ? `field \`${err.field}\`: ` : "") + err.problem;
+    counts.skipReasons.set(reason, (counts.skipReasons.get(reason) ?? 0) + 1);
+    if (counts.skipExamples.length < 5) counts.skipExamples.push(err.message);
+    options.onRecord?.(counts, item);
+    return undefined;
+  }
+  if (lines.length === 0) counts.withoutInstruction++;
+  counts.instructions += lines.length;
+  options.onRecord?.(counts, item);
+  return lines;
 }
 
 /**
@@ -194,31 +208,33 @@ export async function convertFile(options: ConvertFileOptions): Promise<ConvertS
   try {
     totalBytes = (await Deno.stat(options.srcPath)).size;
   } catch { /* readJsonItems reports a missing file */ }
-  const items = readJsonItems(options.srcPath);
+  const batches = readJsonItemBatches(options.srcPath);
   // Open the input first so a missing input does not create an output temp file.
-  const first = await items.next();
+  const first = await batches.next();
   let writer: AtomicTextWriter;
   try {
     writer = await AtomicTextWriter.open(options.tgtPath);
   } catch (e) {
-    await items.return(undefined);
+    await batches.return(undefined);
     throw e;
   }
   const counts = newCounts();
-  try {
-    const onRecord = options.onProgress === undefined
+  const streamOptions: ConvertStreamOptions = {
+    file: options.srcPath,
+    skipInvalid: options.skipInvalid,
+    onRecord: options.onProgress === undefined
       ? undefined
-      : (c: StreamCounts, item: RawItem) =>
-        options.onProgress!({ done: c.records, bytesRead: item.bytesRead, totalBytes });
-    for await (
-      const lines of convertStream(prepend(first, items), converter, {
-        file: options.srcPath,
-        skipInvalid: options.skipInvalid,
-        onRecord,
-      }, counts)
-    ) {
+      : (c, item) => options.onProgress!({ done: c.records, bytesRead: item.bytesRead, totalBytes }),
+  };
+  try {
+    // A block of input (about 256 KiB) at a time: records are converted synchronously, and the
+    // writer is flushed (asynchronously, overlapping the next block) once its buffer is full.
+    for await (const batch of prepend(first, batches)) {
       let full = false;
-      for (const line of lines) full = writer.append(line);
+      for (const item of batch) {
+        const lines = convertItem(item, converter, streamOptions, counts);
+        if (lines !== undefined) { for (const line of lines) full = writer.append(line); }
+      }
       if (full) await writer.flush();
     }
     await writer.commit();

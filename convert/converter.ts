@@ -36,6 +36,7 @@ export class Converter {
   readonly context: SamplingContext;
   readonly #adapter: TaskAdapter;
   readonly #head: string;
+  /** The start of every instruction text, already escaped as the inside of a JSON string. */
   readonly #instructionHead: string;
   #fixedTestBatches: string[] | undefined;
 
@@ -50,7 +51,9 @@ export class Converter {
     this.context = createContext(options, schema, hardNegatives);
     this.#adapter = TASK_ADAPTERS[options.task];
     this.#head = `"task": ${pyStr(options.task)}, "source": ${pyStr(options.source)}, "instruction": `;
-    this.#instructionHead = `{"instruction": ${pyStr(instructionText(options.task, options.language))}, "schema": `;
+    this.#instructionHead = escapeJson(
+      `{"instruction": ${pyStr(instructionText(options.task, options.language))}, "schema": `,
+    );
   }
 
   /**
@@ -75,10 +78,14 @@ export class Converter {
   convert(record: IeRecord): string[] {
     const kept = filterRecord(record, this.context.options.task);
     if (kept === null) return [];
-    const input = `, "input": ${pyStr(kept.text)}}`;
+    // The "instruction" value is a JSON text written as a JSON string: head + schema + input,
+    // escaped once more. Its pieces meet at ASCII characters, so escaping each piece apart gives
+    // the same text; the head is escaped once per run and the input (the long part) once per
+    // record, however many schema batches it is asked with.
+    const input = escapedInput(kept.text);
     if (this.context.options.split === "train") {
       return this.#adapter.train(this.context, kept).map((b) =>
-        `{${this.#head}${JSON.stringify(this.#instructionHead + b.schema + input)}, "output": ${
+        `{${this.#head}"${this.#instructionHead}${escapeJson(b.schema)}${input}", "output": ${
           JSON.stringify(b.output)
         }}\n`
       );
@@ -88,7 +95,7 @@ export class Converter {
       ? ""
       : `, "label": ${JSON.stringify(jsonList(kept.annotations.map((a) => pyDumps(a.raw))))}`;
     return this.#testBatches(kept).map((schema) =>
-      `{"id": "${id}", ${this.#head}${JSON.stringify(this.#instructionHead + schema + input)}${label}}\n`
+      `{"id": "${id}", ${this.#head}"${this.#instructionHead}${escapeJson(schema)}${input}"${label}}\n`
     );
   }
 
@@ -99,4 +106,24 @@ export class Converter {
     if (this.#adapter.testItemsFixed) this.#fixedTestBatches = batches;
     return batches;
   }
+}
+
+/** Characters JSON escapes (`"`, `\\`, controls); text without them is written as it is. */
+// deno-lint-ignore no-control-regex -- the control characters are what it looks for
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+/**
+ * `, "input": TEXT}` as it appears inside the instruction string: the text escaped twice (once
+ * as a JSON string, once more inside the instruction). Most texts hold nothing to escape, and
+ * are then copied instead of escaped twice.
+ */
+function escapedInput(text: string): string {
+  if (!text.isWellFormed() || NEEDS_ESCAPE.test(text)) return escapeJson(`, "input": ${pyStr(text)}}`);
+  return `, \\"input\\": \\"${text}\\"}`;
+}
+
+/** `text` as the inside of a JSON string literal (`JSON.stringify` without the quotes). */
+function escapeJson(text: string): string {
+  const quoted = JSON.stringify(text);
+  return quoted.slice(1, quoted.length - 1);
 }

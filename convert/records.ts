@@ -114,21 +114,40 @@ export function readRecord(value: PyJson, task: Task, split: "train" | "test"): 
     );
   }
   if (!Array.isArray(list)) throw new InputError("must be a JSON list", { field });
-  const annotations = list.map((item, i): Annotation => {
-    const at = `${field}[${i}]`;
-    if (!isJsonObject(item)) throw new InputError("must be a JSON object", { field: at });
-    if (field === "entity") return readEntity(item, at);
-    if (field === "event") return readEvent(item, at, task);
-    return readRelation(item, at, task === "SPO");
-  });
+  const annotations = new Array<Annotation>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
+    // The field path (`entity[3]`) is only spelled out for a message.
+    if (!isJsonObject(item)) throw new InputError("must be a JSON object", { field: `${field}[${i}]` });
+    if (field === "entity") annotations[i] = readEntity(item, field, i);
+    else if (field === "event") annotations[i] = readEvent(item, field, i, task);
+    else annotations[i] = readRelation(item, field, i, task === "SPO");
+  }
   return { text, annotations };
 }
 
-function readEntity(item: JsonObject, at: string): Entity {
+// Each reader takes the usual record (plain objects, well-formed strings) directly, and checks
+// anything else field by field, spelling out the field path (`event[2].arguments[0]`) only then.
+
+function readEntity(item: JsonObject, field: string, i: number): Entity {
+  if (!(item instanceof Map)) {
+    const { entity, entity_type } = item;
+    if (isText(entity) && isText(entity_type)) return { entity, entity_type, raw: item };
+  }
+  const at = `${field}[${i}]`;
   return { entity: str(item, "entity", at), entity_type: str(item, "entity_type", at), raw: item };
 }
 
-function readRelation(item: JsonObject, at: string, spo: boolean): Relation {
+function readRelation(item: JsonObject, field: string, i: number, spo: boolean): Relation {
+  if (!(item instanceof Map)) {
+    const { head, relation, tail, head_type, tail_type } = item;
+    if (isText(head) && isText(relation) && isText(tail) && (!spo || (isText(head_type) && isText(tail_type)))) {
+      const r: Relation = { head, relation, tail, raw: item };
+      if (spo) r.head_type = head_type as string, r.tail_type = tail_type as string;
+      return r;
+    }
+  }
+  const at = `${field}[${i}]`;
   const r: Relation = {
     head: str(item, "head", at),
     relation: str(item, "relation", at),
@@ -142,7 +161,10 @@ function readRelation(item: JsonObject, at: string, spo: boolean): Relation {
   return r;
 }
 
-function readEvent(item: JsonObject, at: string, task: Task): IeEvent {
+function readEvent(item: JsonObject, field: string, i: number, task: Task): IeEvent {
+  const fast = fastEvent(item, task);
+  if (fast !== undefined) return fast;
+  const at = `${field}[${i}]`;
   const event_type = str(item, "event_type", at);
   const event_trigger = task === "EET" ? str(item, "event_trigger", at) : optStr(item, "event_trigger", at) ?? "";
   const argsValue = task === "EET" ? undefined : getField(item, "arguments");
@@ -156,6 +178,31 @@ function readEvent(item: JsonObject, at: string, task: Task): IeEvent {
     });
   }
   return { event_trigger, event_type, arguments: args, raw: item };
+}
+
+/** `readEvent` for the usual event, or `undefined` where a field needs checking with its path. */
+function fastEvent(item: JsonObject, task: Task): IeEvent | undefined {
+  if (item instanceof Map) return undefined;
+  const { event_type, event_trigger } = item;
+  if (!isText(event_type)) return undefined;
+  if (task === "EET" ? !isText(event_trigger) : event_trigger !== undefined && !isText(event_trigger)) return undefined;
+  const args: EventArgument[] = [];
+  const list = task === "EET" ? undefined : item.arguments;
+  if (list !== undefined) {
+    if (!Array.isArray(list)) return undefined;
+    for (const a of list) {
+      if (!isJsonObject(a) || a instanceof Map) return undefined;
+      const { argument, role } = a;
+      if (!isText(argument) || !isText(role)) return undefined;
+      args.push({ argument, role });
+    }
+  }
+  return { event_trigger: (event_trigger as string | undefined) ?? "", event_type, arguments: args, raw: item };
+}
+
+/** A string that can be written as UTF-8 (no unpaired surrogate). */
+function isText(v: PyJson | undefined): v is string {
+  return typeof v === "string" && v.isWellFormed();
 }
 
 function str(obj: JsonObject, key: string, at: string): string {

@@ -46,6 +46,39 @@ export interface EvalOptions {
   referenceKeys?: boolean;
   /** File name used in error messages. */
   file?: string;
+  /**
+   * Score a record as soon as a line of another record follows it, and keep only a 52-bit hash
+   * of its id (flat memory for files whose records' lines are adjacent, as `convert` and `infer`
+   * write them). A later line of a record scored so throws {@linkcode RecordRevisitedError};
+   * `evaluateFile` then scores the file again keeping every record. Default false.
+   */
+  foldFinishedRecords?: boolean;
+}
+
+/**
+ * Thrown by an {@linkcode Evaluator} with `foldFinishedRecords` when a line belongs to a record
+ * already scored (its lines are not adjacent): the file must be scored keeping every record.
+ *
+ * @example
+ * ```ts
+ * import { Evaluator, RecordRevisitedError } from "./evaluator.ts";
+ * const ev = new Evaluator({ task: "NER", foldFinishedRecords: true });
+ * const line = (id: string) => ({ id, label: "[]", output: "{}" });
+ * ev.addRecord(line("a"), 1);
+ * ev.addRecord(line("b"), 2);
+ * try { ev.addRecord(line("a"), 3); throw new Error("no error"); } catch (e) { if (!(e instanceof RecordRevisitedError)) throw e; }
+ * ```
+ */
+export class RecordRevisitedError extends Error {
+  /**
+   * A record's lines are not adjacent.
+   *
+   * @param line the line that comes back to an earlier record
+   */
+  constructor(line: number) {
+    super(`line ${line} belongs to a record whose lines ended earlier`);
+    this.name = "RecordRevisitedError";
+  }
 }
 
 /** Counts of the two matches of a scope (`arguments` only for EE and EEA). */
@@ -173,6 +206,8 @@ export interface TaskFit {
 }
 
 interface Group {
+  /** `keyHash` of its source and id (with `foldFinishedRecords`). */
+  hash: number;
   category: string;
   health: OutputHealth;
   /** The task's single match, or events. */
@@ -232,6 +267,12 @@ export class Evaluator {
   };
   #lines = 0;
   #finished = false;
+  readonly #fold: boolean;
+  /** Hashes of the records already scored (with `foldFinishedRecords`). */
+  readonly #folded = new HashSet52();
+  /** Scores by category and by label, filled as records are scored. */
+  readonly #scopes = new Map<string, ScopeReport>();
+  readonly #labels = new Map<string, LabelReport>();
 
   /**
    * Start an evaluation.
@@ -251,6 +292,7 @@ export class Evaluator {
     this.#schemas = new SchemaKeyReader(options.task);
     this.#mainArity = options.task === "NER" || options.task === "EET" || this.#events ? 2 : 3;
     this.#shape = answerShapeOf(options.task);
+    this.#fold = options.foldFinishedRecords ?? false;
   }
 
   /** Prediction lines added so far. */
@@ -340,7 +382,17 @@ export class Evaluator {
       const key = source + id;
       group = this.#groups.get(key);
       if (group === undefined) {
-        group = this.#newGroup(record, source, line);
+        const hash = this.#fold ? keyHash(key) : 0;
+        if (this.#fold) {
+          // The previous record is complete (unless the file comes back to it: then start over).
+          if (this.#folded.has(hash)) throw new RecordRevisitedError(line);
+          for (const g of this.#groups.values()) {
+            this.#score(g);
+            this.#folded.add(g.hash);
+          }
+          this.#groups.clear();
+        }
+        group = this.#newGroup(record, source, line, hash);
         this.#groups.set(key, group);
       }
       this.#lastId = id;
@@ -437,7 +489,7 @@ export class Evaluator {
     return true;
   }
 
-  #newGroup(record: JsonObject, source: string, line: number): Group {
+  #newGroup(record: JsonObject, source: string, line: number, hash: number): Group {
     const where = { file: this.#file, line };
     const labelText = record instanceof Map ? record.get("label") : record.label;
     if (typeof labelText !== "string") {
@@ -483,6 +535,7 @@ export class Evaluator {
       category = v;
     }
     const group: Group = {
+      hash,
       category,
       health: this.#healthOf(category),
       main: new TupleBag(this.#mainArity),
@@ -535,11 +588,10 @@ export class Evaluator {
     if (this.#lines === 0) {
       throw new InputError("no prediction lines (the file is empty)", { file: this.#file });
     }
-    const scopes = new Map<string, ScopeReport>();
-    for (const [name, health] of this.#health) {
-      scopes.set(name, { name, groups: 0, health, strict: this.#emptyCounts(), lenient: this.#lenientCounts() });
-    }
-    const labels = new Map<string, LabelReport>();
+    for (const group of this.#groups.values()) this.#score(group);
+    this.#groups.clear();
+    const scopes = this.#scopes;
+    const labels = this.#labels;
     const total: ScopeReport = {
       name: "total",
       groups: 0,
@@ -547,12 +599,6 @@ export class Evaluator {
       strict: this.#emptyCounts(),
       lenient: this.#lenientCounts(),
     };
-    for (const group of this.#groups.values()) {
-      const scope = scopes.get(group.category)!;
-      scope.groups++;
-      this.#countBag(group.main, "main", scope, labels);
-      if (group.args) this.#countBag(group.args, "arguments", scope, labels);
-    }
     const categories = [...scopes.values()].sort((a, b) => compareCodePoints(a.name, b.name));
     for (const c of categories) {
       total.groups += c.groups;
@@ -576,6 +622,24 @@ export class Evaluator {
       ),
       fit: this.#fit,
     };
+  }
+
+  /** Add a complete record's matches to its category's and its labels' counts. */
+  #score(group: Group): void {
+    let scope = this.#scopes.get(group.category);
+    if (scope === undefined) {
+      scope = {
+        name: group.category,
+        groups: 0,
+        health: group.health,
+        strict: this.#emptyCounts(),
+        lenient: this.#lenientCounts(),
+      };
+      this.#scopes.set(group.category, scope);
+    }
+    scope.groups++;
+    this.#countBag(group.main, "main", scope, this.#labels);
+    if (group.args) this.#countBag(group.args, "arguments", scope, this.#labels);
   }
 
   #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: Map<string, LabelReport>): void {
@@ -643,12 +707,74 @@ export async function evaluateFile(
   onProgress?: (linesRead: number, bytesRead: number) => void,
 ): Promise<EvalReport> {
   const file = options.file ?? path;
-  const evaluator = new Evaluator({ ...options, file });
-  for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 20 })) {
-    for (const item of batch) evaluator.addLine(item.text, item.line);
-    onProgress?.(evaluator.lines, batch[batch.length - 1].bytesRead);
+  const run = async (foldFinishedRecords: boolean) => {
+    const evaluator = new Evaluator({ ...options, file, foldFinishedRecords });
+    for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 20 })) {
+      for (const item of batch) evaluator.addLine(item.text, item.line);
+      onProgress?.(evaluator.lines, batch[batch.length - 1].bytesRead);
+    }
+    return evaluator.finish();
+  };
+  // Records are scored as their lines end, in flat memory; a file whose records' lines are not
+  // adjacent is read again, keeping every record until the end.
+  try {
+    return await run(options.foldFinishedRecords ?? true);
+  } catch (e) {
+    if (e instanceof RecordRevisitedError) return await run(false);
+    throw e;
   }
-  return evaluator.finish();
+}
+
+/**
+ * A set of 52-bit hashes (as JS numbers) in one open-addressing table: 16 bytes per hash at most,
+ * a third of what a `Set<number>` of such numbers takes. 0 marks an empty slot (0 is stored apart).
+ */
+class HashSet52 {
+  #slots = new Float64Array(1 << 12);
+  #size = 0;
+  #hasZero = false;
+
+  has(h: number): boolean {
+    if (h === 0) return this.#hasZero;
+    const slots = this.#slots, mask = slots.length - 1;
+    for (let i = h % slots.length;; i = (i + 1) & mask) {
+      const v = slots[i];
+      if (v === h) return true;
+      if (v === 0) return false;
+    }
+  }
+
+  add(h: number): void {
+    if (h === 0) return void (this.#hasZero = true);
+    if ((this.#size + 1) * 2 > this.#slots.length) this.#grow();
+    if (HashSet52.#insert(this.#slots, h)) this.#size++;
+  }
+
+  #grow(): void {
+    const old = this.#slots;
+    this.#slots = new Float64Array(old.length * 2);
+    for (const v of old) if (v !== 0) HashSet52.#insert(this.#slots, v);
+  }
+
+  static #insert(slots: Float64Array, h: number): boolean {
+    const mask = slots.length - 1;
+    for (let i = h % slots.length;; i = (i + 1) & mask) {
+      const v = slots[i];
+      if (v === h) return false;
+      if (v === 0) return void (slots[i] = h), true;
+    }
+  }
+}
+
+/** A 52-bit hash of a record key (two 32-bit FNV-1a variants), exact as a JS number. */
+function keyHash(key: string): number {
+  let a = 0x811c9dc5, b = 0x01000193;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 6) * 67108864 + (b >>> 6);
 }
 
 function addTuples(bag: TupleBag, tuples: readonly PyJson[][], labelIndex: number, side: BagSide): void {

@@ -49,6 +49,7 @@ export {
   Evaluator,
   type LabelReport,
   type OutputHealth,
+  RecordRevisitedError,
   type ScopeCounts,
   type ScopeReport,
   type TaskFit,

@@ -36,6 +36,7 @@ export class AtomicTextWriter {
   #parts: string[] = [];
   #pending = 0;
   #encoder = new TextEncoder();
+  #buffer = new Uint8Array(0);
   #bytesWritten = 0;
   #closed = false;
   #inFlight: Promise<void> = Promise.resolve();
@@ -146,11 +147,15 @@ export class AtomicTextWriter {
   async flush(): Promise<void> {
     await this.#inFlight;
     if (this.#parts.length === 0) return;
-    const bytes = this.#encoder.encode(this.#parts.join(""));
+    const text = this.#parts.join("");
     this.#parts = [];
     this.#pending = 0;
-    this.#bytesWritten += bytes.length;
-    this.#inFlight = writeAll(this.#stdout ? Deno.stdout : this.#file!, bytes);
+    // Encoded into one reused buffer (the previous write, awaited above, is done with it):
+    // `encodeInto` is about twice as fast as `encode`, which allocates a new array each time.
+    if (this.#buffer.length < text.length * 3) this.#buffer = new Uint8Array(text.length * 3);
+    const { written } = this.#encoder.encodeInto(text, this.#buffer);
+    this.#bytesWritten += written;
+    this.#inFlight = writeAll(this.#stdout ? Deno.stdout : this.#file!, this.#buffer.subarray(0, written));
   }
 
   /**

@@ -157,24 +157,38 @@ async function* readUtf8Blocks(file: Deno.FsFile, chunkSize: number, name: strin
   let carryBytes = 0;
   let line = 1;
   let bytesRead = 0;
-  let buf = new Uint8Array(chunkSize);
+  // Two buffers: the next read runs while the consumer works on this block's lines.
+  const bufs = [new Uint8Array(chunkSize), new Uint8Array(chunkSize)];
+  let which = 0;
+  const readInto = (buf: Uint8Array): Promise<number | null> => {
+    const read = file.read(buf);
+    // A consumer that stops early closes the file under a read still running: that read's error
+    // is moot (an awaited read still throws).
+    read.catch(() => {});
+    return read;
+  };
+  let pending = readInto(bufs[0]);
   for (;;) {
-    const n = await file.read(buf);
+    const n = await pending;
     if (n === null) break;
+    const buf = bufs[which];
+    which ^= 1;
     bytesRead += n;
     const chunk = buf.subarray(0, n);
     const cut = chunk.lastIndexOf(10);
     if (cut < 0) {
-      // Keep this read as it is and read the next into a fresh buffer: no copy now, one join later.
+      // Keep this read as it is and read later ones into a fresh buffer: no copy now, one join later.
       carry.push(chunk);
       carryBytes += n;
-      buf = new Uint8Array(chunkSize);
+      bufs[which ^ 1] = new Uint8Array(chunkSize);
+      pending = readInto(bufs[which]);
       continue;
     }
     const bytes = join(carry, carryBytes, chunk.subarray(0, cut + 1));
     carry = cut + 1 < n ? [chunk.slice(cut + 1)] : [];
     carryBytes = n - cut - 1;
     const text = decode(decoder, bytes, line, name);
+    pending = readInto(bufs[which]); // `buf` is decoded (and its tail copied): the other one is free
     yield { text, startLine: line, bytesRead };
     line += countNewlines(text);
   }

@@ -172,9 +172,16 @@ export function pyDumps(value: PyJson): string {
     return out + "]";
   }
   if (value instanceof PyNumber) return value.repr;
-  const entries = value instanceof Map ? value.entries() : Object.entries(value);
   let out = "";
-  for (const [k, v] of entries) out += (out === "" ? "{" : ", ") + pyStr(k) + ": " + pyDumps(v);
+  if (value instanceof Map) {
+    for (const [k, v] of value) out += (out === "" ? "{" : ", ") + pyStr(k) + ": " + pyDumps(v);
+  } else {
+    // Keys without the [key, value] pairs of Object.entries: the usual record is many small objects.
+    const keys = Object.keys(value);
+    for (let i = 0; i < keys.length; i++) {
+      out += (i === 0 ? "{" : ", ") + pyStr(keys[i]) + ": " + pyDumps(value[keys[i]]);
+    }
+  }
   return out === "" ? "{}" : out + "}";
 }
 

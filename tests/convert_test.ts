@@ -243,3 +243,39 @@ Deno.test("every task converts its bundled sample in both languages and both spl
     }
   }
 });
+
+Deno.test("texts with and without characters to escape come back from the instruction as they were", async () => {
+  const { Converter } = await import("../convert/converter.ts");
+  const texts = [
+    "plain text, 人物 😀",
+    'a "quoted" \\ back\\slash',
+    "tab\tnew\nline\r\u0001\u001f end",
+    "\u007f\u2028\u2029",
+  ];
+  for (const split of ["train", "test"] as const) {
+    const c = new Converter(
+      {
+        task: "NER",
+        language: "en",
+        split,
+        splitNum: 1,
+        negSchema: 1,
+        randomSort: false,
+        clusterMode: false,
+        hashSeed: 0,
+        source: "x",
+      },
+      { types: ["a", "b"], roles: [], typeRoles: [] },
+    );
+    for (const text of texts) {
+      const lines = c.convert({ text, annotations: [] });
+      equal(lines.length, 2);
+      for (const line of lines) {
+        // The line is the JSON Python writes: parse it twice and the text is back, spelled as json.dumps does.
+        const instruction: string = JSON.parse(line).instruction;
+        equal(JSON.parse(instruction).input, text, `${split} ${JSON.stringify(text)}`);
+        ok(instruction.endsWith(`"input": ${JSON.stringify(text)}}`));
+      }
+    }
+  }
+});

@@ -8,6 +8,7 @@ import { AtomicTextWriter } from "../io/atomic_write.ts";
 import { InputError } from "../io/errors.ts";
 import { pyDumps, pyFloatRepr } from "../io/py_json.ts";
 import { type JsonSyntaxError, parsePyJson } from "../io/py_json_parse.ts";
+import { formatCount } from "../io/progress.ts";
 import { tempDir } from "./_shared.ts";
 
 async function items(content: string | Uint8Array, chunkSize?: number): Promise<Array<[number, string]>> {
@@ -188,4 +189,10 @@ Deno.test("AtomicTextWriter", async (t) => {
     );
   });
   ok(true);
+});
+
+Deno.test("formatCount writes what toLocaleString('en-US') writes for integers", () => {
+  const xs = [0, 1, 12, 999, 1000, 1001, 99999, 100000, 1234567, -1, -999, -1000, -9876543, 2 ** 53 - 1];
+  for (let x = 1; x < 1e15; x = x * 7 + 3) xs.push(x);
+  for (const x of xs) equal(formatCount(x), x.toLocaleString("en-US"), String(x));
 });

@@ -202,3 +202,68 @@ print(np.random.random())
     equal(String(np.nextDouble()), lines[lines.length - 1]);
   },
 });
+
+Deno.test("differenceArray: list(a - b) remembered per b's elements, forgotten when a changes", () => {
+  const h = new PyStrHasher(0);
+  const xs = strings(60);
+  const all = PySet.from(h, xs.slice(0, 40));
+  for (let i = 0; i < 40; i += 7) {
+    const b = PySet.from(h, xs.slice(i, i + 5));
+    const first = all.differenceArray(b);
+    deepEqual(first, all.difference(b).toArray());
+    first.push("changed by the caller");
+    deepEqual(all.differenceArray(PySet.from(h, xs.slice(i, i + 5))), all.difference(b).toArray());
+  }
+  const b = PySet.from(h, xs.slice(0, 3));
+  all.differenceArray(b);
+  all.add(xs[50]);
+  deepEqual(all.differenceArray(b), all.difference(b).toArray());
+  equal(all.differenceArray(b).includes(xs[50]), true);
+});
+
+Deno.test({
+  name: "differenceArray and EE argument values equal CPython's set order",
+  ignore: !PY311,
+  fn: async () => {
+    const { labelledEvents } = await import("../convert/tasks/event_answers.ts");
+    const { createContext } = await import("../convert/context.ts");
+    const xs = strings(300).filter((s) => s !== "" && s.isWellFormed());
+    const groups = [xs.slice(0, 30), xs.slice(30, 32), xs.slice(40, 41), [xs[50], xs[50], xs[51], xs[50], xs[52]]];
+    const out = await python(
+      "import sys, json\nfor g in json.load(sys.stdin):\n  s = set()\n  for x in g: s.add(x)\n" +
+        "  print(json.dumps(list(s) if len(s) > 1 else list(s)[0], ensure_ascii=False))\n" +
+        "  print(json.dumps(list(set(g[:1]) - set(g[1:2])), ensure_ascii=False))",
+      JSON.stringify(groups),
+      { PYTHONHASHSEED: "0" },
+    );
+    const lines = out!.trim().split("\n");
+    const ctx = createContext(
+      {
+        task: "EE",
+        language: "en",
+        split: "train",
+        splitNum: 4,
+        negSchema: 1,
+        randomSort: false,
+        clusterMode: false,
+        hashSeed: 0,
+        source: "x",
+      },
+      { types: [], roles: [], typeRoles: [] },
+    );
+    groups.forEach((g, i) => {
+      const ev = {
+        event_trigger: "t",
+        event_type: "e",
+        arguments: g.map((argument) => ({ argument, role: "r" })),
+        raw: null,
+      };
+      equal(labelledEvents(ctx, [ev]).get("e")![0].args.get("r"), lines[2 * i], `group ${i}`);
+      const h = ctx.hasher;
+      deepEqual(
+        PySet.from(h, g.slice(0, 1)).differenceArray(PySet.from(h, g.slice(1, 2))),
+        JSON.parse(lines[2 * i + 1]),
+      );
+    });
+  },
+});

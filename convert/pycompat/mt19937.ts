@@ -102,10 +102,18 @@ export class MT19937 {
   nextUint32(): number {
     const mt = this.#mt;
     if (this.#index >= N) {
-      for (let k = 0; k < N; k++) {
-        const y = (mt[k] & 0x80000000) | (mt[(k + 1) % N] & 0x7fffffff);
-        mt[k] = mt[(k + M) % N] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      // The next N words, in the reference's three loops (no modulo on the hot path).
+      let k = 0;
+      for (; k < N - M; k++) {
+        const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
+        mt[k] = mt[k + M] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
       }
+      for (; k < N - 1; k++) {
+        const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
+        mt[k] = mt[k + M - N] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      }
+      const y = (mt[N - 1] & 0x80000000) | (mt[0] & 0x7fffffff);
+      mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
       this.#index = 0;
     }
     let y = mt[this.#index++];

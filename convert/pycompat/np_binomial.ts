@@ -24,6 +24,10 @@ import { MT19937 } from "./mt19937.ts";
  */
 export class NumpyLegacyRandom {
   readonly #mt: MT19937;
+  /** The probability of the last draw, and its constants (`q^n`, the search bound). */
+  #lastP = NaN;
+  #qn = 0;
+  #bound = 0;
 
   /**
    * Create a `NumpyLegacyRandom`.
@@ -91,9 +95,15 @@ export class NumpyLegacyRandom {
   #inversion(p: number): number {
     const n = 1;
     const q = 1 - p;
-    const qn = Math.exp(n * Math.log(q));
-    const np = n * p;
-    const bound = Math.min(n, np + 10 * Math.sqrt(np * q + 1));
+    // The same p comes draw after draw: its constants are computed once.
+    if (p !== this.#lastP) {
+      this.#lastP = p;
+      this.#qn = Math.exp(n * Math.log(q));
+      const np = n * p;
+      this.#bound = Math.min(n, np + 10 * Math.sqrt(np * q + 1));
+    }
+    const qn = this.#qn;
+    const bound = this.#bound;
     let x = 0;
     let px = qn;
     let u = this.nextDouble();

@@ -124,15 +124,21 @@ export class PyStrHasher {
 
   #compute(key: string): HashedStr {
     if (key.length === 0) return { key, hi: 0, lo: 0 };
-    const bytes = fixedWidthBytes(key);
-    let [hi, lo] = siphash13(this.#k0h, this.#k0l, this.#k1h, this.#k1l, bytes);
+    const n = fixedWidthBytes(key);
+    let [hi, lo] = siphash13(this.#k0h, this.#k0l, this.#k1h, this.#k1l, scratch, n);
     if (hi === 0xffffffff && lo === 0xffffffff) lo = 0xfffffffe; // -1 is reserved: becomes -2
     return { key, hi, lo };
   }
 }
 
-/** CPython's internal string storage: 1, 2 or 4 bytes per code point, little-endian. */
-function fixedWidthBytes(s: string): Uint8Array {
+/** The bytes being hashed, reused from string to string (hashing allocates nothing). */
+let scratch = new Uint8Array(256);
+
+/**
+ * CPython's internal string storage: 1, 2 or 4 bytes per code point, little-endian, written to
+ * `scratch`; returns the byte count.
+ */
+function fixedWidthBytes(s: string): number {
   let maxUnit = 0;
   let astral = false;
   for (let i = 0; i < s.length; i++) {
@@ -143,46 +149,73 @@ function fixedWidthBytes(s: string): Uint8Array {
       if (d >= 0xdc00 && d <= 0xdfff) astral = true;
     }
   }
+  if (scratch.length < s.length * 4) scratch = new Uint8Array(s.length * 4);
+  const out = scratch;
   if (astral) {
-    const cps: number[] = [];
-    for (const ch of s) cps.push(ch.codePointAt(0)!);
-    const out = new Uint8Array(cps.length * 4);
-    const view = new DataView(out.buffer);
-    cps.forEach((cp, i) => view.setUint32(i * 4, cp, true));
-    return out;
+    let n = 0;
+    for (const ch of s) {
+      const cp = ch.codePointAt(0)!;
+      out[n] = cp & 0xff, out[n + 1] = (cp >>> 8) & 0xff, out[n + 2] = cp >>> 16, out[n + 3] = 0;
+      n += 4;
+    }
+    return n;
   }
   if (maxUnit > 0xff) {
-    const out = new Uint8Array(s.length * 2);
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       out[2 * i] = c & 0xff;
       out[2 * i + 1] = c >>> 8;
     }
-    return out;
+    return s.length * 2;
   }
-  const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
+  return s.length;
 }
 
 /**
- * SipHash-1-3 (one compression round, three finalization rounds) as in CPython's pyhash.c.
- * 64-bit lanes are held as (hi, lo) unsigned 32-bit pairs.
+ * SipHash-1-3 (one compression round, three finalization rounds) as in CPython's pyhash.c, of
+ * the first `n` bytes of `m`. 64-bit lanes are held as (hi, lo) unsigned 32-bit pairs in local
+ * variables; the round is written out twice (compression, finalization) rather than called, so
+ * the state stays in registers.
  */
-function siphash13(k0h: number, k0l: number, k1h: number, k1l: number, m: Uint8Array): [number, number] {
+function siphash13(
+  k0h: number,
+  k0l: number,
+  k1h: number,
+  k1l: number,
+  m: Uint8Array,
+  n: number,
+): [number, number] {
   let v0h = (k0h ^ 0x736f6d65) >>> 0, v0l = (k0l ^ 0x70736575) >>> 0;
   let v1h = (k1h ^ 0x646f7261) >>> 0, v1l = (k1l ^ 0x6e646f6d) >>> 0;
   let v2h = (k0h ^ 0x6c796765) >>> 0, v2l = (k0l ^ 0x6e657261) >>> 0;
   let v3h = (k1h ^ 0x74656462) >>> 0, v3l = (k1l ^ 0x79746573) >>> 0;
+  let s = 0, th = 0, tl = 0;
 
-  const round = () => {
-    // v0 += v1; v2 += v3
-    let s = v0l + v1l;
+  const full = n - (n % 8);
+  // Every full 8-byte block, then the last block: remaining bytes little-endian, length (mod
+  // 256) in the top byte.
+  for (let o = 0; o <= full; o += 8) {
+    let ml = 0, mh = 0;
+    if (o < full) {
+      ml = (m[o] | m[o + 1] << 8 | m[o + 2] << 16 | m[o + 3] << 24) >>> 0;
+      mh = (m[o + 4] | m[o + 5] << 8 | m[o + 6] << 16 | m[o + 7] << 24) >>> 0;
+    } else {
+      for (let i = n - 1; i >= full; i--) {
+        const j = i - full;
+        if (j < 4) ml |= m[i] << (8 * j);
+        else mh |= m[i] << (8 * (j - 4));
+      }
+      mh = (mh | ((n & 0xff) << 24)) >>> 0, ml >>>= 0;
+    }
+    v3h = (v3h ^ mh) >>> 0, v3l = (v3l ^ ml) >>> 0;
+    // SipRound: v0 += v1; v2 += v3
+    s = v0l + v1l;
     v0h = (v0h + v1h + (s > 0xffffffff ? 1 : 0)) >>> 0, v0l = s >>> 0;
     s = v2l + v3l;
     v2h = (v2h + v3h + (s > 0xffffffff ? 1 : 0)) >>> 0, v2l = s >>> 0;
     // v1 = rotl(v1, 13) ^ v0; v3 = rotl(v3, 16) ^ v2
-    let th = ((v1h << 13) | (v1l >>> 19)) >>> 0, tl = ((v1l << 13) | (v1h >>> 19)) >>> 0;
+    th = ((v1h << 13) | (v1l >>> 19)) >>> 0, tl = ((v1l << 13) | (v1h >>> 19)) >>> 0;
     v1h = (th ^ v0h) >>> 0, v1l = (tl ^ v0l) >>> 0;
     th = ((v3h << 16) | (v3l >>> 16)) >>> 0, tl = ((v3l << 16) | (v3h >>> 16)) >>> 0;
     v3h = (th ^ v2h) >>> 0, v3l = (tl ^ v2l) >>> 0;
@@ -200,31 +233,29 @@ function siphash13(k0h: number, k0l: number, k1h: number, k1l: number, m: Uint8A
     v3h = (th ^ v0h) >>> 0, v3l = (tl ^ v0l) >>> 0;
     // v2 = rotl(v2, 32)
     th = v2h, v2h = v2l, v2l = th;
-  };
-
-  const n = m.length;
-  const full = n - (n % 8);
-  for (let o = 0; o < full; o += 8) {
-    const ml = (m[o] | m[o + 1] << 8 | m[o + 2] << 16 | m[o + 3] << 24) >>> 0;
-    const mh = (m[o + 4] | m[o + 5] << 8 | m[o + 6] << 16 | m[o + 7] << 24) >>> 0;
-    v3h = (v3h ^ mh) >>> 0, v3l = (v3l ^ ml) >>> 0;
-    round();
     v0h = (v0h ^ mh) >>> 0, v0l = (v0l ^ ml) >>> 0;
   }
-  // Last block: remaining bytes little-endian, length (mod 256) in the top byte.
-  let bl = 0, bh = 0;
-  for (let i = n - 1; i >= full; i--) {
-    const j = i - full;
-    if (j < 4) bl |= m[i] << (8 * j);
-    else bh |= m[i] << (8 * (j - 4));
-  }
-  bh = (bh | ((n & 0xff) << 24)) >>> 0, bl >>>= 0;
-  v3h = (v3h ^ bh) >>> 0, v3l = (v3l ^ bl) >>> 0;
-  round();
-  v0h = (v0h ^ bh) >>> 0, v0l = (v0l ^ bl) >>> 0;
   v2l = (v2l ^ 0xff) >>> 0;
-  round();
-  round();
-  round();
+  for (let r = 0; r < 3; r++) {
+    // SipRound, as above.
+    s = v0l + v1l;
+    v0h = (v0h + v1h + (s > 0xffffffff ? 1 : 0)) >>> 0, v0l = s >>> 0;
+    s = v2l + v3l;
+    v2h = (v2h + v3h + (s > 0xffffffff ? 1 : 0)) >>> 0, v2l = s >>> 0;
+    th = ((v1h << 13) | (v1l >>> 19)) >>> 0, tl = ((v1l << 13) | (v1h >>> 19)) >>> 0;
+    v1h = (th ^ v0h) >>> 0, v1l = (tl ^ v0l) >>> 0;
+    th = ((v3h << 16) | (v3l >>> 16)) >>> 0, tl = ((v3l << 16) | (v3h >>> 16)) >>> 0;
+    v3h = (th ^ v2h) >>> 0, v3l = (tl ^ v2l) >>> 0;
+    th = v0h, v0h = v0l, v0l = th;
+    s = v2l + v1l;
+    v2h = (v2h + v1h + (s > 0xffffffff ? 1 : 0)) >>> 0, v2l = s >>> 0;
+    s = v0l + v3l;
+    v0h = (v0h + v3h + (s > 0xffffffff ? 1 : 0)) >>> 0, v0l = s >>> 0;
+    th = ((v1h << 17) | (v1l >>> 15)) >>> 0, tl = ((v1l << 17) | (v1h >>> 15)) >>> 0;
+    v1h = (th ^ v2h) >>> 0, v1l = (tl ^ v2l) >>> 0;
+    th = ((v3h << 21) | (v3l >>> 11)) >>> 0, tl = ((v3l << 21) | (v3h >>> 11)) >>> 0;
+    v3h = (th ^ v0h) >>> 0, v3l = (tl ^ v0l) >>> 0;
+    th = v2h, v2h = v2l, v2l = th;
+  }
   return [(v0h ^ v1h ^ v2h ^ v3h) >>> 0, (v0l ^ v1l ^ v2l ^ v3l) >>> 0];
 }

@@ -35,6 +35,8 @@ export class PySet {
   #mask = MIN_SIZE - 1;
   #fill = 0; // active + dummy slots
   #used = 0; // active slots
+  /** `differenceArray` results by the other set's elements; dropped whenever this set changes. */
+  #differences: Map<string, string[]> | undefined;
 
   /**
    * Create a `PySet`.
@@ -173,6 +175,33 @@ export class PySet {
   }
 
   /**
+   * `list(s - other)`, remembered per membership of `other` while this set does not change: the
+   * converter subtracts each record's few positives from the same schema set, record after
+   * record, and the result depends only on which elements `other` holds.
+   *
+   * @param other the set to subtract
+   * @returns a new array (the caller may change it)
+   *
+   * @example
+   * ```ts
+   * import { PyStrHasher } from "./py_hash.ts";
+   * import { PySet } from "./py_set.ts";
+   * const h = new PyStrHasher(0);
+   * const all = PySet.from(h, ["a", "b", "c"]);
+   * const once = all.differenceArray(PySet.from(h, ["b"]));
+   * if (once.join() !== all.difference(PySet.from(h, ["b"])).toArray().join()) throw new Error();
+   * if (all.differenceArray(PySet.from(h, ["b"])) === once) throw new Error("a fresh array each time");
+   * ```
+   */
+  differenceArray(other: PySet): string[] {
+    const key = JSON.stringify(other.toArray());
+    if (this.#differences === undefined || this.#differences.size >= 4096) this.#differences = new Map();
+    let found = this.#differences.get(key);
+    if (found === undefined) this.#differences.set(key, found = this.difference(other).toArray());
+    return found.slice();
+  }
+
+  /**
    * `list(s)`: the elements in iteration (slot) order.
    *
    * @returns a new array
@@ -233,6 +262,7 @@ export class PySet {
   }
 
   #addEntry(e: HashedStr): void {
+    this.#differences = undefined;
     const table = this.#table;
     const mask = this.#mask;
     let i = e.lo & mask;
@@ -264,6 +294,7 @@ export class PySet {
   }
 
   #discard(e: HashedStr): void {
+    this.#differences = undefined;
     const j = this.#find(e);
     if (j < 0) return;
     this.#table[j] = DUMMY;
@@ -303,6 +334,7 @@ export class PySet {
 
   /** CPython's set_merge: `self |= other` where other is a set. */
   #merge(other: PySet): void {
+    this.#differences = undefined;
     if (other === this || other.#used === 0) return;
     if ((this.#fill + other.#used) * 5 >= this.#mask * 3) this.#resize((this.#used + other.#used) * 2);
     if (this.#fill === 0 && this.#mask === other.#mask && other.#fill === other.#used) {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { pyStr, pyStrList } from "../../io/py_json.ts";
+import { pyStr } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { compareCodePoints } from "../../io/code_points.ts";
 import { sortByPosition, sortOrShuffle } from "../order.ts";
@@ -14,7 +14,7 @@ import type { IeEvent, IeRecord } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { clusterSample } from "./cluster.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
-import { jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [type: string, roles: string[]];
 
@@ -37,7 +37,7 @@ function positivesOf(ctx: SamplingContext, events: readonly IeEvent[]): { types:
  */
 function rolesFor(ctx: SamplingContext, type: string, used: PySet | undefined): string[] {
   const schemaRoles = ctx.typeRoles.get(type);
-  let candidates = (used !== undefined ? schemaRoles.difference(used) : schemaRoles).toArray();
+  let candidates = used !== undefined ? schemaRoles.differenceArray(used) : schemaRoles.toArray();
   const p = ctx.options.negSchema;
   if (p > 0) {
     let k = ctx.numpy.binomialSum(p, schemaRoles.size);
@@ -53,7 +53,7 @@ function standardItems(ctx: SamplingContext, types: PySet, roles: Map<string, Py
   if (p === 0) {
     items = types.toArray().map((t): Item => [t, ctx.typeRoles.get(t).toArray()]);
   } else {
-    let negatives = ctx.types.difference(types).toArray();
+    let negatives = ctx.types.differenceArray(types);
     let k = ctx.numpy.binomialSum(p, ctx.labelLength);
     if (types.size === 0) k = Math.max(k, 1);
     negatives = ctx.random.sample(negatives, Math.min(k, negatives.length));
@@ -76,8 +76,11 @@ function clusterItems(ctx: SamplingContext, types: PySet, roles: Map<string, PyS
   });
 }
 
+/** JSON spellings of event types and roles (a few names, repeated on every record). */
+const quoted = memoized(pyStr);
+
 function schemaItem([type, roles]: Item): string {
-  return `{"event_type": ${pyStr(type)}, "trigger": true, "arguments": ${pyStrList(roles)}}`;
+  return `{"event_type": ${quoted(type)}, "trigger": true, "arguments": ${jsonList(roles.map(quoted))}}`;
 }
 
 /** EE adapter. */
@@ -93,10 +96,10 @@ export const EE: TaskAdapter = {
       schema: jsonList(batch.map(schemaItem)),
       output: jsonObject(batch.map(([type, asked]) => {
         const evs = labelled.get(type);
-        if (evs === undefined) return [pyStr(type), "[]"];
+        if (evs === undefined) return [quoted(type), "[]"];
         const sorted = sortByPosition(record.text, evs, (ev) => ev.trigger);
         return [
-          pyStr(type),
+          quoted(type),
           jsonList(sorted.map((ev) => `{"trigger": ${pyStr(ev.trigger)}, "arguments": ${argumentObject(ev, asked)}}`)),
         ];
       })),

@@ -12,9 +12,12 @@ import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent, IeRecord } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
-import { jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [type: string, triggers: string[], roles: string[]];
+
+/** JSON spellings of event types and roles (a few names, repeated on every record). */
+const quoted = memoized(pyStr);
 
 function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
   const triggersByType = new Map<string, string[]>();
@@ -42,14 +45,25 @@ function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
   return items;
 }
 
+/** Test items by run and event type (a run has few types; its context is dropped with it). */
+const testItemsByRun = new WeakMap<SamplingContext, Map<string, string>>();
+
 /** EEA adapter. */
 export const EEA: TaskAdapter = {
   testItemsFixed: false,
   testItems(ctx: SamplingContext, record: IeRecord): string[] {
     const types = PySet.from(ctx.hasher, ((record.annotations ?? []) as IeEvent[]).map((ev) => ev.event_type));
-    return types.toArray().map((t) =>
-      `{"event_type": ${pyStr(t)}, "arguments": ${pyStrList(ctx.typeRoles.get(t).toArray())}}`
-    );
+    // A type's test item depends on the run's schema only: written once per run and type.
+    let items = testItemsByRun.get(ctx);
+    if (items === undefined) testItemsByRun.set(ctx, items = new Map());
+    return types.toArray().map((t) => {
+      let item = items.get(t);
+      if (item === undefined) {
+        item = `{"event_type": ${quoted(t)}, "arguments": ${jsonList(ctx.typeRoles.get(t).toArray().map(quoted))}}`;
+        items.set(t, item);
+      }
+      return item;
+    });
   },
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];
@@ -58,12 +72,14 @@ export const EEA: TaskAdapter = {
     return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
       schema: jsonList(
         batch.map(([type, triggers, roles]) =>
-          `{"event_type": ${pyStr(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${pyStrList(roles)}}`
+          `{"event_type": ${quoted(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${
+            jsonList(roles.map(quoted))
+          }}`
         ),
       ),
       output: jsonObject(batch.map(([type, , roles]) => {
         const objects = (labelled.get(type) ?? []).map((ev) => argumentObject(ev, roles)).filter((o) => o !== "{}");
-        return [pyStr(type), jsonList(objects)];
+        return [quoted(type), jsonList(objects)];
       })),
     }));
   },

@@ -9,7 +9,7 @@ import { pyStr, pyStrList } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent } from "../records.ts";
-import { jsonObject } from "./task.ts";
+import { jsonObject, memoized } from "./task.ts";
 
 /** One labelled event. */
 export interface LabelledEvent {
@@ -44,18 +44,18 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
   const byType = new Map<string, LabelledEvent[]>();
   for (const ev of events) {
     if (ev.event_trigger === "" && ev.arguments.length === 0) continue;
-    const values = new Map<string, PySet>();
+    // A role's values are a Python set; its order only matters (and its hashes are only
+    // computed) once a second distinct value comes. Most roles hold one value.
+    const values = new Map<string, string | PySet>();
     for (const { argument, role } of ev.arguments) {
       if (argument === "") continue;
-      let set = values.get(role);
-      if (set === undefined) values.set(role, set = new PySet(ctx.hasher));
-      set.add(argument);
+      const seen = values.get(role);
+      if (seen === undefined) values.set(role, argument);
+      else if (seen instanceof PySet) seen.add(argument);
+      else if (seen !== argument) values.set(role, PySet.from(ctx.hasher, [seen, argument]));
     }
     const args = new Map<string, string>();
-    for (const [role, set] of values) {
-      const list = set.toArray();
-      args.set(role, list.length === 1 ? pyStr(list[0]) : pyStrList(list));
-    }
+    for (const [role, seen] of values) args.set(role, seen instanceof PySet ? pyStrList(seen.toArray()) : pyStr(seen));
     const entry = { trigger: ev.event_trigger === "" ? "NAN" : ev.event_trigger, args };
     const list = byType.get(ev.event_type);
     if (list === undefined) byType.set(ev.event_type, [entry]);
@@ -63,6 +63,9 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
   }
   return byType;
 }
+
+/** JSON spellings of role names (a few, repeated on every record). */
+const quotedRole = memoized(pyStr);
 
 /**
  * An event's arguments over the asked roles, as JSON text: each role's value or `"NAN"`;
@@ -81,5 +84,5 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
  */
 export function argumentObject(ev: LabelledEvent, roles: readonly string[]): string {
   if (!roles.some((r) => ev.args.has(r))) return "{}";
-  return jsonObject(roles.map((r) => [pyStr(r), ev.args.get(r) ?? '"NAN"']));
+  return jsonObject(roles.map((r) => [quotedRole(r), ev.args.get(r) ?? '"NAN"']));
 }

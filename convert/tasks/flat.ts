@@ -13,7 +13,7 @@ import { PySet } from "../pycompat/mod.ts";
 import type { Annotation, Entity, IeEvent, IeRecord, Relation } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { clusterSample } from "./cluster.ts";
-import { jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 /** How one flat task reads keys and answers. */
 interface FlatRules {
@@ -102,7 +102,7 @@ const SPO_RULES: FlatRules = {
 export function sampleSchemas(ctx: SamplingContext, universe: PySet, positives: PySet): string[] | null {
   const p = ctx.options.negSchema;
   if (p === 0) return positives.size === 0 ? null : sortOrShuffle(ctx, positives.toArray());
-  let negatives = universe.difference(positives).toArray();
+  let negatives = universe.differenceArray(positives);
   let k = ctx.numpy.binomialSum(p, ctx.labelLength);
   if (positives.size === 0) k = Math.max(k, 1);
   negatives = ctx.random.sample(negatives, Math.min(k, negatives.length));
@@ -110,20 +110,8 @@ export function sampleSchemas(ctx: SamplingContext, universe: PySet, positives: 
 }
 
 /** Remember a pure string function's results (schema keys repeat on every record). */
-function memo(f: (key: string) => string): (key: string) => string {
-  let cache = new Map<string, string>();
-  return (key) => {
-    let v = cache.get(key);
-    if (v === undefined) {
-      if (cache.size >= 100_000) cache = new Map();
-      cache.set(key, v = f(key));
-    }
-    return v;
-  };
-}
-
 function flatAdapter(base: FlatRules): TaskAdapter {
-  const rules = { ...base, schemaItem: memo(base.schemaItem), targetKey: memo(base.targetKey) };
+  const rules = { ...base, schemaItem: memoized(base.schemaItem), targetKey: memoized(base.targetKey) };
   return {
     testItemsFixed: true,
     testItems: (ctx) => rules.universe(ctx).toArray().map(rules.schemaItem),

@@ -58,9 +58,50 @@ export function jsonList(items: readonly string[]): string {
  * ```
  */
 export function jsonObject(entries: ReadonlyArray<readonly [string, string]>): string {
+  if (entries.length === 0) return "{}";
+  // A short list (a schema batch) is checked for repeated keys (rare: SPO predicates) pair by
+  // pair and, without any, written directly; others go through a Map.
+  if (entries.length > 16) return jsonObjectOfMap(entries);
+  for (let i = 1; i < entries.length; i++) {
+    for (let j = 0; j < i; j++) if (entries[i][0] === entries[j][0]) return jsonObjectOfMap(entries);
+  }
+  let out = "{" + entries[0][0] + ": " + entries[0][1];
+  for (let i = 1; i < entries.length; i++) out += ", " + entries[i][0] + ": " + entries[i][1];
+  return out + "}";
+}
+
+function jsonObjectOfMap(entries: ReadonlyArray<readonly [string, string]>): string {
   const m = new Map<string, string>();
   for (const [k, v] of entries) m.set(k, v);
   let out = "";
   for (const [k, v] of m) out += (out === "" ? "{" : ", ") + k + ": " + v;
-  return out === "" ? "{}" : out + "}";
+  return out + "}";
+}
+
+/**
+ * `f` with its results remembered (up to `limit` keys, then forgotten at once): for JSON spellings
+ * of schema names, which every record repeats.
+ *
+ * @param f a function of a string
+ * @param limit keys kept before the memory is cleared
+ * @returns the remembering function
+ *
+ * @example
+ * ```ts
+ * import { memoized } from "./task.ts";
+ * let calls = 0;
+ * const quote = memoized((s) => (calls++, JSON.stringify(s)));
+ * if (quote("a") !== '"a"' || quote("a") !== '"a"' || calls !== 1) throw new Error();
+ * ```
+ */
+export function memoized(f: (key: string) => string, limit = 100_000): (key: string) => string {
+  let cache = new Map<string, string>();
+  return (key) => {
+    let v = cache.get(key);
+    if (v === undefined) {
+      if (cache.size >= limit) cache = new Map();
+      cache.set(key, v = f(key));
+    }
+    return v;
+  };
 }
