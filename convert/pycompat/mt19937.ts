@@ -21,6 +21,8 @@ const M = 397;
  */
 export class MT19937 {
   readonly #mt = new Uint32Array(N);
+  /** The current block's N outputs, tempered when the block is generated. */
+  readonly #out = new Uint32Array(N);
   #index = N;
 
   private constructor() {}
@@ -100,27 +102,58 @@ export class MT19937 {
    * ```
    */
   nextUint32(): number {
-    const mt = this.#mt;
-    if (this.#index >= N) {
-      // The next N words, in the reference's three loops (no modulo on the hot path).
-      let k = 0;
-      for (; k < N - M; k++) {
-        const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
-        mt[k] = mt[k + M] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
-      }
-      for (; k < N - 1; k++) {
-        const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
-        mt[k] = mt[k + M - N] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
-      }
-      const y = (mt[N - 1] & 0x80000000) | (mt[0] & 0x7fffffff);
-      mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
-      this.#index = 0;
+    if (this.#index >= N) this.#nextBlock();
+    return this.#out[this.#index++];
+  }
+
+  /**
+   * Draw and drop `count` outputs (the stream then continues as after `count` calls of
+   * `nextUint32`).
+   *
+   * @param count how many outputs to pass over
+   *
+   * @example
+   * ```ts
+   * import { MT19937 } from "./mt19937.ts";
+   * const a = MT19937.fromSeed(1), b = MT19937.fromSeed(1);
+   * a.skip(1000);
+   * for (let i = 0; i < 1000; i++) b.nextUint32();
+   * if (a.nextUint32() !== b.nextUint32()) throw new Error();
+   * ```
+   */
+  skip(count: number): void {
+    let left = count;
+    while (left > 0) {
+      if (this.#index >= N) this.#nextBlock();
+      const step = Math.min(left, N - this.#index);
+      this.#index += step;
+      left -= step;
     }
-    let y = mt[this.#index++];
-    y ^= y >>> 11;
-    y ^= (y << 7) & 0x9d2c5680;
-    y ^= (y << 15) & 0xefc60000;
-    y ^= y >>> 18;
-    return y >>> 0;
+  }
+
+  /** The next N words, in the reference's three loops (no modulo), and their tempered outputs. */
+  #nextBlock(): void {
+    const mt = this.#mt;
+    let k = 0;
+    for (; k < N - M; k++) {
+      const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
+      mt[k] = mt[k + M] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    }
+    for (; k < N - 1; k++) {
+      const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
+      mt[k] = mt[k + M - N] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    }
+    const y = (mt[N - 1] & 0x80000000) | (mt[0] & 0x7fffffff);
+    mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    const out = this.#out;
+    for (let i = 0; i < N; i++) {
+      let t = mt[i];
+      t ^= t >>> 11;
+      t ^= (t << 7) & 0x9d2c5680;
+      t ^= (t << 15) & 0xefc60000;
+      t ^= t >>> 18;
+      out[i] = t;
+    }
+    this.#index = 0;
   }
 }

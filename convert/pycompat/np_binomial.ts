@@ -86,6 +86,12 @@ export class NumpyLegacyRandom {
    * ```
    */
   binomialSum(p: number, size: number): number {
+    // p = 0 or 1 (IEPile's default neg_schema is 1): every draw takes one double (two outputs)
+    // and its outcome is p, whatever the double.
+    if ((p === 0 || p === 1) && size > 0) {
+      this.#mt.skip(2 * size);
+      return p * size;
+    }
     let k = 0;
     for (let i = 0; i < size; i++) k += this.bernoulli(p);
     return k;

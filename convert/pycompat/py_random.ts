@@ -72,9 +72,10 @@ export class PyRandom {
    * ```
    */
   randbelow(n: number): number {
-    const k = 32 - Math.clz32(n);
-    let r = this.getrandbits(k);
-    while (r >= n) r = this.getrandbits(k);
+    const shift = Math.clz32(n); // getrandbits(n.bit_length())
+    const mt = this.#mt;
+    let r = mt.nextUint32() >>> shift;
+    while (r >= n) r = mt.nextUint32() >>> shift;
     return r;
   }
 
