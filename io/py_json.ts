@@ -179,10 +179,22 @@ export function pyDumps(value: PyJson): string {
     // Keys without the [key, value] pairs of Object.entries: the usual record is many small objects.
     const keys = Object.keys(value);
     for (let i = 0; i < keys.length; i++) {
-      out += (i === 0 ? "{" : ", ") + pyStr(keys[i]) + ": " + pyDumps(value[keys[i]]);
+      out += (i === 0 ? "{" : ", ") + quotedKey(keys[i]) + ": " + pyDumps(value[keys[i]]);
     }
   }
   return out === "" ? "{}" : out + "}";
+}
+
+/** Object keys as JSON text, remembered: records repeat the same few field names. */
+let quotedKeys = new Map<string, string>();
+
+function quotedKey(key: string): string {
+  let q = quotedKeys.get(key);
+  if (q === undefined) {
+    if (quotedKeys.size >= 10_000) quotedKeys = new Map();
+    quotedKeys.set(key, q = pyStr(key));
+  }
+  return q;
 }
 
 /**

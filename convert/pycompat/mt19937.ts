@@ -21,8 +21,6 @@ const M = 397;
  */
 export class MT19937 {
   readonly #mt = new Uint32Array(N);
-  /** The current block's N outputs, tempered when the block is generated. */
-  readonly #out = new Uint32Array(N);
   #index = N;
 
   private constructor() {}
@@ -103,7 +101,12 @@ export class MT19937 {
    */
   nextUint32(): number {
     if (this.#index >= N) this.#nextBlock();
-    return this.#out[this.#index++];
+    let y = this.#mt[this.#index++];
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
   }
 
   /**
@@ -131,7 +134,7 @@ export class MT19937 {
     }
   }
 
-  /** The next N words, in the reference's three loops (no modulo), and their tempered outputs. */
+  /** The next N words, in the reference's three loops (no modulo); outputs are tempered as they are read. */
   #nextBlock(): void {
     const mt = this.#mt;
     let k = 0;
@@ -145,15 +148,6 @@ export class MT19937 {
     }
     const y = (mt[N - 1] & 0x80000000) | (mt[0] & 0x7fffffff);
     mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
-    const out = this.#out;
-    for (let i = 0; i < N; i++) {
-      let t = mt[i];
-      t ^= t >>> 11;
-      t ^= (t << 7) & 0x9d2c5680;
-      t ^= (t << 15) & 0xefc60000;
-      t ^= t >>> 18;
-      out[i] = t;
-    }
     this.#index = 0;
   }
 }

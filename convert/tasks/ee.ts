@@ -79,8 +79,19 @@ function clusterItems(ctx: SamplingContext, types: PySet, roles: Map<string, PyS
 /** JSON spellings of event types and roles (a few names, repeated on every record). */
 const quoted = memoized(pyStr);
 
+/** Schema items by type and roles (a few per type and role order, repeated record after record). */
+let schemaItems = new Map<string, string>();
+
 function schemaItem([type, roles]: Item): string {
-  return `{"event_type": ${quoted(type)}, "trigger": true, "arguments": ${jsonList(roles.map(quoted))}}`;
+  let key = type;
+  for (const r of roles) key += "\u0000" + r;
+  let item = schemaItems.get(key);
+  if (item === undefined) {
+    if (schemaItems.size >= 100_000) schemaItems = new Map();
+    item = `{"event_type": ${quoted(type)}, "trigger": true, "arguments": ${jsonList(roles.map(quoted))}}`;
+    schemaItems.set(key, item);
+  }
+  return item;
 }
 
 /** EE adapter. */
