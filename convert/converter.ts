@@ -39,6 +39,8 @@ export class Converter {
   /** The start of every instruction text, already escaped as the inside of a JSON string. */
   readonly #instructionHead: string;
   #fixedTestBatches: string[] | undefined;
+  /** Escaped schema items (see `#escapedSchema`). */
+  #escapedItems = new Map<string, string>();
 
   /**
    * Create a `Converter`.
@@ -85,7 +87,7 @@ export class Converter {
     const input = escapedInput(kept.text);
     if (this.context.options.split === "train") {
       return this.#adapter.train(this.context, kept).map((b) =>
-        `{${this.#head}"${this.#instructionHead}${escapeJson(b.schema)}${input}", "output": ${
+        `{${this.#head}"${this.#instructionHead}${this.#escapedSchema(b.schema)}${input}", "output": ${
           JSON.stringify(b.output)
         }}\n`
       );
@@ -97,6 +99,28 @@ export class Converter {
     return this.#testBatches(kept).map((schema) =>
       `{"id": "${id}", ${this.#head}"${this.#instructionHead}${escapeJson(schema)}${input}"${label}}\n`
     );
+  }
+
+  /**
+   * A schema list from its items (JSON text each) as the inside of a JSON string. Where items
+   * repeat from record to record, each is escaped once (the `, ` between them needs none).
+   */
+  #escapedSchema(items: readonly string[]): string {
+    if (!this.#adapter.trainItemsRepeat) return escapeJson(jsonList(items));
+    if (items.length === 0) return "[]";
+    let out = "[" + this.#escapedItem(items[0]);
+    for (let i = 1; i < items.length; i++) out += ", " + this.#escapedItem(items[i]);
+    return out + "]";
+  }
+
+  #escapedItem(item: string): string {
+    let escaped = this.#escapedItems.get(item);
+    if (escaped === undefined) {
+      if (this.#escapedItems.size >= 100_000) this.#escapedItems = new Map();
+      escaped = escapeJson(item);
+      this.#escapedItems.set(item, escaped);
+    }
+    return escaped;
   }
 
   #testBatches(record: IeRecord): string[] {

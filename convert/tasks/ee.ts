@@ -97,6 +97,7 @@ function schemaItem([type, roles]: Item): string {
 /** EE adapter. */
 export const EE: TaskAdapter = {
   testItemsFixed: true,
+  trainItemsRepeat: true,
   testItems: (ctx) => ctx.typeRoles.keys().map((t) => schemaItem([t, ctx.typeRoles.get(t).toArray()])),
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];
@@ -104,7 +105,7 @@ export const EE: TaskAdapter = {
     const items = ctx.options.clusterMode ? clusterItems(ctx, types, roles) : standardItems(ctx, types, roles);
     const labelled = labelledEvents(ctx, events);
     return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
-      schema: jsonList(batch.map(schemaItem)),
+      schema: batch.map(schemaItem),
       output: jsonObject(batch.map(([type, asked]) => {
         const evs = labelled.get(type);
         if (evs === undefined) return [quoted(type), "[]"];

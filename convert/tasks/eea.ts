@@ -51,6 +51,8 @@ const testItemsByRun = new WeakMap<SamplingContext, Map<string, string>>();
 /** EEA adapter. */
 export const EEA: TaskAdapter = {
   testItemsFixed: false,
+  // A training item lists the record's own triggers.
+  trainItemsRepeat: false,
   testItems(ctx: SamplingContext, record: IeRecord): string[] {
     const types = PySet.from(ctx.hasher, ((record.annotations ?? []) as IeEvent[]).map((ev) => ev.event_type));
     // A type's test item depends on the run's schema only: written once per run and type.
@@ -70,12 +72,10 @@ export const EEA: TaskAdapter = {
     const items = sampleItems(ctx, events);
     const labelled = labelledEvents(ctx, events);
     return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
-      schema: jsonList(
-        batch.map(([type, triggers, roles]) =>
-          `{"event_type": ${quoted(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${
-            jsonList(roles.map(quoted))
-          }}`
-        ),
+      schema: batch.map(([type, triggers, roles]) =>
+        `{"event_type": ${quoted(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${
+          jsonList(roles.map(quoted))
+        }}`
       ),
       output: jsonObject(batch.map(([type, , roles]) => {
         const objects = (labelled.get(type) ?? []).map((ev) => argumentObject(ev, roles)).filter((o) => o !== "{}");

@@ -45,23 +45,38 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
   for (const ev of events) {
     if (ev.event_trigger === "" && ev.arguments.length === 0) continue;
     // A role's values are a Python set; its order only matters (and its hashes are only
-    // computed) once a second distinct value comes. Most roles hold one value.
-    const values = new Map<string, string | PySet>();
+    // computed) once a second distinct value comes. Most roles hold one value: its JSON text
+    // goes straight into `args` (the same text means the same value).
+    const args = new Map<string, string>();
+    let several: Map<string, PySet> | undefined;
     for (const { argument, role } of ev.arguments) {
       if (argument === "") continue;
-      const seen = values.get(role);
-      if (seen === undefined) values.set(role, argument);
-      else if (seen instanceof PySet) seen.add(argument);
-      else if (seen !== argument) values.set(role, PySet.from(ctx.hasher, [seen, argument]));
+      const seen = args.get(role);
+      if (seen === undefined) {
+        args.set(role, pyStr(argument));
+        continue;
+      }
+      const set = several?.get(role);
+      if (set !== undefined) set.add(argument);
+      else if (seen !== pyStr(argument)) {
+        several ??= new Map();
+        several.set(role, PySet.from(ctx.hasher, [firstArgument(ev, role), argument]));
+      }
     }
-    const args = new Map<string, string>();
-    for (const [role, seen] of values) args.set(role, seen instanceof PySet ? pyStrList(seen.toArray()) : pyStr(seen));
+    // Setting an existing key keeps its place: roles stay in first-appearance order.
+    if (several !== undefined) { for (const [role, set] of several) args.set(role, pyStrList(set.toArray())); }
     const entry = { trigger: ev.event_trigger === "" ? "NAN" : ev.event_trigger, args };
     const list = byType.get(ev.event_type);
     if (list === undefined) byType.set(ev.event_type, [entry]);
     else list.push(entry);
   }
   return byType;
+}
+
+/** The first non-empty argument of `role` in `ev`. */
+function firstArgument(ev: IeEvent, role: string): string {
+  for (const a of ev.arguments) if (a.role === role && a.argument !== "") return a.argument;
+  throw new Error(`no argument for ${role}`);
 }
 
 /** JSON spellings of role names (a few, repeated on every record). */
@@ -83,6 +98,17 @@ const quotedRole = memoized(pyStr);
  * ```
  */
 export function argumentObject(ev: LabelledEvent, roles: readonly string[]): string {
-  if (!roles.some((r) => ev.args.has(r))) return "{}";
-  return jsonObject(roles.map((r) => [quotedRole(r), ev.args.get(r) ?? '"NAN"']));
+  let present = false;
+  for (let i = 0; i < roles.length && !present; i++) present = ev.args.has(roles[i]);
+  if (!present) return "{}";
+  // Written directly when no role repeats (the usual case); a repeated role goes through
+  // `jsonObject`, which keeps its first place and last value.
+  let out = "{";
+  for (let i = 0; i < roles.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (roles[i] === roles[j]) return jsonObject(roles.map((r) => [quotedRole(r), ev.args.get(r) ?? '"NAN"']));
+    }
+    out += (i === 0 ? "" : ", ") + quotedRole(roles[i]) + ": " + (ev.args.get(roles[i]) ?? '"NAN"');
+  }
+  return out + "}";
 }

@@ -114,6 +114,7 @@ function flatAdapter(base: FlatRules): TaskAdapter {
   const rules = { ...base, schemaItem: memoized(base.schemaItem), targetKey: memoized(base.targetKey) };
   return {
     testItemsFixed: true,
+    trainItemsRepeat: true,
     testItems: (ctx) => rules.universe(ctx).toArray().map(rules.schemaItem),
     train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
       const annotations = record.annotations ?? [];
@@ -135,7 +136,7 @@ function flatAdapter(base: FlatRules): TaskAdapter {
         else list.push(rules.answer(a));
       }
       return splitSchemas(keys, ctx.options.splitNum).map((batch) => ({
-        schema: jsonList(batch.map(rules.schemaItem)),
+        schema: batch.map(rules.schemaItem),
         output: jsonObject(batch.map((k) => [rules.targetKey(k), jsonList(answers.get(k) ?? [])])),
       }));
     },

@@ -36,6 +36,7 @@ function instances(text: string, relations: readonly Relation[]): Array<[string,
 /** KG adapter. The attribute universe in training is schema line 2; the entity type is line 3's first key. */
 export const KG: TaskAdapter = {
   testItemsFixed: true,
+  trainItemsRepeat: true,
   testItems: (ctx) => ctx.typeRoles.keys().map((t) => schemaItem([t, ctx.typeRoles.get(t).toArray()])),
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const relations = (record.annotations ?? []) as Relation[];
@@ -54,7 +55,7 @@ export const KG: TaskAdapter = {
     }
     const heads = instances(record.text, relations);
     return splitSchemasKg<Item>([[entityType, attributes]], ctx.options.splitNum).map((batch) => ({
-      schema: jsonList(batch.map(schemaItem)),
+      schema: batch.map(schemaItem),
       output: jsonObject(batch.map(([type, asked]) => [
         pyStr(type),
         jsonObject(heads.map(([head, attrs]) => [

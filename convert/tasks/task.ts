@@ -7,10 +7,10 @@
 import type { SamplingContext } from "../context.ts";
 import type { IeRecord } from "../records.ts";
 
-/** One training instruction of a record: its schema batch and its target, both as JSON text. */
+/** One training instruction of a record: its schema batch and its target. */
 export interface TrainBatch {
-  /** The `schema` value, e.g. `["location", "person"]`. */
-  schema: string;
+  /** The `schema` value's items, JSON text each, e.g. `['"location"', '"person"']` for `["location", "person"]`. */
+  schema: readonly string[];
   /** The `output` value, e.g. `{"location": ["Paris"], "person": []}`. */
   output: string;
 }
@@ -22,6 +22,11 @@ export interface TaskAdapter {
    * target of each batch. An empty result means the record yields no instruction.
    */
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[];
+  /**
+   * True when the training schema items repeat from record to record (so the converter escapes
+   * each distinct item once and remembers it); false when they hold the record's own text.
+   */
+  readonly trainItemsRepeat: boolean;
   /** The schema items (JSON text each) a test instruction asks about, before batching. */
   testItems(ctx: SamplingContext, record: IeRecord): string[];
   /** True when `testItems` is the same for every record of a run (so it can be computed once). */
