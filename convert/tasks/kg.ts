@@ -12,7 +12,7 @@ import { sortByPosition, sortOrShuffle } from "../order.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeRecord, Relation } from "../records.ts";
 import { splitSchemasKg } from "../split_schemas.ts";
-import { jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [entityType: string, attributes: string[]];
 
