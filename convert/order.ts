@@ -48,6 +48,7 @@ export function sortOrShuffle<T>(
  * ```
  */
 export function sortByPosition<T>(text: string, items: readonly T[], key: (item: T) => string): T[] {
+  if (items.length < 2) return items.slice(); // nothing to order (the usual: one event or entity)
   const pos = new Map<string, number>();
   const at = (s: string): number => {
     let p = pos.get(s);

@@ -37,6 +37,8 @@ export class PySet {
   #used = 0; // active slots
   /** `differenceArray` results by the other set's elements; dropped whenever this set changes. */
   #differences: Map<number | string, string[]> | undefined;
+  /** The elements in slot order (what `toArray` copies); dropped whenever this set changes. */
+  #elements: string[] | undefined;
 
   /**
    * Create a `PySet`.
@@ -231,9 +233,12 @@ export class PySet {
    * ```
    */
   toArray(): string[] {
-    const out: string[] = [];
-    for (const e of this.#table) if (e !== undefined && e !== DUMMY) out.push(e.key);
-    return out;
+    if (this.#elements === undefined) {
+      const out: string[] = [];
+      for (const e of this.#table) if (e !== undefined && e !== DUMMY) out.push(e.key);
+      this.#elements = out;
+    }
+    return this.#elements.slice();
   }
 
   /**
@@ -280,6 +285,7 @@ export class PySet {
 
   #addEntry(e: HashedStr): void {
     this.#differences = undefined;
+    this.#elements = undefined;
     const table = this.#table;
     const mask = this.#mask;
     let i = e.lo & mask;
@@ -312,6 +318,7 @@ export class PySet {
 
   #discard(e: HashedStr): void {
     this.#differences = undefined;
+    this.#elements = undefined;
     const j = this.#find(e);
     if (j < 0) return;
     this.#table[j] = DUMMY;
@@ -352,6 +359,7 @@ export class PySet {
   /** CPython's set_merge: `self |= other` where other is a set. */
   #merge(other: PySet): void {
     this.#differences = undefined;
+    this.#elements = undefined;
     if (other === this || other.#used === 0) return;
     if ((this.#fill + other.#used) * 5 >= this.#mask * 3) this.#resize((this.#used + other.#used) * 2);
     if (this.#fill === 0 && this.#mask === other.#mask && other.#fill === other.#used) {

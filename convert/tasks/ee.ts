@@ -80,11 +80,33 @@ function clusterItems(ctx: SamplingContext, types: PySet, roles: Map<string, PyS
 const quoted = memoized(pyStr);
 
 /** Schema items by type and roles (a few per type and role order, repeated record after record). */
-let schemaItems = new Map<string, string>();
+let schemaItems = new Map<number | string, string>();
+/** Small numbers for type and role names, for `schemaItem`'s cache keys. */
+const nameIds = new Map<string, number>();
+
+function nameId(name: string): number {
+  let id = nameIds.get(name);
+  if (id === undefined) nameIds.set(name, id = nameIds.size + 1);
+  return id;
+}
+
+/**
+ * `schemaItem`'s cache key: the names' numbers (1–1023) as base-1024 digits while they fit in a
+ * safe integer (a type and up to four roles), otherwise the names joined.
+ */
+function itemKey(type: string, roles: readonly string[]): number | string {
+  let key = nameId(type);
+  if (key >= 1024) return type + "\u0000" + roles.join("\u0000");
+  for (const r of roles) {
+    const id = nameId(r);
+    if (id >= 1024 || key >= 2 ** 42) return type + "\u0000" + roles.join("\u0000");
+    key = key * 1024 + id;
+  }
+  return key;
+}
 
 function schemaItem([type, roles]: Item): string {
-  let key = type;
-  for (const r of roles) key += "\u0000" + r;
+  const key = itemKey(type, roles);
   let item = schemaItems.get(key);
   if (item === undefined) {
     if (schemaItems.size >= 100_000) schemaItems = new Map();
