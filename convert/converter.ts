@@ -86,10 +86,11 @@ export class Converter {
     // record, however many schema batches it is asked with.
     const input = escapedInput(kept.text);
     if (this.context.options.split === "train") {
+      const repeat = this.#adapter.trainItemsRepeat;
       return this.#adapter.train(this.context, kept).map((b) =>
-        `{${this.#head}"${this.#instructionHead}${this.#escapedSchema(b.schema)}${input}", "output": ${
-          JSON.stringify(b.output)
-        }}\n`
+        `{${this.#head}"${this.#instructionHead}${
+          repeat ? this.#escapedSchema(b.schema) : escapeJson(jsonList(b.schema))
+        }${input}", "output": ${JSON.stringify(b.output)}}\n`
       );
     }
     const id = createHash("sha256").update(kept.text).digest("hex");
@@ -97,16 +98,15 @@ export class Converter {
       ? ""
       : `, "label": ${JSON.stringify(jsonList(kept.annotations.map((a) => pyDumps(a.raw))))}`;
     return this.#testBatches(kept).map((schema) =>
-      `{"id": "${id}", ${this.#head}"${this.#instructionHead}${escapeJson(schema)}${input}"${label}}\n`
+      `{"id": "${id}", ${this.#head}"${this.#instructionHead}${schema}${input}"${label}}\n`
     );
   }
 
   /**
-   * A schema list from its items (JSON text each) as the inside of a JSON string. Where items
-   * repeat from record to record, each is escaped once (the `, ` between them needs none).
+   * A schema list from items (JSON text each) that repeat from record to record, as the inside
+   * of a JSON string: each distinct item is escaped once (the `, ` between them needs none).
    */
   #escapedSchema(items: readonly string[]): string {
-    if (!this.#adapter.trainItemsRepeat) return escapeJson(jsonList(items));
     if (items.length === 0) return "[]";
     let out = "[" + this.#escapedItem(items[0]);
     for (let i = 1; i < items.length; i++) out += ", " + this.#escapedItem(items[i]);
@@ -123,10 +123,11 @@ export class Converter {
     return escaped;
   }
 
+  /** A test record's schema batches, each escaped as the inside of a JSON string. */
   #testBatches(record: IeRecord): string[] {
     if (this.#fixedTestBatches !== undefined) return this.#fixedTestBatches;
     const batches = splitSchemas(this.#adapter.testItems(this.context, record), this.context.options.splitNum)
-      .map(jsonList);
+      .map((items) => this.#escapedSchema(items));
     if (this.#adapter.testItemsFixed) this.#fixedTestBatches = batches;
     return batches;
   }

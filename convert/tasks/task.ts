@@ -27,7 +27,10 @@ export interface TaskAdapter {
    * each distinct item once and remembers it); false when they hold the record's own text.
    */
   readonly trainItemsRepeat: boolean;
-  /** The schema items (JSON text each) a test instruction asks about, before batching. */
+  /**
+   * The schema items (JSON text each) a test instruction asks about, before batching; they
+   * repeat from record to record (the converter remembers their escaped text).
+   */
   testItems(ctx: SamplingContext, record: IeRecord): string[];
   /** True when `testItems` is the same for every record of a run (so it can be computed once). */
   readonly testItemsFixed: boolean;
