@@ -140,14 +140,14 @@ export class MT19937 {
     let k = 0;
     for (; k < N - M; k++) {
       const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
-      mt[k] = mt[k + M] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      mt[k] = mt[k + M] ^ (y >>> 1) ^ (-(y & 1) & 0x9908b0df);
     }
     for (; k < N - 1; k++) {
       const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
-      mt[k] = mt[k + M - N] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      mt[k] = mt[k + M - N] ^ (y >>> 1) ^ (-(y & 1) & 0x9908b0df);
     }
     const y = (mt[N - 1] & 0x80000000) | (mt[0] & 0x7fffffff);
-    mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (-(y & 1) & 0x9908b0df);
     this.#index = 0;
   }
 }
