@@ -248,6 +248,8 @@ export class Evaluator {
   #lastId: string | undefined = undefined;
   #lastSource: string | undefined = undefined;
   #lastGroup: Group | undefined;
+  /** `source + id` of `#lastGroup` when folding. */
+  #lastKey: string | undefined = undefined;
   #lastCategory: string | undefined = undefined;
   #lastHealth: OutputHealth | undefined = undefined;
   /** Reused for every output's tuples. */
@@ -380,20 +382,24 @@ export class Evaluator {
       group = this.#lastGroup!; // the batches of a record usually come one after another
     } else {
       const key = source + id;
-      group = this.#groups.get(key);
-      if (group === undefined) {
-        const hash = this.#fold ? keyHash(key) : 0;
-        if (this.#fold) {
+      if (this.#fold) {
+        // Folding keeps only the open record, in the fields below rather than in `#groups`: a map
+        // entry per record made every young-generation collection copy the records around it.
+        group = key === this.#lastKey ? this.#lastGroup! : undefined;
+        if (group === undefined) {
+          const hash = keyHash(key);
           // The previous record is complete (unless the file comes back to it: then start over).
           if (this.#folded.has(hash)) throw new RecordRevisitedError(line);
-          for (const g of this.#groups.values()) {
-            this.#score(g);
-            this.#folded.add(g.hash);
-          }
-          this.#groups.clear();
+          this.#foldLast();
+          group = this.#newGroup(record, source, line, hash);
+          this.#lastKey = key;
         }
-        group = this.#newGroup(record, source, line, hash);
-        this.#groups.set(key, group);
+      } else {
+        group = this.#groups.get(key);
+        if (group === undefined) {
+          group = this.#newGroup(record, source, line, 0);
+          this.#groups.set(key, group);
+        }
       }
       this.#lastId = id;
       this.#lastSource = source;
@@ -458,6 +464,16 @@ export class Evaluator {
       else if (hasKeyOutside(value, keys)) health.offSchema++;
     }
     this.#addPredictions(group, tuples, lenientOnly);
+  }
+
+  /** When folding, score the open record and remember its hash. */
+  #foldLast(): void {
+    const group = this.#lastGroup;
+    if (!this.#fold || group === undefined) return;
+    this.#score(group);
+    this.#folded.add(group.hash);
+    this.#lastGroup = undefined;
+    this.#lastId = this.#lastSource = this.#lastKey = undefined;
   }
 
   /** A line's `task` field: count the lines that name another task. */
@@ -588,6 +604,7 @@ export class Evaluator {
     if (this.#lines === 0) {
       throw new InputError("no prediction lines (the file is empty)", { file: this.#file });
     }
+    this.#foldLast();
     for (const group of this.#groups.values()) this.#score(group);
     this.#groups.clear();
     const scopes = this.#scopes;
