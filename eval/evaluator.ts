@@ -274,7 +274,9 @@ export class Evaluator {
   readonly #folded = new HashSet52();
   /** Scores by category and by label, filled as records are scored. */
   readonly #scopes = new Map<string, ScopeReport>();
-  readonly #labels = new Map<string, LabelReport>();
+  /** Per-label counts of the main match and of the argument match, by label. */
+  readonly #mainLabels = new Map<string, LabelReport>();
+  readonly #argLabels = new Map<string, LabelReport>();
 
   /**
    * Start an evaluation.
@@ -608,7 +610,6 @@ export class Evaluator {
     for (const group of this.#groups.values()) this.#score(group);
     this.#groups.clear();
     const scopes = this.#scopes;
-    const labels = this.#labels;
     const total: ScopeReport = {
       name: "total",
       groups: 0,
@@ -634,7 +635,7 @@ export class Evaluator {
       lines: this.#lines,
       total,
       categories,
-      labels: [...labels.values()].sort((a, b) =>
+      labels: [...this.#mainLabels.values(), ...this.#argLabels.values()].sort((a, b) =>
         a.match === b.match ? compareCodePoints(a.label, b.label) : a.match === "main" ? -1 : 1
       ),
       fit: this.#fit,
@@ -655,8 +656,8 @@ export class Evaluator {
       this.#scopes.set(group.category, scope);
     }
     scope.groups++;
-    this.#countBag(group.main, "main", scope, this.#labels);
-    if (group.args) this.#countBag(group.args, "arguments", scope, this.#labels);
+    this.#countBag(group.main, "main", scope, this.#mainLabels);
+    if (group.args) this.#countBag(group.args, "arguments", scope, this.#argLabels);
   }
 
   #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: Map<string, LabelReport>): void {
@@ -674,11 +675,10 @@ export class Evaluator {
       }
     };
     bag.forEachCount((label, gold, pred, predLenient) => {
-      const key = match + "\u0000" + label;
-      let lr = labels.get(key);
+      let lr = labels.get(label);
       if (lr === undefined) {
         lr = { label, match, strict: zero(), lenient: lenient ? zero() : undefined };
-        labels.set(key, lr);
+        labels.set(label, lr);
       }
       into(scope.strict[match]!, gold, pred);
       into(lr.strict, gold, pred);
