@@ -726,7 +726,9 @@ export async function evaluateFile(
   const file = options.file ?? path;
   const run = async (foldFinishedRecords: boolean) => {
     const evaluator = new Evaluator({ ...options, file, foldFinishedRecords });
-    for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 20 })) {
+    // 64 KiB reads: a block's text stays below V8's large-object size, so it dies young instead of
+    // piling up until a full collection (peak memory 85 instead of 200 MiB on zh NER).
+    for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 16 })) {
       for (const item of batch) evaluator.addLine(item.text, item.line);
       onProgress?.(evaluator.lines, batch[batch.length - 1].bytesRead);
     }
