@@ -248,6 +248,8 @@ export class Evaluator {
   #lastId: string | undefined = undefined;
   #lastSource: string | undefined = undefined;
   #lastGroup: Group | undefined;
+  /** `source + id` of `#lastGroup` when folding. */
+  #lastKey: string | undefined = undefined;
   #lastCategory: string | undefined = undefined;
   #lastHealth: OutputHealth | undefined = undefined;
   /** Reused for every output's tuples. */
@@ -272,7 +274,9 @@ export class Evaluator {
   readonly #folded = new HashSet52();
   /** Scores by category and by label, filled as records are scored. */
   readonly #scopes = new Map<string, ScopeReport>();
-  readonly #labels = new Map<string, LabelReport>();
+  /** Per-label counts of the main match and of the argument match, by label. */
+  readonly #mainLabels = new Map<string, LabelReport>();
+  readonly #argLabels = new Map<string, LabelReport>();
 
   /**
    * Start an evaluation.
@@ -380,20 +384,24 @@ export class Evaluator {
       group = this.#lastGroup!; // the batches of a record usually come one after another
     } else {
       const key = source + id;
-      group = this.#groups.get(key);
-      if (group === undefined) {
-        const hash = this.#fold ? keyHash(key) : 0;
-        if (this.#fold) {
+      if (this.#fold) {
+        // Folding keeps only the open record, in the fields below rather than in `#groups`: a map
+        // entry per record made every young-generation collection copy the records around it.
+        group = key === this.#lastKey ? this.#lastGroup! : undefined;
+        if (group === undefined) {
+          const hash = keyHash(key);
           // The previous record is complete (unless the file comes back to it: then start over).
           if (this.#folded.has(hash)) throw new RecordRevisitedError(line);
-          for (const g of this.#groups.values()) {
-            this.#score(g);
-            this.#folded.add(g.hash);
-          }
-          this.#groups.clear();
+          this.#foldLast();
+          group = this.#newGroup(record, source, line, hash);
+          this.#lastKey = key;
         }
-        group = this.#newGroup(record, source, line, hash);
-        this.#groups.set(key, group);
+      } else {
+        group = this.#groups.get(key);
+        if (group === undefined) {
+          group = this.#newGroup(record, source, line, 0);
+          this.#groups.set(key, group);
+        }
       }
       this.#lastId = id;
       this.#lastSource = source;
@@ -458,6 +466,16 @@ export class Evaluator {
       else if (hasKeyOutside(value, keys)) health.offSchema++;
     }
     this.#addPredictions(group, tuples, lenientOnly);
+  }
+
+  /** When folding, score the open record and remember its hash. */
+  #foldLast(): void {
+    const group = this.#lastGroup;
+    if (!this.#fold || group === undefined) return;
+    this.#score(group);
+    this.#folded.add(group.hash);
+    this.#lastGroup = undefined;
+    this.#lastId = this.#lastSource = this.#lastKey = undefined;
   }
 
   /** A line's `task` field: count the lines that name another task. */
@@ -588,10 +606,10 @@ export class Evaluator {
     if (this.#lines === 0) {
       throw new InputError("no prediction lines (the file is empty)", { file: this.#file });
     }
+    this.#foldLast();
     for (const group of this.#groups.values()) this.#score(group);
     this.#groups.clear();
     const scopes = this.#scopes;
-    const labels = this.#labels;
     const total: ScopeReport = {
       name: "total",
       groups: 0,
@@ -617,7 +635,7 @@ export class Evaluator {
       lines: this.#lines,
       total,
       categories,
-      labels: [...labels.values()].sort((a, b) =>
+      labels: [...this.#mainLabels.values(), ...this.#argLabels.values()].sort((a, b) =>
         a.match === b.match ? compareCodePoints(a.label, b.label) : a.match === "main" ? -1 : 1
       ),
       fit: this.#fit,
@@ -638,8 +656,8 @@ export class Evaluator {
       this.#scopes.set(group.category, scope);
     }
     scope.groups++;
-    this.#countBag(group.main, "main", scope, this.#labels);
-    if (group.args) this.#countBag(group.args, "arguments", scope, this.#labels);
+    this.#countBag(group.main, "main", scope, this.#mainLabels);
+    if (group.args) this.#countBag(group.args, "arguments", scope, this.#argLabels);
   }
 
   #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: Map<string, LabelReport>): void {
@@ -657,11 +675,10 @@ export class Evaluator {
       }
     };
     bag.forEachCount((label, gold, pred, predLenient) => {
-      const key = match + "\u0000" + label;
-      let lr = labels.get(key);
+      let lr = labels.get(label);
       if (lr === undefined) {
         lr = { label, match, strict: zero(), lenient: lenient ? zero() : undefined };
-        labels.set(key, lr);
+        labels.set(label, lr);
       }
       into(scope.strict[match]!, gold, pred);
       into(lr.strict, gold, pred);
@@ -709,7 +726,9 @@ export async function evaluateFile(
   const file = options.file ?? path;
   const run = async (foldFinishedRecords: boolean) => {
     const evaluator = new Evaluator({ ...options, file, foldFinishedRecords });
-    for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 20 })) {
+    // 64 KiB reads: a block's text stays below V8's large-object size, so it dies young instead of
+    // piling up until a full collection (peak memory 85 instead of 200 MiB on zh NER).
+    for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 16 })) {
       for (const item of batch) evaluator.addLine(item.text, item.line);
       onProgress?.(evaluator.lines, batch[batch.length - 1].bytesRead);
     }

@@ -218,12 +218,18 @@ function visitList(
 
 /** The reference's argument rule: list values give one tuple per element, `"NAN"` gives none. */
 function addArguments(args: JsonObject, type: string, sink: PyJson[][]): void {
-  for (const [role, value] of entriesOf(args)) {
-    if (Array.isArray(value)) {
-      for (const v of value) if (v !== NAN_MARK) sink.push([type, v, role]);
-    } else if (value !== NAN_MARK) {
-      sink.push([type, value, role]);
-    }
+  if (args instanceof Map) {
+    for (const [role, value] of args) addArgument(type, role, value, sink);
+  } else {
+    for (const role in args) addArgument(type, role, args[role], sink); // no entry pairs to allocate
+  }
+}
+
+function addArgument(type: string, role: string, value: PyJson, sink: PyJson[][]): void {
+  if (Array.isArray(value)) {
+    for (const v of value) if (v !== NAN_MARK) sink.push([type, v, role]);
+  } else if (value !== NAN_MARK) {
+    sink.push([type, value, role]);
   }
 }
 

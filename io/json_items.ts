@@ -197,7 +197,14 @@ async function* readUtf8Blocks(file: Deno.FsFile, chunkSize: number, name: strin
   }
 }
 
+/** Replaces invalid UTF-8 with U+FFFD instead of throwing: about twice as fast as the fatal decoder here. */
+const LOSSY = new TextDecoder("utf-8", { ignoreBOM: true });
+
 function decode(decoder: TextDecoder, bytes: Uint8Array, firstLine: number, name: string): string {
+  // Text without U+FFFD was valid UTF-8, so the lossy decoding is the fatal decoder's result;
+  // text with one (invalid bytes, or a U+FFFD written in the file) is decoded again strictly.
+  const text = LOSSY.decode(bytes);
+  if (text.indexOf("\uFFFD") < 0) return text;
   try {
     return decoder.decode(bytes);
   } catch {

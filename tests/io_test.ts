@@ -45,6 +45,9 @@ Deno.test("readJsonItems: JSON Lines", async (t) => {
     ]);
     await rejects(() => items(bytes, 4), (e: InputError) => e.line === 2 && /invalid UTF-8/.test(e.message));
   });
+  await t.step("a U+FFFD written in the file is read as it is", async () => {
+    deepEqual(await items('{"a": "\ufffd"}\n{"b": "x\ufffdy"}\n'), [[1, '{"a": "\ufffd"}'], [2, '{"b": "x\ufffdy"}']]);
+  });
   await t.step("a missing file is an InputError naming it", async () => {
     await rejects(async () => {
       for await (const _ of readJsonItems("/nonexistent/x.jsonl"));
