@@ -5,7 +5,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { pyDumps, pyStr } from "../io/py_json.ts";
+import { pyDumpsEscaped, pyStr } from "../io/py_json.ts";
 import { type ConvertOptions, createContext, type SamplingContext } from "./context.ts";
 import { instructionText } from "./instructions.ts";
 import { filterRecord, type IeRecord } from "./records.ts";
@@ -94,9 +94,10 @@ export class Converter {
       );
     }
     const id = createHash("sha256").update(kept.text).digest("hex");
+    // The label is a JSON list written as a JSON string; each item is written escaped directly.
     const label = kept.annotations === undefined
       ? ""
-      : `, "label": ${JSON.stringify(jsonList(kept.annotations.map((a) => pyDumps(a.raw))))}`;
+      : `, "label": "${jsonList(kept.annotations.map((a) => pyDumpsEscaped(a.raw)))}"`;
     return this.#testBatches(kept).map((schema) =>
       `{"id": "${id}", ${this.#head}"${this.#instructionHead}${schema}${input}"${label}}\n`
     );

@@ -6,7 +6,7 @@ import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { readJsonItems } from "../io/json_items.ts";
 import { AtomicTextWriter } from "../io/atomic_write.ts";
 import { InputError } from "../io/errors.ts";
-import { pyDumps, pyFloatRepr } from "../io/py_json.ts";
+import { LoneSurrogateError, pyDumps, pyDumpsEscaped, pyFloatRepr, PyNumber } from "../io/py_json.ts";
 import { type JsonSyntaxError, parsePyJson } from "../io/py_json_parse.ts";
 import { formatCount } from "../io/progress.ts";
 import { tempDir } from "./_shared.ts";
@@ -89,6 +89,20 @@ Deno.test("pyDumps writes what Python's json.dumps(ensure_ascii=False) writes", 
     "5e-324",
     "Infinity",
   ]);
+});
+
+Deno.test("pyDumpsEscaped writes pyDumps escaped once more as the inside of a JSON string", () => {
+  const values = [
+    { a: [1, 2.5, true, null, 'é"\\\n\t\u0001\u007f\u2028😀/'], 'k"\n': "plain", "": [] },
+    new Map<string, unknown>([["b\\", 1], ["1", new PyNumber("1.0", 1)], ["x", {}]]),
+    ["", "中文", -0, 1e-5, 1e300, NaN, [[]]],
+    "a\u0000b",
+  ];
+  for (const v of values) {
+    const once = JSON.stringify(pyDumps(v as never));
+    equal(pyDumpsEscaped(v as never), once.slice(1, once.length - 1));
+  }
+  throws(() => pyDumpsEscaped(["\ud800"]), LoneSurrogateError);
 });
 
 Deno.test("parsePyJson keeps what Python keeps", async (t) => {
