@@ -117,13 +117,36 @@ export class PyRandom {
    * ```
    */
   sample<T>(population: readonly T[], k: number): T[] {
+    return this.#sample(population, k, false);
+  }
+
+  /**
+   * `sample` from an array the caller gives up: the same draws and result, but `pool` is used as
+   * the scratch copy `sample` would make, so its order afterwards is unspecified.
+   *
+   * @param pool a fresh array to draw from (reordered)
+   * @param k how many, 0 ≤ k ≤ pool.length
+   * @returns a new array
+   *
+   * @example
+   * ```ts
+   * import { PyRandom } from "./py_random.ts";
+   * const got = new PyRandom(42).sampleFrom([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3);
+   * if (got.join() !== "1,0,4") throw new Error(got.join());
+   * ```
+   */
+  sampleFrom<T>(pool: T[], k: number): T[] {
+    return this.#sample(pool, k, true);
+  }
+
+  #sample<T>(population: readonly T[], k: number, consume: boolean): T[] {
     const n = population.length;
     if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError("Sample larger than population or is negative");
     const result = new Array<T>(k);
     let setsize = 21;
     if (k > 5) setsize += 4 ** Math.ceil(Math.log(k * 3) / Math.log(4));
     if (n <= setsize) {
-      const pool = population.slice();
+      const pool = consume ? population as T[] : population.slice();
       for (let i = 0; i < k; i++) {
         const j = this.randbelow(n - i);
         result[i] = pool[j];

@@ -242,6 +242,25 @@ export class PySet {
   }
 
   /**
+   * Push the elements onto `out` in iteration order (`out.push(...s.toArray())` without the copy).
+   *
+   * @param out the array to extend
+   * @returns `out`
+   *
+   * @example
+   * ```ts
+   * import { PyStrHasher } from "./py_hash.ts";
+   * import { PySet } from "./py_set.ts";
+   * const s = PySet.from(new PyStrHasher(0), ["b", "c"]);
+   * if (s.appendTo(["a"]).join() !== ["a", ...s.toArray()].join()) throw new Error();
+   * ```
+   */
+  appendTo(out: string[]): string[] {
+    for (const e of this.#table) if (e !== undefined && e !== DUMMY) out.push(e.key);
+    return out;
+  }
+
+  /**
    * Iterate like `for x in s`.
    *
    * @returns an iterator over the elements in slot order

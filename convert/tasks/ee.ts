@@ -42,9 +42,9 @@ function rolesFor(ctx: SamplingContext, type: string, used: PySet | undefined): 
   if (p > 0) {
     let k = ctx.numpy.binomialSum(p, schemaRoles.size);
     if (used === undefined || used.size === 0) k = Math.max(k, 1);
-    candidates = ctx.random.sample(candidates, Math.min(k, candidates.length));
+    candidates = ctx.random.sampleFrom(candidates, Math.min(k, candidates.length));
   }
-  return used !== undefined ? [...candidates, ...used.toArray()] : candidates;
+  return used !== undefined ? used.appendTo(candidates) : candidates;
 }
 
 function standardItems(ctx: SamplingContext, types: PySet, roles: Map<string, PySet>): Item[] {
@@ -56,7 +56,7 @@ function standardItems(ctx: SamplingContext, types: PySet, roles: Map<string, Py
     let negatives = ctx.types.differenceArray(types);
     let k = ctx.numpy.binomialSum(p, ctx.labelLength);
     if (types.size === 0) k = Math.max(k, 1);
-    negatives = ctx.random.sample(negatives, Math.min(k, negatives.length));
+    negatives = ctx.random.sampleFrom(negatives, Math.min(k, negatives.length));
     items = [
       ...types.toArray().map((t): Item => [t, rolesFor(ctx, t, roles.get(t))]),
       ...negatives.map((t): Item => [t, rolesFor(ctx, t, undefined)]),

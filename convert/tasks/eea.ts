@@ -33,11 +33,11 @@ function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
     let roles = schemaRoles.toArray();
     if (p > 0) {
       const k = Math.max(ctx.numpy.binomialSum(p, schemaRoles.size), 1);
-      roles = ctx.random.sample(roles, Math.min(k, roles.length));
+      roles = ctx.random.sampleFrom(roles, Math.min(k, roles.length));
     }
     // IEPile bounds the trigger count by the role count (so a type with no roles keeps no trigger).
     const k = Math.max(ctx.numpy.binomialSum(p, triggers.length), 1);
-    items.push([type, ctx.random.sample(triggers, Math.min(k, roles.length)), roles]);
+    items.push([type, ctx.random.sampleFrom(triggers, Math.min(k, roles.length)), roles]);
   }
   if (!ctx.options.randomSort) return items.sort((a, b) => compareCodePoints(a[0], b[0]));
   ctx.random.shuffle(items);

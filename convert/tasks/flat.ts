@@ -105,8 +105,8 @@ export function sampleSchemas(ctx: SamplingContext, universe: PySet, positives: 
   let negatives = universe.differenceArray(positives);
   let k = ctx.numpy.binomialSum(p, ctx.labelLength);
   if (positives.size === 0) k = Math.max(k, 1);
-  negatives = ctx.random.sample(negatives, Math.min(k, negatives.length));
-  return sortOrShuffle(ctx, [...negatives, ...positives.toArray()]);
+  negatives = ctx.random.sampleFrom(negatives, Math.min(k, negatives.length));
+  return sortOrShuffle(ctx, positives.appendTo(negatives));
 }
 
 /** Remember a pure string function's results (schema keys repeat on every record). */
