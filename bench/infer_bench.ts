@@ -62,8 +62,8 @@ async function timeLlamaCpp(path: string): Promise<Speed> {
     experimentalKvCacheKeyType: "F32",
     experimentalKvCacheValueType: "F32",
   });
+  const seq = context.getSequence();
   try {
-    const seq = context.getSequence();
     let t0 = performance.now();
     const res = await seq.controlledEvaluate(
       prompt.map((t, i) => i === PREFILL - 1 ? [t as Token, { generateNext: { token: true } }] : t as Token),
@@ -77,6 +77,7 @@ async function timeLlamaCpp(path: string): Promise<Speed> {
     }
     return { prefill, decode: DECODE / ((performance.now() - t0) / 1000) };
   } finally {
+    await seq.dispose(); // before its context
     await context.dispose();
     await model.dispose();
   }

@@ -50,8 +50,8 @@ async function runLlamaCpp(path: string, prompt: number[], steps: number): Promi
     experimentalKvCacheKeyType: "F32",
     experimentalKvCacheValueType: "F32",
   });
+  const seq = context.getSequence();
   try {
-    const seq = context.getSequence();
     const res = await seq.controlledEvaluate(
       prompt.map((t, i) => [t as Token, { generateNext: { probabilities: true, token: i === prompt.length - 1 } }]),
     );
@@ -67,6 +67,7 @@ async function runLlamaCpp(path: string, prompt: number[], steps: number): Promi
     }
     return { logprobs, greedy: greedy.map(Number) };
   } finally {
+    await seq.dispose(); // before its context
     await context.dispose();
     await model.dispose();
   }

@@ -166,6 +166,8 @@ export class LlamaCppGenerator implements TextGenerator {
     this.#grammars.clear();
     const l = await loaded?.catch(() => undefined);
     if (l === undefined) return;
+    // A sequence is disposed (asynchronously) before its context, the context before its model.
+    await l.sequence.dispose();
     await l.context.dispose();
     await l.model.dispose();
     await l.llama.dispose();
