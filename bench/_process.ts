@@ -5,6 +5,44 @@
  * @module
  */
 
+import { parseArgs } from "node:util";
+
+/** The options every whole-process bench takes. */
+export interface BenchArgs {
+  /** Records per job. */
+  readonly records: number;
+  /** Timed runs per program (medians of these). */
+  readonly runs: number;
+  /** Only the jobs named here (`zh:NER,en:EE`), when given. */
+  readonly only?: string;
+  /** Skip the peak-memory pass. */
+  readonly noMemory: boolean;
+}
+
+/**
+ * Read a bench's command line: `--records N --runs N --only JOBS --no-memory`.
+ *
+ * @param args the arguments
+ * @returns the options, with their defaults (100,000 records, 5 runs)
+ */
+export function benchArgs(args: string[]): BenchArgs {
+  const { values } = parseArgs({
+    args,
+    options: {
+      records: { type: "string", default: "100000" },
+      runs: { type: "string", default: "5" },
+      only: { type: "string" },
+      "no-memory": { type: "boolean", default: false },
+    },
+  });
+  return {
+    records: Number(values.records),
+    runs: Number(values.runs),
+    only: values.only,
+    noMemory: values["no-memory"],
+  };
+}
+
 /** One timed process run. */
 export interface ProcessRun {
   /** Wall time from spawn to exit, in seconds. */

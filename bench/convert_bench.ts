@@ -15,21 +15,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { type BenchLanguage, benchSchema, type BenchShape, writeBenchRecords } from "./gen_data.ts";
-import { interleave, loadAverage, machine, median, type ProcessRun, runDeno } from "./_process.ts";
+import { benchArgs, interleave, loadAverage, machine, median, type ProcessRun, runDeno } from "./_process.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    records: { type: "string", default: "100000" },
-    runs: { type: "string", default: "5" },
-    only: { type: "string" },
-    "no-memory": { type: "boolean", default: false },
-  },
-});
-const RECORDS = Number(values.records);
-const RUNS = Number(values.runs);
+const args = benchArgs(Deno.args);
+const RECORDS = args.records;
+const RUNS = args.runs;
 
 /** Jobs: language, task, the record shape it reads. */
 const JOBS: Array<[BenchLanguage, string, BenchShape]> = [
@@ -93,7 +84,7 @@ const cpuRatios: number[] = [];
 for (const [language, task, shape] of JOBS) {
   for (const split of ["train", "test"]) {
     const name = `${language} ${task} ${split}`;
-    if (values.only !== undefined && !`${language}:${task}:${split}`.startsWith(values.only)) continue;
+    if (args.only !== undefined && !`${language}:${task}:${split}`.startsWith(args.only)) continue;
     const { src, schema, bytes } = await input(shape, language, RECORDS);
     const cmd = commands(task, language, split, src, schema);
     const runs = await interleave(cmd, RUNS);
@@ -120,7 +111,7 @@ console.log(
     `${Math.max(...cpuRatios).toFixed(2)}× CPU time; load average at the end ${loadAverage()}`,
 );
 
-if (!values["no-memory"]) {
+if (!args.noMemory) {
   // Peak memory for 10× the records: a converter that streams keeps it flat.
   const big = await input("NER", "zh", RECORDS * 10);
   const cmd = commands("NER", "zh", "train", big.src, big.schema);

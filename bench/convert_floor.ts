@@ -15,6 +15,8 @@
  * @module
  */
 
+import { forEachLine } from "./_floor_lines.ts";
+
 const [src, tgt, schemaPath, task, split, language] = Deno.args;
 const SPLIT_NUM = 4;
 const INSTRUCTION = language === "zh"
@@ -69,20 +71,9 @@ function convertLine(line: string): void {
   }
 }
 
-const file = await Deno.open(src, { read: true });
-const decoder = new TextDecoder();
-const buf = new Uint8Array(1 << 18);
-let carry = "";
-for (;;) {
-  const n = await file.read(buf);
-  if (n === null) break;
-  const lines = (carry + decoder.decode(buf.subarray(0, n), { stream: true })).split("\n");
-  carry = lines.pop()!;
-  for (const line of lines) if (line !== "") convertLine(line);
+await forEachLine(src, convertLine, async () => {
   if (pending >= 1 << 18) await flush();
-}
-if (carry.trim() !== "") convertLine(carry);
-file.close();
+});
 await flush();
 out.close();
 await Deno.rename(temp, tgt);

@@ -14,24 +14,15 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { convertFile } from "../convert/mod.ts";
 import { readJsonItems } from "../io/json_items.ts";
 import { pyDumps, type PyJson } from "../io/py_json.ts";
 import { type BenchLanguage, benchSchema, type BenchShape, writeBenchRecords } from "./gen_data.ts";
-import { interleave, loadAverage, machine, median, type ProcessRun, runDeno } from "./_process.ts";
+import { benchArgs, interleave, loadAverage, machine, median, type ProcessRun, runDeno } from "./_process.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    records: { type: "string", default: "100000" },
-    runs: { type: "string", default: "5" },
-    only: { type: "string" },
-    "no-memory": { type: "boolean", default: false },
-  },
-});
-const RECORDS = Number(values.records);
-const RUNS = Number(values.runs);
+const args = benchArgs(Deno.args);
+const RECORDS = args.records;
+const RUNS = args.runs;
 const JOBS: Array<[BenchLanguage, BenchShape]> = [["zh", "NER"], ["zh", "RE"], ["zh", "EE"], ["en", "NER"], [
   "en",
   "RE",
@@ -139,7 +130,7 @@ console.log(
 const ratios: number[] = [];
 const cpuRatios: number[] = [];
 for (const [language, shape] of JOBS) {
-  if (values.only !== undefined && !`${language}:${shape}`.startsWith(values.only)) continue;
+  if (args.only !== undefined && !`${language}:${shape}`.startsWith(args.only)) continue;
   const { path, bytes, lines } = await writePredictions(shape, language, RECORDS);
   const runs = await interleave(commands(shape, path), RUNS);
   const e = median(runs.eval.map((r) => r.seconds));
@@ -156,14 +147,14 @@ for (const [language, shape] of JOBS) {
       `${peak(runs.eval).toFixed(0)} (${peak(runs.floor).toFixed(0)})`.padStart(16)
     } |`,
   );
-  if (values["no-memory"] || language !== "zh" || shape !== "NER") await Deno.remove(path);
+  if (args.noMemory || language !== "zh" || shape !== "NER") await Deno.remove(path);
 }
 console.log(
   `\nworst ratio to the floor: ${Math.max(...ratios).toFixed(2)}× wall time (target ≤ 1.5×), ` +
     `${Math.max(...cpuRatios).toFixed(2)}× CPU time; load average at the end ${loadAverage()}`,
 );
 
-if (!values["no-memory"]) {
+if (!args.noMemory) {
   // Peak memory for 10× the records: an evaluator that streams keeps it flat.
   const small = `${dir}/NER.zh.${RECORDS}/pred.json`;
   const big = await writePredictions("NER", "zh", RECORDS * 10);

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { forEachLine } from "./_floor_lines.ts";
+
 let lines = 0, invalid = 0, keys = 0;
 function readLine(line: string): void {
   const record = JSON.parse(line);
@@ -22,17 +24,5 @@ function readLine(line: string): void {
   }
 }
 
-const file = await Deno.open(Deno.args[0], { read: true });
-const decoder = new TextDecoder();
-const buf = new Uint8Array(1 << 18);
-let carry = "";
-for (;;) {
-  const n = await file.read(buf);
-  if (n === null) break;
-  const parts = (carry + decoder.decode(buf.subarray(0, n), { stream: true })).split("\n");
-  carry = parts.pop()!;
-  for (const line of parts) if (line !== "") readLine(line);
-}
-if (carry.trim() !== "") readLine(carry);
-file.close();
+await forEachLine(Deno.args[0], readLine);
 console.log(`${lines} lines, ${invalid} invalid outputs, ${keys} answer keys`);

@@ -106,8 +106,13 @@ const VOCABULARY: Record<BenchLanguage, Vocabulary> = {
   },
 };
 
-/** A small seeded generator (xorshift32) so every run writes the same file. */
-function rng(seed: number): () => number {
+/**
+ * A small seeded generator (xorshift32) so every run writes the same file.
+ *
+ * @param seed any integer
+ * @returns numbers in [0, 1)
+ */
+export function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;
