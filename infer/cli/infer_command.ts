@@ -39,6 +39,7 @@ import {
 import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "../predict/_iepile_flags.ts";
 import {
   answerSettings,
+  cachedFingerprints,
   checkRunSettings,
   engineFamily,
   type RunFile,
@@ -237,8 +238,11 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   if (template !== undefined && template !== CHAT_TEMPLATE) getTemplate(template);
   const modelDir = v.model as string | undefined;
   const tokenizer = modelDir === undefined ? undefined : await loadTokenizer(modelDir);
+  // The settings are built before the engine is chosen and again after: the files are read once.
+  const filesOf = cachedFingerprints();
   const settingsOf = (family: string | null) =>
     answerSettings({
+      filesOf,
       ...common,
       engine: String(v.engine ?? "auto"),
       family,

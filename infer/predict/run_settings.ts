@@ -373,6 +373,37 @@ export interface RunChoices {
   modelName?: string;
   /** `--api` (openai). */
   api?: string;
+  /**
+   * The fingerprint of a model, adapter or GGUF path (default {@linkcode filesFingerprint} over
+   * the model files): a caller that builds settings more than once passes a cached one, so that
+   * the files are read once.
+   */
+  filesOf?: (path: string) => Promise<string>;
+}
+
+/**
+ * A fingerprinting function for {@linkcode RunChoices.filesOf} that reads each path's files once,
+ * however often the settings are built.
+ *
+ * @returns the cached fingerprint of a model, adapter or GGUF path
+ *
+ * @example
+ * ```ts
+ * import { cachedFingerprints } from "./run_settings.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/config.json`, "{}");
+ * const filesOf = cachedFingerprints();
+ * if (filesOf(dir) !== filesOf(dir) || !(await filesOf(dir))) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function cachedFingerprints(): (path: string) => Promise<string> {
+  const seen = new Map<string, Promise<string>>();
+  return (path) => {
+    let f = seen.get(path);
+    if (f === undefined) seen.set(path, f = filesFingerprint(path, MODEL_FILES));
+    return f;
+  };
 }
 
 /**
@@ -397,8 +428,8 @@ export interface RunChoices {
 export async function answerSettings(c: RunChoices): Promise<RunSettings> {
   const real = async (path: string | undefined) =>
     path !== undefined ? await Deno.realPath(path).catch(() => path) : null;
-  const files = async (path: string | undefined) =>
-    path !== undefined ? await filesFingerprint(path, MODEL_FILES) : null;
+  const filesOf = c.filesOf ?? ((path: string) => filesFingerprint(path, MODEL_FILES));
+  const files = async (path: string | undefined) => path !== undefined ? await filesOf(path) : null;
   const openai = c.family === "openai" || c.engine === "openai";
   const local = c.family === "local" || c.engine === "cpu" || c.engine === "webgpu";
   const cuts = !openai || c.hasTokenizer;
