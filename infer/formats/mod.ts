@@ -40,6 +40,7 @@ export {
   type TensorToWrite,
 } from "./safetensors.ts";
 export { ModelFolder, readJsonObject } from "./model_folder.ts";
+export { GGML_TYPE_LAYOUTS, ggmlRowBytes, ggmlTypeById, type GgmlTypeLayout, type GgmlTypeName } from "./ggml_types.ts";
 export {
   GGML_TYPES,
   GGUF_ALIGNMENT,
