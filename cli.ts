@@ -39,6 +39,8 @@ Commands:
             local engine, for any OpenAI client
   inspect   a model folder (and LoRA adapter): architecture, parameters, dtypes, memory, adapter fit
   export-gguf  a Hugging Face model (with its LoRA merged) → GGUF for llama.cpp and Ollama
+  perplexity   how well a model predicts texts or records' answers (per text, per token), to
+            compare weight formats, adapters and engines
 
 Run 'iepile <command> --help' for a command's options.
 
@@ -100,6 +102,10 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         const { runExportGguf } = await import("./infer/cli/model_commands.ts");
         return await runExportGguf(rest, io);
       }
+      case "perplexity": {
+        const { runPerplexity } = await import("./infer/cli/perplexity_command.ts");
+        return await runPerplexity(rest, io);
+      }
       case "prompt": {
         // Loaded on demand: it brings the tokenizer and Jinja packages, which other commands do not need.
         const { runPrompt } = await import("./templates/cli_command.ts");
@@ -107,7 +113,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       }
       default:
         throw new UsageError(
-          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, serve, inspect, export-gguf (see 'iepile --help')`,
+          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, serve, inspect, export-gguf, perplexity (see 'iepile --help')`,
         );
     }
   } catch (e) {
@@ -135,6 +141,7 @@ async function helpFor(command: string | undefined): Promise<string | undefined>
   if (command === "serve") return (await import("./infer/cli/serve_command.ts")).SERVE_HELP;
   if (command === "inspect") return (await import("./infer/cli/model_commands.ts")).INSPECT_HELP;
   if (command === "export-gguf") return (await import("./infer/cli/model_commands.ts")).EXPORT_GGUF_HELP;
+  if (command === "perplexity") return (await import("./infer/cli/perplexity_command.ts")).PERPLEXITY_HELP;
   const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };
   return command === undefined ? undefined : help[command];
 }

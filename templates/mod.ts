@@ -45,6 +45,12 @@ export {
 export { fitPrompt, type FitResult, LONG_INPUT_CHARS_PER_TOKEN, truncateQuery, truncateTail } from "./truncate.ts";
 export { explainPrompt } from "./explain.ts";
 export {
+  encodeTrainingExample,
+  type ExampleBudget,
+  IEPILE_EXAMPLE_BUDGET,
+  type TrainingExample,
+} from "./training_example.ts";
+export {
   promptFile,
   type PromptFileOptions,
   PromptRenderer,

@@ -155,6 +155,37 @@ export class LlamaCppGenerator implements TextGenerator {
     return this.#queue.run(() => this.#complete(request));
   }
 
+  /**
+   * Log-probabilities of `ids[from..]`, each after the ids before it, as llama.cpp computes
+   * them (the scorer of `perplexity --engine llamacpp`). The cache is replaced.
+   *
+   * @param ids the sequence
+   * @param from the first id to score (≥ 1)
+   * @returns one natural-log probability per scored id
+   * @throws {InputError} when the sequence does not fit the context
+   */
+  score(ids: readonly number[], from: number): Promise<number[]> {
+    return this.#queue.run(async () => {
+      if (from < 1 || from > ids.length) throw new RangeError(`scoring from ${from} of ${ids.length} ids`);
+      const l = await this.#load();
+      if (ids.length > l.context.contextSize) {
+        throw new InputError(`a text of ${ids.length} tokens does not fit the context of ${l.context.contextSize}`);
+      }
+      await l.sequence.clearHistory();
+      // Position i's next-token probabilities give ids[i + 1]'s.
+      const items = ids.slice(0, -1).map((t, i): Token | [Token, { generateNext: { probabilities: boolean } }] =>
+        i + 1 >= from ? [t as Token, { generateNext: { probabilities: true } }] : t as Token
+      );
+      const results = await l.sequence.controlledEvaluate(items);
+      const out: number[] = [];
+      for (let i = from - 1; i < ids.length - 1; i++) {
+        const p = results[i]?.next?.probabilities?.get(ids[i + 1] as Token) ?? 0;
+        out.push(Math.log(p));
+      }
+      return out;
+    });
+  }
+
   /** Free llama.cpp's context and model (a later request loads them again). */
   close(): Promise<void> {
     return this.#queue.run(() => this.#free());

@@ -14,6 +14,7 @@
  *   binding on demand; `gguf_cache.ts` keeps the exported GGUF in the cache folder).
  * - `openai.ts`: {@linkcode OpenAiPredictor}, answers from an OpenAI-compatible server.
  * - `auto_engine.ts`: what `--engine auto` runs on this machine.
+ * - `perplexity.ts`: log-probabilities of token sequences on an engine session (`perplexity`).
  * - `run_settings.ts`, `preflight.ts`: the run file beside a prediction file, and the checks
  *   before any model loads, for `iepile infer`.
  * - `_closing.ts`, `_cache_dir.ts`, `_iepile_flags.ts`: helpers private to this folder.
@@ -87,4 +88,5 @@ export {
   chooseAutoEngine,
   llamaCppLoads,
 } from "./auto_engine.ts";
+export { perplexityOf, type SequenceScorer, sessionScorer, tokenLogprob } from "./perplexity.ts";
 export { type CachedGguf, cachedGguf, type CachedGgufOptions, iepileCacheDir } from "./gguf_cache.ts";
