@@ -69,6 +69,8 @@ export {
   type Engine,
   type KernelProfile,
   type MatmulStrategy,
+  openEngine,
+  type OpenEngineOptions,
   type Session,
   type SessionOptions,
   webGpuAvailable,

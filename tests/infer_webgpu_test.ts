@@ -8,7 +8,7 @@
 
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { CpuEngine, generate, type LoadedModel, loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
-import { type RandomModelOptions, writeRandomModel } from "../infer/testing/mod.ts";
+import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
@@ -161,6 +161,45 @@ Deno.test({
       s.dispose();
     } finally {
       engine.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu streaming load: each matrix uploaded as read gives the same logits as uploading a loaded model",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const cases: Array<{ name: string; model: RandomModelOptions; targets: string[] }> = [
+      {
+        name: "llama f16 + LoRA on q, v and MLP",
+        model: { architecture: "llama", ...base, kvHeads: 2, dtype: "f16" },
+        targets: ["q_proj", "v_proj", "down_proj"],
+      },
+      {
+        name: "baichuan (fused W_pack split, NormHead) + LoRA on W_pack",
+        model: { architecture: "baichuan", ...base, dtype: "bf16" },
+        targets: ["W_pack", "o_proj"],
+      },
+    ];
+    for (const c of cases) {
+      await t.step(c.name, async () => {
+        await using tmp = await tempDir();
+        await writeRandomModel(`${tmp.dir}/m`, c.model);
+        await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 2, alpha: 4, targets: c.targets });
+        const held = await WebGpuEngine.create(await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a` }), {
+          contextSize: 32,
+        });
+        const streamed = await WebGpuEngine.load(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, contextSize: 32 });
+        try {
+          equal(streamed.weightBytes, held.weightBytes);
+          const want = await held.createSession().forwardAll(PROMPT);
+          const got = await streamed.createSession().forwardAll(PROMPT);
+          equal(relDiff(got, want), 0);
+        } finally {
+          held.dispose();
+          streamed.dispose();
+        }
+      });
     }
   },
 });

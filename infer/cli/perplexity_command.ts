@@ -15,8 +15,7 @@ import { ProgressLine } from "../../io/progress.ts";
 import { getTemplate, loadTokenizer, queryOf } from "../../templates/mod.ts";
 import { encodeTrainingExample, IEPILE_EXAMPLE_BUDGET } from "../../templates/training_example.ts";
 import type { PromptTokenizer } from "../../templates/tokenizer.ts";
-import { createEngine, probeGpu } from "../engine/create_engine.ts";
-import { loadModel } from "../model/load_model.ts";
+import { openEngine, probeGpu } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { perplexityOf, type SequenceScorer, sessionScorer } from "../predict/perplexity.ts";
 
@@ -244,13 +243,17 @@ async function openScorer(
   }
   const kind = engine === "auto" ? ((await probeGpu()).kind === "real" ? "webgpu" : "cpu") : engine;
   const progress = new LoadProgressLine({ enabled: o.quiet ? false : undefined });
-  let loaded;
+  let e;
   try {
-    loaded = await loadModel(model, { lora, onProgress: (p) => progress.update(p) });
+    e = await openEngine(model, {
+      engine: kind as "cpu" | "webgpu",
+      lora,
+      contextSize: o.contextSize,
+      onProgress: (p) => progress.update(p),
+    });
   } finally {
     progress.finish();
   }
-  const e = await createEngine(loaded, { engine: kind as "cpu" | "webgpu", contextSize: o.contextSize });
   const session = e.createSession();
   return {
     scorer: sessionScorer(session),

@@ -7,7 +7,7 @@
 import { isSoftwareAdapter } from "./webgpu/adapter.ts";
 import { CpuEngine } from "./cpu/cpu_engine.ts";
 import type { Engine } from "./engine.ts";
-import type { LoadedModel } from "../model/load_model.ts";
+import { type LoadedModel, loadModel, type LoadOptions } from "../model/load_model.ts";
 import { WebGpuEngine, type WebGpuEngineOptions } from "./webgpu/webgpu_engine.ts";
 
 /** Options of {@linkcode createEngine}. */
@@ -37,6 +37,37 @@ export interface CreateEngineOptions extends WebGpuEngineOptions {
 export async function createEngine(model: LoadedModel, options: CreateEngineOptions = {}): Promise<Engine> {
   if ((options.engine ?? "webgpu") === "cpu") return new CpuEngine(model, { contextSize: options.contextSize });
   return await WebGpuEngine.create(model, options);
+}
+
+/** Options of {@linkcode openEngine}: the engine's, and the adapter, format and progress of loading. */
+export type OpenEngineOptions = CreateEngineOptions & Omit<LoadOptions, "place" | "loraMode">;
+
+/**
+ * Load a model folder onto an engine. The `cpu` engine keeps the weights as read (one copy);
+ * `webgpu` uploads each matrix as it is read ({@linkcode WebGpuEngine.load}), so the host never
+ * holds the whole model.
+ *
+ * @param dir the model folder
+ * @param options which engine, context size, adapter, progress
+ * @returns the engine
+ * @throws {InputError} for a bad model folder or adapter
+ *
+ * @example
+ * ```ts
+ * import { openEngine } from "./create_engine.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const engine = await openEngine(dir, { engine: "cpu", contextSize: 32 });
+ * if (engine.contextSize !== 32) throw new Error();
+ * engine.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function openEngine(dir: string, options: OpenEngineOptions = {}): Promise<Engine> {
+  if ((options.engine ?? "webgpu") === "webgpu") return await WebGpuEngine.load(dir, options);
+  const { lora, dtype, onProgress } = options;
+  return new CpuEngine(await loadModel(dir, { lora, dtype, onProgress }), { contextSize: options.contextSize });
 }
 
 /** What {@linkcode probeGpu} found: a real GPU, only a software adapter, or no adapter. */

@@ -5,7 +5,7 @@
  * Map:
  * - `engine.ts`: the {@linkcode Engine} / {@linkcode Session} interface (a KV cache that takes
  *   tokens and gives next-token logits, or only their argmax).
- * - `create_engine.ts`: {@linkcode createEngine}, an engine by name, and the GPU probe.
+ * - `create_engine.ts`: {@linkcode createEngine} (an engine by name for a loaded model), {@linkcode openEngine} (a model folder loaded onto one), and the GPU probe.
  * - `session_tokens.ts`: the token bookkeeping both engines' sessions share (private to them).
  * - `cpu/`: the CPU engine and the maths it reads like.
  * - `webgpu/`: the WebGPU engine: device context, weights, the per-layer graph, sessions, profiling,
@@ -30,7 +30,15 @@
  */
 
 export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
-export { createEngine, type CreateEngineOptions, defaultEngine, type GpuProbe, probeGpu } from "./create_engine.ts";
+export {
+  createEngine,
+  type CreateEngineOptions,
+  defaultEngine,
+  type GpuProbe,
+  openEngine,
+  type OpenEngineOptions,
+  probeGpu,
+} from "./create_engine.ts";
 export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
 export {
   type KernelProfile,

@@ -28,8 +28,8 @@ export interface LoadProgress {
   readonly tensor: string;
 }
 
-/** Options of {@linkcode loadModel}. */
-export interface LoadOptions {
+/** Options of {@linkcode loadModel}; `M` is how matrices are held (see `place`). */
+export interface LoadOptions<M = Tensor> {
   /** A PEFT LoRA adapter folder to apply. */
   readonly lora?: string;
   /** Format of the weight matrices in memory: as stored (`auto`, the default) or converted. */
@@ -42,10 +42,16 @@ export interface LoadOptions {
   readonly loraMode?: "merge" | "separate";
   /** Called after each tensor read. */
   readonly onProgress?: (p: LoadProgress) => void;
+  /**
+   * Where each weight matrix goes once it is final (LoRA merged, split, normalized, converted),
+   * before the next tensor is read: an engine uploads it here, so no host copy of the whole
+   * model ever exists. Default: kept as the host tensor.
+   */
+  readonly place?: (t: Tensor, name: string) => M | Promise<M>;
 }
 
-/** A loaded model: what to compute and its weights. */
-export interface LoadedModel {
+/** A loaded model: what to compute and its weights (matrices held as `M`, host tensors by default). */
+export interface LoadedModel<M = Tensor> {
   /** The model folder. */
   readonly dir: string;
   /** Its `config.json`. */
@@ -53,7 +59,7 @@ export interface LoadedModel {
   /** What the model computes. */
   readonly spec: ModelSpec;
   /** The weights, canonical names. */
-  readonly weights: ModelWeights;
+  readonly weights: ModelWeights<M>;
   /** The adapter folder, when one was applied. */
   readonly lora?: string;
   /**
@@ -83,7 +89,7 @@ export interface LoadedModel {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function loadModel(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
+export async function loadModel<M = Tensor>(dir: string, options: LoadOptions<M> = {}): Promise<LoadedModel<M>> {
   using folder = await ModelFolder.open(dir);
   using adapter = options.lora === undefined ? undefined : await AdapterFolder.open(options.lora);
   adapter?.checkFits(folder);
@@ -132,7 +138,9 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     }
     return t;
   };
-  const matrix = (t: Tensor): Tensor => options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t;
+  const place = options.place ?? ((t: Tensor) => t as unknown as M);
+  const matrix = async (t: Tensor, name: string): Promise<M> =>
+    await place(options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t, name);
   const vector = (t: Tensor): Tensor => castTensor(t, "f32");
   /** Move a separate update from a checkpoint name to canonical names (rows `from..to` of B). */
   const keep = (source: string, canonical: string, rows?: [number, number]) => {
@@ -144,21 +152,21 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
 
   const q = spec.heads * spec.headDim;
   const kv = spec.kvHeads * spec.headDim;
-  const global: Partial<Record<GlobalRole, Tensor>> = {};
-  const perLayer: Partial<Record<LayerRole, Tensor>>[] = Array.from({ length: spec.layers }, () => ({}));
+  const global: Partial<Record<GlobalRole, M | Tensor>> = {};
+  const perLayer: Partial<Record<LayerRole, M | Tensor>>[] = Array.from({ length: spec.layers }, () => ({}));
   for (const source of sources) {
     const t = await read(source.name);
     if (source.layer === undefined) {
       const role = source.role as GlobalRole;
       if (role === "output" && spec.normHead) {
-        global.output = matrix(normalizeRows(t));
+        global.output = await matrix(normalizeRows(t), role);
         if (pending.has(source.name)) {
           throw new InputError("loraMode separate cannot apply an adapter to a NormHead lm_head", {
             file: options.lora,
           });
         }
       } else {
-        global[role] = GLOBAL_ROLES[role].kind === "matrix" ? matrix(t) : vector(t);
+        global[role] = GLOBAL_ROLES[role].kind === "matrix" ? await matrix(t, role) : vector(t);
       }
       if (GLOBAL_ROLES[role].kind === "matrix") keep(source.name, role);
       continue;
@@ -168,37 +176,37 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     const w = perLayer[source.layer];
     if (role === "wqkv") {
       // A fused projection: rows q, then k, then v.
-      w.wq = matrix(sliceRows(t, 0, q));
-      w.wk = matrix(sliceRows(t, q, q + kv));
-      w.wv = matrix(sliceRows(t, q + kv, q + 2 * kv));
+      w.wq = await matrix(sliceRows(t, 0, q), c + "wq");
+      w.wk = await matrix(sliceRows(t, q, q + kv), c + "wk");
+      w.wv = await matrix(sliceRows(t, q + kv, q + 2 * kv), c + "wv");
       keep(source.name, c + "wq", [0, q]);
       keep(source.name, c + "wk", [q, q + kv]);
       keep(source.name, c + "wv", [q + kv, q + 2 * kv]);
     } else if (LAYER_ROLES[role].kind === "matrix") {
-      w[role] = matrix(t);
+      w[role] = await matrix(t, c + role);
       keep(source.name, c + role);
     } else {
       w[role] = vector(t);
     }
   }
-  const embed = global.embed!;
-  const layers: LayerWeights[] = perLayer.map((w) => ({
-    attnNorm: w.attnNorm!,
-    wq: w.wq!,
-    wk: w.wk!,
-    wv: w.wv!,
-    wo: w.wo!,
-    bq: w.bq,
-    bk: w.bk,
-    bv: w.bv,
-    bo: w.bo,
-    ffnNorm: w.ffnNorm!,
-    w1: w.w1!,
-    w2: w.w2!,
-    w3: w.w3!,
+  const embed = global.embed as M;
+  const layers: LayerWeights<M>[] = perLayer.map((w) => ({
+    attnNorm: w.attnNorm as Tensor,
+    wq: w.wq as M,
+    wk: w.wk as M,
+    wv: w.wv as M,
+    wo: w.wo as M,
+    bq: w.bq as Tensor | undefined,
+    bk: w.bk as Tensor | undefined,
+    bv: w.bv as Tensor | undefined,
+    bo: w.bo as Tensor | undefined,
+    ffnNorm: w.ffnNorm as Tensor,
+    w1: w.w1 as M,
+    w2: w.w2 as M,
+    w3: w.w3 as M,
   }));
-  const norm = global.norm!;
-  const output = global.output ?? embed;
+  const norm = global.norm as Tensor;
+  const output = (global.output ?? embed) as M;
   return {
     dir,
     config: folder.config,

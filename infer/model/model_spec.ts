@@ -84,18 +84,21 @@ export interface ModelSpec {
   readonly eosIds: readonly number[];
 }
 
-/** The weights of one decoder layer, in canonical names (matrices `[out, in]`). */
-export interface LayerWeights {
+/**
+ * The weights of one decoder layer, in canonical names (matrices `[out, in]`). `M` is how a
+ * matrix is held: a host {@linkcode Tensor} by default, or where an engine placed it as it was read.
+ */
+export interface LayerWeights<M = Tensor> {
   /** RMSNorm scale before attention `[hidden]`. */
   readonly attnNorm: Tensor;
   /** Query projection `[heads·headDim, hidden]`. */
-  readonly wq: Tensor;
+  readonly wq: M;
   /** Key projection `[kvHeads·headDim, hidden]`. */
-  readonly wk: Tensor;
+  readonly wk: M;
   /** Value projection `[kvHeads·headDim, hidden]`. */
-  readonly wv: Tensor;
+  readonly wv: M;
   /** Attention output projection `[hidden, heads·headDim]`. */
-  readonly wo: Tensor;
+  readonly wo: M;
   /** Query bias, when the model has one. */
   readonly bq?: Tensor;
   /** Key bias. */
@@ -107,23 +110,23 @@ export interface LayerWeights {
   /** RMSNorm scale before the MLP `[hidden]`. */
   readonly ffnNorm: Tensor;
   /** MLP gate projection (`gate_proj`) `[intermediate, hidden]`. */
-  readonly w1: Tensor;
+  readonly w1: M;
   /** MLP down projection (`down_proj`) `[hidden, intermediate]`. */
-  readonly w2: Tensor;
+  readonly w2: M;
   /** MLP up projection (`up_proj`) `[intermediate, hidden]`. */
-  readonly w3: Tensor;
+  readonly w3: M;
 }
 
-/** All weights of a model, in canonical names. Norm scales and biases are f32. */
-export interface ModelWeights {
+/** All weights of a model, in canonical names. Norm scales and biases are f32 host tensors. */
+export interface ModelWeights<M = Tensor> {
   /** Token embedding `[vocab, hidden]`. */
-  readonly embed: Tensor;
+  readonly embed: M;
   /** Decoder layers. */
-  readonly layers: readonly LayerWeights[];
+  readonly layers: readonly LayerWeights<M>[];
   /** Final RMSNorm scale `[hidden]`. */
   readonly norm: Tensor;
   /** Output (LM head) matrix `[vocab, hidden]`; the embedding itself when tied. */
-  readonly output: Tensor;
+  readonly output: M;
 }
 
 /**

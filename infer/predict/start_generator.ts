@@ -7,9 +7,9 @@
  */
 
 import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
-import { createEngine } from "../engine/create_engine.ts";
+import { openEngine } from "../engine/create_engine.ts";
 import type { Engine } from "../engine/engine.ts";
-import { loadModel, type LoadProgress } from "../model/load_model.ts";
+import type { LoadProgress } from "../model/load_model.ts";
 import { LocalGenerator } from "./local.ts";
 import { WorkerGenerator } from "./worker_generator.ts";
 
@@ -66,9 +66,9 @@ export interface LoadedEngine {
  * ```
  */
 export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
-  const model = await loadModel(options.model, { lora: options.lora, onProgress: options.onProgress });
   const tokenizer = options.tokenizer ?? await loadTokenizer(options.model);
-  return { engine: await createEngine(model, { engine: options.engine, contextSize: options.contextSize }), tokenizer };
+  const { engine, lora, contextSize, onProgress } = options;
+  return { engine: await openEngine(options.model, { engine, lora, contextSize, onProgress }), tokenizer };
 }
 
 /**

@@ -13,7 +13,8 @@
  */
 
 import type { Engine, Session, SessionOptions } from "../engine.ts";
-import type { LoadedModel } from "../../model/load_model.ts";
+import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
+import type { Tensor } from "../../formats/tensor.ts";
 import type { ModelSpec } from "../../model/model_spec.ts";
 import { type Activations, createActivations } from "./activations.ts";
 import { USAGE } from "./buffers.ts";
@@ -25,7 +26,7 @@ import { Recorder } from "./record.ts";
 import { ropeTable } from "./rope_table.ts";
 import { type SessionHost, WebGpuSession } from "./session.ts";
 import { runStep } from "./submit.ts";
-import { type GpuWeights, uploadWeights } from "./weights.ts";
+import { type GpuMatrix, type GpuWeights, uploadWeights, WeightUploader } from "./weights.ts";
 
 /** Options of {@linkcode WebGpuEngine.create}. */
 export interface WebGpuEngineOptions {
@@ -123,7 +124,7 @@ export class WebGpuEngine implements Engine {
   #disposed = false;
 
   private constructor(
-    model: Pick<LoadedModel, "spec" | "weights">,
+    model: Pick<LoadedModel<Tensor | GpuMatrix>, "spec" | "weights">,
     ctx: GpuContext,
     o: WebGpuEngineOptions,
     strategy: MatmulStrategy,
@@ -202,6 +203,54 @@ export class WebGpuEngine implements Engine {
     const engine = new WebGpuEngine(model, ctx, options, options.matmul ?? (ctx.software ? "rows" : "cooperative"));
     await ctx.device.queue.onSubmittedWorkDone();
     return engine;
+  }
+
+  /**
+   * Load a model folder straight onto the device: each weight matrix is uploaded as soon as it
+   * is read (its LoRA merged), and the queue is flushed as loading goes, so host memory holds
+   * about one tensor at a time rather than the model (see {@linkcode WeightUploader}).
+   *
+   * @param dir the model folder
+   * @param options engine options, and the adapter, format and progress of loading
+   * @returns the engine
+   * @throws {InputError} for a bad model folder or adapter
+   * @throws {Error} when no WebGPU adapter is available
+   *
+   * @example
+   * ```ts
+   * import { WebGpuEngine, webGpuAvailable } from "../../mod.ts";
+   * import { writeRandomModel } from "../../testing/mod.ts";
+   * if (await webGpuAvailable()) {
+   *   const dir = await Deno.makeTempDir();
+   *   await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1,
+   *     heads: 2 });
+   *   const engine = await WebGpuEngine.load(dir, { contextSize: 64 });
+   *   // Embedding and output, four attention and three MLP matrices, three norms; f32.
+   *   if (engine.weightBytes !== (2 * 32 * 16 + 4 * 16 * 16 + 3 * 16 * 32 + 3 * 16) * 4) {
+   *     throw new Error(String(engine.weightBytes));
+   *   }
+   *   engine.dispose();
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  static async load(
+    dir: string,
+    options: WebGpuEngineOptions & Omit<LoadOptions, "place" | "loraMode"> = {},
+  ): Promise<WebGpuEngine> {
+    const ctx = await GpuContext.open({ device: options.device, profile: options.profile });
+    try {
+      const limit = ctx.device.limits.maxStorageBufferBindingSize;
+      const uploader = new WeightUploader(ctx.device, ctx.buffers, Math.min(limit, options.maxBindingBytes ?? limit));
+      const model = await loadModel<GpuMatrix>(dir, { ...options, place: (t) => uploader.matrix(t) });
+      await uploader.flush();
+      const engine = new WebGpuEngine(model, ctx, options, options.matmul ?? (ctx.software ? "rows" : "cooperative"));
+      await ctx.device.queue.onSubmittedWorkDone();
+      return engine;
+    } catch (e) {
+      ctx.dispose();
+      throw e;
+    }
   }
 
   /**

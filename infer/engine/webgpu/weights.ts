@@ -71,7 +71,8 @@ export interface GpuWeights {
 }
 
 /**
- * Upload a model's weights.
+ * Upload a model's weights; matrices already on the device (placed as they were read, see
+ * {@linkcode WeightUploader}) are kept as they are.
  *
  * @param buffers the owner of the buffers
  * @param w the weights
@@ -97,11 +98,11 @@ export interface GpuWeights {
  * }
  * ```
  */
-export function uploadWeights(buffers: GpuBuffers, w: ModelWeights, limit: number): GpuWeights {
+export function uploadWeights(buffers: GpuBuffers, w: ModelWeights<Tensor | GpuMatrix>, limit: number): GpuWeights {
   let bytes = 0;
   let maxChunks = 1;
-  const matrix = (t: Tensor): GpuMatrix => {
-    const m = uploadMatrix(buffers, t, limit);
+  const matrix = (t: Tensor | GpuMatrix): GpuMatrix => {
+    const m = isGpuMatrix(t) ? t : uploadMatrix(buffers, t, limit);
     bytes += m.rows * m.cols * DTYPE_BYTES[m.dtype];
     maxChunks = Math.max(maxChunks, m.chunks.length);
     return m;
@@ -130,6 +131,79 @@ export function uploadWeights(buffers: GpuBuffers, w: ModelWeights, limit: numbe
     bo: vector(l.bo),
   }));
   return { embed, output, norm, layers, bytes, maxChunks };
+}
+
+function isGpuMatrix(t: Tensor | GpuMatrix): t is GpuMatrix {
+  return "chunks" in t;
+}
+
+/**
+ * Uploads weight matrices one at a time as a model is read (the `place` of `loadModel`), so
+ * that no host copy of the whole model exists: each matrix goes into device buffers written at
+ * creation, and every `flushBytes` the queue is submitted and waited on, which frees the staging
+ * memory those writes hold until a submit.
+ *
+ * @example
+ * ```ts
+ * import { GpuBuffers } from "./buffers.ts";
+ * import { WeightUploader } from "./weights.ts";
+ * import { f32Tensor } from "../../formats/tensor.ts";
+ * const adapter = await navigator.gpu?.requestAdapter();
+ * if (adapter) {
+ *   const device = await adapter.requestDevice();
+ *   const owned = new GpuBuffers(device);
+ *   const up = new WeightUploader(device, owned, 1 << 20, 64);
+ *   const m = await up.matrix(f32Tensor([4, 8], new Float32Array(32)));
+ *   if (m.rows !== 4 || up.flushes !== 1) throw new Error();
+ *   owned.destroy();
+ *   device.destroy();
+ * }
+ * ```
+ */
+export class WeightUploader {
+  readonly #device: GPUDevice;
+  readonly #buffers: GpuBuffers;
+  readonly #limit: number;
+  readonly #flushBytes: number;
+  #pending = 0;
+  /** Times the queue was flushed so far. */
+  flushes = 0;
+
+  /**
+   * Create an uploader.
+   *
+   * @param device the device
+   * @param buffers the owner of the buffers
+   * @param limit the most bytes of one chunk
+   * @param flushBytes bytes written between flushes (default 64 MiB)
+   */
+  constructor(device: GPUDevice, buffers: GpuBuffers, limit: number, flushBytes = 64 * 2 ** 20) {
+    this.#device = device;
+    this.#buffers = buffers;
+    this.#limit = limit;
+    this.#flushBytes = flushBytes;
+  }
+
+  /**
+   * Upload one matrix (flushing the queue when enough has been written since the last flush).
+   *
+   * @param t the matrix
+   * @returns it on the device
+   */
+  async matrix(t: Tensor): Promise<GpuMatrix> {
+    const m = uploadMatrix(this.#buffers, t, this.#limit);
+    this.#pending += t.data.byteLength;
+    if (this.#pending >= this.#flushBytes) await this.flush();
+    return m;
+  }
+
+  /** Submit the writes so far and wait for them, freeing their staging memory. */
+  async flush(): Promise<void> {
+    this.#pending = 0;
+    this.flushes++;
+    this.#device.queue.submit([]);
+    await this.#device.queue.onSubmittedWorkDone();
+  }
 }
 
 /** Weights in their format, in row chunks of at most `limit` bytes (and dispatchable). */
