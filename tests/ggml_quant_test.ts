@@ -28,7 +28,6 @@ import { Rng } from "../infer/decode/random.ts";
 import { tempDir } from "./_shared.ts";
 
 const ALL: GgmlTypeName[] = ["f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
-const QUANTIZED: GgmlTypeName[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
 
 /** f16 bit patterns used below. */
 const F16 = { one: 0x3c00, half: 0x3800, quarter: 0x3400, two: 0x4000, minusHalf: 0xb800 };
