@@ -41,7 +41,7 @@ export const Q8_0: BlockCodec = {
     const d = Math.fround(amax / 127);
     const id = d ? 1 / d : 0;
     putF16(b, o, d);
-    for (let j = 0; j < 32; j++) b[o + 2 + j] = roundAway(x[xo + j] * id) & 0xff;
+    for (let j = 0; j < 32; j++) b[o + 2 + j] = roundAway(x[xo + j] * id);
   },
   dot(b, o, x, xo) {
     let s = 0;

@@ -62,6 +62,8 @@ export function putF16(b: Uint8Array, o: number, v: number): number {
   return F16[h];
 }
 
+const ROUNDER = 1.5 * 2 ** 52;
+
 /**
  * Round to the nearest integer, ties to even (the rounding of ggml's `nearest_int`).
  *
@@ -75,9 +77,9 @@ export function putF16(b: Uint8Array, o: number, v: number): number {
  * ```
  */
 export function nearestInt(v: number): number {
-  const f = Math.floor(v);
-  const r = v - f;
-  return r > 0.5 ? f + 1 : r < 0.5 ? f : f + (f & 1);
+  // Adding then subtracting 1.5 · 2^52 leaves no fraction bits: the sum is rounded as the FPU
+  // rounds, to nearest with ties to even (exact for |v| < 2^51).
+  return v + ROUNDER - ROUNDER;
 }
 
 /**
@@ -90,8 +92,11 @@ export function nearestInt(v: number): number {
  * ```ts
  * import { roundAway } from "./_quant_common.ts";
  * if (roundAway(2.5) !== 3 || roundAway(-2.5) !== -3 || roundAway(-0.4) !== 0) throw new Error();
+ * if (roundAway(0.49999999999999994) !== 0 || roundAway(-126.5) !== -127) throw new Error();
  * ```
  */
 export function roundAway(v: number): number {
-  return v < 0 ? -Math.round(-v) || 0 : Math.round(v);
+  const t = Math.trunc(v);
+  const f = v - t; // exact: the fraction, with v's sign
+  return f >= 0.5 ? t + 1 : f <= -0.5 ? t - 1 : t;
 }
