@@ -1,7 +1,8 @@
 /**
  * The ggml formats side by side: the relative RMS error of quantize → dequantize on Gaussian and on
  * heavy-tailed (Student-t, 3 degrees of freedom) weights, next to each format's bits per weight;
- * then the speed of `dequantizeRow` and of the fused `dotRow` in MB/s of packed weights, with a
+ * then the speed of `quantizeRow` (what `export-gguf --dtype` spends), of `dequantizeRow` and of the
+ * fused `dotRow` in MB/s of packed weights, with a
  * plain f32 dot product over a `Float32Array` (the floor a quantized dot is compared to) measured
  * in the same run. One warm-up pass, then interleaved timed passes; medians.
  *
@@ -65,6 +66,11 @@ function timeDequantize(type: GgmlTypeName): number {
   for (let r = 0; r < ROWS; r++) sink += dequantizeRow(type, b.subarray(r * rowBytes), out)[0];
   return performance.now() - t0;
 }
+function timeQuantize(type: GgmlTypeName): number {
+  const t0 = performance.now();
+  sink += quantizeRow(type, gaussian)[0];
+  return performance.now() - t0;
+}
 function timeDot(type: GgmlTypeName): number {
   const b = packed.get(type)!;
   const rowBytes = ggmlRowBytes(type, ROW)!;
@@ -87,9 +93,11 @@ const times = new Map<string, number[]>();
 const record = (key: string, ms: number) => times.set(key, [...(times.get(key) ?? []), ms]);
 for (let run = 0; run <= RUNS; run++) {
   for (const type of TYPES) {
+    const q = timeQuantize(type);
     const dq = timeDequantize(type);
     const dot = timeDot(type);
     if (run > 0) { // run 0 warms up
+      record(`q ${type}`, q);
       record(`dq ${type}`, dq);
       record(`dot ${type}`, dot);
     }
@@ -106,13 +114,14 @@ console.log(
     weightsPerMs(floorMs).toFixed(0)
   } M weights/s`,
 );
-console.log("format  dequantize MB/s  dot MB/s  dot M weights/s  dot time / floor");
+console.log("format  quantize M weights/s  dequantize MB/s  dot MB/s  dot M weights/s  dot time / floor");
 for (const type of TYPES) {
   const bytes = ggmlRowBytes(type, ROW)! * ROWS;
   const dq = median(times.get(`dq ${type}`)!);
   const dot = median(times.get(`dot ${type}`)!);
+  const q = median(times.get(`q ${type}`)!);
   console.log(
-    `${type.padEnd(6)}  ${(bytes / dq / 1e3).toFixed(0).padStart(15)}  ${
+    `${type.padEnd(6)}  ${weightsPerMs(q).toFixed(1).padStart(20)}  ${(bytes / dq / 1e3).toFixed(0).padStart(15)}  ${
       (bytes / dot / 1e3).toFixed(0).padStart(8)
     }  ` +
       `${weightsPerMs(dot).toFixed(0).padStart(15)}  ${(dot / floorMs).toFixed(2).padStart(16)}`,
