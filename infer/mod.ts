@@ -151,17 +151,28 @@ export { ApiError, type ApiErrorType, type OpenAiServer, serveOpenAi, type Serve
 // Formats a user reads and writes: GGUF (export, header) and safetensors.
 export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from "./model/mod.ts";
 export {
+  dequantizeRow,
+  dotRow,
   type DType,
   encodeSafetensors,
+  type GgmlTypeName,
   type GgufHeader,
   type GgufScalarType,
   type GgufTensorInfo,
   type GgufValue,
   parseSafetensorsHeader,
+  presetForBits,
+  type PresetModel,
+  type PresetTensor,
+  QUANT_PRESETS,
+  quantizeRow,
+  type QuantPreset,
+  type QuantPresetInfo,
   readGgufHeader,
   type SafetensorsEntry,
   SafetensorsFile,
   type SafetensorsHeader,
   type Tensor,
   type TensorToWrite,
+  tensorTypeFor,
 } from "./formats/mod.ts";

@@ -67,7 +67,7 @@ Deno.test("export-gguf: merged, typed, atomic; usage and input errors", async ()
   await rejects(run(runExportGguf, ["--model", model]), UsageError);
   await rejects(
     run(runExportGguf, ["--model", model, "--out", out, "--dtype", "q4"]),
-    /--dtype must be f16, f32 or bf16/,
+    /--dtype must be one of f16, f32, bf16, q8_0, q6_k, q4_k_m, q4_0, got "q4"/,
   );
   await rejects(run(runExportGguf, ["--model", `${tmp.dir}/nope`, "--out", out]), InputError);
   await rejects(run(runInspect, ["--model", model, "--bogus"]), /inspect: Unknown option '--bogus'/);

@@ -9,6 +9,7 @@ import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } fr
 import { checkOutputPath } from "../../io/atomic_write.ts";
 import { UsageError } from "../../io/errors.ts";
 import { writeGgufTo } from "../formats/gguf.ts";
+import { QUANT_PRESETS, type QuantPreset } from "../formats/quant_preset.ts";
 import { exportGguf, type ExportGgufResult, planGgufExport } from "../model/gguf_export.ts";
 import { formatModelReport, inspectModel } from "../model/inspect.ts";
 import { type LoadedModel, loadModel } from "../model/load_model.ts";
@@ -35,13 +36,21 @@ Exit code 1 when the folder is invalid or the adapter does not fit.
 export const EXPORT_GGUF_HELP: string =
   `iepile export-gguf — a model (with its LoRA merged) as GGUF for llama.cpp and Ollama
 
-Usage: iepile export-gguf --model DIR [--lora DIR] --out FILE.gguf [--dtype f16|f32|bf16]
+Usage: iepile export-gguf --model DIR [--lora DIR] --out FILE.gguf [--dtype TYPE]
 
   --model DIR      Hugging Face model folder (llama, mistral, qwen2 or baichuan)
   --lora DIR       PEFT LoRA adapter merged into the weights first (W += alpha/r · B·A)
   --out FILE       the GGUF file, written atomically (not a folder); '-' streams it to
                    standard output (e.g. into a pipe)
-  --dtype D        weight format: f16 (default), f32 or bf16; norms stay f32
+  --dtype TYPE     weight format: f16 (default), f32, bf16, or a llama.cpp quantization
+                   preset, each matrix's type chosen as llama-quantize chooses it:
+                     q8_0    8.5 bits per weight
+                     q6_k    6.6 bits (output and rows not a multiple of 256: q8_0)
+                     q4_k_m  about 4.9 bits: q4_k, with q6_k for the output and for
+                             attn_v/ffn_down in some layers (LLaMA-Factory's --bits 4)
+                     q4_0    4.5 bits (output: q6_k)
+                   norms and biases stay f32; rows not a multiple of 256 fall back to
+                   q5_0 (q4_k) or q8_0 (q6_k)
   --quiet          no progress line and no summary
   -h, --help       this help
 
@@ -130,8 +139,10 @@ export async function runExportGguf(args: string[], io: CliIo): Promise<number> 
     throw new UsageError("export-gguf: --out - would write binary GGUF to the terminal: redirect it (> FILE.gguf)");
   }
   const dtype = (v.dtype as string | undefined) ?? "f16";
-  if (dtype !== "f16" && dtype !== "f32" && dtype !== "bf16") {
-    throw new UsageError(`export-gguf: --dtype must be f16, f32 or bf16, got "${dtype}"`);
+  if (!Object.hasOwn(QUANT_PRESETS, dtype)) {
+    throw new UsageError(
+      `export-gguf: --dtype must be one of ${Object.keys(QUANT_PRESETS).join(", ")}, got "${dtype}"`,
+    );
   }
   if (!toStdout) await checkOutputPath(out); // before loading the model, which may take minutes
   const quiet = v.quiet === true;
@@ -143,13 +154,17 @@ export async function runExportGguf(args: string[], io: CliIo): Promise<number> 
   } finally {
     progress.finish();
   }
-  const result = toStdout ? await exportToStdout(model, dtype) : await exportGguf(model, out, { dtype });
+  const preset = dtype as QuantPreset;
+  const result = toStdout ? await exportToStdout(model, preset) : await exportGguf(model, out, { dtype: preset });
   if (!quiet) {
     io.err(
       `exported ${model.spec.architecture}${v.lora ? ` + LoRA ${v.lora}` : ""} → ${
         toStdout ? "standard output" : out
       }: llama.cpp architecture ` +
-        `${result.architecture}, ${result.tensors} tensors, ${dtype}, ${(result.bytes / 1e6).toFixed(1)} MB, ` +
+        `${result.architecture}, ${result.tensors} tensors, ${dtype} (${
+          result.bitsPerWeight.toFixed(2)
+        } bits per weight), ` +
+        `${(result.bytes / 1e6).toFixed(1)} MB, ` +
         `vocabulary from ${result.tokenizer} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
     );
   }
@@ -157,8 +172,14 @@ export async function runExportGguf(args: string[], io: CliIo): Promise<number> 
 }
 
 /** `--out -`: the GGUF streamed to standard output, front to back (GGUF needs no seeking). */
-async function exportToStdout(model: LoadedModel, dtype: "f16" | "f32" | "bf16"): Promise<ExportGgufResult> {
+async function exportToStdout(model: LoadedModel, dtype: QuantPreset): Promise<ExportGgufResult> {
   const plan = await planGgufExport(model, { dtype });
   const bytes = await writeGgufTo(Deno.stdout, plan.metadata, plan.tensors);
-  return { architecture: plan.architecture, bytes, tensors: plan.tensors.length, tokenizer: plan.tokenizer };
+  return {
+    architecture: plan.architecture,
+    bytes,
+    bitsPerWeight: plan.bitsPerWeight,
+    tensors: plan.tensors.length,
+    tokenizer: plan.tokenizer,
+  };
 }

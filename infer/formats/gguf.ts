@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type DType, DTYPE_BYTES } from "./dtype.ts";
+import type { DType } from "./dtype.ts";
+import { GGML_TYPE_LAYOUTS, ggmlRowBytes, type GgmlTypeName } from "./ggml_types.ts";
 import { numel } from "./tensor.ts";
 
 /** Scalar GGUF value types. */
@@ -46,16 +47,51 @@ const TYPE_NAMES = Object.fromEntries(Object.entries(TYPE_IDS).map(([k, v]) => [
 /** ggml tensor type ids of the formats written. */
 export const GGML_TYPES: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 30 };
 
-/** A tensor to write: shape row-major (outermost first), data supplied when written. */
+/**
+ * A tensor to write: shape row-major (outermost first), data supplied when written.
+ *
+ * For `f32`, `f16` and `bf16` the data are the elements (`Float32Array`, or the 16-bit patterns in
+ * a `Uint16Array`) or their little-endian bytes; for a quantized ggml type (`q4_k`, `q8_0`, ...)
+ * they are the packed rows (`ggmlRowBytes(dtype, row length)` bytes per row, as `quantizeRow` makes).
+ */
 export interface GgufTensor {
   /** Name, e.g. `blk.0.attn_q.weight`. */
   readonly name: string;
   /** Row-major shape (written reversed, as ggml counts dimensions). */
   readonly shape: readonly number[];
-  /** Element format. */
-  readonly dtype: DType;
-  /** The elements, asked for when the tensor is written (so a model is converted one tensor at a time). */
-  readonly data: () => Float32Array | Uint16Array | Promise<Float32Array | Uint16Array>;
+  /** Element format: a plain {@linkcode DType} or any ggml type of `ggml_types.ts`. */
+  readonly dtype: DType | GgmlTypeName;
+  /** The data, asked for when the tensor is written (so a model is converted one tensor at a time). */
+  readonly data: () => GgufTensorData | Promise<GgufTensorData>;
+}
+
+/** What a {@linkcode GgufTensor} gives when written: elements, or bytes in its ggml type. */
+export type GgufTensorData = Float32Array | Uint16Array | Uint8Array;
+
+/**
+ * The bytes a tensor takes in a GGUF data section (before alignment): its rows, each packed in
+ * its type.
+ *
+ * @param t the tensor's shape and type
+ * @returns its byte count
+ * @throws {Error} when the row length is not a whole number of the type's blocks
+ *
+ * @example
+ * ```ts
+ * import { ggufTensorBytes } from "./gguf.ts";
+ * if (ggufTensorBytes({ shape: [3, 256], dtype: "q4_k" }) !== 3 * 144) throw new Error();
+ * if (ggufTensorBytes({ shape: [3, 5], dtype: "f16" }) !== 30) throw new Error();
+ * ```
+ */
+export function ggufTensorBytes(
+  t: { readonly shape: readonly number[]; readonly dtype: DType | GgmlTypeName },
+): number {
+  const row = t.shape.length ? t.shape[t.shape.length - 1] : 1;
+  const rowBytes = ggmlRowBytes(t.dtype, row);
+  if (rowBytes === undefined) {
+    throw new Error(`${t.dtype} stores rows in blocks of ${GGML_TYPE_LAYOUTS[t.dtype].blockSize}, not ${row}`);
+  }
+  return row === 0 ? 0 : (numel(t.shape) / row) * rowBytes;
 }
 
 /** Data alignment of the files written. */
@@ -158,16 +194,20 @@ export async function writeGgufTo(
   for (let i = 0; i < tensors.length; i++) {
     const t = tensors[i];
     const data = await t.data();
-    const want = numel(t.shape);
-    if (data.length !== want || (t.dtype === "f32") !== (data instanceof Float32Array)) {
-      throw new Error(`tensor ${t.name}: data does not match ${t.dtype} [${t.shape}]`);
-    }
+    if (!fits(t, data)) throw new Error(`tensor ${t.name}: data does not match ${t.dtype} [${t.shape}]`);
     await writeAll(sink, new Uint8Array(offsets[i] - at));
     await writeAll(sink, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     at = offsets[i] + data.byteLength;
   }
   await writeAll(sink, new Uint8Array(offset - at));
   return align(headBytes.length) + offset;
+}
+
+/** Whether data are what a tensor of this shape and type holds (see {@linkcode GgufTensor}). */
+function fits(t: GgufTensor, data: GgufTensorData): boolean {
+  if (data instanceof Uint8Array) return data.length === ggufTensorBytes(t);
+  if (t.dtype === "f32") return data instanceof Float32Array && data.length === numel(t.shape);
+  return (t.dtype === "f16" || t.dtype === "bf16") && data instanceof Uint16Array && data.length === numel(t.shape);
 }
 
 /** The header bytes, each tensor's data offset, and the (aligned) size of the data section. */
@@ -191,10 +231,10 @@ function layout(
     head.string(t.name);
     head.u32(t.shape.length);
     for (const d of [...t.shape].reverse()) head.u64(d);
-    head.u32(GGML_TYPES[t.dtype]);
+    head.u32(GGML_TYPE_LAYOUTS[t.dtype].id);
     head.u64(offset);
     offsets.push(offset);
-    offset = align(offset + numel(t.shape) * DTYPE_BYTES[t.dtype]);
+    offset = align(offset + ggufTensorBytes(t));
   }
   return { head: head.finish(), offsets, dataBytes: offset };
 }

@@ -9,6 +9,11 @@
  * - `model_folder.ts`: a Hugging Face model folder (`config.json` + one or several
  *   safetensors files) opened and checked from its headers alone.
  * - `gguf.ts`: the GGUF file of llama.cpp and Ollama, written and its header read.
+ * - `ggml_types.ts`: the ggml tensor types' ids and block layouts.
+ * - `ggml_quant.ts`: rows of every ggml type packed, unpacked and multiplied in place (the block
+ *   formats in `_quant_blocks_legacy.ts` and `_quant_blocks_k.ts`).
+ * - `quant_preset.ts`: llama.cpp's quantization presets (`q8_0`, `q4_k_m`, ...) as a ggml type
+ *   per tensor.
  *
  * Data enters as files (safetensors, `config.json`, GGUF headers) and leaves as tensors for
  * `model/`, or as GGUF and safetensors files written from tensors.
@@ -40,6 +45,19 @@ export {
   type TensorToWrite,
 } from "./safetensors.ts";
 export { ModelFolder, readJsonObject } from "./model_folder.ts";
+export { dequantizeRow, dotRow, isQuantized, quantizeRow } from "./ggml_quant.ts";
+export {
+  BITS_PRESETS,
+  bitsPerWeight,
+  presetForBits,
+  type PresetModel,
+  type PresetTensor,
+  QUANT_PRESETS,
+  type QuantPreset,
+  type QuantPresetInfo,
+  tensorTypeFor,
+  useMoreBits,
+} from "./quant_preset.ts";
 export { GGML_TYPE_LAYOUTS, ggmlRowBytes, ggmlTypeById, type GgmlTypeLayout, type GgmlTypeName } from "./ggml_types.ts";
 export {
   GGML_TYPES,
@@ -49,6 +67,8 @@ export {
   type GgufSink,
   ggufSize,
   type GgufTensor,
+  ggufTensorBytes,
+  type GgufTensorData,
   type GgufTensorInfo,
   type GgufValue,
   readGgufHeader,

@@ -10,8 +10,9 @@
 import { join } from "node:path";
 import { writeAtomically } from "../../io/atomic_write.ts";
 import { InputError } from "../../io/errors.ts";
-import type { DType } from "../formats/dtype.ts";
 import { ggufSize, type GgufTensor, type GgufValue, writeGguf } from "../formats/gguf.ts";
+import { isQuantized, quantizeRow } from "../formats/ggml_quant.ts";
+import { bitsPerWeight, QUANT_PRESETS, type QuantPreset, tensorTypeFor } from "../formats/quant_preset.ts";
 import type { LoadedModel } from "./load_model.ts";
 import {
   ARCHITECTURES,
@@ -22,12 +23,16 @@ import {
   layerTensorName,
 } from "./architecture_table.ts";
 import { type ModelSpec, ropeInvFreq } from "./model_spec.ts";
-import { castTensor, type Tensor } from "../formats/tensor.ts";
+import { castTensor, type Tensor, tensorToF32 } from "../formats/tensor.ts";
 
 /** Options of {@linkcode exportGguf}. */
 export interface ExportGgufOptions {
-  /** Format of the weight matrices (default f16; norms and biases are always f32). */
-  readonly dtype?: DType;
+  /**
+   * Format of the weight matrices (default f16; norms and biases are always f32): a plain
+   * format (`f32`, `f16`, `bf16`) or a llama.cpp quantization preset (`q8_0`, `q4_0`, `q6_k`,
+   * `q4_k_m`), which picks each matrix's ggml type as `llama-quantize` would.
+   */
+  readonly dtype?: QuantPreset;
   /** Tokenizer files (default: read from the model folder when present). */
   readonly tokenizer?: { readonly json: unknown; readonly config?: unknown } | null;
   /** `general.name` (default: the folder's name). */
@@ -40,6 +45,8 @@ export interface ExportGgufResult {
   readonly architecture: string;
   /** Bytes written. */
   readonly bytes: number;
+  /** Bits per weight of the tensors' data (all tensors, norms included). */
+  readonly bitsPerWeight: number;
   /** Tensors written. */
   readonly tensors: number;
   /** Where the vocabulary came from. */
@@ -62,6 +69,8 @@ export interface GgufExportPlan {
   readonly tensors: readonly GgufTensor[];
   /** The size of the file, in bytes. */
   readonly bytes: number;
+  /** Bits per weight of the tensors' data (all tensors, norms included). */
+  readonly bitsPerWeight: number;
   /** Where the vocabulary came from. */
   readonly tokenizer: "tokenizer.json" | "placeholder";
 }
@@ -97,7 +106,13 @@ export async function exportGguf(
 ): Promise<ExportGgufResult> {
   const plan = await planGgufExport(model, options);
   const bytes = await writeAtomically(path, (tmp) => writeGguf(tmp, plan.metadata, plan.tensors));
-  return { architecture: plan.architecture, bytes, tensors: plan.tensors.length, tokenizer: plan.tokenizer };
+  return {
+    architecture: plan.architecture,
+    bytes,
+    bitsPerWeight: plan.bitsPerWeight,
+    tensors: plan.tensors.length,
+    tokenizer: plan.tokenizer,
+  };
 }
 
 /**
@@ -134,7 +149,7 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
   const f32 = (k: string, v: number) => meta.push([k, { type: "f32", value: v }]);
   str("general.architecture", arch);
   str("general.name", options.name ?? (model.dir.split(/[\\/]/).filter(Boolean).pop() ?? "model"));
-  u32("general.file_type", { f32: 0, f16: 1, bf16: 32 }[dtype]);
+  u32("general.file_type", QUANT_PRESETS[dtype].fileType);
   u32(`${arch}.context_length`, spec.maxPositions);
   u32(`${arch}.embedding_length`, spec.hidden);
   u32(`${arch}.block_count`, spec.layers);
@@ -166,13 +181,20 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
   const names = g.tensors;
   const w = model.weights;
   const tensors: GgufTensor[] = [];
-  const matrix = (name: string, t: Tensor, heads?: number) =>
+  const tied = spec.tiedEmbeddings && !g.outputRequired;
+  // Each matrix is converted (and quantized) only when written: one tensor in memory at a time.
+  const matrix = (name: string, t: Tensor, heads?: number) => {
+    const type = tensorTypeFor(dtype, { name, shape: t.shape }, { layers: spec.layers, tiedEmbeddings: tied });
+    const rows = () => heads && permute ? permuteRows(t, heads) : t;
     tensors.push({
       name,
       shape: t.shape,
-      dtype,
-      data: () => castTensor(heads && permute ? permuteRows(t, heads) : t, dtype).data,
+      dtype: type,
+      data: isQuantized(type)
+        ? () => quantizeRow(type, tensorToF32(rows()))
+        : () => castTensor(rows(), type as "f32" | "f16" | "bf16").data,
     });
+  };
   const vector = (name: string, t: Tensor, heads?: number) =>
     tensors.push({
       name,
@@ -203,6 +225,7 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
     metadata: meta,
     tensors,
     bytes: ggufSize(meta, tensors),
+    bitsPerWeight: bitsPerWeight(tensors.map((t) => ({ shape: t.shape, type: t.dtype }))),
     tokenizer: tok ? "tokenizer.json" : "placeholder",
   };
 }
