@@ -6,7 +6,7 @@
 
 import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { CpuEngine, type Engine, generate, loadModel, Rng, sampleToken, type Session } from "../infer/mod.ts";
-import { tensorToF32 } from "../infer/formats/mod.ts";
+import { plainTensor, tensorToF32 } from "../infer/formats/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import { tempDir } from "./_shared.ts";
 
@@ -23,7 +23,7 @@ Deno.test("one token through one layer, computed here from the formula", async (
   const m = await loadModel(tmp.dir);
   const w = m.weights;
   const L = w.layers[0];
-  const f = (t: typeof L.wq) => tensorToF32(t);
+  const f = (t: typeof L.wq) => tensorToF32(plainTensor(t));
   const mv = (W: typeof L.wq, x: number[], b?: typeof L.wq) =>
     Array.from(
       { length: W.shape[0] },

@@ -37,6 +37,8 @@ import {
   type RunSummary,
 } from "../predict/run.ts";
 import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "../predict/_iepile_flags.ts";
+import { QUANTIZE_HELP, quantizeOption } from "./_quantize_option.ts";
+import type { QuantPreset } from "../formats/quant_preset.ts";
 import {
   answerSettings,
   cachedFingerprints,
@@ -67,15 +69,18 @@ continued with --force-resume. A record that fails gets an "error" field instead
 dropped; a server that cannot be reached stops the run at once.
 
 Takes IEPile's src/inference.py flags too, so its command runs with 'iepile infer' in front:
---max_source_length is --cutoff-len here; --model_name is --model-name with --engine openai
-(the served model or adapter) and elsewhere IEPile's model family, ignored; --stage,
---finetuning_type, --output_dir, --do_predict, --predict_with_generate, --bf16, --fp16, --bits,
---num_beams and the like are accepted and ignored (named in one line).
+--max_source_length is --cutoff-len here; --bits 4 / --bits 8 are --quantize q4_k_m / q8_0;
+--model_name is --model-name with --engine openai (the served model or adapter) and elsewhere
+IEPile's model family, ignored; --stage, --finetuning_type, --output_dir, --do_predict,
+--predict_with_generate, --bf16, --fp16, --num_beams and the like are accepted and ignored
+(named in one line).
 
 Model and engine:
   --model DIR           Hugging Face model folder (safetensors + config.json + tokenizer.json)
                         (alias --model_name_or_path)
   --lora DIR            PEFT LoRA adapter, merged at load (alias --checkpoint_dir)
+${QUANTIZE_HELP} (llamacpp: the
+                        cached export is written in that preset)
   --template NAME       the chat template the model was trained with (see 'iepile prompt --list';
                         OneKE: llama2_zh; chat_template = the tokenizer's own)
   --engine E            auto (default: webgpu on a real GPU; without one llamacpp, else cpu), cpu,
@@ -133,6 +138,7 @@ Example (the OneKE recipe of IEPile's README):
 const SPEC = {
   model: { type: "string", aliases: ["model_name_or_path"] },
   lora: { type: "string", aliases: ["checkpoint_dir"] },
+  quantize: { type: "string" },
   template: { type: "string" },
   engine: { type: "string" },
   gguf: { type: "string" },
@@ -202,6 +208,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   if (truncate !== "input" && truncate !== "reference") {
     throw new UsageError(`--truncate is input or reference, got "${truncate}"`);
   }
+  const quantize = quantizeOption(v, "infer");
   const pairKeys = parsePairKeys(v["pair-keys"]);
   const shapeOptions: ShapeOptions = { pairKeys };
   const constrain = v["no-constrain"] !== true;
@@ -248,6 +255,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
       family,
       model: modelDir,
       lora: v.lora as string | undefined,
+      quantize,
       gguf: v.gguf as string | undefined,
       template,
       hasTokenizer: tokenizer !== undefined,
@@ -271,6 +279,9 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   if (engine === "openai") {
     const baseUrl = requiredOption(v, "base-url", "infer");
     if (v.extractive) throw new UsageError("infer: --extractive needs a local engine (cpu, webgpu)");
+    if (quantize !== undefined) {
+      throw new UsageError("infer: --quantize needs a local engine (the server holds its weights)");
+    }
     if (v["top-k"] !== undefined) throw new UsageError("infer: --top-k is not part of the OpenAI API");
     const api = (v.api ?? (template ? "completions" : "chat")) as "completions" | "chat";
     if (api !== "completions" && api !== "chat") throw new UsageError(`--api is completions or chat, got "${api}"`);
@@ -326,8 +337,11 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);
       }
       const { LlamaCppPredictor } = await import("../predict/llamacpp.ts");
+      if (v.gguf !== undefined && quantize !== undefined) {
+        throw new UsageError("infer: --quantize applies to --model; a --gguf file is run as it is");
+      }
       const gguf = (v.gguf as string | undefined) ??
-        await ensureGguf(modelDir, v.lora as string | undefined, quiet, io);
+        await ensureGguf(modelDir, v.lora as string | undefined, quantize, quiet, io);
       predictor = new LlamaCppPredictor({
         gguf,
         tokenizer,
@@ -342,6 +356,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
       const generator = await startGenerator({
         model: modelDir,
         lora: v.lora as string | undefined,
+        quantize,
         engine: engine as "cpu" | "webgpu",
         contextSize,
         tokenizer,
@@ -349,7 +364,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
       });
       progress.finish();
       predictor = new LocalPredictor(generator, { template, ...common });
-      describe = `${engine} engine on ${modelDir}${v.lora ? ` + ${v.lora}` : ""}`;
+      describe = `${engine} engine on ${modelDir}${v.lora ? ` + ${v.lora}` : ""}${quantize ? `, ${quantize}` : ""}`;
     }
   }
   const runFile = toStdout ? undefined : await resumeRunFile(
@@ -394,12 +409,14 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
 }
 
 /**
- * The GGUF for `--engine llamacpp` without `--gguf`: the model (f16, the LoRA merged) exported
- * once into the cache folder and reused while the model and adapter are unchanged.
+ * The GGUF for `--engine llamacpp` without `--gguf`: the model (f16 or the `--quantize` preset,
+ * the LoRA merged) exported once into the cache folder and reused while the model and adapter
+ * are unchanged.
  */
 async function ensureGguf(
   modelDir: string,
   lora: string | undefined,
+  quantize: QuantPreset | undefined,
   quiet: boolean,
   io: { err(t: string): void },
 ): Promise<string> {
@@ -407,10 +424,13 @@ async function ensureGguf(
   const { path } = await cachedGguf({
     model: modelDir,
     lora,
+    dtype: quantize,
     onExport: ({ path, bytes }) => {
       if (quiet) return;
       io.err(
-        `exporting ${modelDir}${lora ? ` + ${lora}` : ""} for llama.cpp (${(bytes / 1e6).toFixed(1)} MB, f16) to ` +
+        `exporting ${modelDir}${lora ? ` + ${lora}` : ""} for llama.cpp (${(bytes / 1e6).toFixed(1)} MB, ${
+          quantize ?? "f16"
+        }) to ` +
           `${path} (once: reused while the model and adapter are unchanged)\n`,
       );
     },

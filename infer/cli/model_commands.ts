@@ -5,7 +5,8 @@
  */
 
 import type { CliIo } from "../../io/cli_io.ts";
-import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } from "../../io/args.ts";
+import { numberOption, type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } from "../../io/args.ts";
+import { quantizeOption } from "./_quantize_option.ts";
 import { checkOutputPath } from "../../io/atomic_write.ts";
 import { UsageError } from "../../io/errors.ts";
 import { writeGgufTo } from "../formats/gguf.ts";
@@ -18,14 +19,18 @@ import { LoadProgressLine } from "../model/load_progress.ts";
 /** Help of `inspect`. */
 export const INSPECT_HELP: string = `iepile inspect — what a model folder (and a LoRA adapter) holds
 
-Usage: iepile inspect --model DIR [--lora DIR] [--json]
+Usage: iepile inspect --model DIR [--lora DIR] [--context-size N] [--quantize P] [--json]
 
 Reads config.json and the safetensors headers only (no weights): architecture, sizes,
-parameter count, stored dtypes, memory needed (weights and KV cache), and, with --lora,
-the adapter's rank, alpha and targets and whether every update fits its base tensor.
+parameter count, stored dtypes, memory needed (weights and KV cache) as stored and in each
+format --quantize offers (f16, q8_0, q6_k, q4_k_m, q4_0: bytes of weights, KV cache at the
+context size and the total), and, with --lora, the adapter's rank, alpha and targets and
+whether every update fits its base tensor.
 
   --model DIR   Hugging Face model folder (config.json + model.safetensors or shards)
   --lora DIR    PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
+  --context-size N  tokens the KV cache figures are for (default: the model's, at most 4096)
+  --quantize P  mark the format infer --quantize P would load (--bits 4 / 8 too)
   --json        the report as JSON
   -h, --help    this help
 
@@ -86,6 +91,9 @@ export async function runInspect(args: string[], io: CliIo): Promise<number> {
   const v = parse(args, {
     model: { type: "string" },
     lora: { type: "string" },
+    "context-size": { type: "string" },
+    quantize: { type: "string" },
+    bits: { type: "string" },
     json: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   }, "inspect");
@@ -93,7 +101,10 @@ export async function runInspect(args: string[], io: CliIo): Promise<number> {
     io.out(INSPECT_HELP);
     return 0;
   }
-  const report = await inspectModel(requiredOption(v, "model", "inspect"), v.lora as string | undefined);
+  const report = await inspectModel(requiredOption(v, "model", "inspect"), v.lora as string | undefined, {
+    contextSize: numberOption(v["context-size"], "context-size", "integer", 1),
+    quantize: quantizeOption(v, "inspect"),
+  });
   io.out(v.json ? JSON.stringify(report, null, 2) + "\n" : formatModelReport(report));
   if (report.adapter?.misfit !== undefined) {
     io.err(`iepile: ${report.adapter.misfit}\n`);

@@ -18,11 +18,13 @@ import type { PromptTokenizer } from "../../templates/tokenizer.ts";
 import { openEngine, probeGpu } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { perplexityOf, type SequenceScorer, sessionScorer } from "../predict/perplexity.ts";
+import type { QuantPreset } from "../formats/quant_preset.ts";
+import { quantizeOption } from "./_quantize_option.ts";
 
 /** Help of `perplexity`. */
 export const PERPLEXITY_HELP: string = `iepile perplexity — how well a model predicts texts
 
-Usage: iepile perplexity --model DIR --input FILE [--lora DIR] [--template NAME]
+Usage: iepile perplexity --model DIR --input FILE [--lora DIR] [--quantize P] [--template NAME]
                          [--engine auto|cpu|webgpu|llamacpp] [--json] [--output FILE]
 
 The input is plain text, one text per line (each scored from its second token, after BOS where
@@ -33,6 +35,8 @@ it (the answer, then the end-of-answer token; prompt and answer cut to --cutoff-
 
   --model DIR            Hugging Face model folder
   --lora DIR             PEFT LoRA adapter applied to the model
+  --quantize P           quantize the weights as they load, after the LoRA merge: q8_0, q6_k,
+                         q4_k_m, q4_0 (llamacpp: the cached export in that preset)
   --input FILE           texts or instruction records
   --template NAME        chat template of instruction records (e.g. llama2_zh, qwen)
   --engine E             auto (webgpu on a GPU, else cpu), cpu, webgpu, or llamacpp (the model
@@ -78,6 +82,8 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
   const { values: v, positionals } = parseCommandArgs(args, {
     model: { type: "string" },
     lora: { type: "string" },
+    quantize: { type: "string" },
+    bits: { type: "string" },
     input: { type: "string" },
     template: { type: "string" },
     engine: { type: "string" },
@@ -101,6 +107,10 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
     throw new UsageError(`perplexity: --engine is auto, cpu, webgpu or llamacpp; got "${engine}"`);
   }
   if (v.gguf !== undefined && engine !== "llamacpp") throw new UsageError("perplexity: --gguf needs --engine llamacpp");
+  const quantize = quantizeOption(v, "perplexity");
+  if (v.gguf !== undefined && quantize !== undefined) {
+    throw new UsageError("perplexity: --quantize applies to --model; a --gguf file is run as it is");
+  }
   const template = v.template as string | undefined;
   if (template !== undefined) getTemplate(template);
   const budget = {
@@ -124,6 +134,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
     v.lora as string | undefined,
     v.gguf as string | undefined,
     {
+      quantize,
       tokenizer,
       contextSize: longest,
       quiet,
@@ -157,7 +168,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
     await close();
   }
   const summary = `perplexity ${formatPpl(perplexityOf(all))} over ${all.length} tokens of ${items.length} texts ` +
-    `(engine ${engine === "auto" ? "auto" : engine})\n`;
+    `(engine ${engine}${quantize ? `, ${quantize}` : ""})\n`;
   const report = v.json ? lines.join("") : `  line  tokens    perplexity\n${lines.join("")}${summary}`;
   if (v.output !== undefined) {
     await writeAtomically(v.output as string, (tmp) => Deno.writeTextFile(tmp, report));
@@ -228,12 +239,12 @@ async function openScorer(
   model: string,
   lora: string | undefined,
   gguf: string | undefined,
-  o: { tokenizer: PromptTokenizer; contextSize: number; quiet: boolean },
+  o: { quantize?: QuantPreset; tokenizer: PromptTokenizer; contextSize: number; quiet: boolean },
 ): Promise<{ scorer: SequenceScorer; close: () => Promise<void> }> {
   if (engine === "llamacpp") {
     const { cachedGguf } = await import("../predict/gguf_cache.ts");
     const { LlamaCppGenerator } = await import("../predict/llamacpp.ts");
-    const file = gguf ?? (await cachedGguf({ model, lora })).path;
+    const file = gguf ?? (await cachedGguf({ model, lora, dtype: o.quantize })).path;
     const g = new LlamaCppGenerator({
       gguf: file,
       tokenizer: o.tokenizer as ConstructorParameters<typeof LlamaCppGenerator>[0]["tokenizer"],
@@ -248,6 +259,7 @@ async function openScorer(
     e = await openEngine(model, {
       engine: kind as "cpu" | "webgpu",
       lora,
+      quantize: o.quantize,
       contextSize: o.contextSize,
       onProgress: (p) => progress.update(p),
     });

@@ -14,12 +14,13 @@ import { defaultEngine } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { startGenerator } from "../predict/start_generator.ts";
 import { WorkerGenerator } from "../predict/worker_generator.ts";
+import { quantizeOption } from "./_quantize_option.ts";
 import { serveOpenAi } from "../serve/openai_server.ts";
 
 /** Help of `serve`. */
 export const SERVE_HELP: string = `iepile serve — an OpenAI-compatible HTTP server on a local model
 
-Usage: iepile serve --model DIR [--lora DIR] --template NAME [--engine cpu|webgpu]
+Usage: iepile serve --model DIR [--lora DIR] [--quantize P] --template NAME [--engine cpu|webgpu]
                     [--port N] [--host H] [--api-key KEY] [--model-name NAME]
                     [--max-queue N] [--context-size N]
 
@@ -35,6 +36,8 @@ answer then always parses, with exactly the schema's keys. GET /health needs no 
 
   --model DIR         Hugging Face model folder (config.json, safetensors, tokenizer.json)
   --lora DIR          PEFT LoRA adapter merged into the weights at load
+  --quantize P        quantize the weights as they load, after the LoRA merge: q8_0, q6_k,
+                      q4_k_m (4.8 bits per weight), q4_0 (llama.cpp's presets; --bits 4 / 8 too)
   --template NAME     IEPile template (e.g. llama2_zh, qwen, baichuan2) or chat_template for the
                       tokenizer's own
   --engine E          webgpu or cpu (default: webgpu on a real GPU, else cpu)
@@ -78,6 +81,8 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     [
       ["model", "model"],
       ["lora", "lora"],
+      ["quantize", "quantize"],
+      ["bits", "bits"],
       ["template", "template"],
       ["engine", "engine"],
       ["port", "port"],
@@ -113,12 +118,14 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   const modelName = (v["model-name"] as string | undefined) || basename(resolve(modelDir));
 
   const lora = v.lora as string | undefined;
+  const quantize = quantizeOption(v, "serve");
   const engine = engineName ?? await defaultEngine();
   const progress = new LoadProgressLine();
   // The CPU engine computes in a worker: on this thread each token would hold up every request.
   const generator = await startGenerator({
     model: modelDir,
     lora,
+    quantize,
     engine,
     contextSize,
     worker: true,
@@ -146,7 +153,9 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   }
   io.out(`${server.url}\n`);
   io.err(
-    `iepile serve: model "${modelName}" (${architecture}${lora ? ` + LoRA` : ""}, ${engineUsed}), ` +
+    `iepile serve: model "${modelName}" (${architecture}${lora ? ` + LoRA` : ""}${
+      quantize ? `, ${quantize}` : ""
+    }, ${engineUsed}), ` +
       `template ${template}, ${apiKey ? "API key required" : "no API key"}; Ctrl-C stops\n`,
   );
   if (!isLoopback(host) && !apiKey) {

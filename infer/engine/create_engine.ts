@@ -66,8 +66,10 @@ export type OpenEngineOptions = CreateEngineOptions & Omit<LoadOptions, "place" 
  */
 export async function openEngine(dir: string, options: OpenEngineOptions = {}): Promise<Engine> {
   if ((options.engine ?? "webgpu") === "webgpu") return await WebGpuEngine.load(dir, options);
-  const { lora, dtype, onProgress } = options;
-  return new CpuEngine(await loadModel(dir, { lora, dtype, onProgress }), { contextSize: options.contextSize });
+  const { lora, dtype, quantize, onProgress } = options;
+  return new CpuEngine(await loadModel(dir, { lora, dtype, quantize, onProgress }), {
+    contextSize: options.contextSize,
+  });
 }
 
 /** What {@linkcode probeGpu} found: a real GPU, only a software adapter, or no adapter. */

@@ -8,6 +8,9 @@
 /** Names of the ggml tensor types read and written here. */
 export type GgmlTypeName = "f32" | "f16" | "bf16" | "q4_0" | "q5_0" | "q8_0" | "q4_k" | "q5_k" | "q6_k";
 
+/** The quantized (block) types among them. */
+export type QuantType = Exclude<GgmlTypeName, "f32" | "f16" | "bf16">;
+
 /** How one ggml type lays out its elements. */
 export interface GgmlTypeLayout {
   /** The type's name. */

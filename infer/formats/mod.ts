@@ -12,6 +12,8 @@
  * - `ggml_types.ts`: the ggml tensor types' ids and block layouts.
  * - `ggml_quant.ts`: rows of every ggml type packed, unpacked and multiplied in place (the block
  *   formats in `_quant_blocks_legacy.ts` and `_quant_blocks_k.ts`).
+ * - `quant_tensor.ts`: {@linkcode WeightTensor}, a weight matrix plain or quantized (rows of ggml
+ *   blocks), and quantizing and reading one.
  * - `quant_preset.ts`: llama.cpp's quantization presets (`q8_0`, `q4_k_m`, ...) as a ggml type
  *   per tensor.
  *
@@ -58,7 +60,23 @@ export {
   tensorTypeFor,
   useMoreBits,
 } from "./quant_preset.ts";
-export { GGML_TYPE_LAYOUTS, ggmlRowBytes, ggmlTypeById, type GgmlTypeLayout, type GgmlTypeName } from "./ggml_types.ts";
+export {
+  GGML_TYPE_LAYOUTS,
+  ggmlRowBytes,
+  ggmlTypeById,
+  type GgmlTypeLayout,
+  type GgmlTypeName,
+  type QuantType,
+} from "./ggml_types.ts";
+export {
+  isQuantTensor,
+  plainTensor,
+  quantizeTensor,
+  type QuantTensor,
+  weightRow,
+  weightRowBytes,
+  type WeightTensor,
+} from "./quant_tensor.ts";
 export {
   GGML_TYPES,
   GGUF_ALIGNMENT,

@@ -24,6 +24,7 @@ import {
 } from "./architecture_table.ts";
 import { type ModelSpec, ropeInvFreq } from "./model_spec.ts";
 import { castTensor, type Tensor, tensorToF32 } from "../formats/tensor.ts";
+import { plainTensor, type WeightTensor } from "../formats/quant_tensor.ts";
 
 /** Options of {@linkcode exportGguf}. */
 export interface ExportGgufOptions {
@@ -183,12 +184,16 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
   const tensors: GgufTensor[] = [];
   const tied = spec.tiedEmbeddings && !g.outputRequired;
   // Each matrix is converted (and quantized) only when written: one tensor in memory at a time.
-  const matrix = (name: string, t: Tensor, heads?: number) => {
-    const type = tensorTypeFor(dtype, { name, shape: t.shape }, { layers: spec.layers, tiedEmbeddings: tied });
-    const rows = () => heads && permute ? permuteRows(t, heads) : t;
+  const matrix = (name: string, w: WeightTensor, heads?: number) => {
+    const type = tensorTypeFor(dtype, { name, shape: w.shape }, { layers: spec.layers, tiedEmbeddings: tied });
+    const rows = () => {
+      // Matrices loaded quantized are written from their values.
+      const t = plainTensor(w);
+      return heads && permute ? permuteRows(t, heads) : t;
+    };
     tensors.push({
       name,
-      shape: t.shape,
+      shape: w.shape,
       dtype: type,
       data: isQuantized(type)
         ? () => quantizeRow(type, tensorToF32(rows()))
@@ -215,7 +220,8 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
       const t = role === "wqkv" ? undefined : l[role];
       if (name === undefined || t === undefined) continue;
       const info = LAYER_ROLES[role];
-      (info.kind === "matrix" ? matrix : vector)(layerTensorName(name, i), t, info.ropeHeads?.(spec));
+      if (info.kind === "matrix") matrix(layerTensorName(name, i), t, info.ropeHeads?.(spec));
+      else vector(layerTensorName(name, i), t as Tensor, info.ropeHeads?.(spec));
     }
   });
   vector(names.global.norm!, w.norm);

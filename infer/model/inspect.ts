@@ -9,6 +9,8 @@ import { InputError } from "../../io/errors.ts";
 import { AdapterFolder } from "./lora.ts";
 import { ModelFolder } from "../formats/model_folder.ts";
 import { type ModelSpec, parameterCount } from "./model_spec.ts";
+import { type FormatMemory, kvBytesPerToken, weightMemory } from "./memory_plan.ts";
+import type { QuantPreset } from "../formats/quant_preset.ts";
 
 /** What {@linkcode inspectModel} reports. */
 export interface ModelReport {
@@ -30,6 +32,12 @@ export interface ModelReport {
   readonly weightBytes: number;
   /** Bytes of KV cache per token (f32 keys and values). */
   readonly kvBytesPerToken: number;
+  /** The context the memory figures are for. */
+  readonly contextSize: number;
+  /** Weight bytes in f16 and in each quantization preset. */
+  readonly formats: readonly FormatMemory[];
+  /** The preset `--quantize` asks for, when given. */
+  readonly quantize?: QuantPreset;
   /** Shards. */
   readonly shards: number;
   /** The adapter, when one was given. */
@@ -52,6 +60,8 @@ export interface ModelReport {
  *
  * @param modelDir the model folder
  * @param loraDir an adapter folder
+ * @param options the context size of the memory figures (default: the model's, at most 4096) and
+ * the `--quantize` preset to mark
  * @returns the report
  * @throws {InputError} for a bad model folder or adapter files
  *
@@ -66,7 +76,11 @@ export interface ModelReport {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function inspectModel(modelDir: string, loraDir?: string): Promise<ModelReport> {
+export async function inspectModel(
+  modelDir: string,
+  loraDir?: string,
+  options: { readonly contextSize?: number; readonly quantize?: QuantPreset } = {},
+): Promise<ModelReport> {
   using folder = await ModelFolder.open(modelDir);
   const spec = folder.spec;
   const dtypes: Record<string, number> = {};
@@ -117,7 +131,10 @@ export async function inspectModel(modelDir: string, loraDir?: string): Promise<
     dtypes,
     fileBytes,
     weightBytes,
-    kvBytesPerToken: 2 * spec.layers * spec.kvHeads * spec.headDim * 4,
+    kvBytesPerToken: kvBytesPerToken(spec),
+    contextSize: options.contextSize ?? Math.min(spec.maxPositions, 4096),
+    formats: weightMemory(spec),
+    quantize: options.quantize,
     shards: folder.files.length,
     adapter,
   };
@@ -148,7 +165,7 @@ export function formatModelReport(r: ModelReport): string {
     : `RoPE θ=${s.position.theta}${
       s.position.scaling ? ` (${s.position.scaling.type} ×${s.position.scaling.factor})` : ""
     }`;
-  const ctx = Math.min(s.maxPositions, 4096);
+  const ctx = r.contextSize;
   const lines = [
     `model          ${r.model}`,
     `architecture   ${r.architecture} (model_type ${r.modelType})`,
@@ -162,7 +179,16 @@ export function formatModelReport(r: ModelReport): string {
     `dtypes         ${Object.entries(r.dtypes).map(([d, c]) => `${d} × ${c}`).join(", ")}`,
     `files          ${r.shards} safetensors file${r.shards === 1 ? "" : "s"}, ${size(r.fileBytes)}`,
     `memory         weights ${size(r.weightBytes)} + KV cache ${size(r.kvBytesPerToken * ctx)} at ${n(ctx)} tokens ` +
-    `(${n(r.kvBytesPerToken)} bytes/token)`,
+    `(${n(r.kvBytesPerToken)} bytes/token) = ${size(r.weightBytes + r.kvBytesPerToken * ctx)}${
+      r.quantize ? " (as stored)" : ""
+    }`,
+    `formats        weights + KV cache at ${n(ctx)} tokens (f32; llama.cpp's f16 cache is half) = total:`,
+    ...r.formats.map((f) =>
+      `  ${(f.format + (f.format === r.quantize ? " ←" : "")).padEnd(12)} ${size(f.weightBytes).padStart(9)} ` +
+      `(${f.bitsPerWeight.toFixed(2)} bits/weight) + ${size(r.kvBytesPerToken * ctx)} = ${
+        size(f.weightBytes + r.kvBytesPerToken * ctx)
+      }`
+    ),
   ];
   if (r.adapter) {
     const a = r.adapter;

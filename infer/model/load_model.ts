@@ -17,6 +17,9 @@ import { AdapterFolder, type LoraDelta, mergeLora } from "./lora.ts";
 import { ModelFolder } from "../formats/model_folder.ts";
 import type { LayerWeights, ModelSpec, ModelWeights } from "./model_spec.ts";
 import { castTensor, type Tensor } from "../formats/tensor.ts";
+import { quantizeTensor, type WeightTensor } from "../formats/quant_tensor.ts";
+import { type QuantPreset, tensorTypeFor } from "../formats/quant_preset.ts";
+import { GGUF_ARCHITECTURES, layerTensorName } from "./architecture_table.ts";
 
 /** How far loading has got. */
 export interface LoadProgress {
@@ -29,11 +32,17 @@ export interface LoadProgress {
 }
 
 /** Options of {@linkcode loadModel}; `M` is how matrices are held (see `place`). */
-export interface LoadOptions<M = Tensor> {
+export interface LoadOptions<M = WeightTensor> {
   /** A PEFT LoRA adapter folder to apply. */
   readonly lora?: string;
   /** Format of the weight matrices in memory: as stored (`auto`, the default) or converted. */
   readonly dtype?: DType | "auto";
+  /**
+   * Quantize the weight matrices as they are read, after the LoRA merge, each to the ggml type
+   * llama.cpp's preset gives it (`q4_k_m`: mostly `q4_k`, `q6_k` where more bits pay). Overrides
+   * `dtype` for matrices.
+   */
+  readonly quantize?: QuantPreset;
   /**
    * `merge` (default): merge the adapter into the weights once. `separate`: keep the updates
    * apart in {@linkcode LoadedModel.loraDeltas} for engines that apply them on the fly (the CPU
@@ -47,11 +56,11 @@ export interface LoadOptions<M = Tensor> {
    * before the next tensor is read: an engine uploads it here, so no host copy of the whole
    * model ever exists. Default: kept as the host tensor.
    */
-  readonly place?: (t: Tensor, name: string) => M | Promise<M>;
+  readonly place?: (t: WeightTensor, name: string) => M | Promise<M>;
 }
 
 /** A loaded model: what to compute and its weights (matrices held as `M`, host tensors by default). */
-export interface LoadedModel<M = Tensor> {
+export interface LoadedModel<M = WeightTensor> {
   /** The model folder. */
   readonly dir: string;
   /** Its `config.json`. */
@@ -89,7 +98,7 @@ export interface LoadedModel<M = Tensor> {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function loadModel<M = Tensor>(dir: string, options: LoadOptions<M> = {}): Promise<LoadedModel<M>> {
+export async function loadModel<M = WeightTensor>(dir: string, options: LoadOptions<M> = {}): Promise<LoadedModel<M>> {
   using folder = await ModelFolder.open(dir);
   using adapter = options.lora === undefined ? undefined : await AdapterFolder.open(options.lora);
   adapter?.checkFits(folder);
@@ -138,9 +147,14 @@ export async function loadModel<M = Tensor>(dir: string, options: LoadOptions<M>
     }
     return t;
   };
-  const place = options.place ?? ((t: Tensor) => t as unknown as M);
-  const matrix = async (t: Tensor, name: string): Promise<M> =>
-    await place(options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t, name);
+  const place = options.place ?? ((t: WeightTensor) => t as unknown as M);
+  const matrix = async (t: Tensor, name: string): Promise<M> => {
+    if (options.quantize !== undefined) {
+      const type = tensorTypeFor(options.quantize, { name: ggufName(name), shape: t.shape }, spec);
+      return await place(quantizeTensor(t, type), name);
+    }
+    return await place(options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t, name);
+  };
   const vector = (t: Tensor): Tensor => castTensor(t, "f32");
   /** Move a separate update from a checkpoint name to canonical names (rows `from..to` of B). */
   const keep = (source: string, canonical: string, rows?: [number, number]) => {
@@ -215,6 +229,14 @@ export async function loadModel<M = Tensor>(dir: string, options: LoadOptions<M>
     lora: options.lora,
     loraDeltas: separate && adapter ? deltas : undefined,
   };
+}
+
+/** The GGUF name of a canonical weight (`layers.3.wv` → `blk.3.attn_v.weight`), for the presets' rules. */
+function ggufName(canonical: string): string {
+  const names = GGUF_ARCHITECTURES.llama.tensors;
+  const m = /^layers\.(\d+)\.(\w+)$/.exec(canonical);
+  if (m) return layerTensorName(names.layer[m[2] as LayerRole] ?? canonical, Number(m[1]));
+  return names.global[canonical as GlobalRole] ?? canonical;
 }
 
 /**

@@ -15,6 +15,7 @@
  */
 
 import type { Tensor } from "../formats/tensor.ts";
+import type { WeightTensor } from "../formats/quant_tensor.ts";
 
 /** The model families this engine knows. */
 export type Architecture = "llama" | "qwen2" | "baichuan";
@@ -86,9 +87,10 @@ export interface ModelSpec {
 
 /**
  * The weights of one decoder layer, in canonical names (matrices `[out, in]`). `M` is how a
- * matrix is held: a host {@linkcode Tensor} by default, or where an engine placed it as it was read.
+ * matrix is held: a host {@linkcode WeightTensor} (plain or quantized) by default, or where an engine
+ * placed it as it was read.
  */
-export interface LayerWeights<M = Tensor> {
+export interface LayerWeights<M = WeightTensor> {
   /** RMSNorm scale before attention `[hidden]`. */
   readonly attnNorm: Tensor;
   /** Query projection `[heads·headDim, hidden]`. */
@@ -118,7 +120,7 @@ export interface LayerWeights<M = Tensor> {
 }
 
 /** All weights of a model, in canonical names. Norm scales and biases are f32 host tensors. */
-export interface ModelWeights<M = Tensor> {
+export interface ModelWeights<M = WeightTensor> {
   /** Token embedding `[vocab, hidden]`. */
   readonly embed: M;
   /** Decoder layers. */

@@ -19,8 +19,6 @@ const IGNORED_STRINGS = [
   "model_name",
   "finetuning_type",
   "output_dir",
-  "bits",
-  "quantization_bit",
   "num_beams",
   "max_length",
   "max_target_length",
@@ -50,6 +48,9 @@ const IGNORED_FLAGS = [
  */
 export const IEPILE_SPEC: OptionSpec = Object.fromEntries([
   ["max_source_length", { type: "string" as const, aliases: ["max-source-length"] }],
+  // IEPile's on-the-fly quantization: read as --quantize (4 bits: q4_k_m, 8 bits: q8_0).
+  ["bits", { type: "string" as const }],
+  ["quantization_bit", { type: "string" as const }],
   ...IGNORED_STRINGS.map((name) => [name, { type: "string" as const }]),
   ...IGNORED_FLAGS.map((name) => [name, { type: "boolean" as const }]),
 ]);

@@ -14,7 +14,7 @@ import { basename, join, resolve } from "node:path";
 import { writeAtomically } from "../../io/atomic_write.ts";
 import { InputError } from "../../io/errors.ts";
 import { removeStaleTempFilesIn } from "../../io/temp_files.ts";
-import type { DType } from "../formats/dtype.ts";
+import type { QuantPreset } from "../formats/quant_preset.ts";
 import { writeGguf } from "../formats/gguf.ts";
 import { GGUF_EXPORTER_VERSION, planGgufExport } from "../model/gguf_export.ts";
 import { type LoadedModel, loadModel } from "../model/load_model.ts";
@@ -55,8 +55,8 @@ export interface CachedGgufOptions {
   readonly model: string;
   /** A PEFT LoRA adapter folder, merged before export. */
   readonly lora?: string;
-  /** Format of the weight matrices (default f16). */
-  readonly dtype?: DType;
+  /** Format of the weight matrices: f16 (default), f32, bf16, or a quantized preset (`q4_k_m`, …). */
+  readonly dtype?: QuantPreset;
   /** The folder for exports (default: `gguf` in {@linkcode iepileCacheDir}). */
   readonly cacheDir?: string;
   /**

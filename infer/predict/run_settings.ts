@@ -345,6 +345,8 @@ export interface RunChoices {
   model?: string;
   /** The LoRA adapter folder. */
   lora?: string;
+  /** `--quantize` (or IEPile's `--bits`): the preset the weights are quantized with at load. */
+  quantize?: string;
   /** The GGUF file (llama.cpp). */
   gguf?: string;
   /** The template's name. */
@@ -439,6 +441,8 @@ export async function answerSettings(c: RunChoices): Promise<RunSettings> {
     "model files": await files(c.model),
     lora: await real(c.lora),
     "lora files": await files(c.lora),
+    // A --gguf file runs as it is; the server holds its own weights.
+    quantize: openai || c.gguf !== undefined ? null : c.quantize ?? null,
     gguf: local || openai ? null : await real(c.gguf), // only llama.cpp runs it
     "gguf file": local || openai ? null : await files(c.gguf),
     template: c.template ?? null,

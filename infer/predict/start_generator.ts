@@ -10,6 +10,7 @@ import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
 import { openEngine } from "../engine/create_engine.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { LoadProgress } from "../model/load_model.ts";
+import type { QuantPreset } from "../formats/quant_preset.ts";
 import { LocalGenerator } from "./local.ts";
 import { WorkerGenerator } from "./worker_generator.ts";
 
@@ -19,6 +20,8 @@ export interface StartGeneratorOptions {
   readonly model: string;
   /** A PEFT LoRA adapter folder merged into the weights at load. */
   readonly lora?: string;
+  /** Quantize the weights at load, after the LoRA merge (a llama.cpp preset: `q4_k_m`, `q8_0`, …). */
+  readonly quantize?: QuantPreset;
   /** The engine that computes. */
   readonly engine: "cpu" | "webgpu";
   /** Tokens the engine's session holds (default: the engine's default for the model). */
@@ -67,8 +70,8 @@ export interface LoadedEngine {
  */
 export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
   const tokenizer = options.tokenizer ?? await loadTokenizer(options.model);
-  const { engine, lora, contextSize, onProgress } = options;
-  return { engine: await openEngine(options.model, { engine, lora, contextSize, onProgress }), tokenizer };
+  const { engine, lora, quantize, contextSize, onProgress } = options;
+  return { engine: await openEngine(options.model, { engine, lora, quantize, contextSize, onProgress }), tokenizer };
 }
 
 /**
@@ -97,8 +100,8 @@ export async function loadEngine(options: StartGeneratorOptions): Promise<Loaded
  */
 export async function startGenerator(options: StartGeneratorOptions): Promise<LocalGenerator | WorkerGenerator> {
   if (options.worker && options.engine === "cpu") {
-    const { model, lora, contextSize, onProgress } = options;
-    return await WorkerGenerator.start({ model, lora, contextSize, onProgress });
+    const { model, lora, quantize, contextSize, onProgress } = options;
+    return await WorkerGenerator.start({ model, lora, quantize, contextSize, onProgress });
   }
   const { engine, tokenizer } = await loadEngine(options);
   return new LocalGenerator(engine, tokenizer);

@@ -7,6 +7,7 @@
  */
 
 import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
+import type { QuantPreset } from "../formats/quant_preset.ts";
 import type { LoadProgress } from "../model/load_model.ts";
 import type { ModelSpec } from "../model/model_spec.ts";
 import type { CompletionRequest, CompletionResult, TextGenerator } from "./local.ts";
@@ -19,6 +20,8 @@ export interface WorkerGeneratorOptions {
   readonly model: string;
   /** A PEFT LoRA adapter folder merged into the weights at load. */
   readonly lora?: string;
+  /** Quantize the weights at load, after the LoRA merge (a llama.cpp preset). */
+  readonly quantize?: QuantPreset;
   /** Tokens the engine's session holds (default: the model's, at most 4096). */
   readonly contextSize?: number;
   /** Called as the worker reads the weights. */
@@ -113,7 +116,12 @@ export class WorkerGenerator implements TextGenerator {
       e.preventDefault();
       ready.reject(new Error(`the generation worker failed to start: ${e.message}`));
     };
-    const init: WorkerInit = { model: options.model, lora: options.lora, contextSize: options.contextSize };
+    const init: WorkerInit = {
+      model: options.model,
+      lora: options.lora,
+      quantize: options.quantize,
+      contextSize: options.contextSize,
+    };
     worker.postMessage({ type: "init", init, cancel: shared } satisfies ToWorker);
     try {
       return new WorkerGenerator(worker, new Int32Array(shared), tokenizer, await ready.promise);

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { table16 } from "../../formats/dtype.ts";
 import { addInPlace, matmul, rmsnorm, rope, softmax, swiglu } from "./cpu_math.ts";
 import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
@@ -14,6 +13,7 @@ import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
 import type { Tensor } from "../../formats/tensor.ts";
+import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
 
 /** Options of the CPU engine. */
 export interface CpuEngineOptions {
@@ -93,7 +93,7 @@ export class CpuEngine implements Engine {
    * @param bias optional bias
    * @returns outputs `n × out`
    */
-  linear(xs: Float32Array, n: number, w: Tensor, name: string, bias?: Tensor): Float32Array {
+  linear(xs: Float32Array, n: number, w: WeightTensor, name: string, bias?: Tensor): Float32Array {
     const y = matmul(xs, n, w, bias);
     const d = this.loraDeltas.get(name);
     if (d) {
@@ -267,7 +267,7 @@ class CpuSession implements Session {
 /**
  * One row of an embedding matrix, as f32.
  *
- * @param embed the embedding `[vocab, hidden]`
+ * @param embed the embedding `[vocab, hidden]`, plain or quantized
  * @param id the token id
  * @returns its row
  *
@@ -278,12 +278,6 @@ class CpuSession implements Session {
  * if (r[0] !== 2) throw new Error();
  * ```
  */
-export function embeddingRow(embed: Tensor, id: number): Float32Array {
-  const dim = embed.shape[1];
-  const raw = embed.data.subarray(id * dim, (id + 1) * dim);
-  if (embed.dtype === "f32") return new Float32Array(raw as Float32Array);
-  const table = table16(embed.dtype);
-  const row = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) row[i] = table[raw[i]];
-  return row;
+export function embeddingRow(embed: WeightTensor, id: number): Float32Array {
+  return weightRow(embed, id, new Float32Array(embed.shape[1]));
 }

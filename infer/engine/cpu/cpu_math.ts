@@ -8,14 +8,16 @@
 
 import { table16 } from "../../formats/dtype.ts";
 import type { Tensor } from "../../formats/tensor.ts";
+import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
 
 /**
  * `y = W · x` for each row `x` of `xs` (`xs` is `[n, in]`, the result `[n, out]`). The weights
- * are read once for all rows; 16-bit rows are widened one at a time.
+ * are read once for all rows; 16-bit rows are widened, and quantized rows dequantized block by
+ * block, one row at a time.
  *
  * @param xs inputs, `n × in`
  * @param n number of rows
- * @param w the matrix `[out, in]`
+ * @param w the matrix `[out, in]`, plain or quantized
  * @param bias optional f32 bias `[out]`
  * @returns `n × out` outputs
  *
@@ -27,20 +29,23 @@ import type { Tensor } from "../../formats/tensor.ts";
  * if (y.join() !== "3,7") throw new Error(y.join());
  * ```
  */
-export function matmul(xs: Float32Array, n: number, w: Tensor, bias?: Tensor): Float32Array {
+export function matmul(xs: Float32Array, n: number, w: WeightTensor, bias?: Tensor): Float32Array {
   const [out, inp] = w.shape;
   const ys = new Float32Array(n * out);
-  const table = w.dtype === "f32" ? undefined : table16(w.dtype);
   const row = new Float32Array(inp);
+  const plainF32 = w.dtype === "f32" ? w.data as Float32Array : undefined;
+  const table = w.dtype === "f16" || w.dtype === "bf16" ? table16(w.dtype) : undefined;
   const data = w.data;
   for (let o = 0; o < out; o++) {
     let wrow: Float32Array;
-    if (table) {
+    if (plainF32) {
+      wrow = plainF32.subarray(o * inp, (o + 1) * inp);
+    } else if (table) {
       const base = o * inp;
       for (let i = 0; i < inp; i++) row[i] = table[data[base + i]];
       wrow = row;
     } else {
-      wrow = (data as Float32Array).subarray(o * inp, (o + 1) * inp);
+      wrow = weightRow(w, o, row);
     }
     const b = bias ? bias.data[o] : 0;
     for (let t = 0; t < n; t++) ys[t * out + o] = dot(wrow, xs, t * inp, inp) + b;

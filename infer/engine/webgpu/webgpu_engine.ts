@@ -14,7 +14,7 @@
 
 import type { Engine, Session, SessionOptions } from "../engine.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
-import type { Tensor } from "../../formats/tensor.ts";
+import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import type { ModelSpec } from "../../model/model_spec.ts";
 import { type Activations, createActivations } from "./activations.ts";
 import { USAGE } from "./buffers.ts";
@@ -124,7 +124,7 @@ export class WebGpuEngine implements Engine {
   #disposed = false;
 
   private constructor(
-    model: Pick<LoadedModel<Tensor | GpuMatrix>, "spec" | "weights">,
+    model: Pick<LoadedModel<WeightTensor | GpuMatrix>, "spec" | "weights">,
     ctx: GpuContext,
     o: WebGpuEngineOptions,
     strategy: MatmulStrategy,

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type DType, DTYPE_BYTES } from "../../formats/dtype.ts";
+import type { GgmlTypeName } from "../../formats/ggml_types.ts";
+import { isQuantTensor, weightRowBytes, type WeightTensor } from "../../formats/quant_tensor.ts";
 import { castTensor, type Tensor } from "../../formats/tensor.ts";
 import type { ModelWeights } from "../../model/model_spec.ts";
 import { type GpuBuffers, USAGE } from "./buffers.ts";
@@ -14,12 +15,14 @@ import { MATMUL_ROWS } from "./kernels/matmul.ts";
 
 /** A weight matrix on the device, in row chunks that each fit one binding. */
 export interface GpuMatrix {
-  /** Format on the device. */
-  readonly dtype: DType;
+  /** Format on the device (quantized matrices keep their blocks). */
+  readonly dtype: GgmlTypeName;
   /** Rows of the whole matrix. */
   readonly rows: number;
   /** Values per row. */
   readonly cols: number;
+  /** Bytes on the device. */
+  readonly bytes: number;
   /** The chunks, in row order. */
   readonly chunks: readonly { readonly buffer: GPUBuffer; readonly rowStart: number; readonly rows: number }[];
 }
@@ -98,12 +101,16 @@ export interface GpuWeights {
  * }
  * ```
  */
-export function uploadWeights(buffers: GpuBuffers, w: ModelWeights<Tensor | GpuMatrix>, limit: number): GpuWeights {
+export function uploadWeights(
+  buffers: GpuBuffers,
+  w: ModelWeights<WeightTensor | GpuMatrix>,
+  limit: number,
+): GpuWeights {
   let bytes = 0;
   let maxChunks = 1;
-  const matrix = (t: Tensor | GpuMatrix): GpuMatrix => {
+  const matrix = (t: WeightTensor | GpuMatrix): GpuMatrix => {
     const m = isGpuMatrix(t) ? t : uploadMatrix(buffers, t, limit);
-    bytes += m.rows * m.cols * DTYPE_BYTES[m.dtype];
+    bytes += m.bytes;
     maxChunks = Math.max(maxChunks, m.chunks.length);
     return m;
   };
@@ -133,7 +140,7 @@ export function uploadWeights(buffers: GpuBuffers, w: ModelWeights<Tensor | GpuM
   return { embed, output, norm, layers, bytes, maxChunks };
 }
 
-function isGpuMatrix(t: Tensor | GpuMatrix): t is GpuMatrix {
+function isGpuMatrix(t: WeightTensor | GpuMatrix): t is GpuMatrix {
   return "chunks" in t;
 }
 
@@ -190,7 +197,7 @@ export class WeightUploader {
    * @param t the matrix
    * @returns it on the device
    */
-  async matrix(t: Tensor): Promise<GpuMatrix> {
+  async matrix(t: WeightTensor): Promise<GpuMatrix> {
     const m = uploadMatrix(this.#buffers, t, this.#limit);
     this.#pending += t.data.byteLength;
     if (this.#pending >= this.#flushBytes) await this.flush();
@@ -207,19 +214,20 @@ export class WeightUploader {
 }
 
 /** Weights in their format, in row chunks of at most `limit` bytes (and dispatchable). */
-function uploadMatrix(buffers: GpuBuffers, t: Tensor, limit: number): GpuMatrix {
+function uploadMatrix(buffers: GpuBuffers, t: WeightTensor, limit: number): GpuMatrix {
   const [rows, cols] = t.shape;
   // 16-bit pairs are read as one u32: an odd row length would split pairs across rows.
-  const tensor = t.dtype !== "f32" && cols % 2 === 1 ? castTensor(t, "f32") : t;
-  const bytes = DTYPE_BYTES[tensor.dtype];
-  let per = Math.max(1, Math.floor(limit / (cols * bytes)));
+  const tensor = !isQuantTensor(t) && t.dtype !== "f32" && cols % 2 === 1 ? castTensor(t, "f32") : t;
+  const rowBytes = weightRowBytes(tensor);
+  let per = Math.max(1, Math.floor(limit / rowBytes));
   per = Math.min(per, 65535 * MATMUL_ROWS);
-  if (tensor.dtype !== "f32" && per > 1) per -= per % 2;
+  if ((tensor.dtype === "f16" || tensor.dtype === "bf16") && per > 1) per -= per % 2;
+  const bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
   const chunks = [];
   for (let r = 0; r < rows; r += per) {
     const n = Math.min(per, rows - r);
-    const buffer = buffers.bytes(tensor.data.subarray(r * cols, (r + n) * cols), USAGE.STORAGE);
+    const buffer = buffers.bytes(bytes.subarray(r * rowBytes, (r + n) * rowBytes), USAGE.STORAGE);
     chunks.push({ buffer, rowStart: r, rows: n });
   }
-  return { dtype: tensor.dtype, rows, cols, chunks };
+  return { dtype: tensor.dtype, rows, cols, bytes: rows * rowBytes, chunks };
 }

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { DType } from "../../../formats/dtype.ts";
+import type { GgmlTypeName } from "../../../formats/ggml_types.ts";
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
@@ -41,7 +41,7 @@ export const EMBED_PARAMS: ParamStruct<{ dim: "u32"; row_start: "u32"; rows: "u3
  * if (!embedWgsl("f32").includes("@compute")) throw new Error();
  * ```
  */
-export function embedWgsl(dtype: DType): string {
+export function embedWgsl(dtype: GgmlTypeName): string {
   return `${STEP.wgsl}${EMBED_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -81,7 +81,7 @@ export interface EmbedArgs {
   /** One chunk of the embedding matrix. */
   readonly w: GPUBuffer;
   /** Its format. */
-  readonly dtype: DType;
+  readonly dtype: GgmlTypeName;
   /** The chunk's first row. */
   readonly rowStart: number;
   /** Rows in the chunk. */
@@ -113,7 +113,7 @@ export interface EmbedArgs {
  */
 export function embed(a: EmbedArgs): KernelCall {
   checkShape("embed", a.dim > 0 && a.rows > 0, "dim and rows must be positive");
-  checkWeights("embed", a.w, a.dtype, a.rows * a.dim);
+  checkWeights("embed", a.w, a.dtype, a.rows, a.dim);
   checkElements("embed", "ids", a.ids, a.tokens);
   checkElements("embed", "x", a.x, a.tokens * a.dim);
   return {

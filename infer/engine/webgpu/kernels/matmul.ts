@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { DType } from "../../../formats/dtype.ts";
+import type { GgmlTypeName } from "../../../formats/ggml_types.ts";
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
@@ -73,7 +73,7 @@ export const MATMUL_PARAMS: ParamStruct<{
  * if (matmulWgsl("f16", false, "rows").includes("workgroupBarrier")) throw new Error();
  * ```
  */
-export function matmulWgsl(dtype: DType, bias: boolean, strategy: MatmulStrategy = "cooperative"): string {
+export function matmulWgsl(dtype: GgmlTypeName, bias: boolean, strategy: MatmulStrategy = "cooperative"): string {
   if (strategy === "rows") return matmulRowsWgsl(dtype, bias);
   return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
@@ -131,7 +131,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 /** Workgroup size of the `rows` strategy (rows per workgroup). */
 export const MATMUL_ROWS_PER_GROUP = 64;
 
-function matmulRowsWgsl(dtype: DType, bias: boolean): string {
+function matmulRowsWgsl(dtype: GgmlTypeName, bias: boolean): string {
   return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -203,7 +203,7 @@ export interface MatmulArgs {
   /** The chunk of weights: `rows` rows of `k` values. */
   readonly w: GPUBuffer;
   /** Their format. */
-  readonly dtype: DType;
+  readonly dtype: GgmlTypeName;
   /** The input width (even). */
   readonly k: number;
   /** The chunk's first row. */
@@ -253,7 +253,7 @@ export function matmul(a: MatmulArgs): KernelCall {
   checkShape("matmul", a.k > 0 && a.k % 2 === 0, `k must be even, got ${a.k}`);
   checkShape("matmul", a.rows > 0 && Math.ceil(a.rows / perGroup) <= 65535, `${a.rows} rows do not fit one grid`);
   checkShape("matmul", a.rowStart + a.rows <= a.yStride, "rows must fit in an output row");
-  checkWeights("matmul", a.w, a.dtype, a.rows * a.k);
+  checkWeights("matmul", a.w, a.dtype, a.rows, a.k);
   checkElements("matmul", "x", a.x, (a.oneToken ? 1 : a.xRows) * a.k);
   checkElements("matmul", "y", a.y, (a.oneToken ? 1 : a.yRows) * a.yStride);
   if (a.bias) checkElements("matmul", "bias", a.bias, a.rowStart + a.rows);

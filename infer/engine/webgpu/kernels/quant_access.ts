@@ -25,10 +25,7 @@
  * @module
  */
 
-import type { GgmlTypeName } from "../../../formats/ggml_types.ts";
-
-/** The quantized formats the kernels read. */
-export type QuantFormat = Exclude<GgmlTypeName, "f32" | "f16" | "bf16">;
+import type { QuantType } from "../../../formats/ggml_types.ts";
 
 const BYTES = `
 fn byte_at(o: u32) -> u32 { return (w[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu; }
@@ -45,7 +42,7 @@ fn k_scale_min(b: u32, s: u32) -> vec2<f32> {
   return vec2<f32>(f32(sc), f32(m));
 }`;
 
-const ELEMENT: Readonly<Record<QuantFormat, string>> = {
+const ELEMENT: Readonly<Record<QuantType, string>> = {
   q8_0: `
 fn w_at(e: u32) -> f32 {
   let b = (e / 32u) * 34u;
@@ -120,7 +117,7 @@ fn w_at(e: u32) -> f32 {
  * if (!quantAccess("q4_k").includes("k_scale_min")) throw new Error();
  * ```
  */
-export function quantAccess(format: QuantFormat): string {
+export function quantAccess(format: QuantType): string {
   return `${BYTES}${ELEMENT[format]}
 fn w_pair(k: u32) -> vec2<f32> { return vec2<f32>(w_at(2u * k), w_at(2u * k + 1u)); }`;
 }

@@ -1,16 +1,18 @@
 /**
- * WGSL snippet shared by the kernels that read weights: element access for f32 and for 16-bit
- * formats packed two per `u32` (element `2k` in the low half). Without the `shader-f16`
- * feature, f16 pairs are widened with `unpack2x16float`, bf16 pairs by shifting into the top
- * half of an f32.
+ * WGSL snippet shared by the kernels that read weights: element access for f32, for 16-bit
+ * formats packed two per `u32` (element `2k` in the low half), and for ggml's quantized blocks
+ * (`quant_access.ts`). Without the `shader-f16` feature, f16 pairs are widened with
+ * `unpack2x16float`, bf16 pairs by shifting into the top half of an f32.
  *
- * Binding it expects: `w: array<u32>` (16-bit) or `w: array<f32>` (f32), declared by the kernel.
+ * Binding it expects: `w: array<u32>` (16-bit, quantized) or `w: array<f32>` (f32), declared by
+ * the kernel.
  *
  * @module
  */
 
-import { type DType, DTYPE_BYTES } from "../../../formats/dtype.ts";
+import { ggmlRowBytes, type GgmlTypeName, type QuantType } from "../../../formats/ggml_types.ts";
 import { checkShape } from "./kernel.ts";
+import { quantAccess } from "./quant_access.ts";
 
 /**
  * The WGSL storage element type of a weight buffer.
@@ -24,7 +26,7 @@ import { checkShape } from "./kernel.ts";
  * if (weightElement("bf16") !== "u32") throw new Error();
  * ```
  */
-export function weightElement(dtype: DType): string {
+export function weightElement(dtype: GgmlTypeName): string {
   return dtype === "f32" ? "f32" : "u32";
 }
 
@@ -41,7 +43,8 @@ export function weightElement(dtype: DType): string {
  * if (!weightAccess("f16").includes("unpack2x16float")) throw new Error();
  * ```
  */
-export function weightAccess(dtype: DType): string {
+export function weightAccess(dtype: GgmlTypeName): string {
+  if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16") return quantAccess(dtype as QuantType);
   if (dtype === "f32") {
     return `
 fn w_pair(k: u32) -> vec2<f32> { return vec2<f32>(w[2u * k], w[2u * k + 1u]); }
@@ -56,21 +59,25 @@ fn w_at(e: u32) -> f32 { let p = w_pair(e >> 1u); return select(p.x, p.y, (e & 1
 }
 
 /**
- * Throw unless a weight buffer holds `elements` values of its format.
+ * Throw unless a weight buffer holds `rows` rows of `cols` values of its format.
  *
  * @param kernel the kernel's name
  * @param buffer the weight buffer
  * @param dtype its format
- * @param elements values the kernel reads
+ * @param rows rows the kernel reads
+ * @param cols values per row
  * @throws {RangeError} when the buffer is smaller
  *
  * @example
  * ```ts
  * import { checkWeights } from "./weight_access.ts";
- * checkWeights("matmul", { size: 8 } as GPUBuffer, "f16", 4);
+ * checkWeights("matmul", { size: 8 } as GPUBuffer, "f16", 2, 2);
+ * checkWeights("matmul", { size: 36 } as GPUBuffer, "q4_0", 2, 32);
  * ```
  */
-export function checkWeights(kernel: string, buffer: GPUBuffer, dtype: DType, elements: number): void {
-  const need = Math.ceil(elements * DTYPE_BYTES[dtype] / 4) * 4;
-  checkShape(kernel, buffer.size >= need, `w holds ${buffer.size} bytes, needs ${need} (${elements} ${dtype})`);
+export function checkWeights(kernel: string, buffer: GPUBuffer, dtype: GgmlTypeName, rows: number, cols: number): void {
+  const rowBytes = ggmlRowBytes(dtype, cols);
+  checkShape(kernel, rowBytes !== undefined, `rows of ${cols} are not whole ${dtype} blocks`);
+  const need = Math.ceil(rows * rowBytes! / 4) * 4;
+  checkShape(kernel, buffer.size >= need, `w holds ${buffer.size} bytes, needs ${need} (${rows}×${cols} ${dtype})`);
 }

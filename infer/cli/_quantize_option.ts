@@ -1,0 +1,58 @@
+/**
+ * The `--quantize` option of the commands that load a model (`infer`, `serve`, `perplexity`,
+ * `inspect`), with IEPile's `--bits` (and `--quantization_bit`) as its aliases: 4 bits is
+ * `q4_k_m`, 8 bits `q8_0`.
+ *
+ * @module
+ */
+
+import type { ParsedArgs } from "../../io/args.ts";
+import { UsageError } from "../../io/errors.ts";
+import { presetForBits, type QuantPreset } from "../formats/quant_preset.ts";
+
+/** The presets `--quantize` takes. */
+export const QUANTIZE_CHOICES: readonly QuantPreset[] = ["q8_0", "q6_k", "q4_k_m", "q4_0"];
+
+/** The help lines of `--quantize`, for the commands' help texts. */
+export const QUANTIZE_HELP: string =
+  `  --quantize P          quantize the weights as they load, after the LoRA merge, with one of
+                        llama.cpp's presets: q8_0, q6_k, q4_k_m (4.8 bits per weight), q4_0;
+                        IEPile's --bits 4 and --bits 8 mean q4_k_m and q8_0`;
+
+/**
+ * The preset asked for by `--quantize`, `--bits` or `--quantization_bit`, if any.
+ *
+ * @param values the parsed options
+ * @param command the command (for messages)
+ * @returns the preset, or `undefined` for full precision
+ * @throws {UsageError} for an unknown preset, a bit count other than 4 or 8, or two that disagree
+ *
+ * @example
+ * ```ts
+ * import { quantizeOption } from "./_quantize_option.ts";
+ * if (quantizeOption({ bits: "4" }, "infer") !== "q4_k_m" || quantizeOption({}, "infer") !== undefined) throw new Error();
+ * ```
+ */
+export function quantizeOption(values: ParsedArgs["values"], command: string): QuantPreset | undefined {
+  const asked: Array<[string, QuantPreset]> = [];
+  const q = values.quantize;
+  if (q !== undefined) {
+    if (typeof q !== "string" || !(QUANTIZE_CHOICES as readonly string[]).includes(q)) {
+      throw new UsageError(`${command}: --quantize is ${QUANTIZE_CHOICES.join(", ")}; got "${q}"`);
+    }
+    asked.push(["--quantize", q as QuantPreset]);
+  }
+  for (const flag of ["bits", "quantization_bit"]) {
+    const b = values[flag];
+    if (b === undefined) continue;
+    const preset = presetForBits(Number(b));
+    if (preset === undefined) throw new UsageError(`${command}: --${flag} is 4 or 8; got "${b}"`);
+    asked.push([`--${flag}`, preset]);
+  }
+  const first = asked[0];
+  const other = asked.find(([, p]) => p !== first?.[1]);
+  if (first && other) {
+    throw new UsageError(`${command}: ${first[0]} asks for ${first[1]} and ${other[0]} for ${other[1]}; give one`);
+  }
+  return first?.[1];
+}

