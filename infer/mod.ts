@@ -43,8 +43,10 @@
 export {
   type AlibiSpec,
   type Architecture,
+  type FormatMemory,
   formatModelReport,
   inspectModel,
+  kvBytesPerToken,
   type LayerWeights,
   type LoadedModel,
   loadModel,
@@ -58,6 +60,7 @@ export {
   parameterCount,
   type RopeScaling,
   type RopeSpec,
+  weightMemory,
 } from "./model/mod.ts";
 
 // Create an engine.

@@ -12,6 +12,7 @@
  *   weights (read once, LoRA-merged, split, converted); `load_progress.ts` shows its progress.
  * - `lora.ts`: PEFT adapters, checked against the base model, and the merge.
  * - `inspect.ts`: what a folder holds (sizes, parameters, dtypes, memory) without loading it.
+ * - `memory_plan.ts`: the bytes of a model's weights in each format, and of its KV cache.
  * - `gguf_export.ts`: a loaded model as GGUF (llama.cpp tensor names, keys, tokenizer).
  *
  * Data enters as a model folder (and an adapter folder), read through `formats/`, and leaves as
@@ -48,6 +49,7 @@ export { type LoadedModel, loadModel, type LoadOptions, type LoadProgress } from
 export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
 export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./lora.ts";
 export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
+export { type FormatMemory, kvBytesPerToken, weightMemory } from "./memory_plan.ts";
 export {
   exportGguf,
   type ExportGgufOptions,
