@@ -1,14 +1,17 @@
 /**
  * Inference speed on a ~150M-parameter random-weight Llama (hidden 1024, 8 layers, 16 heads,
- * MLP 2816, vocabulary 32,000), stored f32 and f16: prefill and decode tokens/s of the `cpu`
- * and `webgpu` engines and of llama.cpp (`node-llama-cpp@3.21.1`, one thread, F32 KV cache) on
- * the same weights (exported with this project's GGUF writer), printed as ratios to llama.cpp
- * from one run; then where the WebGPU time goes per kernel role (timestamp queries) and the
- * dispatches recorded per decoded token.
+ * MLP 2816, vocabulary 32,000; `--shape 1b`: a 1.1B one, hidden 2048, 22 layers, MLP 5632) in
+ * each weight format (f32, f16 and the quantization presets, `--formats f32,q4_k_m,...`):
+ * prefill and decode tokens/s of the `cpu` and `webgpu` engines and of llama.cpp
+ * (`node-llama-cpp@3.21.1`, one thread, F32 KV cache) on the same weights (the quantized ones
+ * exported to GGUF in the same blocks our engines run), printed as ratios to llama.cpp from one
+ * run, with the bytes of weights read per decoded token; then where the WebGPU time goes per
+ * kernel role (timestamp queries) and the dispatches recorded per decoded token.
  *
  * The models are written to a temporary folder (never into the repository) and removed at the
- * end. Run: `deno bench -A bench/infer_bench.ts` (a few minutes; WebGPU runs on whatever adapter
- * Deno finds, here the software one, and is left out where there is none).
+ * end. Run: `deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b]`
+ * (a few minutes; WebGPU runs on whatever adapter Deno finds, here the software one, and is left
+ * out where there is none).
  *
  * @module
  */
@@ -25,17 +28,29 @@ import {
   WebGpuEngine,
 } from "../infer/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
+import type { QuantPreset } from "../infer/formats/quant_preset.ts";
+import { weightRowBytes, type WeightTensor } from "../infer/formats/quant_tensor.ts";
+
+const argValue = (name: string) => {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+};
+const FORMATS = (argValue("formats") ?? "f32,f16,q8_0,q4_k_m").split(",") as QuantPreset[];
 
 const PREFILL = 32;
 const DECODE = 16;
-const SHAPE = {
-  architecture: "llama",
-  vocabSize: 32000,
-  hidden: 1024,
-  intermediate: 2816,
-  layers: 8,
-  heads: 16,
-} as const;
+const SHAPE = argValue("shape") === "1b"
+  ? { architecture: "llama", vocabSize: 32000, hidden: 2048, intermediate: 5632, layers: 22, heads: 32 } as const
+  : { architecture: "llama", vocabSize: 32000, hidden: 1024, intermediate: 2816, layers: 8, heads: 16 } as const;
+
+/** Bytes of weights a decoded token reads: every matrix once, but one row of the embedding. */
+function bytesPerToken(model: LoadedModel): number {
+  const w = model.weights;
+  const bytes = (t: WeightTensor) => t.shape[0] * weightRowBytes(t);
+  let n = weightRowBytes(w.embed) + bytes(w.output);
+  for (const l of w.layers) for (const m of [l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3]) n += bytes(m);
+  return n;
+}
 const prompt = Array.from({ length: PREFILL }, (_, i) => (i * 7919 + 13) % SHAPE.vocabSize);
 
 interface Speed {
@@ -92,18 +107,22 @@ const say = (s: string) => {
 const gpuOk = await webGpuAvailable();
 const benchEngines: { name: string; session: Session; length: number }[] = [];
 try {
-  for (const dtype of ["f32", "f16"] as const) {
-    const folder = `${dir}/${dtype}`;
-    await writeRandomModel(folder, { ...SHAPE, dtype, seed: 1 });
-    const model: LoadedModel = await loadModel(folder);
-    if (dtype === "f32") {
+  const source = `${dir}/f32`;
+  await writeRandomModel(source, { ...SHAPE, dtype: "f32", seed: 1 });
+  for (const dtype of FORMATS) {
+    const plain = dtype === "f32" || dtype === "f16" || dtype === "bf16";
+    const folder = plain ? `${dir}/${dtype}` : source;
+    if (plain && dtype !== "f32") await writeRandomModel(folder, { ...SHAPE, dtype, seed: 1 });
+    const model: LoadedModel = await loadModel(folder, { quantize: plain ? undefined : dtype });
+    if (dtype === FORMATS[0]) {
       say(
         `model: random llama, ${(parameterCount(model.spec) / 1e6).toFixed(0)}M parameters, ` +
           `prompt ${PREFILL} tokens, ${DECODE} decoded (greedy)`,
       );
     }
-    const gguf = `${folder}/model.gguf`;
-    await exportGguf(model, gguf, { dtype, tokenizer: null });
+    const gguf = `${dir}/model-${dtype}.gguf`;
+    // The GGUF of a quantized model holds the same blocks: quantized from the same f32 values.
+    await exportGguf(plain ? model : await loadModel(source), gguf, { dtype, tokenizer: null });
     const ref = await timeLlamaCpp(gguf);
     const cpu = await timeSession(new CpuEngine(model, { contextSize: 256 }).createSession());
     let gpu: Speed | undefined;
@@ -139,11 +158,7 @@ try {
         (s.prefill / ref.prefill).toFixed(3)
       }× llama.cpp)` +
       `   decode ${s.decode.toFixed(2).padStart(6)} tok/s (${(s.decode / ref.decode).toFixed(3)}× llama.cpp)`;
-    say(
-      `${dtype} weights (${
-        (model.spec.vocabSize * model.spec.hidden * 2 / 1e6 + 0).toFixed(0)
-      }M embedding+output values):`,
-    );
+    say(`${dtype} weights: ${(bytesPerToken(model) / 1e6).toFixed(1)} MB read per decoded token`);
     say(row("llama.cpp", ref));
     say(row("cpu", cpu));
     if (gpu) say(row("webgpu", gpu));

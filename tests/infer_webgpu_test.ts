@@ -203,3 +203,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "webgpu LoRA kept apart (y = W·x + s·B·(A·x)) equals the cpu engine's, on a 16-bit and a quantized base",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    await using tmp = await tempDir();
+    // Rows of 256: whole q8_0 blocks; rank 3 (odd: padded on the device).
+    await writeRandomModel(`${tmp.dir}/m`, { architecture: "llama", ...base, hidden: 256, kvHeads: 2, dtype: "f16" });
+    await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, {
+      r: 3,
+      alpha: 6,
+      targets: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+    });
+    const lora = `${tmp.dir}/a`;
+    const merged = await new CpuEngine(await loadModel(`${tmp.dir}/m`, { lora })).createSession().forwardAll(PROMPT);
+    const plain = await new CpuEngine(await loadModel(`${tmp.dir}/m`)).createSession().forwardAll(PROMPT);
+    ok(relDiff(plain, merged) > 1e-2, "the update changes the logits visibly");
+    for (const quantize of [undefined, "q8_0"] as const) {
+      await t.step(quantize ?? "f16", async () => {
+        const apart = await loadModel(`${tmp.dir}/m`, { lora, loraMode: "separate", quantize });
+        equal(apart.loraDeltas?.size, 2 * 6);
+        const want = await new CpuEngine(apart).createSession().forwardAll(PROMPT);
+        // Kept apart on a 16-bit base, the update is the merge's, up to rounding.
+        if (!quantize) ok(relDiff(want, merged) < 1e-3, `cpu apart vs merged: ${relDiff(want, merged)}`);
+        const gpu = await WebGpuEngine.create(apart, { contextSize: 32, maxBatch: 8 });
+        try {
+          const got = await gpu.createSession().forwardAll(PROMPT);
+          ok(relDiff(got, want) < 1e-3, `webgpu vs cpu: ${relDiff(got, want)}`);
+        } finally {
+          gpu.dispose();
+        }
+      });
+    }
+  },
+});

@@ -40,7 +40,7 @@ export async function createEngine(model: LoadedModel, options: CreateEngineOpti
 }
 
 /** Options of {@linkcode openEngine}: the engine's, and the adapter, format and progress of loading. */
-export type OpenEngineOptions = CreateEngineOptions & Omit<LoadOptions, "place" | "loraMode">;
+export type OpenEngineOptions = CreateEngineOptions & Omit<LoadOptions, "place">;
 
 /**
  * Load a model folder onto an engine. The `cpu` engine keeps the weights as read (one copy);

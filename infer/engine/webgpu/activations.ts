@@ -42,6 +42,8 @@ export interface Activations {
   readonly readback: GPUBuffer;
   /** `[heads]` ALiBi slopes (`[1]` unused without ALiBi). */
   readonly slopes: GPUBuffer;
+  /** `[B, r]`: `A · x` of an unmerged LoRA update (`[1]` unused without one). */
+  readonly loraTmp: GPUBuffer;
 }
 
 /**
@@ -51,6 +53,7 @@ export interface Activations {
  * @param spec what the model computes
  * @param batch the most tokens in one step
  * @param context the most positions of any session
+ * @param loraRank the largest (padded) rank of an unmerged LoRA update (0: none)
  * @returns the buffers
  *
  * @example
@@ -70,7 +73,13 @@ export interface Activations {
  * }
  * ```
  */
-export function createActivations(buffers: GpuBuffers, spec: ModelSpec, batch: number, context: number): Activations {
+export function createActivations(
+  buffers: GpuBuffers,
+  spec: ModelSpec,
+  batch: number,
+  context: number,
+  loraRank = 0,
+): Activations {
   const slopes = spec.position.kind === "alibi" ? Float32Array.from(alibiSlopes(spec.heads)) : new Float32Array(1);
   const q = spec.heads * spec.headDim;
   const f = (n: number) => buffers.create(n * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);
@@ -89,6 +98,7 @@ export function createActivations(buffers: GpuBuffers, spec: ModelSpec, batch: n
     scores: f(spec.heads * batch * context),
     logits: f(batch * spec.vocabSize),
     argmax: f(1),
+    loraTmp: f(Math.max(1, batch * loraRank)),
     readback: buffers.create(batch * spec.vocabSize * 4, USAGE.MAP_READ | USAGE.COPY_DST),
   };
 }

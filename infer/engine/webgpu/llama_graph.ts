@@ -71,7 +71,7 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
   const B = act.batch;
   const q = spec.heads * spec.headDim;
   const kvDim = spec.kvHeads * spec.headDim;
-  const product = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product): RecordedDispatch[] =>
+  const chunks = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product): RecordedDispatch[] =>
     m.chunks.map((c) =>
       rec.record(matmul({
         w: c.buffer,
@@ -86,6 +86,17 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
         ...o,
       }))
     );
+  /** `y (+)= W · x (+ b)`, then `+= B' · (A · x)` where the weight has an unmerged LoRA update. */
+  const product = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product, name?: string): RecordedDispatch[] => {
+    const out = chunks(m, x, y, o);
+    const u = name === undefined ? undefined : w.lora.get(name);
+    if (u) {
+      const tmp = { yStride: u.r, yRows: B, oneToken: o.oneToken };
+      out.push(...chunks(u.a, x, act.loraTmp, tmp));
+      out.push(...chunks(u.b, act.loraTmp, y, { ...o, bias: undefined, accumulate: true }));
+    }
+    return out;
+  };
   const norm = (weight: GPUBuffer, lastOnly = false) =>
     rec.record(rmsnorm({ x: act.x, weight, y: act.xn, dim: spec.hidden, eps: spec.normEps, lastOnly, tokens: B }));
   const heads = { heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim, batch: B, context };
@@ -108,9 +119,12 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
     const keys = g.keys[i];
     const values = g.values[i];
     body.push(norm(l.attnNorm));
-    body.push(...product(l.wq, act.xn, act.q, { bias: l.bq, yStride: q, yRows: B }));
-    body.push(...product(l.wk, act.xn, keys, { bias: l.bk, yStride: kvDim, yRows: context, yPos: true }));
-    body.push(...product(l.wv, act.xn, values, { bias: l.bv, yStride: kvDim, yRows: context, yPos: true }));
+    const n = `layers.${i}.`;
+    body.push(...product(l.wq, act.xn, act.q, { bias: l.bq, yStride: q, yRows: B }, n + "wq"));
+    body.push(...product(l.wk, act.xn, keys, { bias: l.bk, yStride: kvDim, yRows: context, yPos: true }, n + "wk"));
+    body.push(
+      ...product(l.wv, act.xn, values, { bias: l.bv, yStride: kvDim, yRows: context, yPos: true }, n + "wv"),
+    );
     if (!alibi) {
       const table = { table: g.ropeTable, context, headDim: spec.headDim };
       body.push(rec.record(rope({ x: act.q, xRows: B, heads: spec.heads, ...table })));
@@ -120,19 +134,22 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
     body.push(rec.record(softmax({ s: act.scores, heads: spec.heads, batch: B, context })));
     body.push(rec.record(attnValues({ s: act.scores, v: values, o: act.attn, ...heads })));
     body.push(
-      ...product(l.wo, act.attn, act.x, { bias: l.bo, yStride: spec.hidden, yRows: B, accumulate: true }),
+      ...product(l.wo, act.attn, act.x, { bias: l.bo, yStride: spec.hidden, yRows: B, accumulate: true }, n + "wo"),
     );
     body.push(norm(l.ffnNorm));
-    body.push(...product(l.w1, act.xn, act.gate, { yStride: spec.intermediate, yRows: B }));
-    body.push(...product(l.w3, act.xn, act.up, { yStride: spec.intermediate, yRows: B }));
+    body.push(...product(l.w1, act.xn, act.gate, { yStride: spec.intermediate, yRows: B }, n + "w1"));
+    body.push(...product(l.w3, act.xn, act.up, { yStride: spec.intermediate, yRows: B }, n + "w3"));
     body.push(rec.record(swiglu({ gate: act.gate, up: act.up, inner: spec.intermediate, tokens: B })));
-    body.push(...product(l.w2, act.gate, act.x, { yStride: spec.hidden, yRows: B, accumulate: true }));
+    body.push(...product(l.w2, act.gate, act.x, { yStride: spec.hidden, yRows: B, accumulate: true }, n + "w2"));
   });
   const last = [
     norm(w.norm, true),
-    ...product(w.output, act.xn, act.logits, { yStride: spec.vocabSize, yRows: B, oneToken: true }),
+    ...product(w.output, act.xn, act.logits, { yStride: spec.vocabSize, yRows: B, oneToken: true }, "output"),
   ];
   const greedy = [...last, rec.record(argmax({ logits: act.logits, out: act.argmax, vocab: spec.vocabSize }))];
-  const all = [norm(w.norm), ...product(w.output, act.xn, act.logits, { yStride: spec.vocabSize, yRows: B })];
+  const all = [
+    norm(w.norm),
+    ...product(w.output, act.xn, act.logits, { yStride: spec.vocabSize, yRows: B }, "output"),
+  ];
   return { body, last, argmax: greedy, all };
 }

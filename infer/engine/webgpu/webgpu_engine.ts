@@ -124,7 +124,7 @@ export class WebGpuEngine implements Engine {
   #disposed = false;
 
   private constructor(
-    model: Pick<LoadedModel<WeightTensor | GpuMatrix>, "spec" | "weights">,
+    model: Pick<LoadedModel<WeightTensor | GpuMatrix>, "spec" | "weights" | "loraDeltas">,
     ctx: GpuContext,
     o: WebGpuEngineOptions,
     strategy: MatmulStrategy,
@@ -144,10 +144,15 @@ export class WebGpuEngine implements Engine {
       Math.min(o.maxBatch ?? 32, Math.floor(limit / rowBytes), Math.floor(limit / scoreBytes)),
     );
     this.profiling = o.profile === true;
-    this.#weights = uploadWeights(ctx.buffers, model.weights, Math.min(limit, o.maxBindingBytes ?? limit));
+    this.#weights = uploadWeights(
+      ctx.buffers,
+      model.weights,
+      Math.min(limit, o.maxBindingBytes ?? limit),
+      model.loraDeltas,
+    );
     this.weightBytes = this.#weights.bytes;
     this.maxChunks = this.#weights.maxChunks;
-    this.#act = createActivations(ctx.buffers, spec, this.maxBatch, this.contextSize);
+    this.#act = createActivations(ctx.buffers, spec, this.maxBatch, this.contextSize, this.#weights.loraRank);
     if (this.profiling) {
       this.#profiler = new Profiler(device, ctx.buffers, Profiler.queryCount(spec.layers, this.maxChunks));
     }
@@ -190,13 +195,14 @@ export class WebGpuEngine implements Engine {
   /**
    * Upload a model to the device.
    *
-   * @param model the loaded model
+   * @param model the loaded model (updates it keeps apart, `loraMode: "separate"`, are applied
+   *   at run time: `y = W·x + s·B·(A·x)`)
    * @param options context size, batch, binding limit, profiling, device
    * @returns the engine
    * @throws {Error} when no WebGPU adapter is available
    */
   static async create(
-    model: Pick<LoadedModel, "spec" | "weights">,
+    model: Pick<LoadedModel, "spec" | "weights" | "loraDeltas">,
     options: WebGpuEngineOptions = {},
   ): Promise<WebGpuEngine> {
     const ctx = await GpuContext.open({ device: options.device, profile: options.profile });
@@ -236,7 +242,7 @@ export class WebGpuEngine implements Engine {
    */
   static async load(
     dir: string,
-    options: WebGpuEngineOptions & Omit<LoadOptions, "place" | "loraMode"> = {},
+    options: WebGpuEngineOptions & Omit<LoadOptions, "place"> = {},
   ): Promise<WebGpuEngine> {
     const ctx = await GpuContext.open({ device: options.device, profile: options.profile });
     try {

@@ -9,6 +9,7 @@
 import type { GgmlTypeName } from "../../formats/ggml_types.ts";
 import { isQuantTensor, weightRowBytes, type WeightTensor } from "../../formats/quant_tensor.ts";
 import { castTensor, type Tensor } from "../../formats/tensor.ts";
+import type { LoraDelta } from "../../model/lora.ts";
 import type { ModelWeights } from "../../model/model_spec.ts";
 import { type GpuBuffers, USAGE } from "./buffers.ts";
 import { MATMUL_ROWS } from "./kernels/matmul.ts";
@@ -71,6 +72,20 @@ export interface GpuWeights {
   readonly bytes: number;
   /** The most chunks one matrix was split into. */
   readonly maxChunks: number;
+  /** Unmerged LoRA updates by canonical weight name (`layers.0.wq`): `y += B' · (A · x)`. */
+  readonly lora: ReadonlyMap<string, GpuLora>;
+  /** The largest padded rank among them (0 without). */
+  readonly loraRank: number;
+}
+
+/** A LoRA update kept apart from its (e.g. quantized) base matrix, on the device. */
+export interface GpuLora {
+  /** `A` `[r, in]`, f32, its rank padded to even with a zero row. */
+  readonly a: GpuMatrix;
+  /** `scale · B` `[out, r]`, f32, padded with a zero column to match. */
+  readonly b: GpuMatrix;
+  /** The padded rank. */
+  readonly r: number;
 }
 
 /**
@@ -105,6 +120,7 @@ export function uploadWeights(
   buffers: GpuBuffers,
   w: ModelWeights<WeightTensor | GpuMatrix>,
   limit: number,
+  deltas?: ReadonlyMap<string, LoraDelta>,
 ): GpuWeights {
   let bytes = 0;
   let maxChunks = 1;
@@ -137,7 +153,33 @@ export function uploadWeights(
     bv: vector(l.bv),
     bo: vector(l.bo),
   }));
-  return { embed, output, norm, layers, bytes, maxChunks };
+  const lora = new Map<string, GpuLora>();
+  let loraRank = 0;
+  for (const [name, d] of deltas ?? []) {
+    const u = uploadLora(buffers, d, limit);
+    bytes += u.a.bytes + u.b.bytes;
+    loraRank = Math.max(loraRank, u.r);
+    lora.set(name, u);
+  }
+  return { embed, output, norm, layers, bytes, maxChunks, lora, loraRank };
+}
+
+/**
+ * An update's matrices for the `matmul` kernel, which reads pairs of values: the rank padded to
+ * even (a zero row of `A`, a zero column of `B`), the scale folded into `B`.
+ */
+function uploadLora(buffers: GpuBuffers, d: LoraDelta, limit: number): GpuLora {
+  const inp = d.a.length / d.r, out = d.b.length / d.r;
+  const r = d.r + (d.r % 2);
+  const a = new Float32Array(r * inp);
+  a.set(d.a);
+  const b = new Float32Array(out * r);
+  for (let o = 0; o < out; o++) for (let j = 0; j < d.r; j++) b[o * r + j] = d.scale * d.b[o * d.r + j];
+  return {
+    a: uploadMatrix(buffers, { dtype: "f32", shape: [r, inp], data: a }, limit),
+    b: uploadMatrix(buffers, { dtype: "f32", shape: [out, r], data: b }, limit),
+    r,
+  };
 }
 
 function isGpuMatrix(t: WeightTensor | GpuMatrix): t is GpuMatrix {

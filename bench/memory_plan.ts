@@ -1,0 +1,63 @@
+/**
+ * The memory IEPile's models need in each weight format, as `iepile inspect` states it for a
+ * model folder (the same functions): weights in f16 and in each quantization preset, plus the KV
+ * cache at a context size, for the shapes of the models IEPile trains and publishes.
+ *
+ *     deno run -A bench/memory_plan.ts [--context 1024]
+ *
+ * @module
+ */
+
+import { kvBytesPerToken, weightMemory } from "../infer/model/memory_plan.ts";
+import type { ModelSpec } from "../infer/model/model_spec.ts";
+
+const i = Deno.args.indexOf("--context");
+const context = i >= 0 ? Number(Deno.args[i + 1]) : 1024;
+
+const llama = (
+  name: string,
+  o: { vocab: number; hidden: number; inter: number; layers: number; heads: number; kv: number },
+): [string, ModelSpec] => [name, {
+  architecture: "llama",
+  vocabSize: o.vocab,
+  hidden: o.hidden,
+  intermediate: o.inter,
+  layers: o.layers,
+  heads: o.heads,
+  kvHeads: o.kv,
+  headDim: o.hidden / o.heads,
+  normEps: 1e-5,
+  position: { kind: "rope", theta: 1e4 },
+  qkvBias: false,
+  oBias: false,
+  tiedEmbeddings: false,
+  normHead: false,
+  maxPositions: 4096,
+  eosIds: [2],
+}];
+
+const MODELS: Array<[string, ModelSpec]> = [
+  llama("LLaMA2-7B", { vocab: 32000, hidden: 4096, inter: 11008, layers: 32, heads: 32, kv: 32 }),
+  llama("LLaMA3-8B", { vocab: 128256, hidden: 4096, inter: 14336, layers: 32, heads: 32, kv: 8 }),
+  llama("LLaMA2-13B", { vocab: 32000, hidden: 5120, inter: 13824, layers: 40, heads: 40, kv: 40 }),
+  llama("OneKE-13B", { vocab: 55296, hidden: 5120, inter: 13824, layers: 40, heads: 40, kv: 40 }),
+  llama("Baichuan2-13B", { vocab: 125696, hidden: 5120, inter: 13696, layers: 40, heads: 40, kv: 40 }),
+  llama("Qwen1.5-14B", { vocab: 152064, hidden: 5120, inter: 13696, layers: 40, heads: 40, kv: 40 }),
+];
+
+const gb = (b: number) => (b / 1e9).toFixed(2);
+const formats = ["f16", "q8_0", "q6_k", "q4_k_m", "q4_0"] as const;
+console.log(
+  `weights, GB (bits per weight); KV cache at ${context} tokens, GB; total with the f32 cache our engines keep`,
+);
+console.log(`| model | ${formats.join(" | ")} | KV f32 (f16) | q4_k_m + KV f32 |`);
+console.log(`| ----- | ${formats.map(() => "---").join(" | ")} | --- | --- |`);
+for (const [name, spec] of MODELS) {
+  const mem = weightMemory(spec, formats);
+  const kv = kvBytesPerToken(spec) * context;
+  const q4 = mem.find((m) => m.format === "q4_k_m")!;
+  console.log(
+    `| ${name} | ${mem.map((m) => `${gb(m.weightBytes)} (${m.bitsPerWeight.toFixed(2)})`).join(" | ")} | ` +
+      `${gb(kv)} (${gb(kv / 2)}) | ${gb(q4.weightBytes + kv)} |`,
+  );
+}
