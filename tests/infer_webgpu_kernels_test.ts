@@ -17,6 +17,7 @@ import { rope, ROPE_PARAMS, ropeWgsl } from "../infer/engine/webgpu/kernels/rope
 import { softmax, SOFTMAX_PARAMS, softmaxWgsl } from "../infer/engine/webgpu/kernels/softmax.ts";
 import { STEP } from "../infer/engine/webgpu/kernels/step.ts";
 import { swiglu, SWIGLU_PARAMS, swigluWgsl } from "../infer/engine/webgpu/kernels/swiglu.ts";
+import { KV_STORE_PARAMS, kvStore, kvStoreWgsl } from "../infer/engine/webgpu/kernels/kv_store.ts";
 import { GpuBuffers, USAGE } from "../infer/engine/webgpu/buffers.ts";
 import { GpuContext } from "../infer/engine/webgpu/context.ts";
 import { Recorder } from "../infer/engine/webgpu/record.ts";
@@ -38,6 +39,10 @@ Deno.test("webgpu kernels: the WGSL declares the struct its uniform is packed fr
     [attnValuesWgsl(), ATTN_VALUES_PARAMS],
     [swigluWgsl(), SWIGLU_PARAMS],
     [argmaxWgsl(), ARGMAX_PARAMS],
+    [kvStoreWgsl(), KV_STORE_PARAMS],
+    [attnScoresWgsl("f16"), ATTN_SCORES_PARAMS],
+    [attnValuesWgsl("f16"), ATTN_VALUES_PARAMS],
+    [matmulWgsl("q4_k", false, "rows"), MATMUL_PARAMS],
   ];
   for (const [code, params] of pairs) {
     ok(code.includes(params.wgsl), params.wgsl);
@@ -155,6 +160,48 @@ Deno.test({
         }),
         swiglu({ gate: f(B * K), up: f(B * K), inner: K, tokens: B }),
         argmax({ logits: f(V), out: f(1), vocab: V }),
+        // The f16 cache: the step's rows stored as halves, read by both attention kernels.
+        kvStore({ x: f(B * KV * D), batch: B, cache: f(C * KV * D / 2), context: C, kvDim: KV * D }),
+        attnScores({
+          q: f(B * H * D),
+          k: f(C * KV * D / 2),
+          s: f(H * B * C),
+          slopes: f(1),
+          heads: H,
+          kvHeads: KV,
+          headDim: D,
+          batch: B,
+          context: C,
+          alibi: false,
+          kv: "f16",
+        }),
+        attnValues({
+          s: f(H * B * C),
+          v: f(C * KV * D / 2),
+          o: f(B * H * D),
+          heads: H,
+          kvHeads: KV,
+          headDim: D,
+          batch: B,
+          context: C,
+          kv: "f16",
+        }),
+        // Quantized weights: a 32-wide row of q8_0 blocks (34 bytes), read 32 bits at a time.
+        ...(["q8_0", "q4_0", "q5_0"] as const).map((dtype) =>
+          matmul({
+            w: f(V * 34 / 4 + 1),
+            dtype,
+            k: K,
+            rowStart: 0,
+            rows: V,
+            x: f(B * K),
+            xRows: B,
+            y: f(B * V),
+            yRows: B,
+            yStride: V,
+            strategy: "rows",
+          })
+        ),
       ];
       const rec = new Recorder(ctx, step, own);
       for (const call of calls) {

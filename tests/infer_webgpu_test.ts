@@ -238,3 +238,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "webgpu f16 KV cache: half the cache memory, logits as the cpu engine rounding its cache to f16 (±1e-3)",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const cases: Array<{ name: string; model: RandomModelOptions }> = [
+      { name: "llama GQA (RoPE on the staged keys)", model: { architecture: "llama", ...base, kvHeads: 2 } },
+      { name: "qwen2 with k/v biases", model: { architecture: "qwen2", ...base, kvHeads: 2, dtype: "bf16" } },
+      { name: "baichuan ALiBi", model: { architecture: "baichuan", ...base, heads: 8 } },
+    ];
+    for (const c of cases) {
+      await t.step(c.name, async () => {
+        await using tmp = await tempDir();
+        await writeRandomModel(tmp.dir, c.model);
+        const model = await loadModel(tmp.dir);
+        const cpu = new CpuEngine(model, { kvCache: "f16" }).createSession();
+        const gpuEngine = await WebGpuEngine.create(model, { contextSize: 64, maxBatch: 8, kvCache: "f16" });
+        try {
+          equal(gpuEngine.kvCache, "f16");
+          const gpu = gpuEngine.createSession();
+          const want = await cpu.forwardAll(PROMPT);
+          const got = await gpu.forwardAll(PROMPT);
+          ok(relDiff(got, want) < 1e-3, `prefill: ${relDiff(got, want)}`);
+          for (const id of [3, 150]) {
+            const d = relDiff([await gpu.forward([id])], [await cpu.forward([id])]);
+            ok(d < 1e-3, `decode: ${d}`);
+          }
+          // A fork copies the half-precision cache (half the bytes) and goes on from it.
+          const fork = gpu.fork();
+          const d = relDiff([await fork.forward([7])], [await cpu.fork().forward([7])]);
+          ok(d < 1e-3, `fork: ${d}`);
+          fork.dispose();
+        } finally {
+          gpuEngine.dispose();
+        }
+      });
+    }
+  },
+});

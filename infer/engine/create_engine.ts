@@ -35,7 +35,9 @@ export interface CreateEngineOptions extends WebGpuEngineOptions {
  * ```
  */
 export async function createEngine(model: LoadedModel, options: CreateEngineOptions = {}): Promise<Engine> {
-  if ((options.engine ?? "webgpu") === "cpu") return new CpuEngine(model, { contextSize: options.contextSize });
+  if ((options.engine ?? "webgpu") === "cpu") {
+    return new CpuEngine(model, { contextSize: options.contextSize, kvCache: options.kvCache });
+  }
   return await WebGpuEngine.create(model, options);
 }
 
@@ -66,10 +68,9 @@ export type OpenEngineOptions = CreateEngineOptions & Omit<LoadOptions, "place">
  */
 export async function openEngine(dir: string, options: OpenEngineOptions = {}): Promise<Engine> {
   if ((options.engine ?? "webgpu") === "webgpu") return await WebGpuEngine.load(dir, options);
-  const { lora, dtype, quantize, onProgress } = options;
-  return new CpuEngine(await loadModel(dir, { lora, dtype, quantize, onProgress }), {
-    contextSize: options.contextSize,
-  });
+  const { lora, loraMode, dtype, quantize, onProgress } = options;
+  const model = await loadModel(dir, { lora, loraMode, dtype, quantize, onProgress });
+  return new CpuEngine(model, { contextSize: options.contextSize, kvCache: options.kvCache });
 }
 
 /** What {@linkcode probeGpu} found: a real GPU, only a software adapter, or no adapter. */

@@ -14,11 +14,17 @@ import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
 import type { Tensor } from "../../formats/tensor.ts";
 import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
+import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
 
 /** Options of the CPU engine. */
 export interface CpuEngineOptions {
   /** Default context size of sessions (default: the model's, at most 4096). */
   readonly contextSize?: number;
+  /**
+   * `f16`: round cached keys and values to half precision as they are stored, as an f16 KV
+   * cache does (the oracle of the WebGPU engine's f16 cache). Default `f32`.
+   */
+  readonly kvCache?: "f32" | "f16";
 }
 
 /**
@@ -53,6 +59,8 @@ export class CpuEngine implements Engine {
   readonly slopes: Float64Array;
   /** The most tokens a session holds unless it asks for fewer. */
   readonly contextSize: number;
+  /** The KV cache's precision. */
+  readonly kvCache: "f32" | "f16";
 
   /**
    * An engine over a loaded model's weights (no copy).
@@ -68,6 +76,7 @@ export class CpuEngine implements Engine {
     this.invFreq = pos.kind === "rope" ? ropeInvFreq(pos, this.spec.headDim) : new Float64Array();
     this.slopes = pos.kind === "alibi" ? alibiSlopes(this.spec.heads) : new Float64Array();
     this.contextSize = options.contextSize ?? Math.min(this.spec.maxPositions, 4096);
+    this.kvCache = options.kvCache ?? "f32";
   }
 
   /**
@@ -193,6 +202,10 @@ class CpuSession implements Session {
         rope(q, n, heads, headDim, positions, e.invFreq);
         rope(k, n, kvHeads, headDim, positions, e.invFreq);
       }
+      if (e.kvCache === "f16") {
+        roundToHalf(k);
+        roundToHalf(v);
+      }
       this.#keys[l].set(k, start * kvDim);
       this.#values[l].set(v, start * kvDim);
       const attn = this.#attention(l, q, positions);
@@ -262,6 +275,11 @@ class CpuSession implements Session {
     this.#keys = this.#keys.map(grow);
     this.#values = this.#values.map(grow);
   }
+}
+
+/** Each value replaced by the nearest IEEE half (what an f16 cache holds). */
+function roundToHalf(a: Float32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] = f16ToF32(f32ToF16(a[i]));
 }
 
 /**

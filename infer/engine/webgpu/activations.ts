@@ -9,6 +9,7 @@
 import { alibiSlopes, type ModelSpec } from "../../model/model_spec.ts";
 import { type GpuBuffers, USAGE } from "./buffers.ts";
 import { STEP } from "./kernels/step.ts";
+import type { KvFormat } from "./kernels/kv_store.ts";
 
 /** The work buffers. Shapes in elements; `B` is `batch`. */
 export interface Activations {
@@ -44,6 +45,10 @@ export interface Activations {
   readonly slopes: GPUBuffer;
   /** `[B, r]`: `A · x` of an unmerged LoRA update (`[1]` unused without one). */
   readonly loraTmp: GPUBuffer;
+  /** `[B, kv_heads · d]`: the step's keys before they go into an f16 cache (`[1]` with an f32 cache). */
+  readonly kNew: GPUBuffer;
+  /** `[B, kv_heads · d]`: the step's values, likewise. */
+  readonly vNew: GPUBuffer;
 }
 
 /**
@@ -54,6 +59,7 @@ export interface Activations {
  * @param batch the most tokens in one step
  * @param context the most positions of any session
  * @param loraRank the largest (padded) rank of an unmerged LoRA update (0: none)
+ * @param kv the KV cache's format (f16 needs staging rows for the step's keys and values)
  * @returns the buffers
  *
  * @example
@@ -79,7 +85,9 @@ export function createActivations(
   batch: number,
   context: number,
   loraRank = 0,
+  kv: KvFormat = "f32",
 ): Activations {
+  const staged = kv === "f16" ? batch * spec.kvHeads * spec.headDim : 1;
   const slopes = spec.position.kind === "alibi" ? Float32Array.from(alibiSlopes(spec.heads)) : new Float32Array(1);
   const q = spec.heads * spec.headDim;
   const f = (n: number) => buffers.create(n * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);
@@ -99,6 +107,8 @@ export function createActivations(
     logits: f(batch * spec.vocabSize),
     argmax: f(1),
     loraTmp: f(Math.max(1, batch * loraRank)),
+    kNew: f(staged),
+    vNew: f(staged),
     readback: buffers.create(batch * spec.vocabSize * 4, USAGE.MAP_READ | USAGE.COPY_DST),
   };
 }

@@ -15,6 +15,7 @@ import { argmax } from "./kernels/argmax.ts";
 import { attnScores } from "./kernels/attn_scores.ts";
 import { attnValues } from "./kernels/attn_values.ts";
 import { embed } from "./kernels/embed.ts";
+import { type KvFormat, kvStore } from "./kernels/kv_store.ts";
 import { matmul, type MatmulStrategy } from "./kernels/matmul.ts";
 import { rmsnorm } from "./kernels/rmsnorm.ts";
 import { rope } from "./kernels/rope.ts";
@@ -41,6 +42,8 @@ export interface GraphInputs {
   readonly ropeTable: GPUBuffer;
   /** How `matmul` splits its work. */
   readonly strategy: MatmulStrategy;
+  /** The KV cache's format: f32 (keys and values written straight into it) or f16 (stored after RoPE). */
+  readonly kv: KvFormat;
 }
 
 /** Options of one matrix product, beyond its matrix and buffers. */
@@ -121,18 +124,26 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
     body.push(norm(l.attnNorm));
     const n = `layers.${i}.`;
     body.push(...product(l.wq, act.xn, act.q, { bias: l.bq, yStride: q, yRows: B }, n + "wq"));
-    body.push(...product(l.wk, act.xn, keys, { bias: l.bk, yStride: kvDim, yRows: context, yPos: true }, n + "wk"));
-    body.push(
-      ...product(l.wv, act.xn, values, { bias: l.bv, yStride: kvDim, yRows: context, yPos: true }, n + "wv"),
-    );
-    if (!alibi) {
-      const table = { table: g.ropeTable, context, headDim: spec.headDim };
-      body.push(rec.record(rope({ x: act.q, xRows: B, heads: spec.heads, ...table })));
-      body.push(rec.record(rope({ x: keys, xRows: context, xPos: true, heads: spec.kvHeads, ...table })));
+    const table = { table: g.ropeTable, context, headDim: spec.headDim };
+    if (g.kv === "f32") {
+      // Keys and values go straight into the cache rows of their positions; RoPE rotates them there.
+      const into = { yStride: kvDim, yRows: context, yPos: true };
+      body.push(...product(l.wk, act.xn, keys, { bias: l.bk, ...into }, n + "wk"));
+      body.push(...product(l.wv, act.xn, values, { bias: l.bv, ...into }, n + "wv"));
+      if (!alibi) body.push(rec.record(rope({ x: keys, xRows: context, xPos: true, heads: spec.kvHeads, ...table })));
+    } else {
+      // Computed in f32 rows, rotated, then stored as halves.
+      body.push(...product(l.wk, act.xn, act.kNew, { bias: l.bk, yStride: kvDim, yRows: B }, n + "wk"));
+      body.push(...product(l.wv, act.xn, act.vNew, { bias: l.bv, yStride: kvDim, yRows: B }, n + "wv"));
+      if (!alibi) body.push(rec.record(rope({ x: act.kNew, xRows: B, heads: spec.kvHeads, ...table })));
+      body.push(rec.record(kvStore({ x: act.kNew, batch: B, cache: keys, context, kvDim })));
+      body.push(rec.record(kvStore({ x: act.vNew, batch: B, cache: values, context, kvDim })));
     }
-    body.push(rec.record(attnScores({ q: act.q, k: keys, s: act.scores, slopes: act.slopes, alibi, ...heads })));
+    if (!alibi) body.push(rec.record(rope({ x: act.q, xRows: B, heads: spec.heads, ...table })));
+    const kv = g.kv;
+    body.push(rec.record(attnScores({ q: act.q, k: keys, s: act.scores, slopes: act.slopes, alibi, kv, ...heads })));
     body.push(rec.record(softmax({ s: act.scores, heads: spec.heads, batch: B, context })));
-    body.push(rec.record(attnValues({ s: act.scores, v: values, o: act.attn, ...heads })));
+    body.push(rec.record(attnValues({ s: act.scores, v: values, o: act.attn, kv, ...heads })));
     body.push(
       ...product(l.wo, act.attn, act.x, { bias: l.bo, yStride: spec.hidden, yRows: B, accumulate: true }, n + "wo"),
     );

@@ -20,6 +20,8 @@ export interface SessionHost {
   readonly device: GPUDevice;
   /** Tokens per submit. */
   readonly maxBatch: number;
+  /** Bytes of one cached key or value element: 4 (f32 cache) or 2 (f16). */
+  readonly kvBytes: number;
   /**
    * Record the step over a session's caches.
    *
@@ -115,7 +117,7 @@ export class WebGpuSession implements Session {
     this.#tokens = new SessionTokens(contextSize, spec.vocabSize);
     this.#buffers = new GpuBuffers(device);
     try {
-      const bytes = contextSize * spec.kvHeads * spec.headDim * 4;
+      const bytes = contextSize * spec.kvHeads * spec.headDim * host.kvBytes;
       if (bytes > device.limits.maxStorageBufferBindingSize) {
         throw new RangeError(
           `a ${contextSize}-token KV cache layer needs ${bytes} bytes, over the device's binding limit`,
@@ -193,7 +195,7 @@ export class WebGpuSession implements Session {
   fork(): Session {
     const copy = this.#host.open(this.contextSize);
     copy.#tokens = this.#tokens.copy();
-    const bytes = this.#tokens.ids.length * this.#host.spec.kvHeads * this.#host.spec.headDim * 4;
+    const bytes = this.#tokens.ids.length * this.#host.spec.kvHeads * this.#host.spec.headDim * this.#host.kvBytes;
     const pairs: [GPUBuffer, GPUBuffer][] = [];
     this.#keys.forEach((k, i) => pairs.push([k, copy.#keys[i]], [this.#values[i], copy.#values[i]]));
     copy.#pending = this.#host.copy(pairs, bytes);

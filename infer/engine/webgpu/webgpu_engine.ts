@@ -20,6 +20,7 @@ import { type Activations, createActivations } from "./activations.ts";
 import { USAGE } from "./buffers.ts";
 import { GpuContext } from "./context.ts";
 import type { MatmulStrategy } from "./kernels/matmul.ts";
+import type { KvFormat } from "./kernels/kv_store.ts";
 import { llamaGraph } from "./llama_graph.ts";
 import { type KernelProfile, Profiler } from "./profile.ts";
 import { Recorder } from "./record.ts";
@@ -49,6 +50,11 @@ export interface WebGpuEngineOptions {
    * (software) adapter, else `cooperative`.
    */
   readonly matmul?: MatmulStrategy;
+  /**
+   * The KV cache's format: `f32` (default) or `f16`, half the memory (llama.cpp's default):
+   * keys and values are rounded to half precision as they are stored.
+   */
+  readonly kvCache?: KvFormat;
 }
 
 /**
@@ -111,6 +117,8 @@ export class WebGpuEngine implements Engine {
   readonly maxChunks: number;
   /** The matmul strategy in use. */
   readonly matmulStrategy: MatmulStrategy;
+  /** The KV cache's format. */
+  readonly kvCache: KvFormat;
   /** Whether steps are being timed per kernel role (only with `profile: true` at create). */
   profiling: boolean;
 
@@ -152,7 +160,15 @@ export class WebGpuEngine implements Engine {
     );
     this.weightBytes = this.#weights.bytes;
     this.maxChunks = this.#weights.maxChunks;
-    this.#act = createActivations(ctx.buffers, spec, this.maxBatch, this.contextSize, this.#weights.loraRank);
+    this.kvCache = o.kvCache ?? "f32";
+    this.#act = createActivations(
+      ctx.buffers,
+      spec,
+      this.maxBatch,
+      this.contextSize,
+      this.#weights.loraRank,
+      this.kvCache,
+    );
     if (this.profiling) {
       this.#profiler = new Profiler(device, ctx.buffers, Profiler.queryCount(spec.layers, this.maxChunks));
     }
@@ -160,6 +176,7 @@ export class WebGpuEngine implements Engine {
       spec,
       device,
       maxBatch: this.maxBatch,
+      kvBytes: this.kvCache === "f16" ? 2 : 4,
       record: (buffers, keys, values, context) =>
         llamaGraph(new Recorder(ctx, this.#act.step, buffers), {
           spec,
@@ -170,6 +187,7 @@ export class WebGpuEngine implements Engine {
           context,
           ropeTable: this.#ropeTable(context),
           strategy: this.matmulStrategy,
+          kv: this.kvCache,
         }),
       step: (ops, tokens, pos0, mode) =>
         ctx.serial(() => {

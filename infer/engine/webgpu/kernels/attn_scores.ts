@@ -2,7 +2,7 @@
  * Kernel `attn_scores`: `s[h, t, j] = q[t, h] · k[j, h / group] / √d (+ slope[h] · (j - pos))`
  * for every cached key `j ≤ pos = pos0 + t` (causal; later keys are not written).
  *
- * Shapes: `q: [n, heads, d] f32`; `k: [context, kv_heads, d] f32` (the layer's key cache);
+ * Shapes: `q: [n, heads, d] f32`; `k: [context, kv_heads, d]` f32 or f16 (the layer's key cache);
  * `s: [heads, batch, context] f32`; `slopes: [heads] f32` (ALiBi, used when `alibi` is 1).
  * Dispatch `(ceil(kv_len / 64), heads, n)`.
  *
@@ -12,6 +12,7 @@
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
+import { checkKv, kvAccess, type KvFormat } from "./kv_store.ts";
 
 /**
  * Parameters of `attn_scores`.
@@ -43,6 +44,7 @@ export const ATTN_SCORES_PARAMS: ParamStruct<{
 /**
  * WGSL of the attention scores.
  *
+ * @param kv the key cache's format (default f32)
  * @returns WGSL source
  *
  * @example
@@ -51,14 +53,15 @@ export const ATTN_SCORES_PARAMS: ParamStruct<{
  * if (!attnScoresWgsl().includes("slopes")) throw new Error();
  * ```
  */
-export function attnScoresWgsl(): string {
+export function attnScoresWgsl(kv: KvFormat = "f32"): string {
+  const k = kvAccess("k", kv);
   return `${STEP.wgsl}${ATTN_SCORES_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> k: array<${k.element}>;
 @group(0) @binding(4) var<storage, read_write> s: array<f32>;
-@group(0) @binding(5) var<storage, read> slopes: array<f32>;
+@group(0) @binding(5) var<storage, read> slopes: array<f32>;${k.wgsl}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let j = g.x;
@@ -70,7 +73,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let qb = (t * p.heads + h) * p.head_dim;
   let kb = (j * p.kv_heads + kvh) * p.head_dim;
   var acc = 0.0;
-  for (var i = 0u; i < p.head_dim; i++) { acc += q[qb + i] * k[kb + i]; }
+  for (var i = 0u; i < p.head_dim; i++) { acc += q[qb + i] * k_at(kb + i); }
   var v = acc * p.scale;
   if (p.alibi == 1u) { v += slopes[h] * (f32(j) - f32(pos)); }
   s[(h * p.batch + t) * p.context + j] = v;
@@ -115,6 +118,8 @@ export interface AttnScoresArgs {
   readonly context: number;
   /** Whether ALiBi slopes are added. */
   readonly alibi: boolean;
+  /** The key cache's format (default f32). */
+  readonly kv?: KvFormat;
 }
 
 /**
@@ -136,12 +141,12 @@ export interface AttnScoresArgs {
 export function attnScores(a: AttnScoresArgs): KernelCall {
   checkShape("attn_scores", a.kvHeads > 0 && a.heads % a.kvHeads === 0, "kv_heads must divide heads");
   checkElements("attn_scores", "q", a.q, a.batch * a.heads * a.headDim);
-  checkElements("attn_scores", "k", a.k, a.context * a.kvHeads * a.headDim);
+  checkKv("attn_scores", "k", a.k, a.kv ?? "f32", a.context * a.kvHeads * a.headDim);
   checkElements("attn_scores", "s", a.s, a.heads * a.batch * a.context);
   checkElements("attn_scores", "slopes", a.slopes, a.alibi ? a.heads : 1);
   return {
     role: "attn_scores",
-    code: attnScoresWgsl(),
+    code: attnScoresWgsl(a.kv),
     params: ATTN_SCORES_PARAMS.pack({
       heads: a.heads,
       kv_heads: a.kvHeads,

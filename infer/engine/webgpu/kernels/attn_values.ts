@@ -1,7 +1,7 @@
 /**
  * Kernel `attn_values`: `o[t, h] = Σ_{j ≤ pos0 + t} s[h, t, j] · v[j, h / group]`.
  *
- * Shapes: `s: [heads, batch, context] f32` (probabilities); `v: [context, kv_heads, d] f32`
+ * Shapes: `s: [heads, batch, context] f32` (probabilities); `v: [context, kv_heads, d]` f32 or f16
  * (the layer's value cache); `o: [n, heads, d] f32`. Dispatch `(heads, n)`, 64 threads
  * striding over `d`.
  *
@@ -11,6 +11,7 @@
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
+import { checkKv, kvAccess, type KvFormat } from "./kv_store.ts";
 
 /**
  * Parameters of `attn_values`.
@@ -32,6 +33,7 @@ export const ATTN_VALUES_PARAMS: ParamStruct<{
 /**
  * WGSL of the attention-weighted sum of values.
  *
+ * @param kv the value cache's format (default f32)
  * @returns WGSL source
  *
  * @example
@@ -40,13 +42,14 @@ export const ATTN_VALUES_PARAMS: ParamStruct<{
  * if (!attnValuesWgsl().includes("@workgroup_size(64)")) throw new Error();
  * ```
  */
-export function attnValuesWgsl(): string {
+export function attnValuesWgsl(kv: KvFormat = "f32"): string {
+  const v = kvAccess("v", kv);
   return `${STEP.wgsl}${ATTN_VALUES_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> s: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> o: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<${v.element}>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;${v.wgsl}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   let h = wg.x;
@@ -56,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let sb = (h * p.batch + t) * p.context;
   for (var i = l; i < p.head_dim; i += 64u) {
     var acc = 0.0;
-    for (var j = 0u; j < len; j++) { acc += s[sb + j] * v[(j * p.kv_heads + kvh) * p.head_dim + i]; }
+    for (var j = 0u; j < len; j++) { acc += s[sb + j] * v_at((j * p.kv_heads + kvh) * p.head_dim + i); }
     o[(t * p.heads + h) * p.head_dim + i] = acc;
   }
 }`;
@@ -96,6 +99,8 @@ export interface AttnValuesArgs {
   readonly batch: number;
   /** Positions in the cache. */
   readonly context: number;
+  /** The value cache's format (default f32). */
+  readonly kv?: KvFormat;
 }
 
 /**
@@ -117,11 +122,11 @@ export interface AttnValuesArgs {
 export function attnValues(a: AttnValuesArgs): KernelCall {
   checkShape("attn_values", a.kvHeads > 0 && a.heads % a.kvHeads === 0, "kv_heads must divide heads");
   checkElements("attn_values", "s", a.s, a.heads * a.batch * a.context);
-  checkElements("attn_values", "v", a.v, a.context * a.kvHeads * a.headDim);
+  checkKv("attn_values", "v", a.v, a.kv ?? "f32", a.context * a.kvHeads * a.headDim);
   checkElements("attn_values", "o", a.o, a.batch * a.heads * a.headDim);
   return {
     role: "attn_values",
-    code: attnValuesWgsl(),
+    code: attnValuesWgsl(a.kv),
     params: ATTN_VALUES_PARAMS.pack({
       heads: a.heads,
       kv_heads: a.kvHeads,

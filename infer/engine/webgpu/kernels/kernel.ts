@@ -20,7 +20,8 @@ export type KernelRole =
   | "softmax"
   | "attn_values"
   | "swiglu"
-  | "argmax";
+  | "argmax"
+  | "kv_store";
 
 /** Workgroup counts from the step's token count and the keys cached after it. */
 export type Grid = (n: number, kvLen: number) => [number, number, number];
