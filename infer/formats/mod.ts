@@ -9,6 +9,7 @@
  * - `model_folder.ts`: a Hugging Face model folder (`config.json` + one or several
  *   safetensors files) opened and checked from its headers alone.
  * - `gguf.ts`: the GGUF file of llama.cpp and Ollama, written and its header read.
+ * - `gguf_read.ts`: a GGUF file read with bounded reads: its checked header, a tensor's bytes by name.
  *
  * Data enters as files (safetensors, `config.json`, GGUF headers) and leaves as tensors for
  * `model/`, or as GGUF and safetensors files written from tensors.
@@ -55,3 +56,4 @@ export {
   writeGguf,
   writeGgufTo,
 } from "./gguf.ts";
+export { GgufFile, type GgufMetaValue, type GgufTensorEntry, isGgufFile, isPlainGgmlType } from "./gguf_read.ts";
