@@ -144,14 +144,25 @@ export {
 export { ApiError, type ApiErrorType, type OpenAiServer, serveOpenAi, type ServeOptions } from "./serve/mod.ts";
 
 // Formats a user reads and writes: GGUF (export, header) and safetensors.
-export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from "./model/mod.ts";
+export {
+  exportGguf,
+  type ExportGgufOptions,
+  type ExportGgufResult,
+  GgufModelFile,
+  loadGgufModel,
+  loadModelTokenizer,
+} from "./model/mod.ts";
 export {
   type DType,
   encodeSafetensors,
+  GgufFile,
   type GgufHeader,
+  type GgufMetaValue,
   type GgufScalarType,
+  type GgufTensorEntry,
   type GgufTensorInfo,
   type GgufValue,
+  isGgufFile,
   parseSafetensorsHeader,
   readGgufHeader,
   type SafetensorsEntry,

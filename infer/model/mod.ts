@@ -13,6 +13,8 @@
  * - `lora.ts`: PEFT adapters, checked against the base model, and the merge.
  * - `inspect.ts`: what a folder holds (sizes, parameters, dtypes, memory) without loading it.
  * - `gguf_export.ts`: a loaded model as GGUF (llama.cpp tensor names, keys, tokenizer).
+ * - `gguf_model.ts`: the inverse: a GGUF file as a spec and canonical weights (`loadModel`
+ *   reads one when given a file); `model_tokenizer.ts`: the tokenizer of a folder or GGUF file.
  *
  * Data enters as a model folder (and an adapter folder), read through `formats/`, and leaves as
  * a {@linkcode LoadedModel} for `engine/`, a {@linkcode ModelReport}, or a GGUF file.
@@ -56,3 +58,5 @@ export {
   type GgufExportPlan,
   planGgufExport,
 } from "./gguf_export.ts";
+export { GgufModelFile, type GgufWeightSource, loadGgufModel, unpermuteRows } from "./gguf_model.ts";
+export { loadModelTokenizer } from "./model_tokenizer.ts";
