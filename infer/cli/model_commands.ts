@@ -17,13 +17,15 @@ import { LoadProgressLine } from "../model/load_progress.ts";
 /** Help of `inspect`. */
 export const INSPECT_HELP: string = `iepile inspect — what a model folder (and a LoRA adapter) holds
 
-Usage: iepile inspect --model DIR [--lora DIR] [--json]
+Usage: iepile inspect --model DIR|FILE.gguf [--lora DIR] [--json]
 
 Reads config.json and the safetensors headers only (no weights): architecture, sizes,
 parameter count, stored dtypes, memory needed (weights and KV cache), and, with --lora,
 the adapter's rank, alpha and targets and whether every update fits its base tensor.
 
-  --model DIR   Hugging Face model folder (config.json + model.safetensors or shards)
+  --model DIR   Hugging Face model folder (config.json + model.safetensors or shards), or a
+                GGUF file (its header: architecture, sizes, tensors and bytes per type,
+                quantized ones included)
   --lora DIR    PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
   --json        the report as JSON
   -h, --help    this help

@@ -8,6 +8,8 @@
 import { InputError } from "../../io/errors.ts";
 import { AdapterFolder } from "./lora.ts";
 import { ModelFolder } from "../formats/model_folder.ts";
+import { isGgufFile } from "../formats/gguf_read.ts";
+import { GgufModelFile } from "./gguf_model.ts";
 import { type ModelSpec, parameterCount } from "./model_spec.ts";
 
 /** What {@linkcode inspectModel} reports. */
@@ -30,8 +32,14 @@ export interface ModelReport {
   readonly weightBytes: number;
   /** Bytes of KV cache per token (f32 keys and values). */
   readonly kvBytesPerToken: number;
-  /** Shards. */
+  /** Shards (1 for a GGUF file). */
   readonly shards: number;
+  /** For a GGUF file: its version, llama.cpp architecture, and tensors and bytes per ggml type. */
+  readonly gguf?: {
+    readonly version: number;
+    readonly architecture: string;
+    readonly types: Readonly<Record<string, { readonly tensors: number; readonly bytes: number }>>;
+  };
   /** The adapter, when one was given. */
   readonly adapter?: {
     readonly dir: string;
@@ -67,6 +75,7 @@ export interface ModelReport {
  * ```
  */
 export async function inspectModel(modelDir: string, loraDir?: string): Promise<ModelReport> {
+  if (await isGgufFile(modelDir)) return await inspectGguf(modelDir, loraDir);
   using folder = await ModelFolder.open(modelDir);
   const spec = folder.spec;
   const dtypes: Record<string, number> = {};
@@ -123,6 +132,40 @@ export async function inspectModel(modelDir: string, loraDir?: string): Promise<
   };
 }
 
+/** The report of a GGUF file: its header only (quantized tensors included). */
+async function inspectGguf(path: string, loraDir?: string): Promise<ModelReport> {
+  if (loraDir !== undefined) {
+    throw new InputError("a LoRA adapter applies to a Hugging Face model folder, not to a GGUF file", {
+      file: loraDir,
+    });
+  }
+  using model = await GgufModelFile.open(path);
+  const spec = model.spec;
+  const types: Record<string, { tensors: number; bytes: number }> = {};
+  const dtypes: Record<string, number> = {};
+  let weightBytes = 0;
+  for (const t of model.file.tensors) {
+    const entry = types[t.typeName] ??= { tensors: 0, bytes: 0 };
+    entry.tensors++;
+    entry.bytes += t.bytes;
+    dtypes[t.typeName] = (dtypes[t.typeName] ?? 0) + 1;
+  }
+  for (const s of model.sources) weightBytes += model.file.entry(s.name)!.bytes;
+  return {
+    model: path,
+    architecture: spec.architecture,
+    modelType: String(model.config.model_type ?? ""),
+    spec,
+    parameters: parameterCount(spec),
+    dtypes,
+    fileBytes: model.file.size,
+    weightBytes,
+    kvBytesPerToken: 2 * spec.layers * spec.kvHeads * spec.headDim * 4,
+    shards: 1,
+    gguf: { version: model.file.version, architecture: model.ggufArchitecture, types },
+  };
+}
+
 /**
  * The report as text.
  *
@@ -160,7 +203,16 @@ export function formatModelReport(r: ModelReport): string {
     `positions      ${pos}, up to ${n(s.maxPositions)} tokens`,
     `output         ${s.tiedEmbeddings ? "tied to the embedding" : "own matrix"}${s.normHead ? ", NormHead" : ""}`,
     `dtypes         ${Object.entries(r.dtypes).map(([d, c]) => `${d} × ${c}`).join(", ")}`,
-    `files          ${r.shards} safetensors file${r.shards === 1 ? "" : "s"}, ${size(r.fileBytes)}`,
+    r.gguf
+      ? `files          GGUF v${r.gguf.version} (llama.cpp architecture ${r.gguf.architecture}), ${size(r.fileBytes)}`
+      : `files          ${r.shards} safetensors file${r.shards === 1 ? "" : "s"}, ${size(r.fileBytes)}`,
+    ...(r.gguf
+      ? [
+        `tensor types   ${
+          Object.entries(r.gguf.types).map(([t, e]) => `${t} × ${e.tensors} (${n(e.bytes)} bytes)`).join(", ")
+        }`,
+      ]
+      : []),
     `memory         weights ${size(r.weightBytes)} + KV cache ${size(r.kvBytesPerToken * ctx)} at ${n(ctx)} tokens ` +
     `(${n(r.kvBytesPerToken)} bytes/token)`,
   ];

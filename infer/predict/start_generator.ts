@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
+import type { HfTokenizer } from "../../templates/mod.ts";
+import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { createEngine } from "../engine/create_engine.ts";
 import type { Engine } from "../engine/engine.ts";
 import { loadModel, type LoadProgress } from "../model/load_model.ts";
@@ -67,7 +68,7 @@ export interface LoadedEngine {
  */
 export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
   const model = await loadModel(options.model, { lora: options.lora, onProgress: options.onProgress });
-  const tokenizer = options.tokenizer ?? await loadTokenizer(options.model);
+  const tokenizer = options.tokenizer ?? await loadModelTokenizer(options.model);
   return { engine: await createEngine(model, { engine: options.engine, contextSize: options.contextSize }), tokenizer };
 }
 
