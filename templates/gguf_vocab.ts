@@ -10,7 +10,8 @@
  * - `gpt2` (byte-level BPE): tokens and merges as stored; `tokenizer.ggml.pre` names the
  *   pre-tokenizer (split pattern and normalizer).
  *
- * Control and user-defined tokens become added tokens (special or not).
+ * Control and user-defined tokens become added tokens (special or not); unused ones (the
+ * exporter's `[PAD…]` fillers for ids the tokenizer never had) are left out.
  *
  * @module
  */
@@ -148,7 +149,7 @@ export function tokenizerFilesFromGguf(
         end_of_word_suffix: null,
         fuse_unk: true,
         byte_fallback: true,
-        vocab: Object.fromEntries(list.map((t, i) => [t, i])),
+        vocab: Object.fromEntries(list.flatMap((t, i) => types[i] === TYPE.unused ? [] : [[t, i]])),
         merges: mergesFromScores(list, scores, types),
       },
     };
@@ -169,7 +170,7 @@ export function tokenizerFilesFromGguf(
     const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: false, use_regex: !pre.split };
     const vocab: Record<string, number> = {};
     list.forEach((t, i) => {
-      if (types[i] !== TYPE.control && types[i] !== TYPE.user) vocab[t] = i;
+      if (types[i] !== TYPE.control && types[i] !== TYPE.user && types[i] !== TYPE.unused) vocab[t] = i;
     });
     json = {
       version: "1.0",

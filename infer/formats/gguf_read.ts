@@ -51,9 +51,11 @@ const ARRAY = 9;
 const CHUNK = 1 << 20;
 
 /**
- * Whether a file starts with the GGUF magic (`GGUF`); `false` for a folder or a missing file.
+ * Whether a path is to be read as a GGUF file: a file that starts with the GGUF magic, or one
+ * named `*.gguf` (so that a damaged one is reported as a damaged GGUF, not as a bad folder).
+ * `false` for a folder or a missing path.
  *
- * @param path the file
+ * @param path the path
  * @returns whether it is GGUF
  *
  * @example
@@ -69,6 +71,7 @@ export async function isGgufFile(path: string): Promise<boolean> {
   let file: Deno.FsFile;
   try {
     if (!(await Deno.stat(path)).isFile) return false;
+    if (/\.gguf$/i.test(path)) return true;
     file = await Deno.open(path);
   } catch {
     return false;
@@ -335,7 +338,8 @@ class ChunkReader {
   #buf = new Uint8Array(0);
   #bufAt = 0;
   #pos = 0;
-  #dec = new TextDecoder();
+  // A token may be a lone byte-order mark: keep it (TextDecoder drops a leading one by default).
+  #dec = new TextDecoder("utf-8", { ignoreBOM: true });
 
   constructor(file: Deno.FsFile, size: number, path: string) {
     this.#file = file;
