@@ -18,6 +18,7 @@ import { type GgufValue, writeGguf } from "../infer/formats/mod.ts";
 import { type RandomModelOptions, shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { loadTokenizer } from "../templates/mod.ts";
 import type { Tensor } from "../infer/formats/tensor.ts";
+import { runServe } from "../infer/cli/mod.ts";
 import { runCli, skipNotice, tempDir } from "./_shared.ts";
 
 const DATA = new URL("../data/", import.meta.url).pathname;
@@ -438,5 +439,49 @@ Deno.test({
       if (before === undefined) Deno.env.delete("IEPILE_CACHE_DIR");
       else Deno.env.set("IEPILE_CACHE_DIR", before);
     }
+  },
+});
+
+Deno.test({
+  name: "serve --model FILE.gguf answers as serve on the folder",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using tmp = await tempDir();
+    const model = `${tmp.dir}/model`;
+    await writeRandomModel(model, {
+      architecture: "llama",
+      vocabSize: 32000,
+      ...tiny,
+      tokenizer: { json: llamaJson, config: llamaConfig },
+    });
+    const gguf = `${tmp.dir}/m.gguf`;
+    await exportGguf(await loadModel(model), gguf, { dtype: "f32" });
+    const answer = async (m: string) => {
+      let out = "";
+      const stop = new AbortController();
+      const io = { out: (s: string) => out += s, err: () => {} };
+      const args = ["--model", m, "--model-name", "m", "--template", "mistral", "--engine", "cpu", "--port", "0"];
+      const run = runServe(args, io, stop.signal);
+      while (!out.includes("\n")) await new Promise((r) => setTimeout(r, 20));
+      const res = await fetch(`${out.trim()}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "m",
+          messages: [{ role: "user", content: "你好, world" }],
+          max_tokens: 8,
+          temperature: 0,
+        }),
+      });
+      const body = await res.json();
+      ok(res.ok, JSON.stringify(body));
+      stop.abort();
+      equal(await run, 0);
+      return body.choices[0].message.content as string;
+    };
+    const a = await answer(model);
+    equal(await answer(gguf), a);
+    ok(a.length > 0);
   },
 });
