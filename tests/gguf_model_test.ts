@@ -273,6 +273,19 @@ Deno.test("the CLI on a GGUF: infer as on the folder, inspect, prompt; malformed
     equal(json.gguf.types.f32.bytes, json.weightBytes);
   });
 
+  await t.step("export-gguf from a GGUF: another format, the same vocabulary", async () => {
+    const f16 = `${tmp.dir}/qwen-f16.gguf`;
+    const r = await runCli(["export-gguf", "--model", gguf, "--out", f16, "--dtype", "f16", "--quiet"]);
+    equal(r.code, 0, r.stderr);
+    const [want, got] = [await loadTokenizer(model), await loadModelTokenizer(f16)];
+    for (const text of [...EDGE_TEXTS, ...(await sampleTexts()).slice(0, 40)]) {
+      deepEqual(got.encode(text), want.encode(text), JSON.stringify(text));
+    }
+    const [a, b] = [await loadModel(model, { dtype: "f16" }), await loadModel(f16)];
+    equal(bitsOf(b.weights.layers[1].wk), bitsOf(a.weights.layers[1].wk));
+    equal(bitsOf(b.weights.output), bitsOf(a.weights.output));
+  });
+
   await t.step("prompt: the GGUF's chat_template and token ids, as with the folder", async () => {
     for (const format of ["text", "ids"]) {
       const a = await runCli(["prompt", "--input", test, "--model", model, "--format", format, "--quiet"]);

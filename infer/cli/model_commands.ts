@@ -9,7 +9,10 @@ import { type OptionSpec, parseCommandArgs, type ParsedArgs, requiredOption } fr
 import { checkOutputPath } from "../../io/atomic_write.ts";
 import { UsageError } from "../../io/errors.ts";
 import { writeGgufTo } from "../formats/gguf.ts";
-import { exportGguf, type ExportGgufResult, planGgufExport } from "../model/gguf_export.ts";
+import { exportGguf, type ExportGgufOptions, type ExportGgufResult, planGgufExport } from "../model/gguf_export.ts";
+import { GgufFile, isGgufFile } from "../formats/gguf_read.ts";
+import { tokenizerFilesFromGguf } from "../../templates/mod.ts";
+import { basename } from "node:path";
 import { formatModelReport, inspectModel } from "../model/inspect.ts";
 import { type LoadedModel, loadModel } from "../model/load_model.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
@@ -39,7 +42,8 @@ export const EXPORT_GGUF_HELP: string =
 
 Usage: iepile export-gguf --model DIR [--lora DIR] --out FILE.gguf [--dtype f16|f32|bf16]
 
-  --model DIR      Hugging Face model folder (llama, mistral, qwen2 or baichuan)
+  --model DIR      Hugging Face model folder (llama, mistral, qwen2 or baichuan), or a GGUF
+                   file (f32/f16/bf16) to write in another format
   --lora DIR       PEFT LoRA adapter merged into the weights first (W += alpha/r · B·A)
   --out FILE       the GGUF file, written atomically (not a folder); '-' streams it to
                    standard output (e.g. into a pipe)
@@ -145,7 +149,14 @@ export async function runExportGguf(args: string[], io: CliIo): Promise<number> 
   } finally {
     progress.finish();
   }
-  const result = toStdout ? await exportToStdout(model, dtype) : await exportGguf(model, out, { dtype });
+  // A GGUF's vocabulary travels with it (re-exporting converts the format, e.g. f32 to f16).
+  const tokenizer = await ggufTokenizerFiles(modelDir);
+  const options: ExportGgufOptions = {
+    dtype,
+    tokenizer,
+    name: tokenizer ? basename(modelDir).replace(/\.gguf$/i, "") : undefined,
+  };
+  const result = toStdout ? await exportToStdout(model, options) : await exportGguf(model, out, options);
   if (!quiet) {
     io.err(
       `exported ${model.spec.architecture}${v.lora ? ` + LoRA ${v.lora}` : ""} → ${
@@ -159,8 +170,15 @@ export async function runExportGguf(args: string[], io: CliIo): Promise<number> 
 }
 
 /** `--out -`: the GGUF streamed to standard output, front to back (GGUF needs no seeking). */
-async function exportToStdout(model: LoadedModel, dtype: "f16" | "f32" | "bf16"): Promise<ExportGgufResult> {
-  const plan = await planGgufExport(model, { dtype });
+async function exportToStdout(model: LoadedModel, options: ExportGgufOptions): Promise<ExportGgufResult> {
+  const plan = await planGgufExport(model, options);
   const bytes = await writeGgufTo(Deno.stdout, plan.metadata, plan.tensors);
   return { architecture: plan.architecture, bytes, tensors: plan.tensors.length, tokenizer: plan.tokenizer };
+}
+
+/** The tokenizer files of a GGUF model (`undefined` for a folder, whose own files are read). */
+async function ggufTokenizerFiles(model: string): Promise<ExportGgufOptions["tokenizer"]> {
+  if (!(await isGgufFile(model))) return undefined;
+  using file = await GgufFile.open(model);
+  return file.metadata.has("tokenizer.ggml.model") ? tokenizerFilesFromGguf(file.metadata, model) : null;
 }
