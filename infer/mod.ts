@@ -148,13 +148,18 @@ export {
   exportGguf,
   type ExportGgufOptions,
   type ExportGgufResult,
+  type GgufArchitecture,
   GgufModelFile,
+  type GgufWeightSource,
+  type GlobalRole,
+  type LayerRole,
   loadGgufModel,
   loadModelTokenizer,
 } from "./model/mod.ts";
 export {
   type DType,
   encodeSafetensors,
+  type GgmlTypeName,
   GgufFile,
   type GgufHeader,
   type GgufMetaValue,

@@ -44,9 +44,9 @@ type Json = Record<string, unknown>;
 /** The rebuilt files. */
 export interface GgufTokenizerFiles {
   /** The `tokenizer.json` object. */
-  readonly json: Json;
+  readonly json: Record<string, unknown>;
   /** The `tokenizer_config.json` object. */
-  readonly config: Json;
+  readonly config: Record<string, unknown>;
 }
 
 /**

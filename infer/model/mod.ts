@@ -59,4 +59,5 @@ export {
   planGgufExport,
 } from "./gguf_export.ts";
 export { GgufModelFile, type GgufWeightSource, loadGgufModel, unpermuteRows } from "./gguf_model.ts";
+export type { GgufArchitecture, GlobalRole, LayerRole } from "./architecture_table.ts";
 export { loadModelTokenizer } from "./model_tokenizer.ts";
