@@ -64,6 +64,7 @@ Deno.test("GGUF files read back as written", async (t) => {
       using f = await GgufFile.open(path);
       equal(f.version, version);
       deepEqual([...f.metadata], [["general.architecture", "llama"], ["a.flag", true], ["a.list", [-3, 7]]]);
+      deepEqual([...f.metadataTypes.values()], ["string", "bool", "array<i32>"]);
       deepEqual(f.entry("t")?.shape, [1, 2]);
       deepEqual([...new Float32Array((await f.read("t")).slice().buffer)], [1.5, -2]);
       equal(f.dataStart, 192); // 167 header bytes, aligned to 32

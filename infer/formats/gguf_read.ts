@@ -46,6 +46,20 @@ const SCALAR_BYTES: Readonly<Record<number, number>> = {
   11: 8,
   12: 8,
 };
+const TYPE_NAMES: Readonly<Record<number, string>> = {
+  0: "u8",
+  1: "i8",
+  2: "u16",
+  3: "i16",
+  4: "u32",
+  5: "i32",
+  6: "f32",
+  7: "bool",
+  8: "string",
+  10: "u64",
+  11: "i64",
+  12: "f64",
+};
 const STRING = 8;
 const ARRAY = 9;
 const CHUNK = 1 << 20;
@@ -110,6 +124,8 @@ export class GgufFile implements Disposable {
   readonly version: number;
   /** Metadata, in file order. */
   readonly metadata: ReadonlyMap<string, GgufMetaValue>;
+  /** Each key's stored type: `u32`, `f32`, `string`, … or `array<ITEM>` (e.g. `array<string>`). */
+  readonly metadataTypes: ReadonlyMap<string, string>;
   /** Tensor entries, in file order. */
   readonly tensors: readonly GgufTensorEntry[];
   /** Where the data section starts. */
@@ -126,6 +142,7 @@ export class GgufFile implements Disposable {
     this.#file = file;
     this.version = h.version;
     this.metadata = h.metadata;
+    this.metadataTypes = h.metadataTypes;
     this.tensors = h.tensors;
     this.dataStart = h.dataStart;
     this.alignment = h.alignment;
@@ -241,6 +258,7 @@ export class GgufFile implements Disposable {
 interface ParsedHeader {
   version: number;
   metadata: Map<string, GgufMetaValue>;
+  metadataTypes: Map<string, string>;
   tensors: GgufTensorEntry[];
   dataStart: number;
   alignment: number;
@@ -258,6 +276,7 @@ async function parseHeader(r: ChunkReader, size: number, path: string): Promise<
   // Each key-value takes at least 12 bytes and each tensor info at least 24: counts beyond that are lies.
   if (nKv * 12 > size || nTensors * 24 > size) throw fail("the header is truncated (counts beyond the file's size)");
   const metadata = new Map<string, GgufMetaValue>();
+  const metadataTypes = new Map<string, string>();
   for (let i = 0; i < nKv; i++) {
     const key = await r.string(`metadata key ${i}`);
     const where = `key "${key}"`;
@@ -272,8 +291,10 @@ async function parseHeader(r: ChunkReader, size: number, path: string): Promise<
       const items: (number | string | boolean)[] = new Array(n);
       for (let j = 0; j < n; j++) items[j] = await r.scalar(itemType, where);
       metadata.set(key, items);
+      metadataTypes.set(key, `array<${TYPE_NAMES[itemType]}>`);
     } else if (type === STRING || SCALAR_BYTES[type] !== undefined) {
       metadata.set(key, await r.scalar(type, where));
+      metadataTypes.set(key, TYPE_NAMES[type]);
     } else {
       throw fail(`${where}: unknown value type ${type}`);
     }
@@ -327,7 +348,7 @@ async function parseHeader(r: ChunkReader, size: number, path: string): Promise<
       );
     }
   }
-  return { version, metadata, tensors, dataStart, alignment };
+  return { version, metadata, metadataTypes, tensors, dataStart, alignment };
 }
 
 /** Reads a file front to back through a bounded buffer, for headers of any size. */
