@@ -289,7 +289,7 @@ async function parseHeader(r: ChunkReader, size: number, path: string): Promise<
       if (itemBytes === undefined) throw fail(`${where}: unknown array item type ${itemType}`);
       if (n * itemBytes > size - r.at) throw fail(`${where}: the header is truncated (array of ${n} items)`);
       const items: (number | string | boolean)[] = new Array(n);
-      for (let j = 0; j < n; j++) items[j] = await r.scalar(itemType, where);
+      for (let j = 0; j < n; j++) items[j] = r.buffered(itemType) ?? await r.scalar(itemType, where);
       metadata.set(key, items);
       metadataTypes.set(key, `array<${TYPE_NAMES[itemType]}>`);
     } else if (type === STRING || SCALAR_BYTES[type] !== undefined) {
@@ -419,33 +419,58 @@ class ChunkReader {
     return this.#dec.decode(await this.bytes(n, what));
   }
 
+  /**
+   * The next value when the buffer already holds all of it (else `undefined`, nothing consumed):
+   * long arrays are read without a promise per item.
+   */
+  buffered(type: number): number | string | boolean | undefined {
+    const o = this.#pos - this.#bufAt;
+    const left = this.#buf.length - o;
+    if (type === STRING) {
+      if (left < 8) return undefined;
+      const n = new DataView(this.#buf.buffer, this.#buf.byteOffset + o, 8).getBigUint64(0, true);
+      if (n > BigInt(left - 8)) return undefined;
+      this.#pos += 8 + Number(n);
+      return this.#dec.decode(this.#buf.subarray(o + 8, o + 8 + Number(n)));
+    }
+    const size = SCALAR_BYTES[type];
+    if (left < size) return undefined;
+    this.#pos += size;
+    return scalarAt(new DataView(this.#buf.buffer, this.#buf.byteOffset + o, size), type);
+  }
+
   async scalar(type: number, what: string): Promise<number | string | boolean> {
     if (type === STRING) return await this.string(what);
     const [d] = await this.#view(SCALAR_BYTES[type], what);
-    switch (type) {
-      case 0:
-        return d.getUint8(0);
-      case 1:
-        return d.getInt8(0);
-      case 2:
-        return d.getUint16(0, true);
-      case 3:
-        return d.getInt16(0, true);
-      case 4:
-        return d.getUint32(0, true);
-      case 5:
-        return d.getInt32(0, true);
-      case 6:
-        return d.getFloat32(0, true);
-      case 7:
-        return d.getUint8(0) !== 0;
-      case 10:
-        return Number(d.getBigUint64(0, true));
-      case 11:
-        return Number(d.getBigInt64(0, true));
-      default:
-        return d.getFloat64(0, true);
-    }
+    return scalarAt(d, type);
+  }
+}
+
+/** A scalar of a GGUF value type at the start of `d`. */
+function scalarAt(d: DataView, type: number): number | boolean {
+  switch (type) {
+    case 0:
+      return d.getUint8(0);
+    case 1:
+      return d.getInt8(0);
+    case 2:
+      return d.getUint16(0, true);
+    case 3:
+      return d.getInt16(0, true);
+    case 4:
+      return d.getUint32(0, true);
+    case 5:
+      return d.getInt32(0, true);
+    case 6:
+      return d.getFloat32(0, true);
+    case 7:
+      return d.getUint8(0) !== 0;
+    case 10:
+      return Number(d.getBigUint64(0, true));
+    case 11:
+      return Number(d.getBigInt64(0, true));
+    default:
+      return d.getFloat64(0, true);
   }
 }
 
