@@ -155,6 +155,7 @@ export {
   type LayerRole,
   loadGgufModel,
   loadModelTokenizer,
+  type LoraBase,
 } from "./model/mod.ts";
 export {
   type DType,

@@ -296,17 +296,35 @@ Deno.test("the CLI on a GGUF: infer as on the folder, inspect, prompt; malformed
     }
   });
 
-  await t.step("a LoRA adapter on a GGUF base is refused, saying what to do", async () => {
-    await writeRandomLora(`${tmp.dir}/lora`, model, { r: 2, alpha: 4, targets: ["q_proj"] });
-    for (const engine of ["cpu", "llamacpp"]) {
-      const r = await runCli([
-        ...["infer", "--model", gguf, "--lora", `${tmp.dir}/lora`, "--template", "chat_template"],
-        ...["--engine", engine, "--input", test, "--output", `${tmp.dir}/l.json`, "--quiet"],
+  await t.step("a LoRA adapter on a GGUF base: merged at load as on the folder; llama.cpp refuses it", async () => {
+    const lora = `${tmp.dir}/lora`;
+    await writeRandomLora(lora, model, { r: 2, alpha: 4, targets: ["q_proj", "k_proj", "down_proj"] });
+    const [a, b] = [await loadModel(model, { lora }), await loadModel(gguf, { lora })];
+    const [wa, wb] = [weightsOf(a), weightsOf(b)];
+    for (let i = 0; i < wa.length; i++) equal(bitsOf(wb[i][1]), bitsOf(wa[i][1]), wa[i][0]);
+    const run = async (m: string, engine: string, out: string) =>
+      await runCli([
+        ...["infer", "--model", m, "--lora", lora, "--template", "chat_template", "--engine", engine],
+        ...["--input", test, "--output", out, "--max-new-tokens", "12", "--limit", "2", "--quiet"],
       ]);
-      equal(r.code, 1, r.stderr);
-      match(r.stderr, /applies to a Hugging Face model folder, not to a GGUF file/);
-      equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-    }
+    const [ra, rb] = [await run(model, "cpu", `${tmp.dir}/la.json`), await run(gguf, "cpu", `${tmp.dir}/lb.json`)];
+    equal(ra.code, 0, ra.stderr);
+    equal(rb.code, 0, rb.stderr);
+    equal(await Deno.readTextFile(`${tmp.dir}/lb.json`), await Deno.readTextFile(`${tmp.dir}/la.json`));
+    const inspect = await runCli(["inspect", "--model", gguf, "--lora", lora]);
+    equal(inspect.code, 0, inspect.stderr);
+    match(inspect.stdout, /adapter fit\s+yes/);
+    const other = `${tmp.dir}/lora-other`;
+    const wide = `${tmp.dir}/wide`;
+    await writeRandomModel(wide, { architecture: "qwen2", vocabSize: 300, ...tiny, hidden: 16 });
+    await writeRandomLora(other, wide, { r: 2, alpha: 4, targets: ["q_proj"] });
+    const misfit = await runCli(["inspect", "--model", gguf, "--lora", other]);
+    equal(misfit.code, 1);
+    match(misfit.stderr, /do not fit base tensor "model\.layers\.0\.self_attn\.q_proj\.weight" \[8, 8\]/);
+    const r = await run(gguf, "llamacpp", `${tmp.dir}/lc.json`);
+    equal(r.code, 1, r.stderr);
+    match(r.stderr, /llama\.cpp runs a GGUF as it is, without an adapter/);
+    equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   });
 
   // Malformed files, each through infer and inspect: exit 1, one line, no stack trace.

@@ -403,8 +403,8 @@ async function ensureGguf(
     // A GGUF model runs as it is: no export, no cache.
     if (lora !== undefined) {
       throw new InputError(
-        "a LoRA adapter applies to a Hugging Face model folder, not to a GGUF file (give --model DIR, or a GGUF " +
-          "exported with the adapter merged: iepile export-gguf --model DIR --lora ADAPTER)",
+        "llama.cpp runs a GGUF as it is, without an adapter: export one with the adapter merged " +
+          "(iepile export-gguf --model DIR|FILE.gguf --lora ADAPTER --out FILE) and give that, or use --engine cpu|webgpu",
         { file: lora },
       );
     }

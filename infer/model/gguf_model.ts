@@ -25,6 +25,8 @@ import {
 import { type ModelConfig, specFromConfig } from "./architectures.ts";
 import { type LayerWeights, type ModelSpec, ropeInvFreq } from "./model_spec.ts";
 import type { LoadedModel, LoadOptions } from "./load_model.ts";
+import { AdapterFolder, type LoraBase, mergeLora } from "./lora.ts";
+import { toF32 } from "../formats/dtype.ts";
 
 /** One weight the engine needs, where the GGUF file keeps it. */
 export interface GgufWeightSource {
@@ -38,6 +40,8 @@ export interface GgufWeightSource {
   readonly shape: readonly number[];
   /** For Q and K on llama-style RoPE: heads whose rows are stored pair-interleaved. */
   readonly permutedHeads?: number;
+  /** Its Hugging Face checkpoint name (none for the parts of a fused QKV, stored split). */
+  readonly hfName?: string;
 }
 
 /**
@@ -167,6 +171,22 @@ export class GgufModelFile implements Disposable {
     return s.permutedHeads ? unpermuteRows(t, s.permutedHeads) : t;
   }
 
+  /**
+   * The model under the Hugging Face names its exporter read, for checking a LoRA adapter.
+   *
+   * @returns the base, by checkpoint name
+   */
+  loraBase(): LoraBase {
+    const byName = new Map(this.sources.flatMap((s) => s.hfName === undefined ? [] : [[s.hfName, s]]));
+    const file = { path: this.file.path };
+    return {
+      dir: this.file.path,
+      has: (name) => byName.has(name),
+      entry: (name) => ({ shape: byName.get(name)!.shape }),
+      fileOf: () => file,
+    };
+  }
+
   /** Close the file. */
   close(): void {
     this.file.close();
@@ -182,9 +202,10 @@ export class GgufModelFile implements Disposable {
  * Load a GGUF file into canonical weights, one tensor at a time.
  *
  * @param path the `.gguf` file
- * @param options format and progress (a LoRA adapter applies to model folders only)
+ * @param options format, progress, and a LoRA adapter merged at load (by the Hugging Face names
+ *   the exporter read; not with `loraMode: "separate"`, fan-in-fan-out adapters or fused-QKV families)
  * @returns the loaded model (`dir` is the file)
- * @throws {InputError} for a bad file, quantized weights, or an adapter
+ * @throws {InputError} for a bad file, quantized weights, or an adapter that does not fit
  *
  * @example
  * ```ts
@@ -201,26 +222,54 @@ export class GgufModelFile implements Disposable {
  * ```
  */
 export async function loadGgufModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
-  if (options.lora !== undefined) {
-    throw new InputError(
-      "a LoRA adapter applies to a Hugging Face model folder, not to a GGUF file (merge it into the folder's " +
-        "weights with 'iepile export-gguf --model DIR --lora ADAPTER', or give --model DIR)",
-      { file: options.lora },
-    );
-  }
   using model = await GgufModelFile.open(path);
   const quantized = model.firstQuantized();
   if (quantized) await model.read(model.sources.find((s) => s.name === quantized.name)!); // throws, naming it
+  using adapter = options.lora === undefined ? undefined : await AdapterFolder.open(options.lora);
+  if (adapter) {
+    const why = options.loraMode === "separate"
+      ? "loraMode separate"
+      : adapter.config.fanInFanOut
+      ? "a fan_in_fan_out adapter"
+      : model.spec.architecture !== "llama" && ARCHITECTURES[model.spec.architecture].fusedQkv
+      ? `a ${ARCHITECTURES[model.spec.architecture].label} GGUF (its fused QKV is stored split)`
+      : undefined;
+    if (why) {
+      throw new InputError(
+        `a LoRA adapter on ${why} is not supported: merge it into the model folder's weights ` +
+          `(iepile export-gguf --model DIR --lora ADAPTER) or give --model DIR`,
+        { file: options.lora },
+      );
+    }
+    adapter.checkFits(model.loraBase());
+  }
   const spec = model.spec;
-  const totalBytes = model.sources.reduce((n, s) => n + model.file.entry(s.name)!.bytes, 0);
+  const targets = new Map((adapter?.targets ?? []).map((t) => [t.base, t]));
+  const adapterBytes = adapter
+    ? adapter.file.names.reduce((n, name) => n + adapter.file.entry(name).end - adapter.file.entry(name).begin, 0)
+    : 0;
+  const totalBytes = model.sources.reduce((n, s) => n + model.file.entry(s.name)!.bytes, 0) + adapterBytes;
   let bytesRead = 0;
+  const progress = (tensor: string, bytes: number) => {
+    bytesRead += bytes;
+    options.onProgress?.({ bytesRead, totalBytes, tensor });
+  };
   const global: Partial<Record<GlobalRole, Tensor>> = {};
   const perLayer: Partial<Record<LayerRole, Tensor>>[] = Array.from({ length: spec.layers }, () => ({}));
   const dtype = options.dtype;
   for (const s of model.sources) {
-    let t = await model.read(s);
-    bytesRead += model.file.entry(s.name)!.bytes;
-    options.onProgress?.({ bytesRead, totalBytes, tensor: s.name });
+    // The adapter's tensors are in Hugging Face order, as is what `read` returns.
+    const replacement = s.hfName === undefined ? undefined : adapter?.replacements.get(s.hfName);
+    let t = replacement === undefined ? await model.read(s) : await adapter!.file.read(replacement);
+    progress(replacement ?? s.name, model.file.entry(s.name)!.bytes);
+    const target = s.hfName === undefined ? undefined : targets.get(s.hfName);
+    if (target && adapter) {
+      const a = await adapter.file.read(target.a);
+      const b = await adapter.file.read(target.b);
+      progress(target.a, a.data.byteLength);
+      progress(target.b, b.data.byteLength);
+      t = mergeLora(t, toF32(a.data, a.dtype), toF32(b.data, b.dtype), target.r, target.scale, false);
+    }
     const kind = s.layer === undefined
       ? GLOBAL_ROLES[s.role as GlobalRole].kind
       : LAYER_ROLES[s.role as LayerRole].kind;
@@ -249,6 +298,7 @@ export async function loadGgufModel(path: string, options: LoadOptions = {}): Pr
     config: model.config,
     spec,
     weights: { embed, layers, norm: global.norm!, output: global.output ?? embed },
+    lora: options.lora,
   };
 }
 
@@ -293,7 +343,12 @@ function weightSources(spec: ModelSpec, arch: GgufArchitecture): GgufWeightSourc
   const out: GgufWeightSource[] = [];
   const global = (role: GlobalRole) => {
     if (GLOBAL_ROLES[role].present(spec)) {
-      out.push({ role, name: g.tensors.global[role]!, shape: GLOBAL_ROLES[role].shape(spec) });
+      out.push({
+        role,
+        name: g.tensors.global[role]!,
+        shape: GLOBAL_ROLES[role].shape(spec),
+        hfName: row.hf.global[role],
+      });
     }
   };
   global("embed");
@@ -310,6 +365,7 @@ function weightSources(spec: ModelSpec, arch: GgufArchitecture): GgufWeightSourc
         name: layerTensorName(name, layer),
         shape: info.shape(spec),
         permutedHeads: g.neoxRope ? undefined : info.ropeHeads?.(spec),
+        hfName: row.hf.layer[role] === undefined ? undefined : layerTensorName(row.hf.layer[role]!, layer),
       });
     }
   }

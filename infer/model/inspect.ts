@@ -6,7 +6,7 @@
  */
 
 import { InputError } from "../../io/errors.ts";
-import { AdapterFolder } from "./lora.ts";
+import { AdapterFolder, type LoraBase } from "./lora.ts";
 import { ModelFolder } from "../formats/model_folder.ts";
 import { isGgufFile } from "../formats/gguf_read.ts";
 import { GgufModelFile } from "./gguf_model.ts";
@@ -92,31 +92,7 @@ export async function inspectModel(modelDir: string, loraDir?: string): Promise<
       used.add(e.name);
     }
   }
-  let adapter: ModelReport["adapter"];
-  if (loraDir !== undefined) {
-    using a = await AdapterFolder.open(loraDir);
-    let misfit: string | undefined;
-    try {
-      a.checkFits(folder);
-    } catch (e) {
-      if (!(e instanceof InputError)) throw e;
-      misfit = e.message;
-    }
-    let params = 0;
-    for (const name of a.file.names) params += a.file.entry(name).shape.reduce((x, y) => x * y, 1);
-    const modules = [...new Set(a.targets.map((t) => t.base.replace(/\.weight$/, "").split(".").pop()!))].sort();
-    adapter = {
-      dir: loraDir,
-      r: a.config.r,
-      alpha: a.config.loraAlpha,
-      useRslora: a.config.useRslora,
-      targets: a.targets.length,
-      modules,
-      replaced: a.replacements.size,
-      parameters: params,
-      misfit,
-    };
-  }
+  const adapter = loraDir === undefined ? undefined : await adapterReport(loraDir, folder);
   return {
     model: modelDir,
     architecture: spec.architecture,
@@ -134,11 +110,6 @@ export async function inspectModel(modelDir: string, loraDir?: string): Promise<
 
 /** The report of a GGUF file: its header only (quantized tensors included). */
 async function inspectGguf(path: string, loraDir?: string): Promise<ModelReport> {
-  if (loraDir !== undefined) {
-    throw new InputError("a LoRA adapter applies to a Hugging Face model folder, not to a GGUF file", {
-      file: loraDir,
-    });
-  }
   using model = await GgufModelFile.open(path);
   const spec = model.spec;
   const types: Record<string, { tensors: number; bytes: number }> = {};
@@ -163,6 +134,33 @@ async function inspectGguf(path: string, loraDir?: string): Promise<ModelReport>
     kvBytesPerToken: 2 * spec.layers * spec.kvHeads * spec.headDim * 4,
     shards: 1,
     gguf: { version: model.file.version, architecture: model.ggufArchitecture, types },
+    adapter: loraDir === undefined ? undefined : await adapterReport(loraDir, model.loraBase()),
+  };
+}
+
+/** What an adapter holds and whether it fits the base. */
+async function adapterReport(loraDir: string, base: LoraBase): Promise<ModelReport["adapter"]> {
+  using a = await AdapterFolder.open(loraDir);
+  let misfit: string | undefined;
+  try {
+    a.checkFits(base);
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    misfit = e.message;
+  }
+  let params = 0;
+  for (const name of a.file.names) params += a.file.entry(name).shape.reduce((x, y) => x * y, 1);
+  const modules = [...new Set(a.targets.map((t) => t.base.replace(/\.weight$/, "").split(".").pop()!))].sort();
+  return {
+    dir: loraDir,
+    r: a.config.r,
+    alpha: a.config.loraAlpha,
+    useRslora: a.config.useRslora,
+    targets: a.targets.length,
+    modules,
+    replaced: a.replacements.size,
+    parameters: params,
+    misfit,
   };
 }
 

@@ -48,7 +48,14 @@ export {
 export { architectureOf, type ModelConfig, type SourceTensor, sourceTensors, specFromConfig } from "./architectures.ts";
 export { type LoadedModel, loadModel, type LoadOptions, type LoadProgress } from "./load_model.ts";
 export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
-export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./lora.ts";
+export {
+  type AdapterConfig,
+  AdapterFolder,
+  type AdapterTarget,
+  type LoraBase,
+  type LoraDelta,
+  mergeLora,
+} from "./lora.ts";
 export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
 export {
   exportGguf,
