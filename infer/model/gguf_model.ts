@@ -147,6 +147,24 @@ export class GgufModelFile implements Disposable {
   }
 
   /**
+   * Check that every weight can be loaded (f32, f16 or bf16), before any is read.
+   *
+   * @throws {InputError} naming the first quantized weight
+   */
+  checkLoadable(): void {
+    const e = this.firstQuantized();
+    if (e) throw this.#notLoadable(e);
+  }
+
+  #notLoadable(e: GgufTensorEntry): InputError {
+    return new InputError(
+      `tensor "${e.name}" is ${e.typeName}: quantized weights cannot be loaded into the cpu or webgpu engine yet ` +
+        `(llama.cpp runs them: --engine llamacpp)`,
+      { file: this.file.path },
+    );
+  }
+
+  /**
    * Read one weight as the engine wants it (Q/K rows back in rotate-half order).
    *
    * @param s the weight, from {@linkcode sources}
@@ -156,13 +174,7 @@ export class GgufModelFile implements Disposable {
   async read(s: GgufWeightSource): Promise<Tensor> {
     const e = this.file.entry(s.name)!;
     const type = e.typeName;
-    if (!isPlainGgmlType(type)) {
-      throw new InputError(
-        `tensor "${s.name}" is ${type}: quantized weights cannot be loaded into the cpu or webgpu engine yet ` +
-          `(llama.cpp runs them: --engine llamacpp)`,
-        { file: this.file.path },
-      );
-    }
+    if (!isPlainGgmlType(type)) throw this.#notLoadable(e);
     const bytes = await this.file.read(s.name);
     const data = type === "f32"
       ? new Float32Array(bytes.buffer, bytes.byteOffset, e.elements)
@@ -223,8 +235,7 @@ export class GgufModelFile implements Disposable {
  */
 export async function loadGgufModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
   using model = await GgufModelFile.open(path);
-  const quantized = model.firstQuantized();
-  if (quantized) await model.read(model.sources.find((s) => s.name === quantized.name)!); // throws, naming it
+  model.checkLoadable();
   using adapter = options.lora === undefined ? undefined : await AdapterFolder.open(options.lora);
   if (adapter) {
     const why = options.loraMode === "separate"
