@@ -27,18 +27,27 @@ if (!HAVE_GPU) skipNotice(import.meta.url, "infer --engine webgpu on a GGUF", "n
 
 const tiny = { hidden: 8, intermediate: 16, layers: 2, heads: 2 } as const;
 
-/** Every string in the bundled sample files (texts, entities, arguments, …). */
+/** Every string (values and keys) in the bundled data files: samples, schemas, hard negatives, predictions. */
 async function sampleTexts(): Promise<string[]> {
   const out = new Set<string>();
   const walk = (v: unknown): void => {
     if (typeof v === "string") out.add(v);
     else if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === "object") Object.values(v).forEach(walk);
+    else if (v && typeof v === "object") Object.entries(v).forEach(([k, x]) => (out.add(k), walk(x)));
   };
-  for await (const task of Deno.readDir(DATA)) {
-    if (!task.isDirectory) continue;
-    const text = await Deno.readTextFile(`${DATA}${task.name}/sample.json`).catch(() => "");
-    for (const line of text.split("\n")) if (line.trim()) walk(JSON.parse(line));
+  const files = async function* (dir: string): AsyncGenerator<string> {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory) yield* files(`${dir}${e.name}/`);
+      else if (e.name.endsWith(".json")) yield `${dir}${e.name}`;
+    }
+  };
+  for await (const file of files(DATA)) {
+    const text = await Deno.readTextFile(file);
+    try {
+      walk(JSON.parse(text));
+    } catch {
+      for (const line of text.split("\n")) if (line.trim()) walk(JSON.parse(line));
+    }
   }
   return [...out];
 }
@@ -172,7 +181,7 @@ Deno.test("a GGUF reads back as the folder it was exported from", async (t) => {
 Deno.test("the tokenizer of a GGUF gives the ids and texts of the tokenizer.json it came from", async (t) => {
   await using tmp = await tempDir();
   const texts = [...await sampleTexts(), ...EDGE_TEXTS];
-  ok(texts.length > 100, `${texts.length} texts`);
+  ok(texts.length > 200, `${texts.length} texts`);
   const tokenizers: [string, RandomModelOptions][] = [
     ["Llama 2 / Mistral", {
       architecture: "llama",
