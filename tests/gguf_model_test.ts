@@ -16,7 +16,7 @@ import { exportGguf, type LoadedModel, loadModel, loadModelTokenizer, webGpuAvai
 import { planGgufExport } from "../infer/model/mod.ts";
 import { type GgufValue, writeGguf } from "../infer/formats/mod.ts";
 import { type RandomModelOptions, shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
-import { loadTokenizer } from "../templates/mod.ts";
+import { type GgufVocabValue, loadTokenizer, tokenizerFilesFromGguf } from "../templates/mod.ts";
 import type { Tensor } from "../infer/formats/tensor.ts";
 import { runServe } from "../infer/cli/mod.ts";
 import { runCli, skipNotice, tempDir } from "./_shared.ts";
@@ -224,6 +224,26 @@ Deno.test("the tokenizer of a GGUF gives the ids and texts of the tokenizer.json
       }
     });
   }
+});
+
+Deno.test("a llama.cpp-converted SentencePiece vocabulary (scores by piece, not by merge) gives Llama 2's merges", () => {
+  // llama.cpp's converter writes each piece's SentencePiece score, not a merge rank. Scores shaped
+  // like a SentencePiece BPE model's (falling by one per id from the first normal piece, runs of
+  // spaces last at -1e9) must give the merges Hugging Face's converter ordered by them.
+  const vocab = (llamaJson as { model: { vocab: Record<string, number>; merges: string[] } }).model;
+  const tokens = Object.entries(vocab.vocab).sort((a, b) => a[1] - b[1]).map(([t]) => t);
+  const types = tokens.map((t, i) => i === 0 ? 2 : i < 3 ? 3 : /^<0x[0-9A-F]{2}>$/.test(t) ? 6 : 1);
+  const meta = new Map<string, GgufVocabValue>([
+    ["tokenizer.ggml.model", "llama"],
+    ["tokenizer.ggml.tokens", tokens],
+    ["tokenizer.ggml.scores", tokens.map((t, i) => types[i] !== 1 ? 0 : /^▁{2,}$/.test(t) ? -1e9 : 258.5 - i)],
+    ["tokenizer.ggml.token_type", types],
+    ["tokenizer.ggml.unknown_token_id", 0],
+  ]);
+  const { json } = tokenizerFilesFromGguf(meta, "llama-2.gguf");
+  const merges = (json.model as { merges: string[] }).merges;
+  equal(merges.length, vocab.merges.length);
+  deepEqual(merges, vocab.merges);
 });
 
 Deno.test("the CLI on a GGUF: infer as on the folder, inspect, prompt; malformed files in one line", async (t) => {
