@@ -109,7 +109,9 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       case "prompt": {
         // Loaded on demand: it brings the tokenizer and Jinja packages, which other commands do not need.
         const { runPrompt } = await import("./templates/cli_command.ts");
-        return await runPrompt(rest, io);
+        // A GGUF file's tokenizer is read by infer/ (which reads GGUF); folders need only templates/.
+        const { loadModelTokenizer } = await import("./infer/model/model_tokenizer.ts");
+        return await runPrompt(rest, io, loadModelTokenizer);
       }
       default:
         throw new UsageError(

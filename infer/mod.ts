@@ -71,6 +71,7 @@ export {
   type CreateEngineOptions,
   type Engine,
   type KernelProfile,
+  type KvFormat,
   type MatmulStrategy,
   openEngine,
   type OpenEngineOptions,
@@ -152,17 +153,33 @@ export {
 export { ApiError, type ApiErrorType, type OpenAiServer, serveOpenAi, type ServeOptions } from "./serve/mod.ts";
 
 // Formats a user reads and writes: GGUF (export, header) and safetensors.
-export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from "./model/mod.ts";
+export {
+  exportGguf,
+  type ExportGgufOptions,
+  type ExportGgufResult,
+  type GgufArchitecture,
+  GgufModelFile,
+  type GgufWeightSource,
+  type GlobalRole,
+  type LayerRole,
+  loadGgufModel,
+  loadModelTokenizer,
+  type LoraBase,
+} from "./model/mod.ts";
 export {
   dequantizeRow,
   dotRow,
   type DType,
   encodeSafetensors,
   type GgmlTypeName,
+  GgufFile,
   type GgufHeader,
+  type GgufMetaValue,
   type GgufScalarType,
+  type GgufTensorEntry,
   type GgufTensorInfo,
   type GgufValue,
+  isGgufFile,
   parseSafetensorsHeader,
   plainTensor,
   presetForBits,

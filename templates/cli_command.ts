@@ -32,8 +32,8 @@ Template and tokenizer:
   --template NAME         a named template (see --list); IEPile's README pairs: LLaMA-2 → llama2,
                           Baichuan2 → baichuan2, LLaMA-3 → alpaca, Qwen1.5 → qwen, OneKE →
                           llama2_zh (oneke, oneke_vllm, oneke_ollama: its README's other wrappers)
-  --model DIR             model folder with tokenizer.json (+ tokenizer_config.json): token ids,
-                          BOS, EOS; without --template its own chat_template is used
+  --model DIR|FILE        model folder with tokenizer.json (+ tokenizer_config.json), or a GGUF
+                          file: token ids, BOS, EOS; without --template its own chat_template
   --system TEXT           system text instead of the template's default
 
 Input and output:
@@ -88,6 +88,8 @@ const FLAGS = [
  *
  * @param args the arguments after `prompt`
  * @param io where normal output and messages go
+ * @param tokenizerOf how `--model` becomes a tokenizer (default: a folder's `tokenizer.json`; the CLI
+ *   passes one that also reads GGUF files)
  * @returns the exit code (0)
  * @throws {UsageError} for bad options (unknown template, missing --input, …)
  * @throws {InputError} for bad records or model files (one line with file and line)
@@ -100,7 +102,11 @@ const FLAGS = [
  * if (code !== 0 || !out.includes("llama2_zh")) throw new Error(out);
  * ```
  */
-export async function runPrompt(args: string[], io: CliIo): Promise<number> {
+export async function runPrompt(
+  args: string[],
+  io: CliIo,
+  tokenizerOf: (model: string) => Promise<HfTokenizer> = loadTokenizer,
+): Promise<number> {
   const v = parse(args);
   if (v.help) {
     io.out(PROMPT_HELP);
@@ -135,7 +141,7 @@ export async function runPrompt(args: string[], io: CliIo): Promise<number> {
   // Unknown names fail before the model loads; no --template means the model's own chat_template.
   const templateName = v.template ?? CHAT_TEMPLATE;
   if (templateName !== CHAT_TEMPLATE) getTemplate(templateName);
-  const tokenizer = v.model ? await loadTokenizer(v.model) : undefined;
+  const tokenizer = v.model ? await tokenizerOf(v.model) : undefined;
   if (templateName === CHAT_TEMPLATE && !tokenizer) {
     throw new UsageError("prompt: --template chat_template needs --model DIR (the tokenizer holds the template)");
   }

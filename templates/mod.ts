@@ -42,6 +42,12 @@ export {
   type PromptTokenizer,
   type SpecialToken,
 } from "./tokenizer.ts";
+export {
+  type GgufTokenizerFiles,
+  type GgufVocabValue,
+  tokenizerFilesFromGguf,
+  tokenizerFromGguf,
+} from "./gguf_vocab.ts";
 export { fitPrompt, type FitResult, LONG_INPUT_CHARS_PER_TOKEN, truncateQuery, truncateTail } from "./truncate.ts";
 export { explainPrompt } from "./explain.ts";
 export {

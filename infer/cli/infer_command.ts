@@ -11,17 +11,12 @@ import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts
 import { InputError, UsageError } from "../../io/errors.ts";
 import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { ProgressLine } from "../../io/progress.ts";
-import {
-  CHAT_TEMPLATE,
-  getTemplate,
-  loadTokenizer,
-  PromptRenderer,
-  queryOf,
-  type TruncateMode,
-} from "../../templates/mod.ts";
+import { CHAT_TEMPLATE, getTemplate, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
 import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
+import { loadModelTokenizer } from "../model/model_tokenizer.ts";
+import { isGgufFile } from "../formats/gguf_read.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
 import { chooseAutoEngine, llamaCppLoads } from "../predict/auto_engine.ts";
 import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "../predict/llamacpp_binding.ts";
@@ -53,7 +48,7 @@ import {
 /** Help of `iepile infer`. */
 export const INFER_HELP: string = `iepile infer — a model's answers for every record of a converted test file
 
-Usage: iepile infer --model DIR --template NAME --input TEST.json --output PRED.json [options]
+Usage: iepile infer --model DIR|FILE.gguf --template NAME --input TEST.json --output PRED.json [options]
        iepile infer --engine openai --base-url URL --input TEST.json --output PRED.json [options]
 
 Each record gets an "output" (the model's answer), as IEPile's src/inference.py writes it; then
@@ -76,7 +71,8 @@ IEPile's model family, ignored; --stage, --finetuning_type, --output_dir, --do_p
 (named in one line).
 
 Model and engine:
-  --model DIR           Hugging Face model folder (safetensors + config.json + tokenizer.json)
+  --model DIR|FILE      Hugging Face model folder (safetensors + config.json + tokenizer.json), or
+                        a GGUF file (f32/f16/bf16 on cpu and webgpu; llamacpp runs it as it is)
                         (alias --model_name_or_path)
   --lora DIR            PEFT LoRA adapter, merged at load (alias --checkpoint_dir)
 ${QUANTIZE_HELP} (llamacpp: the
@@ -244,7 +240,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   const template = v.template as string | undefined;
   if (template !== undefined && template !== CHAT_TEMPLATE) getTemplate(template);
   const modelDir = v.model as string | undefined;
-  const tokenizer = modelDir === undefined ? undefined : await loadTokenizer(modelDir);
+  const tokenizer = modelDir === undefined ? undefined : await loadModelTokenizer(modelDir);
   // The settings are built before the engine is chosen and again after: the files are read once.
   const filesOf = cachedFingerprints();
   const settingsOf = (family: string | null) =>
@@ -420,6 +416,17 @@ async function ensureGguf(
   quiet: boolean,
   io: { err(t: string): void },
 ): Promise<string> {
+  if (await isGgufFile(modelDir)) {
+    // A GGUF model runs as it is: no export, no cache.
+    if (lora !== undefined) {
+      throw new InputError(
+        "llama.cpp runs a GGUF as it is, without an adapter: export one with the adapter merged " +
+          "(iepile export-gguf --model DIR|FILE.gguf --lora ADAPTER --out FILE) and give that, or use --engine cpu|webgpu",
+        { file: lora },
+      );
+    }
+    return modelDir;
+  }
   const { cachedGguf } = await import("../predict/gguf_cache.ts");
   const { path } = await cachedGguf({
     model: modelDir,
@@ -565,7 +572,7 @@ async function checkContext(
   contextSize: number,
   o: {
     template: string;
-    tokenizer: NonNullable<Awaited<ReturnType<typeof loadTokenizer>>>;
+    tokenizer: NonNullable<Awaited<ReturnType<typeof loadModelTokenizer>>>;
     truncate: TruncateMode;
     cutoffLen: number;
   },

@@ -11,7 +11,10 @@ import { checkOutputPath } from "../../io/atomic_write.ts";
 import { UsageError } from "../../io/errors.ts";
 import { writeGgufTo } from "../formats/gguf.ts";
 import { QUANT_PRESETS, type QuantPreset } from "../formats/quant_preset.ts";
-import { exportGguf, type ExportGgufResult, planGgufExport } from "../model/gguf_export.ts";
+import { exportGguf, type ExportGgufOptions, type ExportGgufResult, planGgufExport } from "../model/gguf_export.ts";
+import { GgufFile, isGgufFile } from "../formats/gguf_read.ts";
+import { tokenizerFilesFromGguf } from "../../templates/mod.ts";
+import { basename } from "node:path";
 import { formatModelReport, inspectModel } from "../model/inspect.ts";
 import { type LoadedModel, loadModel } from "../model/load_model.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
@@ -19,7 +22,7 @@ import { LoadProgressLine } from "../model/load_progress.ts";
 /** Help of `inspect`. */
 export const INSPECT_HELP: string = `iepile inspect — what a model folder (and a LoRA adapter) holds
 
-Usage: iepile inspect --model DIR [--lora DIR] [--context-size N] [--quantize P] [--json]
+Usage: iepile inspect --model DIR|FILE.gguf [--lora DIR] [--context-size N] [--quantize P] [--json]
 
 Reads config.json and the safetensors headers only (no weights): architecture, sizes,
 parameter count, stored dtypes, memory needed (weights and KV cache) as stored and in each
@@ -27,7 +30,9 @@ format --quantize offers (f16, q8_0, q6_k, q4_k_m, q4_0: bytes of weights, KV ca
 context size and the total), and, with --lora, the adapter's rank, alpha and targets and
 whether every update fits its base tensor.
 
-  --model DIR   Hugging Face model folder (config.json + model.safetensors or shards)
+  --model DIR   Hugging Face model folder (config.json + model.safetensors or shards), or a
+                GGUF file (its header: architecture, sizes, tensors and bytes per type,
+                quantized ones included)
   --lora DIR    PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
   --context-size N  tokens the KV cache figures are for (default: the model's, at most 4096)
   --quantize P  mark the format infer --quantize P would load (--bits 4 / 8 too)
@@ -43,7 +48,8 @@ export const EXPORT_GGUF_HELP: string =
 
 Usage: iepile export-gguf --model DIR [--lora DIR] --out FILE.gguf [--dtype TYPE]
 
-  --model DIR      Hugging Face model folder (llama, mistral, qwen2 or baichuan)
+  --model DIR      Hugging Face model folder (llama, mistral, qwen2 or baichuan), or a GGUF
+                   file (f32/f16/bf16) to write in another format
   --lora DIR       PEFT LoRA adapter merged into the weights first (W += alpha/r · B·A)
   --out FILE       the GGUF file, written atomically (not a folder); '-' streams it to
                    standard output (e.g. into a pipe)
@@ -165,8 +171,14 @@ export async function runExportGguf(args: string[], io: CliIo): Promise<number> 
   } finally {
     progress.finish();
   }
-  const preset = dtype as QuantPreset;
-  const result = toStdout ? await exportToStdout(model, preset) : await exportGguf(model, out, { dtype: preset });
+  // A GGUF's vocabulary travels with it (re-exporting converts the format, e.g. f32 to f16).
+  const tokenizer = await ggufTokenizerFiles(modelDir);
+  const options: ExportGgufOptions = {
+    dtype: dtype as QuantPreset,
+    tokenizer,
+    name: tokenizer ? basename(modelDir).replace(/\.gguf$/i, "") : undefined,
+  };
+  const result = toStdout ? await exportToStdout(model, options) : await exportGguf(model, out, options);
   if (!quiet) {
     io.err(
       `exported ${model.spec.architecture}${v.lora ? ` + LoRA ${v.lora}` : ""} → ${
@@ -183,8 +195,8 @@ export async function runExportGguf(args: string[], io: CliIo): Promise<number> 
 }
 
 /** `--out -`: the GGUF streamed to standard output, front to back (GGUF needs no seeking). */
-async function exportToStdout(model: LoadedModel, dtype: QuantPreset): Promise<ExportGgufResult> {
-  const plan = await planGgufExport(model, { dtype });
+async function exportToStdout(model: LoadedModel, options: ExportGgufOptions): Promise<ExportGgufResult> {
+  const plan = await planGgufExport(model, options);
   const bytes = await writeGgufTo(Deno.stdout, plan.metadata, plan.tensors);
   return {
     architecture: plan.architecture,
@@ -193,4 +205,11 @@ async function exportToStdout(model: LoadedModel, dtype: QuantPreset): Promise<E
     tensors: plan.tensors.length,
     tokenizer: plan.tokenizer,
   };
+}
+
+/** The tokenizer files of a GGUF model (`undefined` for a folder, whose own files are read). */
+async function ggufTokenizerFiles(model: string): Promise<ExportGgufOptions["tokenizer"]> {
+  if (!(await isGgufFile(model))) return undefined;
+  using file = await GgufFile.open(model);
+  return file.metadata.has("tokenizer.ggml.model") ? tokenizerFilesFromGguf(file.metadata, model) : null;
 }

@@ -20,7 +20,7 @@ import { serveOpenAi } from "../serve/openai_server.ts";
 /** Help of `serve`. */
 export const SERVE_HELP: string = `iepile serve — an OpenAI-compatible HTTP server on a local model
 
-Usage: iepile serve --model DIR [--lora DIR] [--quantize P] --template NAME [--engine cpu|webgpu]
+Usage: iepile serve --model DIR|FILE.gguf [--lora DIR] [--quantize P] --template NAME [--engine cpu|webgpu]
                     [--port N] [--host H] [--api-key KEY] [--model-name NAME]
                     [--max-queue N] [--context-size N]
 
@@ -34,7 +34,8 @@ Both take max_tokens, temperature (default 1; 0 = greedy), top_p, top_k, seed, s
 json_schema: {schema}} with the JSON Schema of an IE answer (as \`iepile infer\` sends it): the
 answer then always parses, with exactly the schema's keys. GET /health needs no key.
 
-  --model DIR         Hugging Face model folder (config.json, safetensors, tokenizer.json)
+  --model DIR|FILE    Hugging Face model folder (config.json, safetensors, tokenizer.json), or a
+                      GGUF file (f32, f16 or bf16 weights)
   --lora DIR          PEFT LoRA adapter merged into the weights at load
   --quantize P        quantize the weights as they load, after the LoRA merge: q8_0, q6_k,
                       q4_k_m (4.8 bits per weight), q4_0 (llama.cpp's presets; --bits 4 / 8 too)

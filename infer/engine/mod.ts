@@ -42,6 +42,7 @@ export {
 export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
 export {
   type KernelProfile,
+  type KvFormat,
   type MatmulStrategy,
   webGpuAvailable,
   WebGpuEngine,

@@ -9,6 +9,7 @@
 import type { DType } from "./dtype.ts";
 import { GGML_TYPE_LAYOUTS, ggmlRowBytes, type GgmlTypeName } from "./ggml_types.ts";
 import { numel } from "./tensor.ts";
+import { GgufFile } from "./gguf_read.ts";
 
 /** Scalar GGUF value types. */
 export type GgufScalarType = "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "f32" | "bool" | "u64" | "i64" | "f64";
@@ -39,10 +40,6 @@ const TYPE_IDS: Readonly<Record<GgufScalarType | "string" | "array", number>> = 
   i64: 11,
   f64: 12,
 };
-const TYPE_NAMES = Object.fromEntries(Object.entries(TYPE_IDS).map(([k, v]) => [v, k])) as Record<
-  number,
-  GgufScalarType | "string" | "array"
->;
 
 /** ggml tensor type ids of the formats written. */
 export const GGML_TYPES: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 30 };
@@ -353,110 +350,28 @@ export interface GgufHeader {
 }
 
 /**
- * Read a GGUF file's header (metadata and tensor entries).
+ * Read a GGUF file's header (metadata and tensor entries), checked, with bounded reads (see
+ * {@linkcode GgufFile} for the tensors' data).
  *
  * @param path the file
  * @returns the header
+ * @throws {InputError} for a malformed file
+ *
+ * @example
+ * ```ts
+ * import { readGgufHeader, writeGguf } from "./gguf.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".gguf" });
+ * await writeGguf(path, [["general.architecture", { type: "string", value: "qwen2" }]], []);
+ * if ((await readGgufHeader(path)).metadata.get("general.architecture") !== "qwen2") throw new Error();
+ * await Deno.remove(path);
+ * ```
  */
 export async function readGgufHeader(path: string): Promise<GgufHeader> {
-  const bytes = await Deno.readFile(path);
-  const d = new DataView(bytes.buffer);
-  let o = 0;
-  const dec = new TextDecoder();
-  if (dec.decode(bytes.subarray(0, 4)) !== "GGUF") throw new Error(`${path}: not a GGUF file`);
-  o = 4;
-  const version = d.getUint32(o, true);
-  o += 4;
-  const nTensors = Number(d.getBigUint64(o, true));
-  const nKv = Number(d.getBigUint64(o + 8, true));
-  o += 16;
-  const str = () => {
-    const n = Number(d.getBigUint64(o, true));
-    const s = dec.decode(bytes.subarray(o + 8, o + 8 + n));
-    o += 8 + n;
-    return s;
+  using file = await GgufFile.open(path);
+  return {
+    version: file.version,
+    metadata: file.metadata,
+    tensors: file.tensors.map(({ name, dims, type, offset }) => ({ name, dims, type, offset })),
+    dataStart: file.dataStart,
   };
-  const scalar = (type: string): number | string | boolean => {
-    const sizes: Record<string, number> = {
-      u8: 1,
-      i8: 1,
-      u16: 2,
-      i16: 2,
-      u32: 4,
-      i32: 4,
-      f32: 4,
-      bool: 1,
-      u64: 8,
-      i64: 8,
-      f64: 8,
-    };
-    if (type === "string") return str();
-    let v: number | boolean;
-    switch (type) {
-      case "u8":
-        v = d.getUint8(o);
-        break;
-      case "i8":
-        v = d.getInt8(o);
-        break;
-      case "u16":
-        v = d.getUint16(o, true);
-        break;
-      case "i16":
-        v = d.getInt16(o, true);
-        break;
-      case "u32":
-        v = d.getUint32(o, true);
-        break;
-      case "i32":
-        v = d.getInt32(o, true);
-        break;
-      case "f32":
-        v = d.getFloat32(o, true);
-        break;
-      case "bool":
-        v = d.getUint8(o) !== 0;
-        break;
-      case "u64":
-        v = Number(d.getBigUint64(o, true));
-        break;
-      case "i64":
-        v = Number(d.getBigInt64(o, true));
-        break;
-      default:
-        v = d.getFloat64(o, true);
-    }
-    o += sizes[type];
-    return v;
-  };
-  const metadata = new Map<string, number | string | boolean | (number | string | boolean)[]>();
-  for (let i = 0; i < nKv; i++) {
-    const key = str();
-    const type = TYPE_NAMES[d.getUint32(o, true)];
-    o += 4;
-    if (type === "array") {
-      const itemType = TYPE_NAMES[d.getUint32(o, true)];
-      const n = Number(d.getBigUint64(o + 4, true));
-      o += 12;
-      const items: (number | string | boolean)[] = [];
-      for (let j = 0; j < n; j++) items.push(scalar(itemType));
-      metadata.set(key, items);
-    } else {
-      metadata.set(key, scalar(type));
-    }
-  }
-  const tensors: GgufTensorInfo[] = [];
-  for (let i = 0; i < nTensors; i++) {
-    const name = str();
-    const nd = d.getUint32(o, true);
-    o += 4;
-    const dims: number[] = [];
-    for (let j = 0; j < nd; j++, o += 8) dims.push(Number(d.getBigUint64(o, true)));
-    const type = d.getUint32(o, true);
-    const offset = Number(d.getBigUint64(o + 4, true));
-    o += 12;
-    tensors.push({ name, dims, type, offset });
-  }
-  const alignment = Number(metadata.get("general.alignment") ?? GGUF_ALIGNMENT);
-  return { version, metadata, tensors, dataStart: Math.ceil(o / alignment) * alignment };
 }

@@ -16,6 +16,7 @@
  *   blocks), and quantizing and reading one.
  * - `quant_preset.ts`: llama.cpp's quantization presets (`q8_0`, `q4_k_m`, ...) as a ggml type
  *   per tensor.
+ * - `gguf_read.ts`: a GGUF file read with bounded reads: its checked header, a tensor's bytes by name.
  *
  * Data enters as files (safetensors, `config.json`, GGUF headers) and leaves as tensors for
  * `model/`, or as GGUF and safetensors files written from tensors.
@@ -93,3 +94,4 @@ export {
   writeGguf,
   writeGgufTo,
 } from "./gguf.ts";
+export { GgufFile, type GgufMetaValue, type GgufTensorEntry, isGgufFile, isPlainGgmlType } from "./gguf_read.ts";

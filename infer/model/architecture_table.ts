@@ -201,7 +201,44 @@ export interface GgufArchitectureRow {
   readonly neoxRope: boolean;
   /** Whether llama.cpp needs `output` even when tied to the embedding. */
   readonly outputRequired: boolean;
+  /** Its hyper-parameter keys (after the `general.architecture` prefix), by the config key they stand for. */
+  readonly hyperParameters: GgufHyperParameterKeys;
 }
+
+/**
+ * GGUF hyper-parameter keys, without the architecture prefix (`llama.` + `block_count`), by the
+ * {@linkcode ConfigKeys} field they carry; read back into a `config.json` when a GGUF is loaded.
+ */
+export type GgufHyperParameterKeys = Readonly<
+  Partial<
+    Record<
+      | "vocabSize"
+      | "hidden"
+      | "intermediate"
+      | "layers"
+      | "heads"
+      | "kvHeads"
+      | "headDim"
+      | "normEps"
+      | "ropeTheta"
+      | "maxPositions",
+      string
+    >
+  >
+>;
+
+const GGUF_HYPERPARAMETERS: GgufHyperParameterKeys = {
+  maxPositions: "context_length",
+  hidden: "embedding_length",
+  layers: "block_count",
+  intermediate: "feed_forward_length",
+  heads: "attention.head_count",
+  kvHeads: "attention.head_count_kv",
+  normEps: "attention.layer_norm_rms_epsilon",
+  headDim: "attention.key_length",
+  vocabSize: "vocab_size",
+  ropeTheta: "rope.freq_base",
+};
 
 const LLAMA_CONFIG: ConfigKeys = {
   vocabSize: "vocab_size",
@@ -344,9 +381,27 @@ const GGUF_TENSORS: GgufArchitectureRow["tensors"] = {
 
 /** The llama.cpp architectures written. */
 export const GGUF_ARCHITECTURES: Readonly<Record<GgufArchitecture, GgufArchitectureRow>> = {
-  llama: { name: "llama", tensors: GGUF_TENSORS, neoxRope: false, outputRequired: false },
-  qwen2: { name: "qwen2", tensors: GGUF_TENSORS, neoxRope: true, outputRequired: false },
-  baichuan: { name: "baichuan", tensors: GGUF_TENSORS, neoxRope: false, outputRequired: true },
+  llama: {
+    name: "llama",
+    tensors: GGUF_TENSORS,
+    neoxRope: false,
+    outputRequired: false,
+    hyperParameters: GGUF_HYPERPARAMETERS,
+  },
+  qwen2: {
+    name: "qwen2",
+    tensors: GGUF_TENSORS,
+    neoxRope: true,
+    outputRequired: false,
+    hyperParameters: GGUF_HYPERPARAMETERS,
+  },
+  baichuan: {
+    name: "baichuan",
+    tensors: GGUF_TENSORS,
+    neoxRope: false,
+    outputRequired: true,
+    hyperParameters: GGUF_HYPERPARAMETERS,
+  },
 };
 
 /**

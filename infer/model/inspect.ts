@@ -6,8 +6,10 @@
  */
 
 import { InputError } from "../../io/errors.ts";
-import { AdapterFolder } from "./lora.ts";
+import { AdapterFolder, type LoraBase } from "./lora.ts";
 import { ModelFolder } from "../formats/model_folder.ts";
+import { isGgufFile } from "../formats/gguf_read.ts";
+import { GgufModelFile } from "./gguf_model.ts";
 import { type ModelSpec, parameterCount } from "./model_spec.ts";
 import { type FormatMemory, kvBytesPerToken, weightMemory } from "./memory_plan.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
@@ -38,8 +40,14 @@ export interface ModelReport {
   readonly formats: readonly FormatMemory[];
   /** The preset `--quantize` asks for, when given. */
   readonly quantize?: QuantPreset;
-  /** Shards. */
+  /** Shards (1 for a GGUF file). */
   readonly shards: number;
+  /** For a GGUF file: its version, llama.cpp architecture, and tensors and bytes per ggml type. */
+  readonly gguf?: {
+    readonly version: number;
+    readonly architecture: string;
+    readonly types: Readonly<Record<string, { readonly tensors: number; readonly bytes: number }>>;
+  };
   /** The adapter, when one was given. */
   readonly adapter?: {
     readonly dir: string;
@@ -81,6 +89,7 @@ export async function inspectModel(
   loraDir?: string,
   options: { readonly contextSize?: number; readonly quantize?: QuantPreset } = {},
 ): Promise<ModelReport> {
+  if (await isGgufFile(modelDir)) return await inspectGguf(modelDir, loraDir, options);
   using folder = await ModelFolder.open(modelDir);
   const spec = folder.spec;
   const dtypes: Record<string, number> = {};
@@ -97,31 +106,7 @@ export async function inspectModel(
       used.add(e.name);
     }
   }
-  let adapter: ModelReport["adapter"];
-  if (loraDir !== undefined) {
-    using a = await AdapterFolder.open(loraDir);
-    let misfit: string | undefined;
-    try {
-      a.checkFits(folder);
-    } catch (e) {
-      if (!(e instanceof InputError)) throw e;
-      misfit = e.message;
-    }
-    let params = 0;
-    for (const name of a.file.names) params += a.file.entry(name).shape.reduce((x, y) => x * y, 1);
-    const modules = [...new Set(a.targets.map((t) => t.base.replace(/\.weight$/, "").split(".").pop()!))].sort();
-    adapter = {
-      dir: loraDir,
-      r: a.config.r,
-      alpha: a.config.loraAlpha,
-      useRslora: a.config.useRslora,
-      targets: a.targets.length,
-      modules,
-      replaced: a.replacements.size,
-      parameters: params,
-      misfit,
-    };
-  }
+  const adapter = loraDir === undefined ? undefined : await adapterReport(loraDir, folder);
   return {
     model: modelDir,
     architecture: spec.architecture,
@@ -137,6 +122,69 @@ export async function inspectModel(
     quantize: options.quantize,
     shards: folder.files.length,
     adapter,
+  };
+}
+
+/** The report of a GGUF file: its header only (quantized tensors included). */
+async function inspectGguf(
+  path: string,
+  loraDir: string | undefined,
+  options: { readonly contextSize?: number; readonly quantize?: QuantPreset },
+): Promise<ModelReport> {
+  using model = await GgufModelFile.open(path);
+  const spec = model.spec;
+  const types: Record<string, { tensors: number; bytes: number }> = {};
+  const dtypes: Record<string, number> = {};
+  let weightBytes = 0;
+  for (const t of model.file.tensors) {
+    const entry = types[t.typeName] ??= { tensors: 0, bytes: 0 };
+    entry.tensors++;
+    entry.bytes += t.bytes;
+    dtypes[t.typeName] = (dtypes[t.typeName] ?? 0) + 1;
+  }
+  for (const s of model.sources) weightBytes += model.file.entry(s.name)!.bytes;
+  return {
+    model: path,
+    architecture: spec.architecture,
+    modelType: String(model.config.model_type ?? ""),
+    spec,
+    parameters: parameterCount(spec),
+    dtypes,
+    fileBytes: model.file.size,
+    weightBytes,
+    kvBytesPerToken: kvBytesPerToken(spec),
+    contextSize: options.contextSize ?? Math.min(spec.maxPositions, 4096),
+    formats: weightMemory(spec),
+    quantize: options.quantize,
+    shards: 1,
+    gguf: { version: model.file.version, architecture: model.ggufArchitecture, types },
+    adapter: loraDir === undefined ? undefined : await adapterReport(loraDir, model.loraBase()),
+  };
+}
+
+/** What an adapter holds and whether it fits the base. */
+async function adapterReport(loraDir: string, base: LoraBase): Promise<ModelReport["adapter"]> {
+  using a = await AdapterFolder.open(loraDir);
+  let misfit: string | undefined;
+  try {
+    a.checkFits(base);
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    misfit = e.message;
+  }
+  let params = 0;
+  for (const name of a.file.names) params += a.file.entry(name).shape.reduce((x, y) => x * y, 1);
+  const modules = [...new Set(a.targets.map((t) => t.base.replace(/\.weight$/, "").split(".").pop()!))].sort();
+  return {
+    dir: loraDir,
+    r: a.config.r,
+    alpha: a.config.loraAlpha,
+    useRslora: a.config.useRslora,
+    targets: a.targets.length,
+    modules,
+    replaced: a.replacements.size,
+    parameters: params,
+    misfit,
   };
 }
 
@@ -177,7 +225,16 @@ export function formatModelReport(r: ModelReport): string {
     `positions      ${pos}, up to ${n(s.maxPositions)} tokens`,
     `output         ${s.tiedEmbeddings ? "tied to the embedding" : "own matrix"}${s.normHead ? ", NormHead" : ""}`,
     `dtypes         ${Object.entries(r.dtypes).map(([d, c]) => `${d} × ${c}`).join(", ")}`,
-    `files          ${r.shards} safetensors file${r.shards === 1 ? "" : "s"}, ${size(r.fileBytes)}`,
+    r.gguf
+      ? `files          GGUF v${r.gguf.version} (llama.cpp architecture ${r.gguf.architecture}), ${size(r.fileBytes)}`
+      : `files          ${r.shards} safetensors file${r.shards === 1 ? "" : "s"}, ${size(r.fileBytes)}`,
+    ...(r.gguf
+      ? [
+        `tensor types   ${
+          Object.entries(r.gguf.types).map(([t, e]) => `${t} × ${e.tensors} (${n(e.bytes)} bytes)`).join(", ")
+        }`,
+      ]
+      : []),
     `memory         weights ${size(r.weightBytes)} + KV cache ${size(r.kvBytesPerToken * ctx)} at ${n(ctx)} tokens ` +
     `(${n(r.kvBytesPerToken)} bytes/token) = ${size(r.weightBytes + r.kvBytesPerToken * ctx)}${
       r.quantize ? " (as stored)" : ""

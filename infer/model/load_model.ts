@@ -15,6 +15,8 @@ import { GLOBAL_ROLES, type GlobalRole, LAYER_ROLES, type LayerRole } from "./ar
 import { type DType, fromF32, toF32 } from "../formats/dtype.ts";
 import { AdapterFolder, type LoraDelta, mergeLora } from "./lora.ts";
 import { ModelFolder } from "../formats/model_folder.ts";
+import { isGgufFile } from "../formats/gguf_read.ts";
+import { loadGgufModel } from "./gguf_model.ts";
 import type { LayerWeights, ModelSpec, ModelWeights } from "./model_spec.ts";
 import { castTensor, type Tensor } from "../formats/tensor.ts";
 import { quantizeTensor, type WeightTensor } from "../formats/quant_tensor.ts";
@@ -79,9 +81,10 @@ export interface LoadedModel<M = WeightTensor> {
 }
 
 /**
- * Load a Hugging Face model folder (and a LoRA adapter) into canonical weights.
+ * Load a Hugging Face model folder (and a LoRA adapter) into canonical weights; or a GGUF
+ * file (see `gguf_model.ts`).
  *
- * @param dir the model folder
+ * @param dir the model folder, or a `.gguf` file
  * @param options adapter, format and progress
  * @returns the loaded model
  * @throws {InputError} for a bad folder or adapter, before any large read
@@ -99,6 +102,7 @@ export interface LoadedModel<M = WeightTensor> {
  * ```
  */
 export async function loadModel<M = WeightTensor>(dir: string, options: LoadOptions<M> = {}): Promise<LoadedModel<M>> {
+  if (await isGgufFile(dir)) return await loadGgufModel(dir, options);
   using folder = await ModelFolder.open(dir);
   using adapter = options.lora === undefined ? undefined : await AdapterFolder.open(options.lora);
   adapter?.checkFits(folder);

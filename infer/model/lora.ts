@@ -9,7 +9,6 @@
 import { join } from "node:path";
 import { InputError } from "../../io/errors.ts";
 import { type DType, fromF32, table16 } from "../formats/dtype.ts";
-import type { ModelFolder } from "../formats/model_folder.ts";
 import { readJsonObject } from "../formats/model_folder.ts";
 import { SafetensorsFile } from "../formats/safetensors.ts";
 import type { Tensor } from "../formats/tensor.ts";
@@ -44,6 +43,21 @@ export interface AdapterTarget {
   readonly r: number;
   /** `alpha / r` (or `alpha / √r`). */
   readonly scale: number;
+}
+
+/**
+ * The base model an adapter is checked against, by Hugging Face tensor name: a model folder, or
+ * a GGUF file seen under the names its exporter read.
+ */
+export interface LoraBase {
+  /** The model (for messages). */
+  readonly dir: string;
+  /** Whether it has a tensor. */
+  has(name: string): boolean;
+  /** A tensor's row-major shape. */
+  entry(name: string): { readonly shape: readonly number[] };
+  /** The file holding a tensor (for messages). */
+  fileOf(name: string): { readonly path: string };
 }
 
 /** A low-rank update kept apart from its base weight (for on-the-fly application). */
@@ -175,7 +189,7 @@ export class AdapterFolder implements Disposable {
    * @param model the open base model
    * @throws {InputError} naming the adapter tensor and the base tensor that disagree
    */
-  checkFits(model: ModelFolder): void {
+  checkFits(model: LoraBase): void {
     const baseFile = (name: string) => model.has(name) ? model.fileOf(name).path : model.dir;
     for (const t of this.targets) {
       const a = this.file.entry(t.a);

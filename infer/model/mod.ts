@@ -14,6 +14,8 @@
  * - `inspect.ts`: what a folder holds (sizes, parameters, dtypes, memory) without loading it.
  * - `memory_plan.ts`: the bytes of a model's weights in each format, and of its KV cache.
  * - `gguf_export.ts`: a loaded model as GGUF (llama.cpp tensor names, keys, tokenizer).
+ * - `gguf_model.ts`: the inverse: a GGUF file as a spec and canonical weights (`loadModel`
+ *   reads one when given a file); `model_tokenizer.ts`: the tokenizer of a folder or GGUF file.
  *
  * Data enters as a model folder (and an adapter folder), read through `formats/`, and leaves as
  * a {@linkcode LoadedModel} for `engine/`, a {@linkcode ModelReport}, or a GGUF file.
@@ -47,7 +49,14 @@ export {
 export { architectureOf, type ModelConfig, type SourceTensor, sourceTensors, specFromConfig } from "./architectures.ts";
 export { type LoadedModel, loadModel, type LoadOptions, type LoadProgress } from "./load_model.ts";
 export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
-export { type AdapterConfig, AdapterFolder, type AdapterTarget, type LoraDelta, mergeLora } from "./lora.ts";
+export {
+  type AdapterConfig,
+  AdapterFolder,
+  type AdapterTarget,
+  type LoraBase,
+  type LoraDelta,
+  mergeLora,
+} from "./lora.ts";
 export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
 export { type FormatMemory, kvBytesPerToken, weightMemory } from "./memory_plan.ts";
 export {
@@ -58,3 +67,6 @@ export {
   type GgufExportPlan,
   planGgufExport,
 } from "./gguf_export.ts";
+export { GgufModelFile, type GgufWeightSource, loadGgufModel, unpermuteRows } from "./gguf_model.ts";
+export type { GgufArchitecture, GlobalRole, LayerRole } from "./architecture_table.ts";
+export { loadModelTokenizer } from "./model_tokenizer.ts";

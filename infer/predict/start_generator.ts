@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
+import type { HfTokenizer } from "../../templates/mod.ts";
+import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { openEngine } from "../engine/create_engine.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { LoadProgress } from "../model/load_model.ts";
@@ -69,7 +70,7 @@ export interface LoadedEngine {
  * ```
  */
 export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
-  const tokenizer = options.tokenizer ?? await loadTokenizer(options.model);
+  const tokenizer = options.tokenizer ?? await loadModelTokenizer(options.model);
   const { engine, lora, quantize, contextSize, onProgress } = options;
   return { engine: await openEngine(options.model, { engine, lora, quantize, contextSize, onProgress }), tokenizer };
 }

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type HfTokenizer, loadTokenizer } from "../../templates/mod.ts";
+import type { HfTokenizer } from "../../templates/mod.ts";
+import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
 import type { LoadProgress } from "../model/load_model.ts";
 import type { ModelSpec } from "../model/model_spec.ts";
@@ -102,7 +103,7 @@ export class WorkerGenerator implements TextGenerator {
    * @throws {InputError} for a bad model folder, adapter or tokenizer
    */
   static async start(options: WorkerGeneratorOptions): Promise<WorkerGenerator> {
-    const tokenizer = await loadTokenizer(options.model);
+    const tokenizer = await loadModelTokenizer(options.model);
     const worker = new Worker(new URL("./_generator_worker.ts", import.meta.url).href, { type: "module" });
     const shared = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
     const ready = Promise.withResolvers<Extract<FromWorker, { type: "ready" }>>();

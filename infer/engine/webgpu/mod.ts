@@ -30,4 +30,5 @@
 
 export { type KernelProfile } from "./profile.ts";
 export { type MatmulStrategy } from "./kernels/matmul.ts";
+export { type KvFormat } from "./kernels/kv_store.ts";
 export { webGpuAvailable, WebGpuEngine, type WebGpuEngineOptions } from "./webgpu_engine.ts";
