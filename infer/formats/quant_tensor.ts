@@ -102,8 +102,9 @@ export function weightRowBytes(t: WeightTensor): number {
  * @example
  * ```ts
  * import { quantizeTensor, weightRow } from "./quant_tensor.ts";
- * const q = quantizeTensor({ dtype: "f32", shape: [2, 32], data: new Float32Array(64).map((_, i) => i < 32 ? 0 : 2) }, "q8_0");
- * if (weightRow(q, 1, new Float32Array(32)).some((v) => v !== 2)) throw new Error();
+ * // q8_0 scales a block by its largest value / 127: a block of 127s has scale 1, exactly.
+ * const q = quantizeTensor({ dtype: "f32", shape: [2, 32], data: new Float32Array(64).map((_, i) => i < 32 ? 0 : 127) }, "q8_0");
+ * if (weightRow(q, 1, new Float32Array(32)).some((v) => v !== 127)) throw new Error();
  * ```
  */
 export function weightRow(t: WeightTensor, r: number, out: Float32Array): Float32Array {
@@ -126,8 +127,8 @@ export function weightRow(t: WeightTensor, r: number, out: Float32Array): Float3
  * @example
  * ```ts
  * import { plainTensor, quantizeTensor } from "./quant_tensor.ts";
- * const t = plainTensor(quantizeTensor({ dtype: "f32", shape: [1, 32], data: new Float32Array(32).fill(-3) }, "q8_0"));
- * if (t.dtype !== "f32" || t.data[5] !== -3) throw new Error();
+ * const t = plainTensor(quantizeTensor({ dtype: "f32", shape: [1, 32], data: new Float32Array(32).fill(-127) }, "q8_0"));
+ * if (t.dtype !== "f32" || t.data[5] !== -127) throw new Error();
  * ```
  */
 export function plainTensor(t: WeightTensor): Tensor {
