@@ -287,6 +287,17 @@ Deno.test({
       equal(gpu.code, 0, gpu.stderr);
       equal(await Deno.readTextFile(`${tmp.dir}/gpu.json`), await Deno.readTextFile(`${tmp.dir}/cpu.json`));
     }
+    // An f16 KV cache: a setting of the run; the engines round their caches alike.
+    const half = await infer("half.json", "--engine", "cpu", "--bits", "4", "--kv-cache", "f16");
+    equal(half.code, 0, half.stderr);
+    equal(JSON.parse(await Deno.readTextFile(`${tmp.dir}/half.json.run.json`)).settings["kv-cache"], "f16");
+    if (HAVE_GPU) {
+      const gpu = await infer("half_gpu.json", "--engine", "webgpu", "--bits", "4", "--kv-cache", "f16");
+      equal(gpu.code, 0, gpu.stderr);
+      equal(await Deno.readTextFile(`${tmp.dir}/half_gpu.json`), await Deno.readTextFile(`${tmp.dir}/half.json`));
+    }
+    const badKv = await infer("x.json", "--engine", "cpu", "--kv-cache", "q8");
+    equal(badKv.code, 2);
     const bad = await infer("x.json", "--engine", "cpu", "--bits", "3");
     equal(bad.code, 2);
     ok(bad.stderr.includes("--bits is 4 or 8"), bad.stderr);

@@ -32,7 +32,7 @@ import {
   type RunSummary,
 } from "../predict/run.ts";
 import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "../predict/_iepile_flags.ts";
-import { QUANTIZE_HELP, quantizeOption } from "./_quantize_option.ts";
+import { KV_CACHE_HELP, kvCacheOption, QUANTIZE_HELP, quantizeOption } from "./_quantize_option.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
 import {
   answerSettings,
@@ -77,6 +77,7 @@ Model and engine:
   --lora DIR            PEFT LoRA adapter, merged at load (alias --checkpoint_dir)
 ${QUANTIZE_HELP} (llamacpp: the
                         cached export is written in that preset)
+${KV_CACHE_HELP}
   --template NAME       the chat template the model was trained with (see 'iepile prompt --list';
                         OneKE: llama2_zh; chat_template = the tokenizer's own)
   --engine E            auto (default: webgpu on a real GPU; without one llamacpp, else cpu), cpu,
@@ -135,6 +136,7 @@ const SPEC = {
   model: { type: "string", aliases: ["model_name_or_path"] },
   lora: { type: "string", aliases: ["checkpoint_dir"] },
   quantize: { type: "string" },
+  "kv-cache": { type: "string" },
   template: { type: "string" },
   engine: { type: "string" },
   gguf: { type: "string" },
@@ -205,6 +207,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
     throw new UsageError(`--truncate is input or reference, got "${truncate}"`);
   }
   const quantize = quantizeOption(v, "infer");
+  const kvCache = kvCacheOption(v["kv-cache"], "infer");
   const pairKeys = parsePairKeys(v["pair-keys"]);
   const shapeOptions: ShapeOptions = { pairKeys };
   const constrain = v["no-constrain"] !== true;
@@ -252,6 +255,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
       model: modelDir,
       lora: v.lora as string | undefined,
       quantize,
+      kvCache,
       gguf: v.gguf as string | undefined,
       template,
       hasTokenizer: tokenizer !== undefined,
@@ -275,8 +279,8 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   if (engine === "openai") {
     const baseUrl = requiredOption(v, "base-url", "infer");
     if (v.extractive) throw new UsageError("infer: --extractive needs a local engine (cpu, webgpu)");
-    if (quantize !== undefined) {
-      throw new UsageError("infer: --quantize needs a local engine (the server holds its weights)");
+    if (quantize !== undefined || kvCache !== undefined) {
+      throw new UsageError("infer: --quantize and --kv-cache need a local engine (the server holds its model)");
     }
     if (v["top-k"] !== undefined) throw new UsageError("infer: --top-k is not part of the OpenAI API");
     const api = (v.api ?? (template ? "completions" : "chat")) as "completions" | "chat";
@@ -343,6 +347,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         tokenizer,
         template,
         threads: numberOption(v.threads, "threads", "integer", 1) ?? 1,
+        kvCache,
         contextSize,
         ...common,
       });
@@ -353,6 +358,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         model: modelDir,
         lora: v.lora as string | undefined,
         quantize,
+        kvCache,
         engine: engine as "cpu" | "webgpu",
         contextSize,
         tokenizer,

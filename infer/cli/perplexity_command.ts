@@ -12,19 +12,21 @@ import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts
 import { checkOutputPath, writeAtomically } from "../../io/atomic_write.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
 import { ProgressLine } from "../../io/progress.ts";
-import { getTemplate, loadTokenizer, queryOf } from "../../templates/mod.ts";
+import { getTemplate, queryOf } from "../../templates/mod.ts";
+import { loadModelTokenizer } from "../model/model_tokenizer.ts";
+import { isGgufFile } from "../formats/gguf_read.ts";
 import { encodeTrainingExample, IEPILE_EXAMPLE_BUDGET } from "../../templates/training_example.ts";
 import type { PromptTokenizer } from "../../templates/tokenizer.ts";
 import { openEngine, probeGpu } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { perplexityOf, type SequenceScorer, sessionScorer } from "../predict/perplexity.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
-import { quantizeOption } from "./_quantize_option.ts";
+import { kvCacheOption, quantizeOption } from "./_quantize_option.ts";
 
 /** Help of `perplexity`. */
 export const PERPLEXITY_HELP: string = `iepile perplexity — how well a model predicts texts
 
-Usage: iepile perplexity --model DIR --input FILE [--lora DIR] [--quantize P] [--template NAME]
+Usage: iepile perplexity --model DIR|FILE.gguf --input FILE [--lora DIR] [--quantize P] [--template NAME]
                          [--engine auto|cpu|webgpu|llamacpp] [--json] [--output FILE]
 
 The input is plain text, one text per line (each scored from its second token, after BOS where
@@ -33,10 +35,11 @@ and "output"): each record's answer is scored after its prompt as IEPile's fine-
 it (the answer, then the end-of-answer token; prompt and answer cut to --cutoff-len and
 --max-target-length as training cuts them). Records need --template.
 
-  --model DIR            Hugging Face model folder
+  --model DIR|FILE       Hugging Face model folder, or a GGUF file (quantized ones too)
   --lora DIR             PEFT LoRA adapter applied to the model
   --quantize P           quantize the weights as they load, after the LoRA merge: q8_0, q6_k,
                          q4_k_m, q4_0 (llamacpp: the cached export in that preset)
+  --kv-cache F           the KV cache's format: f32 (default) or f16, as llama.cpp keeps it
   --input FILE           texts or instruction records
   --template NAME        chat template of instruction records (e.g. llama2_zh, qwen)
   --engine E             auto (webgpu on a GPU, else cpu), cpu, webgpu, or llamacpp (the model
@@ -83,6 +86,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
     model: { type: "string" },
     lora: { type: "string" },
     quantize: { type: "string" },
+    "kv-cache": { type: "string" },
     bits: { type: "string" },
     input: { type: "string" },
     template: { type: "string" },
@@ -108,6 +112,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
   }
   if (v.gguf !== undefined && engine !== "llamacpp") throw new UsageError("perplexity: --gguf needs --engine llamacpp");
   const quantize = quantizeOption(v, "perplexity");
+  const kvCache = kvCacheOption(v["kv-cache"], "perplexity");
   if (v.gguf !== undefined && quantize !== undefined) {
     throw new UsageError("perplexity: --quantize applies to --model; a --gguf file is run as it is");
   }
@@ -122,7 +127,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
   const text = await Deno.readTextFile(input).catch((e) => {
     throw new InputError(`cannot read (${(e as Error).message})`, { file: input });
   });
-  const tokenizer = await loadTokenizer(model);
+  const tokenizer = await loadModelTokenizer(model);
   const items = itemsOf(text, input, tokenizer, template, budget);
   if (items.length === 0) throw new InputError("no text to score", { file: input });
   const longest = Math.max(...items.map((i) => i.ids.length));
@@ -135,6 +140,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
     v.gguf as string | undefined,
     {
       quantize,
+      kvCache,
       tokenizer,
       contextSize: longest,
       quiet,
@@ -239,16 +245,30 @@ async function openScorer(
   model: string,
   lora: string | undefined,
   gguf: string | undefined,
-  o: { quantize?: QuantPreset; tokenizer: PromptTokenizer; contextSize: number; quiet: boolean },
+  o: {
+    quantize?: QuantPreset;
+    kvCache?: "f32" | "f16";
+    tokenizer: PromptTokenizer;
+    contextSize: number;
+    quiet: boolean;
+  },
 ): Promise<{ scorer: SequenceScorer; close: () => Promise<void> }> {
   if (engine === "llamacpp") {
     const { cachedGguf } = await import("../predict/gguf_cache.ts");
     const { LlamaCppGenerator } = await import("../predict/llamacpp.ts");
-    const file = gguf ?? (await cachedGguf({ model, lora, dtype: o.quantize })).path;
+    // A GGUF model is run as it is; a folder is exported once (and cached).
+    if (await isGgufFile(model) && (lora !== undefined || o.quantize !== undefined)) {
+      throw new UsageError(
+        "perplexity: llama.cpp runs a GGUF as it is: --lora and --quantize need --engine cpu|webgpu",
+      );
+    }
+    const file = gguf ??
+      (await isGgufFile(model) ? model : (await cachedGguf({ model, lora, dtype: o.quantize })).path);
     const g = new LlamaCppGenerator({
       gguf: file,
       tokenizer: o.tokenizer as ConstructorParameters<typeof LlamaCppGenerator>[0]["tokenizer"],
       contextSize: o.contextSize,
+      kvCache: o.kvCache,
     });
     return { scorer: g, close: () => g.close() };
   }
@@ -260,6 +280,7 @@ async function openScorer(
       engine: kind as "cpu" | "webgpu",
       lora,
       quantize: o.quantize,
+      kvCache: o.kvCache,
       contextSize: o.contextSize,
       onProgress: (p) => progress.update(p),
     });

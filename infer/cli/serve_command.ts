@@ -14,7 +14,7 @@ import { defaultEngine } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { startGenerator } from "../predict/start_generator.ts";
 import { WorkerGenerator } from "../predict/worker_generator.ts";
-import { quantizeOption } from "./_quantize_option.ts";
+import { kvCacheOption, quantizeOption } from "./_quantize_option.ts";
 import { serveOpenAi } from "../serve/openai_server.ts";
 
 /** Help of `serve`. */
@@ -39,6 +39,7 @@ answer then always parses, with exactly the schema's keys. GET /health needs no 
   --lora DIR          PEFT LoRA adapter merged into the weights at load
   --quantize P        quantize the weights as they load, after the LoRA merge: q8_0, q6_k,
                       q4_k_m (4.8 bits per weight), q4_0 (llama.cpp's presets; --bits 4 / 8 too)
+  --kv-cache F        the KV cache's format: f32 (default) or f16 (half the memory)
   --template NAME     IEPile template (e.g. llama2_zh, qwen, baichuan2) or chat_template for the
                       tokenizer's own
   --engine E          webgpu or cpu (default: webgpu on a real GPU, else cpu)
@@ -83,6 +84,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
       ["model", "model"],
       ["lora", "lora"],
       ["quantize", "quantize"],
+      ["kv-cache", "kv_cache"],
       ["bits", "bits"],
       ["template", "template"],
       ["engine", "engine"],
@@ -120,6 +122,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
 
   const lora = v.lora as string | undefined;
   const quantize = quantizeOption(v, "serve");
+  const kvCache = kvCacheOption(v["kv-cache"], "serve");
   const engine = engineName ?? await defaultEngine();
   const progress = new LoadProgressLine();
   // The CPU engine computes in a worker: on this thread each token would hold up every request.
@@ -127,6 +130,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     model: modelDir,
     lora,
     quantize,
+    kvCache,
     engine,
     contextSize,
     worker: true,

@@ -77,6 +77,8 @@ export interface LlamaCppGeneratorOptions {
    * then equal those of the cpu engine). `false` uses llama.cpp's faster defaults (F16 cache).
    */
   exact?: boolean;
+  /** With `exact`: the KV cache's format (default f32; f16 as our engines' `kvCache: "f16"`). */
+  kvCache?: "f32" | "f16";
 }
 
 /**
@@ -332,7 +334,11 @@ async function loadGguf(options: LlamaCppGeneratorOptions): Promise<Loaded> {
       sequences: 1,
       threads: options.threads,
       ...(exact
-        ? { flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" }
+        ? {
+          flashAttention: false,
+          experimentalKvCacheKeyType: options.kvCache === "f16" ? "F16" : "F32",
+          experimentalKvCacheValueType: options.kvCache === "f16" ? "F16" : "F32",
+        }
         : {}),
     });
     return {

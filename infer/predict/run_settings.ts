@@ -347,6 +347,8 @@ export interface RunChoices {
   lora?: string;
   /** `--quantize` (or IEPile's `--bits`): the preset the weights are quantized with at load. */
   quantize?: string;
+  /** `--kv-cache` (cpu, webgpu). */
+  kvCache?: "f32" | "f16";
   /** The GGUF file (llama.cpp). */
   gguf?: string;
   /** The template's name. */
@@ -443,6 +445,8 @@ export async function answerSettings(c: RunChoices): Promise<RunSettings> {
     "lora files": await files(c.lora),
     // A --gguf file runs as it is; the server holds its own weights.
     quantize: openai || c.gguf !== undefined ? null : c.quantize ?? null,
+    // Recorded only when not the default, so that earlier run files still match.
+    "kv-cache": !openai && c.kvCache === "f16" ? "f16" : null,
     gguf: local || openai ? null : await real(c.gguf), // only llama.cpp runs it
     "gguf file": local || openai ? null : await files(c.gguf),
     template: c.template ?? null,

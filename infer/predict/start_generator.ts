@@ -23,6 +23,8 @@ export interface StartGeneratorOptions {
   readonly lora?: string;
   /** Quantize the weights at load, after the LoRA merge (a llama.cpp preset: `q4_k_m`, `q8_0`, …). */
   readonly quantize?: QuantPreset;
+  /** The KV cache's format (default f32; f16 halves it, as llama.cpp keeps it). */
+  readonly kvCache?: "f32" | "f16";
   /** The engine that computes. */
   readonly engine: "cpu" | "webgpu";
   /** Tokens the engine's session holds (default: the engine's default for the model). */
@@ -71,8 +73,11 @@ export interface LoadedEngine {
  */
 export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
   const tokenizer = options.tokenizer ?? await loadModelTokenizer(options.model);
-  const { engine, lora, quantize, contextSize, onProgress } = options;
-  return { engine: await openEngine(options.model, { engine, lora, quantize, contextSize, onProgress }), tokenizer };
+  const { engine, lora, quantize, kvCache, contextSize, onProgress } = options;
+  return {
+    engine: await openEngine(options.model, { engine, lora, quantize, kvCache, contextSize, onProgress }),
+    tokenizer,
+  };
 }
 
 /**
@@ -101,8 +106,8 @@ export async function loadEngine(options: StartGeneratorOptions): Promise<Loaded
  */
 export async function startGenerator(options: StartGeneratorOptions): Promise<LocalGenerator | WorkerGenerator> {
   if (options.worker && options.engine === "cpu") {
-    const { model, lora, quantize, contextSize, onProgress } = options;
-    return await WorkerGenerator.start({ model, lora, quantize, contextSize, onProgress });
+    const { model, lora, quantize, kvCache, contextSize, onProgress } = options;
+    return await WorkerGenerator.start({ model, lora, quantize, kvCache, contextSize, onProgress });
   }
   const { engine, tokenizer } = await loadEngine(options);
   return new LocalGenerator(engine, tokenizer);

@@ -23,6 +23,8 @@ export interface WorkerGeneratorOptions {
   readonly lora?: string;
   /** Quantize the weights at load, after the LoRA merge (a llama.cpp preset). */
   readonly quantize?: QuantPreset;
+  /** The KV cache's format (default f32). */
+  readonly kvCache?: "f32" | "f16";
   /** Tokens the engine's session holds (default: the model's, at most 4096). */
   readonly contextSize?: number;
   /** Called as the worker reads the weights. */
@@ -121,6 +123,7 @@ export class WorkerGenerator implements TextGenerator {
       model: options.model,
       lora: options.lora,
       quantize: options.quantize,
+      kvCache: options.kvCache,
       contextSize: options.contextSize,
     };
     worker.postMessage({ type: "init", init, cancel: shared } satisfies ToWorker);
