@@ -25,6 +25,7 @@ import { weightMemory } from "../infer/model/memory_plan.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import { machine } from "./_process.ts";
+import { llamaSpec } from "./_llama_spec.ts";
 
 const MiB = 2 ** 20;
 
@@ -145,24 +146,14 @@ try {
     }
   }
   console.log("\n" + notes.join("\n"));
-  const spec40 = {
-    architecture: "llama" as const,
-    vocabSize: shape.vocabSize,
+  const spec40 = llamaSpec({
+    vocab: shape.vocabSize,
     hidden,
-    intermediate: shape.intermediate,
+    inter: shape.intermediate,
     layers: 40,
     heads: shape.heads,
-    kvHeads: shape.heads,
-    headDim: 128,
-    normEps: 1e-5,
-    position: { kind: "rope" as const, theta: 1e4 },
-    qkvBias: false,
-    oBias: false,
-    tiedEmbeddings: false,
-    normHead: false,
-    maxPositions: 4096,
-    eosIds: [2],
-  };
+    kv: shape.heads,
+  });
   const stated = weightMemory(spec40, formats.map((f) => f === "bf16" ? "f16" : f));
   console.log(
     `inspect states for 40 layers: ` +

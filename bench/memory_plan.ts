@@ -10,31 +10,12 @@
 
 import { kvBytesPerToken, weightMemory } from "../infer/model/memory_plan.ts";
 import type { ModelSpec } from "../infer/model/model_spec.ts";
+import { type LlamaSizes, llamaSpec } from "./_llama_spec.ts";
 
 const i = Deno.args.indexOf("--context");
 const context = i >= 0 ? Number(Deno.args[i + 1]) : 1024;
 
-const llama = (
-  name: string,
-  o: { vocab: number; hidden: number; inter: number; layers: number; heads: number; kv: number },
-): [string, ModelSpec] => [name, {
-  architecture: "llama",
-  vocabSize: o.vocab,
-  hidden: o.hidden,
-  intermediate: o.inter,
-  layers: o.layers,
-  heads: o.heads,
-  kvHeads: o.kv,
-  headDim: o.hidden / o.heads,
-  normEps: 1e-5,
-  position: { kind: "rope", theta: 1e4 },
-  qkvBias: false,
-  oBias: false,
-  tiedEmbeddings: false,
-  normHead: false,
-  maxPositions: 4096,
-  eosIds: [2],
-}];
+const llama = (name: string, o: LlamaSizes): [string, ModelSpec] => [name, llamaSpec(o)];
 
 const MODELS: Array<[string, ModelSpec]> = [
   llama("LLaMA2-7B", { vocab: 32000, hidden: 4096, inter: 11008, layers: 32, heads: 32, kv: 32 }),
@@ -58,6 +39,6 @@ for (const [name, spec] of MODELS) {
   const q4 = mem.find((m) => m.format === "q4_k_m")!;
   console.log(
     `| ${name} | ${mem.map((m) => `${gb(m.weightBytes)} (${m.bitsPerWeight.toFixed(2)})`).join(" | ")} | ` +
-      `${gb(kv)} (${gb(kv / 2)}) | ${gb(q4.weightBytes + kv)} |`,
+      `${gb(kv)} (${gb(kv / 2)}) | ${gb(q4.weightBytes + kv)} (${gb(q4.weightBytes + kv / 2)}) |`,
   );
 }

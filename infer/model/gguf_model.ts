@@ -23,8 +23,8 @@ import {
   layerTensorName,
 } from "./architecture_table.ts";
 import { type ModelConfig, specFromConfig } from "./architectures.ts";
-import { type LayerWeights, type ModelSpec, ropeInvFreq } from "./model_spec.ts";
-import type { LoadedModel, LoadOptions } from "./load_model.ts";
+import { type ModelSpec, ropeInvFreq } from "./model_spec.ts";
+import { assembleWeights, type LoadedModel, type LoadOptions } from "./load_model.ts";
 import { AdapterFolder, type LoraBase, type LoraDelta, mergeLora } from "./lora.ts";
 import { toF32 } from "../formats/dtype.ts";
 import { isQuantTensor, quantizeTensor, type WeightTensor } from "../formats/quant_tensor.ts";
@@ -295,27 +295,11 @@ export async function loadGgufModel<M = WeightTensor>(
     if (s.layer === undefined) global[s.role as GlobalRole] = value;
     else perLayer[s.layer][s.role as LayerRole] = value;
   }
-  const layers: LayerWeights<M>[] = perLayer.map((w) => ({
-    attnNorm: w.attnNorm as Tensor,
-    wq: w.wq as M,
-    wk: w.wk as M,
-    wv: w.wv as M,
-    wo: w.wo as M,
-    bq: w.bq as Tensor | undefined,
-    bk: w.bk as Tensor | undefined,
-    bv: w.bv as Tensor | undefined,
-    bo: w.bo as Tensor | undefined,
-    ffnNorm: w.ffnNorm as Tensor,
-    w1: w.w1 as M,
-    w2: w.w2 as M,
-    w3: w.w3 as M,
-  }));
-  const embed = global.embed as M;
   return {
     dir: path,
     config: model.config,
     spec,
-    weights: { embed, layers, norm: global.norm as Tensor, output: (global.output ?? embed) as M },
+    weights: assembleWeights(global, perLayer),
     lora: options.lora,
     loraDeltas: separate && adapter ? deltas : undefined,
   };

@@ -207,6 +207,36 @@ export async function loadModel<M = WeightTensor>(dir: string, options: LoadOpti
       w[role] = vector(t);
     }
   }
+  return {
+    dir,
+    config: folder.config,
+    spec,
+    weights: assembleWeights(global, perLayer),
+    lora: options.lora,
+    loraDeltas: separate && adapter ? deltas : undefined,
+  };
+}
+
+/**
+ * The weights read, by role, as {@linkcode ModelWeights} (the output matrix is the embedding's
+ * when the model has none of its own).
+ *
+ * @param global the model-wide weights by role
+ * @param perLayer each layer's weights by role
+ * @returns the weights
+ *
+ * @example
+ * ```ts
+ * import { assembleWeights } from "./load_model.ts";
+ * const v = { dtype: "f32" as const, shape: [1], data: new Float32Array(1) };
+ * const w = assembleWeights({ embed: v, norm: v }, []);
+ * if (w.output !== w.embed || w.layers.length !== 0) throw new Error();
+ * ```
+ */
+export function assembleWeights<M>(
+  global: Partial<Record<GlobalRole, M | Tensor>>,
+  perLayer: readonly Partial<Record<LayerRole, M | Tensor>>[],
+): ModelWeights<M> {
   const embed = global.embed as M;
   const layers: LayerWeights<M>[] = perLayer.map((w) => ({
     attnNorm: w.attnNorm as Tensor,
@@ -223,16 +253,7 @@ export async function loadModel<M = WeightTensor>(dir: string, options: LoadOpti
     w2: w.w2 as M,
     w3: w.w3 as M,
   }));
-  const norm = global.norm as Tensor;
-  const output = (global.output ?? embed) as M;
-  return {
-    dir,
-    config: folder.config,
-    spec,
-    weights: { embed, layers, norm, output },
-    lora: options.lora,
-    loraDeltas: separate && adapter ? deltas : undefined,
-  };
+  return { embed, layers, norm: global.norm as Tensor, output: (global.output ?? embed) as M };
 }
 
 /** The GGUF name of a canonical weight (`layers.3.wv` → `blk.3.attn_v.weight`), for the presets' rules. */
