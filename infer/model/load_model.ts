@@ -2,8 +2,10 @@
  * Loading a model for the engines: the one place where checkpoint tensors become canonical
  * weights. In reading order (the family's row in `architecture_table.ts` names each tensor),
  * each tensor is read once, LoRA-merged (or its update kept apart), split (a fused QKV such as
- * Baichuan's `W_pack`), normalized (NormHead) and converted to the format asked for;
- * 16-bit matrices stay 16-bit unless told otherwise.
+ * Baichuan's `W_pack`), normalized (NormHead), converted to the format asked for or quantized
+ * with a llama.cpp preset, and handed to `place` (an engine uploads it there) before the next
+ * tensor is read; 16-bit matrices stay 16-bit unless told otherwise. A GGUF file goes through
+ * `gguf_model.ts`, which does the same with the file's tensors (quantized ones as stored).
  *
  * @module
  */
