@@ -75,6 +75,7 @@ export class GgufModelFile implements Disposable {
   readonly spec: ModelSpec;
   /** The weights, in reading order. */
   readonly sources: readonly GgufWeightSource[];
+  #scratch = new Uint8Array(0);
 
   private constructor(file: GgufFile, arch: GgufArchitecture, config: ModelConfig, spec: ModelSpec) {
     this.file = file;
@@ -159,7 +160,13 @@ export class GgufModelFile implements Disposable {
   async read(s: GgufWeightSource): Promise<WeightTensor> {
     const e = this.file.entry(s.name)!;
     const type = e.typeName;
-    const bytes = await this.file.read(s.name);
+    // Rows stored permuted are read into one buffer reused for the whole load and copied out in
+    // order, so each read leaves no garbage the size of a tensor behind.
+    let bytes: Uint8Array;
+    if (s.permutedHeads) {
+      if (this.#scratch.length < e.bytes) this.#scratch = new Uint8Array(e.bytes);
+      bytes = await this.file.read(s.name, this.#scratch);
+    } else bytes = await this.file.read(s.name);
     const t: WeightTensor = type === "f32"
       ? { dtype: type, shape: s.shape, data: new Float32Array(bytes.buffer, bytes.byteOffset, e.elements) }
       : isPlainGgmlType(type)
