@@ -17,7 +17,8 @@
  * @module
  */
 
-import type { GgmlTypeName } from "../../../formats/ggml_types.ts";
+import { GGML_TYPE_LAYOUTS, type GgmlTypeName, type QuantType } from "../../../formats/ggml_types.ts";
+import { quantAccess, quantBlockDot } from "./quant_access.ts";
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
@@ -74,6 +75,7 @@ export const MATMUL_PARAMS: ParamStruct<{
  * ```
  */
 export function matmulWgsl(dtype: GgmlTypeName, bias: boolean, strategy: MatmulStrategy = "cooperative"): string {
+  if (GGML_TYPE_LAYOUTS[dtype].blockSize > 1) return matmulBlocksWgsl(dtype as QuantType, bias, strategy);
   if (strategy === "rows") return matmulRowsWgsl(dtype, bias);
   return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
@@ -174,6 +176,87 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     }
   }
   for (var t = 0u; t < T; t++) { if (t0 + t < tokens) { store(r, t0 + t, acc[t]); } }
+}`;
+}
+
+/**
+ * The product for quantized weights, block by block (each block's scales read once): the same
+ * two strategies and dispatch grids, threads striding over blocks rather than pairs.
+ */
+function matmulBlocksWgsl(dtype: QuantType, bias: boolean, strategy: MatmulStrategy): string {
+  const bs = GGML_TYPE_LAYOUTS[dtype].blockSize;
+  const head = `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
+${quantAccess(dtype)}
+${quantBlockDot(dtype)}
+const BS = ${bs}u;
+const T = ${MATMUL_TOKENS}u;`;
+  const store = (r: string, t: string, value: string) =>
+    `{
+      let row = p.row_start + ${r};
+      var v = ${value};
+      ${bias ? "v += bias[row];" : ""}
+      let at = (select(0u, step.pos0, p.y_pos == 1u) + ${t}) * p.y_stride + row;
+      if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
+    }`;
+  if (strategy === "rows") {
+    return `${head}
+@compute @workgroup_size(${MATMUL_ROWS_PER_GROUP})
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let r = g.x;
+  if (r >= p.rows) { return; }
+  let tokens = select(step.n, 1u, p.one_token == 1u);
+  let nb = p.k / BS;
+  let t0 = g.y * T;
+  var acc: array<f32, ${MATMUL_TOKENS}>;
+  for (var t = 0u; t < T; t++) { acc[t] = 0.0; }
+  for (var bi = 0u; bi < nb; bi++) {
+    for (var t = 0u; t < T; t++) {
+      if (t0 + t < tokens) { acc[t] += block_dot(r * nb + bi, (t0 + t) * p.k + bi * BS); }
+    }
+  }
+  for (var t = 0u; t < T; t++) {
+    if (t0 + t < tokens) ${store("r", "(t0 + t)", "acc[t]")}
+  }
+}`;
+  }
+  return `${head}
+const R = ${MATMUL_ROWS}u;
+var<workgroup> part: array<f32, ${64 * MATMUL_ROWS * MATMUL_TOKENS}>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let tokens = select(step.n, 1u, p.one_token == 1u);
+  let r0 = wg.x * R;
+  let t0 = wg.y * T;
+  let nb = p.k / BS;
+  var acc: array<f32, ${MATMUL_ROWS * MATMUL_TOKENS}>;
+  for (var j = 0u; j < R * T; j++) { acc[j] = 0.0; }
+  for (var bi = l; bi < nb; bi += 64u) {
+    for (var r = 0u; r < R; r++) {
+      let row = min(r0 + r, p.rows - 1u);
+      for (var t = 0u; t < T; t++) {
+        if (t0 + t < tokens) { acc[r * T + t] += block_dot(row * nb + bi, (t0 + t) * p.k + bi * BS); }
+      }
+    }
+  }
+  for (var j = 0u; j < R * T; j++) { part[l * R * T + j] = acc[j]; }
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (l < s) {
+      for (var j = 0u; j < R * T; j++) { part[l * R * T + j] += part[(l + s) * R * T + j]; }
+    }
+    workgroupBarrier();
+  }
+  if (l < R * T) {
+    let r = l / T;
+    let t = l % T;
+    if (r0 + r < p.rows && t0 + t < tokens) ${store("r0 + r", "(t0 + t)", "part[l]")}
+  }
 }`;
 }
 

@@ -22,6 +22,10 @@
  * `scales[s + 4] & 63`; for `s ≥ 4`, scale `(scales[s + 4] & 15) | (scales[s − 4] >> 6) << 4` and
  * min `(scales[s + 4] >> 4) | (scales[s] >> 6) << 4`.
  *
+ * Two ways in: `w_at(e)` decodes one element (the embedding lookup, and the reference), and
+ * `block_dot(blk, xo)` multiplies a whole block by `x[xo ..]`, reading its scales once (the
+ * matrix product).
+ *
  * @module
  */
 
@@ -103,6 +107,120 @@ fn w_at(e: u32) -> f32 {
   return half_at(b + 208u) * scale * (f32(low | (high << 4u)) - 32.0);
 }`,
 };
+
+/** `block_dot(blk, xo)`: `Σ_j w[blk, j] · x[xo + j]` over block `blk`, its scales read once. */
+const BLOCK_DOT: Readonly<Record<QuantType, string>> = {
+  q8_0: `
+fn block_dot(blk: u32, xo: u32) -> f32 {
+  let b = blk * 34u;
+  var s = 0.0;
+  for (var j = 0u; j < 32u; j++) { s += sbyte_at(b + 2u + j) * x[xo + j]; }
+  return half_at(b) * s;
+}`,
+  q4_0: `
+fn block_dot(blk: u32, xo: u32) -> f32 {
+  let b = blk * 18u;
+  var s = 0.0;
+  for (var j = 0u; j < 16u; j++) {
+    let q = byte_at(b + 2u + j);
+    s += (f32(q & 15u) - 8.0) * x[xo + j] + (f32(q >> 4u) - 8.0) * x[xo + j + 16u];
+  }
+  return half_at(b) * s;
+}`,
+  q5_0: `
+fn block_dot(blk: u32, xo: u32) -> f32 {
+  let b = blk * 22u;
+  let qh = byte_at(b + 2u) | (byte_at(b + 3u) << 8u) | (byte_at(b + 4u) << 16u) | (byte_at(b + 5u) << 24u);
+  var s = 0.0;
+  for (var j = 0u; j < 16u; j++) {
+    let q = byte_at(b + 6u + j);
+    let lo = (q & 15u) | (((qh >> j) & 1u) << 4u);
+    let hi = (q >> 4u) | (((qh >> (j + 16u)) & 1u) << 4u);
+    s += (f32(lo) - 16.0) * x[xo + j] + (f32(hi) - 16.0) * x[xo + j + 16u];
+  }
+  return half_at(b) * s;
+}`,
+  q4_k: `
+fn block_dot(blk: u32, xo: u32) -> f32 {
+  let b = blk * 144u;
+  var s = 0.0;
+  var m = 0.0;
+  for (var g = 0u; g < 4u; g++) {
+    let sm0 = k_scale_min(b, 2u * g);
+    let sm1 = k_scale_min(b, 2u * g + 1u);
+    var q0 = 0.0; var q1 = 0.0; var x0 = 0.0; var x1 = 0.0;
+    for (var l = 0u; l < 32u; l++) {
+      let q = byte_at(b + 16u + 32u * g + l);
+      let xa = x[xo + 64u * g + l];
+      let xb = x[xo + 64u * g + 32u + l];
+      q0 += f32(q & 15u) * xa; q1 += f32(q >> 4u) * xb; x0 += xa; x1 += xb;
+    }
+    s += sm0.x * q0 + sm1.x * q1;
+    m += sm0.y * x0 + sm1.y * x1;
+  }
+  return half_at(b) * s - half_at(b + 2u) * m;
+}`,
+  q5_k: `
+fn block_dot(blk: u32, xo: u32) -> f32 {
+  let b = blk * 176u;
+  var s = 0.0;
+  var m = 0.0;
+  for (var g = 0u; g < 4u; g++) {
+    let sm0 = k_scale_min(b, 2u * g);
+    let sm1 = k_scale_min(b, 2u * g + 1u);
+    var q0 = 0.0; var q1 = 0.0; var x0 = 0.0; var x1 = 0.0;
+    for (var l = 0u; l < 32u; l++) {
+      let q = byte_at(b + 48u + 32u * g + l);
+      let h = byte_at(b + 16u + l);
+      let lo = (q & 15u) | (((h >> (2u * g)) & 1u) << 4u);
+      let hi = (q >> 4u) | (((h >> (2u * g + 1u)) & 1u) << 4u);
+      let xa = x[xo + 64u * g + l];
+      let xb = x[xo + 64u * g + 32u + l];
+      q0 += f32(lo) * xa; q1 += f32(hi) * xb; x0 += xa; x1 += xb;
+    }
+    s += sm0.x * q0 + sm1.x * q1;
+    m += sm0.y * x0 + sm1.y * x1;
+  }
+  return half_at(b) * s - half_at(b + 2u) * m;
+}`,
+  q6_k: `
+fn block_dot(blk: u32, xo: u32) -> f32 {
+  let b = blk * 210u;
+  var s = 0.0;
+  for (var h = 0u; h < 2u; h++) {
+    for (var l = 0u; l < 32u; l++) {
+      let ql0 = byte_at(b + 64u * h + l);
+      let ql1 = byte_at(b + 64u * h + 32u + l);
+      let qh = byte_at(b + 128u + 32u * h + l);
+      let sc = b + 192u + 8u * h + l / 16u;
+      let xi = xo + 128u * h + l;
+      s += sbyte_at(sc) * (f32((ql0 & 15u) | ((qh & 3u) << 4u)) - 32.0) * x[xi];
+      s += sbyte_at(sc + 2u) * (f32((ql1 & 15u) | (((qh >> 2u) & 3u) << 4u)) - 32.0) * x[xi + 32u];
+      s += sbyte_at(sc + 4u) * (f32((ql0 >> 4u) | (((qh >> 4u) & 3u) << 4u)) - 32.0) * x[xi + 64u];
+      s += sbyte_at(sc + 6u) * (f32((ql1 >> 4u) | (((qh >> 6u) & 3u) << 4u)) - 32.0) * x[xi + 96u];
+    }
+  }
+  return half_at(b + 208u) * s;
+}`,
+};
+
+/**
+ * WGSL function `block_dot(blk, xo) -> f32` of a quantized format: block `blk` of the bound
+ * chunk `w` times `x[xo .. xo + block size]` (`x: array<f32>`, declared by the kernel). Needs
+ * {@linkcode quantAccess} in the same module.
+ *
+ * @param format the quantized format
+ * @returns WGSL source
+ *
+ * @example
+ * ```ts
+ * import { quantBlockDot } from "./quant_access.ts";
+ * if (!quantBlockDot("q6_k").includes("fn block_dot")) throw new Error();
+ * ```
+ */
+export function quantBlockDot(format: QuantType): string {
+  return BLOCK_DOT[format];
+}
 
 /**
  * WGSL functions `w_at(e) -> f32` (element `e` of the bound chunk `w`) and `w_pair(k) ->
