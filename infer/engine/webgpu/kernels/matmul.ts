@@ -212,6 +212,12 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (r >= p.rows) { return; }
   let tokens = select(step.n, 1u, p.one_token == 1u);
   let nb = p.k / BS;
+  if (tokens == 1u) {
+    var one = 0.0;
+    for (var bi = 0u; bi < nb; bi++) { one += block_dot(r * nb + bi, bi * BS); }
+    ${store("r", "0u", "one")}
+    return;
+  }
   let t0 = g.y * T;
   var acc: array<f32, ${MATMUL_TOKENS}>;
   for (var t = 0u; t < T; t++) { acc[t] = 0.0; }
