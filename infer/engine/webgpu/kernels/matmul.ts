@@ -108,7 +108,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       for (var t = 0u; t < T; t++) { acc[r * T + t] += dot(wp, xs[t]); }
     }
   }
-  for (var j = 0u; j < R * T; j++) { part[l * R * T + j] = acc[j]; }
+${cooperativeTail(bias)}
+}`;
+}
+
+/**
+ * The end of a cooperative product: the workgroup's 64 partial sums of each (row, token) added
+ * up, and thread `r · T + t` storing its row for its token (`+ bias`, `+=` when accumulating).
+ */
+function cooperativeTail(bias: boolean): string {
+  return `  for (var j = 0u; j < R * T; j++) { part[l * R * T + j] = acc[j]; }
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
     if (l < s) {
@@ -126,8 +135,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let at = (select(0u, step.pos0, p.y_pos == 1u) + t0 + t) * p.y_stride + row;
       if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
     }
-  }
-}`;
+  }`;
 }
 
 /** Workgroup size of the `rows` strategy (rows per workgroup). */
@@ -250,19 +258,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       }
     }
   }
-  for (var j = 0u; j < R * T; j++) { part[l * R * T + j] = acc[j]; }
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (l < s) {
-      for (var j = 0u; j < R * T; j++) { part[l * R * T + j] += part[(l + s) * R * T + j]; }
-    }
-    workgroupBarrier();
-  }
-  if (l < R * T) {
-    let r = l / T;
-    let t = l % T;
-    if (r0 + r < p.rows && t0 + t < tokens) ${store("r0 + r", "(t0 + t)", "part[l]")}
-  }
+${cooperativeTail(bias)}
 }`;
 }
 
