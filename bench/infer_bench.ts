@@ -6,7 +6,9 @@
  * (`node-llama-cpp@3.21.1`, one thread, F32 KV cache) on the same weights (the quantized ones
  * exported to GGUF in the same blocks our engines run), printed as ratios to llama.cpp from one
  * run, with the bytes of weights read per decoded token; then where the WebGPU time goes per
- * kernel role (timestamp queries) and the dispatches recorded per decoded token.
+ * kernel role (timestamp queries) and the dispatches recorded per decoded token. For `q8_0` and
+ * `q4_0`, also the WebGPU engine with 8-bit activations (`int8Dot`, `dot4I8Packed`), where the
+ * adapter has it.
  *
  * The models are written to a temporary folder (never into the repository) and removed at the
  * end. Run: `deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b]`
@@ -105,6 +107,8 @@ const say = (s: string) => {
   console.log(s);
 };
 const gpuOk = await webGpuAvailable();
+const INT8_DOT = (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> } | undefined)?.wgslLanguageFeatures
+  ?.has("packed_4x8_integer_dot_product") === true;
 const benchEngines: { name: string; session: Session; length: number }[] = [];
 try {
   const source = `${dir}/f32`;
@@ -126,6 +130,7 @@ try {
     const ref = await timeLlamaCpp(gguf);
     const cpu = await timeSession(new CpuEngine(model, { contextSize: 256 }).createSession());
     let gpu: Speed | undefined;
+    let gpuInt8: Speed | undefined;
     let profileText = "";
     if (gpuOk) {
       const engine = await WebGpuEngine.create(model, { contextSize: 256, maxBatch: 32, profile: true });
@@ -151,6 +156,13 @@ try {
         ).join("\n");
       engine.profiling = false;
       benchEngines.push({ name: `webgpu ${dtype}`, session: engine.createSession(), length: 0 });
+      if ((dtype === "q8_0" || dtype === "q4_0") && INT8_DOT) {
+        // The same weights with activations rounded to 8 bits and multiplied with dot4I8Packed.
+        const i8 = await WebGpuEngine.create(model, { contextSize: 256, maxBatch: 32, int8Dot: true });
+        await timeSession(i8.createSession()); // compile and warm up
+        gpuInt8 = await timeSession(i8.createSession());
+        i8.dispose();
+      }
     }
     benchEngines.push({ name: `cpu ${dtype}`, session: new CpuEngine(model).createSession(), length: 0 });
     const row = (name: string, s: Speed) =>
@@ -162,6 +174,7 @@ try {
     say(row("llama.cpp", ref));
     say(row("cpu", cpu));
     if (gpu) say(row("webgpu", gpu));
+    if (gpuInt8) say(row("webgpu i8", gpuInt8));
     else say("  webgpu     no adapter here: not measured");
     if (profileText) say(profileText);
   }

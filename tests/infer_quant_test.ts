@@ -390,3 +390,48 @@ Deno.test({
     });
   },
 });
+
+const HAVE_INT8_DOT = HAVE_GPU &&
+  (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures?.has(
+      "packed_4x8_integer_dot_product",
+    ) === true;
+if (HAVE_GPU && !HAVE_INT8_DOT) {
+  skipNotice(import.meta.url, "the 8-bit activation (dot4I8Packed) checks", "this adapter's WGSL lacks it");
+}
+
+Deno.test({
+  name: "8-bit activations (dot4I8Packed) on webgpu equal the cpu engine's same scheme (±1e-3), q8_0 and q4_0",
+  ignore: !HAVE_INT8_DOT,
+  async fn(t) {
+    await using tmp = await tempDir();
+    await writeRandomModel(tmp.dir, { architecture: "qwen2", ...shape, seed: 13 });
+    const model = await loadModel(tmp.dir);
+    for (const type of ["q8_0", "q4_0"] as const) {
+      await t.step(type, async () => {
+        const weights = mapMatrices(model.weights, (m) => quantizeTensor(plainTensor(m), type));
+        const q = { spec: model.spec, weights };
+        const want = await new CpuEngine(q, { int8Dot: true }).createSession().forwardAll(PROMPT);
+        const f32 = await new CpuEngine(q).createSession().forwardAll(PROMPT);
+        // Rounding activations moves the logits visibly: the comparison can tell the schemes apart.
+        ok(relDiff(f32, want) > 1e-3, `8-bit vs f32 activations: ${relDiff(f32, want)}`);
+        const gpu = await WebGpuEngine.create(q, {
+          contextSize: 32,
+          maxBatch: 8,
+          int8Dot: true,
+          maxBindingBytes: 40_000,
+        });
+        try {
+          const s = gpu.createSession();
+          const got = await s.forwardAll(PROMPT);
+          ok(relDiff(got, want) < 1e-3, `prefill: ${relDiff(got, want)}`);
+          const cpu = new CpuEngine(q, { int8Dot: true }).createSession();
+          await cpu.forwardAll(PROMPT);
+          const d = relDiff([await s.forward([5])], [await cpu.forward([5])]);
+          ok(d < 1e-3, `decode: ${d}`);
+        } finally {
+          gpu.dispose();
+        }
+      });
+    }
+  },
+});

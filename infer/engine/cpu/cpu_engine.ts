@@ -6,7 +6,7 @@
  * @module
  */
 
-import { addInPlace, matmul, rmsnorm, rope, softmax, swiglu } from "./cpu_math.ts";
+import { addInPlace, matmul, matmulInt8, rmsnorm, rope, softmax, swiglu } from "./cpu_math.ts";
 import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
@@ -25,6 +25,11 @@ export interface CpuEngineOptions {
    * cache does (the oracle of the WebGPU engine's f16 cache). Default `f32`.
    */
   readonly kvCache?: "f32" | "f16";
+  /**
+   * Multiply `q8_0` and `q4_0` weights with activations rounded to 8 bits, in integers (as
+   * llama.cpp does; the oracle of the WebGPU engine's `int8Dot`). Default false: f32 activations.
+   */
+  readonly int8Dot?: boolean;
 }
 
 /**
@@ -61,6 +66,8 @@ export class CpuEngine implements Engine {
   readonly contextSize: number;
   /** The KV cache's precision. */
   readonly kvCache: "f32" | "f16";
+  /** Whether `q8_0` and `q4_0` weights meet activations rounded to 8 bits. */
+  readonly int8Dot: boolean;
 
   /**
    * An engine over a loaded model's weights (no copy).
@@ -77,6 +84,7 @@ export class CpuEngine implements Engine {
     this.slopes = pos.kind === "alibi" ? alibiSlopes(this.spec.heads) : new Float64Array();
     this.contextSize = options.contextSize ?? Math.min(this.spec.maxPositions, 4096);
     this.kvCache = options.kvCache ?? "f32";
+    this.int8Dot = options.int8Dot === true;
   }
 
   /**
@@ -103,7 +111,9 @@ export class CpuEngine implements Engine {
    * @returns outputs `n × out`
    */
   linear(xs: Float32Array, n: number, w: WeightTensor, name: string, bias?: Tensor): Float32Array {
-    const y = matmul(xs, n, w, bias);
+    const y = this.int8Dot && (w.dtype === "q8_0" || w.dtype === "q4_0")
+      ? matmulInt8(xs, n, w, bias)
+      : matmul(xs, n, w, bias);
     const d = this.loraDeltas.get(name);
     if (d) {
       const [out, inp] = w.shape;

@@ -8,7 +8,8 @@
 
 import { table16 } from "../../formats/dtype.ts";
 import type { Tensor } from "../../formats/tensor.ts";
-import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
+import { weightRow, weightRowBytes, type WeightTensor } from "../../formats/quant_tensor.ts";
+import { int8Activations, int8DotRow } from "../../formats/int8_dot.ts";
 
 /**
  * `y = W · x` for each row `x` of `xs` (`xs` is `[n, in]`, the result `[n, out]`). The weights
@@ -49,6 +50,43 @@ export function matmul(xs: Float32Array, n: number, w: WeightTensor, bias?: Tens
     }
     const b = bias ? bias.data[o] : 0;
     for (let t = 0; t < n; t++) ys[t * out + o] = dot(wrow, xs, t * inp, inp) + b;
+  }
+  return ys;
+}
+
+/**
+ * `y = W · x` for `q8_0` or `q4_0` weights with the activations rounded to 8 bits per block of
+ * 32 and multiplied in integers (llama.cpp's scheme; the oracle of the WebGPU `dot4I8Packed`
+ * path).
+ *
+ * @param xs inputs, `n × in`
+ * @param n number of rows
+ * @param w the matrix `[out, in]` in `q8_0` or `q4_0`
+ * @param bias optional f32 bias `[out]`
+ * @returns `n × out` outputs
+ *
+ * @example
+ * ```ts
+ * import { matmulInt8 } from "./cpu_math.ts";
+ * import { quantizeTensor } from "../../formats/quant_tensor.ts";
+ * const w = quantizeTensor({ dtype: "f32", shape: [1, 32], data: new Float32Array(32).fill(127) }, "q8_0");
+ * const y = matmulInt8(new Float32Array(32).fill(127), 1, w);
+ * if (y[0] !== 32 * 127 * 127) throw new Error(String(y[0]));
+ * ```
+ */
+export function matmulInt8(xs: Float32Array, n: number, w: WeightTensor, bias?: Tensor): Float32Array {
+  const [out, inp] = w.shape;
+  if (w.dtype !== "q8_0" && w.dtype !== "q4_0") {
+    throw new RangeError(`8-bit activations need q8_0 or q4_0, not ${w.dtype}`);
+  }
+  const a = int8Activations(xs.subarray(0, n * inp));
+  const rowBytes = weightRowBytes(w);
+  const ys = new Float32Array(n * out);
+  for (let o = 0; o < out; o++) {
+    const b = bias ? bias.data[o] : 0;
+    for (let t = 0; t < n; t++) {
+      ys[t * out + o] = int8DotRow(w.dtype, w.data as Uint8Array, o * rowBytes, a, t * inp / 32, inp) + b;
+    }
   }
   return ys;
 }

@@ -49,6 +49,10 @@ export interface Activations {
   readonly kNew: GPUBuffer;
   /** `[B, kv_heads · d]`: the step's values, likewise. */
   readonly vNew: GPUBuffer;
+  /** `[B, K / 4] u32`: activations rounded to 8 bits, packed (`[1]` without the 8-bit path). */
+  readonly xq: GPUBuffer;
+  /** `[B, K / 32, 2]`: their blocks' scales and sums. */
+  readonly xd: GPUBuffer;
 }
 
 /**
@@ -60,6 +64,7 @@ export interface Activations {
  * @param context the most positions of any session
  * @param loraRank the largest (padded) rank of an unmerged LoRA update (0: none)
  * @param kv the KV cache's format (f16 needs staging rows for the step's keys and values)
+ * @param int8 whether products may round activations to 8 bits (buffers for them)
  * @returns the buffers
  *
  * @example
@@ -86,7 +91,9 @@ export function createActivations(
   context: number,
   loraRank = 0,
   kv: KvFormat = "f32",
+  int8 = false,
 ): Activations {
+  const widest = Math.max(spec.hidden, spec.heads * spec.headDim, spec.intermediate);
   const staged = kv === "f16" ? batch * spec.kvHeads * spec.headDim : 1;
   const slopes = spec.position.kind === "alibi" ? Float32Array.from(alibiSlopes(spec.heads)) : new Float32Array(1);
   const q = spec.heads * spec.headDim;
@@ -109,6 +116,8 @@ export function createActivations(
     loraTmp: f(Math.max(1, batch * loraRank)),
     kNew: f(staged),
     vNew: f(staged),
+    xq: f(int8 ? batch * widest / 4 : 1),
+    xd: f(int8 ? batch * widest / 16 : 1),
     readback: buffers.create(batch * spec.vocabSize * 4, USAGE.MAP_READ | USAGE.COPY_DST),
   };
 }

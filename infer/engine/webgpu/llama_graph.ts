@@ -15,6 +15,7 @@ import { argmax } from "./kernels/argmax.ts";
 import { attnScores } from "./kernels/attn_scores.ts";
 import { attnValues } from "./kernels/attn_values.ts";
 import { embed } from "./kernels/embed.ts";
+import { matmulI8, quantizeX } from "./kernels/int8_dot.ts";
 import { type KvFormat, kvStore } from "./kernels/kv_store.ts";
 import { matmul, type MatmulStrategy } from "./kernels/matmul.ts";
 import { rmsnorm } from "./kernels/rmsnorm.ts";
@@ -44,6 +45,8 @@ export interface GraphInputs {
   readonly strategy: MatmulStrategy;
   /** The KV cache's format: f32 (keys and values written straight into it) or f16 (stored after RoPE). */
   readonly kv: KvFormat;
+  /** Whether `q8_0` and `q4_0` products round their activations to 8 bits (`dot4I8Packed`). */
+  readonly int8: boolean;
 }
 
 /** Options of one matrix product, beyond its matrix and buffers. */
@@ -74,8 +77,17 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
   const B = act.batch;
   const q = spec.heads * spec.headDim;
   const kvDim = spec.kvHeads * spec.headDim;
-  const chunks = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product): RecordedDispatch[] =>
-    m.chunks.map((c) =>
+  const chunks = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product): RecordedDispatch[] => {
+    if (g.int8 && (m.dtype === "q8_0" || m.dtype === "q4_0")) {
+      const dtype = m.dtype;
+      const out = [rec.record(quantizeX({ x, k: m.cols, tokens: B, xq: act.xq, xd: act.xd }))];
+      for (const c of m.chunks) {
+        const i8 = { xq: act.xq, xd: act.xd, xRows: B, y, ...o };
+        out.push(rec.record(matmulI8({ w: c.buffer, dtype, k: m.cols, rowStart: c.rowStart, rows: c.rows, ...i8 })));
+      }
+      return out;
+    }
+    return m.chunks.map((c) =>
       rec.record(matmul({
         w: c.buffer,
         dtype: m.dtype,
@@ -89,6 +101,7 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
         ...o,
       }))
     );
+  };
   /** `y (+)= W · x (+ b)`, then `+= B' · (A · x)` where the weight has an unmerged LoRA update. */
   const product = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product, name?: string): RecordedDispatch[] => {
     const out = chunks(m, x, y, o);

@@ -55,6 +55,12 @@ export interface WebGpuEngineOptions {
    * keys and values are rounded to half precision as they are stored.
    */
   readonly kvCache?: KvFormat;
+  /**
+   * Multiply `q8_0` and `q4_0` weights with activations rounded to 8 bits, four products at a
+   * time with WGSL's `dot4I8Packed` (llama.cpp's scheme). Default false (f32 activations);
+   * refused where the adapter lacks `packed_4x8_integer_dot_product`.
+   */
+  readonly int8Dot?: boolean;
 }
 
 /**
@@ -74,6 +80,12 @@ export async function webGpuAvailable(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Whether WGSL here has `dot4I8Packed` and `pack4xI8`. */
+function hasInt8Dot(): boolean {
+  const features = (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> } | undefined)?.wgslLanguageFeatures;
+  return features?.has("packed_4x8_integer_dot_product") === true;
 }
 
 /**
@@ -119,6 +131,8 @@ export class WebGpuEngine implements Engine {
   readonly matmulStrategy: MatmulStrategy;
   /** The KV cache's format. */
   readonly kvCache: KvFormat;
+  /** Whether `q8_0` and `q4_0` products use 8-bit activations. */
+  readonly int8Dot: boolean;
   /** Whether steps are being timed per kernel role (only with `profile: true` at create). */
   profiling: boolean;
 
@@ -161,6 +175,10 @@ export class WebGpuEngine implements Engine {
     this.weightBytes = this.#weights.bytes;
     this.maxChunks = this.#weights.maxChunks;
     this.kvCache = o.kvCache ?? "f32";
+    this.int8Dot = o.int8Dot === true;
+    if (this.int8Dot && !hasInt8Dot()) {
+      throw new Error("int8Dot: this adapter's WGSL lacks packed_4x8_integer_dot_product");
+    }
     this.#act = createActivations(
       ctx.buffers,
       spec,
@@ -168,6 +186,7 @@ export class WebGpuEngine implements Engine {
       this.contextSize,
       this.#weights.loraRank,
       this.kvCache,
+      this.int8Dot,
     );
     if (this.profiling) {
       this.#profiler = new Profiler(device, ctx.buffers, Profiler.queryCount(spec.layers, this.maxChunks));
@@ -188,6 +207,7 @@ export class WebGpuEngine implements Engine {
           ropeTable: this.#ropeTable(context),
           strategy: this.matmulStrategy,
           kv: this.kvCache,
+          int8: this.int8Dot,
         }),
       step: (ops, tokens, pos0, mode) =>
         ctx.serial(() => {

@@ -21,7 +21,8 @@ export type KernelRole =
   | "attn_values"
   | "swiglu"
   | "argmax"
-  | "kv_store";
+  | "kv_store"
+  | "quantize_x";
 
 /** Workgroup counts from the step's token count and the keys cached after it. */
 export type Grid = (n: number, kvLen: number) => [number, number, number];
