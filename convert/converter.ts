@@ -90,7 +90,7 @@ export class Converter {
       return this.#adapter.train(this.context, kept).map((b) =>
         `{${this.#head}"${this.#instructionHead}${
           repeat ? this.#escapedSchema(b.schema) : escapeJson(jsonList(b.schema))
-        }${input}", "output": ${JSON.stringify(b.output)}}\n`
+        }${input}", "output": "${b.output}"}\n`
       );
     }
     const id = createHash("sha256").update(kept.text).digest("hex");

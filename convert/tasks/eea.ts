@@ -5,7 +5,7 @@
  * @module
  */
 
-import { pyStr, pyStrList } from "../../io/py_json.ts";
+import { pyStr, pyStrEscaped, pyStrList } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { compareCodePoints } from "../../io/code_points.ts";
 import { PySet } from "../pycompat/mod.ts";
@@ -18,6 +18,8 @@ type Item = [type: string, triggers: string[], roles: string[]];
 
 /** JSON spellings of event types and roles (a few names, repeated on every record). */
 const quoted = memoized(pyStr);
+/** The same, escaped as the inside of a JSON string (for the `output` text, see `TrainBatch`). */
+const quotedEscaped = memoized(pyStrEscaped);
 
 function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
   const triggersByType = new Map<string, string[]>();
@@ -79,7 +81,7 @@ export const EEA: TaskAdapter = {
       ),
       output: jsonObject(batch.map(([type, , roles]) => {
         const objects = (labelled.get(type) ?? []).map((ev) => argumentObject(ev, roles)).filter((o) => o !== "{}");
-        return [quoted(type), jsonList(objects)];
+        return [quotedEscaped(type), jsonList(objects)];
       })),
     }));
   },

@@ -11,7 +11,11 @@ import type { IeRecord } from "../records.ts";
 export interface TrainBatch {
   /** The `schema` value's items, JSON text each, e.g. `['"location"', '"person"']` for `["location", "person"]`. */
   schema: readonly string[];
-  /** The `output` value, e.g. `{"location": ["Paris"], "person": []}`. */
+  /**
+   * The `output` value, already escaped as the inside of a JSON string, e.g.
+   * `{\\"location\\": [\\"Paris\\"], \\"person\\": []}` for `{"location": ["Paris"], "person": []}`
+   * (built escaped from its pieces, so the whole text is not escaped a second time).
+   */
   output: string;
 }
 
