@@ -60,10 +60,10 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
         continue;
       }
       const set = several?.get(role);
-      if (set !== undefined) set.add(argument);
+      if (set !== undefined) set.addOnce(argument);
       else if (seen !== pyStrEscaped(argument)) {
         several ??= new Map();
-        several.set(role, PySet.from(ctx.hasher, [firstArgument(ev, role), argument]));
+        several.set(role, PySet.fromOnce(ctx.hasher, [firstArgument(ev, role), argument]));
       }
     }
     // Setting an existing key keeps its place: roles stay in first-appearance order.
