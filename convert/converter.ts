@@ -87,11 +87,17 @@ export class Converter {
     const input = escapedInput(kept.text);
     if (this.context.options.split === "train") {
       const repeat = this.#adapter.trainItemsRepeat;
-      return this.#adapter.train(this.context, kept).map((b) =>
-        `{${this.#head}"${this.#instructionHead}${
+      const flatten = !BEYOND_LATIN1.test(kept.text);
+      return this.#adapter.train(this.context, kept).map((b) => {
+        const line = `{${this.#head}"${this.#instructionHead}${
           repeat ? this.#escapedSchema(b.schema) : escapeJson(jsonList(b.schema))
-        }${input}", "output": "${b.output}"}\n`
-      );
+        }${input}", "output": "${b.output}"}\n`;
+        // A line is a tree of dozens of concatenated pieces, which the writer's `join` copies
+        // piece by piece; made flat here, while its pieces are fresh, it is copied at once (for
+        // one-byte text: en RE train 12% less CPU; two-byte lines gain nothing and lose a copy).
+        if (flatten) flattened += line.charCodeAt(0);
+        return line;
+      });
     }
     const id = createHash("sha256").update(kept.text).digest("hex");
     // The label is a JSON list written as a JSON string; each item is written escaped directly.
@@ -133,6 +139,12 @@ export class Converter {
     return batches;
   }
 }
+
+/** A character beyond Latin-1: V8 then keeps the text as two bytes per character. */
+const BEYOND_LATIN1 = /[\u0100-\uffff]/;
+
+/** Where the line-flattening reads go (kept, so the reads are not optimized away). */
+let flattened = 0;
 
 /** Characters JSON escapes (`"`, `\\`, controls); text without them is written as it is. */
 // deno-lint-ignore no-control-regex -- the control characters are what it looks for
