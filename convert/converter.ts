@@ -90,7 +90,7 @@ export class Converter {
       const flatten = !BEYOND_LATIN1.test(kept.text);
       return this.#adapter.train(this.context, kept).map((b) => {
         const line = `{${this.#head}"${this.#instructionHead}${
-          repeat ? this.#escapedSchema(b.schema) : escapeJson(jsonList(b.schema))
+          repeat ? this.#escapedSchema(b.schema) : jsonList(b.schema)
         }${input}", "output": "${b.output}"}\n`;
         // A line is a tree of dozens of concatenated pieces, which the writer's `join` copies
         // piece by piece; made flat here, while its pieces are fresh, it is copied at once (for

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { pyStr, pyStrEscaped, pyStrList } from "../../io/py_json.ts";
+import { pyStr, pyStrEscaped, pyStrListEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { compareCodePoints } from "../../io/code_points.ts";
 import { PySet } from "../pycompat/mod.ts";
@@ -74,9 +74,10 @@ export const EEA: TaskAdapter = {
     const items = sampleItems(ctx, events);
     const labelled = labelledEvents(ctx, events);
     return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
+      // Built escaped (see `trainItemsRepeat`), so the converter does not escape the list again.
       schema: batch.map(([type, triggers, roles]) =>
-        `{"event_type": ${quoted(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${
-          jsonList(roles.map(quoted))
+        `{\\"event_type\\": ${quotedEscaped(type)}, \\"trigger\\": ${pyStrListEscaped(triggers)}, \\"arguments\\": ${
+          jsonList(roles.map(quotedEscaped))
         }}`
       ),
       output: jsonObject(batch.map(([type, , roles]) => {

@@ -9,7 +9,11 @@ import type { IeRecord } from "../records.ts";
 
 /** One training instruction of a record: its schema batch and its target. */
 export interface TrainBatch {
-  /** The `schema` value's items, JSON text each, e.g. `['"location"', '"person"']` for `["location", "person"]`. */
+  /**
+   * The `schema` value's items, JSON text each, e.g. `['"location"', '"person"']` for
+   * `["location", "person"]` (escaped as the inside of a JSON string where the adapter's
+   * `trainItemsRepeat` is false).
+   */
   schema: readonly string[];
   /**
    * The `output` value, already escaped as the inside of a JSON string, e.g.
@@ -28,7 +32,8 @@ export interface TaskAdapter {
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[];
   /**
    * True when the training schema items repeat from record to record (so the converter escapes
-   * each distinct item once and remembers it); false when they hold the record's own text.
+   * each distinct item once and remembers it); false when they hold the record's own text: the
+   * adapter then builds them already escaped as the inside of a JSON string (as `output`).
    */
   readonly trainItemsRepeat: boolean;
   /**
