@@ -39,6 +39,8 @@ export class Converter {
   /** The start of every instruction text, already escaped as the inside of a JSON string. */
   readonly #instructionHead: string;
   #fixedTestBatches: string[] | undefined;
+  /** Test batches by the item array they were cut from (see `#testBatches`). */
+  #testBatchesByItems = new WeakMap<readonly string[], string[]>();
   /** Escaped schema items (see `#escapedSchema`). */
   #escapedItems = new Map<string, string>();
 
@@ -133,8 +135,13 @@ export class Converter {
   /** A test record's schema batches, each escaped as the inside of a JSON string. */
   #testBatches(record: IeRecord): string[] {
     if (this.#fixedTestBatches !== undefined) return this.#fixedTestBatches;
-    const batches = splitSchemas(this.#adapter.testItems(this.context, record), this.context.options.splitNum)
-      .map((items) => this.#escapedSchema(items));
+    const items = this.#adapter.testItems(this.context, record);
+    // An adapter may give the same (unchanged) item array again: its batches are then reused.
+    let batches = this.#testBatchesByItems.get(items);
+    if (batches === undefined) {
+      batches = splitSchemas(items, this.context.options.splitNum).map((batch) => this.#escapedSchema(batch));
+      this.#testBatchesByItems.set(items, batches);
+    }
     if (this.#adapter.testItemsFixed) this.#fixedTestBatches = batches;
     return batches;
   }

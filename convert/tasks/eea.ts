@@ -49,6 +49,24 @@ function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
 
 /** Test items by run and event type (a run has few types; its context is dropped with it). */
 const testItemsByRun = new WeakMap<SamplingContext, Map<string, string>>();
+/** A record's test item list by run and by the sequence of its event types (see `testItems`). */
+const testListsByRun = new WeakMap<SamplingContext, Map<string, string[]>>();
+
+/** The test items of the event types of `events`, in their set's order. */
+function testItemList(ctx: SamplingContext, events: readonly IeEvent[]): string[] {
+  const types = PySet.from(ctx.hasher, events.map((ev) => ev.event_type));
+  // A type's test item depends on the run's schema only: written once per run and type.
+  let items = testItemsByRun.get(ctx);
+  if (items === undefined) testItemsByRun.set(ctx, items = new Map());
+  return types.toArray().map((t) => {
+    let item = items.get(t);
+    if (item === undefined) {
+      item = `{"event_type": ${quoted(t)}, "arguments": ${jsonList(ctx.typeRoles.get(t).toArray().map(quoted))}}`;
+      items.set(t, item);
+    }
+    return item;
+  });
+}
 
 /** EEA adapter. */
 export const EEA: TaskAdapter = {
@@ -56,18 +74,17 @@ export const EEA: TaskAdapter = {
   // A training item lists the record's own triggers.
   trainItemsRepeat: false,
   testItems(ctx: SamplingContext, record: IeRecord): string[] {
-    const types = PySet.from(ctx.hasher, ((record.annotations ?? []) as IeEvent[]).map((ev) => ev.event_type));
-    // A type's test item depends on the run's schema only: written once per run and type.
-    let items = testItemsByRun.get(ctx);
-    if (items === undefined) testItemsByRun.set(ctx, items = new Map());
-    return types.toArray().map((t) => {
-      let item = items.get(t);
-      if (item === undefined) {
-        item = `{"event_type": ${quoted(t)}, "arguments": ${jsonList(ctx.typeRoles.get(t).toArray().map(quoted))}}`;
-        items.set(t, item);
-      }
-      return item;
-    });
+    // The list depends only on the sequence of the record's event types (their set's order), and
+    // records repeat a few hundred sequences: each is worked out once per run, and the same array
+    // comes back for it (so the converter can remember its batches too).
+    const events = (record.annotations ?? []) as IeEvent[];
+    let lists = testListsByRun.get(ctx);
+    if (lists === undefined || lists.size >= 10_000) testListsByRun.set(ctx, lists = new Map());
+    let key = "";
+    for (const ev of events) key += ev.event_type.length + ":" + ev.event_type; // length first: unambiguous
+    let list = lists.get(key);
+    if (list === undefined) lists.set(key, list = testItemList(ctx, events));
+    return list;
   },
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];

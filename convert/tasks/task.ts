@@ -38,7 +38,9 @@ export interface TaskAdapter {
   readonly trainItemsRepeat: boolean;
   /**
    * The schema items (JSON text each) a test instruction asks about, before batching; they
-   * repeat from record to record (the converter remembers their escaped text).
+   * repeat from record to record (the converter remembers their escaped text). The same array
+   * may come back for another record (the converter then reuses its batches), so it must not
+   * be changed.
    */
   testItems(ctx: SamplingContext, record: IeRecord): string[];
   /** True when `testItems` is the same for every record of a run (so it can be computed once). */
