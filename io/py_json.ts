@@ -203,7 +203,7 @@ export function pyDumps(value: PyJson): string {
 export function pyDumpsEscaped(value: PyJson): string {
   switch (typeof value) {
     case "string":
-      return escapedStr(value);
+      return pyStrEscaped(value);
     case "number":
       return pyNumber(value);
     case "boolean":
@@ -220,7 +220,7 @@ export function pyDumpsEscaped(value: PyJson): string {
   if (value instanceof PyNumber) return value.repr;
   let out = "";
   if (value instanceof Map) {
-    for (const [k, v] of value) out += (out === "" ? "{" : ", ") + escapedStr(k) + ": " + pyDumpsEscaped(v);
+    for (const [k, v] of value) out += (out === "" ? "{" : ", ") + pyStrEscaped(k) + ": " + pyDumpsEscaped(v);
   } else {
     const keys = Object.keys(value);
     for (let i = 0; i < keys.length; i++) {
@@ -234,21 +234,35 @@ export function pyDumpsEscaped(value: PyJson): string {
 // deno-lint-ignore no-control-regex -- the control characters are what it looks for
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
 
-/** `pyStr(s)` as the inside of a JSON string literal (throws on lone surrogates, as `pyStr`). */
-function escapedStr(s: string): string {
+/**
+ * `pyStr(s)` as the inside of a JSON string literal: the same text as
+ * `JSON.stringify(pyStr(s)).slice(1, -1)`. A string with nothing to escape (the usual case) is
+ * copied between `\\"` quotes instead of being escaped twice.
+ *
+ * @param s the string
+ * @returns the quoted literal, escaped once more
+ * @throws {LoneSurrogateError} on an unpaired surrogate, as `pyStr`
+ *
+ * @example
+ * ```ts
+ * import { pyStrEscaped } from "./py_json.ts";
+ * if (pyStrEscaped("Bob") !== '\\"Bob\\"' || pyStrEscaped('a"b') !== '\\"a\\\\\\"b\\"') throw new Error();
+ * ```
+ */
+export function pyStrEscaped(s: string): string {
   if (s.isWellFormed() && !NEEDS_ESCAPE.test(s)) return '\\"' + s + '\\"';
   const twice = JSON.stringify(pyStr(s));
   return twice.slice(1, twice.length - 1);
 }
 
-/** Object keys as escaped JSON text (see `escapedStr`), remembered like `quotedKey`. */
+/** Object keys as escaped JSON text (see `pyStrEscaped`), remembered like `quotedKey`. */
 let escapedKeys = new Map<string, string>();
 
 function escapedKey(key: string): string {
   let q = escapedKeys.get(key);
   if (q === undefined) {
     if (escapedKeys.size >= 10_000) escapedKeys = new Map();
-    escapedKeys.set(key, q = escapedStr(key));
+    escapedKeys.set(key, q = pyStrEscaped(key));
   }
   return q;
 }
@@ -281,5 +295,25 @@ export function pyStrList(items: readonly string[]): string {
   if (items.length === 0) return "[]";
   let out = "[" + pyStr(items[0]);
   for (let i = 1; i < items.length; i++) out += ", " + pyStr(items[i]);
+  return out + "]";
+}
+
+/**
+ * `pyStrList(items)` as the inside of a JSON string literal (see `pyStrEscaped`).
+ *
+ * @param items the strings
+ * @returns the JSON text escaped once more, e.g. `[\\"a\\", \\"b\\"]`
+ *
+ * @example
+ * ```ts
+ * import { pyStrList, pyStrListEscaped } from "./py_json.ts";
+ * const items = ["a", 'q"'];
+ * if (pyStrListEscaped(items) !== JSON.stringify(pyStrList(items)).slice(1, -1)) throw new Error();
+ * ```
+ */
+export function pyStrListEscaped(items: readonly string[]): string {
+  if (items.length === 0) return "[]";
+  let out = "[" + pyStrEscaped(items[0]);
+  for (let i = 1; i < items.length; i++) out += ", " + pyStrEscaped(items[i]);
   return out + "]";
 }

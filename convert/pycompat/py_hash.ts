@@ -106,6 +106,26 @@ export class PyStrHasher {
   }
 
   /**
+   * The string with its hash bits, computed without entering the cache: for a record's own
+   * values (argument strings), which rarely come again and would only crowd the cache (a map
+   * that large outlives young-generation collections and is copied by each).
+   *
+   * @param key the string
+   * @returns key and hash halves (a new object)
+   *
+   * @example
+   * ```ts
+   * import { PyStrHasher } from "./py_hash.ts";
+   * const h = new PyStrHasher(0);
+   * const a = h.hashOnce("Oslo"), b = h.hash("Oslo");
+   * if (a.hi !== b.hi || a.lo !== b.lo) throw new Error();
+   * ```
+   */
+  hashOnce(key: string): HashedStr {
+    return this.#compute(key);
+  }
+
+  /**
    * The hash as Python prints it (signed 64-bit).
    *
    * @param key the string

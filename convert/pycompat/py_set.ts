@@ -69,6 +69,28 @@ export class PySet {
     return s;
   }
 
+  /**
+   * `set(items)` for strings seen once (a record's own values): as `from`, with hashes that do not
+   * enter the hasher's cache (see `PyStrHasher.hashOnce`).
+   *
+   * @param hasher the string hasher
+   * @param items the strings
+   * @returns the set
+   *
+   * @example
+   * ```ts
+   * import { PyStrHasher } from "./py_hash.ts";
+   * import { PySet } from "./py_set.ts";
+   * const h = new PyStrHasher(0);
+   * if (PySet.fromOnce(h, ["b", "a", "b"]).toArray().join() !== PySet.from(h, ["b", "a"]).toArray().join()) throw new Error();
+   * ```
+   */
+  static fromOnce(hasher: PyStrHasher, items: Iterable<string>): PySet {
+    const s = new PySet(hasher);
+    for (const x of items) s.addOnce(x);
+    return s;
+  }
+
   /** Number of elements (`len(s)`). */
   get size(): number {
     return this.#used;
@@ -90,6 +112,24 @@ export class PySet {
    */
   add(key: string): void {
     this.#addEntry(this.hasher.hash(key));
+  }
+
+  /**
+   * `s.add(key)` for a string seen once (see `fromOnce`).
+   *
+   * @param key the string
+   *
+   * @example
+   * ```ts
+   * import { PyStrHasher } from "./py_hash.ts";
+   * import { PySet } from "./py_set.ts";
+   * const s = new PySet(new PyStrHasher(0));
+   * s.addOnce("x");
+   * if (!s.has("x")) throw new Error();
+   * ```
+   */
+  addOnce(key: string): void {
+    this.#addEntry(this.hasher.hashOnce(key));
   }
 
   /**

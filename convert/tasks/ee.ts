@@ -5,7 +5,7 @@
  * @module
  */
 
-import { pyStr } from "../../io/py_json.ts";
+import { pyStr, pyStrEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { compareCodePoints } from "../../io/code_points.ts";
 import { sortByPosition, sortOrShuffle } from "../order.ts";
@@ -78,6 +78,8 @@ function clusterItems(ctx: SamplingContext, types: PySet, roles: Map<string, PyS
 
 /** JSON spellings of event types and roles (a few names, repeated on every record). */
 const quoted = memoized(pyStr);
+/** The same, escaped as the inside of a JSON string (for the `output` text, see `TrainBatch`). */
+const quotedEscaped = memoized(pyStrEscaped);
 
 /** Schema items by type and roles (a few per type and role order, repeated record after record). */
 let schemaItems = new Map<number | string, string>();
@@ -130,11 +132,15 @@ export const EE: TaskAdapter = {
       schema: batch.map(schemaItem),
       output: jsonObject(batch.map(([type, asked]) => {
         const evs = labelled.get(type);
-        if (evs === undefined) return [quoted(type), "[]"];
+        if (evs === undefined) return [quotedEscaped(type), "[]"];
         const sorted = sortByPosition(record.text, evs, (ev) => ev.trigger);
         return [
-          quoted(type),
-          jsonList(sorted.map((ev) => `{"trigger": ${pyStr(ev.trigger)}, "arguments": ${argumentObject(ev, asked)}}`)),
+          quotedEscaped(type),
+          jsonList(
+            sorted.map((ev) =>
+              `{\\"trigger\\": ${pyStrEscaped(ev.trigger)}, \\"arguments\\": ${argumentObject(ev, asked)}}`
+            ),
+          ),
         ];
       })),
     }));

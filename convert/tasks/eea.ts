@@ -5,7 +5,7 @@
  * @module
  */
 
-import { pyStr, pyStrList } from "../../io/py_json.ts";
+import { pyStr, pyStrEscaped, pyStrListEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { compareCodePoints } from "../../io/code_points.ts";
 import { PySet } from "../pycompat/mod.ts";
@@ -18,6 +18,8 @@ type Item = [type: string, triggers: string[], roles: string[]];
 
 /** JSON spellings of event types and roles (a few names, repeated on every record). */
 const quoted = memoized(pyStr);
+/** The same, escaped as the inside of a JSON string (for the `output` text, see `TrainBatch`). */
+const quotedEscaped = memoized(pyStrEscaped);
 
 function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
   const triggersByType = new Map<string, string[]>();
@@ -47,6 +49,24 @@ function sampleItems(ctx: SamplingContext, events: readonly IeEvent[]): Item[] {
 
 /** Test items by run and event type (a run has few types; its context is dropped with it). */
 const testItemsByRun = new WeakMap<SamplingContext, Map<string, string>>();
+/** A record's test item list by run and by the sequence of its event types (see `testItems`). */
+const testListsByRun = new WeakMap<SamplingContext, Map<string, string[]>>();
+
+/** The test items of the event types of `events`, in their set's order. */
+function testItemList(ctx: SamplingContext, events: readonly IeEvent[]): string[] {
+  const types = PySet.from(ctx.hasher, events.map((ev) => ev.event_type));
+  // A type's test item depends on the run's schema only: written once per run and type.
+  let items = testItemsByRun.get(ctx);
+  if (items === undefined) testItemsByRun.set(ctx, items = new Map());
+  return types.toArray().map((t) => {
+    let item = items.get(t);
+    if (item === undefined) {
+      item = `{"event_type": ${quoted(t)}, "arguments": ${jsonList(ctx.typeRoles.get(t).toArray().map(quoted))}}`;
+      items.set(t, item);
+    }
+    return item;
+  });
+}
 
 /** EEA adapter. */
 export const EEA: TaskAdapter = {
@@ -54,32 +74,32 @@ export const EEA: TaskAdapter = {
   // A training item lists the record's own triggers.
   trainItemsRepeat: false,
   testItems(ctx: SamplingContext, record: IeRecord): string[] {
-    const types = PySet.from(ctx.hasher, ((record.annotations ?? []) as IeEvent[]).map((ev) => ev.event_type));
-    // A type's test item depends on the run's schema only: written once per run and type.
-    let items = testItemsByRun.get(ctx);
-    if (items === undefined) testItemsByRun.set(ctx, items = new Map());
-    return types.toArray().map((t) => {
-      let item = items.get(t);
-      if (item === undefined) {
-        item = `{"event_type": ${quoted(t)}, "arguments": ${jsonList(ctx.typeRoles.get(t).toArray().map(quoted))}}`;
-        items.set(t, item);
-      }
-      return item;
-    });
+    // The list depends only on the sequence of the record's event types (their set's order), and
+    // records repeat a few hundred sequences: each is worked out once per run, and the same array
+    // comes back for it (so the converter can remember its batches too).
+    const events = (record.annotations ?? []) as IeEvent[];
+    let lists = testListsByRun.get(ctx);
+    if (lists === undefined || lists.size >= 10_000) testListsByRun.set(ctx, lists = new Map());
+    let key = "";
+    for (const ev of events) key += ev.event_type.length + ":" + ev.event_type; // length first: unambiguous
+    let list = lists.get(key);
+    if (list === undefined) lists.set(key, list = testItemList(ctx, events));
+    return list;
   },
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];
     const items = sampleItems(ctx, events);
     const labelled = labelledEvents(ctx, events);
     return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
+      // Built escaped (see `trainItemsRepeat`), so the converter does not escape the list again.
       schema: batch.map(([type, triggers, roles]) =>
-        `{"event_type": ${quoted(type)}, "trigger": ${pyStrList(triggers)}, "arguments": ${
-          jsonList(roles.map(quoted))
+        `{\\"event_type\\": ${quotedEscaped(type)}, \\"trigger\\": ${pyStrListEscaped(triggers)}, \\"arguments\\": ${
+          jsonList(roles.map(quotedEscaped))
         }}`
       ),
       output: jsonObject(batch.map(([type, , roles]) => {
         const objects = (labelled.get(type) ?? []).map((ev) => argumentObject(ev, roles)).filter((o) => o !== "{}");
-        return [quoted(type), jsonList(objects)];
+        return [quotedEscaped(type), jsonList(objects)];
       })),
     }));
   },

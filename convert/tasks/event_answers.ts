@@ -5,7 +5,7 @@
  * @module
  */
 
-import { pyStr, pyStrList } from "../../io/py_json.ts";
+import { pyStrEscaped, pyStrListEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent } from "../records.ts";
@@ -15,7 +15,10 @@ import { jsonObject, memoized } from "./task.ts";
 export interface LabelledEvent {
   /** The trigger; `"NAN"` when the input trigger is empty. */
   trigger: string;
-  /** Role → value as JSON text: one string, or a list (in Python set order) for several distinct values. */
+  /**
+   * Role → value as JSON text escaped as the inside of a JSON string (the `output` text is built
+   * escaped, see `TrainBatch`): one string, or a list (in Python set order) for several distinct values.
+   */
   args: Map<string, string>;
 }
 
@@ -53,18 +56,18 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
       if (argument === "") continue;
       const seen = args.get(role);
       if (seen === undefined) {
-        args.set(role, pyStr(argument));
+        args.set(role, pyStrEscaped(argument));
         continue;
       }
       const set = several?.get(role);
-      if (set !== undefined) set.add(argument);
-      else if (seen !== pyStr(argument)) {
+      if (set !== undefined) set.addOnce(argument);
+      else if (seen !== pyStrEscaped(argument)) {
         several ??= new Map();
-        several.set(role, PySet.from(ctx.hasher, [firstArgument(ev, role), argument]));
+        several.set(role, PySet.fromOnce(ctx.hasher, [firstArgument(ev, role), argument]));
       }
     }
     // Setting an existing key keeps its place: roles stay in first-appearance order.
-    if (several !== undefined) { for (const [role, set] of several) args.set(role, pyStrList(set.toArray())); }
+    if (several !== undefined) { for (const [role, set] of several) args.set(role, pyStrListEscaped(set.toArray())); }
     const entry = { trigger: ev.event_trigger === "" ? "NAN" : ev.event_trigger, args };
     const list = byType.get(ev.event_type);
     if (list === undefined) byType.set(ev.event_type, [entry]);
@@ -79,22 +82,26 @@ function firstArgument(ev: IeEvent, role: string): string {
   throw new Error(`no argument for ${role}`);
 }
 
-/** JSON spellings of role names (a few, repeated on every record). */
-const quotedRole = memoized(pyStr);
+/** JSON spellings of role names, escaped as `args` values are (a few, repeated on every record). */
+const quotedRole = memoized(pyStrEscaped);
+
+/** `"NAN"` (the value of a role the event lacks), escaped as `args` values are. */
+const NAN = '\\"NAN\\"';
 
 /**
- * An event's arguments over the asked roles, as JSON text: each role's value or `"NAN"`;
- * `{}` when none of the roles is present.
+ * An event's arguments over the asked roles, as JSON text escaped as the inside of a JSON string
+ * (as `args` values are): each role's value or `"NAN"`; `{}` when none of the roles is present.
  *
  * @param ev the labelled event
  * @param roles the roles asked for, in order
- * @returns the JSON object text
+ * @returns the escaped JSON object text
  *
  * @example
  * ```ts
  * import { argumentObject } from "./event_answers.ts";
- * const ev = { trigger: "t", args: new Map([["a", '"x"']]) };
- * if (argumentObject(ev, ["b", "a"]) !== '{"b": "NAN", "a": "x"}' || argumentObject(ev, ["b"]) !== "{}") throw new Error();
+ * const ev = { trigger: "t", args: new Map([["a", '\\"x\\"']]) };
+ * if (argumentObject(ev, ["b", "a"]) !== '{\\"b\\": \\"NAN\\", \\"a\\": \\"x\\"}') throw new Error();
+ * if (argumentObject(ev, ["b"]) !== "{}") throw new Error();
  * ```
  */
 export function argumentObject(ev: LabelledEvent, roles: readonly string[]): string {
@@ -106,9 +113,9 @@ export function argumentObject(ev: LabelledEvent, roles: readonly string[]): str
   let out = "{";
   for (let i = 0; i < roles.length; i++) {
     for (let j = 0; j < i; j++) {
-      if (roles[i] === roles[j]) return jsonObject(roles.map((r) => [quotedRole(r), ev.args.get(r) ?? '"NAN"']));
+      if (roles[i] === roles[j]) return jsonObject(roles.map((r) => [quotedRole(r), ev.args.get(r) ?? NAN]));
     }
-    out += (i === 0 ? "" : ", ") + quotedRole(roles[i]) + ": " + (ev.args.get(roles[i]) ?? '"NAN"');
+    out += (i === 0 ? "" : ", ") + quotedRole(roles[i]) + ": " + (ev.args.get(roles[i]) ?? NAN);
   }
   return out + "}";
 }

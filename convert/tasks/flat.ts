@@ -6,7 +6,7 @@
  * @module
  */
 
-import { pyStr } from "../../io/py_json.ts";
+import { pyStr, pyStrEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { sortOrShuffle } from "../order.ts";
 import { PySet } from "../pycompat/mod.ts";
@@ -21,11 +21,11 @@ interface FlatRules {
   universe(ctx: SamplingContext): PySet;
   /** The schema key an annotation belongs to. */
   key(a: Annotation): string;
-  /** The annotation's answer, as JSON text. */
+  /** The annotation's answer, as JSON text escaped as the inside of a JSON string (see `TrainBatch`). */
   answer(a: Annotation): string;
   /** The schema item for a key, as JSON text. */
   schemaItem(key: string): string;
-  /** The target object key for a schema key. */
+  /** The target object key for a schema key, escaped like `answer`. */
   targetKey(key: string): string;
 }
 
@@ -38,25 +38,26 @@ function splitSpo(key: string): { subject_type: string; predicate: string; objec
 const NER_RULES: FlatRules = {
   universe: (ctx) => ctx.types,
   key: (a) => (a as Entity).entity_type,
-  answer: (a) => pyStr((a as Entity).entity),
+  answer: (a) => pyStrEscaped((a as Entity).entity),
   schemaItem: pyStr,
-  targetKey: pyStr,
+  targetKey: pyStrEscaped,
 };
 
 const EET_RULES: FlatRules = {
   universe: (ctx) => ctx.types,
   key: (a) => (a as IeEvent).event_type,
-  answer: (a) => pyStr((a as IeEvent).event_trigger),
+  answer: (a) => pyStrEscaped((a as IeEvent).event_trigger),
   schemaItem: pyStr,
-  targetKey: pyStr,
+  targetKey: pyStrEscaped,
 };
 
 const RE_RULES: FlatRules = {
   universe: (ctx) => ctx.roles,
   key: (a) => (a as Relation).relation,
-  answer: (a) => `{"head": ${pyStr((a as Relation).head)}, "tail": ${pyStr((a as Relation).tail)}}`,
+  answer: (a) =>
+    `{\\"head\\": ${pyStrEscaped((a as Relation).head)}, \\"tail\\": ${pyStrEscaped((a as Relation).tail)}}`,
   schemaItem: pyStr,
-  targetKey: pyStr,
+  targetKey: pyStrEscaped,
 };
 
 const SPO_RULES: FlatRules = {
@@ -65,7 +66,8 @@ const SPO_RULES: FlatRules = {
     const r = a as Relation;
     return `${r.head_type}_${r.relation}_${r.tail_type}`;
   },
-  answer: (a) => `{"subject": ${pyStr((a as Relation).head)}, "object": ${pyStr((a as Relation).tail)}}`,
+  answer: (a) =>
+    `{\\"subject\\": ${pyStrEscaped((a as Relation).head)}, \\"object\\": ${pyStrEscaped((a as Relation).tail)}}`,
   schemaItem: (key) => {
     const s = splitSpo(key);
     return `{"subject_type": ${pyStr(s.subject_type)}, "predicate": ${pyStr(s.predicate)}, "object_type": ${
@@ -73,7 +75,7 @@ const SPO_RULES: FlatRules = {
     }}`;
   },
   // Two schema items with the same predicate share one target key (a Python dict keeps the last value).
-  targetKey: (key) => pyStr(splitSpo(key).predicate),
+  targetKey: (key) => pyStrEscaped(splitSpo(key).predicate),
 };
 
 /**

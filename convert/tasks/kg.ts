@@ -6,7 +6,7 @@
  */
 
 import { InputError } from "../../io/errors.ts";
-import { pyStr, pyStrList } from "../../io/py_json.ts";
+import { pyStr, pyStrEscaped, pyStrList, pyStrListEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { sortByPosition, sortOrShuffle } from "../order.ts";
 import { PySet } from "../pycompat/mod.ts";
@@ -57,13 +57,13 @@ export const KG: TaskAdapter = {
     return splitSchemasKg<Item>([[entityType, attributes]], ctx.options.splitNum).map((batch) => ({
       schema: batch.map(schemaItem),
       output: jsonObject(batch.map(([type, asked]) => [
-        pyStr(type),
+        pyStrEscaped(type),
         jsonObject(heads.map(([head, attrs]) => [
-          pyStr(head),
+          pyStrEscaped(head),
           jsonObject(
             asked.filter((a) => attrs.has(a)).map((a) => {
               const tails = sortByPosition(record.text, attrs.get(a)!, (t) => t);
-              return [pyStr(a), tails.length === 1 ? pyStr(tails[0]) : pyStrList(tails)];
+              return [pyStrEscaped(a), tails.length === 1 ? pyStrEscaped(tails[0]) : pyStrListEscaped(tails)];
             }),
           ),
         ])),

@@ -9,9 +9,17 @@ import type { IeRecord } from "../records.ts";
 
 /** One training instruction of a record: its schema batch and its target. */
 export interface TrainBatch {
-  /** The `schema` value's items, JSON text each, e.g. `['"location"', '"person"']` for `["location", "person"]`. */
+  /**
+   * The `schema` value's items, JSON text each, e.g. `['"location"', '"person"']` for
+   * `["location", "person"]` (escaped as the inside of a JSON string where the adapter's
+   * `trainItemsRepeat` is false).
+   */
   schema: readonly string[];
-  /** The `output` value, e.g. `{"location": ["Paris"], "person": []}`. */
+  /**
+   * The `output` value, already escaped as the inside of a JSON string, e.g.
+   * `{\\"location\\": [\\"Paris\\"], \\"person\\": []}` for `{"location": ["Paris"], "person": []}`
+   * (built escaped from its pieces, so the whole text is not escaped a second time).
+   */
   output: string;
 }
 
@@ -24,12 +32,15 @@ export interface TaskAdapter {
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[];
   /**
    * True when the training schema items repeat from record to record (so the converter escapes
-   * each distinct item once and remembers it); false when they hold the record's own text.
+   * each distinct item once and remembers it); false when they hold the record's own text: the
+   * adapter then builds them already escaped as the inside of a JSON string (as `output`).
    */
   readonly trainItemsRepeat: boolean;
   /**
    * The schema items (JSON text each) a test instruction asks about, before batching; they
-   * repeat from record to record (the converter remembers their escaped text).
+   * repeat from record to record (the converter remembers their escaped text). The same array
+   * may come back for another record (the converter then reuses its batches), so it must not
+   * be changed.
    */
   testItems(ctx: SamplingContext, record: IeRecord): string[];
   /** True when `testItems` is the same for every record of a run (so it can be computed once). */
