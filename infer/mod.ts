@@ -19,7 +19,7 @@
  * - `predict/`: prediction runs: converted test records in (through `io/`, prompts rendered by
  *   `templates/`), prediction lines out, from a local engine, llama.cpp or a server.
  * - `serve/`: an OpenAI-compatible HTTP server on a local engine.
- * - `cli/`: the `infer`, `serve`, `inspect` and `export-gguf` commands (not exported here).
+ * - `cli/`: the `infer`, `serve`, `inspect`, `export-gguf` and `perplexity` commands (not exported here).
  * - `testing/`: random-weight models and tiny tokenizers for tests, benches and demos.
  *
  * @example
