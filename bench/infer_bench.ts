@@ -32,6 +32,7 @@ import {
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { weightRowBytes, type WeightTensor } from "../infer/formats/quant_tensor.ts";
+import { int8DotAvailable } from "../infer/engine/webgpu/kernels/int8_dot.ts";
 
 const argValue = (name: string) => {
   const i = Deno.args.indexOf(`--${name}`);
@@ -107,8 +108,7 @@ const say = (s: string) => {
   console.log(s);
 };
 const gpuOk = await webGpuAvailable();
-const INT8_DOT = (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> } | undefined)?.wgslLanguageFeatures
-  ?.has("packed_4x8_integer_dot_product") === true;
+const INT8_DOT = int8DotAvailable();
 const benchEngines: { name: string; session: Session; length: number }[] = [];
 try {
   const source = `${dir}/f32`;

@@ -25,6 +25,8 @@ import {
   type WeightTensor,
 } from "../infer/mod.ts";
 import { LlamaCppGenerator } from "../infer/predict/llamacpp.ts";
+import { tokenLogprob } from "../infer/predict/perplexity.ts";
+import { int8DotAvailable } from "../infer/engine/webgpu/kernels/int8_dot.ts";
 import type { ModelWeights } from "../infer/model/model_spec.ts";
 import { shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { loadTokenizer } from "../templates/mod.ts";
@@ -156,12 +158,7 @@ async function llamaCppRun(gguf: string, tokenizer: Awaited<ReturnType<typeof lo
 async function cpuRun(model: LoadedModel, tokenizer: Awaited<ReturnType<typeof loadTokenizer>>, steps: number) {
   const session = new CpuEngine(model).createSession();
   const logits = await session.forwardAll(PROMPT.slice(0, -1));
-  const logprobs = logits.map((l, i) => {
-    let max = -Infinity, sum = 0;
-    for (const v of l) max = Math.max(max, v);
-    for (const v of l) sum += Math.exp(v - max);
-    return l[PROMPT[i + 1]] - max - Math.log(sum);
-  });
+  const logprobs = logits.map((l, i) => tokenLogprob(l, PROMPT[i + 1]));
   const { ids } = await new LocalGenerator(new CpuEngine(model), tokenizer).complete({
     promptIds: PROMPT,
     maxNewTokens: steps,
@@ -391,10 +388,7 @@ Deno.test({
   },
 });
 
-const HAVE_INT8_DOT = HAVE_GPU &&
-  (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures?.has(
-      "packed_4x8_integer_dot_product",
-    ) === true;
+const HAVE_INT8_DOT = HAVE_GPU && int8DotAvailable();
 if (HAVE_GPU && !HAVE_INT8_DOT) {
   skipNotice(import.meta.url, "the 8-bit activation (dot4I8Packed) checks", "this adapter's WGSL lacks it");
 }

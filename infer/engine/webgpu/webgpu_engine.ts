@@ -21,6 +21,7 @@ import { USAGE } from "./buffers.ts";
 import { GpuContext } from "./context.ts";
 import type { MatmulStrategy } from "./kernels/matmul.ts";
 import type { KvFormat } from "./kernels/kv_store.ts";
+import { int8DotAvailable } from "./kernels/int8_dot.ts";
 import { llamaGraph } from "./llama_graph.ts";
 import { type KernelProfile, Profiler } from "./profile.ts";
 import { Recorder } from "./record.ts";
@@ -80,12 +81,6 @@ export async function webGpuAvailable(): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Whether WGSL here has `dot4I8Packed` and `pack4xI8`. */
-function hasInt8Dot(): boolean {
-  const features = (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> } | undefined)?.wgslLanguageFeatures;
-  return features?.has("packed_4x8_integer_dot_product") === true;
 }
 
 /**
@@ -176,7 +171,7 @@ export class WebGpuEngine implements Engine {
     this.maxChunks = this.#weights.maxChunks;
     this.kvCache = o.kvCache ?? "f32";
     this.int8Dot = o.int8Dot === true;
-    if (this.int8Dot && !hasInt8Dot()) {
+    if (this.int8Dot && !int8DotAvailable()) {
       throw new Error("int8Dot: this adapter's WGSL lacks packed_4x8_integer_dot_product");
     }
     this.#act = createActivations(

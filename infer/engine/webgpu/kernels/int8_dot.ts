@@ -16,11 +16,17 @@
  * @module
  */
 
-import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
+import { checkElements, checkShape, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
-import { MATMUL_PARAMS, MATMUL_ROWS_PER_GROUP, MATMUL_TOKENS, matmulGrid } from "./matmul.ts";
-import { checkWeights } from "./weight_access.ts";
+import {
+  MATMUL_PARAMS,
+  MATMUL_ROWS_PER_GROUP,
+  MATMUL_TOKENS,
+  matmulGrid,
+  matmulParams,
+  matmulStoreWgsl,
+} from "./matmul.ts";
 
 /** The weight formats the 8-bit path multiplies. */
 export type Int8Format = "q8_0" | "q4_0";
@@ -178,13 +184,7 @@ fn word_at(o: u32) -> u32 {
 }
 ${BLOCK[format]}
 const T = ${MATMUL_TOKENS}u;
-fn store(r: u32, t: u32, value: f32) {
-  let row = p.row_start + r;
-  var v = value;
-  ${bias ? "v += bias[row];" : ""}
-  let at = (select(0u, step.pos0, p.y_pos == 1u) + t) * p.y_stride + row;
-  if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
-}
+${matmulStoreWgsl(bias)}
 @compute @workgroup_size(${MATMUL_ROWS_PER_GROUP})
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let r = g.x;
@@ -252,28 +252,31 @@ export interface MatmulI8Args {
  */
 export function matmulI8(a: MatmulI8Args): KernelCall {
   checkShape("matmul_i8", a.k > 0 && a.k % 32 === 0, `k must be a multiple of 32, got ${a.k}`);
-  checkShape("matmul_i8", Math.ceil(a.rows / MATMUL_ROWS_PER_GROUP) <= 65535, `${a.rows} rows do not fit one grid`);
-  checkShape("matmul_i8", a.rowStart + a.rows <= a.yStride, "rows must fit in an output row");
-  checkWeights("matmul_i8", a.w, a.dtype, a.rows, a.k);
   checkElements("matmul_i8", "xq", a.xq, (a.oneToken ? 1 : a.xRows) * a.k / 4);
   checkElements("matmul_i8", "xd", a.xd, (a.oneToken ? 1 : a.xRows) * a.k / 16);
-  checkElements("matmul_i8", "y", a.y, (a.oneToken ? 1 : a.yRows) * a.yStride);
-  if (a.bias) checkElements("matmul_i8", "bias", a.bias, a.rowStart + a.rows);
-  const grid: Grid = matmulGrid(a.rows, a.oneToken === true, "rows");
   return {
     role: "matmul",
     code: matmulI8Wgsl(a.dtype, a.bias !== undefined),
-    params: MATMUL_PARAMS.pack({
-      k: a.k,
-      rows: a.rows,
-      row_start: a.rowStart,
-      y_stride: a.yStride,
-      y_pos: a.yPos === true,
-      one_token: a.oneToken === true,
-      accumulate: a.accumulate === true,
-    }),
+    params: matmulParams("matmul_i8", { ...a, strategy: "rows" }),
     step: true,
     buffers: a.bias ? [a.xq, a.w, a.y, a.xd, a.bias] : [a.xq, a.w, a.y, a.xd],
-    grid,
+    grid: matmulGrid(a.rows, a.oneToken === true, "rows"),
   };
+}
+
+/**
+ * Whether WGSL here has `dot4I8Packed` and `pack4xI8` (the `packed_4x8_integer_dot_product`
+ * language feature), which the 8-bit path needs.
+ *
+ * @returns true when it does
+ *
+ * @example
+ * ```ts
+ * import { int8DotAvailable } from "./int8_dot.ts";
+ * const here: boolean = int8DotAvailable();
+ * ```
+ */
+export function int8DotAvailable(): boolean {
+  const features = (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> } | undefined)?.wgslLanguageFeatures;
+  return features?.has("packed_4x8_integer_dot_product") === true;
 }

@@ -18,7 +18,7 @@
  */
 
 import { GGML_TYPE_LAYOUTS, type GgmlTypeName, type QuantType } from "../../../formats/ggml_types.ts";
-import { quantAccess, quantBlockDot } from "./quant_access.ts";
+import { quantBlockDot } from "./quant_access.ts";
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
@@ -77,16 +77,8 @@ export const MATMUL_PARAMS: ParamStruct<{
 export function matmulWgsl(dtype: GgmlTypeName, bias: boolean, strategy: MatmulStrategy = "cooperative"): string {
   if (GGML_TYPE_LAYOUTS[dtype].blockSize > 1) return matmulBlocksWgsl(dtype as QuantType, bias, strategy);
   if (strategy === "rows") return matmulRowsWgsl(dtype, bias);
-  return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<${weightElement(dtype)}>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
-${weightAccess(dtype)}
+  return `${matmulHead(dtype, bias)}
 const R = ${MATMUL_ROWS}u;
-const T = ${MATMUL_TOKENS}u;
 var<workgroup> part: array<f32, ${64 * MATMUL_ROWS * MATMUL_TOKENS}>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
@@ -108,15 +100,59 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       for (var t = 0u; t < T; t++) { acc[r * T + t] += dot(wp, xs[t]); }
     }
   }
-${cooperativeTail(bias)}
+${cooperativeTail()}
+}`;
+}
+
+/**
+ * The start of a product of f32 activations: parameters, bindings (`x`, `w`, `y`, and `bias`
+ * when bound), the weights' access functions (`w_at`, `w_pair`; `block_dot` for quantized
+ * ones), `store` and the token count `T`.
+ */
+function matmulHead(dtype: GgmlTypeName, bias: boolean): string {
+  const quantized = GGML_TYPE_LAYOUTS[dtype].blockSize > 1;
+  return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<${weightElement(dtype)}>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
+${weightAccess(dtype)}
+${quantized ? quantBlockDot(dtype as QuantType) : ""}
+${matmulStoreWgsl(bias)}
+const T = ${MATMUL_TOKENS}u;`;
+}
+
+/**
+ * WGSL function `store(r, t, value)` of the matrix products: row `r` of the chunk for token `t`
+ * (`+ bias`; at position `pos0 + t` with `y_pos`; `+=` with `accumulate`). Expects `p: Params`
+ * (`MATMUL_PARAMS`), `step`, `y` and, with a bias, `bias`.
+ *
+ * @param bias whether a bias is bound
+ * @returns WGSL source
+ *
+ * @example
+ * ```ts
+ * import { matmulStoreWgsl } from "./matmul.ts";
+ * if (!matmulStoreWgsl(true).includes("bias[row]")) throw new Error();
+ * ```
+ */
+export function matmulStoreWgsl(bias: boolean): string {
+  return `fn store(r: u32, t: u32, value: f32) {
+  let row = p.row_start + r;
+  var v = value;
+  ${bias ? "v += bias[row];" : ""}
+  let at = (select(0u, step.pos0, p.y_pos == 1u) + t) * p.y_stride + row;
+  if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
 }`;
 }
 
 /**
  * The end of a cooperative product: the workgroup's 64 partial sums of each (row, token) added
- * up, and thread `r · T + t` storing its row for its token (`+ bias`, `+=` when accumulating).
+ * up, and thread `r · T + t` storing its row for its token.
  */
-function cooperativeTail(bias: boolean): string {
+function cooperativeTail(): string {
   return `  for (var j = 0u; j < R * T; j++) { part[l * R * T + j] = acc[j]; }
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
@@ -128,13 +164,7 @@ function cooperativeTail(bias: boolean): string {
   if (l < R * T) {
     let r = l / T;
     let t = l % T;
-    if (r0 + r < p.rows && t0 + t < tokens) {
-      let row = p.row_start + r0 + r;
-      var v = part[l];
-      ${bias ? "v += bias[row];" : ""}
-      let at = (select(0u, step.pos0, p.y_pos == 1u) + t0 + t) * p.y_stride + row;
-      if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
-    }
+    if (r0 + r < p.rows && t0 + t < tokens) { store(r0 + r, t0 + t, part[l]); }
   }`;
 }
 
@@ -142,22 +172,7 @@ function cooperativeTail(bias: boolean): string {
 export const MATMUL_ROWS_PER_GROUP = 64;
 
 function matmulRowsWgsl(dtype: GgmlTypeName, bias: boolean): string {
-  return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<${weightElement(dtype)}>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
-${weightAccess(dtype)}
-const T = ${MATMUL_TOKENS}u;
-fn store(r: u32, t: u32, value: f32) {
-  let row = p.row_start + r;
-  var v = value;
-  ${bias ? "v += bias[row];" : ""}
-  let at = (select(0u, step.pos0, p.y_pos == 1u) + t) * p.y_stride + row;
-  if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
-}
+  return `${matmulHead(dtype, bias)}
 @compute @workgroup_size(${MATMUL_ROWS_PER_GROUP})
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let r = g.x;
@@ -192,26 +207,8 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
  * two strategies and dispatch grids, threads striding over blocks rather than pairs.
  */
 function matmulBlocksWgsl(dtype: QuantType, bias: boolean, strategy: MatmulStrategy): string {
-  const bs = GGML_TYPE_LAYOUTS[dtype].blockSize;
-  const head = `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<u32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
-${quantAccess(dtype)}
-${quantBlockDot(dtype)}
-const BS = ${bs}u;
-const T = ${MATMUL_TOKENS}u;`;
-  const store = (r: string, t: string, value: string) =>
-    `{
-      let row = p.row_start + ${r};
-      var v = ${value};
-      ${bias ? "v += bias[row];" : ""}
-      let at = (select(0u, step.pos0, p.y_pos == 1u) + ${t}) * p.y_stride + row;
-      if (p.accumulate == 1u) { y[at] += v; } else { y[at] = v; }
-    }`;
+  const head = `${matmulHead(dtype, bias)}
+const BS = ${GGML_TYPE_LAYOUTS[dtype].blockSize}u;`;
   if (strategy === "rows") {
     return `${head}
 @compute @workgroup_size(${MATMUL_ROWS_PER_GROUP})
@@ -223,7 +220,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (tokens == 1u) {
     var one = 0.0;
     for (var bi = 0u; bi < nb; bi++) { one += block_dot(r * nb + bi, bi * BS); }
-    ${store("r", "0u", "one")}
+    store(r, 0u, one);
     return;
   }
   let t0 = g.y * T;
@@ -234,9 +231,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
       if (t0 + t < tokens) { acc[t] += block_dot(r * nb + bi, (t0 + t) * p.k + bi * BS); }
     }
   }
-  for (var t = 0u; t < T; t++) {
-    if (t0 + t < tokens) ${store("r", "(t0 + t)", "acc[t]")}
-  }
+  for (var t = 0u; t < T; t++) { if (t0 + t < tokens) { store(r, t0 + t, acc[t]); } }
 }`;
   }
   return `${head}
@@ -258,7 +253,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       }
     }
   }
-${cooperativeTail(bias)}
+${cooperativeTail()}
 }`;
 }
 
@@ -334,28 +329,69 @@ export interface MatmulArgs {
  * ```
  */
 export function matmul(a: MatmulArgs): KernelCall {
-  const perGroup = a.strategy === "rows" ? MATMUL_ROWS_PER_GROUP : MATMUL_ROWS;
   checkShape("matmul", a.k > 0 && a.k % 2 === 0, `k must be even, got ${a.k}`);
-  checkShape("matmul", a.rows > 0 && Math.ceil(a.rows / perGroup) <= 65535, `${a.rows} rows do not fit one grid`);
-  checkShape("matmul", a.rowStart + a.rows <= a.yStride, "rows must fit in an output row");
-  checkWeights("matmul", a.w, a.dtype, a.rows, a.k);
   checkElements("matmul", "x", a.x, (a.oneToken ? 1 : a.xRows) * a.k);
-  checkElements("matmul", "y", a.y, (a.oneToken ? 1 : a.yRows) * a.yStride);
-  if (a.bias) checkElements("matmul", "bias", a.bias, a.rowStart + a.rows);
   return {
     role: "matmul",
     code: matmulWgsl(a.dtype, a.bias !== undefined, a.strategy),
-    params: MATMUL_PARAMS.pack({
-      k: a.k,
-      rows: a.rows,
-      row_start: a.rowStart,
-      y_stride: a.yStride,
-      y_pos: a.yPos === true,
-      one_token: a.oneToken === true,
-      accumulate: a.accumulate === true,
-    }),
+    params: matmulParams("matmul", a),
     step: true,
     buffers: a.bias ? [a.x, a.w, a.y, a.bias] : [a.x, a.w, a.y],
     grid: matmulGrid(a.rows, a.oneToken === true, a.strategy),
   };
+}
+
+/** What every matrix-product kernel writes: its weights' chunk and its output (a part of {@linkcode MatmulArgs}). */
+export type MatmulOutput = Pick<
+  MatmulArgs,
+  | "w"
+  | "dtype"
+  | "k"
+  | "rowStart"
+  | "rows"
+  | "y"
+  | "yRows"
+  | "yStride"
+  | "bias"
+  | "yPos"
+  | "oneToken"
+  | "accumulate"
+  | "strategy"
+>;
+
+/**
+ * The checks and the parameter uniform every matrix-product kernel shares (`matmul`,
+ * `matmul_i8`): the chunk's rows fit one grid and the output row, the weights and the output
+ * buffers are large enough.
+ *
+ * @param kernel the kernel's name (for messages)
+ * @param a the chunk and its output
+ * @returns the packed `MATMUL_PARAMS`
+ * @throws {RangeError} for rows past the output row, too many rows for one grid, or a buffer too small
+ *
+ * @example
+ * ```ts
+ * import { matmulParams } from "./matmul.ts";
+ * const buf = (size: number) => ({ size }) as GPUBuffer;
+ * const params = matmulParams("matmul", { w: buf(4 * 32 * 4), dtype: "f32", k: 32, rowStart: 0, rows: 4, y: buf(16),
+ *   yRows: 1, yStride: 4, strategy: "rows" });
+ * if (params.byteLength !== 32) throw new Error();
+ * ```
+ */
+export function matmulParams(kernel: string, a: MatmulOutput): ArrayBuffer {
+  const perGroup = a.strategy === "rows" ? MATMUL_ROWS_PER_GROUP : MATMUL_ROWS;
+  checkShape(kernel, a.rows > 0 && Math.ceil(a.rows / perGroup) <= 65535, `${a.rows} rows do not fit one grid`);
+  checkShape(kernel, a.rowStart + a.rows <= a.yStride, "rows must fit in an output row");
+  checkWeights(kernel, a.w, a.dtype, a.rows, a.k);
+  checkElements(kernel, "y", a.y, (a.oneToken ? 1 : a.yRows) * a.yStride);
+  if (a.bias) checkElements(kernel, "bias", a.bias, a.rowStart + a.rows);
+  return MATMUL_PARAMS.pack({
+    k: a.k,
+    rows: a.rows,
+    row_start: a.rowStart,
+    y_stride: a.yStride,
+    y_pos: a.yPos === true,
+    one_token: a.oneToken === true,
+    accumulate: a.accumulate === true,
+  });
 }
