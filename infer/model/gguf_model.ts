@@ -24,12 +24,11 @@ import {
 } from "./architecture_table.ts";
 import { type ModelConfig, specFromConfig } from "./architectures.ts";
 import { type ModelSpec, ropeInvFreq } from "./model_spec.ts";
-import { assembleWeights, type LoadedModel, type LoadOptions } from "./load_model.ts";
+import { assembleWeights, type LoadedModel, type LoadOptions, placeMatrix } from "./load_model.ts";
 import { AdapterFolder, type LoraBase, type LoraDelta, mergeLora } from "./lora.ts";
 import { toF32 } from "../formats/dtype.ts";
-import { isQuantTensor, quantizeTensor, type WeightTensor } from "../formats/quant_tensor.ts";
+import type { WeightTensor } from "../formats/quant_tensor.ts";
 import type { QuantType } from "../formats/ggml_types.ts";
-import { tensorTypeFor } from "../formats/quant_preset.ts";
 
 /** One weight the engine needs, where the GGUF file keeps it. */
 export interface GgufWeightSource {
@@ -265,7 +264,6 @@ export async function loadGgufModel<M = WeightTensor>(
     bytesRead += bytes;
     options.onProgress?.({ bytesRead, totalBytes, tensor });
   };
-  const place = options.place ?? ((t: WeightTensor) => t as unknown as M);
   const deltas = new Map<string, LoraDelta>();
   const global: Partial<Record<GlobalRole, M | Tensor>> = {};
   const perLayer: Partial<Record<LayerRole, M | Tensor>>[] = Array.from({ length: spec.layers }, () => ({}));
@@ -290,15 +288,7 @@ export async function loadGgufModel<M = WeightTensor>(
       : LAYER_ROLES[s.role as LayerRole].kind;
     let value: M | Tensor;
     if (kind !== "matrix") value = castTensor(t as Tensor, "f32");
-    else if (isQuantTensor(t)) value = await place(t, canonical); // run as stored
-    else if (options.quantize !== undefined) {
-      value = await place(
-        quantizeTensor(t, tensorTypeFor(options.quantize, { name: s.name, shape: t.shape }, spec)),
-        canonical,
-      );
-    } else {
-      value = await place(options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t, canonical);
-    }
+    else value = await placeMatrix(t, canonical, options, spec);
     if (s.layer === undefined) global[s.role as GlobalRole] = value;
     else perLayer[s.layer][s.role as LayerRole] = value;
   }

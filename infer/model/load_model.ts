@@ -21,7 +21,7 @@ import { isGgufFile } from "../formats/gguf_read.ts";
 import { loadGgufModel } from "./gguf_model.ts";
 import type { LayerWeights, ModelSpec, ModelWeights } from "./model_spec.ts";
 import { castTensor, type Tensor } from "../formats/tensor.ts";
-import { quantizeTensor, type WeightTensor } from "../formats/quant_tensor.ts";
+import { isQuantTensor, quantizeTensor, type WeightTensor } from "../formats/quant_tensor.ts";
 import { type QuantPreset, tensorTypeFor } from "../formats/quant_preset.ts";
 import { GGUF_ARCHITECTURES, layerTensorName } from "./architecture_table.ts";
 
@@ -153,14 +153,7 @@ export async function loadModel<M = WeightTensor>(dir: string, options: LoadOpti
     }
     return t;
   };
-  const place = options.place ?? ((t: WeightTensor) => t as unknown as M);
-  const matrix = async (t: Tensor, name: string): Promise<M> => {
-    if (options.quantize !== undefined) {
-      const type = tensorTypeFor(options.quantize, { name: ggufName(name), shape: t.shape }, spec);
-      return await place(quantizeTensor(t, type), name);
-    }
-    return await place(options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t, name);
-  };
+  const matrix = (t: Tensor, name: string): Promise<M> => placeMatrix(t, name, options, spec);
   const vector = (t: Tensor): Tensor => castTensor(t, "f32");
   /** Move a separate update from a checkpoint name to canonical names (rows `from..to` of B). */
   const keep = (source: string, canonical: string, rows?: [number, number]) => {
@@ -256,6 +249,41 @@ export function assembleWeights<M>(
     w3: w.w3 as M,
   }));
   return { embed, layers, norm: global.norm as Tensor, output: (global.output ?? embed) as M };
+}
+
+/**
+ * A weight matrix made final and handed to `options.place`: a quantized one as stored; a plain
+ * one quantized with `options.quantize` (each in the type the preset gives its GGUF name) or
+ * converted to `options.dtype`. The one step folders and GGUF files share.
+ *
+ * @param t the matrix (LoRA merged, split, normalized)
+ * @param canonical its canonical name (`embed`, `layers.3.wv`)
+ * @param options the load's format, preset and `place`
+ * @param spec the model (its layer count and tied embeddings decide some presets' types)
+ * @returns where `place` put it (the tensor itself without `place`)
+ *
+ * @example
+ * ```ts
+ * import { placeMatrix } from "./load_model.ts";
+ * import type { ModelSpec } from "./model_spec.ts";
+ * const t = { dtype: "f32" as const, shape: [1, 32], data: new Float32Array(32).fill(127) };
+ * const q = await placeMatrix(t, "layers.0.wv", { quantize: "q8_0" }, { layers: 1, tiedEmbeddings: false } as ModelSpec);
+ * if (q.dtype !== "q8_0") throw new Error();
+ * ```
+ */
+export async function placeMatrix<M = WeightTensor>(
+  t: WeightTensor,
+  canonical: string,
+  options: LoadOptions<M>,
+  spec: ModelSpec,
+): Promise<M> {
+  const place = options.place ?? ((w: WeightTensor) => w as unknown as M);
+  if (isQuantTensor(t)) return await place(t, canonical); // run as stored, never quantized again
+  if (options.quantize !== undefined) {
+    const type = tensorTypeFor(options.quantize, { name: ggufName(canonical), shape: t.shape }, spec);
+    return await place(quantizeTensor(t, type), canonical);
+  }
+  return await place(options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t, canonical);
 }
 
 /** The GGUF name of a canonical weight (`layers.3.wv` → `blk.3.attn_v.weight`), for the presets' rules. */
