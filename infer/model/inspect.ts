@@ -116,10 +116,7 @@ export async function inspectModel(
     dtypes,
     fileBytes,
     weightBytes,
-    kvBytesPerToken: kvBytesPerToken(spec),
-    contextSize: options.contextSize ?? Math.min(spec.maxPositions, 4096),
-    formats: weightMemory(spec),
-    quantize: options.quantize,
+    ...memoryReport(spec, options),
     shards: folder.files.length,
     adapter,
   };
@@ -152,13 +149,23 @@ async function inspectGguf(
     dtypes,
     fileBytes: model.file.size,
     weightBytes,
+    ...memoryReport(spec, options),
+    shards: 1,
+    gguf: { version: model.file.version, architecture: model.ggufArchitecture, types },
+    adapter: loraDir === undefined ? undefined : await adapterReport(loraDir, model.loraBase()),
+  };
+}
+
+/** The memory fields of a report: KV cache per token, the context they are for, each format's weights. */
+function memoryReport(
+  spec: ModelSpec,
+  options: { readonly contextSize?: number; readonly quantize?: QuantPreset },
+): Pick<ModelReport, "kvBytesPerToken" | "contextSize" | "formats" | "quantize"> {
+  return {
     kvBytesPerToken: kvBytesPerToken(spec),
     contextSize: options.contextSize ?? Math.min(spec.maxPositions, 4096),
     formats: weightMemory(spec),
     quantize: options.quantize,
-    shards: 1,
-    gguf: { version: model.file.version, architecture: model.ggufArchitecture, types },
-    adapter: loraDir === undefined ? undefined : await adapterReport(loraDir, model.loraBase()),
   };
 }
 
