@@ -8,6 +8,7 @@
  * - `create_engine.ts`: {@linkcode createEngine} (an engine by name for a loaded model), {@linkcode openEngine} (a model folder loaded onto one), and the GPU probe.
  * - `session_tokens.ts`: the token bookkeeping both engines' sessions share (private to them).
  * - `cpu/`: the CPU engine and the maths it reads like.
+ * - `wasm/`: the CPU engine's fast path: WebAssembly SIMD kernels on worker threads.
  * - `webgpu/`: the WebGPU engine: device context, weights, the per-layer graph, sessions, profiling,
  *   and its WGSL kernels (`webgpu/kernels/`).
  *
@@ -40,6 +41,20 @@ export {
   probeGpu,
 } from "./create_engine.ts";
 export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
+export {
+  availableCores,
+  type KernelExports,
+  type KernelName,
+  KernelThreads,
+  type KernelThreadsOptions,
+  type MatmulItem,
+  type WasmBuffers,
+  WasmEngine,
+  type WasmEngineOptions,
+  type WasmLoadOptions,
+  type WasmMatrix,
+  WasmMemory,
+} from "./wasm/mod.ts";
 export {
   type KernelProfile,
   type KvFormat,

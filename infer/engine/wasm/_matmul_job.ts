@@ -1,0 +1,137 @@
+/**
+ * One step of matrix products shared by the threads of the `wasm` engine: the job table every
+ * thread reads from shared memory, the kernels by weight format, and how rows are split, so the
+ * calling thread and each worker compute their share with the same code.
+ *
+ * @module
+ */
+
+import type { KernelExports } from "./kernels.ts";
+
+/** Int32 slots of the control block. */
+export const CTRL = {
+  /** Bumped by the caller to start a job. */
+  generation: 0,
+  /** Workers add 1 when their share is done. */
+  done: 1,
+  /** Products in the job. */
+  items: 2,
+  /** Threads sharing it (caller included). */
+  threads: 3,
+  /** Set to 1 to stop the workers. */
+  stop: 4,
+  /** First product. */
+  first: 8,
+} as const;
+
+/** Int32 slots per product. */
+export const ITEM_INTS = 8;
+/** The most products in one job. */
+export const MAX_ITEMS = 8;
+/** Int32 slots of the whole control block. */
+export const CTRL_INTS = CTRL.first + MAX_ITEMS * ITEM_INTS;
+
+/** A kernel's name: `mv_*` for one token, `mm_*` for several. */
+export type KernelName = "mv_f32" | "mv_bf16" | "mv_f16" | "mm_f32" | "mm_bf16" | "mm_f16";
+
+/** The kernels by number (slot 0 of a product). */
+export const KERNELS: readonly KernelName[] = ["mv_f32", "mv_bf16", "mv_f16", "mm_f32", "mm_bf16", "mm_f16"];
+
+/** One product of a job. */
+export interface MatmulItem {
+  /** The kernel. */
+  readonly kernel: KernelName;
+  /** Matrix pointer. */
+  readonly w: number;
+  /** Input pointer. */
+  readonly x: number;
+  /** Output pointer. */
+  readonly y: number;
+  /** Columns (`in`). */
+  readonly inp: number;
+  /** Rows (`out`). */
+  readonly out: number;
+  /** Tokens. */
+  readonly n: number;
+}
+
+/**
+ * Write a job's products into the control block (the caller then bumps the generation).
+ *
+ * @param ctrl the control block
+ * @param items the products
+ * @param threads the threads sharing them
+ */
+export function writeJob(ctrl: Int32Array, items: readonly MatmulItem[], threads: number): void {
+  if (items.length > MAX_ITEMS) throw new RangeError(`at most ${MAX_ITEMS} products per job`);
+  ctrl[CTRL.items] = items.length;
+  ctrl[CTRL.threads] = threads;
+  items.forEach((it, i) => {
+    const at = CTRL.first + i * ITEM_INTS;
+    ctrl[at] = KERNELS.indexOf(it.kernel);
+    ctrl[at + 1] = it.w;
+    ctrl[at + 2] = it.x;
+    ctrl[at + 3] = it.y;
+    ctrl[at + 4] = it.inp;
+    ctrl[at + 5] = it.out;
+    ctrl[at + 6] = it.n;
+  });
+}
+
+/**
+ * The rows thread `part` of `threads` computes: contiguous, in multiples of 4.
+ *
+ * @param rows rows of the matrix
+ * @param part this thread
+ * @param threads all threads
+ * @returns `[r0, r1)`
+ *
+ * @example
+ * ```ts
+ * import { shareOf } from "./_matmul_job.ts";
+ * if (shareOf(10, 0, 2).join() !== "0,4" || shareOf(10, 1, 2).join() !== "4,10") throw new Error();
+ * ```
+ */
+export function shareOf(rows: number, part: number, threads: number): [number, number] {
+  const cut = (p: number) => p >= threads ? rows : Math.min(rows, Math.round(rows * p / threads / 4) * 4);
+  return [cut(part), cut(part + 1)];
+}
+
+/**
+ * Compute this thread's rows of every product in the control block.
+ *
+ * @param k the kernels
+ * @param ctrl the control block
+ * @param part this thread (0 is the caller)
+ * @param scratch this thread's scratch pointer (4 rows of the widest input, in f32)
+ */
+export function runShare(k: KernelExports, ctrl: Int32Array, part: number, scratch: number): void {
+  const items = ctrl[CTRL.items];
+  const threads = ctrl[CTRL.threads];
+  for (let i = 0; i < items; i++) {
+    const at = CTRL.first + i * ITEM_INTS;
+    const [w, x, y, inp, out, n] = [ctrl[at + 1], ctrl[at + 2], ctrl[at + 3], ctrl[at + 4], ctrl[at + 5], ctrl[at + 6]];
+    const [r0, r1] = shareOf(out, part, threads);
+    if (r0 >= r1) continue;
+    switch (KERNELS[ctrl[at]]) {
+      case "mv_f32":
+        k.mv_f32(w, x, y, inp, r0, r1);
+        break;
+      case "mv_bf16":
+        k.mv_bf16(w, x, y, inp, r0, r1);
+        break;
+      case "mv_f16":
+        k.mv_f16(w, x, y, inp, r0, r1);
+        break;
+      case "mm_f32":
+        k.mm_f32(w, x, y, inp, out, r0, r1, n);
+        break;
+      case "mm_bf16":
+        k.mm_bf16(w, x, y, inp, out, r0, r1, n, scratch);
+        break;
+      case "mm_f16":
+        k.mm_f16(w, x, y, inp, out, r0, r1, n, scratch);
+        break;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The `wasm` CPU engine's kernels: the embedded WebAssembly module (128-bit SIMD, one shared
+ * memory), compiled once per process, and the signatures of its exports. The text is
+ * `kernels.wat` beside this file; `scripts/build_wasm.ts` makes both.
+ *
+ * @module
+ */
+
+import { KERNELS_WASM_BASE64 } from "./_kernels_wasm.ts";
+
+/** The exported kernels (pointers are byte offsets into the shared memory). */
+export interface KernelExports {
+  /** `y[o] = W[o] · x`, f32 rows `r0 ≤ o < r1`. */
+  mv_f32(w: number, x: number, y: number, inp: number, r0: number, r1: number): void;
+  /** Likewise for bf16 rows, `x` de-interleaved (even elements, then odd). */
+  mv_bf16(w: number, x: number, y: number, inp: number, r0: number, r1: number): void;
+  /** Likewise for f16 rows, `x` de-interleaved. */
+  mv_f16(w: number, x: number, y: number, inp: number, r0: number, r1: number): void;
+  /** `y[t·out + o] = W[o] · x[t]` for f32 rows, `n` tokens. */
+  mm_f32(w: number, x: number, y: number, inp: number, out: number, r0: number, r1: number, n: number): void;
+  /** Likewise for bf16 rows (widened 4 at a time into `scratch`). */
+  mm_bf16(
+    w: number,
+    x: number,
+    y: number,
+    inp: number,
+    out: number,
+    r0: number,
+    r1: number,
+    n: number,
+    scratch: number,
+  ): void;
+  /** Likewise for f16 rows. */
+  mm_f16(
+    w: number,
+    x: number,
+    y: number,
+    inp: number,
+    out: number,
+    r0: number,
+    r1: number,
+    n: number,
+    scratch: number,
+  ): void;
+  /** `count` bf16 values widened to f32. */
+  dq_bf16(src: number, dst: number, count: number): void;
+  /** `count` f16 values widened to f32. */
+  dq_f16(src: number, dst: number, count: number): void;
+  /** The sum of `count` floats (the memory-bandwidth probe). */
+  sum_f32(p: number, count: number): number;
+}
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+/**
+ * The kernels' module, compiled on first use.
+ *
+ * @returns the compiled module
+ * @throws {Error} where WebAssembly lacks 128-bit SIMD or threads (shared memory)
+ *
+ * @example
+ * ```ts
+ * import { kernelsModule } from "./kernels.ts";
+ * const m = await kernelsModule();
+ * if (!WebAssembly.Module.exports(m).some((e) => e.name === "mv_f32")) throw new Error();
+ * ```
+ */
+export function kernelsModule(): Promise<WebAssembly.Module> {
+  compiled ??= (async () => {
+    const text = atob(KERNELS_WASM_BASE64);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    try {
+      return await WebAssembly.compile(bytes);
+    } catch (e) {
+      compiled = undefined;
+      throw new Error(`this runtime cannot compile the wasm engine's kernels (128-bit SIMD and threads): ${e}`);
+    }
+  })();
+  return compiled;
+}
+
+/**
+ * The kernels bound to a shared memory.
+ *
+ * @param module the compiled kernels
+ * @param memory the shared memory holding weights and activations
+ * @returns the exports
+ *
+ * @example
+ * ```ts
+ * import { instantiateKernels, kernelsModule } from "./kernels.ts";
+ * const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+ * const k = instantiateKernels(await kernelsModule(), memory);
+ * new Float32Array(memory.buffer, 0, 16).fill(0.5);
+ * if (k.sum_f32(0, 16) !== 8) throw new Error();
+ * ```
+ */
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as KernelExports;
+}

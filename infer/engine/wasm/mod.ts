@@ -1,0 +1,40 @@
+/**
+ * The `wasm` engine: the CPU engine's forward pass with its matrix products in WebAssembly
+ * 128-bit SIMD, split across worker threads over one shared memory.
+ *
+ * Map:
+ * - `wasm_engine.ts`: {@linkcode WasmEngine} and its sessions (the forward pass; norms, RoPE and
+ *   attention as the oracle computes them, on buffers allocated once).
+ * - `kernels.ts`: the embedded module and its exports; `kernels.wat` is its text, made with the
+ *   binary by `scripts/build_wasm.ts`.
+ * - `kernel_threads.ts`: the caller and its workers sharing a job of matrix products.
+ * - `wasm_memory.ts`: the shared memory (weights placed once, activations, scratch).
+ * - `wasm_matrix.ts`: weight matrices in the kernels' layout (rows in groups of 4).
+ *
+ * @example
+ * ```ts
+ * import { WasmEngine } from "./mod.ts";
+ * import { writeRandomModel } from "../../testing/mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const engine = await WasmEngine.load(dir, { threads: 1 });
+ * if ((await engine.createSession().forward([1, 2])).length !== 16) throw new Error();
+ * engine.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  availableCores,
+  type WasmBuffers,
+  WasmEngine,
+  type WasmEngineOptions,
+  type WasmLoadOptions,
+} from "./wasm_engine.ts";
+export { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
+export { KernelThreads, type KernelThreadsOptions } from "./kernel_threads.ts";
+export type { KernelName, MatmulItem } from "./_matmul_job.ts";
+export { instantiateKernels, type KernelExports, kernelsModule } from "./kernels.ts";
+export { WasmMemory } from "./wasm_memory.ts";

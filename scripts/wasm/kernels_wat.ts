@@ -1,0 +1,382 @@
+/**
+ * The WebAssembly text of the `wasm` CPU engine's kernels, written out by small generators so
+ * that each register-blocked loop is spelled once for every block shape and weight format.
+ * `scripts/build_wasm.ts` writes the text to `infer/engine/wasm/kernels.wat` (to read) and its
+ * binary, assembled with wabt, to `infer/engine/wasm/_kernels_wasm.ts`.
+ *
+ * Conventions of every kernel (all pointers are byte offsets into the one shared memory):
+ * - A matrix is `[out, in]`, row-major, row `o` at `w + o · rowBytes`; `in` is a multiple of 8
+ *   (of the block size for quantized formats). Rows `r0 ≤ o < r1` are computed, so threads split
+ *   a product by rows.
+ * - `mv_*` (one token): `y[o] = W[o] · x`. The 16-bit formats read the input de-interleaved: the
+ *   `in/2` even elements, then the `in/2` odd ones (each u32 of weights holds one of each).
+ * - `mm_*` (`n` tokens): `y[t · out + o] = W[o] · x[t]`, inputs `x[t]` at `x + t · in · 4`, tiles
+ *   of 4 rows × 2 tokens in registers; formats other than f32 widen 4 rows at a time into
+ *   `scratch` (`4 · in` floats) and run the f32 tile over them, so widening is paid once per
+ *   4 rows for all tokens.
+ * - Sums are f32 lanes added in a fixed order (each thread's rows are computed the same way
+ *   whatever the thread count).
+ *
+ * @module
+ */
+
+/** One statement per line, indented. */
+function lines(indent: number, ...parts: string[]): string {
+  return parts.filter((p) => p !== "").map((p) => p.split("\n").map((l) => " ".repeat(indent) + l).join("\n"))
+    .join("\n");
+}
+
+/** `i32.const` of a number. */
+const c = (v: number): string => `(i32.const ${v})`;
+
+/** The horizontal sum of an f32x4 local, as an f32 expression. */
+function hsum(v: string): string {
+  return `(f32.add (f32.add (f32x4.extract_lane 0 (local.get ${v})) (f32x4.extract_lane 1 (local.get ${v}))) ` +
+    `(f32.add (f32x4.extract_lane 2 (local.get ${v})) (f32x4.extract_lane 3 (local.get ${v}))))`;
+}
+
+/** `acc += a * b` on f32x4 locals/expressions. */
+function mad(acc: string, a: string, b: string): string {
+  return `(local.set ${acc} (f32x4.add (local.get ${acc}) (f32x4.mul ${a} ${b})))`;
+}
+
+/** A 16-bit weight format read as u32 pairs. */
+type Format16 = "bf16" | "f16";
+
+/**
+ * The even and odd elements of a u32x4 of packed 16-bit weights as f32x4 expressions.
+ * bf16: the high half of an f32. f16: sign, and `(h & 0x7fff) << 13` as an f32 times 2^112
+ * (exact for normal and subnormal halves; the weights hold no infinities or NaNs).
+ */
+function widenPairs(f: Format16, u: string): [string, string] {
+  if (f === "bf16") {
+    return [
+      `(i32x4.shl (local.get ${u}) ${c(16)})`,
+      `(v128.and (local.get ${u}) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000))`,
+    ];
+  }
+  const m13 = "(v128.const i32x4 0x0fffe000 0x0fffe000 0x0fffe000 0x0fffe000)";
+  const sign = "(v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000)";
+  const scale = "(v128.const f32x4 0x1p+112 0x1p+112 0x1p+112 0x1p+112)";
+  const even = `(f32x4.mul (v128.or (v128.and (i32x4.shl (local.get ${u}) ${c(16)}) ${sign}) ` +
+    `(v128.and (i32x4.shl (local.get ${u}) ${c(13)}) ${m13})) ${scale})`;
+  const odd = `(f32x4.mul (v128.or (v128.and (local.get ${u}) ${sign}) ` +
+    `(v128.and (i32x4.shr_u (local.get ${u}) ${c(3)}) ${m13})) ${scale})`;
+  return [even, odd];
+}
+
+/** 4 widened elements (i32 lanes holding 16-bit values) as f32x4. */
+function widen4(f: Format16, e: string): string {
+  if (f === "bf16") return `(i32x4.shl ${e} ${c(16)})`;
+  return `(f32x4.mul (v128.or (i32x4.shl (v128.and ${e} (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)) ${c(16)}) ` +
+    `(i32x4.shl (v128.and ${e} (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)) ${c(13)})) ` +
+    `(v128.const f32x4 0x1p+112 0x1p+112 0x1p+112 0x1p+112))`;
+}
+
+/** The stores of a group's 4 outputs at `$yo`, each only where its row is below `$r1`. */
+function groupStores(value: (r: number) => string, stride: string): string[] {
+  return [0, 1, 2, 3].map((r) =>
+    r === 0
+      ? `(f32.store (local.get $yo) ${value(r)})`
+      : `(if (i32.lt_u (i32.add (local.get $o) ${c(r)}) (local.get $r1)) (then (f32.store (i32.add (local.get $yo) ${
+        r === 1 ? stride : `(i32.mul ${stride} ${c(r)})`
+      }) ${value(r)})))`
+  );
+}
+
+/**
+ * One group of 4 rows of a matrix–vector product, the loop of `mv_*`. The group is one stream
+ * of 64-byte steps (16 bytes of each row), read at immediate offsets from one pointer; each row
+ * has two accumulators over alternate steps (no addition waits on the one before), and the
+ * input's 16 bytes are loaded once per step for the 4 rows.
+ */
+function mvGroup(format: "f32" | Format16): string {
+  const acc = [0, 1, 2, 3].map((r) => [`$a${r}`, `$b${r}`]);
+  const step = (at: number, which: 0 | 1): string[] => {
+    const w = (r: number) => `(v128.load offset=${64 * at + 16 * r} (local.get $p))`;
+    const x = (base: string) => `(v128.load offset=${16 * at} (local.get ${base}))`;
+    if (format === "f32") {
+      return [`(local.set $xv ${x("$xq")})`, ...acc.map((a, r) => mad(a[which], w(r), `(local.get $xv)`))];
+    }
+    const [even, odd] = widenPairs(format, "$u");
+    return [
+      `(local.set $xv ${x("$xq")})`,
+      `(local.set $xo ${x("$xr")})`,
+      ...acc.flatMap((a, r) => [
+        `(local.set $u ${w(r)})`,
+        mad(a[which], even, `(local.get $xv)`),
+        mad(a[which], odd, `(local.get $xo)`),
+      ]),
+    ];
+  };
+  const bump = (steps: number) => [
+    `(local.set $p (i32.add (local.get $p) ${c(64 * steps)}))`,
+    `(local.set $xq (i32.add (local.get $xq) ${c(16 * steps)}))`,
+    ...(format === "f32" ? [] : [`(local.set $xr (i32.add (local.get $xr) ${c(16 * steps)}))`]),
+  ];
+  return lines(
+    0,
+    ...acc.flat().map((a) => `(local.set ${a} (v128.const i64x2 0 0))`),
+    `(local.set $p (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rb))))`,
+    `(local.set $end (i32.add (local.get $p) (i32.shl (local.get $rb) ${c(2)})))`,
+    `(local.set $xq (local.get $x))`,
+    `(local.set $xr (local.get $x1))`,
+    `(block $done (loop $step`,
+    lines(
+      2,
+      `(br_if $done (i32.gt_u (i32.add (local.get $p) ${c(128)}) (local.get $end)))`,
+      ...step(0, 0),
+      ...step(1, 1),
+      ...bump(2),
+      `(br $step)`,
+    ),
+    `))`,
+    `(if (i32.lt_u (local.get $p) (local.get $end)) (then`,
+    lines(2, ...step(0, 0)),
+    `))`,
+    ...acc.map(([a, b]) => `(local.set ${a} (f32x4.add (local.get ${a}) (local.get ${b})))`),
+    `(local.set $yo (i32.add (local.get $y) (i32.shl (local.get $o) ${c(2)})))`,
+    ...groupStores((r) => hsum(acc[r][0]), c(4)),
+  );
+}
+
+/** `mv_<format>(w, x, y, in, r0, r1)`. */
+function mvKernel(format: "f32" | Format16): string {
+  const bytes = format === "f32" ? 4 : 2;
+  return lines(
+    0,
+    `;; y[o] = W[o] · x for r0 ≤ o < r1 (${format} weights in groups of 4 rows${
+      format === "f32" ? "" : ", x de-interleaved"
+    })`,
+    `(func (export "mv_${format}") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $r0 i32) (param $r1 i32)`,
+    lines(
+      2,
+      `(local $o i32) (local $p i32) (local $end i32) (local $rb i32) (local $yo i32) (local $x1 i32) (local $xq i32) (local $xr i32)`,
+      `(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)`,
+      `(local $xv v128) (local $xo v128) (local $u v128)`,
+      `(local.set $rb (i32.mul (local.get $in) ${c(bytes)}))`,
+      `(local.set $x1 (i32.add (local.get $x) (i32.shl (local.get $in) ${c(1)})))`,
+      `(local.set $o (local.get $r0))`,
+      `(block $end4 (loop $rows4`,
+      lines(
+        2,
+        `(br_if $end4 (i32.ge_u (local.get $o) (local.get $r1)))`,
+        mvGroup(format),
+        `(local.set $o (i32.add (local.get $o) ${c(4)}))`,
+        `(br $rows4)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/**
+ * One tile of the f32 matrix–matrix product: the group of 4 rows at `$o` × T tokens from `$t`.
+ * A step loads the group's 64 bytes (16 of each row) and 16 bytes of each token, and makes
+ * 4·T products.
+ */
+function mmTile(tokens: number): string {
+  const acc = (r: number, t: number) => `$c${r}${t}`;
+  const ts = Array.from({ length: tokens }, (_, t) => t);
+  const body = [
+    ...ts.map((t) => `(local.set $x${t} (v128.load (i32.add (local.get $q${t}) (local.get $k))))`),
+    ...[0, 1, 2, 3].flatMap((r) => [
+      `(local.set $wv (v128.load offset=${16 * r} (local.get $p)))`,
+      ...ts.map((t) => mad(acc(r, t), `(local.get $wv)`, `(local.get $x${t})`)),
+    ]),
+  ];
+  return lines(
+    0,
+    ...[0, 1, 2, 3].flatMap((r) => ts.map((t) => `(local.set ${acc(r, t)} (v128.const i64x2 0 0))`)),
+    ...ts.map((t) =>
+      `(local.set $q${t} (i32.add (local.get $x) (i32.mul (i32.add (local.get $t) ${c(t)}) (local.get $rb))))`
+    ),
+    `(local.set $p (local.get $g))`,
+    `(local.set $k ${c(0)})`,
+    `(block $kd${tokens} (loop $ks${tokens}`,
+    lines(
+      2,
+      `(br_if $kd${tokens} (i32.ge_u (local.get $k) (local.get $rb)))`,
+      ...body,
+      `(local.set $p (i32.add (local.get $p) ${c(64)}))`,
+      `(local.set $k (i32.add (local.get $k) ${c(16)}))`,
+      `(br $ks${tokens})`,
+    ),
+    `))`,
+    ...ts.flatMap((t) => [
+      `(local.set $yo (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (i32.add (local.get $t) ${
+        c(t)
+      }) (local.get $out)) (local.get $o)) ${c(2)})))`,
+      ...groupStores((r) => hsum(acc(r, t)), c(4)),
+    ]),
+  );
+}
+
+/** `mm_f32(w, x, y, in, out, r0, r1, n)`: the register-tiled product over f32 groups of 4 rows. */
+function mmF32(): string {
+  return lines(
+    0,
+    `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (f32 weights in groups of 4 rows; tiles of 4 rows × 2 tokens)`,
+    `(func $mm_f32 (export "mm_f32") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) (param $r0 i32) (param $r1 i32) (param $n i32)`,
+    lines(
+      2,
+      `(local $o i32) (local $t i32) (local $k i32) (local $rb i32) (local $g i32) (local $p i32) (local $yo i32) (local $q0 i32) (local $q1 i32)`,
+      `(local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)`,
+      `(local $x0 v128) (local $x1 v128) (local $wv v128)`,
+      `(local.set $rb (i32.shl (local.get $in) ${c(2)}))`,
+      `(local.set $o (local.get $r0))`,
+      `(block $end4 (loop $rows4`,
+      lines(
+        2,
+        `(br_if $end4 (i32.ge_u (local.get $o) (local.get $r1)))`,
+        `(local.set $g (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rb))))`,
+        `(local.set $t ${c(0)})`,
+        `(block $td (loop $ts`,
+        lines(
+          2,
+          `(br_if $td (i32.gt_u (i32.add (local.get $t) ${c(2)}) (local.get $n)))`,
+          mmTile(2),
+          `(local.set $t (i32.add (local.get $t) ${c(2)}))`,
+          `(br $ts)`,
+        ),
+        `))`,
+        `(if (i32.lt_u (local.get $t) (local.get $n)) (then`,
+        lines(2, mmTile(1)),
+        `))`,
+        `(local.set $o (i32.add (local.get $o) ${c(4)}))`,
+        `(br $rows4)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/**
+ * `dq_<format>(src, dst, in)`: one group of 4 rows of 16-bit weights (16-byte steps of 8
+ * elements per row) widened into the f32 group layout (16-byte steps of 4 elements per row).
+ */
+function dq16(format: Format16): string {
+  return lines(
+    0,
+    `;; the group of 4 ${format} rows at src, widened to the f32 group layout at dst`,
+    `(func $dq_${format} (export "dq_${format}") (param $src i32) (param $dst i32) (param $in i32)`,
+    lines(
+      2,
+      `(local $end i32) (local $u v128)`,
+      `(local.set $end (i32.add (local.get $src) (i32.shl (local.get $in) ${c(3)})))`,
+      `(block $done (loop $step`,
+      lines(
+        2,
+        `(br_if $done (i32.ge_u (local.get $src) (local.get $end)))`,
+        ...[0, 1, 2, 3].flatMap((r) => [
+          `(local.set $u (v128.load offset=${16 * r} (local.get $src)))`,
+          `(v128.store offset=${16 * r} (local.get $dst) ${
+            widen4(format, `(i32x4.extend_low_i16x8_u (local.get $u))`)
+          })`,
+          `(v128.store offset=${64 + 16 * r} (local.get $dst) ${
+            widen4(format, `(i32x4.extend_high_i16x8_u (local.get $u))`)
+          })`,
+        ]),
+        `(local.set $src (i32.add (local.get $src) ${c(64)}))`,
+        `(local.set $dst (i32.add (local.get $dst) ${c(128)}))`,
+        `(br $step)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/**
+ * `mm_<format>(w, x, y, in, out, r0, r1, n, scratch)`: each group of 4 rows widened into
+ * `scratch` and multiplied with every token by the f32 tile.
+ */
+function mmWidened(format: Format16): string {
+  return lines(
+    0,
+    `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${format} groups widened one at a time)`,
+    `(func (export "mm_${format}") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) (param $r0 i32) (param $r1 i32) (param $n i32) (param $scratch i32)`,
+    lines(
+      2,
+      `(local $o i32)`,
+      `(local.set $o (local.get $r0))`,
+      `(block $end (loop $rows`,
+      lines(
+        2,
+        `(br_if $end (i32.ge_u (local.get $o) (local.get $r1)))`,
+        `(call $dq_${format} (i32.add (local.get $w) (i32.mul (local.get $o) (i32.shl (local.get $in) ${
+          c(1)
+        }))) (local.get $scratch) (local.get $in))`,
+        `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
+        `(call $mm_f32 (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
+          `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ` +
+          `(select (local.get $r1) (i32.add (local.get $o) ${c(4)}) (i32.lt_u (local.get $r1) (i32.add (local.get $o) ${
+            c(4)
+          }))) (local.get $n))`,
+        `(local.set $o (i32.add (local.get $o) ${c(4)}))`,
+        `(br $rows)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/**
+ * `sum_f32(p, count)`: the sum of `count` floats (a multiple of 16) with four independent
+ * accumulators: the bench's memory-bandwidth probe.
+ */
+function sumF32(): string {
+  return lines(
+    0,
+    `;; Σ p[i] for i < count (count a multiple of 16): reads memory as fast as one thread can`,
+    `(func (export "sum_f32") (param $p i32) (param $count i32) (result f32)`,
+    lines(
+      2,
+      `(local $end i32) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)`,
+      `(local.set $end (i32.add (local.get $p) (i32.shl (local.get $count) ${c(2)})))`,
+      `(block $done (loop $step`,
+      lines(
+        2,
+        `(br_if $done (i32.ge_u (local.get $p) (local.get $end)))`,
+        `(local.set $a0 (f32x4.add (local.get $a0) (v128.load (local.get $p))))`,
+        `(local.set $a1 (f32x4.add (local.get $a1) (v128.load offset=16 (local.get $p))))`,
+        `(local.set $a2 (f32x4.add (local.get $a2) (v128.load offset=32 (local.get $p))))`,
+        `(local.set $a3 (f32x4.add (local.get $a3) (v128.load offset=48 (local.get $p))))`,
+        `(local.set $p (i32.add (local.get $p) ${c(64)}))`,
+        `(br $step)`,
+      ),
+      `))`,
+      `(local.set $a0 (f32x4.add (f32x4.add (local.get $a0) (local.get $a1)) (f32x4.add (local.get $a2) (local.get $a3))))`,
+      hsum("$a0"),
+    ),
+    `)`,
+  );
+}
+
+/**
+ * The whole module's text.
+ *
+ * @returns WAT
+ */
+export function kernelsWat(): string {
+  return [
+    `;; Kernels of the wasm CPU engine. Generated by scripts/build_wasm.ts from scripts/wasm/kernels_wat.ts:`,
+    `;; edit those, not this file. Pointers are byte offsets into the imported shared memory.`,
+    `(module`,
+    `  (import "env" "memory" (memory 1 65536 shared))`,
+    lines(2, mvKernel("f32")),
+    lines(2, mvKernel("bf16")),
+    lines(2, mvKernel("f16")),
+    lines(2, mmF32()),
+    lines(2, dq16("bf16")),
+    lines(2, dq16("f16")),
+    lines(2, mmWidened("bf16")),
+    lines(2, mmWidened("f16")),
+    lines(2, sumF32()),
+    `)`,
+    ``,
+  ].join("\n");
+}

@@ -1,0 +1,222 @@
+/**
+ * The `wasm` engine against the CPU oracle: its kernels against products worked in double
+ * precision (every row count of a group, every token count of a tile, split across threads),
+ * and whole models (each architecture and weight format, 1 and 2 threads, chunked prefill,
+ * decoding, LoRA kept apart, f16 cache, prefix reuse and fork) within 1e-4 of the oracle's
+ * logits, relative to their scale.
+ */
+
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import { CpuEngine, generate, loadModel, WasmEngine } from "../infer/mod.ts";
+import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
+import { kernelsModule, KernelThreads, WasmMemory } from "../infer/engine/wasm/mod.ts";
+import { placeWasmMatrix, wasmMatrixRow } from "../infer/engine/wasm/wasm_matrix.ts";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
+import { tempDir } from "./_shared.ts";
+
+/** Largest |Δ| relative to the largest |logit| of the oracle, over all positions. */
+function relDiff(got: Float32Array[], want: Float32Array[]): number {
+  let d = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    for (let j = 0; j < want[i].length; j++) {
+      d = Math.max(d, Math.abs(got[i][j] - want[i][j]));
+      scale = Math.max(scale, Math.abs(want[i][j]));
+    }
+  }
+  return d / scale;
+}
+
+/** A deterministic pseudo-random value in [-1, 1). */
+const noise = (i: number) => Math.sin(i * 12.9898 + 78.233) * 43758.5453 % 1;
+
+Deno.test("wasm kernels: products of every group remainder and token count equal double-precision sums", async (t) => {
+  const module = await kernelsModule();
+  for (const dtype of ["f32", "bf16", "f16"] as const) {
+    await t.step(dtype, async () => {
+      const mem = new WasmMemory();
+      const scratch = [0, 1, 2].map(() => mem.alloc(4 * 64 * 4));
+      const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
+      try {
+        for (const [rows, cols] of [[1, 8], [5, 16], [7, 24], [12, 64], [13, 40]]) {
+          const values = Float32Array.from({ length: rows * cols }, (_, i) => noise(i + rows));
+          const data = dtype === "f32" ? values : Uint16Array.from(values, dtype === "f16" ? f32ToF16 : f32ToBf16);
+          const exact = dtype === "f32"
+            ? values
+            : Float32Array.from(data as Uint16Array, dtype === "f16" ? f16ToF32 : bf16ToF32);
+          const m = placeWasmMatrix(mem, { dtype, shape: [rows, cols], data });
+          ok(m.grouped);
+          // The embedding lookup reads each row back from the groups.
+          for (let r = 0; r < rows; r++) {
+            deepEqual(wasmMatrixRow(mem, m, r, new Float32Array(cols)), exact.slice(r * cols, (r + 1) * cols));
+          }
+          for (const n of [1, 2, 3, 5]) {
+            const x = mem.floats(n * cols);
+            x.set(Float32Array.from({ length: n * cols }, (_, i) => noise(1000 + i)));
+            const xd = mem.floats(cols); // the 16-bit matrix–vector kernels take x de-interleaved
+            for (let i = 0; i < cols / 2; i++) [xd[i], xd[cols / 2 + i]] = [x[2 * i], x[2 * i + 1]];
+            const y = mem.floats(n * rows + 4).fill(NaN);
+            for (const threads of [1, 3]) {
+              y.fill(NaN);
+              const kernel = `${n === 1 ? "mv" : "mm"}_${dtype}` as const;
+              const xp = n === 1 && dtype !== "f32" ? xd.byteOffset : x.byteOffset;
+              const item = { kernel, w: m.ptr, x: xp, y: y.byteOffset, inp: cols, out: rows, n };
+              if (threads === 1) {
+                // The caller alone: a pool of one.
+                const solo = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch });
+                solo.run([item]);
+                solo.close();
+              } else pool.run([item]);
+              for (let tok = 0; tok < n; tok++) {
+                for (let o = 0; o < rows; o++) {
+                  let s = 0;
+                  for (let i = 0; i < cols; i++) s += exact[o * cols + i] * x[tok * cols + i];
+                  const got = y[tok * rows + o];
+                  ok(Math.abs(got - s) <= 1e-5 * (1 + Math.abs(s)), `${rows}×${cols}, n ${n}, row ${o}: ${got} ≠ ${s}`);
+                }
+              }
+              ok(Number.isNaN(y[n * rows]), "nothing written past the output (padding rows are not stored)");
+            }
+          }
+        }
+      } finally {
+        pool.close();
+      }
+    });
+  }
+});
+
+Deno.test("wasm memory: a clear error past 4 GiB", () => {
+  const mem = new WasmMemory();
+  throws(() => mem.alloc(5 * 2 ** 30), /at most 4 GiB.*--quantize/);
+});
+
+const PROMPT = [1, 17, 200, 42, 99, 5, 260, 7, 8, 9, 10, 300, 301, 2, 44, 45, 46, 47, 48];
+const base = { vocabSize: 320, hidden: 64, intermediate: 96, heads: 4, layers: 2 };
+
+const CASES: { name: string; model: RandomModelOptions; quantize?: "q8_0" | "q4_k_m" }[] = [
+  { name: "llama f32, GQA", model: { architecture: "llama", ...base, kvHeads: 2 } },
+  { name: "llama f16", model: { architecture: "llama", ...base, kvHeads: 1, dtype: "f16" } },
+  {
+    name: "llama bf16, attention biases, llama3 RoPE scaling",
+    model: {
+      architecture: "llama",
+      ...base,
+      dtype: "bf16",
+      attentionBias: true,
+      ropeScaling: {
+        rope_type: "llama3",
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 16,
+      },
+    },
+  },
+  {
+    name: "qwen2 bf16, tied embeddings (the output read from the groups), q/k/v bias",
+    model: { architecture: "qwen2", ...base, kvHeads: 2, dtype: "bf16", tiedEmbeddings: true },
+  },
+  { name: "baichuan 13B-style: ALiBi, NormHead, f16", model: { architecture: "baichuan", ...base, dtype: "f16" } },
+  { name: "baichuan 7B-style: RoPE", model: { architecture: "baichuan", ...base, position: "rope" } },
+  {
+    name: "widths not a multiple of 8 (those products through the oracle's)",
+    model: { architecture: "llama", vocabSize: 320, hidden: 24, intermediate: 36, heads: 4, layers: 2 },
+  },
+  { name: "llama q8_0", model: { architecture: "llama", ...base, kvHeads: 2 }, quantize: "q8_0" },
+  {
+    name: "llama q4_k_m",
+    model: { architecture: "llama", ...base, hidden: 256, intermediate: 512, kvHeads: 2 },
+    quantize: "q4_k_m",
+  },
+];
+
+Deno.test("wasm vs cpu: logits at every position and in decoding, each architecture and format, 1 and 2 threads", async (t) => {
+  for (const c of CASES) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      await writeRandomModel(tmp.dir, c.model);
+      const model = await loadModel(tmp.dir, { quantize: c.quantize });
+      const want = await new CpuEngine(model).createSession().forwardAll(PROMPT);
+      const decodeWant: Float32Array[] = [];
+      const cpu = new CpuEngine(model).createSession();
+      await cpu.forward(PROMPT);
+      for (const id of [3, 150, 319]) decodeWant.push(await cpu.forward([id]));
+      for (const threads of [1, 2]) {
+        // A chunk of 8: the 19-token prompt takes three passes.
+        const engine = await WasmEngine.create(model, { threads, chunk: 8 });
+        try {
+          const got = await engine.createSession().forwardAll(PROMPT);
+          ok(relDiff(got, want) < 1e-4, `prefill, ${threads} threads: ${relDiff(got, want)}`);
+          const s = engine.createSession();
+          await s.forward(PROMPT);
+          const decoded: Float32Array[] = [];
+          for (const id of [3, 150, 319]) decoded.push(await s.forward([id]));
+          ok(relDiff(decoded, decodeWant) < 1e-4, `decode, ${threads} threads: ${relDiff(decoded, decodeWant)}`);
+        } finally {
+          engine.dispose();
+        }
+      }
+    });
+  }
+});
+
+Deno.test("wasm engine: streamed load with LoRA merged, LoRA kept apart, f16 cache, greedy decoding", async (t) => {
+  await using tmp = await tempDir();
+  await writeRandomModel(`${tmp.dir}/m`, { architecture: "llama", ...base, kvHeads: 2, dtype: "f16" });
+  await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 2, alpha: 4, targets: ["q_proj", "v_proj", "down_proj"] });
+  await t.step("load() streams each matrix into the memory: same logits as create() on the merged model", async () => {
+    const merged = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a` });
+    const want = await new CpuEngine(merged).createSession().forwardAll(PROMPT);
+    const engine = await WasmEngine.load(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, threads: 2 });
+    try {
+      ok(relDiff(await engine.createSession().forwardAll(PROMPT), want) < 1e-4);
+    } finally {
+      engine.dispose();
+    }
+  });
+  await t.step("LoRA kept apart is applied on the fly as the oracle does", async () => {
+    const separate = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, loraMode: "separate" });
+    const want = await new CpuEngine(separate).createSession().forwardAll(PROMPT);
+    const engine = await WasmEngine.create(separate, { threads: 2 });
+    try {
+      ok(relDiff(await engine.createSession().forwardAll(PROMPT), want) < 1e-4);
+    } finally {
+      engine.dispose();
+    }
+  });
+  await t.step("f16 KV cache and greedy decoding: the oracle's 24 tokens", async () => {
+    const model = await loadModel(`${tmp.dir}/m`);
+    const engine = await WasmEngine.create(model, { threads: 2, kvCache: "f16" });
+    try {
+      const want = await generate(new CpuEngine(model, { kvCache: "f16" }).createSession(), PROMPT, {
+        maxNewTokens: 24,
+        stopIds: [],
+      });
+      const got = await generate(engine.createSession(), PROMPT, { maxNewTokens: 24, stopIds: [] });
+      deepEqual(got.ids, want.ids);
+    } finally {
+      engine.dispose();
+    }
+  });
+});
+
+Deno.test("wasm sessions: prefix reuse and fork", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, { architecture: "llama", ...base, kvHeads: 2 });
+  const model = await loadModel(tmp.dir);
+  const engine = await WasmEngine.create(model, { threads: 2, contextSize: 64 });
+  try {
+    const cpuAll = await new CpuEngine(model).createSession().forwardAll(PROMPT);
+    const s = engine.createSession();
+    await s.forward(PROMPT.slice(0, 10));
+    equal(s.reusePrefix([...PROMPT.slice(0, 6), 5, 5]), 6);
+    const fork = s.fork();
+    const a = await s.forward(PROMPT.slice(6, 12));
+    const b = await fork.forward(PROMPT.slice(6, 12));
+    ok(relDiff([a], [cpuAll[11]]) < 1e-4);
+    ok(relDiff([b], [cpuAll[11]]) < 1e-4);
+    equal(engine.createSession({ contextSize: 8 }).contextSize, 8);
+  } finally {
+    engine.dispose();
+  }
+});
