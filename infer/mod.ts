@@ -86,6 +86,7 @@ export {
   type WasmBuffers,
   WasmEngine,
   type WasmEngineOptions,
+  wasmKernelsAvailable,
   type WasmLoadOptions,
   type WasmMatrix,
   WasmMemory,

@@ -81,3 +81,30 @@ export function kvCacheOption(value: string | boolean | undefined, command: stri
   if (value !== "f32" && value !== "f16") throw new UsageError(`${command}: --kv-cache is f32 or f16; got "${value}"`);
   return value;
 }
+
+/** The help lines of `--threads` for the local engines. */
+export const THREADS_HELP = `  --threads N           cpu: threads computing the weights' products (default: the cores
+                        available); llamacpp: CPU threads (default 1)`;
+
+/**
+ * The thread count `--threads` asks for.
+ *
+ * @param value the option's value
+ * @param command the command, for the message
+ * @returns the count, or undefined for the default
+ * @throws {UsageError} for anything but a whole number ≥ 1
+ *
+ * @example
+ * ```ts
+ * import { threadsOption } from "./_quantize_option.ts";
+ * if (threadsOption("2", "infer") !== 2 || threadsOption(undefined, "infer") !== undefined) throw new Error();
+ * ```
+ */
+export function threadsOption(value: string | boolean | undefined, command: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== "string" || !Number.isInteger(n) || n < 1 || n > 256) {
+    throw new UsageError(`${command}: --threads is a whole number from 1 to 256; got "${value}"`);
+  }
+  return n;
+}

@@ -32,7 +32,14 @@ import {
   type RunSummary,
 } from "../predict/run.ts";
 import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "../predict/_iepile_flags.ts";
-import { KV_CACHE_HELP, kvCacheOption, QUANTIZE_HELP, quantizeOption } from "./_quantize_option.ts";
+import {
+  KV_CACHE_HELP,
+  kvCacheOption,
+  QUANTIZE_HELP,
+  quantizeOption,
+  THREADS_HELP,
+  threadsOption,
+} from "./_quantize_option.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
 import {
   answerSettings,
@@ -84,7 +91,7 @@ ${KV_CACHE_HELP}
                         webgpu, llamacpp, openai
   --gguf FILE           llamacpp: the GGUF to run (default: --model exported once, f16, into the
                         cache folder $IEPILE_CACHE_DIR, else ~/.cache/iepile; reused while unchanged)
-  --threads N           llamacpp: CPU threads (default 1)
+${THREADS_HELP}
   --context-size N      tokens of prompt and answer together (default: the model's, at most 4096 on
                         cpu and 2048 on webgpu; llamacpp: cutoff-len + max-new-tokens + 1)
 
@@ -208,6 +215,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   }
   const quantize = quantizeOption(v, "infer");
   const kvCache = kvCacheOption(v["kv-cache"], "infer");
+  const threads = threadsOption(v.threads, "infer");
   const pairKeys = parsePairKeys(v["pair-keys"]);
   const shapeOptions: ShapeOptions = { pairKeys };
   const constrain = v["no-constrain"] !== true;
@@ -346,7 +354,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         gguf,
         tokenizer,
         template,
-        threads: numberOption(v.threads, "threads", "integer", 1) ?? 1,
+        threads: threads ?? 1,
         kvCache,
         contextSize,
         ...common,
@@ -360,8 +368,11 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         quantize,
         kvCache,
         engine: engine as "cpu" | "webgpu",
+        threads,
         contextSize,
         tokenizer,
+        // The CPU engine computes in a worker: this thread stays free for signals and progress.
+        worker: true,
         onProgress: (p) => progress.update(p),
       });
       progress.finish();

@@ -21,7 +21,7 @@ import { openEngine, probeGpu } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { perplexityOf, type SequenceScorer, sessionScorer } from "../predict/perplexity.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
-import { kvCacheOption, quantizeOption } from "./_quantize_option.ts";
+import { kvCacheOption, quantizeOption, threadsOption } from "./_quantize_option.ts";
 
 /** Help of `perplexity`. */
 export const PERPLEXITY_HELP: string = `iepile perplexity — how well a model predicts texts
@@ -40,6 +40,8 @@ it (the answer, then the end-of-answer token; prompt and answer cut to --cutoff-
   --quantize P           quantize the weights as they load, after the LoRA merge: q8_0, q6_k,
                          q4_k_m, q4_0 (llamacpp: the cached export in that preset)
   --kv-cache F           the KV cache's format: f32 (default) or f16, as llama.cpp keeps it
+  --threads N            cpu: threads computing the weights' products (default: the cores
+                         available); llamacpp: CPU threads (default: all cores)
   --input FILE           texts or instruction records
   --template NAME        chat template of instruction records (e.g. llama2_zh, qwen)
   --engine E             auto (webgpu on a GPU, else cpu), cpu, webgpu, or llamacpp (the model
@@ -87,6 +89,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
     lora: { type: "string" },
     quantize: { type: "string" },
     "kv-cache": { type: "string" },
+    threads: { type: "string" },
     bits: { type: "string" },
     input: { type: "string" },
     template: { type: "string" },
@@ -113,6 +116,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
   if (v.gguf !== undefined && engine !== "llamacpp") throw new UsageError("perplexity: --gguf needs --engine llamacpp");
   const quantize = quantizeOption(v, "perplexity");
   const kvCache = kvCacheOption(v["kv-cache"], "perplexity");
+  const threads = threadsOption(v.threads, "perplexity");
   if (v.gguf !== undefined && quantize !== undefined) {
     throw new UsageError("perplexity: --quantize applies to --model; a --gguf file is run as it is");
   }
@@ -141,6 +145,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
     {
       quantize,
       kvCache,
+      threads,
       tokenizer,
       contextSize: longest,
       quiet,
@@ -248,6 +253,7 @@ async function openScorer(
   o: {
     quantize?: QuantPreset;
     kvCache?: "f32" | "f16";
+    threads?: number;
     tokenizer: PromptTokenizer;
     contextSize: number;
     quiet: boolean;
@@ -269,6 +275,7 @@ async function openScorer(
       tokenizer: o.tokenizer as ConstructorParameters<typeof LlamaCppGenerator>[0]["tokenizer"],
       contextSize: o.contextSize,
       kvCache: o.kvCache,
+      threads: o.threads,
     });
     return { scorer: g, close: () => g.close() };
   }
@@ -281,6 +288,7 @@ async function openScorer(
       lora,
       quantize: o.quantize,
       kvCache: o.kvCache,
+      threads: o.threads,
       contextSize: o.contextSize,
       onProgress: (p) => progress.update(p),
     });

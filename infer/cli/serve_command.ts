@@ -14,7 +14,7 @@ import { defaultEngine } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { startGenerator } from "../predict/start_generator.ts";
 import { WorkerGenerator } from "../predict/worker_generator.ts";
-import { kvCacheOption, quantizeOption } from "./_quantize_option.ts";
+import { kvCacheOption, quantizeOption, threadsOption } from "./_quantize_option.ts";
 import { serveOpenAi } from "../serve/openai_server.ts";
 
 /** Help of `serve`. */
@@ -43,6 +43,7 @@ answer then always parses, with exactly the schema's keys. GET /health needs no 
   --template NAME     IEPile template (e.g. llama2_zh, qwen, baichuan2) or chat_template for the
                       tokenizer's own
   --engine E          webgpu or cpu (default: webgpu on a real GPU, else cpu)
+  --threads N         cpu: threads computing the weights' products (default: the cores available)
   --port N            port (default 8000; 0 = any free port)
   --host H            interface (default 127.0.0.1, this machine only; 0.0.0.0 = every interface)
   --api-key KEY       require Authorization: Bearer KEY on every /v1 request
@@ -85,6 +86,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
       ["lora", "lora"],
       ["quantize", "quantize"],
       ["kv-cache", "kv_cache"],
+      ["threads", "threads"],
       ["bits", "bits"],
       ["template", "template"],
       ["engine", "engine"],
@@ -123,6 +125,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   const lora = v.lora as string | undefined;
   const quantize = quantizeOption(v, "serve");
   const kvCache = kvCacheOption(v["kv-cache"], "serve");
+  const threads = threadsOption(v.threads, "serve");
   const engine = engineName ?? await defaultEngine();
   const progress = new LoadProgressLine();
   // The CPU engine computes in a worker: on this thread each token would hold up every request.
@@ -132,6 +135,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     quantize,
     kvCache,
     engine,
+    threads,
     contextSize,
     worker: true,
     onProgress: (p) => progress.update(p),

@@ -1,5 +1,8 @@
 /**
- * Pick an engine by name: `webgpu` (falls back to nothing: it fails without an adapter) or `cpu`.
+ * Pick an engine by name: `webgpu` (falls back to nothing: it fails without an adapter) or `cpu`
+ * (its WebAssembly SIMD fast path on worker threads, {@linkcode WasmEngine}; the plain TypeScript
+ * oracle, {@linkcode CpuEngine}, with `cpuKernels: "ts"` or where WebAssembly lacks SIMD or
+ * shared memory).
  *
  * @module
  */
@@ -9,11 +12,25 @@ import { CpuEngine } from "./cpu/cpu_engine.ts";
 import type { Engine } from "./engine.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../model/load_model.ts";
 import { WebGpuEngine, type WebGpuEngineOptions } from "./webgpu/webgpu_engine.ts";
+import { WasmEngine } from "./wasm/wasm_engine.ts";
+import { wasmKernelsAvailable } from "./wasm/kernels.ts";
 
 /** Options of {@linkcode createEngine}. */
 export interface CreateEngineOptions extends WebGpuEngineOptions {
   /** `cpu` or `webgpu` (default `webgpu`). */
   readonly engine?: "cpu" | "webgpu";
+  /** `cpu`: threads computing the products (default: the cores available). */
+  readonly threads?: number;
+  /**
+   * `cpu`: `wasm` (default where the runtime has WebAssembly SIMD and shared memory), the fast
+   * path; `ts`, the plain TypeScript oracle.
+   */
+  readonly cpuKernels?: "wasm" | "ts";
+}
+
+/** Whether `cpu` runs the WebAssembly kernels under these options. */
+async function useWasm(options: CreateEngineOptions): Promise<boolean> {
+  return options.cpuKernels !== "ts" && await wasmKernelsAvailable();
 }
 
 /**
@@ -36,7 +53,9 @@ export interface CreateEngineOptions extends WebGpuEngineOptions {
  */
 export async function createEngine(model: LoadedModel, options: CreateEngineOptions = {}): Promise<Engine> {
   if ((options.engine ?? "webgpu") === "cpu") {
-    return new CpuEngine(model, { contextSize: options.contextSize, kvCache: options.kvCache });
+    const { contextSize, kvCache, threads } = options;
+    if (await useWasm(options)) return await WasmEngine.create(model, { contextSize, kvCache, threads });
+    return new CpuEngine(model, { contextSize, kvCache });
   }
   return await WebGpuEngine.create(model, options);
 }
@@ -45,7 +64,8 @@ export async function createEngine(model: LoadedModel, options: CreateEngineOpti
 export type OpenEngineOptions = CreateEngineOptions & Omit<LoadOptions, "place">;
 
 /**
- * Load a model folder onto an engine. The `cpu` engine keeps the weights as read (one copy);
+ * Load a model folder onto an engine. The `cpu` engine copies each matrix into its shared
+ * memory as it is read (the oracle keeps the weights as read; one copy either way);
  * `webgpu` uploads each matrix as it is read ({@linkcode WebGpuEngine.load}), so the host never
  * holds the whole model.
  *
@@ -68,9 +88,12 @@ export type OpenEngineOptions = CreateEngineOptions & Omit<LoadOptions, "place">
  */
 export async function openEngine(dir: string, options: OpenEngineOptions = {}): Promise<Engine> {
   if ((options.engine ?? "webgpu") === "webgpu") return await WebGpuEngine.load(dir, options);
-  const { lora, loraMode, dtype, quantize, onProgress } = options;
+  const { lora, loraMode, dtype, quantize, onProgress, contextSize, kvCache, threads } = options;
+  if (await useWasm(options)) {
+    return await WasmEngine.load(dir, { lora, loraMode, dtype, quantize, onProgress, contextSize, kvCache, threads });
+  }
   const model = await loadModel(dir, { lora, loraMode, dtype, quantize, onProgress });
-  return new CpuEngine(model, { contextSize: options.contextSize, kvCache: options.kvCache });
+  return new CpuEngine(model, { contextSize, kvCache });
 }
 
 /** What {@linkcode probeGpu} found: a real GPU, only a software adapter, or no adapter. */

@@ -27,6 +27,8 @@ export interface StartGeneratorOptions {
   readonly kvCache?: "f32" | "f16";
   /** The engine that computes. */
   readonly engine: "cpu" | "webgpu";
+  /** `cpu`: threads computing the products (default: the cores available). */
+  readonly threads?: number;
   /** Tokens the engine's session holds (default: the engine's default for the model). */
   readonly contextSize?: number;
   /** Called as the weights are read. */
@@ -73,9 +75,9 @@ export interface LoadedEngine {
  */
 export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
   const tokenizer = options.tokenizer ?? await loadModelTokenizer(options.model);
-  const { engine, lora, quantize, kvCache, contextSize, onProgress } = options;
+  const { engine, lora, quantize, kvCache, contextSize, onProgress, threads } = options;
   return {
-    engine: await openEngine(options.model, { engine, lora, quantize, kvCache, contextSize, onProgress }),
+    engine: await openEngine(options.model, { engine, lora, quantize, kvCache, contextSize, onProgress, threads }),
     tokenizer,
   };
 }
@@ -106,8 +108,8 @@ export async function loadEngine(options: StartGeneratorOptions): Promise<Loaded
  */
 export async function startGenerator(options: StartGeneratorOptions): Promise<LocalGenerator | WorkerGenerator> {
   if (options.worker && options.engine === "cpu") {
-    const { model, lora, quantize, kvCache, contextSize, onProgress } = options;
-    return await WorkerGenerator.start({ model, lora, quantize, kvCache, contextSize, onProgress });
+    const { model, lora, quantize, kvCache, contextSize, onProgress, threads } = options;
+    return await WorkerGenerator.start({ model, lora, quantize, kvCache, contextSize, onProgress, threads });
   }
   const { engine, tokenizer } = await loadEngine(options);
   return new LocalGenerator(engine, tokenizer);

@@ -27,6 +27,8 @@ export interface WorkerGeneratorOptions {
   readonly kvCache?: "f32" | "f16";
   /** Tokens the engine's session holds (default: the model's, at most 4096). */
   readonly contextSize?: number;
+  /** Threads computing the products (default: the cores available). */
+  readonly threads?: number;
   /** Called as the worker reads the weights. */
   readonly onProgress?: (p: LoadProgress) => void;
 }
@@ -125,6 +127,7 @@ export class WorkerGenerator implements TextGenerator {
       quantize: options.quantize,
       kvCache: options.kvCache,
       contextSize: options.contextSize,
+      threads: options.threads,
     };
     worker.postMessage({ type: "init", init, cancel: shared } satisfies ToWorker);
     try {

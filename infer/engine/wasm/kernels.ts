@@ -53,6 +53,29 @@ export interface KernelExports {
 let compiled: Promise<WebAssembly.Module> | undefined;
 
 /**
+ * Whether this runtime runs the kernels: WebAssembly with 128-bit SIMD and shared memory (a
+ * browser page needs cross-origin isolation for the latter).
+ *
+ * @returns true where {@linkcode kernelsModule} compiles and a shared memory can be made
+ *
+ * @example
+ * ```ts
+ * import { wasmKernelsAvailable } from "./kernels.ts";
+ * if (!await wasmKernelsAvailable()) throw new Error("Deno has both");
+ * ```
+ */
+export async function wasmKernelsAvailable(): Promise<boolean> {
+  if (typeof SharedArrayBuffer !== "function" || typeof WebAssembly !== "object") return false;
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    await kernelsModule();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The kernels' module, compiled on first use.
  *
  * @returns the compiled module

@@ -36,5 +36,5 @@ export {
 export { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 export { KernelThreads, type KernelThreadsOptions } from "./kernel_threads.ts";
 export type { KernelName, MatmulItem } from "./_matmul_job.ts";
-export { instantiateKernels, type KernelExports, kernelsModule } from "./kernels.ts";
+export { instantiateKernels, type KernelExports, kernelsModule, wasmKernelsAvailable } from "./kernels.ts";
 export { WasmMemory } from "./wasm_memory.ts";

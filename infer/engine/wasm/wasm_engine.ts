@@ -12,6 +12,7 @@
  */
 
 import { addInPlace, matmul, matmulInt8, rope, softmax } from "../cpu/cpu_math.ts";
+import type { CpuEngine } from "../cpu/cpu_engine.ts";
 import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
@@ -107,8 +108,8 @@ export interface WasmBuffers {
  * ```
  */
 export class WasmEngine implements Engine {
-  /** `wasm`. */
-  readonly name = "wasm";
+  /** `cpu`: this is the CPU engine's fast path (the oracle, {@linkcode CpuEngine}, is the other). */
+  readonly name = "cpu";
   /** What the model computes. */
   readonly spec: ModelSpec;
   /** The weights, matrices in the shared memory. */
