@@ -12,7 +12,6 @@
  */
 
 import { addInPlace, matmul, matmulInt8, rope, softmax } from "../cpu/cpu_math.ts";
-import type { CpuEngine } from "../cpu/cpu_engine.ts";
 import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
@@ -108,7 +107,7 @@ export interface WasmBuffers {
  * ```
  */
 export class WasmEngine implements Engine {
-  /** `cpu`: this is the CPU engine's fast path (the oracle, {@linkcode CpuEngine}, is the other). */
+  /** `cpu`: this is the CPU engine's fast path (the oracle, `CpuEngine`, is the other). */
   readonly name = "cpu";
   /** What the model computes. */
   readonly spec: ModelSpec;
