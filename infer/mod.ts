@@ -77,6 +77,7 @@ export {
   KernelThreads,
   type KernelThreadsOptions,
   type KvFormat,
+  loadWasmEngine,
   type MatmulItem,
   type MatmulStrategy,
   openEngine,

@@ -7,7 +7,7 @@
  */
 
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
-import { CpuEngine, generate, loadModel, WasmEngine } from "../infer/mod.ts";
+import { CpuEngine, generate, loadModel, loadWasmEngine, WasmEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { kernelsModule, KernelThreads, WasmMemory } from "../infer/engine/wasm/mod.ts";
 import { placeWasmMatrix, wasmMatrixRow } from "../infer/engine/wasm/wasm_matrix.ts";
@@ -164,16 +164,19 @@ Deno.test("wasm engine: streamed load with LoRA merged, LoRA kept apart, f16 cac
   await using tmp = await tempDir();
   await writeRandomModel(`${tmp.dir}/m`, { architecture: "llama", ...base, kvHeads: 2, dtype: "f16" });
   await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 2, alpha: 4, targets: ["q_proj", "v_proj", "down_proj"] });
-  await t.step("load() streams each matrix into the memory: same logits as create() on the merged model", async () => {
-    const merged = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a` });
-    const want = await new CpuEngine(merged).createSession().forwardAll(PROMPT);
-    const engine = await WasmEngine.load(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, threads: 2 });
-    try {
-      ok(relDiff(await engine.createSession().forwardAll(PROMPT), want) < 1e-4);
-    } finally {
-      engine.dispose();
-    }
-  });
+  await t.step(
+    "loadWasmEngine streams each matrix into the memory: same logits as create() on the merged model",
+    async () => {
+      const merged = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a` });
+      const want = await new CpuEngine(merged).createSession().forwardAll(PROMPT);
+      const engine = await loadWasmEngine(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, threads: 2 });
+      try {
+        ok(relDiff(await engine.createSession().forwardAll(PROMPT), want) < 1e-4);
+      } finally {
+        engine.dispose();
+      }
+    },
+  );
   await t.step("LoRA kept apart is applied on the fly as the oracle does", async () => {
     const separate = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, loraMode: "separate" });
     const want = await new CpuEngine(separate).createSession().forwardAll(PROMPT);

@@ -13,6 +13,7 @@ import type { Engine } from "./engine.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../model/load_model.ts";
 import { WebGpuEngine, type WebGpuEngineOptions } from "./webgpu/webgpu_engine.ts";
 import { WasmEngine } from "./wasm/wasm_engine.ts";
+import { loadWasmEngine } from "./wasm/wasm_load.ts";
 import { wasmKernelsAvailable } from "./wasm/kernels.ts";
 
 /** Options of {@linkcode createEngine}. */
@@ -90,7 +91,7 @@ export async function openEngine(dir: string, options: OpenEngineOptions = {}): 
   if ((options.engine ?? "webgpu") === "webgpu") return await WebGpuEngine.load(dir, options);
   const { lora, loraMode, dtype, quantize, onProgress, contextSize, kvCache, threads } = options;
   if (await useWasm(options)) {
-    return await WasmEngine.load(dir, { lora, loraMode, dtype, quantize, onProgress, contextSize, kvCache, threads });
+    return await loadWasmEngine(dir, { lora, loraMode, dtype, quantize, onProgress, contextSize, kvCache, threads });
   }
   const model = await loadModel(dir, { lora, loraMode, dtype, quantize, onProgress });
   return new CpuEngine(model, { contextSize, kvCache });

@@ -47,6 +47,7 @@ export {
   type KernelName,
   KernelThreads,
   type KernelThreadsOptions,
+  loadWasmEngine,
   type MatmulItem,
   type WasmBuffers,
   WasmEngine,

@@ -5,6 +5,7 @@
  * Map:
  * - `wasm_engine.ts`: {@linkcode WasmEngine} and its sessions (the forward pass; norms, RoPE and
  *   attention as the oracle computes them, on buffers allocated once).
+ * - `wasm_load.ts`: {@linkcode loadWasmEngine} (a model folder or GGUF file read into the memory).
  * - `kernels.ts`: the embedded module and its exports; `kernels.wat` is its text, made with the
  *   binary by `scripts/build_wasm.ts`.
  * - `kernel_threads.ts`: the caller and its workers sharing a job of matrix products.
@@ -13,11 +14,11 @@
  *
  * @example
  * ```ts
- * import { WasmEngine } from "./mod.ts";
+ * import { loadWasmEngine } from "./mod.ts";
  * import { writeRandomModel } from "../../testing/mod.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
- * const engine = await WasmEngine.load(dir, { threads: 1 });
+ * const engine = await loadWasmEngine(dir, { threads: 1 });
  * if ((await engine.createSession().forward([1, 2])).length !== 16) throw new Error();
  * engine.dispose();
  * await Deno.remove(dir, { recursive: true });
@@ -26,13 +27,8 @@
  * @module
  */
 
-export {
-  availableCores,
-  type WasmBuffers,
-  WasmEngine,
-  type WasmEngineOptions,
-  type WasmLoadOptions,
-} from "./wasm_engine.ts";
+export { availableCores, type WasmBuffers, WasmEngine, type WasmEngineOptions } from "./wasm_engine.ts";
+export { loadWasmEngine, type WasmLoadOptions } from "./wasm_load.ts";
 export { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 export { KernelThreads, type KernelThreadsOptions } from "./kernel_threads.ts";
 export type { KernelName, MatmulItem } from "./_matmul_job.ts";

@@ -42,9 +42,6 @@ export interface WasmEngineOptions {
   readonly workerUrl?: string | URL;
 }
 
-/** Options of {@linkcode WasmEngine.load}. */
-export type WasmLoadOptions = WasmEngineOptions & Omit<LoadOptions, "place">;
-
 /**
  * The number of cores this runtime reports (1 where it says nothing): the default thread count.
  *
@@ -194,16 +191,19 @@ export class WasmEngine implements Engine {
   }
 
   /**
-   * Load a model folder or GGUF file straight into the shared memory (each matrix copied in as
-   * it is read; no second host copy).
+   * An engine over matrices already placed in a memory (by {@linkcode placeWasmMatrix}; see
+   * `loadWasmEngine`, which places each as it is read).
    *
-   * @param dir the model folder or `.gguf` file
-   * @param options threads, context size, and the load's adapter, format and progress
+   * @param model the model, its matrices in `memory`
+   * @param memory the memory holding them
+   * @param options threads, context size, cache format
    * @returns the engine
    */
-  static async load(dir: string, options: WasmLoadOptions = {}): Promise<WasmEngine> {
-    const memory = new WasmMemory();
-    const model = await loadModel<WasmMatrix>(dir, { ...options, place: (t) => placeWasmMatrix(memory, t) });
+  static async open(
+    model: Pick<LoadedModel<WasmMatrix>, "spec" | "weights" | "loraDeltas">,
+    memory: WasmMemory,
+    options: WasmEngineOptions = {},
+  ): Promise<WasmEngine> {
     return await WasmEngine.#start(model, memory, options);
   }
 
