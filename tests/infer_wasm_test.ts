@@ -203,6 +203,31 @@ Deno.test("wasm engine: streamed load with LoRA merged, LoRA kept apart, f16 cac
   });
 });
 
+Deno.test("wasm sessions: a long prompt grows the cache in the memory; disposed caches are reused", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, { architecture: "qwen2", ...base, kvHeads: 2, dtype: "bf16" });
+  const model = await loadModel(tmp.dir);
+  const engine = await WasmEngine.create(model, { threads: 2, contextSize: 512 });
+  try {
+    const long = Array.from({ length: 300 }, (_, i) => (i * 37 + 11) % base.vocabSize);
+    const want = await new CpuEngine(model).createSession().forwardAll(long);
+    const s = engine.createSession();
+    // Fed in uneven pieces: the cache doubles from 16 positions to 512, copying what it holds.
+    const got: Float32Array[] = [];
+    for (const [from, to] of [[0, 5], [5, 40], [40, 41], [41, 300]]) {
+      got.push(...await s.forwardAll(long.slice(from, to)));
+    }
+    ok(relDiff(got, want) < 1e-4, `${relDiff(got, want)}`);
+    s.dispose();
+    const used = engine.memory.used;
+    const again = engine.createSession();
+    ok(relDiff(await again.forwardAll(long), want) < 1e-4);
+    equal(engine.memory.used, used, "the second session reuses the first one's blocks");
+  } finally {
+    engine.dispose();
+  }
+});
+
 Deno.test("wasm sessions: prefix reuse and fork", async () => {
   await using tmp = await tempDir();
   await writeRandomModel(tmp.dir, { architecture: "llama", ...base, kvHeads: 2 });

@@ -20,6 +20,8 @@
  * @module
  */
 
+import { attnScores, attnValues } from "./attention_wat.ts";
+
 /** One statement per line, indented. */
 function lines(indent: number, ...parts: string[]): string {
   return parts.filter((p) => p !== "").map((p) => p.split("\n").map((l) => " ".repeat(indent) + l).join("\n"))
@@ -376,6 +378,8 @@ export function kernelsWat(): string {
     lines(2, mmWidened("bf16")),
     lines(2, mmWidened("f16")),
     lines(2, sumF32()),
+    lines(2, attnScores()),
+    lines(2, attnValues()),
     `)`,
     ``,
   ].join("\n");

@@ -48,6 +48,10 @@ export interface KernelExports {
   dq_f16(src: number, dst: number, count: number): void;
   /** The sum of `count` floats (the memory-bandwidth probe). */
   sum_f32(p: number, count: number): number;
+  /** `out[j] = scale · q · k_j` for `j < count`, key `j` at `k + j · stride` (`dim` a multiple of 4). */
+  attn_scores(q: number, k: number, stride: number, dim: number, count: number, scale: number, out: number): void;
+  /** `out = Σ_j p[j] · v_j` for `j < count`, value `j` at `v + j · stride`. */
+  attn_values(p: number, v: number, stride: number, dim: number, count: number, out: number): void;
 }
 
 let compiled: Promise<WebAssembly.Module> | undefined;

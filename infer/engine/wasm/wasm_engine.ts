@@ -336,24 +336,35 @@ function deinterleave(x: Float32Array, inp: number, out: Float32Array): void {
   }
 }
 
-/** A session: growable key and value caches per layer, as the oracle's. */
+/** A block of the shared memory. */
+type Block = { ptr: number; size: number };
+
+/** Gives back the blocks of sessions dropped without `dispose()`. */
+const orphans = new FinalizationRegistry<{ memory: WasmMemory; blocks: Block[] }>(({ memory, blocks }) => {
+  for (const b of blocks) memory.freeBlock(b);
+});
+
+/**
+ * A session: key and value caches per layer in the shared memory (grown by doubling, given back
+ * on `dispose()`), read by the attention kernels.
+ */
 class WasmSession implements Session {
   readonly contextSize: number;
   #tokens: SessionTokens;
-  #keys: Float32Array[];
-  #values: Float32Array[];
-  #scores: Float64Array;
+  /** Per layer: keys, then values; and the scores of one head. */
+  #blocks: { k: Block; v: Block }[] = [];
+  #scores: Block | undefined;
+  /** Tokens the blocks hold. */
+  #capacity = 0;
+  readonly #held: { memory: WasmMemory; blocks: Block[] };
   readonly #engine: WasmEngine;
 
   constructor(engine: WasmEngine, contextSize: number) {
     this.#engine = engine;
     this.contextSize = contextSize;
     this.#tokens = new SessionTokens(contextSize, engine.spec.vocabSize);
-    const kvDim = engine.spec.kvHeads * engine.spec.headDim;
-    const initial = Math.min(contextSize, 64) * kvDim;
-    this.#keys = Array.from({ length: engine.spec.layers }, () => new Float32Array(initial));
-    this.#values = Array.from({ length: engine.spec.layers }, () => new Float32Array(initial));
-    this.#scores = new Float64Array(Math.min(contextSize, 64));
+    this.#held = { memory: engine.memory, blocks: [] };
+    orphans.register(this, this.#held, this);
   }
 
   get tokens(): readonly number[] {
@@ -385,15 +396,62 @@ class WasmSession implements Session {
   fork(): Session {
     const copy = new WasmSession(this.#engine, this.contextSize);
     copy.#tokens = this.#tokens.copy();
-    copy.#keys = this.#keys.map((k) => k.slice());
-    copy.#values = this.#values.map((v) => v.slice());
+    copy.#reserve(this.#capacity);
+    const bytes = this.#tokens.ids.length * this.#kvBytes();
+    const heap = new Uint8Array(this.#engine.memory.memory.buffer);
+    this.#blocks.forEach((b, l) => {
+      heap.copyWithin(copy.#blocks[l].k.ptr, b.k.ptr, b.k.ptr + bytes);
+      heap.copyWithin(copy.#blocks[l].v.ptr, b.v.ptr, b.v.ptr + bytes);
+    });
     return copy;
   }
 
   dispose(): void {
-    this.#keys = [];
-    this.#values = [];
+    const memory = this.#engine.memory;
+    for (const b of this.#held.blocks) memory.freeBlock(b);
+    this.#held.blocks.length = 0;
+    this.#blocks = [];
+    this.#scores = undefined;
+    this.#capacity = 0;
+    orphans.unregister(this);
     this.#tokens.clear();
+  }
+
+  /** Bytes of one position's keys (or values) in one layer. */
+  #kvBytes(): number {
+    return this.#engine.spec.kvHeads * this.#engine.spec.headDim * 4;
+  }
+
+  /** Room for `tokens` positions: blocks doubled (the cached positions copied), scores too. */
+  #reserve(tokens: number): void {
+    if (tokens <= this.#capacity) return;
+    const memory = this.#engine.memory;
+    const capacity = Math.min(this.contextSize, Math.max(tokens, 2 * this.#capacity, 16));
+    const used = this.#tokens.ids.length * this.#kvBytes();
+    const take = (bytes: number) => {
+      const b = memory.allocBlock(bytes);
+      this.#held.blocks.push(b);
+      return b;
+    };
+    const give = (b: Block) => {
+      memory.freeBlock(b);
+      this.#held.blocks.splice(this.#held.blocks.indexOf(b), 1);
+    };
+    const blocks = Array.from({ length: this.#engine.spec.layers }, () => ({
+      k: take(capacity * this.#kvBytes()),
+      v: take(capacity * this.#kvBytes()),
+    }));
+    const heap = new Uint8Array(memory.memory.buffer);
+    this.#blocks.forEach((old, l) => {
+      heap.copyWithin(blocks[l].k.ptr, old.k.ptr, old.k.ptr + used);
+      heap.copyWithin(blocks[l].v.ptr, old.v.ptr, old.v.ptr + used);
+      give(old.k);
+      give(old.v);
+    });
+    if (this.#scores) give(this.#scores);
+    this.#scores = take(capacity * 4);
+    this.#blocks = blocks;
+    this.#capacity = capacity;
   }
 
   /** New tokens in chunks; logits of the last (or every) new position. */
@@ -418,7 +476,7 @@ class WasmSession implements Session {
     const { hidden, heads, kvHeads, headDim, normEps, intermediate } = spec;
     const qDim = heads * headDim;
     const kvDim = kvHeads * headDim;
-    this.#reserve(start + n, kvDim);
+    this.#reserve(start + n);
     const positions = tokens.map((_, i) => start + i);
 
     for (let t = 0; t < n; t++) {
@@ -444,8 +502,8 @@ class WasmSession implements Session {
         roundToHalf(k);
         roundToHalf(v);
       }
-      this.#keys[l].set(k, start * kvDim);
-      this.#values[l].set(v, start * kvDim);
+      e.memory.f32(this.#blocks[l].k.ptr + start * kvDim * 4, n * kvDim).set(k);
+      e.memory.f32(this.#blocks[l].v.ptr + start * kvDim * 4, n * kvDim).set(v);
       this.#attention(l, q, positions, b.attn);
       e.linear(b.attn, n, [{ w: w.wo, name: p + "wo", bias: w.bo, y: b.proj }]);
       addInPlace(b.x.subarray(0, n * hidden), b.proj.subarray(0, n * hidden));
@@ -468,50 +526,51 @@ class WasmSession implements Session {
     return Array.from({ length: n }, (_, t) => b.logits.slice(t * vocab, (t + 1) * vocab));
   }
 
-  /** Causal attention of the new queries over all cached keys, as the oracle computes it. */
+  /**
+   * Causal attention of the new queries over all cached keys, as the oracle computes it: per
+   * head, scores by the kernel (`dim` a multiple of 4; else here), ALiBi and softmax here, the
+   * weighted values by the kernel.
+   */
   #attention(layer: number, q: Float32Array, positions: readonly number[], out: Float32Array): void {
     const e = this.#engine;
     const { heads, kvHeads, headDim } = e.spec;
     const group = heads / kvHeads;
-    const kvDim = kvHeads * headDim;
-    const keys = this.#keys[layer];
-    const values = this.#values[layer];
+    const stride = kvHeads * headDim * 4;
+    const { k: keys, v: values } = this.#blocks[layer];
     const n = positions.length;
-    out.fill(0, 0, n * heads * headDim);
     const scale = 1 / Math.sqrt(headDim);
-    const scores = this.#scores;
+    const scoresPtr = this.#scores!.ptr;
+    const scores = e.memory.f32(scoresPtr, this.#capacity);
+    const kernels = e.threads.kernels;
+    const simd = headDim % 4 === 0;
+    const heap = simd ? undefined : e.memory.f32(0, e.memory.memory.buffer.byteLength / 4);
     for (let t = 0; t < n; t++) {
       const pos = positions[t];
       for (let h = 0; h < heads; h++) {
         const kvh = Math.floor(h / group);
-        const qBase = (t * heads + h) * headDim;
-        for (let j = 0; j <= pos; j++) {
-          const kBase = j * kvDim + kvh * headDim;
-          let s = 0;
-          for (let i = 0; i < headDim; i++) s += q[qBase + i] * keys[kBase + i];
-          scores[j] = s * scale + (e.slopes.length ? e.slopes[h] * (j - pos) : 0);
+        const qPtr = q.byteOffset + (t * heads + h) * headDim * 4;
+        const outPtr = out.byteOffset + (t * heads + h) * headDim * 4;
+        if (simd) kernels.attn_scores(qPtr, keys.ptr + kvh * headDim * 4, stride, headDim, pos + 1, scale, scoresPtr);
+        else {
+          for (let j = 0; j <= pos; j++) {
+            let s = 0;
+            const kb = (keys.ptr + j * stride + kvh * headDim * 4) / 4;
+            for (let i = 0; i < headDim; i++) s += heap![qPtr / 4 + i] * heap![kb + i];
+            scores[j] = s * scale;
+          }
         }
+        if (e.slopes.length) { for (let j = 0; j <= pos; j++) scores[j] += e.slopes[h] * (j - pos); }
         softmax(scores, 0, pos + 1);
-        for (let j = 0; j <= pos; j++) {
-          const vBase = j * kvDim + kvh * headDim;
-          const pj = scores[j];
-          for (let i = 0; i < headDim; i++) out[qBase + i] += pj * values[vBase + i];
+        if (simd) kernels.attn_values(scoresPtr, values.ptr + kvh * headDim * 4, stride, headDim, pos + 1, outPtr);
+        else {
+          for (let i = 0; i < headDim; i++) heap![outPtr / 4 + i] = 0;
+          for (let j = 0; j <= pos; j++) {
+            const vb = (values.ptr + j * stride + kvh * headDim * 4) / 4;
+            for (let i = 0; i < headDim; i++) heap![outPtr / 4 + i] += scores[j] * heap![vb + i];
+          }
         }
       }
     }
-  }
-
-  #reserve(tokens: number, kvDim: number): void {
-    if (this.#scores.length < tokens) this.#scores = new Float64Array(Math.min(this.contextSize, 2 * tokens));
-    if (this.#keys[0].length >= tokens * kvDim) return;
-    const size = Math.min(this.contextSize, Math.max(tokens, 2 * this.#keys[0].length / kvDim)) * kvDim;
-    const grow = (a: Float32Array) => {
-      const b = new Float32Array(size);
-      b.set(a);
-      return b;
-    };
-    this.#keys = this.#keys.map(grow);
-    this.#values = this.#values.map(grow);
   }
 }
 

@@ -29,6 +29,7 @@ export class WasmMemory {
   readonly memory: WebAssembly.Memory;
   #top = 1024; // the first bytes stay unused: a null pointer is never a region
   readonly #placed = new WeakMap<object, number>();
+  readonly #free = new Map<number, number[]>();
 
   /** An empty memory (one page; it grows to at most 4 GiB). */
   constructor() {
@@ -75,6 +76,41 @@ export class WasmMemory {
   floats(count: number): Float32Array {
     const at = this.alloc(count * 4);
     return new Float32Array(this.memory.buffer, at, count);
+  }
+
+  /**
+   * A view of `count` floats at `ptr` (on the memory's current buffer, which grows).
+   *
+   * @param ptr byte offset
+   * @param count floats
+   * @returns the view
+   */
+  f32(ptr: number, count: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, count);
+  }
+
+  /**
+   * A block that can be given back ({@linkcode freeBlock}): sizes are powers of two from 4 KiB,
+   * and a freed block is reused by the next request of its size (KV caches grow and go).
+   *
+   * @param bytes the least size
+   * @returns its pointer and size
+   */
+  allocBlock(bytes: number): { ptr: number; size: number } {
+    const size = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+    const ptr = this.#free.get(size)?.pop() ?? this.alloc(size);
+    return { ptr, size };
+  }
+
+  /**
+   * Give a block back for reuse.
+   *
+   * @param block a block from {@linkcode allocBlock}
+   */
+  freeBlock(block: { ptr: number; size: number }): void {
+    let list = this.#free.get(block.size);
+    if (!list) this.#free.set(block.size, list = []);
+    list.push(block.ptr);
   }
 
   /**
