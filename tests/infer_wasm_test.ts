@@ -299,6 +299,20 @@ Deno.test("wasm engine: streamed load with LoRA merged, LoRA kept apart, f16 cac
   });
 });
 
+Deno.test("wasm engine: int8Dot keeps q8_0 on the oracle's 8-bit product (not the f32-activation kernels)", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, { architecture: "llama", ...base, kvHeads: 2 });
+  const model = await loadModel(tmp.dir, { quantize: "q8_0" });
+  const want = await new CpuEngine(model, { int8Dot: true }).createSession().forwardAll(PROMPT);
+  const engine = await WasmEngine.create(model, { threads: 2, int8Dot: true });
+  try {
+    ok(!engine.weights.layers[0].wq.grouped);
+    ok(relDiff(await engine.createSession().forwardAll(PROMPT), want) < 1e-4);
+  } finally {
+    engine.dispose();
+  }
+});
+
 Deno.test("wasm sessions: prefix reuse and fork", async () => {
   await using tmp = await tempDir();
   await writeRandomModel(tmp.dir, { architecture: "llama", ...base, kvHeads: 2 });

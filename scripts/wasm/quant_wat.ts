@@ -4,10 +4,10 @@
  * are interleaved: block j of row 0, of row 1, of row 2, of row 3, then block j + 1 of each
  * (every block byte-identical to ggml's), so a group is again one sequential stream.
  *
- * Each format is described once as data: per row, the scalars read from a block (its f16 scales,
- * converted exactly), and the block's "units": runs of 16·k elements whose integer levels are
- * rebuilt in registers as i8x16 vectors, with one f32 scale and (k-quants' minimums) one f32
- * offset, `y = scale · q − min`. The matrix–vector kernel and the widening into the f32 group
+ * Each format is described once as data: per row, what is read once from a block (its f16 scales,
+ * converted exactly; the k-quants' sub-block scales, unpacked and widened 16 at a time), and the
+ * block's "units": runs of 16·k elements whose integer levels are rebuilt in registers as i8x16
+ * vectors, with one scale and (k-quants' minimums) one offset, `y = scale · q − min`. The matrix–vector kernel and the widening into the f32 group
  * layout are both generated from that description.
  *
  * @module
@@ -24,9 +24,9 @@ interface Unit {
   readonly e0: number;
   /** Its levels as i8x16 expressions (16 elements each), the block of this row at byte `at` from `$p`. */
   readonly q: (at: number) => string[];
-  /** Its scale (f32) for row r, block at `at`. */
+  /** Its scale in every lane (f32x4) for row r, block at `at`. */
   readonly scale: (r: number, at: number) => string;
-  /** Its minimum (f32, subtracted), where the format has one. */
+  /** Its minimum in every lane (f32x4, subtracted), where the format has one. */
   readonly min?: (r: number, at: number) => string;
 }
 
@@ -36,7 +36,7 @@ interface Format {
   readonly size: number;
   /** Bytes per block. */
   readonly bytes: number;
-  /** Statements setting row r's block scalars (`$d<r>`, `$m<r>`), the block at byte `at` from `$p`. */
+  /** Statements setting row r's block scalars (`$d<r>`, `$m<r>`) and scale vectors (`$S<r><k>`), the block at byte `at` from `$p`. */
   readonly prep: (r: number, at: number) => string[];
   /** The runs, covering the block. */
   readonly units: readonly Unit[];
@@ -44,7 +44,6 @@ interface Format {
 
 const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
 const load = (at: number): string => `(v128.load offset=${at} (local.get $p))`;
-const byte = (at: number): string => `(i32.load8_u offset=${at} (local.get $p))`;
 const and = (a: string, b: string): string => `(v128.and ${a} ${b})`;
 const or = (a: string, b: string): string => `(v128.or ${a} ${b})`;
 const shl = (a: string, s: number): string => s === 0 ? a : `(i8x16.shl ${a} ${c(s)})`;
@@ -55,14 +54,15 @@ const hi4 = (a: string): string => shr(a, 4);
 
 /**
  * `$<name>` ← the f16 at byte `at` from `$p`, as f32: `(h & 0x7fff) << 13` read as an f32 times
- * 2^112 (exact for normal and subnormal halves), the sign OR-ed in.
+ * 2^112 (exact for normal and subnormal halves), the sign OR-ed in. `levels` true: times 2^-24
+ * as well (the scale of levels that {@linkcode levels} reads as `q · 2^24`; exact, a power of two).
  */
-function half(name: string, at: number): string[] {
+function half(name: string, at: number, levels: boolean): string[] {
   return [
     `(local.set $h (i32.load16_u offset=${at} (local.get $p)))`,
     `(local.set ${name} (f32.mul (f32.reinterpret_i32 (i32.or (i32.shl (i32.and (local.get $h) ${c(0x7fff)}) ${
       c(13)
-    }) (i32.shl (i32.and (local.get $h) ${c(0x8000)}) ${c(16)}))) (f32.const 0x1p+112)))`,
+    }) (i32.shl (i32.and (local.get $h) ${c(0x8000)}) ${c(16)}))) (f32.const ${levels ? "0x1p+88" : "0x1p+112"})))`,
   ];
 }
 
@@ -71,8 +71,8 @@ function legacy(bytes: number, q: (at: number) => string[]): Format {
   return {
     size: 32,
     bytes,
-    prep: (r, at) => half(`$d${r}`, at),
-    units: [{ e0: 0, q, scale: (r) => `(local.get $d${r})` }],
+    prep: (r, at) => half(`$d${r}`, at, true),
+    units: [{ e0: 0, q, scale: (r) => `(f32x4.splat (local.get $d${r}))` }],
   };
 }
 
@@ -84,11 +84,36 @@ function q5High(at: number, part: 0 | 1): string {
   return and(`(i8x16.eq ${and(spread, bits)} ${bits})`, i8(16));
 }
 
-/** The k-quants' 6-bit scale (or minimum) of sub-block j from `scales` at `s`, as an i32 expression. */
-function scale6(s: number, j: number, min: boolean): string {
-  if (j < 4) return `(i32.and ${byte(s + j + (min ? 4 : 0))} ${c(63)})`;
-  const low = min ? `(i32.shr_u ${byte(s + j + 4)} ${c(4)})` : `(i32.and ${byte(s + j + 4)} ${c(15)})`;
-  return `(i32.or ${low} (i32.shl (i32.shr_u ${byte(s + j - (min ? 0 : 4))} ${c(6)}) ${c(4)}))`;
+/** Lane k of the f32x4 local `v` in every lane. */
+function lane(v: string, k: number): string {
+  const idx = Array.from({ length: 16 }, (_, i) => 4 * k + (i & 3)).join(" ");
+  return `(i8x16.shuffle ${idx} (local.get ${v}) (local.get ${v}))`;
+}
+
+/** `$S<r><k0>`, `$S<r><k0+1>` ← the 8 bytes in the low (or high) half of i8x16 `$t`, widened, times `$<d>`. */
+function scaleVectors(r: number, k0: number, half: "low" | "high", signed: boolean, d: string): string[] {
+  const sx = signed ? "s" : "u";
+  return [
+    `(local.set $e (i16x8.extend_${half}_i8x16_${sx} (local.get $t)))`,
+    ...(["low", "high"] as const).map((h, i) =>
+      `(local.set $S${r}${k0 + i} (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_${h}_i16x8_${sx} (local.get $e))) ` +
+      `(f32x4.splat (local.get ${d}))))`
+    ),
+  ];
+}
+
+/**
+ * The k-quants' 6-bit scales (lanes 0–7) and minimums (lanes 8–15) of the 12 bytes at `s`, as
+ * one i8x16: `sc_j = b[j] & 63`, `m_j = b[j + 4] & 63` for j < 4; for j ≥ 4 the low and high
+ * nibbles of `b[j + 4]` with the top 2 bits of `b[j − 4]` (scale) and `b[j]` (minimum) above them.
+ */
+function scales6(s: number): string {
+  const v = load(s);
+  const a = `(i8x16.swizzle ${v} (v128.const i8x16 0 1 2 3 8 9 10 11 4 5 6 7 8 9 10 11))`;
+  const b = `(i8x16.swizzle ${v} (v128.const i8x16 16 16 16 16 0 1 2 3 16 16 16 16 4 5 6 7))`;
+  const low = and(a, `(v128.const i8x16 ${[63, 15, 63, 0].flatMap((m) => Array(4).fill(m)).join(" ")})`);
+  const high = and(hi4(a), `(v128.const i8x16 ${[0, 0, 0, 255].flatMap((m) => Array(4).fill(m)).join(" ")})`);
+  return or(or(low, high), shl(shr(b, 6), 4));
 }
 
 /** q4_k and q5_k: `d`, `dmin`, 12 bytes of 6-bit scales and minimums, 8 sub-blocks of 32. */
@@ -96,14 +121,26 @@ function kScaleMin(bytes: number, q: (at: number, j: number) => string[]): Forma
   return {
     size: 256,
     bytes,
-    prep: (r, at) => [...half(`$d${r}`, at), ...half(`$m${r}`, at + 2)],
+    prep: (r, at) => [
+      ...half(`$d${r}`, at, true),
+      ...half(`$m${r}`, at + 2, false),
+      `(local.set $t ${scales6(at + 4)})`,
+      ...scaleVectors(r, 0, "low", false, `$d${r}`),
+      ...scaleVectors(r, 2, "high", false, `$m${r}`),
+    ],
     units: Array.from({ length: 8 }, (_, j) => ({
       e0: 32 * j,
       q: (at: number) => q(at, j),
-      scale: (r: number, at: number) => `(f32.mul (local.get $d${r}) (f32.convert_i32_u ${scale6(at + 4, j, false)}))`,
-      min: (r: number, at: number) => `(f32.mul (local.get $m${r}) (f32.convert_i32_u ${scale6(at + 4, j, true)}))`,
+      scale: (r: number) => lane(`$S${r}${j >> 2}`, j & 3),
+      min: (r: number) => lane(`$S${r}${2 + (j >> 2)}`, j & 3),
     })),
   };
+}
+
+/** An f32x4 of lanes of the locals `a` (0–3) and `b` (4–7). */
+function shuf32(a: string, b: string, lanes: number[]): string {
+  const idx = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * l + i)).join(" ");
+  return `(i8x16.shuffle ${idx} (local.get ${a}) (local.get ${b}))`;
 }
 
 /** Bit `b` of each byte as 0 or 16. */
@@ -136,7 +173,12 @@ const FORMATS: Readonly<Record<QuantFormat, Format>> = {
   q6_k: {
     size: 256,
     bytes: 210,
-    prep: (r, at) => half(`$d${r}`, at + 208),
+    prep: (r, at) => [
+      ...half(`$d${r}`, at + 208, true),
+      `(local.set $t ${load(at + 192)})`,
+      ...scaleVectors(r, 0, "low", true, `$d${r}`),
+      ...scaleVectors(r, 2, "high", true, `$d${r}`),
+    ],
     units: Array.from({ length: 16 }, (_, m) => {
       const h = m >> 3, k = m & 1, quad = (m & 7) >> 1;
       return {
@@ -148,8 +190,7 @@ const FORMATS: Readonly<Record<QuantFormat, Format>> = {
           const high = and([shl(qh, 4), shl(qh, 2), qh, shr(qh, 2)][quad], i8(0x30));
           return [sub(or(low, high), 32)];
         },
-        scale: (r: number, at: number) =>
-          `(f32.mul (local.get $d${r}) (f32.convert_i32_s (i32.load8_s offset=${at + 192 + m} (local.get $p))))`,
+        scale: (r: number) => lane(`$S${r}${m >> 2}`, m & 3),
       };
     }),
   },
@@ -178,26 +219,28 @@ export function quantRowBytes(format: QuantFormat): string {
 /** The locals both generators use. */
 const LOCALS = [
   `(local $h i32) (local $d0 f32) (local $d1 f32) (local $d2 f32) (local $d3 f32) (local $m0 f32) (local $m1 f32) (local $m2 f32) (local $m3 f32)`,
-  `(local $sc f32) (local $mn f32) (local $q v128) (local $e v128)`,
+  `(local $sv v128) (local $mv v128) (local $q v128) (local $e v128) (local $t v128)`,
+  [0, 1, 2, 3].flatMap((r) => [0, 1, 2, 3].map((k) => `(local $S${r}${k} v128)`)).join(" "),
 ];
 
-/** The 4 f32x4 of an i8x16 local `$q` (16 signed levels), via `$e`, each passed to `use`. */
+/**
+ * The 4 f32x4 of an i8x16 local `$q` (16 signed levels), each passed to `use`: each level moved
+ * by one byte shuffle into the top byte of a 32-bit lane and converted, so read as `q · 2^24`
+ * (exactly; the scales carry the 2^-24).
+ */
 function levels(use: (chunk: number, value: string) => string[]): string[] {
-  const conv = (half: "low" | "high") => `(f32x4.convert_i32x4_s (i32x4.extend_${half}_i16x8_s (local.get $e)))`;
-  return [
-    `(local.set $e (i16x8.extend_low_i8x16_s (local.get $q)))`,
-    ...use(0, conv("low")),
-    ...use(1, conv("high")),
-    `(local.set $e (i16x8.extend_high_i8x16_s (local.get $q)))`,
-    ...use(2, conv("low")),
-    ...use(3, conv("high")),
-  ];
+  return [0, 1, 2, 3].flatMap((ch) => {
+    const idx = [0, 1, 2, 3].map((i) => `-128 -128 -128 ${4 * ch + i}`).join(" ");
+    return use(ch, `(f32x4.convert_i32x4_s (i8x16.swizzle (local.get $q) (v128.const i8x16 ${idx})))`);
+  });
 }
 
 /**
- * `mv_<format>(w, x, y, in, r0, r1)`: `y[o] = W[o] · x` over interleaved groups of 4 rows. Per
- * block, each run's input (and its sum, where there is a minimum) is loaded once for the 4 rows;
- * each row's levels are widened in registers, multiplied with it, and the run's sum scaled once.
+ * `mv_<format>(w, x, y, in, r0, r1)`: `y[o] = W[o] · x` over interleaved groups of 4 rows. Each
+ * row's levels are widened in registers and multiplied with the input, and each run's sum is
+ * scaled once (32-element blocks: the input loaded once for the 4 rows; super-blocks: row by
+ * row, the k-quants' minimums applied once per block through the sub-block sums of the input).
+ * Formats with minimums hold them in the scale vectors `$S<r>2`, `$S<r>3`.
  *
  * @param format the block format
  * @returns the function's text
@@ -211,38 +254,57 @@ function levels(use: (chunk: number, value: string) => string[]): string[] {
 export function mvQuant(format: QuantFormat): string {
   const f = FORMATS[format];
   const perUnit = Math.max(...f.units.map((u) => u.q(0).length));
-  const xs = Array.from({ length: 4 * perUnit }, (_, i) => `$x${i}`);
-  const unit = (u: Unit): string[] => {
-    const n = 4 * u.q(0).length;
-    const sumX = Array.from({ length: n - 1 }, (_, i) => `(local.get $x${i + 1})`)
-      .reduce((s, x) => `(f32x4.add ${s} ${x})`, `(local.get $x0)`);
-    return [
-      ...Array.from(
-        { length: n },
-        (_, i) => `(local.set $x${i} (v128.load offset=${4 * u.e0 + 16 * i} (local.get $xq)))`,
-      ),
-      ...(u.min ? [`(local.set $xs ${sumX})`] : []),
+  const xs = Array.from({ length: Math.max(4, 4 * perUnit) }, (_, i) => `$x${i}`);
+  const xLoad = (u: Unit, i: number) => `(v128.load offset=${4 * u.e0 + 16 * i} (local.get $xq))`;
+  /** One run of one row: Σ levels · x, scaled into `$a<r>`. */
+  const rowUnit = (u: Unit, r: number, x: (i: number) => string): string[] => [
+    `(local.set $s (v128.const i64x2 0 0))`,
+    ...u.q(r * f.bytes).flatMap((v, k) => [
+      `(local.set $q ${v})`,
+      ...levels((ch, value) => [`(local.set $s (f32x4.add (local.get $s) (f32x4.mul ${value} ${x(4 * k + ch)})))`]),
+    ]),
+    `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (local.get $s) ${u.scale(r, r * f.bytes)})))`,
+  ];
+  let body: string[];
+  if (f.units.length === 1) {
+    // One run per block (q8_0, q4_0, q5_0): its input loaded once into registers for the 4 rows.
+    const u = f.units[0];
+    body = [
+      ...[0, 1, 2, 3].flatMap((r) => f.prep(r, r * f.bytes)),
+      ...Array.from({ length: 4 * perUnit }, (_, i) => `(local.set $x${i} ${xLoad(u, i)})`),
+      ...[0, 1, 2, 3].flatMap((r) => rowUnit(u, r, (i) => `(local.get $x${i})`)),
+    ];
+  } else {
+    // Super-blocks: row by row (its scale vectors in registers), the input read again from cache
+    // for each row; the minimums' part, Σ_j min_j · Σ x over sub-block j, as two f32x4 products
+    // with the sub-block sums of x (computed once for the 4 rows).
+    const hasMin = f.units.some((u) => u.min);
+    const sums = (h: number): string[] => [
+      ...[0, 1, 2, 3].map((jj) => {
+        const u = f.units[4 * h + jj];
+        const l = Array.from({ length: 4 * u.q(0).length }, (_, i) => xLoad(u, i));
+        const tree = (a: string[]): string =>
+          a.length === 1 ? a[0] : `(f32x4.add ${tree(a.slice(0, a.length / 2))} ${tree(a.slice(a.length / 2))})`;
+        return `(local.set $x${jj} ${tree(l)})`;
+      }),
+      `(local.set $t0 (f32x4.add ${shuf32("$x0", "$x1", [0, 1, 4, 5])} ${shuf32("$x0", "$x1", [2, 3, 6, 7])}))`,
+      `(local.set $t1 (f32x4.add ${shuf32("$x2", "$x3", [0, 1, 4, 5])} ${shuf32("$x2", "$x3", [2, 3, 6, 7])}))`,
+      `(local.set $X${h} (f32x4.add ${shuf32("$t0", "$t1", [0, 2, 4, 6])} ${shuf32("$t0", "$t1", [1, 3, 5, 7])}))`,
+    ];
+    body = [
+      ...(hasMin ? [...sums(0), ...sums(1)] : []),
       ...[0, 1, 2, 3].flatMap((r) => [
-        `(local.set $s (v128.const i64x2 0 0))`,
-        ...u.q(r * f.bytes).flatMap((v, k) => [
-          `(local.set $q ${v})`,
-          ...levels((ch, value) => [
-            `(local.set $s (f32x4.add (local.get $s) (f32x4.mul ${value} (local.get $x${4 * k + ch}))))`,
-          ]),
-        ]),
-        `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (local.get $s) (f32x4.splat ${
-          u.scale(r, r * f.bytes)
-        }))))`,
-        ...(u.min
+        ...f.prep(r, r * f.bytes),
+        ...f.units.flatMap((u) => rowUnit(u, r, (i) => xLoad(u, i))),
+        ...(hasMin
           ? [
-            `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.mul (local.get $xs) (f32x4.splat ${
-              u.min(r, r * f.bytes)
-            }))))`,
+            `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.add (f32x4.mul (local.get $S${r}2) (local.get $X0)) ` +
+            `(f32x4.mul (local.get $S${r}3) (local.get $X1)))))`,
           ]
           : []),
       ]),
     ];
-  };
+  }
   return lines(
     0,
     `;; y[o] = W[o] · x for r0 ≤ o < r1 (${format} blocks, groups of 4 rows interleaved block by block)`,
@@ -251,7 +313,8 @@ export function mvQuant(format: QuantFormat): string {
       2,
       `(local $o i32) (local $p i32) (local $end i32) (local $rb i32) (local $yo i32) (local $xq i32)`,
       ...LOCALS,
-      `(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $s v128) (local $xs v128)`,
+      `(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $s v128)`,
+      `(local $X0 v128) (local $X1 v128) (local $t0 v128) (local $t1 v128)`,
       xs.map((x) => `(local ${x} v128)`).join(" "),
       `(local.set $rb ${quantRowBytes(format)})`,
       `(local.set $o (local.get $r0))`,
@@ -267,8 +330,7 @@ export function mvQuant(format: QuantFormat): string {
         lines(
           2,
           `(br_if $done (i32.ge_u (local.get $p) (local.get $end)))`,
-          ...[0, 1, 2, 3].flatMap((r) => f.prep(r, r * f.bytes)),
-          ...f.units.flatMap(unit),
+          ...body,
           `(local.set $p (i32.add (local.get $p) ${c(4 * f.bytes)}))`,
           `(local.set $xq (i32.add (local.get $xq) ${c(4 * f.size)}))`,
           `(br $block)`,
@@ -301,15 +363,15 @@ export function mvQuant(format: QuantFormat): string {
 export function dqQuant(format: QuantFormat): string {
   const f = FORMATS[format];
   const unit = (u: Unit, r: number): string[] => [
-    `(local.set $sc ${u.scale(r, r * f.bytes)})`,
-    ...(u.min ? [`(local.set $mn ${u.min(r, r * f.bytes)})`] : []),
+    `(local.set $sv ${u.scale(r, r * f.bytes)})`,
+    ...(u.min ? [`(local.set $mv ${u.min(r, r * f.bytes)})`] : []),
     ...u.q(r * f.bytes).flatMap((v, k) => [
       `(local.set $q ${v})`,
       ...levels((ch, value) => {
-        const scaled = `(f32x4.mul ${value} (f32x4.splat (local.get $sc)))`;
+        const scaled = `(f32x4.mul ${value} (local.get $sv))`;
         return [
           `(v128.store offset=${16 * (u.e0 + 16 * k + 4 * ch) + 16 * r} (local.get $dst) ${
-            u.min ? `(f32x4.sub ${scaled} (f32x4.splat (local.get $mn)))` : scaled
+            u.min ? `(f32x4.sub ${scaled} (local.get $mv))` : scaled
           })`,
         ];
       }),
