@@ -54,15 +54,14 @@ const hi4 = (a: string): string => shr(a, 4);
 
 /**
  * `$<name>` ← the f16 at byte `at` from `$p`, as f32: `(h & 0x7fff) << 13` read as an f32 times
- * 2^112 (exact for normal and subnormal halves), the sign OR-ed in. `levels` true: times 2^-24
- * as well (the scale of levels that {@linkcode levels} reads as `q · 2^24`; exact, a power of two).
+ * 2^112 (exact for normal and subnormal halves), the sign OR-ed in.
  */
-function half(name: string, at: number, levels: boolean): string[] {
+function half(name: string, at: number): string[] {
   return [
     `(local.set $h (i32.load16_u offset=${at} (local.get $p)))`,
     `(local.set ${name} (f32.mul (f32.reinterpret_i32 (i32.or (i32.shl (i32.and (local.get $h) ${c(0x7fff)}) ${
       c(13)
-    }) (i32.shl (i32.and (local.get $h) ${c(0x8000)}) ${c(16)}))) (f32.const ${levels ? "0x1p+88" : "0x1p+112"})))`,
+    }) (i32.shl (i32.and (local.get $h) ${c(0x8000)}) ${c(16)}))) (f32.const 0x1p+112)))`,
   ];
 }
 
@@ -71,7 +70,7 @@ function legacy(bytes: number, q: (at: number) => string[]): Format {
   return {
     size: 32,
     bytes,
-    prep: (r, at) => half(`$d${r}`, at, true),
+    prep: (r, at) => half(`$d${r}`, at),
     units: [{ e0: 0, q, scale: (r) => `(f32x4.splat (local.get $d${r}))` }],
   };
 }
@@ -122,8 +121,8 @@ function kScaleMin(bytes: number, q: (at: number, j: number) => string[]): Forma
     size: 256,
     bytes,
     prep: (r, at) => [
-      ...half(`$d${r}`, at, true),
-      ...half(`$m${r}`, at + 2, false),
+      ...half(`$d${r}`, at),
+      ...half(`$m${r}`, at + 2),
       `(local.set $t ${scales6(at + 4)})`,
       ...scaleVectors(r, 0, "low", false, `$d${r}`),
       ...scaleVectors(r, 2, "high", false, `$m${r}`),
@@ -174,7 +173,7 @@ const FORMATS: Readonly<Record<QuantFormat, Format>> = {
     size: 256,
     bytes: 210,
     prep: (r, at) => [
-      ...half(`$d${r}`, at + 208, true),
+      ...half(`$d${r}`, at + 208),
       `(local.set $t ${load(at + 192)})`,
       ...scaleVectors(r, 0, "low", true, `$d${r}`),
       ...scaleVectors(r, 2, "high", true, `$d${r}`),
@@ -223,16 +222,17 @@ const LOCALS = [
   [0, 1, 2, 3].flatMap((r) => [0, 1, 2, 3].map((k) => `(local $S${r}${k} v128)`)).join(" "),
 ];
 
-/**
- * The 4 f32x4 of an i8x16 local `$q` (16 signed levels), each passed to `use`: each level moved
- * by one byte shuffle into the top byte of a 32-bit lane and converted, so read as `q · 2^24`
- * (exactly; the scales carry the 2^-24).
- */
+/** The 4 f32x4 of an i8x16 local `$q` (16 signed levels), via `$e`, each passed to `use`. */
 function levels(use: (chunk: number, value: string) => string[]): string[] {
-  return [0, 1, 2, 3].flatMap((ch) => {
-    const idx = [0, 1, 2, 3].map((i) => `-128 -128 -128 ${4 * ch + i}`).join(" ");
-    return use(ch, `(f32x4.convert_i32x4_s (i8x16.swizzle (local.get $q) (v128.const i8x16 ${idx})))`);
-  });
+  const conv = (half: "low" | "high") => `(f32x4.convert_i32x4_s (i32x4.extend_${half}_i16x8_s (local.get $e)))`;
+  return [
+    `(local.set $e (i16x8.extend_low_i8x16_s (local.get $q)))`,
+    ...use(0, conv("low")),
+    ...use(1, conv("high")),
+    `(local.set $e (i16x8.extend_high_i8x16_s (local.get $q)))`,
+    ...use(2, conv("low")),
+    ...use(3, conv("high")),
+  ];
 }
 
 /**
