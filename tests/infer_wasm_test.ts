@@ -12,6 +12,10 @@ import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../i
 import { kernelsModule, KernelThreads, WasmMemory } from "../infer/engine/wasm/mod.ts";
 import { placeWasmMatrix, wasmMatrixRow } from "../infer/engine/wasm/wasm_matrix.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
+import { dequantizeRow } from "../infer/formats/ggml_quant.ts";
+import { GGML_TYPE_LAYOUTS } from "../infer/formats/ggml_types.ts";
+import { quantizeTensor, type QuantTensor } from "../infer/formats/quant_tensor.ts";
+import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { tempDir } from "./_shared.ts";
 
 /** Largest |Δ| relative to the largest |logit| of the oracle, over all positions. */
@@ -85,6 +89,74 @@ Deno.test("wasm kernels: products of every group remainder and token count equal
   }
 });
 
+const QUANT_SHAPES: Record<string, [number, number][]> = {
+  32: [[1, 32], [5, 64], [7, 96], [12, 64], [13, 160]],
+  256: [[1, 256], [5, 512], [7, 256], [12, 768], [13, 256]],
+};
+
+Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-precision sums over dequantizeRow", async (t) => {
+  const module = await kernelsModule();
+  for (const dtype of ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"] as const) {
+    await t.step(dtype, async () => {
+      const mem = new WasmMemory();
+      const scratch = [0, 1, 2].map(() => mem.alloc(4 * 768 * 4));
+      const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
+      const solo = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch });
+      try {
+        for (const [rows, cols] of QUANT_SHAPES[GGML_TYPE_LAYOUTS[dtype].blockSize]) {
+          // Rows 1 and 2 tiny (their f16 scales subnormal), row 3 large, the others in [-1, 1).
+          const rowScale = (r: number) => r === 1 ? 1e-3 : r === 2 ? 1e-4 : r === 3 ? 300 : 1;
+          const values = Float32Array.from({ length: rows * cols }, (_, i) => noise(i + rows) * rowScale(i / cols | 0));
+          const q = quantizeTensor({ dtype: "f32", shape: [rows, cols], data: values }, dtype) as QuantTensor;
+          const rowBytes = q.data.length / rows;
+          const exact = new Float32Array(rows * cols);
+          for (let r = 0; r < rows; r++) {
+            dequantizeRow(
+              dtype,
+              q.data.subarray(r * rowBytes, (r + 1) * rowBytes),
+              exact.subarray(r * cols, (r + 1) * cols),
+            );
+          }
+          const m = placeWasmMatrix(mem, q);
+          ok(m.grouped);
+          ok(!placeWasmMatrix(mem, q, { int8Dot: true }).grouped === (dtype === "q8_0" || dtype === "q4_0"));
+          for (let r = 0; r < rows; r++) {
+            deepEqual(wasmMatrixRow(mem, m, r, new Float32Array(cols)), exact.slice(r * cols, (r + 1) * cols));
+          }
+          for (const n of [1, 2, 3, 5]) {
+            const x = mem.floats(n * cols);
+            x.set(Float32Array.from({ length: n * cols }, (_, i) => noise(1000 + i)));
+            const y = mem.floats(n * rows + 4);
+            for (const pool1 of [solo, pool]) {
+              y.fill(NaN);
+              const kernel = `${n === 1 ? "mv" : "mm"}_${dtype}` as const;
+              pool1.run([{ kernel, w: m.ptr, x: x.byteOffset, y: y.byteOffset, inp: cols, out: rows, n }]);
+              for (let tok = 0; tok < n; tok++) {
+                for (let o = 0; o < rows; o++) {
+                  let s = 0, size = 0;
+                  for (let i = 0; i < cols; i++) {
+                    s += exact[o * cols + i] * x[tok * cols + i];
+                    size += Math.abs(exact[o * cols + i] * x[tok * cols + i]);
+                  }
+                  const got = y[tok * rows + o];
+                  ok(
+                    Math.abs(got - s) <= 1e-5 * size,
+                    `${rows}×${cols}, n ${n}, ${pool1.threads} threads, row ${o}: ${got} ≠ ${s}`,
+                  );
+                }
+              }
+              ok(Number.isNaN(y[n * rows]), "nothing written past the output (padding rows are not stored)");
+            }
+          }
+        }
+      } finally {
+        pool.close();
+        solo.close();
+      }
+    });
+  }
+});
+
 Deno.test("wasm memory: a clear error past 4 GiB", () => {
   const mem = new WasmMemory();
   throws(() => mem.alloc(5 * 2 ** 30), /at most 4 GiB.*--quantize/);
@@ -93,7 +165,7 @@ Deno.test("wasm memory: a clear error past 4 GiB", () => {
 const PROMPT = [1, 17, 200, 42, 99, 5, 260, 7, 8, 9, 10, 300, 301, 2, 44, 45, 46, 47, 48];
 const base = { vocabSize: 320, hidden: 64, intermediate: 96, heads: 4, layers: 2 };
 
-const CASES: { name: string; model: RandomModelOptions; quantize?: "q8_0" | "q4_k_m" }[] = [
+const CASES: { name: string; model: RandomModelOptions; quantize?: QuantPreset; grouped?: string[] }[] = [
   { name: "llama f32, GQA", model: { architecture: "llama", ...base, kvHeads: 2 } },
   { name: "llama f16", model: { architecture: "llama", ...base, kvHeads: 1, dtype: "f16" } },
   {
@@ -122,11 +194,25 @@ const CASES: { name: string; model: RandomModelOptions; quantize?: "q8_0" | "q4_
     name: "widths not a multiple of 8 (those products through the oracle's)",
     model: { architecture: "llama", vocabSize: 320, hidden: 24, intermediate: 36, heads: 4, layers: 2 },
   },
-  { name: "llama q8_0", model: { architecture: "llama", ...base, kvHeads: 2 }, quantize: "q8_0" },
+  { name: "llama q8_0", model: { architecture: "llama", ...base, kvHeads: 2 }, quantize: "q8_0", grouped: ["q8_0"] },
   {
     name: "llama q4_k_m",
     model: { architecture: "llama", ...base, hidden: 256, intermediate: 512, kvHeads: 2 },
     quantize: "q4_k_m",
+    grouped: ["q4_k", "q6_k"],
+  },
+  {
+    name: "llama q6_k (every matrix q6_k)",
+    model: { architecture: "llama", ...base, hidden: 256, intermediate: 512, kvHeads: 2 },
+    quantize: "q6_k",
+    grouped: ["q6_k"],
+  },
+  { name: "llama q4_0", model: { architecture: "llama", ...base, kvHeads: 2 }, quantize: "q4_0", grouped: ["q4_0"] },
+  {
+    name: "llama q4_k_m, rows not a multiple of 256 (q5_0 and q8_0 fallbacks)",
+    model: { architecture: "llama", ...base, hidden: 256, intermediate: 288, kvHeads: 2 },
+    quantize: "q4_k_m",
+    grouped: ["q4_k", "q5_0"],
   },
 ];
 
@@ -145,6 +231,19 @@ Deno.test("wasm vs cpu: logits at every position and in decoding, each architect
         // A chunk of 8: the 19-token prompt takes three passes.
         const engine = await WasmEngine.create(model, { threads, chunk: 8 });
         try {
+          if (c.grouped) {
+            // Every matrix goes through the kernels, in the formats the preset gives.
+            const l0 = engine.weights.layers[0];
+            const all = [
+              engine.weights.output,
+              ...engine.weights.layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3]),
+            ];
+            ok(
+              l0.wq.grouped && all.every((m) => m.grouped),
+              `ungrouped: ${all.filter((m) => !m.grouped).map((m) => m.dtype)}`,
+            );
+            for (const f of c.grouped) ok(all.some((m) => m.dtype === f), `no ${f} matrix`);
+          }
           const got = await engine.createSession().forwardAll(PROMPT);
           ok(relDiff(got, want) < 1e-4, `prefill, ${threads} threads: ${relDiff(got, want)}`);
           const s = engine.createSession();
@@ -223,6 +322,20 @@ Deno.test("wasm sessions: a long prompt grows the cache in the memory; disposed 
     const again = engine.createSession();
     ok(relDiff(await again.forwardAll(long), want) < 1e-4);
     equal(engine.memory.used, used, "the second session reuses the first one's blocks");
+  } finally {
+    engine.dispose();
+  }
+});
+
+Deno.test("wasm engine: int8Dot keeps q8_0 on the oracle's 8-bit product (not the f32-activation kernels)", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, { architecture: "llama", ...base, kvHeads: 2 });
+  const model = await loadModel(tmp.dir, { quantize: "q8_0" });
+  const want = await new CpuEngine(model, { int8Dot: true }).createSession().forwardAll(PROMPT);
+  const engine = await WasmEngine.create(model, { threads: 2, int8Dot: true });
+  try {
+    ok(!engine.weights.layers[0].wq.grouped);
+    ok(relDiff(await engine.createSession().forwardAll(PROMPT), want) < 1e-4);
   } finally {
     engine.dispose();
   }

@@ -14,6 +14,8 @@
  *   of 4 rows × 2 tokens in registers; formats other than f32 widen 4 rows at a time into
  *   `scratch` (`4 · in` floats) and run the f32 tile over them, so widening is paid once per
  *   4 rows for all tokens.
+ * - Quantized formats (ggml blocks, `quant_wat.ts`) hold groups of 4 rows with their blocks
+ *   interleaved (block j of each row, then block j + 1); their `mv_*` take `x` in natural order.
  * - Sums are f32 lanes added in a fixed order (each thread's rows are computed the same way
  *   whatever the thread count).
  *
@@ -21,26 +23,8 @@
  */
 
 import { attnScores, attnValues } from "./attention_wat.ts";
-
-/** One statement per line, indented. */
-function lines(indent: number, ...parts: string[]): string {
-  return parts.filter((p) => p !== "").map((p) => p.split("\n").map((l) => " ".repeat(indent) + l).join("\n"))
-    .join("\n");
-}
-
-/** `i32.const` of a number. */
-const c = (v: number): string => `(i32.const ${v})`;
-
-/** The horizontal sum of an f32x4 local, as an f32 expression. */
-function hsum(v: string): string {
-  return `(f32.add (f32.add (f32x4.extract_lane 0 (local.get ${v})) (f32x4.extract_lane 1 (local.get ${v}))) ` +
-    `(f32.add (f32x4.extract_lane 2 (local.get ${v})) (f32x4.extract_lane 3 (local.get ${v}))))`;
-}
-
-/** `acc += a * b` on f32x4 locals/expressions. */
-function mad(acc: string, a: string, b: string): string {
-  return `(local.set ${acc} (f32x4.add (local.get ${acc}) (f32x4.mul ${a} ${b})))`;
-}
+import { dqQuant, mvQuant, QUANT_FORMATS, type QuantFormat, quantRowBytes } from "./quant_wat.ts";
+import { c, groupStores, hsum, lines, mad } from "./wat.ts";
 
 /** A 16-bit weight format read as u32 pairs. */
 type Format16 = "bf16" | "f16";
@@ -73,17 +57,6 @@ function widen4(f: Format16, e: string): string {
   return `(f32x4.mul (v128.or (i32x4.shl (v128.and ${e} (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)) ${c(16)}) ` +
     `(i32x4.shl (v128.and ${e} (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)) ${c(13)})) ` +
     `(v128.const f32x4 0x1p+112 0x1p+112 0x1p+112 0x1p+112))`;
-}
-
-/** The stores of a group's 4 outputs at `$yo`, each only where its row is below `$r1`. */
-function groupStores(value: (r: number) => string, stride: string): string[] {
-  return [0, 1, 2, 3].map((r) =>
-    r === 0
-      ? `(f32.store (local.get $yo) ${value(r)})`
-      : `(if (i32.lt_u (i32.add (local.get $o) ${c(r)}) (local.get $r1)) (then (f32.store (i32.add (local.get $yo) ${
-        r === 1 ? stride : `(i32.mul ${stride} ${c(r)})`
-      }) ${value(r)})))`
-  );
 }
 
 /**
@@ -293,9 +266,12 @@ function dq16(format: Format16): string {
 
 /**
  * `mm_<format>(w, x, y, in, out, r0, r1, n, scratch)`: each group of 4 rows widened into
- * `scratch` and multiplied with every token by the f32 tile.
+ * `scratch` by `dq_<format>` and multiplied with every token by the f32 tile.
+ *
+ * @param format the weight format
+ * @param rowBytes bytes of one row of `$in` elements (an i32 expression)
  */
-function mmWidened(format: Format16): string {
+function mmWidened(format: Format16 | QuantFormat, rowBytes: string): string {
   return lines(
     0,
     `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${format} groups widened one at a time)`,
@@ -308,9 +284,7 @@ function mmWidened(format: Format16): string {
       lines(
         2,
         `(br_if $end (i32.ge_u (local.get $o) (local.get $r1)))`,
-        `(call $dq_${format} (i32.add (local.get $w) (i32.mul (local.get $o) (i32.shl (local.get $in) ${
-          c(1)
-        }))) (local.get $scratch) (local.get $in))`,
+        `(call $dq_${format} (i32.add (local.get $w) (i32.mul (local.get $o) ${rowBytes})) (local.get $scratch) (local.get $in))`,
         `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
         `(call $mm_f32 (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
           `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ` +
@@ -375,8 +349,13 @@ export function kernelsWat(): string {
     lines(2, mmF32()),
     lines(2, dq16("bf16")),
     lines(2, dq16("f16")),
-    lines(2, mmWidened("bf16")),
-    lines(2, mmWidened("f16")),
+    lines(2, mmWidened("bf16", `(i32.shl (local.get $in) ${c(1)})`)),
+    lines(2, mmWidened("f16", `(i32.shl (local.get $in) ${c(1)})`)),
+    ...QUANT_FORMATS.flatMap((f) => [
+      lines(2, mvQuant(f)),
+      lines(2, dqQuant(f)),
+      lines(2, mmWidened(f, quantRowBytes(f))),
+    ]),
     lines(2, sumF32()),
     lines(2, attnScores()),
     lines(2, attnValues()),

@@ -31,11 +31,30 @@ export const MAX_ITEMS = 8;
 /** Int32 slots of the whole control block. */
 export const CTRL_INTS = CTRL.first + MAX_ITEMS * ITEM_INTS;
 
+/** The weight formats with kernels. */
+export type KernelFormat = "f32" | "bf16" | "f16" | "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q5_k" | "q6_k";
+
+/** The formats, in the kernels' numbering. */
+export const KERNEL_FORMATS: readonly KernelFormat[] = [
+  "f32",
+  "bf16",
+  "f16",
+  "q8_0",
+  "q4_0",
+  "q5_0",
+  "q4_k",
+  "q5_k",
+  "q6_k",
+];
+
 /** A kernel's name: `mv_*` for one token, `mm_*` for several. */
-export type KernelName = "mv_f32" | "mv_bf16" | "mv_f16" | "mm_f32" | "mm_bf16" | "mm_f16";
+export type KernelName = `${"mv" | "mm"}_${KernelFormat}`;
 
 /** The kernels by number (slot 0 of a product). */
-export const KERNELS: readonly KernelName[] = ["mv_f32", "mv_bf16", "mv_f16", "mm_f32", "mm_bf16", "mm_f16"];
+export const KERNELS: readonly KernelName[] = [
+  ...KERNEL_FORMATS.map((f) => `mv_${f}` as const),
+  ...KERNEL_FORMATS.map((f) => `mm_${f}` as const),
+];
 
 /** One product of a job. */
 export interface MatmulItem {
@@ -113,25 +132,9 @@ export function runShare(k: KernelExports, ctrl: Int32Array, part: number, scrat
     const [w, x, y, inp, out, n] = [ctrl[at + 1], ctrl[at + 2], ctrl[at + 3], ctrl[at + 4], ctrl[at + 5], ctrl[at + 6]];
     const [r0, r1] = shareOf(out, part, threads);
     if (r0 >= r1) continue;
-    switch (KERNELS[ctrl[at]]) {
-      case "mv_f32":
-        k.mv_f32(w, x, y, inp, r0, r1);
-        break;
-      case "mv_bf16":
-        k.mv_bf16(w, x, y, inp, r0, r1);
-        break;
-      case "mv_f16":
-        k.mv_f16(w, x, y, inp, r0, r1);
-        break;
-      case "mm_f32":
-        k.mm_f32(w, x, y, inp, out, r0, r1, n);
-        break;
-      case "mm_bf16":
-        k.mm_bf16(w, x, y, inp, out, r0, r1, n, scratch);
-        break;
-      case "mm_f16":
-        k.mm_f16(w, x, y, inp, out, r0, r1, n, scratch);
-        break;
-    }
+    const kernel = KERNELS[ctrl[at]];
+    if (kernel === "mm_f32") k.mm_f32(w, x, y, inp, out, r0, r1, n);
+    else if (kernel.startsWith("mv_")) k[kernel as `mv_${KernelFormat}`](w, x, y, inp, r0, r1);
+    else k[kernel as `mm_${Exclude<KernelFormat, "f32">}`](w, x, y, inp, out, r0, r1, n, scratch);
   }
 }

@@ -8,6 +8,25 @@
 
 import { KERNELS_WASM_BASE64 } from "./_kernels_wasm.ts";
 
+/** A matrix–vector kernel: `(w, x, y, in, r0, r1)`. */
+export type MvKernel = (w: number, x: number, y: number, inp: number, r0: number, r1: number) => void;
+
+/** A widening matrix–matrix kernel: `(w, x, y, in, out, r0, r1, n, scratch)`. */
+export type MmKernel = (
+  w: number,
+  x: number,
+  y: number,
+  inp: number,
+  out: number,
+  r0: number,
+  r1: number,
+  n: number,
+  scratch: number,
+) => void;
+
+/** A group widening: `(src, dst, in)`. */
+export type DqKernel = (src: number, dst: number, inp: number) => void;
+
 /** The exported kernels (pointers are byte offsets into the shared memory). */
 export interface KernelExports {
   /** `y[o] = W[o] · x`, f32 rows `r0 ≤ o < r1`. */
@@ -42,10 +61,46 @@ export interface KernelExports {
     n: number,
     scratch: number,
   ): void;
-  /** `count` bf16 values widened to f32. */
-  dq_bf16(src: number, dst: number, count: number): void;
-  /** `count` f16 values widened to f32. */
-  dq_f16(src: number, dst: number, count: number): void;
+  /** The group of 4 bf16 rows at `src` (`inp` long) widened to the f32 group layout at `dst`. */
+  dq_bf16(src: number, dst: number, inp: number): void;
+  /** Likewise for f16 rows. */
+  dq_f16(src: number, dst: number, inp: number): void;
+  /** `y[o] = W[o] · x` for q8_0 rows `r0 ≤ o < r1` (groups of 4 rows, blocks interleaved). */
+  mv_q8_0: MvKernel;
+  /** Likewise for q4_0. */
+  mv_q4_0: MvKernel;
+  /** Likewise for q5_0. */
+  mv_q5_0: MvKernel;
+  /** Likewise for q4_k. */
+  mv_q4_k: MvKernel;
+  /** Likewise for q5_k. */
+  mv_q5_k: MvKernel;
+  /** Likewise for q6_k. */
+  mv_q6_k: MvKernel;
+  /** `y[t·out + o] = W[o] · x[t]` for q8_0 rows, `n` tokens (each group dequantized into `scratch`). */
+  mm_q8_0: MmKernel;
+  /** Likewise for q4_0. */
+  mm_q4_0: MmKernel;
+  /** Likewise for q5_0. */
+  mm_q5_0: MmKernel;
+  /** Likewise for q4_k. */
+  mm_q4_k: MmKernel;
+  /** Likewise for q5_k. */
+  mm_q5_k: MmKernel;
+  /** Likewise for q6_k. */
+  mm_q6_k: MmKernel;
+  /** The interleaved group of 4 q8_0 rows at `src` dequantized to the f32 group layout at `dst`. */
+  dq_q8_0: DqKernel;
+  /** Likewise for q4_0. */
+  dq_q4_0: DqKernel;
+  /** Likewise for q5_0. */
+  dq_q5_0: DqKernel;
+  /** Likewise for q4_k. */
+  dq_q4_k: DqKernel;
+  /** Likewise for q5_k. */
+  dq_q5_k: DqKernel;
+  /** Likewise for q6_k. */
+  dq_q6_k: DqKernel;
   /** The sum of `count` floats (the memory-bandwidth probe). */
   sum_f32(p: number, count: number): number;
   /** `out[j] = scale · q · k_j` for `j < count`, key `j` at `k + j · stride` (`dim` a multiple of 4). */

@@ -5,8 +5,10 @@
  * (they read every weight once per step), the rest (norms, RoPE, attention, SwiGLU) runs here
  * on buffers allocated once.
  *
- * Formats with kernels: f32, bf16, f16 (packed, widened in registers). Other formats, and
- * matrices whose width is not a multiple of 8, run through the oracle's product.
+ * Formats with kernels: f32, bf16, f16 (packed, widened in registers) and the ggml block formats
+ * q8_0, q4_0, q5_0, q4_k, q5_k, q6_k (dequantized in registers; activations stay f32). Matrices
+ * whose width is not a multiple of 8, and q8_0/q4_0 with `int8Dot` (8-bit activations), run
+ * through the oracle's product.
  *
  * @module
  */
@@ -20,7 +22,7 @@ import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../
 import type { Tensor } from "../../formats/tensor.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
-import type { KernelName, MatmulItem } from "./_matmul_job.ts";
+import { KERNEL_FORMATS, type KernelFormat, type KernelName, type MatmulItem } from "./_matmul_job.ts";
 import { KernelThreads } from "./kernel_threads.ts";
 import { kernelsModule } from "./kernels.ts";
 import { WasmMemory } from "./wasm_memory.ts";
@@ -168,7 +170,7 @@ export class WasmEngine implements Engine {
     const placed = new Map<WeightTensor, WasmMatrix>();
     const place = (t: WeightTensor) => {
       let p = placed.get(t);
-      if (!p) placed.set(t, p = placeWasmMatrix(memory, t));
+      if (!p) placed.set(t, p = placeWasmMatrix(memory, t, options));
       return p;
     };
     const w = model.weights;
@@ -281,7 +283,7 @@ export class WasmEngine implements Engine {
         continue;
       }
       let xp = x.byteOffset;
-      if (n === 1 && kernel !== "mv_f32") {
+      if (kernel === "mv_bf16" || kernel === "mv_f16") {
         if (!deinterleaved) deinterleave(x, inp, this.buffers.xd);
         deinterleaved = true;
         xp = this.buffers.xd.byteOffset;
@@ -312,18 +314,8 @@ export class WasmEngine implements Engine {
 
   /** The kernel for a matrix and a token count, or undefined where the oracle's product runs. */
   #kernel(w: WasmMatrix, n: number): KernelName | undefined {
-    if (!w.grouped) return undefined;
-    const single = n === 1;
-    switch (w.dtype) {
-      case "f32":
-        return single ? "mv_f32" : "mm_f32";
-      case "bf16":
-        return single ? "mv_bf16" : "mm_bf16";
-      case "f16":
-        return single ? "mv_f16" : "mm_f16";
-      default:
-        return undefined;
-    }
+    if (!w.grouped || !(KERNEL_FORMATS as readonly string[]).includes(w.dtype)) return undefined;
+    return `${n === 1 ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
   }
 }
 

@@ -2,13 +2,17 @@
  * Weight matrices as the `wasm` engine's kernels read them: f32, bf16 and f16 rows in groups of
  * 4, each group one stream of 16-byte steps (16 bytes of row 0, of row 1, of row 2, of row 3,
  * then the next 16 of each), so a matrix–vector product reads one sequential stream per group
- * instead of four (measured here: ~40% more bandwidth). The last group is padded with zero rows.
- * Other formats are held row by row, as read.
+ * instead of four (measured here: ~40% more bandwidth). ggml block formats (q8_0, q4_0, q5_0,
+ * q4_k, q5_k, q6_k) are grouped likewise with their blocks interleaved: block j of rows 0, 1, 2
+ * and 3, then block j + 1 of each, every block as ggml stores it. The last group is padded with
+ * zero rows (zero blocks). Other matrices are held row by row, as read.
  *
  * @module
  */
 
 import { bf16ToF32, f16ToF32 } from "../../formats/dtype.ts";
+import { dequantizeRow } from "../../formats/ggml_quant.ts";
+import { GGML_TYPE_LAYOUTS, type QuantType } from "../../formats/ggml_types.ts";
 import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
 import type { WasmMemory } from "./wasm_memory.ts";
 
@@ -26,20 +30,47 @@ export interface WasmMatrix {
   readonly tensor?: WeightTensor;
 }
 
+/** The block formats with kernels. */
+const BLOCK_FORMATS: ReadonlySet<string> = new Set(["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"]);
+
+/** Options of {@linkcode groupable} and {@linkcode placeWasmMatrix}. */
+export interface GroupOptions {
+  /** Keep q8_0 and q4_0 row by row (for the oracle's 8-bit product, the engine's `int8Dot`). */
+  readonly int8Dot?: boolean;
+}
+
 /**
- * Whether the kernels take a matrix: f32, bf16 or f16 with rows a multiple of 8 long.
+ * Whether the kernels take a matrix: f32, bf16 or f16 with rows a multiple of 8 long, or one of
+ * the block formats q8_0, q4_0, q5_0, q4_k, q5_k, q6_k.
  *
  * @param t the matrix
+ * @param options `int8Dot`: q8_0 and q4_0 are left to the oracle's 8-bit product
  * @returns true where it is grouped
  *
  * @example
  * ```ts
  * import { groupable } from "./wasm_matrix.ts";
  * if (!groupable({ dtype: "bf16", shape: [3, 16] }) || groupable({ dtype: "f32", shape: [3, 12] })) throw new Error();
+ * if (!groupable({ dtype: "q4_k", shape: [3, 256] }) || groupable({ dtype: "q8_0", shape: [3, 32] }, { int8Dot: true })) {
+ *   throw new Error();
+ * }
  * ```
  */
-export function groupable(t: Pick<WeightTensor, "dtype" | "shape">): boolean {
+export function groupable(t: Pick<WeightTensor, "dtype" | "shape">, options: GroupOptions = {}): boolean {
+  if (BLOCK_FORMATS.has(t.dtype)) {
+    const { blockSize } = GGML_TYPE_LAYOUTS[t.dtype as QuantType];
+    return t.shape[1] % blockSize === 0 && !(options.int8Dot && (t.dtype === "q8_0" || t.dtype === "q4_0"));
+  }
   return (t.dtype === "f32" || t.dtype === "bf16" || t.dtype === "f16") && t.shape[1] % 8 === 0;
+}
+
+/** The unit of interleaving (bytes of one row per step) and the bytes of one row. */
+function groupStep(dtype: WeightTensor["dtype"], cols: number): { step: number; rowBytes: number } {
+  if (BLOCK_FORMATS.has(dtype)) {
+    const { blockSize, blockBytes } = GGML_TYPE_LAYOUTS[dtype as QuantType];
+    return { step: blockBytes, rowBytes: cols / blockSize * blockBytes };
+  }
+  return { step: 16, rowBytes: cols * (dtype === "f32" ? 4 : 2) };
 }
 
 /**
@@ -47,6 +78,7 @@ export function groupable(t: Pick<WeightTensor, "dtype" | "shape">): boolean {
  *
  * @param mem the memory
  * @param t the matrix `[out, in]`
+ * @param options `int8Dot`: q8_0 and q4_0 kept row by row
  * @returns where it is
  *
  * @example
@@ -59,27 +91,45 @@ export function groupable(t: Pick<WeightTensor, "dtype" | "shape">): boolean {
  * const g = new Float32Array(mem.memory.buffer, m.ptr, 8 * 8); // two groups, 4 rows each
  * // group 0: row 0's first 4, row 1's first 4, row 2's, row 3's, then their next 4 each
  * if (g[0] !== 0 || g[4] !== 8 || g[16] !== 4 || g[32] !== 32 || g[36] !== 0) throw new Error();
+ * // q8_0 (34-byte blocks): block 0 of rows 0..3, then block 1 of each
+ * const q = new Uint8Array(2 * 2 * 34).map((_, i) => i % 34 === 0 ? 1 + (i / 34) : 0); // row r block j: d byte 1 + 2r + j
+ * const qm = placeWasmMatrix(mem, { dtype: "q8_0", shape: [2, 64], data: q });
+ * const b = new Uint8Array(mem.memory.buffer, qm.ptr, 8 * 34);
+ * if (b[0] !== 1 || b[34] !== 3 || b[68] !== 0 || b[4 * 34] !== 2 || b[5 * 34] !== 4) throw new Error();
  * ```
  */
-export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor): WasmMatrix {
-  if (!groupable(t)) {
+export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor, options: GroupOptions = {}): WasmMatrix {
+  if (!groupable(t, options)) {
     const tensor = mem.place(t);
     return { dtype: t.dtype, shape: t.shape, ptr: mem.pointer(tensor), grouped: false, tensor };
   }
   const [rows, cols] = t.shape;
-  const rowWords = cols * (t.dtype === "f32" ? 4 : 2) / 4; // u32 per row
+  const { step, rowBytes } = groupStep(t.dtype, cols);
   const groups = Math.ceil(rows / 4);
-  const ptr = mem.alloc(groups * 4 * rowWords * 4);
-  const dst = new Uint32Array(mem.memory.buffer, ptr, groups * 4 * rowWords);
-  const src = new Uint32Array(t.data.buffer, t.data.byteOffset, rows * rowWords);
-  for (let o = 0; o < rows; o++) {
-    const g = o >> 2, lane = o & 3;
-    let d = g * 4 * rowWords + lane * 4;
-    for (let s = o * rowWords, end = s + rowWords; s < end; s += 4, d += 16) {
-      dst[d] = src[s];
-      dst[d + 1] = src[s + 1];
-      dst[d + 2] = src[s + 2];
-      dst[d + 3] = src[s + 3];
+  const ptr = mem.alloc(groups * 4 * rowBytes);
+  new Uint8Array(mem.memory.buffer, ptr + (groups - 1) * 4 * rowBytes, 4 * rowBytes).fill(0); // padding rows
+  if (!BLOCK_FORMATS.has(t.dtype)) {
+    // 16-byte steps, copied as u32 quads
+    const rowWords = rowBytes / 4;
+    const dst = new Uint32Array(mem.memory.buffer, ptr, groups * 4 * rowWords);
+    const src = new Uint32Array(t.data.buffer, t.data.byteOffset, rows * rowWords);
+    for (let o = 0; o < rows; o++) {
+      let d = (o >> 2) * 4 * rowWords + (o & 3) * 4;
+      for (let s = o * rowWords, end = s + rowWords; s < end; s += 4, d += 16) {
+        dst[d] = src[s];
+        dst[d + 1] = src[s + 1];
+        dst[d + 2] = src[s + 2];
+        dst[d + 3] = src[s + 3];
+      }
+    }
+  } else {
+    const dst = new Uint8Array(mem.memory.buffer, ptr, groups * 4 * rowBytes);
+    const src = new Uint8Array(t.data.buffer, t.data.byteOffset, rows * rowBytes);
+    for (let o = 0; o < rows; o++) {
+      let d = (o >> 2) * 4 * rowBytes + (o & 3) * step;
+      for (let s = o * rowBytes, end = s + rowBytes; s < end; s += step, d += 4 * step) {
+        dst.set(src.subarray(s, s + step), d);
+      }
     }
   }
   return { dtype: t.dtype, shape: t.shape, ptr, grouped: true };
@@ -107,8 +157,15 @@ export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor): WasmMatrix {
 export function wasmMatrixRow(mem: WasmMemory, m: WasmMatrix, r: number, out: Float32Array): Float32Array {
   if (!m.grouped) return weightRow(m.tensor!, r, out);
   const cols = m.shape[1];
-  const group = m.ptr + (r >> 2) * 4 * cols * (m.dtype === "f32" ? 4 : 2);
+  const { step, rowBytes } = groupStep(m.dtype, cols);
+  const group = m.ptr + (r >> 2) * 4 * rowBytes;
   const lane = r & 3;
+  if (BLOCK_FORMATS.has(m.dtype)) {
+    const src = new Uint8Array(mem.memory.buffer, group, 4 * rowBytes);
+    const row = new Uint8Array(rowBytes);
+    for (let s = lane * step, d = 0; d < rowBytes; s += 4 * step, d += step) row.set(src.subarray(s, s + step), d);
+    return dequantizeRow(m.dtype as QuantType, row, out);
+  }
   if (m.dtype === "f32") {
     const f = new Float32Array(mem.memory.buffer, group, 4 * cols);
     for (let j = 0; j < cols; j += 4) for (let i = 0; i < 4; i++) out[j + i] = f[4 * j + 4 * lane + i];

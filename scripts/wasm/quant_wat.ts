@@ -1,0 +1,404 @@
+/**
+ * The WebAssembly text of the `wasm` engine's kernels for ggml block formats (`q8_0`, `q4_0`,
+ * `q5_0`, `q4_k`, `q5_k`, `q6_k`). A quantized matrix is held in groups of 4 rows whose blocks
+ * are interleaved: block j of row 0, of row 1, of row 2, of row 3, then block j + 1 of each
+ * (every block byte-identical to ggml's), so a group is again one sequential stream.
+ *
+ * Each format is described once as data: per row, what is read once from a block (its f16 scales,
+ * converted exactly; the k-quants' sub-block scales, unpacked and widened 16 at a time), and the
+ * block's "units": runs of 16·k elements whose integer levels are rebuilt in registers as i8x16
+ * vectors, with one scale and (k-quants' minimums) one offset, `y = scale · q − min`. The matrix–vector kernel and the widening into the f32 group
+ * layout are both generated from that description.
+ *
+ * @module
+ */
+
+import { c, groupStores, hsum, lines } from "./wat.ts";
+
+/** The block formats with kernels. */
+export type QuantFormat = "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q5_k" | "q6_k";
+
+/** A run of a block's elements with one scale (and minimum). */
+interface Unit {
+  /** First element of the run in the block. */
+  readonly e0: number;
+  /** Its levels as i8x16 expressions (16 elements each), the block of this row at byte `at` from `$p`. */
+  readonly q: (at: number) => string[];
+  /** Its scale in every lane (f32x4) for row r, block at `at`. */
+  readonly scale: (r: number, at: number) => string;
+  /** Its minimum in every lane (f32x4, subtracted), where the format has one. */
+  readonly min?: (r: number, at: number) => string;
+}
+
+/** A block format as the generators see it. */
+interface Format {
+  /** Elements per block. */
+  readonly size: number;
+  /** Bytes per block. */
+  readonly bytes: number;
+  /** Statements setting row r's block scalars (`$d<r>`, `$m<r>`) and scale vectors (`$S<r><k>`), the block at byte `at` from `$p`. */
+  readonly prep: (r: number, at: number) => string[];
+  /** The runs, covering the block. */
+  readonly units: readonly Unit[];
+}
+
+const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
+const load = (at: number): string => `(v128.load offset=${at} (local.get $p))`;
+const and = (a: string, b: string): string => `(v128.and ${a} ${b})`;
+const or = (a: string, b: string): string => `(v128.or ${a} ${b})`;
+const shl = (a: string, s: number): string => s === 0 ? a : `(i8x16.shl ${a} ${c(s)})`;
+const shr = (a: string, s: number): string => s === 0 ? a : `(i8x16.shr_u ${a} ${c(s)})`;
+const sub = (a: string, v: number): string => `(i8x16.sub ${a} ${i8(v)})`;
+const lo4 = (a: string): string => and(a, i8(15));
+const hi4 = (a: string): string => shr(a, 4);
+
+/**
+ * `$<name>` ← the f16 at byte `at` from `$p`, as f32: `(h & 0x7fff) << 13` read as an f32 times
+ * 2^112 (exact for normal and subnormal halves), the sign OR-ed in.
+ */
+function half(name: string, at: number): string[] {
+  return [
+    `(local.set $h (i32.load16_u offset=${at} (local.get $p)))`,
+    `(local.set ${name} (f32.mul (f32.reinterpret_i32 (i32.or (i32.shl (i32.and (local.get $h) ${c(0x7fff)}) ${
+      c(13)
+    }) (i32.shl (i32.and (local.get $h) ${c(0x8000)}) ${c(16)}))) (f32.const 0x1p+112)))`,
+  ];
+}
+
+/** One f16 scale `d` at the block's start, every element `d · q`: q8_0, q4_0, q5_0. */
+function legacy(bytes: number, q: (at: number) => string[]): Format {
+  return {
+    size: 32,
+    bytes,
+    prep: (r, at) => half(`$d${r}`, at),
+    units: [{ e0: 0, q, scale: (r) => `(f32x4.splat (local.get $d${r}))` }],
+  };
+}
+
+/** q5_0's 5th bits of elements 16·half.. as 0 or 16 per byte: the u32 `qh` at `at` spread out. */
+function q5High(at: number, part: 0 | 1): string {
+  const pick = part === 0 ? "0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1" : "2 2 2 2 2 2 2 2 3 3 3 3 3 3 3 3";
+  const bits = "(v128.const i8x16 1 2 4 8 16 32 64 128 1 2 4 8 16 32 64 128)";
+  const spread = `(i8x16.swizzle (i32x4.splat (i32.load offset=${at} (local.get $p))) (v128.const i8x16 ${pick}))`;
+  return and(`(i8x16.eq ${and(spread, bits)} ${bits})`, i8(16));
+}
+
+/** Lane k of the f32x4 local `v` in every lane. */
+function lane(v: string, k: number): string {
+  const idx = Array.from({ length: 16 }, (_, i) => 4 * k + (i & 3)).join(" ");
+  return `(i8x16.shuffle ${idx} (local.get ${v}) (local.get ${v}))`;
+}
+
+/** `$S<r><k0>`, `$S<r><k0+1>` ← the 8 bytes in the low (or high) half of i8x16 `$t`, widened, times `$<d>`. */
+function scaleVectors(r: number, k0: number, half: "low" | "high", signed: boolean, d: string): string[] {
+  const sx = signed ? "s" : "u";
+  return [
+    `(local.set $e (i16x8.extend_${half}_i8x16_${sx} (local.get $t)))`,
+    ...(["low", "high"] as const).map((h, i) =>
+      `(local.set $S${r}${k0 + i} (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_${h}_i16x8_${sx} (local.get $e))) ` +
+      `(f32x4.splat (local.get ${d}))))`
+    ),
+  ];
+}
+
+/**
+ * The k-quants' 6-bit scales (lanes 0–7) and minimums (lanes 8–15) of the 12 bytes at `s`, as
+ * one i8x16: `sc_j = b[j] & 63`, `m_j = b[j + 4] & 63` for j < 4; for j ≥ 4 the low and high
+ * nibbles of `b[j + 4]` with the top 2 bits of `b[j − 4]` (scale) and `b[j]` (minimum) above them.
+ */
+function scales6(s: number): string {
+  const v = load(s);
+  const a = `(i8x16.swizzle ${v} (v128.const i8x16 0 1 2 3 8 9 10 11 4 5 6 7 8 9 10 11))`;
+  const b = `(i8x16.swizzle ${v} (v128.const i8x16 16 16 16 16 0 1 2 3 16 16 16 16 4 5 6 7))`;
+  const low = and(a, `(v128.const i8x16 ${[63, 15, 63, 0].flatMap((m) => Array(4).fill(m)).join(" ")})`);
+  const high = and(hi4(a), `(v128.const i8x16 ${[0, 0, 0, 255].flatMap((m) => Array(4).fill(m)).join(" ")})`);
+  return or(or(low, high), shl(shr(b, 6), 4));
+}
+
+/** q4_k and q5_k: `d`, `dmin`, 12 bytes of 6-bit scales and minimums, 8 sub-blocks of 32. */
+function kScaleMin(bytes: number, q: (at: number, j: number) => string[]): Format {
+  return {
+    size: 256,
+    bytes,
+    prep: (r, at) => [
+      ...half(`$d${r}`, at),
+      ...half(`$m${r}`, at + 2),
+      `(local.set $t ${scales6(at + 4)})`,
+      ...scaleVectors(r, 0, "low", false, `$d${r}`),
+      ...scaleVectors(r, 2, "high", false, `$m${r}`),
+    ],
+    units: Array.from({ length: 8 }, (_, j) => ({
+      e0: 32 * j,
+      q: (at: number) => q(at, j),
+      scale: (r: number) => lane(`$S${r}${j >> 2}`, j & 3),
+      min: (r: number) => lane(`$S${r}${2 + (j >> 2)}`, j & 3),
+    })),
+  };
+}
+
+/** An f32x4 of lanes of the locals `a` (0–3) and `b` (4–7). */
+function shuf32(a: string, b: string, lanes: number[]): string {
+  const idx = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * l + i)).join(" ");
+  return `(i8x16.shuffle ${idx} (local.get ${a}) (local.get ${b}))`;
+}
+
+/** Bit `b` of each byte as 0 or 16. */
+function bitAs16(v: string, b: number): string {
+  return and(b <= 4 ? shl(v, 4 - b) : shr(v, b - 4), i8(16));
+}
+
+/** The formats. */
+const FORMATS: Readonly<Record<QuantFormat, Format>> = {
+  // { d: f16, qs: i8[32] }
+  q8_0: legacy(34, (at) => [load(at + 2), load(at + 18)]),
+  // { d: f16, qs: u8[16] }: element j the low nibble of qs[j], j + 16 the high one, minus 8
+  q4_0: legacy(18, (at) => [sub(lo4(load(at + 2)), 8), sub(hi4(load(at + 2)), 8)]),
+  // { d: f16, qh: u32, qs: u8[16] }: as q4_0 with bit j of qh the 5th bit, minus 16
+  q5_0: legacy(22, (at) => [
+    sub(or(lo4(load(at + 6)), q5High(at + 2, 0)), 16),
+    sub(or(hi4(load(at + 6)), q5High(at + 2, 1)), 16),
+  ]),
+  // { d, dmin: f16, scales: u8[12], qs: u8[128] }: sub-blocks 2g and 2g + 1 the low and high nibbles of qs[32g..]
+  q4_k: kScaleMin(144, (at, j) => {
+    const qs = at + 16 + 32 * (j >> 1);
+    return [0, 16].map((k) => (j & 1 ? hi4 : lo4)(load(qs + k)));
+  }),
+  // { d, dmin: f16, scales: u8[12], qh: u8[32], qs: u8[128] }: as q4_k with bit j of qh[l] the 5th bit
+  q5_k: kScaleMin(176, (at, j) => {
+    const qs = at + 48 + 32 * (j >> 1);
+    return [0, 16].map((k) => or((j & 1 ? hi4 : lo4)(load(qs + k)), bitAs16(load(at + 16 + k), j)));
+  }),
+  // { ql: u8[128], qh: u8[64], scales: i8[16], d: f16 }: 16 sub-blocks of 16, each d · scale · (q − 32)
+  q6_k: {
+    size: 256,
+    bytes: 210,
+    prep: (r, at) => [
+      ...half(`$d${r}`, at + 208),
+      `(local.set $t ${load(at + 192)})`,
+      ...scaleVectors(r, 0, "low", true, `$d${r}`),
+      ...scaleVectors(r, 2, "high", true, `$d${r}`),
+    ],
+    units: Array.from({ length: 16 }, (_, m) => {
+      const h = m >> 3, k = m & 1, quad = (m & 7) >> 1;
+      return {
+        e0: 16 * m,
+        q: (at: number) => {
+          const ql = load(at + 64 * h + 32 * (quad & 1) + 16 * k);
+          const qh = load(at + 128 + 32 * h + 16 * k);
+          const low = quad < 2 ? lo4(ql) : hi4(ql);
+          const high = and([shl(qh, 4), shl(qh, 2), qh, shr(qh, 2)][quad], i8(0x30));
+          return [sub(or(low, high), 32)];
+        },
+        scale: (r: number) => lane(`$S${r}${m >> 2}`, m & 3),
+      };
+    }),
+  },
+};
+
+/** The formats with kernels, in the order the module holds them. */
+export const QUANT_FORMATS: readonly QuantFormat[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
+
+/**
+ * Bytes of one row of `$in` elements, as an i32 expression.
+ *
+ * @param format the format
+ * @returns the expression
+ *
+ * @example
+ * ```ts
+ * import { quantRowBytes } from "./quant_wat.ts";
+ * if (!quantRowBytes("q8_0").includes("(i32.const 34)")) throw new Error();
+ * ```
+ */
+export function quantRowBytes(format: QuantFormat): string {
+  const f = FORMATS[format];
+  return `(i32.mul (i32.shr_u (local.get $in) ${c(Math.log2(f.size))}) ${c(f.bytes)})`;
+}
+
+/** The locals both generators use. */
+const LOCALS = [
+  `(local $h i32) (local $d0 f32) (local $d1 f32) (local $d2 f32) (local $d3 f32) (local $m0 f32) (local $m1 f32) (local $m2 f32) (local $m3 f32)`,
+  `(local $sv v128) (local $mv v128) (local $q v128) (local $e v128) (local $t v128)`,
+  [0, 1, 2, 3].flatMap((r) => [0, 1, 2, 3].map((k) => `(local $S${r}${k} v128)`)).join(" "),
+];
+
+/** The 4 f32x4 of an i8x16 local `$q` (16 signed levels), via `$e`, each passed to `use`. */
+function levels(use: (chunk: number, value: string) => string[]): string[] {
+  const conv = (half: "low" | "high") => `(f32x4.convert_i32x4_s (i32x4.extend_${half}_i16x8_s (local.get $e)))`;
+  return [
+    `(local.set $e (i16x8.extend_low_i8x16_s (local.get $q)))`,
+    ...use(0, conv("low")),
+    ...use(1, conv("high")),
+    `(local.set $e (i16x8.extend_high_i8x16_s (local.get $q)))`,
+    ...use(2, conv("low")),
+    ...use(3, conv("high")),
+  ];
+}
+
+/**
+ * `mv_<format>(w, x, y, in, r0, r1)`: `y[o] = W[o] · x` over interleaved groups of 4 rows. Each
+ * row's levels are widened in registers and multiplied with the input, and each run's sum is
+ * scaled once (32-element blocks: the input loaded once for the 4 rows; super-blocks: row by
+ * row, the k-quants' minimums applied once per block through the sub-block sums of the input).
+ * Formats with minimums hold them in the scale vectors `$S<r>2`, `$S<r>3`.
+ *
+ * @param format the block format
+ * @returns the function's text
+ *
+ * @example
+ * ```ts
+ * import { mvQuant } from "./quant_wat.ts";
+ * if (!mvQuant("q4_k").includes(`(export "mv_q4_k")`)) throw new Error();
+ * ```
+ */
+export function mvQuant(format: QuantFormat): string {
+  const f = FORMATS[format];
+  const perUnit = Math.max(...f.units.map((u) => u.q(0).length));
+  const xs = Array.from({ length: Math.max(4, 4 * perUnit) }, (_, i) => `$x${i}`);
+  const xLoad = (u: Unit, i: number) => `(v128.load offset=${4 * u.e0 + 16 * i} (local.get $xq))`;
+  /** One run of one row: Σ levels · x, scaled into `$a<r>`. */
+  const rowUnit = (u: Unit, r: number, x: (i: number) => string): string[] => [
+    `(local.set $s (v128.const i64x2 0 0))`,
+    ...u.q(r * f.bytes).flatMap((v, k) => [
+      `(local.set $q ${v})`,
+      ...levels((ch, value) => [`(local.set $s (f32x4.add (local.get $s) (f32x4.mul ${value} ${x(4 * k + ch)})))`]),
+    ]),
+    `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (local.get $s) ${u.scale(r, r * f.bytes)})))`,
+  ];
+  let body: string[];
+  if (f.units.length === 1) {
+    // One run per block (q8_0, q4_0, q5_0): its input loaded once into registers for the 4 rows.
+    const u = f.units[0];
+    body = [
+      ...[0, 1, 2, 3].flatMap((r) => f.prep(r, r * f.bytes)),
+      ...Array.from({ length: 4 * perUnit }, (_, i) => `(local.set $x${i} ${xLoad(u, i)})`),
+      ...[0, 1, 2, 3].flatMap((r) => rowUnit(u, r, (i) => `(local.get $x${i})`)),
+    ];
+  } else {
+    // Super-blocks: row by row (its scale vectors in registers), the input read again from cache
+    // for each row; the minimums' part, Σ_j min_j · Σ x over sub-block j, as two f32x4 products
+    // with the sub-block sums of x (computed once for the 4 rows).
+    const hasMin = f.units.some((u) => u.min);
+    const sums = (h: number): string[] => [
+      ...[0, 1, 2, 3].map((jj) => {
+        const u = f.units[4 * h + jj];
+        const l = Array.from({ length: 4 * u.q(0).length }, (_, i) => xLoad(u, i));
+        const tree = (a: string[]): string =>
+          a.length === 1 ? a[0] : `(f32x4.add ${tree(a.slice(0, a.length / 2))} ${tree(a.slice(a.length / 2))})`;
+        return `(local.set $x${jj} ${tree(l)})`;
+      }),
+      `(local.set $t0 (f32x4.add ${shuf32("$x0", "$x1", [0, 1, 4, 5])} ${shuf32("$x0", "$x1", [2, 3, 6, 7])}))`,
+      `(local.set $t1 (f32x4.add ${shuf32("$x2", "$x3", [0, 1, 4, 5])} ${shuf32("$x2", "$x3", [2, 3, 6, 7])}))`,
+      `(local.set $X${h} (f32x4.add ${shuf32("$t0", "$t1", [0, 2, 4, 6])} ${shuf32("$t0", "$t1", [1, 3, 5, 7])}))`,
+    ];
+    body = [
+      ...(hasMin ? [...sums(0), ...sums(1)] : []),
+      ...[0, 1, 2, 3].flatMap((r) => [
+        ...f.prep(r, r * f.bytes),
+        ...f.units.flatMap((u) => rowUnit(u, r, (i) => xLoad(u, i))),
+        ...(hasMin
+          ? [
+            `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.add (f32x4.mul (local.get $S${r}2) (local.get $X0)) ` +
+            `(f32x4.mul (local.get $S${r}3) (local.get $X1)))))`,
+          ]
+          : []),
+      ]),
+    ];
+  }
+  return lines(
+    0,
+    `;; y[o] = W[o] · x for r0 ≤ o < r1 (${format} blocks, groups of 4 rows interleaved block by block)`,
+    `(func (export "mv_${format}") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $r0 i32) (param $r1 i32)`,
+    lines(
+      2,
+      `(local $o i32) (local $p i32) (local $end i32) (local $rb i32) (local $yo i32) (local $xq i32)`,
+      ...LOCALS,
+      `(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $s v128)`,
+      `(local $X0 v128) (local $X1 v128) (local $t0 v128) (local $t1 v128)`,
+      xs.map((x) => `(local ${x} v128)`).join(" "),
+      `(local.set $rb ${quantRowBytes(format)})`,
+      `(local.set $o (local.get $r0))`,
+      `(block $end4 (loop $rows4`,
+      lines(
+        2,
+        `(br_if $end4 (i32.ge_u (local.get $o) (local.get $r1)))`,
+        ...[0, 1, 2, 3].map((r) => `(local.set $a${r} (v128.const i64x2 0 0))`),
+        `(local.set $p (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rb))))`,
+        `(local.set $end (i32.add (local.get $p) (i32.shl (local.get $rb) ${c(2)})))`,
+        `(local.set $xq (local.get $x))`,
+        `(block $done (loop $block`,
+        lines(
+          2,
+          `(br_if $done (i32.ge_u (local.get $p) (local.get $end)))`,
+          ...body,
+          `(local.set $p (i32.add (local.get $p) ${c(4 * f.bytes)}))`,
+          `(local.set $xq (i32.add (local.get $xq) ${c(4 * f.size)}))`,
+          `(br $block)`,
+        ),
+        `))`,
+        `(local.set $yo (i32.add (local.get $y) (i32.shl (local.get $o) ${c(2)})))`,
+        ...groupStores((r) => hsum(`$a${r}`), c(4)),
+        `(local.set $o (i32.add (local.get $o) ${c(4)}))`,
+        `(br $rows4)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/**
+ * `dq_<format>(src, dst, in)`: one interleaved group of 4 rows widened into the f32 group layout
+ * (16-byte steps of 4 elements of each row), `y = scale · q − min` per element.
+ *
+ * @param format the block format
+ * @returns the function's text
+ *
+ * @example
+ * ```ts
+ * import { dqQuant } from "./quant_wat.ts";
+ * if (!dqQuant("q6_k").includes(`(export "dq_q6_k")`)) throw new Error();
+ * ```
+ */
+export function dqQuant(format: QuantFormat): string {
+  const f = FORMATS[format];
+  const unit = (u: Unit, r: number): string[] => [
+    `(local.set $sv ${u.scale(r, r * f.bytes)})`,
+    ...(u.min ? [`(local.set $mv ${u.min(r, r * f.bytes)})`] : []),
+    ...u.q(r * f.bytes).flatMap((v, k) => [
+      `(local.set $q ${v})`,
+      ...levels((ch, value) => {
+        const scaled = `(f32x4.mul ${value} (local.get $sv))`;
+        return [
+          `(v128.store offset=${16 * (u.e0 + 16 * k + 4 * ch) + 16 * r} (local.get $dst) ${
+            u.min ? `(f32x4.sub ${scaled} (local.get $mv))` : scaled
+          })`,
+        ];
+      }),
+    ]),
+  ];
+  return lines(
+    0,
+    `;; the interleaved group of 4 ${format} rows at src, widened to the f32 group layout at dst`,
+    `(func $dq_${format} (export "dq_${format}") (param $src i32) (param $dst i32) (param $in i32)`,
+    lines(
+      2,
+      `(local $p i32) (local $end i32)`,
+      ...LOCALS,
+      `(local.set $p (local.get $src))`,
+      `(local.set $end (i32.add (local.get $p) (i32.shl ${quantRowBytes(format)} ${c(2)})))`,
+      `(block $done (loop $block`,
+      lines(
+        2,
+        `(br_if $done (i32.ge_u (local.get $p) (local.get $end)))`,
+        ...[0, 1, 2, 3].flatMap((r) => f.prep(r, r * f.bytes)),
+        ...f.units.flatMap((u) => [0, 1, 2, 3].flatMap((r) => unit(u, r))),
+        `(local.set $p (i32.add (local.get $p) ${c(4 * f.bytes)}))`,
+        `(local.set $dst (i32.add (local.get $dst) ${c(16 * f.size)}))`,
+        `(br $block)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
