@@ -4,8 +4,8 @@
  * message and answers with the sum and its start and end times (ms since the epoch, so the
  * main thread can span all workers of a pass).
  *
- * Messages in: `{ wasm, memory }` once, then `{ start, end }` per pass (byte offsets, multiples
- * of 128). Messages out: `"ready"`, then `{ sum, t0, t1 }` per pass.
+ * Messages in: `{ wasm, memory, streams }` once (`streams`: the `sumN` functions to use), then
+ * `{ start, end, streams }` per pass (byte offsets, multiples of 128). Messages out: `"ready"`, then `{ sum, t0, t1 }` per pass.
  *
  * @module
  */
@@ -13,7 +13,7 @@
 /// <reference lib="deno.worker" />
 
 type Sum = (start: number, end: number) => number;
-let sum: Sum | undefined;
+let sums: Record<number, Sum> = {};
 
 self.onmessage = async (e: MessageEvent) => {
   const data = e.data;
@@ -21,14 +21,14 @@ self.onmessage = async (e: MessageEvent) => {
     const { instance } = await WebAssembly.instantiate(data.wasm as Uint8Array<ArrayBuffer>, {
       env: { memory: data.memory as WebAssembly.Memory },
     });
-    sum = instance.exports.sum as Sum;
-    // Enough calls on a small range that V8 tiers the function up from its baseline compiler.
-    for (let i = 0; i < 200; i++) sum(0, 1 << 16);
+    sums = Object.fromEntries((data.streams as number[]).map((n) => [n, instance.exports[`sum${n}`] as Sum]));
+    // Enough calls on a small range that V8 tiers the functions up from its baseline compiler.
+    for (const sum of Object.values(sums)) for (let i = 0; i < 200; i++) sum(0, 1 << 16);
     self.postMessage("ready");
     return;
   }
   const t0 = performance.timeOrigin + performance.now();
-  const s = sum!(data.start, data.end);
+  const s = sums[data.streams](data.start, data.end);
   const t1 = performance.timeOrigin + performance.now();
   self.postMessage({ sum: s, t0, t1 });
 };

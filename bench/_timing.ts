@@ -49,13 +49,20 @@ export function medianSpeed(runs: readonly Speed[]): Speed {
  * @param contenders what to time
  * @param reps timed repetitions each
  * @param warmups untimed runs each before (default 1), also interleaved
+ * @param afterRep called after each timed repetition of all (say, to take a reference measurement in the same stretch)
  * @returns the speeds of each contender's timed runs, in the contenders' order
  */
-export async function interleaved(contenders: readonly Timed[], reps: number, warmups = 1): Promise<Speed[][]> {
+export async function interleaved(
+  contenders: readonly Timed[],
+  reps: number,
+  warmups = 1,
+  afterRep?: () => Promise<void>,
+): Promise<Speed[][]> {
   for (let w = 0; w < warmups; w++) for (const c of contenders) await c.run();
   const runs = contenders.map((): Speed[] => []);
   for (let r = 0; r < reps; r++) {
     for (const [i, c] of contenders.entries()) runs[i].push(await c.run());
+    await afterRep?.();
   }
   return runs;
 }

@@ -14,14 +14,18 @@
  * then 16 greedy tokens one at a time (decode).
  *
  * Printed: the machine's read bandwidth at each thread count (a WebAssembly SIMD sum of 512 MiB,
- * `_bandwidth.ts`); then per format the weight bytes read per decoded token and a table of the
- * median prefill and decode tokens/s of each engine and thread count, their ratios to llama.cpp's
- * median at the same thread count from the same run, the bytes/s decode reads and their share of
- * the bandwidth at that thread count. llama.cpp runs at each `--threads` count; an engine without
- * a `threads` option runs once and is compared at the threads it really uses (`cpu`: 1) or, for a
- * software WebGPU adapter that picks its own, at the most asked. Then where the WebGPU time goes
- * per kernel role (timestamp queries) and the dispatches recorded per decoded token. Finally
- * `deno bench` times one decoded token of each of our engines.
+ * `_bandwidth.ts`, best of 7 passes before any model is loaded); then per format the weight bytes
+ * read per decoded token, the bandwidth again (best of the probe passes taken after each rep, so
+ * from the same stretch of a shared machine) and a table of the median prefill and decode
+ * tokens/s of each engine and thread count, their ratios to llama.cpp's median at the same
+ * thread count from the same run, the bytes/s decode reads (weight bytes per token × decode
+ * tokens/s) and their share of that format's bandwidth at that thread count. llama.cpp runs at
+ * each `--threads` count (its `threads` sets both the decode and the batch/prefill threads); an
+ * engine with a `threads` option runs at each count too; one without runs once and is compared
+ * at the threads it really uses (`cpu`: 1) or, for a software WebGPU adapter that picks its own,
+ * at the most asked (a real GPU's rows get no share: its weights are not in host memory). Then
+ * where the WebGPU time goes per kernel role (timestamp queries) and the dispatches recorded per
+ * decoded token. Finally `deno bench` times one decoded token of each of our engines.
  *
  * The models are written to a temporary folder (never into the repository) and removed at the
  * end. Run: `deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b]
@@ -38,7 +42,7 @@ import { probeGpu } from "../infer/engine/create_engine.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { weightRowBytes, type WeightTensor } from "../infer/formats/quant_tensor.ts";
-import { type Bandwidth, readBandwidth } from "./_bandwidth.ts";
+import { type Bandwidth, BandwidthProbe } from "./_bandwidth.ts";
 import { BASELINE, type Contender, ENGINES, type FormatSetup } from "./_infer_engines.ts";
 import { interleaved, medianSpeed, type Speed } from "./_timing.ts";
 
@@ -97,14 +101,18 @@ function table(bytes: number, rows: { c: Contender; speed: Speed }[], bandwidth:
   ];
 }
 
-const BANDWIDTH_BYTES = 512 * 2 ** 20;
-const bandwidth = await readBandwidth([...new Set([1, ...THREADS])].sort((a, b) => a - b), {
-  bytes: BANDWIDTH_BYTES,
-});
+/** Bandwidth as printed: `1 thread 33.1 GB/s, 2 threads 60.2 GB/s`. */
+const bandwidthText = (bw: Bandwidth[]) =>
+  bw.map((b) => `${b.threads} thread${b.threads > 1 ? "s" : ""} ${b.best.toFixed(1)} GB/s`).join(", ");
+
+// The cpu engine is compared at 1 thread whatever --threads says.
+const probe = await BandwidthProbe.open([...new Set([1, ...THREADS])].sort((a, b) => a - b));
 const gpu = (await probeGpu()).kind;
 const dir = await Deno.makeTempDir({ prefix: "iepile-infer-bench-" });
 const benchSessions: { name: string; session: Session }[] = [];
 try {
+  for (let p = 0; p < 7; p++) await probe.round();
+  const quiet = probe.take();
   const source = `${dir}/f32`;
   await writeRandomModel(source, { ...SHAPE, dtype: "f32", seed: 1 });
   for (const format of FORMATS) {
@@ -119,9 +127,8 @@ try {
           `after 1 warm-up each, every engine loaded once per format`,
       );
       console.log(
-        `memory read bandwidth (WebAssembly SIMD sum of ${BANDWIDTH_BYTES / 2 ** 20} MiB, best of 7 passes): ` +
-          bandwidth.map((b) => `${b.threads} thread${b.threads > 1 ? "s" : ""} ${b.best.toFixed(1)} GB/s`).join(", ") +
-          `; WebGPU adapter: ${gpu}`,
+        `memory read bandwidth (WebAssembly SIMD sum of ${probe.bytes / 2 ** 20} MiB, best of 7 passes, ` +
+          `before loading): ${bandwidthText(quiet)}; WebGPU adapter: ${gpu}`,
       );
     }
     const gguf = `${dir}/model-${format}.gguf`;
@@ -131,9 +138,16 @@ try {
     const contenders: Contender[] = [];
     try {
       for (const entry of ENGINES) contenders.push(...await entry.open(setup, THREADS));
-      const runs = await interleaved(contenders, REPS, 1);
+      // Two probe rounds after each rep: the bandwidth a share is of comes from the same stretch.
+      const runs = await interleaved(contenders, REPS, 1, async () => {
+        for (let i = 0; i < 2; i++) await probe.round();
+      });
+      const bandwidth = probe.take();
       const bytes = bytesPerToken(model);
-      console.log(`${format} weights: ${(bytes / 1e6).toFixed(1)} MB read per decoded token`);
+      console.log(
+        `${format} weights: ${(bytes / 1e6).toFixed(1)} MB read per decoded token; ` +
+          `bandwidth between its reps: ${bandwidthText(bandwidth)}`,
+      );
       const rows = contenders.map((c, i) => ({ c, speed: medianSpeed(runs[i]) }));
       for (const line of table(bytes, rows, bandwidth)) console.log(line);
       if (gpu === "none") console.log("  webgpu     no adapter here: not measured");
@@ -147,6 +161,7 @@ try {
     }
   }
 } finally {
+  probe.close();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
