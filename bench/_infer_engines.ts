@@ -5,8 +5,27 @@
  * `threads` option: one per count asked; one without: a single one), each loaded once and timed
  * many times, every run on a fresh sequence.
  *
- * To add an engine, add an entry: `name`, `open(setup, threadCounts)` returning its contenders,
- * each built with {@linkcode greedyContender} from a function that runs the prompt and decodes.
+ * To add an engine, add an entry to {@linkcode ENGINES}: `name`, `open(setup, threadCounts)`
+ * returning its contenders, each built with {@linkcode greedyContender} from a function that
+ * runs the prompt and decodes. An engine with a `threads` option, say, gives one per count:
+ *
+ * ```ts ignore
+ * const wasm: EngineEntry = {
+ *   name: "wasm",
+ *   open: (setup, threadCounts) =>
+ *     Promise.all(threadCounts.map(async (threads) => {
+ *       const engine = await WasmEngine.create(setup.model, { contextSize: setup.contextSize, threads });
+ *       return greedyContender({
+ *         engine: "wasm",
+ *         threadsLabel: String(threads),
+ *         compareThreads: threads,
+ *         hostMemory: true,
+ *         benchSession: () => engine.createSession(),
+ *         dispose: () => Promise.resolve(),
+ *       }, sessionRun(setup, () => engine.createSession()));
+ *     })),
+ * };
+ * ```
  *
  * @module
  */
@@ -132,7 +151,8 @@ let llamaInstance: Promise<Llama> | undefined;
 const llamaCpp: EngineEntry = {
   name: "llama.cpp",
   async open(setup, threadCounts) {
-    llamaInstance ??= getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+    // maxThreads 0: no cap on the threads of all contexts together (the default is the math cores).
+    llamaInstance ??= getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 0 });
     const llama = await llamaInstance;
     const model = await llama.loadModel({ modelPath: setup.gguf, gpuLayers: 0 });
     const last = setup.prompt.length - 1;
@@ -179,8 +199,14 @@ const llamaCpp: EngineEntry = {
   },
 };
 
-/** A fresh session per run, freed after it. */
-function sessionRun(setup: FormatSetup, create: () => Session): () => Promise<Run> {
+/**
+ * One greedy run of an engine of ours: a fresh session per run, freed after it.
+ *
+ * @param setup prompt and decode length
+ * @param create a new session of the engine
+ * @returns the run
+ */
+export function sessionRun(setup: FormatSetup, create: () => Session): () => Promise<Run> {
   return async () => {
     const session = create();
     try {

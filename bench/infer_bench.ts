@@ -154,7 +154,9 @@ try {
       for (const c of contenders) for (const line of await c.report?.() ?? []) console.log(line);
       for (const c of contenders) {
         const session = c.benchSession?.();
-        if (session) benchSessions.push({ name: `${c.engine} ${format}`, session });
+        const several = contenders.filter((x) => x.engine === c.engine).length > 1;
+        const name = `${c.engine} ${format}${several ? `, ${c.threadsLabel} threads` : ""}`;
+        if (session) benchSessions.push({ name, session });
       }
     } finally {
       for (const c of contenders) await c.dispose();
