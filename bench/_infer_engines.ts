@@ -1,37 +1,20 @@
 /**
  * The engines `infer_bench.ts` times, one entry each in {@linkcode ENGINES}: llama.cpp (the
- * baseline), `cpu`, `webgpu`, and `webgpu` with 8-bit activations. An entry opens its engine on
+ * baseline), `cpu` (the WebAssembly SIMD path), the `cpu oracle` (plain TypeScript), `webgpu`, and
+ * `webgpu` with 8-bit activations. An entry opens its engine on
  * one weight format and gives one contender per thread count it runs at (an engine with a
  * `threads` option: one per count asked; one without: a single one), each loaded once and timed
  * many times, every run on a fresh sequence.
  *
  * To add an engine, add an entry to {@linkcode ENGINES}: `name`, `open(setup, threadCounts)`
  * returning its contenders, each built with {@linkcode greedyContender} from a function that
- * runs the prompt and decodes. An engine with a `threads` option, say, gives one per count:
- *
- * ```ts ignore
- * const wasm: EngineEntry = {
- *   name: "wasm",
- *   open: (setup, threadCounts) =>
- *     Promise.all(threadCounts.map(async (threads) => {
- *       const engine = await WasmEngine.create(setup.model, { contextSize: setup.contextSize, threads });
- *       return greedyContender({
- *         engine: "wasm",
- *         threadsLabel: String(threads),
- *         compareThreads: threads,
- *         hostMemory: true,
- *         benchSession: () => engine.createSession(),
- *         dispose: () => Promise.resolve(),
- *       }, sessionRun(setup, () => engine.createSession()));
- *     })),
- * };
- * ```
+ * runs the prompt and decodes (the `cpu` entry gives one per thread count).
  *
  * @module
  */
 
 import { getLlama, type Llama, LlamaLogLevel, type Token } from "node-llama-cpp";
-import { CpuEngine, type LoadedModel, type Session, WebGpuEngine } from "../infer/mod.ts";
+import { CpuEngine, type LoadedModel, type Session, WasmEngine, WebGpuEngine } from "../infer/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { int8DotAvailable } from "../infer/engine/webgpu/kernels/int8_dot.ts";
 import type { Speed, Timed } from "./_timing.ts";
@@ -218,12 +201,30 @@ export function sessionRun(setup: FormatSetup, create: () => Session): () => Pro
 }
 
 /** Our CPU engine: plain TypeScript on the calling thread, so one thread. */
+/** The `cpu` engine (its WebAssembly SIMD path), at each thread count asked. */
 const cpu: EngineEntry = {
   name: "cpu",
+  open: (setup, threadCounts) =>
+    Promise.all(threadCounts.map(async (threads) => {
+      const engine = await WasmEngine.create(setup.model, { contextSize: setup.contextSize, threads });
+      return greedyContender({
+        engine: "cpu",
+        threadsLabel: String(threads),
+        compareThreads: threads,
+        hostMemory: true,
+        // Its worker threads end with it: no session is kept for deno bench's per-token case.
+        dispose: () => Promise.resolve(engine.dispose()),
+      }, sessionRun(setup, () => engine.createSession()));
+    })),
+};
+
+/** The plain TypeScript oracle (one thread): what the fast path is checked against. */
+const oracle: EngineEntry = {
+  name: "cpu oracle",
   open(setup) {
     const engine = new CpuEngine(setup.model, { contextSize: setup.contextSize });
     return Promise.resolve([greedyContender({
-      engine: "cpu",
+      engine: "cpu oracle",
       threadsLabel: "1 (fixed)",
       compareThreads: 1,
       hostMemory: true,
@@ -321,7 +322,7 @@ const webgpuInt8: EngineEntry = {
 };
 
 /** The engines timed, baseline first; the table keeps this order. */
-export const ENGINES: readonly EngineEntry[] = [llamaCpp, cpu, webgpu, webgpuInt8];
+export const ENGINES: readonly EngineEntry[] = [llamaCpp, cpu, oracle, webgpu, webgpuInt8];
 
 /** The baseline every ratio is to. */
 export const BASELINE = "llama.cpp";

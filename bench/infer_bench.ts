@@ -2,7 +2,8 @@
  * Inference speed on a ~170M-parameter random-weight Llama (hidden 1024, 8 layers, 16 heads,
  * MLP 2816, vocabulary 32,000; `--shape 1b`: a 1.1B one, hidden 2048, 22 layers, MLP 5632) in
  * each weight format (f32, f16 and the quantization presets): prefill and decode tokens/s of
- * the engines in `_infer_engines.ts` (`cpu`, `webgpu`, `webgpu` with 8-bit activations on
+ * the engines in `_infer_engines.ts` (`cpu` — the WebAssembly SIMD path, at each thread
+ * count —, the `cpu oracle`, `webgpu`, `webgpu` with 8-bit activations on
  * `q8_0`/`q4_0` where the adapter has `dot4I8Packed`) and of llama.cpp (`node-llama-cpp@3.21.1`,
  * F32 KV cache) on the same weights (the quantized ones exported to GGUF in the same blocks our
  * engines run).
@@ -22,14 +23,15 @@
  * tokens/s) and their share of that format's bandwidth at that thread count. llama.cpp runs at
  * each `--threads` count (its `threads` sets both the decode and the batch/prefill threads); an
  * engine with a `threads` option runs at each count too; one without runs once and is compared
- * at the threads it really uses (`cpu`: 1) or, for a software WebGPU adapter that picks its own,
+ * at the threads it really uses (the `cpu oracle`: 1) or, for a software WebGPU adapter that picks its own,
  * at the most asked (a real GPU's rows get no share: its weights are not in host memory). Then
  * where the WebGPU time goes per kernel role (timestamp queries) and the dispatches recorded per
  * decoded token. Finally `deno bench` times one decoded token of each of our engines.
  *
  * The models are written to a temporary folder (never into the repository) and removed at the
  * end. Run: `deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b]
- * [--reps 5] [--threads 1,2]` (defaults shown; a few minutes; WebGPU runs on whatever adapter Deno
+ * [--reps 5] [--threads 1,2] [--engines llama.cpp,cpu,…]` (defaults shown; `--engines` picks
+ * rows, llama.cpp always runs; a few minutes; WebGPU runs on whatever adapter Deno
  * finds, here the software one, and is left out where there is none). On a machine with as many
  * cores as threads asked, or shared with other work, the multi-thread rows are noisy.
  *
@@ -53,8 +55,15 @@ const { values: args } = parseArgs({
     shape: { type: "string", default: "150m" },
     reps: { type: "string", default: "5" },
     threads: { type: "string", default: "1,2" },
+    engines: { type: "string", default: ENGINES.map((e) => e.name).join(",") },
   },
 });
+const PICKED = new Set(args.engines.split(","));
+for (const name of PICKED) {
+  if (!ENGINES.some((e) => e.name === name)) {
+    throw new Error(`--engines ${args.engines}: "${name}" is not one of ${ENGINES.map((e) => e.name).join(", ")}`);
+  }
+}
 const FORMATS = args.formats.split(",") as QuantPreset[];
 const REPS = Number(args.reps);
 const THREADS = [...new Set(args.threads.split(",").map(Number))];
@@ -137,7 +146,10 @@ try {
     const setup: FormatSetup = { format, model, gguf, prompt, decode: DECODE, contextSize: CONTEXT, gpu };
     const contenders: Contender[] = [];
     try {
-      for (const entry of ENGINES) contenders.push(...await entry.open(setup, THREADS));
+      for (const entry of ENGINES) {
+        // llama.cpp is the baseline every ratio is to: always run.
+        if (entry.name === BASELINE || PICKED.has(entry.name)) contenders.push(...await entry.open(setup, THREADS));
+      }
       // Two probe rounds after each rep: the bandwidth a share is of comes from the same stretch.
       const runs = await interleaved(contenders, REPS, 1, async () => {
         for (let i = 0; i < 2; i++) await probe.round();

@@ -157,6 +157,43 @@ Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-pr
   }
 });
 
+Deno.test("wasm kernels: every kind of 16-bit value widened exactly (subnormal, signed zero, largest)", async () => {
+  const module = await kernelsModule();
+  const mem = new WasmMemory();
+  const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch: [mem.alloc(4 * 8 * 4)] });
+  try {
+    const halves = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x3555, 0x1234];
+    for (const dtype of ["f16", "bf16"] as const) {
+      const widen = dtype === "f16" ? f16ToF32 : bf16ToF32;
+      // 4 rows × 8: each row holds 8 of the values (cycled), so each lane of each step is tried.
+      const data = Uint16Array.from({ length: 32 }, (_, i) => halves[(i * 5 + (i >> 3)) % halves.length]);
+      const m = placeWasmMatrix(mem, { dtype, shape: [4, 8], data });
+      const x = mem.floats(8), xd = mem.floats(8), y = mem.floats(4);
+      for (let i = 0; i < 8; i++) {
+        // A one-hot input picks column i exactly (× 1, + 0): what the matrix–vector kernel widened.
+        x.fill(0)[i] = 1;
+        for (let j = 0; j < 4; j++) [xd[j], xd[4 + j]] = [x[2 * j], x[2 * j + 1]];
+        pool.run([{ kernel: `mv_${dtype}`, w: m.ptr, x: xd.byteOffset, y: y.byteOffset, inp: 8, out: 4, n: 1 }]);
+        for (let o = 0; o < 4; o++) {
+          equal(y[o], widen(data[o * 8 + i]) + 0, `${dtype} 0x${data[o * 8 + i].toString(16)}`);
+        }
+        // And the matrix–matrix kernel's widening (two tokens: the one-hot and its double).
+        const x2 = mem.floats(16);
+        x2.set(x);
+        x2.set(x.map((v) => 2 * v), 8);
+        const y2 = mem.floats(8);
+        pool.run([{ kernel: `mm_${dtype}`, w: m.ptr, x: x2.byteOffset, y: y2.byteOffset, inp: 8, out: 4, n: 2 }]);
+        for (let o = 0; o < 4; o++) {
+          equal(y2[o], widen(data[o * 8 + i]) + 0);
+          equal(y2[4 + o], 2 * widen(data[o * 8 + i]) + 0);
+        }
+      }
+    }
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("wasm memory: a clear error past 4 GiB", () => {
   const mem = new WasmMemory();
   throws(() => mem.alloc(5 * 2 ** 30), /at most 4 GiB.*--quantize/);
