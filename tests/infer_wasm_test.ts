@@ -30,62 +30,70 @@ function relDiff(got: Float32Array[], want: Float32Array[]): number {
   return d / scale;
 }
 
+/** Both builds of the kernels: fused multiply-add (relaxed SIMD; what Deno runs) and plain. */
+const BUILDS = ["fma", "plain"] as const;
+
 /** A deterministic pseudo-random value in [-1, 1). */
 const noise = (i: number) => Math.sin(i * 12.9898 + 78.233) * 43758.5453 % 1;
 
 Deno.test("wasm kernels: products of every group remainder and token count equal double-precision sums", async (t) => {
-  const module = await kernelsModule();
-  for (const dtype of ["f32", "bf16", "f16"] as const) {
-    await t.step(dtype, async () => {
-      const mem = new WasmMemory();
-      const scratch = [0, 1, 2].map(() => mem.alloc(4 * 64 * 4));
-      const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
-      try {
-        for (const [rows, cols] of [[1, 8], [5, 16], [7, 24], [12, 64], [13, 40]]) {
-          const values = Float32Array.from({ length: rows * cols }, (_, i) => noise(i + rows));
-          const data = dtype === "f32" ? values : Uint16Array.from(values, dtype === "f16" ? f32ToF16 : f32ToBf16);
-          const exact = dtype === "f32"
-            ? values
-            : Float32Array.from(data as Uint16Array, dtype === "f16" ? f16ToF32 : bf16ToF32);
-          const m = placeWasmMatrix(mem, { dtype, shape: [rows, cols], data });
-          ok(m.grouped);
-          // The embedding lookup reads each row back from the groups.
-          for (let r = 0; r < rows; r++) {
-            deepEqual(wasmMatrixRow(mem, m, r, new Float32Array(cols)), exact.slice(r * cols, (r + 1) * cols));
-          }
-          for (const n of [1, 2, 3, 5]) {
-            const x = mem.floats(n * cols);
-            x.set(Float32Array.from({ length: n * cols }, (_, i) => noise(1000 + i)));
-            const xd = mem.floats(cols); // the 16-bit matrix–vector kernels take x de-interleaved
-            for (let i = 0; i < cols / 2; i++) [xd[i], xd[cols / 2 + i]] = [x[2 * i], x[2 * i + 1]];
-            const y = mem.floats(n * rows + 4).fill(NaN);
-            for (const threads of [1, 3]) {
-              y.fill(NaN);
-              const kernel = `${n === 1 ? "mv" : "mm"}_${dtype}` as const;
-              const xp = n === 1 && dtype !== "f32" ? xd.byteOffset : x.byteOffset;
-              const item = { kernel, w: m.ptr, x: xp, y: y.byteOffset, inp: cols, out: rows, n };
-              if (threads === 1) {
-                // The caller alone: a pool of one.
-                const solo = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch });
-                solo.run([item]);
-                solo.close();
-              } else pool.run([item]);
-              for (let tok = 0; tok < n; tok++) {
-                for (let o = 0; o < rows; o++) {
-                  let s = 0;
-                  for (let i = 0; i < cols; i++) s += exact[o * cols + i] * x[tok * cols + i];
-                  const got = y[tok * rows + o];
-                  ok(Math.abs(got - s) <= 1e-5 * (1 + Math.abs(s)), `${rows}×${cols}, n ${n}, row ${o}: ${got} ≠ ${s}`);
+  for (const build of BUILDS) {
+    const module = await kernelsModule(build);
+    for (const dtype of ["f32", "bf16", "f16"] as const) {
+      await t.step(`${build}: ${dtype}`, async () => {
+        const mem = new WasmMemory();
+        const scratch = [0, 1, 2].map(() => mem.alloc(4 * 64 * 4));
+        const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
+        try {
+          for (const [rows, cols] of [[1, 8], [5, 16], [7, 24], [12, 64], [13, 40]]) {
+            const values = Float32Array.from({ length: rows * cols }, (_, i) => noise(i + rows));
+            const data = dtype === "f32" ? values : Uint16Array.from(values, dtype === "f16" ? f32ToF16 : f32ToBf16);
+            const exact = dtype === "f32"
+              ? values
+              : Float32Array.from(data as Uint16Array, dtype === "f16" ? f16ToF32 : bf16ToF32);
+            const m = placeWasmMatrix(mem, { dtype, shape: [rows, cols], data });
+            ok(m.grouped);
+            // The embedding lookup reads each row back from the groups.
+            for (let r = 0; r < rows; r++) {
+              deepEqual(wasmMatrixRow(mem, m, r, new Float32Array(cols)), exact.slice(r * cols, (r + 1) * cols));
+            }
+            for (const n of [1, 2, 3, 5]) {
+              const x = mem.floats(n * cols);
+              x.set(Float32Array.from({ length: n * cols }, (_, i) => noise(1000 + i)));
+              const xd = mem.floats(cols); // the 16-bit matrix–vector kernels take x de-interleaved
+              for (let i = 0; i < cols / 2; i++) [xd[i], xd[cols / 2 + i]] = [x[2 * i], x[2 * i + 1]];
+              const y = mem.floats(n * rows + 4).fill(NaN);
+              for (const threads of [1, 3]) {
+                y.fill(NaN);
+                const kernel = `${n === 1 ? "mv" : "mm"}_${dtype}` as const;
+                const xp = n === 1 && dtype !== "f32" ? xd.byteOffset : x.byteOffset;
+                const item = { kernel, w: m.ptr, x: xp, y: y.byteOffset, inp: cols, out: rows, n };
+                if (threads === 1) {
+                  // The caller alone: a pool of one.
+                  const solo = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch });
+                  solo.run([item]);
+                  solo.close();
+                } else pool.run([item]);
+                for (let tok = 0; tok < n; tok++) {
+                  for (let o = 0; o < rows; o++) {
+                    let s = 0;
+                    for (let i = 0; i < cols; i++) s += exact[o * cols + i] * x[tok * cols + i];
+                    const got = y[tok * rows + o];
+                    ok(
+                      Math.abs(got - s) <= 1e-5 * (1 + Math.abs(s)),
+                      `${rows}×${cols}, n ${n}, row ${o}: ${got} ≠ ${s}`,
+                    );
+                  }
                 }
+                ok(Number.isNaN(y[n * rows]), "nothing written past the output (padding rows are not stored)");
               }
-              ok(Number.isNaN(y[n * rows]), "nothing written past the output (padding rows are not stored)");
             }
           }
+        } finally {
+          pool.close();
         }
-      } finally {
-        pool.close();
-      }
-    });
+      });
+    }
   }
 });
 
@@ -95,102 +103,109 @@ const QUANT_SHAPES: Record<string, [number, number][]> = {
 };
 
 Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-precision sums over dequantizeRow", async (t) => {
-  const module = await kernelsModule();
-  for (const dtype of ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"] as const) {
-    await t.step(dtype, async () => {
-      const mem = new WasmMemory();
-      const scratch = [0, 1, 2].map(() => mem.alloc(4 * 768 * 4));
-      const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
-      const solo = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch });
-      try {
-        for (const [rows, cols] of QUANT_SHAPES[GGML_TYPE_LAYOUTS[dtype].blockSize]) {
-          // Rows 1 and 2 tiny (their f16 scales subnormal), row 3 large, the others in [-1, 1).
-          const rowScale = (r: number) => r === 1 ? 1e-3 : r === 2 ? 1e-4 : r === 3 ? 300 : 1;
-          const values = Float32Array.from({ length: rows * cols }, (_, i) => noise(i + rows) * rowScale(i / cols | 0));
-          const q = quantizeTensor({ dtype: "f32", shape: [rows, cols], data: values }, dtype) as QuantTensor;
-          const rowBytes = q.data.length / rows;
-          const exact = new Float32Array(rows * cols);
-          for (let r = 0; r < rows; r++) {
-            dequantizeRow(
-              dtype,
-              q.data.subarray(r * rowBytes, (r + 1) * rowBytes),
-              exact.subarray(r * cols, (r + 1) * cols),
+  for (const build of BUILDS) {
+    const module = await kernelsModule(build);
+    for (const dtype of ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"] as const) {
+      await t.step(`${build}: ${dtype}`, async () => {
+        const mem = new WasmMemory();
+        const scratch = [0, 1, 2].map(() => mem.alloc(4 * 768 * 4));
+        const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
+        const solo = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch });
+        try {
+          for (const [rows, cols] of QUANT_SHAPES[GGML_TYPE_LAYOUTS[dtype].blockSize]) {
+            // Rows 1 and 2 tiny (their f16 scales subnormal), row 3 large, the others in [-1, 1).
+            const rowScale = (r: number) => r === 1 ? 1e-3 : r === 2 ? 1e-4 : r === 3 ? 300 : 1;
+            const values = Float32Array.from(
+              { length: rows * cols },
+              (_, i) => noise(i + rows) * rowScale(i / cols | 0),
             );
-          }
-          const m = placeWasmMatrix(mem, q);
-          ok(m.grouped);
-          ok(!placeWasmMatrix(mem, q, { int8Dot: true }).grouped === (dtype === "q8_0" || dtype === "q4_0"));
-          for (let r = 0; r < rows; r++) {
-            deepEqual(wasmMatrixRow(mem, m, r, new Float32Array(cols)), exact.slice(r * cols, (r + 1) * cols));
-          }
-          for (const n of [1, 2, 3, 5]) {
-            const x = mem.floats(n * cols);
-            x.set(Float32Array.from({ length: n * cols }, (_, i) => noise(1000 + i)));
-            const y = mem.floats(n * rows + 4);
-            for (const pool1 of [solo, pool]) {
-              y.fill(NaN);
-              const kernel = `${n === 1 ? "mv" : "mm"}_${dtype}` as const;
-              pool1.run([{ kernel, w: m.ptr, x: x.byteOffset, y: y.byteOffset, inp: cols, out: rows, n }]);
-              for (let tok = 0; tok < n; tok++) {
-                for (let o = 0; o < rows; o++) {
-                  let s = 0, size = 0;
-                  for (let i = 0; i < cols; i++) {
-                    s += exact[o * cols + i] * x[tok * cols + i];
-                    size += Math.abs(exact[o * cols + i] * x[tok * cols + i]);
+            const q = quantizeTensor({ dtype: "f32", shape: [rows, cols], data: values }, dtype) as QuantTensor;
+            const rowBytes = q.data.length / rows;
+            const exact = new Float32Array(rows * cols);
+            for (let r = 0; r < rows; r++) {
+              dequantizeRow(
+                dtype,
+                q.data.subarray(r * rowBytes, (r + 1) * rowBytes),
+                exact.subarray(r * cols, (r + 1) * cols),
+              );
+            }
+            const m = placeWasmMatrix(mem, q);
+            ok(m.grouped);
+            ok(!placeWasmMatrix(mem, q, { int8Dot: true }).grouped === (dtype === "q8_0" || dtype === "q4_0"));
+            for (let r = 0; r < rows; r++) {
+              deepEqual(wasmMatrixRow(mem, m, r, new Float32Array(cols)), exact.slice(r * cols, (r + 1) * cols));
+            }
+            for (const n of [1, 2, 3, 5]) {
+              const x = mem.floats(n * cols);
+              x.set(Float32Array.from({ length: n * cols }, (_, i) => noise(1000 + i)));
+              const y = mem.floats(n * rows + 4);
+              for (const pool1 of [solo, pool]) {
+                y.fill(NaN);
+                const kernel = `${n === 1 ? "mv" : "mm"}_${dtype}` as const;
+                pool1.run([{ kernel, w: m.ptr, x: x.byteOffset, y: y.byteOffset, inp: cols, out: rows, n }]);
+                for (let tok = 0; tok < n; tok++) {
+                  for (let o = 0; o < rows; o++) {
+                    let s = 0, size = 0;
+                    for (let i = 0; i < cols; i++) {
+                      s += exact[o * cols + i] * x[tok * cols + i];
+                      size += Math.abs(exact[o * cols + i] * x[tok * cols + i]);
+                    }
+                    const got = y[tok * rows + o];
+                    ok(
+                      Math.abs(got - s) <= 1e-5 * size,
+                      `${rows}×${cols}, n ${n}, ${pool1.threads} threads, row ${o}: ${got} ≠ ${s}`,
+                    );
                   }
-                  const got = y[tok * rows + o];
-                  ok(
-                    Math.abs(got - s) <= 1e-5 * size,
-                    `${rows}×${cols}, n ${n}, ${pool1.threads} threads, row ${o}: ${got} ≠ ${s}`,
-                  );
                 }
+                ok(Number.isNaN(y[n * rows]), "nothing written past the output (padding rows are not stored)");
               }
-              ok(Number.isNaN(y[n * rows]), "nothing written past the output (padding rows are not stored)");
             }
           }
+        } finally {
+          pool.close();
+          solo.close();
         }
-      } finally {
-        pool.close();
-        solo.close();
-      }
-    });
+      });
+    }
   }
 });
 
 Deno.test("wasm kernels: every kind of 16-bit value widened exactly (subnormal, signed zero, largest)", async () => {
-  const module = await kernelsModule();
-  const mem = new WasmMemory();
-  const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch: [mem.alloc(4 * 8 * 4)] });
-  try {
-    const halves = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x3555, 0x1234];
-    for (const dtype of ["f16", "bf16"] as const) {
-      const widen = dtype === "f16" ? f16ToF32 : bf16ToF32;
-      // 4 rows × 8: each row holds 8 of the values (cycled), so each lane of each step is tried.
-      const data = Uint16Array.from({ length: 32 }, (_, i) => halves[(i * 5 + (i >> 3)) % halves.length]);
-      const m = placeWasmMatrix(mem, { dtype, shape: [4, 8], data });
-      const x = mem.floats(8), xd = mem.floats(8), y = mem.floats(4);
-      for (let i = 0; i < 8; i++) {
-        // A one-hot input picks column i exactly (× 1, + 0): what the matrix–vector kernel widened.
-        x.fill(0)[i] = 1;
-        for (let j = 0; j < 4; j++) [xd[j], xd[4 + j]] = [x[2 * j], x[2 * j + 1]];
-        pool.run([{ kernel: `mv_${dtype}`, w: m.ptr, x: xd.byteOffset, y: y.byteOffset, inp: 8, out: 4, n: 1 }]);
-        for (let o = 0; o < 4; o++) {
-          equal(y[o], widen(data[o * 8 + i]) + 0, `${dtype} 0x${data[o * 8 + i].toString(16)}`);
-        }
-        // And the matrix–matrix kernel's widening (two tokens: the one-hot and its double).
-        const x2 = mem.floats(16);
-        x2.set(x);
-        x2.set(x.map((v) => 2 * v), 8);
-        const y2 = mem.floats(8);
-        pool.run([{ kernel: `mm_${dtype}`, w: m.ptr, x: x2.byteOffset, y: y2.byteOffset, inp: 8, out: 4, n: 2 }]);
-        for (let o = 0; o < 4; o++) {
-          equal(y2[o], widen(data[o * 8 + i]) + 0);
-          equal(y2[4 + o], 2 * widen(data[o * 8 + i]) + 0);
+  for (const build of BUILDS) {
+    const module = await kernelsModule(build);
+    const mem = new WasmMemory();
+    const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch: [mem.alloc(4 * 8 * 4)] });
+    try {
+      const halves = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x3555, 0x1234];
+      for (const dtype of ["f16", "bf16"] as const) {
+        const widen = dtype === "f16" ? f16ToF32 : bf16ToF32;
+        // 4 rows × 8: each row holds 8 of the values (cycled), so each lane of each step is tried.
+        const data = Uint16Array.from({ length: 32 }, (_, i) => halves[(i * 5 + (i >> 3)) % halves.length]);
+        const m = placeWasmMatrix(mem, { dtype, shape: [4, 8], data });
+        const x = mem.floats(8), xd = mem.floats(8), y = mem.floats(4);
+        for (let i = 0; i < 8; i++) {
+          // A one-hot input picks column i exactly (× 1, + 0): what the matrix–vector kernel widened.
+          x.fill(0)[i] = 1;
+          for (let j = 0; j < 4; j++) [xd[j], xd[4 + j]] = [x[2 * j], x[2 * j + 1]];
+          pool.run([{ kernel: `mv_${dtype}`, w: m.ptr, x: xd.byteOffset, y: y.byteOffset, inp: 8, out: 4, n: 1 }]);
+          for (let o = 0; o < 4; o++) {
+            equal(y[o], widen(data[o * 8 + i]) + 0, `${dtype} 0x${data[o * 8 + i].toString(16)}`);
+          }
+          // And the matrix–matrix kernel's widening (two tokens: the one-hot and its double).
+          const x2 = mem.floats(16);
+          x2.set(x);
+          x2.set(x.map((v) => 2 * v), 8);
+          const y2 = mem.floats(8);
+          pool.run([{ kernel: `mm_${dtype}`, w: m.ptr, x: x2.byteOffset, y: y2.byteOffset, inp: 8, out: 4, n: 2 }]);
+          for (let o = 0; o < 4; o++) {
+            equal(y2[o], widen(data[o * 8 + i]) + 0);
+            equal(y2[4 + o], 2 * widen(data[o * 8 + i]) + 0);
+          }
         }
       }
+    } finally {
+      pool.close();
     }
-  } finally {
-    pool.close();
   }
 });
 

@@ -43,6 +43,7 @@ export {
 export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
 export {
   availableCores,
+  type KernelBuild,
   type KernelExports,
   type KernelName,
   KernelThreads,

@@ -69,7 +69,33 @@ export function hsum(v: string): string {
  * ```
  */
 export function mad(acc: string, a: string, b: string): string {
+  if (fused) return `(local.set ${acc} (f32x4.relaxed_madd ${a} ${b} (local.get ${acc})))`;
   return `(local.set ${acc} (f32x4.add (local.get ${acc}) (f32x4.mul ${a} ${b})))`;
+}
+
+/** Whether {@linkcode mad} emits relaxed SIMD's fused multiply-add (set by {@linkcode withFusedMad}). */
+let fused = false;
+
+/**
+ * Generate text with every {@linkcode mad} a relaxed-SIMD `f32x4.relaxed_madd` (one fused
+ * multiply-add where the CPU has one; the plain multiply and add elsewhere).
+ *
+ * @param generate makes the text
+ * @returns its text with fused multiply-adds
+ *
+ * @example
+ * ```ts
+ * import { mad, withFusedMad } from "./wat.ts";
+ * if (!withFusedMad(() => mad("$a", "(local.get $b)", "(local.get $c)")).includes("relaxed_madd")) throw new Error();
+ * ```
+ */
+export function withFusedMad(generate: () => string): string {
+  fused = true;
+  try {
+    return generate();
+  } finally {
+    fused = false;
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { KERNELS_WASM_BASE64 } from "./_kernels_wasm.ts";
+import { KERNELS_FMA_WASM_BASE64, KERNELS_WASM_BASE64 } from "./_kernels_wasm.ts";
 
 /** A matrix–vector kernel: `(w, x, y, in, r0, r1)`. */
 export type MvKernel = (w: number, x: number, y: number, inp: number, r0: number, r1: number) => void;
@@ -109,7 +109,18 @@ export interface KernelExports {
   attn_values(p: number, v: number, stride: number, dim: number, count: number, out: number): void;
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+/** The two builds of the kernels: `fma` (relaxed SIMD's fused multiply-add) and `plain`. */
+export type KernelBuild = "fma" | "plain";
+
+const compiled = new Map<KernelBuild, Promise<WebAssembly.Module>>();
+
+/** Bytes of a base64 string. */
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const s = atob(text);
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  return bytes;
+}
 
 /**
  * Whether this runtime runs the kernels: WebAssembly with 128-bit SIMD and shared memory (a
@@ -135,31 +146,33 @@ export async function wasmKernelsAvailable(): Promise<boolean> {
 }
 
 /**
- * The kernels' module, compiled on first use.
+ * The kernels' module, compiled on first use: the `fma` build where the runtime validates relaxed
+ * SIMD (products within rounding of the plain build's: one rounding per multiply-add instead of
+ * two), else the `plain` one; or the build asked for.
  *
+ * @param build which build (default: `fma` where it validates)
  * @returns the compiled module
  * @throws {Error} where WebAssembly lacks 128-bit SIMD or threads (shared memory)
  *
  * @example
  * ```ts
  * import { kernelsModule } from "./kernels.ts";
- * const m = await kernelsModule();
+ * const m = await kernelsModule("plain");
  * if (!WebAssembly.Module.exports(m).some((e) => e.name === "mv_f32")) throw new Error();
  * ```
  */
-export function kernelsModule(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => {
-    const text = atob(KERNELS_WASM_BASE64);
-    const bytes = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-    try {
-      return await WebAssembly.compile(bytes);
-    } catch (e) {
-      compiled = undefined;
+export function kernelsModule(build?: KernelBuild): Promise<WebAssembly.Module> {
+  const fma = decodeBase64(KERNELS_FMA_WASM_BASE64);
+  const which: KernelBuild = build ?? (WebAssembly.validate(fma) ? "fma" : "plain");
+  let module = compiled.get(which);
+  if (!module) {
+    module = WebAssembly.compile(which === "fma" ? fma : decodeBase64(KERNELS_WASM_BASE64)).catch((e) => {
+      compiled.delete(which);
       throw new Error(`this runtime cannot compile the wasm engine's kernels (128-bit SIMD and threads): ${e}`);
-    }
-  })();
-  return compiled;
+    });
+    compiled.set(which, module);
+  }
+  return module;
 }
 
 /**

@@ -32,5 +32,11 @@ export { loadWasmEngine, type WasmLoadOptions } from "./wasm_load.ts";
 export { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 export { KernelThreads, type KernelThreadsOptions } from "./kernel_threads.ts";
 export type { KernelName, MatmulItem } from "./_matmul_job.ts";
-export { instantiateKernels, type KernelExports, kernelsModule, wasmKernelsAvailable } from "./kernels.ts";
+export {
+  instantiateKernels,
+  type KernelBuild,
+  type KernelExports,
+  kernelsModule,
+  wasmKernelsAvailable,
+} from "./kernels.ts";
 export { WasmMemory } from "./wasm_memory.ts";

@@ -24,7 +24,7 @@ import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
 import { KERNEL_FORMATS, type KernelFormat, type KernelName, type MatmulItem } from "./_matmul_job.ts";
 import { KernelThreads } from "./kernel_threads.ts";
-import { kernelsModule } from "./kernels.ts";
+import { type KernelBuild, kernelsModule } from "./kernels.ts";
 import { WasmMemory } from "./wasm_memory.ts";
 import { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 
@@ -42,6 +42,8 @@ export interface WasmEngineOptions {
   readonly chunk?: number;
   /** The worker script (for bundles that move it; default beside this module). */
   readonly workerUrl?: string | URL;
+  /** The kernels' build: `fma` (relaxed SIMD; the default where it validates) or `plain`. */
+  readonly kernels?: KernelBuild;
 }
 
 /**
@@ -235,7 +237,7 @@ export class WasmEngine implements Engine {
     const threads = options.threads ?? availableCores();
     const scratch = Array.from({ length: threads }, () => memory.alloc(4 * widest * 4));
     const pool = await KernelThreads.start({
-      module: await kernelsModule(),
+      module: await kernelsModule(options.kernels),
       memory: memory.memory,
       threads,
       scratch,
