@@ -7,7 +7,7 @@
  *
  * Formats with kernels: f32, bf16, f16 (packed, widened in registers) and the ggml block formats
  * q8_0, q4_0, q5_0, q4_k, q5_k, q6_k (dequantized in registers; activations stay f32). Matrices
- * whose width is not a multiple of 8, and q8_0/q4_0 with `int8Dot` (8-bit activations), run
+ * whose width is not a multiple of 8, and the block formats with `int8Dot` (8-bit activations), run
  * through the oracle's product.
  *
  * @module
@@ -16,12 +16,13 @@
 import { addInPlace, matmul, matmulInt8, rope, softmax } from "../cpu/cpu_math.ts";
 import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
-import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
+import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
 import type { Tensor } from "../../formats/tensor.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
+import { INT8_DOT_FORMATS } from "../../formats/int8_dot.ts";
 import { KERNEL_FORMATS, type KernelFormat, type KernelName, type MatmulItem } from "./_matmul_job.ts";
 import { KernelThreads } from "./kernel_threads.ts";
 import { kernelsModule } from "./kernels.ts";
@@ -36,7 +37,7 @@ export interface WasmEngineOptions {
   readonly threads?: number;
   /** Round cached keys and values to half precision (as the `cpu` engine's `kvCache: "f16"`). */
   readonly kvCache?: "f32" | "f16";
-  /** `q8_0`/`q4_0` weights meet activations rounded to 8 bits (the `cpu` engine's `int8Dot`). */
+  /** Block-format weights meet activations rounded to 8 bits (the `cpu` engine's `int8Dot`). */
   readonly int8Dot?: boolean;
   /** Most tokens computed in one pass (longer prompts go in chunks; default 32). */
   readonly chunk?: number;
@@ -122,7 +123,7 @@ export class WasmEngine implements Engine {
   readonly contextSize: number;
   /** The KV cache's precision. */
   readonly kvCache: "f32" | "f16";
-  /** Whether `q8_0`/`q4_0` weights meet 8-bit activations. */
+  /** Whether block-format weights meet 8-bit activations. */
   readonly int8Dot: boolean;
   /** Most tokens per pass. */
   readonly chunk: number;
@@ -294,7 +295,7 @@ export class WasmEngine implements Engine {
     for (const p of fallback) {
       const xs = x.subarray(0, n * p.w.shape[1]);
       const w = p.w.tensor!;
-      p.y.set(this.int8Dot && (w.dtype === "q8_0" || w.dtype === "q4_0") ? matmulInt8(xs, n, w) : matmul(xs, n, w));
+      p.y.set(this.int8Dot && INT8.includes(w.dtype) ? matmulInt8(xs, n, w) : matmul(xs, n, w));
     }
     for (const p of products) {
       const out = p.w.shape[0];
@@ -318,6 +319,9 @@ export class WasmEngine implements Engine {
     return `${n === 1 ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
   }
 }
+
+/** The formats with 8-bit activation products. */
+const INT8: readonly string[] = INT8_DOT_FORMATS;
 
 /** `x`'s first `inp` values as its even elements, then its odd ones (the 16-bit kernels' input). */
 function deinterleave(x: Float32Array, inp: number, out: Float32Array): void {

@@ -35,7 +35,7 @@ const BLOCK_FORMATS: ReadonlySet<string> = new Set(["q8_0", "q4_0", "q5_0", "q4_
 
 /** Options of {@linkcode groupable} and {@linkcode placeWasmMatrix}. */
 export interface GroupOptions {
-  /** Keep q8_0 and q4_0 row by row (for the oracle's 8-bit product, the engine's `int8Dot`). */
+  /** Keep block formats row by row (for the oracle's 8-bit product, the engine's `int8Dot`). */
   readonly int8Dot?: boolean;
 }
 
@@ -44,7 +44,7 @@ export interface GroupOptions {
  * the block formats q8_0, q4_0, q5_0, q4_k, q5_k, q6_k.
  *
  * @param t the matrix
- * @param options `int8Dot`: q8_0 and q4_0 are left to the oracle's 8-bit product
+ * @param options `int8Dot`: block formats are left to the oracle's 8-bit product
  * @returns true where it is grouped
  *
  * @example
@@ -59,7 +59,7 @@ export interface GroupOptions {
 export function groupable(t: Pick<WeightTensor, "dtype" | "shape">, options: GroupOptions = {}): boolean {
   if (BLOCK_FORMATS.has(t.dtype)) {
     const { blockSize } = GGML_TYPE_LAYOUTS[t.dtype as QuantType];
-    return t.shape[1] % blockSize === 0 && !(options.int8Dot && (t.dtype === "q8_0" || t.dtype === "q4_0"));
+    return t.shape[1] % blockSize === 0 && !options.int8Dot;
   }
   return (t.dtype === "f32" || t.dtype === "bf16" || t.dtype === "f16") && t.shape[1] % 8 === 0;
 }
@@ -78,7 +78,7 @@ function groupStep(dtype: WeightTensor["dtype"], cols: number): { step: number; 
  *
  * @param mem the memory
  * @param t the matrix `[out, in]`
- * @param options `int8Dot`: q8_0 and q4_0 kept row by row
+ * @param options `int8Dot`: block formats kept row by row
  * @returns where it is
  *
  * @example
