@@ -16,6 +16,8 @@
  *   4 rows for all tokens.
  * - Quantized formats (ggml blocks, `quant_wat.ts`) hold groups of 4 rows with their blocks
  *   interleaved (block j of each row, then block j + 1); their `mv_*` take `x` in natural order.
+ * - `i8_*` (`n` tokens, `quant_i8_wat.ts`): the block formats times activations rounded to 8
+ *   bits (the engine's `int8Dot`), multiplied in integers.
  * - Sums are f32 lanes added in a fixed order (each thread's rows are computed the same way
  *   whatever the thread count).
  *
@@ -23,6 +25,7 @@
  */
 
 import { attnScores, attnValues } from "./attention_wat.ts";
+import { mmQuantI8 } from "./quant_i8_wat.ts";
 import { dqQuant, mvQuant, QUANT_FORMATS, type QuantFormat, quantRowBytes } from "./quant_wat.ts";
 import { c, groupStores, hsum, lines, mad } from "./wat.ts";
 
@@ -355,6 +358,7 @@ export function kernelsWat(): string {
       lines(2, mvQuant(f)),
       lines(2, dqQuant(f)),
       lines(2, mmWidened(f, quantRowBytes(f))),
+      lines(2, mmQuantI8(f, "simd")),
     ]),
     lines(2, sumF32()),
     lines(2, attnScores()),

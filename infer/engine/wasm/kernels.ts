@@ -24,6 +24,18 @@ export type MmKernel = (
   scratch: number,
 ) => void;
 
+/** An 8-bit activation kernel: `(w, x, y, in, out, r0, r1, n)`, `x` quantized activations. */
+export type I8Kernel = (
+  w: number,
+  x: number,
+  y: number,
+  inp: number,
+  out: number,
+  r0: number,
+  r1: number,
+  n: number,
+) => void;
+
 /** A group widening: `(src, dst, in)`. */
 export type DqKernel = (src: number, dst: number, inp: number) => void;
 
@@ -101,6 +113,21 @@ export interface KernelExports {
   dq_q5_k: DqKernel;
   /** Likewise for q6_k. */
   dq_q6_k: DqKernel;
+  /**
+   * `y[t·out + o] = W[o] · x[t]` for q8_0 rows `r0 ≤ o < r1` and `n` tokens of activations rounded
+   * to 8 bits (per token: `in` bytes, `in/32` scales, `in/32` scaled sums), in integers.
+   */
+  i8_q8_0: I8Kernel;
+  /** Likewise for q4_0. */
+  i8_q4_0: I8Kernel;
+  /** Likewise for q5_0. */
+  i8_q5_0: I8Kernel;
+  /** Likewise for q4_k. */
+  i8_q4_k: I8Kernel;
+  /** Likewise for q5_k. */
+  i8_q5_k: I8Kernel;
+  /** Likewise for q6_k. */
+  i8_q6_k: I8Kernel;
   /** The sum of `count` floats (the memory-bandwidth probe). */
   sum_f32(p: number, count: number): number;
   /** `out[j] = scale · q · k_j` for `j < count`, key `j` at `k + j · stride` (`dim` a multiple of 4). */

@@ -23,7 +23,15 @@ import type { Tensor } from "../../formats/tensor.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
 import { INT8_DOT_FORMATS } from "../../formats/int8_dot.ts";
-import { KERNEL_FORMATS, type KernelFormat, type KernelName, type MatmulItem } from "./_matmul_job.ts";
+import {
+  INT8_KERNEL_FORMATS,
+  type Int8KernelFormat,
+  KERNEL_FORMATS,
+  type KernelFormat,
+  type KernelName,
+  type MatmulItem,
+} from "./_matmul_job.ts";
+import { int8InputBytes, writeInt8Input } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
 import { kernelsModule } from "./kernels.ts";
 import { WasmMemory } from "./wasm_memory.ts";
@@ -85,6 +93,8 @@ export interface WasmBuffers {
   readonly proj: Float32Array;
   /** Logits. */
   readonly logits: Float32Array;
+  /** Where the inputs of the 8-bit kernels go (`int8Dot`; see `int8_input.ts`). */
+  readonly xq: number;
 }
 
 /**
@@ -171,7 +181,7 @@ export class WasmEngine implements Engine {
     const placed = new Map<WeightTensor, WasmMatrix>();
     const place = (t: WeightTensor) => {
       let p = placed.get(t);
-      if (!p) placed.set(t, p = placeWasmMatrix(memory, t, options));
+      if (!p) placed.set(t, p = placeWasmMatrix(memory, t));
       return p;
     };
     const w = model.weights;
@@ -232,6 +242,7 @@ export class WasmEngine implements Engine {
       up: memory.floats(chunk * spec.intermediate),
       proj: memory.floats(chunk * Math.max(spec.hidden, qDim)),
       logits: memory.floats(chunk * spec.vocabSize),
+      xq: memory.alloc(int8InputBytes(chunk, widest)),
     };
     const threads = options.threads ?? availableCores();
     const scratch = Array.from({ length: threads }, () => memory.alloc(4 * widest * 4));
@@ -275,7 +286,7 @@ export class WasmEngine implements Engine {
   ): void {
     const items: MatmulItem[] = [];
     const fallback: typeof products[number][] = [];
-    let deinterleaved = false;
+    let deinterleaved = false, quantized = false;
     for (const p of products) {
       const [out, inp] = p.w.shape;
       const kernel = this.#kernel(p.w, n);
@@ -284,7 +295,11 @@ export class WasmEngine implements Engine {
         continue;
       }
       let xp = x.byteOffset;
-      if (kernel === "mv_bf16" || kernel === "mv_f16") {
+      if (kernel.startsWith("i8_")) {
+        if (!quantized) writeInt8Input(x, n, inp, this.memory.memory.buffer, this.buffers.xq);
+        quantized = true;
+        xp = this.buffers.xq;
+      } else if (kernel === "mv_bf16" || kernel === "mv_f16") {
         if (!deinterleaved) deinterleave(x, inp, this.buffers.xd);
         deinterleaved = true;
         xp = this.buffers.xd.byteOffset;
@@ -316,6 +331,9 @@ export class WasmEngine implements Engine {
   /** The kernel for a matrix and a token count, or undefined where the oracle's product runs. */
   #kernel(w: WasmMatrix, n: number): KernelName | undefined {
     if (!w.grouped || !(KERNEL_FORMATS as readonly string[]).includes(w.dtype)) return undefined;
+    if (this.int8Dot && (INT8_KERNEL_FORMATS as readonly string[]).includes(w.dtype)) {
+      return `i8_${w.dtype as Int8KernelFormat}`;
+    }
     return `${n === 1 ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
   }
 }
