@@ -10,6 +10,7 @@ import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { CpuEngine, generate, loadModel, loadWasmEngine, WasmEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { kernelsModule, KernelThreads, WasmMemory } from "../infer/engine/wasm/mod.ts";
+import { relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
 import { placeWasmMatrix, wasmMatrixRow } from "../infer/engine/wasm/wasm_matrix.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
 import { dequantizeRow } from "../infer/formats/ggml_quant.ts";
@@ -178,14 +179,17 @@ Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-pr
   }
 });
 
-Deno.test("wasm kernels: 8-bit activations (i8_*) equal the int8 oracle up to the order of f32 sums", async (t) => {
+Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equal the int8 oracle up to the order of f32 sums", async (t) => {
   const module = await kernelsModule();
-  for (const dtype of INT8_DOT_FORMATS) {
-    await t.step(dtype, async () => {
+  const relaxedModule = await relaxedKernelsModule();
+  ok(relaxedModule, "Deno's V8 validates relaxed SIMD");
+  for (const [dtype, relaxed] of INT8_DOT_FORMATS.flatMap((f) => [[f, undefined], [f, relaxedModule]] as const)) {
+    await t.step(`${dtype}${relaxed ? ", relaxed SIMD" : ""}`, async () => {
       const mem = new WasmMemory();
       const scratch = [0, 1, 2].map(() => mem.alloc(64));
-      const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
-      const solo = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch });
+      const pool = await KernelThreads.start({ module, relaxed, memory: mem.memory, threads: 3, scratch });
+      const solo = await KernelThreads.start({ module, relaxed, memory: mem.memory, threads: 1, scratch });
+      equal(pool.relaxed, relaxed !== undefined);
       try {
         for (const [rows, cols] of QUANT_SHAPES[GGML_TYPE_LAYOUTS[dtype].blockSize]) {
           const rowScale = (r: number) => r === 1 ? 1e-3 : r === 2 ? 1e-4 : r === 3 ? 300 : 1;
@@ -408,7 +412,7 @@ Deno.test("wasm sessions: a long prompt grows the cache in the memory; disposed 
   }
 });
 
-Deno.test("wasm engine: int8Dot (the i8_* kernels) equals the cpu engine's int8Dot, prefill and decode, 1 and 2 threads", async (t) => {
+Deno.test("wasm engine: int8Dot (the i8_* kernels) equals the cpu engine's int8Dot, prefill and decode, 1 and 2 threads, both SIMDs", async (t) => {
   for (const c of CASES.filter((c) => c.quantize)) {
     await t.step(c.name, async () => {
       await using tmp = await tempDir();
@@ -422,10 +426,11 @@ Deno.test("wasm engine: int8Dot (the i8_* kernels) equals the cpu engine's int8D
       await cpu.forward(PROMPT);
       const decodeWant: Float32Array[] = [];
       for (const id of [3, 150, 319]) decodeWant.push(await cpu.forward([id]));
-      for (const threads of [1, 2]) {
-        const engine = await WasmEngine.create(model, { threads, chunk: 8, int8Dot: true });
+      for (const [threads, relaxedSimd] of [[1, true], [2, true], [2, false]] as const) {
+        const engine = await WasmEngine.create(model, { threads, chunk: 8, int8Dot: true, relaxedSimd });
         try {
           ok(engine.int8Dot && engine.weights.layers[0].wq.grouped);
+          equal(engine.threads.relaxed, relaxedSimd);
           closeInt8(await engine.createSession().forwardAll(PROMPT), want, `prefill, ${threads} threads`);
           const s = engine.createSession();
           await s.forward(PROMPT);

@@ -1,12 +1,15 @@
 /**
  * The `wasm` CPU engine's kernels: the embedded WebAssembly module (128-bit SIMD, one shared
  * memory), compiled once per process, and the signatures of its exports. The text is
- * `kernels.wat` beside this file; `scripts/build_wasm.ts` makes both.
+ * `kernels.wat` beside this file; `scripts/build_wasm.ts` makes both. A second module holds the
+ * 8-bit activation kernels (`i8_*`) written with relaxed SIMD (`kernels_relaxed.wat`): where the
+ * runtime validates it, its kernels replace the main module's.
  *
  * @module
  */
 
 import { KERNELS_WASM_BASE64 } from "./_kernels_wasm.ts";
+import { KERNELS_RELAXED_WASM_BASE64 } from "./_kernels_relaxed_wasm.ts";
 
 /** A matrix–vector kernel: `(w, x, y, in, r0, r1)`. */
 export type MvKernel = (w: number, x: number, y: number, inp: number, r0: number, r1: number) => void;
@@ -137,6 +140,42 @@ export interface KernelExports {
 }
 
 let compiled: Promise<WebAssembly.Module> | undefined;
+let compiledRelaxed: Promise<WebAssembly.Module | undefined> | undefined;
+
+/** A base64 binary's bytes. */
+function decode(b64: string): Uint8Array<ArrayBuffer> {
+  const text = atob(b64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * The relaxed-SIMD module (the `i8_*` kernels with `i32x4.relaxed_dot_i8x16_i7x16_add_s`),
+ * compiled on first use, or undefined where this runtime does not validate it (a browser
+ * without relaxed SIMD: the main module's kernels then run).
+ *
+ * @returns the compiled module, or undefined
+ *
+ * @example
+ * ```ts
+ * import { relaxedKernelsModule } from "./kernels.ts";
+ * const m = await relaxedKernelsModule(); // Deno's V8 has relaxed SIMD
+ * if (!m || !WebAssembly.Module.exports(m).some((e) => e.name === "i8_q4_k")) throw new Error();
+ * ```
+ */
+export function relaxedKernelsModule(): Promise<WebAssembly.Module | undefined> {
+  compiledRelaxed ??= (async () => {
+    const bytes = decode(KERNELS_RELAXED_WASM_BASE64);
+    if (!WebAssembly.validate(bytes)) return undefined;
+    try {
+      return await WebAssembly.compile(bytes);
+    } catch {
+      return undefined;
+    }
+  })();
+  return compiledRelaxed;
+}
 
 /**
  * Whether this runtime runs the kernels: WebAssembly with 128-bit SIMD and shared memory (a
@@ -176,9 +215,7 @@ export async function wasmKernelsAvailable(): Promise<boolean> {
  */
 export function kernelsModule(): Promise<WebAssembly.Module> {
   compiled ??= (async () => {
-    const text = atob(KERNELS_WASM_BASE64);
-    const bytes = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    const bytes = decode(KERNELS_WASM_BASE64);
     try {
       return await WebAssembly.compile(bytes);
     } catch (e) {
@@ -190,10 +227,12 @@ export function kernelsModule(): Promise<WebAssembly.Module> {
 }
 
 /**
- * The kernels bound to a shared memory.
+ * The kernels bound to a shared memory (the relaxed-SIMD module's, where given, in place of the
+ * main module's of the same name).
  *
  * @param module the compiled kernels
  * @param memory the shared memory holding weights and activations
+ * @param relaxed the compiled relaxed-SIMD kernels, if any
  * @returns the exports
  *
  * @example
@@ -205,7 +244,13 @@ export function kernelsModule(): Promise<WebAssembly.Module> {
  * if (k.sum_f32(0, 16) !== 8) throw new Error();
  * ```
  */
-export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+export function instantiateKernels(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  relaxed?: WebAssembly.Module,
+): KernelExports {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
-  return instance.exports as unknown as KernelExports;
+  if (!relaxed) return instance.exports as unknown as KernelExports;
+  const extra = new WebAssembly.Instance(relaxed, { env: { memory } });
+  return { ...instance.exports, ...extra.exports } as unknown as KernelExports;
 }

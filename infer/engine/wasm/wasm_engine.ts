@@ -33,7 +33,7 @@ import {
 } from "./_matmul_job.ts";
 import { int8InputBytes, writeInt8Input } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
-import { kernelsModule } from "./kernels.ts";
+import { kernelsModule, relaxedKernelsModule } from "./kernels.ts";
 import { WasmMemory } from "./wasm_memory.ts";
 import { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 
@@ -47,6 +47,11 @@ export interface WasmEngineOptions {
   readonly kvCache?: "f32" | "f16";
   /** Block-format weights meet activations rounded to 8 bits (the `cpu` engine's `int8Dot`). */
   readonly int8Dot?: boolean;
+  /**
+   * Use the relaxed-SIMD `i8_*` kernels where the runtime has relaxed SIMD (default true; false:
+   * the 128-bit SIMD ones, as where it has not). Both compute the same integers.
+   */
+  readonly relaxedSimd?: boolean;
   /** Most tokens computed in one pass (longer prompts go in chunks; default 32). */
   readonly chunk?: number;
   /** The worker script (for bundles that move it; default beside this module). */
@@ -248,6 +253,7 @@ export class WasmEngine implements Engine {
     const scratch = Array.from({ length: threads }, () => memory.alloc(4 * widest * 4));
     const pool = await KernelThreads.start({
       module: await kernelsModule(),
+      relaxed: options.relaxedSimd === false ? undefined : await relaxedKernelsModule(),
       memory: memory.memory,
       threads,
       scratch,
