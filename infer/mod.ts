@@ -71,6 +71,7 @@ export {
   createEngine,
   type CreateEngineOptions,
   type Engine,
+  type KernelBuild,
   type KernelExports,
   type KernelName,
   type KernelProfile,

@@ -3,7 +3,8 @@
  * (`quant_preset.ts`) and quantized tensors in GGUF. Each block format is checked on a block
  * built by hand, byte by byte, against values worked out from the format's definition; the
  * quantizers by their error on Gaussian data and by exact reproduction of representable values;
- * the fused dot product against unpacking then a plain dot product.
+ * the fused dot product against unpacking then a plain dot product; the products with 8-bit
+ * activations (`int8_dot.ts`) against the f32 product within the rounding they imply.
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
@@ -24,6 +25,7 @@ import {
   useMoreBits,
   writeGguf,
 } from "../infer/formats/mod.ts";
+import { INT8_DOT_FORMATS, int8Activations, int8DotRow } from "../infer/formats/int8_dot.ts";
 import { Rng } from "../infer/decode/random.ts";
 import { tempDir } from "./_shared.ts";
 
@@ -274,6 +276,74 @@ Deno.test("dotRow equals dequantizeRow then a plain dot product", async (t) => {
         }
         const fused = dotRow(type, buf, 3 + r * rowBytes, x, n);
         ok(Math.abs(fused - plain) <= 1e-5 * scale, `${type} row ${r}: ${fused} vs ${plain}`);
+      }
+    });
+  }
+});
+
+Deno.test("8-bit activations: hand-worked blocks and the f32 product within their rounding", async (t) => {
+  await t.step("activations: power-of-two scales, ties to even, 128 stored as 127", () => {
+    const x = new Float32Array(64);
+    x.set([100, 2.5, 3.5, -2.5, 127.9]); // largest 127.9 in [64, 128): dx = 1
+    x[32] = 0.75; // block 1: largest 0.75 in [2^-1, 1): dx = 2^-7, 0.75 / dx = 96
+    x[33] = 1.5 * 2 ** -7; // 1.5 → 2
+    x[34] = 2.5 * 2 ** -7; // 2.5 → 2
+    const a = int8Activations(x);
+    deepEqual([...a.d], [1, 2 ** -7]);
+    deepEqual([...a.q.subarray(0, 5)], [100, 2, 4, -2, 127]);
+    deepEqual([...a.q.subarray(32, 35)], [96, 2, 2]);
+    deepEqual([...a.sum], [100 + 2 + 4 - 2 + 127, 96 + 2 + 2]);
+  });
+  await t.step("q4_k: d·sc · dx · Σ q·qx − dmin·m · dx · Σ qx per sub-block of 32", () => {
+    const b = block("q4_k");
+    putF16(b, 0, F16.half); // d
+    putF16(b, 2, F16.quarter); // dmin
+    b[4 + 1] = 3; // sub-block 1: scale 3
+    b[4 + 5] = 2; // sub-block 1: minimum 2
+    b[16 + 4] = 0x50; // element 32 + 4: level 5
+    const x = new Float32Array(256);
+    x[32 + 4] = 64; // block 1: dx = 1, qx 64
+    x[32 + 5] = -10;
+    // 0.5 · 3 · 1 · (5 · 64) − 0.25 · 2 · 1 · (64 − 10)
+    equal(int8DotRow("q4_k", b, 0, int8Activations(x), 0, 256), 0.5 * 3 * 5 * 64 - 0.25 * 2 * 54);
+  });
+  await t.step("q6_k: d·sc · dx · Σ (q − 32)·qx per sub-block of 16, two per activation block", () => {
+    const b = block("q6_k");
+    putF16(b, 208, F16.two); // d
+    b[192 + 1] = 3; // sub-block 1 (elements 16..31): scale 3
+    b[192 + 0] = 0xff; // sub-block 0: scale −1
+    b[16] = 5; // element 16: low bits 5
+    b[128 + 16] = 1; // element 16: high bits 1 → level 21
+    const x = new Float32Array(256);
+    x[0] = 127; // block 0: dx = 1
+    x[16] = 2;
+    // sub-block 0: −1 · (0 − 32) · 127; sub-block 1: 3 · (21 − 32) · 2; both times d = 2
+    equal(int8DotRow("q6_k", b, 0, int8Activations(x), 0, 256), 2 * (-1 * -32 * 127 + 3 * -11 * 2));
+  });
+  for (const type of INT8_DOT_FORMATS) {
+    await t.step(`${type}: the f32 product of the rounded activations, and of x within Σ |w| · dx`, () => {
+      const n = 512, rows = 3;
+      const x = gaussian(2 * n, 21).map((v, i) => v * (i < n ? 1 : 1e-3)); // two tokens, one tiny
+      const w = gaussian(n * rows, 22).map((v, i) => v * (1 + (i % 5)));
+      const packed = quantizeRow(type, w);
+      const rowBytes = ggmlRowBytes(type, n)!;
+      const a = int8Activations(x);
+      for (let tok = 0; tok < 2; tok++) {
+        for (let r = 0; r < rows; r++) {
+          const y = dequantizeRow(type, packed.subarray(r * rowBytes), new Float32Array(n));
+          let rounded = 0, exact = 0, size = 0, bound = 0;
+          for (let i = 0; i < n; i++) {
+            const dx = a.d[(tok * n + i) >> 5];
+            rounded += y[i] * dx * a.q[tok * n + i];
+            exact += y[i] * x[tok * n + i];
+            size += Math.abs(y[i] * x[tok * n + i]);
+            bound += Math.abs(y[i]) * dx;
+          }
+          const got = int8DotRow(type, packed, r * rowBytes, a, tok * n / 32, n);
+          ok(Math.abs(got - rounded) <= 1e-6 * size, `${type} token ${tok} row ${r}: ${got} vs ${rounded}`);
+          ok(Math.abs(got - exact) <= bound, `${type} token ${tok} row ${r}: ${got} vs ${exact} ± ${bound}`);
+          ok(Math.abs(got - exact) > 0, "the rounding shows");
+        }
       }
     });
   }

@@ -10,12 +10,15 @@ import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { CpuEngine, generate, loadModel, loadWasmEngine, WasmEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { kernelsModule, KernelThreads, WasmMemory } from "../infer/engine/wasm/mod.ts";
+import { relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
 import { placeWasmMatrix, wasmMatrixRow } from "../infer/engine/wasm/wasm_matrix.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
 import { dequantizeRow } from "../infer/formats/ggml_quant.ts";
 import { GGML_TYPE_LAYOUTS } from "../infer/formats/ggml_types.ts";
 import { quantizeTensor, type QuantTensor } from "../infer/formats/quant_tensor.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
+import { INT8_DOT_FORMATS, int8Activations, int8DotRow } from "../infer/formats/int8_dot.ts";
+import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
 import { tempDir } from "./_shared.ts";
 
 /** Largest |Δ| relative to the largest |logit| of the oracle, over all positions. */
@@ -30,7 +33,27 @@ function relDiff(got: Float32Array[], want: Float32Array[]): number {
   return d / scale;
 }
 
-/** Both builds of the kernels: fused multiply-add (relaxed SIMD; what Deno runs) and plain. */
+/**
+ * Per position, |Δ| relative to the oracle's largest |logit| there: sorted, so the median and the
+ * largest can be read.
+ */
+function positionDiffs(got: Float32Array[], want: Float32Array[]): number[] {
+  return want.map((w, t) => relDiff([got[t]], [w])).sort((a, b) => a - b);
+}
+
+/**
+ * 8-bit activations against their oracle: most positions within 1e-4, every one within 1e-2. An
+ * activation whose `x / dx` lies within f32 rounding of a half-way point rounds one way here and
+ * the other in the oracle (the f32 sums differ in order), moving that input by one step `dx`:
+ * the logits it reaches then differ by ~1e-3, as they would between two runs of llama.cpp with
+ * different thread counts.
+ */
+function closeInt8(got: Float32Array[], want: Float32Array[], what: string): void {
+  const d = positionDiffs(got, want);
+  ok(d[d.length >> 1] < 1e-4 && d[d.length - 1] < 1e-2, `${what}: ${d.map((v) => v.toExponential(1))}`);
+}
+
+/** Both builds of the main kernels: fused multiply-add (relaxed SIMD; what Deno runs) and plain. */
 const BUILDS = ["fma", "plain"] as const;
 
 /** A deterministic pseudo-random value in [-1, 1). */
@@ -131,7 +154,6 @@ Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-pr
             }
             const m = placeWasmMatrix(mem, q);
             ok(m.grouped);
-            ok(!placeWasmMatrix(mem, q, { int8Dot: true }).grouped === (dtype === "q8_0" || dtype === "q4_0"));
             for (let r = 0; r < rows; r++) {
               deepEqual(wasmMatrixRow(mem, m, r, new Float32Array(cols)), exact.slice(r * cols, (r + 1) * cols));
             }
@@ -167,6 +189,69 @@ Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-pr
         }
       });
     }
+  }
+});
+
+Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equal the int8 oracle up to the order of f32 sums", async (t) => {
+  const module = await kernelsModule();
+  const relaxedModule = await relaxedKernelsModule();
+  ok(relaxedModule, "Deno's V8 validates relaxed SIMD");
+  for (const [dtype, relaxed] of INT8_DOT_FORMATS.flatMap((f) => [[f, undefined], [f, relaxedModule]] as const)) {
+    await t.step(`${dtype}${relaxed ? ", relaxed SIMD" : ""}`, async () => {
+      const mem = new WasmMemory();
+      const scratch = [0, 1, 2].map(() => mem.alloc(64));
+      const pool = await KernelThreads.start({ module, relaxed, memory: mem.memory, threads: 3, scratch });
+      const solo = await KernelThreads.start({ module, relaxed, memory: mem.memory, threads: 1, scratch });
+      equal(pool.relaxed, relaxed !== undefined);
+      try {
+        for (const [rows, cols] of QUANT_SHAPES[GGML_TYPE_LAYOUTS[dtype].blockSize]) {
+          const rowScale = (r: number) => r === 1 ? 1e-3 : r === 2 ? 1e-4 : r === 3 ? 300 : 1;
+          const values = Float32Array.from({ length: rows * cols }, (_, i) => noise(i + rows) * rowScale(i / cols | 0));
+          const q = quantizeTensor({ dtype: "f32", shape: [rows, cols], data: values }, dtype) as QuantTensor;
+          const rowBytes = q.data.length / rows;
+          const m = placeWasmMatrix(mem, q);
+          ok(m.grouped);
+          for (const n of [1, 2, 3, 5]) {
+            // Token 1 tiny, so its activation scales are far from the others'.
+            const x = Float32Array.from(
+              { length: n * cols },
+              (_, i) => noise(1000 + i) * ((i / cols | 0) === 1 ? 1e-3 : 1),
+            );
+            const a = int8Activations(x);
+            const xq = mem.alloc(n * cols * 2);
+            writeInt8Input(x, n, cols, mem.memory.buffer, xq);
+            const y = mem.floats(n * rows + 4);
+            for (const threads of [solo, pool]) {
+              y.fill(NaN);
+              threads.run([{ kernel: `i8_${dtype}`, w: m.ptr, x: xq, y: y.byteOffset, inp: cols, out: rows, n }]);
+              for (let tok = 0; tok < n; tok++) {
+                for (let o = 0; o < rows; o++) {
+                  const want = int8DotRow(dtype, q.data, o * rowBytes, a, tok * cols / 32, cols);
+                  const w = dequantizeRow(
+                    dtype,
+                    q.data.subarray(o * rowBytes, (o + 1) * rowBytes),
+                    new Float32Array(cols),
+                  );
+                  let size = 0;
+                  for (let i = 0; i < cols; i++) {
+                    size += Math.abs(w[i] * a.d[(tok * cols + i) >> 5] * a.q[tok * cols + i]);
+                  }
+                  const got = y[tok * rows + o];
+                  ok(
+                    Math.abs(got - want) <= 1e-5 * size,
+                    `${rows}×${cols}, n ${n}, ${threads.threads} threads, row ${o}: ${got} ≠ ${want}`,
+                  );
+                }
+              }
+              ok(Number.isNaN(y[n * rows]), "nothing written past the output");
+            }
+          }
+        }
+      } finally {
+        pool.close();
+        solo.close();
+      }
+    });
   }
 });
 
@@ -281,7 +366,7 @@ Deno.test("wasm vs cpu: logits at every position and in decoding, each architect
       for (const id of [3, 150, 319]) decodeWant.push(await cpu.forward([id]));
       for (const threads of [1, 2]) {
         // A chunk of 8: the 19-token prompt takes three passes.
-        const engine = await WasmEngine.create(model, { threads, chunk: 8 });
+        const engine = await WasmEngine.create(model, { threads, chunk: 8, int8Dot: false });
         try {
           if (c.grouped) {
             // Every matrix goes through the kernels, in the formats the preset gives.
@@ -379,17 +464,36 @@ Deno.test("wasm sessions: a long prompt grows the cache in the memory; disposed 
   }
 });
 
-Deno.test("wasm engine: int8Dot keeps q8_0 on the oracle's 8-bit product (not the f32-activation kernels)", async () => {
-  await using tmp = await tempDir();
-  await writeRandomModel(tmp.dir, { architecture: "llama", ...base, kvHeads: 2 });
-  const model = await loadModel(tmp.dir, { quantize: "q8_0" });
-  const want = await new CpuEngine(model, { int8Dot: true }).createSession().forwardAll(PROMPT);
-  const engine = await WasmEngine.create(model, { threads: 2, int8Dot: true });
-  try {
-    ok(!engine.weights.layers[0].wq.grouped);
-    ok(relDiff(await engine.createSession().forwardAll(PROMPT), want) < 1e-4);
-  } finally {
-    engine.dispose();
+Deno.test("wasm engine: int8Dot (the i8_* kernels) equals the cpu engine's int8Dot, prefill and decode, 1 and 2 threads, both SIMDs", async (t) => {
+  for (const c of CASES.filter((c) => c.quantize)) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      await writeRandomModel(tmp.dir, c.model);
+      const model = await loadModel(tmp.dir, { quantize: c.quantize });
+      const want = await new CpuEngine(model, { int8Dot: true }).createSession().forwardAll(PROMPT);
+      const f32 = await new CpuEngine(model).createSession().forwardAll(PROMPT);
+      // Rounding activations moves the logits visibly: the comparison can tell the schemes apart.
+      ok(relDiff(f32, want) > 1e-3, `8-bit vs f32 activations: ${relDiff(f32, want)}`);
+      const cpu = new CpuEngine(model, { int8Dot: true }).createSession();
+      await cpu.forward(PROMPT);
+      const decodeWant: Float32Array[] = [];
+      for (const id of [3, 150, 319]) decodeWant.push(await cpu.forward([id]));
+      for (const [threads, relaxedSimd] of [[1, true], [2, true], [2, false]] as const) {
+        const engine = await WasmEngine.create(model, { threads, chunk: 8, int8Dot: true, relaxedSimd });
+        try {
+          ok(engine.int8Dot && engine.weights.layers[0].wq.grouped);
+          equal(engine.threads.relaxed, relaxedSimd);
+          closeInt8(await engine.createSession().forwardAll(PROMPT), want, `prefill, ${threads} threads`);
+          const s = engine.createSession();
+          await s.forward(PROMPT);
+          const decoded: Float32Array[] = [];
+          for (const id of [3, 150, 319]) decoded.push(await s.forward([id]));
+          closeInt8(decoded, decodeWant, `decode, ${threads} threads`);
+        } finally {
+          engine.dispose();
+        }
+      }
+    });
   }
 });
 

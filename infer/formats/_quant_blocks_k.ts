@@ -13,13 +13,39 @@
 
 import { type BlockCodec, f16At, nearestInt, putF16 } from "./_quant_common.ts";
 
-/** The 6-bit scale of sub-block `j` from `scales` at `b[s]`. */
-function scaleK4(b: Uint8Array, s: number, j: number): number {
+/**
+ * The 6-bit scale of sub-block `j` from `scales` at `b[s]`.
+ *
+ * @param b the bytes
+ * @param s where `scales` starts
+ * @param j the sub-block
+ * @returns the scale
+ *
+ * @example
+ * ```ts
+ * import { scaleK4 } from "./_quant_blocks_k.ts";
+ * if (scaleK4(new Uint8Array([0xc0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0]), 0, 4) !== 48 + 5) throw new Error();
+ * ```
+ */
+export function scaleK4(b: Uint8Array, s: number, j: number): number {
   return j < 4 ? b[s + j] & 63 : (b[s + j + 4] & 15) | ((b[s + j - 4] >> 6) << 4);
 }
 
-/** The 6-bit minimum of sub-block `j` from `scales` at `b[s]`. */
-function minK4(b: Uint8Array, s: number, j: number): number {
+/**
+ * The 6-bit minimum of sub-block `j` from `scales` at `b[s]`.
+ *
+ * @param b the bytes
+ * @param s where `scales` starts
+ * @param j the sub-block
+ * @returns the minimum
+ *
+ * @example
+ * ```ts
+ * import { minK4 } from "./_quant_blocks_k.ts";
+ * if (minK4(new Uint8Array([0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]), 0, 0) !== 7) throw new Error();
+ * ```
+ */
+export function minK4(b: Uint8Array, s: number, j: number): number {
   return j < 4 ? b[s + j + 4] & 63 : (b[s + j + 4] >> 4) | ((b[s + j] >> 6) << 4);
 }
 

@@ -14,8 +14,9 @@
  *   formats in `_quant_blocks_legacy.ts` and `_quant_blocks_k.ts`).
  * - `quant_tensor.ts`: {@linkcode WeightTensor}, a weight matrix plain or quantized (rows of ggml
  *   blocks), and quantizing and reading one.
- * - `int8_dot.ts`: `q8_0` and `q4_0` rows times activations rounded to 8 bits, in integers (the
- *   oracle of the WebGPU engine's `dot4I8Packed` path).
+ * - `int8_dot.ts`: `q8_0`, `q4_0`, `q5_0`, `q4_k`, `q5_k` and `q6_k` rows times activations rounded
+ *   to 8 bits, in integers (the oracle of the WebGPU engine's `dot4I8Packed` path and of the `wasm`
+ *   engine's 8-bit kernels).
  * - `quant_preset.ts`: llama.cpp's quantization presets (`q8_0`, `q4_k_m`, ...) as a ggml type
  *   per tensor.
  * - `gguf_read.ts`: a GGUF file read with bounded reads: its checked header, a tensor's bytes by name.

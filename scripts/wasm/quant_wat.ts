@@ -19,7 +19,7 @@ import { c, groupStores, hsum, lines } from "./wat.ts";
 export type QuantFormat = "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q5_k" | "q6_k";
 
 /** A run of a block's elements with one scale (and minimum). */
-interface Unit {
+export interface Unit {
   /** First element of the run in the block. */
   readonly e0: number;
   /** Its levels as i8x16 expressions (16 elements each), the block of this row at byte `at` from `$p`. */
@@ -31,7 +31,7 @@ interface Unit {
 }
 
 /** A block format as the generators see it. */
-interface Format {
+export interface Format {
   /** Elements per block. */
   readonly size: number;
   /** Bytes per block. */
@@ -147,8 +147,8 @@ function bitAs16(v: string, b: number): string {
   return and(b <= 4 ? shl(v, 4 - b) : shr(v, b - 4), i8(16));
 }
 
-/** The formats. */
-const FORMATS: Readonly<Record<QuantFormat, Format>> = {
+/** The formats, each described once (read by the 8-bit activation kernels too). */
+export const FORMATS: Readonly<Record<QuantFormat, Format>> = {
   // { d: f16, qs: i8[32] }
   q8_0: legacy(34, (at) => [load(at + 2), load(at + 18)]),
   // { d: f16, qs: u8[16] }: element j the low nibble of qs[j], j + 16 the high one, minus 8
@@ -215,8 +215,8 @@ export function quantRowBytes(format: QuantFormat): string {
   return `(i32.mul (i32.shr_u (local.get $in) ${c(Math.log2(f.size))}) ${c(f.bytes)})`;
 }
 
-/** The locals both generators use. */
-const LOCALS = [
+/** The locals the generators use (`prep` and `q` write them). */
+export const LOCALS: readonly string[] = [
   `(local $h i32) (local $d0 f32) (local $d1 f32) (local $d2 f32) (local $d3 f32) (local $m0 f32) (local $m1 f32) (local $m2 f32) (local $m3 f32)`,
   `(local $sv v128) (local $mv v128) (local $q v128) (local $e v128) (local $t v128)`,
   [0, 1, 2, 3].flatMap((r) => [0, 1, 2, 3].map((k) => `(local $S${r}${k} v128)`)).join(" "),

@@ -15,6 +15,7 @@ import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../
 import type { Tensor } from "../../formats/tensor.ts";
 import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
 import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
+import { INT8_DOT_FORMATS } from "../../formats/int8_dot.ts";
 
 /** Options of the CPU engine. */
 export interface CpuEngineOptions {
@@ -26,8 +27,9 @@ export interface CpuEngineOptions {
    */
   readonly kvCache?: "f32" | "f16";
   /**
-   * Multiply `q8_0` and `q4_0` weights with activations rounded to 8 bits, in integers (as
-   * llama.cpp does; the oracle of the WebGPU engine's `int8Dot`). Default false: f32 activations.
+   * Multiply ggml block weights (`q8_0`, `q4_0`, `q5_0`, `q4_k`, `q5_k`, `q6_k`) with activations
+   * rounded to 8 bits, in integers (as llama.cpp does; the oracle of the WebGPU and `wasm`
+   * engines' `int8Dot`). Default false: f32 activations.
    */
   readonly int8Dot?: boolean;
 }
@@ -66,7 +68,7 @@ export class CpuEngine implements Engine {
   readonly contextSize: number;
   /** The KV cache's precision. */
   readonly kvCache: "f32" | "f16";
-  /** Whether `q8_0` and `q4_0` weights meet activations rounded to 8 bits. */
+  /** Whether ggml block weights meet activations rounded to 8 bits. */
   readonly int8Dot: boolean;
 
   /**
@@ -111,7 +113,7 @@ export class CpuEngine implements Engine {
    * @returns outputs `n × out`
    */
   linear(xs: Float32Array, n: number, w: WeightTensor, name: string, bias?: Tensor): Float32Array {
-    const y = this.int8Dot && (w.dtype === "q8_0" || w.dtype === "q4_0")
+    const y = this.int8Dot && (INT8_DOT_FORMATS as readonly string[]).includes(w.dtype)
       ? matmulInt8(xs, n, w, bias)
       : matmul(xs, n, w, bias);
     const d = this.loraDeltas.get(name);

@@ -9,7 +9,7 @@
 import { table16 } from "../../formats/dtype.ts";
 import type { Tensor } from "../../formats/tensor.ts";
 import { weightRow, weightRowBytes, type WeightTensor } from "../../formats/quant_tensor.ts";
-import { int8Activations, int8DotRow } from "../../formats/int8_dot.ts";
+import { INT8_DOT_FORMATS, int8Activations, type Int8DotFormat, int8DotRow } from "../../formats/int8_dot.ts";
 
 /**
  * `y = W · x` for each row `x` of `xs` (`xs` is `[n, in]`, the result `[n, out]`). The weights
@@ -55,13 +55,13 @@ export function matmul(xs: Float32Array, n: number, w: WeightTensor, bias?: Tens
 }
 
 /**
- * `y = W · x` for `q8_0` or `q4_0` weights with the activations rounded to 8 bits per block of
- * 32 and multiplied in integers (llama.cpp's scheme; the oracle of the WebGPU `dot4I8Packed`
- * path).
+ * `y = W · x` for ggml block weights (`q8_0`, `q4_0`, `q5_0`, `q4_k`, `q5_k`, `q6_k`) with the
+ * activations rounded to 8 bits per block of 32 and multiplied in integers (llama.cpp's scheme;
+ * the oracle of the WebGPU `dot4I8Packed` path and of the `wasm` engine's `int8Dot`).
  *
  * @param xs inputs, `n × in`
  * @param n number of rows
- * @param w the matrix `[out, in]` in `q8_0` or `q4_0`
+ * @param w the matrix `[out, in]` in one of those formats
  * @param bias optional f32 bias `[out]`
  * @returns `n × out` outputs
  *
@@ -76,16 +76,17 @@ export function matmul(xs: Float32Array, n: number, w: WeightTensor, bias?: Tens
  */
 export function matmulInt8(xs: Float32Array, n: number, w: WeightTensor, bias?: Tensor): Float32Array {
   const [out, inp] = w.shape;
-  if (w.dtype !== "q8_0" && w.dtype !== "q4_0") {
-    throw new RangeError(`8-bit activations need q8_0 or q4_0, not ${w.dtype}`);
+  if (!(INT8_DOT_FORMATS as readonly string[]).includes(w.dtype)) {
+    throw new RangeError(`8-bit activations need one of ${INT8_DOT_FORMATS.join(", ")}, not ${w.dtype}`);
   }
+  const type = w.dtype as Int8DotFormat;
   const a = int8Activations(xs.subarray(0, n * inp));
   const rowBytes = weightRowBytes(w);
   const ys = new Float32Array(n * out);
   for (let o = 0; o < out; o++) {
     const b = bias ? bias.data[o] : 0;
     for (let t = 0; t < n; t++) {
-      ys[t * out + o] = int8DotRow(w.dtype, w.data as Uint8Array, o * rowBytes, a, t * inp / 32, inp) + b;
+      ys[t * out + o] = int8DotRow(type, w.data as Uint8Array, o * rowBytes, a, t * inp / 32, inp) + b;
     }
   }
   return ys;

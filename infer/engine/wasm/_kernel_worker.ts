@@ -13,6 +13,7 @@ import { instantiateKernels } from "./kernels.ts";
 /** What the engine sends once. */
 interface Init {
   readonly module: WebAssembly.Module;
+  readonly relaxed?: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
   readonly ctrl: SharedArrayBuffer;
   readonly part: number;
@@ -21,9 +22,9 @@ interface Init {
 }
 
 self.onmessage = (e: MessageEvent<Init>) => {
-  const { module, memory, part, scratch, spin } = e.data;
+  const { module, relaxed, memory, part, scratch, spin } = e.data;
   const ctrl = new Int32Array(e.data.ctrl);
-  const kernels = instantiateKernels(module, memory);
+  const kernels = instantiateKernels(module, memory, relaxed);
   let generation = Atomics.load(ctrl, CTRL.generation);
   self.postMessage("ready");
   for (;;) {

@@ -47,13 +47,23 @@ export const KERNEL_FORMATS: readonly KernelFormat[] = [
   "q6_k",
 ];
 
-/** A kernel's name: `mv_*` for one token, `mm_*` for several. */
-export type KernelName = `${"mv" | "mm"}_${KernelFormat}`;
+/** The block formats with 8-bit activation kernels (`i8_*`). */
+export type Int8KernelFormat = "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q5_k" | "q6_k";
+
+/** The block formats with 8-bit activation kernels. */
+export const INT8_KERNEL_FORMATS: readonly Int8KernelFormat[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
+
+/**
+ * A kernel's name: `mv_*` for one token, `mm_*` for several, `i8_*` for any number of tokens of
+ * activations rounded to 8 bits (the input then holds them as `quantizeActivations` writes).
+ */
+export type KernelName = `${"mv" | "mm"}_${KernelFormat}` | `i8_${Int8KernelFormat}`;
 
 /** The kernels by number (slot 0 of a product). */
 export const KERNELS: readonly KernelName[] = [
   ...KERNEL_FORMATS.map((f) => `mv_${f}` as const),
   ...KERNEL_FORMATS.map((f) => `mm_${f}` as const),
+  ...INT8_KERNEL_FORMATS.map((f) => `i8_${f}` as const),
 ];
 
 /** One product of a job. */
@@ -134,6 +144,7 @@ export function runShare(k: KernelExports, ctrl: Int32Array, part: number, scrat
     if (r0 >= r1) continue;
     const kernel = KERNELS[ctrl[at]];
     if (kernel === "mm_f32") k.mm_f32(w, x, y, inp, out, r0, r1, n);
+    else if (kernel.startsWith("i8_")) k[kernel as `i8_${Int8KernelFormat}`](w, x, y, inp, out, r0, r1, n);
     else if (kernel.startsWith("mv_")) k[kernel as `mv_${KernelFormat}`](w, x, y, inp, r0, r1);
     else k[kernel as `mm_${Exclude<KernelFormat, "f32">}`](w, x, y, inp, out, r0, r1, n, scratch);
   }

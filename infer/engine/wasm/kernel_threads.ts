@@ -15,6 +15,8 @@ import { instantiateKernels, type KernelExports } from "./kernels.ts";
 export interface KernelThreadsOptions {
   /** The compiled kernels. */
   readonly module: WebAssembly.Module;
+  /** The compiled relaxed-SIMD kernels, replacing the main module's `i8_*` (see `kernels.ts`). */
+  readonly relaxed?: WebAssembly.Module;
   /** The shared memory. */
   readonly memory: WebAssembly.Memory;
   /** Threads in all, the caller included (1: no workers). */
@@ -49,6 +51,8 @@ export class KernelThreads {
   readonly threads: number;
   /** The caller's kernels. */
   readonly kernels: KernelExports;
+  /** Whether the `i8_*` kernels are the relaxed-SIMD ones. */
+  readonly relaxed: boolean;
   readonly #ctrl: Int32Array;
   readonly #workers: Worker[];
   readonly #scratch: number;
@@ -57,7 +61,8 @@ export class KernelThreads {
 
   private constructor(o: KernelThreadsOptions, ctrl: Int32Array, workers: Worker[]) {
     this.threads = o.threads;
-    this.kernels = instantiateKernels(o.module, o.memory);
+    this.kernels = instantiateKernels(o.module, o.memory, o.relaxed);
+    this.relaxed = o.relaxed !== undefined;
     this.#ctrl = ctrl;
     this.#workers = workers;
     this.#scratch = o.scratch[0];
@@ -88,6 +93,7 @@ export class KernelThreads {
           };
           worker.postMessage({
             module: o.module,
+            relaxed: o.relaxed,
             memory: o.memory,
             ctrl: ctrl.buffer,
             part,

@@ -7,7 +7,7 @@
  *
  * Formats with kernels: f32, bf16, f16 (packed, widened in registers) and the ggml block formats
  * q8_0, q4_0, q5_0, q4_k, q5_k, q6_k (dequantized in registers; activations stay f32). Matrices
- * whose width is not a multiple of 8, and q8_0/q4_0 with `int8Dot` (8-bit activations), run
+ * whose width is not a multiple of 8, and the block formats with `int8Dot` (8-bit activations), run
  * through the oracle's product.
  *
  * @module
@@ -16,15 +16,24 @@
 import { addInPlace, matmul, matmulInt8, rope, softmax } from "../cpu/cpu_math.ts";
 import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
-import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
+import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
 import type { Tensor } from "../../formats/tensor.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
-import { KERNEL_FORMATS, type KernelFormat, type KernelName, type MatmulItem } from "./_matmul_job.ts";
+import { INT8_DOT_FORMATS } from "../../formats/int8_dot.ts";
+import {
+  INT8_KERNEL_FORMATS,
+  type Int8KernelFormat,
+  KERNEL_FORMATS,
+  type KernelFormat,
+  type KernelName,
+  type MatmulItem,
+} from "./_matmul_job.ts";
+import { int8InputBytes, writeInt8Input } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
-import { type KernelBuild, kernelsModule } from "./kernels.ts";
+import { type KernelBuild, kernelsModule, relaxedKernelsModule } from "./kernels.ts";
 import { WasmMemory } from "./wasm_memory.ts";
 import { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 
@@ -36,8 +45,13 @@ export interface WasmEngineOptions {
   readonly threads?: number;
   /** Round cached keys and values to half precision (as the `cpu` engine's `kvCache: "f16"`). */
   readonly kvCache?: "f32" | "f16";
-  /** `q8_0`/`q4_0` weights meet activations rounded to 8 bits (the `cpu` engine's `int8Dot`). */
+  /** Block-format weights meet activations rounded to 8 bits (the `cpu` engine's `int8Dot`). */
   readonly int8Dot?: boolean;
+  /**
+   * Use the relaxed-SIMD `i8_*` kernels where the runtime has relaxed SIMD (default true; false:
+   * the 128-bit SIMD ones, as where it has not). Both compute the same integers.
+   */
+  readonly relaxedSimd?: boolean;
   /** Most tokens computed in one pass (longer prompts go in chunks; default 32). */
   readonly chunk?: number;
   /** The worker script (for bundles that move it; default beside this module). */
@@ -86,6 +100,8 @@ export interface WasmBuffers {
   readonly proj: Float32Array;
   /** Logits. */
   readonly logits: Float32Array;
+  /** Where the inputs of the 8-bit kernels go (`int8Dot`; see `int8_input.ts`). */
+  readonly xq: number;
 }
 
 /**
@@ -124,7 +140,7 @@ export class WasmEngine implements Engine {
   readonly contextSize: number;
   /** The KV cache's precision. */
   readonly kvCache: "f32" | "f16";
-  /** Whether `q8_0`/`q4_0` weights meet 8-bit activations. */
+  /** Whether block-format weights meet 8-bit activations. */
   readonly int8Dot: boolean;
   /** Most tokens per pass. */
   readonly chunk: number;
@@ -172,7 +188,7 @@ export class WasmEngine implements Engine {
     const placed = new Map<WeightTensor, WasmMatrix>();
     const place = (t: WeightTensor) => {
       let p = placed.get(t);
-      if (!p) placed.set(t, p = placeWasmMatrix(memory, t, options));
+      if (!p) placed.set(t, p = placeWasmMatrix(memory, t));
       return p;
     };
     const w = model.weights;
@@ -233,11 +249,13 @@ export class WasmEngine implements Engine {
       up: memory.floats(chunk * spec.intermediate),
       proj: memory.floats(chunk * Math.max(spec.hidden, qDim)),
       logits: memory.floats(chunk * spec.vocabSize),
+      xq: memory.alloc(int8InputBytes(chunk, widest)),
     };
     const threads = options.threads ?? availableCores();
     const scratch = Array.from({ length: threads }, () => memory.alloc(4 * widest * 4));
     const pool = await KernelThreads.start({
       module: await kernelsModule(options.kernels),
+      relaxed: options.relaxedSimd === false ? undefined : await relaxedKernelsModule(),
       memory: memory.memory,
       threads,
       scratch,
@@ -276,7 +294,7 @@ export class WasmEngine implements Engine {
   ): void {
     const items: MatmulItem[] = [];
     const fallback: typeof products[number][] = [];
-    let deinterleaved = false;
+    let deinterleaved = false, quantized = false;
     for (const p of products) {
       const [out, inp] = p.w.shape;
       const kernel = this.#kernel(p.w, n);
@@ -285,7 +303,11 @@ export class WasmEngine implements Engine {
         continue;
       }
       let xp = x.byteOffset;
-      if (kernel === "mv_bf16" || kernel === "mv_f16") {
+      if (kernel.startsWith("i8_")) {
+        if (!quantized) writeInt8Input(x, n, inp, this.memory.memory.buffer, this.buffers.xq);
+        quantized = true;
+        xp = this.buffers.xq;
+      } else if (kernel === "mv_bf16" || kernel === "mv_f16") {
         if (!deinterleaved) deinterleave(x, inp, this.buffers.xd);
         deinterleaved = true;
         xp = this.buffers.xd.byteOffset;
@@ -296,7 +318,7 @@ export class WasmEngine implements Engine {
     for (const p of fallback) {
       const xs = x.subarray(0, n * p.w.shape[1]);
       const w = p.w.tensor!;
-      p.y.set(this.int8Dot && (w.dtype === "q8_0" || w.dtype === "q4_0") ? matmulInt8(xs, n, w) : matmul(xs, n, w));
+      p.y.set(this.int8Dot && INT8.includes(w.dtype) ? matmulInt8(xs, n, w) : matmul(xs, n, w));
     }
     for (const p of products) {
       const out = p.w.shape[0];
@@ -317,9 +339,15 @@ export class WasmEngine implements Engine {
   /** The kernel for a matrix and a token count, or undefined where the oracle's product runs. */
   #kernel(w: WasmMatrix, n: number): KernelName | undefined {
     if (!w.grouped || !(KERNEL_FORMATS as readonly string[]).includes(w.dtype)) return undefined;
+    if (this.int8Dot && (INT8_KERNEL_FORMATS as readonly string[]).includes(w.dtype)) {
+      return `i8_${w.dtype as Int8KernelFormat}`;
+    }
     return `${n === 1 ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
   }
 }
+
+/** The formats with 8-bit activation products. */
+const INT8: readonly string[] = INT8_DOT_FORMATS;
 
 /** `x`'s first `inp` values as its even elements, then its odd ones (the 16-bit kernels' input). */
 function deinterleave(x: Float32Array, inp: number, out: Float32Array): void {

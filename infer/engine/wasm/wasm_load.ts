@@ -36,6 +36,6 @@ export type WasmLoadOptions = WasmEngineOptions & Omit<LoadOptions, "place">;
  */
 export async function loadWasmEngine(dir: string, options: WasmLoadOptions = {}): Promise<WasmEngine> {
   const memory = new WasmMemory();
-  const model = await loadModel<WasmMatrix>(dir, { ...options, place: (t) => placeWasmMatrix(memory, t, options) });
+  const model = await loadModel<WasmMatrix>(dir, { ...options, place: (t) => placeWasmMatrix(memory, t) });
   return await WasmEngine.open(model, memory, options);
 }

@@ -33,33 +33,24 @@ export interface WasmMatrix {
 /** The block formats with kernels. */
 const BLOCK_FORMATS: ReadonlySet<string> = new Set(["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"]);
 
-/** Options of {@linkcode groupable} and {@linkcode placeWasmMatrix}. */
-export interface GroupOptions {
-  /** Keep q8_0 and q4_0 row by row (for the oracle's 8-bit product, the engine's `int8Dot`). */
-  readonly int8Dot?: boolean;
-}
-
 /**
  * Whether the kernels take a matrix: f32, bf16 or f16 with rows a multiple of 8 long, or one of
  * the block formats q8_0, q4_0, q5_0, q4_k, q5_k, q6_k.
  *
  * @param t the matrix
- * @param options `int8Dot`: q8_0 and q4_0 are left to the oracle's 8-bit product
  * @returns true where it is grouped
  *
  * @example
  * ```ts
  * import { groupable } from "./wasm_matrix.ts";
  * if (!groupable({ dtype: "bf16", shape: [3, 16] }) || groupable({ dtype: "f32", shape: [3, 12] })) throw new Error();
- * if (!groupable({ dtype: "q4_k", shape: [3, 256] }) || groupable({ dtype: "q8_0", shape: [3, 32] }, { int8Dot: true })) {
- *   throw new Error();
- * }
+ * if (!groupable({ dtype: "q4_k", shape: [3, 256] }) || groupable({ dtype: "q4_k", shape: [3, 32] })) throw new Error();
  * ```
  */
-export function groupable(t: Pick<WeightTensor, "dtype" | "shape">, options: GroupOptions = {}): boolean {
+export function groupable(t: Pick<WeightTensor, "dtype" | "shape">): boolean {
   if (BLOCK_FORMATS.has(t.dtype)) {
     const { blockSize } = GGML_TYPE_LAYOUTS[t.dtype as QuantType];
-    return t.shape[1] % blockSize === 0 && !(options.int8Dot && (t.dtype === "q8_0" || t.dtype === "q4_0"));
+    return t.shape[1] % blockSize === 0;
   }
   return (t.dtype === "f32" || t.dtype === "bf16" || t.dtype === "f16") && t.shape[1] % 8 === 0;
 }
@@ -78,7 +69,6 @@ function groupStep(dtype: WeightTensor["dtype"], cols: number): { step: number; 
  *
  * @param mem the memory
  * @param t the matrix `[out, in]`
- * @param options `int8Dot`: q8_0 and q4_0 kept row by row
  * @returns where it is
  *
  * @example
@@ -98,8 +88,8 @@ function groupStep(dtype: WeightTensor["dtype"], cols: number): { step: number; 
  * if (b[0] !== 1 || b[34] !== 3 || b[68] !== 0 || b[4 * 34] !== 2 || b[5 * 34] !== 4) throw new Error();
  * ```
  */
-export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor, options: GroupOptions = {}): WasmMatrix {
-  if (!groupable(t, options)) {
+export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor): WasmMatrix {
+  if (!groupable(t)) {
     const tensor = mem.place(t);
     return { dtype: t.dtype, shape: t.shape, ptr: mem.pointer(tensor), grouped: false, tensor };
   }

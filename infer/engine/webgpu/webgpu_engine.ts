@@ -59,7 +59,9 @@ export interface WebGpuEngineOptions {
   /**
    * Multiply `q8_0` and `q4_0` weights with activations rounded to 8 bits, four products at a
    * time with WGSL's `dot4I8Packed` (llama.cpp's scheme). Default false (f32 activations);
-   * refused where the adapter lacks `packed_4x8_integer_dot_product`.
+   * refused where the adapter lacks `packed_4x8_integer_dot_product`. Other formats keep f32
+   * activations here (the `cpu` oracle's `int8Dot` also rounds them for the k-quants), so
+   * compare with the oracle on `q8_0`/`q4_0` models.
    */
   readonly int8Dot?: boolean;
 }

@@ -1,0 +1,213 @@
+/**
+ * The WebAssembly text of the `wasm` engine's products of ggml block rows with activations
+ * rounded to 8 bits (`int8Dot`; the oracle is `infer/formats/int8_dot.ts`). The weights are the
+ * interleaved groups of 4 rows of `quant_wat.ts`, their levels rebuilt in registers as i8x16 from
+ * the same format descriptions; the activations come quantized, per token:
+ *
+ *   `in` signed bytes `qx`, then `in/32` f32 scales `dx`, then `in/32` f32 `dx · Σ qx`
+ *   (`5·in/4` bytes a token)
+ *
+ * and each run of weights with one scale is multiplied by them exactly in integers (i32 lanes),
+ * then converted and scaled once by `d·sc · dx` (exact in f32: an f16 times a small integer times
+ * a power of two), the k-quants' minimums subtracted through `dx · Σ qx`. So a kernel's result
+ * differs from the oracle's only by the order of its f32 sums.
+ *
+ * Two ways to multiply 16 bytes:
+ * - `simd` (128-bit SIMD): both sides widened to i16 and `i32x4.dot_i16x8_s`;
+ * - `relaxed` (relaxed SIMD): one `i32x4.relaxed_dot_i8x16_i7x16_add_s`, whose second operand
+ *   must be in 0..127 to be deterministic: the k-quants' unsigned 4/5-bit levels are used as they
+ *   are; signed levels meet `|qx|` and take `qx`'s sign (llama.cpp's trick; a level of −128 with
+ *   a negative `qx` would wrap, which ggml's quantizers never write).
+ *
+ * @module
+ */
+
+import { FORMATS, LOCALS, type QuantFormat, quantRowBytes, type Unit } from "./quant_wat.ts";
+import { c, groupStores, hsum, lines } from "./wat.ts";
+
+/** How 16 bytes of levels and activations are multiplied. */
+export type DotVariant = "simd" | "relaxed";
+
+/** Formats whose levels the descriptions give unsigned (the k-quants with minimums). */
+const UNSIGNED: ReadonlySet<QuantFormat> = new Set(["q4_k", "q5_k"]);
+
+const zero = "(v128.const i64x2 0 0)";
+const xLoad = (at: number): string => `(v128.load offset=${at} (local.get $xq))`;
+
+/**
+ * `$i += levels · x` for one i8x16 of levels (`$q` set) and the activations at byte `at`, with
+ * shared registers where the block's activations were prepared once (`pre`, legacy formats).
+ */
+function dot16(variant: DotVariant, unsigned: boolean, at: number, pre?: number): string[] {
+  if (variant === "simd") {
+    const xl = pre === undefined ? `(i16x8.extend_low_i8x16_s ${xLoad(at)})` : `(local.get $X${2 * pre})`;
+    const xh = pre === undefined ? `(i16x8.extend_high_i8x16_s ${xLoad(at)})` : `(local.get $X${2 * pre + 1})`;
+    return [
+      `(local.set $i (i32x4.add (local.get $i) (i32x4.add ` +
+      `(i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $q)) ${xl}) ` +
+      `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $q)) ${xh}))))`,
+    ];
+  }
+  if (unsigned) {
+    return [`(local.set $i (i32x4.relaxed_dot_i8x16_i7x16_add_s ${xLoad(at)} (local.get $q) (local.get $i)))`];
+  }
+  const abs = pre === undefined ? `(i8x16.abs ${xLoad(at)})` : `(local.get $X${2 * pre})`;
+  const neg = pre === undefined ? `(i8x16.lt_s ${xLoad(at)} ${zero})` : `(local.get $X${2 * pre + 1})`;
+  return [
+    `(local.set $i (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.bitselect (i8x16.neg (local.get $q)) (local.get $q) ${neg}) ` +
+    `${abs} (local.get $i)))`,
+  ];
+}
+
+/** The registers holding a legacy block's activations for its 4 rows (vector k at `$X2k`, `$X2k+1`). */
+function prepareX(variant: DotVariant, k: number): string[] {
+  const x = xLoad(16 * k);
+  return variant === "simd"
+    ? [
+      `(local.set $X${2 * k} (i16x8.extend_low_i8x16_s ${x}))`,
+      `(local.set $X${2 * k + 1} (i16x8.extend_high_i8x16_s ${x}))`,
+    ]
+    : [`(local.set $X${2 * k} (i8x16.abs ${x}))`, `(local.set $X${2 * k + 1} (i8x16.lt_s ${x} ${zero}))`];
+}
+
+/** One run of one row: its integer sum into `$i`, converted and scaled into `$a<r>`. */
+function rowUnit(
+  variant: DotVariant,
+  format: QuantFormat,
+  u: Unit,
+  r: number,
+  scale: string,
+  shared: boolean,
+): string[] {
+  const at = r * FORMATS[format].bytes;
+  return [
+    `(local.set $i ${zero})`,
+    ...u.q(at).flatMap((v, k) => [
+      `(local.set $q ${v})`,
+      ...dot16(variant, UNSIGNED.has(format), u.e0 + 16 * k, shared ? k : undefined),
+    ]),
+    `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ${scale})))`,
+  ];
+}
+
+/** An f32x4 of the activation scales (at `$xd`) of blocks `lanes`. */
+function dxLanes(lanes: number[]): string {
+  const first = lanes[0];
+  const idx = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * (l - first) + i)).join(" ");
+  const v = `(v128.load offset=${4 * first} (local.get $xd))`;
+  return lanes.every((l, i) => l === first + i) ? v : `(i8x16.shuffle ${idx} ${v} ${v})`;
+}
+
+/**
+ * `i8_<format>(w, x, y, in, out, r0, r1, n)`: `y[t·out + o] = W[o] · x[t]` for rows
+ * `r0 ≤ o < r1` and `n` tokens of quantized activations (each token's `5·in/4` bytes after the
+ * last), group by group: a group's 4 rows (a few KiB) stay in cache while every token passes.
+ *
+ * @param format the block format
+ * @param variant how bytes are multiplied
+ * @returns the function's text
+ *
+ * @example
+ * ```ts
+ * import { mmQuantI8 } from "./quant_i8_wat.ts";
+ * if (!mmQuantI8("q4_k", "simd").includes(`(export "i8_q4_k")`)) throw new Error();
+ * ```
+ */
+export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
+  const f = FORMATS[format];
+  let body: string[];
+  if (f.units.length === 1) {
+    // One run per block (q8_0, q4_0, q5_0): the activations prepared once for the 4 rows.
+    const u = f.units[0];
+    const vectors = u.q(0).length;
+    body = [
+      ...Array.from({ length: vectors }, (_, k) => prepareX(variant, k)).flat(),
+      `(local.set $dx (f32.load (local.get $xd)))`,
+      ...[0, 1, 2, 3].flatMap((r) => [
+        ...f.prep(r, r * f.bytes),
+        ...rowUnit(variant, format, u, r, `(f32x4.splat (f32.mul (local.get $d${r}) (local.get $dx)))`, true),
+      ]),
+    ];
+  } else {
+    // Super-blocks row by row: the scale vectors (4 sub-blocks' `d·sc` each) times the matching
+    // activation scales, then each run; the minimums' part as two f32x4 products with `dx · Σ qx`.
+    const hasMin = f.units.some((u) => u.min);
+    const perVector = f.units.length / 4; // runs per scale vector: 2 (q4_k, q5_k) or 4 (q6_k)
+    const dxOf = (k: number) => dxLanes([0, 1, 2, 3].map((l) => Math.floor((f.units[4 * k + l].e0) / 32)));
+    body = [0, 1, 2, 3].flatMap((r) => [
+      ...f.prep(r, r * f.bytes),
+      ...Array.from(
+        { length: perVector },
+        (_, k) => `(local.set $S${r}${k} (f32x4.mul (local.get $S${r}${k}) ${dxOf(k)}))`,
+      ),
+      ...f.units.flatMap((u) => rowUnit(variant, format, u, r, u.scale(r, r * f.bytes), false)),
+      ...(hasMin
+        ? [
+          `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.add ` +
+          `(f32x4.mul (local.get $S${r}2) (v128.load (local.get $xs))) ` +
+          `(f32x4.mul (local.get $S${r}3) (v128.load offset=16 (local.get $xs))))))`,
+        ]
+        : []),
+    ]);
+  }
+  const blocksDx = 4 * (f.size / 32); // bytes of activation scales per block
+  return lines(
+    0,
+    `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${format} groups; 8-bit activations, ${variant})`,
+    `(func (export "i8_${format}") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) ` +
+      `(param $r0 i32) (param $r1 i32) (param $n i32)`,
+    lines(
+      2,
+      `(local $o i32) (local $p i32) (local $g i32) (local $end i32) (local $rb i32) (local $yo i32) (local $tok i32)`,
+      `(local $xt i32) (local $xq i32) (local $xd i32) (local $xs i32) (local $stride i32) (local $dx f32)`,
+      ...LOCALS,
+      `(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $i v128)`,
+      `(local $X0 v128) (local $X1 v128) (local $X2 v128) (local $X3 v128)`,
+      `(local.set $rb ${quantRowBytes(format)})`,
+      `(local.set $stride (i32.add (local.get $in) (i32.shr_u (local.get $in) ${c(2)})))`,
+      `(local.set $o (local.get $r0))`,
+      `(block $end4 (loop $rows4`,
+      lines(
+        2,
+        `(br_if $end4 (i32.ge_u (local.get $o) (local.get $r1)))`,
+        `(local.set $g (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rb))))`,
+        `(local.set $xt (local.get $x))`,
+        `(local.set $yo (i32.add (local.get $y) (i32.shl (local.get $o) ${c(2)})))`,
+        `(local.set $tok ${c(0)})`,
+        `(block $endt (loop $tokens`,
+        lines(
+          2,
+          `(br_if $endt (i32.ge_u (local.get $tok) (local.get $n)))`,
+          ...[0, 1, 2, 3].map((r) => `(local.set $a${r} ${zero})`),
+          `(local.set $p (local.get $g))`,
+          `(local.set $end (i32.add (local.get $p) (i32.shl (local.get $rb) ${c(2)})))`,
+          `(local.set $xq (local.get $xt))`,
+          `(local.set $xd (i32.add (local.get $xt) (local.get $in)))`,
+          `(local.set $xs (i32.add (local.get $xd) (i32.shr_u (local.get $in) ${c(3)})))`,
+          `(block $done (loop $block`,
+          lines(
+            2,
+            `(br_if $done (i32.ge_u (local.get $p) (local.get $end)))`,
+            ...body,
+            `(local.set $p (i32.add (local.get $p) ${c(4 * f.bytes)}))`,
+            `(local.set $xq (i32.add (local.get $xq) ${c(f.size)}))`,
+            `(local.set $xd (i32.add (local.get $xd) ${c(blocksDx)}))`,
+            `(local.set $xs (i32.add (local.get $xs) ${c(blocksDx)}))`,
+            `(br $block)`,
+          ),
+          `))`,
+          ...groupStores((r) => hsum(`$a${r}`), c(4)),
+          `(local.set $tok (i32.add (local.get $tok) ${c(1)}))`,
+          `(local.set $xt (i32.add (local.get $xt) (local.get $stride)))`,
+          `(local.set $yo (i32.add (local.get $yo) (i32.shl (local.get $out) ${c(2)})))`,
+          `(br $tokens)`,
+        ),
+        `))`,
+        `(local.set $o (i32.add (local.get $o) ${c(4)}))`,
+        `(br $rows4)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
