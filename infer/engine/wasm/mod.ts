@@ -31,12 +31,16 @@ export { availableCores, type WasmBuffers, WasmEngine, type WasmEngineOptions } 
 export { loadWasmEngine, type WasmLoadOptions } from "./wasm_load.ts";
 export { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 export { KernelThreads, type KernelThreadsOptions } from "./kernel_threads.ts";
-export type { KernelName, MatmulItem } from "./_matmul_job.ts";
+export type { Int8KernelFormat, KernelFormat, KernelName, MatmulItem } from "./_matmul_job.ts";
 export {
+  type DqKernel,
+  type I8Kernel,
   instantiateKernels,
   type KernelBuild,
   type KernelExports,
   kernelsModule,
+  type MmKernel,
+  type MvKernel,
   wasmKernelsAvailable,
 } from "./kernels.ts";
 export { WasmMemory } from "./wasm_memory.ts";
