@@ -295,6 +295,29 @@ Deno.test({
     }
     const badKv = await infer("x.json", "--engine", "cpu", "--kv-cache", "q8");
     equal(badKv.code, 2);
+    // 8-bit activations: a setting of the run (other answers), continued only with the same.
+    const i8 = await infer(
+      "i8.json",
+      "--engine",
+      "cpu",
+      "--quantize",
+      "q8_0",
+      "--activations",
+      "int8",
+      "--threads",
+      "2",
+    );
+    equal(i8.code, 0, i8.stderr);
+    equal(JSON.parse(await Deno.readTextFile(`${tmp.dir}/i8.json.run.json`)).settings.activations, "int8");
+    const f32Again = await infer("i8.json", "--engine", "cpu", "--quantize", "q8_0");
+    equal(f32Again.code, 2);
+    ok(f32Again.stderr.includes("activations: int8 → unset"), f32Again.stderr);
+    const badAct = await infer("x.json", "--engine", "cpu", "--activations", "int4");
+    equal(badAct.code, 2);
+    ok(badAct.stderr.includes("--activations is f32 or int8"), badAct.stderr);
+    const badThreads = await infer("x.json", "--engine", "cpu", "--threads", "0");
+    equal(badThreads.code, 2);
+    ok(badThreads.stderr.includes("--threads is a whole number"), badThreads.stderr);
     const bad = await infer("x.json", "--engine", "cpu", "--bits", "3");
     equal(bad.code, 2);
     ok(bad.stderr.includes("--bits is 4 or 8"), bad.stderr);

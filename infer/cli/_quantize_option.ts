@@ -82,8 +82,36 @@ export function kvCacheOption(value: string | boolean | undefined, command: stri
   return value;
 }
 
+/** The help lines of `--activations`. */
+export const ACTIVATIONS_HELP: string =
+  `  --activations A       f32 (default) or int8: quantized weights (q8_0, q4_0, q5_0, q4_k, q5_k, q6_k)
+                        meet activations rounded to 8 bits, multiplied in integers, as llama.cpp does
+                        (cpu: every block format, q8_0 decoded about twice as fast; webgpu: q8_0
+                        and q4_0)`;
+
+/**
+ * The activations `--activations` asks for.
+ *
+ * @param value the option's value
+ * @param command the command (for messages)
+ * @returns `int8`, or `undefined` for f32 (the default)
+ * @throws {UsageError} for another value
+ *
+ * @example
+ * ```ts
+ * import { activationsOption } from "./_quantize_option.ts";
+ * if (activationsOption("int8", "infer") !== "int8" || activationsOption("f32", "infer") !== undefined) throw new Error();
+ * ```
+ */
+export function activationsOption(value: string | boolean | undefined, command: string): "int8" | undefined {
+  if (value === undefined || value === "f32") return undefined;
+  if (value !== "int8") throw new UsageError(`${command}: --activations is f32 or int8; got "${value}"`);
+  return value;
+}
+
 /** The help lines of `--threads` for the local engines. */
-export const THREADS_HELP = `  --threads N           cpu: threads computing the weights' products (default: the cores
+export const THREADS_HELP: string =
+  `  --threads N           cpu: threads computing the weights' products (default: the cores
                         available); llamacpp: CPU threads (default 1)`;
 
 /**

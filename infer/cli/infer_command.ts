@@ -33,6 +33,8 @@ import {
 } from "../predict/run.ts";
 import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "../predict/_iepile_flags.ts";
 import {
+  ACTIVATIONS_HELP,
+  activationsOption,
   KV_CACHE_HELP,
   kvCacheOption,
   QUANTIZE_HELP,
@@ -85,6 +87,7 @@ Model and engine:
 ${QUANTIZE_HELP} (llamacpp: the
                         cached export is written in that preset)
 ${KV_CACHE_HELP}
+${ACTIVATIONS_HELP}
   --template NAME       the chat template the model was trained with (see 'iepile prompt --list';
                         OneKE: llama2_zh; chat_template = the tokenizer's own)
   --engine E            auto (default: webgpu on a real GPU; without one llamacpp, else cpu), cpu,
@@ -144,6 +147,7 @@ const SPEC = {
   lora: { type: "string", aliases: ["checkpoint_dir"] },
   quantize: { type: "string" },
   "kv-cache": { type: "string" },
+  activations: { type: "string" },
   template: { type: "string" },
   engine: { type: "string" },
   gguf: { type: "string" },
@@ -215,6 +219,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   }
   const quantize = quantizeOption(v, "infer");
   const kvCache = kvCacheOption(v["kv-cache"], "infer");
+  const activations = activationsOption(v.activations, "infer");
   const threads = threadsOption(v.threads, "infer");
   const pairKeys = parsePairKeys(v["pair-keys"]);
   const shapeOptions: ShapeOptions = { pairKeys };
@@ -264,6 +269,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
       lora: v.lora as string | undefined,
       quantize,
       kvCache,
+      activations,
       gguf: v.gguf as string | undefined,
       template,
       hasTokenizer: tokenizer !== undefined,
@@ -287,8 +293,10 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   if (engine === "openai") {
     const baseUrl = requiredOption(v, "base-url", "infer");
     if (v.extractive) throw new UsageError("infer: --extractive needs a local engine (cpu, webgpu)");
-    if (quantize !== undefined || kvCache !== undefined) {
-      throw new UsageError("infer: --quantize and --kv-cache need a local engine (the server holds its model)");
+    if (quantize !== undefined || kvCache !== undefined || activations !== undefined) {
+      throw new UsageError(
+        "infer: --quantize, --kv-cache and --activations need a local engine (the server holds its model)",
+      );
     }
     if (v["top-k"] !== undefined) throw new UsageError("infer: --top-k is not part of the OpenAI API");
     const api = (v.api ?? (template ? "completions" : "chat")) as "completions" | "chat";
@@ -369,6 +377,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         kvCache,
         engine: engine as "cpu" | "webgpu",
         threads,
+        int8Dot: activations === "int8",
         contextSize,
         tokenizer,
         // The CPU engine computes in a worker: this thread stays free for signals and progress.

@@ -21,7 +21,7 @@ import { openEngine, probeGpu } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { perplexityOf, type SequenceScorer, sessionScorer } from "../predict/perplexity.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
-import { kvCacheOption, quantizeOption, threadsOption } from "./_quantize_option.ts";
+import { activationsOption, kvCacheOption, quantizeOption, threadsOption } from "./_quantize_option.ts";
 
 /** Help of `perplexity`. */
 export const PERPLEXITY_HELP: string = `iepile perplexity — how well a model predicts texts
@@ -42,6 +42,8 @@ it (the answer, then the end-of-answer token; prompt and answer cut to --cutoff-
   --kv-cache F           the KV cache's format: f32 (default) or f16, as llama.cpp keeps it
   --threads N            cpu: threads computing the weights' products (default: the cores
                          available); llamacpp: CPU threads (default: all cores)
+  --activations A        f32 (default) or int8: quantized weights meet activations rounded to 8
+                         bits, as llama.cpp does (cpu: every block format; webgpu: q8_0, q4_0)
   --input FILE           texts or instruction records
   --template NAME        chat template of instruction records (e.g. llama2_zh, qwen)
   --engine E             auto (webgpu on a GPU, else cpu), cpu, webgpu, or llamacpp (the model
@@ -90,6 +92,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
     quantize: { type: "string" },
     "kv-cache": { type: "string" },
     threads: { type: "string" },
+    activations: { type: "string" },
     bits: { type: "string" },
     input: { type: "string" },
     template: { type: "string" },
@@ -117,6 +120,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
   const quantize = quantizeOption(v, "perplexity");
   const kvCache = kvCacheOption(v["kv-cache"], "perplexity");
   const threads = threadsOption(v.threads, "perplexity");
+  const activations = activationsOption(v.activations, "perplexity");
   if (v.gguf !== undefined && quantize !== undefined) {
     throw new UsageError("perplexity: --quantize applies to --model; a --gguf file is run as it is");
   }
@@ -146,6 +150,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
       quantize,
       kvCache,
       threads,
+      int8Dot: activations === "int8",
       tokenizer,
       contextSize: longest,
       quiet,
@@ -254,6 +259,7 @@ async function openScorer(
     quantize?: QuantPreset;
     kvCache?: "f32" | "f16";
     threads?: number;
+    int8Dot?: boolean;
     tokenizer: PromptTokenizer;
     contextSize: number;
     quiet: boolean;
@@ -289,6 +295,7 @@ async function openScorer(
       quantize: o.quantize,
       kvCache: o.kvCache,
       threads: o.threads,
+      int8Dot: o.int8Dot,
       contextSize: o.contextSize,
       onProgress: (p) => progress.update(p),
     });

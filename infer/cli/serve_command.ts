@@ -14,7 +14,7 @@ import { defaultEngine } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { startGenerator } from "../predict/start_generator.ts";
 import { WorkerGenerator } from "../predict/worker_generator.ts";
-import { kvCacheOption, quantizeOption, threadsOption } from "./_quantize_option.ts";
+import { activationsOption, kvCacheOption, quantizeOption, threadsOption } from "./_quantize_option.ts";
 import { serveOpenAi } from "../serve/openai_server.ts";
 
 /** Help of `serve`. */
@@ -44,6 +44,9 @@ answer then always parses, with exactly the schema's keys. GET /health needs no 
                       tokenizer's own
   --engine E          webgpu or cpu (default: webgpu on a real GPU, else cpu)
   --threads N         cpu: threads computing the weights' products (default: the cores available)
+  --activations A     f32 (default) or int8: quantized weights meet activations rounded to 8 bits,
+                      multiplied in integers, as llama.cpp does (cpu: every block format; webgpu:
+                      q8_0 and q4_0)
   --port N            port (default 8000; 0 = any free port)
   --host H            interface (default 127.0.0.1, this machine only; 0.0.0.0 = every interface)
   --api-key KEY       require Authorization: Bearer KEY on every /v1 request
@@ -87,6 +90,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
       ["quantize", "quantize"],
       ["kv-cache", "kv_cache"],
       ["threads", "threads"],
+      ["activations", "activations"],
       ["bits", "bits"],
       ["template", "template"],
       ["engine", "engine"],
@@ -126,6 +130,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   const quantize = quantizeOption(v, "serve");
   const kvCache = kvCacheOption(v["kv-cache"], "serve");
   const threads = threadsOption(v.threads, "serve");
+  const activations = activationsOption(v.activations, "serve");
   const engine = engineName ?? await defaultEngine();
   const progress = new LoadProgressLine();
   // The CPU engine computes in a worker: on this thread each token would hold up every request.
@@ -136,6 +141,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     kvCache,
     engine,
     threads,
+    int8Dot: activations === "int8",
     contextSize,
     worker: true,
     onProgress: (p) => progress.update(p),

@@ -54,9 +54,9 @@ async function useWasm(options: CreateEngineOptions): Promise<boolean> {
  */
 export async function createEngine(model: LoadedModel, options: CreateEngineOptions = {}): Promise<Engine> {
   if ((options.engine ?? "webgpu") === "cpu") {
-    const { contextSize, kvCache, threads } = options;
-    if (await useWasm(options)) return await WasmEngine.create(model, { contextSize, kvCache, threads });
-    return new CpuEngine(model, { contextSize, kvCache });
+    const { contextSize, kvCache, threads, int8Dot } = options;
+    if (await useWasm(options)) return await WasmEngine.create(model, { contextSize, kvCache, threads, int8Dot });
+    return new CpuEngine(model, { contextSize, kvCache, int8Dot });
   }
   return await WebGpuEngine.create(model, options);
 }
@@ -89,12 +89,13 @@ export type OpenEngineOptions = CreateEngineOptions & Omit<LoadOptions, "place">
  */
 export async function openEngine(dir: string, options: OpenEngineOptions = {}): Promise<Engine> {
   if ((options.engine ?? "webgpu") === "webgpu") return await WebGpuEngine.load(dir, options);
-  const { lora, loraMode, dtype, quantize, onProgress, contextSize, kvCache, threads } = options;
+  const { lora, loraMode, dtype, quantize, onProgress, contextSize, kvCache, threads, int8Dot } = options;
   if (await useWasm(options)) {
-    return await loadWasmEngine(dir, { lora, loraMode, dtype, quantize, onProgress, contextSize, kvCache, threads });
+    const engineOptions = { contextSize, kvCache, threads, int8Dot };
+    return await loadWasmEngine(dir, { lora, loraMode, dtype, quantize, onProgress, ...engineOptions });
   }
   const model = await loadModel(dir, { lora, loraMode, dtype, quantize, onProgress });
-  return new CpuEngine(model, { contextSize, kvCache });
+  return new CpuEngine(model, { contextSize, kvCache, int8Dot });
 }
 
 /** What {@linkcode probeGpu} found: a real GPU, only a software adapter, or no adapter. */

@@ -349,6 +349,8 @@ export interface RunChoices {
   quantize?: string;
   /** `--kv-cache` (cpu, webgpu). */
   kvCache?: "f32" | "f16";
+  /** `--activations int8`: quantized weights meet 8-bit activations (llama.cpp's always do). */
+  activations?: "int8";
   /** The GGUF file (llama.cpp). */
   gguf?: string;
   /** The template's name. */
@@ -447,6 +449,7 @@ export async function answerSettings(c: RunChoices): Promise<RunSettings> {
     quantize: openai || c.gguf !== undefined ? null : c.quantize ?? null,
     // Recorded only when not the default, so that earlier run files still match.
     "kv-cache": !openai && c.kvCache === "f16" ? "f16" : null,
+    activations: !openai && c.activations === "int8" ? "int8" : null,
     gguf: local || openai ? null : await real(c.gguf), // only llama.cpp runs it
     "gguf file": local || openai ? null : await files(c.gguf),
     template: c.template ?? null,

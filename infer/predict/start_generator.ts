@@ -29,6 +29,8 @@ export interface StartGeneratorOptions {
   readonly engine: "cpu" | "webgpu";
   /** `cpu`: threads computing the products (default: the cores available). */
   readonly threads?: number;
+  /** Quantized weights meet activations rounded to 8 bits (cpu, webgpu; default false). */
+  readonly int8Dot?: boolean;
   /** Tokens the engine's session holds (default: the engine's default for the model). */
   readonly contextSize?: number;
   /** Called as the weights are read. */
@@ -75,9 +77,18 @@ export interface LoadedEngine {
  */
 export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
   const tokenizer = options.tokenizer ?? await loadModelTokenizer(options.model);
-  const { engine, lora, quantize, kvCache, contextSize, onProgress, threads } = options;
+  const { engine, lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot } = options;
   return {
-    engine: await openEngine(options.model, { engine, lora, quantize, kvCache, contextSize, onProgress, threads }),
+    engine: await openEngine(options.model, {
+      engine,
+      lora,
+      quantize,
+      kvCache,
+      contextSize,
+      onProgress,
+      threads,
+      int8Dot,
+    }),
     tokenizer,
   };
 }
@@ -108,8 +119,8 @@ export async function loadEngine(options: StartGeneratorOptions): Promise<Loaded
  */
 export async function startGenerator(options: StartGeneratorOptions): Promise<LocalGenerator | WorkerGenerator> {
   if (options.worker && options.engine === "cpu") {
-    const { model, lora, quantize, kvCache, contextSize, onProgress, threads } = options;
-    return await WorkerGenerator.start({ model, lora, quantize, kvCache, contextSize, onProgress, threads });
+    const { model, lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot } = options;
+    return await WorkerGenerator.start({ model, lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot });
   }
   const { engine, tokenizer } = await loadEngine(options);
   return new LocalGenerator(engine, tokenizer);

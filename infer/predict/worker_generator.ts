@@ -29,6 +29,8 @@ export interface WorkerGeneratorOptions {
   readonly contextSize?: number;
   /** Threads computing the products (default: the cores available). */
   readonly threads?: number;
+  /** Quantized weights meet activations rounded to 8 bits (default false). */
+  readonly int8Dot?: boolean;
   /** Called as the worker reads the weights. */
   readonly onProgress?: (p: LoadProgress) => void;
 }
@@ -128,6 +130,7 @@ export class WorkerGenerator implements TextGenerator {
       kvCache: options.kvCache,
       contextSize: options.contextSize,
       threads: options.threads,
+      int8Dot: options.int8Dot,
     };
     worker.postMessage({ type: "init", init, cancel: shared } satisfies ToWorker);
     try {
