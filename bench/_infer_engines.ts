@@ -1,6 +1,7 @@
 /**
  * The engines `infer_bench.ts` times, one entry each in {@linkcode ENGINES}: llama.cpp (the
- * baseline), `cpu` (the WebAssembly SIMD path), the `cpu oracle` (plain TypeScript), `webgpu`, and
+ * baseline), `cpu` (the WebAssembly SIMD path), `cpu i8` (the same with 8-bit activations on
+ * quantized weights), the `cpu oracle` (plain TypeScript), `webgpu`, and
  * `webgpu` with 8-bit activations. An entry opens its engine on
  * one weight format and gives one contender per thread count it runs at (an engine with a
  * `threads` option: one per count asked; one without: a single one), each loaded once and timed
@@ -218,6 +219,24 @@ const cpu: EngineEntry = {
     })),
 };
 
+/** The `cpu` engine with 8-bit activations (`--activations int8`), on quantized weights only. */
+const cpuInt8: EngineEntry = {
+  name: "cpu i8",
+  open: (setup, threadCounts) =>
+    setup.format === "f32" || setup.format === "f16" || setup.format === "bf16"
+      ? Promise.resolve([])
+      : Promise.all(threadCounts.map(async (threads) => {
+        const engine = await WasmEngine.create(setup.model, { contextSize: setup.contextSize, threads, int8Dot: true });
+        return greedyContender({
+          engine: "cpu i8",
+          threadsLabel: String(threads),
+          compareThreads: threads,
+          hostMemory: true,
+          dispose: () => Promise.resolve(engine.dispose()),
+        }, sessionRun(setup, () => engine.createSession()));
+      })),
+};
+
 /** The plain TypeScript oracle (one thread): what the fast path is checked against. */
 const oracle: EngineEntry = {
   name: "cpu oracle",
@@ -322,7 +341,7 @@ const webgpuInt8: EngineEntry = {
 };
 
 /** The engines timed, baseline first; the table keeps this order. */
-export const ENGINES: readonly EngineEntry[] = [llamaCpp, cpu, oracle, webgpu, webgpuInt8];
+export const ENGINES: readonly EngineEntry[] = [llamaCpp, cpu, cpuInt8, oracle, webgpu, webgpuInt8];
 
 /** The baseline every ratio is to. */
 export const BASELINE = "llama.cpp";
