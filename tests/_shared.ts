@@ -93,3 +93,22 @@ export async function tempDir(): Promise<{ dir: string; [Symbol.asyncDispose]():
   const dir = await Deno.makeTempDir({ prefix: "iepile-test-" });
   return { dir, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
 }
+
+/**
+ * The largest |Δ| between two engines' logits relative to the largest |logit| of the reference,
+ * over all positions.
+ *
+ * @param got the logits checked
+ * @param want the reference logits
+ * @returns the relative difference
+ */
+export function relDiff(got: Float32Array[], want: Float32Array[]): number {
+  let d = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    for (let j = 0; j < want[i].length; j++) {
+      d = Math.max(d, Math.abs(got[i][j] - want[i][j]));
+      scale = Math.max(scale, Math.abs(want[i][j]));
+    }
+  }
+  return d / scale;
+}

@@ -30,7 +30,7 @@ import { int8DotAvailable } from "../infer/engine/webgpu/kernels/int8_dot.ts";
 import type { ModelWeights } from "../infer/model/model_spec.ts";
 import { shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { loadTokenizer } from "../templates/mod.ts";
-import { runCli, skipNotice, tempDir } from "./_shared.ts";
+import { relDiff, runCli, skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
 if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU quantized-kernel checks", "no WebGPU adapter on this machine");
@@ -58,18 +58,6 @@ function mapMatrices(w: ModelWeights, f: (t: WeightTensor) => WeightTensor): Mod
       w3: f(l.w3),
     })),
   };
-}
-
-/** Largest |Δ| over the largest |value| of `want`. */
-function relDiff(got: Float32Array[], want: Float32Array[]): number {
-  let d = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    for (let j = 0; j < want[i].length; j++) {
-      d = Math.max(d, Math.abs(got[i][j] - want[i][j]));
-      scale = Math.max(scale, Math.abs(want[i][j]));
-    }
-  }
-  return d / scale;
 }
 
 Deno.test("quantized weights: the cpu engine computes with their dequantized values, every format", async (t) => {

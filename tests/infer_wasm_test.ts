@@ -19,19 +19,7 @@ import { quantizeTensor, type QuantTensor } from "../infer/formats/quant_tensor.
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { INT8_DOT_FORMATS, int8Activations, int8DotRow } from "../infer/formats/int8_dot.ts";
 import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
-import { tempDir } from "./_shared.ts";
-
-/** Largest |Δ| relative to the largest |logit| of the oracle, over all positions. */
-function relDiff(got: Float32Array[], want: Float32Array[]): number {
-  let d = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    for (let j = 0; j < want[i].length; j++) {
-      d = Math.max(d, Math.abs(got[i][j] - want[i][j]));
-      scale = Math.max(scale, Math.abs(want[i][j]));
-    }
-  }
-  return d / scale;
-}
+import { relDiff, tempDir } from "./_shared.ts";
 
 /**
  * Per position, |Δ| relative to the oracle's largest |logit| there: sorted, so the median and the

@@ -9,22 +9,10 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { CpuEngine, generate, type LoadedModel, loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
-import { skipNotice, tempDir } from "./_shared.ts";
+import { relDiff, skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
 if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU engine tests", "no WebGPU adapter on this machine");
-
-/** Largest |Δ| relative to the largest |logit| of the oracle, over all positions. */
-function relDiff(gpu: Float32Array[], cpu: Float32Array[]): number {
-  let d = 0, scale = 0;
-  for (let i = 0; i < cpu.length; i++) {
-    for (let j = 0; j < cpu[i].length; j++) {
-      d = Math.max(d, Math.abs(gpu[i][j] - cpu[i][j]));
-      scale = Math.max(scale, Math.abs(cpu[i][j]));
-    }
-  }
-  return d / scale;
-}
 
 const PROMPT = [1, 17, 200, 42, 99, 5, 260, 7, 8, 9, 10, 300, 301, 2, 44, 45, 46, 47, 48];
 const base = { vocabSize: 320, hidden: 64, intermediate: 96, heads: 4, layers: 2 };

@@ -1,7 +1,8 @@
 /**
  * What `--engine auto` runs: WebGPU on a real GPU; on a machine without one (no adapter, or a
- * software adapter such as llvmpipe), llama.cpp when it loads there (several times faster on a
- * CPU than the cpu engine), else the cpu engine.
+ * software adapter such as llvmpipe), llama.cpp when it loads there (on IEPile's prompt-heavy records the faster
+ * engine on a CPU: `bench/infer_bench.ts` measures it prefilling 1.4–3.4× faster than the cpu engine, which decodes
+ * f32 and bf16 faster on two threads; see the README's Speed section), else the cpu engine.
  *
  * @module
  */
@@ -16,7 +17,7 @@ export type AutoEngine = "webgpu" | "llamacpp" | "cpu";
 export interface AutoEngineChoice {
   /** The engine. */
   readonly engine: AutoEngine;
-  /** Why, e.g. `no GPU (only the software adapter llvmpipe …); llama.cpp is the fastest engine on a CPU`. */
+  /** Why, e.g. `no GPU (only the software adapter llvmpipe …); llama.cpp prefills prompts fastest on a CPU`. */
   readonly reason: string;
 }
 
@@ -58,7 +59,9 @@ export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise
     : "no GPU";
   if (options.extractive) return { engine: "cpu", reason: `${noGpu}; --extractive needs the cpu or webgpu engine` };
   const failed = await (options.llamaCpp ?? llamaCppLoads)();
-  if (failed === undefined) return { engine: "llamacpp", reason: `${noGpu}; llama.cpp is the fastest engine on a CPU` };
+  if (failed === undefined) {
+    return { engine: "llamacpp", reason: `${noGpu}; llama.cpp prefills prompts fastest on a CPU` };
+  }
   return { engine: "cpu", reason: `${noGpu}, and llama.cpp does not load here (${failed})` };
 }
 
