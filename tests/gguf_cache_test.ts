@@ -154,6 +154,12 @@ Deno.test("auto: webgpu on a real GPU; without one llama.cpp when it loads, else
   equal(none.engine, "cpu");
   ok(none.reason.includes("no prebuilt binary"), none.reason);
   equal((await chooseAutoEngine({ gpu: gpu("software"), llamaCpp: loads, extractive: true })).engine, "cpu");
+  // f32 weights: the cpu engine is the faster on a CPU (bench/infer_bench.ts); on a GPU, webgpu.
+  const f32 = await chooseAutoEngine({ gpu: gpu("none"), llamaCpp: loads, weights: "f32" });
+  equal(f32.engine, "cpu");
+  ok(f32.reason.includes("f32 weights"), f32.reason);
+  equal((await chooseAutoEngine({ gpu: gpu("real", "RTX"), llamaCpp: loads, weights: "f32" })).engine, "webgpu");
+  equal((await chooseAutoEngine({ gpu: gpu("none"), llamaCpp: loads, weights: "bf16" })).engine, "llamacpp");
 });
 
 Deno.test({
@@ -162,7 +168,8 @@ Deno.test({
   async fn() {
     await using tmp = await tempDir();
     const model = `${tmp.dir}/model`;
-    await writeRandomModel(model, MODEL);
+    // 16-bit weights, as models are published (with f32 ones auto takes the cpu engine: checked below).
+    await writeRandomModel(model, { ...MODEL, dtype: "f16" });
     const out = `${tmp.dir}/out`;
     await Deno.mkdir(out);
     const input = `${out}/test.json`;
@@ -195,6 +202,18 @@ Deno.test({
       const again = await runCli([...args, "--output", `${out}/pred2.json`]);
       equal(again.code, 0, again.stderr);
       ok(!again.stderr.includes("exporting "), "the cached GGUF is reused: " + again.stderr);
+      // The same model in f32: the cpu engine, and nothing exported.
+      const f32 = `${tmp.dir}/model32`;
+      await writeRandomModel(f32, MODEL);
+      const r32 = await runCli([
+        "infer",
+        ...args.slice(1).map((a) => a === model ? f32 : a),
+        "--output",
+        `${out}/p32.json`,
+      ]);
+      equal(r32.code, 0, r32.stderr);
+      ok(r32.stderr.includes("engine auto → cpu: no GPU") && r32.stderr.includes("f32 weights"), r32.stderr);
+      ok(!r32.stderr.includes("exporting "), r32.stderr);
       deepEqualLines(await Deno.readTextFile(`${out}/pred.json`), await Deno.readTextFile(`${out}/pred2.json`));
     } finally {
       if (before === undefined) Deno.env.delete("IEPILE_CACHE_DIR");

@@ -17,6 +17,7 @@ import { shapeToJsonSchema } from "../constrain/json_schema.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { isGgufFile } from "../formats/gguf_read.ts";
+import { join } from "node:path";
 import type { SamplingOptions } from "../decode/sampling.ts";
 import { chooseAutoEngine, llamaCppLoads } from "../predict/auto_engine.ts";
 import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "../predict/llamacpp_binding.ts";
@@ -347,7 +348,9 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
     }
     if (template === undefined) throw new UsageError("infer: --template is required (see 'iepile infer --help')");
     new PromptRenderer({ template, tokenizer }); // the template's special tokens exist in this tokenizer
-    if (engine === "auto") engine = await autoEngine(v.extractive === true, quiet, io);
+    if (engine === "auto") {
+      engine = await autoEngine(v.extractive === true, quantize ?? await weightFormat(modelDir), quiet, io);
+    }
     if (engine === "llamacpp") {
       if (!quiet && !await llamaCppBindingCached()) {
         io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);
@@ -472,9 +475,15 @@ async function ensureGguf(
 }
 
 /** `--engine auto` for a local model: the engine chosen, told in one line. */
-async function autoEngine(extractive: boolean, quiet: boolean, io: { err(t: string): void }): Promise<string> {
+async function autoEngine(
+  extractive: boolean,
+  weights: string | undefined,
+  quiet: boolean,
+  io: { err(t: string): void },
+): Promise<string> {
   const choice = await chooseAutoEngine({
     extractive,
+    weights,
     llamaCpp: async () => {
       if (!quiet && !await llamaCppBindingCached()) {
         io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);
@@ -484,6 +493,20 @@ async function autoEngine(extractive: boolean, quiet: boolean, io: { err(t: stri
   });
   if (!quiet) io.err(`engine auto → ${choice.engine}: ${choice.reason} (--engine names another)\n`);
   return choice.engine;
+}
+
+/**
+ * The format a model folder's weights are stored in (`config.json`'s `torch_dtype`: `f32`, `f16`,
+ * `bf16`); undefined for a GGUF file or where the folder does not say.
+ */
+async function weightFormat(model: string): Promise<string | undefined> {
+  if (await isGgufFile(model)) return undefined;
+  try {
+    const config = JSON.parse(await Deno.readTextFile(join(model, "config.json")));
+    return { float32: "f32", float16: "f16", bfloat16: "bf16" }[String(config.torch_dtype)];
+  } catch {
+    return undefined; // the load reports a bad folder with its own message
+  }
 }
 
 function parsePairKeys(value: string | boolean | undefined): readonly [string, string] | undefined {
