@@ -68,8 +68,9 @@ export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise
     : "no GPU";
   if (options.extractive) return { engine: "cpu", reason: `${noGpu}; --extractive needs the cpu or webgpu engine` };
   if (options.weights === "f32") {
-    // bench/infer_bench.ts on a 2-core machine, a 400-token prompt and 50 tokens decoded: 1.7 s on
-    // the cpu engine (its default threads), 2.1 s on llama.cpp (its default, 1 thread; 1.8 s on 2).
+    // By bench/infer_bench.ts's rates on a 2-core machine, a 400-token prompt and 50 tokens decoded
+    // take 1.7 s on the cpu engine (its default threads), 2.1 s on llama.cpp (its default, 1 thread;
+    // 1.8 s on 2).
     return { engine: "cpu", reason: `${noGpu}; with f32 weights the cpu engine computes a record fastest on a CPU` };
   }
   const failed = await (options.llamaCpp ?? llamaCppLoads)();
