@@ -6,11 +6,14 @@
  * - `wasm_engine.ts`: {@linkcode WasmEngine} and its sessions (the forward pass; norms, RoPE and
  *   attention as the oracle computes them, on buffers allocated once).
  * - `wasm_load.ts`: {@linkcode loadWasmEngine} (a model folder or GGUF file read into the memory).
- * - `kernels.ts`: the embedded module and its exports; `kernels.wat` is its text, made with the
- *   binary by `scripts/build_wasm.ts`.
+ * - `kernels.ts`: the embedded modules and their exports: `kernels.wat` (128-bit SIMD),
+ *   `kernels_fma.wat` (the same with relaxed SIMD's fused multiply-add) and `kernels_relaxed.wat`
+ *   (relaxed SIMD's 8-bit dot products), each text made with its binary by `scripts/build_wasm.ts`.
  * - `kernel_threads.ts`: the caller and its workers sharing a job of matrix products.
  * - `wasm_memory.ts`: the shared memory (weights placed once, activations, scratch).
  * - `wasm_matrix.ts`: weight matrices in the kernels' layout (rows in groups of 4).
+ * - `int8_input.ts`: activations rounded to 8 bits (as the oracle rounds them) in the layout the
+ *   `i8_*` kernels read.
  *
  * @example
  * ```ts

@@ -6,9 +6,10 @@
  * on buffers allocated once.
  *
  * Formats with kernels: f32, bf16, f16 (packed, widened in registers) and the ggml block formats
- * q8_0, q4_0, q5_0, q4_k, q5_k, q6_k (dequantized in registers; activations stay f32). Matrices
- * whose width is not a multiple of 8, and the block formats with `int8Dot` (8-bit activations), run
- * through the oracle's product.
+ * q8_0, q4_0, q5_0, q4_k, q5_k, q6_k (dequantized in registers with f32 activations, or, with
+ * `int8Dot`, multiplied in integers with activations rounded to 8 bits as the oracle rounds them).
+ * Matrices whose width is not a multiple of 8 run through the oracle's product. Attention runs in
+ * kernels over a KV cache kept in the shared memory.
  *
  * @module
  */
