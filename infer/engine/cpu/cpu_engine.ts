@@ -6,7 +6,17 @@
  * @module
  */
 
-import { addInPlace, matmul, matmulInt8, rmsnorm, rope, softmax, swiglu } from "./cpu_math.ts";
+import {
+  addInPlace,
+  addLoraUpdate,
+  attendHead,
+  matmul,
+  matmulInt8,
+  rmsnorm,
+  rope,
+  roundToHalf,
+  swiglu,
+} from "./cpu_math.ts";
 import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
@@ -14,7 +24,6 @@ import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
 import type { Tensor } from "../../formats/tensor.ts";
 import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
-import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
 import { INT8_DOT_FORMATS } from "../../formats/int8_dot.ts";
 
 /** Options of the CPU engine. */
@@ -117,12 +126,7 @@ export class CpuEngine implements Engine {
       ? matmulInt8(xs, n, w, bias)
       : matmul(xs, n, w, bias);
     const d = this.loraDeltas.get(name);
-    if (d) {
-      const [out, inp] = w.shape;
-      const ax = matmul(xs, n, { dtype: "f32", shape: [d.r, inp], data: d.a });
-      const bax = matmul(ax, n, { dtype: "f32", shape: [out, d.r], data: d.b });
-      for (let i = 0; i < y.length; i++) y[i] += d.scale * bax[i];
-    }
+    if (d) addLoraUpdate(y, xs, n, d);
     return y;
   }
 }
@@ -255,22 +259,11 @@ class CpuSession implements Session {
     const scale = 1 / Math.sqrt(headDim);
     const scores = new Float64Array(positions[n - 1] + 1);
     for (let t = 0; t < n; t++) {
-      const pos = positions[t];
       for (let h = 0; h < heads; h++) {
+        const at = (t * heads + h) * headDim;
+        const slope = e.slopes.length ? e.slopes[h] : 0;
         const kvh = Math.floor(h / group);
-        const qBase = (t * heads + h) * headDim;
-        for (let j = 0; j <= pos; j++) {
-          const kBase = j * kvDim + kvh * headDim;
-          let s = 0;
-          for (let i = 0; i < headDim; i++) s += q[qBase + i] * keys[kBase + i];
-          scores[j] = s * scale + (e.slopes.length ? e.slopes[h] * (j - pos) : 0);
-        }
-        softmax(scores, 0, pos + 1);
-        for (let j = 0; j <= pos; j++) {
-          const vBase = j * kvDim + kvh * headDim;
-          const pj = scores[j];
-          for (let i = 0; i < headDim; i++) out[qBase + i] += pj * values[vBase + i];
-        }
+        attendHead(q, at, keys, values, kvh * headDim, kvDim, headDim, positions[t], scale, slope, scores, out, at);
       }
     }
     return out;
@@ -287,11 +280,6 @@ class CpuSession implements Session {
     this.#keys = this.#keys.map(grow);
     this.#values = this.#values.map(grow);
   }
-}
-
-/** Each value replaced by the nearest IEEE half (what an f16 cache holds). */
-function roundToHalf(a: Float32Array): void {
-  for (let i = 0; i < a.length; i++) a[i] = f16ToF32(f32ToF16(a[i]));
 }
 
 /**

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { table16 } from "../../formats/dtype.ts";
+import { f16ToF32, f32ToF16, table16 } from "../../formats/dtype.ts";
 import type { Tensor } from "../../formats/tensor.ts";
+import type { LoraDelta } from "../../model/lora.ts";
 import { weightRow, weightRowBytes, type WeightTensor } from "../../formats/quant_tensor.ts";
 import { INT8_DOT_FORMATS, int8Activations, type Int8DotFormat, int8DotRow } from "../../formats/int8_dot.ts";
 
@@ -138,15 +139,36 @@ export function dot(a: Float32Array, x: Float32Array, offset: number, len: numbe
  * ```
  */
 export function rmsnorm(xs: Float32Array, n: number, weight: Tensor, eps: number): Float32Array {
+  return rmsnormInto(xs, n, weight, eps, new Float32Array(n * weight.shape[0]));
+}
+
+/**
+ * {@linkcode rmsnorm} into a given array (an engine's buffer allocated once).
+ *
+ * @param xs rows, `n × dim` (at least)
+ * @param n number of rows
+ * @param weight the scale `[dim]` (f32)
+ * @param eps epsilon
+ * @param out where the `n × dim` normalized rows go
+ * @returns `out`
+ *
+ * @example
+ * ```ts
+ * import { rmsnormInto } from "./cpu_math.ts";
+ * const out = new Float32Array(3);
+ * rmsnormInto(new Float32Array([3, 4]), 1, { dtype: "f32", shape: [2], data: new Float32Array([1, 1]) }, 0, out);
+ * if (Math.abs(out[1] - 4 / Math.sqrt(12.5)) > 1e-6 || out[2] !== 0) throw new Error(String(out));
+ * ```
+ */
+export function rmsnormInto(xs: Float32Array, n: number, weight: Tensor, eps: number, out: Float32Array): Float32Array {
   const dim = weight.shape[0];
-  const ys = new Float32Array(n * dim);
   for (let t = 0; t < n; t++) {
     let ss = 0;
     for (let i = 0; i < dim; i++) ss += xs[t * dim + i] ** 2;
     const scale = 1 / Math.sqrt(ss / dim + eps);
-    for (let i = 0; i < dim; i++) ys[t * dim + i] = xs[t * dim + i] * scale * weight.data[i];
+    for (let i = 0; i < dim; i++) out[t * dim + i] = xs[t * dim + i] * scale * weight.data[i];
   }
-  return ys;
+  return out;
 }
 
 /**
@@ -234,9 +256,130 @@ export function softmax(values: Float32Array | Float64Array, from: number, to: n
  * ```
  */
 export function swiglu(gate: Float32Array, up: Float32Array): Float32Array {
-  const y = new Float32Array(gate.length);
-  for (let i = 0; i < y.length; i++) y[i] = gate[i] / (1 + Math.exp(-gate[i])) * up[i];
-  return y;
+  return swigluInto(gate, up, new Float32Array(gate.length), gate.length);
+}
+
+/**
+ * {@linkcode swiglu} of the first `count` values into a given array (which may be `gate`).
+ *
+ * @param gate gate projections
+ * @param up up projections
+ * @param out where the products go
+ * @param count how many
+ * @returns `out`
+ *
+ * @example
+ * ```ts
+ * import { swigluInto } from "./cpu_math.ts";
+ * const gate = new Float32Array([0, 1, 7]);
+ * swigluInto(gate, new Float32Array([5, 2, 9]), gate, 2); // in place, the first two
+ * if (gate[0] !== 0 || Math.abs(gate[1] - 2 / (1 + Math.exp(-1))) > 1e-6 || gate[2] !== 7) throw new Error();
+ * ```
+ */
+export function swigluInto(gate: Float32Array, up: Float32Array, out: Float32Array, count: number): Float32Array {
+  for (let i = 0; i < count; i++) out[i] = gate[i] / (1 + Math.exp(-gate[i])) * up[i];
+  return out;
+}
+
+/**
+ * Each value replaced by the nearest IEEE half, in place (what an f16 KV cache holds).
+ *
+ * @param a the values
+ *
+ * @example
+ * ```ts
+ * import { roundToHalf } from "./cpu_math.ts";
+ * const a = new Float32Array([1 / 3]);
+ * roundToHalf(a);
+ * if (a[0] !== 0.333251953125) throw new Error(String(a[0]));
+ * ```
+ */
+export function roundToHalf(a: Float32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] = f16ToF32(f32ToF16(a[i]));
+}
+
+/**
+ * One query head's causal attention over cached keys and values:
+ * `out = softmax(q·kⱼ · scale + slope · (j − pos))ⱼ≤pos · V`, dot products accumulated in double
+ * precision. Position `j`'s key for this head starts at `keys[base + j · stride]` (and its value
+ * likewise in `values`).
+ *
+ * @param q queries
+ * @param qBase where this head's query starts in `q`
+ * @param keys cached keys
+ * @param values cached values
+ * @param base where this head's key and value of position 0 start
+ * @param stride elements from one position to the next
+ * @param dim head size
+ * @param pos the query's position (keys `0..pos` are attended)
+ * @param scale the score scale (`1/√dim`)
+ * @param slope the ALiBi slope of the head (0 without ALiBi)
+ * @param scores room for `pos + 1` scores
+ * @param out where the head's output goes (`dim` values from `outBase`, overwritten)
+ * @param outBase where it starts in `out`
+ *
+ * @example
+ * ```ts
+ * import { attendHead } from "./cpu_math.ts";
+ * // Two positions with equal scores: the output is the mean of their values.
+ * const keys = new Float32Array([1, 0, 1, 0]), values = new Float32Array([2, 4, 6, 8]);
+ * const out = new Float32Array(2);
+ * attendHead(new Float32Array([1, 0]), 0, keys, values, 0, 2, 2, 1, 1, 0, new Float64Array(2), out, 0);
+ * if (out.join() !== "4,6") throw new Error(String(out));
+ * ```
+ */
+export function attendHead(
+  q: Float32Array,
+  qBase: number,
+  keys: Float32Array,
+  values: Float32Array,
+  base: number,
+  stride: number,
+  dim: number,
+  pos: number,
+  scale: number,
+  slope: number,
+  scores: Float32Array | Float64Array,
+  out: Float32Array,
+  outBase: number,
+): void {
+  for (let j = 0; j <= pos; j++) {
+    const kBase = base + j * stride;
+    let s = 0;
+    for (let i = 0; i < dim; i++) s += q[qBase + i] * keys[kBase + i];
+    scores[j] = s * scale + slope * (j - pos);
+  }
+  softmax(scores, 0, pos + 1);
+  out.fill(0, outBase, outBase + dim);
+  for (let j = 0; j <= pos; j++) {
+    const vBase = base + j * stride;
+    const pj = scores[j];
+    for (let i = 0; i < dim; i++) out[outBase + i] += pj * values[vBase + i];
+  }
+}
+
+/**
+ * `y += scale · B · (A · x)` for each of `n` rows: a LoRA update kept apart from its weight.
+ *
+ * @param y outputs `n × out`, added to
+ * @param xs inputs `n × in`
+ * @param n rows
+ * @param d the update (`A` is `[r, in]`, `B` is `[out, r]`)
+ *
+ * @example
+ * ```ts
+ * import { addLoraUpdate } from "./cpu_math.ts";
+ * const y = new Float32Array([1]);
+ * addLoraUpdate(y, new Float32Array([2, 3]), 1, { r: 1, scale: 0.5, a: new Float32Array([1, 1]), b: new Float32Array([4]) });
+ * if (y[0] !== 1 + 0.5 * 4 * 5) throw new Error(String(y[0]));
+ * ```
+ */
+export function addLoraUpdate(y: Float32Array, xs: Float32Array, n: number, d: LoraDelta): void {
+  const inp = d.a.length / d.r;
+  const out = d.b.length / d.r;
+  const ax = matmul(xs.subarray(0, n * inp), n, { dtype: "f32", shape: [d.r, inp], data: d.a });
+  const bax = matmul(ax, n, { dtype: "f32", shape: [out, d.r], data: d.b });
+  for (let i = 0; i < n * out; i++) y[i] += d.scale * bax[i];
 }
 
 /**

@@ -14,7 +14,18 @@
  * @module
  */
 
-import { addInPlace, matmul, matmulInt8, rope, softmax } from "../cpu/cpu_math.ts";
+import {
+  addInPlace,
+  addLoraUpdate,
+  attendHead,
+  matmul,
+  matmulInt8,
+  rmsnormInto,
+  rope,
+  roundToHalf,
+  softmax,
+  swigluInto,
+} from "../cpu/cpu_math.ts";
 import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
@@ -22,7 +33,6 @@ import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
 import type { Tensor } from "../../formats/tensor.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
-import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
 import { INT8_DOT_FORMATS } from "../../formats/int8_dot.ts";
 import {
   INT8_KERNEL_FORMATS,
@@ -328,12 +338,7 @@ export class WasmEngine implements Engine {
         for (let t = 0; t < n; t++) for (let o = 0; o < out; o++) p.y[t * out + o] += b[o];
       }
       const d = this.loraDeltas.get(p.name);
-      if (d) {
-        const xs = x.subarray(0, n * p.w.shape[1]);
-        const ax = matmul(xs, n, { dtype: "f32", shape: [d.r, p.w.shape[1]], data: d.a });
-        const bax = matmul(ax, n, { dtype: "f32", shape: [out, d.r], data: d.b });
-        for (let i = 0; i < n * out; i++) p.y[i] += d.scale * bax[i];
-      }
+      if (d) addLoraUpdate(p.y, x, n, d);
     }
   }
 
@@ -508,7 +513,7 @@ class WasmSession implements Session {
     for (let l = 0; l < spec.layers; l++) {
       const w = weights.layers[l];
       const p = `layers.${l}.`;
-      rmsnormInto(b.x, n, hidden, w.attnNorm, normEps, b.xn);
+      rmsnormInto(b.x, n, w.attnNorm, normEps, b.xn);
       e.linear(b.xn, n, [
         { w: w.wq, name: p + "wq", bias: w.bq, y: b.q },
         { w: w.wk, name: p + "wk", bias: w.bk, y: b.k },
@@ -530,9 +535,9 @@ class WasmSession implements Session {
       this.#attention(l, q, positions, b.attn);
       e.linear(b.attn, n, [{ w: w.wo, name: p + "wo", bias: w.bo, y: b.proj }]);
       addInPlace(b.x.subarray(0, n * hidden), b.proj.subarray(0, n * hidden));
-      rmsnormInto(b.x, n, hidden, w.ffnNorm, normEps, b.xn);
+      rmsnormInto(b.x, n, w.ffnNorm, normEps, b.xn);
       e.linear(b.xn, n, [{ w: w.w1, name: p + "w1", y: b.gate }, { w: w.w3, name: p + "w3", y: b.up }]);
-      swigluInto(b.gate, b.up, n * intermediate);
+      swigluInto(b.gate, b.up, b.gate, n * intermediate);
       e.linear(b.gate, n, [{ w: w.w2, name: p + "w2", y: b.proj }]);
       addInPlace(b.x.subarray(0, n * hidden), b.proj.subarray(0, n * hidden));
     }
@@ -540,11 +545,11 @@ class WasmSession implements Session {
     if (logits === "none") return [];
     const vocab = spec.vocabSize;
     if (logits === "last") {
-      rmsnormInto(b.x.subarray((n - 1) * hidden, n * hidden), 1, hidden, weights.norm, normEps, b.xn);
+      rmsnormInto(b.x.subarray((n - 1) * hidden, n * hidden), 1, weights.norm, normEps, b.xn);
       e.linear(b.xn, 1, [{ w: weights.output, name: "output", y: b.logits }]);
       return [b.logits.slice(0, vocab)];
     }
-    rmsnormInto(b.x, n, hidden, weights.norm, normEps, b.xn);
+    rmsnormInto(b.x, n, weights.norm, normEps, b.xn);
     e.linear(b.xn, n, [{ w: weights.output, name: "output", y: b.logits }]);
     return Array.from({ length: n }, (_, t) => b.logits.slice(t * vocab, (t + 1) * vocab));
   }
@@ -566,54 +571,39 @@ class WasmSession implements Session {
     const scores = e.memory.f32(scoresPtr, this.#capacity);
     const kernels = e.threads.kernels;
     const simd = headDim % 4 === 0;
+    // Heads whose size is not a multiple of 4 (rare) take the oracle's loop over the same memory.
     const heap = simd ? undefined : e.memory.f32(0, e.memory.memory.buffer.byteLength / 4);
     for (let t = 0; t < n; t++) {
       const pos = positions[t];
       for (let h = 0; h < heads; h++) {
         const kvh = Math.floor(h / group);
+        const slope = e.slopes.length ? e.slopes[h] : 0;
         const qPtr = q.byteOffset + (t * heads + h) * headDim * 4;
         const outPtr = out.byteOffset + (t * heads + h) * headDim * 4;
-        if (simd) kernels.attn_scores(qPtr, keys.ptr + kvh * headDim * 4, stride, headDim, pos + 1, scale, scoresPtr);
-        else {
-          for (let j = 0; j <= pos; j++) {
-            let s = 0;
-            const kb = (keys.ptr + j * stride + kvh * headDim * 4) / 4;
-            for (let i = 0; i < headDim; i++) s += heap![qPtr / 4 + i] * heap![kb + i];
-            scores[j] = s * scale;
-          }
+        if (!simd) {
+          const [k, v] = [heap!.subarray(keys.ptr / 4), heap!.subarray(values.ptr / 4)];
+          attendHead(
+            heap!,
+            qPtr / 4,
+            k,
+            v,
+            kvh * headDim,
+            stride / 4,
+            headDim,
+            pos,
+            scale,
+            slope,
+            scores,
+            heap!,
+            outPtr / 4,
+          );
+          continue;
         }
-        if (e.slopes.length) { for (let j = 0; j <= pos; j++) scores[j] += e.slopes[h] * (j - pos); }
+        kernels.attn_scores(qPtr, keys.ptr + kvh * headDim * 4, stride, headDim, pos + 1, scale, scoresPtr);
+        if (slope) { for (let j = 0; j <= pos; j++) scores[j] += slope * (j - pos); }
         softmax(scores, 0, pos + 1);
-        if (simd) kernels.attn_values(scoresPtr, values.ptr + kvh * headDim * 4, stride, headDim, pos + 1, outPtr);
-        else {
-          for (let i = 0; i < headDim; i++) heap![outPtr / 4 + i] = 0;
-          for (let j = 0; j <= pos; j++) {
-            const vb = (values.ptr + j * stride + kvh * headDim * 4) / 4;
-            for (let i = 0; i < headDim; i++) heap![outPtr / 4 + i] += scores[j] * heap![vb + i];
-          }
-        }
+        kernels.attn_values(scoresPtr, values.ptr + kvh * headDim * 4, stride, headDim, pos + 1, outPtr);
       }
     }
   }
-}
-
-/** RMSNorm of `n` rows of `x` into `out` (as the oracle's `rmsnorm`). */
-function rmsnormInto(x: Float32Array, n: number, dim: number, weight: Tensor, eps: number, out: Float32Array): void {
-  const g = weight.data;
-  for (let t = 0; t < n; t++) {
-    let ss = 0;
-    for (let i = 0; i < dim; i++) ss += x[t * dim + i] ** 2;
-    const scale = 1 / Math.sqrt(ss / dim + eps);
-    for (let i = 0; i < dim; i++) out[t * dim + i] = x[t * dim + i] * scale * g[i];
-  }
-}
-
-/** `gate ← silu(gate) ⊙ up` over the first `count` values (as the oracle's `swiglu`). */
-function swigluInto(gate: Float32Array, up: Float32Array, count: number): void {
-  for (let i = 0; i < count; i++) gate[i] = gate[i] / (1 + Math.exp(-gate[i])) * up[i];
-}
-
-/** Each value replaced by the nearest IEEE half (what an f16 cache holds). */
-function roundToHalf(a: Float32Array): void {
-  for (let i = 0; i < a.length; i++) a[i] = f16ToF32(f32ToF16(a[i]));
 }
