@@ -144,6 +144,7 @@ export interface KernelExports {
 export type KernelBuild = "fma" | "plain";
 
 const compiled = new Map<KernelBuild, Promise<WebAssembly.Module>>();
+let defaultBuild: KernelBuild | undefined;
 let compiledRelaxed: Promise<WebAssembly.Module | undefined> | undefined;
 
 /** A base64 binary's bytes. */
@@ -221,11 +222,12 @@ export async function wasmKernelsAvailable(): Promise<boolean> {
  * ```
  */
 export function kernelsModule(build?: KernelBuild): Promise<WebAssembly.Module> {
-  const fma = decode(KERNELS_FMA_WASM_BASE64);
-  const which: KernelBuild = build ?? (WebAssembly.validate(fma) ? "fma" : "plain");
+  // The default build is chosen once, and a binary decoded only to compile it: engines start often.
+  defaultBuild ??= WebAssembly.validate(decode(KERNELS_FMA_WASM_BASE64)) ? "fma" : "plain";
+  const which = build ?? defaultBuild;
   let module = compiled.get(which);
   if (!module) {
-    module = WebAssembly.compile(which === "fma" ? fma : decode(KERNELS_WASM_BASE64)).catch((e) => {
+    module = WebAssembly.compile(decode(which === "fma" ? KERNELS_FMA_WASM_BASE64 : KERNELS_WASM_BASE64)).catch((e) => {
       compiled.delete(which);
       throw new Error(`this runtime cannot compile the wasm engine's kernels (128-bit SIMD and threads): ${e}`);
     });
