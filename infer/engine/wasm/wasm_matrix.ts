@@ -91,7 +91,7 @@ function groupStep(dtype: WeightTensor["dtype"], cols: number): { step: number; 
 export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor): WasmMatrix {
   if (!groupable(t)) {
     const tensor = mem.place(t);
-    return { dtype: t.dtype, shape: t.shape, ptr: mem.pointer(tensor), grouped: false, tensor };
+    return { dtype: t.dtype, shape: t.shape, ptr: tensor.data.byteOffset, grouped: false, tensor };
   }
   const [rows, cols] = t.shape;
   const { step, rowBytes } = groupStep(t.dtype, cols);

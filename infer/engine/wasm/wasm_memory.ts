@@ -13,22 +13,21 @@ const PAGE = 65536;
 export const MAX_PAGES = 65536;
 
 /**
- * A bump allocator over one shared memory that grows as it is filled. Regions are never freed
- * one by one (the engine allocates its weights and activations once).
+ * A bump allocator over one shared memory that grows as it is filled: weights and activations
+ * are allocated once; blocks of power-of-two sizes (KV caches) are given back and reused.
  *
  * @example
  * ```ts
  * import { WasmMemory } from "./wasm_memory.ts";
  * const mem = new WasmMemory();
  * const w = mem.place({ dtype: "f32", shape: [2, 8], data: new Float32Array(16).fill(2) });
- * if (!(w.data.buffer instanceof SharedArrayBuffer) || w.data[15] !== 2 || mem.pointer(w) % 16 !== 0) throw new Error();
+ * if (!(w.data.buffer instanceof SharedArrayBuffer) || w.data[15] !== 2 || w.data.byteOffset % 64 !== 0) throw new Error();
  * ```
  */
 export class WasmMemory {
   /** The memory the kernels import. */
   readonly memory: WebAssembly.Memory;
   #top = 1024; // the first bytes stay unused: a null pointer is never a region
-  readonly #placed = new WeakMap<object, number>();
   readonly #free = new Map<number, number[]>();
 
   /** An empty memory (one page; it grows to at most 4 GiB). */
@@ -114,7 +113,8 @@ export class WasmMemory {
   }
 
   /**
-   * A copy of a tensor in the memory: the same dtype and shape, its data a view of the memory.
+   * A copy of a tensor in the memory: the same dtype and shape, its data a view of the memory
+   * (whose `byteOffset` is the kernels' pointer).
    *
    * @param t a plain or quantized tensor
    * @returns the placed tensor
@@ -125,21 +125,6 @@ export class WasmMemory {
     new Uint8Array(this.memory.buffer, at, src.byteLength).set(src);
     const Ctor = t.data.constructor as new (b: ArrayBufferLike, o: number, n: number) => T["data"];
     const data = new Ctor(this.memory.buffer, at, t.data.length);
-    const placed = { ...t, data } as T;
-    this.#placed.set(placed, at);
-    return placed;
-  }
-
-  /**
-   * The byte offset of a tensor placed here.
-   *
-   * @param t a tensor from {@linkcode place}
-   * @returns its pointer
-   * @throws {Error} for a tensor not placed here
-   */
-  pointer(t: WeightTensor): number {
-    const at = this.#placed.get(t);
-    if (at === undefined) throw new Error("this tensor is not in the wasm engine's memory");
-    return at;
+    return { ...t, data } as T;
   }
 }
