@@ -202,40 +202,32 @@ export function sessionRun(setup: FormatSetup, create: () => Session): () => Pro
 }
 
 /** Our CPU engine: plain TypeScript on the calling thread, so one thread. */
-/** The `cpu` engine (its WebAssembly SIMD path), at each thread count asked. */
-const cpu: EngineEntry = {
-  name: "cpu",
-  open: (setup, threadCounts) =>
-    Promise.all(threadCounts.map(async (threads) => {
-      const engine = await WasmEngine.create(setup.model, { contextSize: setup.contextSize, threads });
-      return greedyContender({
-        engine: "cpu",
-        threadsLabel: String(threads),
-        compareThreads: threads,
-        hostMemory: true,
-        // Its worker threads end with it: no session is kept for deno bench's per-token case.
-        dispose: () => Promise.resolve(engine.dispose()),
-      }, sessionRun(setup, () => engine.createSession()));
-    })),
-};
+/**
+ * The `cpu` engine (its WebAssembly SIMD path) at each thread count asked; with `int8Dot`, its
+ * 8-bit activations (`--activations int8`), on quantized weights only.
+ */
+function wasmEntry(name: string, int8Dot: boolean): EngineEntry {
+  return {
+    name,
+    open: (setup, threadCounts) =>
+      int8Dot && (setup.format === "f32" || setup.format === "f16" || setup.format === "bf16")
+        ? Promise.resolve([])
+        : Promise.all(threadCounts.map(async (threads) => {
+          const engine = await WasmEngine.create(setup.model, { contextSize: setup.contextSize, threads, int8Dot });
+          return greedyContender({
+            engine: name,
+            threadsLabel: String(threads),
+            compareThreads: threads,
+            hostMemory: true,
+            // Its worker threads end with it: no session is kept for deno bench's per-token case.
+            dispose: () => Promise.resolve(engine.dispose()),
+          }, sessionRun(setup, () => engine.createSession()));
+        })),
+  };
+}
 
-/** The `cpu` engine with 8-bit activations (`--activations int8`), on quantized weights only. */
-const cpuInt8: EngineEntry = {
-  name: "cpu i8",
-  open: (setup, threadCounts) =>
-    setup.format === "f32" || setup.format === "f16" || setup.format === "bf16"
-      ? Promise.resolve([])
-      : Promise.all(threadCounts.map(async (threads) => {
-        const engine = await WasmEngine.create(setup.model, { contextSize: setup.contextSize, threads, int8Dot: true });
-        return greedyContender({
-          engine: "cpu i8",
-          threadsLabel: String(threads),
-          compareThreads: threads,
-          hostMemory: true,
-          dispose: () => Promise.resolve(engine.dispose()),
-        }, sessionRun(setup, () => engine.createSession()));
-      })),
-};
+const cpu = wasmEntry("cpu", false);
+const cpuInt8 = wasmEntry("cpu i8", true);
 
 /** The plain TypeScript oracle (one thread): what the fast path is checked against. */
 const oracle: EngineEntry = {
