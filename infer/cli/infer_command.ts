@@ -17,7 +17,7 @@ import { shapeToJsonSchema } from "../constrain/json_schema.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { isGgufFile } from "../formats/gguf_read.ts";
-import { join } from "node:path";
+import { inspectModel } from "../model/inspect.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
 import { chooseAutoEngine, llamaCppLoads } from "../predict/auto_engine.ts";
 import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "../predict/llamacpp_binding.ts";
@@ -496,16 +496,16 @@ async function autoEngine(
 }
 
 /**
- * The format a model folder's weights are stored in (`config.json`'s `torch_dtype`: `f32`, `f16`,
- * `bf16`); undefined for a GGUF file or where the folder does not say.
+ * `f32` where every tensor of the model (folder or GGUF file) is stored in f32, as `inspect`
+ * counts them; else the stored types; undefined where the model cannot be read (its load then
+ * says why).
  */
 async function weightFormat(model: string): Promise<string | undefined> {
-  if (await isGgufFile(model)) return undefined;
   try {
-    const config = JSON.parse(await Deno.readTextFile(join(model, "config.json")));
-    return { float32: "f32", float16: "f16", bfloat16: "bf16" }[String(config.torch_dtype)];
+    const stored = [...new Set(Object.keys((await inspectModel(model)).dtypes).map((d) => d.toLowerCase()))];
+    return stored.join(",");
   } catch {
-    return undefined; // the load reports a bad folder with its own message
+    return undefined;
   }
 }
 
