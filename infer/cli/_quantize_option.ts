@@ -1,7 +1,8 @@
 /**
  * The memory options of the commands that load a model: `--quantize` (`infer`, `serve`,
  * `perplexity`, `inspect`), with IEPile's `--bits` (and `--quantization_bit`) as its aliases (4 bits
- * is `q4_k_m`, 8 bits `q8_0`), and `--kv-cache` (`infer`, `serve`, `perplexity`).
+ * is `q4_k_m`, 8 bits `q8_0`), `--kv-cache` and `--activations` (`infer`, `serve`, `perplexity`);
+ * and `--threads`, which the same commands give the cpu engine (and llama.cpp).
  *
  * @module
  */

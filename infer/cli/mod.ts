@@ -11,7 +11,8 @@
  * - `model_commands.ts`: `iepile inspect` (what a model folder or GGUF file holds, memory per
  *   format) and `iepile export-gguf`.
  * - `perplexity_command.ts`: `iepile perplexity`, how well a model predicts texts or answers.
- * - `_quantize_option.ts`: `--quantize` / `--bits` and `--kv-cache`, shared by the commands.
+ * - `_quantize_option.ts`: `--quantize` / `--bits`, `--kv-cache`, `--activations` and `--threads`, shared by
+ *   the commands.
  *
  * Data enters as command-line arguments and files named there, and leaves as files written
  * atomically, lines on stdout and messages on stderr (through the `io` each command is given).
