@@ -71,6 +71,14 @@ export interface SessionOptions {
   readonly contextSize?: number;
 }
 
+/** One session's part of a batched step: {@linkcode Engine.forwardBatch}. */
+export interface BatchStep {
+  /** A session of the engine. */
+  readonly session: Session;
+  /** The token it appends. */
+  readonly token: number;
+}
+
 /** A model ready to run on some hardware. */
 export interface Engine {
   /** `cpu` or `webgpu`. */
@@ -86,6 +94,16 @@ export interface Engine {
    * @returns the session
    */
   createSession(options?: SessionOptions): Session;
+  /**
+   * Where the engine has it: append one token to each of several of its sessions (each at most
+   * once) in one pass that reads the weights once for all of them. Each session's logits equal,
+   * bit for bit, what its own `forward([token])` would return, so batching never changes an
+   * answer. Engines without it step sessions one at a time.
+   *
+   * @param steps the sessions and their tokens
+   * @returns each session's next-token logits, in the order of `steps`
+   */
+  forwardBatch?(steps: readonly BatchStep[]): Promise<Float32Array[]>;
   /** Free the engine's memory (weights, device buffers). */
   dispose(): void;
 }

@@ -30,7 +30,7 @@
  * @module
  */
 
-export { argmax, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
+export { argmax, type BatchStep, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
 export {
   createEngine,
   type CreateEngineOptions,

@@ -231,13 +231,14 @@ export class WebGpuEngine implements Engine {
    * Upload a model to the device.
    *
    * @param model the loaded model (updates it keeps apart, `loraMode: "separate"`, are applied
-   *   at run time: `y = W·x + s·B·(A·x)`)
+   *   at run time: `y = W·x + s·B·(A·x)`); matrices already on the device (a
+   *   {@linkcode WeightUploader}'s, with `options.device` the device it uploaded to) are used as they are
    * @param options context size, batch, binding limit, profiling, device
    * @returns the engine
    * @throws {Error} when no WebGPU adapter is available
    */
   static async create(
-    model: Pick<LoadedModel, "spec" | "weights" | "loraDeltas">,
+    model: Pick<LoadedModel<WeightTensor | GpuMatrix>, "spec" | "weights" | "loraDeltas">,
     options: WebGpuEngineOptions = {},
   ): Promise<WebGpuEngine> {
     const ctx = await GpuContext.open({ device: options.device, profile: options.profile });

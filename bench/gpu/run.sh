@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The WebGPU engine's figures on a GPU machine, in one call: install the carried Deno and Vulkan
+# loader (bench/gpu/prepare.sh made them, in .gpu/), check that WebGPU sees the GPU and not a
+# software adapter, run the WebGPU tests on it, then bench/gpu_bench.ts (it checks the engine
+# against the CPU oracle first, then prints the table). Arguments go to gpu_bench.ts. Logs are
+# written to $OUT (or /tmp/gpu-bench) as well. Fits in about 8 minutes on an H200. To try it on a
+# machine without a GPU: GPU_ALLOW_SOFTWARE=1 bench/gpu/run.sh --shapes tiny --prompt 32 --decode 4
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+carry=.gpu
+out=${OUT:-/tmp/gpu-bench}
+mkdir -p "$out" /tmp/gpu-deno /tmp/gpu-denodir
+for f in "$carry"/*.deb; do dpkg -x "$f" /; done
+ldconfig
+export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+xz -dc "$carry/deno.xz" >/tmp/gpu-deno/deno && chmod +x /tmp/gpu-deno/deno
+tar -C /tmp/gpu-denodir -xf "$carry/denodir.tar"
+export DENO_DIR=/tmp/gpu-denodir PATH=/tmp/gpu-deno:$PATH
+deno --version | head -1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+deno eval 'const a = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
+  const i = a?.info; console.log(`WebGPU adapter: ${i?.vendor} ${i?.architecture} ${i?.device} ${i?.description}`);
+  if (!a || (/llvmpipe|swiftshader|lavapipe/i.test(`${i?.device} ${i?.description}`) && !Deno.env.get("GPU_ALLOW_SOFTWARE"))) {
+    console.error("run.sh: WebGPU found no GPU (a software adapter or none): check VK_DRIVER_FILES"); Deno.exit(3);
+  }' || exit 3
+echo "== the WebGPU tests on this adapter"
+deno test -A --node-modules-dir=none --cached-only --no-check tests/infer_webgpu_kernels_test.ts tests/infer_webgpu_test.ts 2>&1 |
+  tee "$out/gpu_tests.log" | grep -E "FAILED|failed|passed|error" | tail -20
+echo "== bench/gpu_bench.ts"
+deno run -A --node-modules-dir=none --cached-only bench/gpu_bench.ts --check "$@" 2>&1 | tee "$out/gpu_bench.log"
