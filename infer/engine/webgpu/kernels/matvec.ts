@@ -33,6 +33,9 @@ import { quantAccess } from "./quant_access.ts";
 import { STEP } from "./step.ts";
 import { wordPair } from "./weight_access.ts";
 
+/** The kernel of a decode step's products (`n = 1`): `matvec`, or `matmul` as for every step. */
+export type DecodeKernel = "matvec" | "matmul";
+
 /** Rows per workgroup. */
 export const MATVEC_ROWS = 4;
 /** Threads per workgroup. */
