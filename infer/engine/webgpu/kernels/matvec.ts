@@ -3,12 +3,14 @@
  * of `n = 1`; bindings and parameters are `matmul`'s (`MATMUL_PARAMS`, `x` row 0 read, stored
  * as token 0 with `y_pos`, `accumulate`, bias), so a decode step swaps one kernel for the other.
  *
- * A workgroup of 256 computes 4 rows: each thread strides over `k` in units of 16 bytes of
- * weights, adjacent threads reading adjacent units (coalesced), for all 4 rows per iteration (4
- * independent loads in flight per thread), accumulating in f32; the workgroup then adds up its
- * 256 partial sums of each row. 256 rather than `matmul`'s 64: with one token the weights are
- * all the work, and a wide workgroup keeps more loads in flight per row; at 4 rows per
- * workgroup the grid is `ceil(rows / 4)`, `matmul`'s limit of rows per chunk.
+ * A workgroup of 256 threads is split into lane groups of `L` threads (256 for long rows; fewer,
+ * down to 32, where a row has fewer units of work, so that no thread idles); each group
+ * computes 4 rows: its threads stride over `k` in units of 16 bytes of weights, adjacent
+ * threads reading adjacent units (coalesced), for all 4 rows per iteration (4 independent loads
+ * in flight per thread), accumulating in f32; the group then adds up its `L` partial sums of
+ * each row in workgroup memory. 256 threads rather than `matmul`'s 64: with one token the
+ * weights are all the work, and wide workgroups keep more loads in flight. The grid is
+ * `ceil(rows / (4 · 256 / L))`, within `matmul`'s limit of rows per chunk (4 per workgroup).
  *
  * Units, by format:
  * - `f32`: one `vec4<f32>` (4 values); `k` a multiple of 4.
@@ -40,6 +42,8 @@ export type DecodeKernel = "matvec" | "matmul";
 export const MATVEC_ROWS = 4;
 /** Threads per workgroup. */
 export const MATVEC_THREADS = 256;
+/** The fewest threads that share a row. */
+const MIN_LANES = 32;
 
 /** The four bytes of a word as a `vec4<f32>` (byte 0 first). */
 const NIBBLES = `
@@ -183,6 +187,7 @@ export function matvecFits(dtype: GgmlTypeName, k: number): boolean {
  *
  * @param dtype the weights' format (one {@linkcode matvecFits} accepts)
  * @param bias whether a bias is bound
+ * @param lanes threads sharing a row (a power of two, 32 to 256; default 256)
  * @returns WGSL source
  * @throws {RangeError} for a format without a matvec kernel
  *
@@ -190,9 +195,10 @@ export function matvecFits(dtype: GgmlTypeName, k: number): boolean {
  * ```ts
  * import { matvecWgsl } from "./matvec.ts";
  * if (!matvecWgsl("bf16", true).includes("array<vec4<u32>>")) throw new Error();
+ * if (!matvecWgsl("q6_k", false, 64).includes("const L = 64u;")) throw new Error();
  * ```
  */
-export function matvecWgsl(dtype: GgmlTypeName, bias: boolean): string {
+export function matvecWgsl(dtype: GgmlTypeName, bias: boolean, lanes: number = MATVEC_THREADS): string {
   const f = FORMATS[dtype];
   if (!f) throw new RangeError(`kernel matvec: no kernel for ${dtype}`);
   return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
@@ -206,27 +212,30 @@ ${f.code}
 ${matmulStoreWgsl(bias)}
 const R = ${MATVEC_ROWS}u;
 const WG = ${MATVEC_THREADS}u;
+const L = ${lanes}u;
 var<workgroup> part: array<vec4<f32>, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
-  let r0 = wg.x * R;
+  let lane = l % L;
+  let r0 = (wg.x * (WG / L) + l / L) * R;
+  let last = p.rows - 1u;
   let units = p.k / ${f.values}u;
   var acc = vec4<f32>(0.0);
-  for (var u = l; u < units; u += WG) {
+  for (var u = lane; u < units; u += L) {
     acc += vec4<f32>(
-      unit_dot(min(r0, p.rows - 1u), u),
-      unit_dot(min(r0 + 1u, p.rows - 1u), u),
-      unit_dot(min(r0 + 2u, p.rows - 1u), u),
-      unit_dot(min(r0 + 3u, p.rows - 1u), u),
+      unit_dot(min(r0, last), u),
+      unit_dot(min(r0 + 1u, last), u),
+      unit_dot(min(r0 + 2u, last), u),
+      unit_dot(min(r0 + 3u, last), u),
     );
   }
   part[l] = acc;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (l < s) { part[l] += part[l + s]; }
+  for (var s = L / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) { part[l] += part[l + s]; }
     workgroupBarrier();
   }
-  if (l < R && r0 + l < p.rows) { store(r0 + l, 0u, part[0][l]); }
+  if (lane < R && r0 + lane < p.rows) { store(r0 + lane, 0u, part[l - lane][lane]); }
 }`;
 }
 
@@ -244,17 +253,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * const buf = (size: number) => ({ size }) as GPUBuffer;
  * const call = matvec({ w: buf(8 * 16 * 2), dtype: "f16", k: 16, rowStart: 0, rows: 8, x: buf(2 * 16 * 4), xRows: 2,
  *   y: buf(2 * 8 * 4), yRows: 2, yStride: 8, strategy: "cooperative" });
- * if (call.grid(1, 1).join() !== "2,1,1") throw new Error();
+ * if (call.grid(1, 1).join() !== "1,1,1") throw new Error(); // 2 units a row: lanes of 32, 32 rows a workgroup
  * ```
  */
 export function matvec(a: MatmulArgs): KernelCall {
   if (!matvecFits(a.dtype, a.k)) return matmul(a);
   checkElements("matvec", "x", a.x, a.k);
-  const groups = Math.ceil(a.rows / MATVEC_ROWS);
+  const units = a.k / FORMATS[a.dtype]!.values;
+  const lanes = Math.min(MATVEC_THREADS, Math.max(MIN_LANES, 2 ** Math.ceil(Math.log2(units))));
+  const groups = Math.ceil(a.rows / (MATVEC_ROWS * MATVEC_THREADS / lanes));
   return {
     role: "matvec",
-    code: matvecWgsl(a.dtype, a.bias !== undefined),
-    // The grid of cooperative matmul (4 rows per workgroup): its checks hold for this one.
+    code: matvecWgsl(a.dtype, a.bias !== undefined, lanes),
+    // At most cooperative matmul's grid (4 rows per workgroup): its checks hold for this one.
     params: matmulParams("matvec", { ...a, strategy: "cooperative" }),
     step: true,
     buffers: a.bias ? [a.x, a.w, a.y, a.bias] : [a.x, a.w, a.y],
