@@ -3,9 +3,9 @@
  * each (`embed`, `rmsnorm`, `matmul`, `rope`, `attn_scores`, `softmax`, `attn_values`,
  * `swiglu`, `argmax`; `matvec` for the products of one-token steps). Weights are uploaded
  * once, in their format (16-bit weights stay 16-bit and are widened in the shader), split into
- * several buffers where a matrix exceeds the device's `maxStorageBufferBindingSize`. Bind groups are built once per session, so a step
- * is only recorded: all its dispatches go into one command encoder, one submit, and one small
- * readback (the argmax id, or the logits when asked).
+ * several buffers where a matrix exceeds the device's `maxStorageBufferBindingSize`. Bind
+ * groups are built once per session, so a step is only recorded: all its dispatches go into one
+ * command encoder, one submit, and one small readback (the argmax id, or the logits when asked).
  *
  * This file ties the parts together (see `mod.ts` for the map of the folder).
  *
