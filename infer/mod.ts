@@ -71,6 +71,7 @@ export {
   type CpuEngineOptions,
   createEngine,
   type CreateEngineOptions,
+  type DecodeKernel,
   type DqKernel,
   type Engine,
   type I8Kernel,

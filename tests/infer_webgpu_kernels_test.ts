@@ -12,16 +12,19 @@ import { ATTN_VALUES_PARAMS, attnValues, attnValuesWgsl } from "../infer/engine/
 import { embed, EMBED_PARAMS, embedWgsl } from "../infer/engine/webgpu/kernels/embed.ts";
 import type { KernelCall } from "../infer/engine/webgpu/kernels/kernel.ts";
 import { matmul, MATMUL_PARAMS, matmulWgsl } from "../infer/engine/webgpu/kernels/matmul.ts";
+import { matvec, matvecFits, matvecWgsl } from "../infer/engine/webgpu/kernels/matvec.ts";
 import { rmsnorm, RMSNORM_PARAMS, rmsnormWgsl } from "../infer/engine/webgpu/kernels/rmsnorm.ts";
 import { rope, ROPE_PARAMS, ropeWgsl } from "../infer/engine/webgpu/kernels/rope.ts";
 import { softmax, SOFTMAX_PARAMS, softmaxWgsl } from "../infer/engine/webgpu/kernels/softmax.ts";
-import { STEP } from "../infer/engine/webgpu/kernels/step.ts";
+import { STEP, stepBytes } from "../infer/engine/webgpu/kernels/step.ts";
 import { swiglu, SWIGLU_PARAMS, swigluWgsl } from "../infer/engine/webgpu/kernels/swiglu.ts";
 import { KV_STORE_PARAMS, kvStore, kvStoreWgsl } from "../infer/engine/webgpu/kernels/kv_store.ts";
 import { GpuBuffers, USAGE } from "../infer/engine/webgpu/buffers.ts";
 import { GpuContext } from "../infer/engine/webgpu/context.ts";
 import { Recorder } from "../infer/engine/webgpu/record.ts";
 import { webGpuAvailable } from "../infer/mod.ts";
+import { dequantizeRow, quantizeRow } from "../infer/formats/ggml_quant.ts";
+import type { GgmlTypeName } from "../infer/formats/ggml_types.ts";
 import { skipNotice } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
@@ -43,6 +46,8 @@ Deno.test("webgpu kernels: the WGSL declares the struct its uniform is packed fr
     [attnScoresWgsl("f16"), ATTN_SCORES_PARAMS],
     [attnValuesWgsl("f16"), ATTN_VALUES_PARAMS],
     [matmulWgsl("q4_k", false, "rows"), MATMUL_PARAMS],
+    [matvecWgsl("f16", true), MATMUL_PARAMS],
+    [matvecWgsl("q6_k", false), MATMUL_PARAMS],
   ];
   for (const [code, params] of pairs) {
     ok(code.includes(params.wgsl), params.wgsl);
@@ -212,6 +217,109 @@ Deno.test({
       }
     } finally {
       own.destroy();
+      ctx.dispose();
+    }
+  },
+});
+
+Deno.test("webgpu kernels: matvec takes the shapes its units divide, and leaves the rest to matmul", () => {
+  ok(matvecFits("f32", 4) && matvecFits("bf16", 8) && matvecFits("q4_k", 512) && matvecFits("q8_0", 96));
+  ok(!matvecFits("f32", 6) && !matvecFits("f16", 12) && !matvecFits("q5_k", 256) && !matvecFits("q4_0", 64));
+  const a = { w: fake(8 * 12 * 2), dtype: "f16" as const, k: 12, rowStart: 0, rows: 8, x: fake(12 * 4), xRows: 1 };
+  const out = { y: fake(8 * 4), yRows: 1, yStride: 8, strategy: "cooperative" as const };
+  equal(matvec({ ...a, ...out }).role, "matmul", "k = 12 is not a whole number of 8-value units");
+  equal(matvec({ ...a, k: 16, w: fake(8 * 16 * 2), x: fake(16 * 4), ...out }).role, "matvec");
+  throws(() => matvec({ ...a, k: 16, w: fake(8 * 16), x: fake(16 * 4), ...out }), RangeError);
+  throws(() => matvec({ ...a, k: 16, w: fake(8 * 16 * 2), x: fake(16 * 4), ...out, yStride: 4 }), RangeError);
+});
+
+Deno.test({
+  name: "webgpu kernels: matvec equals a double-precision sum for each format, shape, bias, accumulate and y_pos",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const ctx = await GpuContext.open();
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+    const cases: [GgmlTypeName, number[]][] = [
+      ["f32", [4, 72, 2056]],
+      ["f16", [8, 136, 4104]],
+      ["bf16", [16, 2056]],
+      ["q8_0", [32, 96, 8224]],
+      ["q4_k", [256, 2304, 8448]],
+      ["q6_k", [256, 1280, 17920]],
+      ["q4_0", [64]], // no matvec kernel: matmul's call
+    ];
+    try {
+      for (const [dtype, ks] of cases) {
+        for (const [i, k] of ks.entries()) {
+          const rows = [37, 6, 9][i % 3], rowStart = 3, yStride = rowStart + rows + 2, pos0 = 2, yRows = 4;
+          const bias = i % 3 !== 1, accumulate = i % 3 !== 2, yPos = i % 3 !== 0;
+          await t.step(`${dtype} ${rows}×${k}${bias ? " bias" : ""}${accumulate ? " accumulate" : ""}`, async () => {
+            const own = new GpuBuffers(ctx.device);
+            try {
+              const values = Float32Array.from({ length: rows * k }, rand);
+              const packed = quantizeRow(dtype, values);
+              const wv = dequantizeRow(dtype, packed, new Float32Array(rows * k));
+              const x = Float32Array.from({ length: 2 * k }, rand);
+              const b = Float32Array.from({ length: yStride }, rand);
+              const y0 = Float32Array.from({ length: yRows * yStride }, rand);
+              const io = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+              const y = own.f32(y0, io);
+              const step = own.bytes(stepBytes(1, pos0), USAGE.UNIFORM);
+              const call = matvec({
+                w: own.bytes(packed, USAGE.STORAGE),
+                dtype,
+                k,
+                rowStart,
+                rows,
+                x: own.f32(x, USAGE.STORAGE),
+                xRows: 2,
+                y,
+                yRows,
+                yStride,
+                bias: bias ? own.f32(b, USAGE.STORAGE) : undefined,
+                yPos,
+                accumulate,
+                strategy: "cooperative",
+              });
+              equal(call.role, matvecFits(dtype, k) ? "matvec" : "matmul");
+              ctx.device.pushErrorScope("validation");
+              const op = new Recorder(ctx, step, own).record(call);
+              const encoder = ctx.device.createCommandEncoder();
+              const pass = encoder.beginComputePass();
+              pass.setPipeline(op.pipeline);
+              pass.setBindGroup(0, op.bindGroup);
+              pass.dispatchWorkgroups(...op.grid(1, pos0 + 1));
+              pass.end();
+              const read = own.create(y0.byteLength, USAGE.MAP_READ | USAGE.COPY_DST);
+              encoder.copyBufferToBuffer(y, 0, read, 0, y0.byteLength);
+              ctx.device.queue.submit([encoder.finish()]);
+              equal(await ctx.device.popErrorScope(), null);
+              await read.mapAsync(1);
+              const got = new Float32Array(read.getMappedRange().slice(0));
+              read.unmap();
+              const want = Float64Array.from(y0);
+              const at0 = (yPos ? pos0 : 0) * yStride + rowStart;
+              for (let r = 0; r < rows; r++) {
+                let sum = 0, scale = 0;
+                for (let j = 0; j < k; j++) {
+                  sum += wv[r * k + j] * x[j];
+                  scale += Math.abs(wv[r * k + j] * x[j]);
+                }
+                if (bias) sum += b[rowStart + r];
+                want[at0 + r] = accumulate ? want[at0 + r] + sum : sum;
+                const d = Math.abs(got[at0 + r] - want[at0 + r]);
+                ok(d <= 1e-5 * (scale + 1), `row ${r}: ${got[at0 + r]} vs ${want[at0 + r]}`);
+              }
+              // Nothing else written.
+              got.forEach((v, i) => (i < at0 || i >= at0 + rows) && equal(v, y0[i], `element ${i}`));
+            } finally {
+              own.destroy();
+            }
+          });
+        }
+      }
+    } finally {
       ctx.dispose();
     }
   },

@@ -9,6 +9,8 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { CpuEngine, generate, type LoadedModel, loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
+import type { QuantPreset } from "../infer/formats/quant_preset.ts";
+import { int8DotAvailable } from "../infer/engine/webgpu/kernels/int8_dot.ts";
 import { relDiff, skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
@@ -124,6 +126,122 @@ Deno.test({
     } finally {
       engine.dispose();
     }
+  },
+});
+
+Deno.test({
+  name: "webgpu matvec decode: one-token steps by matvec give the cpu's logits (±1e-3) and greedy tokens",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const k = { vocabSize: 320, hidden: 256, intermediate: 512, heads: 4, layers: 2, kvHeads: 2 };
+    const cases: Array<{ name: string; model: RandomModelOptions; quantize?: QuantPreset; split?: boolean }> = [
+      { name: "llama f32, GQA", model: { architecture: "llama", ...base, kvHeads: 2 } },
+      {
+        name: "llama f16, split across bindings",
+        model: { architecture: "llama", ...base, dtype: "f16" },
+        split: true,
+      },
+      { name: "qwen2 bf16 with q/k/v bias", model: { architecture: "qwen2", ...base, kvHeads: 2, dtype: "bf16" } },
+      { name: "llama q4_k_m (q4_k, q6_k)", model: { architecture: "llama", ...k }, quantize: "q4_k_m" },
+      { name: "qwen2 q8_0 with biases", model: { architecture: "qwen2", ...k }, quantize: "q8_0" },
+      // Rows of 64 are no whole q4_k blocks: q5_0 and q8_0 instead, q5_0 left to matmul.
+      {
+        name: "llama q4_k_m on rows of 64 (matmul's fallback)",
+        model: { architecture: "llama", ...base },
+        quantize: "q4_k_m",
+      },
+    ];
+    for (const c of cases) {
+      await t.step(c.name, async () => {
+        await using tmp = await tempDir();
+        await writeRandomModel(tmp.dir, c.model);
+        const model = await loadModel(tmp.dir, { quantize: c.quantize });
+        const engine = await WebGpuEngine.create(model, {
+          contextSize: 64,
+          maxBatch: 8,
+          maxBindingBytes: c.split ? 8192 : undefined,
+          matmul: "cooperative",
+          decodeKernel: "matvec",
+        });
+        try {
+          equal(engine.decodeKernel, "matvec");
+          const cpu = new CpuEngine(model).createSession();
+          const gpu = engine.createSession();
+          const want = await cpu.forwardAll(PROMPT);
+          const got = await gpu.forwardAll(PROMPT);
+          ok(relDiff(got, want) < 1e-3, `prefill: ${relDiff(got, want)}`);
+          for (const id of [3, 150, 319]) {
+            const d = relDiff([await gpu.forward([id])], [await cpu.forward([id])]);
+            ok(d < 1e-3, `decode: ${d}`);
+          }
+          // forwardAll of one token takes the decode dispatches too.
+          const d = relDiff(await gpu.forwardAll([8]), await cpu.forwardAll([8]));
+          ok(d < 1e-3, `decode (all): ${d}`);
+          const opts = { maxNewTokens: 12, stopIds: [] };
+          const a = await generate(new CpuEngine(model).createSession(), PROMPT, opts);
+          const b = await generate(engine.createSession(), PROMPT, opts);
+          deepEqual(b.ids, a.ids);
+        } finally {
+          engine.dispose();
+        }
+      });
+    }
+    await t.step("LoRA kept apart on a q8_0 base (A and B by matvec too)", async () => {
+      await using tmp = await tempDir();
+      await writeRandomModel(`${tmp.dir}/m`, { architecture: "llama", ...k });
+      await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 3, alpha: 6, targets: ["q_proj", "down_proj"] });
+      const model = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, loraMode: "separate", quantize: "q8_0" });
+      const engine = await WebGpuEngine.create(model, {
+        contextSize: 32,
+        matmul: "cooperative",
+        decodeKernel: "matvec",
+      });
+      try {
+        const cpu = new CpuEngine(model).createSession();
+        const gpu = engine.createSession();
+        ok(relDiff(await gpu.forwardAll(PROMPT), await cpu.forwardAll(PROMPT)) < 1e-3);
+        const d = relDiff([await gpu.forward([150])], [await cpu.forward([150])]);
+        ok(d < 1e-3, `decode: ${d}`);
+      } finally {
+        engine.dispose();
+      }
+    });
+    await t.step({
+      name: "int8Dot: q8_0 and q4_0 products keep their kernel, the others take matvec",
+      ignore: !int8DotAvailable(),
+      async fn() {
+        await using tmp = await tempDir();
+        await writeRandomModel(tmp.dir, { architecture: "llama", ...k });
+        const model = await loadModel(tmp.dir, { quantize: "q4_k_m" });
+        const logits = async (decodeKernel: "matvec" | "matmul") => {
+          const engine = await WebGpuEngine.create(model, {
+            contextSize: 32,
+            matmul: "cooperative",
+            decodeKernel,
+            int8Dot: true,
+          });
+          try {
+            const s = engine.createSession();
+            await s.forward(PROMPT);
+            return await s.forward([150]);
+          } finally {
+            engine.dispose();
+          }
+        };
+        const d = relDiff([await logits("matvec")], [await logits("matmul")]);
+        ok(d < 1e-3, `matvec vs matmul decode: ${d}`);
+      },
+    });
+    await t.step("the default: matvec for cooperative matmul, matmul for rows", async () => {
+      await using tmp = await tempDir();
+      await writeRandomModel(tmp.dir, { architecture: "llama", ...base });
+      const model = await loadModel(tmp.dir);
+      for (const [matmul, want] of [["cooperative", "matvec"], ["rows", "matmul"]] as const) {
+        const engine = await WebGpuEngine.create(model, { contextSize: 16, matmul });
+        equal(engine.decodeKernel, want);
+        engine.dispose();
+      }
+    });
   },
 });
 

@@ -65,6 +65,7 @@ export {
   WasmMemory,
 } from "./wasm/mod.ts";
 export {
+  type DecodeKernel,
   type KernelProfile,
   type KvFormat,
   type MatmulStrategy,

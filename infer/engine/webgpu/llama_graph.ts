@@ -18,6 +18,7 @@ import { embed } from "./kernels/embed.ts";
 import { matmulI8, quantizeX } from "./kernels/int8_dot.ts";
 import { type KvFormat, kvStore } from "./kernels/kv_store.ts";
 import { matmul, type MatmulStrategy } from "./kernels/matmul.ts";
+import { type DecodeKernel, matvec } from "./kernels/matvec.ts";
 import { rmsnorm } from "./kernels/rmsnorm.ts";
 import { rope } from "./kernels/rope.ts";
 import { softmax } from "./kernels/softmax.ts";
@@ -47,6 +48,8 @@ export interface GraphInputs {
   readonly kv: KvFormat;
   /** Whether `q8_0` and `q4_0` products round their activations to 8 bits (`dot4I8Packed`). */
   readonly int8: boolean;
+  /** With `matvec`, the step is also recorded for one token with it (`StepDispatches.decode`). */
+  readonly decodeKernel?: DecodeKernel;
 }
 
 /** Options of one matrix product, beyond its matrix and buffers. */
@@ -60,7 +63,8 @@ interface Product {
 }
 
 /**
- * Record a session's step: the body (embed and every layer) and the three tails.
+ * Record a session's step: the body (embed and every layer) and the three tails; with
+ * `decodeKernel: "matvec"`, once more for one-token steps, their products by `matvec`.
  *
  * @param rec the session's recorder
  * @param g weights, work buffers, caches
@@ -73,6 +77,12 @@ interface Product {
  * ```
  */
 export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
+  const ops = graph(rec, g, false);
+  return g.decodeKernel === "matvec" ? { ...ops, decode: graph(rec, g, true) } : ops;
+}
+
+/** The step's dispatches; with `decode`, for one token only (products by `matvec`). */
+function graph(rec: Recorder, g: GraphInputs, decode: boolean): StepDispatches {
   const { spec, act, weights: w, context, strategy } = g;
   const B = act.batch;
   const q = spec.heads * spec.headDim;
@@ -88,7 +98,7 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
       return out;
     }
     return m.chunks.map((c) =>
-      rec.record(matmul({
+      rec.record((decode ? matvec : matmul)({
         w: c.buffer,
         dtype: m.dtype,
         k: m.cols,

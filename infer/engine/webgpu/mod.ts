@@ -30,5 +30,6 @@
 
 export { type KernelProfile } from "./profile.ts";
 export { type MatmulStrategy } from "./kernels/matmul.ts";
+export { type DecodeKernel } from "./kernels/matvec.ts";
 export { type KvFormat } from "./kernels/kv_store.ts";
 export { webGpuAvailable, WebGpuEngine, type WebGpuEngineOptions } from "./webgpu_engine.ts";

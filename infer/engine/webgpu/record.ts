@@ -32,6 +32,8 @@ export interface StepDispatches {
   readonly argmax: readonly RecordedDispatch[];
   /** Final norm and logits of every token. */
   readonly all: readonly RecordedDispatch[];
+  /** The same for steps of one token, where they have kernels of their own (`matvec`). */
+  readonly decode?: StepDispatches;
 }
 
 /**

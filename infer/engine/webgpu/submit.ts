@@ -57,7 +57,8 @@ export async function runStep(
   const device = ctx.device;
   device.queue.writeBuffer(act.ids, 0, Uint32Array.from(tokens));
   device.queue.writeBuffer(act.step, 0, stepBytes(n, pos0));
-  const list: RecordedDispatch[] = [...r.ops.body, ...(mode === "none" ? [] : r.ops[mode])];
+  const ops = n === 1 && r.ops.decode ? r.ops.decode : r.ops;
+  const list: RecordedDispatch[] = [...ops.body, ...(mode === "none" ? [] : ops[mode])];
   const encoder = device.createCommandEncoder();
   if (profiler) {
     list.forEach((op, i) => {

@@ -1,11 +1,11 @@
 /**
  * The `webgpu` engine: the forward pass of {@linkcode ModelSpec} as WGSL kernels, one role
  * each (`embed`, `rmsnorm`, `matmul`, `rope`, `attn_scores`, `softmax`, `attn_values`,
- * `swiglu`, `argmax`). Weights are uploaded once, in their format (16-bit weights stay 16-bit
- * and are widened in the shader), split into several buffers where a matrix exceeds the
- * device's `maxStorageBufferBindingSize`. Bind groups are built once per session, so a step
- * is only recorded: all its dispatches go into one command encoder, one submit, and one small
- * readback (the argmax id, or the logits when asked).
+ * `swiglu`, `argmax`; `matvec` for the products of one-token steps). Weights are uploaded
+ * once, in their format (16-bit weights stay 16-bit and are widened in the shader), split into
+ * several buffers where a matrix exceeds the device's `maxStorageBufferBindingSize`. Bind
+ * groups are built once per session, so a step is only recorded: all its dispatches go into one
+ * command encoder, one submit, and one small readback (the argmax id, or the logits when asked).
  *
  * This file ties the parts together (see `mod.ts` for the map of the folder).
  *
@@ -20,6 +20,7 @@ import { type Activations, createActivations } from "./activations.ts";
 import { USAGE } from "./buffers.ts";
 import { GpuContext } from "./context.ts";
 import type { MatmulStrategy } from "./kernels/matmul.ts";
+import type { DecodeKernel } from "./kernels/matvec.ts";
 import type { KvFormat } from "./kernels/kv_store.ts";
 import { int8DotAvailable } from "./kernels/int8_dot.ts";
 import { llamaGraph } from "./llama_graph.ts";
@@ -51,6 +52,12 @@ export interface WebGpuEngineOptions {
    * (software) adapter, else `cooperative`.
    */
   readonly matmul?: MatmulStrategy;
+  /**
+   * The products of one-token (decode) steps: `matvec` (one token, 16-byte loads, workgroups of
+   * 256) or `matmul` (as prefill). Default: `matvec` with the `cooperative` strategy, else
+   * `matmul`. Prefill steps always use `matmul`; `int8Dot` products keep their own kernel.
+   */
+  readonly decodeKernel?: DecodeKernel;
   /**
    * The KV cache's format: `f32` (default) or `f16`, half the memory (llama.cpp's default):
    * keys and values are rounded to half precision as they are stored.
@@ -126,6 +133,8 @@ export class WebGpuEngine implements Engine {
   readonly maxChunks: number;
   /** The matmul strategy in use. */
   readonly matmulStrategy: MatmulStrategy;
+  /** The kernel of decode steps' products. */
+  readonly decodeKernel: DecodeKernel;
   /** The KV cache's format. */
   readonly kvCache: KvFormat;
   /** Whether `q8_0` and `q4_0` products use 8-bit activations. */
@@ -154,6 +163,7 @@ export class WebGpuEngine implements Engine {
     this.device = device;
     this.#ctx = ctx;
     this.matmulStrategy = strategy;
+    this.decodeKernel = o.decodeKernel ?? (strategy === "cooperative" ? "matvec" : "matmul");
     const limit = device.limits.maxStorageBufferBindingSize;
     this.contextSize = o.contextSize ?? Math.min(spec.maxPositions, 2048);
     const rowBytes = spec.vocabSize * 4;
@@ -205,6 +215,7 @@ export class WebGpuEngine implements Engine {
           strategy: this.matmulStrategy,
           kv: this.kvCache,
           int8: this.int8Dot,
+          decodeKernel: this.decodeKernel,
         }),
       step: (ops, tokens, pos0, mode) =>
         ctx.serial(() => {

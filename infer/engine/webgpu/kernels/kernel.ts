@@ -15,6 +15,7 @@ export type KernelRole =
   | "embed"
   | "rmsnorm"
   | "matmul"
+  | "matvec"
   | "rope"
   | "attn_scores"
   | "softmax"

@@ -50,12 +50,28 @@ export function weightAccess(dtype: GgmlTypeName): string {
 fn w_pair(k: u32) -> vec2<f32> { return vec2<f32>(w[2u * k], w[2u * k + 1u]); }
 fn w_at(e: u32) -> f32 { return w[e]; }`;
   }
-  const pair = dtype === "f16"
+  return `
+fn w_pair(k: u32) -> vec2<f32> { let word = w[k]; return ${wordPair(dtype)}; }
+fn w_at(e: u32) -> f32 { let p = w_pair(e >> 1u); return select(p.x, p.y, (e & 1u) == 1u); }`;
+}
+
+/**
+ * WGSL expression of the two values packed in the `u32` named `word` (element `2k` in the low
+ * half) of a 16-bit format, as a `vec2<f32>`.
+ *
+ * @param dtype `f16` or `bf16`
+ * @returns WGSL expression
+ *
+ * @example
+ * ```ts
+ * import { wordPair } from "./weight_access.ts";
+ * if (!wordPair("bf16").includes("word << 16u")) throw new Error();
+ * ```
+ */
+export function wordPair(dtype: "f16" | "bf16"): string {
+  return dtype === "f16"
     ? "unpack2x16float(word)"
     : "vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u))";
-  return `
-fn w_pair(k: u32) -> vec2<f32> { let word = w[k]; return ${pair}; }
-fn w_at(e: u32) -> f32 { let p = w_pair(e >> 1u); return select(p.x, p.y, (e & 1u) == 1u); }`;
 }
 
 /**
