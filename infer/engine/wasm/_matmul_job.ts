@@ -54,8 +54,9 @@ export type Int8KernelFormat = "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q5_k" | "q6_
 export const INT8_KERNEL_FORMATS: readonly Int8KernelFormat[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
 
 /**
- * A kernel's name: `mv_*` for one token, `mm_*` for several, `i8_*` for any number of tokens of
- * activations rounded to 8 bits (the input then holds them as `quantizeActivations` writes).
+ * A kernel's name: `mv_*` for one token (or for each of several tokens in turn, with the
+ * single-token sums: {@linkcode mvTokens}), `mm_*` for several, `i8_*` for any number of tokens
+ * of activations rounded to 8 bits (the input then holds them as `quantizeActivations` writes).
  */
 export type KernelName = `${"mv" | "mm"}_${KernelFormat}` | `i8_${Int8KernelFormat}`;
 
@@ -126,6 +127,60 @@ export function shareOf(rows: number, part: number, threads: number): [number, n
   return [cut(part), cut(part + 1)];
 }
 
+/** Bytes per weight of each format (block bytes ÷ block size). */
+const WEIGHT_BYTES: Readonly<Record<KernelFormat, number>> = {
+  f32: 4,
+  bf16: 2,
+  f16: 2,
+  q8_0: 34 / 32,
+  q4_0: 18 / 32,
+  q5_0: 22 / 32,
+  q4_k: 144 / 256,
+  q5_k: 176 / 256,
+  q6_k: 210 / 256,
+};
+
+/** Bytes of weights a block of rows holds, so that the later tokens read it from the cache. */
+const CACHED_ROWS_BYTES = 256 * 1024;
+
+/**
+ * The matrix–vector kernel for each of `n` tokens (`x` and `y` rows one after another), rows
+ * taken a cache-sized block at a time: the block is read from memory for the first token and
+ * from the cache for the others. Each token's sums are the single-token kernel's, bit for bit,
+ * whatever `n` is: the batched decode step of several sessions.
+ *
+ * @example
+ * ```ts
+ * import { mvTokens } from "./_matmul_job.ts";
+ * const calls: number[][] = [];
+ * mvTokens((w, x, y, inp, r0, r1) => calls.push([x, y, r0, r1]), "mv_f32", 0, 1000, 5000, 65536, 8, 2, 0, 8);
+ * // 65536 f32 columns: 256 KiB a row, so blocks of 4 rows; each block for token 0, then token 1.
+ * if (JSON.stringify(calls) !== "[[1000,5000,0,4],[263144,5032,0,4],[1000,5000,4,8],[263144,5032,4,8]]") {
+ *   throw new Error(JSON.stringify(calls));
+ * }
+ * ```
+ */
+export function mvTokens(
+  mv: (w: number, x: number, y: number, inp: number, r0: number, r1: number) => void,
+  kernel: KernelName,
+  w: number,
+  x: number,
+  y: number,
+  inp: number,
+  out: number,
+  n: number,
+  r0: number,
+  r1: number,
+): void {
+  if (n <= 1) return mv(w, x, y, inp, r0, r1);
+  const rowBytes = inp * WEIGHT_BYTES[kernel.slice(3) as KernelFormat];
+  const block = Math.max(4, Math.floor(CACHED_ROWS_BYTES / rowBytes / 4) * 4);
+  for (let b = r0; b < r1; b += block) {
+    const e = Math.min(r1, b + block);
+    for (let t = 0; t < n; t++) mv(w, x + t * inp * 4, y + t * out * 4, inp, b, e);
+  }
+}
+
 /**
  * Compute this thread's rows of every product in the control block.
  *
@@ -145,7 +200,8 @@ export function runShare(k: KernelExports, ctrl: Int32Array, part: number, scrat
     const kernel = KERNELS[ctrl[at]];
     if (kernel === "mm_f32") k.mm_f32(w, x, y, inp, out, r0, r1, n);
     else if (kernel.startsWith("i8_")) k[kernel as `i8_${Int8KernelFormat}`](w, x, y, inp, out, r0, r1, n);
-    else if (kernel.startsWith("mv_")) k[kernel as `mv_${KernelFormat}`](w, x, y, inp, r0, r1);
-    else k[kernel as `mm_${Exclude<KernelFormat, "f32">}`](w, x, y, inp, out, r0, r1, n, scratch);
+    else if (kernel.startsWith("mv_")) {
+      mvTokens(k[kernel as `mv_${KernelFormat}`], kernel, w, x, y, inp, out, n, r0, r1);
+    } else k[kernel as `mm_${Exclude<KernelFormat, "f32">}`](w, x, y, inp, out, r0, r1, n, scratch);
   }
 }

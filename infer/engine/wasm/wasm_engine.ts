@@ -26,7 +26,7 @@ import {
   softmax,
   swigluInto,
 } from "../cpu/cpu_math.ts";
-import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
+import { argmax, type BatchStep, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
@@ -251,7 +251,7 @@ export class WasmEngine implements Engine {
     const buffers: WasmBuffers = {
       x: memory.floats(chunk * spec.hidden),
       xn: memory.floats(chunk * widest),
-      xd: memory.floats(widest),
+      xd: memory.floats(chunk * widest),
       q: memory.floats(chunk * qDim),
       k: memory.floats(chunk * kvDim),
       v: memory.floats(chunk * kvDim),
@@ -285,6 +285,49 @@ export class WasmEngine implements Engine {
     return new WasmSession(this, options.contextSize ?? this.contextSize);
   }
 
+  /**
+   * Append one token to each of several of this engine's sessions in one pass: the weights are
+   * read once per block of rows for all of them, and each session gets the logits its own
+   * `forward([token])` would give, bit for bit (every row takes the single-token kernel).
+   *
+   * @param steps the sessions (each once) and their tokens
+   * @returns each one's next-token logits
+   * @throws {TypeError} for a session of another engine
+   * @throws {RangeError} for a session given twice, or one whose context is full
+   *
+   * @example
+   * ```ts
+   * import { loadModel, WasmEngine, wasmKernelsAvailable } from "../../mod.ts";
+   * import { writeRandomModel } from "../../testing/mod.ts";
+   * if (await wasmKernelsAvailable()) {
+   *   const dir = await Deno.makeTempDir();
+   *   await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1, heads: 2 });
+   *   const engine = await WasmEngine.create(await loadModel(dir), { threads: 1 });
+   *   const [a, b, c] = [engine.createSession(), engine.createSession(), engine.createSession()];
+   *   await a.forward([1, 2]);
+   *   await b.forward([3]);
+   *   await c.forward([1, 2]);
+   *   const [la, lb] = await engine.forwardBatch([{ session: a, token: 5 }, { session: b, token: 6 }]);
+   *   const alone = await c.forward([5]);
+   *   if (la.some((v, i) => v !== alone[i]) || lb.length !== 32 || a.tokens.length !== 3) throw new Error();
+   *   engine.dispose();
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  // deno-lint-ignore require-await
+  async forwardBatch(steps: readonly BatchStep[]): Promise<Float32Array[]> {
+    const segments = steps.map(({ session, token }) => {
+      if (!(session instanceof WasmSession)) throw new TypeError("a batched step takes sessions of one engine");
+      return { session, tokens: [token] };
+    });
+    const out: Float32Array[] = [];
+    for (let i = 0; i < segments.length; i += this.chunk) {
+      out.push(...WasmSession.pass(segments.slice(i, i + this.chunk), "last"));
+    }
+    return out;
+  }
+
   /** Stop the worker threads (the memory goes with the engine). */
   dispose(): void {
     this.threads.close();
@@ -297,18 +340,21 @@ export class WasmEngine implements Engine {
    * @param x inputs (`n × in`, a view of the shared memory)
    * @param n rows
    * @param products matrices, their canonical names (for LoRA), biases and output buffers
+   * @param perToken each row by the single-token kernel (sums equal, bit for bit, to a step of
+   *   that token alone: a batched decode step); else several rows by the matrix–matrix kernel
    */
   linear(
     x: Float32Array,
     n: number,
     products: readonly { w: WasmMatrix; name: string; bias?: Tensor; y: Float32Array }[],
+    perToken = n === 1,
   ): void {
     const items: MatmulItem[] = [];
     const fallback: typeof products[number][] = [];
     let deinterleaved = false, quantized = false;
     for (const p of products) {
       const [out, inp] = p.w.shape;
-      const kernel = this.#kernel(p.w, n);
+      const kernel = this.#kernel(p.w, perToken);
       if (!kernel) {
         fallback.push(p);
         continue;
@@ -319,7 +365,7 @@ export class WasmEngine implements Engine {
         quantized = true;
         xp = this.buffers.xq;
       } else if (kernel === "mv_bf16" || kernel === "mv_f16") {
-        if (!deinterleaved) deinterleave(x, inp, this.buffers.xd);
+        if (!deinterleaved) { for (let t = 0; t < n; t++) deinterleave(x, t * inp, inp, this.buffers.xd); }
         deinterleaved = true;
         xp = this.buffers.xd.byteOffset;
       }
@@ -342,25 +388,25 @@ export class WasmEngine implements Engine {
     }
   }
 
-  /** The kernel for a matrix and a token count, or undefined where the oracle's product runs. */
-  #kernel(w: WasmMatrix, n: number): KernelName | undefined {
+  /** The kernel for a matrix (single-token sums or not), or undefined where the oracle's product runs. */
+  #kernel(w: WasmMatrix, perToken: boolean): KernelName | undefined {
     if (!w.grouped || !(KERNEL_FORMATS as readonly string[]).includes(w.dtype)) return undefined;
     if (this.int8Dot && (INT8_KERNEL_FORMATS as readonly string[]).includes(w.dtype)) {
       return `i8_${w.dtype as Int8KernelFormat}`;
     }
-    return `${n === 1 ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
+    return `${perToken ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
   }
 }
 
 /** The formats with 8-bit activation products. */
 const INT8: readonly string[] = INT8_DOT_FORMATS;
 
-/** `x`'s first `inp` values as its even elements, then its odd ones (the 16-bit kernels' input). */
-function deinterleave(x: Float32Array, inp: number, out: Float32Array): void {
+/** The `inp` values of `x` from `at` as their even elements, then their odd ones, into `out` from `at` (the 16-bit kernels' input). */
+function deinterleave(x: Float32Array, at: number, inp: number, out: Float32Array): void {
   const half = inp >> 1;
   for (let i = 0; i < half; i++) {
-    out[i] = x[2 * i];
-    out[half + i] = x[2 * i + 1];
+    out[at + i] = x[at + 2 * i];
+    out[at + half + i] = x[at + 2 * i + 1];
   }
 }
 
@@ -497,19 +543,48 @@ class WasmSession implements Session {
 
   /** One pass over at most `chunk` tokens. */
   #pass(tokens: readonly number[], logits: "all" | "last" | "none"): Float32Array[] {
-    const e = this.#engine;
+    return WasmSession.pass([{ session: this, tokens }], logits);
+  }
+
+  /**
+   * One pass over the new tokens of one or more sessions (at most `chunk` tokens in all): their
+   * rows go through every matrix together, each session's through attention over its own cache.
+   * Several sessions each with one token take the single-token kernel per row, so each gets
+   * the logits its own step would give, bit for bit.
+   *
+   * @param segments the sessions (each at most once) and the tokens each appends
+   * @param logits every new position's logits, each segment's last one's, or none
+   * @returns the logits asked for, in the order of the segments' rows
+   */
+  static pass(
+    segments: readonly { session: WasmSession; tokens: readonly number[] }[],
+    logits: "all" | "last" | "none",
+  ): Float32Array[] {
+    const e = segments[0].session.#engine;
+    for (const { session: s, tokens } of segments) {
+      if (s.#engine !== e) throw new TypeError("a batched step takes sessions of one engine");
+      s.#tokens.checkAppend(tokens);
+    }
+    if (new Set(segments.map((g) => g.session)).size < segments.length) {
+      throw new RangeError("a batched step takes each session once");
+    }
     const { spec, weights, buffers: b } = e;
-    const n = tokens.length;
-    const start = this.#tokens.ids.length;
     const { hidden, heads, kvHeads, headDim, normEps, intermediate } = spec;
     const qDim = heads * headDim;
     const kvDim = kvHeads * headDim;
-    this.#reserve(start + n);
-    const positions = tokens.map((_, i) => start + i);
-
-    for (let t = 0; t < n; t++) {
-      wasmMatrixRow(e.memory, weights.embed, tokens[t], b.x.subarray(t * hidden, (t + 1) * hidden));
+    const perToken = segments.every((g) => g.tokens.length === 1);
+    const rows: { s: WasmSession; at: number; n: number; start: number; positions: number[] }[] = [];
+    let n = 0;
+    for (const { session: s, tokens } of segments) {
+      const start = s.#tokens.ids.length;
+      s.#reserve(start + tokens.length);
+      for (let t = 0; t < tokens.length; t++) {
+        wasmMatrixRow(e.memory, weights.embed, tokens[t], b.x.subarray((n + t) * hidden, (n + t + 1) * hidden));
+      }
+      rows.push({ s, at: n, n: tokens.length, start, positions: tokens.map((_, i) => start + i) });
+      n += tokens.length;
     }
+    const positions = rows.flatMap((r) => r.positions);
     for (let l = 0; l < spec.layers; l++) {
       const w = weights.layers[l];
       const p = `layers.${l}.`;
@@ -518,7 +593,7 @@ class WasmSession implements Session {
         { w: w.wq, name: p + "wq", bias: w.bq, y: b.q },
         { w: w.wk, name: p + "wk", bias: w.bk, y: b.k },
         { w: w.wv, name: p + "wv", bias: w.bv, y: b.v },
-      ]);
+      ], perToken);
       const q = b.q.subarray(0, n * qDim);
       const k = b.k.subarray(0, n * kvDim);
       const v = b.v.subarray(0, n * kvDim);
@@ -530,27 +605,45 @@ class WasmSession implements Session {
         roundToHalf(k);
         roundToHalf(v);
       }
-      e.memory.f32(this.#blocks[l].k.ptr + start * kvDim * 4, n * kvDim).set(k);
-      e.memory.f32(this.#blocks[l].v.ptr + start * kvDim * 4, n * kvDim).set(v);
-      this.#attention(l, q, positions, b.attn);
-      e.linear(b.attn, n, [{ w: w.wo, name: p + "wo", bias: w.bo, y: b.proj }]);
+      for (const r of rows) {
+        const blocks = r.s.#blocks[l];
+        e.memory.f32(blocks.k.ptr + r.start * kvDim * 4, r.n * kvDim).set(
+          k.subarray(r.at * kvDim, (r.at + r.n) * kvDim),
+        );
+        e.memory.f32(blocks.v.ptr + r.start * kvDim * 4, r.n * kvDim).set(
+          v.subarray(r.at * kvDim, (r.at + r.n) * kvDim),
+        );
+        r.s.#attention(l, q.subarray(r.at * qDim), r.positions, b.attn.subarray(r.at * qDim));
+      }
+      e.linear(b.attn, n, [{ w: w.wo, name: p + "wo", bias: w.bo, y: b.proj }], perToken);
       addInPlace(b.x.subarray(0, n * hidden), b.proj.subarray(0, n * hidden));
       rmsnormInto(b.x, n, w.ffnNorm, normEps, b.xn);
-      e.linear(b.xn, n, [{ w: w.w1, name: p + "w1", y: b.gate }, { w: w.w3, name: p + "w3", y: b.up }]);
+      e.linear(b.xn, n, [{ w: w.w1, name: p + "w1", y: b.gate }, { w: w.w3, name: p + "w3", y: b.up }], perToken);
       swigluInto(b.gate, b.up, b.gate, n * intermediate);
-      e.linear(b.gate, n, [{ w: w.w2, name: p + "w2", y: b.proj }]);
+      e.linear(b.gate, n, [{ w: w.w2, name: p + "w2", y: b.proj }], perToken);
       addInPlace(b.x.subarray(0, n * hidden), b.proj.subarray(0, n * hidden));
     }
-    this.#tokens.push(tokens);
+    rows.forEach((r, i) => r.s.#tokens.push(segments[i].tokens));
     if (logits === "none") return [];
     const vocab = spec.vocabSize;
     if (logits === "last") {
-      rmsnormInto(b.x.subarray((n - 1) * hidden, n * hidden), 1, weights.norm, normEps, b.xn);
-      e.linear(b.xn, 1, [{ w: weights.output, name: "output", y: b.logits }]);
-      return [b.logits.slice(0, vocab)];
+      // Each segment's last row, normed into consecutive rows, then one product for them all.
+      rows.forEach((r, i) => {
+        const last = r.at + r.n - 1;
+        rmsnormInto(
+          b.x.subarray(last * hidden, (last + 1) * hidden),
+          1,
+          weights.norm,
+          normEps,
+          b.xn.subarray(i * hidden),
+        );
+      });
+      const m = rows.length;
+      e.linear(b.xn, m, [{ w: weights.output, name: "output", y: b.logits }], true);
+      return rows.map((_, i) => b.logits.slice(i * vocab, (i + 1) * vocab));
     }
     rmsnormInto(b.x, n, weights.norm, normEps, b.xn);
-    e.linear(b.xn, n, [{ w: weights.output, name: "output", y: b.logits }]);
+    e.linear(b.xn, n, [{ w: weights.output, name: "output", y: b.logits }], perToken);
     return Array.from({ length: n }, (_, t) => b.logits.slice(t * vocab, (t + 1) * vocab));
   }
 
