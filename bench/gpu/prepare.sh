@@ -18,7 +18,7 @@ dd=$(mktemp -d)
 # them here (on whatever adapter this machine has; `deno cache` would also fetch what the rest of
 # the CLI imports lazily, node-llama-cpp's 100 MB among it).
 DENO_DIR=$dd "$deno" test -A --node-modules-dir=none --no-check tests/infer_webgpu_kernels_test.ts tests/infer_webgpu_test.ts >/dev/null
-DENO_DIR=$dd "$deno" run -A --node-modules-dir=none bench/gpu_bench.ts --shapes tiny --prompt 16 --decode 2 --reps 1 >/dev/null
+DENO_DIR=$dd "$deno" run -A --node-modules-dir=none bench/gpu/gpu_table.ts --shapes tiny --prompt 16 --decode 2 --reps 1 >/dev/null
 tar -C "$dd" -cf .gpu/denodir.tar .
 rm -rf "$dd"
 du -sh .gpu/*

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The WebGPU engine's figures on a GPU machine, in one call: install the carried Deno and Vulkan
 # loader (bench/gpu/prepare.sh made them, in .gpu/), check that WebGPU sees the GPU and not a
-# software adapter, run the WebGPU tests on it, then bench/gpu_bench.ts (it checks the engine
-# against the CPU oracle first, then prints the table). Arguments go to gpu_bench.ts. Logs are
+# software adapter, run the WebGPU tests on it, then bench/gpu/gpu_table.ts (it checks the engine
+# against the CPU oracle first, then prints the table). Arguments go to gpu_table.ts. Logs are
 # written to $OUT (or /tmp/gpu-bench) as well. Fits in about 8 minutes on an H200. To try it on a
 # machine without a GPU: GPU_ALLOW_SOFTWARE=1 bench/gpu/run.sh --shapes tiny --prompt 32 --decode 4
 set -uo pipefail
@@ -26,5 +26,5 @@ deno eval 'const a = await navigator.gpu?.requestAdapter({ powerPreference: "hig
 echo "== the WebGPU tests on this adapter"
 deno test -A --node-modules-dir=none --cached-only --no-check tests/infer_webgpu_kernels_test.ts tests/infer_webgpu_test.ts 2>&1 |
   tee "$out/gpu_tests.log" | grep -E "FAILED|failed|passed|error" | tail -20
-echo "== bench/gpu_bench.ts"
-deno run -A --node-modules-dir=none --cached-only bench/gpu_bench.ts --check "$@" 2>&1 | tee "$out/gpu_bench.log"
+echo "== bench/gpu/gpu_table.ts"
+deno run -A --node-modules-dir=none --cached-only bench/gpu/gpu_table.ts --check "$@" 2>&1 | tee "$out/gpu_table.log"

@@ -9,10 +9,10 @@
  * @module
  */
 
-import { isQuantTensor, quantizeTensor, type WeightTensor } from "../infer/formats/quant_tensor.ts";
-import { type QuantPreset, tensorTypeFor } from "../infer/formats/quant_preset.ts";
-import type { Tensor } from "../infer/formats/tensor.ts";
-import type { LayerWeights, ModelSpec, ModelWeights } from "../infer/model/model_spec.ts";
+import { isQuantTensor, quantizeTensor, type WeightTensor } from "../../infer/formats/quant_tensor.ts";
+import { type QuantPreset, tensorTypeFor } from "../../infer/formats/quant_preset.ts";
+import type { Tensor } from "../../infer/formats/tensor.ts";
+import type { LayerWeights, ModelSpec, ModelWeights } from "../../infer/model/model_spec.ts";
 
 /** Rows of random values each matrix repeats. */
 const BLOCK_ROWS = 64;
@@ -30,7 +30,7 @@ const BLOCK_ROWS = 64;
  * @example
  * ```ts
  * import { tiledWeights } from "./_tiled_weights.ts";
- * import { llamaSpec } from "./_llama_spec.ts";
+ * import { llamaSpec } from "../_llama_spec.ts";
  * const spec = llamaSpec({ vocab: 64, hidden: 256, inter: 512, layers: 2, heads: 4, kv: 2 });
  * const w = await tiledWeights(spec, "q4_k_m", (t) => Promise.resolve(t));
  * if (w.embed.dtype !== "q4_k" || w.output.dtype !== "q6_k" || w.layers.length !== 2) throw new Error();

@@ -22,7 +22,7 @@
  *
  * Batched decoding (batch 32) is not built yet: its column prints `-`.
  *
- * Run: `deno run -A bench/gpu_bench.ts [--shapes 1b,7b,13b] [--formats f16,q4_k_m]
+ * Run: `deno run -A bench/gpu/gpu_table.ts [--shapes 1b,7b,13b] [--formats f16,q4_k_m]
  * [--prompt 512] [--decode 32] [--reps 3] [--variants default] [--check] [--budget 420]`
  * (`--budget`: seconds after which models not yet started are skipped, said so).
  *
@@ -30,12 +30,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { CpuEngine, type Session, WebGpuEngine, type WebGpuEngineOptions } from "../infer/mod.ts";
-import { GpuContext } from "../infer/engine/webgpu/context.ts";
-import { type GpuMatrix, WeightUploader } from "../infer/engine/webgpu/weights.ts";
-import type { QuantPreset } from "../infer/formats/quant_preset.ts";
-import type { ModelSpec, ModelWeights } from "../infer/model/model_spec.ts";
-import { type LlamaSizes, llamaSpec } from "./_llama_spec.ts";
+import { CpuEngine, type Session, WebGpuEngine, type WebGpuEngineOptions } from "../../infer/mod.ts";
+import { GpuContext } from "../../infer/engine/webgpu/context.ts";
+import { type GpuMatrix, WeightUploader } from "../../infer/engine/webgpu/weights.ts";
+import type { QuantPreset } from "../../infer/formats/quant_preset.ts";
+import type { ModelSpec, ModelWeights } from "../../infer/model/model_spec.ts";
+import { type LlamaSizes, llamaSpec } from "../_llama_spec.ts";
 import { tiledWeights } from "./_tiled_weights.ts";
 import { gpuCopyBandwidth } from "./_gpu_copy.ts";
 
@@ -77,7 +77,7 @@ const BUDGET_MS = Number(args.budget) * 1e3;
 const started = performance.now();
 
 function fail(message: string): never {
-  console.error(`gpu_bench: ${message}`);
+  console.error(`gpu_table: ${message}`);
   Deno.exit(2);
 }
 
@@ -181,7 +181,7 @@ async function profileLines(engine: WebGpuEngine, ids: readonly number[]): Promi
 }
 
 if (args.check && !(await check())) {
-  console.error("gpu_bench: the engine's logits differ from the CPU oracle's on this adapter");
+  console.error("gpu_table: the engine's logits differ from the CPU oracle's on this adapter");
   Deno.exit(1);
 }
 
