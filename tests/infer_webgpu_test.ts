@@ -6,7 +6,7 @@
  * finds (in CI: the software adapter); skipped only where there is none.
  */
 
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { CpuEngine, generate, type LoadedModel, loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
@@ -380,6 +380,50 @@ Deno.test({
           gpuEngine.dispose();
         }
       });
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu forwardBatch: one submit for several sessions, each session's logits bit for bit its own step's",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const lengths = [19, 5, 1, 12];
+    for (const c of CASES.slice(0, 3)) {
+      for (const matmul of ["cooperative", "rows"] as const) {
+        await t.step(`${c.name} (${matmul})`, async () => {
+          await using tmp = await tempDir();
+          await writeRandomModel(tmp.dir, c.model);
+          const engine = await WebGpuEngine.create(await loadModel(tmp.dir), { contextSize: 32, matmul });
+          try {
+            const alone = lengths.map(() => engine.createSession());
+            const batched = lengths.map(() => engine.createSession());
+            for (const [i, n] of lengths.entries()) {
+              await alone[i].forward(PROMPT.slice(0, n));
+              await batched[i].forward(PROMPT.slice(0, n));
+            }
+            const next = lengths.map((_, i) => (i * 37 + 3) % 320);
+            for (let step = 0; step < 3; step++) {
+              // Every session but one on the second step (a session may sit a step out).
+              const who = lengths.map((_, i) => i).filter((i) => step !== 1 || i !== 2);
+              const got = await engine.forwardBatch(who.map((i) => ({ session: batched[i], token: next[i] })));
+              equal(got.length, who.length);
+              for (const [j, i] of who.entries()) {
+                const want = await alone[i].forward([next[i]]);
+                ok(got[j].every((v, k) => v === want[k]), `step ${step}, session ${i}`);
+                next[i] = (next[i] * 7 + 11) % 320;
+              }
+              deepEqual(batched.map((s) => s.tokens), alone.map((s) => s.tokens));
+            }
+            await rejects(
+              engine.forwardBatch([{ session: batched[0], token: 1 }, { session: batched[0], token: 2 }]),
+              RangeError,
+            );
+          } finally {
+            engine.dispose();
+          }
+        });
+      }
     }
   },
 });

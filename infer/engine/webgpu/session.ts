@@ -10,7 +10,7 @@ import { SessionTokens } from "../session_tokens.ts";
 import type { ModelSpec } from "../../model/model_spec.ts";
 import { GpuBuffers, USAGE } from "./buffers.ts";
 import type { StepDispatches } from "./record.ts";
-import type { ReadMode } from "./submit.ts";
+import type { BatchPart, ReadMode } from "./submit.ts";
 
 /** What a session needs from its engine. */
 export interface SessionHost {
@@ -209,6 +209,21 @@ export class WebGpuSession implements Session {
     this.#buffers.destroy();
     this.#tokens.clear();
     this.#host.forget(this);
+  }
+
+  /**
+   * This session's part of a batched decode step (the engine's `forwardBatch`): after any cache
+   * copy still running, the token checked against the context, its dispatches and position.
+   *
+   * @param token the token it appends
+   * @returns the part, and `commit` to call once the step ran
+   */
+  async batchPart(token: number): Promise<{ part: BatchPart; commit: () => void }> {
+    await this.#pending;
+    if (this.#disposed) throw new Error("session disposed");
+    this.#tokens.checkAppend([token]);
+    const part = { ops: this.#ops, token, pos0: this.#tokens.ids.length };
+    return { part, commit: () => this.#tokens.push([token]) };
   }
 
   async #run(tokens: readonly number[], mode: "argmax" | "last" | "all"): Promise<number | Float32Array[]> {

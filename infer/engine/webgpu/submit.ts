@@ -8,7 +8,7 @@
 
 import type { Activations } from "./activations.ts";
 import type { GpuContext } from "./context.ts";
-import { stepBytes } from "./kernels/step.ts";
+import { STEP, stepBytes } from "./kernels/step.ts";
 import type { Profiler } from "./profile.ts";
 import type { RecordedDispatch, StepDispatches } from "./record.ts";
 
@@ -92,4 +92,73 @@ export async function runStep(
   if (mode === "argmax") return new Uint32Array(data.buffer)[0];
   if (mode === "last") return [data];
   return Array.from({ length: n }, (_, t) => data.subarray(t * vocab, (t + 1) * vocab));
+}
+
+/** One session's part of a batched decode step: {@linkcode runSteps}. */
+export interface BatchPart {
+  /** The session's dispatches. */
+  readonly ops: StepDispatches;
+  /** The token it appends. */
+  readonly token: number;
+  /** Its position. */
+  readonly pos0: number;
+}
+
+/** Bytes per session in the staging buffer of {@linkcode runSteps}: its id, then its step. */
+export const BATCH_STAGE_BYTES = 256;
+
+/**
+ * One decode step of several sessions in one submit: for each in turn, its id and step
+ * parameters copied from `stage` into the engine's buffers, its dispatches (the single-token
+ * ones), and its logits copied into `readback` at its place; then one read of them all. Each
+ * session runs exactly the dispatches its own step would, so its logits are the same bit for bit.
+ *
+ * @param ctx the device and pipelines
+ * @param act the engine's work buffers
+ * @param parts the sessions' steps
+ * @param vocab the vocabulary size
+ * @param stage `COPY_SRC | COPY_DST`, at least `parts.length · BATCH_STAGE_BYTES` bytes
+ * @param readback `MAP_READ | COPY_DST`, at least `parts.length · vocab · 4` bytes
+ * @param submitted called with the dispatches recorded
+ * @returns each session's next-token logits
+ */
+export async function runSteps(
+  ctx: GpuContext,
+  act: Activations,
+  parts: readonly BatchPart[],
+  vocab: number,
+  stage: GPUBuffer,
+  readback: GPUBuffer,
+  submitted: (dispatches: number) => void,
+): Promise<Float32Array[]> {
+  const device = ctx.device;
+  const bytes = new Uint8Array(parts.length * BATCH_STAGE_BYTES);
+  parts.forEach((p, i) => {
+    new DataView(bytes.buffer).setUint32(i * BATCH_STAGE_BYTES, p.token, true);
+    bytes.set(new Uint8Array(stepBytes(1, p.pos0)), i * BATCH_STAGE_BYTES + 16);
+  });
+  device.queue.writeBuffer(stage, 0, bytes);
+  const encoder = device.createCommandEncoder();
+  let dispatches = 0;
+  parts.forEach((p, i) => {
+    encoder.copyBufferToBuffer(stage, i * BATCH_STAGE_BYTES, act.ids, 0, 4);
+    encoder.copyBufferToBuffer(stage, i * BATCH_STAGE_BYTES + 16, act.step, 0, STEP.size);
+    const ops = p.ops.decode ?? p.ops;
+    const pass = encoder.beginComputePass();
+    for (const op of [...ops.body, ...ops.last]) {
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, op.bindGroup);
+      pass.dispatchWorkgroups(...op.grid(1, p.pos0 + 1));
+      dispatches++;
+    }
+    pass.end();
+    encoder.copyBufferToBuffer(act.logits, 0, readback, i * vocab * 4, vocab * 4);
+  });
+  device.queue.submit([encoder.finish()]);
+  submitted(dispatches);
+  const size = parts.length * vocab * 4;
+  await readback.mapAsync(1, /* GPUMapMode.READ */ 0, size);
+  const data = new Float32Array(readback.getMappedRange(0, size).slice(0));
+  readback.unmap();
+  return parts.map((_, i) => data.subarray(i * vocab, (i + 1) * vocab));
 }

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Engine, Session, SessionOptions } from "../engine.ts";
+import type { BatchStep, Engine, Session, SessionOptions } from "../engine.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import type { ModelSpec } from "../../model/model_spec.ts";
@@ -28,7 +28,7 @@ import { type KernelProfile, Profiler } from "./profile.ts";
 import { Recorder } from "./record.ts";
 import { ropeTable } from "./rope_table.ts";
 import { type SessionHost, WebGpuSession } from "./session.ts";
-import { runStep } from "./submit.ts";
+import { BATCH_STAGE_BYTES, runStep, runSteps } from "./submit.ts";
 import { type GpuMatrix, type GpuWeights, uploadWeights, WeightUploader } from "./weights.ts";
 
 /** Options of {@linkcode WebGpuEngine.create}. */
@@ -149,6 +149,8 @@ export class WebGpuEngine implements Engine {
   readonly #ropeTables = new Map<number, GPUBuffer>();
   readonly #sessions = new Set<WebGpuSession>();
   readonly #host: SessionHost;
+  /** The staging and read-back buffers of batched steps, for up to `sessions` sessions. */
+  #batchBuffers?: { sessions: number; stage: GPUBuffer; readback: GPUBuffer };
   #disposed = false;
 
   private constructor(
@@ -321,6 +323,76 @@ export class WebGpuEngine implements Engine {
     const session = new WebGpuSession(this.#host, context);
     this.#sessions.add(session);
     return session;
+  }
+
+  /**
+   * One decode step of several of this engine's sessions in one submit and one read back: each
+   * session runs the dispatches of its own single-token step, so its logits equal those of its
+   * own `forward([token])` bit for bit. The weights are still read once per session (the
+   * dispatches are the single-session ones); what is saved is a submit and a read back per
+   * session. With profiling on, the sessions step one at a time.
+   *
+   * @param steps the sessions (each once) and their tokens
+   * @returns each one's next-token logits
+   * @throws {TypeError} for a session of another engine
+   * @throws {RangeError} for a session given twice, or one whose context is full
+   *
+   * @example
+   * ```ts
+   * import { loadModel, webGpuAvailable, WebGpuEngine } from "../../mod.ts";
+   * import { writeRandomModel } from "../../testing/mod.ts";
+   * if (await webGpuAvailable()) {
+   *   const dir = await Deno.makeTempDir();
+   *   await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1, heads: 2 });
+   *   const engine = await WebGpuEngine.create(await loadModel(dir), { contextSize: 16 });
+   *   const [a, b, c] = [engine.createSession(), engine.createSession(), engine.createSession()];
+   *   await a.forward([1, 2]);
+   *   await b.forward([3]);
+   *   await c.forward([1, 2]);
+   *   const [la] = await engine.forwardBatch([{ session: a, token: 5 }, { session: b, token: 6 }]);
+   *   const alone = await c.forward([5]);
+   *   if (la.some((v, i) => v !== alone[i]) || a.tokens.length !== 3) throw new Error();
+   *   engine.dispose();
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  async forwardBatch(steps: readonly BatchStep[]): Promise<Float32Array[]> {
+    const sessions = steps.map((s) => s.session);
+    for (const s of sessions) {
+      if (!(s instanceof WebGpuSession) || !this.#sessions.has(s)) {
+        throw new TypeError("a batched step takes sessions of one engine");
+      }
+    }
+    if (new Set(sessions).size < sessions.length) throw new RangeError("a batched step takes each session once");
+    if (this.profiling) {
+      const out: Float32Array[] = [];
+      for (const { session, token } of steps) out.push(await session.forward([token]));
+      return out;
+    }
+    const parts = await Promise.all(steps.map(({ session, token }) => (session as WebGpuSession).batchPart(token)));
+    const vocab = this.spec.vocabSize;
+    const logits = await this.#ctx.serial(() => {
+      if (this.#disposed) throw new Error("engine disposed");
+      const had = this.#batchBuffers;
+      if (!had || had.sessions < parts.length) {
+        had?.stage.destroy();
+        had?.readback.destroy();
+        const sessions = Math.max(parts.length, 2 * (had?.sessions ?? 0));
+        this.#batchBuffers = {
+          sessions,
+          stage: this.#ctx.buffers.create(sessions * BATCH_STAGE_BYTES, USAGE.COPY_SRC | USAGE.COPY_DST),
+          readback: this.#ctx.buffers.create(sessions * vocab * 4, USAGE.MAP_READ | USAGE.COPY_DST),
+        };
+      }
+      const { stage, readback } = this.#batchBuffers!;
+      return runSteps(this.#ctx, this.#act, parts.map((p) => p.part), vocab, stage, readback, (n) => {
+        this.submits++;
+        this.lastDispatches = n;
+      });
+    });
+    for (const p of parts) p.commit();
+    return logits;
   }
 
   /** Free every device buffer (sessions' included) and the device, when the engine requested it. */
