@@ -18,6 +18,7 @@ import { embed } from "./kernels/embed.ts";
 import { matmulI8, quantizeX } from "./kernels/int8_dot.ts";
 import { type KvFormat, kvStore } from "./kernels/kv_store.ts";
 import { matmul, type MatmulStrategy } from "./kernels/matmul.ts";
+import { matmulTiled, type PrefillKernel } from "./kernels/matmul_tiled.ts";
 import { rmsnorm } from "./kernels/rmsnorm.ts";
 import { rope } from "./kernels/rope.ts";
 import { softmax } from "./kernels/softmax.ts";
@@ -43,6 +44,8 @@ export interface GraphInputs {
   readonly ropeTable: GPUBuffer;
   /** How `matmul` splits its work. */
   readonly strategy: MatmulStrategy;
+  /** The kernel of the multi-token products (`tiled` or `matmul`; the last token's logits always `matmul`). */
+  readonly prefill: PrefillKernel;
   /** The KV cache's format: f32 (keys and values written straight into it) or f16 (stored after RoPE). */
   readonly kv: KvFormat;
   /** Whether `q8_0` and `q4_0` products round their activations to 8 bits (`dot4I8Packed`). */
@@ -87,8 +90,9 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
       }
       return out;
     }
+    const kernel = g.prefill === "tiled" && !o.oneToken ? matmulTiled : matmul;
     return m.chunks.map((c) =>
-      rec.record(matmul({
+      rec.record(kernel({
         w: c.buffer,
         dtype: m.dtype,
         k: m.cols,

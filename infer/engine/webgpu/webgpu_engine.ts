@@ -20,6 +20,7 @@ import { type Activations, createActivations } from "./activations.ts";
 import { USAGE } from "./buffers.ts";
 import { GpuContext } from "./context.ts";
 import type { MatmulStrategy } from "./kernels/matmul.ts";
+import type { PrefillKernel } from "./kernels/matmul_tiled.ts";
 import type { KvFormat } from "./kernels/kv_store.ts";
 import { int8DotAvailable } from "./kernels/int8_dot.ts";
 import { llamaGraph } from "./llama_graph.ts";
@@ -34,7 +35,7 @@ import { type GpuMatrix, type GpuWeights, uploadWeights, WeightUploader } from "
 export interface WebGpuEngineOptions {
   /** Default context size of sessions (default: the model's, at most 2048). */
   readonly contextSize?: number;
-  /** Most tokens computed per submit during prefill (default 32). */
+  /** Most tokens computed per submit during prefill (default 256 with the `tiled` prefill kernel, else 32). */
   readonly maxBatch?: number;
   /** Split weight matrices into buffers of at most this many bytes (default: the device's binding limit). */
   readonly maxBindingBytes?: number;
@@ -51,6 +52,12 @@ export interface WebGpuEngineOptions {
    * (software) adapter, else `cooperative`.
    */
   readonly matmul?: MatmulStrategy;
+  /**
+   * The kernel of multi-token (prefill) products: `tiled` (64 rows × 64 tokens per workgroup
+   * from workgroup memory, each weight read once per 64 tokens) or `matmul`. Default: `tiled`
+   * with the `cooperative` strategy, `matmul` with `rows` (software adapters).
+   */
+  readonly prefillKernel?: PrefillKernel;
   /**
    * The KV cache's format: `f32` (default) or `f16`, half the memory (llama.cpp's default):
    * keys and values are rounded to half precision as they are stored.
@@ -126,6 +133,8 @@ export class WebGpuEngine implements Engine {
   readonly maxChunks: number;
   /** The matmul strategy in use. */
   readonly matmulStrategy: MatmulStrategy;
+  /** The kernel of multi-token products. */
+  readonly prefillKernel: PrefillKernel;
   /** The KV cache's format. */
   readonly kvCache: KvFormat;
   /** Whether `q8_0` and `q4_0` products use 8-bit activations. */
@@ -154,13 +163,18 @@ export class WebGpuEngine implements Engine {
     this.device = device;
     this.#ctx = ctx;
     this.matmulStrategy = strategy;
+    this.prefillKernel = o.prefillKernel ?? (strategy === "cooperative" ? "tiled" : "matmul");
     const limit = device.limits.maxStorageBufferBindingSize;
     this.contextSize = o.contextSize ?? Math.min(spec.maxPositions, 2048);
     const rowBytes = spec.vocabSize * 4;
     const scoreBytes = spec.heads * this.contextSize * 4;
     this.maxBatch = Math.max(
       1,
-      Math.min(o.maxBatch ?? 32, Math.floor(limit / rowBytes), Math.floor(limit / scoreBytes)),
+      Math.min(
+        o.maxBatch ?? (this.prefillKernel === "tiled" ? 256 : 32),
+        Math.floor(limit / rowBytes),
+        Math.floor(limit / scoreBytes),
+      ),
     );
     this.profiling = o.profile === true;
     this.#weights = uploadWeights(
@@ -203,6 +217,7 @@ export class WebGpuEngine implements Engine {
           context,
           ropeTable: this.#ropeTable(context),
           strategy: this.matmulStrategy,
+          prefill: this.prefillKernel,
           kv: this.kvCache,
           int8: this.int8Dot,
         }),
