@@ -89,6 +89,7 @@ export {
   type MvKernel,
   openEngine,
   type OpenEngineOptions,
+  type PrefillKernel,
   type Session,
   type SessionOptions,
   type WasmBuffers,

@@ -68,6 +68,7 @@ export {
   type KernelProfile,
   type KvFormat,
   type MatmulStrategy,
+  type PrefillKernel,
   webGpuAvailable,
   WebGpuEngine,
   type WebGpuEngineOptions,
