@@ -95,7 +95,7 @@ Deno.test("webgpu kernels: constructors refuse shapes their WGSL cannot compute"
   throws(() => matmulTiled({ ...ok1, k: 15, y: fake(2 * 8 * 4), yRows: 2, yStride: 8 }), RangeError);
   throws(() => matmulTiled({ ...ok1, y: fake(2 * 8 * 4), yRows: 2, yStride: 4 }), RangeError);
   // The tiled kernel's two staged slices fit WebGPU's minimum workgroup storage (16 KiB).
-  ok((TILED_ROWS + TILED_TOKENS) * TILED_K * 4 <= 16384);
+  ok((TILED_ROWS + 2 + TILED_TOKENS + 2) * TILED_K * 4 <= 16384);
   throws(() => swiglu({ gate: fake(256), up: fake(252), inner: 32, tokens: 2 }), RangeError);
   throws(() => argmax({ logits: fake(396), out: fake(4), vocab: 100 }), RangeError);
   throws(

@@ -6,8 +6,8 @@
  * block in registers (rows `tx + 16i`, tokens `ty + 16j`, so its stores and workgroup reads
  * are adjacent across threads). The workgroup walks `k` in slices of 16: it stages the slice
  * of its 64 weight rows, widened to f32 (16-bit pairs unpacked, quantized blocks decoded with
- * `w_pair`), and of its 64 activation rows in workgroup memory (8 KiB, under WebGPU's 16 KiB
- * minimum), then each thread multiplies from there. Each weight is read from memory once per
+ * `w_pair`), and of its 64 activation rows in workgroup memory (8.25 KiB, under WebGPU's
+ * 16 KiB minimum), then each thread multiplies from there. Each weight is read from memory once per
  * 64 tokens rather than once per 4. Rows, tokens and `k` need not be multiples of the tile:
  * what lies outside is staged as zero and not stored. Every format `w_pair` reads works
  * (f32, f16, bf16, the quantized blocks: rows are whole blocks).
@@ -29,7 +29,7 @@ export type PrefillKernel = "tiled" | "matmul";
 
 /** Rows of a tile. */
 export const TILED_ROWS = 64;
-/** Tokens of a tile. */
+/** Tokens of a tile (as many as rows: one loop stages both). */
 export const TILED_TOKENS = 64;
 /** Values of `k` staged per pass. */
 export const TILED_K = 16;
@@ -61,9 +61,11 @@ ${matmulStoreWgsl(bias)}
 const TR = ${TILED_ROWS}u;
 const TT = ${TILED_TOKENS}u;
 const BK = ${TILED_K}u;
-// Slice element kk of tile row r at ws[kk * TR + r]; of tile token t at xs[kk * TT + t].
-var<workgroup> ws: array<f32, ${TILED_ROWS * TILED_K}>;
-var<workgroup> xs: array<f32, ${TILED_TOKENS * TILED_K}>;
+// Slice element kk of tile row r at ws[kk * S + r]; of tile token t at xs[kk * S + t]. The stride S, two past
+// the tile, spreads the staging stores (4 rows × 8 pairs per 32 threads) over all 32 banks.
+const S = ${TILED_ROWS + 2}u;
+var<workgroup> ws: array<f32, ${(TILED_ROWS + 2) * TILED_K}>;
+var<workgroup> xs: array<f32, ${(TILED_TOKENS + 2) * TILED_K}>;
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) l: u32) {
@@ -74,27 +76,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let half_k = p.k / 2u;
   var acc: array<vec4<f32>, 4>;
   for (var k0 = 0u; k0 < p.k; k0 += BK) {
-    // 64 rows (or tokens) × 8 pairs of the slice: two pairs each of weights and of activations.
+    // 64 rows (and tokens: TR = TT) × 8 pairs of the slice: two pairs each of weights and of activations.
     for (var i = l; i < TR * BK / 2u; i += 256u) {
       let r = i / (BK / 2u);
       let kk = 2u * (i % (BK / 2u));
       var wp = vec2<f32>(0.0);
       if (r0 + r < p.rows && k0 + kk < p.k) { wp = w_pair((r0 + r) * half_k + (k0 + kk) / 2u); }
-      ws[kk * TR + r] = wp.x;
-      ws[(kk + 1u) * TR + r] = wp.y;
+      ws[kk * S + r] = wp.x;
+      ws[(kk + 1u) * S + r] = wp.y;
       var xp = vec2<f32>(0.0);
       if (t0 + r < tokens && k0 + kk < p.k) {
         let o = (t0 + r) * p.k + k0 + kk;
         xp = vec2<f32>(x[o], x[o + 1u]);
       }
-      xs[kk * TT + r] = xp.x;
-      xs[(kk + 1u) * TT + r] = xp.y;
+      xs[kk * S + r] = xp.x;
+      xs[(kk + 1u) * S + r] = xp.y;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
-      let a = vec4<f32>(ws[kk * TR + lid.x], ws[kk * TR + lid.x + 16u], ws[kk * TR + lid.x + 32u],
-        ws[kk * TR + lid.x + 48u]);
-      for (var j = 0u; j < 4u; j++) { acc[j] += a * xs[kk * TT + lid.y + 16u * j]; }
+      let a = vec4<f32>(ws[kk * S + lid.x], ws[kk * S + lid.x + 16u], ws[kk * S + lid.x + 32u],
+        ws[kk * S + lid.x + 48u]);
+      for (var j = 0u; j < 4u; j++) { acc[j] += a * xs[kk * S + lid.y + 16u * j]; }
     }
     workgroupBarrier();
   }
