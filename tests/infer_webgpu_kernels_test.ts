@@ -256,6 +256,7 @@ Deno.test({
         { rows: 70, rowStart: 0, n: 67, batch: 80, bias: true },
         { rows: 5, rowStart: 3, n: 3, batch: 80, bias: true, accumulate: true },
         { rows: 64, rowStart: 6, n: 65, batch: 70, bias: true, yPos: true, pos0: 5 },
+        { rows: 70, rowStart: 1, n: 9, batch: 1, bias: true, oneToken: true }, // x and y: one row
       ];
       for (const [dtype, ks] of formats) {
         for (const k of ks) {
@@ -263,7 +264,7 @@ Deno.test({
             await t.step(
               `${dtype} k=${k} rows=${s.rows} n=${s.n}${s.bias ? " bias" : ""}${s.accumulate ? " accumulate" : ""}${
                 s.yPos ? " y_pos" : ""
-              }`,
+              }${s.oneToken ? " one_token" : ""}`,
               async () => {
                 const own = new GpuBuffers(device);
                 try {
@@ -293,6 +294,7 @@ Deno.test({
                     bias: s.bias ? own.f32(bias, USAGE.STORAGE) : undefined,
                     yPos: s.yPos,
                     accumulate: s.accumulate,
+                    oneToken: s.oneToken,
                   });
                   const step = own.bytes(stepBytes(s.n, pos0), USAGE.UNIFORM);
                   const op = new Recorder(ctx, step, own).record(call);
@@ -314,7 +316,7 @@ Deno.test({
                       const at = row * yStride + col;
                       const tok = row - pos0 * (s.yPos ? 1 : 0);
                       const r = col - s.rowStart;
-                      if (tok < 0 || tok >= s.n || r < 0 || r >= s.rows) {
+                      if (tok < 0 || tok >= (s.oneToken ? 1 : s.n) || r < 0 || r >= s.rows) {
                         equal(got[at], y0[at], `untouched y[${row}, ${col}]`);
                         continue;
                       }
