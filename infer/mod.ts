@@ -91,6 +91,7 @@ export {
   type MvKernel,
   openEngine,
   type OpenEngineOptions,
+  type PrefillKernel,
   type Session,
   type SessionOptions,
   type WasmBuffers,

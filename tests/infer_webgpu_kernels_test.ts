@@ -13,6 +13,13 @@ import { embed, EMBED_PARAMS, embedWgsl } from "../infer/engine/webgpu/kernels/e
 import type { KernelCall } from "../infer/engine/webgpu/kernels/kernel.ts";
 import { matmul, MATMUL_PARAMS, matmulWgsl } from "../infer/engine/webgpu/kernels/matmul.ts";
 import { matvec, matvecFits, matvecWgsl } from "../infer/engine/webgpu/kernels/matvec.ts";
+import {
+  matmulTiled,
+  matmulTiledWgsl,
+  TILED_K,
+  TILED_ROWS,
+  TILED_TOKENS,
+} from "../infer/engine/webgpu/kernels/matmul_tiled.ts";
 import { rmsnorm, RMSNORM_PARAMS, rmsnormWgsl } from "../infer/engine/webgpu/kernels/rmsnorm.ts";
 import { rope, ROPE_PARAMS, ropeWgsl } from "../infer/engine/webgpu/kernels/rope.ts";
 import { softmax, SOFTMAX_PARAMS, softmaxWgsl } from "../infer/engine/webgpu/kernels/softmax.ts";
@@ -48,6 +55,8 @@ Deno.test("webgpu kernels: the WGSL declares the struct its uniform is packed fr
     [matmulWgsl("q4_k", false, "rows"), MATMUL_PARAMS],
     [matvecWgsl("f16", true), MATMUL_PARAMS],
     [matvecWgsl("q6_k", false), MATMUL_PARAMS],
+    [matmulTiledWgsl("bf16", true), MATMUL_PARAMS],
+    [matmulTiledWgsl("q6_k", false), MATMUL_PARAMS],
   ];
   for (const [code, params] of pairs) {
     ok(code.includes(params.wgsl), params.wgsl);
@@ -87,6 +96,10 @@ Deno.test("webgpu kernels: constructors refuse shapes their WGSL cannot compute"
   throws(() => attnScores({ q: fake(4096), k: fake(4096), s: fake(4096), slopes: fake(64), alibi: true, ...attn }));
   throws(() => attnValues({ s: fake(4096), v: fake(4096), o: fake(4096), ...attn }), RangeError);
   throws(() => softmax({ s: fake(4 * 2 * 16 * 4 - 4), heads: 4, batch: 2, context: 16 }), RangeError);
+  throws(() => matmulTiled({ ...ok1, k: 15, y: fake(2 * 8 * 4), yRows: 2, yStride: 8 }), RangeError);
+  throws(() => matmulTiled({ ...ok1, y: fake(2 * 8 * 4), yRows: 2, yStride: 4 }), RangeError);
+  // The tiled kernel's two staged slices fit WebGPU's minimum workgroup storage (16 KiB).
+  ok((TILED_ROWS + 2 + TILED_TOKENS + 2) * TILED_K * 4 <= 16384);
   throws(() => swiglu({ gate: fake(256), up: fake(252), inner: 32, tokens: 2 }), RangeError);
   throws(() => argmax({ logits: fake(396), out: fake(4), vocab: 100 }), RangeError);
   throws(

@@ -59,7 +59,8 @@ Deno.test({
   ignore: !HAVE_GPU,
   async fn(t) {
     for (const c of CASES) {
-      // Both matmul strategies: "cooperative" (what GPUs get) and "rows" (software adapters).
+      // Both matmul strategies: "cooperative" (what GPUs get) and "rows" (software adapters); the tiled
+      // prefill kernel (GPUs' default) has its own test below.
       for (const matmul of ["cooperative", "rows"] as const) {
         await t.step(`${c.name} (${matmul} matmul)`, async () => {
           await using tmp = await tempDir();
@@ -71,6 +72,7 @@ Deno.test({
             maxBatch: 8, // the 19-token prompt takes three submits
             maxBindingBytes: c.split ? 8192 : undefined,
             matmul,
+            prefillKernel: "matmul",
           });
           try {
             if (c.split) ok(gpuEngine.maxChunks > 1, "matrices must be split");
@@ -88,6 +90,61 @@ Deno.test({
           }
         });
       }
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu tiled prefill kernel: the cpu engine's greedy tokens and logits (±1e-3), chunked or one submit",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const cases: Array<
+      { name: string; model: RandomModelOptions; maxBatch?: number; lora?: boolean; f16kv?: boolean }
+    > = [
+      { name: "llama f32 GQA, three submits", model: { architecture: "llama", ...base, kvHeads: 2 }, maxBatch: 8 },
+      {
+        name: "llama f16, LoRA kept apart, split",
+        model: { architecture: "llama", ...base, kvHeads: 1, dtype: "f16" },
+        lora: true,
+      },
+      {
+        name: "qwen2 bf16 with q/k/v biases, f16 KV cache",
+        model: { architecture: "qwen2", ...base, kvHeads: 2, dtype: "bf16" },
+        f16kv: true,
+      },
+    ];
+    for (const c of cases) {
+      await t.step(c.name, async () => {
+        await using tmp = await tempDir();
+        await writeRandomModel(`${tmp.dir}/m`, c.model);
+        if (c.lora) {
+          await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 3, alpha: 6, targets: ["q_proj", "down_proj"] });
+        }
+        const model = await loadModel(`${tmp.dir}/m`, c.lora ? { lora: `${tmp.dir}/a`, loraMode: "separate" } : {});
+        const kvCache = c.f16kv ? "f16" as const : "f32" as const;
+        const cpu = new CpuEngine(model, { kvCache });
+        const engine = await WebGpuEngine.create(model, {
+          contextSize: 64,
+          maxBatch: c.maxBatch,
+          maxBindingBytes: c.lora ? 8192 : undefined,
+          matmul: "cooperative",
+          prefillKernel: "tiled",
+          kvCache,
+        });
+        try {
+          equal(engine.prefillKernel, "tiled");
+          equal(engine.maxBatch, c.maxBatch ?? 256, "the tiled kernel's default batch");
+          const want = await cpu.createSession().forwardAll(PROMPT);
+          const got = await engine.createSession().forwardAll(PROMPT);
+          ok(relDiff(got, want) < 1e-3, `prefill: ${relDiff(got, want)}`);
+          const opts = { maxNewTokens: 8, stopIds: [] };
+          const a = await generate(cpu.createSession(), PROMPT, opts);
+          const b = await generate(engine.createSession(), PROMPT, opts);
+          deepEqual(b.ids, a.ids);
+        } finally {
+          engine.dispose();
+        }
+      });
     }
   },
 });

@@ -69,6 +69,7 @@ export {
   type KernelProfile,
   type KvFormat,
   type MatmulStrategy,
+  type PrefillKernel,
   webGpuAvailable,
   WebGpuEngine,
   type WebGpuEngineOptions,

@@ -19,6 +19,7 @@ import { matmulI8, quantizeX } from "./kernels/int8_dot.ts";
 import { type KvFormat, kvStore } from "./kernels/kv_store.ts";
 import { matmul, type MatmulStrategy } from "./kernels/matmul.ts";
 import { type DecodeKernel, matvec } from "./kernels/matvec.ts";
+import { matmulTiled, type PrefillKernel } from "./kernels/matmul_tiled.ts";
 import { rmsnorm } from "./kernels/rmsnorm.ts";
 import { rope } from "./kernels/rope.ts";
 import { softmax } from "./kernels/softmax.ts";
@@ -44,6 +45,8 @@ export interface GraphInputs {
   readonly ropeTable: GPUBuffer;
   /** How `matmul` splits its work. */
   readonly strategy: MatmulStrategy;
+  /** The kernel of the multi-token products (`tiled` or `matmul`; the last token's logits always `matmul`). */
+  readonly prefill: PrefillKernel;
   /** The KV cache's format: f32 (keys and values written straight into it) or f16 (stored after RoPE). */
   readonly kv: KvFormat;
   /** Whether `q8_0` and `q4_0` products round their activations to 8 bits (`dot4I8Packed`). */
@@ -97,8 +100,9 @@ function graph(rec: Recorder, g: GraphInputs, decode: boolean): StepDispatches {
       }
       return out;
     }
+    const kernel = g.prefill === "tiled" && !o.oneToken ? matmulTiled : matmul;
     return m.chunks.map((c) =>
-      rec.record((decode ? matvec : matmul)({
+      rec.record((decode ? matvec : kernel)({
         w: c.buffer,
         dtype: m.dtype,
         k: m.cols,

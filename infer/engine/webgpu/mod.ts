@@ -17,7 +17,8 @@
  * - `profile.ts`      GPU time per kernel role (timestamp queries)
  * - `kernels/`        one file per kernel: its WGSL, its parameter struct (declared once in
  *   `params.ts` terms), its grid, and a constructor that checks shapes (`kernel.ts`: the call
- *   they return; `step.ts`: the per-step uniform; `weight_access.ts`: reading 16-bit weights)
+ *   they return; `step.ts`: the per-step uniform; `weight_access.ts`: reading 16-bit weights;
+ *   `matmul_tiled.ts`: the products of prefill, tiled in workgroup memory)
  *
  * @example
  * ```ts
@@ -31,5 +32,6 @@
 export { type KernelProfile } from "./profile.ts";
 export { type MatmulStrategy } from "./kernels/matmul.ts";
 export { type DecodeKernel } from "./kernels/matvec.ts";
+export { type PrefillKernel } from "./kernels/matmul_tiled.ts";
 export { type KvFormat } from "./kernels/kv_store.ts";
 export { webGpuAvailable, WebGpuEngine, type WebGpuEngineOptions } from "./webgpu_engine.ts";

@@ -21,6 +21,7 @@ import { USAGE } from "./buffers.ts";
 import { GpuContext } from "./context.ts";
 import type { MatmulStrategy } from "./kernels/matmul.ts";
 import type { DecodeKernel } from "./kernels/matvec.ts";
+import type { PrefillKernel } from "./kernels/matmul_tiled.ts";
 import type { KvFormat } from "./kernels/kv_store.ts";
 import { int8DotAvailable } from "./kernels/int8_dot.ts";
 import { llamaGraph } from "./llama_graph.ts";
@@ -35,7 +36,7 @@ import { type GpuMatrix, type GpuWeights, uploadWeights, WeightUploader } from "
 export interface WebGpuEngineOptions {
   /** Default context size of sessions (default: the model's, at most 2048). */
   readonly contextSize?: number;
-  /** Most tokens computed per submit during prefill (default 32). */
+  /** Most tokens computed per submit during prefill (default 256 with the `tiled` prefill kernel, else 32). */
   readonly maxBatch?: number;
   /** Split weight matrices into buffers of at most this many bytes (default: the device's binding limit). */
   readonly maxBindingBytes?: number;
@@ -55,9 +56,15 @@ export interface WebGpuEngineOptions {
   /**
    * The products of one-token (decode) steps: `matvec` (one token, 16-byte loads, workgroups of
    * 256) or `matmul` (as prefill). Default: `matvec` with the `cooperative` strategy, else
-   * `matmul`. Prefill steps always use `matmul`; `int8Dot` products keep their own kernel.
+   * `matmul`. Prefill steps use `prefillKernel`; `int8Dot` products keep their own kernel.
    */
   readonly decodeKernel?: DecodeKernel;
+  /**
+   * The kernel of multi-token (prefill) products: `tiled` (64 rows × 64 tokens per workgroup
+   * from workgroup memory, each weight read once per 64 tokens) or `matmul`. Default: `tiled`
+   * with the `cooperative` strategy, `matmul` with `rows` (software adapters).
+   */
+  readonly prefillKernel?: PrefillKernel;
   /**
    * The KV cache's format: `f32` (default) or `f16`, half the memory (llama.cpp's default):
    * keys and values are rounded to half precision as they are stored.
@@ -135,6 +142,8 @@ export class WebGpuEngine implements Engine {
   readonly matmulStrategy: MatmulStrategy;
   /** The kernel of decode steps' products. */
   readonly decodeKernel: DecodeKernel;
+  /** The kernel of multi-token products. */
+  readonly prefillKernel: PrefillKernel;
   /** The KV cache's format. */
   readonly kvCache: KvFormat;
   /** Whether `q8_0` and `q4_0` products use 8-bit activations. */
@@ -166,13 +175,18 @@ export class WebGpuEngine implements Engine {
     this.#ctx = ctx;
     this.matmulStrategy = strategy;
     this.decodeKernel = o.decodeKernel ?? (strategy === "cooperative" ? "matvec" : "matmul");
+    this.prefillKernel = o.prefillKernel ?? (strategy === "cooperative" ? "tiled" : "matmul");
     const limit = device.limits.maxStorageBufferBindingSize;
     this.contextSize = o.contextSize ?? Math.min(spec.maxPositions, 2048);
     const rowBytes = spec.vocabSize * 4;
     const scoreBytes = spec.heads * this.contextSize * 4;
     this.maxBatch = Math.max(
       1,
-      Math.min(o.maxBatch ?? 32, Math.floor(limit / rowBytes), Math.floor(limit / scoreBytes)),
+      Math.min(
+        o.maxBatch ?? (this.prefillKernel === "tiled" ? 256 : 32),
+        Math.floor(limit / rowBytes),
+        Math.floor(limit / scoreBytes),
+      ),
     );
     this.profiling = o.profile === true;
     this.#weights = uploadWeights(
@@ -215,6 +229,7 @@ export class WebGpuEngine implements Engine {
           context,
           ropeTable: this.#ropeTable(context),
           strategy: this.matmulStrategy,
+          prefill: this.prefillKernel,
           kv: this.kvCache,
           int8: this.int8Dot,
           decodeKernel: this.decodeKernel,
