@@ -1,8 +1,12 @@
 /**
  * The WebGPU engine on a real GPU: for LLaMA-shaped random models of 1B, 7B and 13B sizes in
- * f16 and Q4_K_M, prefill tokens/s of a 512-token prompt, greedy decode tokens/s at batch 1,
- * dispatches per decode step, and the share of the memory-bandwidth roofline a decode step
- * reaches (weight bytes read per token × tokens/s ÷ the copy bandwidth measured here first).
+ * f16 and Q4_K_M, prefill tokens/s of a 512-token prompt, greedy decode tokens/s at batch 1
+ * and of 32 sequences stepped together (`forwardBatch`, each after a 16-token prompt),
+ * dispatches per decode step, and the share of the memory-bandwidth roofline a batch-1 decode
+ * step reaches (weight bytes read per token × tokens/s ÷ the copy bandwidth measured here
+ * first). Variants (`--variants`): `default` (what users get: on a GPU the `matvec` decode and
+ * `tiled` prefill kernels) and `matmul` (the earlier `matmul` kernel for both, 32 tokens per
+ * prefill submit).
  * `bench/gpu/run.sh` runs it on a GPU machine; it runs anywhere WebGPU does (`--shapes tiny`
  * on a software adapter to try it).
  *
@@ -20,10 +24,12 @@
  * oracle's on a small model of each format (the kernels as this GPU compiles them) and exits
  * non-zero where they differ by more than 1e-3 of their scale.
  *
- * Batched decoding (batch 32) is not built yet: its column prints `-`.
+ * The batch-32 step submits once for all sequences, but each still reads the weights itself
+ * (the single-sequence dispatches): a batched kernel that reads them once is still to come.
  *
  * Run: `deno run -A bench/gpu/gpu_table.ts [--shapes 1b,7b,13b] [--formats f16,q4_k_m]
- * [--prompt 512] [--decode 32] [--reps 3] [--variants default] [--check] [--budget 420]`
+ * [--prompt 512] [--decode 32] [--reps 3] [--variants default,matmul] [--batch 32] [--check]
+ * [--budget 420]`
  * (`--budget`: seconds after which models not yet started are skipped, said so).
  *
  * @module
@@ -31,6 +37,7 @@
 
 import { parseArgs } from "node:util";
 import { CpuEngine, type Session, WebGpuEngine, type WebGpuEngineOptions } from "../../infer/mod.ts";
+import { argmax } from "../../infer/engine/engine.ts";
 import { GpuContext } from "../../infer/engine/webgpu/context.ts";
 import { type GpuMatrix, WeightUploader } from "../../infer/engine/webgpu/weights.ts";
 import type { QuantPreset } from "../../infer/formats/quant_preset.ts";
@@ -50,6 +57,7 @@ const SHAPES: Record<string, LlamaSizes> = {
 /** Engine option sets to compare (`--variants`); `default` is what users get. */
 const VARIANTS: Record<string, WebGpuEngineOptions> = {
   default: {},
+  matmul: { decodeKernel: "matmul", prefillKernel: "matmul", maxBatch: 32 },
 };
 
 const { values: args } = parseArgs({
@@ -60,7 +68,8 @@ const { values: args } = parseArgs({
     prompt: { type: "string", default: "512" },
     decode: { type: "string", default: "32" },
     reps: { type: "string", default: "3" },
-    variants: { type: "string", default: "default" },
+    variants: { type: "string", default: "default,matmul" },
+    batch: { type: "string", default: "32" },
     budget: { type: "string", default: "1e9" },
     check: { type: "boolean", default: false },
   },
@@ -73,6 +82,7 @@ for (const v of variants) {
   if (!VARIANTS[v]) fail(`--variants: "${v}" is not one of ${Object.keys(VARIANTS).join(", ")}`);
 }
 const PROMPT = Number(args.prompt), DECODE = Number(args.decode), REPS = Number(args.reps);
+const BATCH = Number(args.batch);
 const BUDGET_MS = Number(args.budget) * 1e3;
 const started = performance.now();
 
@@ -158,6 +168,22 @@ async function run(
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** Tokens/s of `BATCH` sequences (16-token prompts) stepped together `DECODE` times. */
+async function batchRun(engine: WebGpuEngine, spec: ModelSpec): Promise<number> {
+  const sessions = Array.from({ length: BATCH }, () => engine.createSession({ contextSize: 16 + DECODE + 8 }));
+  try {
+    let next = await Promise.all(sessions.map((s, j) => s.forwardGreedy(prompt(spec, 16 + j).slice(j))));
+    const t0 = performance.now();
+    for (let i = 0; i < DECODE; i++) {
+      const logits = await engine.forwardBatch(sessions.map((session, j) => ({ session, token: next[j] })));
+      next = logits.map((l) => argmax(l));
+    }
+    return (BATCH * DECODE) / ((performance.now() - t0) / 1e3);
+  } finally {
+    for (const s of sessions) s.dispose();
+  }
+}
+
 /** GPU time per decoded token by kernel role, the largest first. */
 async function profileLines(engine: WebGpuEngine, ids: readonly number[]): Promise<string[]> {
   const s = engine.createSession();
@@ -195,7 +221,7 @@ console.log(
 );
 
 const header = `| model | format | weights GB | variant | prefill tok/s (${PROMPT}) | decode tok/s, batch 1 | ` +
-  `batch 32 | dispatches per decode step | weight GB/s | roofline |`;
+  `batch ${BATCH} (× batch 1) | dispatches per decode step | weight GB/s | roofline |`;
 const rows: string[] = [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"];
 for (const shape of shapes) {
   for (const format of formats) {
@@ -231,10 +257,10 @@ for (const shape of shapes) {
       for (const e of engines) e.profiling = false;
       const ids = prompt(spec, PROMPT);
       const first = await Promise.all(engines.map((e) => run(e, ids)));
-      const runs = engines.map(() => [] as { prefill: number; decode: number }[]);
+      const runs = engines.map(() => [] as { prefill: number; decode: number; batch: number }[]);
       for (let r = 0; r < REPS; r++) {
         for (let i = 0; i < engines.length; i++) {
-          const got = await run(engines[i], ids);
+          const got = { ...await run(engines[i], ids), batch: await batchRun(engines[i], spec) };
           if (got.tokens.join() !== first[i].tokens.join()) {
             console.log(`  note: ${shape} ${format} ${variants[i]} rep ${r + 1} decoded other tokens than its warm-up`);
           }
@@ -252,12 +278,13 @@ for (const shape of shapes) {
       for (let i = 0; i < engines.length; i++) {
         const prefill = median(runs[i].map((x) => x.prefill));
         const decode = median(runs[i].map((x) => x.decode));
+        const batched = median(runs[i].map((x) => x.batch));
+        await run(engines[i], ids.slice(0, 8));
         const dispatches = engines[i].lastDispatches;
         const rate = bytes * decode;
         rows.push(
-          `| ${shape} | ${format} | ${gb(bytes)} | ${variants[i]} | ${prefill.toFixed(0)} | ${
-            decode.toFixed(1)
-          } | - | ` +
+          `| ${shape} | ${format} | ${gb(bytes)} | ${variants[i]} | ${prefill.toFixed(0)} | ${decode.toFixed(1)} | ` +
+            `${batched.toFixed(1)} (×${(batched / decode).toFixed(1)}) | ` +
             `${dispatches} (${(dispatches / spec.layers).toFixed(1)} per layer) | ${(rate / 1e9).toFixed(0)} | ` +
             `${(100 * rate / copyBandwidth).toFixed(1)}% |`,
         );
