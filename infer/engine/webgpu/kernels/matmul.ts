@@ -107,9 +107,20 @@ ${cooperativeTail()}
 /**
  * The start of a product of f32 activations: parameters, bindings (`x`, `w`, `y`, and `bias`
  * when bound), the weights' access functions (`w_at`, `w_pair`; `block_dot` for quantized
- * ones), `store` and the token count `T`.
+ * ones) and `store`.
+ *
+ * @param dtype the weights' format
+ * @param bias whether a bias is bound
+ * @returns WGSL source
+ *
+ * @example
+ * ```ts
+ * import { matmulBindingsWgsl } from "./matmul.ts";
+ * const head = matmulBindingsWgsl("q4_k", true);
+ * if (!head.includes("fn store(") || !head.includes("fn w_pair(") || !head.includes("bias")) throw new Error();
+ * ```
  */
-function matmulHead(dtype: GgmlTypeName, bias: boolean): string {
+export function matmulBindingsWgsl(dtype: GgmlTypeName, bias: boolean): string {
   const quantized = GGML_TYPE_LAYOUTS[dtype].blockSize > 1;
   return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
@@ -120,7 +131,12 @@ function matmulHead(dtype: GgmlTypeName, bias: boolean): string {
 ${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
 ${weightAccess(dtype)}
 ${quantized ? quantBlockDot(dtype as QuantType) : ""}
-${matmulStoreWgsl(bias)}
+${matmulStoreWgsl(bias)}`;
+}
+
+/** {@linkcode matmulBindingsWgsl} and the token count `T` of a workgroup. */
+function matmulHead(dtype: GgmlTypeName, bias: boolean): string {
+  return `${matmulBindingsWgsl(dtype, bias)}
 const T = ${MATMUL_TOKENS}u;`;
 }
 

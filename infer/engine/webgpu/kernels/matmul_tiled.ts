@@ -20,9 +20,7 @@
 
 import type { GgmlTypeName } from "../../../formats/ggml_types.ts";
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
-import { MATMUL_PARAMS, type MatmulArgs, matmulParams, matmulStoreWgsl } from "./matmul.ts";
-import { STEP } from "./step.ts";
-import { weightAccess, weightElement } from "./weight_access.ts";
+import { type MatmulArgs, matmulBindingsWgsl, matmulParams } from "./matmul.ts";
 
 /** Which kernel computes the products of multi-token (prefill) steps: `tiled` or `matmul`. */
 export type PrefillKernel = "tiled" | "matmul";
@@ -49,15 +47,7 @@ export const TILED_K = 16;
  * ```
  */
 export function matmulTiledWgsl(dtype: GgmlTypeName, bias: boolean): string {
-  return `${STEP.wgsl}${MATMUL_PARAMS.wgsl}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<${weightElement(dtype)}>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
-${weightAccess(dtype)}
-${matmulStoreWgsl(bias)}
+  return `${matmulBindingsWgsl(dtype, bias)}
 const TR = ${TILED_ROWS}u;
 const TT = ${TILED_TOKENS}u;
 const BK = ${TILED_K}u;
