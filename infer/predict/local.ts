@@ -168,19 +168,16 @@ export class LocalGenerator implements TextGenerator {
     ends.forEach((end) => end());
   }
 
-  /** A free session (the one whose cache shares the most with the prompt), or a new one. */
+  /**
+   * A free session whose cache shares the most with the prompt; a new one while the pool has
+   * room and no free session shares anything.
+   */
   async #withSession(r: CompletionRequest): Promise<CompletionResult> {
-    let best = -1;
-    for (let i = 0; i < this.#free.length; i++) {
-      if (
-        best < 0 ||
-        reusableLength(this.#free[i].tokens, r.promptIds) > reusableLength(this.#free[best].tokens, r.promptIds)
-      ) best = i;
-    }
+    const shared = this.#free.map((s) => reusableLength(s.tokens, r.promptIds));
+    const best = shared.indexOf(Math.max(...shared)); // -1 when none is free
     let session: BatchedSession;
-    if (best >= 0 && (this.#sessions >= this.batch || reusableLength(this.#free[best].tokens, r.promptIds) > 0)) {
-      session = this.#free.splice(best, 1)[0];
-    } else {
+    if (best >= 0 && (this.#sessions >= this.batch || shared[best] > 0)) session = this.#free.splice(best, 1)[0];
+    else {
       session = this.#batcher.createSession();
       this.#sessions++;
     }
