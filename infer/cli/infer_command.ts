@@ -98,6 +98,11 @@ ${ACTIVATIONS_HELP}
 ${THREADS_HELP}
   --context-size N      tokens of prompt and answer together (default: the model's, at most 4096 on
                         cpu and 2048 on webgpu; llamacpp: cutoff-len + max-new-tokens + 1)
+  --batch N             cpu, webgpu: records decoded at once (default 1), each with its own KV
+                        cache and constraint state; a finished record is replaced by the next;
+                        outputs and resume are as with --batch 1 (the answers do not change, so
+                        the run file does not record it). llamacpp and openai refuse it (openai:
+                        --concurrency)
 
 Generation:
   --max-new-tokens N    most tokens per answer (default 300; alias --max_new_tokens)
@@ -154,6 +159,7 @@ const SPEC = {
   gguf: { type: "string" },
   threads: { type: "string" },
   "context-size": { type: "string", aliases: ["context_size"] },
+  batch: { type: "string" },
   "max-new-tokens": { type: "string", aliases: ["max_new_tokens"] },
   "cutoff-len": { type: "string", aliases: ["cutoff_len"] },
   truncate: { type: "string" },
@@ -286,6 +292,8 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
     await checkRunSettings(output, await settingsOf(family), { force, ignore: family ? [] : ["engine"] });
   }
   const contextSize = numberOption(v["context-size"], "context-size", "integer", 16);
+  const batch = numberOption(v.batch, "batch", "integer", 1);
+  if (batch !== undefined && (engine === "llamacpp" || engine === "openai")) throw batchRefused(engine);
   if (engine !== "openai" && contextSize !== undefined && tokenizer && template !== undefined) {
     await checkContext(input, contextSize, { template, tokenizer, truncate, cutoffLen: common.cutoffLen }, v);
   }
@@ -352,6 +360,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
       engine = await autoEngine(v.extractive === true, quantize ?? await weightFormat(modelDir), quiet, io);
     }
     if (engine === "llamacpp") {
+      if (batch !== undefined) throw batchRefused(engine); // --engine auto chose it
       if (!quiet && !await llamaCppBindingCached()) {
         io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);
       }
@@ -383,6 +392,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         int8Dot: activations === "int8",
         contextSize,
         tokenizer,
+        batch,
         // The CPU engine computes in a worker: this thread stays free for signals and progress.
         worker: true,
         onProgress: (p) => progress.update(p),
@@ -639,5 +649,14 @@ async function checkContext(
     (record) => renderer.render(queryOf(record)).prompt.ids!.length,
     contextSize,
     numberOption(v.limit, "limit", "integer", 1),
+  );
+}
+
+/** `--batch` with an engine that does not decode records together here. */
+function batchRefused(engine: string): UsageError {
+  return new UsageError(
+    engine === "openai"
+      ? "infer: --batch is for the cpu and webgpu engines; with --engine openai use --concurrency N"
+      : "infer: --batch is for the cpu and webgpu engines; llamacpp decodes one record at a time",
   );
 }

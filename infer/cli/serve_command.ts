@@ -22,7 +22,7 @@ export const SERVE_HELP: string = `iepile serve — an OpenAI-compatible HTTP se
 
 Usage: iepile serve --model DIR|FILE.gguf [--lora DIR] [--quantize P] --template NAME [--engine cpu|webgpu]
                     [--port N] [--host H] [--api-key KEY] [--model-name NAME]
-                    [--max-queue N] [--context-size N]
+                    [--max-queue N] [--context-size N] [--batch N]
 
 Endpoints (under http://HOST:PORT/v1):
   GET  /models                the one model served
@@ -51,15 +51,17 @@ answer then always parses, with exactly the schema's keys. GET /health needs no 
   --host H            interface (default 127.0.0.1, this machine only; 0.0.0.0 = every interface)
   --api-key KEY       require Authorization: Bearer KEY on every /v1 request
   --model-name NAME   the model's name in requests (default: the model folder's name)
-  --max-queue N       requests that may wait behind the running one (default 64); more get
+  --max-queue N       requests that may wait behind the running ones (default 64); more get
                       503 with Retry-After
+  --batch N           generations at once (default 1), decoded together, each with its own KV
+                      cache and constraint state; a finished one is replaced by the next waiting
   --context-size N    most tokens of prompt and answer together (default: the model's, at most
                       4096 on cpu and 2048 on webgpu)
   -h, --help          this help
 
-Requests run one at a time on the engine, in arrival order. The model computes off the thread
-that serves HTTP (on cpu, in a worker thread), so while one request runs, its tokens stream as
-they are made, /health answers, a full queue answers 503, and a client that disconnects frees the
+Requests run one at a time on the engine (--batch N: up to N at once), in arrival order. The
+model computes off the thread that serves HTTP (on cpu, in a worker thread), so while requests
+run, their tokens stream as they are made, /health answers, a full queue answers 503, and a client that disconnects frees the
 engine within one token. The first line on standard output is the API root URL. Stop with Ctrl-C
 (SIGINT) or SIGTERM: running requests are cancelled.
 `;
@@ -100,6 +102,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
       ["model-name", "model_name"],
       ["max-queue", "max_queue"],
       ["context-size", "context_size"],
+      ["batch", "batch"],
     ],
     ["help"],
   );
@@ -121,6 +124,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   if (port > 65535) throw new UsageError(`--port expects a port number up to 65535, got "${port}"`);
   const maxQueue = numberOption(v["max-queue"], "max-queue", "integer", 0) ?? 64;
   const contextSize = numberOption(v["context-size"], "context-size", "integer", 2);
+  const batch = numberOption(v.batch, "batch", "integer", 1) ?? 1;
   const host = (v.host as string | undefined) ?? "127.0.0.1";
   const apiKey = v["api-key"] as string | undefined;
   if (apiKey === "") throw new UsageError("serve: --api-key must not be empty");
@@ -143,6 +147,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     threads,
     int8Dot: activations === "int8",
     contextSize,
+    batch,
     worker: true,
     onProgress: (p) => progress.update(p),
   }).finally(() => progress.finish());

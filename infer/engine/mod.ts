@@ -6,6 +6,8 @@
  * - `engine.ts`: the {@linkcode Engine} / {@linkcode Session} interface (a KV cache that takes
  *   tokens and gives next-token logits, or only their argmax).
  * - `create_engine.ts`: {@linkcode createEngine} (an engine by name for a loaded model), {@linkcode openEngine} (a model folder loaded onto one), and the GPU probe.
+ * - `step_batcher.ts`: {@linkcode StepBatcher}, sessions that step together (batched decoding,
+ *   through `Engine.forwardBatch` where the engine has it).
  * - `session_tokens.ts`: the token bookkeeping both engines' sessions share (private to them).
  * - `cpu/`: the CPU engine and the maths it reads like.
  * - `wasm/`: the CPU engine's fast path: WebAssembly SIMD kernels on worker threads.
@@ -40,6 +42,7 @@ export {
   type OpenEngineOptions,
   probeGpu,
 } from "./create_engine.ts";
+export { BatchedSession, StepBatcher } from "./step_batcher.ts";
 export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
 export {
   availableCores,

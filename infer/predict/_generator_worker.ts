@@ -1,7 +1,8 @@
 /**
  * The worker behind {@linkcode WorkerGenerator}: loads a model folder onto the CPU engine and
- * runs one completion at a time, posting each text delta as it is made. Its loop never yields
- * while it computes, so cancellation is a shared flag read before every forward step.
+ * runs up to `batch` completions at once (decoded together), posting each text delta as it is
+ * made. Its loop never yields while it computes, so cancellation is a shared flag per running
+ * request, read before every forward step.
  *
  * @module
  */
@@ -9,7 +10,7 @@
 import type { Engine, Session } from "../engine/engine.ts";
 import { LocalGenerator } from "./local.ts";
 import { loadEngine } from "./start_generator.ts";
-import { CANCEL, type FromWorker, toWire, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
+import { type FromWorker, postedIndex, toWire, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 
 const scope = globalThis as unknown as {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
@@ -19,6 +20,11 @@ const post = (m: FromWorker) => scope.postMessage(m);
 
 let generator: LocalGenerator | undefined;
 let cancel: Int32Array | undefined;
+/** `complete` messages received, and a wait for the next (see {@linkcode letMessagesIn}). */
+let received = 0;
+let arrived = Promise.withResolvers<void>();
+/** The running requests: their cancel slot and the signal their generation reads. */
+const running = new Map<number, { readonly slot: number; readonly controller: AbortController }>();
 
 scope.onmessage = (e) => {
   const m = e.data;
@@ -27,12 +33,23 @@ scope.onmessage = (e) => {
     start(m.init).catch((error) => post({ type: "failed", error: toWire(error) }));
     return;
   }
-  const { id, request, stream } = m;
-  generator!.complete({ ...request, onText: stream ? (delta) => post({ type: "text", id, delta }) : undefined })
+  const { id, request, stream, slot } = m;
+  received++;
+  arrived.resolve();
+  arrived = Promise.withResolvers<void>();
+  const controller = new AbortController();
+  running.set(id, { slot, controller });
+  poll();
+  generator!.complete({
+    ...request,
+    signal: controller.signal,
+    onText: stream ? (delta) => post({ type: "text", id, delta }) : undefined,
+  })
     .then(
       (result) => post({ type: "done", id, result }),
       (error) => post({ type: "failed", id, error: toWire(error) }),
-    );
+    )
+    .finally(() => running.delete(id));
 };
 
 async function start(init: WorkerInit): Promise<void> {
@@ -41,7 +58,7 @@ async function start(init: WorkerInit): Promise<void> {
     engine: "cpu",
     onProgress: (progress) => post({ type: "progress", progress }),
   });
-  generator = new LocalGenerator(cancellable(engine, cancel!), tokenizer);
+  generator = new LocalGenerator(polling(engine), tokenizer, { batch: init.batch, promptChunk: PROMPT_STEP });
   post({ type: "ready", spec: engine.spec, contextSize: engine.contextSize, engine: engine.name });
 }
 
@@ -49,53 +66,63 @@ async function start(init: WorkerInit): Promise<void> {
 const PROMPT_STEP = 64;
 
 /**
- * The engine whose sessions stop (with an `AbortError`) before a forward step once the flag is
- * set: the request was cancelled. Long prompts are computed in steps of {@linkcode PROMPT_STEP}
- * tokens (the CPU engine computes each position alike either way).
+ * Abort the signal of every running request whose cancel flag is set: its generation stops
+ * before its next step (and a prompt between its parts of {@linkcode PROMPT_STEP} tokens).
  */
-function cancellable(engine: Engine, flag: Int32Array): Engine {
-  const check = () => {
-    if (Atomics.load(flag, CANCEL) !== 0) throw new DOMException("the request was cancelled", "AbortError");
-  };
+function poll(): void {
+  for (const { slot, controller } of running.values()) {
+    if (!controller.signal.aborted && Atomics.load(cancel!, slot) !== 0) {
+      controller.abort(new DOMException("the request was cancelled", "AbortError"));
+    }
+  }
+}
+
+/**
+ * Wait until every `complete` message posted has been received: the worker's loop does not
+ * yield to messages while it computes, so a request sent while others run would otherwise wait
+ * for them all to end instead of joining their batch.
+ */
+async function letMessagesIn(): Promise<void> {
+  const posted = postedIndex(cancel!.length - 1);
+  while (Atomics.load(cancel!, posted) > received) await arrived.promise;
+}
+
+/**
+ * The engine that, before every forward step of any of its sessions, lets new requests in
+ * ({@linkcode letMessagesIn}) and reads the cancel flags ({@linkcode poll}).
+ */
+function polling(engine: Engine): Engine {
+  const inner = new WeakMap<Session, Session>();
+  const forwardBatch = engine.forwardBatch;
   return {
     name: engine.name,
     spec: engine.spec,
     contextSize: engine.contextSize,
     createSession(options): Session {
       const s = engine.createSession(options);
-      /** All but the last step through `s.forwardAll` (collected into `all`), the last through `last`. */
-      const stepwise = async <T>(
-        tokens: readonly number[],
-        last: (t: readonly number[]) => Promise<T>,
-        all = false,
-      ) => {
-        const earlier: Float32Array[] = [];
-        let at = 0;
-        for (; tokens.length - at > PROMPT_STEP; at += PROMPT_STEP) {
-          check();
-          const part = tokens.slice(at, at + PROMPT_STEP);
-          if (all) earlier.push(...await s.forwardAll(part));
-          else await s.forward(part);
-        }
-        check();
-        return { earlier, last: await last(tokens.slice(at)) };
-      };
-      return {
+      const session: Session = {
         get tokens() {
           return s.tokens;
         },
         contextSize: s.contextSize,
-        forward: async (t) => (await stepwise(t, (x) => s.forward(x))).last,
-        forwardAll: async (t) => {
-          const { earlier, last } = await stepwise(t, (x) => s.forwardAll(x), true);
-          return [...earlier, ...last];
-        },
-        forwardGreedy: async (t) => (await stepwise(t, (x) => s.forwardGreedy(x))).last,
+        forward: async (t) => (await letMessagesIn(), poll(), await s.forward(t)),
+        forwardAll: async (t) => (await letMessagesIn(), poll(), await s.forwardAll(t)),
+        forwardGreedy: async (t) => (await letMessagesIn(), poll(), await s.forwardGreedy(t)),
         truncate: (n) => s.truncate(n),
         reusePrefix: (ids) => s.reusePrefix(ids),
         fork: () => s.fork(),
         dispose: () => s.dispose(),
       };
+      inner.set(session, s);
+      return session;
+    },
+    forwardBatch: forwardBatch === undefined ? undefined : async (steps) => {
+      await letMessagesIn();
+      poll();
+      return await forwardBatch.call(
+        engine,
+        steps.map(({ session, token }) => ({ session: inner.get(session)!, token })),
+      );
     },
     dispose: () => engine.dispose(),
   };

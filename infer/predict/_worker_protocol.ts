@@ -2,11 +2,13 @@
  * The messages between {@linkcode WorkerGenerator} (the calling thread) and its worker
  * (`_generator_worker.ts`), and errors made fit to cross between them.
  *
- * The calling thread sends `init` once, then one `complete` at a time; the worker answers
- * `init` with `progress`… then `ready` or `failed`, and each `complete` with `text`… then
- * `done` or `failed`. Cancellation does not wait for a message: the calling thread sets a
- * shared flag that the worker reads before every forward step, so it takes effect within one
- * token even while the worker's loop is busy.
+ * The calling thread sends `init` once, then up to `batch` `complete`s at a time; the worker
+ * answers `init` with `progress`… then `ready` or `failed`, and each `complete` with `text`…
+ * then `done` or `failed`. Cancellation does not wait for a message: each running request has a
+ * slot in a shared array of flags, which the calling thread sets and the worker reads before
+ * every forward step, so it takes effect within one token even while the worker's loop is busy.
+ * The same array counts the `complete` messages posted, so that the busy worker knows to let a
+ * new one in.
  *
  * @module
  */
@@ -26,7 +28,14 @@ export type WireRequest = Omit<CompletionRequest, "onText" | "signal">;
 /** Messages to the worker. */
 export type ToWorker =
   | { readonly type: "init"; readonly init: WorkerInit; readonly cancel: SharedArrayBuffer }
-  | { readonly type: "complete"; readonly id: number; readonly request: WireRequest; readonly stream: boolean };
+  | {
+    readonly type: "complete";
+    readonly id: number;
+    readonly request: WireRequest;
+    readonly stream: boolean;
+    /** The request's cancel flag: its index in the shared `Int32Array` (below `batch`). */
+    readonly slot: number;
+  };
 
 /** Messages from the worker. */
 export type FromWorker =
@@ -46,8 +55,30 @@ export interface WireError {
   readonly input?: { problem: string; file?: string; line?: number; field?: string };
 }
 
-/** Index in the shared cancel flag (`Int32Array`): non-zero stops the running request. */
+/**
+ * The shared cancel flags (`Int32Array`, one per slot, `batch` of them, then the count of
+ * `complete` messages posted): non-zero stops the request running in that slot. `CANCEL` is the
+ * first slot's index, the only one with a batch size of 1.
+ */
 export const CANCEL = 0;
+
+/**
+ * The index of the count of `complete` messages posted, in the shared array of `batch + 1`: the
+ * worker, whose loop does not yield to messages while it computes, reads it before every step
+ * and lets a new request's message in (to join the batch) when it is behind.
+ *
+ * @param batch the batch size
+ * @returns the index (after the cancel flags)
+ *
+ * @example
+ * ```ts
+ * import { postedIndex } from "./_worker_protocol.ts";
+ * if (postedIndex(2) !== 2) throw new Error();
+ * ```
+ */
+export function postedIndex(batch: number): number {
+  return batch;
+}
 
 /**
  * An error as plain data, keeping what the CLI and the server read (type, message, location).

@@ -11,9 +11,10 @@ import { InputError } from "../../io/errors.ts";
 import { type HfTokenizer, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
 import { ConstraintVocab, JsonConstraint } from "../constrain/token_constraint.ts";
 import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
-import type { Engine, Session } from "../engine/engine.ts";
+import { type Engine, reusableLength, type Session } from "../engine/engine.ts";
+import { type BatchedSession, StepBatcher } from "../engine/step_batcher.ts";
 import { type Answer, decodeAnswer, jsonAnswerConstraint } from "../decode/answer.ts";
-import { sessionStart } from "../decode/decode_loop.ts";
+import { sessionStart, type Stepper } from "../decode/decode_loop.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
 import type { Prediction, Predictor, PredictRequest } from "./run.ts";
 import { SerialQueue } from "./serial_queue.ts";
@@ -61,13 +62,32 @@ export interface TextGenerator {
    * @returns the answer
    */
   complete(request: CompletionRequest): Promise<CompletionResult>;
+  /** Requests it decodes at once (absent: one at a time). */
+  readonly batch?: number;
   /** Free what the generator holds (optional). */
   close?(): Promise<void>;
 }
 
+/** Options of {@linkcode LocalGenerator}. */
+export interface LocalGeneratorOptions {
+  /**
+   * Requests decoded at once (default 1: one at a time), each on its own session (KV cache) and
+   * with its own constraint state; their tokens are computed together, one round per token
+   * ({@linkcode StepBatcher}). Batching never changes an answer.
+   */
+  readonly batch?: number;
+  /**
+   * Compute an uncached prompt in steps of at most this many tokens, reading the request's
+   * signal between them (default: the whole prompt in one step). The worker sets it so that a
+   * cancel also stops a long prompt; the CPU engine computes each position alike either way.
+   */
+  readonly promptChunk?: number;
+}
+
 /**
- * Serialized generation on one engine and tokenizer: one session, requests one at a time (a
- * queue), the cache of the previous prompt reused where the next prompt shares its prefix.
+ * Generation on one engine and tokenizer: up to `batch` requests at once (the rest queued in
+ * order), each on a session of a pool whose cache is reused where the next prompt shares its
+ * prefix; the running requests' tokens are computed together by a {@linkcode StepBatcher}.
  *
  * @example
  * ```ts
@@ -79,9 +99,14 @@ export interface TextGenerator {
  * await writeRandomModel(dir, { architecture: "llama", vocabSize: 8, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
  * const vocab = Object.fromEntries(["{", "}", "[", "]", '"', "a", ": ", ", "].map((t, i) => [t, i]));
  * const tok = HfTokenizer.fromJson({ model: { type: "BPE", vocab, merges: [] }, added_tokens: [] }, {});
- * const gen = new LocalGenerator(new CpuEngine(await loadModel(dir)), tok);
- * const r = await gen.complete({ promptIds: [5], maxNewTokens: 3, shape: { kind: "list", item: { kind: "string", span: false } } });
- * JSON.parse(r.text); // always valid JSON, closed if the limit cut it
+ * const gen = new LocalGenerator(new CpuEngine(await loadModel(dir)), tok, { batch: 2 });
+ * const shape = { kind: "list", item: { kind: "string", span: false } } as const;
+ * const [r, s] = await Promise.all([
+ *   gen.complete({ promptIds: [5], maxNewTokens: 3, shape }),
+ *   gen.complete({ promptIds: [5, 6], maxNewTokens: 3, shape }),
+ * ]);
+ * JSON.parse(r.text), JSON.parse(s.text); // always valid JSON, closed if the limit cut it
+ * await gen.close();
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -90,48 +115,83 @@ export class LocalGenerator implements TextGenerator {
   readonly engine: Engine;
   /** The tokenizer. */
   readonly tokenizer: HfTokenizer;
-  #session: Session | undefined;
-  readonly #queue = new SerialQueue();
+  /** Requests decoded at once. */
+  readonly batch: number;
+  readonly #batcher: StepBatcher;
+  readonly #queue: SerialQueue;
+  readonly #promptChunk: number;
+  /** Sessions not in use, the most recently used last. */
+  readonly #free: BatchedSession[] = [];
+  #sessions = 0;
+  #closed = false;
 
   /**
    * Create a `LocalGenerator`.
    *
    * @param engine the engine (`createEngine`)
    * @param tokenizer the model's tokenizer
+   * @param options batch size, prompt steps
+   * @throws {RangeError} for a batch size that is not an integer ≥ 1
    */
-  constructor(engine: Engine, tokenizer: HfTokenizer) {
+  constructor(engine: Engine, tokenizer: HfTokenizer, options: LocalGeneratorOptions = {}) {
     this.engine = engine;
     this.tokenizer = tokenizer;
+    this.batch = options.batch ?? 1;
+    this.#queue = new SerialQueue(this.batch); // throws for a bad batch size
+    this.#batcher = new StepBatcher(engine);
+    this.#promptChunk = options.promptChunk ?? Infinity;
   }
 
   /**
-   * Generate one answer (queued behind earlier requests).
+   * Generate one answer (queued behind earlier requests while `batch` run).
    *
    * @param request prompt ids, limits, constraint, sampling, streaming callback
    * @returns the answer
    */
   complete(request: CompletionRequest): Promise<CompletionResult> {
-    return this.#queue.run(() => this.#complete(request));
+    return this.#queue.run(() => this.#withSession(request));
   }
 
   /**
-   * Free the session's cache and the engine's memory (device buffers on WebGPU), after the
-   * queued requests.
+   * Free the sessions' caches and the engine's memory (device buffers on WebGPU), after the
+   * running and queued requests.
    *
    * @returns once freed
    */
-  close(): Promise<void> {
-    return this.#queue.run(() => {
-      this.#session?.dispose();
-      this.#session = undefined;
-      this.engine.dispose();
-      return Promise.resolve();
-    });
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // All turns at once: every request queued before has finished.
+    const ends = await Promise.all(Array.from({ length: this.batch }, () => this.#queue.take()));
+    for (const s of this.#free.splice(0)) s.dispose();
+    this.engine.dispose();
+    ends.forEach((end) => end());
   }
 
-  async #complete(r: CompletionRequest): Promise<CompletionResult> {
+  /**
+   * A free session whose cache shares the most with the prompt; a new one while the pool has
+   * room and no free session shares anything.
+   */
+  async #withSession(r: CompletionRequest): Promise<CompletionResult> {
+    const shared = this.#free.map((s) => reusableLength(s.tokens, r.promptIds));
+    const best = shared.indexOf(Math.max(...shared)); // -1 when none is free
+    let session: BatchedSession;
+    if (best >= 0 && (this.#sessions >= this.batch || shared[best] > 0)) session = this.#free.splice(best, 1)[0];
+    else {
+      session = this.#batcher.createSession();
+      this.#sessions++;
+    }
+    session.enter();
+    try {
+      return await this.#complete(session, r);
+    } finally {
+      session.leave();
+      this.#free.push(session);
+    }
+  }
+
+  async #complete(session: Session, r: CompletionRequest): Promise<CompletionResult> {
     r.signal?.throwIfAborted();
-    const session = this.#session ??= this.engine.createSession();
     if (r.promptIds.length + 1 > session.contextSize) {
       throw new InputError(`the prompt has ${r.promptIds.length} tokens; the context holds ${session.contextSize}`);
     }
@@ -141,8 +201,8 @@ export class LocalGenerator implements TextGenerator {
     const constraint = r.shape === undefined
       ? undefined
       : new JsonConstraint(ConstraintVocab.of(tok), r.shape, { endIds: stopIds, extractiveText: r.extractiveText });
-    const { stepper, first, reused } = sessionStart(session, r.promptIds);
-    const answer = await decodeAnswer(stepper, first, {
+    const start = sessionStart(session, r.promptIds);
+    const answer = await decodeAnswer(checkedStepper(start.stepper, this.#promptChunk, r.signal), start.first, {
       maxNewTokens: r.maxNewTokens,
       sampling: r.sampling,
       seed: r.seed,
@@ -155,8 +215,27 @@ export class LocalGenerator implements TextGenerator {
       signal: r.signal,
     });
     const { text, ids, finish, closing } = answer;
-    return { text, ids, finish, promptTokens: r.promptIds.length, reusedTokens: reused, closing };
+    return { text, ids, finish, promptTokens: r.promptIds.length, reusedTokens: start.reused, closing };
   }
+}
+
+/**
+ * The stepper that reads the signal before each step, and computes a step of more than `chunk`
+ * tokens (an uncached prompt) in parts of at most `chunk`, reading the signal between them.
+ */
+function checkedStepper(inner: Stepper, chunk: number, signal: AbortSignal | undefined): Stepper {
+  return {
+    fits: (pending) => inner.fits(pending),
+    async step(tokens, greedy) {
+      let at = 0;
+      for (; tokens.length - at > chunk; at += chunk) {
+        signal?.throwIfAborted();
+        await inner.step(tokens.slice(at, at + chunk), false);
+      }
+      signal?.throwIfAborted();
+      return await inner.step(at === 0 ? tokens : tokens.slice(at), greedy);
+    },
+  };
 }
 
 /**
@@ -229,7 +308,8 @@ export interface LocalPredictorOptions {
 
 /**
  * A predictor on a text generator (our engines, or llama.cpp): IEPile's prompt for each record
- * (template, cutoff), generation with the answer's JSON shape enforced, one record at a time.
+ * (template, cutoff), generation with the answer's JSON shape enforced, as many records at once
+ * as the generator decodes (its `batch`).
  *
  * @example
  * ```ts
@@ -250,8 +330,8 @@ export interface LocalPredictorOptions {
  * ```
  */
 export class LocalPredictor implements Predictor {
-  /** One at a time: a local engine is one device. */
-  readonly concurrency = 1;
+  /** Records at once: the generator's batch size (1 for one that does not batch). */
+  readonly concurrency: number;
   /** The generator (engine and tokenizer). */
   readonly generator: TextGenerator;
   readonly #renderer: PromptRenderer;
@@ -267,6 +347,7 @@ export class LocalPredictor implements Predictor {
    */
   constructor(generator: TextGenerator, options: LocalPredictorOptions) {
     this.generator = generator;
+    this.concurrency = generator.batch ?? 1;
     this.#o = options;
     this.#renderer = new PromptRenderer({
       template: options.template,

@@ -6,8 +6,9 @@
  * - `run.ts`: {@linkcode runPredictions}, the run itself (input order, resumable appends,
  *   failures recorded), over any {@linkcode Predictor}; `resume.ts` finds what a stopped run
  *   already wrote.
- * - `local.ts`: {@linkcode LocalGenerator} (prompt, prefix-reusing session, constrained
- *   generation on a local engine) and {@linkcode LocalPredictor} on it.
+ * - `local.ts`: {@linkcode LocalGenerator} (prompt, prefix-reusing sessions, constrained
+ *   generation on a local engine, `batch` records decoded at once) and {@linkcode LocalPredictor} on it.
+ * - `serial_queue.ts`: the first-come line in front of a resource (one turn, or `batch` at once).
  * - `worker_generator.ts`: {@linkcode WorkerGenerator}, the same on the CPU engine in a Web
  *   Worker (`_generator_worker.ts`, `_worker_protocol.ts`), so a server stays responsive.
  * - `llamacpp.ts`: answers from llama.cpp on an exported GGUF (`llamacpp_binding.ts` loads the
@@ -58,6 +59,7 @@ export {
   type CompletionRequest,
   type CompletionResult,
   LocalGenerator,
+  type LocalGeneratorOptions,
   LocalPredictor,
   type LocalPredictorOptions,
   type TextGenerator,

@@ -1,7 +1,7 @@
 /**
- * One at a time on one resource (an engine, a worker, llama.cpp's context): first come first
- * served, where a request that is cancelled while it waits leaves the line at once (and so
- * stops counting against a server's queue limit).
+ * One at a time (or up to a capacity at once) on one resource (an engine, a worker, llama.cpp's
+ * context): first come first served, where a request that is cancelled while it waits leaves the
+ * line at once (and so stops counting against a server's queue limit).
  *
  * @module
  */
@@ -13,7 +13,8 @@ interface Waiter {
 
 /**
  * A first-in first-out line for one resource: {@linkcode SerialQueue.run} runs a task in its
- * turn, {@linkcode SerialQueue.take} hands out the turn itself.
+ * turn, {@linkcode SerialQueue.take} hands out the turn itself. With a capacity above 1, that
+ * many turns run at once (batched decoding); the rest wait in order.
  *
  * @example
  * ```ts
@@ -28,11 +29,33 @@ interface Waiter {
  * await waiting.then(() => { throw new Error("must not get a turn"); }, () => {});
  * await Promise.all([slow, fast]);
  * if (order.join() !== "1,2") throw new Error();
+ * const two = new SerialQueue(2); // two turns at once
+ * const [a, b] = [await two.take(), await two.take()];
+ * if (two.running !== 2) throw new Error();
+ * a(), b();
  * ```
  */
 export class SerialQueue {
-  #busy = false;
+  /** How many turns may run at once. */
+  readonly capacity: number;
+  #running = 0;
   readonly #line: Waiter[] = [];
+
+  /**
+   * Create a `SerialQueue`.
+   *
+   * @param capacity turns at once (default 1: one at a time)
+   * @throws {RangeError} unless an integer ≥ 1
+   */
+  constructor(capacity = 1) {
+    if (!(Number.isInteger(capacity) && capacity >= 1)) throw new RangeError("capacity must be an integer ≥ 1");
+    this.capacity = capacity;
+  }
+
+  /** Turns running now. */
+  get running(): number {
+    return this.#running;
+  }
 
   /**
    * Wait for the resource.
@@ -42,7 +65,7 @@ export class SerialQueue {
    */
   async take(signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
-    if (this.#busy) {
+    if (this.#running >= this.capacity) {
       const turn = Promise.withResolvers<void>();
       const waiter: Waiter = { start: turn.resolve, signal };
       const leave = () => {
@@ -53,19 +76,18 @@ export class SerialQueue {
       signal?.addEventListener("abort", leave, { once: true });
       this.#line.push(waiter);
       try {
-        await turn.promise;
+        await turn.promise; // the ending turn passed its place on: the count stays
       } finally {
         signal?.removeEventListener("abort", leave);
       }
-    }
-    this.#busy = true;
+    } else this.#running++;
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
       const next = this.#line.shift();
-      if (next === undefined) this.#busy = false;
-      else next.start();
+      if (next === undefined) this.#running--;
+      else next.start(); // the turn passes on: as many running as before
     };
   }
 

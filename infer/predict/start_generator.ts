@@ -33,6 +33,11 @@ export interface StartGeneratorOptions {
   readonly int8Dot?: boolean;
   /** Tokens the engine's session holds (default: the engine's default for the model). */
   readonly contextSize?: number;
+  /**
+   * Requests decoded at once (default 1), each with its own KV cache and constraint state
+   * ({@linkcode LocalGenerator}'s `batch`).
+   */
+  readonly batch?: number;
   /** Called as the weights are read. */
   readonly onProgress?: (p: LoadProgress) => void;
   /** The model's tokenizer when it is loaded already (default: read from the model folder). */
@@ -119,9 +124,19 @@ export async function loadEngine(options: StartGeneratorOptions): Promise<Loaded
  */
 export async function startGenerator(options: StartGeneratorOptions): Promise<LocalGenerator | WorkerGenerator> {
   if (options.worker && options.engine === "cpu") {
-    const { model, lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot } = options;
-    return await WorkerGenerator.start({ model, lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot });
+    const { model, lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot, batch } = options;
+    return await WorkerGenerator.start({
+      model,
+      lora,
+      quantize,
+      kvCache,
+      contextSize,
+      onProgress,
+      threads,
+      int8Dot,
+      batch,
+    });
   }
   const { engine, tokenizer } = await loadEngine(options);
-  return new LocalGenerator(engine, tokenizer);
+  return new LocalGenerator(engine, tokenizer, { batch: options.batch });
 }

@@ -12,7 +12,7 @@ import type { QuantPreset } from "../formats/quant_preset.ts";
 import type { LoadProgress } from "../model/load_model.ts";
 import type { ModelSpec } from "../model/model_spec.ts";
 import type { CompletionRequest, CompletionResult, TextGenerator } from "./local.ts";
-import { CANCEL, fromWire, type FromWorker, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
+import { CANCEL, fromWire, type FromWorker, postedIndex, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 import { SerialQueue } from "./serial_queue.ts";
 
 /** Options of {@linkcode WorkerGenerator.start}. */
@@ -31,21 +31,23 @@ export interface WorkerGeneratorOptions {
   readonly threads?: number;
   /** Quantized weights meet activations rounded to 8 bits (default false). */
   readonly int8Dot?: boolean;
+  /** Requests decoded at once in the worker (default 1), each with its own KV cache. */
+  readonly batch?: number;
   /** Called as the worker reads the weights. */
   readonly onProgress?: (p: LoadProgress) => void;
 }
 
 interface Running {
-  readonly id: number;
+  readonly slot: number;
   readonly resolve: (r: CompletionResult) => void;
   readonly reject: (e: unknown) => void;
   readonly onText?: (delta: string) => void;
 }
 
 /**
- * Generation on the CPU engine in a worker: the model folder is loaded there, requests run
- * there one at a time (a queue here), text deltas come back per token, and an aborted
- * request stops before its next token.
+ * Generation on the CPU engine in a worker: the model folder is loaded there, up to `batch`
+ * requests run there at once (decoded together; the rest wait in a queue here), text deltas come
+ * back per token, and an aborted request stops within a token.
  *
  * @example
  * ```ts
@@ -75,10 +77,13 @@ export class WorkerGenerator implements TextGenerator {
   readonly contextSize: number;
   /** The engine that computes (`cpu`). */
   readonly engineName: string;
+  /** Requests decoded at once. */
+  readonly batch: number;
   readonly #worker: Worker;
   readonly #cancel: Int32Array;
-  readonly #queue = new SerialQueue();
-  #running: Running | undefined;
+  readonly #queue: SerialQueue;
+  /** The running requests by id. */
+  readonly #running = new Map<number, Running>();
   #nextId = 0;
   #failure: Error | undefined;
 
@@ -90,6 +95,8 @@ export class WorkerGenerator implements TextGenerator {
   ) {
     this.#worker = worker;
     this.#cancel = cancel;
+    this.batch = cancel.length - 1;
+    this.#queue = new SerialQueue(this.batch);
     this.tokenizer = tokenizer;
     this.spec = ready.spec;
     this.contextSize = ready.contextSize;
@@ -109,9 +116,11 @@ export class WorkerGenerator implements TextGenerator {
    * @throws {InputError} for a bad model folder, adapter or tokenizer
    */
   static async start(options: WorkerGeneratorOptions): Promise<WorkerGenerator> {
+    const batch = options.batch ?? 1;
+    if (!(Number.isInteger(batch) && batch >= 1)) throw new RangeError("batch must be an integer ≥ 1");
     const tokenizer = await loadModelTokenizer(options.model);
     const worker = new Worker(new URL("./_generator_worker.ts", import.meta.url).href, { type: "module" });
-    const shared = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+    const shared = new SharedArrayBuffer((batch + 1) * Int32Array.BYTES_PER_ELEMENT); // flags, then a count
     const ready = Promise.withResolvers<Extract<FromWorker, { type: "ready" }>>();
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
       const m = e.data;
@@ -131,6 +140,7 @@ export class WorkerGenerator implements TextGenerator {
       contextSize: options.contextSize,
       threads: options.threads,
       int8Dot: options.int8Dot,
+      batch,
     };
     worker.postMessage({ type: "init", init, cancel: shared } satisfies ToWorker);
     try {
@@ -142,9 +152,9 @@ export class WorkerGenerator implements TextGenerator {
   }
 
   /**
-   * Generate one answer in the worker (queued behind earlier requests). `onText` gets each
-   * delta as the worker makes it; aborting `signal` stops the generation before its next token
-   * (or drops the request while it waits).
+   * Generate one answer in the worker (queued behind earlier requests while `batch` run).
+   * `onText` gets each delta as the worker makes it; aborting `signal` stops the generation
+   * within a token (or drops the request while it waits).
    *
    * @param request prompt ids, limits, constraint, sampling, streaming callback, signal
    * @returns the answer
@@ -158,8 +168,11 @@ export class WorkerGenerator implements TextGenerator {
    *
    * @returns once the worker is gone
    */
-  close(): Promise<void> {
-    return this.#queue.run(() => Promise.resolve(this.#fail(new Error("the generator is closed"))));
+  async close(): Promise<void> {
+    // All turns at once: every request queued before has finished.
+    const ends = await Promise.all(Array.from({ length: this.batch }, () => this.#queue.take()));
+    this.#fail(new Error("the generator is closed"));
+    ends.forEach((end) => end());
   }
 
   async #run(request: CompletionRequest): Promise<CompletionResult> {
@@ -168,11 +181,18 @@ export class WorkerGenerator implements TextGenerator {
     signal?.throwIfAborted();
     const id = ++this.#nextId;
     const done = Promise.withResolvers<CompletionResult>();
-    this.#running = { id, resolve: done.resolve, reject: done.reject, onText };
-    Atomics.store(this.#cancel, CANCEL, 0);
-    const onAbort = () => Atomics.store(this.#cancel, CANCEL, 1);
+    // A free cancel slot: at most `batch` requests run (the queue's turns), each holding one.
+    const taken = new Set([...this.#running.values()].map((r) => r.slot));
+    let slot = CANCEL;
+    while (taken.has(slot)) slot++;
+    this.#running.set(id, { slot, resolve: done.resolve, reject: done.reject, onText });
+    Atomics.store(this.#cancel, slot, 0);
+    const onAbort = () => Atomics.store(this.#cancel, slot, 1);
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.#worker.postMessage({ type: "complete", id, request: wire, stream: onText !== undefined } satisfies ToWorker);
+    Atomics.add(this.#cancel, postedIndex(this.batch), 1);
+    this.#worker.postMessage(
+      { type: "complete", id, request: wire, stream: onText !== undefined, slot } satisfies ToWorker,
+    );
     try {
       return await done.promise;
     } catch (e) {
@@ -181,13 +201,13 @@ export class WorkerGenerator implements TextGenerator {
       throw e;
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      this.#running = undefined;
+      this.#running.delete(id);
     }
   }
 
   #receive(m: FromWorker): void {
-    const r = this.#running;
-    if (r === undefined || !("id" in m) || m.id !== r.id) return;
+    const r = "id" in m && m.id !== undefined ? this.#running.get(m.id) : undefined;
+    if (r === undefined) return;
     if (m.type === "text") r.onText?.(m.delta);
     else if (m.type === "done") r.resolve(m.result);
     else if (m.type === "failed") r.reject(fromWire(m.error));
@@ -197,6 +217,6 @@ export class WorkerGenerator implements TextGenerator {
     if (this.#failure) return;
     this.#failure = error;
     this.#worker.terminate();
-    this.#running?.reject(error);
+    for (const r of this.#running.values()) r.reject(error);
   }
 }

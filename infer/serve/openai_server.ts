@@ -34,7 +34,7 @@ import {
 /** Options of {@linkcode serveOpenAi}. */
 export interface ServeOptions {
   /**
-   * The engine and tokenizer that answer (requests run one at a time). The CPU engine computes
+   * The engine and tokenizer that answer (up to its `batch` requests at once). The CPU engine computes
    * without yielding, so give it as a {@linkcode WorkerGenerator}: on this thread it would hold
    * up every other request (streaming, `/health`, the queue's 503, cancellation) while it runs.
    */
@@ -49,7 +49,7 @@ export interface ServeOptions {
   port?: number;
   /** When set, every `/v1` request needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
-  /** Requests that may wait behind the running one (default 64); more get 503. */
+  /** Requests that may wait behind the running ones (default 64); more get 503. */
   maxQueue?: number;
   /** The most tokens a prompt plus answer may hold (default: the engine's session size). */
   contextSize?: number;
@@ -114,7 +114,8 @@ export function serveOpenAi(options: ServeOptions): OpenAiServer {
   const source = promptSource(tok, options.template, vocabSize);
   const stopping = new AbortController();
   let active = 0; // accepted generations: running or waiting
-  const turns = new SerialQueue(); // one at a time; a cancelled request leaves the line at once
+  // The generator's batch at once (one by default); a cancelled request leaves the line at once.
+  const turns = new SerialQueue(generator.batch);
 
   const handle = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname.replace(/\/+$/, "");
@@ -153,8 +154,8 @@ export function serveOpenAi(options: ServeOptions): OpenAiServer {
         { param: chat ? "messages" : "prompt", code: "context_length_exceeded" },
       );
     }
-    if (active >= maxQueue + 1) {
-      throw new ApiError(503, `the server is busy (${active - 1} requests waiting); retry later`, {
+    if (active >= maxQueue + turns.capacity) {
+      throw new ApiError(503, `the server is busy (${active - turns.capacity} requests waiting); retry later`, {
         code: "queue_full",
         headers: { "retry-after": "1" },
       });
