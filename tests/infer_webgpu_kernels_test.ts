@@ -337,3 +337,117 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "webgpu kernels: matmul_tiled equals a double-precision sum, each format, ragged shapes, bias, accumulate, y_pos",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const ctx = await GpuContext.open();
+    const device = ctx.device;
+    try {
+      let seed = 7;
+      const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+      // [format, k values]: 16-bit and f32 rows of any even width (not multiples of the 16-wide slice), blocks whole.
+      const formats = [
+        ["f32", [6, 130]],
+        ["f16", [2, 40, 130]],
+        ["bf16", [18, 96]],
+        ["q8_0", [32, 96]],
+        ["q4_k", [256, 512]],
+        ["q6_k", [256]],
+      ] as const;
+      // [rows, rowStart, n (tokens in the step), batch (x rows), extras]: rows and tokens past whole tiles; all
+      // with a bias, one pipeline per format (compiling is slow on software adapters; the graph tests run without).
+      const shapes = [
+        { rows: 70, rowStart: 0, n: 67, batch: 80, bias: true },
+        { rows: 5, rowStart: 3, n: 3, batch: 80, bias: true, accumulate: true },
+        { rows: 64, rowStart: 6, n: 65, batch: 70, bias: true, yPos: true, pos0: 5 },
+        { rows: 70, rowStart: 1, n: 9, batch: 1, bias: true, oneToken: true }, // x and y: one row
+      ];
+      for (const [dtype, ks] of formats) {
+        for (const k of ks) {
+          for (const s of shapes) {
+            await t.step(
+              `${dtype} k=${k} rows=${s.rows} n=${s.n}${s.bias ? " bias" : ""}${s.accumulate ? " accumulate" : ""}${
+                s.yPos ? " y_pos" : ""
+              }${s.oneToken ? " one_token" : ""}`,
+              async () => {
+                const own = new GpuBuffers(device);
+                try {
+                  const yStride = s.rowStart + s.rows + 2;
+                  const pos0 = s.pos0 ?? 0;
+                  const yRows = s.yPos ? pos0 + s.batch + 3 : s.batch;
+                  const wf = Float32Array.from({ length: s.rows * k }, rand);
+                  const packed = quantizeRow(dtype, wf);
+                  const wq = dequantizeRow(dtype, packed, new Float32Array(s.rows * k)); // what the kernel reads
+                  const x = Float32Array.from({ length: s.batch * k }, rand);
+                  const bias = Float32Array.from({ length: yStride }, rand);
+                  const y0 = Float32Array.from({ length: yRows * yStride }, rand);
+                  const wBytes = new Uint8Array(Math.ceil(packed.length / 4) * 4);
+                  wBytes.set(packed);
+                  const yBuf = own.bytes(y0, USAGE.STORAGE | USAGE.COPY_SRC);
+                  const call = matmulTiled({
+                    w: own.bytes(wBytes, USAGE.STORAGE),
+                    dtype,
+                    k,
+                    rowStart: s.rowStart,
+                    rows: s.rows,
+                    x: own.f32(x, USAGE.STORAGE),
+                    xRows: s.batch,
+                    y: yBuf,
+                    yRows,
+                    yStride,
+                    bias: s.bias ? own.f32(bias, USAGE.STORAGE) : undefined,
+                    yPos: s.yPos,
+                    accumulate: s.accumulate,
+                    oneToken: s.oneToken,
+                  });
+                  const step = own.bytes(stepBytes(s.n, pos0), USAGE.UNIFORM);
+                  const op = new Recorder(ctx, step, own).record(call);
+                  const read = own.create(y0.byteLength, USAGE.MAP_READ | USAGE.COPY_DST);
+                  const encoder = device.createCommandEncoder();
+                  const pass = encoder.beginComputePass();
+                  pass.setPipeline(op.pipeline);
+                  pass.setBindGroup(0, op.bindGroup);
+                  pass.dispatchWorkgroups(...op.grid(s.n, pos0 + s.n));
+                  pass.end();
+                  encoder.copyBufferToBuffer(yBuf, 0, read, 0, y0.byteLength);
+                  device.queue.submit([encoder.finish()]);
+                  await read.mapAsync(GPUMapMode.READ);
+                  const got = new Float32Array(read.getMappedRange().slice(0));
+                  read.unmap();
+                  let worst = 0;
+                  for (let row = 0; row < yRows; row++) {
+                    for (let col = 0; col < yStride; col++) {
+                      const at = row * yStride + col;
+                      const tok = row - pos0 * (s.yPos ? 1 : 0);
+                      const r = col - s.rowStart;
+                      if (tok < 0 || tok >= (s.oneToken ? 1 : s.n) || r < 0 || r >= s.rows) {
+                        equal(got[at], y0[at], `untouched y[${row}, ${col}]`);
+                        continue;
+                      }
+                      let sum = 0, scale = 1;
+                      for (let i = 0; i < k; i++) {
+                        sum += wq[r * k + i] * x[tok * k + i];
+                        scale += Math.abs(wq[r * k + i] * x[tok * k + i]);
+                      }
+                      if (s.bias) sum += bias[col];
+                      if (s.accumulate) sum += y0[at];
+                      worst = Math.max(worst, Math.abs(got[at] - sum) / scale);
+                    }
+                  }
+                  ok(worst < 1e-5, `relative error ${worst}`);
+                } finally {
+                  own.destroy();
+                }
+              },
+            );
+          }
+        }
+      }
+    } finally {
+      ctx.dispose();
+    }
+  },
+});
