@@ -66,6 +66,7 @@ export {
 // Create an engine.
 export {
   availableCores,
+  BatchedSession,
   type BatchStep,
   CpuEngine,
   type CpuEngineOptions,
