@@ -47,6 +47,7 @@ export {
   type JsonConstraintOptions,
   pickGreedy,
   type TokenBytesSource,
+  type TokenTrie,
   type TokenWalk,
 } from "./token_constraint.ts";
 export { jsonSchemaToShape, UnsupportedSchemaError } from "./json_schema_shape.ts";
