@@ -61,14 +61,22 @@ function keyBytes(shape: ObjectShape): Uint8Array[] {
 
 const shapeIds = new WeakMap<Shape, number>();
 const shapeIdsByJson = new Map<string, number>();
+let nextShapeId = 0;
 
-/** A number per shape, equal for structurally equal shapes (for state keys). */
+/**
+ * A number per shape, equal for structurally equal shapes (for state keys). Numbers are never
+ * reused: when the table of shapes seen grows large it is forgotten, which only makes shapes seen
+ * again after that get new numbers (cache misses, never a wrong match).
+ */
 function shapeId(shape: Shape): number {
   let id = shapeIds.get(shape);
   if (id === undefined) {
     const json = JSON.stringify(shape);
     id = shapeIdsByJson.get(json);
-    if (id === undefined) shapeIdsByJson.set(json, id = shapeIdsByJson.size);
+    if (id === undefined) {
+      if (shapeIdsByJson.size >= 10_000) shapeIdsByJson.clear();
+      shapeIdsByJson.set(json, id = nextShapeId++);
+    }
     shapeIds.set(shape, id);
   }
   return id;
