@@ -234,8 +234,11 @@ export class JsonConstraint {
   readonly #masks: Map<string, Uint32Array>;
   readonly #maskLimit: number;
 
-  /** Most masks kept per vocabulary for non-extractive answers (shared by all of them). */
-  static readonly MASK_CACHE_SHARED: number = 1024;
+  /**
+   * Bytes of masks kept per vocabulary for the answers that are not extractive (shared by all of
+   * them; least recently used first out): 64 MiB, about 3,500 masks of Qwen3's 151k tokens.
+   */
+  static readonly MASK_CACHE_BYTES: number = 64 << 20;
   /** Most masks kept per extractive answer (its own: they depend on its text). */
   static readonly MASK_CACHE_OWN: number = 64;
   static #shared = new WeakMap<ConstraintVocab, Map<string, Uint32Array>>();
@@ -258,7 +261,7 @@ export class JsonConstraint {
       let shared = JsonConstraint.#shared.get(vocab);
       if (shared === undefined) JsonConstraint.#shared.set(vocab, shared = new Map());
       this.#masks = shared;
-      this.#maskLimit = JsonConstraint.MASK_CACHE_SHARED;
+      this.#maskLimit = Math.max(1, Math.floor(JsonConstraint.MASK_CACHE_BYTES / (4 * vocab.maskWords)));
     } else {
       this.#masks = new Map();
       this.#maskLimit = JsonConstraint.MASK_CACHE_OWN;
@@ -509,7 +512,8 @@ export class JsonConstraint {
 
 /**
  * Greedy choice under a constraint: the highest-scoring allowed token. Checks the best few
- * candidates first (usually the first fits), and only then computes the full allowed set.
+ * candidates first (usually the first fits), and only then takes the full allowed set
+ * ({@linkcode JsonConstraint.allowedMask}; ties go to the lower id).
  *
  * @param logits scores over the vocabulary
  * @param constraint the answer's constraint
@@ -527,8 +531,14 @@ export class JsonConstraint {
 export function pickGreedy(logits: ArrayLike<number>, constraint: JsonConstraint, candidates = 16): number {
   const top = topK(logits, candidates);
   for (const id of top) if (constraint.allows(id)) return id;
+  const mask = constraint.allowedMask();
   let best = -1;
-  for (const id of constraint.allowedIds()) if (best < 0 || logits[id] > logits[best]) best = id;
+  for (let w = 0; w < mask.length; w++) {
+    for (let bits = mask[w]; bits !== 0; bits &= bits - 1) {
+      const id = w * 32 + 31 - Math.clz32(bits & -bits);
+      if (best < 0 || logits[id] > logits[best]) best = id;
+    }
+  }
   if (best < 0) throw new Error("no token fits the answer shape (the vocabulary lacks the needed characters)");
   return best;
 }
