@@ -454,7 +454,8 @@ Deno.test("allowedMask equals the brute-force allowed set at every position of r
 });
 
 Deno.test("allowedMask: repeated states of one answer, free text and spans, and the out array's length", () => {
-  const pieces = ['{"', "a", '": [', '"', "Ann", '", ', "Bo", '"]}', "x", '\\"', "n"];
+  // With a token spelled twice (Ann), one that prefixes others ("), one of no bytes and an end token.
+  const pieces = ['{"', "a", '": [', '"', "Ann", '", ', "Bo", '"]}', "x", '\\"', "n", "Ann", ""];
   const bytes = pieces.map((p) => new TextEncoder().encode(p));
   const vocab = ConstraintVocab.of({ vocabSize: bytes.length + 1, tokenBytes: (i) => bytes[i] });
   for (const extractiveText of [undefined, 'Ann and Bo "x"']) {

@@ -1,7 +1,10 @@
 /**
  * Schema-constrained decoding at the token level: which tokens may come next so that the answer
  * stays inside its JSON shape, found by walking the vocabulary in byte order (shared prefixes are
- * stepped once, failed prefixes skipped as a block), with a fast path inside free text.
+ * stepped once, failed prefixes skipped as a block), with a fast path inside free text. As a list
+ * (`allowedIds`) or as a bitset for a masked argmax on a GPU or over a batch (`allowedMask`: a
+ * byte-trie walk, cached by the matcher's state class, so that most steps cost a lookup and a
+ * copy; `bench/constraint_bench.ts` measures it per token).
  *
  * @module
  */
@@ -80,17 +83,53 @@ export class ConstraintVocab {
     this.maskWords = Math.ceil(this.size / 32);
   }
 
-  /** All tokens as a byte trie (built on first use). */
+  /**
+   * All tokens as a byte trie (built on first use).
+   *
+   * @returns the trie
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab } from "./token_constraint.ts";
+   * const pieces = ["{", '{"'].map((t) => new TextEncoder().encode(t));
+   * const v = ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] });
+   * if (v.allTrie.count !== 3 || v.allTrie.maxDepth !== 2) throw new Error();
+   * ```
+   */
   get allTrie(): TokenTrie {
     return this.#allTrie ??= buildTrie(this.all, this.bytes);
   }
 
-  /** The non-plain tokens as a byte trie (built on first use). */
+  /**
+   * The tokens that are not plain string content, as a byte trie (built on first use).
+   *
+   * @returns the trie
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab } from "./token_constraint.ts";
+   * const pieces = ["a", '"'].map((t) => new TextEncoder().encode(t));
+   * const v = ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] });
+   * if (v.specialTrie.count !== 2 || v.specialTrie.tokIds[0] !== 1) throw new Error();
+   * ```
+   */
   get specialTrie(): TokenTrie {
     return this.#specialTrie ??= buildTrie(this.special, this.bytes);
   }
 
-  /** {@linkcode ConstraintVocab.plainIds} as a bitset (built on first use). */
+  /**
+   * {@linkcode ConstraintVocab.plainIds} as a bitset (built on first use).
+   *
+   * @returns bit `id % 32` of word `id >> 5` set for each plain token
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab } from "./token_constraint.ts";
+   * const pieces = ["a", '"', "b"].map((t) => new TextEncoder().encode(t));
+   * const v = ConstraintVocab.of({ vocabSize: 3, tokenBytes: (i) => pieces[i] });
+   * if (v.plainMask[0] !== 0b101) throw new Error();
+   * ```
+   */
   get plainMask(): Uint32Array {
     if (this.#plainMask === undefined) {
       const mask = new Uint32Array(this.maskWords);
@@ -146,6 +185,17 @@ function walkOrder(ids: number[], bytes: ReadonlyArray<Uint8Array | undefined>):
 /**
  * A token list as a byte trie, its nodes in preorder (node 0 is the root, the empty prefix), so
  * that a walk skips a failed prefix's whole subtree in one step.
+ *
+ * @example
+ * ```ts
+ * import { ConstraintVocab } from "./token_constraint.ts";
+ * const pieces = ["ab", "a", "b", "ab"].map((t) => new TextEncoder().encode(t));
+ * const trie = ConstraintVocab.of({ vocabSize: 4, tokenBytes: (i) => pieces[i] }).allTrie;
+ * // root, "a" (token 1), "ab" (tokens 0 and 3), "b" (token 2)
+ * if (trie.count !== 4 || trie.end[1] !== 3 || [...trie.tokIds.subarray(trie.tokStart[2], trie.tokStart[3])].join() !== "0,3") {
+ *   throw new Error();
+ * }
+ * ```
  */
 export interface TokenTrie {
   /** Number of nodes. */
