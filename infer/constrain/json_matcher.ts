@@ -59,6 +59,29 @@ function keyBytes(shape: ObjectShape): Uint8Array[] {
   return k;
 }
 
+const shapeIds = new WeakMap<Shape, number>();
+const shapeIdsByJson = new Map<string, number>();
+let nextShapeId = 0;
+
+/**
+ * A number per shape, equal for structurally equal shapes (for state keys). Numbers are never
+ * reused: when the table of shapes seen grows large it is forgotten, which only makes shapes seen
+ * again after that get new numbers (cache misses, never a wrong match).
+ */
+function shapeId(shape: Shape): number {
+  let id = shapeIds.get(shape);
+  if (id === undefined) {
+    const json = JSON.stringify(shape);
+    id = shapeIdsByJson.get(json);
+    if (id === undefined) {
+      if (shapeIdsByJson.size >= 10_000) shapeIdsByJson.clear();
+      shapeIdsByJson.set(json, id = nextShapeId++);
+    }
+    shapeIds.set(shape, id);
+  }
+  return id;
+}
+
 const push = (below: Stack | null, frame: Frame): Stack => ({ frame, below });
 const pop = (s: Stack): State => s.below ?? DONE;
 
@@ -227,6 +250,61 @@ export class JsonShapeMatcher {
   }
 
   /**
+   * A text that names the state's class: two states with the same key accept exactly the same
+   * byte strings (the same shapes, structurally, and the same positions in them), so whatever is
+   * derived from a state alone (a token mask) can be cached by it. Only fields that decide what
+   * may follow enter it (a span's length only as empty or not). The key does not name the
+   * substring automaton: keys of matchers over different input texts must not be mixed.
+   *
+   * @param state a state
+   * @returns the key
+   *
+   * @example
+   * ```ts
+   * import { JsonShapeMatcher } from "./json_matcher.ts";
+   * const m = new JsonShapeMatcher({ kind: "list", item: { kind: "string", span: false } });
+   * const other = new JsonShapeMatcher({ kind: "list", item: { kind: "string", span: false } });
+   * if (m.stateKey(m.feed(m.start(), '["ab')!) !== other.stateKey(other.feed(other.start(), '["a')!)) throw new Error();
+   * if (m.stateKey(m.feed(m.start(), '["a", ')!) === m.stateKey(m.feed(m.start(), '["a",')!)) throw new Error();
+   * ```
+   */
+  stateKey(matchState: MatchState): string {
+    const state = matchState as State;
+    if (state === DONE) return "D";
+    let key = "";
+    for (let s: Stack | null = state; s !== null; s = s.below) {
+      const f = s.frame;
+      switch (f.t) {
+        case "ws":
+          key += `w${f.n}|`;
+          break;
+        case "lit":
+          key += `l${f.bytes === SEP ? "s" : f.bytes === COLON ? "c" : f.bytes.join(".")},${f.i}|`;
+          break;
+        case "value":
+          key += `v${shapeId(f.shape)}|`;
+          break;
+        case "str":
+          key += `s${shapeId(f.shape)},${f.sam},${f.nan},${f.esc},${f.hex},${f.len > 0 ? 1 : 0},${f.utf8}|`;
+          break;
+        case "list":
+          key += `L${shapeId(f.shape)},${f.after ? 1 : 0}|`;
+          break;
+        case "obj":
+          key += `o${shapeId(f.shape)},${f.next},${f.after ? 1 : 0}|`;
+          break;
+        case "key":
+          key += `k${f.cands.join(".")},${f.pos}|`;
+          break;
+        case "map":
+          key += `m${shapeId(f.shape)},${f.after ? 1 : 0}|`;
+          break;
+      }
+    }
+    return key;
+  }
+
+  /**
    * Whether the state is inside a string, between characters, where text does not change the
    * state (plain ASCII bytes and whole UTF-8 characters keep it as it is): true inside free
    * strings, false in spans that must match the input.
@@ -368,6 +446,26 @@ export class JsonShapeMatcher {
     return new Uint8Array(out);
   }
 
+  /**
+   * Whether the state is inside a span string that must match the input (`--extractive`): what
+   * may follow depends on the input text, position by position.
+   *
+   * @param state a state
+   * @returns true inside a span checked against the input
+   *
+   * @example
+   * ```ts
+   * import { JsonShapeMatcher } from "./json_matcher.ts";
+   * import { SubstringAutomaton } from "./substring.ts";
+   * const m = new JsonShapeMatcher({ kind: "list", item: { kind: "string", span: true } }, new SubstringAutomaton("Ann"));
+   * if (!m.inSpan(m.feed(m.start(), '["A')!) || m.inSpan(m.feed(m.start(), '["A"')!)) throw new Error();
+   * ```
+   */
+  inSpan(matchState: MatchState): boolean {
+    const state = matchState as State;
+    return state !== DONE && state.frame.t === "str" && this.#sam !== undefined && state.frame.shape.span;
+  }
+
   #newString(shape: StringShape): Frame {
     const sam = this.#sam !== undefined && shape.span ? this.#sam.start : -1;
     return { t: "str", shape, sam, nan: shape.nan ? 0 : -1, esc: 0, hex: 0, len: 0, utf8: 0 };
@@ -424,7 +522,15 @@ export class JsonShapeMatcher {
       if (extractive && !ESCAPE_TARGETS.some((b) => this.#sam!.step(f.sam, b) >= 0)) return undefined;
       return push(state.below, { ...f, esc: 1 });
     }
-    if (extractive) return this.#spanBytes(f, [byte], state, false);
+    if (extractive) {
+      // One content byte of a span (the common step of a token mask's walk): no arrays, no spread.
+      const sam = this.#sam!.step(f.sam, byte);
+      const nan = f.nan >= 0 && f.nan < 3 && NAN[f.nan] === byte ? f.nan + 1 : -1;
+      if (sam < 0 && nan < 0) return undefined;
+      const utf8 = utf8Step(f.utf8, byte);
+      if (utf8 < 0) return undefined;
+      return push(state.below, { t: "str", shape: f.shape, sam, nan, esc: 0, hex: 0, len: f.len + 1, utf8 });
+    }
     // Free text: only well-formed UTF-8; ASCII between characters leaves the state as it is.
     const utf8 = utf8Step(f.utf8, byte);
     if (utf8 < 0) return undefined;

@@ -10,7 +10,8 @@
  * - `substring.ts`: {@linkcode SubstringAutomaton}, which keeps extractive answers spans of the
  *   input text.
  * - `token_constraint.ts`: {@linkcode JsonConstraint}, the tokens allowed next over a
- *   {@linkcode ConstraintVocab}, and greedy choice under it.
+ *   {@linkcode ConstraintVocab} (a list, or a bitset for masked argmax, cached per state class),
+ *   and greedy choice under it.
  * - `json_schema.ts` / `json_schema_shape.ts`: a shape as JSON Schema (for servers that
  *   constrain themselves) and the way back (for clients that send one).
  *
@@ -47,6 +48,7 @@ export {
   type JsonConstraintOptions,
   pickGreedy,
   type TokenBytesSource,
+  type TokenTrie,
   type TokenWalk,
 } from "./token_constraint.ts";
 export { jsonSchemaToShape, UnsupportedSchemaError } from "./json_schema_shape.ts";

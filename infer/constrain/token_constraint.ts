@@ -1,7 +1,10 @@
 /**
  * Schema-constrained decoding at the token level: which tokens may come next so that the answer
  * stays inside its JSON shape, found by walking the vocabulary in byte order (shared prefixes are
- * stepped once, failed prefixes skipped as a block), with a fast path inside free text.
+ * stepped once, failed prefixes skipped as a block), with a fast path inside free text. As a list
+ * (`allowedIds`) or as a bitset for a masked argmax on a GPU or over a batch (`allowedMask`: a
+ * byte-trie walk, cached by the matcher's state class, so that most steps cost a lookup and a
+ * copy; `bench/constraint_bench.ts` measures it per token).
  *
  * @module
  */
@@ -52,6 +55,11 @@ export class ConstraintVocab {
   readonly all: TokenWalk;
   /** The other tokens, in byte order (what must be checked inside free text). */
   readonly special: TokenWalk;
+  /** Words of an allowed-token bitset over this vocabulary: `ceil(size / 32)`. */
+  readonly maskWords: number;
+  #allTrie: TokenTrie | undefined;
+  #specialTrie: TokenTrie | undefined;
+  #plainMask: Uint32Array | undefined;
 
   private constructor(source: TokenBytesSource) {
     this.size = source.vocabSize;
@@ -72,6 +80,63 @@ export class ConstraintVocab {
     this.plainIds = Int32Array.from(ids.filter((id) => plain(bytes[id]!)));
     this.all = walkOrder(ids, bytes);
     this.special = walkOrder(ids.filter((id) => !plain(bytes[id]!)), bytes);
+    this.maskWords = Math.ceil(this.size / 32);
+  }
+
+  /**
+   * All tokens as a byte trie (built on first use).
+   *
+   * @returns the trie
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab } from "./token_constraint.ts";
+   * const pieces = ["{", '{"'].map((t) => new TextEncoder().encode(t));
+   * const v = ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] });
+   * if (v.allTrie.count !== 3 || v.allTrie.maxDepth !== 2) throw new Error();
+   * ```
+   */
+  get allTrie(): TokenTrie {
+    return this.#allTrie ??= buildTrie(this.all, this.bytes);
+  }
+
+  /**
+   * The tokens that are not plain string content, as a byte trie (built on first use).
+   *
+   * @returns the trie
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab } from "./token_constraint.ts";
+   * const pieces = ["a", '"'].map((t) => new TextEncoder().encode(t));
+   * const v = ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] });
+   * if (v.specialTrie.count !== 2 || v.specialTrie.tokIds[0] !== 1) throw new Error();
+   * ```
+   */
+  get specialTrie(): TokenTrie {
+    return this.#specialTrie ??= buildTrie(this.special, this.bytes);
+  }
+
+  /**
+   * {@linkcode ConstraintVocab.plainIds} as a bitset (built on first use).
+   *
+   * @returns bit `id % 32` of word `id >> 5` set for each plain token
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab } from "./token_constraint.ts";
+   * const pieces = ["a", '"', "b"].map((t) => new TextEncoder().encode(t));
+   * const v = ConstraintVocab.of({ vocabSize: 3, tokenBytes: (i) => pieces[i] });
+   * if (v.plainMask[0] !== 0b101) throw new Error();
+   * ```
+   */
+  get plainMask(): Uint32Array {
+    if (this.#plainMask === undefined) {
+      const mask = new Uint32Array(this.maskWords);
+      for (const id of this.plainIds) mask[id >>> 5] |= 1 << (id & 31);
+      this.#plainMask = mask;
+    }
+    return this.#plainMask;
   }
 
   static #cache = new WeakMap<TokenBytesSource, ConstraintVocab>();
@@ -117,6 +182,75 @@ function walkOrder(ids: number[], bytes: ReadonlyArray<Uint8Array | undefined>):
   return { ids: Int32Array.from(sorted), lcp, maxLen };
 }
 
+/**
+ * A token list as a byte trie, its nodes in preorder (node 0 is the root, the empty prefix), so
+ * that a walk skips a failed prefix's whole subtree in one step.
+ *
+ * @example
+ * ```ts
+ * import { ConstraintVocab } from "./token_constraint.ts";
+ * const pieces = ["ab", "a", "b", "ab"].map((t) => new TextEncoder().encode(t));
+ * const trie = ConstraintVocab.of({ vocabSize: 4, tokenBytes: (i) => pieces[i] }).allTrie;
+ * // root, "a" (token 1), "ab" (tokens 0 and 3), "b" (token 2)
+ * if (trie.count !== 4 || trie.end[1] !== 3 || [...trie.tokIds.subarray(trie.tokStart[2], trie.tokStart[3])].join() !== "0,3") {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export interface TokenTrie {
+  /** Number of nodes. */
+  readonly count: number;
+  /** The byte on the edge into each node (0 for the root). */
+  readonly byte: Uint8Array;
+  /** Each node's depth (its prefix's length). */
+  readonly depth: Int32Array;
+  /** One past the last node of each node's subtree. */
+  readonly end: Int32Array;
+  /** Tokens ending at node `n`: `tokIds[tokStart[n] .. tokStart[n + 1]]`. */
+  readonly tokStart: Int32Array;
+  /** Token ids, grouped by node. */
+  readonly tokIds: Int32Array;
+  /** The deepest node's depth (the longest token, in bytes). */
+  readonly maxDepth: number;
+}
+
+function buildTrie(walk: TokenWalk, bytes: ReadonlyArray<Uint8Array | undefined>): TokenTrie {
+  const { ids, lcp } = walk;
+  let cap = 1;
+  for (let k = 0; k < ids.length; k++) cap += bytes[ids[k]]!.length - (k === 0 ? 0 : lcp[k]);
+  const byte = new Uint8Array(cap);
+  const depth = new Int32Array(cap);
+  const end = new Int32Array(cap);
+  const tokStart = new Int32Array(cap + 1);
+  const path = new Int32Array(walk.maxLen + 1); // path[d]: the open node at depth d (path[0]: the root)
+  let top = 0;
+  let count = 1;
+  for (let k = 0; k < ids.length; k++) {
+    const b = bytes[ids[k]]!;
+    const l = k === 0 ? 0 : lcp[k];
+    while (top > l) end[path[top--]] = count;
+    for (let d = l; d < b.length; d++) {
+      byte[count] = b[d];
+      depth[count] = d + 1;
+      path[++top] = count++;
+    }
+    // In byte order a token's node (path[b.length]) never precedes the previous token's: ids stay grouped.
+    tokStart[path[b.length] + 1]++;
+  }
+  while (top > 0) end[path[top--]] = count;
+  end[0] = count;
+  for (let n = 0; n < count; n++) tokStart[n + 1] += tokStart[n];
+  return {
+    count,
+    byte: byte.slice(0, count),
+    depth: depth.slice(0, count),
+    end: end.slice(0, count),
+    tokStart: tokStart.slice(0, count + 1),
+    tokIds: Int32Array.from(ids),
+    maxDepth: walk.maxLen,
+  };
+}
+
 /** Options of {@linkcode JsonConstraint}. */
 export interface JsonConstraintOptions {
   /** Token ids that end the text (EOS, stop tokens): allowed only once the answer is complete. */
@@ -146,6 +280,18 @@ export class JsonConstraint {
   readonly #end: readonly number[];
   #state: MatchState;
   readonly #states: Array<MatchState | undefined>;
+  /** Masks by state key: shared per vocabulary when not extractive, else this answer's own. */
+  readonly #masks: Map<string, Uint32Array>;
+  readonly #maskLimit: number;
+
+  /**
+   * Bytes of masks kept per vocabulary for the answers that are not extractive (shared by all of
+   * them; least recently used first out): 64 MiB, about 3,500 masks of Qwen3's 151k tokens.
+   */
+  static readonly MASK_CACHE_BYTES: number = 64 << 20;
+  /** Most masks kept per extractive answer (its own: they depend on its text). */
+  static readonly MASK_CACHE_OWN: number = 64;
+  static #shared = new WeakMap<ConstraintVocab, Map<string, Uint32Array>>();
 
   /**
    * Create a `JsonConstraint`.
@@ -161,6 +307,15 @@ export class JsonConstraint {
     this.#end = options.endIds ?? [];
     this.#state = this.#matcher.start();
     this.#states = new Array(vocab.all.maxLen + 1);
+    if (sam === undefined) {
+      let shared = JsonConstraint.#shared.get(vocab);
+      if (shared === undefined) JsonConstraint.#shared.set(vocab, shared = new Map());
+      this.#masks = shared;
+      this.#maskLimit = Math.max(1, Math.floor(JsonConstraint.MASK_CACHE_BYTES / (4 * vocab.maskWords)));
+    } else {
+      this.#masks = new Map();
+      this.#maskLimit = JsonConstraint.MASK_CACHE_OWN;
+    }
   }
 
   /** Whether the answer is complete (then only end tokens are allowed). */
@@ -211,6 +366,91 @@ export class JsonConstraint {
       this.#walk(this.#vocab.all, out);
     }
     return out;
+  }
+
+  /**
+   * All tokens that may come next, as a bitset: bit `id % 32` of word `id >> 5` is set when token
+   * `id` is allowed (the same set as {@linkcode JsonConstraint.allowedIds}), ready to upload for
+   * a masked argmax. Computed once per state class (a trie walk of the vocabulary from the
+   * state; inside free text the plain tokens are taken as a block) and cached by the matcher's
+   * state key: shared by all answers of a vocabulary, or, with `extractiveText`, per answer (a
+   * span's allowed set depends on the text). A call then costs a key and a copy.
+   *
+   * @param out where to write (length `vocab.maskWords`); a new array by default
+   * @returns `out`, filled
+   * @throws {RangeError} when `out` has the wrong length
+   *
+   * @example
+   * ```ts
+   * import { ConstraintVocab, JsonConstraint } from "./token_constraint.ts";
+   * const pieces = ["[", "]", '["', "[]"].map((t) => new TextEncoder().encode(t));
+   * const c = new JsonConstraint(ConstraintVocab.of({ vocabSize: 4, tokenBytes: (i) => pieces[i] }), { kind: "list", item: { kind: "string", span: false } });
+   * const mask = c.allowedMask();
+   * if (mask.length !== 1 || mask[0] !== 0b1101) throw new Error(mask[0].toString(2));
+   * ```
+   */
+  allowedMask(out?: Uint32Array): Uint32Array {
+    const words = this.#vocab.maskWords;
+    if (out === undefined) out = new Uint32Array(words);
+    else if (out.length !== words) throw new RangeError(`mask of ${out.length} words, the vocabulary needs ${words}`);
+    if (this.done) {
+      out.fill(0);
+      for (const id of this.#end) if (id >= 0 && id < this.#vocab.size) out[id >>> 5] |= 1 << (id & 31);
+      return out;
+    }
+    if (this.#matcher.inSpan(this.#state)) return this.#computeMask(out); // new at nearly every step: not cached
+    const key = this.#matcher.stateKey(this.#state);
+    const masks = this.#masks;
+    let mask = masks.get(key);
+    if (mask !== undefined) {
+      masks.delete(key); // most recently used last
+    } else {
+      let reuse: Uint32Array | undefined;
+      if (masks.size >= this.#maskLimit) {
+        const oldest = masks.keys().next().value!;
+        reuse = masks.get(oldest);
+        masks.delete(oldest);
+      }
+      mask = this.#computeMask(reuse ?? new Uint32Array(words));
+    }
+    masks.set(key, mask);
+    out.set(mask);
+    return out;
+  }
+
+  /** The allowed set of the current state (not done), computed into `mask`. */
+  #computeMask(mask: Uint32Array): Uint32Array {
+    if (this.#matcher.inFreeString(this.#state)) {
+      mask.set(this.#vocab.plainMask);
+      this.#walkTrie(this.#vocab.specialTrie, mask);
+    } else {
+      mask.fill(0);
+      this.#walkTrie(this.#vocab.allTrie, mask);
+    }
+    return mask;
+  }
+
+  /** Set the bits of the trie's tokens that fit from the current state; failed prefixes skip their subtree. */
+  #walkTrie(trie: TokenTrie, mask: Uint32Array): void {
+    const { count, byte, depth, end, tokStart, tokIds } = trie;
+    const states = this.#states;
+    const m = this.#matcher;
+    states[0] = this.#state;
+    let n = 1;
+    while (n < count) {
+      const d = depth[n];
+      const next = m.step(states[d - 1]!, byte[n]);
+      if (next === undefined) {
+        n = end[n];
+        continue;
+      }
+      states[d] = next;
+      for (let t = tokStart[n], stop = tokStart[n + 1]; t < stop; t++) {
+        const id = tokIds[t];
+        mask[id >>> 5] |= 1 << (id & 31);
+      }
+      n++;
+    }
   }
 
   /**
@@ -322,7 +562,8 @@ export class JsonConstraint {
 
 /**
  * Greedy choice under a constraint: the highest-scoring allowed token. Checks the best few
- * candidates first (usually the first fits), and only then computes the full allowed set.
+ * candidates first (usually the first fits), and only then takes the full allowed set
+ * ({@linkcode JsonConstraint.allowedMask}; ties go to the lower id).
  *
  * @param logits scores over the vocabulary
  * @param constraint the answer's constraint
@@ -340,8 +581,14 @@ export class JsonConstraint {
 export function pickGreedy(logits: ArrayLike<number>, constraint: JsonConstraint, candidates = 16): number {
   const top = topK(logits, candidates);
   for (const id of top) if (constraint.allows(id)) return id;
+  const mask = constraint.allowedMask();
   let best = -1;
-  for (const id of constraint.allowedIds()) if (best < 0 || logits[id] > logits[best]) best = id;
+  for (let w = 0; w < mask.length; w++) {
+    for (let bits = mask[w]; bits !== 0; bits &= bits - 1) {
+      const id = w * 32 + 31 - Math.clz32(bits & -bits);
+      if (best < 0 || logits[id] > logits[best]) best = id;
+    }
+  }
   if (best < 0) throw new Error("no token fits the answer shape (the vocabulary lacks the needed characters)");
   return best;
 }
