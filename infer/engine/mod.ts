@@ -32,7 +32,15 @@
  * @module
  */
 
-export { argmax, type BatchStep, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
+export {
+  argmax,
+  type BatchStep,
+  type Engine,
+  maskedArgmax,
+  reusableLength,
+  type Session,
+  type SessionOptions,
+} from "./engine.ts";
 export {
   createEngine,
   type CreateEngineOptions,
