@@ -168,6 +168,7 @@ export async function decodeAnswer(
  * const vocab = ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] });
  * const c = jsonAnswerConstraint(new JsonConstraint(vocab, { kind: "list", item: { kind: "string", span: false } }),
  *   (ids) => new Uint8Array(ids.flatMap((i) => [...pieces[i]])));
+ * if (c.allowedMask!()[0] !== 0b01) throw new Error("only [ (id 0) may start, as a bitset for forwardMasked");
  * c.accept(0, [0]);
  * c.accept(1, [0, 1]);
  * if (c.close([0, 1], '["a', false).closing !== '"]') throw new Error();
