@@ -6,7 +6,13 @@
  */
 
 import { equal, ok, throws } from "node:assert/strict";
-import { argmax, ARGMAX_PARAMS, argmaxWgsl } from "../infer/engine/webgpu/kernels/argmax.ts";
+import {
+  argmax,
+  ARGMAX_PARAMS,
+  argmaxMasked,
+  argmaxMaskedWgsl,
+  argmaxWgsl,
+} from "../infer/engine/webgpu/kernels/argmax.ts";
 import { ATTN_SCORES_PARAMS, attnScores, attnScoresWgsl } from "../infer/engine/webgpu/kernels/attn_scores.ts";
 import { ATTN_VALUES_PARAMS, attnValues, attnValuesWgsl } from "../infer/engine/webgpu/kernels/attn_values.ts";
 import { embed, EMBED_PARAMS, embedWgsl } from "../infer/engine/webgpu/kernels/embed.ts";
@@ -49,6 +55,7 @@ Deno.test("webgpu kernels: the WGSL declares the struct its uniform is packed fr
     [attnValuesWgsl(), ATTN_VALUES_PARAMS],
     [swigluWgsl(), SWIGLU_PARAMS],
     [argmaxWgsl(), ARGMAX_PARAMS],
+    [argmaxMaskedWgsl(), ARGMAX_PARAMS],
     [kvStoreWgsl(), KV_STORE_PARAMS],
     [attnScoresWgsl("f16"), ATTN_SCORES_PARAMS],
     [attnValuesWgsl("f16"), ATTN_VALUES_PARAMS],
@@ -102,6 +109,8 @@ Deno.test("webgpu kernels: constructors refuse shapes their WGSL cannot compute"
   ok((TILED_ROWS + 2 + TILED_TOKENS + 2) * TILED_K * 4 <= 16384);
   throws(() => swiglu({ gate: fake(256), up: fake(252), inner: 32, tokens: 2 }), RangeError);
   throws(() => argmax({ logits: fake(396), out: fake(4), vocab: 100 }), RangeError);
+  argmaxMasked({ logits: fake(400), mask: fake(16), out: fake(4), vocab: 100 });
+  throws(() => argmaxMasked({ logits: fake(400), mask: fake(12), out: fake(4), vocab: 100 }), RangeError);
   throws(
     () => embed({ w: fake(100), dtype: "f32", rowStart: 0, rows: 10, dim: 8, ids: fake(8), x: fake(64), tokens: 2 }),
     RangeError,
@@ -178,6 +187,7 @@ Deno.test({
         }),
         swiglu({ gate: f(B * K), up: f(B * K), inner: K, tokens: B }),
         argmax({ logits: f(V), out: f(1), vocab: V }),
+        argmaxMasked({ logits: f(V), mask: f(Math.ceil(V / 32)), out: f(1), vocab: V }),
         // The f16 cache: the step's rows stored as halves, read by both attention kernels.
         kvStore({ x: f(B * KV * D), batch: B, cache: f(C * KV * D / 2), context: C, kvDim: KV * D }),
         attnScores({
@@ -447,6 +457,73 @@ Deno.test({
         }
       }
     } finally {
+      ctx.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "webgpu kernels: argmaxMasked takes the best allowed logit, the lowest id on ties, whatever the vocabulary's width",
+  ignore: !HAVE_GPU,
+  async fn() {
+    const ctx = await GpuContext.open();
+    const own = new GpuBuffers(ctx.device);
+    try {
+      const device = ctx.device;
+      const out = own.create(4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);
+      const read = own.create(4, USAGE.MAP_READ | USAGE.COPY_DST);
+      /** The kernel's id for logits and the allowed ids (bits past the vocabulary may be set too). */
+      const run = async (logits: Float32Array, allowed: Iterable<number>, words = Math.ceil(logits.length / 32)) => {
+        const mask = new Uint32Array(words);
+        for (const id of allowed) mask[id >>> 5] |= 1 << (id & 31);
+        const op = new Recorder(ctx, own.create(STEP.size, USAGE.UNIFORM), own).record(argmaxMasked({
+          logits: own.f32(logits, USAGE.STORAGE),
+          mask: own.bytes(mask, USAGE.STORAGE),
+          out,
+          vocab: logits.length,
+        }));
+        device.queue.writeBuffer(out, 0, Uint32Array.of(12345));
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        pass.setPipeline(op.pipeline);
+        pass.setBindGroup(0, op.bindGroup);
+        pass.dispatchWorkgroups(...op.grid(1, 1));
+        pass.end();
+        encoder.copyBufferToBuffer(out, 0, read, 0, 4);
+        device.queue.submit([encoder.finish()]);
+        await read.mapAsync(1);
+        const id = new Uint32Array(read.getMappedRange().slice(0))[0];
+        read.unmap();
+        return id;
+      };
+      // By hand: 70 logits (not a multiple of 32: the last word is partly past the vocabulary).
+      // 0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 0, ...: 10, the largest, at 8, 19, 30, 41, 52 and 63.
+      const l = Float32Array.from({ length: 70 }, (_, i) => (i * 37) % 11);
+      equal(await run(l, Array.from({ length: 70 }, (_, i) => i)), 8, "all allowed: the lowest 10");
+      equal(await run(l, [63, 41, 30, 2]), 30, "ties: the lowest allowed id");
+      equal(await run(l, [0, 1, 2, 3]), 2, "a few allowed: the largest of 0, 4, 8, 1");
+      equal(await run(l, [69]), 69, "all but one masked: that one, in the last, partial word");
+      equal(await run(l, []), 0xffffffff, "none allowed");
+      // Bits set past the vocabulary (ids 70..95 of the last word) are ignored.
+      equal(await run(l, [3, 70, 80, 95]), 3);
+      // -Infinity and NaN: an allowed -Infinity is still a choice; NaN never is.
+      const inf = Float32Array.from({ length: 40 }, () => -Infinity);
+      inf[5] = NaN;
+      equal(await run(inf, [5, 9, 33]), 9, "NaN skipped, then the lowest of equal -Infinity");
+      equal(await run(inf, [5]), 0xffffffff, "only NaN allowed: none");
+      // Random logits with many ties over several strides of the workgroup: the CPU's choice.
+      let seed = 11;
+      const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+      for (const [vocab, share] of [[1000, 0.5], [2049, 0.02], [4096, 0.9], [777, 0.004]]) {
+        const logits = Float32Array.from({ length: vocab }, () => Math.floor(rand() * 20));
+        const allowed = Array.from({ length: vocab }, (_, i) => i).filter(() => rand() < share);
+        let want = 0xffffffff;
+        for (const i of allowed) if (want === 0xffffffff || logits[i] > logits[want]) want = i;
+        equal(await run(logits, allowed), want, `vocab ${vocab}, ${allowed.length} allowed`);
+      }
+    } finally {
+      own.destroy();
       ctx.dispose();
     }
   },

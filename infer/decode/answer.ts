@@ -14,6 +14,8 @@ import { decodeLoop, type Stepper } from "./decode_loop.ts";
 import { isGreedy, type SamplingOptions } from "./sampling.ts";
 
 const enc = new TextEncoder();
+/** What {@linkcode pickGreedy} throws when nothing is allowed, and so the masked path too. */
+const NO_TOKEN_FITS = "no token fits the answer shape (the vocabulary lacks the needed characters)";
 
 /** A constraint on the answer as the loop follows it. */
 export interface AnswerConstraint {
@@ -22,6 +24,12 @@ export interface AnswerConstraint {
    * engine enforces the constraint itself (a llama.cpp grammar).
    */
   readonly mask?: (logits: Float32Array, greedy: boolean) => void;
+  /**
+   * The tokens that may come next, as a bitset (bit `id % 32` of word `id >> 5`), for greedy
+   * decoding on an engine that picks the best allowed token itself (`Session.forwardMasked`):
+   * that token is the one `mask` leaves with the highest logit. Absent where `mask` is.
+   */
+  readonly allowedMask?: () => Uint32Array;
   /**
    * Take the chosen token.
    *
@@ -115,6 +123,7 @@ export async function decodeAnswer(
     stopTexts: options.stopTexts,
     decode,
     logitsHook: constraint?.mask === undefined ? undefined : (logits) => constraint.mask!(logits, greedy),
+    greedyMask: constraint?.allowedMask === undefined ? undefined : () => constraint.allowedMask!(),
     onToken: (id, generated) => {
       const done = constraint?.accept(id, generated) ?? false;
       if (onText) {
@@ -141,7 +150,9 @@ export async function decodeAnswer(
 
 /**
  * A {@linkcode JsonConstraint} as an answer constraint: it masks logits (greedy: the best
- * allowed token only; sampling: every allowed token keeps its logit), and a cut-off answer is
+ * allowed token only; sampling: every allowed token keeps its logit), or gives the allowed
+ * tokens as a bitset for an engine's masked argmax (the same greedy choice: the allowed token of
+ * the highest logit, the lowest id on ties), and a cut-off answer is
  * its bytes and the closing bytes decoded once (the tokens may end inside a character, which
  * the closing finishes; a stop text cuts the answer before the tokens' end).
  *
@@ -157,6 +168,7 @@ export async function decodeAnswer(
  * const vocab = ConstraintVocab.of({ vocabSize: 2, tokenBytes: (i) => pieces[i] });
  * const c = jsonAnswerConstraint(new JsonConstraint(vocab, { kind: "list", item: { kind: "string", span: false } }),
  *   (ids) => new Uint8Array(ids.flatMap((i) => [...pieces[i]])));
+ * if (c.allowedMask!()[0] !== 0b01) throw new Error("only [ (id 0) may start, as a bitset for forwardMasked");
  * c.accept(0, [0]);
  * c.accept(1, [0, 1]);
  * if (c.close([0, 1], '["a', false).closing !== '"]') throw new Error();
@@ -166,7 +178,14 @@ export function jsonAnswerConstraint(
   constraint: JsonConstraint,
   tokenBytes: (ids: readonly number[]) => Uint8Array,
 ): AnswerConstraint {
+  let words: Uint32Array | undefined;
   return {
+    allowedMask() {
+      const mask = constraint.allowedMask(words);
+      words = mask;
+      if (!mask.some((w) => w !== 0)) throw new Error(NO_TOKEN_FITS);
+      return mask;
+    },
     mask(logits, greedy) {
       if (greedy) {
         const id = pickGreedy(logits, constraint);

@@ -1,6 +1,7 @@
 /**
  * The one generation loop: feed tokens to a model step, choose the next token (the engine's
- * own choice, or a choice here from its logits, masked by a hook), and stop on a stop id, a
+ * own choice, possibly among the tokens a mask allows, or a choice here from its logits, masked
+ * by a hook), and stop on a stop id, a
  * stop text, the token limit, the context's end or a callback. Every engine runs it: our
  * sessions ({@linkcode sessionStart}) and llama.cpp (whose step samples by itself).
  *
@@ -23,14 +24,21 @@ export interface Stepper {
   fits(pending: number): boolean;
   /**
    * Append tokens and tell what follows them: the next token's logits (chosen from here), or an
-   * id the engine chose itself (its argmax when `greedy`, or its own sampler's), or `undefined`
-   * when it has nothing more to give.
+   * id the engine chose itself (its argmax when `greedy`, its argmax over the allowed tokens when
+   * it asked `allowed`, or its own sampler's), or `undefined` when it has nothing more to give.
    *
    * @param tokens the tokens to append (the prompt's uncached rest first, then each chosen id)
    * @param greedy the loop would take the argmax of unchanged logits: an id is as good
+   * @param allowed given when the loop would take the best token a mask allows (greedy decoding
+   *   under a constraint): the mask, as a bitset (bit `id % 32` of word `id >> 5`); a stepper that
+   *   calls it returns that token's id (`Session.forwardMasked`), one that ignores it returns logits
    * @returns the logits, the next id, or `undefined`
    */
-  step(tokens: readonly number[], greedy: boolean): Promise<Float32Array | number | undefined>;
+  step(
+    tokens: readonly number[],
+    greedy: boolean,
+    allowed?: () => Uint32Array,
+  ): Promise<Float32Array | number | undefined>;
 }
 
 /** Options of {@linkcode decodeLoop}. */
@@ -52,6 +60,13 @@ export interface DecodeLoopOptions {
    * `-Infinity` to forbid a token). `generated` holds the ids chosen so far.
    */
   readonly logitsHook?: (logits: Float32Array, generated: readonly number[]) => void;
+  /**
+   * Greedy decoding only: the tokens that may come next, as a bitset (bit `id % 32` of word
+   * `id >> 5`), for a stepper that chooses the best allowed token itself (reading back an id, not
+   * the logits). Its choice is taken as it is, so the best allowed token of the logits must be
+   * the token `logitsHook` leaves the argmax of (`generated` holds the ids chosen so far).
+   */
+  readonly greedyMask?: (generated: readonly number[]) => Uint32Array;
   /** Called after each chosen token; return `false` to stop. */
   readonly onToken?: (id: number, generated: readonly number[]) => boolean | void;
 }
@@ -116,7 +131,8 @@ export async function decodeLoop(
       stop = "context";
       break;
     }
-    const out = await stepper.step(pending, greedy && !options.logitsHook);
+    const mask = greedy ? options.greedyMask : undefined;
+    const out = await stepper.step(pending, greedy && !options.logitsHook, mask && (() => mask(ids)));
     if (out === undefined) break;
     let next: number;
     if (typeof out === "number") next = out;
@@ -161,14 +177,16 @@ export interface SessionStart {
 
 /**
  * Start generation on a session: keep the cached prefix the prompt shares (or none), and
- * drive the session as a {@linkcode Stepper}, where room is what its context holds and a greedy
- * step asks the engine for the argmax only.
+ * drive the session as a {@linkcode Stepper}, where room is what its context holds, a greedy
+ * step asks the engine for the argmax only, and a greedy step under a mask asks for the argmax
+ * over the allowed tokens (`Session.forwardMasked`, where the session has it).
  *
  * @param session the session (its cache is reused and extended)
  * @param prompt prompt ids (at least one)
  * @param reusePrefix reuse the session's cached prefix of the prompt (default true); else start afresh
  * @returns the stepper, the first step's tokens and how many were reused
  * @throws {RangeError} for an empty prompt
+ * @throws {Error} from a step whose mask allows none of the vocabulary
  *
  * @example
  * ```ts
@@ -190,7 +208,14 @@ export function sessionStart(session: Session, prompt: readonly number[], reuseP
   const reused = reusePrefix ? session.reusePrefix(prompt) : (session.truncate(0), 0);
   const stepper: Stepper = {
     fits: (pending) => session.tokens.length + pending <= session.contextSize,
-    step: (tokens, greedy) => greedy ? session.forwardGreedy(tokens) : session.forward(tokens),
+    async step(tokens, greedy, allowed) {
+      if (allowed === undefined || session.forwardMasked === undefined) {
+        return await (greedy ? session.forwardGreedy(tokens) : session.forward(tokens));
+      }
+      const id = await session.forwardMasked(tokens, allowed());
+      if (id < 0) throw new Error("the mask allows none of the vocabulary's tokens");
+      return id;
+    },
   };
   return { stepper, first: prompt.slice(reused), reused };
 }

@@ -5,9 +5,11 @@
  * - `decode_loop.ts`: {@linkcode decodeLoop}, the one generation loop every generator uses (our
  *   engines and llama.cpp): a stepper appends tokens and gives logits or its own choice; the loop
  *   masks, samples, and stops at EOS, a stop id or text, the token limit or the context's end.
- *   `sessionStart` makes a stepper of an engine session (reusing the cached prefix).
+ *   `sessionStart` makes a stepper of an engine session (reusing the cached prefix); a greedy
+ *   constrained step asks it for the best allowed token (`Session.forwardMasked`), not the logits.
  * - `answer.ts`: {@linkcode decodeAnswer}, an answer on top of the loop: the constraint's
- *   tracking (`jsonAnswerConstraint` masks logits), streaming in whole characters, cancelling,
+ *   tracking (`jsonAnswerConstraint` masks logits, or gives the allowed tokens as a bitset),
+ *   streaming in whole characters, cancelling,
  *   and closing a cut answer as bytes.
  * - `closing.ts`: closing a cut answer as bytes (finishing a cut character first).
  * - `generate.ts`: {@linkcode generate}, the loop on a session, for library users.

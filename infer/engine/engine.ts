@@ -42,6 +42,19 @@ export interface Session {
    */
   forwardGreedy(tokens: readonly number[]): Promise<number>;
   /**
+   * Where the engine has it: append tokens and compute; returns the id with the highest
+   * next-token logit among the allowed ones (the lowest such id on ties; NaN logits are never
+   * chosen), reading back only that id where the engine can. The choice equals
+   * {@linkcode maskedArgmax} over `forward`'s logits, so a constrained greedy answer is the same
+   * either way.
+   *
+   * @param tokens ids to append (at least one)
+   * @param mask the allowed ids as a bitset: bit `id % 32` of word `id >> 5` (ids past its end
+   *   are not allowed)
+   * @returns the best allowed next token, or -1 when the mask allows none of the vocabulary
+   */
+  forwardMasked?(tokens: readonly number[], mask: Uint32Array): Promise<number>;
+  /**
    * Keep the first `length` cached tokens and forget the rest.
    *
    * @param length tokens to keep
@@ -148,6 +161,42 @@ export function argmax(values: ArrayLike<number>): number {
     if (values[i] > bestValue || (best < 0 && values[i] === -Infinity)) {
       best = i;
       bestValue = values[i];
+    }
+  }
+  return best;
+}
+
+/**
+ * The index of the largest value among those a bitset allows (the first on ties), skipping
+ * NaN: what {@linkcode Session.forwardMasked} returns, computed from logits.
+ *
+ * @param values the values (logits)
+ * @param mask the allowed indices: bit `i % 32` of word `i >> 5`; indices past either end are not allowed
+ * @returns the index (-1 when none is allowed, or every allowed value is NaN)
+ *
+ * @example
+ * ```ts
+ * import { maskedArgmax } from "./engine.ts";
+ * const logits = new Float32Array([5, 3, 3, 1]);
+ * if (maskedArgmax(logits, new Uint32Array([0b1110])) !== 1) throw new Error("ties: the lower id");
+ * if (maskedArgmax(logits, new Uint32Array([0b1000])) !== 3 || maskedArgmax(logits, new Uint32Array(1)) !== -1) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function maskedArgmax(values: ArrayLike<number>, mask: Uint32Array): number {
+  let best = -1;
+  let bestValue = -Infinity;
+  const words = Math.min(mask.length, Math.ceil(values.length / 32));
+  for (let w = 0; w < words; w++) {
+    for (let bits = mask[w]; bits !== 0; bits &= bits - 1) {
+      const i = w * 32 + 31 - Math.clz32(bits & -bits);
+      if (i >= values.length) break;
+      const v = values[i];
+      if (v > bestValue || (best < 0 && v === -Infinity)) {
+        best = i;
+        bestValue = v;
+      }
     }
   }
   return best;

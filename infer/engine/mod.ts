@@ -4,7 +4,8 @@
  *
  * Map:
  * - `engine.ts`: the {@linkcode Engine} / {@linkcode Session} interface (a KV cache that takes
- *   tokens and gives next-token logits, or only their argmax).
+ *   tokens and gives next-token logits, or only their argmax, or the argmax over the tokens a
+ *   mask allows: {@linkcode maskedArgmax}, `Session.forwardMasked`).
  * - `create_engine.ts`: {@linkcode createEngine} (an engine by name for a loaded model), {@linkcode openEngine} (a model folder loaded onto one), and the GPU probe.
  * - `step_batcher.ts`: {@linkcode StepBatcher}, sessions that step together (batched decoding,
  *   through `Engine.forwardBatch` where the engine has it).
@@ -15,7 +16,7 @@
  *   and its WGSL kernels (`webgpu/kernels/`).
  *
  * Data enters as a `LoadedModel` from `model/` and token ids from `decode/`, and leaves as
- * logits (or an argmax) for `decode/`.
+ * logits (or an argmax, possibly masked) for `decode/`.
  *
  * @example
  * ```ts
@@ -32,7 +33,15 @@
  * @module
  */
 
-export { argmax, type BatchStep, type Engine, reusableLength, type Session, type SessionOptions } from "./engine.ts";
+export {
+  argmax,
+  type BatchStep,
+  type Engine,
+  maskedArgmax,
+  reusableLength,
+  type Session,
+  type SessionOptions,
+} from "./engine.ts";
 export {
   createEngine,
   type CreateEngineOptions,

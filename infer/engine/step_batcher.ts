@@ -7,7 +7,7 @@
  * @module
  */
 
-import { argmax, type BatchStep, type Engine, type Session, type SessionOptions } from "./engine.ts";
+import { argmax, type BatchStep, type Engine, maskedArgmax, type Session, type SessionOptions } from "./engine.ts";
 
 /** One queued step of a session: its tokens, and whom to tell. */
 interface Pending {
@@ -17,17 +17,21 @@ interface Pending {
   readonly reject: (e: unknown) => void;
   /** Whether only the argmax is wanted (`forwardGreedy`). */
   readonly greedy: boolean;
+  /** Only the argmax over these allowed ids is wanted (`forwardMasked`). */
+  readonly mask?: Uint32Array;
 }
 
 /**
  * Sessions of one engine that step together: {@linkcode StepBatcher.createSession} hands out
- * sessions whose `forward` and `forwardGreedy` are queued while they are active
+ * sessions whose `forward`, `forwardGreedy` and `forwardMasked` are queued while they are active
  * ({@linkcode BatchedSession.enter} … {@linkcode BatchedSession.leave}). Once every active session
  * has a step queued (or has left), the batcher runs the round: multi-token steps (prompts) one at
  * a time on their own session, then the single-token steps together with `engine.forwardBatch`
  * when the engine has it and there are at least two (else one at a time). Each session's logits
  * are those its own `forward` gives, so batching never changes an answer; a failed step rejects
- * only its own caller (a failed batch, the steps in it).
+ * only its own caller (a failed batch, the steps in it). A masked step (`forwardMasked`) run alone
+ * uses its session's `forwardMasked` (on a GPU, 4 bytes read back); in a batch, its id is
+ * chosen here from its logits, the same id.
  *
  * @example
  * ```ts
@@ -138,22 +142,28 @@ export class StepBatcher {
       return;
     }
     this.stats.batched += singles.length;
-    singles.forEach((p, i) => p.resolve(p.greedy ? argmax(logits[i]) : logits[i]));
+    singles.forEach((p, i) =>
+      p.resolve(p.mask ? maskedArgmax(logits[i], p.mask) : p.greedy ? argmax(logits[i]) : logits[i])
+    );
   }
 }
 
-/** One step on its own session: `forwardGreedy` where only the argmax is wanted. */
+/** One step on its own session: `forwardMasked` or `forwardGreedy` where only an id is wanted. */
 async function runAlone(p: Pending): Promise<void> {
   try {
     const s = p.session.inner;
-    p.resolve(p.greedy ? await s.forwardGreedy(p.tokens) : await s.forward(p.tokens));
+    if (p.mask) {
+      p.resolve(
+        s.forwardMasked ? await s.forwardMasked(p.tokens, p.mask) : maskedArgmax(await s.forward(p.tokens), p.mask),
+      );
+    } else p.resolve(p.greedy ? await s.forwardGreedy(p.tokens) : await s.forward(p.tokens));
   } catch (e) {
     p.reject(e);
   }
 }
 
 /**
- * A session of a {@linkcode StepBatcher}: `forward` and `forwardGreedy` wait for the batcher's
+ * A session of a {@linkcode StepBatcher}: `forward`, `forwardGreedy` and `forwardMasked` wait for the batcher's
  * next round; the rest goes straight to the engine's session. A step asked of an inactive
  * session enters and leaves around it: it joins the next round (alone, where no other session
  * is active).
@@ -240,6 +250,33 @@ export class BatchedSession implements Session {
   }
 
   /**
+   * Append tokens in the batcher's next round; the best next token the mask allows (the lowest
+   * id on ties): the engine session's `forwardMasked` when the step runs alone, else chosen from
+   * the batch's logits.
+   *
+   * @param tokens ids to append (at least one)
+   * @param mask the allowed ids as a bitset
+   * @returns the id with the highest allowed logit, or -1 when none is allowed
+   *
+   * @example
+   * ```ts
+   * import { CpuEngine, loadModel } from "../mod.ts";
+   * import { writeRandomModel } from "../testing/mod.ts";
+   * import { StepBatcher } from "./step_batcher.ts";
+   * const dir = await Deno.makeTempDir();
+   * await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+   * const engine = new CpuEngine(await loadModel(dir));
+   * const s = new StepBatcher(engine).createSession();
+   * if (await s.forwardMasked([1, 2], Uint32Array.of(1 << 9)) !== 9) throw new Error("only 9 is allowed");
+   * s.dispose(), engine.dispose();
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  forwardMasked(tokens: readonly number[], mask: Uint32Array): Promise<number> {
+    return this.#step(tokens, true, mask) as Promise<number>;
+  }
+
+  /**
    * Append tokens on the engine's session directly (not batched).
    *
    * @param tokens ids to append
@@ -283,13 +320,13 @@ export class BatchedSession implements Session {
     this.inner.dispose();
   }
 
-  async #step(tokens: readonly number[], greedy: boolean): Promise<Float32Array | number> {
+  async #step(tokens: readonly number[], greedy: boolean, mask?: Uint32Array): Promise<Float32Array | number> {
     if (tokens.length === 0) throw new RangeError("a step appends at least one token");
     const own = !this.#active;
     if (own) this.enter();
     try {
       const done = Promise.withResolvers<Float32Array | number>();
-      this.#batcher._queue({ session: this, tokens, greedy, resolve: done.resolve, reject: done.reject });
+      this.#batcher._queue({ session: this, tokens, greedy, mask, resolve: done.resolve, reject: done.reject });
       return await done.promise;
     } finally {
       if (own) this.leave();

@@ -108,6 +108,9 @@ function polling(engine: Engine): Engine {
         forward: async (t) => (await letMessagesIn(), poll(), await s.forward(t)),
         forwardAll: async (t) => (await letMessagesIn(), poll(), await s.forwardAll(t)),
         forwardGreedy: async (t) => (await letMessagesIn(), poll(), await s.forwardGreedy(t)),
+        forwardMasked: s.forwardMasked === undefined
+          ? undefined
+          : async (t, mask) => (await letMessagesIn(), poll(), await s.forwardMasked!(t, mask)),
         truncate: (n) => s.truncate(n),
         reusePrefix: (ids) => s.reusePrefix(ids),
         fork: () => s.fork(),

@@ -226,14 +226,14 @@ export class LocalGenerator implements TextGenerator {
 function checkedStepper(inner: Stepper, chunk: number, signal: AbortSignal | undefined): Stepper {
   return {
     fits: (pending) => inner.fits(pending),
-    async step(tokens, greedy) {
+    async step(tokens, greedy, allowed) {
       let at = 0;
       for (; tokens.length - at > chunk; at += chunk) {
         signal?.throwIfAborted();
         await inner.step(tokens.slice(at, at + chunk), false);
       }
       signal?.throwIfAborted();
-      return await inner.step(at === 0 ? tokens : tokens.slice(at), greedy);
+      return await inner.step(at === 0 ? tokens : tokens.slice(at), greedy, allowed);
     },
   };
 }

@@ -17,7 +17,7 @@ import {
   roundToHalf,
   swiglu,
 } from "./cpu_math.ts";
-import { argmax, type Engine, type Session, type SessionOptions } from "../engine.ts";
+import { argmax, type Engine, maskedArgmax, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
@@ -166,6 +166,10 @@ class CpuSession implements Session {
 
   async forwardGreedy(tokens: readonly number[]): Promise<number> {
     return argmax(await this.forward(tokens));
+  }
+
+  async forwardMasked(tokens: readonly number[], mask: Uint32Array): Promise<number> {
+    return maskedArgmax(await this.forward(tokens), mask);
   }
 
   truncate(length: number): void {

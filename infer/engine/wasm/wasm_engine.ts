@@ -26,7 +26,7 @@ import {
   softmax,
   swigluInto,
 } from "../cpu/cpu_math.ts";
-import { argmax, type BatchStep, type Engine, type Session, type SessionOptions } from "../engine.ts";
+import { argmax, type BatchStep, type Engine, maskedArgmax, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
@@ -457,6 +457,10 @@ class WasmSession implements Session {
 
   async forwardGreedy(tokens: readonly number[]): Promise<number> {
     return argmax(await this.forward(tokens));
+  }
+
+  async forwardMasked(tokens: readonly number[], mask: Uint32Array): Promise<number> {
+    return maskedArgmax(await this.forward(tokens), mask);
   }
 
   truncate(length: number): void {

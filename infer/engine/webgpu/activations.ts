@@ -1,7 +1,8 @@
 /**
  * The engine's work buffers, shared by its sessions (steps run one at a time): the step
  * uniform, the step's token ids, the activations of at most `batch` tokens, the attention
- * scores, the logits, the argmax id, the readback buffer, and the ALiBi slopes.
+ * scores, the logits, the argmax id (and the mask of a masked one), the readback buffer, and the
+ * ALiBi slopes.
  *
  * @module
  */
@@ -39,6 +40,8 @@ export interface Activations {
   readonly logits: GPUBuffer;
   /** `[1] u32`: the greedy id. */
   readonly argmax: GPUBuffer;
+  /** `[ceil(vocab / 32)] u32`: the ids a masked argmax may choose, a bitset written before the step. */
+  readonly mask: GPUBuffer;
   /** `[B, vocab]`, mappable: what a step reads back. */
   readonly readback: GPUBuffer;
   /** `[heads]` ALiBi slopes (`[1]` unused without ALiBi). */
@@ -113,6 +116,7 @@ export function createActivations(
     scores: f(spec.heads * batch * context),
     logits: f(batch * spec.vocabSize),
     argmax: f(1),
+    mask: f(Math.ceil(spec.vocabSize / 32)),
     loraTmp: f(Math.max(1, batch * loraRank)),
     kNew: f(staged),
     vNew: f(staged),

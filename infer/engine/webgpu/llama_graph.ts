@@ -11,7 +11,7 @@
 
 import type { ModelSpec } from "../../model/model_spec.ts";
 import type { Activations } from "./activations.ts";
-import { argmax } from "./kernels/argmax.ts";
+import { argmax, argmaxMasked } from "./kernels/argmax.ts";
 import { attnScores } from "./kernels/attn_scores.ts";
 import { attnValues } from "./kernels/attn_values.ts";
 import { embed } from "./kernels/embed.ts";
@@ -66,7 +66,7 @@ interface Product {
 }
 
 /**
- * Record a session's step: the body (embed and every layer) and the three tails; with
+ * Record a session's step: the body (embed and every layer) and the four tails; with
  * `decodeKernel: "matvec"`, once more for one-token steps, their products by `matvec`.
  *
  * @param rec the session's recorder
@@ -185,9 +185,13 @@ function graph(rec: Recorder, g: GraphInputs, decode: boolean): StepDispatches {
     ...product(w.output, act.xn, act.logits, { yStride: spec.vocabSize, yRows: B, oneToken: true }, "output"),
   ];
   const greedy = [...last, rec.record(argmax({ logits: act.logits, out: act.argmax, vocab: spec.vocabSize }))];
+  const masked = [
+    ...last,
+    rec.record(argmaxMasked({ logits: act.logits, mask: act.mask, out: act.argmax, vocab: spec.vocabSize })),
+  ];
   const all = [
     norm(w.norm),
     ...product(w.output, act.xn, act.logits, { yStride: spec.vocabSize, yRows: B }, "output"),
   ];
-  return { body, last, argmax: greedy, all };
+  return { body, last, argmax: greedy, maskedArgmax: masked, all };
 }

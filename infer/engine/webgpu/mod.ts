@@ -1,6 +1,7 @@
 /**
  * The WebGPU engine. Weights enter at `WebGpuEngine.create` (uploaded once); tokens enter at a
- * session's `forward*`, and leave as logits or a greedy id read back after one submit per step.
+ * session's `forward*`, and leave as logits or a greedy id (of all tokens, or of those a mask
+ * allows: `forwardMasked`) read back after one submit per step.
  *
  * The folder, by role:
  * - `webgpu_engine.ts` the engine: ties the parts together; creates sessions; profile results

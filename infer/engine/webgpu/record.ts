@@ -30,6 +30,8 @@ export interface StepDispatches {
   readonly last: readonly RecordedDispatch[];
   /** `last` and the argmax. */
   readonly argmax: readonly RecordedDispatch[];
+  /** `last` and the argmax over the ids the step's mask allows (`Activations.mask`). */
+  readonly maskedArgmax: readonly RecordedDispatch[];
   /** Final norm and logits of every token. */
   readonly all: readonly RecordedDispatch[];
   /** The same for steps of one token, where they have kernels of their own (`matvec`). */

@@ -39,6 +39,7 @@ export interface SessionHost {
    * @param tokens the step's tokens
    * @param pos0 position of the first
    * @param mode what to read back
+   * @param mask with `maskedArgmax`, the allowed ids (`ceil(vocab / 32)` words)
    * @returns the id, the logits rows, or nothing
    */
   step(
@@ -46,6 +47,7 @@ export interface SessionHost {
     tokens: readonly number[],
     pos0: number,
     mode: ReadMode,
+    mask?: Uint32Array,
   ): Promise<number | Float32Array[] | undefined>;
   /**
    * Copy buffers on the device in one submit, queued after the engine's other work.
@@ -169,6 +171,22 @@ export class WebGpuSession implements Session {
   }
 
   /**
+   * Append tokens; the id of the largest last logit among those `mask` allows (computed on the
+   * device, which reads back the id alone).
+   *
+   * @param tokens the tokens
+   * @param mask the allowed ids as a bitset (ids past its end are not allowed)
+   * @returns the id, or -1 when the mask allows none of the vocabulary
+   */
+  async forwardMasked(tokens: readonly number[], mask: Uint32Array): Promise<number> {
+    const words = Math.ceil(this.#host.spec.vocabSize / 32);
+    let m = mask;
+    if (m.length !== words) (m = new Uint32Array(words)).set(mask.subarray(0, words));
+    const id = (await this.#run(tokens, "maskedArgmax", m)) as number;
+    return id === 0xffffffff ? -1 : id;
+  }
+
+  /**
    * Keep the first `length` tokens.
    *
    * @param length tokens kept
@@ -226,7 +244,11 @@ export class WebGpuSession implements Session {
     return { part, commit: () => this.#tokens.push([token]) };
   }
 
-  async #run(tokens: readonly number[], mode: "argmax" | "last" | "all"): Promise<number | Float32Array[]> {
+  async #run(
+    tokens: readonly number[],
+    mode: "argmax" | "maskedArgmax" | "last" | "all",
+    mask?: Uint32Array,
+  ): Promise<number | Float32Array[]> {
     await this.#pending;
     const batch = this.#host.maxBatch;
     const n = tokens.length;
@@ -237,7 +259,13 @@ export class WebGpuSession implements Session {
     for (let i = 0; i < n; i += batch) {
       const chunk = tokens.slice(i, i + batch);
       const final = i + batch >= n;
-      const r = await this.#host.step(this.#ops, chunk, start + i, mode === "all" ? "all" : final ? mode : "none");
+      const r = await this.#host.step(
+        this.#ops,
+        chunk,
+        start + i,
+        mode === "all" ? "all" : final ? mode : "none",
+        mask,
+      );
       if (mode === "all") rows.push(...(r as Float32Array[]));
       else if (final) result = r;
       this.#tokens.push(chunk);

@@ -1,7 +1,8 @@
 /**
  * One step on the device: the step's ids and uniform written, its recorded dispatches replayed
  * into one command encoder (one pass, or one timed pass per dispatch when profiling), one
- * submit, and one small readback: the argmax id (4 bytes), the last logits, or every token's.
+ * submit, and one small readback: the argmax id (4 bytes; over the ids a mask allows, or all), the
+ * last logits, or every token's.
  *
  * @module
  */
@@ -12,8 +13,11 @@ import { STEP, stepBytes } from "./kernels/step.ts";
 import type { Profiler } from "./profile.ts";
 import type { RecordedDispatch, StepDispatches } from "./record.ts";
 
-/** What a step reads back: nothing, the argmax id, the last token's logits, or every token's. */
-export type ReadMode = "none" | "argmax" | "last" | "all";
+/**
+ * What a step reads back: nothing, the argmax id (`maskedArgmax`: over the ids the request's
+ * mask allows), the last token's logits, or every token's.
+ */
+export type ReadMode = "none" | "argmax" | "maskedArgmax" | "last" | "all";
 
 /** One step's request. */
 export interface StepRequest {
@@ -27,6 +31,8 @@ export interface StepRequest {
   readonly mode: ReadMode;
   /** The vocabulary size (the width of a logits row). */
   readonly vocab: number;
+  /** With `maskedArgmax`: the allowed ids, `ceil(vocab / 32)` words (written to `Activations.mask`). */
+  readonly mask?: Uint32Array;
 }
 
 /**
@@ -36,8 +42,9 @@ export interface StepRequest {
  * @param act the work buffers
  * @param r the step
  * @param profiler times each dispatch when given
- * @param submitted called with the dispatch count once submitted
- * @returns the id, the logits rows, or nothing
+ * @param submitted called with the dispatch count, and the bytes the step reads back, once submitted
+ * @returns the id (`0xffffffff` from a mask that allows nothing), the logits rows, or nothing
+ * @throws {RangeError} for `maskedArgmax` without a mask of `ceil(vocab / 32)` words
  *
  * @example
  * ```ts
@@ -50,11 +57,16 @@ export async function runStep(
   act: Activations,
   r: StepRequest,
   profiler: Profiler | undefined,
-  submitted: (dispatches: number) => void,
+  submitted: (dispatches: number, readBytes: number) => void,
 ): Promise<number | Float32Array[] | undefined> {
   const { tokens, pos0, mode, vocab } = r;
   const n = tokens.length;
   const device = ctx.device;
+  if (mode === "maskedArgmax") {
+    const words = Math.ceil(vocab / 32);
+    if (r.mask?.length !== words) throw new RangeError(`a masked argmax needs a mask of ${words} words`);
+    device.queue.writeBuffer(act.mask, 0, r.mask as Uint32Array<ArrayBuffer>);
+  }
   device.queue.writeBuffer(act.ids, 0, Uint32Array.from(tokens));
   device.queue.writeBuffer(act.step, 0, stepBytes(n, pos0));
   const ops = n === 1 && r.ops.decode ? r.ops.decode : r.ops;
@@ -78,18 +90,17 @@ export async function runStep(
     }
     pass.end();
   }
-  const readBytes = mode === "argmax" ? 4 : mode === "last" ? vocab * 4 : mode === "all" ? n * vocab * 4 : 0;
-  if (readBytes > 0) {
-    encoder.copyBufferToBuffer(mode === "argmax" ? act.argmax : act.logits, 0, act.readback, 0, readBytes);
-  }
+  const id = mode === "argmax" || mode === "maskedArgmax";
+  const readBytes = id ? 4 : mode === "last" ? vocab * 4 : mode === "all" ? n * vocab * 4 : 0;
+  if (readBytes > 0) encoder.copyBufferToBuffer(id ? act.argmax : act.logits, 0, act.readback, 0, readBytes);
   device.queue.submit([encoder.finish()]);
-  submitted(list.length);
+  submitted(list.length, readBytes);
   if (profiler) await profiler.collect(list);
   if (readBytes === 0) return undefined;
   await act.readback.mapAsync(1, /* GPUMapMode.READ */ 0, readBytes);
   const data = new Float32Array(act.readback.getMappedRange(0, readBytes).slice(0));
   act.readback.unmap();
-  if (mode === "argmax") return new Uint32Array(data.buffer)[0];
+  if (id) return new Uint32Array(data.buffer)[0];
   if (mode === "last") return [data];
   return Array.from({ length: n }, (_, t) => data.subarray(t * vocab, (t + 1) * vocab));
 }

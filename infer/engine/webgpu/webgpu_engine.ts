@@ -134,6 +134,8 @@ export class WebGpuEngine implements Engine {
   lastDispatches = 0;
   /** Submits so far. */
   submits = 0;
+  /** Bytes read back from the device by steps so far (4 for an argmax, `vocab · 4` per logits row). */
+  readBytes = 0;
   /** Bytes of weights on the device. */
   readonly weightBytes: number;
   /** The most buffers one weight matrix was split into. */
@@ -234,13 +236,15 @@ export class WebGpuEngine implements Engine {
           int8: this.int8Dot,
           decodeKernel: this.decodeKernel,
         }),
-      step: (ops, tokens, pos0, mode) =>
+      step: (ops, tokens, pos0, mode, mask) =>
         ctx.serial(() => {
           if (this.#disposed) throw new Error("engine disposed");
           const profiler = this.profiling ? this.#profiler : undefined;
-          return runStep(ctx, this.#act, { ops, tokens, pos0, mode, vocab: spec.vocabSize }, profiler, (n) => {
+          const request = { ops, tokens, pos0, mode, vocab: spec.vocabSize, mask };
+          return runStep(ctx, this.#act, request, profiler, (n, bytes) => {
             this.submits++;
             this.lastDispatches = n;
+            this.readBytes += bytes;
           });
         }),
       copy: (pairs, bytes) =>
@@ -404,6 +408,7 @@ export class WebGpuEngine implements Engine {
       return runSteps(this.#ctx, this.#act, parts.map((p) => p.part), vocab, stage, readback, (n) => {
         this.submits++;
         this.lastDispatches = n;
+        this.readBytes += parts.length * vocab * 4;
       });
     });
     for (const p of parts) p.commit();
