@@ -140,6 +140,7 @@ export {
   shapeToJsonSchema,
   type StringShape,
   type TokenBytesSource,
+  type TokenTrie,
   type TokenWalk,
   UnsupportedSchemaError,
 } from "./constrain/mod.ts";
