@@ -145,6 +145,7 @@ try {
   const bytes = stepBytes(model);
 
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 0 });
+  disposers.push(() => llama.dispose());
   const lmodel = await llama.loadModel({ modelPath: gguf, gpuLayers: 0 });
   disposers.push(() => lmodel.dispose());
   const cpu = ENGINES.has("cpu")
