@@ -339,8 +339,12 @@ for (const engine of ["cpu", "webgpu"]) {
       const input = await setup(tmp.dir);
       const one = await runCli(inferArgs(tmp.dir, engine, `${tmp.dir}/one.json`, 1));
       equal(one.code, 0, one.stderr);
-      const many = await runCli(inferArgs(tmp.dir, engine, `${tmp.dir}/many.json`, 16));
+      // --verbose: webgpu says which adapter it runs on, with its features and limits.
+      const many = await runCli([...inferArgs(tmp.dir, engine, `${tmp.dir}/many.json`, 16), "--verbose"]);
       equal(many.code, 0, many.stderr);
+      if (engine === "webgpu") {
+        ok(/WebGPU adapter: .*\nfeatures: .*\nlimits: maxBufferSize \d+/.test(many.stderr), many.stderr);
+      } else ok(!many.stderr.includes("WebGPU adapter"), many.stderr);
       const want = await Deno.readTextFile(`${tmp.dir}/one.json`);
       equal(await Deno.readTextFile(`${tmp.dir}/many.json`), want);
       equal(lines(want).length, lines(await Deno.readTextFile(input)).length);

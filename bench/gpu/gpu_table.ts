@@ -38,6 +38,7 @@
 import { parseArgs } from "node:util";
 import { CpuEngine, type Session, WebGpuEngine, type WebGpuEngineOptions } from "../../infer/mod.ts";
 import { argmax } from "../../infer/engine/engine.ts";
+import { describeAdapter } from "../../infer/engine/webgpu/adapter.ts";
 import { GpuContext } from "../../infer/engine/webgpu/context.ts";
 import { type GpuMatrix, WeightUploader } from "../../infer/engine/webgpu/weights.ts";
 import type { QuantPreset } from "../../infer/formats/quant_preset.ts";
@@ -93,17 +94,8 @@ function fail(message: string): never {
 
 const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
 if (!adapter) fail("no WebGPU adapter here");
-const info = adapter.info;
-console.log(
-  `adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}`.replace(/\s+/g, " ").trim(),
-);
-console.log(`features: ${[...adapter.features].sort().join(", ")}`);
+for (const line of describeAdapter(adapter)) console.log(line);
 const lim = adapter.limits;
-console.log(
-  `limits: maxBufferSize ${lim.maxBufferSize}, maxStorageBufferBindingSize ${lim.maxStorageBufferBindingSize}, ` +
-    `maxComputeWorkgroupStorageSize ${lim.maxComputeWorkgroupStorageSize}, ` +
-    `maxComputeInvocationsPerWorkgroup ${lim.maxComputeInvocationsPerWorkgroup}`,
-);
 const profiling = adapter.features.has("timestamp-query");
 
 /** Weight bytes a decoded token reads: every matrix once, one row of the embedding. */

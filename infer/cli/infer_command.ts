@@ -14,6 +14,7 @@ import { ProgressLine } from "../../io/progress.ts";
 import { CHAT_TEMPLATE, getTemplate, PromptRenderer, queryOf, type TruncateMode } from "../../templates/mod.ts";
 import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
+import { describeAdapter } from "../engine/webgpu/adapter.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { isGgufFile } from "../formats/gguf_read.ts";
@@ -142,6 +143,8 @@ Run:
                         unknown ones (no run file) or several (a mixed file)
   --limit N             only the first N records
   --quiet               no progress line and no summary
+  --verbose             also say what the engine runs on (webgpu: the adapter, its features and
+                        limits)
   -h, --help            this help
 
 Example (the OneKE recipe of IEPile's README):
@@ -183,6 +186,7 @@ const SPEC = {
   "force-resume": { type: "boolean", aliases: ["force_resume"] },
   limit: { type: "string" },
   quiet: { type: "boolean" },
+  verbose: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -381,6 +385,11 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
       });
       describe = `llama.cpp engine on ${gguf}`;
     } else {
+      if (v.verbose === true && engine === "webgpu") {
+        // The adapter the engine requests: the high-performance one.
+        const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
+        for (const line of adapter ? describeAdapter(adapter) : ["WebGPU adapter: none"]) io.err(`${line}\n`);
+      }
       const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
       const generator = await startGenerator({
         model: modelDir,

@@ -26,3 +26,41 @@ export function isSoftwareAdapter(info: GPUAdapterInfo | undefined): boolean {
     [info?.description, info?.device, info?.architecture].join(" "),
   );
 }
+
+/** The limits {@linkcode describeAdapter} prints: those the engine's kernels and buffers depend on. */
+const LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupsPerDimension",
+] as const;
+
+/**
+ * What an adapter is, offers and allows, in three lines: its name (and whether it is a GPU or
+ * software), its features, and the limits the engine depends on (`--verbose`).
+ *
+ * @param adapter the adapter
+ * @returns the lines
+ *
+ * @example
+ * ```ts
+ * import { describeAdapter } from "./adapter.ts";
+ * const adapter = await navigator.gpu?.requestAdapter();
+ * if (adapter) {
+ *   const [name, features, limits] = describeAdapter(adapter);
+ *   if (!name.startsWith("WebGPU adapter: ") || !features.startsWith("features: ")) throw new Error();
+ *   if (!limits.includes("maxStorageBufferBindingSize ")) throw new Error(limits);
+ * }
+ * ```
+ */
+export function describeAdapter(adapter: GPUAdapter): string[] {
+  const i = adapter.info;
+  const name = [i?.vendor, i?.architecture, i?.device, i?.description].filter((x) => x).join(" ");
+  return [
+    `WebGPU adapter: ${name || "(no name given)"} (${isSoftwareAdapter(i) ? "software, on the CPU" : "GPU"})`,
+    `features: ${[...adapter.features].sort().join(", ") || "none"}`,
+    `limits: ${LIMITS.map((k) => `${k} ${adapter.limits[k]}`).join(", ")}`,
+  ];
+}
