@@ -13,6 +13,14 @@
  *   Dispatch `(ceil(rows / 4), ceil(tokens / 4))`.
  * - `rows` (software adapters, where barriers are costly): each invocation computes one row
  *   for up to 4 tokens with no reduction. Dispatch `(ceil(rows / 64), ceil(tokens / 4))`.
+ *   With `decode` (the products of decode steps, one token per session: a single session's
+ *   step, or a batched step's rows, one per session) and for a single token, each invocation
+ *   takes its row through every token in turn, one full dot product each, so a token's
+ *   arithmetic is the same whatever the count; its row is fetched from memory once and reread
+ *   from cache. Dispatch `(ceil(rows / 64), 1)`.
+ *
+ * The cooperative strategy computes each (row, token) with the same arithmetic whatever the
+ * token count, so `decode` changes nothing there.
  *
  * @module
  */
@@ -49,6 +57,7 @@ export const MATMUL_PARAMS: ParamStruct<{
   y_pos: "flag";
   one_token: "flag";
   accumulate: "flag";
+  decode: "flag";
 }> = new ParamStruct("Params", {
   k: "u32",
   rows: "u32",
@@ -57,6 +66,7 @@ export const MATMUL_PARAMS: ParamStruct<{
   y_pos: "flag",
   one_token: "flag",
   accumulate: "flag",
+  decode: "flag",
 });
 
 /**
@@ -180,12 +190,15 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let tokens = select(step.n, 1u, p.one_token == 1u);
   let half_k = p.k / 2u;
   let base = r * half_k;
-  if (tokens == 1u) {
-    var acc = 0.0;
-    for (var kp = 0u; kp < half_k; kp++) {
-      acc += dot(w_pair(base + kp), vec2<f32>(x[2u * kp], x[2u * kp + 1u]));
+  if (tokens == 1u || p.decode == 1u) {
+    for (var t = 0u; t < tokens; t++) {
+      let xb = t * p.k;
+      var acc = 0.0;
+      for (var kp = 0u; kp < half_k; kp++) {
+        acc += dot(w_pair(base + kp), vec2<f32>(x[xb + 2u * kp], x[xb + 2u * kp + 1u]));
+      }
+      store(r, t, acc);
     }
-    store(r, 0u, acc);
     return;
   }
   let t0 = g.y * T;
@@ -217,10 +230,12 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (r >= p.rows) { return; }
   let tokens = select(step.n, 1u, p.one_token == 1u);
   let nb = p.k / BS;
-  if (tokens == 1u) {
-    var one = 0.0;
-    for (var bi = 0u; bi < nb; bi++) { one += block_dot(r * nb + bi, bi * BS); }
-    store(r, 0u, one);
+  if (tokens == 1u || p.decode == 1u) {
+    for (var t = 0u; t < tokens; t++) {
+      var one = 0.0;
+      for (var bi = 0u; bi < nb; bi++) { one += block_dot(r * nb + bi, t * p.k + bi * BS); }
+      store(r, t, one);
+    }
     return;
   }
   let t0 = g.y * T;
@@ -259,11 +274,13 @@ ${cooperativeTail()}
 
 /**
  * The grid of `matmul` over one chunk: `(ceil(rows / 4), ceil(tokens / 4))` cooperative, or
- * `(ceil(rows / 64), ceil(tokens / 4))` by rows; one token row with `oneToken`.
+ * `(ceil(rows / 64), ceil(tokens / 4))` by rows; one token row with `oneToken`, or by rows
+ * with `decode` (each invocation loops over the tokens).
  *
  * @param rows rows in the chunk
  * @param oneToken whether only the last token is computed
  * @param strategy the matmul strategy
+ * @param decode whether this is a decode step's product (default false)
  * @returns the grid
  *
  * @example
@@ -271,11 +288,13 @@ ${cooperativeTail()}
  * import { matmulGrid } from "./matmul.ts";
  * if (matmulGrid(100, false, "cooperative")(9, 9).join() !== "25,3,1") throw new Error();
  * if (matmulGrid(100, true, "rows")(9, 9).join() !== "2,1,1") throw new Error();
+ * if (matmulGrid(100, false, "rows", true)(9, 9).join() !== "2,1,1") throw new Error();
  * ```
  */
-export function matmulGrid(rows: number, oneToken: boolean, strategy: MatmulStrategy): Grid {
+export function matmulGrid(rows: number, oneToken: boolean, strategy: MatmulStrategy, decode = false): Grid {
   const perGroup = strategy === "rows" ? MATMUL_ROWS_PER_GROUP : MATMUL_ROWS;
-  return (n) => [Math.ceil(rows / perGroup), oneToken ? 1 : Math.ceil(n / MATMUL_TOKENS), 1];
+  const once = oneToken || (decode && strategy === "rows");
+  return (n) => [Math.ceil(rows / perGroup), once ? 1 : Math.ceil(n / MATMUL_TOKENS), 1];
 }
 
 /** What `matmul` reads and writes, for one chunk of the weight matrix. */
@@ -310,6 +329,12 @@ export interface MatmulArgs {
   readonly accumulate?: boolean;
   /** How the work is split. */
   readonly strategy: MatmulStrategy;
+  /**
+   * A decode step's product (one token per session): with `rows`, each invocation loops over
+   * the tokens, so each token's arithmetic is that of a one-token step (batched decode steps
+   * give each session the bits of its own step).
+   */
+  readonly decode?: boolean;
 }
 
 /**
@@ -337,7 +362,7 @@ export function matmul(a: MatmulArgs): KernelCall {
     params: matmulParams("matmul", a),
     step: true,
     buffers: a.bias ? [a.x, a.w, a.y, a.bias] : [a.x, a.w, a.y],
-    grid: matmulGrid(a.rows, a.oneToken === true, a.strategy),
+    grid: matmulGrid(a.rows, a.oneToken === true, a.strategy, a.decode === true),
   };
 }
 
@@ -357,6 +382,7 @@ export type MatmulOutput = Pick<
   | "oneToken"
   | "accumulate"
   | "strategy"
+  | "decode"
 >;
 
 /**
@@ -393,5 +419,6 @@ export function matmulParams(kernel: string, a: MatmulOutput): ArrayBuffer {
     y_pos: a.yPos === true,
     one_token: a.oneToken === true,
     accumulate: a.accumulate === true,
+    decode: a.decode === true,
   });
 }

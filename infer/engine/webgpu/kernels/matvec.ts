@@ -1,7 +1,14 @@
 /**
- * Kernel `matvec` (decode): `y[row] (+)= W[row] · x (+ b)` for one token, the product of a step
- * of `n = 1`; bindings and parameters are `matmul`'s (`MATMUL_PARAMS`, `x` row 0 read, stored
- * as token 0 with `y_pos`, `accumulate`, bias), so a decode step swaps one kernel for the other.
+ * Kernel `matvec` (decode): `y[t, row] (+)= W[row] · x[t] (+ b)` for the tokens of a decode
+ * step: one for a single session's step, one per session for a batched step (`n` rows of `x`,
+ * session `i`'s token in row `i`; 1 with `one_token`); bindings and parameters are `matmul`'s
+ * (`MATMUL_PARAMS`, stored as token `t` with `y_pos`, `accumulate`, bias), so a decode step swaps
+ * one kernel for the other.
+ *
+ * Tokens are taken in turn by the whole workgroup, each through the same loop and reduction (the
+ * token count is a runtime value), so a token's result is the same bits whatever the count: a
+ * batched step gives each session exactly its own step's products. The workgroup's rows are
+ * fetched from memory for the first token and reread from cache for the next.
  *
  * A workgroup of 256 threads is split into lane groups of `L` threads (256 for long rows; fewer,
  * down to 32, where a row has fewer units of work, so that no thread idles); each group
@@ -35,7 +42,7 @@ import { quantAccess } from "./quant_access.ts";
 import { STEP } from "./step.ts";
 import { wordPair } from "./weight_access.ts";
 
-/** The kernel of a decode step's products (`n = 1`): `matvec`, or `matmul` as for every step. */
+/** The kernel of decode steps' products (one token per session): `matvec`, or `matmul` (with `decode`). */
 export type DecodeKernel = "matvec" | "matmul";
 
 /** Rows per workgroup. */
@@ -64,7 +71,7 @@ const FORMATS: Partial<Record<GgmlTypeName, { element: string; values: number; c
     element: "vec4<f32>",
     values: 4,
     code: `
-fn unit_dot(row: u32, u: u32) -> f32 { return dot(w[row * (p.k / 4u) + u], x[u]); }`,
+fn unit_dot(row: u32, u: u32, xb: u32) -> f32 { return dot(w[row * (p.k / 4u) + u], x[xb + u]); }`,
   },
   f16: { element: "vec4<u32>", values: 8, code: halvesDot("f16") },
   bf16: { element: "vec4<u32>", values: 8, code: halvesDot("bf16") },
@@ -79,14 +86,14 @@ fn scale_min(h: vec4<u32>, s: u32) -> vec2<f32> {
   let m = (scale_byte(h, s + 4u) >> 4u) | ((scale_byte(h, s) >> 6u) << 4u);
   return vec2<f32>(f32(sc), f32(m));
 }
-fn unit_dot(row: u32, u: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, xb: u32) -> f32 {
   let bi = u / 8u;
   let j = u % 8u;
   let g = j / 2u;
   let blk = (row * (p.k / 256u) + bi) * 9u;
   let head = w[blk];
   let q = w[blk + 1u + j];
-  let xo = (bi * 256u + 64u * g + 16u * (j % 2u)) / 4u;
+  let xo = xb + (bi * 256u + 64u * g + 16u * (j % 2u)) / 4u;
   var lo = 0.0; var hi = 0.0; var xl = 0.0; var xh = 0.0;
   for (var i = 0u; i < 4u; i++) {
     let a = x[xo + i];
@@ -106,7 +113,7 @@ fn unit_dot(row: u32, u: u32) -> f32 {
     element: "u32",
     values: 64,
     code: `${quantAccess("q6_k")}${PIECE}${NIBBLES}
-fn unit_dot(row: u32, u: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, xb: u32) -> f32 {
   let bi = u / 4u;
   let h = (u % 4u) / 2u;
   let lq = u % 2u;
@@ -114,7 +121,7 @@ fn unit_dot(row: u32, u: u32) -> f32 {
   let ql0 = piece(b + 64u * h + 16u * lq);
   let ql1 = piece(b + 64u * h + 32u + 16u * lq);
   let qh = piece(b + 128u + 32u * h + 16u * lq);
-  let xo = (bi * 256u + 128u * h + 16u * lq) / 4u;
+  let xo = xb + (bi * 256u + 128u * h + 16u * lq) / 4u;
   var s = vec4<f32>(0.0);
   for (var i = 0u; i < 4u; i++) {
     let l0 = ql0[i];
@@ -134,11 +141,11 @@ fn unit_dot(row: u32, u: u32) -> f32 {
     element: "u32",
     values: 16,
     code: `${quantAccess("q8_0")}${PIECE}
-fn unit_dot(row: u32, u: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, xb: u32) -> f32 {
   let bi = u / 2u;
   let b = (row * (p.k / 32u) + bi) * 34u;
   let q = piece(b + 2u + 16u * (u % 2u));
-  let xo = (bi * 32u + 16u * (u % 2u)) / 4u;
+  let xo = xb + (bi * 32u + 16u * (u % 2u)) / 4u;
   var s = 0.0;
   for (var i = 0u; i < 4u; i++) {
     let v = q[i];
@@ -154,10 +161,10 @@ fn unit_dot(row: u32, u: u32) -> f32 {
 function halvesDot(dtype: "f16" | "bf16"): string {
   return `
 fn pair(word: u32) -> vec2<f32> { return ${wordPair(dtype)}; }
-fn unit_dot(row: u32, u: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, xb: u32) -> f32 {
   let q = w[row * (p.k / 8u) + u];
-  let a = x[2u * u];
-  let b = x[2u * u + 1u];
+  let a = x[xb + 2u * u];
+  let b = x[xb + 2u * u + 1u];
   return dot(pair(q.x), a.xy) + dot(pair(q.y), a.zw) + dot(pair(q.z), b.xy) + dot(pair(q.w), b.zw);
 }`;
 }
@@ -220,28 +227,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let r0 = (wg.x * (WG / L) + l / L) * R;
   let last = p.rows - 1u;
   let units = p.k / ${f.values}u;
-  var acc = vec4<f32>(0.0);
-  for (var u = lane; u < units; u += L) {
-    acc += vec4<f32>(
-      unit_dot(min(r0, last), u),
-      unit_dot(min(r0 + 1u, last), u),
-      unit_dot(min(r0 + 2u, last), u),
-      unit_dot(min(r0 + 3u, last), u),
-    );
-  }
-  part[l] = acc;
-  workgroupBarrier();
-  for (var s = L / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) { part[l] += part[l + s]; }
+  let tokens = select(step.n, 1u, p.one_token == 1u);
+  for (var t = 0u; t < tokens; t++) {
+    let xb = t * (p.k / 4u);
+    var acc = vec4<f32>(0.0);
+    for (var u = lane; u < units; u += L) {
+      acc += vec4<f32>(
+        unit_dot(min(r0, last), u, xb),
+        unit_dot(min(r0 + 1u, last), u, xb),
+        unit_dot(min(r0 + 2u, last), u, xb),
+        unit_dot(min(r0 + 3u, last), u, xb),
+      );
+    }
+    part[l] = acc;
+    workgroupBarrier();
+    for (var s = L / 2u; s > 0u; s >>= 1u) {
+      if (lane < s) { part[l] += part[l + s]; }
+      workgroupBarrier();
+    }
+    if (lane < R && r0 + lane < p.rows) { store(r0 + lane, t, part[l - lane][lane]); }
     workgroupBarrier();
   }
-  if (lane < R && r0 + lane < p.rows) { store(r0 + lane, 0u, part[l - lane][lane]); }
 }`;
 }
 
 /**
- * The `matvec` kernel for one chunk and one token (row 0 of `x`), its shapes checked; `matmul`'s
- * call where {@linkcode matvecFits} refuses the format or `k`.
+ * The `matvec` kernel for one chunk and the step's tokens, its shapes checked; `matmul`'s call
+ * (with `decode`) where {@linkcode matvecFits} refuses the format or `k`.
  *
  * @param a buffers and shapes, as for `matmul` (`strategy` is the fallback's)
  * @returns the call
@@ -257,8 +269,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * ```
  */
 export function matvec(a: MatmulArgs): KernelCall {
-  if (!matvecFits(a.dtype, a.k)) return matmul(a);
-  checkElements("matvec", "x", a.x, a.k);
+  if (!matvecFits(a.dtype, a.k)) return matmul({ ...a, decode: true });
+  checkElements("matvec", "x", a.x, (a.oneToken ? 1 : a.xRows) * a.k);
   const units = a.k / FORMATS[a.dtype]!.values;
   const lanes = Math.min(MATVEC_THREADS, Math.max(MIN_LANES, 2 ** Math.ceil(Math.log2(units))));
   const groups = Math.ceil(a.rows / (MATVEC_ROWS * MATVEC_THREADS / lanes));
