@@ -1,7 +1,9 @@
 /**
  * The `webgpu` engine: the forward pass of {@linkcode ModelSpec} as WGSL kernels, one role
  * each (`embed`, `rmsnorm`, `matmul`, `rope`, `attn_scores`, `softmax`, `attn_values`,
- * `swiglu`, `argmax`; `matvec` for the products of one-token steps). Weights are uploaded
+ * `swiglu`, `argmax`; `matvec` for the products of decode steps). `forwardBatch` decodes one
+ * token for each of several sessions in one pass whose products read each weight once for all
+ * of them. Weights are uploaded
  * once, in their format (16-bit weights stay 16-bit and are widened in the shader), split into
  * several buffers where a matrix exceeds the device's `maxStorageBufferBindingSize`. Bind
  * groups are built once per session, so a step is only recorded: all its dispatches go into one
@@ -60,9 +62,12 @@ export interface WebGpuEngineOptions {
    */
   readonly matmul?: MatmulStrategy;
   /**
-   * The products of one-token (decode) steps: `matvec` (one token, 16-byte loads, workgroups of
-   * 256) or `matmul` (as prefill). Default: `matvec` with the `cooperative` strategy, else
-   * `matmul`. Prefill steps use `prefillKernel`; `int8Dot` products keep their own kernel.
+   * The products of decode steps, one token per session (a session's own step, or
+   * `forwardBatch`'s rows): `matvec` (16-byte loads, workgroups of 256) or `matmul` (as prefill;
+   * with `rows`, its decode form: 4 tokens per weight read). Either computes each token with the
+   * same arithmetic whatever the count, so batched steps match single ones bit for bit. Default:
+   * `matvec` with the `cooperative` strategy, else `matmul`. Prefill steps use `prefillKernel`;
+   * `int8Dot` products keep their own kernel.
    */
   readonly decodeKernel?: DecodeKernel;
   /**

@@ -15,9 +15,10 @@
  *   for up to 4 tokens with no reduction. Dispatch `(ceil(rows / 64), ceil(tokens / 4))`.
  *   With `decode` (the products of decode steps, one token per session: a single session's
  *   step, or a batched step's rows, one per session) and for a single token, each invocation
- *   takes its row through every token in turn, one full dot product each, so a token's
- *   arithmetic is the same whatever the count; its row is fetched from memory once and reread
- *   from cache. Dispatch `(ceil(rows / 64), 1)`.
+ *   takes its row through all the tokens, 4 at a time (16-bit and f32 weights: each pair of
+ *   weights read once for the 4; quantized blocks: one token after another), every token
+ *   through the same code (the count a runtime value, absent tokens skipped), so a token's
+ *   arithmetic is the same whatever the count. Dispatch `(ceil(rows / 64), 1)`.
  *
  * The cooperative strategy computes each (row, token) with the same arithmetic whatever the
  * token count, so `decode` changes nothing there.
@@ -191,13 +192,19 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let half_k = p.k / 2u;
   let base = r * half_k;
   if (tokens == 1u || p.decode == 1u) {
-    for (var t = 0u; t < tokens; t++) {
-      let xb = t * p.k;
-      var acc = 0.0;
+    for (var t0 = 0u; t0 < tokens; t0 += T) {
+      var acc = array<f32, ${MATMUL_TOKENS}>();
+      let nt = min(T, tokens - t0);
       for (var kp = 0u; kp < half_k; kp++) {
-        acc += dot(w_pair(base + kp), vec2<f32>(x[xb + 2u * kp], x[xb + 2u * kp + 1u]));
+        let wp = w_pair(base + kp);
+        for (var j = 0u; j < T; j++) {
+          if (j < nt) {
+            let xb = (t0 + j) * p.k;
+            acc[j] += dot(wp, vec2<f32>(x[xb + 2u * kp], x[xb + 2u * kp + 1u]));
+          }
+        }
       }
-      store(r, t, acc);
+      for (var j = 0u; j < nt; j++) { store(r, t0 + j, acc[j]); }
     }
     return;
   }
