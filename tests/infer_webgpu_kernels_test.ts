@@ -353,6 +353,7 @@ Deno.test({
       ["f16", 136, "cooperative"],
       ["q8_0", 96, "cooperative"],
       ["q4_k", 256, "cooperative"],
+      ["q6_k", 512, "cooperative"],
       ["f32", 72, "rows"],
       ["bf16", 64, "rows"],
       ["q8_0", 96, "rows"],
