@@ -4,13 +4,15 @@
  * session at a time (`forward`) and once with `forwardBatch`; prints tokens per second of all
  * sessions together and checks that both give the same logits bit for bit.
  *
- * Run: `deno run -A bench/webgpu_batch_speed.ts [--sessions 8] [--steps 16] [--format f32]`.
+ * Run: `deno run -A bench/webgpu_batch_speed.ts [--sessions 8] [--steps 16] [--format f32]
+ * [--matmul rows|cooperative]` (default: the adapter's; `cooperative` decodes by `matvec`).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
+import type { MatmulStrategy } from "../infer/engine/webgpu/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 
@@ -20,6 +22,7 @@ const { values: args } = parseArgs({
     sessions: { type: "string", default: "8" },
     steps: { type: "string", default: "16" },
     format: { type: "string", default: "f32" },
+    matmul: { type: "string" },
   },
 });
 const N = Number(args.sessions), STEPS = Number(args.steps);
@@ -40,7 +43,8 @@ try {
     kvHeads: 4,
   });
   const quantize = args.format === "f32" ? undefined : args.format as QuantPreset;
-  const engine = await WebGpuEngine.create(await loadModel(dir, { quantize }), { contextSize: 64 });
+  const matmul = args.matmul as MatmulStrategy | undefined;
+  const engine = await WebGpuEngine.create(await loadModel(dir, { quantize }), { contextSize: 64, matmul });
   try {
     const run = async (batched: boolean): Promise<{ tps: number; logits: Float32Array[] }> => {
       const sessions = Array.from({ length: N }, () => engine.createSession());
