@@ -214,7 +214,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
           }
         }
       }
-      for (var j = 0u; j < nt; j++) { store(r, t0 + j, acc[j]); }
+      for (var j = 0u; j < T; j++) { if (j < nt) { store(r, t0 + j, acc[j]); } }
     }
     return;
   }

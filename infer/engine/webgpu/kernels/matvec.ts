@@ -274,15 +274,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
       }
     }
-    for (var j = 0u; j < nt; j++) {
-      part[l] = acc[j];
-      workgroupBarrier();
-      for (var s = L / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) { part[l] += part[l + s]; }
+    for (var j = 0u; j < T; j++) {
+      if (j < nt) {
+        part[l] = acc[j];
+        workgroupBarrier();
+        for (var s = L / 2u; s > 0u; s >>= 1u) {
+          if (lane < s) { part[l] += part[l + s]; }
+          workgroupBarrier();
+        }
+        if (lane < R && r0 + lane < p.rows) { store(r0 + lane, t0 + j, part[l - lane][lane]); }
         workgroupBarrier();
       }
-      if (lane < R && r0 + lane < p.rows) { store(r0 + lane, t0 + j, part[l - lane][lane]); }
-      workgroupBarrier();
     }
   }
 }`;
