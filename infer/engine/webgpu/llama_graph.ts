@@ -131,6 +131,7 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
  * ```
  */
 export function llamaBatchGraph(rec: Recorder, g: BatchGraphInputs): BatchDispatches {
+  // No session's buffers: only the pieces that bind none are used (no RoPE, no attention).
   const b = builder(rec, { ...g, keys: [], values: [], context: 1, ropeTable: g.act.step }, true);
   const { spec, act } = g;
   const B = act.batch;
