@@ -357,6 +357,9 @@ Deno.test({
       ["f32", 72, "rows"],
       ["bf16", 64, "rows"],
       ["q8_0", 96, "rows"],
+      ["q4_k", 512, "rows"],
+      ["q6_k", 256, "rows"],
+      ["q5_0", 64, "rows"], // no tile: one token after another
     ];
     const n = 6, rows = 37, rowStart = 2, yStride = rows + 3;
     try {

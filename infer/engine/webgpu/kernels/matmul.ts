@@ -16,7 +16,8 @@
  *   With `decode` (the products of decode steps, one token per session: a single session's
  *   step, or a batched step's rows, one per session), each invocation takes its row through
  *   all the tokens, 4 at a time (16-bit and f32 weights: each pair of weights read once for the
- *   4; quantized blocks: one token after another), every token through the same code (the
+ *   4; `q8_0`, `q4_k`, `q6_k` blocks decoded once for the 4, other quantized blocks one token
+ *   after another), every token through the same code (the
  *   count a runtime value, absent tokens skipped), so a token's arithmetic is the same whatever
  *   the count. Dispatch `(ceil(rows / 64), 1)`. A single token (a session's own decode step,
  *   the logits of a prefill's last token) skips the tiles' masked lanes, which software
@@ -30,7 +31,7 @@
  */
 
 import { GGML_TYPE_LAYOUTS, type GgmlTypeName, type QuantType } from "../../../formats/ggml_types.ts";
-import { quantBlockDot } from "./quant_access.ts";
+import { quantBlockDot, quantBlockDotTile } from "./quant_access.ts";
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
@@ -240,21 +241,39 @@ function matmulBlocksWgsl(dtype: QuantType, bias: boolean, strategy: MatmulStrat
   const head = `${matmulHead(dtype, bias)}
 const BS = ${GGML_TYPE_LAYOUTS[dtype].blockSize}u;`;
   if (strategy === "rows") {
-    return `${head}
+    const tile = quantBlockDotTile(dtype);
+    return `${head}${tile ?? ""}
+const TILED = ${tile !== undefined};
 @compute @workgroup_size(${MATMUL_ROWS_PER_GROUP})
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let r = g.x;
   if (r >= p.rows) { return; }
   let tokens = select(step.n, 1u, p.one_token == 1u);
   let nb = p.k / BS;
-  if (tokens == 1u || p.decode == 1u) {
+  if (tokens == 1u || (p.decode == 1u && !TILED)) {
     for (var t = 0u; t < tokens; t++) {
       var one = 0.0;
       for (var bi = 0u; bi < nb; bi++) { one += block_dot(r * nb + bi, t * p.k + bi * BS); }
       store(r, t, one);
     }
     return;
-  }
+  }${
+      tile
+        ? `
+  if (p.decode == 1u) {
+    for (var t0 = 0u; t0 < tokens; t0 += T) {
+      let nt = min(T, tokens - t0);
+      var acc = array<f32, ${MATMUL_TOKENS}>();
+      for (var bi = 0u; bi < nb; bi++) {
+        let d = block_dot_tile(r * nb + bi, t0 * p.k + bi * BS, nt);
+        for (var j = 0u; j < T; j++) { if (j < nt) { acc[j] += d[j]; } }
+      }
+      for (var j = 0u; j < T; j++) { if (j < nt) { store(r, t0 + j, acc[j]); } }
+    }
+    return;
+  }`
+        : ""
+    }
   let t0 = g.y * T;
   var acc: array<f32, ${MATMUL_TOKENS}>;
   for (var t = 0u; t < T; t++) { acc[t] = 0.0; }
