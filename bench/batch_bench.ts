@@ -2,7 +2,8 @@
  * Batched decoding: how many tokens per second N sequences decoded in lockstep give, on the
  * ~170M-parameter random Llama of `infer_bench.ts`, for N = 1, 4, 16 (`--batch`): our `cpu`
  * engine (one `forwardBatch` per step: the weights read once per block of rows for all
- * sequences), our `webgpu` engine (no batched step yet: one submit per sequence per step) and
+ * sequences), our `webgpu` engine (one `forwardBatch` per step: each weight read once per
+ * pass for all sequences, each sequence's attention over its own cache) and
  * llama.cpp (`node-llama-cpp@3.21.1`, one context of N sequences whose evaluations it batches
  * into one `llama_decode` per step), at the same thread count.
  *
@@ -211,10 +212,9 @@ try {
     }
     if (gpu) {
       contenders.push(ours("webgpu", batch, () => gpu.createSession(), async (sessions, tokens) => {
-        const out: number[] = [];
-        for (const [j, s] of sessions.entries()) out.push(await s.forwardGreedy([tokens[j]]));
-        return out;
-      }, () => gpu.lastDispatches * batch));
+        const logits = await gpu.forwardBatch(sessions.map((session, j) => ({ session, token: tokens[j] })));
+        return logits.map((l) => argmax(l));
+      }, () => gpu.lastDispatches));
     }
     try {
       const runs = await interleaved(contenders, REPS, 1);

@@ -75,7 +75,7 @@ Deno.test("webgpu kernels: the WGSL declares the struct its uniform is packed fr
   equal(new Uint32Array(bytes)[0], 64);
   equal(new Uint32Array(bytes)[1], 1);
   equal(new Float32Array(bytes)[2], Math.fround(1e-6));
-  throws(() => STEP.pack({ n: -1, pos0: 0, kv_len: 0, last: 0 }), RangeError);
+  throws(() => STEP.pack({ n: -1, pos0: 0, kv_len: 0, last: 0, row0: 0 }), RangeError);
 });
 
 const fake = (bytes: number) => ({ size: bytes }) as GPUBuffer;
@@ -190,6 +190,8 @@ Deno.test({
         argmaxMasked({ logits: f(V), mask: f(Math.ceil(V / 32)), out: f(1), vocab: V }),
         // The f16 cache: the step's rows stored as halves, read by both attention kernels.
         kvStore({ x: f(B * KV * D), batch: B, cache: f(C * KV * D / 2), context: C, kvDim: KV * D }),
+        // The f32 cache of batched decode steps: staged rows copied as they are.
+        kvStore({ x: f(B * KV * D), batch: B, cache: f(C * KV * D), context: C, kvDim: KV * D, kv: "f32" }),
         attnScores({
           q: f(B * H * D),
           k: f(C * KV * D / 2),
@@ -455,6 +457,95 @@ Deno.test({
             );
           }
         }
+      }
+    } finally {
+      ctx.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "webgpu kernels: decode products over n token rows (matvec; rows with decode) equal double-precision sums, each token the bits of a one-token step",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const ctx = await GpuContext.open();
+    let seed = 11;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+    const cases: [GgmlTypeName, number, "cooperative" | "rows"][] = [
+      ["f32", 72, "cooperative"],
+      ["f16", 136, "cooperative"],
+      ["q8_0", 96, "cooperative"],
+      ["q4_k", 256, "cooperative"],
+      ["q6_k", 512, "cooperative"],
+      ["f32", 72, "rows"],
+      ["bf16", 64, "rows"],
+      ["q8_0", 96, "rows"],
+      ["q4_k", 512, "rows"],
+      ["q6_k", 256, "rows"],
+      ["q5_0", 64, "rows"], // no tile: one token after another
+    ];
+    const n = 6, rows = 37, rowStart = 2, yStride = rows + 3;
+    try {
+      for (const [dtype, k, strategy] of cases) {
+        await t.step(
+          `${dtype} ${rows}×${k}, ${n} tokens, ${strategy === "rows" ? "matmul rows, decode" : "matvec"}`,
+          async () => {
+            const own = new GpuBuffers(ctx.device);
+            try {
+              const values = Float32Array.from({ length: rows * k }, rand);
+              const packed = quantizeRow(dtype, values);
+              const wv = dequantizeRow(dtype, packed, new Float32Array(rows * k));
+              const xs = Float32Array.from({ length: n * k }, rand);
+              const b = Float32Array.from({ length: yStride }, rand);
+              const io = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+              const w = own.bytes(packed, USAGE.STORAGE);
+              const bias = own.f32(b, USAGE.STORAGE);
+              /** y of a step of `tokens` rows of `x` (each `k` wide). */
+              const run = async (x: Float32Array, tokens: number): Promise<Float32Array> => {
+                const y = own.create(n * yStride * 4, io);
+                const step = own.bytes(stepBytes(tokens, 0), USAGE.UNIFORM);
+                const a = { w, dtype, k, rowStart, rows, x: own.f32(x, USAGE.STORAGE), xRows: n, y, yRows: n, yStride };
+                const call = strategy === "rows"
+                  ? matmul({ ...a, bias, strategy, decode: true })
+                  : matvec({ ...a, bias, strategy });
+                equal(call.role, strategy === "rows" ? "matmul" : "matvec");
+                const op = new Recorder(ctx, step, own).record(call);
+                const encoder = ctx.device.createCommandEncoder();
+                const pass = encoder.beginComputePass();
+                pass.setPipeline(op.pipeline);
+                pass.setBindGroup(0, op.bindGroup);
+                pass.dispatchWorkgroups(...op.grid(tokens, tokens));
+                pass.end();
+                const read = own.create(n * yStride * 4, USAGE.MAP_READ | USAGE.COPY_DST);
+                encoder.copyBufferToBuffer(y, 0, read, 0, n * yStride * 4);
+                ctx.device.queue.submit([encoder.finish()]);
+                await read.mapAsync(1);
+                const got = new Float32Array(read.getMappedRange().slice(0));
+                read.unmap();
+                return got;
+              };
+              const all = await run(xs, n);
+              for (let tok = 0; tok < n; tok++) {
+                const padded = new Float32Array(n * k);
+                padded.set(xs.subarray(tok * k, (tok + 1) * k));
+                const one = await run(padded, 1);
+                for (let r = 0; r < rows; r++) {
+                  const at = tok * yStride + rowStart + r;
+                  equal(all[at], one[rowStart + r], `token ${tok}, row ${r}: the one-token step's bits`);
+                  let sum = b[rowStart + r], scale = 0;
+                  for (let j = 0; j < k; j++) {
+                    sum += wv[r * k + j] * xs[tok * k + j];
+                    scale += Math.abs(wv[r * k + j] * xs[tok * k + j]);
+                  }
+                  ok(Math.abs(all[at] - sum) <= 1e-5 * (scale + 1), `token ${tok}, row ${r}: ${all[at]} vs ${sum}`);
+                }
+              }
+            } finally {
+              own.destroy();
+            }
+          },
+        );
       }
     } finally {
       ctx.dispose();

@@ -442,16 +442,74 @@ Deno.test({
 });
 
 Deno.test({
-  name: "webgpu forwardBatch: one submit for several sessions, each session's logits bit for bit its own step's",
+  name:
+    "webgpu forwardBatch: batched decode (each weight read once for all sessions), each session's logits bit for bit its own step's",
   ignore: !HAVE_GPU,
   async fn(t) {
     const lengths = [19, 5, 1, 12];
-    for (const c of CASES.slice(0, 3)) {
-      for (const matmul of ["cooperative", "rows"] as const) {
+    const k = { vocabSize: 320, hidden: 256, intermediate: 512, heads: 4, layers: 2, kvHeads: 2 };
+    const both = ["cooperative", "rows"] as const;
+    const variants: Array<{
+      name: string;
+      model: RandomModelOptions;
+      quantize?: QuantPreset;
+      lora?: boolean;
+      options?: Parameters<typeof WebGpuEngine.create>[1];
+      matmuls?: readonly ("cooperative" | "rows")[];
+    }> = [
+      ...CASES.slice(0, 3).map((c) => ({
+        name: c.name,
+        model: c.model,
+        options: c.split ? { maxBindingBytes: 8192 } : {},
+      })),
+      { name: "llama q4_k_m (q4_k, q6_k)", model: { architecture: "llama", ...k }, quantize: "q4_k_m" },
+      { name: "qwen2 q8_0 with biases", model: { architecture: "qwen2", ...k }, quantize: "q8_0" },
+      {
+        name: "f16 KV cache, GQA",
+        model: { architecture: "llama", ...base, kvHeads: 2 },
+        options: { kvCache: "f16" },
+      },
+      { name: "baichuan ALiBi, f16", model: CASES[4].model, matmuls: ["rows"] },
+      {
+        name: "LoRA kept apart on a q8_0 base",
+        model: { architecture: "llama", ...k },
+        quantize: "q8_0",
+        lora: true,
+      },
+      {
+        name: "more sessions than maxBatch (two passes of 3 and 1 in one submit)",
+        model: { architecture: "llama", ...base, kvHeads: 2, dtype: "f16" },
+        options: { maxBatch: 3 },
+      },
+      {
+        name: "the tiled prefill kernel with matmul decode",
+        model: { architecture: "llama", ...base, kvHeads: 2 },
+        options: { prefillKernel: "tiled", decodeKernel: "matmul" },
+        matmuls: ["cooperative"],
+      },
+      ...(int8DotAvailable()
+        ? [{
+          name: "int8Dot on q8_0",
+          model: { architecture: "llama", ...k } as RandomModelOptions,
+          quantize: "q8_0" as const,
+          options: { int8Dot: true },
+          matmuls: ["rows"] as const,
+        }]
+        : []),
+    ];
+    for (const c of variants) {
+      for (const matmul of c.matmuls ?? both) {
         await t.step(`${c.name} (${matmul})`, async () => {
           await using tmp = await tempDir();
-          await writeRandomModel(tmp.dir, c.model);
-          const engine = await WebGpuEngine.create(await loadModel(tmp.dir), { contextSize: 32, matmul });
+          await writeRandomModel(`${tmp.dir}/m`, c.model);
+          if (c.lora) {
+            await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 3, alpha: 6, targets: ["q_proj", "down_proj"] });
+          }
+          const model = await loadModel(`${tmp.dir}/m`, {
+            quantize: c.quantize,
+            ...(c.lora ? { lora: `${tmp.dir}/a`, loraMode: "separate" as const } : {}),
+          });
+          const engine = await WebGpuEngine.create(model, { contextSize: 32, matmul, ...c.options });
           try {
             const alone = lengths.map(() => engine.createSession());
             const batched = lengths.map(() => engine.createSession());
@@ -463,7 +521,9 @@ Deno.test({
             for (let step = 0; step < 3; step++) {
               // Every session but one on the second step (a session may sit a step out).
               const who = lengths.map((_, i) => i).filter((i) => step !== 1 || i !== 2);
+              const submits = engine.submits;
               const got = await engine.forwardBatch(who.map((i) => ({ session: batched[i], token: next[i] })));
+              equal(engine.submits, submits + 1, "one submit");
               equal(got.length, who.length);
               for (const [j, i] of who.entries()) {
                 const want = await alone[i].forward([next[i]]);
@@ -472,6 +532,11 @@ Deno.test({
               }
               deepEqual(batched.map((s) => s.tokens), alone.map((s) => s.tokens));
             }
+            // A session stepped alone after batched steps goes on from the cache they wrote.
+            const want = await alone[1].forwardAll([5, 6]);
+            const got = await batched[1].forwardAll([5, 6]);
+            ok(got.every((row, r) => row.every((v, k) => v === want[r][k])), "prefill after batched steps");
+            deepEqual(await engine.forwardBatch([]), []);
             await rejects(
               engine.forwardBatch([{ session: batched[0], token: 1 }, { session: batched[0], token: 2 }]),
               RangeError,

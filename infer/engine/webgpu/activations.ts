@@ -48,7 +48,10 @@ export interface Activations {
   readonly slopes: GPUBuffer;
   /** `[B, r]`: `A · x` of an unmerged LoRA update (`[1]` unused without one). */
   readonly loraTmp: GPUBuffer;
-  /** `[B, kv_heads · d]`: the step's keys before they go into an f16 cache (`[1]` with an f32 cache). */
+  /**
+   * `[B, kv_heads · d]`: the step's keys before they go into the cache (an f16 cache, or any
+   * cache in a batched decode step, whose products cannot write into each session's cache).
+   */
   readonly kNew: GPUBuffer;
   /** `[B, kv_heads · d]`: the step's values, likewise. */
   readonly vNew: GPUBuffer;
@@ -66,7 +69,7 @@ export interface Activations {
  * @param batch the most tokens in one step
  * @param context the most positions of any session
  * @param loraRank the largest (padded) rank of an unmerged LoRA update (0: none)
- * @param kv the KV cache's format (f16 needs staging rows for the step's keys and values)
+ * @param _kv the KV cache's format (unused: the staged key and value rows serve every format)
  * @param int8 whether products may round activations to 8 bits (buffers for them)
  * @returns the buffers
  *
@@ -93,11 +96,11 @@ export function createActivations(
   batch: number,
   context: number,
   loraRank = 0,
-  kv: KvFormat = "f32",
+  _kv: KvFormat = "f32",
   int8 = false,
 ): Activations {
   const widest = Math.max(spec.hidden, spec.heads * spec.headDim, spec.intermediate);
-  const staged = kv === "f16" ? batch * spec.kvHeads * spec.headDim : 1;
+  const staged = batch * spec.kvHeads * spec.headDim;
   const slopes = spec.position.kind === "alibi" ? Float32Array.from(alibiSlopes(spec.heads)) : new Float32Array(1);
   const q = spec.heads * spec.headDim;
   const f = (n: number) => buffers.create(n * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);

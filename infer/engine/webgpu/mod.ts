@@ -11,9 +11,12 @@
  * - `weights.ts`      weight upload: matrices in their format, in chunks that fit one binding
  * - `activations.ts`  the engine's work buffers (ids, activations, scores, logits, readback)
  * - `rope_table.ts`   the cos/sin table of RoPE
- * - `llama_graph.ts`  the per-layer dispatches of the Llama family (Llama, Qwen2, Baichuan)
+ * - `llama_graph.ts`  the per-layer dispatches of the Llama family (Llama, Qwen2, Baichuan); for
+ *   batched decode steps, the engine's shared part (products over one row per session) and
+ *   each session's own (RoPE, cache writes, attention)
  * - `record.ts`       a kernel call becomes a dispatch (pipeline, bind group, grid), once per session
- * - `submit.ts`       one step: one encoder, one submit, one small readback
+ * - `submit.ts`       one step: one encoder, one submit, one small readback; a batched decode
+ *   step of several sessions likewise
  * - `session.ts`      a session: its own KV cache and parameters (freed with it), its recorded step
  * - `profile.ts`      GPU time per kernel role (timestamp queries)
  * - `kernels/`        one file per kernel: its WGSL, its parameter struct (declared once in

@@ -34,7 +34,7 @@ export interface StepDispatches {
   readonly maskedArgmax: readonly RecordedDispatch[];
   /** Final norm and logits of every token. */
   readonly all: readonly RecordedDispatch[];
-  /** The same for steps of one token, where they have kernels of their own (`matvec`). */
+  /** The same for steps of one token, where their products have a kernel of their own (the decode kernel). */
   readonly decode?: StepDispatches;
 }
 

@@ -9,7 +9,8 @@ import type { Session } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import type { ModelSpec } from "../../model/model_spec.ts";
 import { GpuBuffers, USAGE } from "./buffers.ts";
-import type { StepDispatches } from "./record.ts";
+import type { RecordedDispatch, StepDispatches } from "./record.ts";
+import { STEP } from "./kernels/step.ts";
 import type { BatchPart, ReadMode } from "./submit.ts";
 
 /** What a session needs from its engine. */
@@ -32,6 +33,24 @@ export interface SessionHost {
    * @returns the dispatches
    */
   record(buffers: GpuBuffers, keys: GPUBuffer[], values: GPUBuffer[], context: number): StepDispatches;
+  /**
+   * Record a session's own dispatches of batched decode steps (per layer: RoPE, cache writes,
+   * attention) over its own step uniform.
+   *
+   * @param buffers the session's buffers
+   * @param step its step uniform
+   * @param keys its key cache, one buffer per layer
+   * @param values its value cache
+   * @param context its context size
+   * @returns one list per layer
+   */
+  recordBatch(
+    buffers: GpuBuffers,
+    step: GPUBuffer,
+    keys: GPUBuffer[],
+    values: GPUBuffer[],
+    context: number,
+  ): RecordedDispatch[][];
   /**
    * Run one step, queued after the engine's other work.
    *
@@ -103,6 +122,8 @@ export class WebGpuSession implements Session {
   readonly #keys: GPUBuffer[];
   readonly #values: GPUBuffer[];
   readonly #ops: StepDispatches;
+  /** Its step uniform and own dispatches in batched decode steps (recorded at the first). */
+  #batch?: { step: GPUBuffer; layers: RecordedDispatch[][] };
   #pending: Promise<void> = Promise.resolve();
 
   /**
@@ -231,7 +252,9 @@ export class WebGpuSession implements Session {
 
   /**
    * This session's part of a batched decode step (the engine's `forwardBatch`): after any cache
-   * copy still running, the token checked against the context, its dispatches and position.
+   * copy still running, the token checked against the context, its dispatches (its single-token
+   * step's, and its own part of a batched step's, recorded at the first), its step uniform and
+   * position.
    *
    * @param token the token it appends
    * @returns the part, and `commit` to call once the step ran
@@ -240,7 +263,12 @@ export class WebGpuSession implements Session {
     await this.#pending;
     if (this.#disposed) throw new Error("session disposed");
     this.#tokens.checkAppend([token]);
-    const part = { ops: this.#ops, token, pos0: this.#tokens.ids.length };
+    if (!this.#batch) {
+      const step = this.#buffers.create(STEP.size, USAGE.UNIFORM | USAGE.COPY_DST);
+      const layers = this.#host.recordBatch(this.#buffers, step, this.#keys, this.#values, this.contextSize);
+      this.#batch = { step, layers };
+    }
+    const part = { ops: this.#ops, batch: this.#batch, token, pos0: this.#tokens.ids.length };
     return { part, commit: () => this.#tokens.push([token]) };
   }
 

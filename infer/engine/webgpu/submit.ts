@@ -11,6 +11,7 @@ import type { Activations } from "./activations.ts";
 import type { GpuContext } from "./context.ts";
 import { STEP, stepBytes } from "./kernels/step.ts";
 import type { Profiler } from "./profile.ts";
+import type { BatchDispatches } from "./llama_graph.ts";
 import type { RecordedDispatch, StepDispatches } from "./record.ts";
 
 /**
@@ -105,37 +106,60 @@ export async function runStep(
   return Array.from({ length: n }, (_, t) => data.subarray(t * vocab, (t + 1) * vocab));
 }
 
-/** One session's part of a batched decode step: {@linkcode runSteps}. */
+/** One session's part of a batched decode step: {@linkcode runBatch}. */
 export interface BatchPart {
-  /** The session's dispatches. */
+  /** The session's dispatches (of its own steps). */
   readonly ops: StepDispatches;
+  /** Its step uniform and its own dispatches of batched steps, per layer. */
+  readonly batch: { readonly step: GPUBuffer; readonly layers: readonly (readonly RecordedDispatch[])[] };
   /** The token it appends. */
   readonly token: number;
   /** Its position. */
   readonly pos0: number;
 }
 
-/** Bytes per session in the staging buffer of {@linkcode runSteps}: its id, then its step. */
-export const BATCH_STAGE_BYTES = 256;
+/**
+ * Bytes per pass in the staging buffer of {@linkcode runBatch}: the pass's ids (`batch` of them,
+ * rounded up to 16 bytes), then its step uniform, rounded up to 256.
+ *
+ * @param batch the most rows of a pass (the engine's `maxBatch`)
+ * @returns bytes
+ *
+ * @example
+ * ```ts
+ * import { batchStageBytes } from "./submit.ts";
+ * if (batchStageBytes(32) !== 256 || batchStageBytes(64) !== 512) throw new Error();
+ * ```
+ */
+export function batchStageBytes(batch: number): number {
+  return Math.ceil((Math.ceil(batch * 4 / 16) * 16 + STEP.size) / 256) * 256;
+}
 
 /**
- * One decode step of several sessions in one submit: for each in turn, its id and step
- * parameters copied from `stage` into the engine's buffers, its dispatches (the single-token
- * ones), and its logits copied into `readback` at its place; then one read of them all. Each
- * session runs exactly the dispatches its own step would, so its logits are the same bit for bit.
+ * Batched decode steps of several sessions in one submit, `act.batch` sessions per pass (one
+ * row each, session `i` of a pass in row `i`): per pass, its ids and step uniform (`n` =
+ * sessions) copied from `stage` into the engine's buffers; the embedding; per layer the shared
+ * norm and Q/K/V products over all rows (each weight read once for the pass), each session's
+ * own dispatches (RoPE, cache writes, attention over its cache; over its own step uniform,
+ * written here: `n = 1`, its position, its row), the shared output projection and MLP; every
+ * row's logits, copied into `readback` at the session's place. Then one read of them all. The
+ * products' kernels compute each row as a one-token step does, and each session's own
+ * dispatches are those of its step, so each session's logits are its own step's bit for bit.
  *
  * @param ctx the device and pipelines
  * @param act the engine's work buffers
- * @param parts the sessions' steps
+ * @param shared the engine's dispatches of batched steps
+ * @param parts the sessions' steps (each session once)
  * @param vocab the vocabulary size
- * @param stage `COPY_SRC | COPY_DST`, at least `parts.length · BATCH_STAGE_BYTES` bytes
+ * @param stage `COPY_SRC | COPY_DST`, at least `ceil(parts / act.batch) · batchStageBytes(act.batch)` bytes
  * @param readback `MAP_READ | COPY_DST`, at least `parts.length · vocab · 4` bytes
  * @param submitted called with the dispatches recorded
  * @returns each session's next-token logits
  */
-export async function runSteps(
+export async function runBatch(
   ctx: GpuContext,
   act: Activations,
+  shared: BatchDispatches,
   parts: readonly BatchPart[],
   vocab: number,
   stage: GPUBuffer,
@@ -143,27 +167,45 @@ export async function runSteps(
   submitted: (dispatches: number) => void,
 ): Promise<Float32Array[]> {
   const device = ctx.device;
-  const bytes = new Uint8Array(parts.length * BATCH_STAGE_BYTES);
-  parts.forEach((p, i) => {
-    new DataView(bytes.buffer).setUint32(i * BATCH_STAGE_BYTES, p.token, true);
-    bytes.set(new Uint8Array(stepBytes(1, p.pos0)), i * BATCH_STAGE_BYTES + 16);
+  const B = act.batch;
+  const region = batchStageBytes(B);
+  const idsBytes = Math.ceil(B * 4 / 16) * 16;
+  const passes: BatchPart[][] = [];
+  for (let i = 0; i < parts.length; i += B) passes.push(parts.slice(i, i + B));
+  const bytes = new Uint8Array(passes.length * region);
+  const view = new DataView(bytes.buffer);
+  passes.forEach((pass, p) => {
+    pass.forEach((part, i) => {
+      view.setUint32(p * region + 4 * i, part.token, true);
+      device.queue.writeBuffer(part.batch.step, 0, stepBytes(1, part.pos0, i));
+    });
+    bytes.set(new Uint8Array(stepBytes(pass.length, 0)), p * region + idsBytes);
   });
   device.queue.writeBuffer(stage, 0, bytes);
   const encoder = device.createCommandEncoder();
   let dispatches = 0;
-  parts.forEach((p, i) => {
-    encoder.copyBufferToBuffer(stage, i * BATCH_STAGE_BYTES, act.ids, 0, 4);
-    encoder.copyBufferToBuffer(stage, i * BATCH_STAGE_BYTES + 16, act.step, 0, STEP.size);
-    const ops = p.ops.decode ?? p.ops;
-    const pass = encoder.beginComputePass();
-    for (const op of [...ops.body, ...ops.last]) {
-      pass.setPipeline(op.pipeline);
-      pass.setBindGroup(0, op.bindGroup);
-      pass.dispatchWorkgroups(...op.grid(1, p.pos0 + 1));
-      dispatches++;
-    }
-    pass.end();
-    encoder.copyBufferToBuffer(act.logits, 0, readback, i * vocab * 4, vocab * 4);
+  passes.forEach((pass, p) => {
+    const n = pass.length;
+    encoder.copyBufferToBuffer(stage, p * region, act.ids, 0, n * 4);
+    encoder.copyBufferToBuffer(stage, p * region + idsBytes, act.step, 0, STEP.size);
+    const cpass = encoder.beginComputePass();
+    const run = (ops: readonly RecordedDispatch[], rows: number, kvLen: number) => {
+      for (const op of ops) {
+        cpass.setPipeline(op.pipeline);
+        cpass.setBindGroup(0, op.bindGroup);
+        cpass.dispatchWorkgroups(...op.grid(rows, kvLen));
+        dispatches++;
+      }
+    };
+    run(shared.head, n, n);
+    shared.layers.forEach((layer, l) => {
+      run(layer.before, n, n);
+      for (const part of pass) run(part.batch.layers[l], 1, part.pos0 + 1);
+      run(layer.after, n, n);
+    });
+    run(shared.tail, n, n);
+    cpass.end();
+    encoder.copyBufferToBuffer(act.logits, 0, readback, p * B * vocab * 4, n * vocab * 4);
   });
   device.queue.submit([encoder.finish()]);
   submitted(dispatches);

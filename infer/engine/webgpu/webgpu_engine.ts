@@ -1,7 +1,9 @@
 /**
  * The `webgpu` engine: the forward pass of {@linkcode ModelSpec} as WGSL kernels, one role
  * each (`embed`, `rmsnorm`, `matmul`, `rope`, `attn_scores`, `softmax`, `attn_values`,
- * `swiglu`, `argmax`; `matvec` for the products of one-token steps). Weights are uploaded
+ * `swiglu`, `argmax`; `matvec` for the products of decode steps). `forwardBatch` decodes one
+ * token for each of several sessions in one pass whose products read each weight once for all
+ * of them. Weights are uploaded
  * once, in their format (16-bit weights stay 16-bit and are widened in the shader), split into
  * several buffers where a matrix exceeds the device's `maxStorageBufferBindingSize`. Bind
  * groups are built once per session, so a step is only recorded: all its dispatches go into one
@@ -24,12 +26,18 @@ import type { DecodeKernel } from "./kernels/matvec.ts";
 import type { PrefillKernel } from "./kernels/matmul_tiled.ts";
 import type { KvFormat } from "./kernels/kv_store.ts";
 import { int8DotAvailable } from "./kernels/int8_dot.ts";
-import { llamaGraph } from "./llama_graph.ts";
+import {
+  type BatchDispatches,
+  type BatchGraphInputs,
+  llamaBatchGraph,
+  llamaGraph,
+  llamaSessionAttention,
+} from "./llama_graph.ts";
 import { type KernelProfile, Profiler } from "./profile.ts";
 import { Recorder } from "./record.ts";
 import { ropeTable } from "./rope_table.ts";
 import { type SessionHost, WebGpuSession } from "./session.ts";
-import { BATCH_STAGE_BYTES, runStep, runSteps } from "./submit.ts";
+import { batchStageBytes, runBatch, runStep } from "./submit.ts";
 import { type GpuMatrix, type GpuWeights, uploadWeights, WeightUploader } from "./weights.ts";
 
 /** Options of {@linkcode WebGpuEngine.create}. */
@@ -54,9 +62,12 @@ export interface WebGpuEngineOptions {
    */
   readonly matmul?: MatmulStrategy;
   /**
-   * The products of one-token (decode) steps: `matvec` (one token, 16-byte loads, workgroups of
-   * 256) or `matmul` (as prefill). Default: `matvec` with the `cooperative` strategy, else
-   * `matmul`. Prefill steps use `prefillKernel`; `int8Dot` products keep their own kernel.
+   * The products of decode steps, one token per session (a session's own step, or
+   * `forwardBatch`'s rows): `matvec` (16-byte loads, workgroups of 256) or `matmul` (as prefill;
+   * with `rows`, its decode form: 4 tokens per weight read). Either computes each token with the
+   * same arithmetic whatever the count, so batched steps match single ones bit for bit. Default:
+   * `matvec` with the `cooperative` strategy, else `matmul`. Prefill steps use `prefillKernel`;
+   * `int8Dot` products keep their own kernel.
    */
   readonly decodeKernel?: DecodeKernel;
   /**
@@ -162,6 +173,8 @@ export class WebGpuEngine implements Engine {
   readonly #host: SessionHost;
   /** The staging and read-back buffers of batched steps, for up to `sessions` sessions. */
   #batchBuffers?: { sessions: number; stage: GPUBuffer; readback: GPUBuffer };
+  /** The engine's dispatches of batched decode steps (recorded at the first). */
+  #batchOps?: BatchDispatches;
   #disposed = false;
 
   private constructor(
@@ -223,18 +236,19 @@ export class WebGpuEngine implements Engine {
       kvBytes: this.kvCache === "f16" ? 2 : 4,
       record: (buffers, keys, values, context) =>
         llamaGraph(new Recorder(ctx, this.#act.step, buffers), {
-          spec,
-          weights: this.#weights,
-          act: this.#act,
+          ...this.#graphInputs(),
           keys,
           values,
           context,
           ropeTable: this.#ropeTable(context),
-          strategy: this.matmulStrategy,
-          prefill: this.prefillKernel,
-          kv: this.kvCache,
-          int8: this.int8Dot,
-          decodeKernel: this.decodeKernel,
+        }),
+      recordBatch: (buffers, step, keys, values, context) =>
+        llamaSessionAttention(new Recorder(ctx, step, buffers), {
+          ...this.#graphInputs(),
+          keys,
+          values,
+          context,
+          ropeTable: this.#ropeTable(context),
         }),
       step: (ops, tokens, pos0, mode, mask) =>
         ctx.serial(() => {
@@ -345,11 +359,16 @@ export class WebGpuEngine implements Engine {
   }
 
   /**
-   * One decode step of several of this engine's sessions in one submit and one read back: each
-   * session runs the dispatches of its own single-token step, so its logits equal those of its
-   * own `forward([token])` bit for bit. The weights are still read once per session (the
-   * dispatches are the single-session ones); what is saved is a submit and a read back per
-   * session. With profiling on, the sessions step one at a time.
+   * One decode step of several of this engine's sessions (one token each) in one submit and one
+   * read back, batched: session `i`'s token is row `i` of the work buffers, and every product
+   * (Q/K/V, output projection, MLP, logits, LoRA updates) runs once over all the rows, so each
+   * weight is read once per step for all the sessions rather than once per session; each
+   * session's own part (RoPE at its position, its key and value into its cache, attention over
+   * its cache) runs over its own buffers with its own step uniform. Up to `maxBatch` sessions a
+   * pass; more take several passes of the same submit. The products' kernels are those of a
+   * single session's decode step, whose arithmetic per token does not depend on how many
+   * tokens there are, so each session's logits equal those of its own `forward([token])` bit
+   * for bit. With profiling on, the sessions step one at a time.
    *
    * @param steps the sessions (each once) and their tokens
    * @returns each one's next-token logits
@@ -389,23 +408,29 @@ export class WebGpuEngine implements Engine {
       for (const { session, token } of steps) out.push(await session.forward([token]));
       return out;
     }
+    if (steps.length === 0) return [];
     const parts = await Promise.all(steps.map(({ session, token }) => (session as WebGpuSession).batchPart(token)));
     const vocab = this.spec.vocabSize;
     const logits = await this.#ctx.serial(() => {
       if (this.#disposed) throw new Error("engine disposed");
+      this.#batchOps ??= llamaBatchGraph(
+        new Recorder(this.#ctx, this.#act.step, this.#ctx.buffers),
+        this.#graphInputs(),
+      );
       const had = this.#batchBuffers;
       if (!had || had.sessions < parts.length) {
         had?.stage.destroy();
         had?.readback.destroy();
         const sessions = Math.max(parts.length, 2 * (had?.sessions ?? 0));
+        const passes = Math.ceil(sessions / this.maxBatch);
         this.#batchBuffers = {
           sessions,
-          stage: this.#ctx.buffers.create(sessions * BATCH_STAGE_BYTES, USAGE.COPY_SRC | USAGE.COPY_DST),
+          stage: this.#ctx.buffers.create(passes * batchStageBytes(this.maxBatch), USAGE.COPY_SRC | USAGE.COPY_DST),
           readback: this.#ctx.buffers.create(sessions * vocab * 4, USAGE.MAP_READ | USAGE.COPY_DST),
         };
       }
       const { stage, readback } = this.#batchBuffers!;
-      return runSteps(this.#ctx, this.#act, parts.map((p) => p.part), vocab, stage, readback, (n) => {
+      return runBatch(this.#ctx, this.#act, this.#batchOps, parts.map((p) => p.part), vocab, stage, readback, (n) => {
         this.submits++;
         this.lastDispatches = n;
         this.readBytes += parts.length * vocab * 4;
@@ -437,6 +462,20 @@ export class WebGpuEngine implements Engine {
   /** Clear the profile. */
   resetProfile(): void {
     this.#profiler?.reset();
+  }
+
+  /** What every graph of this engine is recorded over, but a session's caches. */
+  #graphInputs(): BatchGraphInputs {
+    return {
+      spec: this.spec,
+      weights: this.#weights,
+      act: this.#act,
+      strategy: this.matmulStrategy,
+      prefill: this.prefillKernel,
+      kv: this.kvCache,
+      int8: this.int8Dot,
+      decodeKernel: this.decodeKernel,
+    };
   }
 
   /** The cos/sin table for `context` positions, made once per size. */

@@ -1,6 +1,7 @@
 /**
  * Kernel `attn_scores`: `s[h, t, j] = q[t, h] · k[j, h / group] / √d (+ slope[h] · (j - pos))`
- * for every cached key `j ≤ pos = pos0 + t` (causal; later keys are not written).
+ * for every cached key `j ≤ pos = pos0 + t` (causal; later keys are not written); token `t`'s
+ * query and score rows are `row0 + t`.
  *
  * Shapes: `q: [n, heads, d] f32`; `k: [context, kv_heads, d]` f32 or f16 (the layer's key cache);
  * `s: [heads, batch, context] f32`; `slopes: [heads] f32` (ALiBi, used when `alibi` is 1).
@@ -70,13 +71,13 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let pos = step.pos0 + t;
   if (j > pos || t >= step.n) { return; }
   let kvh = h / (p.heads / p.kv_heads);
-  let qb = (t * p.heads + h) * p.head_dim;
+  let qb = ((step.row0 + t) * p.heads + h) * p.head_dim;
   let kb = (j * p.kv_heads + kvh) * p.head_dim;
   var acc = 0.0;
   for (var i = 0u; i < p.head_dim; i++) { acc += q[qb + i] * k_at(kb + i); }
   var v = acc * p.scale;
   if (p.alibi == 1u) { v += slopes[h] * (f32(j) - f32(pos)); }
-  s[(h * p.batch + t) * p.context + j] = v;
+  s[(h * p.batch + step.row0 + t) * p.context + j] = v;
 }`;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Kernel `attn_values`: `o[t, h] = Σ_{j ≤ pos0 + t} s[h, t, j] · v[j, h / group]`.
+ * Kernel `attn_values`: `o[r, h] = Σ_{j ≤ pos0 + t} s[h, r, j] · v[j, h / group]`, `r = row0 + t`.
  *
  * Shapes: `s: [heads, batch, context] f32` (probabilities); `v: [context, kv_heads, d]` f32 or f16
  * (the layer's value cache); `o: [n, heads, d] f32`. Dispatch `(heads, n)`, 64 threads
@@ -56,11 +56,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let t = wg.y;
   let len = step.pos0 + t + 1u;
   let kvh = h / (p.heads / p.kv_heads);
-  let sb = (h * p.batch + t) * p.context;
+  let sb = (h * p.batch + step.row0 + t) * p.context;
   for (var i = l; i < p.head_dim; i += 64u) {
     var acc = 0.0;
     for (var j = 0u; j < len; j++) { acc += s[sb + j] * v_at((j * p.kv_heads + kvh) * p.head_dim + i); }
-    o[(t * p.heads + h) * p.head_dim + i] = acc;
+    o[((step.row0 + t) * p.heads + h) * p.head_dim + i] = acc;
   }
 }`;
 }

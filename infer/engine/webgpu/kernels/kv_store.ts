@@ -1,11 +1,13 @@
 /**
  * Kernel `kv_store`: the step's keys or values (f32 rows, RoPE already applied to keys) into a
- * half-precision cache at their positions: `cache[pos0 + t, i] = f16(x[t, i])`, two values per
- * `u32` (element `2k` in the low half, as `pack2x16float` packs them). Used when the KV cache is
- * f16, which halves its memory (llama.cpp's default cache format).
+ * cache at their positions: `cache[pos0 + t, i] = x[row0 + t, i]`. With an f16 cache (which
+ * halves its memory, llama.cpp's default cache format) the values are rounded, two per `u32`
+ * (element `2k` in the low half, as `pack2x16float` packs them); with an f32 cache they are
+ * copied as they are (batched decode steps, whose products cannot write into each session's
+ * cache, stage keys and values in rows like the f16 path).
  *
- * Shapes: `x: [n, kv_dim] f32`; `cache: [context, kv_dim] f16` as `array<u32>` (`kv_dim` even).
- * Dispatch `(ceil(kv_dim / 128), n)`.
+ * Shapes: `x: [batch, kv_dim] f32`; `cache: [context, kv_dim]` f32, or f16 as `array<u32>`
+ * (`kv_dim` even). Dispatch `(ceil(kv_dim / 128), n)`.
  *
  * Also here: the WGSL accessor the attention kernels read either cache format with.
  *
@@ -72,30 +74,36 @@ export function checkKv(kernel: string, name: string, buffer: GPUBuffer, kv: KvF
 export const KV_STORE_PARAMS: ParamStruct<{ kv_dim: "u32" }> = new ParamStruct("Params", { kv_dim: "u32" });
 
 /**
- * WGSL of `kv_store`.
+ * WGSL of `kv_store` for a cache format.
  *
+ * @param kv the cache's format (default f16)
  * @returns WGSL source
  *
  * @example
  * ```ts
  * import { kvStoreWgsl } from "./kv_store.ts";
- * if (!kvStoreWgsl().includes("pack2x16float")) throw new Error();
+ * if (!kvStoreWgsl().includes("pack2x16float") || kvStoreWgsl("f32").includes("pack2x16float")) throw new Error();
  * ```
  */
-export function kvStoreWgsl(): string {
+export function kvStoreWgsl(kv: KvFormat = "f16"): string {
+  const store = kv === "f16"
+    ? "cache[(step.pos0 + t) * pairs + k] = pack2x16float(vec2<f32>(x[at], x[at + 1u]));"
+    : `let to = (step.pos0 + t) * p.kv_dim + 2u * k;
+  cache[to] = x[at];
+  cache[to + 1u] = x[at + 1u];`;
   return `${STEP.wgsl}${KV_STORE_PARAMS.wgsl}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> cache: array<u32>;
+@group(0) @binding(3) var<storage, read_write> cache: array<${kv === "f16" ? "u32" : "f32"}>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let k = g.x;
   let t = g.y;
   let pairs = p.kv_dim / 2u;
   if (k >= pairs || t >= step.n) { return; }
-  let at = t * p.kv_dim + 2u * k;
-  cache[(step.pos0 + t) * pairs + k] = pack2x16float(vec2<f32>(x[at], x[at + 1u]));
+  let at = (step.row0 + t) * p.kv_dim + 2u * k;
+  ${store}
 }`;
 }
 
@@ -121,8 +129,10 @@ export interface KvStoreArgs {
   readonly x: GPUBuffer;
   /** The most tokens in one step (rows of `x`). */
   readonly batch: number;
-  /** The layer's f16 cache. */
+  /** The layer's cache. */
   readonly cache: GPUBuffer;
+  /** Its format (default f16). */
+  readonly kv?: KvFormat;
   /** Positions in the cache. */
   readonly context: number;
   /** Values per row (even). */
@@ -147,10 +157,10 @@ export interface KvStoreArgs {
 export function kvStore(a: KvStoreArgs): KernelCall {
   checkShape("kv_store", a.kvDim % 2 === 0, `kv_dim must be even, got ${a.kvDim}`);
   checkShape("kv_store", a.x.size >= a.batch * a.kvDim * 4, "x is too small");
-  checkKv("kv_store", "cache", a.cache, "f16", a.context * a.kvDim);
+  checkKv("kv_store", "cache", a.cache, a.kv ?? "f16", a.context * a.kvDim);
   return {
     role: "kv_store",
-    code: kvStoreWgsl(),
+    code: kvStoreWgsl(a.kv),
     params: KV_STORE_PARAMS.pack({ kv_dim: a.kvDim }),
     step: true,
     buffers: [a.x, a.cache],

@@ -13,12 +13,25 @@
  *   Dispatch `(ceil(rows / 4), ceil(tokens / 4))`.
  * - `rows` (software adapters, where barriers are costly): each invocation computes one row
  *   for up to 4 tokens with no reduction. Dispatch `(ceil(rows / 64), ceil(tokens / 4))`.
+ *   With `decode` (the products of decode steps, one token per session: a single session's
+ *   step, or a batched step's rows, one per session), each invocation takes its row through
+ *   all the tokens, 4 at a time (16-bit and f32 weights: each pair of weights read once for the
+ *   4; `q8_0`, `q4_k`, `q6_k` blocks decoded once for the 4, other quantized blocks one token
+ *   after another), every token through the same code (the
+ *   count a runtime value, absent tokens skipped), so a token's arithmetic is the same whatever
+ *   the count. Dispatch `(ceil(rows / 64), 1)`. A single token (a session's own decode step,
+ *   the logits of a prefill's last token) skips the tiles' masked lanes, which software
+ *   adapters execute anyway: the same sum in the same order (one `dot` of a weight pair added
+ *   at a time), a second copy of the code that the batched tests check bit for bit.
+ *
+ * The cooperative strategy computes each (row, token) with the same arithmetic whatever the
+ * token count, so `decode` changes nothing there.
  *
  * @module
  */
 
 import { GGML_TYPE_LAYOUTS, type GgmlTypeName, type QuantType } from "../../../formats/ggml_types.ts";
-import { quantBlockDot } from "./quant_access.ts";
+import { quantBlockDot, quantBlockDotTile } from "./quant_access.ts";
 import { checkElements, checkShape, type Grid, type KernelCall } from "./kernel.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
@@ -49,6 +62,7 @@ export const MATMUL_PARAMS: ParamStruct<{
   y_pos: "flag";
   one_token: "flag";
   accumulate: "flag";
+  decode: "flag";
 }> = new ParamStruct("Params", {
   k: "u32",
   rows: "u32",
@@ -57,6 +71,7 @@ export const MATMUL_PARAMS: ParamStruct<{
   y_pos: "flag",
   one_token: "flag",
   accumulate: "flag",
+  decode: "flag",
 });
 
 /**
@@ -197,11 +212,27 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let half_k = p.k / 2u;
   let base = r * half_k;
   if (tokens == 1u) {
-    var acc = 0.0;
-    for (var kp = 0u; kp < half_k; kp++) {
-      acc += dot(w_pair(base + kp), vec2<f32>(x[2u * kp], x[2u * kp + 1u]));
+    // The tiles' arithmetic for one token, without their masked lanes (llvmpipe runs them).
+    var one = 0.0;
+    for (var kp = 0u; kp < half_k; kp++) { one += dot(w_pair(base + kp), vec2<f32>(x[2u * kp], x[2u * kp + 1u])); }
+    store(r, 0u, one);
+    return;
+  }
+  if (p.decode == 1u) {
+    for (var t0 = 0u; t0 < tokens; t0 += T) {
+      var acc = array<f32, ${MATMUL_TOKENS}>();
+      let nt = min(T, tokens - t0);
+      for (var kp = 0u; kp < half_k; kp++) {
+        let wp = w_pair(base + kp);
+        for (var j = 0u; j < T; j++) {
+          if (j < nt) {
+            let xb = (t0 + j) * p.k;
+            acc[j] += dot(wp, vec2<f32>(x[xb + 2u * kp], x[xb + 2u * kp + 1u]));
+          }
+        }
+      }
+      for (var j = 0u; j < T; j++) { if (j < nt) { store(r, t0 + j, acc[j]); } }
     }
-    store(r, 0u, acc);
     return;
   }
   let t0 = g.y * T;
@@ -226,19 +257,39 @@ function matmulBlocksWgsl(dtype: QuantType, bias: boolean, strategy: MatmulStrat
   const head = `${matmulHead(dtype, bias)}
 const BS = ${GGML_TYPE_LAYOUTS[dtype].blockSize}u;`;
   if (strategy === "rows") {
-    return `${head}
+    const tile = quantBlockDotTile(dtype);
+    return `${head}${tile ?? ""}
+const TILED = ${tile !== undefined};
 @compute @workgroup_size(${MATMUL_ROWS_PER_GROUP})
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let r = g.x;
   if (r >= p.rows) { return; }
   let tokens = select(step.n, 1u, p.one_token == 1u);
   let nb = p.k / BS;
-  if (tokens == 1u) {
-    var one = 0.0;
-    for (var bi = 0u; bi < nb; bi++) { one += block_dot(r * nb + bi, bi * BS); }
-    store(r, 0u, one);
+  if (tokens == 1u || (p.decode == 1u && !TILED)) {
+    for (var t = 0u; t < tokens; t++) {
+      var one = 0.0;
+      for (var bi = 0u; bi < nb; bi++) { one += block_dot(r * nb + bi, t * p.k + bi * BS); }
+      store(r, t, one);
+    }
     return;
-  }
+  }${
+      tile
+        ? `
+  if (p.decode == 1u) {
+    for (var t0 = 0u; t0 < tokens; t0 += T) {
+      let nt = min(T, tokens - t0);
+      var acc = array<f32, ${MATMUL_TOKENS}>();
+      for (var bi = 0u; bi < nb; bi++) {
+        let d = block_dot_tile(r * nb + bi, t0 * p.k + bi * BS, nt);
+        for (var j = 0u; j < T; j++) { if (j < nt) { acc[j] += d[j]; } }
+      }
+      for (var j = 0u; j < T; j++) { if (j < nt) { store(r, t0 + j, acc[j]); } }
+    }
+    return;
+  }`
+        : ""
+    }
   let t0 = g.y * T;
   var acc: array<f32, ${MATMUL_TOKENS}>;
   for (var t = 0u; t < T; t++) { acc[t] = 0.0; }
@@ -275,11 +326,13 @@ ${cooperativeTail()}
 
 /**
  * The grid of `matmul` over one chunk: `(ceil(rows / 4), ceil(tokens / 4))` cooperative, or
- * `(ceil(rows / 64), ceil(tokens / 4))` by rows; one token row with `oneToken`.
+ * `(ceil(rows / 64), ceil(tokens / 4))` by rows; one token row with `oneToken`, or by rows
+ * with `decode` (each invocation loops over the tokens).
  *
  * @param rows rows in the chunk
  * @param oneToken whether only the last token is computed
  * @param strategy the matmul strategy
+ * @param decode whether this is a decode step's product (default false)
  * @returns the grid
  *
  * @example
@@ -287,11 +340,13 @@ ${cooperativeTail()}
  * import { matmulGrid } from "./matmul.ts";
  * if (matmulGrid(100, false, "cooperative")(9, 9).join() !== "25,3,1") throw new Error();
  * if (matmulGrid(100, true, "rows")(9, 9).join() !== "2,1,1") throw new Error();
+ * if (matmulGrid(100, false, "rows", true)(9, 9).join() !== "2,1,1") throw new Error();
  * ```
  */
-export function matmulGrid(rows: number, oneToken: boolean, strategy: MatmulStrategy): Grid {
+export function matmulGrid(rows: number, oneToken: boolean, strategy: MatmulStrategy, decode = false): Grid {
   const perGroup = strategy === "rows" ? MATMUL_ROWS_PER_GROUP : MATMUL_ROWS;
-  return (n) => [Math.ceil(rows / perGroup), oneToken ? 1 : Math.ceil(n / MATMUL_TOKENS), 1];
+  const once = oneToken || (decode && strategy === "rows");
+  return (n) => [Math.ceil(rows / perGroup), once ? 1 : Math.ceil(n / MATMUL_TOKENS), 1];
 }
 
 /** What `matmul` reads and writes, for one chunk of the weight matrix. */
@@ -326,6 +381,12 @@ export interface MatmulArgs {
   readonly accumulate?: boolean;
   /** How the work is split. */
   readonly strategy: MatmulStrategy;
+  /**
+   * A decode step's product (one token per session): with `rows`, each invocation loops over
+   * the tokens, so each token's arithmetic is that of a one-token step (batched decode steps
+   * give each session the bits of its own step).
+   */
+  readonly decode?: boolean;
 }
 
 /**
@@ -353,7 +414,7 @@ export function matmul(a: MatmulArgs): KernelCall {
     params: matmulParams("matmul", a),
     step: true,
     buffers: a.bias ? [a.x, a.w, a.y, a.bias] : [a.x, a.w, a.y],
-    grid: matmulGrid(a.rows, a.oneToken === true, a.strategy),
+    grid: matmulGrid(a.rows, a.oneToken === true, a.strategy, a.decode === true),
   };
 }
 
@@ -373,6 +434,7 @@ export type MatmulOutput = Pick<
   | "oneToken"
   | "accumulate"
   | "strategy"
+  | "decode"
 >;
 
 /**
@@ -409,5 +471,6 @@ export function matmulParams(kernel: string, a: MatmulOutput): ArrayBuffer {
     y_pos: a.yPos === true,
     one_token: a.oneToken === true,
     accumulate: a.accumulate === true,
+    decode: a.decode === true,
   });
 }

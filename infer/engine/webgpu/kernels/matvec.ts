@@ -1,7 +1,15 @@
 /**
- * Kernel `matvec` (decode): `y[row] (+)= W[row] · x (+ b)` for one token, the product of a step
- * of `n = 1`; bindings and parameters are `matmul`'s (`MATMUL_PARAMS`, `x` row 0 read, stored
- * as token 0 with `y_pos`, `accumulate`, bias), so a decode step swaps one kernel for the other.
+ * Kernel `matvec` (decode): `y[t, row] (+)= W[row] · x[t] (+ b)` for the tokens of a decode
+ * step: one for a single session's step, one per session for a batched step (`n` rows of `x`,
+ * session `i`'s token in row `i`; 1 with `one_token`); bindings and parameters are `matmul`'s
+ * (`MATMUL_PARAMS`, stored as token `t` with `y_pos`, `accumulate`, bias), so a decode step swaps
+ * one kernel for the other.
+ *
+ * Tokens are taken 4 at a time (a tile): each unit of weights of the workgroup's rows is read
+ * once (`unit_load`) and multiplied with each token of the tile (`unit_dot`), then the tile's
+ * tokens are reduced one after another. Every token goes through the same code (the count is a
+ * runtime value, absent tokens of a tile skipped), so its result is the same bits whatever the
+ * count: a batched step gives each session exactly its own step's products.
  *
  * A workgroup of 256 threads is split into lane groups of `L` threads (256 for long rows; fewer,
  * down to 32, where a row has fewer units of work, so that no thread idles); each group
@@ -35,13 +43,15 @@ import { quantAccess } from "./quant_access.ts";
 import { STEP } from "./step.ts";
 import { wordPair } from "./weight_access.ts";
 
-/** The kernel of a decode step's products (`n = 1`): `matvec`, or `matmul` as for every step. */
+/** The kernel of decode steps' products (one token per session): `matvec`, or `matmul` (with `decode`). */
 export type DecodeKernel = "matvec" | "matmul";
 
 /** Rows per workgroup. */
 export const MATVEC_ROWS = 4;
 /** Threads per workgroup. */
 export const MATVEC_THREADS = 256;
+/** Tokens per tile: each unit of weights is read once for up to this many tokens. */
+export const MATVEC_TOKENS = 4;
 /** The fewest threads that share a row. */
 const MIN_LANES = 32;
 
@@ -58,13 +68,20 @@ fn piece(o: u32) -> vec4<u32> {
   return (a >> vec4<u32>(16u)) | (vec4<u32>(a.yzw, w[i + 4u]) << vec4<u32>(16u));
 }`;
 
-/** Per format: the storage element of `w`, values per unit of work, and `unit_dot(row, u)`. */
+/**
+ * Per format: the storage element of `w`, values per unit of work, and the unit's code: type
+ * `U` (a unit's weights as read, with its scales), `unit_load(row, u) -> U` (the reads from
+ * `w`) and `unit_dot(q: U, u, xb) -> f32` (its dot product with the token whose `x` starts at
+ * `vec4` `xb`), so that a unit's weights are read once for the tokens of a tile.
+ */
 const FORMATS: Partial<Record<GgmlTypeName, { element: string; values: number; code: string }>> = {
   f32: {
     element: "vec4<f32>",
     values: 4,
     code: `
-fn unit_dot(row: u32, u: u32) -> f32 { return dot(w[row * (p.k / 4u) + u], x[u]); }`,
+alias U = vec4<f32>;
+fn unit_load(row: u32, u: u32) -> U { return w[row * (p.k / 4u) + u]; }
+fn unit_dot(q: U, u: u32, xb: u32) -> f32 { return dot(q, x[xb + u]); }`,
   },
   f16: { element: "vec4<u32>", values: 8, code: halvesDot("f16") },
   bf16: { element: "vec4<u32>", values: 8, code: halvesDot("bf16") },
@@ -79,14 +96,18 @@ fn scale_min(h: vec4<u32>, s: u32) -> vec2<f32> {
   let m = (scale_byte(h, s + 4u) >> 4u) | ((scale_byte(h, s) >> 6u) << 4u);
   return vec2<f32>(f32(sc), f32(m));
 }
-fn unit_dot(row: u32, u: u32) -> f32 {
+struct U { head: vec4<u32>, q: vec4<u32> };
+fn unit_load(row: u32, u: u32) -> U {
+  let blk = (row * (p.k / 256u) + u / 8u) * 9u;
+  return U(w[blk], w[blk + 1u + u % 8u]);
+}
+fn unit_dot(wu: U, u: u32, xb: u32) -> f32 {
   let bi = u / 8u;
   let j = u % 8u;
   let g = j / 2u;
-  let blk = (row * (p.k / 256u) + bi) * 9u;
-  let head = w[blk];
-  let q = w[blk + 1u + j];
-  let xo = (bi * 256u + 64u * g + 16u * (j % 2u)) / 4u;
+  let head = wu.head;
+  let q = wu.q;
+  let xo = xb + (bi * 256u + 64u * g + 16u * (j % 2u)) / 4u;
   var lo = 0.0; var hi = 0.0; var xl = 0.0; var xh = 0.0;
   for (var i = 0u; i < 4u; i++) {
     let a = x[xo + i];
@@ -106,15 +127,28 @@ fn unit_dot(row: u32, u: u32) -> f32 {
     element: "u32",
     values: 64,
     code: `${quantAccess("q6_k")}${PIECE}${NIBBLES}
-fn unit_dot(row: u32, u: u32) -> f32 {
+struct U { ql0: vec4<u32>, ql1: vec4<u32>, qh: vec4<u32>, scales: vec4<f32>, d: f32 };
+fn unit_load(row: u32, u: u32) -> U {
+  let h = (u % 4u) / 2u;
+  let lq = u % 2u;
+  let b = (row * (p.k / 256u) + u / 4u) * 210u;
+  let sc = b + 192u + 8u * h + lq;
+  return U(
+    piece(b + 64u * h + 16u * lq),
+    piece(b + 64u * h + 32u + 16u * lq),
+    piece(b + 128u + 32u * h + 16u * lq),
+    vec4<f32>(sbyte_at(sc), sbyte_at(sc + 2u), sbyte_at(sc + 4u), sbyte_at(sc + 6u)),
+    half_at(b + 208u),
+  );
+}
+fn unit_dot(wu: U, u: u32, xb: u32) -> f32 {
   let bi = u / 4u;
   let h = (u % 4u) / 2u;
   let lq = u % 2u;
-  let b = (row * (p.k / 256u) + bi) * 210u;
-  let ql0 = piece(b + 64u * h + 16u * lq);
-  let ql1 = piece(b + 64u * h + 32u + 16u * lq);
-  let qh = piece(b + 128u + 32u * h + 16u * lq);
-  let xo = (bi * 256u + 128u * h + 16u * lq) / 4u;
+  let ql0 = wu.ql0;
+  let ql1 = wu.ql1;
+  let qh = wu.qh;
+  let xo = xb + (bi * 256u + 128u * h + 16u * lq) / 4u;
   var s = vec4<f32>(0.0);
   for (var i = 0u; i < 4u; i++) {
     let l0 = ql0[i];
@@ -125,27 +159,29 @@ fn unit_dot(row: u32, u: u32) -> f32 {
     s.z += dot(nibbles(((l0 >> 4u) & 0x0f0f0f0fu) | (((hh >> 4u) & 0x03030303u) << 4u)) - 32.0, x[xo + 16u + i]);
     s.w += dot(nibbles(((l1 >> 4u) & 0x0f0f0f0fu) | (((hh >> 6u) & 0x03030303u) << 4u)) - 32.0, x[xo + 24u + i]);
   }
-  let sc = b + 192u + 8u * h + lq;
-  let scales = vec4<f32>(sbyte_at(sc), sbyte_at(sc + 2u), sbyte_at(sc + 4u), sbyte_at(sc + 6u));
-  return half_at(b + 208u) * dot(s, scales);
+  return wu.d * dot(s, wu.scales);
 }`,
   },
   q8_0: {
     element: "u32",
     values: 16,
     code: `${quantAccess("q8_0")}${PIECE}
-fn unit_dot(row: u32, u: u32) -> f32 {
+struct U { q: vec4<u32>, d: f32 };
+fn unit_load(row: u32, u: u32) -> U {
+  let b = (row * (p.k / 32u) + u / 2u) * 34u;
+  return U(piece(b + 2u + 16u * (u % 2u)), half_at(b));
+}
+fn unit_dot(wu: U, u: u32, xb: u32) -> f32 {
   let bi = u / 2u;
-  let b = (row * (p.k / 32u) + bi) * 34u;
-  let q = piece(b + 2u + 16u * (u % 2u));
-  let xo = (bi * 32u + 16u * (u % 2u)) / 4u;
+  let q = wu.q;
+  let xo = xb + (bi * 32u + 16u * (u % 2u)) / 4u;
   var s = 0.0;
   for (var i = 0u; i < 4u; i++) {
     let v = q[i];
     let sv = bitcast<vec4<i32>>(vec4<u32>(v << 24u, v << 16u, v << 8u, v)) >> vec4<u32>(24u);
     s += dot(vec4<f32>(sv), x[xo + i]);
   }
-  return half_at(b) * s;
+  return wu.d * s;
 }`,
   },
 };
@@ -154,10 +190,11 @@ fn unit_dot(row: u32, u: u32) -> f32 {
 function halvesDot(dtype: "f16" | "bf16"): string {
   return `
 fn pair(word: u32) -> vec2<f32> { return ${wordPair(dtype)}; }
-fn unit_dot(row: u32, u: u32) -> f32 {
-  let q = w[row * (p.k / 8u) + u];
-  let a = x[2u * u];
-  let b = x[2u * u + 1u];
+alias U = vec4<u32>;
+fn unit_load(row: u32, u: u32) -> U { return w[row * (p.k / 8u) + u]; }
+fn unit_dot(q: U, u: u32, xb: u32) -> f32 {
+  let a = x[xb + 2u * u];
+  let b = x[xb + 2u * u + 1u];
   return dot(pair(q.x), a.xy) + dot(pair(q.y), a.zw) + dot(pair(q.z), b.xy) + dot(pair(q.w), b.zw);
 }`;
 }
@@ -211,6 +248,7 @@ ${bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
 ${f.code}
 ${matmulStoreWgsl(bias)}
 const R = ${MATVEC_ROWS}u;
+const T = ${MATVEC_TOKENS}u;
 const WG = ${MATVEC_THREADS}u;
 const L = ${lanes}u;
 var<workgroup> part: array<vec4<f32>, WG>;
@@ -220,28 +258,41 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let r0 = (wg.x * (WG / L) + l / L) * R;
   let last = p.rows - 1u;
   let units = p.k / ${f.values}u;
-  var acc = vec4<f32>(0.0);
-  for (var u = lane; u < units; u += L) {
-    acc += vec4<f32>(
-      unit_dot(min(r0, last), u),
-      unit_dot(min(r0 + 1u, last), u),
-      unit_dot(min(r0 + 2u, last), u),
-      unit_dot(min(r0 + 3u, last), u),
-    );
+  let tokens = select(step.n, 1u, p.one_token == 1u);
+  for (var t0 = 0u; t0 < tokens; t0 += T) {
+    let nt = min(T, tokens - t0);
+    var acc = array<vec4<f32>, ${MATVEC_TOKENS}>();
+    for (var u = lane; u < units; u += L) {
+      let q0 = unit_load(min(r0, last), u);
+      let q1 = unit_load(min(r0 + 1u, last), u);
+      let q2 = unit_load(min(r0 + 2u, last), u);
+      let q3 = unit_load(min(r0 + 3u, last), u);
+      for (var j = 0u; j < T; j++) {
+        if (j < nt) {
+          let xb = (t0 + j) * (p.k / 4u);
+          acc[j] += vec4<f32>(unit_dot(q0, u, xb), unit_dot(q1, u, xb), unit_dot(q2, u, xb), unit_dot(q3, u, xb));
+        }
+      }
+    }
+    for (var j = 0u; j < T; j++) {
+      if (j < nt) {
+        part[l] = acc[j];
+        workgroupBarrier();
+        for (var s = L / 2u; s > 0u; s >>= 1u) {
+          if (lane < s) { part[l] += part[l + s]; }
+          workgroupBarrier();
+        }
+        if (lane < R && r0 + lane < p.rows) { store(r0 + lane, t0 + j, part[l - lane][lane]); }
+        workgroupBarrier();
+      }
+    }
   }
-  part[l] = acc;
-  workgroupBarrier();
-  for (var s = L / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) { part[l] += part[l + s]; }
-    workgroupBarrier();
-  }
-  if (lane < R && r0 + lane < p.rows) { store(r0 + lane, 0u, part[l - lane][lane]); }
 }`;
 }
 
 /**
- * The `matvec` kernel for one chunk and one token (row 0 of `x`), its shapes checked; `matmul`'s
- * call where {@linkcode matvecFits} refuses the format or `k`.
+ * The `matvec` kernel for one chunk and the step's tokens, its shapes checked; `matmul`'s call
+ * (with `decode`) where {@linkcode matvecFits} refuses the format or `k`.
  *
  * @param a buffers and shapes, as for `matmul` (`strategy` is the fallback's)
  * @returns the call
@@ -257,8 +308,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * ```
  */
 export function matvec(a: MatmulArgs): KernelCall {
-  if (!matvecFits(a.dtype, a.k)) return matmul(a);
-  checkElements("matvec", "x", a.x, a.k);
+  if (!matvecFits(a.dtype, a.k)) return matmul({ ...a, decode: true });
+  checkElements("matvec", "x", a.x, (a.oneToken ? 1 : a.xRows) * a.k);
   const units = a.k / FORMATS[a.dtype]!.values;
   const lanes = Math.min(MATVEC_THREADS, Math.max(MIN_LANES, 2 ** Math.ceil(Math.log2(units))));
   const groups = Math.ceil(a.rows / (MATVEC_ROWS * MATVEC_THREADS / lanes));

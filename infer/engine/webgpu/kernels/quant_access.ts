@@ -205,6 +205,103 @@ fn block_dot(blk: u32, xo: u32) -> f32 {
 };
 
 /**
+ * `block_dot_tile(blk, xo, nt) -> array<f32, 4>` per format where one exists: `block_dot` for
+ * the first `nt` (at most 4) of 4 tokens whose `x` rows start at `xo`, `xo + k`, `xo + 2k`, … (`p.k`
+ * apart), each weight decoded once for all of them. Each token's sum is `block_dot`'s: the same
+ * products added in the same order.
+ */
+const BLOCK_DOT_TILE: Readonly<Partial<Record<QuantType, string>>> = {
+  q8_0: `
+fn block_dot_tile(blk: u32, xo: u32, nt: u32) -> array<f32, 4> {
+  let b = blk * 34u;
+  var s = array<f32, 4>();
+  for (var j = 0u; j < 32u; j++) {
+    let q = sbyte_at(b + 2u + j);
+    for (var t = 0u; t < 4u; t++) { if (t < nt) { s[t] += q * x[xo + t * p.k + j]; } }
+  }
+  let d = half_at(b);
+  return array<f32, 4>(d * s[0], d * s[1], d * s[2], d * s[3]);
+}`,
+  q4_k: `
+fn block_dot_tile(blk: u32, xo: u32, nt: u32) -> array<f32, 4> {
+  let b = blk * 144u;
+  var s = array<f32, 4>();
+  var m = array<f32, 4>();
+  for (var g = 0u; g < 4u; g++) {
+    let sm0 = k_scale_min(b, 2u * g);
+    let sm1 = k_scale_min(b, 2u * g + 1u);
+    var q0 = array<f32, 4>(); var q1 = array<f32, 4>(); var x0 = array<f32, 4>(); var x1 = array<f32, 4>();
+    for (var l = 0u; l < 32u; l++) {
+      let q = byte_at(b + 16u + 32u * g + l);
+      let lo = f32(q & 15u);
+      let hi = f32(q >> 4u);
+      for (var t = 0u; t < 4u; t++) {
+        if (t < nt) {
+          let xa = x[xo + t * p.k + 64u * g + l];
+          let xb = x[xo + t * p.k + 64u * g + 32u + l];
+          q0[t] += lo * xa; q1[t] += hi * xb; x0[t] += xa; x1[t] += xb;
+        }
+      }
+    }
+    for (var t = 0u; t < 4u; t++) {
+      s[t] += sm0.x * q0[t] + sm1.x * q1[t];
+      m[t] += sm0.y * x0[t] + sm1.y * x1[t];
+    }
+  }
+  let d = half_at(b);
+  let dm = half_at(b + 2u);
+  return array<f32, 4>(d * s[0] - dm * m[0], d * s[1] - dm * m[1], d * s[2] - dm * m[2], d * s[3] - dm * m[3]);
+}`,
+  q6_k: `
+fn block_dot_tile(blk: u32, xo: u32, nt: u32) -> array<f32, 4> {
+  let b = blk * 210u;
+  var s = array<f32, 4>();
+  for (var h = 0u; h < 2u; h++) {
+    for (var l = 0u; l < 32u; l++) {
+      let ql0 = byte_at(b + 64u * h + l);
+      let ql1 = byte_at(b + 64u * h + 32u + l);
+      let qh = byte_at(b + 128u + 32u * h + l);
+      let sc = b + 192u + 8u * h + l / 16u;
+      let w0 = sbyte_at(sc) * (f32((ql0 & 15u) | ((qh & 3u) << 4u)) - 32.0);
+      let w1 = sbyte_at(sc + 2u) * (f32((ql1 & 15u) | (((qh >> 2u) & 3u) << 4u)) - 32.0);
+      let w2 = sbyte_at(sc + 4u) * (f32((ql0 >> 4u) | (((qh >> 4u) & 3u) << 4u)) - 32.0);
+      let w3 = sbyte_at(sc + 6u) * (f32((ql1 >> 4u) | (((qh >> 6u) & 3u) << 4u)) - 32.0);
+      for (var t = 0u; t < 4u; t++) {
+        if (t < nt) {
+          let xi = xo + t * p.k + 128u * h + l;
+          s[t] += w0 * x[xi];
+          s[t] += w1 * x[xi + 32u];
+          s[t] += w2 * x[xi + 64u];
+          s[t] += w3 * x[xi + 96u];
+        }
+      }
+    }
+  }
+  let d = half_at(b + 208u);
+  return array<f32, 4>(d * s[0], d * s[1], d * s[2], d * s[3]);
+}`,
+};
+
+/**
+ * WGSL function `block_dot_tile(blk, xo, nt) -> array<f32, 4>` of a quantized format where it
+ * has one (`q8_0`, `q4_k`, `q6_k`): `block_dot` for up to 4 tokens whose `x` rows are `p.k`
+ * apart, each weight decoded once for all of them, each token's sum added in `block_dot`'s
+ * order. Expects what `block_dot` does, and `p.k`.
+ *
+ * @param format the quantized format
+ * @returns WGSL source, or undefined for a format without one
+ *
+ * @example
+ * ```ts
+ * import { quantBlockDotTile } from "./quant_access.ts";
+ * if (!quantBlockDotTile("q8_0")?.includes("fn block_dot_tile") || quantBlockDotTile("q5_0")) throw new Error();
+ * ```
+ */
+export function quantBlockDotTile(format: QuantType): string | undefined {
+  return BLOCK_DOT_TILE[format];
+}
+
+/**
  * WGSL function `block_dot(blk, xo) -> f32` of a quantized format: block `blk` of the bound
  * chunk `w` times `x[xo .. xo + block size]` (`x: array<f32>`, declared by the kernel). Needs
  * {@linkcode quantAccess} in the same module.

@@ -2,7 +2,7 @@
  * Kernel `rope`: rotary position embedding in place, rotate-half layout: in each head, pair
  * `(x[i], x[i + d/2])` is rotated by the angle of the token's position.
  *
- * Shapes: `x`: rows of `[heads, d] f32`; row of token `t` is `(x_pos ? pos0 : 0) + t` (the
+ * Shapes: `x`: rows of `[heads, d] f32`; row of token `t` is `(x_pos ? pos0 : row0) + t` (the
  * key cache is addressed by position, the query buffer by token). `table: [context, d/2]
  * vec2<f32>` of (cos, sin), computed once at load in double precision.
  * Dispatch `(ceil(heads · d/2 / 64), n)`.
@@ -54,7 +54,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let h = g.x / half;
   let i = g.x % half;
   let pos = step.pos0 + t;
-  let row = select(0u, step.pos0, p.x_pos == 1u) + t;
+  let row = select(step.row0, step.pos0, p.x_pos == 1u) + t;
   let base = (row * p.heads + h) * p.head_dim;
   let cs = table[pos * half + i];
   let a = x[base + i];

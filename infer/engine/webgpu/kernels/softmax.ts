@@ -1,5 +1,5 @@
 /**
- * Kernel `softmax`: each attention row `s[h, t, 0 ..= pos0 + t]` becomes probabilities, in
+ * Kernel `softmax`: each attention row `s[h, row0 + t, 0 ..= pos0 + t]` becomes probabilities, in
  * place (max subtracted first).
  *
  * Shapes: `s: [heads, batch, context] f32`. Dispatch `(heads, n)`, a workgroup of 64 per row.
@@ -47,7 +47,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let h = wg.x;
   let t = wg.y;
   let len = step.pos0 + t + 1u;
-  let base = (h * p.batch + t) * p.context;
+  let base = (h * p.batch + step.row0 + t) * p.context;
   var m = -3.402823e38;
   for (var j = l; j < len; j += 64u) { m = max(m, s[base + j]); }
   part[l] = m;
