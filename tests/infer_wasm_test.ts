@@ -6,7 +6,7 @@
  * logits, relative to their scale.
  */
 
-import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { CpuEngine, generate, loadModel, loadWasmEngine, WasmEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { kernelsModule, KernelThreads, WasmMemory } from "../infer/engine/wasm/mod.ts";
@@ -20,6 +20,7 @@ import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { INT8_DOT_FORMATS, int8Activations, int8DotRow } from "../infer/formats/int8_dot.ts";
 import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
 import { relDiff, tempDir } from "./_shared.ts";
+import { checkBatchedSteps } from "./_batch_steps.ts";
 
 /**
  * Per position, |Δ| relative to the oracle's largest |logit| there: sorted, so the median and the
@@ -522,29 +523,7 @@ Deno.test("wasm engine: forwardBatch gives each session its own step's logits bi
         // A chunk of 4: five sessions' decode rows take two passes.
         const engine = await WasmEngine.create(model, { ...o, chunk: 4 });
         try {
-          const alone = lengths.map(() => engine.createSession());
-          const batched = lengths.map(() => engine.createSession());
-          for (const [i, n] of lengths.entries()) {
-            await alone[i].forward(PROMPT.slice(0, n));
-            await batched[i].forward(PROMPT.slice(0, n));
-          }
-          const next = lengths.map((_, i) => (i * 37 + 3) % 320);
-          for (let step = 0; step < 3; step++) {
-            // Every session but one on the second step (a session may sit a step out).
-            const who = lengths.map((_, i) => i).filter((i) => step !== 1 || i !== 2);
-            const got = await engine.forwardBatch(who.map((i) => ({ session: batched[i], token: next[i] })));
-            equal(got.length, who.length);
-            for (const [j, i] of who.entries()) {
-              const want = await alone[i].forward([next[i]]);
-              ok(got[j].every((v, k) => v === want[k]), `${JSON.stringify(o)}, step ${step}, session ${i}`);
-              next[i] = (next[i] * 7 + 11) % 320;
-            }
-            deepEqual(batched.map((s) => s.tokens), alone.map((s) => s.tokens));
-          }
-          await rejects(
-            engine.forwardBatch([{ session: batched[0], token: 1 }, { session: batched[0], token: 2 }]),
-            RangeError,
-          );
+          await checkBatchedSteps(engine, PROMPT, lengths, 320);
         } finally {
           engine.dispose();
         }

@@ -6,12 +6,13 @@
  * finds (in CI: the software adapter); skipped only where there is none.
  */
 
-import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { CpuEngine, generate, type LoadedModel, loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { int8DotAvailable } from "../infer/engine/webgpu/kernels/int8_dot.ts";
 import { relDiff, skipNotice, tempDir } from "./_shared.ts";
+import { checkBatchedSteps } from "./_batch_steps.ts";
 
 const HAVE_GPU = await webGpuAvailable();
 if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU engine tests", "no WebGPU adapter on this machine");
@@ -511,36 +512,12 @@ Deno.test({
           });
           const engine = await WebGpuEngine.create(model, { contextSize: 32, matmul, ...c.options });
           try {
-            const alone = lengths.map(() => engine.createSession());
-            const batched = lengths.map(() => engine.createSession());
-            for (const [i, n] of lengths.entries()) {
-              await alone[i].forward(PROMPT.slice(0, n));
-              await batched[i].forward(PROMPT.slice(0, n));
-            }
-            const next = lengths.map((_, i) => (i * 37 + 3) % 320);
-            for (let step = 0; step < 3; step++) {
-              // Every session but one on the second step (a session may sit a step out).
-              const who = lengths.map((_, i) => i).filter((i) => step !== 1 || i !== 2);
+            await checkBatchedSteps(engine, PROMPT, lengths, 320, async (step) => {
               const submits = engine.submits;
-              const got = await engine.forwardBatch(who.map((i) => ({ session: batched[i], token: next[i] })));
+              const got = await step();
               equal(engine.submits, submits + 1, "one submit");
-              equal(got.length, who.length);
-              for (const [j, i] of who.entries()) {
-                const want = await alone[i].forward([next[i]]);
-                ok(got[j].every((v, k) => v === want[k]), `step ${step}, session ${i}`);
-                next[i] = (next[i] * 7 + 11) % 320;
-              }
-              deepEqual(batched.map((s) => s.tokens), alone.map((s) => s.tokens));
-            }
-            // A session stepped alone after batched steps goes on from the cache they wrote.
-            const want = await alone[1].forwardAll([5, 6]);
-            const got = await batched[1].forwardAll([5, 6]);
-            ok(got.every((row, r) => row.every((v, k) => v === want[r][k])), "prefill after batched steps");
-            deepEqual(await engine.forwardBatch([]), []);
-            await rejects(
-              engine.forwardBatch([{ session: batched[0], token: 1 }, { session: batched[0], token: 2 }]),
-              RangeError,
-            );
+              return got;
+            });
           } finally {
             engine.dispose();
           }
