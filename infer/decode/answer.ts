@@ -152,9 +152,9 @@ export async function decodeAnswer(
  * A {@linkcode JsonConstraint} as an answer constraint: it masks logits (greedy: the best
  * allowed token only; sampling: every allowed token keeps its logit), or gives the allowed
  * tokens as a bitset for an engine's masked argmax (the same greedy choice: the allowed token of
- * the highest logit, the lowest id on ties), and a cut-off answer is
- * its bytes and the closing bytes decoded once (the tokens may end inside a character, which
- * the closing finishes; a stop text cuts the answer before the tokens' end).
+ * the highest logit, the lowest id on ties), and a cut-off answer is its bytes and the closing
+ * bytes decoded once (the tokens may end inside a character, which the closing finishes; a stop
+ * text cuts the answer before the tokens' end).
  *
  * @param constraint the constraint (it takes each chosen token)
  * @param tokenBytes the bytes of tokens (what a constrained answer is, whatever the decoder adds)

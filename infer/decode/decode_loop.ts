@@ -1,9 +1,9 @@
 /**
  * The one generation loop: feed tokens to a model step, choose the next token (the engine's
  * own choice, possibly among the tokens a mask allows, or a choice here from its logits, masked
- * by a hook), and stop on a stop id, a
- * stop text, the token limit, the context's end or a callback. Every engine runs it: our
- * sessions ({@linkcode sessionStart}) and llama.cpp (whose step samples by itself).
+ * by a hook), and stop on a stop id, a stop text, the token limit, the context's end or a
+ * callback. Every engine runs it: our sessions ({@linkcode sessionStart}) and llama.cpp (whose
+ * step samples by itself).
  *
  * @module
  */
