@@ -28,6 +28,14 @@ export const USAGE = {
  *   const owned = new GpuBuffers(device);
  *   const b = owned.f32(new Float32Array([1, 2, 3]), USAGE.STORAGE);
  *   if (b.size !== 12) throw new Error();
+ *   const early = owned.create(64, USAGE.STORAGE);
+ *   owned.release(early); // freed now, and not again below
+ *   try {
+ *     owned.release(early);
+ *     throw new Error("released twice");
+ *   } catch (e) {
+ *     if (!(e instanceof RangeError)) throw e;
+ *   }
  *   owned.destroy();
  *   device.destroy();
  * }
@@ -90,6 +98,20 @@ export class GpuBuffers {
   destroy(): void {
     for (const b of this.#owned) b.destroy();
     this.#owned.length = 0;
+  }
+
+  /**
+   * Free one buffer now (it is then not destroyed again with the rest: destroying a buffer
+   * twice is not left to the runtime).
+   *
+   * @param b a buffer made here
+   * @throws {RangeError} for a buffer not made here, or already released
+   */
+  release(b: GPUBuffer): void {
+    const i = this.#owned.indexOf(b);
+    if (i < 0) throw new RangeError("a buffer not held here");
+    this.#owned.splice(i, 1);
+    b.destroy();
   }
 
   #own(b: GPUBuffer): GPUBuffer {

@@ -419,8 +419,10 @@ export class WebGpuEngine implements Engine {
       );
       const had = this.#batchBuffers;
       if (!had || had.sessions < parts.length) {
-        had?.stage.destroy();
-        had?.readback.destroy();
+        if (had) {
+          this.#ctx.buffers.release(had.stage);
+          this.#ctx.buffers.release(had.readback);
+        }
         const sessions = Math.max(parts.length, 2 * (had?.sessions ?? 0));
         const passes = Math.ceil(sessions / this.maxBatch);
         this.#batchBuffers = {
