@@ -82,20 +82,15 @@ export interface LoadedEngine {
  */
 export async function loadEngine(options: StartGeneratorOptions): Promise<LoadedEngine> {
   const tokenizer = options.tokenizer ?? await loadModelTokenizer(options.model);
-  const { engine, lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot } = options;
-  return {
-    engine: await openEngine(options.model, {
-      engine,
-      lora,
-      quantize,
-      kvCache,
-      contextSize,
-      onProgress,
-      threads,
-      int8Dot,
-    }),
-    tokenizer,
-  };
+  return { engine: await openEngine(options.model, { engine: options.engine, ...modelOptions(options) }), tokenizer };
+}
+
+/** The options that load a model on an engine, in the engine's thread or in a worker alike. */
+function modelOptions(
+  o: StartGeneratorOptions,
+): Pick<StartGeneratorOptions, "lora" | "quantize" | "kvCache" | "contextSize" | "onProgress" | "threads" | "int8Dot"> {
+  const { lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot } = o;
+  return { lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot };
 }
 
 /**
@@ -124,18 +119,7 @@ export async function loadEngine(options: StartGeneratorOptions): Promise<Loaded
  */
 export async function startGenerator(options: StartGeneratorOptions): Promise<LocalGenerator | WorkerGenerator> {
   if (options.worker && options.engine === "cpu") {
-    const { model, lora, quantize, kvCache, contextSize, onProgress, threads, int8Dot, batch } = options;
-    return await WorkerGenerator.start({
-      model,
-      lora,
-      quantize,
-      kvCache,
-      contextSize,
-      onProgress,
-      threads,
-      int8Dot,
-      batch,
-    });
+    return await WorkerGenerator.start({ model: options.model, batch: options.batch, ...modelOptions(options) });
   }
   const { engine, tokenizer } = await loadEngine(options);
   return new LocalGenerator(engine, tokenizer, { batch: options.batch });
