@@ -16,8 +16,13 @@ async function items(content: string | Uint8Array, chunkSize?: number): Promise<
   const path = `${tmp.dir}/in.jsonl`;
   if (typeof content === "string") await Deno.writeTextFile(path, content);
   else await Deno.writeFile(path, content);
-  const out: Array<[number, string]> = [];
-  for await (const it of readJsonItems(path, { chunkSize })) out.push([it.line, it.text]);
+  const read = async (blocking: boolean) => {
+    const out: Array<[number, string]> = [];
+    for await (const it of readJsonItems(path, { chunkSize, blocking })) out.push([it.line, it.text]);
+    return out;
+  };
+  const out = await read(false);
+  deepEqual(await read(true), out, "blocking reads give the same items");
   return out;
 }
 
