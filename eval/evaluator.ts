@@ -759,7 +759,7 @@ class HashSet52 {
   has(h: number): boolean {
     if (h === 0) return this.#hasZero;
     const slots = this.#slots, mask = slots.length - 1;
-    for (let i = h % slots.length;; i = (i + 1) & mask) {
+    for (let i = slotOf(h, mask);; i = (i + 1) & mask) {
       const v = slots[i];
       if (v === h) return true;
       if (v === 0) return false;
@@ -780,12 +780,17 @@ class HashSet52 {
 
   static #insert(slots: Float64Array, h: number): boolean {
     const mask = slots.length - 1;
-    for (let i = h % slots.length;; i = (i + 1) & mask) {
+    for (let i = slotOf(h, mask);; i = (i + 1) & mask) {
       const v = slots[i];
       if (v === h) return false;
       if (v === 0) return void (slots[i] = h), true;
     }
   }
+}
+
+/** A hash's first slot: its low 32 bits (an integer truncation, where `%` of a double is a division). */
+function slotOf(h: number, mask: number): number {
+  return (h >>> 0) & mask;
 }
 
 /** A 52-bit hash of a record key (two 32-bit FNV-1a variants), exact as a JS number. */
