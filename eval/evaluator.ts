@@ -674,16 +674,19 @@ export class Evaluator {
         c.pred += pred;
       }
     };
+    // The scope's counts looked up once per record, not once per tuple (a keyed load by `match`).
+    const strict = scope.strict[match]!;
+    const loose = lenient ? scope.lenient![match]! : undefined;
     bag.forEachCount((label, gold, pred, predLenient) => {
       let lr = labels.get(label);
       if (lr === undefined) {
         lr = { label, match, strict: zero(), lenient: lenient ? zero() : undefined };
         labels.set(label, lr);
       }
-      into(scope.strict[match]!, gold, pred);
+      into(strict, gold, pred);
       into(lr.strict, gold, pred);
-      if (lenient) {
-        into(scope.lenient![match]!, gold, predLenient);
+      if (loose !== undefined) {
+        into(loose, gold, predLenient);
         into(lr.lenient!, gold, predLenient);
       }
     });
