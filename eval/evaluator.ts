@@ -206,8 +206,6 @@ export interface TaskFit {
 }
 
 interface Group {
-  /** `keyHash` of its source and id (with `foldFinishedRecords`). */
-  hash: number;
   category: string;
   health: OutputHealth;
   /** The task's single match, or events. */
@@ -389,17 +387,18 @@ export class Evaluator {
         // entry per record made every young-generation collection copy the records around it.
         group = key === this.#lastKey ? this.#lastGroup! : undefined;
         if (group === undefined) {
-          const hash = keyHash(key);
           // The previous record is complete (unless the file comes back to it: then start over).
-          if (this.#folded.has(hash)) throw new RecordRevisitedError(line);
+          // The open record's hash is in the set already, from its first line, so one probe
+          // both checks and records the new one.
+          if (!this.#folded.addNew(keyHash(key))) throw new RecordRevisitedError(line);
           this.#foldLast();
-          group = this.#newGroup(record, source, line, hash);
+          group = this.#newGroup(record, source, line);
           this.#lastKey = key;
         }
       } else {
         group = this.#groups.get(key);
         if (group === undefined) {
-          group = this.#newGroup(record, source, line, 0);
+          group = this.#newGroup(record, source, line);
           this.#groups.set(key, group);
         }
       }
@@ -468,12 +467,11 @@ export class Evaluator {
     this.#addPredictions(group, tuples, lenientOnly);
   }
 
-  /** When folding, score the open record and remember its hash. */
+  /** When folding, score the open record (its hash is remembered already). */
   #foldLast(): void {
     const group = this.#lastGroup;
     if (!this.#fold || group === undefined) return;
     this.#score(group);
-    this.#folded.add(group.hash);
     this.#lastGroup = undefined;
     this.#lastId = this.#lastSource = this.#lastKey = undefined;
   }
@@ -507,7 +505,7 @@ export class Evaluator {
     return true;
   }
 
-  #newGroup(record: JsonObject, source: string, line: number, hash: number): Group {
+  #newGroup(record: JsonObject, source: string, line: number): Group {
     const where = { file: this.#file, line };
     const labelText = record instanceof Map ? record.get("label") : record.label;
     if (typeof labelText !== "string") {
@@ -553,7 +551,6 @@ export class Evaluator {
       category = v;
     }
     const group: Group = {
-      hash,
       category,
       health: this.#healthOf(category),
       main: new TupleBag(this.#mainArity),
@@ -759,20 +756,13 @@ class HashSet52 {
   #size = 0;
   #hasZero = false;
 
-  has(h: number): boolean {
-    if (h === 0) return this.#hasZero;
-    const slots = this.#slots, mask = slots.length - 1;
-    for (let i = slotOf(h, mask);; i = (i + 1) & mask) {
-      const v = slots[i];
-      if (v === h) return true;
-      if (v === 0) return false;
-    }
-  }
-
-  add(h: number): void {
-    if (h === 0) return void (this.#hasZero = true);
+  /** Add a hash; false when it was there already. */
+  addNew(h: number): boolean {
+    if (h === 0) return this.#hasZero ? false : (this.#hasZero = true);
     if ((this.#size + 1) * 2 > this.#slots.length) this.#grow();
-    if (HashSet52.#insert(this.#slots, h)) this.#size++;
+    if (!HashSet52.#insert(this.#slots, h)) return false;
+    this.#size++;
+    return true;
   }
 
   #grow(): void {
