@@ -272,9 +272,10 @@ export class Evaluator {
   readonly #folded = new HashSet52();
   /** Scores by category and by label, filled as records are scored. */
   readonly #scopes = new Map<string, ScopeReport>();
+  #lastScope: ScopeReport | undefined = undefined;
   /** Per-label counts of the main match and of the argument match, by label. */
-  readonly #mainLabels = new Map<string, LabelReport>();
-  readonly #argLabels = new Map<string, LabelReport>();
+  readonly #mainLabels = new LabelTable();
+  readonly #argLabels = new LabelTable();
 
   /**
    * Start an evaluation.
@@ -632,7 +633,7 @@ export class Evaluator {
       lines: this.#lines,
       total,
       categories,
-      labels: [...this.#mainLabels.values(), ...this.#argLabels.values()].sort((a, b) =>
+      labels: [...this.#mainLabels.reports(), ...this.#argLabels.reports()].sort((a, b) =>
         a.match === b.match ? compareCodePoints(a.label, b.label) : a.match === "main" ? -1 : 1
       ),
       fit: this.#fit,
@@ -641,7 +642,10 @@ export class Evaluator {
 
   /** Add a complete record's matches to its category's and its labels' counts. */
   #score(group: Group): void {
-    let scope = this.#scopes.get(group.category);
+    // Records of one category usually come together: the last scope is checked before the map.
+    let scope = this.#lastScope !== undefined && this.#lastScope.name === group.category
+      ? this.#lastScope
+      : this.#scopes.get(group.category);
     if (scope === undefined) {
       scope = {
         name: group.category,
@@ -652,12 +656,13 @@ export class Evaluator {
       };
       this.#scopes.set(group.category, scope);
     }
+    this.#lastScope = scope;
     scope.groups++;
     this.#countBag(group.main, "main", scope, this.#mainLabels);
     if (group.args) this.#countBag(group.args, "arguments", scope, this.#argLabels);
   }
 
-  #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: Map<string, LabelReport>): void {
+  #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: LabelTable): void {
     const lenient = this.#lenient;
     const set = this.#mode === "set";
     const into = (c: MatchCounts, gold: number, pred: number) => {
@@ -675,11 +680,7 @@ export class Evaluator {
     const strict = scope.strict[match]!;
     const loose = lenient ? scope.lenient![match]! : undefined;
     bag.forEachCount((label, gold, pred, predLenient) => {
-      let lr = labels.get(label);
-      if (lr === undefined) {
-        lr = { label, match, strict: zero(), lenient: lenient ? zero() : undefined };
-        labels.set(label, lr);
-      }
+      const lr = labels.get(label, match, lenient);
       into(strict, gold, pred);
       into(lr.strict, gold, pred);
       if (loose !== undefined) {
@@ -746,6 +747,39 @@ export async function evaluateFile(
     throw e;
   }
 }
+
+/**
+ * The per-label reports of one match, by label. Each record brings its labels as new strings,
+ * which a `Map` hashes afresh every time; a few recently used labels are kept in slots picked by
+ * length and last character and compared with `===` first.
+ */
+class LabelTable {
+  readonly #reports = new Map<string, LabelReport>();
+  readonly #recentLabels: (string | undefined)[] = new Array(LABEL_SLOTS).fill(undefined);
+  readonly #recentReports: (LabelReport | undefined)[] = new Array(LABEL_SLOTS).fill(undefined);
+
+  /** The report of a label, created (with zero counts) on first sight. */
+  get(label: string, match: "main" | "arguments", lenient: boolean): LabelReport {
+    const n = label.length;
+    const slot = (n * 7 + (n > 0 ? label.charCodeAt(n - 1) : 0)) & (LABEL_SLOTS - 1);
+    if (this.#recentLabels[slot] === label) return this.#recentReports[slot]!;
+    let lr = this.#reports.get(label);
+    if (lr === undefined) {
+      lr = { label, match, strict: zero(), lenient: lenient ? zero() : undefined };
+      this.#reports.set(label, lr);
+    }
+    this.#recentLabels[slot] = label;
+    this.#recentReports[slot] = lr;
+    return lr;
+  }
+
+  /** The reports, in first-seen order. */
+  reports(): IterableIterator<LabelReport> {
+    return this.#reports.values();
+  }
+}
+
+const LABEL_SLOTS = 64;
 
 /**
  * A set of 52-bit hashes (as JS numbers) in one open-addressing table: 16 bytes per hash at most,
