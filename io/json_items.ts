@@ -24,11 +24,11 @@ export interface ReadJsonItemsOptions {
   /** Name used in error messages (default: the path). */
   displayName?: string;
   /**
-   * Read with blocking calls (default false). An asynchronous read of a cached file waits for a
-   * hand-off to an I/O thread and back, each time; a consumer with nothing else to do meanwhile
-   * (a command-line run) is faster reading in place.
+   * Most bytes decoded into one block of text (default: no limit, all the lines a read
+   * completes). Blocks end at line ends (a longer line is one block); blocks smaller than reads
+   * keep each block's text young (below V8's large-object size) while reads stay few.
    */
-  blocking?: boolean;
+  decodeSize?: number;
 }
 
 /**
@@ -86,7 +86,9 @@ export async function* readJsonItemBatches(
   const name = options.displayName ?? path;
   const file = await openForReading(path, name);
   try {
-    const chunks = readUtf8Blocks(file, options.chunkSize ?? 1 << 18, name, options.blocking ?? false);
+    const chunkSize = options.chunkSize ?? 1 << 18;
+    const decodeSize = options.decodeSize ?? Infinity;
+    const chunks = readUtf8Blocks(file, chunkSize, decodeSize, name);
     const first = await chunks.next();
     if (first.done) return;
     let { text, startLine, bytesRead } = first.value;
@@ -160,20 +162,19 @@ interface Block {
 async function* readUtf8Blocks(
   file: Deno.FsFile,
   chunkSize: number,
+  decodeSize: number,
   name: string,
-  blocking: boolean,
 ): AsyncGenerator<Block> {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let carry: Uint8Array[] = [];
   let carryBytes = 0;
   let line = 1;
   let bytesRead = 0;
-  // Two buffers: the next read runs while the consumer works on this block's lines (a blocking
-  // read is done at once, but takes the same path).
+  // Two buffers: the next read runs while the consumer works on this block's lines.
   const bufs = [new Uint8Array(chunkSize), new Uint8Array(chunkSize)];
   let which = 0;
   const readInto = (buf: Uint8Array): Promise<number | null> => {
-    const read = blocking ? readNow(file, buf) : file.read(buf);
+    const read = file.read(buf);
     // A consumer that stops early closes the file under a read still running: that read's error
     // is moot (an awaited read still throws).
     read.catch(() => {});
@@ -199,23 +200,31 @@ async function* readUtf8Blocks(
     const bytes = join(carry, carryBytes, chunk.subarray(0, cut + 1));
     carry = cut + 1 < n ? [chunk.slice(cut + 1)] : [];
     carryBytes = n - cut - 1;
-    const text = decode(decoder, bytes, line, name);
-    pending = readInto(bufs[which]); // `buf` is decoded (and its tail copied): the other one is free
-    yield { text, startLine: line, bytesRead };
-    line += countNewlines(text);
+    // The next read goes into the other buffer; `buf` (its tail copied) is decoded meanwhile.
+    pending = readInto(bufs[which]);
+    for (let start = 0; start < bytes.length;) {
+      const end = pieceEnd(bytes, start, decodeSize);
+      const text = decode(decoder, bytes.subarray(start, end), line, name);
+      yield { text, startLine: line, bytesRead };
+      line += countNewlines(text);
+      start = end;
+    }
   }
   if (carryBytes > 0) {
     yield { text: decode(decoder, join(carry, carryBytes, new Uint8Array(0)), line, name), startLine: line, bytesRead };
   }
 }
 
-/** A blocking read, as a settled promise. */
-function readNow(file: Deno.FsFile, buf: Uint8Array): Promise<number | null> {
-  try {
-    return Promise.resolve(file.readSync(buf));
-  } catch (e) {
-    return Promise.reject(e);
-  }
+/**
+ * Where the block of `bytes` (whole lines) starting at `start` ends: after the last line end
+ * within `size` bytes, or, for a longer line, after that line's end.
+ */
+function pieceEnd(bytes: Uint8Array, start: number, size: number): number {
+  if (bytes.length - start <= size) return bytes.length;
+  const last = bytes.lastIndexOf(10, start + size - 1);
+  if (last >= start) return last + 1;
+  const next = bytes.indexOf(10, start + size);
+  return next < 0 ? bytes.length : next + 1;
 }
 
 /** Replaces invalid UTF-8 with U+FFFD instead of throwing: about twice as fast as the fatal decoder here. */
