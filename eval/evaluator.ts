@@ -206,8 +206,6 @@ export interface TaskFit {
 }
 
 interface Group {
-  /** `keyHash` of its source and id (with `foldFinishedRecords`). */
-  hash: number;
   category: string;
   health: OutputHealth;
   /** The task's single match, or events. */
@@ -274,9 +272,10 @@ export class Evaluator {
   readonly #folded = new HashSet52();
   /** Scores by category and by label, filled as records are scored. */
   readonly #scopes = new Map<string, ScopeReport>();
+  #lastScope: ScopeReport | undefined = undefined;
   /** Per-label counts of the main match and of the argument match, by label. */
-  readonly #mainLabels = new Map<string, LabelReport>();
-  readonly #argLabels = new Map<string, LabelReport>();
+  readonly #mainLabels = new LabelTable();
+  readonly #argLabels = new LabelTable();
 
   /**
    * Start an evaluation.
@@ -389,17 +388,18 @@ export class Evaluator {
         // entry per record made every young-generation collection copy the records around it.
         group = key === this.#lastKey ? this.#lastGroup! : undefined;
         if (group === undefined) {
-          const hash = keyHash(key);
           // The previous record is complete (unless the file comes back to it: then start over).
-          if (this.#folded.has(hash)) throw new RecordRevisitedError(line);
+          // The open record's hash is in the set already, from its first line, so one probe
+          // both checks and records the new one.
+          if (!this.#folded.addNew(keyHash(key))) throw new RecordRevisitedError(line);
           this.#foldLast();
-          group = this.#newGroup(record, source, line, hash);
+          group = this.#newGroup(record, source, line);
           this.#lastKey = key;
         }
       } else {
         group = this.#groups.get(key);
         if (group === undefined) {
-          group = this.#newGroup(record, source, line, 0);
+          group = this.#newGroup(record, source, line);
           this.#groups.set(key, group);
         }
       }
@@ -468,12 +468,11 @@ export class Evaluator {
     this.#addPredictions(group, tuples, lenientOnly);
   }
 
-  /** When folding, score the open record and remember its hash. */
+  /** When folding, score the open record (its hash is remembered already). */
   #foldLast(): void {
     const group = this.#lastGroup;
     if (!this.#fold || group === undefined) return;
     this.#score(group);
-    this.#folded.add(group.hash);
     this.#lastGroup = undefined;
     this.#lastId = this.#lastSource = this.#lastKey = undefined;
   }
@@ -507,7 +506,7 @@ export class Evaluator {
     return true;
   }
 
-  #newGroup(record: JsonObject, source: string, line: number, hash: number): Group {
+  #newGroup(record: JsonObject, source: string, line: number): Group {
     const where = { file: this.#file, line };
     const labelText = record instanceof Map ? record.get("label") : record.label;
     if (typeof labelText !== "string") {
@@ -553,7 +552,6 @@ export class Evaluator {
       category = v;
     }
     const group: Group = {
-      hash,
       category,
       health: this.#healthOf(category),
       main: new TupleBag(this.#mainArity),
@@ -635,7 +633,7 @@ export class Evaluator {
       lines: this.#lines,
       total,
       categories,
-      labels: [...this.#mainLabels.values(), ...this.#argLabels.values()].sort((a, b) =>
+      labels: [...this.#mainLabels.reports(), ...this.#argLabels.reports()].sort((a, b) =>
         a.match === b.match ? compareCodePoints(a.label, b.label) : a.match === "main" ? -1 : 1
       ),
       fit: this.#fit,
@@ -644,7 +642,10 @@ export class Evaluator {
 
   /** Add a complete record's matches to its category's and its labels' counts. */
   #score(group: Group): void {
-    let scope = this.#scopes.get(group.category);
+    // Records of one category usually come together: the last scope is checked before the map.
+    let scope = this.#lastScope !== undefined && this.#lastScope.name === group.category
+      ? this.#lastScope
+      : this.#scopes.get(group.category);
     if (scope === undefined) {
       scope = {
         name: group.category,
@@ -655,12 +656,13 @@ export class Evaluator {
       };
       this.#scopes.set(group.category, scope);
     }
+    this.#lastScope = scope;
     scope.groups++;
     this.#countBag(group.main, "main", scope, this.#mainLabels);
     if (group.args) this.#countBag(group.args, "arguments", scope, this.#argLabels);
   }
 
-  #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: Map<string, LabelReport>): void {
+  #countBag(bag: TupleBag, match: "main" | "arguments", scope: ScopeReport, labels: LabelTable): void {
     const lenient = this.#lenient;
     const set = this.#mode === "set";
     const into = (c: MatchCounts, gold: number, pred: number) => {
@@ -674,16 +676,15 @@ export class Evaluator {
         c.pred += pred;
       }
     };
+    // The scope's counts looked up once per record, not once per tuple (a keyed load by `match`).
+    const strict = scope.strict[match]!;
+    const loose = lenient ? scope.lenient![match]! : undefined;
     bag.forEachCount((label, gold, pred, predLenient) => {
-      let lr = labels.get(label);
-      if (lr === undefined) {
-        lr = { label, match, strict: zero(), lenient: lenient ? zero() : undefined };
-        labels.set(label, lr);
-      }
-      into(scope.strict[match]!, gold, pred);
+      const lr = labels.get(label, match, lenient);
+      into(strict, gold, pred);
       into(lr.strict, gold, pred);
-      if (lenient) {
-        into(scope.lenient![match]!, gold, predLenient);
+      if (loose !== undefined) {
+        into(loose, gold, predLenient);
         into(lr.lenient!, gold, predLenient);
       }
     });
@@ -726,9 +727,12 @@ export async function evaluateFile(
   const file = options.file ?? path;
   const run = async (foldFinishedRecords: boolean) => {
     const evaluator = new Evaluator({ ...options, file, foldFinishedRecords });
-    // 64 KiB reads: a block's text stays below V8's large-object size, so it dies young instead of
-    // piling up until a full collection (peak memory 85 instead of 200 MiB on zh NER).
-    for await (const batch of readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 16 })) {
+    // Text decoded 64 KiB at a time: a block's text stays below V8's large-object size, so it
+    // dies young instead of piling up until a full collection (peak memory 85 instead of 200 MiB
+    // on zh NER). Read 256 KiB at a time: each read costs a trip through the event loop, which
+    // with 64 KiB reads left the run idle a tenth of its time.
+    const blocks = readJsonItemBatches(path, { displayName: file, chunkSize: 1 << 18, decodeSize: 1 << 16 });
+    for await (const batch of blocks) {
       for (const item of batch) evaluator.addLine(item.text, item.line);
       onProgress?.(evaluator.lines, batch[batch.length - 1].bytesRead);
     }
@@ -745,6 +749,39 @@ export async function evaluateFile(
 }
 
 /**
+ * The per-label reports of one match, by label. Each record brings its labels as new strings,
+ * which a `Map` hashes afresh every time; a few recently used labels are kept in slots picked by
+ * length and last character and compared with `===` first.
+ */
+class LabelTable {
+  readonly #reports = new Map<string, LabelReport>();
+  readonly #recentLabels: (string | undefined)[] = new Array(LABEL_SLOTS).fill(undefined);
+  readonly #recentReports: (LabelReport | undefined)[] = new Array(LABEL_SLOTS).fill(undefined);
+
+  /** The report of a label, created (with zero counts) on first sight. */
+  get(label: string, match: "main" | "arguments", lenient: boolean): LabelReport {
+    const n = label.length;
+    const slot = (n * 7 + (n > 0 ? label.charCodeAt(n - 1) : 0)) & (LABEL_SLOTS - 1);
+    if (this.#recentLabels[slot] === label) return this.#recentReports[slot]!;
+    let lr = this.#reports.get(label);
+    if (lr === undefined) {
+      lr = { label, match, strict: zero(), lenient: lenient ? zero() : undefined };
+      this.#reports.set(label, lr);
+    }
+    this.#recentLabels[slot] = label;
+    this.#recentReports[slot] = lr;
+    return lr;
+  }
+
+  /** The reports, in first-seen order. */
+  reports(): IterableIterator<LabelReport> {
+    return this.#reports.values();
+  }
+}
+
+const LABEL_SLOTS = 64;
+
+/**
  * A set of 52-bit hashes (as JS numbers) in one open-addressing table: 16 bytes per hash at most,
  * a third of what a `Set<number>` of such numbers takes. 0 marks an empty slot (0 is stored apart).
  */
@@ -753,20 +790,13 @@ class HashSet52 {
   #size = 0;
   #hasZero = false;
 
-  has(h: number): boolean {
-    if (h === 0) return this.#hasZero;
-    const slots = this.#slots, mask = slots.length - 1;
-    for (let i = h % slots.length;; i = (i + 1) & mask) {
-      const v = slots[i];
-      if (v === h) return true;
-      if (v === 0) return false;
-    }
-  }
-
-  add(h: number): void {
-    if (h === 0) return void (this.#hasZero = true);
+  /** Add a hash; false when it was there already. */
+  addNew(h: number): boolean {
+    if (h === 0) return this.#hasZero ? false : (this.#hasZero = true);
     if ((this.#size + 1) * 2 > this.#slots.length) this.#grow();
-    if (HashSet52.#insert(this.#slots, h)) this.#size++;
+    if (!HashSet52.#insert(this.#slots, h)) return false;
+    this.#size++;
+    return true;
   }
 
   #grow(): void {
@@ -777,12 +807,17 @@ class HashSet52 {
 
   static #insert(slots: Float64Array, h: number): boolean {
     const mask = slots.length - 1;
-    for (let i = h % slots.length;; i = (i + 1) & mask) {
+    for (let i = slotOf(h, mask);; i = (i + 1) & mask) {
       const v = slots[i];
       if (v === h) return false;
       if (v === 0) return void (slots[i] = h), true;
     }
   }
+}
+
+/** A hash's first slot: its low 32 bits (an integer truncation, where `%` of a double is a division). */
+function slotOf(h: number, mask: number): number {
+  return (h >>> 0) & mask;
 }
 
 /** A 52-bit hash of a record key (two 32-bit FNV-1a variants), exact as a JS number. */

@@ -87,8 +87,11 @@ export class TupleBag {
     if (tuple.length !== this.#arity) {
       throw new RangeError(`tuple of ${tuple.length} members in a bag of ${this.#arity}`);
     }
-    let at = this.#find(tuple);
-    if (at < 0) at = this.#insert(tuple, labelIndex);
+    // Whether the tuple is all strings, and its key otherwise, are worked out once for both the
+    // search and the insertion.
+    const key = this.#index !== undefined || !allStrings(tuple) ? tupleKey(tuple) : undefined;
+    let at = this.#find(tuple, key);
+    if (at < 0) at = this.#insert(tuple, labelIndex, key);
     const d = this.#data as number[];
     const base = at + this.#arity;
     if (side === "gold") d[base + GOLD]++;
@@ -135,29 +138,27 @@ export class TupleBag {
     return out;
   }
 
-  /** Offset of the tuple's entry, or -1. */
-  #find(tuple: readonly PyJson[]): number {
-    if (this.#index !== undefined) return this.#index.get(tupleKey(tuple)) ?? -1;
+  /** Offset of the tuple's entry, or -1 (`key`: the tuple's key, `undefined` for an all-string tuple outside an index). */
+  #find(tuple: readonly PyJson[], key: string | undefined): number {
+    if (this.#index !== undefined) return this.#index.get(key!) ?? -1;
     const d = this.#data, n = this.#arity, stride = this.#stride;
-    if (allStrings(tuple)) {
+    if (key === undefined) {
+      // Strings equal only strings: an entry whose members match is an all-string one too.
       outer: for (let at = 0; at < d.length; at += stride) {
-        if (d[at + n + KEY] !== undefined) continue; // a tuple with a non-string member never equals an all-string one
         for (let j = 0; j < n; j++) if (d[at + j] !== tuple[j]) continue outer;
         return at;
       }
       return -1;
     }
-    const key = tupleKey(tuple);
     for (let at = 0; at < d.length; at += stride) if (d[at + n + KEY] === key) return at;
     return -1;
   }
 
-  #insert(tuple: readonly PyJson[], labelIndex: number): number {
+  #insert(tuple: readonly PyJson[], labelIndex: number, key: string | undefined): number {
     const d = this.#data;
     const at = d.length;
     const l = tuple[labelIndex];
     for (let j = 0; j < this.#arity; j++) d.push(tuple[j]);
-    const key = this.#index !== undefined || !allStrings(tuple) ? tupleKey(tuple) : undefined;
     d.push(typeof l === "string" ? l : pyDumps(l), key, 0, 0, 0);
     if (this.#index !== undefined) {
       this.#index.set(key!, at);

@@ -23,6 +23,12 @@ export interface ReadJsonItemsOptions {
   chunkSize?: number;
   /** Name used in error messages (default: the path). */
   displayName?: string;
+  /**
+   * Most bytes decoded into one block of text (default: no limit, all the lines a read
+   * completes). Blocks end at line ends (a longer line is one block); blocks smaller than reads
+   * keep each block's text young (below V8's large-object size) while reads stay few.
+   */
+  decodeSize?: number;
 }
 
 /**
@@ -80,7 +86,9 @@ export async function* readJsonItemBatches(
   const name = options.displayName ?? path;
   const file = await openForReading(path, name);
   try {
-    const chunks = readUtf8Blocks(file, options.chunkSize ?? 1 << 18, name);
+    const chunkSize = options.chunkSize ?? 1 << 18;
+    const decodeSize = options.decodeSize ?? Infinity;
+    const chunks = readUtf8Blocks(file, chunkSize, decodeSize, name);
     const first = await chunks.next();
     if (first.done) return;
     let { text, startLine, bytesRead } = first.value;
@@ -147,11 +155,18 @@ interface Block {
 }
 
 /**
- * Decoded blocks of whole lines (each ends with "\n" except possibly the last). A line longer
- * than a read is gathered as a list of reads and joined once when its end arrives, so reading
- * stays linear in the line's length however many reads it spans.
+ * Decoded blocks of whole lines (each ends with "\n" except possibly the last). The line a read
+ * ends in the middle of is copied to the front of the next read's buffer, and the read goes
+ * after it. A line longer than half a read is instead gathered as a list of reads and joined
+ * once when its end arrives, so reading stays linear in the line's length however many reads it
+ * spans.
  */
-async function* readUtf8Blocks(file: Deno.FsFile, chunkSize: number, name: string): AsyncGenerator<Block> {
+async function* readUtf8Blocks(
+  file: Deno.FsFile,
+  chunkSize: number,
+  decodeSize: number,
+  name: string,
+): AsyncGenerator<Block> {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let carry: Uint8Array[] = [];
   let carryBytes = 0;
@@ -160,41 +175,71 @@ async function* readUtf8Blocks(file: Deno.FsFile, chunkSize: number, name: strin
   // Two buffers: the next read runs while the consumer works on this block's lines.
   const bufs = [new Uint8Array(chunkSize), new Uint8Array(chunkSize)];
   let which = 0;
-  const readInto = (buf: Uint8Array): Promise<number | null> => {
-    const read = file.read(buf);
+  /** Bytes at the front of `bufs[which]` held over from the previous read (a line's start). */
+  let held = 0;
+  const readInto = (buf: Uint8Array, offset: number): Promise<number | null> => {
+    const read = file.read(buf.subarray(offset));
     // A consumer that stops early closes the file under a read still running: that read's error
     // is moot (an awaited read still throws).
     read.catch(() => {});
     return read;
   };
-  let pending = readInto(bufs[0]);
+  let pending = readInto(bufs[0], 0);
   for (;;) {
     const n = await pending;
     if (n === null) break;
     const buf = bufs[which];
     which ^= 1;
     bytesRead += n;
-    const chunk = buf.subarray(0, n);
+    const chunk = buf.subarray(0, held + n);
+    held = 0;
     const cut = chunk.lastIndexOf(10);
     if (cut < 0) {
       // Keep this read as it is and read later ones into a fresh buffer: no copy now, one join later.
       carry.push(chunk);
-      carryBytes += n;
+      carryBytes += chunk.length;
       bufs[which ^ 1] = new Uint8Array(chunkSize);
-      pending = readInto(bufs[which]);
+      pending = readInto(bufs[which], 0);
       continue;
     }
     const bytes = join(carry, carryBytes, chunk.subarray(0, cut + 1));
-    carry = cut + 1 < n ? [chunk.slice(cut + 1)] : [];
-    carryBytes = n - cut - 1;
-    const text = decode(decoder, bytes, line, name);
-    pending = readInto(bufs[which]); // `buf` is decoded (and its tail copied): the other one is free
-    yield { text, startLine: line, bytesRead };
-    line += countNewlines(text);
+    carry = [];
+    carryBytes = 0;
+    // The next read goes into the other buffer, after the unfinished line; `buf` is decoded meanwhile.
+    const next = bufs[which];
+    const tail = chunk.subarray(cut + 1);
+    if (tail.length * 2 <= next.length) {
+      next.set(tail);
+      held = tail.length;
+    } else {
+      carry = [tail.slice()];
+      carryBytes = tail.length;
+    }
+    pending = readInto(next, held);
+    for (let start = 0; start < bytes.length;) {
+      const end = pieceEnd(bytes, start, decodeSize);
+      const text = decode(decoder, bytes.subarray(start, end), line, name);
+      yield { text, startLine: line, bytesRead };
+      line += countNewlines(text);
+      start = end;
+    }
   }
-  if (carryBytes > 0) {
-    yield { text: decode(decoder, join(carry, carryBytes, new Uint8Array(0)), line, name), startLine: line, bytesRead };
+  if (carryBytes + held > 0) {
+    const rest = join(carry, carryBytes, bufs[which].subarray(0, held));
+    yield { text: decode(decoder, rest, line, name), startLine: line, bytesRead };
   }
+}
+
+/**
+ * Where the block of `bytes` (whole lines) starting at `start` ends: after the last line end
+ * within `size` bytes, or, for a longer line, after that line's end.
+ */
+function pieceEnd(bytes: Uint8Array, start: number, size: number): number {
+  if (bytes.length - start <= size) return bytes.length;
+  const last = bytes.lastIndexOf(10, start + size - 1);
+  if (last >= start) return last + 1;
+  const next = bytes.indexOf(10, start + size);
+  return next < 0 ? bytes.length : next + 1;
 }
 
 /** Replaces invalid UTF-8 with U+FFFD instead of throwing: about twice as fast as the fatal decoder here. */

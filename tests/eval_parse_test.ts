@@ -7,7 +7,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { parseJsonAsPython, parseOutput } from "../eval/parse_output.ts";
 import { repairJson } from "../eval/lenient_json.ts";
-import { PyNumber } from "../io/py_json.ts";
+import { type PyJson, PyNumber } from "../io/py_json.ts";
 
 const FENCE = "\x60\x60\x60";
 
@@ -61,6 +61,20 @@ Deno.test("parseOutput strict: json.loads semantics", async (t) => {
     const v = parseJsonAsPython('{"a": [12345678901234567891, 12345678901234567892]}') as Map<string, PyNumber[]>;
     equal(v.get("a")![0].repr, "12345678901234567891");
     equal(v.get("a")![1].repr, "12345678901234567892");
+  });
+  await t.step("a long integer is kept exact wherever it stands, with or without text around it", () => {
+    for (let pad = 0; pad < 40; pad++) {
+      for (const digits of ["12345678901234567891", "9007199254740993"]) {
+        const v = parseJsonAsPython(`${" ".repeat(pad)}[${digits}]`) as PyNumber[];
+        ok(v[0] instanceof PyNumber, `pad ${pad}, ${digits}`);
+        equal(v[0].repr, digits);
+        const w = parseJsonAsPython(`{"t": "${"字".repeat(pad)}", "n": ${digits}, "u": "x${"y".repeat(pad)}"}`);
+        equal(((w as Map<string, PyJson>).get("n") as PyNumber).repr, digits);
+      }
+      // 15 digits are exact as a double: plain numbers.
+      const short = parseJsonAsPython(`${" ".repeat(pad)}[123456789012345, "a123456789012345b"]`);
+      deepEqual(short, [123456789012345, "a123456789012345b"]);
+    }
   });
 });
 

@@ -16,8 +16,13 @@ async function items(content: string | Uint8Array, chunkSize?: number): Promise<
   const path = `${tmp.dir}/in.jsonl`;
   if (typeof content === "string") await Deno.writeTextFile(path, content);
   else await Deno.writeFile(path, content);
-  const out: Array<[number, string]> = [];
-  for await (const it of readJsonItems(path, { chunkSize })) out.push([it.line, it.text]);
+  const read = async (decodeSize?: number) => {
+    const out: Array<[number, string]> = [];
+    for await (const it of readJsonItems(path, { chunkSize, decodeSize })) out.push([it.line, it.text]);
+    return out;
+  };
+  const out = await read();
+  for (const decodeSize of [1, 5, 20]) deepEqual(await read(decodeSize), out, `decodeSize ${decodeSize}`);
   return out;
 }
 
@@ -44,6 +49,12 @@ Deno.test("readJsonItems: JSON Lines", async (t) => {
       ...new TextEncoder().encode('"}\n'),
     ]);
     await rejects(() => items(bytes, 4), (e: InputError) => e.line === 2 && /invalid UTF-8/.test(e.message));
+    const path = await Deno.makeTempFile();
+    await Deno.writeFile(path, bytes);
+    await rejects(async () => {
+      for await (const _ of readJsonItems(path, { chunkSize: 64, decodeSize: 3 }));
+    }, (e: InputError) => e.line === 2 && /invalid UTF-8/.test(e.message));
+    await Deno.remove(path);
   });
   await t.step("a U+FFFD written in the file is read as it is", async () => {
     deepEqual(await items('{"a": "\ufffd"}\n{"b": "x\ufffdy"}\n'), [[1, '{"a": "\ufffd"}'], [2, '{"b": "x\ufffdy"}']]);
