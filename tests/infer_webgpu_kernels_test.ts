@@ -20,6 +20,14 @@ import type { KernelCall } from "../infer/engine/webgpu/kernels/kernel.ts";
 import { matmul, MATMUL_PARAMS, matmulWgsl } from "../infer/engine/webgpu/kernels/matmul.ts";
 import { matvec, matvecFits, matvecWgsl } from "../infer/engine/webgpu/kernels/matvec.ts";
 import {
+  MATVEC_SWIGLU_PARAMS,
+  matvecSwiglu,
+  matvecSwigluFits,
+  matvecSwigluWgsl,
+} from "../infer/engine/webgpu/kernels/matvec_swiglu.ts";
+import { MATVEC_QKV_PARAMS, matvecQkv, matvecQkvWgsl } from "../infer/engine/webgpu/kernels/matvec_qkv.ts";
+import { KV_APPEND_PARAMS, kvAppend, kvAppendWgsl } from "../infer/engine/webgpu/kernels/kv_append.ts";
+import {
   matmulTiled,
   matmulTiledWgsl,
   TILED_K,
@@ -62,6 +70,9 @@ Deno.test("webgpu kernels: the WGSL declares the struct its uniform is packed fr
     [matmulWgsl("q4_k", false, "rows"), MATMUL_PARAMS],
     [matvecWgsl("f16", true), MATMUL_PARAMS],
     [matvecWgsl("q6_k", false), MATMUL_PARAMS],
+    [matvecSwigluWgsl("q4_k", 256, true), MATVEC_SWIGLU_PARAMS],
+    [matvecQkvWgsl(["q4_k", "q8_0", "q6_k"], 256, true), MATVEC_QKV_PARAMS],
+    [kvAppendWgsl("f16"), KV_APPEND_PARAMS],
     [matmulTiledWgsl("bf16", true), MATMUL_PARAMS],
     [matmulTiledWgsl("q6_k", false), MATMUL_PARAMS],
   ];
@@ -242,6 +253,323 @@ Deno.test({
       }
     } finally {
       own.destroy();
+      ctx.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "webgpu kernels: matvec_swiglu equals silu(W1·x)·(W3·x) in double precision, each token the same bits at any count",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const ctx = await GpuContext.open();
+    let seed = 11;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+    const cases: [GgmlTypeName, number, boolean][] = [
+      ["f32", 72, false],
+      ["f16", 4104, true],
+      ["bf16", 136, false],
+      ["q8_0", 96, true],
+      ["q4_k", 2304, true],
+      ["q6_k", 1280, false],
+    ];
+    ok(!matvecSwigluFits("q4_k", "q6_k", 256) && !matvecSwigluFits("q4_0", "q4_0", 64));
+    try {
+      for (const [dtype, k, folded] of cases) {
+        await t.step(`${dtype} ×${k}${folded ? ", RMSNorm folded in" : ""}`, async () => {
+          const own = new GpuBuffers(ctx.device);
+          try {
+            const rows = 37, rowStart = 5, yStride = rowStart + rows + 3, tokens = 5;
+            const matrix = () => {
+              const packed = quantizeRow(dtype, Float32Array.from({ length: rows * k }, () => rand() / 4));
+              return { packed, values: dequantizeRow(dtype, packed, new Float32Array(rows * k)) };
+            };
+            const gate = matrix(), up = matrix();
+            const x = Float32Array.from({ length: tokens * k }, rand);
+            const normWeight = Float32Array.from({ length: k }, () => 1 + rand());
+            const eps = 1e-5;
+            // What the products read: x itself, or x normalised (RMSNorm with normWeight).
+            const xn = Float64Array.from(x);
+            if (folded) {
+              for (let tok = 0; tok < tokens; tok++) {
+                let ss = 0;
+                for (let j = 0; j < k; j++) ss += x[tok * k + j] ** 2;
+                const scale = 1 / Math.sqrt(ss / k + eps);
+                for (let j = 0; j < k; j++) xn[tok * k + j] = x[tok * k + j] * scale * normWeight[j];
+              }
+            }
+            const y0 = Float32Array.from({ length: tokens * yStride }, rand);
+            const run = async (n: number): Promise<Float32Array> => {
+              const io = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+              const y = own.f32(y0, io);
+              const call = matvecSwiglu({
+                w: own.bytes(gate.packed, USAGE.STORAGE),
+                wu: own.bytes(up.packed, USAGE.STORAGE),
+                dtype,
+                k,
+                rowStart,
+                rows,
+                x: own.f32(x, USAGE.STORAGE),
+                xRows: tokens,
+                y,
+                yRows: tokens,
+                yStride,
+                norm: folded ? { weight: own.f32(normWeight, USAGE.STORAGE), eps } : undefined,
+              });
+              ctx.device.pushErrorScope("validation");
+              const op = new Recorder(ctx, own.bytes(stepBytes(n, 3), USAGE.UNIFORM), own).record(call);
+              const encoder = ctx.device.createCommandEncoder();
+              const pass = encoder.beginComputePass();
+              pass.setPipeline(op.pipeline);
+              pass.setBindGroup(0, op.bindGroup);
+              pass.dispatchWorkgroups(...op.grid(n, 3 + n));
+              pass.end();
+              const read = own.create(y0.byteLength, USAGE.MAP_READ | USAGE.COPY_DST);
+              encoder.copyBufferToBuffer(y, 0, read, 0, y0.byteLength);
+              ctx.device.queue.submit([encoder.finish()]);
+              equal(await ctx.device.popErrorScope(), null);
+              await read.mapAsync(1);
+              const got = new Float32Array(read.getMappedRange().slice(0));
+              read.unmap();
+              return got;
+            };
+            const got = await run(tokens);
+            for (let tok = 0; tok < tokens; tok++) {
+              for (let r = 0; r < rows; r++) {
+                let g = 0, u = 0, scale = 0;
+                for (let j = 0; j < k; j++) {
+                  g += gate.values[r * k + j] * xn[tok * k + j];
+                  u += up.values[r * k + j] * xn[tok * k + j];
+                  scale += Math.abs(gate.values[r * k + j] * xn[tok * k + j]) +
+                    Math.abs(up.values[r * k + j] * xn[tok * k + j]);
+                }
+                const want = g / (1 + Math.exp(-g)) * u;
+                const at = tok * yStride + rowStart + r;
+                ok(
+                  Math.abs(got[at] - want) <= 1e-5 * (scale + 1) * (Math.abs(u) + Math.abs(g) + 1),
+                  `token ${tok} row ${r}: ${got[at]} vs ${want}`,
+                );
+              }
+            }
+            // Nothing else written.
+            got.forEach((v, i) => {
+              const c = i % yStride;
+              if (c < rowStart || c >= rowStart + rows) equal(v, y0[i], `element ${i}`);
+            });
+            // Token 0 alone gives the bits it gets among five.
+            const one = await run(1);
+            for (let r = 0; r < rows; r++) equal(one[rowStart + r], got[rowStart + r], `row ${r} alone`);
+          } finally {
+            own.destroy();
+          }
+        });
+      }
+    } finally {
+      ctx.dispose();
+    }
+  },
+});
+
+/** Run one kernel call over a step; returns the named buffers' contents afterwards. */
+async function runCall(
+  ctx: GpuContext,
+  own: GpuBuffers,
+  call: KernelCall,
+  step: { n: number; pos0: number; row0?: number },
+  read: GPUBuffer[],
+): Promise<Float32Array[]> {
+  ctx.device.pushErrorScope("validation");
+  const op = new Recorder(ctx, own.bytes(stepBytes(step.n, step.pos0, step.row0), USAGE.UNIFORM), own).record(call);
+  const encoder = ctx.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(op.pipeline);
+  pass.setBindGroup(0, op.bindGroup);
+  pass.dispatchWorkgroups(...op.grid(step.n, step.pos0 + step.n));
+  pass.end();
+  const copies = read.map((b) => {
+    const copy = own.create(b.size, USAGE.MAP_READ | USAGE.COPY_DST);
+    encoder.copyBufferToBuffer(b, 0, copy, 0, b.size);
+    return copy;
+  });
+  ctx.device.queue.submit([encoder.finish()]);
+  equal(await ctx.device.popErrorScope(), null);
+  const out: Float32Array[] = [];
+  for (const c of copies) {
+    await c.mapAsync(1);
+    out.push(new Float32Array(c.getMappedRange().slice(0)));
+    c.unmap();
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "webgpu kernels: matvec_qkv equals three double-precision products (own formats, biases), each token the same bits at any count",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const ctx = await GpuContext.open();
+    let seed = 13;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+    const cases: [[GgmlTypeName, GgmlTypeName, GgmlTypeName], number, boolean, boolean][] = [
+      [["f32", "f32", "f32"], 72, true, false],
+      [["q4_k", "q4_k", "q6_k"], 512, false, true],
+      [["f16", "bf16", "q8_0"], 256, true, true],
+    ];
+    try {
+      for (const [dtypes, k, bias, folded] of cases) {
+        await t.step(
+          `${dtypes.join("/")} ×${k}${bias ? " bias" : ""}${folded ? ", RMSNorm folded in" : ""}`,
+          async () => {
+            const own = new GpuBuffers(ctx.device);
+            try {
+              const qRows = 44, kvRows = 22, tokens = 5;
+              const io = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+              const mats = dtypes.map((dtype, i) => {
+                const rows = i === 0 ? qRows : kvRows;
+                const packed = quantizeRow(dtype, Float32Array.from({ length: rows * k }, rand));
+                return { dtype, rows, packed, values: dequantizeRow(dtype, packed, new Float32Array(rows * k)) };
+              });
+              const b = Float32Array.from({ length: qRows + 2 * kvRows }, rand);
+              const x = Float32Array.from({ length: tokens * k }, rand);
+              const normWeight = Float32Array.from({ length: k }, () => 1 + rand());
+              const eps = 1e-6;
+              const xn = Float64Array.from(x);
+              if (folded) {
+                for (let tok = 0; tok < tokens; tok++) {
+                  let ss = 0;
+                  for (let j = 0; j < k; j++) ss += x[tok * k + j] ** 2;
+                  const scale = 1 / Math.sqrt(ss / k + eps);
+                  for (let j = 0; j < k; j++) xn[tok * k + j] = x[tok * k + j] * scale * normWeight[j];
+                }
+              }
+              const run = async (n: number) => {
+                const outs = [qRows, kvRows, kvRows].map((r) => own.f32(new Float32Array(tokens * r), io));
+                const m = mats.map((mm) => ({ w: own.bytes(mm.packed, USAGE.STORAGE), dtype: mm.dtype }));
+                const call = matvecQkv({
+                  wq: m[0],
+                  wk: m[1],
+                  wv: m[2],
+                  k,
+                  qRows,
+                  kvRows,
+                  x: own.f32(x, USAGE.STORAGE),
+                  batch: tokens,
+                  q: outs[0],
+                  kn: outs[1],
+                  vn: outs[2],
+                  bias: bias ? own.f32(b, USAGE.STORAGE) : undefined,
+                  norm: folded ? { weight: own.f32(normWeight, USAGE.STORAGE), eps } : undefined,
+                });
+                return await runCall(ctx, own, call, { n, pos0: 0 }, outs);
+              };
+              const got = await run(tokens);
+              let offset = 0;
+              mats.forEach((mm, i) => {
+                for (let tok = 0; tok < tokens; tok++) {
+                  for (let r = 0; r < mm.rows; r++) {
+                    let sum = bias ? b[offset + r] : 0, scale = 1;
+                    for (let j = 0; j < k; j++) {
+                      sum += mm.values[r * k + j] * xn[tok * k + j];
+                      scale += Math.abs(mm.values[r * k + j] * xn[tok * k + j]);
+                    }
+                    const v = got[i][tok * mm.rows + r];
+                    ok(Math.abs(v - sum) <= 1e-5 * scale, `matrix ${i} token ${tok} row ${r}: ${v} vs ${sum}`);
+                  }
+                }
+                offset += mm.rows;
+              });
+              const one = await run(1);
+              for (let i = 0; i < 3; i++) {
+                for (let r = 0; r < mats[i].rows; r++) equal(one[i][r], got[i][r], `matrix ${i} row ${r} alone`);
+              }
+            } finally {
+              own.destroy();
+            }
+          },
+        );
+      }
+    } finally {
+      ctx.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "webgpu kernels: kv_append rotates the step's keys (RoPE) into f32 and f16 caches at their positions, values as they are",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const ctx = await GpuContext.open();
+    let seed = 17;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+    try {
+      for (const kv of ["f32", "f16"] as const) {
+        for (const withRope of [true, false]) {
+          await t.step(`${kv}${withRope ? " rope" : " (ALiBi: no rotation)"}`, async () => {
+            const own = new GpuBuffers(ctx.device);
+            try {
+              const kvHeads = 2, d = 8, dim = kvHeads * d, batch = 4, context = 6, n = 2, pos0 = 3, row0 = 1;
+              const half = d / 2;
+              const k = Float32Array.from({ length: batch * dim }, rand);
+              const v = Float32Array.from({ length: batch * dim }, rand);
+              // (cos, sin) of arbitrary angles per position and pair.
+              const angle = (pos: number, i: number) => pos * (i + 1) * 0.37;
+              const table = new Float32Array(context * half * 2);
+              for (let pos = 0; pos < context; pos++) {
+                for (let i = 0; i < half; i++) {
+                  table[2 * (pos * half + i)] = Math.cos(angle(pos, i));
+                  table[2 * (pos * half + i) + 1] = Math.sin(angle(pos, i));
+                }
+              }
+              const io = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+              const bytes = context * dim * (kv === "f32" ? 4 : 2);
+              const keys = own.bytes(new Uint8Array(bytes), io), values = own.bytes(new Uint8Array(bytes), io);
+              const call = kvAppend({
+                k: own.f32(k, USAGE.STORAGE),
+                v: own.f32(v, USAGE.STORAGE),
+                batch,
+                keys,
+                values,
+                kv,
+                context,
+                kvHeads,
+                headDim: d,
+                table: withRope ? own.f32(table, USAGE.STORAGE) : undefined,
+              });
+              const [kc, vc] = await runCall(ctx, own, call, { n, pos0, row0 }, [keys, values]);
+              const read = (c: Float32Array, e: number) => kv === "f32" ? c[e] : new Float16Array(c.buffer)[e];
+              const tol = kv === "f32" ? 1e-6 : 2e-3;
+              for (let pos = 0; pos < context; pos++) {
+                for (let e = 0; e < dim; e++) {
+                  const t = pos - pos0;
+                  if (t < 0 || t >= n) {
+                    equal(read(kc, pos * dim + e), 0, `untouched key ${pos}/${e}`);
+                    equal(read(vc, pos * dim + e), 0, `untouched value ${pos}/${e}`);
+                    continue;
+                  }
+                  const src = (row0 + t) * dim + e;
+                  const h = Math.floor(e / d), i = e % d;
+                  let want = k[src];
+                  if (withRope) {
+                    const j = i % half, a = Math.cos(angle(pos, j)), s = Math.sin(angle(pos, j));
+                    const x0 = k[(row0 + t) * dim + h * d + j], x1 = k[(row0 + t) * dim + h * d + j + half];
+                    want = i < half ? x0 * a - x1 * s : x1 * a + x0 * s;
+                  }
+                  ok(
+                    Math.abs(read(kc, pos * dim + e) - want) <= tol,
+                    `key ${pos}/${e}: ${read(kc, pos * dim + e)} vs ${want}`,
+                  );
+                  ok(Math.abs(read(vc, pos * dim + e) - v[src]) <= tol, `value ${pos}/${e}`);
+                }
+              }
+            } finally {
+              own.destroy();
+            }
+          });
+        }
+      }
+    } finally {
       ctx.dispose();
     }
   },

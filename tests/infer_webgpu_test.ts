@@ -247,7 +247,11 @@ Deno.test({
     await t.step("LoRA kept apart on a q8_0 base (A and B by matvec too)", async () => {
       await using tmp = await tempDir();
       await writeRandomModel(`${tmp.dir}/m`, { architecture: "llama", ...k });
-      await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 3, alpha: 6, targets: ["q_proj", "down_proj"] });
+      await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, {
+        r: 3,
+        alpha: 6,
+        targets: ["q_proj", "up_proj", "down_proj"],
+      });
       const model = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, loraMode: "separate", quantize: "q8_0" });
       const engine = await WebGpuEngine.create(model, {
         contextSize: 32,

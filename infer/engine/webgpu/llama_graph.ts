@@ -1,10 +1,16 @@
 /**
  * The graph of the Llama family, the one decoder every architecture here computes (Llama,
- * Qwen2, Baichuan): embed; per layer RMSNorm, Q/K/V projections (K and V straight into the
- * cache, with biases where the spec has them), RoPE or ALiBi, attention, output projection
- * onto the residual, RMSNorm, SwiGLU MLP onto the residual; then the final norm and the logits.
- * The spec's switches (biases, RoPE or ALiBi) are read here; an architecture whose maths
- * differs would get a graph file of its own beside this one.
+ * Qwen2, Baichuan): embed; per layer RMSNorm, Q/K/V projections into the step's rows (with
+ * biases where the spec has them), the keys rotated (RoPE; none with ALiBi) and stored with the
+ * values into the cache, attention, output projection onto the residual, RMSNorm, SwiGLU MLP
+ * onto the residual; then the final norm and the logits. The spec's switches (biases, RoPE or
+ * ALiBi) are read here; an architecture whose maths differs would get a graph file of its own
+ * beside this one.
+ *
+ * Decode steps by the `matvec` kernel fuse what a one-token step can: the norm folded into the
+ * product after it, Q/K/V as one dispatch (`matvec_qkv`), gate, up and SwiGLU as one
+ * (`matvec_swiglu`), the keys and values into the cache as one (`kv_append`). A LoRA update kept
+ * apart adds its own products (and keeps the norm it reads).
  *
  * @module
  */
@@ -16,9 +22,12 @@ import { attnScores } from "./kernels/attn_scores.ts";
 import { attnValues } from "./kernels/attn_values.ts";
 import { embed } from "./kernels/embed.ts";
 import { matmulI8, quantizeX } from "./kernels/int8_dot.ts";
+import { kvAppend } from "./kernels/kv_append.ts";
 import { type KvFormat, kvStore } from "./kernels/kv_store.ts";
 import { matmul, type MatmulStrategy } from "./kernels/matmul.ts";
 import { type DecodeKernel, matvec } from "./kernels/matvec.ts";
+import { matvecQkv, matvecQkvFits } from "./kernels/matvec_qkv.ts";
+import { matvecSwiglu, matvecSwigluFits } from "./kernels/matvec_swiglu.ts";
 import { matmulTiled, type PrefillKernel } from "./kernels/matmul_tiled.ts";
 import { rmsnorm } from "./kernels/rmsnorm.ts";
 import { rope } from "./kernels/rope.ts";
@@ -133,21 +142,7 @@ export function llamaGraph(rec: Recorder, g: GraphInputs): StepDispatches {
 export function llamaBatchGraph(rec: Recorder, g: BatchGraphInputs): BatchDispatches {
   // No session's buffers: only the pieces that bind none are used (no RoPE, no attention).
   const b = builder(rec, { ...g, keys: [], values: [], context: 1, ropeTable: g.act.step }, true);
-  const { spec, act } = g;
-  const B = act.batch;
-  const kvDim = spec.kvHeads * spec.headDim;
-  const layers = g.weights.layers.map((l, i) => {
-    const n = `layers.${i}.`;
-    return {
-      before: [
-        b.norm(l.attnNorm),
-        ...b.product(l.wq, act.xn, act.q, { bias: l.bq, yStride: spec.heads * spec.headDim, yRows: B }, n + "wq"),
-        ...b.product(l.wk, act.xn, act.kNew, { bias: l.bk, yStride: kvDim, yRows: B }, n + "wk"),
-        ...b.product(l.wv, act.xn, act.vNew, { bias: l.bv, yStride: kvDim, yRows: B }, n + "wv"),
-      ],
-      after: b.mlp(l, i),
-    };
-  });
+  const layers = g.weights.layers.map((l, i) => ({ before: b.qkv(l, i), after: b.mlp(l, i) }));
   return { head: b.embed(), layers, tail: b.allLogits() };
 }
 
@@ -167,52 +162,18 @@ export function llamaBatchGraph(rec: Recorder, g: BatchGraphInputs): BatchDispat
  * ```
  */
 export function llamaSessionAttention(rec: Recorder, g: GraphInputs): RecordedDispatch[][] {
-  const { spec, act, context } = g;
-  const B = act.batch;
-  const kvDim = spec.kvHeads * spec.headDim;
   const b = builder(rec, g, true);
-  return g.weights.layers.map((_, i) => {
-    const out: RecordedDispatch[] = [];
-    if (b.table) out.push(rec.record(rope({ x: act.kNew, xRows: B, heads: spec.kvHeads, ...b.table })));
-    out.push(rec.record(kvStore({ x: act.kNew, batch: B, cache: g.keys[i], context, kvDim, kv: g.kv })));
-    out.push(rec.record(kvStore({ x: act.vNew, batch: B, cache: g.values[i], context, kvDim, kv: g.kv })));
-    out.push(...b.attention(i));
-    return out;
-  });
+  return g.weights.layers.map((_, i) => [...b.append(i), ...b.attention(i)]);
 }
 
 /** The step's dispatches; with `decode`, for one token only (products by the decode kernel). */
 function graph(rec: Recorder, g: GraphInputs, decode: boolean): StepDispatches {
-  const { spec, act, context } = g;
+  const { spec, act } = g;
   const B = act.batch;
-  const q = spec.heads * spec.headDim;
-  const kvDim = spec.kvHeads * spec.headDim;
   const b = builder(rec, g, decode);
   const body: RecordedDispatch[] = [...b.embed()];
   g.weights.layers.forEach((l, i) => {
-    const keys = g.keys[i];
-    const values = g.values[i];
-    body.push(b.norm(l.attnNorm));
-    const n = `layers.${i}.`;
-    body.push(...b.product(l.wq, act.xn, act.q, { bias: l.bq, yStride: q, yRows: B }, n + "wq"));
-    if (g.kv === "f32") {
-      // Keys and values go straight into the cache rows of their positions; RoPE rotates them there.
-      const into = { yStride: kvDim, yRows: context, yPos: true };
-      body.push(...b.product(l.wk, act.xn, keys, { bias: l.bk, ...into }, n + "wk"));
-      body.push(...b.product(l.wv, act.xn, values, { bias: l.bv, ...into }, n + "wv"));
-      if (b.table) {
-        body.push(rec.record(rope({ x: keys, xRows: context, xPos: true, heads: spec.kvHeads, ...b.table })));
-      }
-    } else {
-      // Computed in f32 rows, rotated, then stored as halves.
-      body.push(...b.product(l.wk, act.xn, act.kNew, { bias: l.bk, yStride: kvDim, yRows: B }, n + "wk"));
-      body.push(...b.product(l.wv, act.xn, act.vNew, { bias: l.bv, yStride: kvDim, yRows: B }, n + "wv"));
-      if (b.table) body.push(rec.record(rope({ x: act.kNew, xRows: B, heads: spec.kvHeads, ...b.table })));
-      body.push(rec.record(kvStore({ x: act.kNew, batch: B, cache: keys, context, kvDim })));
-      body.push(rec.record(kvStore({ x: act.vNew, batch: B, cache: values, context, kvDim })));
-    }
-    body.push(...b.attention(i));
-    body.push(...b.mlp(l, i));
+    body.push(...b.qkv(l, i), ...b.append(i), ...b.attention(i), ...b.mlp(l, i));
   });
   const last = [
     b.norm(g.weights.norm, true),
@@ -261,27 +222,139 @@ function builder(rec: Recorder, g: GraphInputs, decode: boolean) {
       }))
     );
   };
-  /** `y (+)= W · x (+ b)`, then `+= B' · (A · x)` where the weight has an unmerged LoRA update. */
-  const product = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product, name?: string): RecordedDispatch[] => {
-    const out = chunks(m, x, y, o);
-    const u = name === undefined ? undefined : w.lora.get(name);
-    if (u) {
-      const tmp = { yStride: u.r, yRows: B, oneToken: o.oneToken };
-      out.push(...chunks(u.a, x, act.loraTmp, tmp));
-      out.push(...chunks(u.b, act.loraTmp, y, { ...o, bias: undefined, accumulate: true }));
-    }
-    return out;
-  };
   const norm = (weight: GPUBuffer, lastOnly = false): RecordedDispatch =>
     rec.record(rmsnorm({ x: act.x, weight, y: act.xn, dim: spec.hidden, eps: spec.normEps, lastOnly, tokens: B }));
+  /** `y += B' · (A · x)` where the weight `name` has an unmerged LoRA update (nothing otherwise). */
+  const lora = (name: string | undefined, x: GPUBuffer, y: GPUBuffer, o: Product): RecordedDispatch[] => {
+    const u = name === undefined ? undefined : w.lora.get(name);
+    if (!u) return [];
+    const tmp = { yStride: u.r, yRows: B, oneToken: o.oneToken };
+    return [
+      ...chunks(u.a, x, act.loraTmp, tmp),
+      ...chunks(u.b, act.loraTmp, y, { ...o, bias: undefined, accumulate: true }),
+    ];
+  };
+  /** `y (+)= W · x (+ b)`, then `+= B' · (A · x)` where the weight has an unmerged LoRA update. */
+  const product = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product, name?: string): RecordedDispatch[] => [
+    ...chunks(m, x, y, o),
+    ...lora(name, x, y, o),
+  ];
+  /** Whether the int8 path computes products of a matrix (it keeps its own kernel). */
+  const int8 = (m: GpuMatrix): boolean => g.int8 && (m.dtype === "q8_0" || m.dtype === "q4_0");
+  const q = spec.heads * spec.headDim;
+  const kvDim = spec.kvHeads * spec.headDim;
+  /**
+   * The query, key and value rows of the step (`act.q`, `act.kNew`, `act.vNew`): in one dispatch
+   * for decode steps by the `matvec` kernel (each matrix one chunk in a format it takes, none on
+   * the int8 path), then any LoRA updates kept apart; otherwise three products.
+   */
+  const qkv = (l: GpuWeights["layers"][number], i: number): RecordedDispatch[] => {
+    const n = `layers.${i}.`;
+    const mats = [l.wq, l.wk, l.wv];
+    const fused = decode && g.decodeKernel === "matvec" &&
+      matvecQkvFits(mats.map((m) => m.dtype), spec.hidden) && mats.every((m) => m.chunks.length === 1 && !int8(m));
+    if (!fused) {
+      return [
+        norm(l.attnNorm),
+        ...product(l.wq, act.xn, act.q, { bias: l.bq, yStride: q, yRows: B }, n + "wq"),
+        ...product(l.wk, act.xn, act.kNew, { bias: l.bk, yStride: kvDim, yRows: B }, n + "wk"),
+        ...product(l.wv, act.xn, act.vNew, { bias: l.bv, yStride: kvDim, yRows: B }, n + "wv"),
+      ];
+    }
+    const one = (m: GpuMatrix) => ({ w: m.chunks[0].buffer, dtype: m.dtype });
+    // The norm is folded in unless a LoRA update kept apart reads the normalised rows, or the
+    // device binds too few buffers for it (the raw rows and the norm's weight then stay out).
+    const updated = ["wq", "wk", "wv"].some((m) => w.lora.has(n + m));
+    const fold = !updated && rec.maxStorageBuffers >= 9 + (l.bqkv ? 1 : 0);
+    return [
+      ...(fold ? [] : [norm(l.attnNorm)]),
+      rec.record(matvecQkv({
+        wq: one(l.wq),
+        wk: one(l.wk),
+        wv: one(l.wv),
+        k: spec.hidden,
+        qRows: q,
+        kvRows: kvDim,
+        x: fold ? act.x : act.xn,
+        batch: B,
+        q: act.q,
+        kn: act.kNew,
+        vn: act.vNew,
+        bias: l.bqkv,
+        norm: fold ? { weight: l.attnNorm, eps: spec.normEps } : undefined,
+      })),
+      ...lora(n + "wq", act.xn, act.q, { yStride: q, yRows: B }),
+      ...lora(n + "wk", act.xn, act.kNew, { yStride: kvDim, yRows: B }),
+      ...lora(n + "wv", act.xn, act.vNew, { yStride: kvDim, yRows: B }),
+    ];
+  };
+  /**
+   * `gate = silu(W1 · xn) · (W3 · xn)`: in one dispatch per chunk for decode steps by the `matvec`
+   * kernel (both matrices in one format it takes, neither with a LoRA update kept apart),
+   * otherwise the two products and the gate.
+   */
+  const gateUp = (l: GpuWeights["layers"][number], n: string): RecordedDispatch[] => {
+    const o = { yStride: spec.intermediate, yRows: B };
+    const fused = decode && g.decodeKernel === "matvec" && !int8(l.w1) &&
+      matvecSwigluFits(l.w1.dtype, l.w3.dtype, l.w1.cols) && !w.lora.has(n + "w1") && !w.lora.has(n + "w3");
+    if (fused) {
+      // The norm is folded in (its dispatch saved); `x` is then the raw residual.
+      const fold = { weight: l.ffnNorm, eps: spec.normEps };
+      return l.w1.chunks.map((c, j) =>
+        rec.record(matvecSwiglu({
+          w: c.buffer,
+          wu: l.w3.chunks[j].buffer,
+          dtype: l.w1.dtype,
+          k: l.w1.cols,
+          rowStart: c.rowStart,
+          rows: c.rows,
+          x: act.x,
+          xRows: B,
+          y: act.gate,
+          norm: fold,
+          ...o,
+        }))
+      );
+    }
+    return [
+      norm(l.ffnNorm),
+      ...product(l.w1, act.xn, act.gate, o, n + "w1"),
+      ...product(l.w3, act.xn, act.up, o, n + "w3"),
+      rec.record(swiglu({ gate: act.gate, up: act.up, inner: spec.intermediate, tokens: B })),
+    ];
+  };
   const heads = { heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim, batch: B, context };
   const alibi = spec.position.kind !== "rope";
   const table = alibi ? undefined : { table: g.ropeTable, context, headDim: spec.headDim };
   return {
     product,
     norm,
-    /** The RoPE table's arguments (undefined with ALiBi). */
-    table,
+    qkv,
+    /**
+     * The step's key rows, rotated (RoPE), and value rows into layer `i`'s caches: one
+     * `kv_append` where the head width is a multiple of 4, else RoPE and two stores.
+     */
+    append: (i: number): RecordedDispatch[] => {
+      if (spec.headDim % 4 === 0) {
+        return [rec.record(kvAppend({
+          k: act.kNew,
+          v: act.vNew,
+          batch: B,
+          keys: g.keys[i],
+          values: g.values[i],
+          kv: g.kv,
+          context,
+          kvHeads: spec.kvHeads,
+          headDim: spec.headDim,
+          table: table?.table,
+        }))];
+      }
+      return [
+        ...(table ? [rec.record(rope({ x: act.kNew, xRows: B, heads: spec.kvHeads, ...table }))] : []),
+        rec.record(kvStore({ x: act.kNew, batch: B, cache: g.keys[i], context, kvDim, kv: g.kv })),
+        rec.record(kvStore({ x: act.vNew, batch: B, cache: g.values[i], context, kvDim, kv: g.kv })),
+      ];
+    },
     embed: (): RecordedDispatch[] =>
       w.embed.chunks.map((c) =>
         rec.record(embed({
@@ -312,10 +385,7 @@ function builder(rec: Recorder, g: GraphInputs, decode: boolean) {
       const n = `layers.${i}.`;
       return [
         ...product(l.wo, act.attn, act.x, { bias: l.bo, yStride: spec.hidden, yRows: B, accumulate: true }, n + "wo"),
-        norm(l.ffnNorm),
-        ...product(l.w1, act.xn, act.gate, { yStride: spec.intermediate, yRows: B }, n + "w1"),
-        ...product(l.w3, act.xn, act.up, { yStride: spec.intermediate, yRows: B }, n + "w3"),
-        rec.record(swiglu({ gate: act.gate, up: act.up, inner: spec.intermediate, tokens: B })),
+        ...gateUp(l, n),
         ...product(l.w2, act.gate, act.x, { yStride: spec.hidden, yRows: B, accumulate: true }, n + "w2"),
       ];
     },

@@ -78,6 +78,11 @@ export class Recorder {
     this.#buffers = buffers;
   }
 
+  /** The most storage buffers one kernel may bind on this device. */
+  get maxStorageBuffers(): number {
+    return this.#context.device.limits.maxStorageBuffersPerShaderStage;
+  }
+
   /**
    * The dispatch of a kernel call.
    *

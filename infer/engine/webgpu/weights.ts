@@ -56,6 +56,8 @@ export interface GpuLayer {
   readonly bv?: GPUBuffer;
   /** Output bias. */
   readonly bo?: GPUBuffer;
+  /** The query, key and value biases in one buffer, `q | k | v` (zeros for a missing one), where any exists. */
+  readonly bqkv?: GPUBuffer;
 }
 
 /** A model's weights on the device. */
@@ -138,6 +140,17 @@ export function uploadWeights(
   const embed = matrix(w.embed);
   const output = w.output === w.embed ? embed : matrix(w.output);
   const norm = vector(w.norm)!;
+  /** The `q | k | v` biases, zeros for a missing one; undefined without any. */
+  const qkvBias = (l: ModelWeights<WeightTensor | GpuMatrix>["layers"][number]): GPUBuffer | undefined => {
+    if (!l.bq && !l.bk && !l.bv) return undefined;
+    const rows = [l.wq, l.wk, l.wv].map((m) => isGpuMatrix(m) ? m.rows : m.shape[0]);
+    const all = new Float32Array(rows[0] + rows[1] + rows[2]);
+    [l.bq, l.bk, l.bv].forEach((b, i) => {
+      if (b) all.set(castTensor(b, "f32").data as Float32Array, i === 0 ? 0 : i === 1 ? rows[0] : rows[0] + rows[1]);
+    });
+    bytes += all.byteLength;
+    return buffers.f32(all, USAGE.STORAGE);
+  };
   const layers = w.layers.map((l) => ({
     attnNorm: vector(l.attnNorm)!,
     ffnNorm: vector(l.ffnNorm)!,
@@ -152,6 +165,7 @@ export function uploadWeights(
     bk: vector(l.bk),
     bv: vector(l.bv),
     bo: vector(l.bo),
+    bqkv: qkvBias(l),
   }));
   const lora = new Map<string, GpuLora>();
   let loraRank = 0;

@@ -16,6 +16,8 @@ export type KernelRole =
   | "rmsnorm"
   | "matmul"
   | "matvec"
+  | "matvec_swiglu"
+  | "matvec_qkv"
   | "rope"
   | "attn_scores"
   | "softmax"
@@ -23,6 +25,7 @@ export type KernelRole =
   | "swiglu"
   | "argmax"
   | "kv_store"
+  | "kv_append"
   | "quantize_x";
 
 /** Workgroup counts from the step's token count and the keys cached after it. */

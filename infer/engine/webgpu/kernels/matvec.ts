@@ -200,6 +200,48 @@ fn unit_dot(q: U, u: u32, xb: u32) -> f32 {
 }
 
 /**
+ * A format's unit code for kernels built like `matvec`: the storage element of `w`, values per
+ * unit, and WGSL declaring `U`, `unit_load(row, u)` (reading `w`) and `unit_dot(q, u, xb)`.
+ *
+ * @param dtype the weights' format
+ * @returns the unit code, or `undefined` for a format `matvec` leaves to `matmul`
+ *
+ * @example
+ * ```ts
+ * import { matvecUnits } from "./matvec.ts";
+ * if (matvecUnits("q8_0")?.values !== 16 || matvecUnits("q4_0") !== undefined) throw new Error();
+ * ```
+ */
+export function matvecUnits(dtype: GgmlTypeName): { element: string; values: number; code: string } | undefined {
+  return FORMATS[dtype];
+}
+
+/**
+ * WGSL unit code with every function, struct and alias it declares renamed with `suffix`, and
+ * its reads of `w` made reads of `buffer`: a second copy of a format's unit code (see
+ * {@linkcode matvecUnits}) over another matrix, for kernels that read several.
+ *
+ * @param code the unit code
+ * @param suffix appended to each declared name
+ * @param buffer the matrix it reads instead of `w`
+ * @returns the renamed code
+ *
+ * @example
+ * ```ts
+ * import { matvecUnits, renamedUnits } from "./matvec.ts";
+ * const code = renamedUnits(matvecUnits("q8_0")!.code, "_up", "wu");
+ * if (!code.includes("fn unit_load_up(") || !code.includes("wu[") || /\bw\[/.test(code)) throw new Error();
+ * ```
+ */
+export function renamedUnits(code: string, suffix: string, buffer: string): string {
+  let out = code;
+  for (const m of code.matchAll(/\b(?:fn|struct|alias)\s+(\w+)/g)) {
+    out = out.replace(new RegExp(`\\b${m[1]}\\b`, "g"), m[1] + suffix);
+  }
+  return out.replace(/\bw\[/g, `${buffer}[`);
+}
+
+/**
  * Whether `matvec` computes rows of `k` values of a format (else {@linkcode matvec} falls back
  * to `matmul`).
  *
