@@ -225,6 +225,25 @@ Deno.test({
           context: C,
           kv: "f16",
         }),
+        // Fused attention over either cache format.
+        ...(["f32", "f16"] as const).map((kv) =>
+          attention({
+            q: f(B * H * D),
+            table: f(C * D),
+            k: f(C * KV * D / (kv === "f16" ? 2 : 1)),
+            v: f(C * KV * D / (kv === "f16" ? 2 : 1)),
+            s: f(H * B * C),
+            slopes: f(H),
+            o: f(B * H * D),
+            heads: H,
+            kvHeads: KV,
+            headDim: D,
+            batch: B,
+            context: C,
+            alibi: kv === "f32",
+            kv,
+          })
+        ),
         // Quantized weights: a 32-wide row of q8_0 blocks (34 bytes), read 32 bits at a time.
         ...(["q8_0", "q4_0", "q5_0"] as const).map((dtype) =>
           matmul({
