@@ -17,7 +17,7 @@ const HAVE_GPU = await webGpuAvailable();
 if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU dispatch counts", "no WebGPU adapter on this machine");
 
 const PROMPT = [1, 17, 200, 42, 99];
-const shape = { vocabSize: 320, hidden: 256, intermediate: 512, heads: 4, kvHeads: 2 };
+const shape = { vocabSize: 320, hidden: 256, intermediate: 512, heads: 4, kvHeads: 2, layers: 2 };
 
 /** Dispatches of one decode step and of batched steps of 1 and 2 sessions, for a model of `layers` layers. */
 async function count(

@@ -5,7 +5,7 @@
  * validation error.
  */
 
-import { equal, ok, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import {
   argmax,
   ARGMAX_PARAMS,
@@ -13,6 +13,7 @@ import {
   argmaxMaskedWgsl,
   argmaxWgsl,
 } from "../infer/engine/webgpu/kernels/argmax.ts";
+import { attention, ATTENTION_PARAMS, attentionWgsl } from "../infer/engine/webgpu/kernels/attention.ts";
 import { ATTN_SCORES_PARAMS, attnScores, attnScoresWgsl } from "../infer/engine/webgpu/kernels/attn_scores.ts";
 import { ATTN_VALUES_PARAMS, attnValues, attnValuesWgsl } from "../infer/engine/webgpu/kernels/attn_values.ts";
 import { embed, EMBED_PARAMS, embedWgsl } from "../infer/engine/webgpu/kernels/embed.ts";
@@ -39,7 +40,8 @@ import { rope, ROPE_PARAMS, ropeWgsl } from "../infer/engine/webgpu/kernels/rope
 import { softmax, SOFTMAX_PARAMS, softmaxWgsl } from "../infer/engine/webgpu/kernels/softmax.ts";
 import { STEP, stepBytes } from "../infer/engine/webgpu/kernels/step.ts";
 import { swiglu, SWIGLU_PARAMS, swigluWgsl } from "../infer/engine/webgpu/kernels/swiglu.ts";
-import { KV_STORE_PARAMS, kvStore, kvStoreWgsl } from "../infer/engine/webgpu/kernels/kv_store.ts";
+import { KV_STORE_PARAMS, type KvFormat, kvStore, kvStoreWgsl } from "../infer/engine/webgpu/kernels/kv_store.ts";
+import { f16ToF32, f32ToF16 } from "../infer/formats/dtype.ts";
 import { GpuBuffers, USAGE } from "../infer/engine/webgpu/buffers.ts";
 import { GpuContext } from "../infer/engine/webgpu/context.ts";
 import { Recorder } from "../infer/engine/webgpu/record.ts";
@@ -67,6 +69,8 @@ Deno.test("webgpu kernels: the WGSL declares the struct its uniform is packed fr
     [kvStoreWgsl(), KV_STORE_PARAMS],
     [attnScoresWgsl("f16"), ATTN_SCORES_PARAMS],
     [attnValuesWgsl("f16"), ATTN_VALUES_PARAMS],
+    [attentionWgsl(64), ATTENTION_PARAMS],
+    [attentionWgsl(136, "f16"), ATTENTION_PARAMS],
     [matmulWgsl("q4_k", false, "rows"), MATMUL_PARAMS],
     [matvecWgsl("f16", true), MATMUL_PARAMS],
     [matvecWgsl("q6_k", false), MATMUL_PARAMS],
@@ -113,6 +117,11 @@ Deno.test("webgpu kernels: constructors refuse shapes their WGSL cannot compute"
   const attn = { heads: 4, kvHeads: 3, headDim: 8, batch: 2, context: 16 };
   throws(() => attnScores({ q: fake(4096), k: fake(4096), s: fake(4096), slopes: fake(64), alibi: true, ...attn }));
   throws(() => attnValues({ s: fake(4096), v: fake(4096), o: fake(4096), ...attn }), RangeError);
+  const fused = { q: fake(4096), table: fake(4096), k: fake(4096), v: fake(4096), s: fake(4096), o: fake(4096) };
+  throws(() => attention({ ...fused, slopes: fake(64), alibi: false, ...attn }), RangeError);
+  throws(() => attention({ ...fused, slopes: fake(64), alibi: false, ...attn, kvHeads: 2, headDim: 7 }), RangeError);
+  attention({ ...fused, slopes: fake(64), alibi: true, ...attn, kvHeads: 2, headDim: 7 });
+  throws(() => attention({ ...fused, slopes: fake(8), alibi: true, ...attn, kvHeads: 2 }), RangeError);
   throws(() => softmax({ s: fake(4 * 2 * 16 * 4 - 4), heads: 4, batch: 2, context: 16 }), RangeError);
   throws(() => matmulTiled({ ...ok1, k: 15, y: fake(2 * 8 * 4), yRows: 2, yStride: 8 }), RangeError);
   throws(() => matmulTiled({ ...ok1, y: fake(2 * 8 * 4), yRows: 2, yStride: 4 }), RangeError);
@@ -227,6 +236,25 @@ Deno.test({
           context: C,
           kv: "f16",
         }),
+        // Fused attention over either cache format.
+        ...(["f32", "f16"] as const).map((kv) =>
+          attention({
+            q: f(B * H * D),
+            table: f(C * D),
+            k: f(C * KV * D / (kv === "f16" ? 2 : 1)),
+            v: f(C * KV * D / (kv === "f16" ? 2 : 1)),
+            s: f(H * B * C),
+            slopes: f(H),
+            o: f(B * H * D),
+            heads: H,
+            kvHeads: KV,
+            headDim: D,
+            batch: B,
+            context: C,
+            alibi: kv === "f32",
+            kv,
+          })
+        ),
         // Quantized weights: a 32-wide row of q8_0 blocks (34 bytes), read 32 bits at a time.
         ...(["q8_0", "q4_0", "q5_0"] as const).map((dtype) =>
           matmul({
@@ -943,6 +971,154 @@ Deno.test({
       }
     } finally {
       own.destroy();
+      ctx.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "webgpu kernels: fused attention equals a double-precision RoPE, softmax and weighted sum; causal, GQA, ALiBi, f16, batch rows",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const ctx = await GpuContext.open();
+    const device = ctx.device;
+    let seed = 5;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;
+    // [name, heads, kv heads, head width, cache format, ALiBi, steps: tokens n from pos0 in rows from row0].
+    type Step = { n: number; pos0: number; row0: number };
+    const cases: [string, number, number, number, KvFormat, boolean, Step[]][] = [
+      ["decode, GQA", 4, 2, 16, "f32", false, [{ n: 1, pos0: 0, row0: 0 }, { n: 1, pos0: 5, row0: 0 }, {
+        n: 1,
+        pos0: 70,
+        row0: 0,
+      }, { n: 1, pos0: 139, row0: 0 }]],
+      ["causal prompt step, GQA", 4, 2, 16, "f32", false, [{ n: 6, pos0: 0, row0: 0 }, { n: 5, pos0: 62, row0: 0 }]],
+      ["batch rows", 4, 2, 16, "f32", false, [{ n: 1, pos0: 9, row0: 3 }, { n: 2, pos0: 66, row0: 1 }]],
+      ["ALiBi", 4, 4, 16, "f32", true, [{ n: 1, pos0: 77, row0: 2 }, { n: 4, pos0: 3, row0: 0 }]],
+      ["f16 cache, wide heads (d = 136), GQA", 4, 1, 136, "f16", false, [{ n: 1, pos0: 100, row0: 0 }, {
+        n: 3,
+        pos0: 64,
+        row0: 1,
+      }]],
+    ];
+    const B = 6, C = 144;
+    try {
+      for (const [name, H, KV, D, kv, alibi, steps] of cases) {
+        await t.step(name, async () => {
+          const own = new GpuBuffers(device);
+          try {
+            const half = D / 2;
+            const table = new Float32Array(C * D);
+            for (let p = 0; p < C; p++) {
+              for (let i = 0; i < half; i++) {
+                table[2 * (p * half + i)] = Math.cos(p * 10000 ** (-2 * i / D));
+                table[2 * (p * half + i) + 1] = Math.sin(p * 10000 ** (-2 * i / D));
+              }
+            }
+            const slopes = Float32Array.from({ length: H }, (_, h) => 2 ** (-8 * (h + 1) / H));
+            const q = Float32Array.from({ length: B * H * D }, rand);
+            // The caches' values as the kernel reads them (rounded to halves for f16).
+            const round = (x: number) => kv === "f16" ? f16ToF32(f32ToF16(x)) : x;
+            const kf = Float32Array.from({ length: C * KV * D }, () => round(rand()));
+            const vf = Float32Array.from({ length: C * KV * D }, () => round(rand()));
+            const cache = (x: Float32Array) =>
+              kv === "f16" ? own.bytes(Uint16Array.from(x, f32ToF16), USAGE.STORAGE) : own.f32(x, USAGE.STORAGE);
+            const k = cache(kf), v = cache(vf);
+            const io = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+            const s = own.create(H * B * C * 4, USAGE.STORAGE);
+            const qBuf = own.f32(q, USAGE.STORAGE);
+            const tBuf = own.f32(table, USAGE.STORAGE);
+            const sBuf = own.f32(alibi ? slopes : new Float32Array(1), USAGE.STORAGE);
+            const o0 = Float32Array.from({ length: B * H * D }, rand);
+            /** The output rows after one step. */
+            const run = async (st: Step): Promise<Float32Array> => {
+              const o = own.f32(o0, io);
+              const call = attention({
+                q: qBuf,
+                table: tBuf,
+                k,
+                v,
+                s,
+                slopes: sBuf,
+                o,
+                heads: H,
+                kvHeads: KV,
+                headDim: D,
+                batch: B,
+                context: C,
+                alibi,
+                kv,
+              });
+              const step = own.bytes(stepBytes(st.n, st.pos0, st.row0), USAGE.UNIFORM);
+              device.pushErrorScope("validation");
+              const op = new Recorder(ctx, step, own).record(call);
+              const encoder = device.createCommandEncoder();
+              const pass = encoder.beginComputePass();
+              pass.setPipeline(op.pipeline);
+              pass.setBindGroup(0, op.bindGroup);
+              pass.dispatchWorkgroups(...op.grid(st.n, st.pos0 + st.n));
+              pass.end();
+              const read = own.create(o0.byteLength, USAGE.MAP_READ | USAGE.COPY_DST);
+              encoder.copyBufferToBuffer(o, 0, read, 0, o0.byteLength);
+              device.queue.submit([encoder.finish()]);
+              equal(await device.popErrorScope(), null);
+              await read.mapAsync(GPUMapMode.READ);
+              const got = new Float32Array(read.getMappedRange().slice(0));
+              read.unmap();
+              return got;
+            };
+            for (const st of steps) {
+              const got = await run(st);
+              let worst = 0;
+              for (let row = 0; row < B; row++) {
+                const tok = row - st.row0;
+                for (let h = 0; h < H; h++) {
+                  const at = (row * H + h) * D;
+                  if (tok < 0 || tok >= st.n) {
+                    for (let i = 0; i < D; i++) equal(got[at + i], o0[at + i], `untouched o[${row}, ${h}, ${i}]`);
+                    continue;
+                  }
+                  const pos = st.pos0 + tok, kvh = Math.floor(h / (H / KV));
+                  const qr = Array.from(q.subarray(at, at + D));
+                  if (!alibi) {
+                    for (let i = 0; i < half; i++) {
+                      const [c, sn] = [table[2 * (pos * half + i)], table[2 * (pos * half + i) + 1]];
+                      const [a, b] = [q[at + i], q[at + i + half]];
+                      qr[i] = a * c - b * sn;
+                      qr[i + half] = b * c + a * sn;
+                    }
+                  }
+                  const scores = Array.from({ length: pos + 1 }, (_, j) => {
+                    let dot = 0;
+                    for (let i = 0; i < D; i++) dot += qr[i] * kf[(j * KV + kvh) * D + i];
+                    return dot / Math.sqrt(D) + (alibi ? slopes[h] * (j - pos) : 0);
+                  });
+                  const mx = Math.max(...scores);
+                  const e = scores.map((x) => Math.exp(x - mx));
+                  const sum = e.reduce((a, b) => a + b, 0);
+                  for (let i = 0; i < D; i++) {
+                    let want = 0;
+                    for (let j = 0; j <= pos; j++) want += e[j] / sum * vf[(j * KV + kvh) * D + i];
+                    worst = Math.max(worst, Math.abs(got[at + i] - want));
+                  }
+                }
+              }
+              ok(worst < 2e-5, `n ${st.n} from ${st.pos0} in row ${st.row0}: error ${worst}`);
+              // Each token's row has the bits of the same token stepped alone in row 0.
+              for (let tok = 0; tok < st.n; tok++) {
+                if (st.n === 1 && st.row0 === 0) continue;
+                const alone = await run({ n: 1, pos0: st.pos0 + tok, row0: st.row0 + tok });
+                const at = (st.row0 + tok) * H * D;
+                deepEqual(got.subarray(at, at + H * D), alone.subarray(at, at + H * D), `token ${tok} alone`);
+              }
+            }
+          } finally {
+            own.destroy();
+          }
+        });
+      }
+    } finally {
       ctx.dispose();
     }
   },

@@ -164,8 +164,8 @@ Deno.test({
       const got = await generate(engine.createSession(), PROMPT, { maxNewTokens: 32, stopIds: [] });
       deepEqual(got.ids, want.ids);
       equal(engine.submits - before, 32, "one submit per generated token (the prompt fits one batch)");
-      // A step's dispatches: embed, then per layer 15, then norm, logits, argmax.
-      equal(engine.lastDispatches, 1 + 15 * base.layers + 3);
+      // A step's dispatches: embed, then per layer 12 (attention one), then norm, logits, argmax.
+      equal(engine.lastDispatches, 1 + 12 * base.layers + 3);
       // Sampling with a mask goes through the logits path and still agrees with the CPU.
       const hook = (l: Float32Array) => {
         for (let i = 0; i < l.length; i += 2) l[i] = -Infinity; // odd ids only
@@ -408,6 +408,47 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "webgpu attention: fused (default) and split (four dispatches a layer) give the same logits (±1e-4) in fewer dispatches",
+  ignore: !HAVE_GPU,
+  async fn(t) {
+    const cases: Array<{ name: string; model: RandomModelOptions; kvCache?: "f16" }> = [
+      { name: "llama GQA", model: { architecture: "llama", ...base, kvHeads: 2 } },
+      { name: "llama GQA, f16 KV cache", model: { architecture: "llama", ...base, kvHeads: 2 }, kvCache: "f16" },
+      { name: "baichuan ALiBi", model: CASES[4].model },
+    ];
+    for (const c of cases) {
+      await t.step(c.name, async () => {
+        await using tmp = await tempDir();
+        await writeRandomModel(tmp.dir, c.model);
+        const model = await loadModel(tmp.dir);
+        const o = { contextSize: 96, maxBatch: 8, kvCache: c.kvCache };
+        const fused = await WebGpuEngine.create(model, o);
+        const split = await WebGpuEngine.create(model, { ...o, attention: "split" });
+        try {
+          equal(fused.attention, "fused");
+          equal(split.attention, "split");
+          const a = fused.createSession(), b = split.createSession();
+          // Three prompt submits (8 tokens each), then decode steps past 64 keys (the workgroup's width).
+          ok(relDiff(await a.forwardAll(PROMPT), await b.forwardAll(PROMPT)) < 1e-4, "prompt");
+          for (let i = 0; i < 50; i++) {
+            const id = (i * 37) % 320;
+            const d = relDiff([await a.forward([id])], [await b.forward([id])]);
+            ok(d < 1e-4, `decode at ${PROMPT.length + i}: ${d}`);
+          }
+          // Four dispatches a layer become one (three with ALiBi, which has no RoPE on the queries).
+          const fewer = model.spec.position.kind === "rope" ? 3 : 2;
+          equal(split.lastDispatches - fused.lastDispatches, fewer * model.spec.layers, "dispatches fewer a layer");
+        } finally {
+          fused.dispose();
+          split.dispose();
+        }
+      });
+    }
+  },
+});
+
+Deno.test({
   name: "webgpu f16 KV cache: half the cache memory, logits as the cpu engine rounding its cache to f16 (±1e-3)",
   ignore: !HAVE_GPU,
   async fn(t) {
@@ -485,6 +526,12 @@ Deno.test({
         name: "more sessions than maxBatch (two passes of 3 and 1 in one submit)",
         model: { architecture: "llama", ...base, kvHeads: 2, dtype: "f16" },
         options: { maxBatch: 3 },
+      },
+      {
+        name: "split attention (rope, attn_scores, softmax, attn_values)",
+        model: { architecture: "llama", ...base, kvHeads: 2 },
+        options: { attention: "split" },
+        matmuls: ["rows"],
       },
       {
         name: "the tiled prefill kernel with matmul decode",

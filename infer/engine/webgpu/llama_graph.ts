@@ -7,10 +7,12 @@
  * ALiBi) are read here; an architecture whose maths differs would get a graph file of its own
  * beside this one.
  *
+ * A layer's attention is one `attention` dispatch (it rotates the queries itself), or with
+ * `attention: "split"` four: `rope` on the queries, `attn_scores`, `softmax`, `attn_values`.
  * Decode steps by the `matvec` kernel fuse what a one-token step can: the norm folded into the
  * product after it, Q/K/V as one dispatch (`matvec_qkv`), gate, up and SwiGLU as one
- * (`matvec_swiglu`), the keys and values into the cache as one (`kv_append`). A LoRA update kept
- * apart adds its own products (and keeps the norm it reads).
+ * (`matvec_swiglu`), the keys and values into the cache as one (`kv_append`): 6 dispatches per
+ * layer. A LoRA update kept apart adds its own products (and keeps the norm it reads).
  *
  * @module
  */
@@ -18,6 +20,7 @@
 import type { ModelSpec } from "../../model/model_spec.ts";
 import type { Activations } from "./activations.ts";
 import { argmax, argmaxMasked } from "./kernels/argmax.ts";
+import { attention, type AttentionKernel } from "./kernels/attention.ts";
 import { attnScores } from "./kernels/attn_scores.ts";
 import { attnValues } from "./kernels/attn_values.ts";
 import { embed } from "./kernels/embed.ts";
@@ -66,6 +69,12 @@ export interface GraphInputs {
    * products by this kernel with `decode` (the code a batched decode step runs over its rows).
    */
   readonly decodeKernel?: DecodeKernel;
+  /**
+   * How each layer's attention is dispatched (default `fused`: one `attention` dispatch that
+   * rotates the queries itself; `split`: `rope` on the queries, `attn_scores`, `softmax`,
+   * `attn_values`).
+   */
+  readonly attention?: AttentionKernel;
 }
 
 /** What the shared part of a batched decode step is recorded over (no session's buffers). */
@@ -147,8 +156,10 @@ export function llamaBatchGraph(rec: Recorder, g: BatchGraphInputs): BatchDispat
 }
 
 /**
- * Record a session's own dispatches of a batched decode step, per layer: RoPE on its staged
- * key and query rows at its position, its key and value stored into its cache, its attention.
+ * Record a session's own dispatches of a batched decode step, per layer: its staged key row
+ * rotated at its position and stored with its value row into its cache (`kv_append`), its
+ * attention (which rotates its query row); the same dispatches as in its own decode step, so
+ * the same bits.
  * `rec` binds the session's own step uniform (`n = 1`, its position, `row0` its row).
  *
  * @param rec a recorder over the session's step uniform
@@ -368,16 +379,18 @@ function builder(rec: Recorder, g: GraphInputs, decode: boolean) {
           tokens: B,
         }))
       ),
-    /** RoPE on the queries, then attention over layer `i`'s cache. */
+    /** Attention over layer `i`'s cache (the queries rotated by it, or by `rope` first when split). */
     attention: (i: number): RecordedDispatch[] => {
+      const kv = g.kv;
+      const caches = { k: g.keys[i], v: g.values[i], s: act.scores, slopes: act.slopes, alibi, kv, ...heads };
+      if (g.attention !== "split") {
+        return [rec.record(attention({ q: act.q, table: g.ropeTable, o: act.attn, ...caches }))];
+      }
       const out: RecordedDispatch[] = [];
       if (table) out.push(rec.record(rope({ x: act.q, xRows: B, heads: spec.heads, ...table })));
-      const kv = g.kv;
-      out.push(
-        rec.record(attnScores({ q: act.q, k: g.keys[i], s: act.scores, slopes: act.slopes, alibi, kv, ...heads })),
-      );
+      out.push(rec.record(attnScores({ q: act.q, ...caches })));
       out.push(rec.record(softmax({ s: act.scores, heads: spec.heads, batch: B, context })));
-      out.push(rec.record(attnValues({ s: act.scores, v: g.values[i], o: act.attn, kv, ...heads })));
+      out.push(rec.record(attnValues({ o: act.attn, ...caches })));
       return out;
     },
     /** The output projection onto the residual, the norm, the MLP onto the residual. */

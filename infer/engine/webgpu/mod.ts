@@ -22,7 +22,9 @@
  * - `kernels/`        one file per kernel: its WGSL, its parameter struct (declared once in
  *   `params.ts` terms), its grid, and a constructor that checks shapes (`kernel.ts`: the call
  *   they return; `step.ts`: the per-step uniform; `weight_access.ts`: reading 16-bit weights;
- *   `matmul_tiled.ts`: the products of prefill, tiled in workgroup memory)
+ *   `matmul_tiled.ts`: the products of prefill, tiled in workgroup memory; `attention.ts`: a
+ *   layer's attention in one dispatch, the default over the split `rope`, `attn_scores`,
+ *   `softmax`, `attn_values`)
  *
  * @example
  * ```ts
@@ -38,4 +40,5 @@ export { type MatmulStrategy } from "./kernels/matmul.ts";
 export { type DecodeKernel } from "./kernels/matvec.ts";
 export { type PrefillKernel } from "./kernels/matmul_tiled.ts";
 export { type KvFormat } from "./kernels/kv_store.ts";
+export { type AttentionKernel } from "./kernels/attention.ts";
 export { webGpuAvailable, WebGpuEngine, type WebGpuEngineOptions } from "./webgpu_engine.ts";

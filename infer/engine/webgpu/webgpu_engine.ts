@@ -1,9 +1,9 @@
 /**
  * The `webgpu` engine: the forward pass of {@linkcode ModelSpec} as WGSL kernels, one role
- * each (`embed`, `rmsnorm`, `matmul`, `rope`, `attn_scores`, `softmax`, `attn_values`,
- * `swiglu`, `argmax`; `matvec` for the products of decode steps). `forwardBatch` decodes one
- * token for each of several sessions in one pass whose products read each weight once for all
- * of them. Weights are uploaded
+ * each (`embed`, `rmsnorm`, `matmul`, `rope`, `attention`, `swiglu`, `argmax`; `matvec` for
+ * the products of decode steps; `attn_scores`, `softmax`, `attn_values` for the `split`
+ * attention option). `forwardBatch` decodes one token for each of several sessions in one
+ * pass whose products read each weight once for all of them. Weights are uploaded
  * once, in their format (16-bit weights stay 16-bit and are widened in the shader), split into
  * several buffers where a matrix exceeds the device's `maxStorageBufferBindingSize`. Bind
  * groups are built once per session, so a step is only recorded: all its dispatches go into one
@@ -25,6 +25,7 @@ import type { MatmulStrategy } from "./kernels/matmul.ts";
 import type { DecodeKernel } from "./kernels/matvec.ts";
 import type { PrefillKernel } from "./kernels/matmul_tiled.ts";
 import type { KvFormat } from "./kernels/kv_store.ts";
+import type { AttentionKernel } from "./kernels/attention.ts";
 import { int8DotAvailable } from "./kernels/int8_dot.ts";
 import {
   type BatchDispatches,
@@ -89,6 +90,12 @@ export interface WebGpuEngineOptions {
    * compare with the oracle on `q8_0`/`q4_0` models.
    */
   readonly int8Dot?: boolean;
+  /**
+   * How each layer's attention is dispatched: `fused` (default; one `attention` dispatch per
+   * layer: RoPE on the query, scores, softmax and values in one workgroup per head and token)
+   * or `split` (`rope`, `attn_scores`, `softmax`, `attn_values`: four dispatches).
+   */
+  readonly attention?: AttentionKernel;
 }
 
 /**
@@ -161,6 +168,8 @@ export class WebGpuEngine implements Engine {
   readonly kvCache: KvFormat;
   /** Whether `q8_0` and `q4_0` products use 8-bit activations. */
   readonly int8Dot: boolean;
+  /** How each layer's attention is dispatched. */
+  readonly attention: AttentionKernel;
   /** Whether steps are being timed per kernel role (only with `profile: true` at create). */
   profiling: boolean;
 
@@ -214,6 +223,7 @@ export class WebGpuEngine implements Engine {
     this.maxChunks = this.#weights.maxChunks;
     this.kvCache = o.kvCache ?? "f32";
     this.int8Dot = o.int8Dot === true;
+    this.attention = o.attention ?? "fused";
     if (this.int8Dot && !int8DotAvailable()) {
       throw new Error("int8Dot: this adapter's WGSL lacks packed_4x8_integer_dot_product");
     }
@@ -477,6 +487,7 @@ export class WebGpuEngine implements Engine {
       kv: this.kvCache,
       int8: this.int8Dot,
       decodeKernel: this.decodeKernel,
+      attention: this.attention,
     };
   }
 

@@ -22,6 +22,7 @@ export type KernelRole =
   | "attn_scores"
   | "softmax"
   | "attn_values"
+  | "attention"
   | "swiglu"
   | "argmax"
   | "kv_store"
