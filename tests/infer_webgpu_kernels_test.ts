@@ -345,22 +345,7 @@ Deno.test({
                 yStride,
                 norm: folded ? { weight: own.f32(normWeight, USAGE.STORAGE), eps } : undefined,
               });
-              ctx.device.pushErrorScope("validation");
-              const op = new Recorder(ctx, own.bytes(stepBytes(n, 3), USAGE.UNIFORM), own).record(call);
-              const encoder = ctx.device.createCommandEncoder();
-              const pass = encoder.beginComputePass();
-              pass.setPipeline(op.pipeline);
-              pass.setBindGroup(0, op.bindGroup);
-              pass.dispatchWorkgroups(...op.grid(n, 3 + n));
-              pass.end();
-              const read = own.create(y0.byteLength, USAGE.MAP_READ | USAGE.COPY_DST);
-              encoder.copyBufferToBuffer(y, 0, read, 0, y0.byteLength);
-              ctx.device.queue.submit([encoder.finish()]);
-              equal(await ctx.device.popErrorScope(), null);
-              await read.mapAsync(1);
-              const got = new Float32Array(read.getMappedRange().slice(0));
-              read.unmap();
-              return got;
+              return (await runCall(ctx, own, call, { n, pos0: 3 }, [y]))[0];
             };
             const got = await run(tokens);
             for (let tok = 0; tok < tokens; tok++) {

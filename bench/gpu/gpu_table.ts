@@ -4,9 +4,9 @@
  * and of 32 sequences stepped together (`forwardBatch`, each after a 16-token prompt),
  * dispatches per decode step, and the share of the memory-bandwidth roofline a batch-1 decode
  * step reaches (weight bytes read per token × tokens/s ÷ the copy bandwidth measured here
- * first). Variants (`--variants`): `default` (what users get: on a GPU the `matvec` decode and
- * `tiled` prefill kernels) and `matmul` (the earlier `matmul` kernel for both, 32 tokens per
- * prefill submit).
+ * first). Variants (`--variants`): `default` (what users get: on a GPU the fused `matvec`
+ * decode kernels, 6 dispatches per layer, and the `tiled` prefill kernel) and `matmul` (the
+ * earlier kernels: `matmul` for both, the attention split in four, 32 tokens per prefill submit).
  * `bench/gpu/run.sh` runs it on a GPU machine; it runs anywhere WebGPU does (`--shapes tiny`
  * on a software adapter to try it).
  *
@@ -24,8 +24,8 @@
  * oracle's on a small model of each format (the kernels as this GPU compiles them) and exits
  * non-zero where they differ by more than 1e-3 of their scale.
  *
- * The batch-32 step submits once for all sequences, but each still reads the weights itself
- * (the single-sequence dispatches): a batched kernel that reads them once is still to come.
+ * The batch-32 step is one `forwardBatch`: one submit, each product once over the 32 rows (each
+ * weight read once for all sequences), each sequence's attention over its own cache.
  *
  * Run: `deno run -A bench/gpu/gpu_table.ts [--shapes 1b,7b,13b] [--formats f16,q4_k_m]
  * [--prompt 512] [--decode 32] [--reps 3] [--variants default,matmul] [--batch 32] [--check]
@@ -58,7 +58,7 @@ const SHAPES: Record<string, LlamaSizes> = {
 /** Engine option sets to compare (`--variants`); `default` is what users get. */
 const VARIANTS: Record<string, WebGpuEngineOptions> = {
   default: {},
-  matmul: { decodeKernel: "matmul", prefillKernel: "matmul", maxBatch: 32 },
+  matmul: { decodeKernel: "matmul", prefillKernel: "matmul", attention: "split", maxBatch: 32 },
 };
 
 const { values: args } = parseArgs({

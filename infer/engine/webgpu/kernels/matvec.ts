@@ -217,6 +217,25 @@ export function matvecUnits(dtype: GgmlTypeName): { element: string; values: num
 }
 
 /**
+ * Threads that share a row of `k` values of a format: 256 for long rows, fewer (a power of two,
+ * down to 32) where a row has fewer units of work, so that no thread idles.
+ *
+ * @param dtype the weights' format (one {@linkcode matvecFits} accepts)
+ * @param k values per row
+ * @returns the lane count
+ *
+ * @example
+ * ```ts
+ * import { matvecLanes } from "./matvec.ts";
+ * if (matvecLanes("f16", 16) !== 32 || matvecLanes("f32", 4096) !== 256) throw new Error();
+ * ```
+ */
+export function matvecLanes(dtype: GgmlTypeName, k: number): number {
+  const units = k / FORMATS[dtype]!.values;
+  return Math.min(MATVEC_THREADS, Math.max(MIN_LANES, 2 ** Math.ceil(Math.log2(units))));
+}
+
+/**
  * WGSL unit code with every function, struct and alias it declares renamed with `suffix`, and
  * its reads of `w` made reads of `buffer`: a second copy of a format's unit code (see
  * {@linkcode matvecUnits}) over another matrix, for kernels that read several.
@@ -352,8 +371,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 export function matvec(a: MatmulArgs): KernelCall {
   if (!matvecFits(a.dtype, a.k)) return matmul({ ...a, decode: true });
   checkElements("matvec", "x", a.x, (a.oneToken ? 1 : a.xRows) * a.k);
-  const units = a.k / FORMATS[a.dtype]!.values;
-  const lanes = Math.min(MATVEC_THREADS, Math.max(MIN_LANES, 2 ** Math.ceil(Math.log2(units))));
+  const lanes = matvecLanes(a.dtype, a.k);
   const groups = Math.ceil(a.rows / (MATVEC_ROWS * MATVEC_THREADS / lanes));
   return {
     role: "matvec",

@@ -18,7 +18,15 @@
 
 import type { GgmlTypeName } from "../../../formats/ggml_types.ts";
 import { checkElements, checkShape, type KernelCall } from "./kernel.ts";
-import { MATVEC_ROWS, MATVEC_THREADS, MATVEC_TOKENS, matvecFits, matvecUnits, renamedUnits } from "./matvec.ts";
+import {
+  MATVEC_ROWS,
+  MATVEC_THREADS,
+  MATVEC_TOKENS,
+  matvecFits,
+  matvecLanes,
+  matvecUnits,
+  renamedUnits,
+} from "./matvec.ts";
 import { foldedUnits, rmsTileWgsl, XG_WGSL } from "./norm_fold.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
@@ -48,18 +56,9 @@ export const MATVEC_QKV_PARAMS: ParamStruct<{
   eps: "f32",
 });
 
-/** The fewest threads that share a row (as `matvec`). */
-const MIN_LANES = 32;
-
-/** Threads sharing a row of `k` values of a format: as `matvec` chooses them. */
-function lanesFor(dtype: GgmlTypeName, k: number): number {
-  const units = k / matvecUnits(dtype)!.values;
-  return Math.min(MATVEC_THREADS, Math.max(MIN_LANES, 2 ** Math.ceil(Math.log2(units))));
-}
-
 /** Workgroups for `rows` rows of a format. */
 function groupsFor(dtype: GgmlTypeName, k: number, rows: number): number {
-  return Math.ceil(rows / (MATVEC_ROWS * MATVEC_THREADS / lanesFor(dtype, k)));
+  return Math.ceil(rows / (MATVEC_ROWS * MATVEC_THREADS / matvecLanes(dtype, k)));
 }
 
 /** The rows of one matrix: `matvec`'s body over unit code suffixed `s`, storing into `y` at `bias_at`. */
@@ -152,7 +151,7 @@ export function matvecQkvWgsl(
   const fns = parts.map((f, i) =>
     rowsFn(
       `_${names[i]}`,
-      lanesFor(dtypes[i], k),
+      matvecLanes(dtypes[i], k),
       f.values,
       ["yq", "yk", "yv"][i],
       i === 0 ? "q_rows" : "kv_rows",

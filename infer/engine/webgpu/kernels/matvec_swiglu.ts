@@ -19,7 +19,15 @@
 import type { GgmlTypeName } from "../../../formats/ggml_types.ts";
 import { checkElements, checkShape, type KernelCall } from "./kernel.ts";
 import type { MatmulArgs } from "./matmul.ts";
-import { MATVEC_ROWS, MATVEC_THREADS, MATVEC_TOKENS, matvecFits, matvecUnits, renamedUnits } from "./matvec.ts";
+import {
+  MATVEC_ROWS,
+  MATVEC_THREADS,
+  MATVEC_TOKENS,
+  matvecFits,
+  matvecLanes,
+  matvecUnits,
+  renamedUnits,
+} from "./matvec.ts";
 import { foldedUnits, rmsTileWgsl, XG_WGSL } from "./norm_fold.ts";
 import { ParamStruct } from "./params.ts";
 import { STEP } from "./step.ts";
@@ -36,9 +44,6 @@ import { STEP } from "./step.ts";
 export const MATVEC_SWIGLU_PARAMS: ParamStruct<
   { k: "u32"; rows: "u32"; row_start: "u32"; y_stride: "u32"; eps: "f32" }
 > = new ParamStruct("Params", { k: "u32", rows: "u32", row_start: "u32", y_stride: "u32", eps: "f32" });
-
-/** The fewest threads that share a row (as `matvec`). */
-const MIN_LANES = 32;
 
 /**
  * WGSL of the fused gate/up/SwiGLU product for a weight format.
@@ -183,8 +188,7 @@ export function matvecSwiglu(a: MatvecSwigluArgs): KernelCall {
   checkElements("matvec_swiglu", "x", a.x, a.xRows * a.k);
   checkElements("matvec_swiglu", "y", a.y, a.yRows * a.yStride);
   if (a.norm) checkElements("matvec_swiglu", "norm weight", a.norm.weight, a.k);
-  const units = a.k / f!.values;
-  const lanes = Math.min(MATVEC_THREADS, Math.max(MIN_LANES, 2 ** Math.ceil(Math.log2(units))));
+  const lanes = matvecLanes(a.dtype, a.k);
   const groups = Math.ceil(a.rows / (MATVEC_ROWS * MATVEC_THREADS / lanes));
   return {
     role: "matvec_swiglu",
