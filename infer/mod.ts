@@ -65,6 +65,7 @@ export {
 
 // Create an engine.
 export {
+  type AttentionKernel,
   availableCores,
   BatchedSession,
   type BatchStep,

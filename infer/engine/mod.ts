@@ -77,6 +77,7 @@ export {
   WasmMemory,
 } from "./wasm/mod.ts";
 export {
+  type AttentionKernel,
   type DecodeKernel,
   type KernelProfile,
   type KvFormat,
