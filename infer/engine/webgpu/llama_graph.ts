@@ -108,7 +108,6 @@ interface Product {
   readonly bias?: GPUBuffer;
   readonly yStride: number;
   readonly yRows: number;
-  readonly yPos?: boolean;
   readonly oneToken?: boolean;
   readonly accumulate?: boolean;
 }
@@ -202,8 +201,11 @@ function graph(rec: Recorder, g: GraphInputs, decode: boolean): StepDispatches {
 function builder(rec: Recorder, g: GraphInputs, decode: boolean) {
   const { spec, act, weights: w, context, strategy } = g;
   const B = act.batch;
+  /** Whether the int8 path computes products of a matrix (it keeps its own kernel). */
+  const int8 = (m: GpuMatrix): m is GpuMatrix & { dtype: "q8_0" | "q4_0" } =>
+    g.int8 && (m.dtype === "q8_0" || m.dtype === "q4_0");
   const chunks = (m: GpuMatrix, x: GPUBuffer, y: GPUBuffer, o: Product): RecordedDispatch[] => {
-    if (g.int8 && (m.dtype === "q8_0" || m.dtype === "q4_0")) {
+    if (int8(m)) {
       const dtype = m.dtype;
       const out = [rec.record(quantizeX({ x, k: m.cols, tokens: B, xq: act.xq, xd: act.xd }))];
       for (const c of m.chunks) {
@@ -250,8 +252,6 @@ function builder(rec: Recorder, g: GraphInputs, decode: boolean) {
     ...chunks(m, x, y, o),
     ...lora(name, x, y, o),
   ];
-  /** Whether the int8 path computes products of a matrix (it keeps its own kernel). */
-  const int8 = (m: GpuMatrix): boolean => g.int8 && (m.dtype === "q8_0" || m.dtype === "q4_0");
   const q = spec.heads * spec.headDim;
   const kvDim = spec.kvHeads * spec.headDim;
   /**
