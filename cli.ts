@@ -41,6 +41,8 @@ Commands:
   export-gguf  a Hugging Face model (with its LoRA merged) → GGUF for llama.cpp and Ollama
   perplexity   how well a model predicts texts or records' answers (per text, per token), to
             compare weight formats, adapters and engines
+  train     LoRA fine-tuning on converted train records → a PEFT adapter (IEPile's
+            src/finetune.py flags), resumable; or a hand-off to LLaMA-Factory for GPU clusters
 
 Run 'iepile <command> --help' for a command's options.
 
@@ -106,6 +108,10 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         const { runPerplexity } = await import("./infer/cli/perplexity_command.ts");
         return await runPerplexity(rest, io);
       }
+      case "train": {
+        const { runTrain } = await import("./train/cli_command.ts");
+        return await runTrain(rest, io);
+      }
       case "prompt": {
         // Loaded on demand: it brings the tokenizer and Jinja packages, which other commands do not need.
         const { runPrompt } = await import("./templates/cli_command.ts");
@@ -115,7 +121,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       }
       default:
         throw new UsageError(
-          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, serve, inspect, export-gguf, perplexity (see 'iepile --help')`,
+          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, serve, inspect, export-gguf, perplexity, train (see 'iepile --help')`,
         );
     }
   } catch (e) {
@@ -144,6 +150,7 @@ async function helpFor(command: string | undefined): Promise<string | undefined>
   if (command === "inspect") return (await import("./infer/cli/model_commands.ts")).INSPECT_HELP;
   if (command === "export-gguf") return (await import("./infer/cli/model_commands.ts")).EXPORT_GGUF_HELP;
   if (command === "perplexity") return (await import("./infer/cli/perplexity_command.ts")).PERPLEXITY_HELP;
+  if (command === "train") return (await import("./train/cli_command.ts")).TRAIN_HELP;
   const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };
   return command === undefined ? undefined : help[command];
 }

@@ -2,13 +2,16 @@
  * One instruction record as IEPile's fine-tuning encodes it: the prompt rendered by the chat
  * template exactly as at inference, the response tokenized without special tokens and followed
  * by the end-of-sequence token, both cut to a length budget; the loss is taken over the response
- * positions only. Used to score answers (`perplexity`) as training scores them.
+ * positions only. Templates with `efficientEos` (Baichuan, Qwen, ChatGLM3, …) add no EOS to the
+ * response before the cut; a single EOS follows the whole example instead. Used by `train`, and
+ * to score answers (`perplexity`) as training scores them.
  *
  * @module
  */
 
 import { InputError } from "../io/errors.ts";
 import { renderPrompt } from "./render.ts";
+import { getTemplate } from "./named_templates.ts";
 import type { TemplateDefinition } from "./template.ts";
 import type { PromptTokenizer } from "./tokenizer.ts";
 
@@ -34,8 +37,8 @@ export interface TrainingExample {
 /**
  * Encode a (query, response) pair as training does: `max_target = max(floor(C·t / (s + t)), T)`
  * and `max_source = C − max_target` for a prompt of `s` ids and a response of `t` ids (EOS
- * included); the prompt keeps its first `max_source` ids, the response its first `max_target`,
- * and the whole its first `C`.
+ * included, unless the template has `efficientEos`); the prompt keeps its first `max_source` ids,
+ * the response its first `max_target` (then EOS, with `efficientEos`), and the whole its first `C`.
  *
  * @param template a template definition or name
  * @param query the user message
@@ -76,12 +79,13 @@ export function encodeTrainingExample(
       file: tokenizer.source,
     });
   }
-  const answer = [...tokenizer.encode(response), eos];
+  const efficientEos = (typeof template === "string" ? getTemplate(template) : template).efficientEos;
+  const answer = efficientEos ? tokenizer.encode(response) : [...tokenizer.encode(response), eos];
   const s = prompt.ids.length, t = answer.length;
   const C = budget.cutoffLen;
   const maxTarget = Math.max(Math.floor(C * t / (s + t)), budget.maxTargetLength);
   const maxSource = Math.max(C - maxTarget, 0);
   const source = prompt.ids.slice(0, maxSource);
-  const ids = source.concat(answer.slice(0, maxTarget)).slice(0, C);
+  const ids = source.concat(answer.slice(0, maxTarget), efficientEos ? [eos] : []).slice(0, C);
   return { ids, promptLength: Math.min(source.length, ids.length) };
 }

