@@ -250,9 +250,12 @@ Deno.test("exportLlamaFactory", async (t) => {
     });
 
     await t.step("a held-out count LLaMA-Factory cannot take is refused", async () => {
-      await rejects(() => exportLlamaFactory(settingsFor(dir, { valSetSize: 1 }), `${dir}/lf8`), UsageError);
       await rejects(
-        () => exportLlamaFactory(settingsFor(dir, { valSetSize: 3 }), `${dir}/lf8`),
+        () => exportLlamaFactory(settingsFor(dir, { valSetSize: 1, doEval: true }), `${dir}/lf8`),
+        UsageError,
+      );
+      await rejects(
+        () => exportLlamaFactory(settingsFor(dir, { valSetSize: 3, doEval: true }), `${dir}/lf8`),
         (e) => e instanceof UsageError && e.message.includes("leaves none of the 3"),
       );
     });

@@ -2,7 +2,7 @@
 // log-likelihood (base alone, and with the adapter it saves loaded by `--lora`), and its LoRA
 // gradients equal central finite differences of its loss, for every family and target module.
 
-import assert from "node:assert";
+import assert, { ok } from "node:assert";
 import { loadModel, openEngine, Rng } from "../infer/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import type { RandomModelOptions } from "../infer/testing/mod.ts";
@@ -95,6 +95,55 @@ Deno.test("trainable model: loss = the engine's NLL; LoRA gradients = finite dif
       } finally {
         await Deno.remove(dir, { recursive: true });
         await Deno.remove(lora, { recursive: true });
+      }
+    });
+  }
+});
+
+Deno.test("QLoRA: on a quantized base the loss = the engine's on the same quantized weights; gradients = finite differences", async (t) => {
+  for (const [quantize, hidden] of [["q8_0", 32], ["q4_k_m", 256]] as const) {
+    await t.step(quantize, async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        await writeRandomModel(dir, {
+          architecture: "llama",
+          vocabSize: 40,
+          hidden,
+          intermediate: hidden,
+          layers: 1,
+          heads: 2,
+        });
+        const base = await loadModel(dir, { quantize });
+        ok(base.weights.layers[0].wq.dtype !== "f32", "the base is quantized");
+        const model = createLoraModel(base, { r: 2, alpha: 4, targets: ["q_proj", "down_proj"], seed: 3 });
+        const engine = await openEngine(dir, { engine: "cpu", quantize });
+        const session = engine.createSession();
+        const logits = await session.forwardAll(EXAMPLE.ids);
+        engine.dispose();
+        let nll = 0;
+        for (let i = EXAMPLE.promptLength - 1; i < EXAMPLE.ids.length - 1; i++) {
+          const z = logits[i], max = z.reduce((m, x) => Math.max(m, x), -Infinity);
+          nll += max + Math.log(z.reduce((s, x) => s + Math.exp(x - max), 0)) - z[EXAMPLE.ids[i + 1]];
+        }
+        const loss = exampleLoss(model, EXAMPLE).sum;
+        ok(Math.abs(loss - nll) < 1e-4 * nll, `${loss} vs ${nll}`);
+
+        randomizeB(model, 4);
+        const grads = zeroGrads(model);
+        exampleLoss(model, EXAMPLE, { grads });
+        const m = model.modules[1], eps = 1e-5;
+        for (const [param, grad] of [[m.pair.a, grads.a[1]], [m.pair.b, grads.b[1]]]) {
+          const keep = param[1];
+          param[1] = keep + eps;
+          const up = exampleLoss(model, EXAMPLE).sum;
+          param[1] = keep - eps;
+          const down = exampleLoss(model, EXAMPLE).sum;
+          param[1] = keep;
+          const numeric = (up - down) / (2 * eps);
+          ok(Math.abs(numeric - grad[1]) < 1e-5 * Math.max(1e-3, Math.abs(numeric)), `${numeric} vs ${grad[1]}`);
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
       }
     });
   }

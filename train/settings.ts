@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { QuantPreset } from "../infer/mod.ts";
+
 /** Everything a training run needs to know. */
 export interface TrainSettings {
   /** The base model: a Hugging Face folder. */
@@ -60,6 +62,11 @@ export interface TrainSettings {
   readonly doEval: boolean;
   /** Whether IEPile's script trained in bf16 (recorded; the CPU engine computes in double precision). */
   readonly bf16: boolean;
+  /**
+   * Quantize the frozen base weights as they load (QLoRA): `q4_k_m`, `q8_0`, … The LoRA pairs stay
+   * in double precision and train on top of the quantized weights.
+   */
+  readonly quantize?: QuantPreset;
   /** A DeepSpeed config the script was given (recorded for the LLaMA-Factory export). */
   readonly deepspeed?: string;
 }

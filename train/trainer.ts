@@ -148,6 +148,7 @@ function fingerprintOf(s: TrainSettings, trainExamples: number): Record<string, 
     lora_dropout: s.loraDropout,
     lora_target_modules: [...s.loraTargetModules],
     checkpoint_dir: s.checkpointDir ?? null,
+    quantize: s.quantize ?? null,
     seed: s.seed,
   };
 }
@@ -222,7 +223,7 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
       (skipped ? `; ${skipped} records skipped (empty instruction or output, as IEPile's script skips them)` : ""),
   );
 
-  const base = await loadModel(s.modelNameOrPath, { onProgress: events.onLoad });
+  const base = await loadModel(s.modelNameOrPath, { onProgress: events.onLoad, quantize: s.quantize });
   let model: LoraModel;
   let adapterSettings: AdapterSettings;
   if (s.checkpointDir !== undefined) {
