@@ -1,6 +1,7 @@
 /**
  * `deno task demo-infer` as a new user sees it: a short, readable run of every stage (no
- * token-by-token listing), ending with the constrained-vs-unconstrained table.
+ * token-by-token listing), the constrained-vs-unconstrained table of the untrained model, then
+ * the model trained by `train` extracting held-out entities (F1 ≥ 90).
  *
  * @module
  */
@@ -26,12 +27,27 @@ Deno.test("demo-infer prints a short result", async () => {
   const text = new TextDecoder().decode(run.stdout) + new TextDecoder().decode(run.stderr);
   equal(run.code, 0, text);
   const lines = text.trimEnd().split("\n");
-  ok(lines.length <= 60, `${lines.length} lines:\n${text}`);
+  ok(lines.length <= 75, `${lines.length} lines:\n${text}`);
   ok(!/^\s+\d+\s+\d+\s+"/m.test(text), "no token-by-token listing"); // "  12   86  "S"" rows
-  for (const stage of ["1. convert", "2. write the demo model", "3. the prompt", "4. infer", "5. eval"]) {
+  for (
+    const stage of [
+      "1. convert",
+      "2. write the demo model",
+      "3. the prompt",
+      "4. infer",
+      "5. eval",
+      "6. train",
+      "7. infer",
+    ]
+  ) {
     ok(text.includes(stage), stage);
   }
   // Every constrained answer is valid JSON; the table says so.
   ok(text.includes("| NER | constrained | 12 | 12 (100%) |"), text);
   ok(text.includes("| RE | constrained | 10 | 10 (100%) |"), text);
+  // The trained model extracts: F1 on the held-out sentences, constrained and not.
+  const trained = [...text.matchAll(/^\| trained \| (un)?constrained \| 64 \| \d+ \(\d+%\) \| ([\d.]+) \|$/gm)];
+  equal(trained.length, 2, text);
+  for (const m of trained) ok(Number(m[2]) >= 90, m[0]);
+  ok(/^\| untrained \| constrained \| 64 \| 64 \(100%\) \| 0 \|$/m.test(text), text);
 });

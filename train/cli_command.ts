@@ -75,9 +75,11 @@ Accepted and ignored (one process, double precision): --do_train --stage sft --o
 --logging_steps N.
 
 The log (loss, learning rate, gradient norm, tokens/s per step) is <output_dir>/trainer_log.jsonl.
-Example:
-  iepile train --model_name_or_path .out/demo-infer/model --template llama2_zh \\
-    --train_file .out/demo/train.json --output_dir .out/lora --num_train_epochs 2 --learning_rate 1e-3
+Example (after 'deno task demo-infer', which writes the demo model and a small task):
+  iepile train --model_name_or_path .out/demo-infer/model --template vanilla \\
+    --train_file .out/demo-infer/learn/train.json --output_dir .out/lora --num_train_epochs 16 \\
+    --learning_rate 5e-3 --per_device_train_batch_size 4 --lora_r 16 --lora_alpha 32 --lora_dropout 0 \\
+    --lora_target_modules all
 `;
 
 const STRINGS = [
