@@ -2,11 +2,12 @@
  * Training speed: tokens per second of one LoRA training example (forward, backward, the
  * per-layer recompute) on a random LLaMA, and the share of this machine's matrix-multiply rate
  * it reaches. The rate is measured in the same run: llama.cpp's prompt processing of the same
- * model (the GGUF export, all cores), whose work is almost all matrix products at
- * `2 × parameters` FLOPs per token. Training costs about `4 × parameters` FLOPs per token (one
- * forward, one backward through the frozen weights), so the share is
- * `4P · train tokens/s ÷ (2P · llama.cpp prompt tokens/s)`. Runs are interleaved and medians
- * reported.
+ * model (the GGUF export, all cores), whose work is almost all matrix products at `2P` FLOPs per
+ * token, `P` the decoder layers' parameters (the embedding is a lookup; llama.cpp computes the
+ * output head for the last token only). Training costs about `4P` FLOPs per token (one forward,
+ * one backward through the frozen weights; the recomputed forward of the backward pass is not
+ * counted as useful work), so the share is `4P · train tokens/s ÷ (2P · llama.cpp prompt
+ * tokens/s)`. Runs are interleaved and medians reported.
  *
  * ```sh
  * deno run -A bench/train_bench.ts                 # the ~150M-parameter LLaMA, 64-token examples
@@ -47,6 +48,8 @@ try {
   const base = await loadModel(`${dir}/m`);
   await exportGguf(base, `${dir}/m.gguf`, { dtype: "f32" });
   const params = parameterCount(base.spec);
+  const spec = base.spec;
+  const layerParams = params - spec.vocabSize * spec.hidden * (spec.tiedEmbeddings ? 1 : 2) - spec.hidden;
   const ids = Array.from({ length: n }, (_, i) => 1 + (i * 7919) % (shape.vocabSize - 1));
   const example = { ids, promptLength: Math.floor(n * 0.75) };
   const model = createLoraModel(base, {
@@ -85,16 +88,17 @@ try {
   await ggufModel.dispose();
 
   const t = median(train), p = median(prompt);
-  const trainFlops = 4 * params * t, matmulFlops = 2 * params * p;
+  const trainFlops = 4 * layerParams * t, matmulFlops = 2 * layerParams * p;
   console.log(
-    `model: random llama, ${(params / 1e6).toFixed(0)}M parameters, f32; example of ${n} tokens ` +
+    `model: random llama, ${(params / 1e6).toFixed(0)}M parameters (P = ${(layerParams / 1e6).toFixed(0)}M in ` +
+      `the decoder layers), f32; example of ${n} tokens ` +
       `(${n - example.promptLength} scored), LoRA r 8 on q,k,v,o,gate,up,down; medians of ${runs} interleaved runs`,
   );
   console.log(
     `machine's matrix-multiply rate (llama.cpp prompt processing, ${threads} threads): ` +
       `${p.toFixed(1)} tokens/s = ${(matmulFlops / 1e9).toFixed(2)} GFLOP/s`,
   );
-  console.log("engine  threads  train tokens/s  ≈GFLOP/s (4P/token)  share of the rate");
+  console.log("engine  threads  train tokens/s  GFLOP/s (4P/token)  share of the rate");
   console.log(
     `cpu     1        ${t.toFixed(2).padStart(14)}  ${(trainFlops / 1e9).toFixed(3).padStart(19)}  ` +
       `${(100 * trainFlops / matmulFlops).toFixed(2)}%`,

@@ -1,9 +1,10 @@
 /**
  * A frozen base model with trainable LoRA pairs on some of its linear layers, and the loss of a
  * training example with its gradients: the forward pass of the CPU oracle (same maths as the
- * inference engine) in double precision, then the backward pass layer by layer. Only each
- * layer's input is kept between the passes; the backward pass recomputes the layer's
- * activations from it (memory grows with layers × tokens × hidden, not with the MLP or heads).
+ * inference engine) in double precision, then the backward pass layer by layer. A layer's
+ * activations are kept between the passes while they fit a budget; beyond it only each layer's
+ * input is kept and the backward pass recomputes the layer's activations from it (memory then
+ * grows with layers × tokens × hidden, not with the MLP or heads).
  *
  * Per layer, for hidden states `x` (one row per token), with `ΔW·u = scale · B·(A·dropout(u))`:
  * ```
@@ -250,6 +251,12 @@ export interface LossOptions {
   readonly dropout?: number;
   /** Seed of this example's dropout masks (each module's mask derives from it). */
   readonly dropoutSeed?: number;
+  /**
+   * Bytes the activations of all layers may take between the passes (default 1 GiB): within it
+   * the forward pass keeps them, beyond it the backward pass recomputes each layer's from its input.
+   * The gradients are the same either way, bit for bit.
+   */
+  readonly activationBudget?: number;
 }
 
 /** The summed loss of an example and how many tokens it scored. */
@@ -318,9 +325,13 @@ export function exampleLoss(model: LoraModel, example: ScoredIds, o: LossOptions
   const row = new Float32Array(hidden);
   for (let t = 0; t < n; t++) x.set(weightRow(weights.embed, ids[t], row), t * hidden);
   const inputs: Float64Array[] = [];
+  const keep = o.grads !== undefined && spec.layers * activationBytes(model, n) <= (o.activationBudget ?? 2 ** 30);
+  const caches: (LayerCache | undefined)[] = [];
   for (let l = 0; l < spec.layers; l++) {
     inputs.push(x);
-    x = layerForward(model, l, x, n, bySlot[l], o, undefined);
+    const cache = keep ? {} as LayerCache : undefined;
+    x = layerForward(model, l, x, n, bySlot[l], o, cache);
+    caches.push(cache);
   }
 
   // The scored rows: position t predicts ids[t + 1].
@@ -338,11 +349,18 @@ export function exampleLoss(model: LoraModel, example: ScoredIds, o: LossOptions
   let dx: Float64Array = new Float64Array(n * hidden);
   dx.set(rmsnormBackward(dxn, rows, scored, weights.norm.data, inv), first * hidden);
   for (let l = spec.layers - 1; l >= 0; l--) {
-    const cache = {} as LayerCache;
-    layerForward(model, l, inputs[l], n, bySlot[l], o, cache);
+    let cache = caches[l];
+    if (!cache) layerForward(model, l, inputs[l], n, bySlot[l], o, cache = {} as LayerCache);
     dx = layerBackward(model, l, dx, n, bySlot[l], cache, o.grads);
   }
   return { sum, tokens: scored };
+}
+
+/** Bytes one layer's kept activations take for `n` tokens (double precision). */
+function activationBytes(model: LoraModel, n: number): number {
+  const { hidden, heads, kvHeads, headDim, intermediate, layers } = model.spec;
+  const lora = model.modules.reduce((s, m) => s + m.pair.inp + m.pair.r, 0) / layers;
+  return 8 * n * (5 * hidden + (heads + 2 * kvHeads) * headDim + 3 * intermediate + lora);
 }
 
 function modulesByLayer(model: LoraModel): SlotModules[] {
