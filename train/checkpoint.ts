@@ -10,6 +10,7 @@
 
 import { join } from "node:path";
 import { InputError } from "../io/errors.ts";
+import { trackTempFile } from "../io/temp_files.ts";
 import type { LoraModule } from "./lora_model.ts";
 import type { AdamWState } from "./adamw.ts";
 import { type AdapterSettings, saveAdapter } from "./peft_adapter.ts";
@@ -74,19 +75,33 @@ export async function saveCheckpoint(
   const final = join(outputDir, `checkpoint-${state.globalStep}`);
   const temp = join(outputDir, `.checkpoint-${state.globalStep}.partial`);
   await Deno.remove(temp, { recursive: true }).catch(() => {});
-  await Deno.mkdir(temp, { recursive: true });
-  await saveAdapter(temp, modules, adapter);
-  const arrays = stateArrays(modules, opt);
-  const bytes = new Uint8Array(arrays.reduce((s, a) => s + a.byteLength, 0));
-  let at = 0;
-  for (const a of arrays) {
-    bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-    at += a.byteLength;
+  // A signal ending the process mid-write removes the partial folder (a kill leaves it to the next save).
+  const removeTemp = () => {
+    try {
+      Deno.removeSync(temp, { recursive: true });
+    } catch { /* already gone */ }
+  };
+  const untrack = trackTempFile(removeTemp);
+  try {
+    await Deno.mkdir(temp, { recursive: true });
+    await saveAdapter(temp, modules, adapter);
+    const arrays = stateArrays(modules, opt);
+    const bytes = new Uint8Array(arrays.reduce((s, a) => s + a.byteLength, 0));
+    let at = 0;
+    for (const a of arrays) {
+      bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+      at += a.byteLength;
+    }
+    await Deno.writeFile(join(temp, STATE), bytes);
+    await Deno.writeTextFile(join(temp, TRAINER_STATE), JSON.stringify(state, null, 2) + "\n");
+    await Deno.remove(final, { recursive: true }).catch(() => {});
+    await Deno.rename(temp, final);
+  } catch (e) {
+    removeTemp();
+    throw e;
+  } finally {
+    untrack();
   }
-  await Deno.writeFile(join(temp, STATE), bytes);
-  await Deno.writeTextFile(join(temp, TRAINER_STATE), JSON.stringify(state, null, 2) + "\n");
-  await Deno.remove(final, { recursive: true }).catch(() => {});
-  await Deno.rename(temp, final);
   return final;
 }
 

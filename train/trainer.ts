@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { writeAtomically } from "../io/atomic_write.ts";
 import { InputError, UsageError } from "../io/errors.ts";
 import { GgufModelFile, isGgufFile, loadModel, type LoadProgress, type ModelSpec } from "../infer/mod.ts";
-import { loadModelTokenizer } from "../infer/model/mod.ts";
+import { AdapterFolder, loadModelTokenizer } from "../infer/model/mod.ts";
 import { ModelFolder } from "../infer/formats/mod.ts";
 import { checkTemplate } from "../templates/mod.ts";
 import { adamwStep, clipGradNorm, linearDecay } from "./adamw.ts";
@@ -203,6 +203,11 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
     } catch (e) {
       throw e instanceof InputError ? e.at({ file: s.modelNameOrPath }) : e;
     }
+  } else if (!await isGgufFile(s.modelNameOrPath)) {
+    // The adapter to continue must fit the base before the weights load (a GGUF base is checked as it loads).
+    using folder = await ModelFolder.open(s.modelNameOrPath);
+    using adapter = await AdapterFolder.open(s.checkpointDir);
+    adapter.checkFits(folder);
   }
   const budget = { cutoffLen: s.cutoffLen, maxTargetLength: s.maxTargetLength };
   const read = await readExamples(s.trainFile, s.template, tokenizer, budget);
