@@ -178,6 +178,9 @@ export {
   type WorkerGeneratorOptions,
 } from "./predict/mod.ts";
 
+// The --quantize / --bits option of the commands that load a model (`train` takes it too).
+export { QUANTIZE_CHOICES, quantizeOption } from "./cli/_quantize_option.ts";
+
 // Serve an OpenAI-compatible API.
 export { ApiError, type ApiErrorType, type OpenAiServer, serveOpenAi, type ServeOptions } from "./serve/mod.ts";
 

@@ -37,6 +37,17 @@ async function step(args: string[], show: (text: string) => string = (t) => t): 
   return text;
 }
 
+/** A predictions file's table cells: answers, valid JSON (count and share), F1 (IEPile's eval). Stops on failure. */
+async function scores(pred: string, task: string): Promise<string> {
+  let json = "";
+  const code = await main(["eval", "--path1", pred, "--task", task, "--json"], { out: (t) => json += t, err: print });
+  if (code !== 0) Deno.exit(code);
+  const total = JSON.parse(json).total;
+  const answers = (await Deno.readTextFile(pred)).trim().split("\n").length;
+  const valid = answers - total["错误数"];
+  return `${answers} | ${valid} (${(100 * valid / answers).toFixed(0)}%) | ${total.F1}`;
+}
+
 print("1. convert the bundled NER and RE samples into test instructions\n");
 for (const task of ["NER", "RE"]) {
   await step([
@@ -81,16 +92,7 @@ print("\n5. eval (IEPile's metrics; 'iepile eval --path1 FILE --task T' prints t
 print("| task | decoding | answers | valid JSON | F1 |\n| --- | --- | ---: | ---: | ---: |\n");
 for (const task of ["NER", "RE"]) {
   for (const [name, label] of [["pred", "constrained"], ["pred_free", "unconstrained"]]) {
-    let json = "";
-    const code = await main(["eval", "--path1", `${out}/${task}_${name}.json`, "--task", task, "--json"], {
-      out: (t) => json += t,
-      err: print,
-    });
-    if (code !== 0) Deno.exit(code);
-    const total = JSON.parse(json).total;
-    const answers = (await Deno.readTextFile(`${out}/${task}_${name}.json`)).trim().split("\n").length;
-    const valid = answers - total["错误数"];
-    print(`| ${task} | ${label} | ${answers} | ${valid} (${(100 * valid / answers).toFixed(0)}%) | ${total.F1} |\n`);
+    print(`| ${task} | ${label} | ${await scores(`${out}/${task}_${name}.json`, task)} |\n`);
   }
 }
 print(
@@ -124,19 +126,13 @@ for (const [label, extra] of runs) {
   const pred = `${out}/learn/pred_${label}${extra.length > 4 ? "_free" : ""}.json`;
   const args = ["infer", ...extra, "--template", t.template, "--engine", "cpu", "--input", `${out}/learn/test.json`];
   let text = "";
-  let code = await main([...args, "--output", pred, "--quiet"], { out: (x) => text += x, err: (x) => text += x });
+  const code = await main([...args, "--output", pred, "--quiet"], { out: (x) => text += x, err: (x) => text += x });
   if (code !== 0) {
     print(text);
     Deno.exit(code);
   }
-  let json = "";
-  code = await main(["eval", "--path1", pred, "--task", "NER", "--json"], { out: (x) => json += x, err: print });
-  if (code !== 0) Deno.exit(code);
-  const total = JSON.parse(json).total;
-  const answers = (await Deno.readTextFile(pred)).trim().split("\n").length;
-  const valid = answers - total["错误数"];
   const decoding = extra.includes("--no-constrain") ? "unconstrained" : "constrained";
-  print(`| ${label} | ${decoding} | ${answers} | ${valid} (${(100 * valid / answers).toFixed(0)}%) | ${total.F1} |\n`);
+  print(`| ${label} | ${decoding} | ${await scores(pred, "NER")} |\n`);
 }
 const firstTrained = JSON.parse((await Deno.readTextFile(`${out}/learn/pred_trained.json`)).split("\n")[0]);
 print(`\n  ${JSON.parse(firstTrained.instruction).input} → ${firstTrained.output}\n`);

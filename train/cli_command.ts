@@ -11,7 +11,7 @@ import { UsageError } from "../io/errors.ts";
 import { formatSeconds, ProgressLine } from "../io/progress.ts";
 import { LoadProgressLine } from "../infer/model/mod.ts";
 import { getTemplate } from "../templates/mod.ts";
-import { presetForBits, QUANT_PRESETS, type QuantPreset } from "../infer/mod.ts";
+import { quantizeOption } from "../infer/mod.ts";
 import { defaultTargets, TRAIN_DEFAULTS, type TrainSettings } from "./settings.ts";
 
 /** Help of `train`. */
@@ -175,12 +175,12 @@ export async function runTrain(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`train: unexpected argument "${positionals[0]}"`);
-  const settings = settingsOf(v);
+  let settings = settingsOf(v);
   if (settings.loraTargetModules.length === 0) {
     // Neither targets nor a family named: the model's own family's defaults.
     const { inspectModel } = await import("../infer/model/mod.ts");
     const family = (await inspectModel(settings.modelNameOrPath)).architecture;
-    Object.assign(settings, { loraTargetModules: defaultTargets(family) ?? ["all"] });
+    settings = { ...settings, loraTargetModules: defaultTargets(family) ?? ["all"] };
   }
   const ignored = IGNORED.filter((n) => v[n] !== undefined);
   if (ignored.length > 0 && !v.quiet) {
@@ -228,29 +228,8 @@ export async function runTrain(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-/** The QLoRA format asked for by --quantize, --bits or --quantization_bit. */
-function quantizeOf(v: Record<string, string | boolean | undefined>): QuantPreset | undefined {
-  const asked: QuantPreset[] = [];
-  if (v.quantize !== undefined) {
-    if (!(v.quantize as string in QUANT_PRESETS)) {
-      throw new UsageError(`train: --quantize is ${Object.keys(QUANT_PRESETS).join(", ")}; got "${v.quantize}"`);
-    }
-    asked.push(v.quantize as QuantPreset);
-  }
-  for (const flag of ["bits", "quantization_bit"]) {
-    if (v[flag] === undefined) continue;
-    const preset = presetForBits(Number(v[flag]));
-    if (preset === undefined) throw new UsageError(`train: --${flag} is 4 or 8; got "${v[flag]}"`);
-    asked.push(preset);
-  }
-  if (asked.some((p) => p !== asked[0])) {
-    throw new UsageError(`train: --quantize, --bits disagree (${asked.join(", ")})`);
-  }
-  return asked[0];
-}
-
 /** The settings the flags give. */
-function settingsOf(v: Record<string, string | boolean | undefined>): TrainSettings & { loraTargetModules: string[] } {
+function settingsOf(v: Record<string, string | boolean | undefined>): TrainSettings {
   const req = (n: string) => requiredOption(v, n, "train");
   const int = (n: string, min: number) => numberOption(v[n], n, "integer", min);
   const num = (n: string) => numberOption(v[n], n, "number");
@@ -309,7 +288,7 @@ function settingsOf(v: Record<string, string | boolean | undefined>): TrainSetti
     doEval: v.do_eval === true || (v.evaluation_strategy ?? "no") === "epoch",
     bf16: v.bf16 === true,
     deepspeed: v.deepspeed as string | undefined,
-    quantize: quantizeOf(v),
+    quantize: quantizeOption(v, "train"),
     overwriteOutputDir: v.overwrite_output_dir === true,
   };
 }

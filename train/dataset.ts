@@ -7,10 +7,12 @@
  */
 
 import { InputError } from "../io/errors.ts";
+import { readJsonItems } from "../io/json_items.ts";
+import { parseRecordLine } from "../io/record.ts";
 import { Rng } from "../infer/mod.ts";
 import { encodeTrainingExample, type ExampleBudget, type PromptTokenizer } from "../templates/mod.ts";
 import type { TemplateDefinition } from "../templates/mod.ts";
-import type { ScoredIds } from "./lora_model.ts";
+import { type ScoredIds, scoredPositions } from "./lora_model.ts";
 
 /** An encoded example, with the line it came from. */
 export interface Example extends ScoredIds {
@@ -59,31 +61,11 @@ export async function readExamples(
   tokenizer: PromptTokenizer,
   budget: ExampleBudget,
 ): Promise<ExampleFile> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (e) {
-    throw new InputError(e instanceof Deno.errors.NotFound ? "no such file" : `cannot read: ${(e as Error).message}`, {
-      file,
-    });
-  }
-  const lines = text.replace(/^\ufeff/, "").split(/\r?\n/);
   const examples: Example[] = [];
   let skipped = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    if (line.trim() === "") continue;
-    const where = { file, line: i + 1 };
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch (e) {
-      throw new InputError(`not JSON (${(e as Error).message})`, where);
-    }
-    if (typeof record !== "object" || record === null || Array.isArray(record)) {
-      throw new InputError("not a JSON object (converted train records are one object per line)", where);
-    }
-    const r = record as Record<string, unknown>;
+  for await (const item of readJsonItems(file)) {
+    const where = { file, line: item.line };
+    const r = parseRecordLine(item.text, file, item.line).fields;
     for (const field of ["instruction", "output"]) {
       if (!(field in r)) {
         const hint = field === "output" ? " (a test split? train needs records converted with --split train)" : "";
@@ -97,10 +79,10 @@ export async function readExamples(
       continue;
     }
     const ex = encodeTrainingExample(template, query, response, tokenizer, budget);
-    if (ex.ids.length - Math.max(ex.promptLength, 1) < 1) {
+    if (scoredPositions(ex) < 1) {
       throw new InputError("nothing of the output is left within --cutoff_len", { ...where, field: "output" });
     }
-    examples.push({ ids: ex.ids, promptLength: ex.promptLength, line: i + 1 });
+    examples.push({ ids: ex.ids, promptLength: ex.promptLength, line: item.line });
   }
   if (examples.length === 0) throw new InputError("no train records (every line is empty or skipped)", { file });
   return { examples, skipped };

@@ -241,6 +241,24 @@ export interface ScoredIds {
   readonly promptLength: number;
 }
 
+/**
+ * How many positions of an example the loss scores: each response token predicted from the
+ * position before it (the first id is never predicted).
+ *
+ * @param example ids and prompt length
+ * @returns the scored positions
+ *
+ * @example
+ * ```ts
+ * import { scoredPositions } from "./lora_model.ts";
+ * if (scoredPositions({ ids: [1, 5, 6, 7], promptLength: 2 }) !== 2) throw new Error();
+ * if (scoredPositions({ ids: [1, 5], promptLength: 0 }) !== 1) throw new Error();
+ * ```
+ */
+export function scoredPositions(example: ScoredIds): number {
+  return Math.max(example.ids.length - Math.max(example.promptLength, 1), 0);
+}
+
 /** Options of {@linkcode exampleLoss}. */
 export interface LossOptions {
   /** Where to add the gradients (absent: the loss only, no backward pass). */
@@ -317,7 +335,7 @@ export function exampleLoss(model: LoraModel, example: ScoredIds, o: LossOptions
   const { ids } = example;
   const n = ids.length, hidden = spec.hidden;
   const first = Math.max(example.promptLength, 1) - 1;
-  const scored = Math.max(n - 1 - first, 0);
+  const scored = scoredPositions(example);
   if (scored === 0) return { sum: 0, tokens: 0 };
   const bySlot = modulesByLayer(model);
 

@@ -34,6 +34,7 @@ export {
   type LoraSlot,
   type LossOptions,
   type ScoredIds,
+  scoredPositions,
   targetModules,
   withModules,
   zeroGrads,

@@ -26,7 +26,15 @@ import {
   saveCheckpoint,
 } from "./checkpoint.ts";
 import { epochOrder, type Example, holdOut, readExamples } from "./dataset.ts";
-import { createLoraModel, exampleLoss, type LoraModel, targetModules, withModules, zeroGrads } from "./lora_model.ts";
+import {
+  createLoraModel,
+  exampleLoss,
+  type LoraModel,
+  scoredPositions,
+  targetModules,
+  withModules,
+  zeroGrads,
+} from "./lora_model.ts";
 import { type AdapterSettings, loadAdapter, saveAdapter } from "./peft_adapter.ts";
 import type { TrainSettings } from "./settings.ts";
 
@@ -286,9 +294,8 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
     say(`resuming from ${latest.dir} (step ${step} of ${total})`);
   }
   const logPath = join(s.outputDir, LOG);
-  const log = await keepLog(logPath, step);
+  await keepLog(logPath, step);
   const writeLog = async (entry: LogEntry) => {
-    log.push(JSON.stringify(entry));
     events.onLog?.(entry);
     await Deno.writeTextFile(logPath, JSON.stringify(entry) + "\n", { append: true });
   };
@@ -297,6 +304,7 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
   const startStep = step;
   let lastLoss = NaN, evalLoss: number | undefined;
   let stopped = false;
+  let order: number[] = [], orderEpoch = -1; // the current epoch's example order, drawn once per epoch
   while (step < total) {
     if (events.signal?.aborted) {
       stopped = true;
@@ -304,7 +312,7 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
     }
     const epoch = Math.floor(step / stepsPerEpoch);
     const inEpoch = step % stepsPerEpoch;
-    const order = epochOrder(trainSet.length, s.seed, epoch);
+    if (epoch !== orderEpoch) [order, orderEpoch] = [epochOrder(trainSet.length, s.seed, epoch), epoch];
     const firstMicro = inEpoch * s.gradientAccumulationSteps;
     const lastMicro = Math.min(firstMicro + s.gradientAccumulationSteps, micro);
     const t0 = performance.now();
@@ -314,7 +322,7 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
       const batch = order.slice(b * s.perDeviceTrainBatchSize, (b + 1) * s.perDeviceTrainBatchSize).map((i) =>
         trainSet[i]
       );
-      const scored = batch.reduce((n, e) => n + scoredTokens(e), 0);
+      const scored = batch.reduce((n, e) => n + scoredPositions(e), 0);
       const weight = 1 / (scored * (lastMicro - firstMicro));
       let sum = 0;
       batch.forEach((e, j) => {
@@ -397,11 +405,6 @@ async function specOf(path: string): Promise<ModelSpec> {
   return folder.spec;
 }
 
-/** Positions an example scores (its response tokens, shifted by one). */
-function scoredTokens(e: Example): number {
-  return e.ids.length - Math.max(e.promptLength, 1);
-}
-
 /** The validation loss: the mean over micro-batches of their mean token loss. */
 function validationLoss(model: LoraModel, examples: readonly Example[], batchSize: number): number {
   let total = 0, batches = 0;
@@ -429,8 +432,8 @@ function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
 
-/** Log entries of steps up to `step` (a resumed run drops what it will redo); rewrites the log. */
-async function keepLog(path: string, step: number): Promise<string[]> {
+/** Keep the log's entries of steps up to `step` (a resumed run drops what it will redo). */
+async function keepLog(path: string, step: number): Promise<void> {
   let lines: string[] = [];
   try {
     lines = (await Deno.readTextFile(path)).split("\n").filter((l) => l.trim() !== "");
@@ -445,7 +448,6 @@ async function keepLog(path: string, step: number): Promise<string[]> {
     }
   });
   await writeAtomically(path, (tmp) => Deno.writeTextFile(tmp, kept.map((l) => l + "\n").join("")));
-  return kept;
 }
 
 /** Remove a previous run's checkpoints, log and adapter from an output folder. */

@@ -7,7 +7,6 @@
  * @module
  */
 
-import type { ParsedArgs } from "../../io/args.ts";
 import { UsageError } from "../../io/errors.ts";
 import { presetForBits, type QuantPreset } from "../formats/quant_preset.ts";
 
@@ -34,7 +33,10 @@ export const QUANTIZE_HELP: string =
  * if (quantizeOption({ bits: "4" }, "infer") !== "q4_k_m" || quantizeOption({}, "infer") !== undefined) throw new Error();
  * ```
  */
-export function quantizeOption(values: ParsedArgs["values"], command: string): QuantPreset | undefined {
+export function quantizeOption(
+  values: Readonly<Record<string, string | boolean | undefined>>,
+  command: string,
+): QuantPreset | undefined {
   const asked: Array<[string, QuantPreset]> = [];
   const q = values.quantize;
   if (q !== undefined) {

@@ -79,6 +79,7 @@ export {
   type QuantTensor,
   weightRow,
   weightRowBytes,
+  weightRowReader,
   type WeightTensor,
 } from "./quant_tensor.ts";
 export {

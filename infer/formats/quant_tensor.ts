@@ -9,7 +9,7 @@
 import { dequantizeRow, quantizeRow } from "./ggml_quant.ts";
 import { ggmlRowBytes, type GgmlTypeName, type QuantType } from "./ggml_types.ts";
 import { castTensor, type Tensor } from "./tensor.ts";
-import { type DType, DTYPE_BYTES, toF32 } from "./dtype.ts";
+import { type DType, DTYPE_BYTES, table16, toF32 } from "./dtype.ts";
 
 /** A matrix `[rows, cols]` of ggml blocks: each row `cols / blockSize` blocks, rows one after another. */
 export interface QuantTensor {
@@ -115,6 +115,38 @@ export function weightRow(t: WeightTensor, r: number, out: Float32Array): Float3
   }
   out.set(toF32(t.data.subarray(r * cols, (r + 1) * cols), t.dtype));
   return out;
+}
+
+/**
+ * A reader of a matrix's rows as f32 values for a loop over all rows: f32 rows are views of the
+ * data (no copy), 16-bit rows are widened through a lookup table and block rows dequantized into
+ * the scratch row the caller passes (and reuses).
+ *
+ * @param t the matrix `[rows, cols]`
+ * @returns `(r, scratch) => row r` (`scratch` is `cols` long; the result may be it)
+ *
+ * @example
+ * ```ts
+ * import { weightRowReader } from "./quant_tensor.ts";
+ * const read = weightRowReader({ dtype: "f16", shape: [2, 1], data: new Uint16Array([0x3c00, 0x4000]) });
+ * if (read(1, new Float32Array(1))[0] !== 2) throw new Error();
+ * ```
+ */
+export function weightRowReader(t: WeightTensor): (r: number, scratch: Float32Array) => Float32Array {
+  const cols = t.shape[t.shape.length - 1];
+  if (t.dtype === "f32") {
+    const data = t.data as Float32Array;
+    return (r) => data.subarray(r * cols, (r + 1) * cols);
+  }
+  if (t.dtype === "f16" || t.dtype === "bf16") {
+    const table = table16(t.dtype), data = t.data as Uint16Array;
+    return (r, scratch) => {
+      const base = r * cols;
+      for (let i = 0; i < cols; i++) scratch[i] = table[data[base + i]];
+      return scratch;
+    };
+  }
+  return (r, scratch) => weightRow(t, r, scratch);
 }
 
 /**

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { softmax } from "../../infer/engine/cpu/mod.ts";
+
 /** The shape of an attention call. */
 export interface AttentionShape {
   /** Query heads. */
@@ -32,20 +34,13 @@ function probabilities(
   const { heads, kvHeads, headDim: d } = s;
   const scale = 1 / Math.sqrt(d), slope = s.slopes.length ? s.slopes[h] : 0;
   const qb = (t * heads + h) * d;
-  let max = -Infinity;
   for (let j = 0; j <= t; j++) {
     const kb = (j * kvHeads + kvh) * d;
     let dot = 0;
     for (let i = 0; i < d; i++) dot += q[qb + i] * k[kb + i];
     p[j] = dot * scale + slope * (j - t);
-    if (p[j] > max) max = p[j];
   }
-  let sum = 0;
-  for (let j = 0; j <= t; j++) {
-    p[j] = Math.exp(p[j] - max);
-    sum += p[j];
-  }
-  for (let j = 0; j <= t; j++) p[j] /= sum;
+  softmax(p, 0, t + 1);
 }
 
 /**

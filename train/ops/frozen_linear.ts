@@ -7,25 +7,7 @@
  * @module
  */
 
-import { table16, type Tensor, weightRow, type WeightTensor } from "../../infer/formats/mod.ts";
-
-/** Row `o` of a matrix as f32 values, reusing `scratch` where the row is not stored as f32. */
-function rowReader(w: WeightTensor): (o: number, scratch: Float32Array) => Float32Array {
-  const cols = w.shape[1];
-  if (w.dtype === "f32") {
-    const data = w.data as Float32Array;
-    return (o) => data.subarray(o * cols, (o + 1) * cols);
-  }
-  if (w.dtype === "f16" || w.dtype === "bf16") {
-    const table = table16(w.dtype), data = w.data as Uint16Array;
-    return (o, s) => {
-      const base = o * cols;
-      for (let i = 0; i < cols; i++) s[i] = table[data[base + i]];
-      return s;
-    };
-  }
-  return (o, s) => weightRow(w, o, s);
-}
+import { type Tensor, weightRowReader, type WeightTensor } from "../../infer/formats/mod.ts";
 
 /**
  * `y = W · x + b` for each of `n` rows of `x` (`x` is `n × in`, `W` is `[out, in]`).
@@ -46,7 +28,7 @@ function rowReader(w: WeightTensor): (o: number, scratch: Float32Array) => Float
 export function linearForward(x: Float64Array, n: number, w: WeightTensor, bias?: Tensor): Float64Array {
   const [out, inp] = w.shape;
   const y = new Float64Array(n * out);
-  const read = rowReader(w), scratch = new Float32Array(inp);
+  const read = weightRowReader(w), scratch = new Float32Array(inp);
   for (let o = 0; o < out; o++) {
     const row = read(o, scratch);
     const b = bias ? bias.data[o] : 0;
@@ -78,7 +60,7 @@ export function linearForward(x: Float64Array, n: number, w: WeightTensor, bias?
 export function linearBackward(dy: Float64Array, n: number, w: WeightTensor): Float64Array {
   const [out, inp] = w.shape;
   const dx = new Float64Array(n * inp);
-  const read = rowReader(w), scratch = new Float32Array(inp);
+  const read = weightRowReader(w), scratch = new Float32Array(inp);
   for (let o = 0; o < out; o++) {
     const row = read(o, scratch);
     for (let t = 0; t < n; t++) {

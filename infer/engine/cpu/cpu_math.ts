@@ -6,10 +6,10 @@
  * @module
  */
 
-import { f16ToF32, f32ToF16, table16 } from "../../formats/dtype.ts";
+import { f16ToF32, f32ToF16 } from "../../formats/dtype.ts";
 import type { Tensor } from "../../formats/tensor.ts";
 import type { LoraDelta } from "../../model/lora.ts";
-import { weightRow, weightRowBytes, type WeightTensor } from "../../formats/quant_tensor.ts";
+import { weightRowBytes, weightRowReader, type WeightTensor } from "../../formats/quant_tensor.ts";
 import { INT8_DOT_FORMATS, int8Activations, type Int8DotFormat, int8DotRow } from "../../formats/int8_dot.ts";
 
 /**
@@ -35,20 +35,9 @@ export function matmul(xs: Float32Array, n: number, w: WeightTensor, bias?: Tens
   const [out, inp] = w.shape;
   const ys = new Float32Array(n * out);
   const row = new Float32Array(inp);
-  const plainF32 = w.dtype === "f32" ? w.data as Float32Array : undefined;
-  const table = w.dtype === "f16" || w.dtype === "bf16" ? table16(w.dtype) : undefined;
-  const data = w.data;
+  const read = weightRowReader(w);
   for (let o = 0; o < out; o++) {
-    let wrow: Float32Array;
-    if (plainF32) {
-      wrow = plainF32.subarray(o * inp, (o + 1) * inp);
-    } else if (table) {
-      const base = o * inp;
-      for (let i = 0; i < inp; i++) row[i] = table[data[base + i]];
-      wrow = row;
-    } else {
-      wrow = weightRow(w, o, row);
-    }
+    const wrow = read(o, row);
     const b = bias ? bias.data[o] : 0;
     for (let t = 0; t < n; t++) ys[t * out + o] = dot(wrow, xs, t * inp, inp) + b;
   }
