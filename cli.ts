@@ -43,6 +43,8 @@ Commands:
             compare weight formats, adapters and engines
   train     LoRA fine-tuning on converted train records → a PEFT adapter (IEPile's
             src/finetune.py flags), resumable; or a hand-off to LLaMA-Factory for GPU clusters
+  extract   a schema and your documents (text files, JSON Lines) → entities, relations and
+            events with character offsets; long documents chunked, an HTML page to look at
 
 Run 'iepile <command> --help' for a command's options.
 
@@ -112,6 +114,10 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
         const { runTrain } = await import("./train/cli_command.ts");
         return await runTrain(rest, io);
       }
+      case "extract": {
+        const { runExtract } = await import("./extract/cli_command.ts");
+        return await runExtract(rest, io);
+      }
       case "prompt": {
         // Loaded on demand: it brings the tokenizer and Jinja packages, which other commands do not need.
         const { runPrompt } = await import("./templates/cli_command.ts");
@@ -121,7 +127,7 @@ export async function main(args: string[], io: CliIo = STD_IO): Promise<number> 
       }
       default:
         throw new UsageError(
-          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, serve, inspect, export-gguf, perplexity, train (see 'iepile --help')`,
+          `unknown command "${command}"; commands: convert, stats, eval, prompt, infer, serve, inspect, export-gguf, perplexity, train, extract (see 'iepile --help')`,
         );
     }
   } catch (e) {
@@ -151,6 +157,7 @@ async function helpFor(command: string | undefined): Promise<string | undefined>
   if (command === "export-gguf") return (await import("./infer/cli/model_commands.ts")).EXPORT_GGUF_HELP;
   if (command === "perplexity") return (await import("./infer/cli/perplexity_command.ts")).PERPLEXITY_HELP;
   if (command === "train") return (await import("./train/cli_command.ts")).TRAIN_HELP;
+  if (command === "extract") return (await import("./extract/cli_command.ts")).EXTRACT_HELP;
   const help: Record<string, string> = { convert: CONVERT_HELP, stats: STATS_HELP };
   return command === undefined ? undefined : help[command];
 }

@@ -19,7 +19,8 @@
  * - `predict/`: prediction runs: converted test records in (through `io/`, prompts rendered by
  *   `templates/`), prediction lines out, from a local engine, llama.cpp or a server.
  * - `serve/`: an OpenAI-compatible HTTP server on a local engine.
- * - `cli/`: the `infer`, `serve`, `inspect`, `export-gguf` and `perplexity` commands (not exported here).
+ * - `cli/`: the `infer`, `serve`, `inspect`, `export-gguf` and `perplexity` commands; only `runInfer`
+ *   is exported here (`extract` runs its requests through it).
  * - `testing/`: random-weight models and tiny tokenizers for tests, benches and demos.
  *
  * @example
@@ -166,6 +167,7 @@ export {
   type Prediction,
   type Predictor,
   type PredictRequest,
+  recordKey,
   type RunOptions,
   runPredictions,
   type RunProgress,
@@ -180,6 +182,7 @@ export {
 
 // The --quantize / --bits option of the commands that load a model (`train` takes it too).
 export { QUANTIZE_CHOICES, quantizeOption } from "./cli/_quantize_option.ts";
+export { INFER_HELP, runInfer } from "./cli/infer_command.ts";
 
 // Serve an OpenAI-compatible API.
 export { ApiError, type ApiErrorType, type OpenAiServer, serveOpenAi, type ServeOptions } from "./serve/mod.ts";

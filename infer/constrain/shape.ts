@@ -103,6 +103,8 @@ export function shapeForSchema(task: string, schema: readonly unknown[], options
     return v;
   };
   const roles = (v: unknown): string[] => {
+    // OneKE's description form names them as keys: {role: description}.
+    if (typeof v === "object" && v !== null && !Array.isArray(v)) return Object.keys(v);
     if (!Array.isArray(v) || v.some((r) => typeof r !== "string")) {
       throw new InputError("arguments/attributes must be a list of strings", { field: "instruction.schema" });
     }
@@ -170,7 +172,9 @@ export function shapeForSchema(task: string, schema: readonly unknown[], options
  * @param instruction the record's `instruction` (JSON text with `schema` and `input`)
  * @param options pair keys for RE/SPO
  * @returns the shape and the record's input text
- * @throws {InputError} when the instruction is not JSON or lacks a schema list
+ * @throws {InputError} when the instruction is not JSON or lacks a schema list (or OneKE's
+ *   description form of one: `{type: description}` for NER/EET/RE, `{type: {type: description,
+ *   "arguments": {role: description}}}` for EE/EEA, attributes as `{attribute: description}` for KG)
  *
  * @example
  * ```ts
@@ -190,8 +194,22 @@ export function shapeForInstruction(
   } catch {
     throw new InputError("does not hold JSON text", { field: "instruction" });
   }
-  const schema = (parsed as { schema?: unknown })?.schema;
+  const schema = listForm(task, (parsed as { schema?: unknown })?.schema);
   if (!Array.isArray(schema)) throw new InputError("has no schema list", { field: "instruction" });
   const input = (parsed as { input?: unknown }).input;
   return { shape: shapeForSchema(task, schema, options), input: typeof input === "string" ? input : "" };
+}
+
+/** OneKE's description form of a schema (an object keyed by type) as the converter's list form. */
+function listForm(task: string, schema: unknown): unknown {
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return schema;
+  const entries = Object.entries(schema as Record<string, unknown>);
+  if (task === "NER" || task === "EET" || task === "RE") return entries.map(([type]) => type);
+  if (task === "EE" || task === "EEA") {
+    return entries.map(([type, body]) => ({
+      event_type: type,
+      arguments: (body as { arguments?: unknown })?.arguments,
+    }));
+  }
+  return schema;
 }
