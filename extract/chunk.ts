@@ -156,27 +156,33 @@ function cutToFit(
   count: (t: string) => number,
 ): Array<[number, number]> {
   const out: Array<[number, number]> = [];
+  // Prefixes are cut on code-point boundaries only (a counter may refuse half an emoji).
+  const boundary = (i: number): number => (i > s && i < e && isLowSurrogate(text.charCodeAt(i)) ? i - 1 : i);
+  const fits = (a: number, b: number): boolean => count(text.slice(a, b)) <= budget;
   while (s < e) {
-    if (count(text.slice(s, e)) <= budget) {
-      out.push([s, e]);
+    // The longest prefix that fits: a window doubled until it no longer fits (so a long text with
+    // no sentence end is not counted whole at every cut), then a binary search inside it.
+    let lo = s;
+    let hi = boundary(Math.min(e, s + Math.max(16, budget)));
+    while (fits(s, hi) && hi < e) {
+      lo = hi;
+      hi = boundary(Math.min(e, s + 2 * (hi - s)));
+    }
+    if (fits(s, hi)) {
+      out.push([s, hi]); // the rest of the sentence fits
       break;
     }
-    // The longest prefix that fits (binary search), moved back to a whitespace when there is one.
-    let lo = s;
-    let hi = e;
     while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (count(text.slice(s, mid)) <= budget) lo = mid;
+      const mid = boundary((lo + hi) >> 1);
+      if (mid <= lo) break; // lo and hi are the two halves of one pair
+      if (fits(s, mid)) lo = mid;
       else hi = mid;
     }
     let cut = lo;
-    if (isLowSurrogate(text.charCodeAt(cut)) && cut > s) cut--; // never split a surrogate pair
-    if (cut <= s || count(text.slice(s, cut)) > budget) {
-      throw new RangeError(`a budget of ${budget} tokens cannot hold one character`);
-    }
+    if (cut <= s) throw new RangeError(`a budget of ${budget} tokens cannot hold one character`);
     const space = text.slice(s, cut).search(/\s\S*$/);
     // A shorter prefix is almost always fewer tokens; checked, as token counts need not shrink.
-    if (space > 0 && count(text.slice(s, s + space + 1)) <= budget) cut = s + space + 1;
+    if (space > 0 && fits(s, s + space + 1)) cut = s + space + 1;
     out.push([s, cut]);
     s = cut;
   }

@@ -8,16 +8,16 @@
  */
 
 import type { CliIo } from "../io/cli_io.ts";
-import { numberOption, parseCommandArgs } from "../io/args.ts";
-import { writeAtomically } from "../io/atomic_write.ts";
+import { numberOption, type OptionSpec, parseCommandArgs } from "../io/args.ts";
+import { checkOutputPath, writeAtomically } from "../io/atomic_write.ts";
 import { InputError, UsageError } from "../io/errors.ts";
 import { readJsonItems } from "../io/json_items.ts";
 import { pyDumps, type PyJson, pyStr } from "../io/py_json.ts";
 import { parseRecordLine } from "../io/record.ts";
 import { IEPILE_TASKS, type Task } from "../io/tasks.ts";
-import type { Language } from "../convert/mod.ts";
+import { type Language, sourceFromPath } from "../convert/mod.ts";
 import { CHAT_TEMPLATE, PromptRenderer, type PromptTokenizer } from "../templates/mod.ts";
-import { loadModelTokenizer, recordKey, runInfer } from "../infer/mod.ts";
+import { INFER_OPTIONS, loadModelTokenizer, recordKey, runInfer } from "../infer/mod.ts";
 import { type Chunk, chunkDocument } from "./chunk.ts";
 import { type InputDocument, type InputFormat, MAX_DOCUMENT_CHARS, readDocuments } from "./documents.ts";
 import { renderReport } from "./html_report.ts";
@@ -57,7 +57,9 @@ or dropped with --grounded-only.
 
 Resumable: the requests and answers live in OUT.jsonl.parts/ (requests.jsonl, predictions.jsonl
 and its run file); run the same command again to continue a stopped run. Once every request is
-answered, running it again only merges (no model is loaded): change the grounding options freely.
+answered, running it again with the same infer options only merges (no model is loaded): change
+the grounding options freely; other infer options go to infer, which refuses answers made with
+other settings, naming them (delete OUT.jsonl.parts/ to start over).
 
 Schema and documents:
   --schema S            a schema file, or the JSON itself: IEPile's three-line schema.json; or one
@@ -80,25 +82,31 @@ Requests:
   --split-num N         schema items per instruction (default: NER 6, KG 1, others 4; -1: all)
   --overlap N           tokens of whole sentences shared by neighbouring chunks (default 32;
                         characters, default 128, when chunks are measured in characters)
-  --chunk-tokens N      at most N tokens of text per chunk (default: all that fits --cutoff-len)
+  --chunk-tokens N      at most N tokens of text per chunk, N ≥ 8 (default: all that fits
+                        --cutoff-len)
   --chunk-chars N       without a tokenizer (--engine openai without --model, or --api chat):
-                        chunk size in characters (default 1500)
-  --orders K            ask each batch in K schema orders (the converter's, then K-1 seeded
-                        shuffles) and keep what is found in at least --min-votes of them
-                        (default 1); results of IE models depend on schema order
-  --min-votes V         default: more than half of --orders
+                        chunk size in characters, N ≥ 20 (default 1500)
+  --orders K            ask each batch in K different schema orders (the converter's, then
+                        seeded shuffles; a batch with fewer orders in all it has) and keep what
+                        is found in at least --min-votes of them (default 1); results of IE
+                        models depend on schema order
+  --min-votes V         default: more than half of --orders (a batch with fewer orders needs the
+                        same share of its own)
   --order-seed N        seed of the extra orders (default 0)
 
 Output:
   --output OUT          one line per document: {"id", "extractions": [...]}, each extraction with
                         "kind" (entity, relation, event, kg) and its strings with "start", "end",
-                        "grounded" and "match" (exact, normalized, fuzzy)
-  --format F            extract (default) or iepile: IEPile prediction records (one per document
-                        and schema batch, with "output"), for 'iepile eval'
+                        "grounded" and "match" (exact, normalized, fuzzy); "failed_requests": N
+                        when some of the document's requests failed (the run then exits 1)
+  --format F            extract (default) or iepile: IEPile prediction records — for annotated
+                        JSON Lines input, the records 'convert --split test' writes for it, each
+                        with the merged "output" — for 'iepile eval'
   --offsets O           codepoint (default: Python's text[start:end]) or utf16 (JavaScript's
                         text.slice(start, end))
   --grounded-only       drop strings not found in the text
-  --fuzzy X             least similarity of a fuzzy match, 0–1 (default 0.8; 1: no fuzzy matches)
+  --fuzzy X             least similarity of a fuzzy match, 0.5–1 (default 0.8; 1: no fuzzy
+                        matches)
   --html FILE           also write a self-contained page: each document with its spans
                         highlighted per type, a legend, relations and events beside the text
   -h, --help            this help
@@ -134,19 +142,6 @@ const SPEC = {
   html: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
-
-/** `infer` options that take no value (everything else forwarded takes one). */
-const INFER_FLAGS = new Set([
-  "no-constrain",
-  "no_constrain",
-  "extractive",
-  "retry-errors",
-  "retry_errors",
-  "force-resume",
-  "force_resume",
-  "quiet",
-  "verbose",
-]);
 
 /**
  * Run `iepile extract`.
@@ -204,15 +199,20 @@ export async function runExtract(args: string[], io: CliIo): Promise<number> {
   const minVotes = numberOption(v["min-votes"], "min-votes", "integer", 1) ?? Math.floor(orders / 2) + 1;
   if (minVotes > orders) throw new UsageError(`--min-votes ${minVotes} is more than --orders ${orders}`);
   const fuzzy = numberOption(v.fuzzy, "fuzzy", "number", 0) ?? 0.8;
-  if (fuzzy > 1) throw new UsageError(`--fuzzy is a similarity between 0 and 1, got ${fuzzy}`);
+  if (fuzzy > 1 || fuzzy < 0.5) {
+    throw new UsageError(`--fuzzy is a similarity from 0.5 (below, almost any string matches) to 1, got ${fuzzy}`);
+  }
   const overlap = numberOption(v.overlap, "overlap", "integer", 0);
-  const chunkTokens = numberOption(v["chunk-tokens"], "chunk-tokens", "integer", 1);
-  const chunkChars = numberOption(v["chunk-chars"], "chunk-chars", "integer", 1) ?? 1500;
+  const chunkTokens = numberOption(v["chunk-tokens"], "chunk-tokens", "integer", 8);
+  const chunkChars = numberOption(v["chunk-chars"], "chunk-chars", "integer", 20) ?? 1500;
   const seed = numberOption(v["order-seed"], "order-seed", "integer", 0) ?? 0;
   for (const name of ["input", "output", "input_file", "output_file", "limit"]) {
     if (peek(forwarded, name) !== undefined) throw new UsageError(`extract: --${name} is not an option of extract`);
   }
   const quiet = forwarded.includes("--quiet");
+  const retryErrors = forwarded.some((a) => /^--retry[-_]errors$/.test(a));
+  await checkOutputPath(output);
+  if (typeof v.html === "string") await checkOutputPath(v.html);
   const cutoffLen = numberOption(peek(forwarded, "cutoff-len", "cutoff_len"), "cutoff-len", "integer", 1) ?? 512;
   const model = peek(forwarded, "model", "model_name_or_path");
   const template = peek(forwarded, "template");
@@ -225,7 +225,11 @@ export async function runExtract(args: string[], io: CliIo): Promise<number> {
     maxChars: numberOption(v["max-document-chars"], "max-document-chars", "integer", 1) ?? MAX_DOCUMENT_CHARS,
   });
   if (docs.length === 0) throw new InputError("no documents", { file: String(v.input) });
-  const settings = { task, language, splitNum, orders, seed, source: "extract" };
+  const empty = docs.filter((d) => d.text.trim() === "").length;
+  // The records' `source`, as the converter names it: the input's folder (`data/NER/sample.json` → NER).
+  const input = String(v.input);
+  const source = input === "-" ? "stdin" : sourceFromPath(input);
+  const settings = { task, language, splitNum, orders, seed, source };
   const tokenizer = model !== undefined ? await loadModelTokenizer(model) : undefined;
   const renderer = tokenizer && template !== undefined && api !== "chat"
     ? new PromptRenderer({ template, tokenizer })
@@ -247,12 +251,19 @@ export async function runExtract(args: string[], io: CliIo): Promise<number> {
   });
   const requestsFile = `${parts}/requests.jsonl`;
   const predictionsFile = `${parts}/predictions.jsonl`;
-  await writeAtomically(requestsFile, (tmp) => Deno.writeTextFile(tmp, requestLines(requests, task)));
+  await writeAtomically(requestsFile, (tmp) => Deno.writeTextFile(tmp, requestLines(requests, task, source)));
 
   let answers = await readAnswers(predictionsFile);
   let code = 0;
-  const missing = requests.filter((r) => !answers.has(keyOf(r))).length;
-  if (missing > 0) {
+  const missing = requests.filter((r) => {
+    const a = answers.get(keyOf(r));
+    return a === undefined || a.error && retryErrors;
+  }).length;
+  // The answers there were made with the infer options of the run file beside them: with other
+  // options, infer runs (and refuses, naming them, unless they do not change the answers).
+  const argsFile = `${parts}/infer_options.json`;
+  const sameOptions = await Deno.readTextFile(argsFile).then((t) => t === optionsRecord(forwarded), () => false);
+  if (missing > 0 || !sameOptions) {
     if (!quiet) {
       io.err(
         `extract: ${docs.length} documents → ${plans.reduce((n, p) => n + p.chunks.length, 0)} chunks → ` +
@@ -261,17 +272,22 @@ export async function runExtract(args: string[], io: CliIo): Promise<number> {
     }
     code = await runInfer([...forwarded, "--input", requestsFile, "--output", predictionsFile], io);
     if (code >= 128) return code; // stopped by a signal: the same command continues
+    await writeAtomically(argsFile, (tmp) => Deno.writeTextFile(tmp, optionsRecord(forwarded)));
     answers = await readAnswers(predictionsFile);
   }
   const counts: MergeCounts = { unreadable: 0, ungrounded: 0, dropped: 0, outvoted: 0 };
   let failed = 0;
+  const failedOf: number[] = [];
   const results: DocumentExtractions[] = plans.map((plan) => {
     const got: RequestAnswer[] = [];
+    let docFailed = 0;
     for (const r of plan.requests) {
       const a = answers.get(keyOf(r));
-      if (a === undefined || a.error) failed++;
+      if (a === undefined || a.error) docFailed++;
       else got.push({ chunk: r.chunk, batch: r.batch, order: r.order, output: a.output });
     }
+    failed += docFailed;
+    failedOf.push(docFailed);
     return mergeDocument(plan.doc.id, plan.doc.text, plan.chunks, plan.batches, got, {
       task,
       orders,
@@ -283,7 +299,7 @@ export async function runExtract(args: string[], io: CliIo): Promise<number> {
   await writeAtomically(output, async (tmp) => {
     const lines = format === "iepile"
       ? plans.flatMap((p, i) => predictionLines(task, p.batches, results[i].extractions))
-      : results.map((r, i) => pyDumps(outputRecord(r, docs[i].text, offsets === "utf16")) + "\n");
+      : results.map((r, i) => pyDumps(outputRecord(r, docs[i].text, offsets === "utf16", failedOf[i])) + "\n");
     await Deno.writeTextFile(tmp, lines.join(""));
   });
   if (typeof v.html === "string") {
@@ -294,7 +310,7 @@ export async function runExtract(args: string[], io: CliIo): Promise<number> {
     await writeAtomically(v.html, (tmp) => Deno.writeTextFile(tmp, page));
   }
   if (!quiet) {
-    io.err(summary(results, counts, failed, output, v.html as string | undefined));
+    io.err(summary(results, counts, failed, output, v.html as string | undefined, empty));
   }
   return failed > 0 ? 1 : code;
 }
@@ -329,6 +345,8 @@ function planDocument(
   c: ChunkSettings,
 ): DocumentPlan {
   const batches = documentBatches(doc, schema, settings);
+  // Nothing to ask about an empty document (it gets an empty line of extractions).
+  if (doc.text.trim() === "") return { doc, batches, chunks: [], requests: [] };
   if (batches.length === 0) {
     throw new InputError("no instruction can be built for this document (does its schema fit the task?)", {
       file: doc.file,
@@ -366,13 +384,28 @@ function planDocument(
   throw new InputError("could not cut the document into chunks that fit --cutoff-len", { file: doc.file });
 }
 
-function requestLines(requests: readonly ExtractRequest[], task: Task): string {
+/**
+ * The infer options that decide answers, as recorded beside them: the options as given, less the
+ * ones that only steer the run (progress, retries, speed).
+ */
+function optionsRecord(forwarded: readonly string[]): string {
+  const steering = /^--(quiet|verbose|retry[-_]errors|force[-_]resume|concurrency|timeout|retries|batch|threads)(=|$)/;
+  const kept: string[] = [];
+  for (let i = 0; i < forwarded.length; i++) {
+    const a = forwarded[i];
+    if (!steering.test(a)) kept.push(a);
+    else if (!a.includes("=") && INFER_OPTIONS[a.slice(2)]?.type === "string") i++; // its value too
+  }
+  return JSON.stringify(kept) + "\n";
+}
+
+function requestLines(requests: readonly ExtractRequest[], task: Task, source: string): string {
   return requests.map((r) =>
     pyDumps(
       new Map<string, string | number>([
         ["id", r.id],
         ["task", task],
-        ["source", "extract"],
+        ["source", source],
         ["instruction", r.instruction],
         ["doc", r.doc],
         ["chunk", r.chunk],
@@ -411,7 +444,7 @@ async function readAnswers(path: string): Promise<Map<string, { output: string; 
 }
 
 /** A document's output line: extractions with offsets in the chosen convention. */
-function outputRecord(doc: DocumentExtractions, text: string, utf16: boolean): PyJson {
+function outputRecord(doc: DocumentExtractions, text: string, utf16: boolean, failed: number): PyJson {
   const converter = utf16 ? undefined : new OffsetConverter(text);
   const span = (s: Span): Record<string, PyJson> => ({
     text: s.text,
@@ -442,7 +475,10 @@ function outputRecord(doc: DocumentExtractions, text: string, utf16: boolean): P
         };
     }
   };
-  return { id: doc.id, extractions: doc.extractions.map(one) };
+  // A document some of whose requests failed says so: its extractions are incomplete.
+  const record: Record<string, PyJson> = { id: doc.id, extractions: doc.extractions.map(one) };
+  if (failed > 0) record.failed_requests = failed;
+  return record;
 }
 
 function summary(
@@ -451,6 +487,7 @@ function summary(
   failed: number,
   output: string,
   html: string | undefined,
+  empty: number,
 ): string {
   const items = results.reduce((n, r) => n + r.extractions.length, 0);
   const strings = results.reduce((n, r) => n + r.extractions.reduce((m, x) => m + spansOf(x).length, 0), 0);
@@ -460,42 +497,54 @@ function summary(
   ];
   if (counts.ungrounded > 0) lines.push(`  ${counts.ungrounded} strings were not found in the text: "grounded": false`);
   if (counts.dropped > 0) lines.push(`  ${counts.dropped} items and arguments not found in the text were dropped`);
+  if (empty > 0) lines.push(`  ${empty} documents are empty or only whitespace: nothing was asked about them`);
   if (counts.outvoted > 0) lines.push(`  ${counts.outvoted} items were found in fewer than --min-votes orders`);
   if (counts.unreadable > 0) lines.push(`  ${counts.unreadable} answers were not JSON objects (no items read)`);
   if (failed > 0) {
-    lines.push(`  ${failed} requests have no answer (failed): run again, with --retry-errors for failed ones`);
+    lines.push(
+      `  ${failed} requests have no answer (their documents carry "failed_requests"): run again, with --retry-errors`,
+    );
   }
   return lines.join("\n") + "\n";
 }
 
-/** Arguments of extract's own options, and the rest (for `infer`). */
+/**
+ * Arguments of extract's own options (and positionals, which it refuses), and the options for
+ * `infer`; an option neither knows is a usage error here, before any work.
+ */
 function splitArgs(args: readonly string[]): { own: string[]; forwarded: string[] } {
   const own: string[] = [];
   const forwarded: string[] = [];
-  const names = new Map<string, "string" | "boolean">();
-  for (const [name, o] of Object.entries(SPEC)) {
-    for (const n of [name, ...((o as { aliases?: readonly string[] }).aliases ?? [])]) names.set(n, o.type);
-  }
+  const kinds = (spec: OptionSpec) => {
+    const names = new Map<string, "string" | "boolean">();
+    for (const [name, o] of Object.entries(spec)) for (const n of [name, ...(o.aliases ?? [])]) names.set(n, o.type);
+    return names;
+  };
+  const mine = kinds(SPEC);
+  const infer = kinds(INFER_OPTIONS);
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === "-h") {
+    if (!a.startsWith("--")) {
       own.push(a);
       continue;
     }
-    if (!a.startsWith("--")) {
-      forwarded.push(a);
-      continue;
-    }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-    const type = names.get(name);
-    if (type === undefined) {
-      forwarded.push(a);
-      // A forwarded option's value travels with it (flags of infer take none).
-      if (inline === undefined && !INFER_FLAGS.has(name) && i + 1 < args.length) forwarded.push(args[++i]);
+    const type = mine.get(name);
+    if (type !== undefined) {
+      own.push(a);
+      if (type === "string" && inline === undefined && i + 1 < args.length) own.push(args[++i]);
       continue;
     }
-    own.push(a);
-    if (type === "string" && inline === undefined && i + 1 < args.length) own.push(args[++i]);
+    const forwardedType = infer.get(name);
+    if (forwardedType === undefined) {
+      throw new UsageError(`extract: unknown option --${name} (see 'iepile extract --help' and 'iepile infer --help')`);
+    }
+    forwarded.push(a);
+    const next = args[i + 1];
+    // A string option's value travels with it; so does IEPile's "True"/"False" after a flag.
+    if (inline === undefined && next !== undefined) {
+      if (forwardedType === "string" || /^(true|false)$/i.test(next)) forwarded.push(args[++i]);
+    }
   }
   return { own, forwarded };
 }

@@ -159,6 +159,13 @@ function documentOf(json: string, file: string, line: number): InputDocument {
       field: "text",
     });
   }
+  if (!text.isWellFormed()) {
+    throw new InputError("holds an unpaired surrogate (\\ud800–\\udfff escape), which is not text", {
+      file,
+      line,
+      field: "text",
+    });
+  }
   const id = fields.id;
   if (id !== undefined && typeof id !== "string" && typeof id !== "number") {
     throw new InputError("must be a string or a number", { file, line, field: "id" });

@@ -4,7 +4,8 @@
  *
  * Three attempts, the first that finds something wins:
  *
- * 1. **exact** — the same characters (`indexOf`).
+ * 1. **exact** — the same characters (`indexOf`); among several occurrences the first that stands
+ *    as a whole word (`Ann` in `Annual report by Ann` is the second), else the first.
  * 2. **normalized** — the same characters after both sides are normalised: NFKC (full-width
  *    `ＡＢＣ１２３` is `ABC123`, `㎏` is `kg`), lower case, format characters (zero-width space, soft
  *    hyphen, …) dropped, every run of whitespace (tabs, `\r\n`, NBSP, U+3000) one space, and no
@@ -43,6 +44,47 @@ export interface Located {
   /** Which attempt found it. */
   match: MatchKind;
 }
+
+/**
+ * The occurrence to return among those offered in text order: the first one not avoided that stands
+ * as a whole word ("Ann" in "Ann met…", not inside "Annual"), else the first one not avoided, else
+ * the first one.
+ */
+class Pick {
+  readonly #text: string;
+  readonly #avoid?: (start: number, end: number) => boolean;
+  #first?: Located;
+  #free?: Located;
+  #word?: Located;
+
+  constructor(text: string, avoid?: (start: number, end: number) => boolean) {
+    this.#text = text;
+    this.#avoid = avoid;
+  }
+
+  /** Offer the next occurrence; true when it is the one to return (no need to look further). */
+  offer(found: Located): boolean {
+    this.#first ??= found;
+    if (this.#avoid?.(found.start, found.end)) return false;
+    this.#free ??= found;
+    if (!isWholeWord(this.#text, found.start, found.end)) return false;
+    this.#word = found;
+    return true;
+  }
+
+  best(): Located | undefined {
+    return this.#word ?? this.#free ?? this.#first;
+  }
+}
+
+/** Whether `text[start, end)` does not begin or end in the middle of a run of letters or digits. */
+function isWholeWord(text: string, start: number, end: number): boolean {
+  const inside = (a: number, b: number) => WORD_CHAR.test(text[a] ?? "") && WORD_CHAR.test(text[b] ?? "");
+  return !(start > 0 && inside(start - 1, start)) && !(end < text.length && inside(end - 1, end));
+}
+
+/** A character of a word in languages that put spaces between words (Chinese has no such edges). */
+const WORD_CHAR = /^(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}])[\p{L}\p{N}]$/u;
 
 /** Fuzzy matching looks only at strings of at least this many code points (after normalisation). */
 const FUZZY_MIN_LENGTH = 4;
@@ -147,15 +189,13 @@ export class Grounder {
 
   #exact(s: string, from: number, to: number, avoid?: (start: number, end: number) => boolean): Located | undefined {
     const text = this.#text;
-    let first: Located | undefined;
+    const pick = new Pick(text, avoid);
     for (let i = text.indexOf(s, from); i >= 0 && i + s.length <= to; i = text.indexOf(s, i + 1)) {
       // A string that starts or ends with half a surrogate pair must not split one in the text.
       if (isLowSurrogateAfterHigh(text, i) || isLowSurrogateAfterHigh(text, i + s.length)) continue;
-      const found: Located = { start: i, end: i + s.length, match: "exact" };
-      if (avoid === undefined || !avoid(found.start, found.end)) return found;
-      first ??= found;
+      if (pick.offer({ start: i, end: i + s.length, match: "exact" })) break;
     }
-    return first;
+    return pick.best();
   }
 
   #normalizedMatch(
@@ -168,13 +208,11 @@ export class Grounder {
     if (pattern === "") return undefined;
     const n = this.#norm();
     const [lo, hi] = normalizedWindow(n, from, to);
-    let first: Located | undefined;
+    const pick = new Pick(this.#text, avoid);
     for (let p = n.text.indexOf(pattern, lo); p >= 0 && p + pattern.length <= hi; p = n.text.indexOf(pattern, p + 1)) {
-      const found: Located = { start: n.starts[p], end: n.ends[p + pattern.length - 1], match: "normalized" };
-      if (avoid === undefined || !avoid(found.start, found.end)) return found;
-      first ??= found;
+      if (pick.offer({ start: n.starts[p], end: n.ends[p + pattern.length - 1], match: "normalized" })) break;
     }
-    return first;
+    return pick.best();
   }
 
   #fuzzy(s: string, from: number, to: number, avoid?: (start: number, end: number) => boolean): Located | undefined {

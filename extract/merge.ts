@@ -12,7 +12,7 @@ import type { Task } from "../io/tasks.ts";
 import type { Chunk } from "./chunk.ts";
 import { batchKeys, type RawItem, readAnswer } from "./answers.ts";
 import { Grounder } from "./ground.ts";
-import type { DocumentBatch } from "./requests.ts";
+import { type DocumentBatch, orderCount } from "./requests.ts";
 import type { DocumentExtractions, EventArgument, Extraction, KgAttribute, Span } from "./types.ts";
 
 /** The answer to one request (absent when the request failed or was not run). */
@@ -33,7 +33,10 @@ export interface MergeOptions {
   task: Task;
   /** Orders asked per batch (default 1). */
   orders?: number;
-  /** Orders an item must be found in (default: more than half of `orders`). */
+  /**
+   * Orders an item must be found in (default: more than half of `orders`); a batch with fewer
+   * orders than `orders` (a single schema item has one) needs the same share of its own.
+   */
   minVotes?: number;
   /** Drop items (and arguments) not found in the text (default: keep them, `grounded: false`). */
   groundedOnly?: boolean;
@@ -102,14 +105,17 @@ export function mergeDocument(
   for (const key of sortedKeys) {
     const group = groups.get(key)!;
     const chunk = chunks[group[0].chunk];
-    const keys = batchKeys(options.task, batches[group[0].batch].schema);
+    const schema = batches[group[0].batch].schema;
+    const keys = batchKeys(options.task, schema);
+    // A batch with fewer orders than asked (one item has one) needs as large a share of them.
+    const asked = orderCount(schema.length, orders);
     const voted = vote(
       group.map((a) => {
         const read = readAnswer(options.task, a.output, keys);
         if (read.problem !== undefined) counts.unreadable++;
         return read.items;
       }),
-      minVotes,
+      Math.max(1, Math.ceil(minVotes * asked / orders)),
       counts,
     );
     // Strings used in this answer, per label: a repeated item takes the next occurrence.

@@ -117,7 +117,8 @@ export function documentBatches(doc: InputDocument, schema: ExtractSchema, setti
 }
 
 /**
- * Every request for a document: each batch in each order on each chunk.
+ * Every request for a document: each batch in each of its orders ({@linkcode orderCount}) on each
+ * chunk.
  *
  * @param docIndex the document's index in the input
  * @param doc the document
@@ -151,7 +152,7 @@ export function documentRequests(
   chunks.forEach((chunk, c) => {
     batches.forEach((batch, b) => {
       const permutations = schemaOrders(batch.schema, orders, (settings.seed ?? 0) * 7919 + b);
-      for (let o = 0; o < orders; o++) {
+      for (let o = 0; o < permutations.length; o++) {
         const elements = permutations[o];
         out.push({
           id: `${doc.id}#c${c}.b${b}.o${o}`,
@@ -239,23 +240,57 @@ function describe(elements: readonly PyJson[], schema: ExtractSchema): PyJson {
 }
 
 /**
- * `orders` orders of a batch: its own, then seeded shuffles, each different from those before
- * while the batch has that many orders (a batch of two has two; then they repeat).
+ * How many orders a batch of `size` schema items is asked in: `orders`, or all its orders when it
+ * has fewer (`size!`: one for a single item, two for a pair).
+ *
+ * @param size the batch's number of schema items
+ * @param orders the orders asked for (`--orders`)
+ * @returns the number of distinct orders asked
+ *
+ * @example
+ * ```ts
+ * import { orderCount } from "./requests.ts";
+ * if (orderCount(1, 3) !== 1 || orderCount(2, 3) !== 2 || orderCount(4, 3) !== 3) throw new Error();
+ * ```
+ */
+export function orderCount(size: number, orders: number): number {
+  let distinct = 1;
+  for (let k = 2; k <= size && distinct < orders; k++) distinct *= k;
+  return Math.min(orders, distinct);
+}
+
+/**
+ * The orders of a batch: its own, then seeded shuffles, all different ({@linkcode orderCount} of
+ * them). Small batches draw from the list of their permutations; larger ones redraw a repeat.
  */
 function schemaOrders(schema: readonly PyJson[], orders: number, seed: number): PyJson[][] {
+  const count = orderCount(schema.length, orders);
   const out: PyJson[][] = [[...schema]];
+  if (count <= 1) return out;
+  if (schema.length <= 5) {
+    const others = permutations(schema.map((_, i) => i)).slice(1); // the first is the batch's own order
+    for (const p of shuffled(others, seed).slice(0, count - 1)) out.push(p.map((i) => schema[i]));
+    return out;
+  }
   const seen = new Set([pyDumps([...schema])]);
-  let distinct = 1;
-  for (let k = 2; k <= schema.length && distinct < orders; k++) distinct *= k;
-  for (let o = 1; o < orders; o++) {
+  for (let o = 1; o < count; o++) {
     let order = shuffled(schema, seed + o * 104729);
-    // Redraw a repeated order while unused ones remain (a few tries: large batches rarely repeat).
-    for (let attempt = 1; seen.size < distinct && seen.has(pyDumps(order)) && attempt < 64; attempt++) {
+    for (let attempt = 1; seen.has(pyDumps(order)); attempt++) {
       order = shuffled(schema, seed + o * 104729 + attempt * 15485863);
     }
     seen.add(pyDumps(order));
     out.push(order);
   }
+  return out;
+}
+
+/** Every permutation of `items`, the identity first (lexicographic order of positions). */
+function permutations(items: readonly number[]): number[][] {
+  if (items.length <= 1) return [[...items]];
+  const out: number[][] = [];
+  items.forEach((x, i) => {
+    for (const rest of permutations([...items.slice(0, i), ...items.slice(i + 1)])) out.push([x, ...rest]);
+  });
   return out;
 }
 

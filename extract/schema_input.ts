@@ -102,7 +102,7 @@ export function parseExtractSchema(text: string, task: Task, file: string): Extr
  * ```
  */
 export async function readExtractSchema(spec: string, task: Task): Promise<ExtractSchema> {
-  const inline = /^\s*[[{]/.test(spec);
+  const inline = /^\s*[[{"]/.test(spec);
   if (inline) return parseExtractSchema(spec, task, "--schema");
   let text: string;
   try {

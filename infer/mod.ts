@@ -182,7 +182,7 @@ export {
 
 // The --quantize / --bits option of the commands that load a model (`train` takes it too).
 export { QUANTIZE_CHOICES, quantizeOption } from "./cli/_quantize_option.ts";
-export { INFER_HELP, runInfer } from "./cli/infer_command.ts";
+export { INFER_HELP, INFER_OPTIONS, runInfer } from "./cli/infer_command.ts";
 
 // Serve an OpenAI-compatible API.
 export { ApiError, type ApiErrorType, type OpenAiServer, serveOpenAi, type ServeOptions } from "./serve/mod.ts";

@@ -190,17 +190,20 @@ Deno.test("extract: chunks, votes, grounding and merging against a stub server, 
       deepEqual(lines(await Deno.readTextFile(out)), [{ id: "doc.txt", extractions: EXPECTED }]);
     });
     await t.step(
-      "--orders 3: each batch asked in 3 orders (the converter's first), the same answers kept",
+      "--orders 3: each batch asked in its distinct orders (the converter's first), same answers kept",
       async () => {
         const out3 = `${tmp.dir}/out3.jsonl`;
         server.asked.length = 0;
         const r = await runCli(extractArgs(server, input, out3, ["--orders", "3", "--quiet"]));
         equal(r.code, 0, r.stderr);
-        equal(server.asked.length, 18);
-        for (let i = 0; i < 18; i += 3) {
-          deepEqual([...server.asked[i + 1]].sort(), [...server.asked[i]].sort(), "a permutation of the batch");
-          deepEqual([...server.asked[i + 2]].sort(), [...server.asked[i]].sort());
+        // Per chunk: the batch of two types in its 2 orders, the batch of one in its only one.
+        equal(server.asked.length, 3 * (2 + 1));
+        const byBatch = new Map<string, string[]>();
+        for (const keys of server.asked) {
+          const key = [...keys].sort().join();
+          byBatch.set(key, [...byBatch.get(key) ?? [], keys.join()]);
         }
+        deepEqual([...byBatch.values()].map((orders) => new Set(orders).size).sort(), [1, 2]);
         deepEqual(lines(await Deno.readTextFile(out3)), [{ id: "doc.txt", extractions: EXPECTED }]);
       },
     );
@@ -210,21 +213,25 @@ Deno.test("extract: chunks, votes, grounding and merging against a stub server, 
 });
 
 Deno.test("extract: votes across schema orders keep what most orders found", () => {
-  // Hand-worked: 3 orders of one batch; Ann in all three, Bob in two, Oslo in one.
+  // Hand-worked: 3 orders of one batch of three types; Ann in all three, Bob in two, Oslo in one.
   const text = "Ann met Bob in Oslo.";
   const answers = [
-    '{"person": ["Ann", "Bob"], "location": ["Oslo"]}',
-    '{"location": [], "person": ["Bob", "Ann"]}',
-    '{"person": ["Ann"], "location": []}',
+    '{"person": ["Ann", "Bob"], "location": ["Oslo"], "organization": []}',
+    '{"location": [], "organization": [], "person": ["Bob", "Ann"]}',
+    '{"organization": [], "person": ["Ann"], "location": []}',
   ].map((output, order) => ({ chunk: 0, batch: 0, order, output }));
   const chunk = [{ start: 0, end: text.length, text }];
-  const batch = [{ record: {}, schema: ["person", "location"] }];
-  const texts = (minVotes: number) =>
-    mergeDocument("d", text, chunk, batch, answers, { task: "NER", orders: 3, minVotes }).extractions
+  const batch = [{ record: {}, schema: ["person", "location", "organization"] }];
+  const texts = (minVotes: number, b = batch, a = answers) =>
+    mergeDocument("d", text, chunk, b, a, { task: "NER", orders: 3, minVotes }).extractions
       .map((x) => x.kind === "entity" ? x.text : "");
   deepEqual(texts(2), ["Ann", "Bob"]);
   deepEqual(texts(3), ["Ann"]);
   deepEqual(texts(1), ["Ann", "Bob", "Oslo"]);
+  // A batch of one type has one order: with --orders 3 --min-votes 2 its single answer decides
+  // (2 of 3 is a share of at least 2/3: 1 of its 1 order).
+  const one = [{ record: {}, schema: ["person"] }];
+  deepEqual(texts(2, one, [{ chunk: 0, batch: 0, order: 0, output: '{"person": ["Bob"]}' }]), ["Bob"]);
 });
 
 Deno.test("extract: events, relations and KG entities get offsets for every string", async (t) => {
@@ -347,7 +354,17 @@ Deno.test("extract --format iepile: prediction records that eval scores", async 
     equal(r.code, 0, r.stderr);
     const records = lines(await Deno.readTextFile(out));
     equal(records.length, 6, "one record per document (6 types, split-num 6: one batch)");
-    ok(records.every((x) => typeof x.label === "string" && typeof x.output === "string"));
+    ok(records.every((x) => typeof x.output === "string"));
+    // Without their output, the records are the converted test set: `convert --split test` on the same file.
+    const converted = `${tmp.dir}/test.json`;
+    const c = await runCli([
+      "convert",
+      ...["--src_path", `${DATA}NER/sample.json`, "--schema_path", `${DATA}NER/schema.json`, "--tgt_path", converted],
+      ...["--task", "NER", "--language", "en", "--split", "test", "--split_num", "6", "--quiet"],
+    ]);
+    equal(c.code, 0, c.stderr);
+    const testSet = lines(await Deno.readTextFile(converted));
+    deepEqual(records.map(({ output: _, ...rest }) => rest), testSet);
     const scored = await runCli(["eval", "--path1", out, "--task", "NER"]);
     equal(scored.code, 0, scored.stderr);
     // 16 gold entities (the converter keeps one of the two identical 杭州), 15 answered, all right:
@@ -398,7 +415,114 @@ Deno.test("extract: bad input is one line naming file, line and field, before an
       equal(u.code, 2);
       match(u.stderr, /--task is required/);
     });
+    await t.step(
+      "an unknown option, a stray argument, a budget too small, a report into a missing folder",
+      async () => {
+        const base = ["--task", "NER", "--schema", '["person"]', "--input", doc];
+        const unknown = await run([...base, "--groundedonly"]);
+        equal(unknown.code, 2);
+        match(unknown.stderr, /unknown option --groundedonly/);
+        const stray = await run([...base, "stray"]);
+        equal(stray.code, 2);
+        match(stray.stderr, /unexpected argument "stray"/);
+        const tiny = await run([...base, "--chunk-chars", "1"]);
+        equal(tiny.code, 2);
+        match(tiny.stderr, /--chunk-chars/);
+        const html = await run([...base, "--html", `${tmp.dir}/nope/r.html`]);
+        equal(html.code, 1);
+        match(html.stderr, /nope/);
+        for (const x of [unknown, stray, tiny, html]) equal(x.stderr.trim().split("\n").length, 1, x.stderr);
+      },
+    );
     equal(server.calls(), 0, "no request was sent");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("extract: failed requests, retries, other infer options on a finished run", async (t) => {
+  await using tmp = await tempDir();
+  let broken = true;
+  const server = stub({ "Ann ran.": { person: ["Ann"] }, "Bob ran.": { person: ["Bob"] } }, {
+    fail: (input) => broken && input.startsWith("Bob"),
+  });
+  try {
+    await Deno.writeTextFile(
+      `${tmp.dir}/docs.jsonl`,
+      '{"id": "a", "text": "Ann ran."}\n{"id": "b", "text": "Bob ran."}\n{"id": "c", "text": "  \\n "}\n',
+    );
+    const out = `${tmp.dir}/out.jsonl`;
+    const args = [
+      "extract",
+      ...["--task", "NER", "--language", "en", "--schema", '["person"]', "--input", `${tmp.dir}/docs.jsonl`],
+      ...["--output", out, "--engine", "openai", "--base-url", server.url, "--api", "chat", "--retries", "0"],
+    ];
+    const person = (text: string, start: number) => ({
+      kind: "entity",
+      type: "person",
+      text,
+      start,
+      end: start + text.length,
+      grounded: true,
+      match: "exact",
+    });
+    await t.step(
+      "a failed request: exit 1, its document marked, the others written; empty ones not asked",
+      async () => {
+        const r = await runCli(args);
+        equal(r.code, 1, r.stderr);
+        equal(server.calls(), 2, "the whitespace-only document is not asked about");
+        deepEqual(lines(await Deno.readTextFile(out)), [
+          { id: "a", extractions: [person("Ann", 0)] },
+          { id: "b", extractions: [], failed_requests: 1 },
+          { id: "c", extractions: [] },
+        ]);
+        match(r.stderr, /1 requests have no answer .*--retry-errors/);
+        match(r.stderr, /1 documents are empty or only whitespace/);
+      },
+    );
+    await t.step("--retry-errors asks the failed request again", async () => {
+      broken = false;
+      const before = server.calls();
+      const r = await runCli([...args, "--retry-errors"]);
+      equal(r.code, 0, r.stderr);
+      equal(server.calls() - before, 1);
+      deepEqual(lines(await Deno.readTextFile(out))[1], { id: "b", extractions: [person("Bob", 0)] });
+    });
+    await t.step("a finished run asked again with other answer settings is refused by infer, naming them", async () => {
+      const r = await runCli([...args, "--temperature", "0.7"]);
+      equal(r.code === 0, false, r.stderr);
+      match(r.stderr, /temperature/);
+      // Options that only steer the run do not matter: merged again, nothing asked.
+      const before = server.calls();
+      const q = await runCli([...args, "--concurrency", "2", "--quiet"]);
+      equal(q.code, 0, q.stderr);
+      equal(server.calls(), before);
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("extract: a long run of text with emoji and no sentence end is cut between code points", async () => {
+  await using tmp = await tempDir();
+  const server = stub({});
+  try {
+    // 3,000 words with emoji and no end mark: cut by the character budget, never inside 😀 or 🚀.
+    const words = Array.from({ length: 3000 }, (_, i) => (i % 7 === 0 ? "😀🚀" : `word${i}`));
+    const text = words.join(" ");
+    await Deno.writeTextFile(`${tmp.dir}/long.txt`, text);
+    const r = await runCli([
+      "extract",
+      ...["--task", "NER", "--language", "en", "--schema", '["person"]', "--input", `${tmp.dir}/long.txt`],
+      ...["--output", `${tmp.dir}/out.jsonl`, "--engine", "openai", "--base-url", server.url, "--api", "chat"],
+      ...["--chunk-chars", "97", "--overlap", "0", "--quiet"],
+    ]);
+    equal(r.code, 0, r.stderr);
+    const inputs = lines(await Deno.readTextFile(`${tmp.dir}/out.jsonl.parts/requests.jsonl`))
+      .map((q) => JSON.parse(q.instruction as string).input as string);
+    equal(inputs.join(""), text, "the chunks tile the text");
+    ok(inputs.every((c) => c.isWellFormed() && c.length <= 97), "no chunk splits a pair or exceeds the budget");
   } finally {
     await server.close();
   }

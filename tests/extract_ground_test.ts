@@ -256,3 +256,17 @@ Deno.test("property: random substrings are found exactly; offsets round-trip", (
   }
   ok(tried > 150, `${tried}`);
 });
+
+Deno.test("grounding prefers an occurrence that stands as a whole word", () => {
+  // "Annual report by Ann." — "Ann" at 0 is inside "Annual"; the word is at 17–20.
+  const g = new Grounder("Annual report by Ann.");
+  const exact = g.locate("Ann");
+  equal(exact?.start, 17);
+  equal(exact?.end, 20);
+  // Normalised matches too: "ANN" is found at 17, not in "Annual".
+  equal(g.locate("ANN")?.start, 17);
+  // No whole-word occurrence: the first one.
+  equal(new Grounder("Annual Annex").locate("Ann")?.start, 0);
+  // Chinese has no word edges: 北京 inside 北京大学 is taken as it comes (0), not skipped for a later one.
+  equal(new Grounder("北京大学在北京").locate("北京")?.start, 0);
+});

@@ -7,7 +7,7 @@
  */
 
 import type { CliIo } from "../../io/cli_io.ts";
-import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts";
+import { numberOption, type OptionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
 import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { ProgressLine } from "../../io/progress.ts";
@@ -189,6 +189,18 @@ const SPEC = {
   verbose: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/**
+ * Every option `iepile infer` takes (its own and IEPile's `src/inference.py` flags), by main name,
+ * with aliases: for commands that pass options on to it (`extract`).
+ *
+ * @example
+ * ```ts
+ * import { INFER_OPTIONS } from "./infer_command.ts";
+ * if (INFER_OPTIONS.extractive.type !== "boolean" || INFER_OPTIONS.model.type !== "string") throw new Error();
+ * ```
+ */
+export const INFER_OPTIONS: OptionSpec = { ...SPEC, ...IEPILE_SPEC };
 
 /**
  * Run `iepile infer`.
