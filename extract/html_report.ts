@@ -22,20 +22,6 @@
 
 import { type DocumentExtractions, type Extraction, type Span, spansOf } from "./types.ts";
 
-// The types of the data rendered, so that this module's documentation is complete on its own.
-export type {
-  DocumentExtractions,
-  EntityExtraction,
-  EventArgument,
-  EventExtraction,
-  Extraction,
-  KgAttribute,
-  KgExtraction,
-  MatchKind,
-  RelationExtraction,
-  Span,
-} from "./types.ts";
-
 /** A document's extractions with the text they were found in. */
 export interface ReportDocument extends DocumentExtractions {
   /** The document's text (the offsets of its spans are UTF-16 indices into it). */

@@ -15,6 +15,21 @@
 /** Where Chromium is, looked up on `PATH` (`chromium`, `chromium-browser`, `google-chrome`). */
 export const CHROMIUM: string | undefined = findChromium();
 
+/** Chromium's flags for a quiet headless run that works as root in a container (no sandbox, no GPU). */
+export const HEADLESS_FLAGS: readonly string[] = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--no-first-run",
+  "--no-default-browser-check",
+  "--disable-extensions",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--mute-audio",
+];
+
 /**
  * The first Chromium-like browser on `PATH`.
  *
@@ -187,17 +202,7 @@ export async function runInBrowser(options: PageOptions): Promise<PageRun> {
     const url = `http://127.0.0.1:${server.addr.port}/${options.query ? `?${options.query}` : ""}`;
     child = new Deno.Command(browser, {
       args: [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-extensions",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--mute-audio",
+        ...HEADLESS_FLAGS,
         `--user-data-dir=${profile}`,
         url,
       ],

@@ -11,7 +11,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { renderReport, type ReportDocument } from "../extract/html_report.ts";
 import { spansOf } from "../extract/types.ts";
-import { CHROMIUM } from "./_browser.ts";
+import { CHROMIUM, HEADLESS_FLAGS } from "./_browser.ts";
 import { skipNotice, tempDir } from "./_shared.ts";
 
 if (!CHROMIUM) skipNotice(import.meta.url, "the report in headless Chromium", "no chromium on PATH");
@@ -399,17 +399,7 @@ async function withChromium(use: (cdp: Cdp, session: string) => Promise<void>): 
   const profile = await Deno.makeTempDir({ prefix: "iepile-chromium-" });
   const child = new Deno.Command(CHROMIUM!, {
     args: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--no-first-run",
-      "--no-default-browser-check",
-      "--disable-extensions",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--mute-audio",
+      ...HEADLESS_FLAGS,
       "--hide-scrollbars",
       "--remote-debugging-address=127.0.0.1",
       "--remote-debugging-port=0",

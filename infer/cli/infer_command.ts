@@ -7,7 +7,7 @@
  */
 
 import type { CliIo } from "../../io/cli_io.ts";
-import { numberOption, type OptionSpec, parseCommandArgs, requiredOption } from "../../io/args.ts";
+import { numberOption, parseCommandArgs, requiredOption } from "../../io/args.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
 import { onStopSignals, signalExitCode } from "../../io/signals.ts";
 import { ProgressLine } from "../../io/progress.ts";
@@ -200,7 +200,9 @@ const SPEC = {
  * if (INFER_OPTIONS.extractive.type !== "boolean" || INFER_OPTIONS.model.type !== "string") throw new Error();
  * ```
  */
-export const INFER_OPTIONS: OptionSpec = { ...SPEC, ...IEPILE_SPEC };
+export const INFER_OPTIONS: Readonly<
+  Record<string, { type: "string" | "boolean"; short?: string; aliases?: readonly string[] }>
+> = { ...SPEC, ...IEPILE_SPEC };
 
 /**
  * Run `iepile infer`.
