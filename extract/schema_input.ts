@@ -257,6 +257,13 @@ function readTyped(v: PyJson, s: ExtractSchema, file: string, typeKey: string, r
       if (description !== undefined && typeof description !== "string") {
         throw new InputError("expected a string", { file, field: `${field}.description` });
       }
+      if (description !== undefined && typeKey === "entity_type") {
+        // OneKE's KG instructions describe attributes only: a type's description would be dropped.
+        throw new InputError(
+          'KG instructions have no place for a type\'s description: describe its attributes ({"attribute": "description"})',
+          { file, field: `${field}.description` },
+        );
+      }
       items.push([type, getField(x, rolesKey) ?? [], description as string | undefined, `${field}.${rolesKey}`]);
     });
   } else if (isJsonObject(v)) {

@@ -1021,3 +1021,15 @@ Deno.test("iepile_format: answers per task, prediction lines, scored by eval", a
     },
   });
 });
+
+Deno.test("schema_input: a KG type's description is refused, not dropped", () => {
+  throws(
+    () =>
+      parseExtractSchema(
+        '[{"entity_type": "person", "description": "a human", "attributes": ["born"]}]',
+        "KG",
+        "s.json",
+      ),
+    (e: Error) => /s\.json: field `schema\[0\]\.description`: KG instructions have no place/.test(e.message),
+  );
+});
