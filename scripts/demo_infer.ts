@@ -138,6 +138,7 @@ for (const [label, extra] of runs) {
 const firstTrained = JSON.parse((await Deno.readTextFile(`${out}/learn/pred_trained.json`)).split("\n")[0]);
 print(`\n  ${JSON.parse(firstTrained.instruction).input} → ${firstTrained.output}\n`);
 print("\n8. extract: a multi-page document and a schema in, grounded spans out (chunked, every span located)\n");
+await Deno.mkdir(`${out}/extract`, { recursive: true });
 await step([
   "extract",
   ...["--task", "NER", "--language", "en", "--schema", `${root}data/extract/ner_schema.json`],

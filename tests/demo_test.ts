@@ -38,6 +38,7 @@ Deno.test("demo-infer prints a short result", async () => {
       "5. eval",
       "6. train",
       "7. infer",
+      "8. extract",
     ]
   ) {
     ok(text.includes(stage), stage);
@@ -50,4 +51,7 @@ Deno.test("demo-infer prints a short result", async () => {
   equal(trained.length, 2, text);
   for (const m of trained) ok(Number(m[2]) >= 90, m[0]);
   ok(/^\| untrained \| constrained \| 64 \| 64 \(100%\) \| 0 \|$/m.test(text), text);
+  // extract cuts the bundled multi-page report into chunks and writes its page.
+  ok(/extract: 1 documents → \d+ chunks → \d+ requests/.test(text), text);
+  ok(text.includes("extract/report.html"), text);
 });
