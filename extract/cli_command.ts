@@ -206,17 +206,17 @@ export async function runExtract(args: string[], io: CliIo): Promise<number> {
   const chunkTokens = numberOption(v["chunk-tokens"], "chunk-tokens", "integer", 8);
   const chunkChars = numberOption(v["chunk-chars"], "chunk-chars", "integer", 20) ?? 1500;
   const seed = numberOption(v["order-seed"], "order-seed", "integer", 0) ?? 0;
-  for (const name of ["input", "output", "input_file", "output_file", "limit"]) {
-    if (peek(forwarded, name) !== undefined) throw new UsageError(`extract: --${name} is not an option of extract`);
-  }
-  const quiet = forwarded.includes("--quiet");
-  const retryErrors = forwarded.some((a) => /^--retry[-_]errors$/.test(a));
+  // The options for infer, read as infer reads them (aliases, `--name=value`, the last one given).
+  const { values: iv } = parseCommandArgs(forwarded, INFER_OPTIONS, "extract");
+  if (iv.limit !== undefined) throw new UsageError("extract: --limit is not an option of extract");
+  const quiet = iv.quiet === true;
+  const retryErrors = iv["retry-errors"] === true;
   await checkOutputPath(output);
   if (typeof v.html === "string") await checkOutputPath(v.html);
-  const cutoffLen = numberOption(peek(forwarded, "cutoff-len", "cutoff_len"), "cutoff-len", "integer", 1) ?? 512;
-  const model = peek(forwarded, "model", "model_name_or_path");
-  const template = peek(forwarded, "template");
-  const api = peek(forwarded, "api");
+  const cutoffLen = numberOption(iv["cutoff-len"], "cutoff-len", "integer", 1) ?? 512;
+  const model = iv.model as string | undefined;
+  const template = iv.template as string | undefined;
+  const api = iv.api as string | undefined;
 
   // Everything that can be wrong with the input is found before a model loads.
   const schema = await readExtractSchema(String(v.schema), task);
@@ -547,16 +547,4 @@ function splitArgs(args: readonly string[]): { own: string[]; forwarded: string[
     }
   }
   return { own, forwarded };
-}
-
-/** The value of a forwarded option (`--name v` or `--name=v`), the last one given. */
-function peek(args: readonly string[], ...names: string[]): string | undefined {
-  let value: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    for (const n of names) {
-      if (args[i] === `--${n}`) value = args[i + 1];
-      else if (args[i].startsWith(`--${n}=`)) value = args[i].slice(n.length + 3);
-    }
-  }
-  return value;
 }

@@ -13,7 +13,14 @@ import type { Chunk } from "./chunk.ts";
 import { batchKeys, type RawItem, readAnswer } from "./answers.ts";
 import { Grounder } from "./ground.ts";
 import { type DocumentBatch, orderCount } from "./requests.ts";
-import type { DocumentExtractions, EventArgument, Extraction, KgAttribute, Span } from "./types.ts";
+import {
+  type DocumentExtractions,
+  type EventArgument,
+  type Extraction,
+  type KgAttribute,
+  type Span,
+  spansOf,
+} from "./types.ts";
 
 /** The answer to one request (absent when the request failed or was not run). */
 export interface RequestAnswer {
@@ -129,7 +136,7 @@ export function mergeDocument(
     for (const item of voted) merged.add(ground(item, locate));
   }
   const extractions = merged.list();
-  for (const x of extractions) counts.ungrounded += spansIn(x).filter((s) => !s.grounded).length;
+  for (const x of extractions) counts.ungrounded += spansOf(x).filter((p) => !p.span.grounded).length;
   return { id, extractions };
 }
 
@@ -259,25 +266,12 @@ class Merged {
   list(): Extraction[] {
     const all = [...this.#byKey.values()];
     const first = (x: Extraction): number => {
-      const starts = spansIn(x).map((s) => s.start).filter((s): s is number => s !== null);
+      const starts = spansOf(x).map((p) => p.span.start).filter((s): s is number => s !== null);
       return starts.length > 0 ? Math.min(...starts) : Infinity;
     };
     return all.map((x, i) => ({ x, i, at: first(x) }))
       .sort((a, b) => (a.at === b.at ? a.i - b.i : a.at < b.at ? -1 : 1))
       .map((e) => e.x);
-  }
-}
-
-function spansIn(x: Extraction): Span[] {
-  switch (x.kind) {
-    case "entity":
-      return [x];
-    case "relation":
-      return [x.head, x.tail];
-    case "event":
-      return [...(x.trigger ? [x.trigger] : []), ...x.arguments];
-    case "kg":
-      return [x.entity, ...x.attributes];
   }
 }
 

@@ -13,7 +13,7 @@ import { pyDumps, type PyJson } from "../io/py_json.ts";
 import { parsePyJson } from "../io/py_json_parse.ts";
 import { parseRecordLine } from "../io/record.ts";
 import type { Task } from "../io/tasks.ts";
-import { ANNOTATION_FIELD, Converter, instructionText, type Language, readRecord } from "../convert/mod.ts";
+import { ANNOTATION_FIELD, Converter, instructionText, type Language, PyRandom, readRecord } from "../convert/mod.ts";
 import type { Chunk } from "./chunk.ts";
 import type { InputDocument } from "./documents.ts";
 import { type ExtractSchema, hasDescriptions } from "./schema_input.ts";
@@ -294,20 +294,9 @@ function permutations(items: readonly number[]): number[][] {
   return out;
 }
 
-/** A seeded Fisher–Yates shuffle (mulberry32), so a run's extra orders are the same every time. */
+/** A seeded shuffle (Python's `random.shuffle`), so a run's extra orders are the same every time. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
   const out = [...items];
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
+  new PyRandom(seed).shuffle(out);
   return out;
 }
