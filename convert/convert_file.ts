@@ -96,7 +96,8 @@ function convertItem(
   counts.records++;
   let lines: string[];
   try {
-    const record = readRecord(parsePyJson(item.text), task, split);
+    // Training lines take only strings out of a record; test lines write its annotations back.
+    const record = readRecord(parsePyJson(item.text, split === "test"), task, split);
     lines = converter.convert(record);
   } catch (e) {
     const err = asInputError(e, options.file, item.line);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { digestOf } from "../io/digest.ts";
 import { pyDumpsEscaped, pyStr } from "../io/py_json.ts";
 import { type ConvertOptions, createContext, type SamplingContext } from "./context.ts";
 import { instructionText } from "./instructions.ts";
@@ -101,7 +101,7 @@ export class Converter {
         return line;
       });
     }
-    const id = createHash("sha256").update(kept.text).digest("hex");
+    const id = digestOf("sha256", kept.text);
     // The label is a JSON list written as a JSON string; each item is written escaped directly.
     const label = kept.annotations === undefined
       ? ""

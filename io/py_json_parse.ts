@@ -39,6 +39,10 @@ export class JsonSyntaxError extends Error {
  * Parse one JSON text with Python `json.loads` semantics.
  *
  * @param text the JSON text (surrounding whitespace allowed)
+ * @param rewritten whether the value may be written back with `pyDumps` (default true). When
+ *   false (a reader that only takes strings out of it), the native result is kept as it is,
+ *   without the walk that looks for integer-like keys and number spellings; Python's literals
+ *   (`NaN`, `Infinity`) are still read.
  * @returns the value; objects are plain objects, or `Map`s where key order would otherwise change
  *
  * @example
@@ -47,16 +51,18 @@ export class JsonSyntaxError extends Error {
  * import { pyDumps } from "./py_json.ts";
  * const t = '{"b": 1.0, "1": [NaN, 12345678901234567890]}';
  * if (pyDumps(parsePyJson(t)) !== t) throw new Error(pyDumps(parsePyJson(t)));
+ * // Not written back: the same values, read by the native parser alone.
+ * if ((parsePyJson('{"1": "a", "b": 1.0}', false) as { b: number }).b !== 1) throw new Error();
  * ```
  */
-export function parsePyJson(text: string): PyJson {
+export function parsePyJson(text: string, rewritten = true): PyJson {
   let value: PyJson;
   try {
     value = JSON.parse(text);
   } catch {
     return new FaithfulParser(text).parseDocument();
   }
-  return needsFaithful(value) ? new FaithfulParser(text).parseDocument() : value;
+  return rewritten && needsFaithful(value) ? new FaithfulParser(text).parseDocument() : value;
 }
 
 /** True when `JSON.parse` may have lost something `pyDumps` would print differently. */

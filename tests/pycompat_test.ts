@@ -258,9 +258,10 @@ Deno.test({
         arguments: g.map((argument) => ({ argument, role: "r" })),
         raw: null,
       };
-      // `args` holds the value's JSON text escaped as the inside of a JSON string.
+      // `values` holds the value's JSON text escaped as the inside of a JSON string.
       const escaped = JSON.stringify(lines[2 * i]).slice(1, -1);
-      equal(labelledEvents(ctx, [ev]).get("e")![0].args.get("r"), escaped, `group ${i}`);
+      const [labelled] = labelledEvents(ctx, [ev]).get("e")!;
+      equal(labelled.values[labelled.roles.indexOf("r")], escaped, `group ${i}`);
       const h = ctx.hasher;
       deepEqual(
         PySet.from(h, g.slice(0, 1)).differenceArray(PySet.from(h, g.slice(1, 2))),

@@ -13,6 +13,8 @@ import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent, IeRecord } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { clusterSample } from "./cluster.ts";
+import { type IdItem, sampleEeItems } from "./ee_sampling.ts";
+import { SCHEMA_NAMES, sequenceKey } from "./subset_orders.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
 import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
@@ -47,25 +49,9 @@ function rolesFor(ctx: SamplingContext, type: string, used: PySet | undefined): 
   return used !== undefined ? used.appendTo(candidates) : candidates;
 }
 
-function standardItems(ctx: SamplingContext, types: PySet, roles: Map<string, PySet>): Item[] {
-  const p = ctx.options.negSchema;
-  let items: Item[];
-  if (p === 0) {
-    items = types.toArray().map((t): Item => [t, ctx.typeRoles.get(t).toArray()]);
-  } else {
-    let negatives = ctx.types.differenceArray(types);
-    let k = ctx.numpy.binomialSum(p, ctx.labelLength);
-    if (types.size === 0) k = Math.max(k, 1);
-    negatives = ctx.random.sampleFrom(negatives, Math.min(k, negatives.length));
-    items = [
-      ...types.toArray().map((t): Item => [t, rolesFor(ctx, t, roles.get(t))]),
-      ...negatives.map((t): Item => [t, rolesFor(ctx, t, undefined)]),
-    ];
-  }
-  if (!ctx.options.randomSort) return items.sort((a, b) => compareCodePoints(a[0], b[0]));
-  ctx.random.shuffle(items);
-  for (const item of items) ctx.random.shuffle(item[1]);
-  return items;
+/** The items without negatives (`neg_schema` 0): the record's types in set order, each with all its schema roles. */
+function positiveItems(ctx: SamplingContext, types: PySet): Item[] {
+  return types.toArray().map((t): Item => [t, ctx.typeRoles.get(t).toArray()]);
 }
 
 function clusterItems(ctx: SamplingContext, types: PySet, roles: Map<string, PySet>): Item[] {
@@ -83,57 +69,57 @@ const quotedEscaped = memoized(pyStrEscaped);
 
 /** Schema items by type and roles (a few per type and role order, repeated record after record). */
 let schemaItems = new Map<number | string, string>();
-/** Small numbers for type and role names, for `schemaItem`'s cache keys. */
-const nameIds = new Map<string, number>();
 
-function nameId(name: string): number {
-  let id = nameIds.get(name);
-  if (id === undefined) nameIds.set(name, id = nameIds.size + 1);
-  return id;
-}
-
-/**
- * `schemaItem`'s cache key: the names' numbers (1–1023) as base-1024 digits while they fit in a
- * safe integer (a type and up to four roles), otherwise the names joined.
- */
-function itemKey(type: string, roles: readonly string[]): number | string {
-  let key = nameId(type);
-  if (key >= 1024) return type + "\u0000" + roles.join("\u0000");
-  for (const r of roles) {
-    const id = nameId(r);
-    if (id >= 1024 || key >= 2 ** 42) return type + "\u0000" + roles.join("\u0000");
-    key = key * 1024 + id;
-  }
-  return key;
-}
-
-function schemaItem([type, roles]: Item): string {
-  const key = itemKey(type, roles);
+function schemaItem([type, roles]: IdItem): string {
+  const key = sequenceKey(type, roles, roles.length);
   let item = schemaItems.get(key);
   if (item === undefined) {
     if (schemaItems.size >= 100_000) schemaItems = new Map();
-    item = `{"event_type": ${quoted(type)}, "trigger": true, "arguments": ${jsonList(roles.map(quoted))}}`;
+    const names = roles.map((r) => quoted(SCHEMA_NAMES.name(r)));
+    item = `{"event_type": ${quoted(SCHEMA_NAMES.name(type))}, "trigger": true, "arguments": ${jsonList(names)}}`;
     schemaItems.set(key, item);
   }
   return item;
+}
+
+/** The asked items of a training record, as name numbers, in the order they are asked. */
+function trainItems(ctx: SamplingContext, events: readonly IeEvent[]): IdItem[] {
+  const { clusterMode, negSchema, randomSort } = ctx.options;
+  if (!clusterMode && negSchema > 0) {
+    const items = sampleEeItems(ctx, events);
+    if (!randomSort) items.sort((a, b) => compareCodePoints(SCHEMA_NAMES.name(a[0]), SCHEMA_NAMES.name(b[0])));
+    return items;
+  }
+  const { types, roles } = positivesOf(ctx, events);
+  let items: Item[];
+  if (clusterMode) items = clusterItems(ctx, types, roles);
+  else if (!randomSort) items = positiveItems(ctx, types).sort((a, b) => compareCodePoints(a[0], b[0]));
+  else {
+    items = positiveItems(ctx, types);
+    ctx.random.shuffle(items);
+    for (const item of items) ctx.random.shuffle(item[1]);
+  }
+  return items.map(([t, r]): IdItem => [SCHEMA_NAMES.id(t), SCHEMA_NAMES.ids(r)]);
 }
 
 /** EE adapter. */
 export const EE: TaskAdapter = {
   testItemsFixed: true,
   trainItemsRepeat: true,
-  testItems: (ctx) => ctx.typeRoles.keys().map((t) => schemaItem([t, ctx.typeRoles.get(t).toArray()])),
+  testItems: (ctx) =>
+    ctx.typeRoles.keys().map((t) => schemaItem([SCHEMA_NAMES.id(t), SCHEMA_NAMES.ids(ctx.typeRoles.get(t).toArray())])),
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];
-    const { types, roles } = positivesOf(ctx, events);
-    const items = ctx.options.clusterMode ? clusterItems(ctx, types, roles) : standardItems(ctx, types, roles);
+    const items = trainItems(ctx, events);
     const labelled = labelledEvents(ctx, events);
     return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
       schema: batch.map(schemaItem),
-      output: jsonObject(batch.map(([type, asked]) => {
+      output: jsonObject(batch.map(([id, askedIds]) => {
+        const type = SCHEMA_NAMES.name(id);
         const evs = labelled.get(type);
         if (evs === undefined) return [quotedEscaped(type), "[]"];
         const sorted = sortByPosition(record.text, evs, (ev) => ev.trigger);
+        const asked = askedIds.map((r) => SCHEMA_NAMES.name(r));
         return [
           quotedEscaped(type),
           jsonList(

@@ -9,17 +9,20 @@ import { pyStrEscaped, pyStrListEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent } from "../records.ts";
-import { jsonObject, memoized } from "./task.ts";
+import { memoized } from "./task.ts";
 
 /** One labelled event. */
 export interface LabelledEvent {
   /** The trigger; `"NAN"` when the input trigger is empty. */
   trigger: string;
+  /** The roles with a value, in first-appearance order (a few: searched, not hashed). */
+  roles: string[];
   /**
-   * Role → value as JSON text escaped as the inside of a JSON string (the `output` text is built
-   * escaped, see `TrainBatch`): one string, or a list (in Python set order) for several distinct values.
+   * Each role's value as JSON text escaped as the inside of a JSON string (the `output` text is
+   * built escaped, see `TrainBatch`): one string, or a list (in Python set order) for several
+   * distinct values.
    */
-  args: Map<string, string>;
+  values: string[];
 }
 
 /**
@@ -49,26 +52,29 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
     if (ev.event_trigger === "" && ev.arguments.length === 0) continue;
     // A role's values are a Python set; its order only matters (and its hashes are only
     // computed) once a second distinct value comes. Most roles hold one value: its JSON text
-    // goes straight into `args` (the same text means the same value).
-    const args = new Map<string, string>();
+    // goes straight into `values` (the same text means the same value).
+    const roles: string[] = [];
+    const values: string[] = [];
     let several: Map<string, PySet> | undefined;
     for (const { argument, role } of ev.arguments) {
       if (argument === "") continue;
-      const seen = args.get(role);
-      if (seen === undefined) {
-        args.set(role, pyStrEscaped(argument));
+      const at = roles.indexOf(role);
+      if (at < 0) {
+        roles.push(role);
+        values.push(pyStrEscaped(argument));
         continue;
       }
       const set = several?.get(role);
       if (set !== undefined) set.addOnce(argument);
-      else if (seen !== pyStrEscaped(argument)) {
+      else if (values[at] !== pyStrEscaped(argument)) {
         several ??= new Map();
         several.set(role, PySet.fromOnce(ctx.hasher, [firstArgument(ev, role), argument]));
       }
     }
-    // Setting an existing key keeps its place: roles stay in first-appearance order.
-    if (several !== undefined) { for (const [role, set] of several) args.set(role, pyStrListEscaped(set.toArray())); }
-    const entry = { trigger: ev.event_trigger === "" ? "NAN" : ev.event_trigger, args };
+    if (several !== undefined) {
+      for (const [role, set] of several) values[roles.indexOf(role)] = pyStrListEscaped(set.toArray());
+    }
+    const entry = { trigger: ev.event_trigger === "" ? "NAN" : ev.event_trigger, roles, values };
     const list = byType.get(ev.event_type);
     if (list === undefined) byType.set(ev.event_type, [entry]);
     else list.push(entry);
@@ -99,23 +105,21 @@ const NAN = '\\"NAN\\"';
  * @example
  * ```ts
  * import { argumentObject } from "./event_answers.ts";
- * const ev = { trigger: "t", args: new Map([["a", '\\"x\\"']]) };
+ * const ev = { trigger: "t", roles: ["a"], values: ['\\"x\\"'] };
  * if (argumentObject(ev, ["b", "a"]) !== '{\\"b\\": \\"NAN\\", \\"a\\": \\"x\\"}') throw new Error();
  * if (argumentObject(ev, ["b"]) !== "{}") throw new Error();
  * ```
  */
 export function argumentObject(ev: LabelledEvent, roles: readonly string[]): string {
   let present = false;
-  for (let i = 0; i < roles.length && !present; i++) present = ev.args.has(roles[i]);
+  for (let i = 0; i < roles.length && !present; i++) present = ev.roles.includes(roles[i]);
   if (!present) return "{}";
-  // Written directly when no role repeats (the usual case); a repeated role goes through
-  // `jsonObject`, which keeps its first place and last value.
+  // A repeated role keeps its first place (its value is the same).
   let out = "{";
-  for (let i = 0; i < roles.length; i++) {
-    for (let j = 0; j < i; j++) {
-      if (roles[i] === roles[j]) return jsonObject(roles.map((r) => [quotedRole(r), ev.args.get(r) ?? NAN]));
-    }
-    out += (i === 0 ? "" : ", ") + quotedRole(roles[i]) + ": " + (ev.args.get(roles[i]) ?? NAN);
+  outer: for (let i = 0; i < roles.length; i++) {
+    for (let j = 0; j < i; j++) if (roles[i] === roles[j]) continue outer;
+    const at = ev.roles.indexOf(roles[i]);
+    out += (i === 0 ? "" : ", ") + quotedRole(roles[i]) + ": " + (at < 0 ? NAN : ev.values[at]);
   }
   return out + "}";
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { digestOf } from "../../io/digest.ts";
 import { AtomicTextWriter } from "../../io/atomic_write.ts";
 import { InputError } from "../../io/errors.ts";
 import { pyDumps, type PyJson } from "../../io/py_json.ts";
@@ -28,7 +28,7 @@ import { parseRecordLine } from "../../io/record.ts";
  * ```
  */
 export function recordKey(record: { readonly [field: string]: PyJson | undefined }): string {
-  return createHash("sha1").update(pyDumps([record.id ?? null, record.instruction ?? null])).digest("base64");
+  return digestOf("sha1", pyDumps([record.id ?? null, record.instruction ?? null]), "base64");
 }
 
 /** What an existing output file holds. */
