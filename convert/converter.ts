@@ -11,7 +11,7 @@ import { instructionText } from "./instructions.ts";
 import { filterRecord, type IeRecord } from "./records.ts";
 import type { SchemaLists } from "./schema.ts";
 import { splitSchemas } from "./split_schemas.ts";
-import { jsonList, TASK_ADAPTERS, type TaskAdapter } from "./tasks/mod.ts";
+import { escapedJson, jsonList, TASK_ADAPTERS, type TaskAdapter } from "./tasks/mod.ts";
 
 /**
  * Converts records in file order. Keeps the run's random generators, so records must be fed
@@ -55,7 +55,7 @@ export class Converter {
     this.context = createContext(options, schema, hardNegatives);
     this.#adapter = TASK_ADAPTERS[options.task];
     this.#head = `"task": ${pyStr(options.task)}, "source": ${pyStr(options.source)}, "instruction": `;
-    this.#instructionHead = escapeJson(
+    this.#instructionHead = escapedJson(
       `{"instruction": ${pyStr(instructionText(options.task, options.language))}, "schema": `,
     );
   }
@@ -126,7 +126,7 @@ export class Converter {
     let escaped = this.#escapedItems.get(item);
     if (escaped === undefined) {
       if (this.#escapedItems.size >= 100_000) this.#escapedItems = new Map();
-      escaped = escapeJson(item);
+      escaped = escapedJson(item);
       this.#escapedItems.set(item, escaped);
     }
     return escaped;
@@ -163,12 +163,6 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
  * are then copied instead of escaped twice.
  */
 function escapedInput(text: string): string {
-  if (!text.isWellFormed() || NEEDS_ESCAPE.test(text)) return escapeJson(`, "input": ${pyStr(text)}}`);
+  if (!text.isWellFormed() || NEEDS_ESCAPE.test(text)) return escapedJson(`, "input": ${pyStr(text)}}`);
   return `, \\"input\\": \\"${text}\\"}`;
-}
-
-/** `text` as the inside of a JSON string literal (`JSON.stringify` without the quotes). */
-function escapeJson(text: string): string {
-  const quoted = JSON.stringify(text);
-  return quoted.slice(1, quoted.length - 1);
 }

@@ -16,7 +16,7 @@ import { clusterSample } from "./cluster.ts";
 import { type IdItem, sampleEeItems } from "./ee_sampling.ts";
 import { SCHEMA_NAMES, sequenceKey } from "./subset_orders.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
-import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { escapedJson, jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [type: string, roles: string[]];
 
@@ -67,19 +67,25 @@ const quoted = memoized(pyStr);
 /** The same, escaped as the inside of a JSON string (for the `output` text, see `TrainBatch`). */
 const quotedEscaped = memoized(pyStrEscaped);
 
-/** Schema items by type and roles (a few per type and role order, repeated record after record). */
-let schemaItems = new Map<number | string, string>();
+/** A schema item's JSON text, and the same escaped as the inside of a JSON string (see `TrainBatch`). */
+interface ItemTexts {
+  item: string;
+  escaped: string;
+}
 
-function schemaItem([type, roles]: IdItem): string {
+/** Schema items by type and roles (a few per type and role order, repeated record after record). */
+let schemaItems = new Map<number | string, ItemTexts>();
+
+function schemaItem([type, roles]: IdItem): ItemTexts {
   const key = sequenceKey(type, roles, roles.length);
-  let item = schemaItems.get(key);
-  if (item === undefined) {
+  let texts = schemaItems.get(key);
+  if (texts === undefined) {
     if (schemaItems.size >= 100_000) schemaItems = new Map();
     const names = roles.map((r) => quoted(SCHEMA_NAMES.name(r)));
-    item = `{"event_type": ${quoted(SCHEMA_NAMES.name(type))}, "trigger": true, "arguments": ${jsonList(names)}}`;
-    schemaItems.set(key, item);
+    const item = `{"event_type": ${quoted(SCHEMA_NAMES.name(type))}, "trigger": true, "arguments": ${jsonList(names)}}`;
+    schemaItems.set(key, texts = { item, escaped: escapedJson(item) });
   }
-  return item;
+  return texts;
 }
 
 /** The asked items of a training record, as name numbers, in the order they are asked. */
@@ -105,30 +111,42 @@ function trainItems(ctx: SamplingContext, events: readonly IeEvent[]): IdItem[] 
 /** EE adapter. */
 export const EE: TaskAdapter = {
   testItemsFixed: true,
-  trainItemsRepeat: true,
+  trainItemsRepeat: false,
   testItems: (ctx) =>
-    ctx.typeRoles.keys().map((t) => schemaItem([SCHEMA_NAMES.id(t), SCHEMA_NAMES.ids(ctx.typeRoles.get(t).toArray())])),
+    ctx.typeRoles.keys().map((t) =>
+      schemaItem([SCHEMA_NAMES.id(t), SCHEMA_NAMES.ids(ctx.typeRoles.get(t).toArray())]).item
+    ),
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];
     const items = trainItems(ctx, events);
     const labelled = labelledEvents(ctx, events);
-    return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
-      schema: batch.map(schemaItem),
-      output: jsonObject(batch.map(([id, askedIds]) => {
-        const type = SCHEMA_NAMES.name(id);
-        const evs = labelled.get(type);
-        if (evs === undefined) return [quotedEscaped(type), "[]"];
-        const sorted = sortByPosition(record.text, evs, (ev) => ev.trigger);
-        const asked = askedIds.map((r) => SCHEMA_NAMES.name(r));
-        return [
-          quotedEscaped(type),
-          jsonList(
-            sorted.map((ev) =>
-              `{\\"trigger\\": ${pyStrEscaped(ev.trigger)}, \\"arguments\\": ${argumentObject(ev, asked)}}`
-            ),
-          ),
-        ];
-      })),
-    }));
+    const target = ([id, askedIds]: IdItem): string => {
+      const evs = labelled.get(SCHEMA_NAMES.name(id));
+      if (evs === undefined) return "[]";
+      const sorted = sortByPosition(record.text, evs, (ev) => ev.trigger);
+      const asked = askedIds.map((r) => SCHEMA_NAMES.name(r));
+      return jsonList(
+        sorted.map((ev) =>
+          `{\\"trigger\\": ${pyStrEscaped(ev.trigger)}, \\"arguments\\": ${argumentObject(ev, asked)}}`
+        ),
+      );
+    };
+    return splitSchemas(items, ctx.options.splitNum).map((batch) => {
+      const schema = batch.map((item) => schemaItem(item).escaped);
+      // Cluster sampling is not known to give distinct types: its batches go through `jsonObject`
+      // (a repeated key keeps its first place and last value). Other batches hold distinct types.
+      if (ctx.options.clusterMode) {
+        return {
+          schema,
+          output: jsonObject(batch.map((item) => [quotedEscaped(SCHEMA_NAMES.name(item[0])), target(item)])),
+        };
+      }
+      if (batch.length === 0) return { schema, output: "{}" };
+      let output = "{";
+      for (let i = 0; i < batch.length; i++) {
+        output += (i === 0 ? "" : ", ") + quotedEscaped(SCHEMA_NAMES.name(batch[i][0])) + ": " + target(batch[i]);
+      }
+      return { schema, output: output + "}" };
+    });
   },
 };

@@ -11,8 +11,8 @@ import { compareCodePoints } from "../../io/code_points.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent, IeRecord } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
-import { argumentObject, labelledEvents } from "./event_answers.ts";
-import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { argumentObject, type LabelledEvent, labelledEvents } from "./event_answers.ts";
+import { jsonList, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [type: string, triggers: string[], roles: string[]];
 
@@ -68,6 +68,24 @@ function testItemList(ctx: SamplingContext, events: readonly IeEvent[]): string[
   });
 }
 
+/**
+ * A batch's target: per type, the argument objects of its events over the asked roles (events
+ * with none of them left out). The batch's types are distinct (a record's types), so the object
+ * is written directly.
+ */
+function targetObject(batch: readonly Item[], labelled: ReadonlyMap<string, readonly LabelledEvent[]>): string {
+  let out = "";
+  for (const [type, , roles] of batch) {
+    let objects = "";
+    for (const ev of labelled.get(type) ?? []) {
+      const o = argumentObject(ev, roles);
+      if (o !== "{}") objects += (objects === "" ? "" : ", ") + o;
+    }
+    out += (out === "" ? "{" : ", ") + quotedEscaped(type) + ": [" + objects + "]";
+  }
+  return out === "" ? "{}" : out + "}";
+}
+
 /** EEA adapter. */
 export const EEA: TaskAdapter = {
   testItemsFixed: false,
@@ -97,10 +115,7 @@ export const EEA: TaskAdapter = {
           jsonList(roles.map(quotedEscaped))
         }}`
       ),
-      output: jsonObject(batch.map(([type, , roles]) => {
-        const objects = (labelled.get(type) ?? []).map((ev) => argumentObject(ev, roles)).filter((o) => o !== "{}");
-        return [quotedEscaped(type), jsonList(objects)];
-      })),
+      output: targetObject(batch, labelled),
     }));
   },
 };

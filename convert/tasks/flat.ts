@@ -13,7 +13,7 @@ import { PySet } from "../pycompat/mod.ts";
 import type { Annotation, Entity, IeEvent, IeRecord, Relation } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { clusterSample } from "./cluster.ts";
-import { jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { escapedJson, jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 /** How one flat task reads keys and answers. */
 interface FlatRules {
@@ -27,6 +27,8 @@ interface FlatRules {
   schemaItem(key: string): string;
   /** The target object key for a schema key, escaped like `answer`. */
   targetKey(key: string): string;
+  /** Whether two schema keys can share a target key. */
+  sharedTargets?: boolean;
 }
 
 /** Split `subject_predicate_object`: first and last pieces are the types, the middle is the predicate. */
@@ -76,6 +78,7 @@ const SPO_RULES: FlatRules = {
   },
   // Two schema items with the same predicate share one target key (a Python dict keeps the last value).
   targetKey: (key) => pyStrEscaped(splitSpo(key).predicate),
+  sharedTargets: true,
 };
 
 /**
@@ -111,13 +114,33 @@ export function sampleSchemas(ctx: SamplingContext, universe: PySet, positives: 
   return sortOrShuffle(ctx, positives.appendTo(negatives));
 }
 
-/** Remember a pure string function's results (schema keys repeat on every record). */
-function flatAdapter(base: FlatRules): TaskAdapter {
-  const rules = { ...base, schemaItem: memoized(base.schemaItem), targetKey: memoized(base.targetKey) };
+/** A schema key's texts in an instruction line. */
+interface KeyTexts {
+  /** Its schema item (JSON text). */
+  item: string;
+  /** The same, escaped as the inside of a JSON string (see `TrainBatch`). */
+  escapedItem: string;
+  /** Its target key, escaped so. */
+  target: string;
+}
+
+/** A flat task's adapter from its rules. */
+function flatAdapter(rules: FlatRules): TaskAdapter {
+  /** A key's schema item and target key, looked up once per key (keys repeat on every record). */
+  let byKey = new Map<string, KeyTexts>();
+  const schemaKey = (key: string): KeyTexts => {
+    let found = byKey.get(key);
+    if (found === undefined) {
+      if (byKey.size >= 100_000) byKey = new Map();
+      const item = rules.schemaItem(key);
+      byKey.set(key, found = { item, escapedItem: escapedJson(item), target: rules.targetKey(key) });
+    }
+    return found;
+  };
   return {
     testItemsFixed: true,
-    trainItemsRepeat: true,
-    testItems: (ctx) => rules.universe(ctx).toArray().map(rules.schemaItem),
+    trainItemsRepeat: false,
+    testItems: (ctx) => rules.universe(ctx).toArray().map((k) => schemaKey(k).item),
     train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
       const annotations = record.annotations ?? [];
       const universe = rules.universe(ctx);
@@ -137,10 +160,26 @@ function flatAdapter(base: FlatRules): TaskAdapter {
         if (list === undefined) answers.set(k, [rules.answer(a)]);
         else list.push(rules.answer(a));
       }
-      return splitSchemas(keys, ctx.options.splitNum).map((batch) => ({
-        schema: batch.map(rules.schemaItem),
-        output: jsonObject(batch.map((k) => [rules.targetKey(k), jsonList(answers.get(k) ?? [])])),
-      }));
+      return splitSchemas(keys, ctx.options.splitNum).map((batch) => {
+        const schema = batch.map((k) => schemaKey(k).escapedItem);
+        // SPO's keys of one predicate share a target key (a Python dict keeps its first place and
+        // last value), and cluster sampling is not known to give distinct keys: both go through
+        // `jsonObject`. Other batches hold distinct keys with distinct targets.
+        if (rules.sharedTargets || ctx.options.clusterMode) {
+          return {
+            schema,
+            output: jsonObject(batch.map((k) => [schemaKey(k).target, jsonList(answers.get(k) ?? [])])),
+          };
+        }
+        if (batch.length === 0) return { schema, output: "{}" };
+        let output = "{";
+        for (let i = 0; i < batch.length; i++) {
+          const list = answers.get(batch[i]);
+          output += (i === 0 ? "" : ", ") + schemaKey(batch[i]).target + ": " +
+            (list === undefined ? "[]" : jsonList(list));
+        }
+        return { schema, output: output + "}" };
+      });
     },
   };
 }

@@ -31,9 +31,10 @@ export interface TaskAdapter {
    */
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[];
   /**
-   * True when the training schema items repeat from record to record (so the converter escapes
-   * each distinct item once and remembers it); false when they hold the record's own text: the
-   * adapter then builds them already escaped as the inside of a JSON string (as `output`).
+   * True when the converter is to escape the training schema items (they repeat from record to
+   * record, so it escapes each distinct item once and remembers it); false when the adapter gives
+   * them already escaped as the inside of a JSON string, as `output` (items holding the record's
+   * own text, or items whose escaped text the adapter remembers itself).
    */
   readonly trainItemsRepeat: boolean;
   /**
@@ -123,4 +124,23 @@ export function memoized(f: (key: string) => string, limit = 100_000): (key: str
     }
     return v;
   };
+}
+
+/**
+ * JSON text as the inside of a JSON string literal (`JSON.stringify` without the quotes): how a
+ * schema item or target appears in an instruction line, whose `instruction` and `output` values
+ * are JSON texts written as JSON strings.
+ *
+ * @param text the JSON text
+ * @returns it escaped once more
+ *
+ * @example
+ * ```ts
+ * import { escapedJson } from "./task.ts";
+ * if (escapedJson('["a"]') !== '[\\"a\\"]') throw new Error(escapedJson('["a"]'));
+ * ```
+ */
+export function escapedJson(text: string): string {
+  const quoted = JSON.stringify(text);
+  return quoted.slice(1, quoted.length - 1);
 }
