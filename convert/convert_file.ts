@@ -98,6 +98,7 @@ function convertItem(
   try {
     // Training lines take only strings out of a record; test lines write its annotations back.
     const record = readRecord(parsePyJson(item.text, split === "test"), task, split);
+    if (item.text.indexOf("\\") < 0) record.plain = true;
     lines = converter.convert(record);
   } catch (e) {
     const err = asInputError(e, options.file, item.line);

@@ -66,6 +66,12 @@ export interface IeRecord<A extends Annotation = Annotation> {
   text: string;
   /** The annotation list; `undefined` when the field is absent (allowed for EE and EET test data). */
   annotations: A[] | undefined;
+  /**
+   * True when no string of the record holds a character JSON escapes (`"`, `\\`, controls) or an
+   * unpaired surrogate, so each is written between quotes as it is. A reader knows it when the
+   * record's JSON line has no backslash: JSON can only write those characters escaped.
+   */
+  plain?: boolean;
 }
 
 /** The annotation field of each task. */
@@ -262,7 +268,7 @@ export function filterRecord(record: IeRecord, task: Task): IeRecord | null {
       return true;
     });
   }
-  return kept.length === list.length ? record : { text: record.text, annotations: kept };
+  return kept.length === list.length ? record : { text: record.text, annotations: kept, plain: record.plain };
 }
 
 function sameEntity(a: Annotation, b: Annotation): boolean {

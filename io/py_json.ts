@@ -247,12 +247,32 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
  * ```ts
  * import { pyStrEscaped } from "./py_json.ts";
  * if (pyStrEscaped("Bob") !== '\\"Bob\\"' || pyStrEscaped('a"b') !== '\\"a\\\\\\"b\\"') throw new Error();
+ * // Short and long, plain, astral, with controls: as escaping `pyStr` once more gives.
+ * for (const s of ["é😀", "a\tb", "x".repeat(60) + "\u0001", "😀".repeat(30)]) {
+ *   if (pyStrEscaped(s) !== JSON.stringify(JSON.stringify(s)).slice(1, -1)) throw new Error(s);
+ * }
+ * try { pyStrEscaped("a\ud800"); throw new Error("no throw"); } catch (e) { if ((e as Error).name !== "LoneSurrogateError") throw e; }
  * ```
  */
 export function pyStrEscaped(s: string): string {
-  if (s.isWellFormed() && !NEEDS_ESCAPE.test(s)) return '\\"' + s + '\\"';
+  if (plainText(s)) return '\\"' + s + '\\"';
   const twice = JSON.stringify(pyStr(s));
   return twice.slice(1, twice.length - 1);
+}
+
+/**
+ * True when `s` holds nothing JSON escapes and no unpaired surrogate. Short strings (names,
+ * answers) are read in a loop, which costs less per call than a regular expression; a
+ * surrogate sends them the long way, which checks the pairing.
+ */
+function plainText(s: string): boolean {
+  if (s.length > 48) return s.isWellFormed() && !NEEDS_ESCAPE.test(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32 || c === 34 || c === 92) return false;
+    if (c >= 0xd800 && c <= 0xdfff) return s.isWellFormed() && !NEEDS_ESCAPE.test(s);
+  }
+  return true;
 }
 
 /** Object keys as escaped JSON text (see `pyStrEscaped`), remembered like `quotedKey`. */

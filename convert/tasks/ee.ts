@@ -16,7 +16,15 @@ import { clusterSample } from "./cluster.ts";
 import { type IdItem, sampleEeItems } from "./ee_sampling.ts";
 import { SCHEMA_NAMES, sequenceKey } from "./subset_orders.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
-import { escapedJson, jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
+import {
+  escapedJson,
+  escapedString,
+  jsonList,
+  jsonObject,
+  memoized,
+  type TaskAdapter,
+  type TrainBatch,
+} from "./task.ts";
 
 type Item = [type: string, roles: string[]];
 
@@ -119,7 +127,7 @@ export const EE: TaskAdapter = {
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];
     const items = trainItems(ctx, events);
-    const labelled = labelledEvents(ctx, events);
+    const labelled = labelledEvents(ctx, events, record.plain);
     const target = ([id, askedIds]: IdItem): string => {
       const evs = labelled.get(SCHEMA_NAMES.name(id));
       if (evs === undefined) return "[]";
@@ -127,7 +135,7 @@ export const EE: TaskAdapter = {
       const asked = askedIds.map((r) => SCHEMA_NAMES.name(r));
       return jsonList(
         sorted.map((ev) =>
-          `{\\"trigger\\": ${pyStrEscaped(ev.trigger)}, \\"arguments\\": ${argumentObject(ev, asked)}}`
+          `{\\"trigger\\": ${escapedString(ev.trigger, record.plain)}, \\"arguments\\": ${argumentObject(ev, asked)}}`
         ),
       );
     };

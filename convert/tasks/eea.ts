@@ -107,7 +107,7 @@ export const EEA: TaskAdapter = {
   train(ctx: SamplingContext, record: IeRecord): TrainBatch[] {
     const events = (record.annotations ?? []) as IeEvent[];
     const items = sampleItems(ctx, events);
-    const labelled = labelledEvents(ctx, events);
+    const labelled = labelledEvents(ctx, events, record.plain);
     return splitSchemas(items, ctx.options.splitNum).map((batch) => ({
       // Built escaped (see `trainItemsRepeat`), so the converter does not escape the list again.
       schema: batch.map(([type, triggers, roles]) =>

@@ -9,7 +9,7 @@ import { pyStrEscaped, pyStrListEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent } from "../records.ts";
-import { memoized } from "./task.ts";
+import { escapedString, memoized } from "./task.ts";
 
 /** One labelled event. */
 export interface LabelledEvent {
@@ -31,6 +31,7 @@ export interface LabelledEvent {
  *
  * @param ctx the run context (its hasher gives multi-value order)
  * @param events the record's events
+ * @param plain whether the record's strings hold nothing to escape (see `IeRecord.plain`)
  * @returns type → events, in first-appearance order
  *
  * @example
@@ -46,7 +47,11 @@ export interface LabelledEvent {
  * if (byType.get("attack")?.[0].trigger !== "NAN") throw new Error();
  * ```
  */
-export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[]): Map<string, LabelledEvent[]> {
+export function labelledEvents(
+  ctx: SamplingContext,
+  events: readonly IeEvent[],
+  plain?: boolean,
+): Map<string, LabelledEvent[]> {
   const byType = new Map<string, LabelledEvent[]>();
   for (const ev of events) {
     if (ev.event_trigger === "" && ev.arguments.length === 0) continue;
@@ -61,12 +66,12 @@ export function labelledEvents(ctx: SamplingContext, events: readonly IeEvent[])
       const at = roles.indexOf(role);
       if (at < 0) {
         roles.push(role);
-        values.push(pyStrEscaped(argument));
+        values.push(escapedString(argument, plain));
         continue;
       }
       const set = several?.get(role);
       if (set !== undefined) set.addOnce(argument);
-      else if (values[at] !== pyStrEscaped(argument)) {
+      else if (values[at] !== escapedString(argument, plain)) {
         several ??= new Map();
         several.set(role, PySet.fromOnce(ctx.hasher, [firstArgument(ev, role), argument]));
       }

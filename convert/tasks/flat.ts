@@ -13,7 +13,7 @@ import { PySet } from "../pycompat/mod.ts";
 import type { Annotation, Entity, IeEvent, IeRecord, Relation } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { clusterSample } from "./cluster.ts";
-import { escapedJson, jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { escapedJson, escapedString, jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 /** How one flat task reads keys and answers. */
 interface FlatRules {
@@ -21,8 +21,11 @@ interface FlatRules {
   universe(ctx: SamplingContext): PySet;
   /** The schema key an annotation belongs to. */
   key(a: Annotation): string;
-  /** The annotation's answer, as JSON text escaped as the inside of a JSON string (see `TrainBatch`). */
-  answer(a: Annotation): string;
+  /**
+   * The annotation's answer, as JSON text escaped as the inside of a JSON string (see
+   * `TrainBatch`); `plain` is the record's (see `IeRecord.plain`).
+   */
+  answer(a: Annotation, plain: boolean | undefined): string;
   /** The schema item for a key, as JSON text. */
   schemaItem(key: string): string;
   /** The target object key for a schema key, escaped like `answer`. */
@@ -40,7 +43,7 @@ function splitSpo(key: string): { subject_type: string; predicate: string; objec
 const NER_RULES: FlatRules = {
   universe: (ctx) => ctx.types,
   key: (a) => (a as Entity).entity_type,
-  answer: (a) => pyStrEscaped((a as Entity).entity),
+  answer: (a, plain) => escapedString((a as Entity).entity, plain),
   schemaItem: pyStr,
   targetKey: pyStrEscaped,
 };
@@ -48,7 +51,7 @@ const NER_RULES: FlatRules = {
 const EET_RULES: FlatRules = {
   universe: (ctx) => ctx.types,
   key: (a) => (a as IeEvent).event_type,
-  answer: (a) => pyStrEscaped((a as IeEvent).event_trigger),
+  answer: (a, plain) => escapedString((a as IeEvent).event_trigger, plain),
   schemaItem: pyStr,
   targetKey: pyStrEscaped,
 };
@@ -56,8 +59,10 @@ const EET_RULES: FlatRules = {
 const RE_RULES: FlatRules = {
   universe: (ctx) => ctx.roles,
   key: (a) => (a as Relation).relation,
-  answer: (a) =>
-    `{\\"head\\": ${pyStrEscaped((a as Relation).head)}, \\"tail\\": ${pyStrEscaped((a as Relation).tail)}}`,
+  answer: (a, plain) =>
+    `{\\"head\\": ${escapedString((a as Relation).head, plain)}, \\"tail\\": ${
+      escapedString((a as Relation).tail, plain)
+    }}`,
   schemaItem: pyStr,
   targetKey: pyStrEscaped,
 };
@@ -68,8 +73,10 @@ const SPO_RULES: FlatRules = {
     const r = a as Relation;
     return `${r.head_type}_${r.relation}_${r.tail_type}`;
   },
-  answer: (a) =>
-    `{\\"subject\\": ${pyStrEscaped((a as Relation).head)}, \\"object\\": ${pyStrEscaped((a as Relation).tail)}}`,
+  answer: (a, plain) =>
+    `{\\"subject\\": ${escapedString((a as Relation).head, plain)}, \\"object\\": ${
+      escapedString((a as Relation).tail, plain)
+    }}`,
   schemaItem: (key) => {
     const s = splitSpo(key);
     return `{"subject_type": ${pyStr(s.subject_type)}, "predicate": ${pyStr(s.predicate)}, "object_type": ${
@@ -157,8 +164,8 @@ function flatAdapter(rules: FlatRules): TaskAdapter {
       for (const a of annotations) {
         const k = rules.key(a);
         const list = answers.get(k);
-        if (list === undefined) answers.set(k, [rules.answer(a)]);
-        else list.push(rules.answer(a));
+        if (list === undefined) answers.set(k, [rules.answer(a, record.plain)]);
+        else list.push(rules.answer(a, record.plain));
       }
       return splitSchemas(keys, ctx.options.splitNum).map((batch) => {
         const schema = batch.map((k) => schemaKey(k).escapedItem);
