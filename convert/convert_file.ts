@@ -97,8 +97,8 @@ function convertItem(
   let lines: string[];
   try {
     // Training lines take only strings out of a record; test lines write its annotations back.
-    const record = readRecord(parsePyJson(item.text, split === "test"), task, split);
-    if (item.text.indexOf("\\") < 0) record.plain = true;
+    const line = item.text;
+    const record = readRecord(parsePyJson(line, split === "test"), task, split, line.indexOf("\\") < 0);
     lines = converter.convert(record);
   } catch (e) {
     const err = asInputError(e, options.file, item.line);

@@ -92,6 +92,7 @@ export const ANNOTATION_FIELD: Readonly<Record<Task, "entity" | "relation" | "ev
  * @param value the parsed record
  * @param task the task
  * @param split `train` requires the annotation field for every task; `test` allows EE/EET without it
+ * @param plain the record's `plain` (see {@linkcode IeRecord}): true when its JSON line has no backslash
  * @returns the typed record
  * @throws {InputError} naming the field that is missing or wrong (the caller adds file and line)
  *
@@ -102,7 +103,7 @@ export const ANNOTATION_FIELD: Readonly<Record<Task, "entity" | "relation" | "ev
  * if (r.annotations?.length !== 1) throw new Error();
  * ```
  */
-export function readRecord(value: PyJson, task: Task, split: "train" | "test"): IeRecord {
+export function readRecord(value: PyJson, task: Task, split: "train" | "test", plain = false): IeRecord {
   if (!isJsonObject(value)) throw new InputError("a record must be a JSON object");
   const text = getField(value, "text");
   if (text === undefined) throw new InputError("missing (every record needs its text)", { field: "text" });
@@ -111,7 +112,7 @@ export function readRecord(value: PyJson, task: Task, split: "train" | "test"): 
   checkWellFormed(text, "text");
   const list = getField(value, field);
   if (list === undefined) {
-    if ((task === "EE" || task === "EET") && split === "test") return { text, annotations: undefined };
+    if ((task === "EE" || task === "EET") && split === "test") return { text, annotations: undefined, plain };
     throw new InputError(
       `missing (${task} records need it${task === "EE" || task === "EET" ? " for training" : ""}; use [] for none)`,
       {
@@ -129,7 +130,7 @@ export function readRecord(value: PyJson, task: Task, split: "train" | "test"): 
     else if (field === "event") annotations[i] = readEvent(item, field, i, task);
     else annotations[i] = readRelation(item, field, i, task === "SPO");
   }
-  return { text, annotations };
+  return { text, annotations, plain };
 }
 
 // Each reader takes the usual record (plain objects, well-formed strings) directly, and checks

@@ -191,6 +191,9 @@ export function pyDumps(value: PyJson): string {
  * escape (the usual case) are copied between `\\"` quotes instead of being escaped twice.
  *
  * @param value strings, numbers, booleans, null, `PyNumber`, arrays, `Map`s and plain objects
+ * @param plain true when the caller knows no string value holds a character to escape or an
+ *   unpaired surrogate (e.g. it was read from a JSON line without a backslash): string values
+ *   are then copied between quotes unchecked
  * @returns the JSON text, escaped as the inside of a JSON string
  *
  * @example
@@ -198,12 +201,13 @@ export function pyDumps(value: PyJson): string {
  * import { pyDumpsEscaped } from "./py_json.ts";
  * const got = pyDumpsEscaped({ a: ["x\n", 1] });
  * if (got !== '{\\"a\\": [\\"x\\\\n\\", 1]}') throw new Error(got);
+ * if (pyDumpsEscaped({ a: ["x", 1] }, true) !== '{\\"a\\": [\\"x\\", 1]}') throw new Error();
  * ```
  */
-export function pyDumpsEscaped(value: PyJson): string {
+export function pyDumpsEscaped(value: PyJson, plain = false): string {
   switch (typeof value) {
     case "string":
-      return pyStrEscaped(value);
+      return plain ? '\\"' + value + '\\"' : pyStrEscaped(value);
     case "number":
       return pyNumber(value);
     case "boolean":
@@ -212,19 +216,21 @@ export function pyDumpsEscaped(value: PyJson): string {
   if (value === null) return "null";
   if (Array.isArray(value)) {
     if (value.length === 0) return "[]";
-    let out = "[" + pyDumpsEscaped(value[0]);
-    for (let i = 1; i < value.length; i++) out += ", " + pyDumpsEscaped(value[i]);
+    let out = "[" + pyDumpsEscaped(value[0], plain);
+    for (let i = 1; i < value.length; i++) out += ", " + pyDumpsEscaped(value[i], plain);
     return out + "]";
   }
   // Number spellings (`1.0`, `NaN`, `-1e+300`) hold nothing JSON escapes.
   if (value instanceof PyNumber) return value.repr;
   let out = "";
   if (value instanceof Map) {
-    for (const [k, v] of value) out += (out === "" ? "{" : ", ") + pyStrEscaped(k) + ": " + pyDumpsEscaped(v);
+    for (const [k, v] of value) {
+      out += (out === "" ? "{" : ", ") + pyStrEscaped(k) + ": " + pyDumpsEscaped(v, plain);
+    }
   } else {
     const keys = Object.keys(value);
     for (let i = 0; i < keys.length; i++) {
-      out += (i === 0 ? "{" : ", ") + escapedKey(keys[i]) + ": " + pyDumpsEscaped(value[keys[i]]);
+      out += (i === 0 ? "{" : ", ") + escapedKey(keys[i]) + ": " + pyDumpsEscaped(value[keys[i]], plain);
     }
   }
   return out === "" ? "{}" : out + "}";

@@ -17,6 +17,7 @@ import { type IdItem, sampleEeItems } from "./ee_sampling.ts";
 import { SCHEMA_NAMES, sequenceKey } from "./subset_orders.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
 import {
+  concatList,
   escapedJson,
   escapedString,
   jsonList,
@@ -133,7 +134,7 @@ export const EE: TaskAdapter = {
       if (evs === undefined) return "[]";
       const sorted = sortByPosition(record.text, evs, (ev) => ev.trigger);
       const asked = askedIds.map((r) => SCHEMA_NAMES.name(r));
-      return jsonList(
+      return concatList(
         sorted.map((ev) =>
           `{\\"trigger\\": ${escapedString(ev.trigger, record.plain)}, \\"arguments\\": ${argumentObject(ev, asked)}}`
         ),

@@ -12,7 +12,7 @@ import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent, IeRecord } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { argumentObject, type LabelledEvent, labelledEvents } from "./event_answers.ts";
-import { jsonList, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
+import { concatList, jsonList, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [type: string, triggers: string[], roles: string[]];
 
@@ -112,7 +112,7 @@ export const EEA: TaskAdapter = {
       // Built escaped (see `trainItemsRepeat`), so the converter does not escape the list again.
       schema: batch.map(([type, triggers, roles]) =>
         `{\\"event_type\\": ${quotedEscaped(type)}, \\"trigger\\": ${pyStrListEscaped(triggers)}, \\"arguments\\": ${
-          jsonList(roles.map(quotedEscaped))
+          concatList(roles.map(quotedEscaped))
         }}`
       ),
       output: targetObject(batch, labelled),

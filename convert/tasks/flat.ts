@@ -13,7 +13,15 @@ import { PySet } from "../pycompat/mod.ts";
 import type { Annotation, Entity, IeEvent, IeRecord, Relation } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { clusterSample } from "./cluster.ts";
-import { escapedJson, escapedString, jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
+import {
+  concatList,
+  escapedJson,
+  escapedString,
+  jsonList,
+  jsonObject,
+  type TaskAdapter,
+  type TrainBatch,
+} from "./task.ts";
 
 /** How one flat task reads keys and answers. */
 interface FlatRules {
@@ -183,7 +191,7 @@ function flatAdapter(rules: FlatRules): TaskAdapter {
         for (let i = 0; i < batch.length; i++) {
           const list = answers.get(batch[i]);
           output += (i === 0 ? "" : ", ") + schemaKey(batch[i]).target + ": " +
-            (list === undefined ? "[]" : jsonList(list));
+            (list === undefined ? "[]" : concatList(list));
         }
         return { schema, output: output + "}" };
       });

@@ -23,6 +23,7 @@ export { sampleSchemas } from "./flat.ts";
 export { type ClusterSample, clusterSample } from "./cluster.ts";
 export { argumentObject, type LabelledEvent, labelledEvents } from "./event_answers.ts";
 export {
+  concatList,
   escapedJson,
   escapedString,
   jsonList,

@@ -62,8 +62,24 @@ export interface TaskAdapter {
  * ```
  */
 export function jsonList(items: readonly string[]): string {
-  // Concatenated rather than joined: the pieces stay as they are until the whole line is
-  // flattened once (`join` copies them into a new string first, and costs more per call).
+  return "[" + items.join(", ") + "]";
+}
+
+/**
+ * `jsonList` for a training line, which the converter flattens once whole: the items are
+ * concatenated, not joined (a join copies them into a new flat string first, and costs more per
+ * call; a line left unflattened would instead pay for the deeper tree when written).
+ *
+ * @param items JSON texts
+ * @returns `[a, b]` with Python's separators
+ *
+ * @example
+ * ```ts
+ * import { concatList, jsonList } from "./task.ts";
+ * if (concatList(['"a"', "1"]) !== jsonList(['"a"', "1"]) || concatList([]) !== "[]") throw new Error();
+ * ```
+ */
+export function concatList(items: readonly string[]): string {
   if (items.length === 0) return "[]";
   let out = "[" + items[0];
   for (let i = 1; i < items.length; i++) out += ", " + items[i];
