@@ -14,7 +14,7 @@ import { PySet } from "../pycompat/mod.ts";
 import { SCHEMA_NAMES, sequenceKey, subsetOrder } from "./subset_orders.ts";
 import type { IeEvent } from "../records.ts";
 
-/** An asked event type and its asked roles, as name numbers (see {@linkcode NameIds}). */
+/** An asked event type and its asked roles, as name numbers (of `SCHEMA_NAMES`, see `subset_orders.ts`). */
 export type IdItem = [type: number, roles: number[]];
 
 /** What one type's schema roles give against the roles a record uses (none, for a negative type). */
