@@ -204,10 +204,10 @@ export function pyDumps(value: PyJson): string {
  * if (pyDumpsEscaped({ a: ["x", 1] }, true) !== '{\\"a\\": [\\"x\\", 1]}') throw new Error();
  * ```
  */
-export function pyDumpsEscaped(value: PyJson, plain = false): string {
+export function pyDumpsEscaped(value: PyJson, plain?: boolean): string {
   switch (typeof value) {
     case "string":
-      return plain ? '\\"' + value + '\\"' : pyStrEscaped(value);
+      return pyStrEscaped(value, plain);
     case "number":
       return pyNumber(value);
     case "boolean":
@@ -246,6 +246,9 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
  * copied between `\\"` quotes instead of being escaped twice.
  *
  * @param s the string
+ * @param plain true when the caller knows `s` holds no character to escape and no unpaired
+ *   surrogate (e.g. it was read from a JSON line without a backslash): it is then copied
+ *   between quotes unchecked
  * @returns the quoted literal, escaped once more
  * @throws {LoneSurrogateError} on an unpaired surrogate, as `pyStr`
  *
@@ -253,6 +256,7 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
  * ```ts
  * import { pyStrEscaped } from "./py_json.ts";
  * if (pyStrEscaped("Bob") !== '\\"Bob\\"' || pyStrEscaped('a"b') !== '\\"a\\\\\\"b\\"') throw new Error();
+ * if (pyStrEscaped("Bob", true) !== '\\"Bob\\"') throw new Error();
  * // Short and long, plain, astral, with controls: as escaping `pyStr` once more gives.
  * for (const s of ["é😀", "a\tb", "x".repeat(60) + "\u0001", "😀".repeat(30)]) {
  *   if (pyStrEscaped(s) !== JSON.stringify(JSON.stringify(s)).slice(1, -1)) throw new Error(s);
@@ -260,8 +264,8 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
  * try { pyStrEscaped("a\ud800"); throw new Error("no throw"); } catch (e) { if ((e as Error).name !== "LoneSurrogateError") throw e; }
  * ```
  */
-export function pyStrEscaped(s: string): string {
-  if (plainText(s)) return '\\"' + s + '\\"';
+export function pyStrEscaped(s: string, plain?: boolean): string {
+  if (plain === true || plainText(s)) return '\\"' + s + '\\"';
   const twice = JSON.stringify(pyStr(s));
   return twice.slice(1, twice.length - 1);
 }

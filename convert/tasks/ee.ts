@@ -16,16 +16,7 @@ import { clusterSample } from "./cluster.ts";
 import { type IdItem, sampleEeItems } from "./ee_sampling.ts";
 import { SCHEMA_NAMES, sequenceKey } from "./subset_orders.ts";
 import { argumentObject, labelledEvents } from "./event_answers.ts";
-import {
-  concatList,
-  escapedJson,
-  escapedString,
-  jsonList,
-  jsonObject,
-  memoized,
-  type TaskAdapter,
-  type TrainBatch,
-} from "./task.ts";
+import { concatList, escapedJson, jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 type Item = [type: string, roles: string[]];
 
@@ -136,7 +127,7 @@ export const EE: TaskAdapter = {
       const asked = askedIds.map((r) => SCHEMA_NAMES.name(r));
       return concatList(
         sorted.map((ev) =>
-          `{\\"trigger\\": ${escapedString(ev.trigger, record.plain)}, \\"arguments\\": ${argumentObject(ev, asked)}}`
+          `{\\"trigger\\": ${pyStrEscaped(ev.trigger, record.plain)}, \\"arguments\\": ${argumentObject(ev, asked)}}`
         ),
       );
     };

@@ -10,8 +10,7 @@
  */
 
 import type { SamplingContext } from "../context.ts";
-import { PySet } from "../pycompat/mod.ts";
-import { SCHEMA_NAMES, sequenceKey, subsetOrder } from "./subset_orders.ts";
+import { SCHEMA_NAMES, subsetOrder } from "./subset_orders.ts";
 import type { IeEvent } from "../records.ts";
 
 /** An asked event type and its asked roles, as name numbers (of `SCHEMA_NAMES`, see `subset_orders.ts`). */
@@ -20,57 +19,38 @@ export type IdItem = [type: number, roles: number[]];
 /** What one type's schema roles give against the roles a record uses (none, for a negative type). */
 interface RolesEntry {
   /** The used roles in set order (empty for a negative type). */
-  used: number[];
+  used: readonly number[];
   /** The schema roles left to sample from, in set order (copied before each sample). */
-  candidates: number[];
+  candidates: readonly number[];
   /** The number of schema roles: the binomial draws. */
   schemaSize: number;
 }
 
-/** The remembered set results of one run (they depend on its schema and hash seed). */
-class EeTables {
-  readonly #ctx: SamplingContext;
-  #positive = new Map<number | string, RolesEntry>();
-  readonly #negative = new Map<number, RolesEntry>();
-
-  constructor(ctx: SamplingContext) {
-    this.#ctx = ctx;
-  }
-
-  /** The entry of a positive type whose arguments use the distinct roles `seq[0..length)`. */
-  positive(type: number, seq: readonly number[], length: number): RolesEntry {
-    const key = sequenceKey(type, seq, length);
-    let entry = this.#positive.get(key);
-    if (entry === undefined) {
-      // `typeRoles` is a defaultdict: asking for a type outside the schema adds it, as IEPile's
-      // first lookup does (later lookups add nothing).
-      const schemaRoles = this.#ctx.typeRoles.get(SCHEMA_NAMES.name(type));
-      const used = new PySet(this.#ctx.hasher);
-      for (let i = 0; i < length; i++) used.add(SCHEMA_NAMES.name(seq[i]));
-      entry = {
-        used: SCHEMA_NAMES.ids(used.toArray()),
-        candidates: SCHEMA_NAMES.ids(schemaRoles.differenceArray(used)),
-        schemaSize: schemaRoles.size,
-      };
-      if (this.#positive.size >= 100_000) this.#positive = new Map();
-      this.#positive.set(key, entry);
-    }
-    return entry;
-  }
-
-  /** The entry of a negative type (no role used). */
-  negative(type: number): RolesEntry {
-    let entry = this.#negative.get(type);
-    if (entry === undefined) {
-      const schemaRoles = this.#ctx.typeRoles.get(SCHEMA_NAMES.name(type));
-      entry = { used: [], candidates: SCHEMA_NAMES.ids(schemaRoles.toArray()), schemaSize: schemaRoles.size };
-      this.#negative.set(type, entry);
-    }
-    return entry;
-  }
+/**
+ * A positive type's entry: its schema roles against the set of the distinct roles
+ * `seq[0..length)` its arguments use, remembered by `subsetOrder`. `typeRoles` is a defaultdict:
+ * asking for a type outside the schema adds it, as IEPile's first lookup does.
+ */
+function positiveRoles(ctx: SamplingContext, type: number, seq: readonly number[], length: number): RolesEntry {
+  const schemaRoles = ctx.typeRoles.get(SCHEMA_NAMES.name(type));
+  const order = subsetOrder(schemaRoles, seq, length);
+  return { used: order.memberIds, candidates: order.restIds, schemaSize: schemaRoles.size };
 }
 
-const tables = new WeakMap<SamplingContext, EeTables>();
+/** A negative type's entries (no role used; `list(schema_roles)`, not a difference), per run. */
+const negativeRoles = new WeakMap<SamplingContext, Map<number, RolesEntry>>();
+
+function negativeEntry(ctx: SamplingContext, type: number): RolesEntry {
+  let byType = negativeRoles.get(ctx);
+  if (byType === undefined) negativeRoles.set(ctx, byType = new Map());
+  let entry = byType.get(type);
+  if (entry === undefined) {
+    const schemaRoles = ctx.typeRoles.get(SCHEMA_NAMES.name(type));
+    entry = { used: [], candidates: SCHEMA_NAMES.ids(schemaRoles.toArray()), schemaSize: schemaRoles.size };
+    byType.set(type, entry);
+  }
+  return entry;
+}
 
 // A record's distinct types and, per type, its distinct roles, gathered into arrays reused from
 // record to record.
@@ -106,8 +86,6 @@ const roleCounts: number[] = [];
  * ```
  */
 export function sampleEeItems(ctx: SamplingContext, events: readonly IeEvent[]): IdItem[] {
-  let t = tables.get(ctx);
-  if (t === undefined) tables.set(ctx, t = new EeTables(ctx));
   let nTypes = 0;
   for (const ev of events) {
     const type = SCHEMA_NAMES.id(ev.event_type);
@@ -140,10 +118,10 @@ export function sampleEeItems(ctx: SamplingContext, events: readonly IeEvent[]):
     const type = positives.memberIds[i];
     let at = 0;
     while (typeSeq[at] !== type) at++;
-    items[i] = [type, askedRoles(ctx, t.positive(type, roleSeqs[at], roleCounts[at]))];
+    items[i] = [type, askedRoles(ctx, positiveRoles(ctx, type, roleSeqs[at], roleCounts[at]))];
   }
   for (let i = 0; i < negatives.length; i++) {
-    items[positives.memberIds.length + i] = [negatives[i], askedRoles(ctx, t.negative(negatives[i]))];
+    items[positives.memberIds.length + i] = [negatives[i], askedRoles(ctx, negativeEntry(ctx, negatives[i]))];
   }
   if (ctx.options.randomSort) {
     random.shuffle(items);

@@ -9,7 +9,7 @@ import { pyStrEscaped, pyStrListEscaped } from "../../io/py_json.ts";
 import type { SamplingContext } from "../context.ts";
 import { PySet } from "../pycompat/mod.ts";
 import type { IeEvent } from "../records.ts";
-import { escapedString, memoized } from "./task.ts";
+import { memoized } from "./task.ts";
 
 /** One labelled event. */
 export interface LabelledEvent {
@@ -66,12 +66,12 @@ export function labelledEvents(
       const at = roles.indexOf(role);
       if (at < 0) {
         roles.push(role);
-        values.push(escapedString(argument, plain));
+        values.push(pyStrEscaped(argument, plain));
         continue;
       }
       const set = several?.get(role);
       if (set !== undefined) set.addOnce(argument);
-      else if (values[at] !== escapedString(argument, plain)) {
+      else if (values[at] !== pyStrEscaped(argument, plain)) {
         several ??= new Map();
         several.set(role, PySet.fromOnce(ctx.hasher, [firstArgument(ev, role), argument]));
       }

@@ -13,15 +13,7 @@ import { PySet } from "../pycompat/mod.ts";
 import type { Annotation, Entity, IeEvent, IeRecord, Relation } from "../records.ts";
 import { splitSchemas } from "../split_schemas.ts";
 import { clusterSample } from "./cluster.ts";
-import {
-  concatList,
-  escapedJson,
-  escapedString,
-  jsonList,
-  jsonObject,
-  type TaskAdapter,
-  type TrainBatch,
-} from "./task.ts";
+import { concatList, escapedJson, jsonList, jsonObject, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 /** How one flat task reads keys and answers. */
 interface FlatRules {
@@ -51,7 +43,7 @@ function splitSpo(key: string): { subject_type: string; predicate: string; objec
 const NER_RULES: FlatRules = {
   universe: (ctx) => ctx.types,
   key: (a) => (a as Entity).entity_type,
-  answer: (a, plain) => escapedString((a as Entity).entity, plain),
+  answer: (a, plain) => pyStrEscaped((a as Entity).entity, plain),
   schemaItem: pyStr,
   targetKey: pyStrEscaped,
 };
@@ -59,7 +51,7 @@ const NER_RULES: FlatRules = {
 const EET_RULES: FlatRules = {
   universe: (ctx) => ctx.types,
   key: (a) => (a as IeEvent).event_type,
-  answer: (a, plain) => escapedString((a as IeEvent).event_trigger, plain),
+  answer: (a, plain) => pyStrEscaped((a as IeEvent).event_trigger, plain),
   schemaItem: pyStr,
   targetKey: pyStrEscaped,
 };
@@ -68,8 +60,8 @@ const RE_RULES: FlatRules = {
   universe: (ctx) => ctx.roles,
   key: (a) => (a as Relation).relation,
   answer: (a, plain) =>
-    `{\\"head\\": ${escapedString((a as Relation).head, plain)}, \\"tail\\": ${
-      escapedString((a as Relation).tail, plain)
+    `{\\"head\\": ${pyStrEscaped((a as Relation).head, plain)}, \\"tail\\": ${
+      pyStrEscaped((a as Relation).tail, plain)
     }}`,
   schemaItem: pyStr,
   targetKey: pyStrEscaped,
@@ -82,8 +74,8 @@ const SPO_RULES: FlatRules = {
     return `${r.head_type}_${r.relation}_${r.tail_type}`;
   },
   answer: (a, plain) =>
-    `{\\"subject\\": ${escapedString((a as Relation).head, plain)}, \\"object\\": ${
-      escapedString((a as Relation).tail, plain)
+    `{\\"subject\\": ${pyStrEscaped((a as Relation).head, plain)}, \\"object\\": ${
+      pyStrEscaped((a as Relation).tail, plain)
     }}`,
   schemaItem: (key) => {
     const s = splitSpo(key);

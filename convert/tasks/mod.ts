@@ -22,16 +22,7 @@ export { EE, EEA, EET, KG, NER, RE, SPO };
 export { sampleSchemas } from "./flat.ts";
 export { type ClusterSample, clusterSample } from "./cluster.ts";
 export { argumentObject, type LabelledEvent, labelledEvents } from "./event_answers.ts";
-export {
-  concatList,
-  escapedJson,
-  escapedString,
-  jsonList,
-  jsonObject,
-  memoized,
-  type TaskAdapter,
-  type TrainBatch,
-} from "./task.ts";
+export { concatList, escapedJson, jsonList, jsonObject, memoized, type TaskAdapter, type TrainBatch } from "./task.ts";
 
 /** The adapter of each task. */
 export const TASK_ADAPTERS: Readonly<Record<Task, TaskAdapter>> = { NER, RE, SPO, EET, EE, EEA, KG };

@@ -2,8 +2,8 @@
  * Python sets built record after record from a few schema names, remembered by what decides
  * them. A set built by adding names one by one has an iteration order (and a difference with the
  * schema's set) fixed by the sequence of distinct names added, so the converter, which builds
- * such a set for every record (an EE training record's event types), works the results out once
- * per sequence. Names are handled as small numbers for the cache keys.
+ * such a set for every record (an EE training record's event types, and the roles of each),
+ * works the results out once per sequence. Names are handled as small numbers for the cache keys.
  *
  * @module
  */

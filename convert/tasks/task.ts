@@ -5,7 +5,6 @@
  */
 
 import type { SamplingContext } from "../context.ts";
-import { pyStrEscaped } from "../../io/py_json.ts";
 import type { IeRecord } from "../records.ts";
 
 /** One training instruction of a record: its schema batch and its target. */
@@ -165,23 +164,4 @@ export function memoized(f: (key: string) => string, limit = 100_000): (key: str
 export function escapedJson(text: string): string {
   const quoted = JSON.stringify(text);
   return quoted.slice(1, quoted.length - 1);
-}
-
-/**
- * A string of a record as a JSON string literal escaped once more (`pyStrEscaped`), for the
- * `output` text: copied between quotes when the record is known to be plain (see
- * `IeRecord.plain`), otherwise checked and escaped.
- *
- * @param s one of the record's strings
- * @param plain the record's `plain`
- * @returns the escaped literal
- *
- * @example
- * ```ts
- * import { escapedString } from "./task.ts";
- * if (escapedString("Bob", true) !== '\\"Bob\\"' || escapedString('"', undefined) !== '\\"\\\\\\"\\"') throw new Error();
- * ```
- */
-export function escapedString(s: string, plain: boolean | undefined): string {
-  return plain === true ? '\\"' + s + '\\"' : pyStrEscaped(s);
 }
