@@ -9,20 +9,25 @@
  *
  * and each run of weights with one scale is multiplied by them exactly in integers (i32 lanes),
  * then converted and scaled once by `d·sc · dx` (exact in f32: an f16 times a small integer times
- * a power of two), the k-quants' minimums subtracted through `dx · Σ qx`. So a kernel's result
- * differs from the oracle's only by the order of its f32 sums.
+ * a power of two), the k-quants' minimums subtracted through `dx · Σ qx`. (The k-quants' runs go
+ * four at a time: their four integer sums are gathered into one vector, lane j run j's, and
+ * scaled by the vector of their four scales.) So a kernel's result differs from the oracle's only
+ * by the order of its f32 sums.
  *
  * Two ways to multiply 16 bytes:
  * - `simd` (128-bit SIMD): both sides widened to i16 and `i32x4.dot_i16x8_s`;
  * - `relaxed` (relaxed SIMD): one `i32x4.relaxed_dot_i8x16_i7x16_add_s`, whose second operand
  *   must be in 0..127 to be deterministic: the k-quants' unsigned 4/5-bit levels are used as they
- *   are; signed levels meet `|qx|` and take `qx`'s sign (llama.cpp's trick; a level of −128 with
- *   a negative `qx` would wrap, which ggml's quantizers never write).
+ *   are; levels stored with a bias (`q4_0`, `q5_0`, `q6_k`: `u − 8`, `u − 16`, `u − 32`) are
+ *   taken as `u` and `bias · Σ qx` subtracted, itself a dot product with a constant of `bias`
+ *   (as llama.cpp subtracts its block sums); `q8_0`'s signed levels meet `|qx|` and take `qx`'s
+ *   sign (llama.cpp's trick; a level of −128 with a negative `qx` would wrap, which ggml's
+ *   quantizers never write).
  *
  * @module
  */
 
-import { FORMATS, LOCALS, type QuantFormat, quantRowBytes, type Unit } from "./quant_wat.ts";
+import { FORMATS, LOCALS, type QuantFormat, quantRowBytes, shuf32, type Unit } from "./quant_wat.ts";
 import { c, groupStores, hsum, lines } from "./wat.ts";
 
 /** How 16 bytes of levels and activations are multiplied. */
@@ -32,13 +37,14 @@ export type DotVariant = "simd" | "relaxed";
 const UNSIGNED: ReadonlySet<QuantFormat> = new Set(["q4_k", "q5_k"]);
 
 const zero = "(v128.const i64x2 0 0)";
+const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
 const xLoad = (at: number): string => `(v128.load offset=${at} (local.get $xq))`;
 
 /**
  * `$i += levels · x` for one i8x16 of levels (`$q` set) and the activations at byte `at`, with
  * shared registers where the block's activations were prepared once (`pre`, legacy formats).
  */
-function dot16(variant: DotVariant, unsigned: boolean, at: number, pre?: number): string[] {
+function dot16(variant: DotVariant, unsigned: boolean, at: number, pre?: number, bias?: number): string[] {
   if (variant === "simd") {
     const xl = pre === undefined ? `(i16x8.extend_low_i8x16_s ${xLoad(at)})` : `(local.get $X${2 * pre})`;
     const xh = pre === undefined ? `(i16x8.extend_high_i8x16_s ${xLoad(at)})` : `(local.get $X${2 * pre + 1})`;
@@ -51,6 +57,18 @@ function dot16(variant: DotVariant, unsigned: boolean, at: number, pre?: number)
   if (unsigned) {
     return [`(local.set $i (i32x4.relaxed_dot_i8x16_i7x16_add_s ${xLoad(at)} (local.get $q) (local.get $i)))`];
   }
+  if (bias !== undefined) {
+    // Levels stored as u − bias, u in 0..127: Σ u·x − bias·Σ x, both as relaxed dot products
+    // whose second operand is in 0..127 (exact), the second shared by a block's 4 rows where its
+    // activations are prepared once.
+    const x = pre === undefined ? xLoad(at) : `(local.get $X${2 * pre})`;
+    const biasDot = pre === undefined
+      ? `(i32x4.relaxed_dot_i8x16_i7x16_add_s ${x} ${i8(bias)} ${zero})`
+      : `(local.get $X${2 * pre + 1})`;
+    return [
+      `(local.set $i (i32x4.sub (i32x4.relaxed_dot_i8x16_i7x16_add_s ${x} (local.get $q) (local.get $i)) ${biasDot}))`,
+    ];
+  }
   const abs = pre === undefined ? `(i8x16.abs ${xLoad(at)})` : `(local.get $X${2 * pre})`;
   const neg = pre === undefined ? `(i8x16.lt_s ${xLoad(at)} ${zero})` : `(local.get $X${2 * pre + 1})`;
   return [
@@ -60,17 +78,77 @@ function dot16(variant: DotVariant, unsigned: boolean, at: number, pre?: number)
 }
 
 /** The registers holding a legacy block's activations for its 4 rows (vector k at `$X2k`, `$X2k+1`). */
-function prepareX(variant: DotVariant, k: number): string[] {
+function prepareX(variant: DotVariant, k: number, bias?: number): string[] {
   const x = xLoad(16 * k);
-  return variant === "simd"
-    ? [
+  if (variant === "simd") {
+    return [
       `(local.set $X${2 * k} (i16x8.extend_low_i8x16_s ${x}))`,
       `(local.set $X${2 * k + 1} (i16x8.extend_high_i8x16_s ${x}))`,
-    ]
-    : [`(local.set $X${2 * k} (i8x16.abs ${x}))`, `(local.set $X${2 * k + 1} (i8x16.lt_s ${x} ${zero}))`];
+    ];
+  }
+  if (bias !== undefined) {
+    return [
+      `(local.set $X${2 * k} ${x})`,
+      `(local.set $X${2 * k + 1} (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $X${2 * k}) ${i8(bias)} ${zero}))`,
+    ];
+  }
+  return [`(local.set $X${2 * k} (i8x16.abs ${x}))`, `(local.set $X${2 * k + 1} (i8x16.lt_s ${x} ${zero}))`];
 }
 
-/** One run of one row: its integer sum into `$i`, converted and scaled into `$a<r>`. */
+/**
+ * One run of one row: its integer sum (4 partial lanes) into `$i`. With `biasApart`, a biased
+ * run's sum is `Σ u·x` alone (the caller subtracts `bias · Σ x`).
+ */
+function unitSum(
+  variant: DotVariant,
+  format: QuantFormat,
+  u: Unit,
+  r: number,
+  shared: boolean,
+  biasApart = false,
+): string[] {
+  const at = r * FORMATS[format].bytes;
+  const biased = variant === "relaxed" ? u.biased : undefined;
+  const unsigned = UNSIGNED.has(format) || (biased !== undefined && biasApart);
+  return [
+    `(local.set $i ${zero})`,
+    ...(biased?.u(at) ?? u.q(at)).flatMap((v, k) => [
+      `(local.set $q ${v})`,
+      ...dot16(variant, unsigned, u.e0 + 16 * k, shared ? k : undefined, biasApart ? undefined : biased?.bias),
+    ]),
+  ];
+}
+
+/** `$I0` ← the sums of `$I0 … $I3` across lanes (lane j: the sum of `$Ij`'s lanes). */
+function reduceFour(): string[] {
+  const add = (a: string, b: string) => `(i32x4.add ${a} ${b})`;
+  return [
+    `(local.set $I0 ${add(shuf32("$I0", "$I1", [0, 1, 4, 5]), shuf32("$I0", "$I1", [2, 3, 6, 7]))})`,
+    `(local.set $I2 ${add(shuf32("$I2", "$I3", [0, 1, 4, 5]), shuf32("$I2", "$I3", [2, 3, 6, 7]))})`,
+    `(local.set $I0 ${add(shuf32("$I0", "$I2", [0, 2, 4, 6]), shuf32("$I0", "$I2", [1, 3, 5, 7]))})`,
+  ];
+}
+
+/**
+ * `$B<g>` ← `bias · Σ x` of runs `4g … 4g + 3` (lane j: run 4g + j), for the 4 rows of a group
+ * at once: the part of biased levels `u − bias` that does not depend on the row.
+ */
+function biasSums(units: readonly Unit[]): string[] {
+  return Array.from({ length: units.length / 4 }, (_, g) => [
+    ...units.slice(4 * g, 4 * g + 4).flatMap((u, j) => [
+      `(local.set $I${j} ${zero})`,
+      ...u.biased!.u(0).map((_, k) =>
+        `(local.set $I${j} (i32x4.relaxed_dot_i8x16_i7x16_add_s ${xLoad(u.e0 + 16 * k)} ${
+          i8(u.biased!.bias)
+        } (local.get $I${j})))`
+      ),
+    ]),
+    ...reduceFour(),
+    `(local.set $B${g} (local.get $I0))`,
+  ]).flat();
+}
+
+/** One run of one row: its integer sum, converted and scaled into `$a<r>`. */
 function rowUnit(
   variant: DotVariant,
   format: QuantFormat,
@@ -79,14 +157,32 @@ function rowUnit(
   scale: string,
   shared: boolean,
 ): string[] {
-  const at = r * FORMATS[format].bytes;
   return [
-    `(local.set $i ${zero})`,
-    ...u.q(at).flatMap((v, k) => [
-      `(local.set $q ${v})`,
-      ...dot16(variant, UNSIGNED.has(format), u.e0 + 16 * k, shared ? k : undefined),
-    ]),
+    ...unitSum(variant, format, u, r, shared),
     `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ${scale})))`,
+  ];
+}
+
+/**
+ * Four runs of one row whose scales are the lanes of one vector: their sums `$I0 … $I3` reduced
+ * across lanes into one vector (lane j: run j's sum), then converted and scaled at once.
+ */
+function fourUnits(
+  variant: DotVariant,
+  format: QuantFormat,
+  units: readonly Unit[],
+  r: number,
+  scales: string,
+  bias?: string,
+): string[] {
+  return [
+    ...units.flatMap((u, j) => [
+      ...unitSum(variant, format, u, r, false, bias !== undefined),
+      `(local.set $I${j} (local.get $i))`,
+    ]),
+    ...reduceFour(),
+    ...(bias ? [`(local.set $I0 (i32x4.sub (local.get $I0) ${bias}))`] : []),
+    `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $I0)) ${scales})))`,
   ];
 }
 
@@ -121,7 +217,7 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
     const u = f.units[0];
     const vectors = u.q(0).length;
     body = [
-      ...Array.from({ length: vectors }, (_, k) => prepareX(variant, k)).flat(),
+      ...Array.from({ length: vectors }, (_, k) => prepareX(variant, k, u.biased?.bias)).flat(),
       `(local.set $dx (f32.load (local.get $xd)))`,
       ...[0, 1, 2, 3].flatMap((r) => [
         ...f.prep(r, r * f.bytes),
@@ -134,21 +230,39 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
     const hasMin = f.units.some((u) => u.min);
     const perVector = f.units.length / 4; // runs per scale vector: 2 (q4_k, q5_k) or 4 (q6_k)
     const dxOf = (k: number) => dxLanes([0, 1, 2, 3].map((l) => Math.floor((f.units[4 * k + l].e0) / 32)));
-    body = [0, 1, 2, 3].flatMap((r) => [
-      ...f.prep(r, r * f.bytes),
-      ...Array.from(
-        { length: perVector },
-        (_, k) => `(local.set $S${r}${k} (f32x4.mul (local.get $S${r}${k}) ${dxOf(k)}))`,
-      ),
-      ...f.units.flatMap((u) => rowUnit(variant, format, u, r, u.scale(r, r * f.bytes), false)),
-      ...(hasMin
-        ? [
-          `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.add ` +
-          `(f32x4.mul (local.get $S${r}2) (v128.load (local.get $xs))) ` +
-          `(f32x4.mul (local.get $S${r}3) (v128.load offset=16 (local.get $xs))))))`,
-        ]
-        : []),
-    ]);
+    // Biased levels in groups of four runs (q6_k, relaxed): the bias part once for the 4 rows.
+    const sharedBias = variant === "relaxed" && f.unitScales !== undefined && f.units.every((u) => u.biased);
+    body = [
+      ...(sharedBias ? biasSums(f.units) : []),
+      ...[0, 1, 2, 3].flatMap((r) => [
+        ...f.prep(r, r * f.bytes),
+        ...Array.from(
+          { length: perVector },
+          (_, k) => `(local.set $S${r}${k} (f32x4.mul (local.get $S${r}${k}) ${dxOf(k)}))`,
+        ),
+        ...(f.unitScales
+          ? Array.from(
+            { length: f.units.length / 4 },
+            (_, g) =>
+              fourUnits(
+                variant,
+                format,
+                f.units.slice(4 * g, 4 * g + 4),
+                r,
+                f.unitScales!(r, g),
+                sharedBias ? `(local.get $B${g})` : undefined,
+              ),
+          ).flat()
+          : f.units.flatMap((u) => rowUnit(variant, format, u, r, u.scale(r, r * f.bytes), false))),
+        ...(hasMin
+          ? [
+            `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.add ` +
+            `(f32x4.mul (local.get $S${r}2) (v128.load (local.get $xs))) ` +
+            `(f32x4.mul (local.get $S${r}3) (v128.load offset=16 (local.get $xs))))))`,
+          ]
+          : []),
+      ]),
+    ];
   }
   const blocksDx = 4 * (f.size / 32); // bytes of activation scales per block
   return lines(
@@ -162,6 +276,8 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
       `(local $xt i32) (local $xq i32) (local $xd i32) (local $xs i32) (local $stride i32) (local $dx f32)`,
       ...LOCALS,
       `(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $i v128)`,
+      `(local $I0 v128) (local $I1 v128) (local $I2 v128) (local $I3 v128)`,
+      `(local $B0 v128) (local $B1 v128) (local $B2 v128) (local $B3 v128)`,
       `(local $X0 v128) (local $X1 v128) (local $X2 v128) (local $X3 v128)`,
       `(local.set $rb ${quantRowBytes(format)})`,
       `(local.set $stride (i32.add (local.get $in) (i32.shr_u (local.get $in) ${c(2)})))`,

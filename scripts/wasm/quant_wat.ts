@@ -28,6 +28,11 @@ export interface Unit {
   readonly scale: (r: number, at: number) => string;
   /** Its minimum in every lane (f32x4, subtracted), where the format has one. */
   readonly min?: (r: number, at: number) => string;
+  /**
+   * Where the levels are stored as `u − bias` with `u` in 0..127: the i8x16 expressions of `u`
+   * (one fewer step than `q`), and `bias` (for products that subtract `bias · Σ x` instead).
+   */
+  readonly biased?: { readonly u: (at: number) => string[]; readonly bias: number };
 }
 
 /** A block format as the generators see it. */
@@ -40,6 +45,11 @@ export interface Format {
   readonly prep: (r: number, at: number) => string[];
   /** The runs, covering the block. */
   readonly units: readonly Unit[];
+  /**
+   * Where unit `j`'s scale is lane `j % 4` of one vector (the k-quants): that vector for units
+   * `4g … 4g + 3` of row r, so four runs' sums can be scaled at once.
+   */
+  readonly unitScales?: (r: number, g: number) => string;
 }
 
 const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
@@ -49,6 +59,12 @@ const or = (a: string, b: string): string => `(v128.or ${a} ${b})`;
 const shl = (a: string, s: number): string => s === 0 ? a : `(i8x16.shl ${a} ${c(s)})`;
 const shr = (a: string, s: number): string => s === 0 ? a : `(i8x16.shr_u ${a} ${c(s)})`;
 const sub = (a: string, v: number): string => `(i8x16.sub ${a} ${i8(v)})`;
+/**
+ * `(a << s) & mask` (s < 0: `>>`) per byte, for a mask clear of the bits a 16-bit shift carries
+ * in from the neighbouring byte: one 16-bit shift and one AND (a byte shift costs a second AND).
+ */
+const shiftMask = (a: string, s: number, mask: number): string =>
+  and(s === 0 ? a : s > 0 ? `(i16x8.shl ${a} ${c(s)})` : `(i16x8.shr_u ${a} ${c(-s)})`, i8(mask));
 const lo4 = (a: string): string => and(a, i8(15));
 const hi4 = (a: string): string => shr(a, 4);
 
@@ -66,13 +82,18 @@ function half(name: string, at: number): string[] {
 }
 
 /** One f16 scale `d` at the block's start, every element `d · q`: q8_0, q4_0, q5_0. */
-function legacy(bytes: number, q: (at: number) => string[]): Format {
+function legacy(bytes: number, levels: Pick<Unit, "q" | "biased">): Format {
   return {
     size: 32,
     bytes,
     prep: (r, at) => half(`$d${r}`, at),
-    units: [{ e0: 0, q, scale: (r) => `(f32x4.splat (local.get $d${r}))` }],
+    units: [{ e0: 0, ...levels, scale: (r) => `(f32x4.splat (local.get $d${r}))` }],
   };
+}
+
+/** A unit's levels `u − bias` from the expressions of `u`. */
+function minus(u: (at: number) => string[], bias: number): Pick<Unit, "q" | "biased"> {
+  return { q: (at) => u(at).map((v) => sub(v, bias)), biased: { u, bias } };
 }
 
 /** q5_0's 5th bits of elements 16·half.. as 0 or 16 per byte: the u32 `qh` at `at` spread out. */
@@ -133,31 +154,48 @@ function kScaleMin(bytes: number, q: (at: number, j: number) => string[]): Forma
       scale: (r: number) => lane(`$S${r}${j >> 2}`, j & 3),
       min: (r: number) => lane(`$S${r}${2 + (j >> 2)}`, j & 3),
     })),
+    unitScales: (r, g) => `(local.get $S${r}${g})`,
   };
 }
 
-/** An f32x4 of lanes of the locals `a` (0–3) and `b` (4–7). */
-function shuf32(a: string, b: string, lanes: number[]): string {
+/**
+ * An f32x4 (or i32x4) of lanes of the locals `a` (0–3) and `b` (4–7).
+ *
+ * @param a a local
+ * @param b a local
+ * @param lanes four lane numbers
+ * @returns the shuffle
+ *
+ * @example
+ * ```ts
+ * import { shuf32 } from "./quant_wat.ts";
+ * if (!shuf32("$a", "$b", [0, 1, 4, 5]).startsWith("(i8x16.shuffle 0 1 2 3 4 5 6 7 16")) throw new Error();
+ * ```
+ */
+export function shuf32(a: string, b: string, lanes: number[]): string {
   const idx = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * l + i)).join(" ");
   return `(i8x16.shuffle ${idx} (local.get ${a}) (local.get ${b}))`;
 }
 
 /** Bit `b` of each byte as 0 or 16. */
 function bitAs16(v: string, b: number): string {
-  return and(b <= 4 ? shl(v, 4 - b) : shr(v, b - 4), i8(16));
+  return shiftMask(v, 4 - b, 16);
 }
 
 /** The formats, each described once (read by the 8-bit activation kernels too). */
 export const FORMATS: Readonly<Record<QuantFormat, Format>> = {
   // { d: f16, qs: i8[32] }
-  q8_0: legacy(34, (at) => [load(at + 2), load(at + 18)]),
+  q8_0: legacy(34, { q: (at) => [load(at + 2), load(at + 18)] }),
   // { d: f16, qs: u8[16] }: element j the low nibble of qs[j], j + 16 the high one, minus 8
-  q4_0: legacy(18, (at) => [sub(lo4(load(at + 2)), 8), sub(hi4(load(at + 2)), 8)]),
+  q4_0: legacy(18, minus((at) => [lo4(load(at + 2)), hi4(load(at + 2))], 8)),
   // { d: f16, qh: u32, qs: u8[16] }: as q4_0 with bit j of qh the 5th bit, minus 16
-  q5_0: legacy(22, (at) => [
-    sub(or(lo4(load(at + 6)), q5High(at + 2, 0)), 16),
-    sub(or(hi4(load(at + 6)), q5High(at + 2, 1)), 16),
-  ]),
+  q5_0: legacy(
+    22,
+    minus((at) => [
+      or(lo4(load(at + 6)), q5High(at + 2, 0)),
+      or(hi4(load(at + 6)), q5High(at + 2, 1)),
+    ], 16),
+  ),
   // { d, dmin: f16, scales: u8[12], qs: u8[128] }: sub-blocks 2g and 2g + 1 the low and high nibbles of qs[32g..]
   q4_k: kScaleMin(144, (at, j) => {
     const qs = at + 16 + 32 * (j >> 1);
@@ -182,16 +220,17 @@ export const FORMATS: Readonly<Record<QuantFormat, Format>> = {
       const h = m >> 3, k = m & 1, quad = (m & 7) >> 1;
       return {
         e0: 16 * m,
-        q: (at: number) => {
+        ...minus((at: number) => {
           const ql = load(at + 64 * h + 32 * (quad & 1) + 16 * k);
           const qh = load(at + 128 + 32 * h + 16 * k);
           const low = quad < 2 ? lo4(ql) : hi4(ql);
-          const high = and([shl(qh, 4), shl(qh, 2), qh, shr(qh, 2)][quad], i8(0x30));
-          return [sub(or(low, high), 32)];
-        },
+          const high = shiftMask(qh, 4 - 2 * quad, 0x30);
+          return [or(low, high)];
+        }, 32),
         scale: (r: number) => lane(`$S${r}${m >> 2}`, m & 3),
       };
     }),
+    unitScales: (r, g) => `(local.get $S${r}${g})`,
   },
 };
 
