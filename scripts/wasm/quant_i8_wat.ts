@@ -219,6 +219,7 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
     body = [
       ...Array.from({ length: vectors }, (_, k) => prepareX(variant, k, u.biased?.bias)).flat(),
       `(local.set $dx (f32.load (local.get $xd)))`,
+      ...f.scalars,
       ...[0, 1, 2, 3].flatMap((r) => [
         ...f.prep(r, r * f.bytes),
         ...rowUnit(variant, format, u, r, `(f32x4.splat (f32.mul (local.get $d${r}) (local.get $dx)))`, true),
@@ -233,6 +234,7 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
     // Biased levels in groups of four runs (q6_k, relaxed): the bias part once for the 4 rows.
     const sharedBias = variant === "relaxed" && f.unitScales !== undefined && f.units.every((u) => u.biased);
     body = [
+      ...f.scalars,
       ...(sharedBias ? biasSums(f.units) : []),
       ...[0, 1, 2, 3].flatMap((r) => [
         ...f.prep(r, r * f.bytes),
