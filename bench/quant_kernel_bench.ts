@@ -1,0 +1,112 @@
+/**
+ * The `cpu` engine's block-format kernels one at a time, on one thread, against the machine's
+ * read bandwidth measured in the same run (`_bandwidth.ts`): for each format, the matrix–vector
+ * product with f32 activations (`mv_<format>`, what decode runs by default) and with 8-bit
+ * activations (`i8_<format>`, `--activations int8`; relaxed SIMD where the runtime has it),
+ * over a matrix larger than the caches. Beside them `mv_f32` over the same shape, the
+ * bandwidth-bound reference. One warm-up pass, then interleaved timed passes; medians.
+ *
+ * Prints per kernel: weights per second, packed bytes per second and their share of the read
+ * bandwidth. A kernel far below its bandwidth share is bound by its arithmetic (unpacking levels,
+ * scales); that is where the engine's quantized decode loses to llama.cpp.
+ *
+ *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { instantiateKernels, kernelsModule, relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
+import { placeWasmMatrix } from "../infer/engine/wasm/wasm_matrix.ts";
+import { WasmMemory } from "../infer/engine/wasm/wasm_memory.ts";
+import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
+import { INT8_DOT_FORMATS } from "../infer/formats/int8_dot.ts";
+import { quantizeTensor } from "../infer/formats/quant_tensor.ts";
+import { readBandwidth } from "./_bandwidth.ts";
+import { loadAverage, machine, median } from "./_process.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "7" },
+    rows: { type: "string", default: "8192" },
+    cols: { type: "string", default: "4096" },
+  },
+});
+const RUNS = Number(values.runs);
+const ROWS = Number(values.rows);
+const COLS = Number(values.cols);
+
+console.log(`block-format kernels, one thread, ${ROWS}×${COLS} weights, median of ${RUNS} interleaved passes`);
+console.log(`machine: ${machine()}`);
+const [bandwidth] = await readBandwidth([1]);
+console.log(`read bandwidth, 1 thread: ${bandwidth.best.toFixed(1)} GB/s\n`);
+
+const memory = new WasmMemory();
+const relaxed = await relaxedKernelsModule();
+const kernels = instantiateKernels(await kernelsModule(), memory.memory, relaxed) as unknown as Record<
+  string,
+  (...args: number[]) => void
+>;
+
+// Smooth weights and activations; the kernels' speed does not depend on the values.
+const weights = Float32Array.from({ length: ROWS * COLS }, (_, i) => Math.sin(i * 0.37) * 0.1);
+const x = Float32Array.from({ length: COLS }, (_, i) => Math.cos(i));
+const xf = memory.floats(COLS);
+xf.set(x);
+const xq = memory.alloc(COLS * 2);
+writeInt8Input(x, 1, COLS, memory.memory.buffer, xq);
+const y = memory.floats(ROWS);
+
+/** A kernel to time: its name, the bytes it reads, and one call. */
+interface Job {
+  name: string;
+  bytes: number;
+  run: () => void;
+}
+
+const jobs: Job[] = [];
+const f32 = placeWasmMatrix(memory, { dtype: "f32", shape: [ROWS, COLS], data: weights });
+jobs.push({
+  name: "mv_f32",
+  bytes: ROWS * COLS * 4,
+  run: () => kernels.mv_f32(f32.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
+});
+for (const format of INT8_DOT_FORMATS) {
+  const q = quantizeTensor({ dtype: "f32", shape: [ROWS, COLS], data: weights }, format);
+  const m = placeWasmMatrix(memory, q);
+  const bytes = (q.data as Uint8Array).length;
+  jobs.push({
+    name: `mv_${format}`,
+    bytes,
+    run: () => kernels[`mv_${format}`](m.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
+  });
+  jobs.push({
+    name: `i8_${format}${relaxed ? " (relaxed)" : ""}`,
+    bytes,
+    run: () => kernels[`i8_${format}`](m.ptr, xq, y.byteOffset, COLS, ROWS, 0, ROWS, 1),
+  });
+}
+
+const times = jobs.map((): number[] => []);
+for (const job of jobs) job.run();
+for (let pass = 0; pass < RUNS; pass++) {
+  jobs.forEach((job, i) => {
+    const start = performance.now();
+    job.run();
+    times[i].push((performance.now() - start) / 1000);
+  });
+}
+
+console.log("| kernel             | ms     | G weights/s | GB/s  | share of bandwidth |");
+console.log("| ------------------ | ------ | ----------- | ----- | ------------------ |");
+jobs.forEach((job, i) => {
+  const s = median(times[i]);
+  const gbs = job.bytes / s / 1e9;
+  console.log(
+    `| ${job.name.padEnd(18)} | ${(s * 1000).toFixed(2).padStart(6)} | ${
+      (ROWS * COLS / s / 1e9).toFixed(2).padStart(11)
+    } | ${gbs.toFixed(1).padStart(5)} | ${(100 * gbs / bandwidth.best).toFixed(0).padStart(17)}% |`,
+  );
+});
+console.log(`\nload average after: ${loadAverage()}`);
