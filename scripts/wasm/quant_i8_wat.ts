@@ -27,7 +27,7 @@
  * @module
  */
 
-import { FORMATS, LOCALS, type QuantFormat, quantRowBytes, shuf32, type Unit } from "./quant_wat.ts";
+import { FORMATS, laneSums, LOCALS, type QuantFormat, quantRowBytes, type Unit } from "./quant_wat.ts";
 import { c, groupStores, hsum, lines } from "./wat.ts";
 
 /** How 16 bytes of levels and activations are multiplied. */
@@ -121,12 +121,7 @@ function unitSum(
 
 /** `$I0` ← the sums of `$I0 … $I3` across lanes (lane j: the sum of `$Ij`'s lanes). */
 function reduceFour(): string[] {
-  const add = (a: string, b: string) => `(i32x4.add ${a} ${b})`;
-  return [
-    `(local.set $I0 ${add(shuf32("$I0", "$I1", [0, 1, 4, 5]), shuf32("$I0", "$I1", [2, 3, 6, 7]))})`,
-    `(local.set $I2 ${add(shuf32("$I2", "$I3", [0, 1, 4, 5]), shuf32("$I2", "$I3", [2, 3, 6, 7]))})`,
-    `(local.set $I0 ${add(shuf32("$I0", "$I2", [0, 2, 4, 6]), shuf32("$I0", "$I2", [1, 3, 5, 7]))})`,
-  ];
+  return laneSums("i32x4.add", ["$I0", "$I1", "$I2", "$I3"], ["$I0", "$I2"], "$I0");
 }
 
 /**
@@ -148,17 +143,13 @@ function biasSums(units: readonly Unit[]): string[] {
   ]).flat();
 }
 
-/** One run of one row: its integer sum, converted and scaled into `$a<r>`. */
-function rowUnit(
-  variant: DotVariant,
-  format: QuantFormat,
-  u: Unit,
-  r: number,
-  scale: string,
-  shared: boolean,
-): string[] {
+/**
+ * A legacy block's one run of one row (its activations prepared once for the 4 rows): its
+ * integer sum, converted and scaled into `$a<r>`.
+ */
+function rowUnit(variant: DotVariant, format: QuantFormat, u: Unit, r: number, scale: string): string[] {
   return [
-    ...unitSum(variant, format, u, r, shared),
+    ...unitSum(variant, format, u, r, true),
     `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ${scale})))`,
   ];
 }
@@ -222,7 +213,7 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
       ...f.scalars,
       ...[0, 1, 2, 3].flatMap((r) => [
         ...f.prep(r, r * f.bytes),
-        ...rowUnit(variant, format, u, r, `(f32x4.splat (f32.mul (local.get $d${r}) (local.get $dx)))`, true),
+        ...rowUnit(variant, format, u, r, `(f32x4.splat (f32.mul (local.get $d${r}) (local.get $dx)))`),
       ]),
     ];
   } else {
@@ -231,8 +222,11 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
     const hasMin = f.units.some((u) => u.min);
     const perVector = f.units.length / 4; // runs per scale vector: 2 (q4_k, q5_k) or 4 (q6_k)
     const dxOf = (k: number) => dxLanes([0, 1, 2, 3].map((l) => Math.floor((f.units[4 * k + l].e0) / 32)));
-    // Biased levels in groups of four runs (q6_k, relaxed): the bias part once for the 4 rows.
-    const sharedBias = variant === "relaxed" && f.unitScales !== undefined && f.units.every((u) => u.biased);
+    // The super-blocks' runs go four at a time, scaled by one vector of their four scales.
+    const unitScales = f.unitScales;
+    if (unitScales === undefined) throw new Error(`${format}: a super-block format needs unitScales`);
+    // Biased levels (q6_k, relaxed): the bias part once for the 4 rows.
+    const sharedBias = variant === "relaxed" && f.units.every((u) => u.biased);
     body = [
       ...f.scalars,
       ...(sharedBias ? biasSums(f.units) : []),
@@ -242,20 +236,18 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
           { length: perVector },
           (_, k) => `(local.set $S${r}${k} (f32x4.mul (local.get $S${r}${k}) ${dxOf(k)}))`,
         ),
-        ...(f.unitScales
-          ? Array.from(
-            { length: f.units.length / 4 },
-            (_, g) =>
-              fourUnits(
-                variant,
-                format,
-                f.units.slice(4 * g, 4 * g + 4),
-                r,
-                f.unitScales!(r, g),
-                sharedBias ? `(local.get $B${g})` : undefined,
-              ),
-          ).flat()
-          : f.units.flatMap((u) => rowUnit(variant, format, u, r, u.scale(r, r * f.bytes), false))),
+        ...Array.from(
+          { length: f.units.length / 4 },
+          (_, g) =>
+            fourUnits(
+              variant,
+              format,
+              f.units.slice(4 * g, 4 * g + 4),
+              r,
+              unitScales(r, g),
+              sharedBias ? `(local.get $B${g})` : undefined,
+            ),
+        ).flat(),
         ...(hasMin
           ? [
             `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.add ` +

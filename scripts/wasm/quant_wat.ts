@@ -190,23 +190,36 @@ function kScaleMin(bytes: number, q: (at: number, j: number) => string[]): Forma
   };
 }
 
+/** An f32x4 (or i32x4) of lanes of the locals `a` (0–3) and `b` (4–7). */
+function shuf32(a: string, b: string, lanes: number[]): string {
+  const idx = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * l + i)).join(" ");
+  return `(i8x16.shuffle ${idx} (local.get ${a}) (local.get ${b}))`;
+}
+
 /**
- * An f32x4 (or i32x4) of lanes of the locals `a` (0–3) and `b` (4–7).
+ * `dst` ← the lane sums of the four locals `v` (lane j: the sum of `v[j]`'s lanes), through the
+ * locals `tmp` (which may be `v[0]` and `v[2]`): two rounds of pairwise shuffles and adds.
  *
- * @param a a local
- * @param b a local
- * @param lanes four lane numbers
- * @returns the shuffle
+ * @param add the add instruction, `f32x4.add` or `i32x4.add`
+ * @param v the four locals
+ * @param tmp two locals for the first round
+ * @param dst the local to set
+ * @returns the statements
  *
  * @example
  * ```ts
- * import { shuf32 } from "./quant_wat.ts";
- * if (!shuf32("$a", "$b", [0, 1, 4, 5]).startsWith("(i8x16.shuffle 0 1 2 3 4 5 6 7 16")) throw new Error();
+ * import { laneSums } from "./quant_wat.ts";
+ * const s = laneSums("i32x4.add", ["$a", "$b", "$c", "$d"], ["$a", "$c"], "$a");
+ * if (s.length !== 3 || !s[2].startsWith("(local.set $a (i32x4.add")) throw new Error(s.join("\n"));
  * ```
  */
-export function shuf32(a: string, b: string, lanes: number[]): string {
-  const idx = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * l + i)).join(" ");
-  return `(i8x16.shuffle ${idx} (local.get ${a}) (local.get ${b}))`;
+export function laneSums(add: string, v: readonly string[], tmp: readonly [string, string], dst: string): string[] {
+  const pair = (a: string, b: string, x: number[], y: number[]) => `(${add} ${shuf32(a, b, x)} ${shuf32(a, b, y)})`;
+  return [
+    `(local.set ${tmp[0]} ${pair(v[0], v[1], [0, 1, 4, 5], [2, 3, 6, 7])})`,
+    `(local.set ${tmp[1]} ${pair(v[2], v[3], [0, 1, 4, 5], [2, 3, 6, 7])})`,
+    `(local.set ${dst} ${pair(tmp[0], tmp[1], [0, 2, 4, 6], [1, 3, 5, 7])})`,
+  ];
 }
 
 /** Bit `b` of each byte as 0 or 16. */
@@ -359,9 +372,7 @@ export function mvQuant(format: QuantFormat): string {
           a.length === 1 ? a[0] : `(f32x4.add ${tree(a.slice(0, a.length / 2))} ${tree(a.slice(a.length / 2))})`;
         return `(local.set $x${jj} ${tree(l)})`;
       }),
-      `(local.set $t0 (f32x4.add ${shuf32("$x0", "$x1", [0, 1, 4, 5])} ${shuf32("$x0", "$x1", [2, 3, 6, 7])}))`,
-      `(local.set $t1 (f32x4.add ${shuf32("$x2", "$x3", [0, 1, 4, 5])} ${shuf32("$x2", "$x3", [2, 3, 6, 7])}))`,
-      `(local.set $X${h} (f32x4.add ${shuf32("$t0", "$t1", [0, 2, 4, 6])} ${shuf32("$t0", "$t1", [1, 3, 5, 7])}))`,
+      ...laneSums("f32x4.add", ["$x0", "$x1", "$x2", "$x3"], ["$t0", "$t1"], `$X${h}`),
     ];
     body = [
       ...f.scalars,
