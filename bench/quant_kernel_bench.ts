@@ -21,6 +21,7 @@ import { placeWasmMatrix } from "../infer/engine/wasm/wasm_matrix.ts";
 import { WasmMemory } from "../infer/engine/wasm/wasm_memory.ts";
 import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
 import { INT8_DOT_FORMATS } from "../infer/formats/int8_dot.ts";
+import { f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
 import { quantizeTensor } from "../infer/formats/quant_tensor.ts";
 import { readBandwidth } from "./_bandwidth.ts";
 import { loadAverage, machine, median } from "./_process.ts";
@@ -72,6 +73,18 @@ jobs.push({
   bytes: ROWS * COLS * 4,
   run: () => kernels.mv_f32(f32.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
 });
+// The 16-bit kernels read their input de-interleaved: the even elements, then the odd ones.
+const xd = memory.floats(COLS);
+xd.set(Float32Array.from({ length: COLS }, (_, i) => i < COLS / 2 ? x[2 * i] : x[2 * (i - COLS / 2) + 1]));
+for (const dtype of ["bf16", "f16"] as const) {
+  const to16 = dtype === "f16" ? f32ToF16 : f32ToBf16;
+  const m = placeWasmMatrix(memory, { dtype, shape: [ROWS, COLS], data: Uint16Array.from(weights, to16) });
+  jobs.push({
+    name: `mv_${dtype}`,
+    bytes: ROWS * COLS * 2,
+    run: () => kernels[`mv_${dtype}`](m.ptr, xd.byteOffset, y.byteOffset, COLS, 0, ROWS),
+  });
+}
 for (const format of INT8_DOT_FORMATS) {
   const q = quantizeTensor({ dtype: "f32", shape: [ROWS, COLS], data: weights }, format);
   const m = placeWasmMatrix(memory, q);

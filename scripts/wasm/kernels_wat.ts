@@ -36,9 +36,12 @@ type Format16 = "bf16" | "f16";
  * The even and odd elements of a u32x4 of packed 16-bit weights as f32x4 expressions.
  * bf16: the high half of an f32. f16: with the half in the top 16 bits of a lane, an arithmetic
  * shift right by 3 puts its exponent and mantissa at bits 27..13 under its sign (copied into
- * bits 30..28, which the mask clears with whatever lies below bit 13); that f32 times 2^112 is
- * the half's value, exactly, for normal and subnormal halves (the weights hold no infinities or
- * NaNs). 3–4 instructions per 4 weights.
+ * bits 30..28, which the mask clears with whatever lies below bit 13): the f32 of those bits is
+ * the half's value times 2^-112, exactly, for normal and subnormal halves (the weights hold no
+ * infinities or NaNs). `mv_f16` leaves that factor on the weights and puts 2^96 on the input
+ * (once per 4 rows) and 2^16 on the sums instead: 3 instructions per 4 weights, not 4. Each
+ * product is then `w · x · 2^-16`, rounded as `w · x` is (powers of two are exact) unless it
+ * falls below 2^-126, so the sums equal the unscaled ones bit for bit for inputs below 2^32.
  */
 function widenPairs(f: Format16, u: string): [string, string] {
   if (f === "bf16") {
@@ -47,16 +50,21 @@ function widenPairs(f: Format16, u: string): [string, string] {
       `(v128.and (local.get ${u}) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000))`,
     ];
   }
-  return [halfTop(`(i32x4.shl (local.get ${u}) ${c(16)})`), halfTop(`(local.get ${u})`)];
+  return [halfBits(`(i32x4.shl (local.get ${u}) ${c(16)})`), halfBits(`(local.get ${u})`)];
+}
+
+/** The bits of the f16 values held in the top 16 bits of each lane of `v`, as f32s 2^112 times too small (see `widenPairs`). */
+function halfBits(v: string): string {
+  return `(v128.and (i32x4.shr_s ${v} ${c(3)}) (v128.const i32x4 0x8fffe000 0x8fffe000 0x8fffe000 0x8fffe000))`;
 }
 
 /** An f32x4 of the f16 values held in the top 16 bits of each lane of `v` (see `widenPairs`). */
 function halfTop(v: string): string {
-  return `(f32x4.mul (v128.and (i32x4.shr_s ${v} ${
-    c(3)
-  }) (v128.const i32x4 0x8fffe000 0x8fffe000 0x8fffe000 0x8fffe000)) ` +
-    `(v128.const f32x4 0x1p+112 0x1p+112 0x1p+112 0x1p+112))`;
+  return `(f32x4.mul ${halfBits(v)} (v128.const f32x4 0x1p+112 0x1p+112 0x1p+112 0x1p+112))`;
 }
+
+/** `mv_f16`'s factors on its input and on its sums (see `widenPairs`). */
+const F16_INPUT = "0x1p+96", F16_SUM = "0x1p+16";
 
 /** 4 widened elements (i32 lanes holding 16-bit values) as f32x4. */
 function widen4(f: Format16, e: string): string {
@@ -78,9 +86,11 @@ function mvGroup(format: "f32" | Format16): string {
       return [`(local.set $xv ${x("$xq")})`, ...acc.map((a, r) => mad(a[which], w(r), `(local.get $xv)`))];
     }
     const [even, odd] = widenPairs(format, "$u");
+    const input = (base: string) =>
+      format === "f16" ? `(f32x4.mul ${x(base)} (v128.const f32x4 ${Array(4).fill(F16_INPUT).join(" ")}))` : x(base);
     return [
-      `(local.set $xv ${x("$xq")})`,
-      `(local.set $xo ${x("$xr")})`,
+      `(local.set $xv ${input("$xq")})`,
+      `(local.set $xo ${input("$xr")})`,
       ...acc.flatMap((a, r) => [
         `(local.set $u ${w(r)})`,
         mad(a[which], even, `(local.get $xv)`),
@@ -115,7 +125,10 @@ function mvGroup(format: "f32" | Format16): string {
     `))`,
     ...acc.map(([a, b]) => `(local.set ${a} (f32x4.add (local.get ${a}) (local.get ${b})))`),
     `(local.set $yo (i32.add (local.get $y) (i32.shl (local.get $o) ${c(2)})))`,
-    ...groupStores((r) => hsum(acc[r][0]), c(4)),
+    ...groupStores(
+      (r) => format === "f16" ? `(f32.mul ${hsum(acc[r][0])} (f32.const ${F16_SUM}))` : hsum(acc[r][0]),
+      c(4),
+    ),
   );
 }
 

@@ -16,9 +16,9 @@
  *
  * Two ways to multiply 16 bytes:
  * - `simd` (128-bit SIMD): both sides widened to i16 and `i32x4.dot_i16x8_s`;
- * - `relaxed` (relaxed SIMD): one `i32x4.relaxed_dot_i8x16_i7x16_add_s`, whose second operand
- *   must be in 0..127 to be deterministic: the k-quants' unsigned 4/5-bit levels are used as they
- *   are; levels stored with a bias (`q4_0`, `q5_0`, `q6_k`: `u − 8`, `u − 16`, `u − 32`) are
+ * - `relaxed` (relaxed SIMD): `i32x4.relaxed_dot_i8x16_i7x16_add_s` (or its i16 form, see
+ *   `unitSum`), whose second operand must be in 0..127 to be deterministic: the k-quants'
+ *   unsigned 4/5-bit levels are used as they are; levels stored with a bias (`q4_0`, `q5_0`, `q6_k`: `u − 8`, `u − 16`, `u − 32`) are
  *   taken as `u` and `bias · Σ qx` subtracted, itself a dot product with a constant of `bias`
  *   (as llama.cpp subtracts its block sums); `q8_0`'s signed levels meet `|qx|` and take `qx`'s
  *   sign (llama.cpp's trick; a level of −128 with a negative `qx` would wrap, which ggml's
@@ -44,7 +44,7 @@ const xLoad = (at: number): string => `(v128.load offset=${at} (local.get $xq))`
  * `$i += levels · x` for one i8x16 of levels (`$q` set) and the activations at byte `at`, with
  * shared registers where the block's activations were prepared once (`pre`, legacy formats).
  */
-function dot16(variant: DotVariant, unsigned: boolean, at: number, pre?: number, bias?: number): string[] {
+function dot16(variant: DotVariant, at: number, pre?: number, bias?: number): string[] {
   if (variant === "simd") {
     const xl = pre === undefined ? `(i16x8.extend_low_i8x16_s ${xLoad(at)})` : `(local.get $X${2 * pre})`;
     const xh = pre === undefined ? `(i16x8.extend_high_i8x16_s ${xLoad(at)})` : `(local.get $X${2 * pre + 1})`;
@@ -54,26 +54,20 @@ function dot16(variant: DotVariant, unsigned: boolean, at: number, pre?: number,
       `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $q)) ${xh}))))`,
     ];
   }
-  if (unsigned) {
-    return [`(local.set $i (i32x4.relaxed_dot_i8x16_i7x16_add_s ${xLoad(at)} (local.get $q) (local.get $i)))`];
-  }
+  // Relaxed SIMD here serves the legacy blocks (the super-blocks' unsigned runs take unitSum's
+  // i16 path), whose activations are prepared once for their 4 rows.
+  if (pre === undefined) throw new Error("relaxed products of signed levels read prepared activations");
   if (bias !== undefined) {
     // Levels stored as u − bias, u in 0..127: Σ u·x − bias·Σ x, both as relaxed dot products
-    // whose second operand is in 0..127 (exact), the second shared by a block's 4 rows where its
-    // activations are prepared once.
-    const x = pre === undefined ? xLoad(at) : `(local.get $X${2 * pre})`;
-    const biasDot = pre === undefined
-      ? `(i32x4.relaxed_dot_i8x16_i7x16_add_s ${x} ${i8(bias)} ${zero})`
-      : `(local.get $X${2 * pre + 1})`;
+    // whose second operand is in 0..127 (exact), the second shared by the block's 4 rows.
     return [
-      `(local.set $i (i32x4.sub (i32x4.relaxed_dot_i8x16_i7x16_add_s ${x} (local.get $q) (local.get $i)) ${biasDot}))`,
+      `(local.set $i (i32x4.sub (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $X${2 * pre}) (local.get $q) ` +
+      `(local.get $i)) (local.get $X${2 * pre + 1})))`,
     ];
   }
-  const abs = pre === undefined ? `(i8x16.abs ${xLoad(at)})` : `(local.get $X${2 * pre})`;
-  const neg = pre === undefined ? `(i8x16.lt_s ${xLoad(at)} ${zero})` : `(local.get $X${2 * pre + 1})`;
   return [
-    `(local.set $i (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.bitselect (i8x16.neg (local.get $q)) (local.get $q) ${neg}) ` +
-    `${abs} (local.get $i)))`,
+    `(local.set $i (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.bitselect (i8x16.neg (local.get $q)) (local.get $q) ` +
+    `(local.get $X${2 * pre + 1})) (local.get $X${2 * pre}) (local.get $i)))`,
   ];
 }
 
@@ -98,6 +92,12 @@ function prepareX(variant: DotVariant, k: number, bias?: number): string[] {
 /**
  * One run of one row: its integer sum (4 partial lanes) into `$i`. With `biasApart`, a biased
  * run's sum is `Σ u·x` alone (the caller subtracts `bias · Σ x`).
+ *
+ * Unsigned levels under relaxed SIMD (the k-quants' 4/5-bit levels, `q6_k`'s biased ones taken
+ * apart) go through i16 lanes: each vector's products summed in pairs
+ * (`i16x8.relaxed_dot_i8x16_i7x16_s`, one instruction where the i32 form takes five), a run's
+ * vectors added, then widened once. A run has at most 2 vectors of levels below 64, so a lane
+ * holds at most 2 · 2 · 63 · 128 = 32,256 < 2^15: no i16 sum overflows or saturates.
  */
 function unitSum(
   variant: DotVariant,
@@ -109,12 +109,17 @@ function unitSum(
 ): string[] {
   const at = r * FORMATS[format].bytes;
   const biased = variant === "relaxed" ? u.biased : undefined;
-  const unsigned = UNSIGNED.has(format) || (biased !== undefined && biasApart);
+  const levels = biased?.u(at) ?? u.q(at);
+  if (variant === "relaxed" && (UNSIGNED.has(format) || (biased !== undefined && biasApart))) {
+    if (shared || levels.length > 2) throw new Error(`${format}: i16 sums hold runs of at most 2 vectors`);
+    const i16 = levels.map((v, k) => `(i16x8.relaxed_dot_i8x16_i7x16_s ${xLoad(u.e0 + 16 * k)} ${v})`);
+    return [`(local.set $i (i32x4.extadd_pairwise_i16x8_s ${i16.reduce((a, b) => `(i16x8.add ${a} ${b})`)}))`];
+  }
   return [
     `(local.set $i ${zero})`,
-    ...(biased?.u(at) ?? u.q(at)).flatMap((v, k) => [
+    ...levels.flatMap((v, k) => [
       `(local.set $q ${v})`,
-      ...dot16(variant, unsigned, u.e0 + 16 * k, shared ? k : undefined, biasApart ? undefined : biased?.bias),
+      ...dot16(variant, u.e0 + 16 * k, shared ? k : undefined, biasApart ? undefined : biased?.bias),
     ]),
   ];
 }

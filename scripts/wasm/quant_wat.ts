@@ -64,8 +64,6 @@ const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" 
 const load = (at: number): string => `(v128.load offset=${at} (local.get $p))`;
 const and = (a: string, b: string): string => `(v128.and ${a} ${b})`;
 const or = (a: string, b: string): string => `(v128.or ${a} ${b})`;
-const shl = (a: string, s: number): string => s === 0 ? a : `(i8x16.shl ${a} ${c(s)})`;
-const shr = (a: string, s: number): string => s === 0 ? a : `(i8x16.shr_u ${a} ${c(s)})`;
 const sub = (a: string, v: number): string => `(i8x16.sub ${a} ${i8(v)})`;
 /**
  * `(a << s) & mask` (s < 0: `>>`) per byte, for a mask clear of the bits a 16-bit shift carries
@@ -74,7 +72,7 @@ const sub = (a: string, v: number): string => `(i8x16.sub ${a} ${i8(v)})`;
 const shiftMask = (a: string, s: number, mask: number): string =>
   and(s === 0 ? a : s > 0 ? `(i16x8.shl ${a} ${c(s)})` : `(i16x8.shr_u ${a} ${c(-s)})`, i8(mask));
 const lo4 = (a: string): string => and(a, i8(15));
-const hi4 = (a: string): string => shr(a, 4);
+const hi4 = (a: string): string => shiftMask(a, -4, 15);
 
 /**
  * `$<name>` ← the f16 at byte `at` from `$p`, as f32: `(h & 0x7fff) << 13` read as an f32 times
@@ -165,8 +163,11 @@ function scales6(s: number): string {
   const a = `(i8x16.swizzle ${v} (v128.const i8x16 0 1 2 3 8 9 10 11 4 5 6 7 8 9 10 11))`;
   const b = `(i8x16.swizzle ${v} (v128.const i8x16 16 16 16 16 0 1 2 3 16 16 16 16 4 5 6 7))`;
   const low = and(a, `(v128.const i8x16 ${[63, 15, 63, 0].flatMap((m) => Array(4).fill(m)).join(" ")})`);
-  const high = and(hi4(a), `(v128.const i8x16 ${[0, 0, 0, 255].flatMap((m) => Array(4).fill(m)).join(" ")})`);
-  return or(or(low, high), shl(shr(b, 6), 4));
+  const high = and(
+    `(i16x8.shr_u ${a} ${c(4)})`,
+    `(v128.const i8x16 ${[0, 0, 0, 15].flatMap((m) => Array(4).fill(m)).join(" ")})`,
+  );
+  return or(or(low, high), shiftMask(b, -2, 0x30));
 }
 
 /** q4_k and q5_k: `d`, `dmin`, 12 bytes of 6-bit scales and minimums, 8 sub-blocks of 32. */
