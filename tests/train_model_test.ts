@@ -14,6 +14,7 @@ const FAMILIES: [string, Omit<RandomModelOptions, "vocabSize" | "hidden" | "inte
   ["qwen2, q/k/v biases", { architecture: "qwen2", heads: 2 }],
   ["baichuan (13B style: ALiBi, W_pack)", { architecture: "baichuan", heads: 2, position: "alibi" }],
   ["baichuan (7B style: RoPE, W_pack)", { architecture: "baichuan", heads: 2, position: "rope" }],
+  ["mistral: a sliding window of 3 keys (the example has 9)", { architecture: "llama", heads: 2, slidingWindow: 3 }],
 ];
 
 const EXAMPLE = { ids: [1, 7, 3, 9, 12, 4, 2, 30, 5], promptLength: 4 };

@@ -79,9 +79,11 @@ Deno.test("training ops: backward = central finite differences (double precision
     checkGradient("rope", x, loss, g);
   });
 
-  await t.step("attention: grouped-query, with and without ALiBi", () => {
-    for (const slopes of [[], [0.5, 0.25, 0.125, 0.0625]]) {
-      const n = 4, heads = 4, kvHeads = 2, d = 3, s = { heads, kvHeads, headDim: d, slopes };
+  await t.step("attention: grouped-query, with and without ALiBi, with and without a sliding window", () => {
+    for (
+      const [slopes, window] of [[[]], [[0.5, 0.25, 0.125, 0.0625]], [[], 2], [[0.5, 0.25, 0.125, 0.0625], 3]] as const
+    ) {
+      const n = 4, heads = 4, kvHeads = 2, d = 3, s = { heads, kvHeads, headDim: d, slopes, window };
       const q = random(n * heads * d), k = random(n * kvHeads * d), v = random(n * kvHeads * d);
       const r = random(n * heads * d);
       const loss = () => dot(r, attentionForward(q, k, v, n, s));

@@ -459,8 +459,8 @@ function loraBack(
 }
 
 function attentionShape(model: LoraModel): AttentionShape {
-  const { heads, kvHeads, headDim } = model.spec;
-  return { heads, kvHeads, headDim, slopes: model.slopes };
+  const { heads, kvHeads, headDim, slidingWindow } = model.spec;
+  return { heads, kvHeads, headDim, slopes: model.slopes, window: slidingWindow };
 }
 
 function layerForward(

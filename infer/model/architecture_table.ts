@@ -119,6 +119,8 @@ export interface ConfigKeys {
   readonly tiedEmbeddings: string;
   /** Whether attention projections have biases. */
   readonly attentionBias: string;
+  /** Sliding-window width (Mistral), for the families that apply it. */
+  readonly slidingWindow?: string;
   /** Activation (only `silu` is computed). */
   readonly hiddenAct: string;
   /** MLP biases (not computed). */
@@ -137,6 +139,7 @@ export type OptionalConfigField =
   | "ropeTheta"
   | "ropeScaling"
   | "attentionBias"
+  | "slidingWindow"
   | "normHead";
 
 /** One model family. */
@@ -221,7 +224,8 @@ export type GgufHyperParameterKeys = Readonly<
       | "headDim"
       | "normEps"
       | "ropeTheta"
-      | "maxPositions",
+      | "maxPositions"
+      | "slidingWindow",
       string
     >
   >
@@ -238,6 +242,7 @@ const GGUF_HYPERPARAMETERS: GgufHyperParameterKeys = {
   headDim: "attention.key_length",
   vocabSize: "vocab_size",
   ropeTheta: "rope.freq_base",
+  slidingWindow: "attention.sliding_window",
 };
 
 const LLAMA_CONFIG: ConfigKeys = {
@@ -293,14 +298,17 @@ const LLAMA_OPTIONAL_CONFIG: readonly OptionalConfigField[] = [
 
 /** The supported families. */
 export const ARCHITECTURES: Readonly<Record<Architecture, ArchitectureRow>> = {
-  /** LLaMA 1/2/3, OneKE, Chinese-Alpaca-2, Mistral (without sliding-window attention). */
+  /**
+   * LLaMA 1/2/3, OneKE, Chinese-Alpaca-2, Mistral (with its sliding window, `sliding_window`;
+   * Qwen2 configs carry one too, unused unless `use_sliding_window`, and Qwen2 does not read it).
+   */
   llama: {
     name: "llama",
     label: "Llama",
     modelTypes: ["llama", "mistral"],
     classNames: ["LlamaForCausalLM", "MistralForCausalLM"],
-    config: LLAMA_CONFIG,
-    optionalConfig: LLAMA_OPTIONAL_CONFIG,
+    config: { ...LLAMA_CONFIG, slidingWindow: "sliding_window" },
+    optionalConfig: [...LLAMA_OPTIONAL_CONFIG, "slidingWindow"],
     hf: { global: HF_GLOBAL, layer: { ...HF_LAYER, bo: "model.layers.{n}.self_attn.o_proj.bias" } },
     fusedQkv: false,
     qkvBias: "attentionBias",

@@ -122,6 +122,9 @@ export function specFromConfig(config: ModelConfig, file?: string): ModelSpec {
     4096,
   );
   const attentionBias = config[keys.attentionBias] === true;
+  const window = keys.slidingWindow === undefined || config[keys.slidingWindow] == null
+    ? undefined
+    : int(keys.slidingWindow);
   const bos = config[keys.bosId];
   const eos = config[keys.eosId];
   return {
@@ -145,6 +148,7 @@ export function specFromConfig(config: ModelConfig, file?: string): ModelSpec {
     normHead: row.normHead !== undefined &&
       (row.normHead.key in config || config[keys.vocabSize] === row.normHead.vocabSize),
     maxPositions,
+    ...(window === undefined ? {} : { slidingWindow: window }),
     bosId: typeof bos === "number" ? bos : undefined,
     eosIds: (Array.isArray(eos) ? eos : [eos]).filter((x): x is number => typeof x === "number"),
   };

@@ -158,6 +158,7 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
   u32(`${arch}.attention.head_count`, spec.heads);
   u32(`${arch}.attention.head_count_kv`, spec.kvHeads);
   f32(`${arch}.attention.layer_norm_rms_epsilon`, spec.normEps);
+  if (spec.slidingWindow !== undefined) u32(`${arch}.attention.sliding_window`, spec.slidingWindow);
   if (spec.headDim !== spec.hidden / spec.heads) {
     u32(`${arch}.attention.key_length`, spec.headDim);
     u32(`${arch}.attention.value_length`, spec.headDim);

@@ -79,6 +79,11 @@ export interface ModelSpec {
   readonly normHead: boolean;
   /** Longest context the model was trained for. */
   readonly maxPositions: number;
+  /**
+   * Sliding-window attention (Mistral 7B v0.1: 4096): a query at position `p` attends to keys
+   * `p − W < j ≤ p` only. Absent: every earlier key.
+   */
+  readonly slidingWindow?: number;
   /** BOS id from the config, when given. */
   readonly bosId?: number;
   /** EOS ids from the config (one or more). */

@@ -59,6 +59,8 @@ export interface RandomModelOptions {
   readonly attentionBias?: boolean;
   /** `max_position_embeddings` (default 2048). */
   readonly maxPositions?: number;
+  /** Llama only: `sliding_window` (Mistral's sliding-window attention; default none). */
+  readonly slidingWindow?: number;
   /** Write the weights as this many shards with an index (default 1: `model.safetensors`). */
   readonly shards?: number;
   /** BOS and EOS ids (default 1 and 2). */
@@ -116,6 +118,8 @@ export function randomModelConfig(o: RandomModelOptions): Record<string, unknown
       if (o.ropeScaling) c[keys.ropeScaling] = o.ropeScaling;
     } else if (field === "attentionBias") {
       if (o.attentionBias) c[keys.attentionBias] = true;
+    } else if (field === "slidingWindow") {
+      if (o.slidingWindow !== undefined) c[keys.slidingWindow!] = o.slidingWindow;
     } else if (field === "normHead") {
       if (row.normHead && (o.normHead ?? true)) c[row.normHead.key] = 0;
     }

@@ -1,13 +1,14 @@
 /**
- * Causal self-attention in training, with grouped-query heads and ALiBi:
- * `out = softmax(q·kⱼ / √d + slope · (j − t))ⱼ≤t · V` for each head and position `t`, and its
+ * Causal self-attention in training, with grouped-query heads, ALiBi and sliding windows:
+ * `out = softmax(q·kⱼ / √d + slope · (j − t))_{first ≤ j ≤ t} · V` for each head and position `t`
+ * (`first` 0, or `t − window + 1` with a sliding window), and its
  * backward. The backward pass recomputes the probabilities from `q` and `k` rather than keeping
  * `heads × n × n` of them. Double precision.
  *
  * @module
  */
 
-import { softmax } from "../../infer/engine/cpu/mod.ts";
+import { firstAttended, softmax } from "../../infer/engine/cpu/mod.ts";
 
 /** The shape of an attention call. */
 export interface AttentionShape {
@@ -19,9 +20,11 @@ export interface AttentionShape {
   readonly headDim: number;
   /** ALiBi slope per query head (empty: none). */
   readonly slopes: ArrayLike<number>;
+  /** A sliding window's width in keys (absent: every earlier key). */
+  readonly window?: number;
 }
 
-/** One head's probabilities over positions `0 … t` for query `t` (into `p`). */
+/** One head's probabilities over positions `first … t` for query `t` (into `p`). */
 function probabilities(
   q: Float64Array,
   k: Float64Array,
@@ -33,14 +36,14 @@ function probabilities(
 ): void {
   const { heads, kvHeads, headDim: d } = s;
   const scale = 1 / Math.sqrt(d), slope = s.slopes.length ? s.slopes[h] : 0;
-  const qb = (t * heads + h) * d;
-  for (let j = 0; j <= t; j++) {
+  const qb = (t * heads + h) * d, first = firstAttended(t, s.window);
+  for (let j = first; j <= t; j++) {
     const kb = (j * kvHeads + kvh) * d;
     let dot = 0;
     for (let i = 0; i < d; i++) dot += q[qb + i] * k[kb + i];
     p[j] = dot * scale + slope * (j - t);
   }
-  softmax(p, 0, t + 1);
+  softmax(p, first, t + 1);
 }
 
 /**
@@ -77,7 +80,7 @@ export function attentionForward(
       const kvh = Math.floor(h / group);
       probabilities(q, k, t, h, kvh, s, p);
       const ob = (t * heads + h) * d;
-      for (let j = 0; j <= t; j++) {
+      for (let j = firstAttended(t, s.window); j <= t; j++) {
         const vb = (j * kvHeads + kvh) * d, pj = p[j];
         for (let i = 0; i < d; i++) out[ob + i] += pj * v[vb + i];
       }
@@ -124,9 +127,9 @@ export function attentionBackward(
     for (let h = 0; h < heads; h++) {
       const kvh = Math.floor(h / group);
       probabilities(q, k, t, h, kvh, s, p);
-      const ob = (t * heads + h) * d;
+      const ob = (t * heads + h) * d, first = firstAttended(t, s.window);
       let mean = 0;
-      for (let j = 0; j <= t; j++) {
+      for (let j = first; j <= t; j++) {
         const vb = (j * kvHeads + kvh) * d;
         let x = 0;
         for (let i = 0; i < d; i++) {
@@ -136,7 +139,7 @@ export function attentionBackward(
         dp[j] = x;
         mean += p[j] * x;
       }
-      for (let j = 0; j <= t; j++) {
+      for (let j = first; j <= t; j++) {
         const ds = p[j] * (dp[j] - mean) * scale;
         if (ds === 0) continue;
         const kb = (j * kvHeads + kvh) * d;

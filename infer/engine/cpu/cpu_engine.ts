@@ -10,6 +10,7 @@ import {
   addInPlace,
   addLoraUpdate,
   attendHead,
+  firstAttended,
   matmul,
   matmulInt8,
   rmsnorm,
@@ -248,8 +249,9 @@ class CpuSession implements Session {
   }
 
   /**
-   * Causal attention of the new queries over all cached keys: per head,
-   * `softmax(q·kᵀ/√d + alibi) · V`, with grouped-query heads sharing a key/value head.
+   * Causal attention of the new queries over the cached keys (those in the sliding window, if
+   * the model has one): per head, `softmax(q·kᵀ/√d + alibi) · V`, with grouped-query heads
+   * sharing a key/value head.
    */
   #attention(layer: number, q: Float32Array, positions: readonly number[]): Float32Array {
     const e = this.#engine;
@@ -267,7 +269,9 @@ class CpuSession implements Session {
         const at = (t * heads + h) * headDim;
         const slope = e.slopes.length ? e.slopes[h] : 0;
         const kvh = Math.floor(h / group);
-        attendHead(q, at, keys, values, kvh * headDim, kvDim, headDim, positions[t], scale, slope, scores, out, at);
+        const pos = positions[t];
+        const from = firstAttended(pos, e.spec.slidingWindow);
+        attendHead(q, at, keys, values, kvh * headDim, kvDim, headDim, pos, scale, slope, scores, out, at, from);
       }
     }
     return out;

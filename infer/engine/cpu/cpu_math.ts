@@ -288,10 +288,28 @@ export function roundToHalf(a: Float32Array): void {
 }
 
 /**
+ * The first key a query at `pos` attends to: 0, or with a sliding window of `window` keys
+ * (Mistral's), `pos − window + 1` (the query's own key and the `window − 1` before it).
+ *
+ * @param pos the query's position
+ * @param window the sliding window's width, if the model has one
+ * @returns the first position attended
+ *
+ * @example
+ * ```ts
+ * import { firstAttended } from "./cpu_math.ts";
+ * if (firstAttended(9, 4) !== 6 || firstAttended(2, 4) !== 0 || firstAttended(9) !== 0) throw new Error();
+ * ```
+ */
+export function firstAttended(pos: number, window?: number): number {
+  return window === undefined ? 0 : Math.max(0, pos - window + 1);
+}
+
+/**
  * One query head's causal attention over cached keys and values:
- * `out = softmax(q·kⱼ · scale + slope · (j − pos))ⱼ≤pos · V`, dot products accumulated in double
- * precision. Position `j`'s key for this head starts at `keys[base + j · stride]` (and its value
- * likewise in `values`).
+ * `out = softmax(q·kⱼ · scale + slope · (j − pos))_{from ≤ j ≤ pos} · V`, dot products accumulated
+ * in double precision. Position `j`'s key for this head starts at `keys[base + j · stride]` (and
+ * its value likewise in `values`).
  *
  * @param q queries
  * @param qBase where this head's query starts in `q`
@@ -306,6 +324,7 @@ export function roundToHalf(a: Float32Array): void {
  * @param scores room for `pos + 1` scores
  * @param out where the head's output goes (`dim` values from `outBase`, overwritten)
  * @param outBase where it starts in `out`
+ * @param from the first key attended (a sliding window's start; default 0)
  *
  * @example
  * ```ts
@@ -331,16 +350,17 @@ export function attendHead(
   scores: Float32Array | Float64Array,
   out: Float32Array,
   outBase: number,
+  from = 0,
 ): void {
-  for (let j = 0; j <= pos; j++) {
+  for (let j = from; j <= pos; j++) {
     const kBase = base + j * stride;
     let s = 0;
     for (let i = 0; i < dim; i++) s += q[qBase + i] * keys[kBase + i];
     scores[j] = s * scale + slope * (j - pos);
   }
-  softmax(scores, 0, pos + 1);
+  softmax(scores, from, pos + 1);
   out.fill(0, outBase, outBase + dim);
-  for (let j = 0; j <= pos; j++) {
+  for (let j = from; j <= pos; j++) {
     const vBase = base + j * stride;
     const pj = scores[j];
     for (let i = 0; i < dim; i++) out[outBase + i] += pj * values[vBase + i];

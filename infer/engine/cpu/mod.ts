@@ -25,4 +25,4 @@
  */
 
 export { CpuEngine, type CpuEngineOptions } from "./cpu_engine.ts";
-export { addInPlace, dot, matmul, rmsnorm, rope, softmax, swiglu } from "./cpu_math.ts";
+export { addInPlace, dot, firstAttended, matmul, rmsnorm, rope, softmax, swiglu } from "./cpu_math.ts";

@@ -18,6 +18,7 @@ import {
   addInPlace,
   addLoraUpdate,
   attendHead,
+  firstAttended,
   matmul,
   matmulInt8,
   rmsnormInto,
@@ -652,9 +653,9 @@ class WasmSession implements Session {
   }
 
   /**
-   * Causal attention of the new queries over all cached keys, as the oracle computes it: per
-   * head, scores by the kernel (`dim` a multiple of 4; else here), ALiBi and softmax here, the
-   * weighted values by the kernel.
+   * Causal attention of the new queries over the cached keys (those in the sliding window, if the
+   * model has one), as the oracle computes it: per head, scores by the kernel (`dim` a multiple
+   * of 4; else here), ALiBi and softmax here, the weighted values by the kernel.
    */
   #attention(layer: number, q: Float32Array, positions: readonly number[], out: Float32Array): void {
     const e = this.#engine;
@@ -672,6 +673,7 @@ class WasmSession implements Session {
     const heap = simd ? undefined : e.memory.f32(0, e.memory.memory.buffer.byteLength / 4);
     for (let t = 0; t < n; t++) {
       const pos = positions[t];
+      const from = firstAttended(pos, e.spec.slidingWindow);
       for (let h = 0; h < heads; h++) {
         const kvh = Math.floor(h / group);
         const slope = e.slopes.length ? e.slopes[h] : 0;
@@ -693,13 +695,16 @@ class WasmSession implements Session {
             scores,
             heap!,
             outPtr / 4,
+            from,
           );
           continue;
         }
-        kernels.attn_scores(qPtr, keys.ptr + kvh * headDim * 4, stride, headDim, pos + 1, scale, scoresPtr);
-        if (slope) { for (let j = 0; j <= pos; j++) scores[j] += slope * (j - pos); }
-        softmax(scores, 0, pos + 1);
-        kernels.attn_values(scoresPtr, values.ptr + kvh * headDim * 4, stride, headDim, pos + 1, outPtr);
+        // Keys from..pos: their scores at scores[0..len).
+        const len = pos + 1 - from, at = kvh * headDim * 4 + from * stride;
+        kernels.attn_scores(qPtr, keys.ptr + at, stride, headDim, len, scale, scoresPtr);
+        if (slope) { for (let j = 0; j < len; j++) scores[j] += slope * (from + j - pos); }
+        softmax(scores, 0, len);
+        kernels.attn_values(scoresPtr, values.ptr + at, stride, headDim, len, outPtr);
       }
     }
   }

@@ -382,7 +382,8 @@ function builder(rec: Recorder, g: GraphInputs, decode: boolean) {
     /** Attention over layer `i`'s cache (the queries rotated by it, or by `rope` first when split). */
     attention: (i: number): RecordedDispatch[] => {
       const kv = g.kv;
-      const caches = { k: g.keys[i], v: g.values[i], s: act.scores, slopes: act.slopes, alibi, kv, ...heads };
+      const window = spec.slidingWindow;
+      const caches = { k: g.keys[i], v: g.values[i], s: act.scores, slopes: act.slopes, alibi, kv, window, ...heads };
       if (g.attention !== "split") {
         return [rec.record(attention({ q: act.q, table: g.ropeTable, o: act.attn, ...caches }))];
       }

@@ -2,7 +2,8 @@
  * Kernel `attention`: one token's attention for one query head in one workgroup, fused (RoPE on
  * the query, scores, softmax, values; what `rope`, `attn_scores`, `softmax` and `attn_values`
  * compute in four dispatches). For token `t` (row `r = row0 + t`, position `pos = pos0 + t`,
- * causal: keys `j ≤ pos`) and head `h` (key/value head `h / group`):
+ * causal: keys `j ≤ pos`, and `j > pos − window` with a sliding window) and head `h` (key/value
+ * head `h / group`):
  * `o[r, h] = Σ_j softmax_j(rope(q[r, h], pos) · k[j] / √d (+ slope[h] · (j − pos))) · v[j]`.
  *
  * 64 threads, three passes: (1) the query is rotated into workgroup memory (rotate-half, the
@@ -50,6 +51,7 @@ export const ATTENTION_PARAMS: ParamStruct<{
   context: "u32";
   alibi: "flag";
   scale: "f32";
+  window: "u32";
 }> = new ParamStruct("Params", {
   heads: "u32",
   kv_heads: "u32",
@@ -57,6 +59,7 @@ export const ATTENTION_PARAMS: ParamStruct<{
   context: "u32",
   alibi: "flag",
   scale: "f32",
+  window: "u32",
 });
 
 /**
@@ -96,6 +99,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let t = wg.y;
   let pos = step.pos0 + t;
   let len = pos + 1u;
+  // The first key attended: 0, or the sliding window's start.
+  let first = select(0u, len - p.window, p.window > 0u && len > p.window);
   let row = step.row0 + t;
   let kvh = h / (p.heads / p.kv_heads);
   let qb = (row * p.heads + h) * D;
@@ -116,7 +121,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   // Pass 1: scores of keys j = l, l + 64, ...; their max.
   let sb = (h * p.batch + row) * p.context;
   var m = -3.402823e38;
-  for (var j = l; j < len; j += 64u) {
+  for (var j = first + l; j < len; j += 64u) {
     let kb = (j * p.kv_heads + kvh) * D;
     var acc = 0.0;
     for (var i = 0u; i < D; i++) { acc += qs[i] * k_at(kb + i); }
@@ -135,7 +140,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   workgroupBarrier();
   // Pass 2: the same keys' exp(score - max), and their sum.
   var sum = 0.0;
-  for (var j = l; j < len; j += 64u) { let e = exp(s[sb + j] - mx); s[sb + j] = e; sum += e; }
+  for (var j = first + l; j < len; j += 64u) { let e = exp(s[sb + j] - mx); s[sb + j] = e; sum += e; }
   part[l] = sum;
   storageBarrier();
   workgroupBarrier();
@@ -147,7 +152,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   // Pass 3: values weighted in key order, elements i = l, l + 64, ...
   for (var i = l; i < D; i += 64u) {
     var acc = 0.0;
-    for (var j = 0u; j < len; j++) { acc += s[sb + j] * v_at((j * p.kv_heads + kvh) * D + i); }
+    for (var j = first; j < len; j++) { acc += s[sb + j] * v_at((j * p.kv_heads + kvh) * D + i); }
     o[qb + i] = acc * inv;
   }
 }`;
@@ -199,6 +204,8 @@ export interface AttentionArgs {
   readonly alibi: boolean;
   /** The caches' format (default f32). */
   readonly kv?: KvFormat;
+  /** A sliding window's width in keys (default none: every earlier key). */
+  readonly window?: number;
 }
 
 /**
@@ -240,6 +247,7 @@ export function attention(a: AttentionArgs): KernelCall {
       context: a.context,
       alibi: a.alibi,
       scale: 1 / Math.sqrt(a.headDim),
+      window: a.window ?? 0,
     }),
     step: true,
     buffers: [a.q, a.table, a.k, a.v, a.s, a.slopes, a.o],

@@ -1,6 +1,7 @@
 /**
  * Kernel `attn_scores`: `s[h, t, j] = q[t, h] · k[j, h / group] / √d (+ slope[h] · (j - pos))`
- * for every cached key `j ≤ pos = pos0 + t` (causal; later keys are not written); token `t`'s
+ * for every cached key `j ≤ pos = pos0 + t` (causal; later keys are not written; keys before a
+ * sliding window, `j ≤ pos − window`, get the lowest f32, which softmax weighs 0); token `t`'s
  * query and score rows are `row0 + t`.
  *
  * Shapes: `q: [n, heads, d] f32`; `k: [context, kv_heads, d]` f32 or f16 (the layer's key cache);
@@ -32,6 +33,7 @@ export const ATTN_SCORES_PARAMS: ParamStruct<{
   context: "u32";
   alibi: "flag";
   scale: "f32";
+  window: "u32";
 }> = new ParamStruct("Params", {
   heads: "u32",
   kv_heads: "u32",
@@ -40,6 +42,7 @@ export const ATTN_SCORES_PARAMS: ParamStruct<{
   context: "u32",
   alibi: "flag",
   scale: "f32",
+  window: "u32",
 });
 
 /**
@@ -70,6 +73,12 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let t = g.z;
   let pos = step.pos0 + t;
   if (j > pos || t >= step.n) { return; }
+  let row = (h * p.batch + step.row0 + t) * p.context;
+  // Keys before a sliding window get the lowest score: softmax weighs them 0.
+  if (p.window > 0u && j + p.window <= pos) {
+    s[row + j] = -3.402823e38;
+    return;
+  }
   let kvh = h / (p.heads / p.kv_heads);
   let qb = ((step.row0 + t) * p.heads + h) * p.head_dim;
   let kb = (j * p.kv_heads + kvh) * p.head_dim;
@@ -77,7 +86,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   for (var i = 0u; i < p.head_dim; i++) { acc += q[qb + i] * k_at(kb + i); }
   var v = acc * p.scale;
   if (p.alibi == 1u) { v += slopes[h] * (f32(j) - f32(pos)); }
-  s[(h * p.batch + step.row0 + t) * p.context + j] = v;
+  s[row + j] = v;
 }`;
 }
 
@@ -121,6 +130,8 @@ export interface AttnScoresArgs {
   readonly alibi: boolean;
   /** The key cache's format (default f32). */
   readonly kv?: KvFormat;
+  /** A sliding window's width in keys (default none: every earlier key). */
+  readonly window?: number;
 }
 
 /**
@@ -156,6 +167,7 @@ export function attnScores(a: AttnScoresArgs): KernelCall {
       context: a.context,
       alibi: a.alibi,
       scale: 1 / Math.sqrt(a.headDim),
+      window: a.window ?? 0,
     }),
     step: true,
     buffers: [a.q, a.k, a.s, a.slopes],
