@@ -95,9 +95,10 @@ function prepareX(variant: DotVariant, k: number, bias?: number): string[] {
  *
  * Unsigned levels under relaxed SIMD (the k-quants' 4/5-bit levels, `q6_k`'s biased ones taken
  * apart) go through i16 lanes: each vector's products summed in pairs
- * (`i16x8.relaxed_dot_i8x16_i7x16_s`, one instruction where the i32 form takes five), a run's
- * vectors added, then widened once. A run has at most 2 vectors of levels below 64, so a lane
- * holds at most 2 · 2 · 63 · 128 = 32,256 < 2^15: no i16 sum overflows or saturates.
+ * (`i16x8.relaxed_dot_i8x16_i7x16_s`; on x86 the i32 form adds a widening multiply-add and an
+ * add to each), a run's vectors added, then widened once. A run has at most 2 vectors of levels
+ * below 64, so a lane holds at most 2 · 2 · 63 · 128 = 32,256 < 2^15: no i16 sum overflows or
+ * saturates.
  */
 function unitSum(
   variant: DotVariant,
