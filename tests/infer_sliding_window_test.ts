@@ -8,7 +8,15 @@
  */
 
 import { equal, ok, throws } from "node:assert/strict";
-import { CpuEngine, exportGguf, loadModel, WasmEngine, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
+import {
+  CpuEngine,
+  exportGguf,
+  loadModel,
+  type Session,
+  WasmEngine,
+  webGpuAvailable,
+  WebGpuEngine,
+} from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomModel } from "../infer/testing/mod.ts";
 import { specFromConfig } from "../infer/model/architectures.ts";
 import { relDiff, skipNotice, tempDir } from "./_shared.ts";
@@ -74,9 +82,7 @@ Deno.test("sliding window: one layer's logits at each position are those of the 
 });
 
 /** Prompt logits, then three decoded tokens' logits, of a session. */
-async function run(
-  session: { forwardAll(t: number[]): Promise<Float32Array[]>; forward(t: number[]): Promise<Float32Array> },
-): Promise<Float32Array[]> {
+async function run(session: Session): Promise<Float32Array[]> {
   const out = await session.forwardAll(PROMPT);
   for (const id of [3, 150, 319]) out.push(await session.forward([id]));
   return out;
