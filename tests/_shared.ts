@@ -6,6 +6,7 @@
  */
 
 import { main } from "../cli.ts";
+import { requestEngineDevice } from "../infer/engine/webgpu/context.ts";
 
 /** `../shared/reference-data/` beside the clone, when present. */
 export const REFERENCE_DATA: string = new URL("../../shared/reference-data/", import.meta.url).pathname;
@@ -82,6 +83,19 @@ export async function runCliProcess(args: string[], cwd?: string): Promise<CliRu
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+let device: Promise<GPUDevice> | undefined;
+
+/**
+ * One WebGPU device for every engine and kernel of a test process (never destroyed): engines on
+ * one device share their compiled pipelines, and the software adapter compiles a large kernel in
+ * seconds on its first dispatch, again for every new device. Only where an adapter exists.
+ *
+ * @returns the device
+ */
+export function sharedGpuDevice(): Promise<GPUDevice> {
+  return device ??= requestEngineDevice();
 }
 
 /**

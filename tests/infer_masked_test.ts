@@ -28,7 +28,7 @@ import { tokensBytes, tokensText } from "../infer/predict/local.ts";
 import type { Shape } from "../infer/constrain/shape.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import { type HfTokenizer, loadTokenizer, PromptRenderer, queryOf } from "../templates/mod.ts";
-import { runCli, skipNotice, tempDir } from "./_shared.ts";
+import { runCli, sharedGpuDevice, skipNotice, tempDir } from "./_shared.ts";
 
 const DATA = new URL("../data/", import.meta.url).pathname;
 const HAVE_GPU = await webGpuAvailable();
@@ -144,12 +144,22 @@ const ENGINES: { name: string; gpu?: boolean; open: (dir: string) => Promise<Eng
   {
     name: "webgpu (a prompt in chunks of 4)",
     gpu: true,
-    open: async (dir) => await WebGpuEngine.create(await loadModel(dir), { contextSize: 64, maxBatch: 4 }),
+    open: async (dir) =>
+      await WebGpuEngine.create(await loadModel(dir), {
+        device: await sharedGpuDevice(),
+        contextSize: 64,
+        maxBatch: 4,
+      }),
   },
   {
     name: "webgpu, one-token steps by matvec",
     gpu: true,
-    open: async (dir) => await WebGpuEngine.create(await loadModel(dir), { contextSize: 64, decodeKernel: "matvec" }),
+    open: async (dir) =>
+      await WebGpuEngine.create(await loadModel(dir), {
+        device: await sharedGpuDevice(),
+        contextSize: 64,
+        decodeKernel: "matvec",
+      }),
   },
 ];
 
@@ -250,7 +260,8 @@ const ANSWER_ENGINES: (typeof ENGINES[number] & { every: number })[] = [
     name: "webgpu",
     gpu: true,
     every: 8,
-    open: async (dir) => await WebGpuEngine.create(await loadModel(dir), { contextSize: 1024 }),
+    open: async (dir) =>
+      await WebGpuEngine.create(await loadModel(dir), { device: await sharedGpuDevice(), contextSize: 1024 }),
   },
 ];
 

@@ -30,7 +30,7 @@ import { int8DotAvailable } from "../infer/engine/webgpu/kernels/int8_dot.ts";
 import type { ModelWeights } from "../infer/model/model_spec.ts";
 import { shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { loadTokenizer } from "../templates/mod.ts";
-import { relDiff, runCli, skipNotice, tempDir } from "./_shared.ts";
+import { relDiff, runCli, sharedGpuDevice, skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
 if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU quantized-kernel checks", "no WebGPU adapter on this machine");
@@ -89,6 +89,7 @@ Deno.test({
       for (const matmul of ["cooperative", "rows"] as const) {
         await t.step(`${type} (${matmul})`, async () => {
           const gpu = await WebGpuEngine.create({ spec: model.spec, weights }, {
+            device: await sharedGpuDevice(),
             contextSize: 32,
             maxBatch: 8,
             maxBindingBytes: 40_000, // several chunks per matrix, each a whole number of rows
@@ -420,6 +421,7 @@ Deno.test({
         // Rounding activations moves the logits visibly: the comparison can tell the schemes apart.
         ok(relDiff(f32, want) > 1e-3, `8-bit vs f32 activations: ${relDiff(f32, want)}`);
         const gpu = await WebGpuEngine.create(q, {
+          device: await sharedGpuDevice(),
           contextSize: 32,
           maxBatch: 8,
           int8Dot: true,

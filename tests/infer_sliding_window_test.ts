@@ -19,7 +19,7 @@ import {
 } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomModel } from "../infer/testing/mod.ts";
 import { specFromConfig } from "../infer/model/architectures.ts";
-import { relDiff, skipNotice, tempDir } from "./_shared.ts";
+import { relDiff, sharedGpuDevice, skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
 if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU sliding-window test", "no WebGPU adapter on this machine");
@@ -112,7 +112,12 @@ Deno.test("sliding window: the cpu engine's fast path and the WebGPU engine comp
     if (!HAVE_GPU || name.includes("width 6")) continue;
     for (const attention of ["fused", "split"] as const) {
       await t.step(`${name}: webgpu, ${attention} attention`, async () => {
-        const engine = await WebGpuEngine.create(model, { contextSize: 64, maxBatch: 8, attention });
+        const engine = await WebGpuEngine.create(model, {
+          device: await sharedGpuDevice(),
+          contextSize: 64,
+          maxBatch: 8,
+          attention,
+        });
         try {
           const d = relDiff(await run(engine.createSession()), want);
           ok(d < 1e-3, `${d}`);

@@ -11,7 +11,7 @@ import { ok } from "node:assert/strict";
 import { loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomModel } from "../infer/testing/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
-import { skipNotice, tempDir } from "./_shared.ts";
+import { sharedGpuDevice, skipNotice, tempDir } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
 if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU dispatch counts", "no WebGPU adapter on this machine");
@@ -28,6 +28,7 @@ async function count(
   await using tmp = await tempDir();
   await writeRandomModel(tmp.dir, { ...model, layers });
   const engine = await WebGpuEngine.create(await loadModel(tmp.dir, { quantize }), {
+    device: await sharedGpuDevice(),
     contextSize: 16,
     matmul: "cooperative",
     decodeKernel: "matvec",

@@ -48,7 +48,7 @@ import { Recorder } from "../infer/engine/webgpu/record.ts";
 import { webGpuAvailable } from "../infer/mod.ts";
 import { dequantizeRow, quantizeRow } from "../infer/formats/ggml_quant.ts";
 import type { GgmlTypeName } from "../infer/formats/ggml_types.ts";
-import { skipNotice } from "./_shared.ts";
+import { sharedGpuDevice, skipNotice } from "./_shared.ts";
 
 const HAVE_GPU = await webGpuAvailable();
 if (!HAVE_GPU) skipNotice(import.meta.url, "the WebGPU kernel compile checks", "no WebGPU adapter on this machine");
@@ -142,7 +142,7 @@ Deno.test({
   name: "webgpu kernels: each compiles and binds what its constructor lists",
   ignore: !HAVE_GPU,
   async fn() {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     const own = new GpuBuffers(ctx.device);
     try {
       const f = (elements: number) => own.create(elements * 4, USAGE.STORAGE);
@@ -291,7 +291,7 @@ Deno.test({
     "webgpu kernels: matvec_swiglu equals silu(W1·x)·(W3·x) in double precision, each token the same bits at any count",
   ignore: !HAVE_GPU,
   async fn(t) {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     let seed = 11;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
     const cases: [GgmlTypeName, number, boolean][] = [
@@ -421,7 +421,7 @@ Deno.test({
     "webgpu kernels: matvec_qkv equals three double-precision products (own formats, biases), each token the same bits at any count",
   ignore: !HAVE_GPU,
   async fn(t) {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     let seed = 13;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
     const cases: [[GgmlTypeName, GgmlTypeName, GgmlTypeName], number, boolean, boolean][] = [
@@ -513,7 +513,7 @@ Deno.test({
     "webgpu kernels: kv_append rotates the step's keys (RoPE) into f32 and f16 caches at their positions, values as they are",
   ignore: !HAVE_GPU,
   async fn(t) {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     let seed = 17;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
     try {
@@ -603,7 +603,7 @@ Deno.test({
   name: "webgpu kernels: matvec equals a double-precision sum for each format, shape, bias, accumulate and y_pos",
   ignore: !HAVE_GPU,
   async fn(t) {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     let seed = 7;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
     const cases: [GgmlTypeName, number[]][] = [
@@ -696,7 +696,7 @@ Deno.test({
     "webgpu kernels: matmul_tiled equals a double-precision sum, each format, ragged shapes, bias, accumulate, y_pos",
   ignore: !HAVE_GPU,
   async fn(t) {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     const device = ctx.device;
     try {
       let seed = 7;
@@ -810,7 +810,7 @@ Deno.test({
     "webgpu kernels: decode products over n token rows (matvec; rows with decode) equal double-precision sums, each token the bits of a one-token step",
   ignore: !HAVE_GPU,
   async fn(t) {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     let seed = 11;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
     const cases: [GgmlTypeName, number, "cooperative" | "rows"][] = [
@@ -899,7 +899,7 @@ Deno.test({
     "webgpu kernels: argmaxMasked takes the best allowed logit, the lowest id on ties, whatever the vocabulary's width",
   ignore: !HAVE_GPU,
   async fn() {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     const own = new GpuBuffers(ctx.device);
     try {
       const device = ctx.device;
@@ -966,7 +966,7 @@ Deno.test({
     "webgpu kernels: fused attention equals a double-precision RoPE, softmax and weighted sum; causal, GQA, ALiBi, f16, batch rows",
   ignore: !HAVE_GPU,
   async fn(t) {
-    const ctx = await GpuContext.open();
+    const ctx = await GpuContext.open({ device: await sharedGpuDevice() });
     const device = ctx.device;
     let seed = 5;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;

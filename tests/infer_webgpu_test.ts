@@ -11,7 +11,8 @@ import { CpuEngine, generate, type LoadedModel, loadModel, webGpuAvailable, WebG
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { int8DotAvailable } from "../infer/engine/webgpu/kernels/int8_dot.ts";
-import { relDiff, skipNotice, tempDir } from "./_shared.ts";
+import { isSoftwareAdapter } from "../infer/engine/webgpu/adapter.ts";
+import { relDiff, sharedGpuDevice, skipNotice, tempDir } from "./_shared.ts";
 import { checkBatchedSteps } from "./_batch_steps.ts";
 
 const HAVE_GPU = await webGpuAvailable();
@@ -69,6 +70,7 @@ Deno.test({
           const model = await loadModel(tmp.dir);
           const cpu = new CpuEngine(model).createSession();
           const gpuEngine = await WebGpuEngine.create(model, {
+            device: await sharedGpuDevice(),
             contextSize: 64,
             maxBatch: 8, // the 19-token prompt takes three submits
             maxBindingBytes: c.split ? 8192 : undefined,
@@ -125,6 +127,7 @@ Deno.test({
         const kvCache = c.f16kv ? "f16" as const : "f32" as const;
         const cpu = new CpuEngine(model, { kvCache });
         const engine = await WebGpuEngine.create(model, {
+          device: await sharedGpuDevice(),
           contextSize: 64,
           maxBatch: c.maxBatch,
           maxBindingBytes: c.lora ? 8192 : undefined,
@@ -157,7 +160,7 @@ Deno.test({
     await using tmp = await tempDir();
     await writeRandomModel(tmp.dir, { architecture: "qwen2", ...base, kvHeads: 2, dtype: "f16", seed: 4 });
     const model: LoadedModel = await loadModel(tmp.dir);
-    const engine = await WebGpuEngine.create(model, { contextSize: 96, maxBatch: 32 });
+    const engine = await WebGpuEngine.create(model, { device: await sharedGpuDevice(), contextSize: 96, maxBatch: 32 });
     try {
       const want = await generate(new CpuEngine(model).createSession(), PROMPT, { maxNewTokens: 32, stopIds: [] });
       const before = engine.submits;
@@ -215,6 +218,7 @@ Deno.test({
         await writeRandomModel(tmp.dir, c.model);
         const model = await loadModel(tmp.dir, { quantize: c.quantize });
         const engine = await WebGpuEngine.create(model, {
+          device: await sharedGpuDevice(),
           contextSize: 64,
           maxBatch: 8,
           maxBindingBytes: c.split ? 8192 : undefined,
@@ -254,6 +258,7 @@ Deno.test({
       });
       const model = await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, loraMode: "separate", quantize: "q8_0" });
       const engine = await WebGpuEngine.create(model, {
+        device: await sharedGpuDevice(),
         contextSize: 32,
         matmul: "cooperative",
         decodeKernel: "matvec",
@@ -277,6 +282,7 @@ Deno.test({
         const model = await loadModel(tmp.dir, { quantize: "q4_k_m" });
         const logits = async (decodeKernel: "matvec" | "matmul") => {
           const engine = await WebGpuEngine.create(model, {
+            device: await sharedGpuDevice(),
             contextSize: 32,
             matmul: "cooperative",
             decodeKernel,
@@ -299,8 +305,16 @@ Deno.test({
       await writeRandomModel(tmp.dir, { architecture: "llama", ...base });
       const model = await loadModel(tmp.dir);
       for (const [matmul, want] of [["cooperative", "matvec"], ["rows", "matmul"]] as const) {
-        const engine = await WebGpuEngine.create(model, { contextSize: 16, matmul });
+        const engine = await WebGpuEngine.create(model, { device: await sharedGpuDevice(), contextSize: 16, matmul });
         equal(engine.decodeKernel, want);
+        engine.dispose();
+      }
+      // Without a matmul option the strategy follows the adapter, a given device's too.
+      const device = await sharedGpuDevice();
+      const software = isSoftwareAdapter(device.adapterInfo);
+      for (const given of [device, undefined]) {
+        const engine = await WebGpuEngine.create(model, { device: given, contextSize: 16 });
+        equal(engine.matmulStrategy, software ? "rows" : "cooperative");
         engine.dispose();
       }
     });
@@ -314,7 +328,7 @@ Deno.test({
     await using tmp = await tempDir();
     await writeRandomModel(tmp.dir, { architecture: "llama", ...base, kvHeads: 2 });
     const model = await loadModel(tmp.dir);
-    const engine = await WebGpuEngine.create(model, { contextSize: 64 });
+    const engine = await WebGpuEngine.create(model, { device: await sharedGpuDevice(), contextSize: 64 });
     try {
       const cpuAll = await new CpuEngine(model).createSession().forwardAll(PROMPT);
       const s = engine.createSession();
@@ -355,9 +369,14 @@ Deno.test({
         await writeRandomModel(`${tmp.dir}/m`, c.model);
         await writeRandomLora(`${tmp.dir}/a`, `${tmp.dir}/m`, { r: 2, alpha: 4, targets: c.targets });
         const held = await WebGpuEngine.create(await loadModel(`${tmp.dir}/m`, { lora: `${tmp.dir}/a` }), {
+          device: await sharedGpuDevice(),
           contextSize: 32,
         });
-        const streamed = await WebGpuEngine.load(`${tmp.dir}/m`, { lora: `${tmp.dir}/a`, contextSize: 32 });
+        const streamed = await WebGpuEngine.load(`${tmp.dir}/m`, {
+          device: await sharedGpuDevice(),
+          lora: `${tmp.dir}/a`,
+          contextSize: 32,
+        });
         try {
           equal(streamed.weightBytes, held.weightBytes);
           const want = await held.createSession().forwardAll(PROMPT);
@@ -395,7 +414,7 @@ Deno.test({
         const want = await new CpuEngine(apart).createSession().forwardAll(PROMPT);
         // Kept apart on a 16-bit base, the update is the merge's, up to rounding.
         if (!quantize) ok(relDiff(want, merged) < 1e-3, `cpu apart vs merged: ${relDiff(want, merged)}`);
-        const gpu = await WebGpuEngine.create(apart, { contextSize: 32, maxBatch: 8 });
+        const gpu = await WebGpuEngine.create(apart, { device: await sharedGpuDevice(), contextSize: 32, maxBatch: 8 });
         try {
           const got = await gpu.createSession().forwardAll(PROMPT);
           ok(relDiff(got, want) < 1e-3, `webgpu vs cpu: ${relDiff(got, want)}`);
@@ -422,7 +441,7 @@ Deno.test({
         await using tmp = await tempDir();
         await writeRandomModel(tmp.dir, c.model);
         const model = await loadModel(tmp.dir);
-        const o = { contextSize: 96, maxBatch: 8, kvCache: c.kvCache };
+        const o = { device: await sharedGpuDevice(), contextSize: 96, maxBatch: 8, kvCache: c.kvCache };
         const fused = await WebGpuEngine.create(model, o);
         const split = await WebGpuEngine.create(model, { ...o, attention: "split" });
         try {
@@ -463,7 +482,12 @@ Deno.test({
         await writeRandomModel(tmp.dir, c.model);
         const model = await loadModel(tmp.dir);
         const cpu = new CpuEngine(model, { kvCache: "f16" }).createSession();
-        const gpuEngine = await WebGpuEngine.create(model, { contextSize: 64, maxBatch: 8, kvCache: "f16" });
+        const gpuEngine = await WebGpuEngine.create(model, {
+          device: await sharedGpuDevice(),
+          contextSize: 64,
+          maxBatch: 8,
+          kvCache: "f16",
+        });
         try {
           equal(gpuEngine.kvCache, "f16");
           const gpu = gpuEngine.createSession();
@@ -561,7 +585,12 @@ Deno.test({
             quantize: c.quantize,
             ...(c.lora ? { lora: `${tmp.dir}/a`, loraMode: "separate" as const } : {}),
           });
-          const engine = await WebGpuEngine.create(model, { contextSize: 32, matmul, ...c.options });
+          const engine = await WebGpuEngine.create(model, {
+            device: await sharedGpuDevice(),
+            contextSize: 32,
+            matmul,
+            ...c.options,
+          });
           try {
             await checkBatchedSteps(engine, PROMPT, lengths, 320, async (step) => {
               const submits = engine.submits;

@@ -1,7 +1,7 @@
 /**
  * The device and what lives as long as it: the device (requested here unless one is given),
- * the compiled pipelines (cached by their WGSL), the engine's buffers, and the queue of work
- * (steps and cache copies run one after another).
+ * the compiled pipelines (cached by their WGSL for each device, so contexts on one device share
+ * them), the engine's buffers, and the queue of work (steps and cache copies run one after another).
  *
  * @module
  */
@@ -12,7 +12,11 @@ import { GpuBuffers } from "./buffers.ts";
 
 /** What {@linkcode GpuContext.open} needs. */
 export interface GpuContextOptions {
-  /** Use this device instead of requesting one (it is then not destroyed with the context). */
+  /**
+   * Use this device instead of requesting one (it is then not destroyed with the context). Engines
+   * on one device share their compiled pipelines: a software adapter compiles each kernel on its
+   * first dispatch, seconds for the large ones, once per pipeline.
+   */
   readonly device?: GPUDevice;
   /** Request the `timestamp-query` feature. */
   readonly profile?: boolean;
@@ -35,12 +39,11 @@ export interface GpuContextOptions {
 export class GpuContext {
   /** The device. */
   readonly device: GPUDevice;
-  /** Whether the adapter requested here computes on the CPU (false for a given device). */
+  /** Whether the device's adapter computes on the CPU. */
   readonly software: boolean;
   /** Buffers freed with the context. */
   readonly buffers: GpuBuffers;
   readonly #ownsDevice: boolean;
-  readonly #pipelines = new Map<string, GPUComputePipeline>();
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(device: GPUDevice, ownsDevice: boolean, software: boolean) {
@@ -59,42 +62,27 @@ export class GpuContext {
    * @throws {Error} when profiling is asked and the adapter lacks `timestamp-query`
    */
   static async open(options: GpuContextOptions = {}): Promise<GpuContext> {
-    if (options.device) return new GpuContext(options.device, false, false);
-    const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
-    if (!adapter) throw new UsageError("no WebGPU adapter available here (use --engine cpu)");
-    const software = isSoftwareAdapter(adapter.info);
-    const features: GPUFeatureName[] = [];
-    if (options.profile) {
-      if (!adapter.features.has("timestamp-query")) throw new Error("profiling needs the timestamp-query feature");
-      features.push("timestamp-query");
-    }
-    const device = await adapter.requestDevice({
-      requiredFeatures: features,
-      requiredLimits: {
-        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-        maxBufferSize: adapter.limits.maxBufferSize,
-        // The fused decode kernels bind up to 10 (`matvec_qkv` with biases and a folded norm).
-        maxStorageBuffersPerShaderStage: Math.min(adapter.limits.maxStorageBuffersPerShaderStage, 16),
-        maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-      },
-    });
-    return new GpuContext(device, true, software);
+    if (options.device) return new GpuContext(options.device, false, isSoftwareAdapter(options.device.adapterInfo));
+    const device = await requestEngineDevice(options);
+    return new GpuContext(device, true, isSoftwareAdapter(device.adapterInfo));
   }
 
   /**
-   * The compute pipeline of a WGSL source (entry point `main`), compiled once.
+   * The compute pipeline of a WGSL source (entry point `main`), compiled once per device.
    *
    * @param code WGSL source
    * @returns the pipeline
    */
   pipeline(code: string): GPUComputePipeline {
-    let p = this.#pipelines.get(code);
+    let cache = PIPELINES.get(this.device);
+    if (!cache) PIPELINES.set(this.device, cache = new Map());
+    let p = cache.get(code);
     if (!p) {
       p = this.device.createComputePipeline({
         layout: "auto",
         compute: { module: this.device.createShaderModule({ code }), entryPoint: "main" },
       });
-      this.#pipelines.set(code, p);
+      cache.set(code, p);
     }
     return p;
   }
@@ -116,4 +104,53 @@ export class GpuContext {
     this.buffers.destroy();
     if (this.#ownsDevice) this.device.destroy();
   }
+}
+
+/** Compiled pipelines by device, then by WGSL source. */
+const PIPELINES = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/**
+ * Request a device as the engine wants one: from the high-performance adapter, with that
+ * adapter's largest binding and buffer limits, up to 16 storage buffers per stage, and
+ * `timestamp-query` when profiling. Several engines (or tests) may share it through
+ * {@linkcode GpuContextOptions.device}, and then share their compiled pipelines.
+ *
+ * @example
+ * ```ts
+ * import { GpuContext, requestEngineDevice } from "./context.ts";
+ * if (await navigator.gpu?.requestAdapter()) {
+ *   const device = await requestEngineDevice();
+ *   const code = "@compute @workgroup_size(1) fn main() {}";
+ *   const a = await GpuContext.open({ device });
+ *   const b = await GpuContext.open({ device });
+ *   if (a.pipeline(code) !== b.pipeline(code)) throw new Error("one device, one pipeline");
+ *   a.dispose();
+ *   b.dispose();
+ *   device.destroy();
+ * }
+ * ```
+ *
+ * @param options whether profiling is wanted
+ * @returns the device
+ * @throws {UsageError} when no WebGPU adapter is available
+ * @throws {Error} when profiling is asked and the adapter lacks `timestamp-query`
+ */
+export async function requestEngineDevice(options: { readonly profile?: boolean } = {}): Promise<GPUDevice> {
+  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new UsageError("no WebGPU adapter available here (use --engine cpu)");
+  const features: GPUFeatureName[] = [];
+  if (options.profile) {
+    if (!adapter.features.has("timestamp-query")) throw new Error("profiling needs the timestamp-query feature");
+    features.push("timestamp-query");
+  }
+  return await adapter.requestDevice({
+    requiredFeatures: features,
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+      // The fused decode kernels bind up to 10 (`matvec_qkv` with biases and a folded norm).
+      maxStorageBuffersPerShaderStage: Math.min(adapter.limits.maxStorageBuffersPerShaderStage, 16),
+      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+    },
+  });
 }

@@ -5,7 +5,7 @@
  *
  * The folder, by role:
  * - `webgpu_engine.ts` the engine: ties the parts together; creates sessions; profile results
- * - `context.ts`      the device (requested or given), the pipeline cache, the serial queue of work
+ * - `context.ts`      the device (requested or given), the pipeline cache (shared by engines on one device), the serial queue of work
  * - `adapter.ts`      whether an adapter is a software one (shared with the engine choice)
  * - `buffers.ts`      buffers with an owner, destroyed together (the engine's; each session's)
  * - `weights.ts`      weight upload: matrices in their format, in chunks that fit one binding
