@@ -10,7 +10,10 @@
  * bandwidth. A kernel far below its bandwidth share is bound by its arithmetic (unpacking levels,
  * scales); that is where the engine's quantized decode loses to llama.cpp.
  *
- *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096]
+ *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--split]
+ *
+ * `--split` times the kernels' build for weights in memories of their own (what a model past
+ * 4 GiB runs), the weights in a second memory.
  *
  * @module
  */
@@ -18,7 +21,7 @@
 import { parseArgs } from "node:util";
 import { instantiateKernels, kernelsModule, relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
 import { placeWasmMatrix } from "../infer/engine/wasm/wasm_matrix.ts";
-import { WasmMemory } from "../infer/engine/wasm/wasm_memory.ts";
+import { WasmMemory, WeightMemories } from "../infer/engine/wasm/wasm_memory.ts";
 import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
 import { INT8_DOT_FORMATS } from "../infer/formats/int8_dot.ts";
 import { f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
@@ -32,20 +35,31 @@ const { values } = parseArgs({
     runs: { type: "string", default: "7" },
     rows: { type: "string", default: "8192" },
     cols: { type: "string", default: "4096" },
+    split: { type: "boolean", default: false },
   },
 });
 const RUNS = Number(values.runs);
 const ROWS = Number(values.rows);
 const COLS = Number(values.cols);
 
-console.log(`block-format kernels, one thread, ${ROWS}×${COLS} weights, median of ${RUNS} interleaved passes`);
+const SPLIT = values.split;
+console.log(
+  `block-format kernels${
+    SPLIT ? " (the split build: weights in a memory of their own)" : ""
+  }, one thread, ${ROWS}×${COLS} weights, median of ${RUNS} interleaved passes`,
+);
 console.log(`machine: ${machine()}`);
 const [bandwidth] = await readBandwidth([1]);
 console.log(`read bandwidth, 1 thread: ${bandwidth.best.toFixed(1)} GB/s\n`);
 
+// As the engine holds them: weights and activations in one memory, or (--split, a model past
+// 4 GiB) the weights in a memory of their own.
 const memory = new WasmMemory();
-const relaxed = await relaxedKernelsModule();
-const kernels = instantiateKernels(await kernelsModule(), memory.memory, relaxed) as unknown as Record<
+const store = SPLIT ? new WeightMemories() : memory;
+const weightsMemory = store instanceof WeightMemories ? store.reserve(0).memory.memory : memory.memory;
+const relaxed = await relaxedKernelsModule(SPLIT);
+const module = await kernelsModule(undefined, SPLIT);
+const kernels = instantiateKernels(module, memory.memory, relaxed, weightsMemory) as unknown as Record<
   string,
   (...args: number[]) => void
 >;
@@ -67,7 +81,7 @@ interface Job {
 }
 
 const jobs: Job[] = [];
-const f32 = placeWasmMatrix(memory, { dtype: "f32", shape: [ROWS, COLS], data: weights });
+const f32 = placeWasmMatrix(store, { dtype: "f32", shape: [ROWS, COLS], data: weights });
 jobs.push({
   name: "mv_f32",
   bytes: ROWS * COLS * 4,
@@ -78,7 +92,7 @@ const xd = memory.floats(COLS);
 xd.set(Float32Array.from({ length: COLS }, (_, i) => i < COLS / 2 ? x[2 * i] : x[2 * (i - COLS / 2) + 1]));
 for (const dtype of ["bf16", "f16"] as const) {
   const to16 = dtype === "f16" ? f32ToF16 : f32ToBf16;
-  const m = placeWasmMatrix(memory, { dtype, shape: [ROWS, COLS], data: Uint16Array.from(weights, to16) });
+  const m = placeWasmMatrix(store, { dtype, shape: [ROWS, COLS], data: Uint16Array.from(weights, to16) });
   jobs.push({
     name: `mv_${dtype}`,
     bytes: ROWS * COLS * 2,
@@ -87,7 +101,7 @@ for (const dtype of ["bf16", "f16"] as const) {
 }
 for (const format of INT8_DOT_FORMATS) {
   const q = quantizeTensor({ dtype: "f32", shape: [ROWS, COLS], data: weights }, format);
-  const m = placeWasmMatrix(memory, q);
+  const m = placeWasmMatrix(store, q);
   const bytes = (q.data as Uint8Array).length;
   jobs.push({
     name: `mv_${format}`,

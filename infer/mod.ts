@@ -108,6 +108,7 @@ export {
   webGpuAvailable,
   WebGpuEngine,
   type WebGpuEngineOptions,
+  WeightMemories,
 } from "./engine/mod.ts";
 
 // Generate and sample.

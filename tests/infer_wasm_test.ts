@@ -9,7 +9,7 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { CpuEngine, generate, loadModel, loadWasmEngine, WasmEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
-import { kernelsModule, KernelThreads, WasmMemory } from "../infer/engine/wasm/mod.ts";
+import { kernelsModule, KernelThreads, WasmMemory, WeightMemories } from "../infer/engine/wasm/mod.ts";
 import { relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
 import { placeWasmMatrix, wasmMatrixRow } from "../infer/engine/wasm/wasm_matrix.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
@@ -285,9 +285,24 @@ Deno.test("wasm kernels: every kind of 16-bit value widened exactly (subnormal, 
   }
 });
 
-Deno.test("wasm memory: a clear error past 4 GiB", () => {
+Deno.test("wasm memory: activations past 4 GiB, or one weight matrix past a memory, get a clear error", () => {
   const mem = new WasmMemory();
-  throws(() => mem.alloc(5 * 2 ** 30), /at most 4 GiB.*--quantize/);
+  throws(
+    () => mem.alloc(5 * 2 ** 30),
+    /activations and KV caches take at most 4\.00 GiB; this needs 5\.00 GiB.*--context-size/,
+  );
+  // Weights pass 4 GiB by taking more memories; one matrix must fit one.
+  const store = new WeightMemories(4 * 65536);
+  const take = (bytes: number) => {
+    const { index, memory } = store.reserve(bytes);
+    memory.alloc(bytes);
+    return index;
+  };
+  equal(take(3 * 65536), 0);
+  equal(take(65536 / 2), 0);
+  equal(take(2 * 65536), 1, "what does not fit the newest memory starts another");
+  equal(store.memories.length, 2);
+  throws(() => store.reserve(5 * 65536), /is more than one WebAssembly memory holds/);
 });
 
 const PROMPT = [1, 17, 200, 42, 99, 5, 260, 7, 8, 9, 10, 300, 301, 2, 44, 45, 46, 47, 48];
@@ -532,4 +547,67 @@ Deno.test("wasm engine: forwardBatch gives each session its own step's logits bi
       }
     });
   }
+});
+
+Deno.test("wasm engine: weights split across several memories give the logits of one memory, bit for bit", async (t) => {
+  // Small memories stand in for 4 GiB ones: the smallest that holds the largest matrix, so most
+  // matrices get a memory of their own, and each product runs on the kernels bound to its matrix's.
+  const smallest = async (create: (bytes: number) => Promise<WasmEngine>) => {
+    for (let bytes = 65536;; bytes += 65536) {
+      try {
+        return await create(bytes);
+      } catch (e) {
+        if (!(e instanceof RangeError && /more than one WebAssembly memory holds/.test(e.message))) throw e;
+      }
+    }
+  };
+  // Every architecture and format (the kernels' split form has one of each), and q8_0 on
+  // matrices larger than the embedding.
+  const q8 = { ...CASES[8], name: "llama q8_0, hidden 256", quantize: "q8_0" as const };
+  for (const c of [...CASES, q8]) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      await writeRandomModel(tmp.dir, c.model);
+      const model = await loadModel(tmp.dir, { quantize: c.quantize });
+      for (const int8Dot of c.quantize ? [false, true] : [false]) {
+        const one = await WasmEngine.create(model, { threads: 1, chunk: 8, int8Dot });
+        const want = await one.createSession().forwardAll(PROMPT);
+        const step = await one.createSession().forward([3]);
+        for (const threads of [1, 2]) {
+          const split = await smallest((weightMemoryBytes) =>
+            WasmEngine.create(model, { threads, chunk: 8, int8Dot, weightMemoryBytes })
+          );
+          try {
+            const store = split.weightStore as WeightMemories;
+            const { embed, output, layers } = split.weights;
+            const all = [embed, output, ...layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3])];
+            const mems = new Set(all.map((m) => m.mem));
+            ok(split.splitWeights && !one.splitWeights);
+            ok(
+              store.parts.length >= 2 && mems.size === store.parts.length,
+              `${store.parts.length} memories, matrices in ${[...mems]}`,
+            );
+            ok(store.parts.every((p) => p.used <= p.maxBytes));
+            deepEqual(await split.createSession().forwardAll(PROMPT), want, `${threads} threads, int8 ${int8Dot}`);
+            deepEqual(await split.createSession().forward([3]), step);
+          } finally {
+            split.dispose();
+          }
+        }
+        one.dispose();
+      }
+    });
+  }
+  await t.step("loadWasmEngine splits as it reads", async () => {
+    await using tmp = await tempDir();
+    await writeRandomModel(tmp.dir, CASES[1].model);
+    const want = await new CpuEngine(await loadModel(tmp.dir)).createSession().forwardAll(PROMPT);
+    const engine = await smallest((weightMemoryBytes) => loadWasmEngine(tmp.dir, { threads: 2, weightMemoryBytes }));
+    try {
+      ok((engine.weightStore as WeightMemories).parts.length >= 4);
+      ok(relDiff(await engine.createSession().forwardAll(PROMPT), want) < 1e-4);
+    } finally {
+      engine.dispose();
+    }
+  });
 });

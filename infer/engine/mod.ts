@@ -75,6 +75,7 @@ export {
   type WasmLoadOptions,
   type WasmMatrix,
   WasmMemory,
+  WeightMemories,
 } from "./wasm/mod.ts";
 export {
   type AttentionKernel,

@@ -4,7 +4,9 @@
  * `scripts/build_wasm.ts` writes the text to `infer/engine/wasm/kernels.wat` (to read) and its
  * binary, assembled with wabt, to `infer/engine/wasm/_kernels_wasm.ts`.
  *
- * Conventions of every kernel (all pointers are byte offsets into the one shared memory):
+ * Conventions of every kernel (pointers are byte offsets into the shared memory; in the builds
+ * for weights in memories of their own, a weight matrix's into the weights' memory, see
+ * `withWeightsMemory`):
  * - A matrix is `[out, in]`, row-major, row `o` at `w + o · rowBytes`; `in` is a multiple of 8
  *   (of the block size for quantized formats). Rows `r0 ≤ o < r1` are computed, so threads split
  *   a product by rows.
@@ -27,7 +29,17 @@
 import { attnScores, attnValues } from "./attention_wat.ts";
 import { mmQuantI8 } from "./quant_i8_wat.ts";
 import { dqQuant, mvQuant, QUANT_FORMATS, type QuantFormat, quantRowBytes } from "./quant_wat.ts";
-import { c, groupStores, hsum, lines, mad } from "./wat.ts";
+import {
+  c,
+  groupStores,
+  hsum,
+  lines,
+  mad,
+  memoryImports,
+  weightsMemory,
+  weightsSplit,
+  withWeightsMemory,
+} from "./wat.ts";
 
 /** A 16-bit weight format read as u32 pairs. */
 type Format16 = "bf16" | "f16";
@@ -80,7 +92,7 @@ function widen4(f: Format16, e: string): string {
 function mvGroup(format: "f32" | Format16): string {
   const acc = [0, 1, 2, 3].map((r) => [`$a${r}`, `$b${r}`]);
   const step = (at: number, which: 0 | 1): string[] => {
-    const w = (r: number) => `(v128.load offset=${64 * at + 16 * r} (local.get $p))`;
+    const w = (r: number) => `(v128.load${weightsMemory()} offset=${64 * at + 16 * r} (local.get $p))`;
     const x = (base: string) => `(v128.load offset=${16 * at} (local.get ${base}))`;
     if (format === "f32") {
       return [`(local.set $xv ${x("$xq")})`, ...acc.map((a, r) => mad(a[which], w(r), `(local.get $xv)`))];
@@ -165,16 +177,16 @@ function mvKernel(format: "f32" | Format16): string {
 
 /**
  * One tile of the f32 matrix–matrix product: the group of 4 rows at `$o` × T tokens from `$t`.
- * A step loads the group's 64 bytes (16 of each row) and 16 bytes of each token, and makes
- * 4·T products.
+ * A step loads the group's 64 bytes (16 of each row; from the weights' memory, or with `scratch`
+ * from the shared one) and 16 bytes of each token, and makes 4·T products.
  */
-function mmTile(tokens: number): string {
+function mmTile(tokens: number, scratch: boolean): string {
   const acc = (r: number, t: number) => `$c${r}${t}`;
   const ts = Array.from({ length: tokens }, (_, t) => t);
   const body = [
     ...ts.map((t) => `(local.set $x${t} (v128.load (i32.add (local.get $q${t}) (local.get $k))))`),
     ...[0, 1, 2, 3].flatMap((r) => [
-      `(local.set $wv (v128.load offset=${16 * r} (local.get $p)))`,
+      `(local.set $wv (v128.load${scratch ? "" : weightsMemory()} offset=${16 * r} (local.get $p)))`,
       ...ts.map((t) => mad(acc(r, t), `(local.get $wv)`, `(local.get $x${t})`)),
     ]),
   ];
@@ -208,14 +220,21 @@ function mmTile(tokens: number): string {
 /** Tokens per tile of `mm_f32`: 4 rows × 2 tokens of accumulators fit the 16 vector registers (3 or 4 tokens measured 30–40% slower). */
 const TILE_TOKENS = 2;
 
-/** `mm_f32(w, x, y, in, out, r0, r1, n)`: the register-tiled product over f32 groups of 4 rows. */
-function mmF32(): string {
+/**
+ * `mm_f32(w, x, y, in, out, r0, r1, n)`: the register-tiled product over f32 groups of 4 rows.
+ * With `scratch`, `$mm_scratch`: the same over groups widened into the shared memory's scratch
+ * (not exported; the other formats' `mm_*` call it where the weights have a memory of their own,
+ * `mm_f32` itself where not).
+ */
+function mmF32(scratch = false): string {
   const T = TILE_TOKENS;
   const ts = Array.from({ length: T }, (_, t) => t);
+  const name = scratch ? `$mm_scratch` : `$mm_f32 (export "mm_f32")`;
+  const what = scratch ? "f32 groups in scratch" : "f32 weights";
   return lines(
     0,
-    `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (f32 weights in groups of 4 rows; tiles of 4 rows × ${T} tokens)`,
-    `(func $mm_f32 (export "mm_f32") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) (param $r0 i32) (param $r1 i32) (param $n i32)`,
+    `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${what} in groups of 4 rows; tiles of 4 rows × ${T} tokens)`,
+    `(func ${name} (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) (param $r0 i32) (param $r1 i32) (param $n i32)`,
     lines(
       2,
       `(local $o i32) (local $t i32) (local $k i32) (local $rb i32) (local $g i32) (local $p i32) (local $yo i32)`,
@@ -234,7 +253,7 @@ function mmF32(): string {
         lines(
           2,
           `(br_if $td (i32.gt_u (i32.add (local.get $t) ${c(T)}) (local.get $n)))`,
-          mmTile(T),
+          mmTile(T, scratch),
           `(local.set $t (i32.add (local.get $t) ${c(T)}))`,
           `(br $ts)`,
         ),
@@ -243,7 +262,7 @@ function mmF32(): string {
         lines(
           2,
           `(br_if $t1d (i32.ge_u (local.get $t) (local.get $n)))`,
-          mmTile(1),
+          mmTile(1, scratch),
           `(local.set $t (i32.add (local.get $t) ${c(1)}))`,
           `(br $t1s)`,
         ),
@@ -275,7 +294,7 @@ function dq16(format: Format16): string {
         2,
         `(br_if $done (i32.ge_u (local.get $src) (local.get $end)))`,
         ...[0, 1, 2, 3].flatMap((r) => [
-          `(local.set $u (v128.load offset=${16 * r} (local.get $src)))`,
+          `(local.set $u (v128.load${weightsMemory()} offset=${16 * r} (local.get $src)))`,
           `(v128.store offset=${16 * r} (local.get $dst) ${
             widen4(format, `(i32x4.extend_low_i16x8_u (local.get $u))`)
           })`,
@@ -315,7 +334,9 @@ function mmWidened(format: Format16 | QuantFormat, rowBytes: string): string {
         `(br_if $end (i32.ge_u (local.get $o) (local.get $r1)))`,
         `(call $dq_${format} (i32.add (local.get $w) (i32.mul (local.get $o) ${rowBytes})) (local.get $scratch) (local.get $in))`,
         `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
-        `(call $mm_f32 (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
+        `(call ${
+          weightsSplit() ? "$mm_scratch" : "$mm_f32"
+        } (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
           `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ` +
           `(select (local.get $r1) (i32.add (local.get $o) ${c(4)}) (i32.lt_u (local.get $r1) (i32.add (local.get $o) ${
             c(4)
@@ -361,37 +382,47 @@ function sumF32(): string {
   );
 }
 
+/** The header's second line: what the pointers point into. */
+function pointers(): string {
+  return weightsSplit()
+    ? `;; edit those, not this file. Pointers are byte offsets: weight matrices into memory 1 (env.weights), the rest into memory 0.`
+    : `;; edit those, not this file. Pointers are byte offsets into the imported shared memory.`;
+}
+
 /**
  * The whole module's text.
  *
+ * @param split the weights in a memory of their own (memory 1), else in the shared one
  * @returns WAT
  */
-export function kernelsWat(): string {
-  return [
-    `;; Kernels of the wasm CPU engine. Generated by scripts/build_wasm.ts from scripts/wasm/kernels_wat.ts:`,
-    `;; edit those, not this file. Pointers are byte offsets into the imported shared memory.`,
-    `(module`,
-    `  (import "env" "memory" (memory 1 65536 shared))`,
-    lines(2, mvKernel("f32")),
-    lines(2, mvKernel("bf16")),
-    lines(2, mvKernel("f16")),
-    lines(2, mmF32()),
-    lines(2, dq16("bf16")),
-    lines(2, dq16("f16")),
-    lines(2, mmWidened("bf16", `(i32.shl (local.get $in) ${c(1)})`)),
-    lines(2, mmWidened("f16", `(i32.shl (local.get $in) ${c(1)})`)),
-    ...QUANT_FORMATS.flatMap((f) => [
-      lines(2, mvQuant(f)),
-      lines(2, dqQuant(f)),
-      lines(2, mmWidened(f, quantRowBytes(f))),
-      lines(2, mmQuantI8(f, "simd")),
-    ]),
-    lines(2, sumF32()),
-    lines(2, attnScores()),
-    lines(2, attnValues()),
-    `)`,
-    ``,
-  ].join("\n");
+export function kernelsWat(split = false): string {
+  return withWeightsMemory(split ? 1 : 0, () =>
+    [
+      `;; Kernels of the wasm CPU engine. Generated by scripts/build_wasm.ts from scripts/wasm/kernels_wat.ts:`,
+      pointers(),
+      `(module`,
+      memoryImports(),
+      lines(2, mvKernel("f32")),
+      lines(2, mvKernel("bf16")),
+      lines(2, mvKernel("f16")),
+      lines(2, mmF32()),
+      ...(split ? [lines(2, mmF32(true))] : []),
+      lines(2, dq16("bf16")),
+      lines(2, dq16("f16")),
+      lines(2, mmWidened("bf16", `(i32.shl (local.get $in) ${c(1)})`)),
+      lines(2, mmWidened("f16", `(i32.shl (local.get $in) ${c(1)})`)),
+      ...QUANT_FORMATS.flatMap((f) => [
+        lines(2, mvQuant(f)),
+        lines(2, dqQuant(f)),
+        lines(2, mmWidened(f, quantRowBytes(f))),
+        lines(2, mmQuantI8(f, "simd")),
+      ]),
+      lines(2, sumF32()),
+      lines(2, attnScores()),
+      lines(2, attnValues()),
+      `)`,
+      ``,
+    ].join("\n"));
 }
 
 /**
@@ -399,16 +430,18 @@ export function kernelsWat(): string {
  * bound to the same memory. Loaded only where the runtime validates it; the main module's
  * `i8_*` kernels (128-bit SIMD) are the fallback.
  *
+ * @param split the weights in a memory of their own (memory 1), else in the shared one
  * @returns WAT
  */
-export function kernelsRelaxedWat(): string {
-  return [
-    `;; The wasm CPU engine's relaxed-SIMD kernels. Generated by scripts/build_wasm.ts from scripts/wasm/kernels_wat.ts:`,
-    `;; edit those, not this file. Pointers are byte offsets into the imported shared memory.`,
-    `(module`,
-    `  (import "env" "memory" (memory 1 65536 shared))`,
-    ...QUANT_FORMATS.map((f) => lines(2, mmQuantI8(f, "relaxed"))),
-    `)`,
-    ``,
-  ].join("\n");
+export function kernelsRelaxedWat(split = false): string {
+  return withWeightsMemory(split ? 1 : 0, () =>
+    [
+      `;; The wasm CPU engine's relaxed-SIMD kernels. Generated by scripts/build_wasm.ts from scripts/wasm/kernels_wat.ts:`,
+      pointers(),
+      `(module`,
+      memoryImports(),
+      ...QUANT_FORMATS.map((f) => lines(2, mmQuantI8(f, "relaxed"))),
+      `)`,
+      ``,
+    ].join("\n"));
 }

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { c, groupStores, hsum, lines } from "./wat.ts";
+import { c, groupStores, hsum, lines, weightsMemory } from "./wat.ts";
 
 /** The block formats with kernels. */
 export type QuantFormat = "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q5_k" | "q6_k";
@@ -61,7 +61,7 @@ export interface Format {
 }
 
 const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
-const load = (at: number): string => `(v128.load offset=${at} (local.get $p))`;
+const load = (at: number): string => `(v128.load${weightsMemory()} offset=${at} (local.get $p))`;
 const and = (a: string, b: string): string => `(v128.and ${a} ${b})`;
 const or = (a: string, b: string): string => `(v128.or ${a} ${b})`;
 const sub = (a: string, v: number): string => `(i8x16.sub ${a} ${i8(v)})`;
@@ -80,7 +80,7 @@ const hi4 = (a: string): string => shiftMask(a, -4, 15);
  */
 function half(name: string, at: number): string[] {
   return [
-    `(local.set $h (i32.load16_u offset=${at} (local.get $p)))`,
+    `(local.set $h (i32.load16_u${weightsMemory()} offset=${at} (local.get $p)))`,
     `(local.set ${name} (f32.mul (f32.reinterpret_i32 (i32.or (i32.shl (i32.and (local.get $h) ${c(0x7fff)}) ${
       c(13)
     }) (i32.shl (i32.and (local.get $h) ${c(0x8000)}) ${c(16)}))) (f32.const 0x1p+112)))`,
@@ -96,7 +96,7 @@ function halves(name: string, at: number, bytes: number): string[] {
   const i32 = (v: number) => `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
   // Row r's half in the low 16 bits of 32-bit lane r (16-bit lane 2r), the rest 0.
   const loaded = [0, 1, 2, 3].reduce(
-    (v, r) => `(v128.load16_lane offset=${at + r * bytes} ${2 * r} (local.get $p) ${v})`,
+    (v, r) => `(v128.load16_lane${weightsMemory()} offset=${at + r * bytes} ${2 * r} (local.get $p) ${v})`,
     "(v128.const i64x2 0 0)",
   );
   const h = "(local.get $hv)";
@@ -131,7 +131,8 @@ function minus(u: (at: number) => string[], bias: number): Pick<Unit, "q" | "bia
 function q5High(at: number, part: 0 | 1): string {
   const pick = part === 0 ? "0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1" : "2 2 2 2 2 2 2 2 3 3 3 3 3 3 3 3";
   const bits = "(v128.const i8x16 1 2 4 8 16 32 64 128 1 2 4 8 16 32 64 128)";
-  const spread = `(i8x16.swizzle (i32x4.splat (i32.load offset=${at} (local.get $p))) (v128.const i8x16 ${pick}))`;
+  const spread =
+    `(i8x16.swizzle (i32x4.splat (i32.load${weightsMemory()} offset=${at} (local.get $p))) (v128.const i8x16 ${pick}))`;
   return and(`(i8x16.eq ${and(spread, bits)} ${bits})`, i8(16));
 }
 

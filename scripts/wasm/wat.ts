@@ -1,9 +1,78 @@
 /**
  * Small builders of WebAssembly text shared by the kernel generators: indentation, constants,
- * horizontal sums, multiply–adds and a group's guarded stores.
+ * horizontal sums, multiply–adds and a group's guarded stores, and the two memories a kernel
+ * module imports.
  *
  * @module
  */
+
+/** Where a weight load's memory operand goes: filled in by {@linkcode withWeightsMemory}. */
+const WEIGHTS_MARK = "⟪weights⟫";
+
+/** The memory weight matrices are read from while a module's text is made. */
+let weightsIndex: 0 | 1 = 0;
+
+/**
+ * Make a module's text with its weight loads from memory `index`: 0, one memory for everything
+ * (`env.memory`); 1, the weights in a memory of their own (`env.weights`), everything else
+ * (activations, caches, scratch, outputs) in memory 0. The engine takes the second where its
+ * weights pass one memory's 4 GiB (one module instance per weights' memory); WebAssembly checks
+ * the bounds of a memory other than the first on every access (a load about 25% dearer in a
+ * cached loop here), so the first is the default. Weight loads are written with
+ * {@linkcode weightsMemory}'s mark (texts made ahead, such as the formats' scalar loads, too),
+ * which this fills in.
+ *
+ * @param index the weights' memory
+ * @param text the module's text
+ * @returns the text, every mark filled in
+ *
+ * @example
+ * ```ts
+ * import { weightsMemory, withWeightsMemory } from "./wat.ts";
+ * const load = `(v128.load${weightsMemory()} (local.get $p))`;
+ * if (withWeightsMemory(1, () => load) !== "(v128.load 1 (local.get $p))") throw new Error();
+ * if (withWeightsMemory(0, () => load) !== "(v128.load (local.get $p))") throw new Error();
+ * ```
+ */
+export function withWeightsMemory(index: 0 | 1, text: () => string): string {
+  const was = weightsIndex;
+  weightsIndex = index;
+  try {
+    return text().replaceAll(WEIGHTS_MARK, index ? ` ${index}` : "");
+  } finally {
+    weightsIndex = was;
+  }
+}
+
+/**
+ * The memory operand of a weight load, as a mark {@linkcode withWeightsMemory} fills in (` 1`
+ * where the weights have a memory of their own, else nothing: memory 0).
+ *
+ * @returns the mark
+ */
+export function weightsMemory(): string {
+  return WEIGHTS_MARK;
+}
+
+/**
+ * Whether the module being made reads its weights from a memory of their own.
+ *
+ * @returns true inside {@linkcode withWeightsMemory}(1, …)
+ */
+export function weightsSplit(): boolean {
+  return weightsIndex !== 0;
+}
+
+/**
+ * The module's memory imports: the shared memory (`env.memory`), and the weights' own
+ * (`env.weights`) where they have one; each up to 4 GiB.
+ *
+ * @returns the import lines
+ */
+export function memoryImports(): string {
+  const shared = `  (import "env" "memory" (memory 1 65536 shared))`;
+  return weightsIndex ? `${shared}\n  (import "env" "weights" (memory 1 65536 shared))` : shared;
+}
 
 /**
  * One statement per line, indented.

@@ -1,5 +1,6 @@
 /**
- * A worker thread of the `wasm` engine: binds the kernels to the engine's shared memory, then
+ * A worker thread of the `wasm` engine: binds the kernels to the engine's shared memories (one
+ * instance for each weights' memory), then
  * waits on the control block and computes its share of each job (see `_matmul_job.ts`).
  *
  * @module
@@ -15,6 +16,7 @@ interface Init {
   readonly module: WebAssembly.Module;
   readonly relaxed?: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
+  readonly weights: readonly WebAssembly.Memory[];
   readonly ctrl: SharedArrayBuffer;
   readonly part: number;
   readonly scratch: number;
@@ -22,9 +24,9 @@ interface Init {
 }
 
 self.onmessage = (e: MessageEvent<Init>) => {
-  const { module, relaxed, memory, part, scratch, spin } = e.data;
+  const { module, relaxed, memory, weights, part, scratch, spin } = e.data;
   const ctrl = new Int32Array(e.data.ctrl);
-  const kernels = instantiateKernels(module, memory, relaxed);
+  const kernels = weights.map((w) => instantiateKernels(module, memory, relaxed, w));
   let generation = Atomics.load(ctrl, CTRL.generation);
   self.postMessage("ready");
   for (;;) {

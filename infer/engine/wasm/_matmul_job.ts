@@ -73,6 +73,8 @@ export interface MatmulItem {
   readonly kernel: KernelName;
   /** Matrix pointer. */
   readonly w: number;
+  /** The weights' memory holding the matrix (its index; default 0). */
+  readonly mem?: number;
   /** Input pointer. */
   readonly x: number;
   /** Output pointer. */
@@ -105,6 +107,7 @@ export function writeJob(ctrl: Int32Array, items: readonly MatmulItem[], threads
     ctrl[at + 4] = it.inp;
     ctrl[at + 5] = it.out;
     ctrl[at + 6] = it.n;
+    ctrl[at + 7] = it.mem ?? 0;
   });
 }
 
@@ -184,12 +187,12 @@ export function mvTokens(
 /**
  * Compute this thread's rows of every product in the control block.
  *
- * @param k the kernels
+ * @param ks the kernels bound to each weights' memory
  * @param ctrl the control block
  * @param part this thread (0 is the caller)
  * @param scratch this thread's scratch pointer (4 rows of the widest input, in f32)
  */
-export function runShare(k: KernelExports, ctrl: Int32Array, part: number, scratch: number): void {
+export function runShare(ks: readonly KernelExports[], ctrl: Int32Array, part: number, scratch: number): void {
   const items = ctrl[CTRL.items];
   const threads = ctrl[CTRL.threads];
   for (let i = 0; i < items; i++) {
@@ -198,6 +201,7 @@ export function runShare(k: KernelExports, ctrl: Int32Array, part: number, scrat
     const [r0, r1] = shareOf(out, part, threads);
     if (r0 >= r1) continue;
     const kernel = KERNELS[ctrl[at]];
+    const k = ks[ctrl[at + 7]];
     if (kernel === "mm_f32") k.mm_f32(w, x, y, inp, out, r0, r1, n);
     else if (kernel.startsWith("i8_")) k[kernel as `i8_${Int8KernelFormat}`](w, x, y, inp, out, r0, r1, n);
     else if (kernel.startsWith("mv_")) {

@@ -1,6 +1,6 @@
 /**
  * The threads of the `wasm` engine: the calling thread plus `threads − 1` Web Workers bound to
- * the same shared memory. A job (a few matrix products) is written to a shared control block;
+ * the same shared memories. A job (a few matrix products) is written to a shared control block;
  * every thread computes its rows of each product, and the call returns when all are done.
  * Waiting is `Atomics.wait` after a short spin (a pure spin where the calling thread may not
  * block, as on a browser's main thread).
@@ -17,8 +17,10 @@ export interface KernelThreadsOptions {
   readonly module: WebAssembly.Module;
   /** The compiled relaxed-SIMD kernels, replacing the main module's `i8_*` (see `kernels.ts`). */
   readonly relaxed?: WebAssembly.Module;
-  /** The shared memory. */
+  /** The shared memory (activations, caches, scratch). */
   readonly memory: WebAssembly.Memory;
+  /** The weights' memories, a product's `mem` indexing them (default, or empty: `[memory]`). */
+  readonly weights?: readonly WebAssembly.Memory[];
   /** Threads in all, the caller included (1: no workers). */
   readonly threads: number;
   /** Each thread's scratch pointer (`threads` of them). */
@@ -49,8 +51,10 @@ export interface KernelThreadsOptions {
 export class KernelThreads {
   /** Threads in all, the caller included. */
   readonly threads: number;
-  /** The caller's kernels. */
+  /** The caller's kernels (bound to the first weights' memory). */
   readonly kernels: KernelExports;
+  /** The caller's kernels bound to each weights' memory. */
+  readonly #byMemory: KernelExports[];
   /** Whether the `i8_*` kernels are the relaxed-SIMD ones. */
   readonly relaxed: boolean;
   readonly #ctrl: Int32Array;
@@ -61,7 +65,8 @@ export class KernelThreads {
 
   private constructor(o: KernelThreadsOptions, ctrl: Int32Array, workers: Worker[]) {
     this.threads = o.threads;
-    this.kernels = instantiateKernels(o.module, o.memory, o.relaxed);
+    this.#byMemory = weightsOf(o).map((w) => instantiateKernels(o.module, o.memory, o.relaxed, w));
+    this.kernels = this.#byMemory[0];
     this.relaxed = o.relaxed !== undefined;
     this.#ctrl = ctrl;
     this.#workers = workers;
@@ -95,6 +100,7 @@ export class KernelThreads {
             module: o.module,
             relaxed: o.relaxed,
             memory: o.memory,
+            weights: weightsOf(o),
             ctrl: ctrl.buffer,
             part,
             scratch: o.scratch[part],
@@ -120,7 +126,7 @@ export class KernelThreads {
     Atomics.store(ctrl, CTRL.done, 0);
     Atomics.add(ctrl, CTRL.generation, 1);
     if (this.threads > 1) Atomics.notify(ctrl, CTRL.generation);
-    runShare(this.kernels, ctrl, 0, this.#scratch);
+    runShare(this.#byMemory, ctrl, 0, this.#scratch);
     const want = this.threads - 1;
     for (let spins = 0;;) {
       const done = Atomics.load(ctrl, CTRL.done);
@@ -138,6 +144,11 @@ export class KernelThreads {
     for (const w of this.#workers) w.terminate();
     this.#workers.length = 0;
   }
+}
+
+/** The weights' memories of the options (the shared memory where none is given). */
+function weightsOf(o: KernelThreadsOptions): readonly WebAssembly.Memory[] {
+  return o.weights?.length ? o.weights : [o.memory];
 }
 
 /** Whether this thread may block in `Atomics.wait` (not on a browser's main thread). */

@@ -5,12 +5,21 @@
  * 8-bit activation kernels (`i8_*`) written with relaxed SIMD (`kernels_relaxed.wat`): where the
  * runtime validates it, its kernels replace the main module's.
  *
+ * Each comes in two forms: for weights in the one shared memory (every model that fits in 4 GiB
+ * with its activations), and `split`, for weights in memories of their own (`_kernels_split_wasm.ts`
+ * and the like: the weight matrices read from a second imported memory, `env.weights`, one
+ * instance per weights' memory). WebAssembly checks the bounds of every access to a memory other
+ * than the first, so the split form is taken only where a model needs it.
+ *
  * @module
  */
 
 import { KERNELS_WASM_BASE64 } from "./_kernels_wasm.ts";
 import { KERNELS_FMA_WASM_BASE64 } from "./_kernels_fma_wasm.ts";
 import { KERNELS_RELAXED_WASM_BASE64 } from "./_kernels_relaxed_wasm.ts";
+import { KERNELS_SPLIT_WASM_BASE64 } from "./_kernels_split_wasm.ts";
+import { KERNELS_FMA_SPLIT_WASM_BASE64 } from "./_kernels_fma_split_wasm.ts";
+import { KERNELS_RELAXED_SPLIT_WASM_BASE64 } from "./_kernels_relaxed_split_wasm.ts";
 
 /** A matrix–vector kernel: `(w, x, y, in, r0, r1)`. */
 export type MvKernel = (w: number, x: number, y: number, inp: number, r0: number, r1: number) => void;
@@ -143,9 +152,9 @@ export interface KernelExports {
 /** The two builds of the main kernels: `fma` (relaxed SIMD's fused multiply-add) and `plain`. */
 export type KernelBuild = "fma" | "plain";
 
-const compiled = new Map<KernelBuild, Promise<WebAssembly.Module>>();
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 let defaultBuild: KernelBuild | undefined;
-let compiledRelaxed: Promise<WebAssembly.Module | undefined> | undefined;
+const compiledRelaxed = new Map<boolean, Promise<WebAssembly.Module | undefined>>();
 
 /** A base64 binary's bytes. */
 function decode(b64: string): Uint8Array<ArrayBuffer> {
@@ -160,6 +169,7 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
  * compiled on first use, or undefined where this runtime does not validate it (a browser
  * without relaxed SIMD: the main module's kernels then run).
  *
+ * @param split the form for weights in memories of their own
  * @returns the compiled module, or undefined
  *
  * @example
@@ -169,17 +179,21 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
  * if (!m || !WebAssembly.Module.exports(m).some((e) => e.name === "i8_q4_k")) throw new Error();
  * ```
  */
-export function relaxedKernelsModule(): Promise<WebAssembly.Module | undefined> {
-  compiledRelaxed ??= (async () => {
-    const bytes = decode(KERNELS_RELAXED_WASM_BASE64);
-    if (!WebAssembly.validate(bytes)) return undefined;
-    try {
-      return await WebAssembly.compile(bytes);
-    } catch {
-      return undefined;
-    }
-  })();
-  return compiledRelaxed;
+export function relaxedKernelsModule(split = false): Promise<WebAssembly.Module | undefined> {
+  let module = compiledRelaxed.get(split);
+  if (!module) {
+    module = (async () => {
+      const bytes = decode(split ? KERNELS_RELAXED_SPLIT_WASM_BASE64 : KERNELS_RELAXED_WASM_BASE64);
+      if (!WebAssembly.validate(bytes)) return undefined;
+      try {
+        return await WebAssembly.compile(bytes);
+      } catch {
+        return undefined;
+      }
+    })();
+    compiledRelaxed.set(split, module);
+  }
+  return module;
 }
 
 /**
@@ -211,6 +225,7 @@ export async function wasmKernelsAvailable(): Promise<boolean> {
  * tokens here), else the `plain` one; or the build asked for.
  *
  * @param build which build (default: `fma` where it validates)
+ * @param split the form for weights in memories of their own
  * @returns the compiled module
  * @throws {Error} where WebAssembly lacks 128-bit SIMD or threads (shared memory)
  *
@@ -221,28 +236,35 @@ export async function wasmKernelsAvailable(): Promise<boolean> {
  * if (!WebAssembly.Module.exports(m).some((e) => e.name === "mv_f32")) throw new Error();
  * ```
  */
-export function kernelsModule(build?: KernelBuild): Promise<WebAssembly.Module> {
+export function kernelsModule(build?: KernelBuild, split = false): Promise<WebAssembly.Module> {
   // The default build is chosen once, and a binary decoded only to compile it: engines start often.
   defaultBuild ??= WebAssembly.validate(decode(KERNELS_FMA_WASM_BASE64)) ? "fma" : "plain";
   const which = build ?? defaultBuild;
-  let module = compiled.get(which);
+  const key = `${which}${split ? " split" : ""}`;
+  let module = compiled.get(key);
   if (!module) {
-    module = WebAssembly.compile(decode(which === "fma" ? KERNELS_FMA_WASM_BASE64 : KERNELS_WASM_BASE64)).catch((e) => {
-      compiled.delete(which);
-      throw new Error(`this runtime cannot compile the wasm engine's kernels (128-bit SIMD and threads): ${e}`);
+    const b64 = which === "fma"
+      ? (split ? KERNELS_FMA_SPLIT_WASM_BASE64 : KERNELS_FMA_WASM_BASE64)
+      : (split ? KERNELS_SPLIT_WASM_BASE64 : KERNELS_WASM_BASE64);
+    module = WebAssembly.compile(decode(b64)).catch((e) => {
+      compiled.delete(key);
+      const what = split ? "128-bit SIMD, threads and several memories" : "128-bit SIMD and threads";
+      throw new Error(`this runtime cannot compile the wasm engine's kernels (${what}): ${e}`);
     });
-    compiled.set(which, module);
+    compiled.set(key, module);
   }
   return module;
 }
 
 /**
- * The kernels bound to a shared memory (the relaxed-SIMD module's, where given, in place of the
- * main module's of the same name).
+ * The kernels bound to a shared memory and a memory of weights (the relaxed-SIMD module's, where
+ * given, in place of the main module's of the same name). The kernels read weight matrices from
+ * `weights` and everything else from `memory`; one memory may be both.
  *
  * @param module the compiled kernels
- * @param memory the shared memory holding weights and activations
+ * @param memory the shared memory holding activations, caches and scratch
  * @param relaxed the compiled relaxed-SIMD kernels, if any
+ * @param weights the shared memory holding the weight matrices (default: `memory`)
  * @returns the exports
  *
  * @example
@@ -258,9 +280,11 @@ export function instantiateKernels(
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
   relaxed?: WebAssembly.Module,
+  weights: WebAssembly.Memory = memory,
 ): KernelExports {
-  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const imports = { env: { memory, weights } };
+  const instance = new WebAssembly.Instance(module, imports);
   if (!relaxed) return instance.exports as unknown as KernelExports;
-  const extra = new WebAssembly.Instance(relaxed, { env: { memory } });
+  const extra = new WebAssembly.Instance(relaxed, imports);
   return { ...instance.exports, ...extra.exports } as unknown as KernelExports;
 }

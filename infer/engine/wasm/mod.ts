@@ -1,16 +1,18 @@
 /**
  * The `wasm` engine: the CPU engine's forward pass with its matrix products in WebAssembly
- * 128-bit SIMD, split across worker threads over one shared memory.
+ * 128-bit SIMD, split across worker threads over one shared memory (a model that does not fit
+ * one memory's 4 GiB with its activations keeps its weights in memories of their own).
  *
  * Map:
  * - `wasm_engine.ts`: {@linkcode WasmEngine} and its sessions (the forward pass; norms, RoPE and
  *   attention as the oracle computes them, on buffers allocated once).
- * - `wasm_load.ts`: {@linkcode loadWasmEngine} (a model folder or GGUF file read into the memory).
+ * - `wasm_load.ts`: {@linkcode loadWasmEngine} (a model folder or GGUF file read into the weights' memories).
  * - `kernels.ts`: the embedded modules and their exports: `kernels.wat` (128-bit SIMD),
  *   `kernels_fma.wat` (the same with relaxed SIMD's fused multiply-add) and `kernels_relaxed.wat`
  *   (relaxed SIMD's 8-bit dot products), each text made with its binary by `scripts/build_wasm.ts`.
  * - `kernel_threads.ts`: the caller and its workers sharing a job of matrix products.
- * - `wasm_memory.ts`: the shared memory (weights placed once, activations, scratch).
+ * - `wasm_memory.ts`: the shared memory (weights placed once, activations, caches, scratch), and
+ *   the weights' memories (as many of at most 4 GiB as a model needs).
  * - `wasm_matrix.ts`: weight matrices in the kernels' layout (rows in groups of 4).
  * - `int8_input.ts`: activations rounded to 8 bits (as the oracle rounds them) in the layout the
  *   `i8_*` kernels read.
@@ -46,4 +48,4 @@ export {
   type MvKernel,
   wasmKernelsAvailable,
 } from "./kernels.ts";
-export { WasmMemory } from "./wasm_memory.ts";
+export { WasmMemory, WeightMemories } from "./wasm_memory.ts";

@@ -1,9 +1,10 @@
 /**
  * The `wasm` engine: the CPU engine's forward pass with its matrix products in WebAssembly
- * 128-bit SIMD kernels, split by rows across worker threads that share one memory (weights held
- * once). It computes what the `cpu` oracle computes, step for step; the products are the work
- * (they read every weight once per step), the rest (norms, RoPE, attention, SwiGLU) runs here
- * on buffers allocated once.
+ * 128-bit SIMD kernels, split by rows across worker threads that share its memory (weights held
+ * once; a model that does not fit one 32-bit WebAssembly memory's 4 GiB with its activations
+ * keeps its weights in memories of their own, as many as it needs). It computes what the `cpu` oracle computes, step for step; the
+ * products are the work (they read every weight once per step), the rest (norms, RoPE,
+ * attention, SwiGLU) runs here on buffers allocated once.
  *
  * Formats with kernels: f32, bf16, f16 (packed, widened in registers) and the ggml block formats
  * q8_0, q4_0, q5_0, q4_k, q5_k, q6_k (dequantized in registers with f32 activations, or, with
@@ -46,7 +47,7 @@ import {
 import { int8InputBytes, writeInt8Input } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
 import { type KernelBuild, kernelsModule, relaxedKernelsModule } from "./kernels.ts";
-import { WasmMemory } from "./wasm_memory.ts";
+import { WasmMemory, WeightMemories } from "./wasm_memory.ts";
 import { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 
 /** Options of the `wasm` engine. */
@@ -70,6 +71,12 @@ export interface WasmEngineOptions {
   readonly workerUrl?: string | URL;
   /** The kernels' build: `fma` (relaxed SIMD; the default where it validates) or `plain`. */
   readonly kernels?: KernelBuild;
+  /**
+   * The most bytes of weights one WebAssembly memory takes (default and most: 4 GiB); a model's
+   * weights go to as many memories as they need, each matrix whole in one. Smaller values split
+   * small models (tests).
+   */
+  readonly weightMemoryBytes?: number;
 }
 
 /**
@@ -140,7 +147,7 @@ export class WasmEngine implements Engine {
   readonly name = "cpu";
   /** What the model computes. */
   readonly spec: ModelSpec;
-  /** The weights, matrices in the shared memory. */
+  /** The weights, matrices in the weights' memories. */
   readonly weights: ModelWeights<WasmMatrix>;
   /** LoRA updates applied on the fly. */
   readonly loraDeltas: ReadonlyMap<string, LoraDelta>;
@@ -158,14 +165,22 @@ export class WasmEngine implements Engine {
   readonly chunk: number;
   /** The threads computing the products. */
   readonly threads: KernelThreads;
-  /** The shared memory. */
+  /** The shared memory of activations, KV caches and scratch (and of the weights, unless split). */
   readonly memory: WasmMemory;
+  /** Where the weight matrices were placed: the weights' memories, or (given so to {@linkcode WasmEngine.open}) `memory`. */
+  readonly weightStore: WeightMemories | WasmMemory;
+  /**
+   * Whether the weights are in memories of their own (the kernels' `split` form), because they
+   * and the activations would not fit one memory; else `memory` holds all.
+   */
+  readonly splitWeights: boolean;
   /** The activation buffers (one pass at a time). */
   readonly buffers: WasmBuffers;
 
   private constructor(
     model: Pick<LoadedModel<WasmMatrix>, "spec" | "weights" | "loraDeltas">,
     memory: WasmMemory,
+    weightStore: WeightMemories | WasmMemory,
     threads: KernelThreads,
     buffers: WasmBuffers,
     options: WasmEngineOptions,
@@ -181,12 +196,14 @@ export class WasmEngine implements Engine {
     this.int8Dot = options.int8Dot === true;
     this.chunk = buffers.x.length / this.spec.hidden;
     this.memory = memory;
+    this.weightStore = weightStore;
+    this.splitWeights = isSplit(weightStore, memory);
     this.threads = threads;
     this.buffers = buffers;
   }
 
   /**
-   * An engine over a loaded model: its matrices are copied into the shared memory.
+   * An engine over a loaded model: its matrices are copied into the weights' memories.
    *
    * @param model the loaded model
    * @param options threads, context size, cache format
@@ -196,7 +213,7 @@ export class WasmEngine implements Engine {
     model: Pick<LoadedModel, "spec" | "weights" | "loraDeltas">,
     options: WasmEngineOptions = {},
   ): Promise<WasmEngine> {
-    const memory = new WasmMemory();
+    const memory = new WeightMemories(options.weightMemoryBytes);
     const placed = new Map<WeightTensor, WasmMatrix>();
     const place = (t: WeightTensor) => {
       let p = placed.get(t);
@@ -223,32 +240,51 @@ export class WasmEngine implements Engine {
   }
 
   /**
-   * An engine over matrices already placed in a memory (by {@linkcode placeWasmMatrix}; see
-   * `loadWasmEngine`, which places each as it is read).
+   * An engine over matrices already placed (by {@linkcode placeWasmMatrix}; see
+   * `loadWasmEngine`, which places each as it is read): in the weights' memories, or in one
+   * memory, which then holds the activations and caches too.
    *
-   * @param model the model, its matrices in `memory`
-   * @param memory the memory holding them
+   * @param model the model, its matrices in `store`
+   * @param store the memories holding them
    * @param options threads, context size, cache format
    * @returns the engine
    */
   static async open(
     model: Pick<LoadedModel<WasmMatrix>, "spec" | "weights" | "loraDeltas">,
-    memory: WasmMemory,
+    store: WeightMemories | WasmMemory,
     options: WasmEngineOptions = {},
   ): Promise<WasmEngine> {
-    return await WasmEngine.#start(model, memory, options);
+    return await WasmEngine.#start(model, store, options);
   }
 
   static async #start(
     model: Pick<LoadedModel<WasmMatrix>, "spec" | "weights" | "loraDeltas">,
-    memory: WasmMemory,
+    store: WeightMemories | WasmMemory,
     options: WasmEngineOptions,
   ): Promise<WasmEngine> {
     const { spec } = model;
     const chunk = options.chunk ?? 32;
+    const threads = options.threads ?? availableCores();
     const qDim = spec.heads * spec.headDim;
     const kvDim = spec.kvHeads * spec.headDim;
     const widest = Math.max(spec.hidden, qDim, spec.intermediate);
+    // One memory for all where the weights took one and the activations, scratch and one session's
+    // cache at the full context fit beside them; else the weights keep memories of their own.
+    const floats = chunk * (spec.hidden + 2 * widest + 3 * qDim + 2 * kvDim + 2 * spec.intermediate + spec.hidden) +
+      chunk * spec.vocabSize + threads * 4 * widest;
+    const context = options.contextSize ?? Math.min(spec.maxPositions, 4096);
+    // Each layer's keys and values in a block of a power of two bytes (`WasmMemory.allocBlock`).
+    const block = 2 ** Math.ceil(Math.log2(Math.max(4096, context * kvDim * (options.kvCache === "f16" ? 2 : 4))));
+    const cache = spec.layers * 2 * block;
+    const need = 4 * floats + int8InputBytes(chunk, widest) + cache + 2 * 2 ** 20;
+    const memory = store instanceof WasmMemory
+      ? store
+      : store.parts.length === 0
+      ? new WasmMemory()
+      : store.parts.length === 1 && store.parts[0].fits(need)
+      ? store.parts[0]
+      : new WasmMemory();
+    const split = isSplit(store, memory);
     const buffers: WasmBuffers = {
       x: memory.floats(chunk * spec.hidden),
       xn: memory.floats(chunk * widest),
@@ -263,17 +299,17 @@ export class WasmEngine implements Engine {
       logits: memory.floats(chunk * spec.vocabSize),
       xq: memory.alloc(int8InputBytes(chunk, widest)),
     };
-    const threads = options.threads ?? availableCores();
     const scratch = Array.from({ length: threads }, () => memory.alloc(4 * widest * 4));
     const pool = await KernelThreads.start({
-      module: await kernelsModule(options.kernels),
-      relaxed: options.relaxedSimd === false ? undefined : await relaxedKernelsModule(),
+      module: await kernelsModule(options.kernels, split),
+      relaxed: options.relaxedSimd === false ? undefined : await relaxedKernelsModule(split),
       memory: memory.memory,
+      weights: split ? (store as WeightMemories).memories : [memory.memory],
       threads,
       scratch,
       workerUrl: options.workerUrl,
     });
-    return new WasmEngine(model, memory, pool, buffers, options);
+    return new WasmEngine(model, memory, store, pool, buffers, options);
   }
 
   /**
@@ -370,7 +406,7 @@ export class WasmEngine implements Engine {
         deinterleaved = true;
         xp = this.buffers.xd.byteOffset;
       }
-      items.push({ kernel, w: p.w.ptr, x: xp, y: p.y.byteOffset, inp, out, n });
+      items.push({ kernel, w: p.w.ptr, mem: p.w.mem, x: xp, y: p.y.byteOffset, inp, out, n });
     }
     if (items.length) this.threads.run(items);
     for (const p of fallback) {
@@ -397,6 +433,11 @@ export class WasmEngine implements Engine {
     }
     return `${perToken ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
   }
+}
+
+/** Whether the weights are in memories of their own, not in `memory`. */
+function isSplit(store: WeightMemories | WasmMemory, memory: WasmMemory): boolean {
+  return store instanceof WeightMemories && store.parts.length > 0 && store.parts[0] !== memory;
 }
 
 /** The formats with 8-bit activation products. */
@@ -584,7 +625,7 @@ class WasmSession implements Session {
       const start = s.#tokens.ids.length;
       s.#reserve(start + tokens.length);
       for (let t = 0; t < tokens.length; t++) {
-        wasmMatrixRow(e.memory, weights.embed, tokens[t], b.x.subarray((n + t) * hidden, (n + t + 1) * hidden));
+        wasmMatrixRow(e.weightStore, weights.embed, tokens[t], b.x.subarray((n + t) * hidden, (n + t + 1) * hidden));
       }
       rows.push({ s, at: n, n: tokens.length, start, positions: tokens.map((_, i) => start + i) });
       n += tokens.length;

@@ -1,6 +1,6 @@
 /**
- * Load a model folder or GGUF file onto the `wasm` engine, each matrix copied into the shared
- * memory as it is read (no second host copy). Kept apart from the engine so that the engine
+ * Load a model folder or GGUF file onto the `wasm` engine, each matrix copied into the weights'
+ * memories as it is read (no second host copy). Kept apart from the engine so that the engine
  * itself stays free of file reading (it also runs in a browser page).
  *
  * @module
@@ -9,7 +9,7 @@
 import { loadModel, type LoadOptions } from "../../model/load_model.ts";
 import { WasmEngine, type WasmEngineOptions } from "./wasm_engine.ts";
 import { placeWasmMatrix, type WasmMatrix } from "./wasm_matrix.ts";
-import { WasmMemory } from "./wasm_memory.ts";
+import { WeightMemories } from "./wasm_memory.ts";
 
 /** Options of {@linkcode loadWasmEngine}: the engine's and the load's. */
 export type WasmLoadOptions = WasmEngineOptions & Omit<LoadOptions, "place">;
@@ -35,7 +35,7 @@ export type WasmLoadOptions = WasmEngineOptions & Omit<LoadOptions, "place">;
  * ```
  */
 export async function loadWasmEngine(dir: string, options: WasmLoadOptions = {}): Promise<WasmEngine> {
-  const memory = new WasmMemory();
-  const model = await loadModel<WasmMatrix>(dir, { ...options, place: (t) => placeWasmMatrix(memory, t) });
-  return await WasmEngine.open(model, memory, options);
+  const store = new WeightMemories(options.weightMemoryBytes);
+  const model = await loadModel<WasmMatrix>(dir, { ...options, place: (t) => placeWasmMatrix(store, t) });
+  return await WasmEngine.open(model, store, options);
 }

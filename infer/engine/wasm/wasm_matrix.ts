@@ -14,15 +14,17 @@ import { bf16ToF32, f16ToF32 } from "../../formats/dtype.ts";
 import { dequantizeRow } from "../../formats/ggml_quant.ts";
 import { GGML_TYPE_LAYOUTS, type QuantType } from "../../formats/ggml_types.ts";
 import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
-import type { WasmMemory } from "./wasm_memory.ts";
+import { WasmMemory, type WeightMemories } from "./wasm_memory.ts";
 
-/** A weight matrix in the shared memory. */
+/** A weight matrix in a shared memory. */
 export interface WasmMatrix {
   /** Its format. */
   readonly dtype: WeightTensor["dtype"];
   /** `[out, in]`. */
   readonly shape: readonly number[];
-  /** Where it starts. */
+  /** Which memory holds it (its index among {@linkcode WeightMemories.parts}; 0 in a lone {@linkcode WasmMemory}). */
+  readonly mem: number;
+  /** Where it starts in that memory. */
   readonly ptr: number;
   /** Rows in groups of 4 (the kernels' layout); else row by row in {@linkcode WasmMatrix.tensor}. */
   readonly grouped: boolean;
@@ -64,10 +66,16 @@ function groupStep(dtype: WeightTensor["dtype"], cols: number): { step: number; 
   return { step: 16, rowBytes: cols * (dtype === "f32" ? 4 : 2) };
 }
 
+/** The memory that holds `m` (in a lone memory: that one). */
+function holder(store: WasmMemory | WeightMemories, m: Pick<WasmMatrix, "mem">): WasmMemory {
+  return store instanceof WasmMemory ? store : store.parts[m.mem];
+}
+
 /**
- * Copy a matrix into the memory in the kernels' layout (or row by row where they do not take it).
+ * Copy a matrix into a memory in the kernels' layout (or row by row where they do not take it):
+ * into `store` itself, or into the weights' memory it fits in.
  *
- * @param mem the memory
+ * @param store a memory, or the weights' memories
  * @param t the matrix `[out, in]`
  * @returns where it is
  *
@@ -88,15 +96,18 @@ function groupStep(dtype: WeightTensor["dtype"], cols: number): { step: number; 
  * if (b[0] !== 1 || b[34] !== 3 || b[68] !== 0 || b[4 * 34] !== 2 || b[5 * 34] !== 4) throw new Error();
  * ```
  */
-export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor): WasmMatrix {
-  if (!groupable(t)) {
-    const tensor = mem.place(t);
-    return { dtype: t.dtype, shape: t.shape, ptr: tensor.data.byteOffset, grouped: false, tensor };
-  }
+export function placeWasmMatrix(store: WasmMemory | WeightMemories, t: WeightTensor): WasmMatrix {
   const [rows, cols] = t.shape;
+  const grouped = groupable(t);
   const { step, rowBytes } = groupStep(t.dtype, cols);
   const groups = Math.ceil(rows / 4);
-  const ptr = mem.alloc(groups * 4 * rowBytes);
+  const bytes = grouped ? groups * 4 * rowBytes : t.data.byteLength;
+  const { index, memory: mem } = store instanceof WasmMemory ? { index: 0, memory: store } : store.reserve(bytes);
+  if (!grouped) {
+    const tensor = mem.place(t);
+    return { dtype: t.dtype, shape: t.shape, mem: index, ptr: tensor.data.byteOffset, grouped: false, tensor };
+  }
+  const ptr = mem.alloc(bytes);
   new Uint8Array(mem.memory.buffer, ptr + (groups - 1) * 4 * rowBytes, 4 * rowBytes).fill(0); // padding rows
   if (!BLOCK_FORMATS.has(t.dtype)) {
     // 16-byte steps, copied as u32 quads
@@ -122,13 +133,13 @@ export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor): WasmMatrix {
       }
     }
   }
-  return { dtype: t.dtype, shape: t.shape, ptr, grouped: true };
+  return { dtype: t.dtype, shape: t.shape, mem: index, ptr, grouped: true };
 }
 
 /**
- * Row `r` of a matrix in the memory, as f32 (the embedding lookup).
+ * Row `r` of a matrix in a memory, as f32 (the embedding lookup).
  *
- * @param mem the memory
+ * @param store the memory, or the weights' memories, it was placed in
  * @param m the matrix
  * @param r the row
  * @param out where the values go (`in` long)
@@ -144,8 +155,14 @@ export function placeWasmMatrix(mem: WasmMemory, t: WeightTensor): WasmMatrix {
  * if (wasmMatrixRow(mem, m, 4, new Float32Array(8)).join() !== "32,33,34,35,36,37,38,39") throw new Error();
  * ```
  */
-export function wasmMatrixRow(mem: WasmMemory, m: WasmMatrix, r: number, out: Float32Array): Float32Array {
+export function wasmMatrixRow(
+  store: WasmMemory | WeightMemories,
+  m: WasmMatrix,
+  r: number,
+  out: Float32Array,
+): Float32Array {
   if (!m.grouped) return weightRow(m.tensor!, r, out);
+  const mem = holder(store, m);
   const cols = m.shape[1];
   const { step, rowBytes } = groupStep(m.dtype, cols);
   const group = m.ptr + (r >> 2) * 4 * rowBytes;

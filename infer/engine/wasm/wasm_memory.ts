@@ -1,7 +1,10 @@
 /**
- * The shared WebAssembly memory of the `wasm` engine: weights, activations and per-thread
- * scratch, in one `WebAssembly.Memory({ shared: true })` that every worker thread binds its
- * kernels to, so weights are held once, whatever the thread count.
+ * The shared WebAssembly memories of the `wasm` engine. Weights are placed in
+ * {@linkcode WeightMemories}: as many memories as they need, each at most 4 GiB (the most a 32-bit
+ * WebAssembly memory holds). Where they took one and the activations, KV caches and per-thread
+ * scratch fit beside them, that memory holds everything; else those get a memory of their own.
+ * Every worker thread binds its kernels to the same `WebAssembly.Memory({ shared: true })`
+ * objects, so weights are held once, whatever the thread count.
  *
  * @module
  */
@@ -27,12 +30,30 @@ export const MAX_PAGES = 65536;
 export class WasmMemory {
   /** The memory the kernels import. */
   readonly memory: WebAssembly.Memory;
+  /** The most bytes it holds. */
+  readonly maxBytes: number;
   #top = 1024; // the first bytes stay unused: a null pointer is never a region
   readonly #free = new Map<number, number[]>();
 
-  /** An empty memory (one page; it grows to at most 4 GiB). */
-  constructor() {
-    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+  /**
+   * An empty memory (one page; it grows to at most `maxBytes`).
+   *
+   * @param maxBytes the most it holds (default and most: 4 GiB)
+   */
+  constructor(maxBytes: number = MAX_PAGES * PAGE) {
+    const pages = Math.max(1, Math.min(MAX_PAGES, Math.floor(maxBytes / PAGE)));
+    this.maxBytes = pages * PAGE;
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: pages, shared: true });
+  }
+
+  /**
+   * Whether a region of `bytes` more fits.
+   *
+   * @param bytes size
+   * @returns true where {@linkcode alloc} of it would not throw
+   */
+  fits(bytes: number): boolean {
+    return Math.ceil(this.#top / 64) * 64 + bytes <= this.maxBytes;
   }
 
   /** Bytes allocated so far. */
@@ -45,22 +66,21 @@ export class WasmMemory {
    *
    * @param bytes size
    * @returns its byte offset
-   * @throws {RangeError} when it would pass 4 GiB (a 32-bit WebAssembly memory)
+   * @throws {RangeError} when it would pass the memory's size (at most 4 GiB)
    */
   alloc(bytes: number): number {
     const at = Math.ceil(this.#top / 64) * 64;
     const end = at + bytes;
     const have = this.memory.buffer.byteLength;
     if (end > have) {
-      const pages = Math.ceil((end - have) / PAGE);
-      if (have / PAGE + pages > MAX_PAGES) {
+      if (end > this.maxBytes) {
         throw new RangeError(
-          `the wasm engine holds at most 4 GiB (weights and activations); this needs ${
-            (end / 2 ** 30).toFixed(2)
-          } GiB — quantize the model (--quantize q4_k_m) or use llama.cpp`,
+          `the wasm engine's activations and KV caches take at most ${gib(this.maxBytes)} GiB; this needs ${
+            gib(end)
+          } GiB — a shorter --context-size, --kv-cache f16 or a smaller --batch`,
         );
       }
-      this.memory.grow(pages);
+      this.memory.grow(Math.ceil((end - have) / PAGE));
     }
     this.#top = end;
     return at;
@@ -126,5 +146,74 @@ export class WasmMemory {
     const Ctor = t.data.constructor as new (b: ArrayBufferLike, o: number, n: number) => T["data"];
     const data = new Ctor(this.memory.buffer, at, t.data.length);
     return { ...t, data } as T;
+  }
+}
+
+/** Bytes as GiB with two decimals. */
+function gib(bytes: number): string {
+  return (bytes / 2 ** 30).toFixed(2);
+}
+
+/**
+ * The weight matrices' memories: regions are taken from the newest memory while they fit, then
+ * from a new one, so a model's weights may pass 4 GiB (the most one 32-bit WebAssembly memory
+ * holds) while each matrix lies in one memory. The kernels read a matrix through the module
+ * instance bound to its memory.
+ *
+ * @example
+ * ```ts
+ * import { WeightMemories } from "./wasm_memory.ts";
+ * const store = new WeightMemories(2 * 65536); // two pages each, to show the split
+ * const a = store.reserve(100_000);
+ * a.memory.alloc(100_000);
+ * const b = store.reserve(100_000); // does not fit beside the first: a second memory
+ * if (a.index !== 0 || b.index !== 1 || store.memories.length !== 2) throw new Error();
+ * ```
+ */
+export class WeightMemories {
+  /** The memories, in the order they were made. */
+  readonly parts: WasmMemory[] = [];
+  /** The most bytes each holds. */
+  readonly maxBytes: number;
+
+  /**
+   * No memory yet (the first region makes one).
+   *
+   * @param maxBytes the most each memory holds (default and most: 4 GiB)
+   */
+  constructor(maxBytes: number = MAX_PAGES * PAGE) {
+    this.maxBytes = Math.max(PAGE, Math.min(MAX_PAGES, Math.floor(maxBytes / PAGE)) * PAGE);
+  }
+
+  /** The memories, as the kernels import them. */
+  get memories(): WebAssembly.Memory[] {
+    return this.parts.map((p) => p.memory);
+  }
+
+  /** Bytes allocated so far, in all. */
+  get used(): number {
+    return this.parts.reduce((s, p) => s + p.used, 0);
+  }
+
+  /**
+   * The memory a region of `bytes` goes to: the newest where it fits, else a new one.
+   *
+   * @param bytes the region's size
+   * @returns the memory's index and the memory (to allocate the region in)
+   * @throws {RangeError} when one region is larger than a memory holds
+   */
+  reserve(bytes: number): { index: number; memory: WasmMemory } {
+    let index = this.parts.length - 1;
+    if (index < 0 || !this.parts[index].fits(bytes)) {
+      const fresh = new WasmMemory(this.maxBytes);
+      if (!fresh.fits(bytes)) {
+        throw new RangeError(
+          `a weight matrix of ${gib(bytes)} GiB is more than one WebAssembly memory holds (${gib(this.maxBytes)} GiB)`,
+        );
+      }
+      this.parts.push(fresh);
+      index++;
+    }
+    return { index, memory: this.parts[index] };
   }
 }
