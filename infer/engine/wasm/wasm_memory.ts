@@ -9,6 +9,7 @@
  * @module
  */
 
+import { InputError, UsageError } from "../../../io/errors.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 
 const PAGE = 65536;
@@ -66,7 +67,8 @@ export class WasmMemory {
    *
    * @param bytes size
    * @returns its byte offset
-   * @throws {RangeError} when it would pass the memory's size (at most 4 GiB)
+   * @throws {UsageError} when it would pass the memory's size (at most 4 GiB): the settings
+   *   (context size, cache precision, batch) ask for more than the engine holds
    */
   alloc(bytes: number): number {
     const at = Math.ceil(this.#top / 64) * 64;
@@ -74,8 +76,8 @@ export class WasmMemory {
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       if (end > this.maxBytes) {
-        throw new RangeError(
-          `the wasm engine's activations and KV caches take at most ${gib(this.maxBytes)} GiB; this needs ${
+        throw new UsageError(
+          `the cpu engine's activations and KV caches take at most ${gib(this.maxBytes)} GiB; this needs ${
             gib(end)
           } GiB — a shorter --context-size, --kv-cache f16 or a smaller --batch`,
         );
@@ -200,15 +202,17 @@ export class WeightMemories {
    *
    * @param bytes the region's size
    * @returns the memory's index and the memory (to allocate the region in)
-   * @throws {RangeError} when one region is larger than a memory holds
+   * @throws {InputError} when one region (a weight matrix) is larger than a memory holds
    */
   reserve(bytes: number): { index: number; memory: WasmMemory } {
     let index = this.parts.length - 1;
     if (index < 0 || !this.parts[index].fits(bytes)) {
       const fresh = new WasmMemory(this.maxBytes);
       if (!fresh.fits(bytes)) {
-        throw new RangeError(
-          `a weight matrix of ${gib(bytes)} GiB is more than one WebAssembly memory holds (${gib(this.maxBytes)} GiB)`,
+        throw new InputError(
+          `a weight matrix of ${gib(bytes)} GiB is more than one WebAssembly memory holds (${
+            gib(this.maxBytes)
+          } GiB): the cpu engine cannot run this model (use --engine llamacpp)`,
         );
       }
       this.parts.push(fresh);
