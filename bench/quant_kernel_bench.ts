@@ -20,12 +20,12 @@
 
 import { parseArgs } from "node:util";
 import { instantiateKernels, kernelsModule, relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
-import { placeWasmMatrix } from "../infer/engine/wasm/wasm_matrix.ts";
+import { placeWasmMatrix, type WasmMatrix } from "../infer/engine/wasm/wasm_matrix.ts";
 import { WasmMemory, WeightMemories } from "../infer/engine/wasm/wasm_memory.ts";
 import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
 import { INT8_DOT_FORMATS } from "../infer/formats/int8_dot.ts";
 import { f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
-import { quantizeTensor } from "../infer/formats/quant_tensor.ts";
+import { quantizeTensor, type WeightTensor } from "../infer/formats/quant_tensor.ts";
 import { readBandwidth } from "./_bandwidth.ts";
 import { loadAverage, machine, median } from "./_process.ts";
 
@@ -64,6 +64,13 @@ const kernels = instantiateKernels(module, memory.memory, relaxed, weightsMemory
   (...args: number[]) => void
 >;
 
+/** A matrix placed where the kernels above read it (with --split: the first weights' memory). */
+function place(t: WeightTensor): WasmMatrix {
+  const m = placeWasmMatrix(store, t);
+  if (m.mem !== 0) throw new Error("with --split the matrices must fit one memory: use fewer --rows or --cols");
+  return m;
+}
+
 // Smooth weights and activations; the kernels' speed does not depend on the values.
 const weights = Float32Array.from({ length: ROWS * COLS }, (_, i) => Math.sin(i * 0.37) * 0.1);
 const x = Float32Array.from({ length: COLS }, (_, i) => Math.cos(i));
@@ -81,7 +88,7 @@ interface Job {
 }
 
 const jobs: Job[] = [];
-const f32 = placeWasmMatrix(store, { dtype: "f32", shape: [ROWS, COLS], data: weights });
+const f32 = place({ dtype: "f32", shape: [ROWS, COLS], data: weights });
 jobs.push({
   name: "mv_f32",
   bytes: ROWS * COLS * 4,
@@ -92,7 +99,7 @@ const xd = memory.floats(COLS);
 xd.set(Float32Array.from({ length: COLS }, (_, i) => i < COLS / 2 ? x[2 * i] : x[2 * (i - COLS / 2) + 1]));
 for (const dtype of ["bf16", "f16"] as const) {
   const to16 = dtype === "f16" ? f32ToF16 : f32ToBf16;
-  const m = placeWasmMatrix(store, { dtype, shape: [ROWS, COLS], data: Uint16Array.from(weights, to16) });
+  const m = place({ dtype, shape: [ROWS, COLS], data: Uint16Array.from(weights, to16) });
   jobs.push({
     name: `mv_${dtype}`,
     bytes: ROWS * COLS * 2,
@@ -101,7 +108,7 @@ for (const dtype of ["bf16", "f16"] as const) {
 }
 for (const format of INT8_DOT_FORMATS) {
   const q = quantizeTensor({ dtype: "f32", shape: [ROWS, COLS], data: weights }, format);
-  const m = placeWasmMatrix(store, q);
+  const m = place(q);
   const bytes = (q.data as Uint8Array).length;
   jobs.push({
     name: `mv_${format}`,

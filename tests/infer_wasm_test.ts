@@ -291,7 +291,7 @@ Deno.test("wasm memory: activations past 4 GiB, or one weight matrix past a memo
   // The CLI prints these as one line (a usage problem, exit 2; a model problem, exit 1).
   throws(
     () => mem.alloc(5 * 2 ** 30),
-    (e) => e instanceof UsageError && /take at most 4\.00 GiB; this needs 5\.00 GiB.*--context-size/.test(e.message),
+    (e) => e instanceof UsageError && /holds at most 4\.00 GiB; .* need 5\.00 GiB.*--context-size/.test(e.message),
   );
   // Weights pass 4 GiB by taking more memories; one matrix must fit one.
   const store = new WeightMemories(4 * 65536);

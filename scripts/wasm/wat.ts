@@ -16,7 +16,7 @@ let weightsIndex: 0 | 1 = 0;
  * Make a module's text with its weight loads from memory `index`: 0, one memory for everything
  * (`env.memory`); 1, the weights in a memory of their own (`env.weights`), everything else
  * (activations, caches, scratch, outputs) in memory 0. The engine takes the second where its
- * weights pass one memory's 4 GiB (one module instance per weights' memory); WebAssembly checks
+ * weights pass one memory's 4 GiB (one module instance per weights' memory); V8 checks
  * the bounds of a memory other than the first on every access (a load about 25% dearer in a
  * cached loop here), so the first is the default. Weight loads are written with
  * {@linkcode weightsMemory}'s mark (texts made ahead, such as the formats' scalar loads, too),
@@ -49,6 +49,12 @@ export function withWeightsMemory(index: 0 | 1, text: () => string): string {
  * where the weights have a memory of their own, else nothing: memory 0).
  *
  * @returns the mark
+ *
+ * @example
+ * ```ts
+ * import { weightsMemory, withWeightsMemory } from "./wat.ts";
+ * if (withWeightsMemory(1, () => `(i32.load${weightsMemory()} offset=4 (local.get $p))`) !== "(i32.load 1 offset=4 (local.get $p))") throw new Error();
+ * ```
  */
 export function weightsMemory(): string {
   return WEIGHTS_MARK;
@@ -58,6 +64,12 @@ export function weightsMemory(): string {
  * Whether the module being made reads its weights from a memory of their own.
  *
  * @returns true inside {@linkcode withWeightsMemory}(1, …)
+ *
+ * @example
+ * ```ts
+ * import { weightsSplit, withWeightsMemory } from "./wat.ts";
+ * if (withWeightsMemory(1, () => String(weightsSplit())) !== "true" || weightsSplit()) throw new Error();
+ * ```
  */
 export function weightsSplit(): boolean {
   return weightsIndex !== 0;
@@ -68,6 +80,12 @@ export function weightsSplit(): boolean {
  * (`env.weights`) where they have one; each up to 4 GiB.
  *
  * @returns the import lines
+ *
+ * @example
+ * ```ts
+ * import { memoryImports, withWeightsMemory } from "./wat.ts";
+ * if (memoryImports().includes("weights") || !withWeightsMemory(1, memoryImports).includes(`"env" "weights"`)) throw new Error();
+ * ```
  */
 export function memoryImports(): string {
   const shared = `  (import "env" "memory" (memory 1 65536 shared))`;

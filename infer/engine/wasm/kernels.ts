@@ -8,7 +8,7 @@
  * Each comes in two forms: for weights in the one shared memory (every model that fits in 4 GiB
  * with its activations), and `split`, for weights in memories of their own (`_kernels_split_wasm.ts`
  * and the like: the weight matrices read from a second imported memory, `env.weights`, one
- * instance per weights' memory). WebAssembly checks the bounds of every access to a memory other
+ * instance per weights' memory). V8 checks the bounds of every access to a memory other
  * than the first, so the split form is taken only where a model needs it.
  *
  * @module

@@ -9,7 +9,9 @@
  * - `wasm_load.ts`: {@linkcode loadWasmEngine} (a model folder or GGUF file read into the weights' memories).
  * - `kernels.ts`: the embedded modules and their exports: `kernels.wat` (128-bit SIMD),
  *   `kernels_fma.wat` (the same with relaxed SIMD's fused multiply-add) and `kernels_relaxed.wat`
- *   (relaxed SIMD's 8-bit dot products), each text made with its binary by `scripts/build_wasm.ts`.
+ *   (relaxed SIMD's 8-bit dot products), each text made with its binary by `scripts/build_wasm.ts`;
+ *   and the same three for weights in memories of their own (`_kernels_split_wasm.ts` and the
+ *   like, binaries only; models past 4 GiB).
  * - `kernel_threads.ts`: the caller and its workers sharing a job of matrix products.
  * - `wasm_memory.ts`: the shared memory (weights placed once, activations, caches, scratch), and
  *   the weights' memories (as many of at most 4 GiB as a model needs).

@@ -2,9 +2,9 @@
  * The `wasm` engine: the CPU engine's forward pass with its matrix products in WebAssembly
  * 128-bit SIMD kernels, split by rows across worker threads that share its memory (weights held
  * once; a model that does not fit one 32-bit WebAssembly memory's 4 GiB with its activations
- * keeps its weights in memories of their own, as many as it needs). It computes what the `cpu` oracle computes, step for step; the
- * products are the work (they read every weight once per step), the rest (norms, RoPE,
- * attention, SwiGLU) runs here on buffers allocated once.
+ * keeps its weights in memories of their own, as many as it needs). It computes what the `cpu`
+ * oracle computes, step for step; the products are the work (they read every weight once per
+ * step), the rest (norms, RoPE, attention, SwiGLU) runs here on buffers allocated once.
  *
  * Formats with kernels: f32, bf16, f16 (packed, widened in registers) and the ggml block formats
  * q8_0, q4_0, q5_0, q4_k, q5_k, q6_k (dequantized in registers with f32 activations, or, with
@@ -72,9 +72,10 @@ export interface WasmEngineOptions {
   /** The kernels' build: `fma` (relaxed SIMD; the default where it validates) or `plain`. */
   readonly kernels?: KernelBuild;
   /**
-   * The most bytes of weights one WebAssembly memory takes (default and most: 4 GiB); a model's
-   * weights go to as many memories as they need, each matrix whole in one. Smaller values split
-   * small models (tests).
+   * The most bytes one WebAssembly memory of weights takes (default and most: 4 GiB); a model's
+   * weights go to as many memories as they need, each matrix whole in one. Where they take one
+   * and the activations and caches fit beside them, that memory holds those too (so this caps
+   * them as well). Smaller values split small models (tests).
    */
   readonly weightMemoryBytes?: number;
 }
@@ -270,21 +271,34 @@ export class WasmEngine implements Engine {
     const widest = Math.max(spec.hidden, qDim, spec.intermediate);
     // One memory for all where the weights took one and the activations, scratch and one session's
     // cache at the full context fit beside them; else the weights keep memories of their own.
+    // The cache is f32 whatever `kvCache` (f16 rounds its values), in power-of-two blocks per
+    // layer grown by doubling: the blocks it outgrew stay allocated for reuse, about as much again.
     const floats = chunk * (spec.hidden + 2 * widest + 3 * qDim + 2 * kvDim + 2 * spec.intermediate + spec.hidden) +
       chunk * spec.vocabSize + threads * 4 * widest;
     const context = options.contextSize ?? Math.min(spec.maxPositions, 4096);
     // Each layer's keys and values in a block of a power of two bytes (`WasmMemory.allocBlock`).
-    const block = 2 ** Math.ceil(Math.log2(Math.max(4096, context * kvDim * (options.kvCache === "f16" ? 2 : 4))));
-    const cache = spec.layers * 2 * block;
+    const block = 2 ** Math.ceil(Math.log2(Math.max(4096, context * kvDim * 4)));
+    const cache = 2 * spec.layers * 2 * block;
     const need = 4 * floats + int8InputBytes(chunk, widest) + cache + 2 * 2 ** 20;
-    const memory = store instanceof WasmMemory
+    let memory = store instanceof WasmMemory
       ? store
       : store.parts.length === 0
       ? new WasmMemory()
       : store.parts.length === 1 && store.parts[0].fits(need)
       ? store.parts[0]
       : new WasmMemory();
-    const split = isSplit(store, memory);
+    let split = isSplit(store, memory);
+    let module: WebAssembly.Module;
+    try {
+      module = await kernelsModule(options.kernels, split);
+    } catch (e) {
+      // A runtime without several memories (an older browser): weights that took one memory
+      // still run with their activations beside them, at shorter contexts.
+      if (!(store instanceof WeightMemories) || store.parts.length !== 1) throw e;
+      memory = store.parts[0];
+      split = false;
+      module = await kernelsModule(options.kernels, false);
+    }
     const buffers: WasmBuffers = {
       x: memory.floats(chunk * spec.hidden),
       xn: memory.floats(chunk * widest),
@@ -301,7 +315,7 @@ export class WasmEngine implements Engine {
     };
     const scratch = Array.from({ length: threads }, () => memory.alloc(4 * widest * 4));
     const pool = await KernelThreads.start({
-      module: await kernelsModule(options.kernels, split),
+      module,
       relaxed: options.relaxedSimd === false ? undefined : await relaxedKernelsModule(split),
       memory: memory.memory,
       weights: split ? (store as WeightMemories).memories : [memory.memory],
@@ -542,11 +556,16 @@ class WasmSession implements Session {
     return this.#engine.spec.kvHeads * this.#engine.spec.headDim * 4;
   }
 
-  /** Room for `tokens` positions: blocks doubled (the cached positions copied), scores too. */
+  /**
+   * Room for `tokens` positions: blocks doubled (the cached positions copied), scores too. A
+   * block is a power of two bytes (`WasmMemory.allocBlock`), and the capacity is all it holds.
+   */
   #reserve(tokens: number): void {
     if (tokens <= this.#capacity) return;
     const memory = this.#engine.memory;
-    const capacity = Math.min(this.contextSize, Math.max(tokens, 2 * this.#capacity, 16));
+    const want = Math.min(this.contextSize, Math.max(tokens, 2 * this.#capacity, 16));
+    const fill = Math.floor(2 ** Math.ceil(Math.log2(Math.max(4096, want * this.#kvBytes()))) / this.#kvBytes());
+    const capacity = Math.min(this.contextSize, Math.max(want, fill));
     const used = this.#tokens.ids.length * this.#kvBytes();
     const take = (bytes: number) => {
       const b = memory.allocBlock(bytes);

@@ -68,7 +68,7 @@ export class WasmMemory {
    * @param bytes size
    * @returns its byte offset
    * @throws {UsageError} when it would pass the memory's size (at most 4 GiB): the settings
-   *   (context size, cache precision, batch) ask for more than the engine holds
+   *   (context size, batch) ask for more than the engine holds
    */
   alloc(bytes: number): number {
     const at = Math.ceil(this.#top / 64) * 64;
@@ -77,9 +77,9 @@ export class WasmMemory {
     if (end > have) {
       if (end > this.maxBytes) {
         throw new UsageError(
-          `the cpu engine's activations and KV caches take at most ${gib(this.maxBytes)} GiB; this needs ${
+          `a memory of the cpu engine holds at most ${gib(this.maxBytes)} GiB; its KV caches and activations need ${
             gib(end)
-          } GiB — a shorter --context-size, --kv-cache f16 or a smaller --batch`,
+          } GiB — a shorter --context-size or a smaller --batch`,
         );
       }
       this.memory.grow(Math.ceil((end - have) / PAGE));
