@@ -47,7 +47,7 @@ import {
 import { int8InputBytes, writeInt8Input } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
 import { type KernelBuild, kernelsModule, relaxedKernelsModule } from "./kernels.ts";
-import { WasmMemory, WeightMemories } from "./wasm_memory.ts";
+import { blockBytes, WasmMemory, WeightMemories } from "./wasm_memory.ts";
 import { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 
 /** Options of the `wasm` engine. */
@@ -277,8 +277,7 @@ export class WasmEngine implements Engine {
       chunk * spec.vocabSize + threads * 4 * widest;
     const context = options.contextSize ?? Math.min(spec.maxPositions, 4096);
     // Each layer's keys and values in a block of a power of two bytes (`WasmMemory.allocBlock`).
-    const block = 2 ** Math.ceil(Math.log2(Math.max(4096, context * kvDim * 4)));
-    const cache = 2 * spec.layers * 2 * block;
+    const cache = 2 * spec.layers * 2 * blockBytes(context * kvDim * 4);
     const need = 4 * floats + int8InputBytes(chunk, widest) + cache + 2 * 2 ** 20;
     let memory = store instanceof WasmMemory
       ? store
@@ -564,7 +563,7 @@ class WasmSession implements Session {
     if (tokens <= this.#capacity) return;
     const memory = this.#engine.memory;
     const want = Math.min(this.contextSize, Math.max(tokens, 2 * this.#capacity, 16));
-    const fill = Math.floor(2 ** Math.ceil(Math.log2(Math.max(4096, want * this.#kvBytes()))) / this.#kvBytes());
+    const fill = Math.floor(blockBytes(want * this.#kvBytes()) / this.#kvBytes());
     const capacity = Math.min(this.contextSize, Math.max(want, fill));
     const used = this.#tokens.ids.length * this.#kvBytes();
     const take = (bytes: number) => {

@@ -42,9 +42,8 @@ export class WasmMemory {
    * @param maxBytes the most it holds (default and most: 4 GiB)
    */
   constructor(maxBytes: number = MAX_PAGES * PAGE) {
-    const pages = Math.max(1, Math.min(MAX_PAGES, Math.floor(maxBytes / PAGE)));
-    this.maxBytes = pages * PAGE;
-    this.memory = new WebAssembly.Memory({ initial: 1, maximum: pages, shared: true });
+    this.maxBytes = memoryBytes(maxBytes);
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: this.maxBytes / PAGE, shared: true });
   }
 
   /**
@@ -118,7 +117,7 @@ export class WasmMemory {
    * @returns its pointer and size
    */
   allocBlock(bytes: number): { ptr: number; size: number } {
-    const size = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+    const size = blockBytes(bytes);
     const ptr = this.#free.get(size)?.pop() ?? this.alloc(size);
     return { ptr, size };
   }
@@ -149,6 +148,28 @@ export class WasmMemory {
     const data = new Ctor(this.memory.buffer, at, t.data.length);
     return { ...t, data } as T;
   }
+}
+
+/**
+ * The size of a block of {@linkcode WasmMemory.allocBlock} for `bytes`: the least power of two
+ * that holds them, at least 4 KiB.
+ *
+ * @param bytes the least size
+ * @returns the block's size
+ *
+ * @example
+ * ```ts
+ * import { blockBytes } from "./wasm_memory.ts";
+ * if (blockBytes(1) !== 4096 || blockBytes(4097) !== 8192 || blockBytes(8192) !== 8192) throw new Error();
+ * ```
+ */
+export function blockBytes(bytes: number): number {
+  return Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+}
+
+/** A memory's most bytes for a wish of `maxBytes`: whole pages, at least one, at most 4 GiB. */
+function memoryBytes(maxBytes: number): number {
+  return Math.max(1, Math.min(MAX_PAGES, Math.floor(maxBytes / PAGE))) * PAGE;
 }
 
 /** Bytes as GiB with two decimals. */
@@ -184,7 +205,7 @@ export class WeightMemories {
    * @param maxBytes the most each memory holds (default and most: 4 GiB)
    */
   constructor(maxBytes: number = MAX_PAGES * PAGE) {
-    this.maxBytes = Math.max(PAGE, Math.min(MAX_PAGES, Math.floor(maxBytes / PAGE)) * PAGE);
+    this.maxBytes = memoryBytes(maxBytes);
   }
 
   /** The memories, as the kernels import them. */
