@@ -322,26 +322,42 @@ async function setup(dir: string): Promise<string> {
   return `${dir}/test.json`;
 }
 
-function inferArgs(dir: string, engine: string, output: string, batch: number): string[] {
+/** `infer` on the setup's records; `batch` undefined: the default, chosen from memory (logged unless `quiet`). */
+function inferArgs(dir: string, engine: string, output: string, batch: number | undefined, quiet = true): string[] {
   return [
     "infer",
-    ...["--model", `${dir}/model`, "--template", "llama2_zh", "--engine", engine, "--batch", String(batch)],
-    ...["--input", `${dir}/test.json`, "--output", output, "--max-new-tokens", "40", "--quiet"],
+    ...["--model", `${dir}/model`, "--template", "llama2_zh", "--engine", engine],
+    ...(batch === undefined ? [] : ["--batch", String(batch)]),
+    ...["--input", `${dir}/test.json`, "--output", output, "--max-new-tokens", "40", ...(quiet ? ["--quiet"] : [])],
   ];
 }
 
 for (const engine of ["cpu", "webgpu"]) {
   Deno.test({
-    name: `infer --batch 16 on ${engine}: byte-identical prediction files to --batch 1 (greedy, constrained)`,
+    name:
+      `infer on ${engine}, its default batch (16 here): byte-identical prediction files to --batch 1 (greedy, constrained)`,
     ignore: engine === "webgpu" && !HAVE_GPU,
     async fn() {
       await using tmp = await tempDir();
       const input = await setup(tmp.dir);
-      const one = await runCli(inferArgs(tmp.dir, engine, `${tmp.dir}/one.json`, 1));
+      const one = await runCli(inferArgs(tmp.dir, engine, `${tmp.dir}/one.json`, 1, false));
       equal(one.code, 0, one.stderr);
+      ok(!one.stderr.includes("batch:"), "a batch given is not logged");
       // --verbose: webgpu says which adapter it runs on, with its features and limits.
-      const many = await runCli([...inferArgs(tmp.dir, engine, `${tmp.dir}/many.json`, 16), "--verbose"]);
+      const many = await runCli([...inferArgs(tmp.dir, engine, `${tmp.dir}/many.json`, undefined, false), "--verbose"]);
       equal(many.code, 0, many.stderr);
+      // The demo model's caches are small: the default is the most, on the CPU and on a software adapter.
+      ok(
+        // cpu: a record holds at most --cutoff-len 512 + --max-new-tokens 40 + 1 tokens; webgpu:
+        // its caches are made for the context size.
+        new RegExp(
+          `(^|\n)batch: up to 16 records at once \\(the default most; a ${
+            engine === "cpu" ? 553 : "\\d+"
+          }-token cache ` +
+            `takes \\d+ (K|M)iB; --batch N sets it\\)\n`,
+        ).test(many.stderr),
+        many.stderr,
+      );
       if (engine === "webgpu") {
         ok(/WebGPU adapter: .*\nfeatures: .*\nlimits: maxBufferSize \d+/.test(many.stderr), many.stderr);
       } else ok(!many.stderr.includes("WebGPU adapter"), many.stderr);

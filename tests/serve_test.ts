@@ -775,6 +775,8 @@ Deno.test({
             engine,
             "--max-queue",
             "1",
+            "--batch",
+            "1", // one runs, one waits, the third is turned away
             "--model-name",
             NAME,
           ]);

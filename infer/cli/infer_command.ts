@@ -15,6 +15,7 @@ import { CHAT_TEMPLATE, getTemplate, PromptRenderer, queryOf, type TruncateMode 
 import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
 import { describeAdapter } from "../engine/webgpu/adapter.ts";
+import { describeBatch } from "../engine/batch_room.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { isGgufFile } from "../formats/gguf_read.ts";
@@ -97,13 +98,16 @@ ${ACTIVATIONS_HELP}
   --gguf FILE           llamacpp: the GGUF to run (default: --model exported once, f16, into the
                         cache folder $IEPILE_CACHE_DIR, else ~/.cache/iepile; reused while unchanged)
 ${THREADS_HELP}
-  --context-size N      tokens of prompt and answer together (default: the model's, at most 4096 on
-                        cpu and 2048 on webgpu; llamacpp: cutoff-len + max-new-tokens + 1)
-  --batch N             cpu, webgpu: records decoded at once (default 1), each with its own KV
-                        cache and constraint state; a finished record is replaced by the next;
-                        outputs and resume are as with --batch 1 (the answers do not change, so
-                        the run file does not record it). llamacpp and openai refuse it (openai:
-                        --concurrency)
+  --context-size N      tokens of prompt and answer together (default: cutoff-len +
+                        max-new-tokens + 1, what a record holds at most; cpu and webgpu: at most
+                        the model's)
+  --batch N             cpu, webgpu: records decoded at once, each with its own KV cache and
+                        constraint state; a finished record is replaced by the next (default: as
+                        many as the engine's memory holds caches for, counting cutoff-len +
+                        max-new-tokens tokens a record, at most 16 on a CPU and 32 on a GPU; the
+                        choice is logged). Outputs and resume are as with --batch 1 (the answers
+                        do not change, so the run file does not record it). llamacpp and openai
+                        refuse it (openai: --concurrency)
 
 Generation:
   --max-new-tokens N    most tokens per answer (default 300; alias --max_new_tokens)
@@ -405,6 +409,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         for (const line of adapter ? describeAdapter(adapter) : ["WebGPU adapter: none"]) io.err(`${line}\n`);
       }
       const progress = new LoadProgressLine({ enabled: quiet ? false : undefined });
+      const recordTokens = common.cutoffLen + common.maxNewTokens + 1;
       const generator = await startGenerator({
         model: modelDir,
         lora: v.lora as string | undefined,
@@ -413,14 +418,20 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         engine: engine as "cpu" | "webgpu",
         threads,
         int8Dot: activations === "int8",
-        contextSize,
+        // A record holds at most its prompt (cut to --cutoff-len) and its answer: no session needs
+        // more (as llama.cpp's context), and the WebGPU engine makes every cache that long.
+        contextSize: contextSize ?? await recordContext(modelDir, recordTokens),
         tokenizer,
-        batch,
+        // Unset: as many records as the engine's memory holds caches for, at most 16 on a CPU,
+        // 32 on a GPU.
+        batch: batch ?? "auto",
+        sessionTokens: recordTokens,
         // The CPU engine computes in a worker: this thread stays free for signals and progress.
         worker: true,
         onProgress: (p) => progress.update(p),
       });
       progress.finish();
+      if (!quiet && generator.batchChoice) io.err(`${describeBatch(generator.batchChoice)}\n`);
       predictor = new LocalPredictor(generator, { template, ...common });
       describe = `${engine} engine on ${modelDir}${v.lora ? ` + ${v.lora}` : ""}${quantize ? `, ${quantize}` : ""}`;
     }
@@ -526,6 +537,19 @@ async function autoEngine(
   });
   if (!quiet) io.err(`engine auto → ${choice.engine}: ${choice.reason} (--engine names another)\n`);
   return choice.engine;
+}
+
+/**
+ * A local engine's default context: the tokens a record holds at most, or the model's positions
+ * where fewer; undefined where the model cannot be read (the engine's default, and its load then
+ * says why).
+ */
+async function recordContext(model: string, recordTokens: number): Promise<number | undefined> {
+  try {
+    return Math.min(recordTokens, (await inspectModel(model)).spec.maxPositions);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

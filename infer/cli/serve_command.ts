@@ -13,6 +13,7 @@ import type { CliIo } from "../../io/cli_io.ts";
 import { defaultEngine } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { startGenerator } from "../predict/start_generator.ts";
+import { describeBatch } from "../engine/batch_room.ts";
 import { WorkerGenerator } from "../predict/worker_generator.ts";
 import { activationsOption, kvCacheOption, quantizeOption, threadsOption } from "./_quantize_option.ts";
 import { serveOpenAi } from "../serve/openai_server.ts";
@@ -53,13 +54,15 @@ answer then always parses, with exactly the schema's keys. GET /health needs no 
   --model-name NAME   the model's name in requests (default: the model folder's name)
   --max-queue N       requests that may wait behind the running ones (default 64); more get
                       503 with Retry-After
-  --batch N           generations at once (default 1), decoded together, each with its own KV
-                      cache and constraint state; a finished one is replaced by the next waiting
+  --batch N           generations at once, decoded together, each with its own KV cache and
+                      constraint state; a finished one is replaced by the next waiting (default:
+                      as many as the engine's memory holds full-context caches for, at most 16
+                      on a CPU and 32 on a GPU; the choice is logged)
   --context-size N    most tokens of prompt and answer together (default: the model's, at most
                       4096 on cpu and 2048 on webgpu)
   -h, --help          this help
 
-Requests run one at a time on the engine (--batch N: up to N at once), in arrival order. The
+Requests run on the engine up to the batch at once, in arrival order. The
 model computes off the thread that serves HTTP (on cpu, in a worker thread), so while requests
 run, their tokens stream as they are made, /health answers, a full queue answers 503, and a client that disconnects frees the
 engine within one token. The first line on standard output is the API root URL. Stop with Ctrl-C
@@ -124,7 +127,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   if (port > 65535) throw new UsageError(`--port expects a port number up to 65535, got "${port}"`);
   const maxQueue = numberOption(v["max-queue"], "max-queue", "integer", 0) ?? 64;
   const contextSize = numberOption(v["context-size"], "context-size", "integer", 2);
-  const batch = numberOption(v.batch, "batch", "integer", 1) ?? 1;
+  const batch = numberOption(v.batch, "batch", "integer", 1);
   const host = (v.host as string | undefined) ?? "127.0.0.1";
   const apiKey = v["api-key"] as string | undefined;
   if (apiKey === "") throw new UsageError("serve: --api-key must not be empty");
@@ -147,7 +150,8 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     threads,
     int8Dot: activations === "int8",
     contextSize,
-    batch,
+    // Unset: as many requests as the engine's memory holds full-context caches for.
+    batch: batch ?? "auto",
     worker: true,
     onProgress: (p) => progress.update(p),
   }).finally(() => progress.finish());
@@ -172,6 +176,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     throw e;
   }
   io.out(`${server.url}\n`);
+  if (generator.batchChoice) io.err(`iepile serve: ${describeBatch(generator.batchChoice)}\n`);
   io.err(
     `iepile serve: model "${modelName}" (${architecture}${lora ? ` + LoRA` : ""}${
       quantize ? `, ${quantize}` : ""

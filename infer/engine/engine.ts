@@ -7,6 +7,7 @@
  */
 
 import type { ModelSpec } from "../model/model_spec.ts";
+import type { BatchRoom } from "./batch_room.ts";
 
 /**
  * One token sequence being computed: its KV cache and the tokens in it.
@@ -117,6 +118,15 @@ export interface Engine {
    * @returns each session's next-token logits, in the order of `steps`
    */
   forwardBatch?(steps: readonly BatchStep[]): Promise<Float32Array[]>;
+  /**
+   * Where the engine knows it: how many more sessions, each holding up to `tokens` tokens, its
+   * memory has room for now, up to the most it batches by default (`infer`'s default `--batch`,
+   * `chooseBatch`). Nothing is allocated for them.
+   *
+   * @param tokens the most tokens each session holds (at most `contextSize`)
+   * @returns the count, the most, one session's bytes and the memory that bounded it
+   */
+  batchRoom?(tokens: number): Promise<BatchRoom>;
   /** Free the engine's memory (weights, device buffers). */
   dispose(): void;
 }

@@ -9,6 +9,8 @@
  * - `create_engine.ts`: {@linkcode createEngine} (an engine by name for a loaded model), {@linkcode openEngine} (a model folder loaded onto one), and the GPU probe.
  * - `step_batcher.ts`: {@linkcode StepBatcher}, sessions that step together (batched decoding,
  *   through `Engine.forwardBatch` where the engine has it).
+ * - `batch_room.ts`: {@linkcode chooseBatch}, the default batch: as many sessions as the engine's
+ *   memory has room for (`Engine.batchRoom`).
  * - `session_tokens.ts`: the token bookkeeping both engines' sessions share (private to them).
  * - `cpu/`: the CPU engine and the maths it reads like.
  * - `wasm/`: the CPU engine's fast path: WebAssembly SIMD kernels on worker threads.
@@ -52,6 +54,7 @@ export {
   probeGpu,
 } from "./create_engine.ts";
 export { BatchedSession, StepBatcher } from "./step_batcher.ts";
+export { type BatchChoice, type BatchRoom, chooseBatch, describeBatch } from "./batch_room.ts";
 export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
 export {
   availableCores,

@@ -9,7 +9,7 @@
 
 import type { Engine, Session } from "../engine/engine.ts";
 import { LocalGenerator } from "./local.ts";
-import { loadEngine } from "./start_generator.ts";
+import { batchOptions, loadEngine } from "./start_generator.ts";
 import { type FromWorker, postedIndex, toWire, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 
 const scope = globalThis as unknown as {
@@ -58,8 +58,16 @@ async function start(init: WorkerInit): Promise<void> {
     engine: "cpu",
     onProgress: (progress) => post({ type: "progress", progress }),
   });
-  generator = new LocalGenerator(polling(engine), tokenizer, { batch: init.batch, promptChunk: PROMPT_STEP });
-  post({ type: "ready", spec: engine.spec, contextSize: engine.contextSize, engine: engine.name });
+  const batch = await batchOptions(engine, init);
+  generator = new LocalGenerator(polling(engine), tokenizer, { ...batch, promptChunk: PROMPT_STEP });
+  post({
+    type: "ready",
+    spec: engine.spec,
+    contextSize: engine.contextSize,
+    engine: engine.name,
+    batch: generator.batch,
+    batchChoice: batch.batchChoice,
+  });
 }
 
 /** Prompt tokens computed per step, so that a cancel also stops a long prompt between steps. */

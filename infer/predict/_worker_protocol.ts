@@ -16,6 +16,7 @@
 import { InputError, UsageError } from "../../io/errors.ts";
 import type { LoadProgress } from "../model/load_model.ts";
 import type { ModelSpec } from "../model/model_spec.ts";
+import type { BatchChoice } from "../engine/batch_room.ts";
 import type { CompletionRequest, CompletionResult } from "./local.ts";
 import type { WorkerGeneratorOptions } from "./worker_generator.ts";
 
@@ -40,7 +41,16 @@ export type ToWorker =
 /** Messages from the worker. */
 export type FromWorker =
   | { readonly type: "progress"; readonly progress: LoadProgress }
-  | { readonly type: "ready"; readonly spec: ModelSpec; readonly contextSize: number; readonly engine: string }
+  | {
+    readonly type: "ready";
+    readonly spec: ModelSpec;
+    readonly contextSize: number;
+    readonly engine: string;
+    /** Requests decoded at once (below the count of cancel flags). */
+    readonly batch: number;
+    /** Why, where the batch was chosen from the engine's memory. */
+    readonly batchChoice?: BatchChoice;
+  }
   | { readonly type: "text"; readonly id: number; readonly delta: string }
   | { readonly type: "done"; readonly id: number; readonly result: CompletionResult }
   | { readonly type: "failed"; readonly id?: number; readonly error: WireError };
@@ -56,18 +66,18 @@ export interface WireError {
 }
 
 /**
- * The shared cancel flags (`Int32Array`, one per slot, `batch` of them, then the count of
+ * The shared cancel flags (`Int32Array`, one per slot, at least `batch` of them, then the count of
  * `complete` messages posted): non-zero stops the request running in that slot. `CANCEL` is the
  * first slot's index, the only one with a batch size of 1.
  */
 export const CANCEL = 0;
 
 /**
- * The index of the count of `complete` messages posted, in the shared array of `batch + 1`: the
+ * The index of the count of `complete` messages posted, after the `slots` cancel flags: the
  * worker, whose loop does not yield to messages while it computes, reads it before every step
  * and lets a new request's message in (to join the batch) when it is behind.
  *
- * @param batch the batch size
+ * @param slots the cancel flags (at least the batch size)
  * @returns the index (after the cancel flags)
  *
  * @example
@@ -76,8 +86,8 @@ export const CANCEL = 0;
  * if (postedIndex(2) !== 2) throw new Error();
  * ```
  */
-export function postedIndex(batch: number): number {
-  return batch;
+export function postedIndex(slots: number): number {
+  return slots;
 }
 
 /**

@@ -13,6 +13,7 @@ import { ConstraintVocab, JsonConstraint } from "../constrain/token_constraint.t
 import { type Shape, shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { type Engine, reusableLength, type Session } from "../engine/engine.ts";
 import { type BatchedSession, StepBatcher } from "../engine/step_batcher.ts";
+import type { BatchChoice } from "../engine/batch_room.ts";
 import { type Answer, decodeAnswer, jsonAnswerConstraint } from "../decode/answer.ts";
 import { sessionStart, type Stepper } from "../decode/decode_loop.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
@@ -76,6 +77,8 @@ export interface LocalGeneratorOptions {
    * ({@linkcode StepBatcher}). Batching never changes an answer.
    */
   readonly batch?: number;
+  /** How `batch` was chosen, where it was chosen from the engine's memory (`chooseBatch`). */
+  readonly batchChoice?: BatchChoice;
   /**
    * Compute an uncached prompt in steps of at most this many tokens, reading the request's
    * signal between them (default: the whole prompt in one step). The worker sets it so that a
@@ -117,6 +120,8 @@ export class LocalGenerator implements TextGenerator {
   readonly tokenizer: HfTokenizer;
   /** Requests decoded at once. */
   readonly batch: number;
+  /** How `batch` was chosen, where it was chosen from the engine's memory. */
+  readonly batchChoice?: BatchChoice;
   readonly #batcher: StepBatcher;
   readonly #queue: SerialQueue;
   readonly #promptChunk: number;
@@ -137,6 +142,7 @@ export class LocalGenerator implements TextGenerator {
     this.engine = engine;
     this.tokenizer = tokenizer;
     this.batch = options.batch ?? 1;
+    this.batchChoice = options.batchChoice;
     this.#queue = new SerialQueue(this.batch); // throws for a bad batch size
     this.#batcher = new StepBatcher(engine);
     this.#promptChunk = options.promptChunk ?? Infinity;

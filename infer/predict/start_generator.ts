@@ -10,6 +10,7 @@ import type { HfTokenizer } from "../../templates/mod.ts";
 import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { openEngine } from "../engine/create_engine.ts";
 import type { Engine } from "../engine/engine.ts";
+import { type BatchChoice, chooseBatch } from "../engine/batch_room.ts";
 import type { LoadProgress } from "../model/load_model.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
 import { LocalGenerator } from "./local.ts";
@@ -35,9 +36,12 @@ export interface StartGeneratorOptions {
   readonly contextSize?: number;
   /**
    * Requests decoded at once (default 1), each with its own KV cache and constraint state
-   * ({@linkcode LocalGenerator}'s `batch`).
+   * ({@linkcode LocalGenerator}'s `batch`); `"auto"`: as many as the engine's memory has room
+   * for, at most 16 on a CPU and 32 on a GPU (`chooseBatch`, counting `sessionTokens` each).
    */
-  readonly batch?: number;
+  readonly batch?: number | "auto";
+  /** With `batch: "auto"`: the most tokens a request's session holds (default: the context size). */
+  readonly sessionTokens?: number;
   /** Called as the weights are read. */
   readonly onProgress?: (p: LoadProgress) => void;
   /** The model's tokenizer when it is loaded already (default: read from the model folder). */
@@ -119,8 +123,39 @@ function modelOptions(
  */
 export async function startGenerator(options: StartGeneratorOptions): Promise<LocalGenerator | WorkerGenerator> {
   if (options.worker && options.engine === "cpu") {
-    return await WorkerGenerator.start({ model: options.model, batch: options.batch, ...modelOptions(options) });
+    const { batch, sessionTokens } = options;
+    return await WorkerGenerator.start({ model: options.model, batch, sessionTokens, ...modelOptions(options) });
   }
   const { engine, tokenizer } = await loadEngine(options);
-  return new LocalGenerator(engine, tokenizer, { batch: options.batch });
+  return new LocalGenerator(engine, tokenizer, await batchOptions(engine, options));
+}
+
+/**
+ * A generator's batch as asked: a number as it is, `"auto"` chosen from the engine's memory
+ * ({@linkcode chooseBatch}, counting `sessionTokens` tokens per session), absent 1.
+ *
+ * @param engine the engine, its weights loaded
+ * @param options `batch` and `sessionTokens`
+ * @returns the batch and, where chosen from memory, why
+ *
+ * @example
+ * ```ts
+ * import { CpuEngine, loadModel } from "../mod.ts";
+ * import { writeRandomModel } from "../testing/mod.ts";
+ * import { batchOptions } from "./start_generator.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomModel(dir, { architecture: "llama", vocabSize: 8, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+ * const engine = new CpuEngine(await loadModel(dir));
+ * if ((await batchOptions(engine, { batch: 4 })).batch !== 4) throw new Error();
+ * if ((await batchOptions(engine, { batch: "auto" })).batchChoice?.batch !== 1) throw new Error(); // the oracle does not say
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function batchOptions(
+  engine: Engine,
+  options: Pick<StartGeneratorOptions, "batch" | "sessionTokens">,
+): Promise<{ batch?: number; batchChoice?: BatchChoice }> {
+  if (options.batch !== "auto") return { batch: options.batch };
+  const batchChoice = await chooseBatch(engine, options.sessionTokens ?? engine.contextSize);
+  return { batch: batchChoice.batch, batchChoice };
 }

@@ -14,6 +14,7 @@ import type { ModelSpec } from "../model/model_spec.ts";
 import type { CompletionRequest, CompletionResult, TextGenerator } from "./local.ts";
 import { CANCEL, fromWire, type FromWorker, postedIndex, type ToWorker, type WorkerInit } from "./_worker_protocol.ts";
 import { SerialQueue } from "./serial_queue.ts";
+import { type BatchChoice, CPU_BATCH_MOST, GPU_BATCH_MOST } from "../engine/batch_room.ts";
 
 /** Options of {@linkcode WorkerGenerator.start}. */
 export interface WorkerGeneratorOptions {
@@ -31,8 +32,13 @@ export interface WorkerGeneratorOptions {
   readonly threads?: number;
   /** Quantized weights meet activations rounded to 8 bits (default false). */
   readonly int8Dot?: boolean;
-  /** Requests decoded at once in the worker (default 1), each with its own KV cache. */
-  readonly batch?: number;
+  /**
+   * Requests decoded at once in the worker (default 1), each with its own KV cache; `"auto"`:
+   * chosen there from the engine's memory (`chooseBatch`).
+   */
+  readonly batch?: number | "auto";
+  /** With `batch: "auto"`: the most tokens a request's session holds (default: the context size). */
+  readonly sessionTokens?: number;
   /** Called as the worker reads the weights. */
   readonly onProgress?: (p: LoadProgress) => void;
 }
@@ -79,6 +85,8 @@ export class WorkerGenerator implements TextGenerator {
   readonly engineName: string;
   /** Requests decoded at once. */
   readonly batch: number;
+  /** How `batch` was chosen, where it was chosen from the engine's memory. */
+  readonly batchChoice?: BatchChoice;
   readonly #worker: Worker;
   readonly #cancel: Int32Array;
   readonly #queue: SerialQueue;
@@ -95,7 +103,8 @@ export class WorkerGenerator implements TextGenerator {
   ) {
     this.#worker = worker;
     this.#cancel = cancel;
-    this.batch = cancel.length - 1;
+    this.batch = ready.batch;
+    this.batchChoice = ready.batchChoice;
     this.#queue = new SerialQueue(this.batch);
     this.tokenizer = tokenizer;
     this.spec = ready.spec;
@@ -117,10 +126,14 @@ export class WorkerGenerator implements TextGenerator {
    */
   static async start(options: WorkerGeneratorOptions): Promise<WorkerGenerator> {
     const batch = options.batch ?? 1;
-    if (!(Number.isInteger(batch) && batch >= 1)) throw new RangeError("batch must be an integer ≥ 1");
+    if (batch !== "auto" && !(Number.isInteger(batch) && batch >= 1)) {
+      throw new RangeError('batch must be an integer ≥ 1 or "auto"');
+    }
+    // A cancel flag for each request that may run: an automatic batch is at most the engine's most.
+    const slots = batch === "auto" ? Math.max(CPU_BATCH_MOST, GPU_BATCH_MOST) : batch;
     const tokenizer = await loadModelTokenizer(options.model);
     const worker = new Worker(new URL("./_generator_worker.ts", import.meta.url).href, { type: "module" });
-    const shared = new SharedArrayBuffer((batch + 1) * Int32Array.BYTES_PER_ELEMENT); // flags, then a count
+    const shared = new SharedArrayBuffer((slots + 1) * Int32Array.BYTES_PER_ELEMENT); // flags, then a count
     const ready = Promise.withResolvers<Extract<FromWorker, { type: "ready" }>>();
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
       const m = e.data;
@@ -141,6 +154,7 @@ export class WorkerGenerator implements TextGenerator {
       threads: options.threads,
       int8Dot: options.int8Dot,
       batch,
+      sessionTokens: options.sessionTokens,
     };
     worker.postMessage({ type: "init", init, cancel: shared } satisfies ToWorker);
     try {
@@ -189,7 +203,7 @@ export class WorkerGenerator implements TextGenerator {
     Atomics.store(this.#cancel, slot, 0);
     const onAbort = () => Atomics.store(this.#cancel, slot, 1);
     signal?.addEventListener("abort", onAbort, { once: true });
-    Atomics.add(this.#cancel, postedIndex(this.batch), 1);
+    Atomics.add(this.#cancel, postedIndex(this.#cancel.length - 1), 1);
     this.#worker.postMessage(
       { type: "complete", id, request: wire, stream: onText !== undefined, slot } satisfies ToWorker,
     );

@@ -30,6 +30,7 @@ import {
 } from "../cpu/cpu_math.ts";
 import { argmax, type BatchStep, type Engine, maskedArgmax, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
+import { type BatchRoom, CPU_BATCH_MOST, hostAvailableBytes, roomIn } from "../batch_room.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
@@ -271,14 +272,10 @@ export class WasmEngine implements Engine {
     const widest = Math.max(spec.hidden, qDim, spec.intermediate);
     // One memory for all where the weights took one and the activations, scratch and one session's
     // cache at the full context fit beside them; else the weights keep memories of their own.
-    // The cache is f32 whatever `kvCache` (f16 rounds its values), in power-of-two blocks per
-    // layer grown by doubling: the blocks it outgrew stay allocated for reuse, about as much again.
     const floats = chunk * (spec.hidden + 2 * widest + 3 * qDim + 2 * kvDim + 2 * spec.intermediate + spec.hidden) +
       chunk * spec.vocabSize + threads * 4 * widest;
     const context = options.contextSize ?? Math.min(spec.maxPositions, 4096);
-    // Each layer's keys and values in a block of a power of two bytes (`WasmMemory.allocBlock`).
-    const cache = 2 * spec.layers * 2 * blockBytes(context * kvDim * 4);
-    const need = 4 * floats + int8InputBytes(chunk, widest) + cache + 2 * 2 ** 20;
+    const need = 4 * floats + int8InputBytes(chunk, widest) + sessionBytes(spec, context) + 2 * 2 ** 20;
     let memory = store instanceof WasmMemory
       ? store
       : store.parts.length === 0
@@ -333,6 +330,43 @@ export class WasmEngine implements Engine {
    */
   createSession(options: SessionOptions = {}): Session {
     return new WasmSession(this, options.contextSize ?? this.contextSize);
+  }
+
+  /**
+   * How many more sessions of up to `tokens` tokens the memory of activations and caches has
+   * room for, and the host's available memory while that memory still has to grow; at most 16
+   * (past that, batching gains little on a CPU). A session is counted as its blocks at `tokens`
+   * and the blocks it outgrew on the way (kept for reuse), so this errs low by up to half.
+   *
+   * @param tokens the most tokens each session holds
+   * @returns the count and what bounded it
+   *
+   * @example
+   * ```ts
+   * import { loadModel, WasmEngine, wasmKernelsAvailable } from "../../mod.ts";
+   * import { writeRandomModel } from "../../testing/mod.ts";
+   * if (await wasmKernelsAvailable()) {
+   *   const dir = await Deno.makeTempDir();
+   *   await writeRandomModel(dir, { architecture: "llama", vocabSize: 32, hidden: 16, intermediate: 32, layers: 1, heads: 2 });
+   *   const engine = await WasmEngine.create(await loadModel(dir), { threads: 1 });
+   *   const room = await engine.batchRoom(100);
+   *   if (room.sessions !== 16 || !(room.sessionBytes > 0)) throw new Error(JSON.stringify(room));
+   *   engine.dispose();
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  // deno-lint-ignore require-await
+  async batchRoom(tokens: number): Promise<BatchRoom> {
+    const held = Math.min(tokens, this.contextSize);
+    const bytes = sessionBytes(this.spec, held);
+    const { memory } = this;
+    const host = hostAvailableBytes();
+    const grown = memory.memory.buffer.byteLength;
+    return roomIn({ bytes, tokens: held }, CPU_BATCH_MOST, [
+      { bytes: memory.maxBytes - memory.used, name: "the cpu engine's memory of caches (4 GiB at most)" },
+      { bytes: host === undefined ? undefined : host + grown - memory.used, name: "the host's available memory" },
+    ]);
   }
 
   /**
@@ -446,6 +480,17 @@ export class WasmEngine implements Engine {
     }
     return `${perToken ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
   }
+}
+
+/**
+ * The bytes a session holds at `tokens` tokens: per layer its keys and its values in f32 (whatever
+ * `kvCache`: f16 rounds the values, not the blocks), each a block of a power of two bytes
+ * (`WasmMemory.allocBlock`), and one head's scores; counted twice, for the blocks it outgrew on
+ * the way (grown by doubling), which stay allocated for reuse.
+ */
+function sessionBytes(spec: ModelSpec, tokens: number): number {
+  const kv = spec.kvHeads * spec.headDim * 4;
+  return 2 * (2 * spec.layers * blockBytes(tokens * kv) + blockBytes(tokens * 4));
 }
 
 /** Whether the weights are in memories of their own, not in `memory`. */

@@ -19,6 +19,7 @@
  *   step of several sessions likewise
  * - `session.ts`      a session: its own KV cache and parameters (freed with it), its recorded step
  * - `profile.ts`      GPU time per kernel role (timestamp queries)
+ * - `memory_probe.ts` how many more sessions' caches the GPU holds (allocated until it runs out)
  * - `kernels/`        one file per kernel: its WGSL, its parameter struct (declared once in
  *   `params.ts` terms), its grid, and a constructor that checks shapes (`kernel.ts`: the call
  *   they return; `step.ts`: the per-step uniform; `weight_access.ts`: reading 16-bit weights;

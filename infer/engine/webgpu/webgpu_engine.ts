@@ -20,6 +20,8 @@ import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import type { ModelSpec } from "../../model/model_spec.ts";
 import { type Activations, createActivations } from "./activations.ts";
 import { USAGE } from "./buffers.ts";
+import { type BatchRoom, CPU_BATCH_MOST, GPU_BATCH_MOST, hostAvailableBytes, roomIn } from "../batch_room.ts";
+import { probeSessions } from "./memory_probe.ts";
 import { GpuContext } from "./context.ts";
 import type { MatmulStrategy } from "./kernels/matmul.ts";
 import type { DecodeKernel } from "./kernels/matvec.ts";
@@ -366,6 +368,44 @@ export class WebGpuEngine implements Engine {
     const session = new WebGpuSession(this.#host, context);
     this.#sessions.add(session);
     return session;
+  }
+
+  /**
+   * How many more sessions its memory has room for, at most 32 on a GPU and 16 on a software
+   * adapter. A session allocates its caches at the engine's context size when it is created,
+   * whatever `tokens`: per layer, keys and values of `contextSize` positions. A GPU does not say
+   * how much memory it has left, so caches are allocated until it runs out, then freed
+   * (`probeSessions`, which leaves an eighth free); a software adapter's memory is the host's.
+   *
+   * @param _tokens the most tokens each session holds (the caches are made for `contextSize`)
+   * @returns the count and what bounded it
+   *
+   * @example
+   * ```ts
+   * import { loadModel, WebGpuEngine } from "../../mod.ts";
+   * import { writeRandomModel } from "../../testing/mod.ts";
+   * if (await navigator.gpu?.requestAdapter()) {
+   *   const dir = await Deno.makeTempDir();
+   *   await writeRandomModel(dir, { architecture: "llama", vocabSize: 16, hidden: 8, intermediate: 16, layers: 1, heads: 2 });
+   *   const engine = await WebGpuEngine.create(await loadModel(dir), { contextSize: 64 });
+   *   const room = await engine.batchRoom(64);
+   *   if (room.sessions < 1 || room.sessionBytes !== 2 * 64 * 8 * 4) throw new Error(JSON.stringify(room));
+   *   engine.dispose();
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  async batchRoom(_tokens: number): Promise<BatchRoom> {
+    const { spec } = this;
+    const layerBytes = this.contextSize * spec.kvHeads * spec.headDim * this.#host.kvBytes;
+    const bytes = 2 * spec.layers * layerBytes;
+    if (this.#ctx.software) {
+      const memory = { bytes: hostAvailableBytes(), name: "the host's available memory" };
+      return roomIn({ bytes, tokens: this.contextSize }, CPU_BATCH_MOST, [memory]);
+    }
+    const sessions = await probeSessions(this.device, 2 * spec.layers, layerBytes, GPU_BATCH_MOST);
+    const bound = "the GPU's free memory (probed)";
+    return { sessions, most: GPU_BATCH_MOST, sessionBytes: bytes, tokens: this.contextSize, bound };
   }
 
   /**
