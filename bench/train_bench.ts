@@ -25,6 +25,7 @@ import { exportGguf, loadModel, parameterCount } from "../infer/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import { createLoraModel, exampleLoss, zeroGrads } from "../train/mod.ts";
 import { median } from "./_timing.ts";
+import { BENCH_LLAMA } from "./_bench_model.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -35,7 +36,7 @@ const args = parseArgs({
   },
 });
 const SHAPES = {
-  "150m": { architecture: "llama", vocabSize: 32000, hidden: 1024, intermediate: 2816, layers: 8, heads: 16 },
+  "150m": BENCH_LLAMA,
   tiny: { architecture: "llama", vocabSize: 512, hidden: 64, intermediate: 128, layers: 2, heads: 4 },
 } as const;
 const shape = SHAPES[args.values.shape as keyof typeof SHAPES];

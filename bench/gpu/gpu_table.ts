@@ -36,7 +36,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { CpuEngine, type Session, WebGpuEngine, type WebGpuEngineOptions } from "../../infer/mod.ts";
+import {
+  chooseBatch,
+  CpuEngine,
+  describeBatch,
+  type Session,
+  WebGpuEngine,
+  type WebGpuEngineOptions,
+} from "../../infer/mod.ts";
 import { argmax } from "../../infer/engine/engine.ts";
 import { describeAdapter } from "../../infer/engine/webgpu/adapter.ts";
 import { GpuContext } from "../../infer/engine/webgpu/context.ts";
@@ -267,6 +274,9 @@ for (const shape of shapes) {
       console.log(
         `${shape} ${format}: ${gb(bytes)} GB read per decoded token, made and uploaded in ${load.toFixed(1)} s`,
       );
+      // What `infer` would choose without --batch, every variant's buffers allocated (on a GPU: by
+      // allocating caches until the device runs out).
+      console.log(`  ${describeBatch(await chooseBatch(engines[0], engines[0].contextSize))}`);
       for (let i = 0; i < engines.length; i++) {
         const prefill = median(runs[i].map((x) => x.prefill));
         const decode = median(runs[i].map((x) => x.decode));
