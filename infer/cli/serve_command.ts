@@ -176,7 +176,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     throw e;
   }
   io.out(`${server.url}\n`);
-  if (generator.batchChoice) io.err(`iepile serve: ${describeBatch(generator.batchChoice)}\n`);
+  if (generator.batchChoice) io.err(`iepile serve: ${describeBatch(generator.batchChoice, "request")}\n`);
   io.err(
     `iepile serve: model "${modelName}" (${architecture}${lora ? ` + LoRA` : ""}${
       quantize ? `, ${quantize}` : ""

@@ -122,26 +122,32 @@ export async function chooseBatch(engine: Engine, tokens: number): Promise<Batch
  * One line saying which batch was chosen and why, for the command's log.
  *
  * @param choice what {@linkcode chooseBatch} returned
+ * @param unit what is batched (default `record`; `serve`: `request`)
  * @returns the line (no newline)
  *
  * @example
  * ```ts
  * import { describeBatch } from "./batch_room.ts";
- * const line = describeBatch({ batch: 3, sessions: 3, most: 16, sessionBytes: 2 ** 30, bound: "host memory", tokens: 813 });
+ * const three = { batch: 3, sessions: 3, most: 16, sessionBytes: 2 ** 30, bound: "host memory", tokens: 813 };
+ * const line = describeBatch(three);
  * if (!line.includes("1.0 GiB per 813-token cache")) throw new Error(line);
- * if (!line.includes("3 records at once") || !line.includes("host memory")) throw new Error(line);
+ * if (!line.includes("up to 3 records at once") || !line.includes("host memory")) throw new Error(line);
+ * if (!describeBatch(three, "request").startsWith("batch: up to 3 requests at once")) throw new Error();
+ * const none = describeBatch({ ...three, batch: 1, sessions: 0 });
+ * if (!none.includes("room for none") || !none.includes("one is tried")) throw new Error(none);
  * ```
  */
-export function describeBatch(choice: BatchChoice): string {
+export function describeBatch(choice: BatchChoice, unit = "record"): string {
   const size = sizeOf(choice.sessionBytes);
   const why = choice.most <= 1
     ? "this engine decodes one at a time"
     : choice.sessions >= choice.most
     ? `the default most; a ${choice.tokens}-token cache takes ${size}`
+    : choice.sessions === 0
+    ? `${choice.bound} has room for none at ${size} per ${choice.tokens}-token cache, as counted; one is tried`
     : `what ${choice.bound} holds at ${size} per ${choice.tokens}-token cache`;
-  return `batch: ${
-    choice.batch === 1 ? "1 record" : `up to ${choice.batch} records`
-  } at once (${why}; --batch N sets it)`;
+  const count = choice.batch === 1 ? `1 ${unit}` : `up to ${choice.batch} ${unit}s`;
+  return `batch: ${count} at once (${why}; --batch N sets it)`;
 }
 
 /** Bytes in GiB (one decimal), MiB or KiB (whole), whichever is the largest under the size. */
