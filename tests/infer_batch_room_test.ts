@@ -123,4 +123,28 @@ Deno.test("probeSessions: allocates until the device runs out, frees every buffe
   equal(large.live.size, 0);
   // Not even one session: none.
   equal(await probeSessions(device(300), 4, 100, 32), 0);
+  // A buffer the device refuses (validation: past maxBufferSize), one that throws, a scope that
+  // cannot be read: each counts as not fitting, and what was made is freed.
+  for (const fault of ["validation", "throw", "scope"] as const) {
+    const d = device(1e9);
+    let made = 0;
+    const faulty = {
+      ...d,
+      pushErrorScope: (filter: GPUErrorFilter) => (scopes.push(filter), undefined),
+      popErrorScope: () => {
+        const filter = scopes.pop();
+        if (made > 8 && fault === "scope") return Promise.reject(new Error("device lost"));
+        return Promise.resolve(made > 8 && fault === "validation" && filter === "validation" ? {} as GPUError : null);
+      },
+      createBuffer: (descriptor: GPUBufferDescriptor) => {
+        if (++made > 8 && fault === "throw") throw new Error("refused");
+        return d.createBuffer(descriptor);
+      },
+    };
+    const scopes: GPUErrorFilter[] = [];
+    // Two sessions of 4 buffers fit before the fault: 7/8 of 2.
+    equal(await probeSessions(faulty, 4, 100, 32), 1, fault);
+    equal(d.live.size, 0, fault);
+    equal(scopes.length, 0, `${fault}: every scope pushed is popped`);
+  }
 });

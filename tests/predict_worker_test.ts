@@ -72,6 +72,34 @@ Deno.test("WorkerGenerator: a cancel stops the running request; one cancelled wh
   await rejects(worker.complete({ promptIds: [1], maxNewTokens: 1 }), /closed/);
 });
 
+Deno.test('WorkerGenerator with batch "auto": the worker chooses; with more cancel flags than the batch, a cancel stops one request only', async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, NO_EOS_MODEL);
+  const worker = await WorkerGenerator.start({ model: tmp.dir, batch: "auto", sessionTokens: 64 });
+  try {
+    // A small model: the most on a CPU, each session counted at the tokens asked.
+    equal(worker.batch, 16);
+    equal(worker.batchChoice?.tokens, 64);
+    const stop = new AbortController();
+    let deltas = 0;
+    const cancelled = worker.complete({
+      promptIds: [1, 40],
+      maxNewTokens: 1500,
+      signal: stop.signal,
+      onText: () => deltas++ === 2 && stop.abort(new DOMException("client left", "AbortError")),
+    });
+    const others = [41, 42, 43].map((t) => worker.complete({ promptIds: [1, t], maxNewTokens: 8 }));
+    await rejects(cancelled, (e) => (e as Error).message === "client left");
+    ok(deltas < 200, `${deltas} deltas after a cancel at the third`);
+    const fresh = new LocalGenerator(new CpuEngine(await loadModel(tmp.dir)), await loadTokenizer(tmp.dir));
+    for (const [i, r] of (await Promise.all(others)).entries()) {
+      deepEqual(r.ids, (await fresh.complete({ promptIds: [1, 41 + i], maxNewTokens: 8 })).ids);
+    }
+  } finally {
+    await worker.close();
+  }
+});
+
 Deno.test("WorkerGenerator: a cancel also stops a long prompt part way", async () => {
   await using tmp = await tempDir();
   await writeRandomModel(tmp.dir, NO_EOS_MODEL);

@@ -16,6 +16,7 @@ import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
 import { describeAdapter } from "../engine/webgpu/adapter.ts";
 import { describeBatch } from "../engine/batch_room.ts";
+import { DEFAULT_CONTEXT_MOST } from "../engine/engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { isGgufFile } from "../formats/gguf_read.ts";
@@ -100,14 +101,14 @@ ${ACTIVATIONS_HELP}
 ${THREADS_HELP}
   --context-size N      tokens of prompt and answer together (default: cutoff-len +
                         max-new-tokens + 1, what a record holds at most; cpu and webgpu: at most
-                        the model's)
+                        the model's, and at most 4096 on cpu, 2048 on webgpu)
   --batch N             cpu, webgpu: records decoded at once, each with its own KV cache and
                         constraint state; a finished record is replaced by the next (default: as
-                        many as the engine's memory holds caches for, counting cutoff-len +
-                        max-new-tokens tokens a record, at most 16 on a CPU and 32 on a GPU; the
-                        choice is logged). Outputs and resume are as with --batch 1 (the answers
-                        do not change, so the run file does not record it). llamacpp and openai
-                        refuse it (openai: --concurrency)
+                        many as the engine's memory holds caches for, each of cutoff-len +
+                        max-new-tokens + 1 tokens at most, webgpu: of --context-size; at most 16
+                        on a CPU and 32 on a GPU; the choice is logged). Outputs and
+                        resume are as with --batch 1 (the answers do not change, so the run file
+                        does not record it). llamacpp and openai refuse it (openai: --concurrency)
 
 Generation:
   --max-new-tokens N    most tokens per answer (default 300; alias --max_new_tokens)
@@ -420,7 +421,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         int8Dot: activations === "int8",
         // A record holds at most its prompt (cut to --cutoff-len) and its answer: no session needs
         // more (as llama.cpp's context), and the WebGPU engine makes every cache that long.
-        contextSize: contextSize ?? await recordContext(modelDir, recordTokens),
+        contextSize: contextSize ?? await recordContext(modelDir, recordTokens, engine as "cpu" | "webgpu"),
         tokenizer,
         // Unset: as many records as the engine's memory holds caches for, at most 16 on a CPU,
         // 32 on a GPU.
@@ -540,13 +541,18 @@ async function autoEngine(
 }
 
 /**
- * A local engine's default context: the tokens a record holds at most, or the model's positions
- * where fewer; undefined where the model cannot be read (the engine's default, and its load then
- * says why).
+ * A local engine's default context: the tokens a record holds at most, where fewer than the
+ * engine's default (the model's positions, at most 4096 on cpu and 2048 on webgpu), so that
+ * no answer changes; undefined where the model cannot be read (the engine's default, and its
+ * load then says why).
  */
-async function recordContext(model: string, recordTokens: number): Promise<number | undefined> {
+async function recordContext(
+  model: string,
+  recordTokens: number,
+  engine: "cpu" | "webgpu",
+): Promise<number | undefined> {
   try {
-    return Math.min(recordTokens, (await inspectModel(model)).spec.maxPositions);
+    return Math.min(recordTokens, (await inspectModel(model)).spec.maxPositions, DEFAULT_CONTEXT_MOST[engine]);
   } catch {
     return undefined;
   }

@@ -18,7 +18,7 @@ export interface BatchRoom {
   readonly sessionBytes: number;
   /** The tokens one session's cache was counted at (the WebGPU engine's are the context size). */
   readonly tokens: number;
-  /** The memory that bounded it, in words (`"the cpu engine's 4 GiB memory"`, `"host memory"`). */
+  /** The memory that bounded it, in words (`"the host's available memory"`, `"the GPU's free memory (probed)"`). */
   readonly bound: string;
 }
 
@@ -52,6 +52,26 @@ export function hostAvailableBytes(): number | undefined {
   const sys = { name: "sys", kind: "systemMemoryInfo" } as const;
   if (Deno.permissions.querySync(sys).state !== "granted") return undefined;
   return Deno.systemMemoryInfo().available;
+}
+
+/**
+ * The host's memory as {@linkcode roomIn} counts it: seven eighths of what is available (an
+ * eighth is left for the rest: the program's own growth, other programs), plus what the engine
+ * already holds for caches but has not used; no size where the runtime does not say.
+ *
+ * @param held bytes the engine holds already, unused (a grown WebAssembly memory's free part)
+ * @returns the memory's bytes and name
+ *
+ * @example
+ * ```ts
+ * import { hostMemory } from "./batch_room.ts";
+ * const m = hostMemory(0);
+ * if (m.name !== "the host's available memory" || (m.bytes !== undefined && !(m.bytes > 0))) throw new Error();
+ * ```
+ */
+export function hostMemory(held: number): { readonly bytes: number | undefined; readonly name: string } {
+  const available = hostAvailableBytes();
+  return { bytes: available === undefined ? undefined : available * 7 / 8 + held, name: "the host's available memory" };
 }
 
 /**
@@ -140,7 +160,7 @@ export async function chooseBatch(engine: Engine, tokens: number): Promise<Batch
 export function describeBatch(choice: BatchChoice, unit = "record"): string {
   const size = sizeOf(choice.sessionBytes);
   const why = choice.most <= 1
-    ? "this engine decodes one at a time"
+    ? "this engine does not say what its memory holds"
     : choice.sessions >= choice.most
     ? `the default most; a ${choice.tokens}-token cache takes ${size}`
     : choice.sessions === 0

@@ -93,6 +93,18 @@ export interface BatchStep {
   readonly token: number;
 }
 
+/**
+ * The most tokens an engine's sessions hold when no context size is given (the model's
+ * positions where fewer): the WebGPU engine makes each session's cache that long at once.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONTEXT_MOST } from "./engine.ts";
+ * if (DEFAULT_CONTEXT_MOST.webgpu > DEFAULT_CONTEXT_MOST.cpu) throw new Error();
+ * ```
+ */
+export const DEFAULT_CONTEXT_MOST: { readonly cpu: number; readonly webgpu: number } = { cpu: 4096, webgpu: 2048 };
+
 /** A model ready to run on some hardware. */
 export interface Engine {
   /** `cpu` or `webgpu`. */

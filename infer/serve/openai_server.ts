@@ -3,7 +3,7 @@
  * `POST /v1/completions`, `POST /v1/chat/completions` (with the model's IEPile template or its
  * own `chat_template`), streaming as server-sent events, schema-constrained answers through
  * `response_format: {type: "json_schema"}`, an optional API key, and a bounded queue in front
- * of the engine (one generation at a time; beyond `maxQueue` waiting requests, 503 with
+ * of the engine (the generator's batch at a time; beyond `maxQueue` waiting requests, 503 with
  * `Retry-After`).
  *
  * @module

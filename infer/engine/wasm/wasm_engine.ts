@@ -28,9 +28,17 @@ import {
   softmax,
   swigluInto,
 } from "../cpu/cpu_math.ts";
-import { argmax, type BatchStep, type Engine, maskedArgmax, type Session, type SessionOptions } from "../engine.ts";
+import {
+  argmax,
+  type BatchStep,
+  DEFAULT_CONTEXT_MOST,
+  type Engine,
+  maskedArgmax,
+  type Session,
+  type SessionOptions,
+} from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
-import { type BatchRoom, CPU_BATCH_MOST, hostAvailableBytes, roomIn } from "../batch_room.ts";
+import { type BatchRoom, CPU_BATCH_MOST, hostMemory, roomIn } from "../batch_room.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
 import { alibiSlopes, type ModelSpec, type ModelWeights, ropeInvFreq } from "../../model/model_spec.ts";
@@ -193,7 +201,7 @@ export class WasmEngine implements Engine {
     const pos = this.spec.position;
     this.invFreq = pos.kind === "rope" ? ropeInvFreq(pos, this.spec.headDim) : new Float64Array();
     this.slopes = pos.kind === "alibi" ? alibiSlopes(this.spec.heads) : new Float64Array();
-    this.contextSize = options.contextSize ?? Math.min(this.spec.maxPositions, 4096);
+    this.contextSize = options.contextSize ?? Math.min(this.spec.maxPositions, DEFAULT_CONTEXT_MOST.cpu);
     this.kvCache = options.kvCache ?? "f32";
     this.int8Dot = options.int8Dot === true;
     this.chunk = buffers.x.length / this.spec.hidden;
@@ -274,7 +282,7 @@ export class WasmEngine implements Engine {
     // cache at the full context fit beside them; else the weights keep memories of their own.
     const floats = chunk * (spec.hidden + 2 * widest + 3 * qDim + 2 * kvDim + 2 * spec.intermediate + spec.hidden) +
       chunk * spec.vocabSize + threads * 4 * widest;
-    const context = options.contextSize ?? Math.min(spec.maxPositions, 4096);
+    const context = options.contextSize ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_MOST.cpu);
     const need = 4 * floats + int8InputBytes(chunk, widest) + sessionBytes(spec, context) + 2 * 2 ** 20;
     let memory = store instanceof WasmMemory
       ? store
@@ -334,7 +342,7 @@ export class WasmEngine implements Engine {
 
   /**
    * How many more sessions of up to `tokens` tokens the memory of activations and caches has
-   * room for, and the host's available memory while that memory still has to grow; at most 16
+   * room for, and the host's available memory (`hostMemory`) while that memory still has to grow; at most 16
    * (past that, batching gains little on a CPU). A session is counted as its blocks at `tokens`
    * and the blocks it outgrew on the way (kept for reuse), so this errs low by up to half.
    *
@@ -361,11 +369,9 @@ export class WasmEngine implements Engine {
     const held = Math.min(tokens, this.contextSize);
     const bytes = sessionBytes(this.spec, held);
     const { memory } = this;
-    const host = hostAvailableBytes();
-    const grown = memory.memory.buffer.byteLength;
     return roomIn({ bytes, tokens: held }, CPU_BATCH_MOST, [
       { bytes: memory.maxBytes - memory.used, name: "the cpu engine's memory of caches (4 GiB at most)" },
-      { bytes: host === undefined ? undefined : host + grown - memory.used, name: "the host's available memory" },
+      hostMemory(memory.memory.buffer.byteLength - memory.used),
     ]);
   }
 

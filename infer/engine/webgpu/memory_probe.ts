@@ -13,10 +13,12 @@ export type ProbeDevice = Pick<GPUDevice, "createBuffer" | "pushErrorScope" | "p
 
 /**
  * Allocate sessions' caches (`buffers` buffers of `bufferBytes` each per session) one session at
- * a time, each inside an `out-of-memory` error scope, until one fails or `most + 1` fitted; free
- * them all. Where the device ran out, an eighth of what fitted (at least one session) is left
- * free for the rest (activations of new passes, other programs), so the answer is at most
- * `⌊7/8 · fitted⌋`.
+ * a time, each inside `out-of-memory` and `validation` error scopes, until one fails (an error
+ * in either scope, a thrown error, a scope that cannot be read) or `most + 1` fitted; free them
+ * all. Where one failed, an eighth of what fitted (at least one session) is left free for the
+ * rest (activations of new passes, other programs): the answer is `⌊7/8 · fitted⌋`, at most
+ * `most`; where `most + 1` fitted, `most`. For a moment it holds `most + 1` sessions' caches,
+ * or all the device had.
  *
  * @param device the device
  * @param buffers buffers per session (keys and values per layer)
@@ -55,13 +57,22 @@ export async function probeSessions(
   const held: GPUBuffer[] = [];
   let fitted = 0;
   let ranOut = false;
+  const failure = { message: "the error scope could not be read" };
   try {
     while (fitted <= most) {
+      device.pushErrorScope("validation"); // a buffer past maxBufferSize
       device.pushErrorScope("out-of-memory");
-      for (let i = 0; i < buffers; i++) {
-        held.push(device.createBuffer({ size: bufferBytes, usage: USAGE.STORAGE }));
+      let thrown = false;
+      try {
+        for (let i = 0; i < buffers; i++) {
+          held.push(device.createBuffer({ size: bufferBytes, usage: USAGE.STORAGE }));
+        }
+      } catch {
+        thrown = true;
       }
-      if (await device.popErrorScope()) {
+      const outOfMemory = await device.popErrorScope().catch(() => failure);
+      const invalid = await device.popErrorScope().catch(() => failure);
+      if (thrown || outOfMemory || invalid) {
         ranOut = true;
         break;
       }

@@ -14,13 +14,13 @@
  * @module
  */
 
-import type { BatchStep, Engine, Session, SessionOptions } from "../engine.ts";
+import { type BatchStep, DEFAULT_CONTEXT_MOST, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import type { ModelSpec } from "../../model/model_spec.ts";
 import { type Activations, createActivations } from "./activations.ts";
 import { USAGE } from "./buffers.ts";
-import { type BatchRoom, CPU_BATCH_MOST, GPU_BATCH_MOST, hostAvailableBytes, roomIn } from "../batch_room.ts";
+import { type BatchRoom, CPU_BATCH_MOST, GPU_BATCH_MOST, hostMemory, roomIn } from "../batch_room.ts";
 import { probeSessions } from "./memory_probe.ts";
 import { GpuContext } from "./context.ts";
 import type { MatmulStrategy } from "./kernels/matmul.ts";
@@ -203,7 +203,7 @@ export class WebGpuEngine implements Engine {
     this.decodeKernel = o.decodeKernel ?? (strategy === "cooperative" ? "matvec" : "matmul");
     this.prefillKernel = o.prefillKernel ?? (strategy === "cooperative" ? "tiled" : "matmul");
     const limit = device.limits.maxStorageBufferBindingSize;
-    this.contextSize = o.contextSize ?? Math.min(spec.maxPositions, 2048);
+    this.contextSize = o.contextSize ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_MOST.webgpu);
     const rowBytes = spec.vocabSize * 4;
     const scoreBytes = spec.heads * this.contextSize * 4;
     this.maxBatch = Math.max(
@@ -375,7 +375,8 @@ export class WebGpuEngine implements Engine {
    * adapter. A session allocates its caches at the engine's context size when it is created,
    * whatever `tokens`: per layer, keys and values of `contextSize` positions. A GPU does not say
    * how much memory it has left, so caches are allocated until it runs out, then freed
-   * (`probeSessions`, which leaves an eighth free); a software adapter's memory is the host's.
+   * (`probeSessions`, which leaves an eighth free); a software adapter's memory is the host's
+   * (`hostMemory`). None where a cache layer would pass the device's binding limit.
    *
    * @param _tokens the most tokens each session holds (the caches are made for `contextSize`)
    * @returns the count and what bounded it
@@ -399,13 +400,15 @@ export class WebGpuEngine implements Engine {
     const { spec } = this;
     const layerBytes = this.contextSize * spec.kvHeads * spec.headDim * this.#host.kvBytes;
     const bytes = 2 * spec.layers * layerBytes;
-    if (this.#ctx.software) {
-      const memory = { bytes: hostAvailableBytes(), name: "the host's available memory" };
-      return roomIn({ bytes, tokens: this.contextSize }, CPU_BATCH_MOST, [memory]);
+    const most = this.#ctx.software ? CPU_BATCH_MOST : GPU_BATCH_MOST;
+    const session = { bytes, tokens: this.contextSize };
+    // A cache layer past the binding limit is refused when a session is made: none is counted.
+    if (layerBytes > this.device.limits.maxStorageBufferBindingSize) {
+      return roomIn(session, most, [{ bytes: 0, name: "the device's binding limit" }]);
     }
-    const sessions = await probeSessions(this.device, 2 * spec.layers, layerBytes, GPU_BATCH_MOST);
-    const bound = "the GPU's free memory (probed)";
-    return { sessions, most: GPU_BATCH_MOST, sessionBytes: bytes, tokens: this.contextSize, bound };
+    if (this.#ctx.software) return roomIn(session, most, [hostMemory(0)]);
+    const sessions = await probeSessions(this.device, 2 * spec.layers, layerBytes, most);
+    return { sessions, most, sessionBytes: bytes, tokens: this.contextSize, bound: "the GPU's free memory (probed)" };
   }
 
   /**
