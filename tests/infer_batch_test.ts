@@ -339,7 +339,7 @@ function inferArgs(dir: string, engine: string, output: string, batch: number | 
 for (const engine of ["cpu", "webgpu"]) {
   Deno.test({
     name:
-      `infer on ${engine}, its default batch (the most: 16 on a CPU): byte-identical prediction files to --batch 1 (greedy, constrained)`,
+      `infer on ${engine}, its default batch (the most, for this small model): byte-identical prediction files to --batch 1 (greedy, constrained)`,
     ignore: engine === "webgpu" && !HAVE_GPU,
     async fn() {
       await using tmp = await tempDir();
