@@ -16,11 +16,11 @@ import { shapeForInstruction, type ShapeOptions } from "../constrain/shape.ts";
 import { shapeToJsonSchema } from "../constrain/json_schema.ts";
 import { describeAdapter } from "../engine/webgpu/adapter.ts";
 import { describeBatch } from "../engine/batch_room.ts";
-import { DEFAULT_CONTEXT_MOST } from "../engine/engine.ts";
+import { defaultContextSize } from "../engine/engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { isGgufFile } from "../formats/gguf_read.ts";
-import { inspectModel } from "../model/inspect.ts";
+import { inspectModel, type ModelReport } from "../model/inspect.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
 import { chooseAutoEngine, llamaCppLoads } from "../predict/auto_engine.ts";
 import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "../predict/llamacpp_binding.ts";
@@ -379,8 +379,12 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
     }
     if (template === undefined) throw new UsageError("infer: --template is required (see 'iepile infer --help')");
     new PromptRenderer({ template, tokenizer }); // the template's special tokens exist in this tokenizer
+    // The model's headers, read once for the engine's choice and the default context (undefined
+    // where they cannot be read: the model's load then says why).
+    let report: Promise<ModelReport | undefined> | undefined;
+    const inspect = () => report ??= inspectModel(modelDir).catch(() => undefined);
     if (engine === "auto") {
-      engine = await autoEngine(v.extractive === true, quantize ?? await weightFormat(modelDir), quiet, io);
+      engine = await autoEngine(v.extractive === true, quantize ?? weightFormat(await inspect()), quiet, io);
     }
     if (engine === "llamacpp") {
       if (batch !== undefined) throw batchRefused(engine); // --engine auto chose it
@@ -421,7 +425,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         int8Dot: activations === "int8",
         // A record holds at most its prompt (cut to --cutoff-len) and its answer: no session needs
         // more (as llama.cpp's context), and the WebGPU engine makes every cache that long.
-        contextSize: contextSize ?? await recordContext(modelDir, recordTokens, engine as "cpu" | "webgpu"),
+        contextSize: contextSize ?? recordContext(await inspect(), recordTokens, engine as "cpu" | "webgpu"),
         tokenizer,
         // Unset: as many records as the engine's memory holds caches for, at most 16 on a CPU,
         // 32 on a GPU.
@@ -542,20 +546,15 @@ async function autoEngine(
 
 /**
  * A local engine's default context: the tokens a record holds at most, where fewer than the
- * engine's default (the model's positions, at most 4096 on cpu and 2048 on webgpu), so that
- * no answer changes; undefined where the model cannot be read (the engine's default, and its
- * load then says why).
+ * engine's default, so that no answer changes; undefined for a model that cannot be read (the
+ * engine's default).
  */
-async function recordContext(
-  model: string,
+function recordContext(
+  report: ModelReport | undefined,
   recordTokens: number,
   engine: "cpu" | "webgpu",
-): Promise<number | undefined> {
-  try {
-    return Math.min(recordTokens, (await inspectModel(model)).spec.maxPositions, DEFAULT_CONTEXT_MOST[engine]);
-  } catch {
-    return undefined;
-  }
+): number | undefined {
+  return report && Math.min(recordTokens, defaultContextSize(report.spec, engine));
 }
 
 /**
@@ -563,13 +562,8 @@ async function recordContext(
  * counts them; else the stored types; undefined where the model cannot be read (its load then
  * says why).
  */
-async function weightFormat(model: string): Promise<string | undefined> {
-  try {
-    const stored = [...new Set(Object.keys((await inspectModel(model)).dtypes).map((d) => d.toLowerCase()))];
-    return stored.join(",");
-  } catch {
-    return undefined;
-  }
+function weightFormat(report: ModelReport | undefined): string | undefined {
+  return report && [...new Set(Object.keys(report.dtypes).map((d) => d.toLowerCase()))].join(",");
 }
 
 function parsePairKeys(value: string | boolean | undefined): readonly [string, string] | undefined {

@@ -37,17 +37,8 @@ export const GPU_BATCH_MOST = 32;
  * The bytes of host memory the operating system says are available (free and reclaimable), or
  * undefined where the runtime does not say: a browser, or Deno without `--allow-sys` (it is
  * never asked for: a prompt would stop a run).
- *
- * @returns the bytes, or undefined
- *
- * @example
- * ```ts
- * import { hostAvailableBytes } from "./batch_room.ts";
- * const bytes = hostAvailableBytes();
- * if (bytes !== undefined && !(bytes > 0)) throw new Error(String(bytes));
- * ```
  */
-export function hostAvailableBytes(): number | undefined {
+function hostAvailableBytes(): number | undefined {
   if (typeof Deno === "undefined" || typeof Deno.systemMemoryInfo !== "function") return undefined;
   const sys = { name: "sys", kind: "systemMemoryInfo" } as const;
   if (Deno.permissions.querySync(sys).state !== "granted") return undefined;
@@ -96,18 +87,14 @@ export function roomIn(
   most: number,
   memories: readonly { readonly bytes: number | undefined; readonly name: string }[],
 ): BatchRoom {
-  const sessionBytes = session.bytes;
   let sessions = most;
   let bound = "";
   for (const m of memories) {
     if (m.bytes === undefined) continue;
-    const n = Math.max(0, Math.floor(m.bytes / sessionBytes));
-    if (n < sessions || bound === "") {
-      if (n < sessions) sessions = n;
-      bound = m.name;
-    }
+    const n = Math.max(0, Math.floor(m.bytes / session.bytes));
+    if (bound === "" || n < sessions) [sessions, bound] = [Math.min(sessions, n), m.name];
   }
-  return { sessions, most, sessionBytes, tokens: session.tokens, bound };
+  return { sessions, most, sessionBytes: session.bytes, tokens: session.tokens, bound };
 }
 
 /**

@@ -94,16 +94,24 @@ export interface BatchStep {
 }
 
 /**
- * The most tokens an engine's sessions hold when no context size is given (the model's
- * positions where fewer): the WebGPU engine makes each session's cache that long at once.
+ * The tokens an engine's sessions hold when no context size is given: the model's positions, at
+ * most 4096 on the CPU engines and 2048 on WebGPU (which makes each session's cache that long at
+ * once).
+ *
+ * @param spec the model
+ * @param engine the engine's kind
+ * @returns the context size
  *
  * @example
  * ```ts
- * import { DEFAULT_CONTEXT_MOST } from "./engine.ts";
- * if (DEFAULT_CONTEXT_MOST.webgpu > DEFAULT_CONTEXT_MOST.cpu) throw new Error();
+ * import { defaultContextSize } from "./engine.ts";
+ * if (defaultContextSize({ maxPositions: 32768 }, "webgpu") !== 2048) throw new Error();
+ * if (defaultContextSize({ maxPositions: 512 }, "cpu") !== 512) throw new Error();
  * ```
  */
-export const DEFAULT_CONTEXT_MOST: { readonly cpu: number; readonly webgpu: number } = { cpu: 4096, webgpu: 2048 };
+export function defaultContextSize(spec: Pick<ModelSpec, "maxPositions">, engine: "cpu" | "webgpu"): number {
+  return Math.min(spec.maxPositions, engine === "cpu" ? 4096 : 2048);
+}
 
 /** A model ready to run on some hardware. */
 export interface Engine {

@@ -18,14 +18,7 @@ import {
   roundToHalf,
   swiglu,
 } from "./cpu_math.ts";
-import {
-  argmax,
-  DEFAULT_CONTEXT_MOST,
-  type Engine,
-  maskedArgmax,
-  type Session,
-  type SessionOptions,
-} from "../engine.ts";
+import { argmax, defaultContextSize, type Engine, maskedArgmax, type Session, type SessionOptions } from "../engine.ts";
 import { SessionTokens } from "../session_tokens.ts";
 import type { LoadedModel } from "../../model/load_model.ts";
 import type { LoraDelta } from "../../model/lora.ts";
@@ -101,7 +94,7 @@ export class CpuEngine implements Engine {
     const pos = this.spec.position;
     this.invFreq = pos.kind === "rope" ? ropeInvFreq(pos, this.spec.headDim) : new Float64Array();
     this.slopes = pos.kind === "alibi" ? alibiSlopes(this.spec.heads) : new Float64Array();
-    this.contextSize = options.contextSize ?? Math.min(this.spec.maxPositions, DEFAULT_CONTEXT_MOST.cpu);
+    this.contextSize = options.contextSize ?? defaultContextSize(this.spec, "cpu");
     this.kvCache = options.kvCache ?? "f32";
     this.int8Dot = options.int8Dot === true;
   }

@@ -31,7 +31,7 @@ import {
 import {
   argmax,
   type BatchStep,
-  DEFAULT_CONTEXT_MOST,
+  defaultContextSize,
   type Engine,
   maskedArgmax,
   type Session,
@@ -201,7 +201,7 @@ export class WasmEngine implements Engine {
     const pos = this.spec.position;
     this.invFreq = pos.kind === "rope" ? ropeInvFreq(pos, this.spec.headDim) : new Float64Array();
     this.slopes = pos.kind === "alibi" ? alibiSlopes(this.spec.heads) : new Float64Array();
-    this.contextSize = options.contextSize ?? Math.min(this.spec.maxPositions, DEFAULT_CONTEXT_MOST.cpu);
+    this.contextSize = options.contextSize ?? defaultContextSize(this.spec, "cpu");
     this.kvCache = options.kvCache ?? "f32";
     this.int8Dot = options.int8Dot === true;
     this.chunk = buffers.x.length / this.spec.hidden;
@@ -282,7 +282,7 @@ export class WasmEngine implements Engine {
     // cache at the full context fit beside them; else the weights keep memories of their own.
     const floats = chunk * (spec.hidden + 2 * widest + 3 * qDim + 2 * kvDim + 2 * spec.intermediate + spec.hidden) +
       chunk * spec.vocabSize + threads * 4 * widest;
-    const context = options.contextSize ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_MOST.cpu);
+    const context = options.contextSize ?? defaultContextSize(spec, "cpu");
     const need = 4 * floats + int8InputBytes(chunk, widest) + sessionBytes(spec, context) + 2 * 2 ** 20;
     let memory = store instanceof WasmMemory
       ? store

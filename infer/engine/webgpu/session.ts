@@ -92,6 +92,27 @@ export interface SessionHost {
 }
 
 /**
+ * The bytes of one layer's keys (or values) in a session of `contextSize` tokens: each session
+ * allocates them when it is made, and one binding holds them.
+ *
+ * @param host the model and the cache's element size
+ * @param contextSize the session's tokens
+ * @returns the bytes
+ *
+ * @example
+ * ```ts
+ * import { cacheLayerBytes } from "./session.ts";
+ * if (cacheLayerBytes({ spec: { kvHeads: 2, headDim: 4 }, kvBytes: 2 }, 64) !== 64 * 8 * 2) throw new Error();
+ * ```
+ */
+export function cacheLayerBytes(
+  host: { readonly spec: Pick<ModelSpec, "kvHeads" | "headDim">; readonly kvBytes: number },
+  contextSize: number,
+): number {
+  return contextSize * host.spec.kvHeads * host.spec.headDim * host.kvBytes;
+}
+
+/**
  * A WebGPU session (created by the engine).
  *
  * @example
@@ -140,7 +161,7 @@ export class WebGpuSession implements Session {
     this.#tokens = new SessionTokens(contextSize, spec.vocabSize);
     this.#buffers = new GpuBuffers(device);
     try {
-      const bytes = contextSize * spec.kvHeads * spec.headDim * host.kvBytes;
+      const bytes = cacheLayerBytes(host, contextSize);
       if (bytes > device.limits.maxStorageBufferBindingSize) {
         throw new RangeError(
           `a ${contextSize}-token KV cache layer needs ${bytes} bytes, over the device's binding limit`,
@@ -234,7 +255,7 @@ export class WebGpuSession implements Session {
   fork(): Session {
     const copy = this.#host.open(this.contextSize);
     copy.#tokens = this.#tokens.copy();
-    const bytes = this.#tokens.ids.length * this.#host.spec.kvHeads * this.#host.spec.headDim * this.#host.kvBytes;
+    const bytes = cacheLayerBytes(this.#host, this.#tokens.ids.length);
     const pairs: [GPUBuffer, GPUBuffer][] = [];
     this.#keys.forEach((k, i) => pairs.push([k, copy.#keys[i]], [this.#values[i], copy.#values[i]]));
     copy.#pending = this.#host.copy(pairs, bytes);

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { type BatchStep, DEFAULT_CONTEXT_MOST, type Engine, type Session, type SessionOptions } from "../engine.ts";
+import { type BatchStep, defaultContextSize, type Engine, type Session, type SessionOptions } from "../engine.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../../model/load_model.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import type { ModelSpec } from "../../model/model_spec.ts";
@@ -39,7 +39,7 @@ import {
 import { type KernelProfile, Profiler } from "./profile.ts";
 import { Recorder } from "./record.ts";
 import { ropeTable } from "./rope_table.ts";
-import { type SessionHost, WebGpuSession } from "./session.ts";
+import { cacheLayerBytes, type SessionHost, WebGpuSession } from "./session.ts";
 import { batchStageBytes, runBatch, runStep } from "./submit.ts";
 import { type GpuMatrix, type GpuWeights, uploadWeights, WeightUploader } from "./weights.ts";
 
@@ -203,7 +203,7 @@ export class WebGpuEngine implements Engine {
     this.decodeKernel = o.decodeKernel ?? (strategy === "cooperative" ? "matvec" : "matmul");
     this.prefillKernel = o.prefillKernel ?? (strategy === "cooperative" ? "tiled" : "matmul");
     const limit = device.limits.maxStorageBufferBindingSize;
-    this.contextSize = o.contextSize ?? Math.min(spec.maxPositions, DEFAULT_CONTEXT_MOST.webgpu);
+    this.contextSize = o.contextSize ?? defaultContextSize(spec, "webgpu");
     const rowBytes = spec.vocabSize * 4;
     const scoreBytes = spec.heads * this.contextSize * 4;
     this.maxBatch = Math.max(
@@ -398,7 +398,7 @@ export class WebGpuEngine implements Engine {
    */
   async batchRoom(_tokens: number): Promise<BatchRoom> {
     const { spec } = this;
-    const layerBytes = this.contextSize * spec.kvHeads * spec.headDim * this.#host.kvBytes;
+    const layerBytes = cacheLayerBytes(this.#host, this.contextSize);
     const bytes = 2 * spec.layers * layerBytes;
     const most = this.#ctx.software ? CPU_BATCH_MOST : GPU_BATCH_MOST;
     const session = { bytes, tokens: this.contextSize };
