@@ -14,7 +14,10 @@
  * deno run -A bench/train_bench.ts --shape tiny    # a quick look
  * ```
  *
- * The `webgpu` engine has no training path yet: only `cpu` (the double-precision oracle) is timed.
+ * Both engines are timed where a WebGPU adapter exists: `cpu` (the double-precision oracle, one
+ * thread) and `webgpu` (f32 on the device; on a software adapter such as llvmpipe, the CPU's
+ * cores behind WebGPU). The `webgpu` time is one example's whole round: its submit, the loss read
+ * back, and the gradients read back (as a step with one example reads them).
  *
  * @module
  */
@@ -23,7 +26,8 @@ import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { exportGguf, loadModel, parameterCount } from "../infer/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
-import { createLoraModel, exampleLoss, zeroGrads } from "../train/mod.ts";
+import { createLoraModel, exampleLoss, WebGpuLoss, zeroGrads } from "../train/mod.ts";
+import { webGpuAvailable } from "../infer/mod.ts";
 import { median } from "./_timing.ts";
 import { BENCH_LLAMA } from "./_bench_model.ts";
 
@@ -66,6 +70,13 @@ try {
   const context = await ggufModel.createContext({ contextSize: Math.max(256, n), threads, batchSize: n });
   const seq = context.getSequence();
 
+  const gpu = await webGpuAvailable() ? await WebGpuLoss.create(model) : undefined;
+  const gpuOnce = async (): Promise<number> => {
+    const t0 = performance.now();
+    await gpu!.loss(example, { backward: true, weight: 1 / (n - example.promptLength) });
+    await gpu!.takeGrads(zeroGrads(model));
+    return n / ((performance.now() - t0) / 1000);
+  };
   const trainOnce = (): number => {
     const t0 = performance.now();
     exampleLoss(model, example, { grads: zeroGrads(model), weight: 1 / (n - example.promptLength) });
@@ -77,13 +88,17 @@ try {
     await seq.controlledEvaluate(ids as Token[]);
     return n / ((performance.now() - t0) / 1000);
   };
-  trainOnce(); // warm-up
+  trainOnce(); // warm-up (and, on the device, the pipelines' compilation)
   await llamaOnce();
-  const train: number[] = [], prompt: number[] = [];
+  if (gpu) await gpuOnce();
+  const train: number[] = [], prompt: number[] = [], device: number[] = [];
   for (let r = 0; r < runs; r++) {
     train.push(trainOnce());
     prompt.push(await llamaOnce());
+    if (gpu) device.push(await gpuOnce());
   }
+  const gpuName = gpu?.device;
+  gpu?.dispose();
   await seq.dispose();
   await context.dispose();
   await ggufModel.dispose();
@@ -104,7 +119,14 @@ try {
     `cpu     1        ${t.toFixed(2).padStart(14)}  ${(trainFlops / 1e9).toFixed(3).padStart(19)}  ` +
       `${(100 * trainFlops / matmulFlops).toFixed(2)}%`,
   );
-  console.log("webgpu  —        (no training path yet)");
+  if (device.length === 0) console.log("webgpu  —        (no WebGPU adapter here)");
+  else {
+    const g = median(device), gpuFlops = 4 * layerParams * g;
+    console.log(
+      `webgpu  device   ${g.toFixed(2).padStart(14)}  ${(gpuFlops / 1e9).toFixed(3).padStart(19)}  ` +
+        `${(100 * gpuFlops / matmulFlops).toFixed(2)}%   (${gpuName})`,
+    );
+  }
 } finally {
   await Deno.remove(dir, { recursive: true });
 }

@@ -3,26 +3,11 @@
 // gradients equal central finite differences of its loss, for every family and target module.
 
 import assert, { ok } from "node:assert";
-import { loadModel, openEngine, Rng } from "../infer/mod.ts";
+import { loadModel, openEngine } from "../infer/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
-import type { RandomModelOptions } from "../infer/testing/mod.ts";
-import { createLoraModel, exampleLoss, type LoraModel, zeroGrads } from "../train/lora_model.ts";
+import { createLoraModel, exampleLoss, zeroGrads } from "../train/lora_model.ts";
 import { loadAdapter, saveAdapter } from "../train/peft_adapter.ts";
-
-const FAMILIES: [string, Omit<RandomModelOptions, "vocabSize" | "hidden" | "intermediate" | "layers">][] = [
-  ["llama, grouped-query, attention biases", { architecture: "llama", heads: 4, kvHeads: 2, attentionBias: true }],
-  ["qwen2, q/k/v biases", { architecture: "qwen2", heads: 2 }],
-  ["baichuan (13B style: ALiBi, W_pack)", { architecture: "baichuan", heads: 2, position: "alibi" }],
-  ["baichuan (7B style: RoPE, W_pack)", { architecture: "baichuan", heads: 2, position: "rope" }],
-  ["mistral: a sliding window of 3 keys (the example has 9)", { architecture: "llama", heads: 2, slidingWindow: 3 }],
-];
-
-const EXAMPLE = { ids: [1, 7, 3, 9, 12, 4, 2, 30, 5], promptLength: 4 };
-
-function randomizeB(model: LoraModel, seed: number): void {
-  const rng = new Rng(seed);
-  for (const m of model.modules) m.pair.b.forEach((_, i, b) => b[i] = 0.3 * rng.normal());
-}
+import { EXAMPLE, FAMILIES, randomizeB } from "./_train_fixtures.ts";
 
 /** The engine's summed NLL of the scored tokens. */
 async function engineNll(dir: string, lora?: string): Promise<number> {

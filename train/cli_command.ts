@@ -12,7 +12,7 @@ import { formatSeconds, ProgressLine } from "../io/progress.ts";
 import { LoadProgressLine } from "../infer/model/mod.ts";
 import { getTemplate } from "../templates/mod.ts";
 import { quantizeOption } from "../infer/mod.ts";
-import { defaultTargets, TRAIN_DEFAULTS, type TrainSettings } from "./settings.ts";
+import { defaultTargets, TRAIN_DEFAULTS, type TrainEngineName, type TrainSettings } from "./settings.ts";
 
 /** Help of `train`. */
 export const TRAIN_HELP: string = `iepile train — LoRA fine-tuning as IEPile's src/finetune.py does it
@@ -62,17 +62,19 @@ LoRA (PEFT):
                              o_proj, gate_proj, down_proj, up_proj)
 
 Elsewhere:
-  --engine cpu               the engine (cpu: this tool's oracle, double precision)
+  --engine E                 where losses and gradients are computed: cpu (this tool's oracle,
+                             double precision; the default) or webgpu (a GPU, f32, the frozen
+                             weights in their stored format: 16-bit or quantized)
   --export-llamafactory DIR  write the dataset, dataset_info.json, a LoRA config and a DeepSpeed
                              ZeRO-2 config for LLaMA-Factory, and the command to run there;
                              no training here
   --quiet                    no progress line
   -h, --help                 this help
 
-Accepted and ignored (one process, double precision): --do_train --stage sft --optim adamw_torch
---bf16 --fp16 --deepspeed FILE --report_to X --preprocessing_num_workers N --max_source_length N
-(unused by the reference on this path too) --evaluation_strategy epoch --save_strategy epoch
---logging_steps N.
+Accepted and ignored (one process; double precision on cpu, f32 on webgpu): --do_train
+--stage sft --optim adamw_torch --bf16 --fp16 --deepspeed FILE --report_to X
+--preprocessing_num_workers N --max_source_length N (unused by the reference on this path too)
+--evaluation_strategy epoch --save_strategy epoch --logging_steps N.
 
 The log (loss, learning rate, gradient norm, tokens/s per step) is <output_dir>/trainer_log.jsonl.
 Example (after 'deno task demo-infer', which writes the demo model and a small task):
@@ -239,8 +241,8 @@ function settingsOf(v: Record<string, string | boolean | undefined>): TrainSetti
   if (v.optim !== undefined && !["adamw_torch", "adamw_hf"].includes(v.optim as string)) {
     throw new UsageError(`train: --optim is adamw_torch (AdamW); "${v.optim}" is not supported`);
   }
-  if (v.engine !== undefined && v.engine !== "cpu") {
-    throw new UsageError(`train: --engine ${v.engine} is not supported; training runs on the cpu engine`);
+  if (v.engine !== undefined && v.engine !== "cpu" && v.engine !== "webgpu") {
+    throw new UsageError(`train: --engine is cpu or webgpu, not "${v.engine}"`);
   }
   for (const [flag, ok] of [["evaluation_strategy", ["epoch", "no"]], ["save_strategy", ["epoch", "steps"]]] as const) {
     if (v[flag] !== undefined && !(ok as readonly string[]).includes(v[flag] as string)) {
@@ -290,5 +292,6 @@ function settingsOf(v: Record<string, string | boolean | undefined>): TrainSetti
     deepspeed: v.deepspeed as string | undefined,
     quantize: quantizeOption(v, "train"),
     overwriteOutputDir: v.overwrite_output_dir === true,
+    engine: (v.engine as TrainEngineName | undefined) ?? TRAIN_DEFAULTS.engine,
   };
 }

@@ -27,6 +27,7 @@ import { rotate } from "./ops/rope.ts";
 import { attentionBackward, attentionForward, type AttentionShape } from "./ops/attention.ts";
 import { swigluBackward, swigluForward } from "./ops/swiglu.ts";
 import { crossEntropy } from "./ops/cross_entropy.ts";
+import { dropoutMask } from "./dropout.ts";
 
 /** Which product of a layer a LoRA adds to: the attention input's (q|k|v), its output, the MLP's (gate|up), down. */
 export type LoraSlot = "qkv" | "o" | "gateup" | "down";
@@ -388,15 +389,6 @@ function modulesByLayer(model: LoraModel): SlotModules[] {
   );
   model.modules.forEach((module, index) => out[module.layer][module.slot].push({ index, module }));
   return out;
-}
-
-/** The dropout multipliers of one module's input (0 or `1/(1−p)`), from the example's seed. */
-function dropoutMask(size: number, p: number, seed: number, index: number): Float64Array {
-  const rng = new Rng((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
-  const keep = 1 / (1 - p);
-  const mask = new Float64Array(size);
-  for (let i = 0; i < size; i++) mask[i] = rng.next() < p ? 0 : keep;
-  return mask;
 }
 
 /** Adds a slot's LoRA updates into its outputs (columns split over `parts`). */

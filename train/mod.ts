@@ -1,12 +1,16 @@
 /**
  * LoRA fine-tuning, as IEPile's `src/finetune.py` does it, with no Python: converted train
  * records in, a PEFT adapter out (which `infer --lora`, `serve --lora` and `export-gguf --lora`
- * load), on the CPU oracle engine; or a hand-off to LLaMA-Factory for several GPUs.
+ * load), on the CPU oracle or a WebGPU device; or a hand-off to LLaMA-Factory for several GPUs.
  *
  * - `settings.ts`: the run's settings, their defaults, the default LoRA targets per family.
  * - `dataset.ts`: records read, encoded and split; each epoch's order.
  * - `lora_model.ts`: the frozen base with LoRA pairs; an example's loss and gradients.
  * - `ops/`: each op's forward and backward (linear, LoRA, RMSNorm, RoPE, attention, SwiGLU, loss).
+ * - `dropout.ts`: LoRA dropout's masks, counter-based (the same on the CPU and in WGSL).
+ * - `loss_engine.ts`: where losses and gradients are computed (`cpu`, `webgpu`), as one interface.
+ * - `webgpu/`: the WebGPU trainer: `gpu_loss.ts` the graph, `work_list.ts` one submit per example,
+ *   `kernels/` its products (`gemm`), row kernels and element-wise kernels.
  * - `adamw.ts`: AdamW, linear decay, gradient clipping.
  * - `peft_adapter.ts`, `checkpoint.ts`: adapters and resumable checkpoints on disk.
  * - `trainer.ts`: the run. `cli_command.ts`: the `train` command.
@@ -21,7 +25,15 @@
  * @module
  */
 
-export { DEFAULT_TARGETS, defaultTargets, TRAIN_DEFAULTS, type TrainSettings } from "./settings.ts";
+export {
+  DEFAULT_TARGETS,
+  defaultTargets,
+  TRAIN_DEFAULTS,
+  type TrainEngineName,
+  type TrainSettings,
+} from "./settings.ts";
+export { CpuLoss, type EngineLossOptions, type LossEngine, openLossEngine } from "./loss_engine.ts";
+export { WebGpuLoss, type WebGpuLossOptions } from "./webgpu/gpu_loss.ts";
 export { type Example, type ExampleFile, readExamples } from "./dataset.ts";
 export {
   createLoraModel,

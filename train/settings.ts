@@ -8,6 +8,9 @@
 
 import type { QuantPreset } from "../infer/mod.ts";
 
+/** The engines `train --engine` accepts: `cpu` (the oracle) or `webgpu`. */
+export type TrainEngineName = "cpu" | "webgpu";
+
 /** Everything a training run needs to know. */
 export interface TrainSettings {
   /** The base model: a Hugging Face folder. */
@@ -69,6 +72,11 @@ export interface TrainSettings {
   readonly quantize?: QuantPreset;
   /** A DeepSpeed config the script was given (recorded for the LLaMA-Factory export). */
   readonly deepspeed?: string;
+  /**
+   * Where losses and gradients are computed: `cpu` (the oracle, double precision) or `webgpu`
+   * (the same graph on a WebGPU device, f32; base weights in their stored format).
+   */
+  readonly engine: TrainEngineName;
 }
 
 /** The defaults of the settings a user may leave out (Hugging Face Trainer's and IEPile's). */
@@ -90,6 +98,7 @@ export const TRAIN_DEFAULTS: Readonly<
   doEval: false,
   bf16: false,
   overwriteOutputDir: false,
+  engine: "cpu",
 });
 
 const LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;

@@ -1,11 +1,12 @@
 /**
- * A LoRA fine-tuning run as IEPile's `src/finetune.py` does it (on the CPU oracle): examples
- * encoded with the chat template and length budget, micro-batches of
- * `per_device_train_batch_size` examples whose loss is the mean cross-entropy over their scored
- * tokens, `gradient_accumulation_steps` micro-batches per step (their losses averaged), gradient
- * clipping, AdamW with a learning rate decaying linearly to zero, a new shuffle each epoch, the
- * validation loss and a checkpoint at each epoch's end. A run started again in the same output
- * folder resumes from its last checkpoint and ends with the same adapter, bit for bit.
+ * A LoRA fine-tuning run as IEPile's `src/finetune.py` does it (on the CPU oracle or a WebGPU
+ * device, `./loss_engine.ts`): examples encoded with the chat template and length budget,
+ * micro-batches of `per_device_train_batch_size` examples whose loss is the mean cross-entropy
+ * over their scored tokens, `gradient_accumulation_steps` micro-batches per step (their losses
+ * averaged), gradient clipping, AdamW with a learning rate decaying linearly to zero, a new
+ * shuffle each epoch, the validation loss and a checkpoint at each epoch's end. A run started
+ * again in the same output folder resumes from its last checkpoint and ends with the same
+ * adapter, bit for bit.
  *
  * @module
  */
@@ -13,7 +14,14 @@
 import { join } from "node:path";
 import { writeAtomically } from "../io/atomic_write.ts";
 import { InputError, UsageError } from "../io/errors.ts";
-import { GgufModelFile, isGgufFile, loadModel, type LoadProgress, type ModelSpec } from "../infer/mod.ts";
+import {
+  GgufModelFile,
+  isGgufFile,
+  loadModel,
+  type LoadProgress,
+  type ModelSpec,
+  webGpuAvailable,
+} from "../infer/mod.ts";
 import { AdapterFolder, loadModelTokenizer } from "../infer/model/mod.ts";
 import { ModelFolder } from "../infer/formats/mod.ts";
 import { checkTemplate } from "../templates/mod.ts";
@@ -28,7 +36,6 @@ import {
 import { epochOrder, type Example, holdOut, readExamples } from "./dataset.ts";
 import {
   createLoraModel,
-  exampleLoss,
   type LoraModel,
   scoredPositions,
   targetModules,
@@ -37,6 +44,7 @@ import {
 } from "./lora_model.ts";
 import { type AdapterSettings, loadAdapter, saveAdapter } from "./peft_adapter.ts";
 import type { TrainSettings } from "./settings.ts";
+import { type LossEngine, openLossEngine } from "./loss_engine.ts";
 
 /** One line of the training log (`trainer_log.jsonl`). */
 export interface LogEntry {
@@ -70,6 +78,8 @@ export interface TrainEvents {
   readonly onProgress?: (p: { step: number; total: number; loss: number; seconds: number; eta: number }) => void;
   /** Stops the run after the current step (what was checkpointed stays). */
   readonly signal?: AbortSignal;
+  /** The WebGPU device `--engine webgpu` trains on (default: one requested for the run, freed after it). */
+  readonly device?: GPUDevice;
 }
 
 /** What a run did. */
@@ -158,7 +168,26 @@ function fingerprintOf(s: TrainSettings, trainExamples: number): Record<string, 
     checkpoint_dir: s.checkpointDir ?? null,
     quantize: s.quantize ?? null,
     seed: s.seed,
+    // The engines round differently (f64, f32): a run resumes on the engine it started on.
+    engine: s.engine,
+    // Dropout's masks: a hash of seed, module and element (runs before it drew them in sequence).
+    ...(s.loraDropout > 0 ? { dropout_masks: "counter" } : {}),
   };
+}
+
+/** What a run's fingerprint meant by a key it lacks (it was written before the key existed). */
+const FINGERPRINT_DEFAULTS: Readonly<Record<string, unknown>> = { engine: "cpu", dropout_masks: "sequential" };
+
+/** The first setting whose value differs between two fingerprints (values as JSON), if any. */
+function differingSetting(
+  was: Record<string, unknown>,
+  now: Record<string, unknown>,
+): { key: string; was: string; now: string } | undefined {
+  const value = (f: Record<string, unknown>, k: string) =>
+    JSON.stringify(k in f ? f[k] : (FINGERPRINT_DEFAULTS[k] ?? null));
+  const keys = new Set([...Object.keys(was), ...Object.keys(now)]);
+  const key = [...keys].find((k) => value(was, k) !== value(now, k));
+  return key === undefined ? undefined : { key, was: value(was, key), now: value(now, key) };
 }
 
 /**
@@ -193,6 +222,9 @@ function fingerprintOf(s: TrainSettings, trainExamples: number): Record<string, 
  */
 export async function train(s: TrainSettings, events: TrainEvents = {}): Promise<TrainResult> {
   checkSettings(s);
+  if (s.engine === "webgpu" && !events.device && !await webGpuAvailable()) {
+    throw new UsageError("train: --engine webgpu: no WebGPU adapter available here (use --engine cpu)");
+  }
   const say = events.onMessage ?? (() => {});
   const tokenizer = await loadModelTokenizer(s.modelNameOrPath);
   try {
@@ -262,6 +294,35 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
   }
   const trainable = model.modules.reduce((n, m) => n + m.pair.a.length + m.pair.b.length, 0);
   say(`LoRA on ${model.modules.length} modules, ${trainable} trainable parameters`);
+  const engine = await openLossEngine(s.engine, model, { device: events.device });
+  try {
+    if (engine.name !== "cpu") say(`computing on ${engine.device}`);
+    // The longest example is tried for size before the first step, not hours into the run.
+    const all = [...trainSet, ...validSet];
+    if (engine.checkFits && all.length > 0) {
+      const most = (f: (e: Example) => number) => all.reduce((m, e) => Math.max(m, f(e)), 0);
+      engine.checkFits(most((e) => e.ids.length), most(scoredPositions));
+    }
+    return await runSteps(s, events, { model, engine, adapterSettings, trainSet, validSet, skipped });
+  } finally {
+    engine.dispose();
+  }
+}
+
+/** What {@linkcode runSteps} trains: the model on its engine, the adapter's settings, the data. */
+interface Run {
+  readonly model: LoraModel;
+  readonly engine: LossEngine;
+  readonly adapterSettings: AdapterSettings;
+  readonly trainSet: readonly Example[];
+  readonly validSet: readonly Example[];
+  readonly skipped: number;
+}
+
+/** The optimisation steps of a run (resumed from its last checkpoint), its checkpoints and adapter. */
+async function runSteps(s: TrainSettings, events: TrainEvents, run: Run): Promise<TrainResult> {
+  const { model, engine, adapterSettings, trainSet, validSet, skipped } = run;
+  const say = events.onMessage ?? (() => {});
 
   const moments = (a: Float64Array) => ({ m: new Float64Array(a.length), v: new Float64Array(a.length) });
   const opt: OptimizerState = {
@@ -279,17 +340,16 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
   if (s.overwriteOutputDir) await removeRun(s.outputDir);
   if (latest) {
     const was = latest.state.fingerprint;
-    const differs = Object.keys(fingerprint).find((k) => JSON.stringify(was[k]) !== JSON.stringify(fingerprint[k]));
+    const differs = differingSetting(was, fingerprint);
     if (differs !== undefined) {
       throw new InputError(
-        `holds a run with other settings (${differs} was ${JSON.stringify(was[differs])}, now ` +
-          `${
-            JSON.stringify(fingerprint[differs])
-          }): pass --overwrite_output_dir to start afresh, or another --output_dir`,
+        `holds a run with other settings (${differs.key} was ${differs.was}, now ${differs.now}): ` +
+          "pass --overwrite_output_dir to start afresh, or another --output_dir",
         { file: latest.dir },
       );
     }
     await restoreCheckpoint(latest.dir, model.modules, opt);
+    engine.paramsChanged();
     step = latest.state.globalStep;
     say(`resuming from ${latest.dir} (step ${step} of ${total})`);
   }
@@ -325,13 +385,14 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
       const scored = batch.reduce((n, e) => n + scoredPositions(e), 0);
       const weight = 1 / (scored * (lastMicro - firstMicro));
       let sum = 0;
-      batch.forEach((e, j) => {
+      for (const [j, e] of batch.entries()) {
         const dropoutSeed = seedOf(s.seed, step, b * s.perDeviceTrainBatchSize + j);
-        sum += exampleLoss(model, e, { grads, weight, dropout: s.loraDropout, dropoutSeed }).sum;
+        sum += (await engine.loss(e, { backward: true, weight, dropout: s.loraDropout, dropoutSeed })).sum;
         tokens += e.ids.length;
-      });
+      }
       lossSum += sum / scored;
     }
+    await engine.takeGrads(grads);
     const loss = lossSum / (lastMicro - firstMicro);
     const gradNorm = clipGradNorm([...grads.a, ...grads.b], s.maxGradNorm);
     const lr = linearDecay(s.learningRate, step, total);
@@ -339,6 +400,7 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
       adamwStep(m.pair.a, grads.a[i], opt.a[i], step + 1, lr);
       adamwStep(m.pair.b, grads.b[i], opt.b[i], step + 1, lr);
     });
+    engine.paramsChanged();
     step++;
     lastLoss = loss;
     const seconds = (performance.now() - t0) / 1000;
@@ -362,7 +424,7 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
     });
     const epochEnd = step % stepsPerEpoch === 0 || step === total;
     if (epochEnd && validSet.length > 0) {
-      evalLoss = validationLoss(model, validSet, s.perDeviceEvalBatchSize);
+      evalLoss = await validationLoss(engine, validSet, s.perDeviceEvalBatchSize);
       await writeLog({ step, epoch: epochs, eval_loss: evalLoss });
       say(`epoch ${epochs}: validation loss ${evalLoss.toFixed(4)}`);
     }
@@ -406,12 +468,12 @@ async function specOf(path: string): Promise<ModelSpec> {
 }
 
 /** The validation loss: the mean over micro-batches of their mean token loss. */
-function validationLoss(model: LoraModel, examples: readonly Example[], batchSize: number): number {
+async function validationLoss(engine: LossEngine, examples: readonly Example[], batchSize: number): Promise<number> {
   let total = 0, batches = 0;
   for (let i = 0; i < examples.length; i += batchSize) {
     let sum = 0, tokens = 0;
     for (const e of examples.slice(i, i + batchSize)) {
-      const l = exampleLoss(model, e);
+      const l = await engine.loss(e, { backward: false });
       sum += l.sum;
       tokens += l.tokens;
     }

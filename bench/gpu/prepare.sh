@@ -19,6 +19,8 @@ dd=$(mktemp -d)
 # the CLI imports lazily, node-llama-cpp's 100 MB among it).
 DENO_DIR=$dd "$deno" test -A --node-modules-dir=none --no-check tests/infer_webgpu_kernels_test.ts tests/infer_webgpu_test.ts >/dev/null
 DENO_DIR=$dd "$deno" run -A --node-modules-dir=none bench/gpu/gpu_table.ts --shapes tiny --prompt 16 --decode 2 --reps 1 >/dev/null
+DENO_DIR=$dd "$deno" test -A --node-modules-dir=none --no-check --filter WebGPU tests/train_webgpu_test.ts >/dev/null
+DENO_DIR=$dd "$deno" run -A --node-modules-dir=none bench/gpu/train_speed.ts --shapes tiny --tokens 16 --reps 1 >/dev/null
 tar -C "$dd" -cf .gpu/denodir.tar .
 rm -rf "$dd"
 du -sh .gpu/*

@@ -10,7 +10,7 @@
  * @module
  */
 
-/** The kernel roles, for profiles and counts. */
+/** The kernel roles, for profiles and counts (the last four are the WebGPU trainer's). */
 export type KernelRole =
   | "embed"
   | "rmsnorm"
@@ -27,7 +27,11 @@ export type KernelRole =
   | "argmax"
   | "kv_store"
   | "kv_append"
-  | "quantize_x";
+  | "quantize_x"
+  | "gemm"
+  | "add"
+  | "dropout"
+  | "cross_entropy";
 
 /** Workgroup counts from the step's token count and the keys cached after it. */
 export type Grid = (n: number, kvLen: number) => [number, number, number];
