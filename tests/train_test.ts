@@ -11,35 +11,14 @@ import { writeRandomLora } from "../infer/testing/mod.ts";
 import { type LogEntry, train, type TrainSettings } from "../train/mod.ts";
 import { runCli, tempDir } from "./_shared.ts";
 import { writeDemoModel } from "../scripts/demo_model.ts";
-import { llamaCppLoss, RECORDS, smallRun, writeTrainModel } from "./_train_fixtures.ts";
+import { checkTrainLossAgainstLlamaCpp, RECORDS, smallRun, writeTrainModel } from "./_train_fixtures.ts";
 
 Deno.test({
   name: "train: the reported loss = llama.cpp's mean NLL on the merged GGUF (±1e-3), before and after training",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await using tmp = await tempDir();
-    const model = `${tmp.dir}/m`;
-    await writeTrainModel(model);
-    await Deno.writeTextFile(`${tmp.dir}/one.json`, RECORDS[0] + "\n");
-    const out = `${tmp.dir}/out`;
-    const r = await runCli([
-      "train",
-      ...["--model_name_or_path", model, "--template", "qwen", "--train_file", `${tmp.dir}/one.json`],
-      ...["--valid_file", `${tmp.dir}/one.json`, "--do_eval", "--output_dir", out, "--quiet"],
-      ...["--per_device_train_batch_size", "1", "--num_train_epochs", "3", "--learning_rate", "1e-2"],
-      ...["--lora_r", "4", "--lora_dropout", "0", "--lora_target_modules", "q_proj", "v_proj", "down_proj"],
-    ]);
-    equal(r.code, 0, r.stderr);
-    const log = (await Deno.readTextFile(`${out}/trainer_log.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
-    const before = log.find((e) => e.step === 1).loss; // step 1's loss: the untouched model (B = 0)
-    const after = log.findLast((e) => e.eval_loss !== undefined).eval_loss; // the trained adapter
-    ok(after < before - 0.1, `training lowers the loss: ${before} → ${after}`);
-
-    const base = await llamaCppLoss(model, `${tmp.dir}/one.json`);
-    const tuned = await llamaCppLoss(model, `${tmp.dir}/one.json`, out);
-    ok(Math.abs(before - base) < 1e-3 * base, `before: train ${before}, llama.cpp ${base}`);
-    ok(Math.abs(after - tuned) < 1e-3 * tuned, `after: train ${after}, llama.cpp ${tuned}`);
+    await checkTrainLossAgainstLlamaCpp(["--quiet"]);
   },
 });
 

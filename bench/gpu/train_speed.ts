@@ -15,6 +15,7 @@
 
 import { parseArgs } from "node:util";
 import { type LoadedModel, WebGpuEngine } from "../../infer/mod.ts";
+import { adapterName } from "../../infer/engine/webgpu/adapter.ts";
 import { requestEngineDevice } from "../../infer/engine/webgpu/context.ts";
 import type { QuantPreset } from "../../infer/formats/quant_preset.ts";
 import { createLoraModel, WebGpuLoss, zeroGrads } from "../../train/mod.ts";
@@ -40,8 +41,7 @@ const { values: args } = parseArgs({
 const n = Number(args.tokens), reps = Number(args.reps);
 
 const device = await requestEngineDevice();
-const info = device.adapterInfo;
-console.log(`adapter: ${[info.vendor, info.architecture, info.device, info.description].filter((x) => x).join(" ")}`);
+console.log(`adapter: ${adapterName(device.adapterInfo)}`);
 console.log(
   "| shape | format | prefill tokens/s | train tokens/s | share of the prefill rate (4P·train ÷ 2P·prefill) |",
 );

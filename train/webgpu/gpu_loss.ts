@@ -18,6 +18,7 @@
  */
 
 import { GpuBuffers, USAGE } from "../../infer/engine/webgpu/buffers.ts";
+import { adapterName } from "../../infer/engine/webgpu/adapter.ts";
 import { GpuContext } from "../../infer/engine/webgpu/context.ts";
 import { uploadWeights } from "../../infer/engine/webgpu/weights.ts";
 import { UsageError } from "../../io/errors.ts";
@@ -142,8 +143,7 @@ export class WebGpuLoss implements LossEngine {
 
   /** The adapter's description (vendor, architecture), for logs. */
   get device(): string {
-    const i = this.#ctx.device.adapterInfo;
-    return [i.vendor, i.architecture, i.device, i.description].filter((s) => s).join(" ") || "a WebGPU device";
+    return adapterName(this.#ctx.device.adapterInfo) || "a WebGPU device";
   }
 
   /** Write the modules' `A` and `B` to the device again (after an optimiser step or a restore). */

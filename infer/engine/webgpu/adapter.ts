@@ -38,6 +38,24 @@ const LIMITS = [
 ] as const;
 
 /**
+ * An adapter's name as its info gives it: vendor, architecture, device and description, those
+ * present, joined by spaces ("" where none is given).
+ *
+ * @param info the adapter's (or a device's) info
+ * @returns the name
+ *
+ * @example
+ * ```ts
+ * import { adapterName } from "./adapter.ts";
+ * const info = { vendor: "nvidia", architecture: "", device: "", description: "H200" } as GPUAdapterInfo;
+ * if (adapterName(info) !== "nvidia H200" || adapterName(undefined) !== "") throw new Error();
+ * ```
+ */
+export function adapterName(info: GPUAdapterInfo | undefined): string {
+  return [info?.vendor, info?.architecture, info?.device, info?.description].filter((x) => x).join(" ");
+}
+
+/**
  * What an adapter is, offers and allows, in three lines: its name (and whether it is a GPU or
  * software), its features, and the limits the engine depends on (`--verbose`).
  *
@@ -57,7 +75,7 @@ const LIMITS = [
  */
 export function describeAdapter(adapter: GPUAdapter): string[] {
   const i = adapter.info;
-  const name = [i?.vendor, i?.architecture, i?.device, i?.description].filter((x) => x).join(" ");
+  const name = adapterName(i);
   return [
     `WebGPU adapter: ${name || "(no name given)"} (${isSoftwareAdapter(i) ? "software, on the CPU" : "GPU"})`,
     `features: ${[...adapter.features].sort().join(", ") || "none"}`,
