@@ -19,6 +19,7 @@
 
 import { openEngine } from "../infer/engine/create_engine.ts";
 import { WebGpuEngine } from "../infer/engine/webgpu/webgpu_engine.ts";
+import { adapterName } from "../infer/engine/webgpu/adapter.ts";
 import { loadModel } from "../infer/model/load_model.ts";
 import { exportGguf } from "../infer/model/gguf_export.ts";
 import { weightMemory } from "../infer/model/memory_plan.ts";
@@ -48,7 +49,7 @@ if (Deno.args[0] === "--child") {
   let adapter = "";
   if (e instanceof WebGpuEngine) {
     const info = e.device.adapterInfo;
-    adapter = [info?.description, info?.device, info?.vendor].find((x) => x) ?? "";
+    adapter = adapterName(info);
   }
   e.dispose();
   console.log(JSON.stringify({ peak: s.peak, rss: s.rss, seconds, weightBytes, adapter }));

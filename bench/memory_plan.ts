@@ -1,19 +1,28 @@
 /**
  * The memory IEPile's models need in each weight format, as `iepile inspect` states it for a
  * model folder (the same functions): weights in f16 and in each quantization preset, plus the KV
- * cache at a context size, for the shapes of the models IEPile trains and publishes.
+ * cache at a context size, for the shapes of the models IEPile trains and publishes. Then the
+ * device memory of their LoRA training on the WebGPU engine (`train --engine webgpu`, as its
+ * first lines state it): the weights as stored, the LoRA pairs and gradients (rank `--r`, every
+ * linear layer), the buffers of a longest example of `--train-tokens` tokens (`--scored` of them
+ * answer).
  *
- *     deno run -A bench/memory_plan.ts [--context 1024]
+ *     deno run -A bench/memory_plan.ts [--context 1024] [--train-tokens 1000] [--scored 300] [--r 8]
  *
  * @module
  */
 
 import { kvBytesPerToken, weightMemory } from "../infer/model/memory_plan.ts";
+import { trainMemory } from "../train/webgpu/device_memory.ts";
 import type { ModelSpec } from "../infer/model/model_spec.ts";
 import { type LlamaSizes, llamaSpec } from "./_llama_spec.ts";
 
-const i = Deno.args.indexOf("--context");
-const context = i >= 0 ? Number(Deno.args[i + 1]) : 1024;
+const arg = (name: string, value: number): number => {
+  const i = Deno.args.indexOf(name);
+  return i >= 0 ? Number(Deno.args[i + 1]) : value;
+};
+const context = arg("--context", 1024);
+const trainTokens = arg("--train-tokens", 1000), scored = arg("--scored", 300), r = arg("--r", 8);
 
 const llama = (name: string, o: LlamaSizes): [string, ModelSpec] => [name, llamaSpec(o)];
 
@@ -41,4 +50,17 @@ for (const [name, spec] of MODELS) {
     `| ${name} | ${mem.map((m) => `${gb(m.weightBytes)} (${m.bitsPerWeight.toFixed(2)})`).join(" | ")} | ` +
       `${gb(kv)} (${gb(kv / 2)}) | ${gb(q4.weightBytes + kv)} (${gb(q4.weightBytes + kv / 2)}) |`,
   );
+}
+
+const trained = ["f16", "q8_0", "q4_k_m"] as const;
+const targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+console.log(
+  `\nLoRA training on the WebGPU engine (r ${r}, every linear layer; the longest example ${trainTokens} tokens, ` +
+    `${scored} scored): device memory, GB`,
+);
+console.log(`| model | ${trained.join(" | ")} | of which the example's buffers |`);
+console.log(`| ----- | ${trained.map(() => "---").join(" | ")} | --- |`);
+for (const [name, spec] of MODELS) {
+  const mem = trained.map((format) => trainMemory(spec, { format, targets, r, tokens: trainTokens, scored }));
+  console.log(`| ${name} | ${mem.map((m) => gb(m.total)).join(" | ")} | ${gb(mem[0].example)} |`);
 }

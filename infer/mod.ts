@@ -62,6 +62,7 @@ export {
   type RopeScaling,
   type RopeSpec,
   weightMemory,
+  type WeightMemoryOptions,
 } from "./model/mod.ts";
 
 // Create an engine.

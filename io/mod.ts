@@ -31,7 +31,14 @@ export {
 export { JsonSyntaxError, parsePyJson } from "./py_json_parse.ts";
 export { pyFloatReprOf, pyRepr, pyStrRepr } from "./py_repr.ts";
 export { pyDumpsIndent } from "./py_json_indent.ts";
-export { formatCount, formatProgress, formatSeconds, ProgressLine, type ProgressUpdate } from "./progress.ts";
+export {
+  formatBytes,
+  formatCount,
+  formatProgress,
+  formatSeconds,
+  ProgressLine,
+  type ProgressUpdate,
+} from "./progress.ts";
 export { exitOnSignals, onStopSignals, signalExitCode } from "./signals.ts";
 export { removeStaleTempFiles, removeStaleTempFilesIn, tempPathFor } from "./temp_files.ts";
 export { type ParsedRecord, parseRecordLine } from "./record.ts";

@@ -173,3 +173,22 @@ export function formatSeconds(s: number): string {
     ? `${m}m${String(total % 60).padStart(2, "0")}s`
     : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
+
+/**
+ * A size in bytes as `3.2 GiB`, `640 MiB` or `12 KiB`: GiB with one decimal, MiB and KiB whole
+ * (KiB rounded up, so a small buffer never reads as none), whichever is the largest under it.
+ *
+ * @param bytes the size
+ * @returns the text
+ *
+ * @example
+ * ```ts
+ * import { formatBytes } from "./progress.ts";
+ * const got = [100, 3 * 2 ** 20, 2.25 * 2 ** 30].map(formatBytes).join(" ");
+ * if (got !== "1 KiB 3 MiB 2.3 GiB") throw new Error(got);
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  return bytes >= 2 ** 20 ? `${Math.round(bytes / 2 ** 20)} MiB` : `${Math.ceil(bytes / 2 ** 10)} KiB`;
+}

@@ -174,7 +174,7 @@ Deno.test("exportLlamaFactory", async (t) => {
         learning_rate: 1e-7,
         num_train_epochs: 10,
         lr_scheduler_type: "linear",
-        warmup_ratio: 0,
+        warmup_steps: 0,
         max_grad_norm: 0.5,
         seed: 7,
         bf16: true,
@@ -192,6 +192,8 @@ Deno.test("exportLlamaFactory", async (t) => {
       ok(text.includes("# IEPile's max_target_length (256) has no LLaMA-Factory key"), text);
       deepEqual(yaml.has("eval_dataset"), false);
       deepEqual(yaml.has("adapter_name_or_path"), false);
+      // transformers 5.2 removed warmup_ratio; LLaMA-Factory refuses a key it does not know.
+      deepEqual(yaml.has("warmup_ratio"), false);
       deepEqual(out.command, `cd ${dir}/lf3 && FORCE_TORCHRUN=1 llamafactory-cli train train_lora.yaml`);
 
       const ds = JSON.parse(await Deno.readTextFile(out.files.deepspeed));
@@ -285,6 +287,25 @@ Deno.test("llamaFactoryTemplate", async (t) => {
     }
     deepEqual(llamaFactoryTemplate("intern").defaultSystem, "");
     ok(llamaFactoryTemplate("chatglm3").defaultSystem!.startsWith("You are ChatGLM3"));
+  });
+
+  await t.step("LLaMA-Factory's own differences are stated", () => {
+    // Its deepseekcoder writes `default_system` straight before "### Instruction:".
+    const deepseek = llamaFactoryTemplate("deepseek");
+    ok(deepseek.defaultSystem!.endsWith("you will refuse to answer.\n"), deepseek.defaultSystem);
+    // BOS: only the templates whose LLaMA-Factory counterpart names it are silent about it.
+    for (const name of ["llama2", "llama2_zh", "llama3", "mistral", "deepseek", "intern", "belle", "oneke"]) {
+      ok(!(llamaFactoryTemplate(name).note ?? "").includes("BOS"), name);
+    }
+    for (const name of ["alpaca", "qwen", "baichuan2", "vicuna", "vanilla"]) {
+      ok(llamaFactoryTemplate(name).note!.includes("writes no BOS token: where the tokenizer adds one"), name);
+    }
+    // Where a model trained there does not learn to stop on our stop words.
+    for (const name of ["vanilla", "yayi", "ziya", "aquila"]) {
+      ok(/does not learn to stop/.test(llamaFactoryTemplate(name).note!), name);
+    }
+    ok(llamaFactoryTemplate("chatglm2").note!.includes("[Round 0]"));
+    ok(llamaFactoryTemplate("zephyr").note!.includes("newline after <|assistant|>"));
   });
 
   await t.step("every IEPile name maps or is refused clearly", () => {

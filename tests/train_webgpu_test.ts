@@ -213,6 +213,12 @@ Deno.test({
   async fn() {
     const stderr = await checkTrainLossAgainstLlamaCpp(["--engine", "webgpu"]);
     ok(stderr.includes("computing on "), stderr);
+    // The device memory the run needs, before step 1.
+    ok(
+      /\ntrain: device memory: [\d.]+ [KMG]iB \(weights [\d.]+ [KMG]iB, LoRA and its gradients [\d.]+ [KMG]iB, the longest example's buffers [\d.]+ [KMG]iB at \d+ tokens\)\n/
+        .test(stderr),
+      stderr,
+    );
   },
 });
 

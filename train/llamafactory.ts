@@ -68,8 +68,14 @@ interface Mapping {
   template: string;
   /** Whether our system prompt is given as `default_system` (LLaMA-Factory's differs). */
   system?: true;
+  /** Appended to our system prompt in `default_system` (LLaMA-Factory's template puts no separator after it). */
+  systemEnd?: string;
+  /** Whether LLaMA-Factory's template starts with the BOS token (ours does where the tokenizer adds one). */
+  bos?: true;
   note?: string;
 }
+
+const NO_STOP = "adds no EOS token after the response, so the model does not learn to stop";
 
 const ONEKE_NOTE = "OneKE was trained with llama2_zh; this name only changes the inference prompt's spacing";
 
@@ -79,47 +85,76 @@ const ONEKE_NOTE = "OneKE was trained with llama2_zh; this name only changes the
  */
 const TEMPLATE_MAP: Readonly<Record<string, Mapping | null>> = {
   alpaca: { template: "alpaca" },
-  aquila: { template: "aquila" },
+  aquila: {
+    template: "aquila",
+    note: "LLaMA-Factory's aquila writes the system as 'System: …###' and ends the response with '###', " +
+      "not the EOS token, so the model does not learn to stop where ours stops",
+  },
   baichuan: { template: "baichuan" },
   baichuan2: { template: "baichuan2" },
   openba: null,
-  belle: { template: "belle" },
+  belle: { template: "belle", bos: true },
   bluelm: { template: "bluelm" },
-  chatglm2: { template: "chatglm2" },
-  chatglm3: { template: "chatglm3", system: true },
+  chatglm2: {
+    template: "chatglm2",
+    note: "LLaMA-Factory's chatglm2 counts rounds from 0 ([Round 0]) and puts no blank line after sop",
+  },
+  chatglm3: {
+    template: "chatglm3",
+    system: true,
+    note: "LLaMA-Factory's chatglm3 starts the response with a newline after <|assistant|>",
+  },
   deepseek: {
     template: "deepseekcoder",
     system: true,
+    systemEnd: "\n",
+    bos: true,
     note: "ours is DeepSeek Coder's format (LLaMA-Factory's deepseek is DeepSeek LLM chat); " +
-      "deepseekcoder puts one newline, not two, before ### Response:",
+      "deepseekcoder puts one newline, not two, before ### Response:, writes the response as " +
+      "'\\n{response}\\n<|EOT|>' with no EOS token, and only a newline after the system prompt (ours: a newline, <|EOT|>, a blank line)",
   },
   default: {
     template: "default",
     system: true,
     note: "LLaMA-Factory's default ends each turn with the EOS token and writes the system after 'System: '",
   },
-  falcon: { template: "falcon" },
-  intern: { template: "intern", system: true, note: "LLaMA-Factory's intern has no <eoh> token after the query" },
-  llama2: { template: "llama2", system: true },
-  llama3_zh: { template: "llama3", system: true },
-  llama3: { template: "llama3", system: true },
-  llama2_zh: { template: "llama2_zh" },
-  mistral: { template: "mistral", note: "LLaMA-Factory's mistral puts the space after [/INST], not before it" },
-  openchat: { template: "openchat" },
-  qwen: { template: "qwen", system: true },
-  starchat: { template: "starchat" },
-  vanilla: {
-    template: "empty",
-    note: "LLaMA-Factory's empty adds no EOS token after the response, so the model does not learn to stop",
+  falcon: { template: "falcon", note: "LLaMA-Factory's falcon ends the response with a newline before the EOS token" },
+  intern: {
+    template: "intern",
+    system: true,
+    bos: true,
+    note: "LLaMA-Factory's intern has no <eoh> token after the query",
   },
+  llama2: { template: "llama2", system: true, bos: true },
+  llama3_zh: { template: "llama3", system: true, bos: true },
+  llama3: { template: "llama3", system: true, bos: true },
+  llama2_zh: { template: "llama2_zh", bos: true },
+  mistral: {
+    template: "mistral",
+    bos: true,
+    note: "LLaMA-Factory's mistral puts the space after [/INST], not before it",
+  },
+  openchat: { template: "openchat", bos: true },
+  qwen: { template: "qwen", system: true },
+  starchat: {
+    template: "starchat",
+    note: "LLaMA-Factory's starchat leaves an empty system block out and ends the response with <|end|>, " +
+      "not the EOS token",
+  },
+  vanilla: { template: "empty", note: `LLaMA-Factory's empty ${NO_STOP}` },
   vicuna: { template: "vicuna" },
   xverse: { template: "xverse" },
-  yayi: { template: "yayi" },
-  zephyr: { template: "zephyr", system: true },
-  ziya: { template: "ziya" },
-  oneke: { template: "llama2_zh", note: ONEKE_NOTE },
-  oneke_vllm: { template: "llama2_zh", note: ONEKE_NOTE },
-  oneke_ollama: { template: "llama2_zh", note: ONEKE_NOTE },
+  yayi: { template: "yayi", note: `LLaMA-Factory's yayi ${NO_STOP} (nor <|End|>)` },
+  zephyr: {
+    template: "zephyr",
+    system: true,
+    note: "LLaMA-Factory's zephyr puts a newline after <|assistant|> and writes <|user|> and <|system|> as text, " +
+      "not as special tokens",
+  },
+  ziya: { template: "ziya", note: `LLaMA-Factory's ziya ${NO_STOP}` },
+  oneke: { template: "llama2_zh", bos: true, note: ONEKE_NOTE },
+  oneke_vllm: { template: "llama2_zh", bos: true, note: ONEKE_NOTE },
+  oneke_ollama: { template: "llama2_zh", bos: true, note: ONEKE_NOTE },
 };
 
 /**
@@ -154,11 +189,16 @@ export function llamaFactoryTemplate(name: string): LlamaFactoryTemplate {
         `'iepile train', or export with another template`,
     );
   }
+  // LLaMA-Factory adds the BOS token only where its template names it; ours adds the tokenizer's.
+  const bos = mapping.bos
+    ? undefined
+    : `LLaMA-Factory's ${mapping.template} writes no BOS token: where the tokenizer adds one, ours starts with it`;
+  const note = [mapping.note, bos].filter((n) => n !== undefined).join("; ");
   return Object.freeze({
     iepile: name,
     template: mapping.template,
-    ...(mapping.system ? { defaultSystem: TEMPLATES[name].system } : {}),
-    ...(mapping.note === undefined ? {} : { note: mapping.note }),
+    ...(mapping.system ? { defaultSystem: TEMPLATES[name].system + (mapping.systemEnd ?? "") } : {}),
+    ...(note === "" ? {} : { note }),
   });
 }
 
@@ -425,7 +465,9 @@ function configYaml(
   put("learning_rate", s.learningRate);
   put("num_train_epochs", s.numTrainEpochs);
   put("lr_scheduler_type", "linear");
-  put("warmup_ratio", 0);
+  // No warm-up, as IEPile trains (LLaMA-Factory's default); transformers 5.0 deprecated
+  // warmup_ratio and 5.2 removed it, and warmup_steps works on every version.
+  put("warmup_steps", 0);
   put("max_grad_norm", s.maxGradNorm);
   put("seed", s.seed);
   put("bf16", s.bf16);
@@ -529,11 +571,11 @@ function readmeText(f: ReadmeFacts): string {
     "",
     "## Run",
     "",
-    "Install LLaMA-Factory and DeepSpeed (Python, CUDA GPUs):",
+    "Install LLaMA-Factory (0.9.3 or later, which reads `default_system`) with DeepSpeed (Python, CUDA GPUs):",
     "",
     "```sh",
     "git clone --depth 1 https://github.com/hiyouga/LLaMA-Factory.git",
-    'cd LLaMA-Factory && pip install -e ".[torch,metrics]" deepspeed && cd -',
+    'cd LLaMA-Factory && pip install -e ".[torch,metrics,deepspeed]" && cd -',
     "```",
     "",
     "Train on every GPU of this machine (`CUDA_VISIBLE_DEVICES=0,1,…` picks some):",

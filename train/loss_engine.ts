@@ -18,6 +18,7 @@ import {
   zeroGrads,
 } from "./lora_model.ts";
 import { WebGpuLoss } from "./webgpu/gpu_loss.ts";
+import type { TrainMemory } from "./webgpu/device_memory.ts";
 
 import type { TrainEngineName } from "./settings.ts";
 
@@ -53,6 +54,11 @@ export interface LossEngine {
    * here (the trainer asks once, for its longest example, before the first step).
    */
   checkFits?(tokens: number, scored: number): void;
+  /**
+   * What training holds on the device with a longest example of `tokens` tokens (`scored` of
+   * them scored), for the run's first lines (engines on a device only).
+   */
+  deviceMemory?(tokens: number, scored: number, dropout: boolean): TrainMemory;
   /** Free what the engine holds. */
   dispose(): void;
 }

@@ -10,7 +10,8 @@
  * - `dropout.ts`: LoRA dropout's masks, counter-based (the same on the CPU and in WGSL).
  * - `loss_engine.ts`: where losses and gradients are computed (`cpu`, `webgpu`), as one interface.
  * - `webgpu/`: the WebGPU trainer: `gpu_loss.ts` the graph, `work_list.ts` one submit per example,
- *   `kernels/` its products (`gemm`), row kernels and element-wise kernels.
+ *   `kernels/` its products (`gemm`), row kernels and element-wise kernels; `device_memory.ts`
+ *   the device memory it needs, from a model's shape alone.
  * - `adamw.ts`: AdamW, linear decay, gradient clipping.
  * - `peft_adapter.ts`, `checkpoint.ts`: adapters and resumable checkpoints on disk.
  * - `trainer.ts`: the run. `cli_command.ts`: the `train` command.
@@ -34,6 +35,7 @@ export {
 } from "./settings.ts";
 export { CpuLoss, type EngineLossOptions, type LossEngine, openLossEngine } from "./loss_engine.ts";
 export { WebGpuLoss, type WebGpuLossOptions } from "./webgpu/gpu_loss.ts";
+export { describeTrainMemory, type TrainMemory, trainMemory, type TrainMemoryOptions } from "./webgpu/device_memory.ts";
 export { type Example, type ExampleFile, readExamples } from "./dataset.ts";
 export {
   createLoraModel,

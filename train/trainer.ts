@@ -45,6 +45,7 @@ import {
 import { type AdapterSettings, loadAdapter, saveAdapter } from "./peft_adapter.ts";
 import type { TrainSettings } from "./settings.ts";
 import { type LossEngine, openLossEngine } from "./loss_engine.ts";
+import { describeTrainMemory } from "./webgpu/device_memory.ts";
 
 /** One line of the training log (`trainer_log.jsonl`). */
 export interface LogEntry {
@@ -301,7 +302,10 @@ export async function train(s: TrainSettings, events: TrainEvents = {}): Promise
     const all = [...trainSet, ...validSet];
     if (engine.checkFits && all.length > 0) {
       const most = (f: (e: Example) => number) => all.reduce((m, e) => Math.max(m, f(e)), 0);
-      engine.checkFits(most((e) => e.ids.length), most(scoredPositions));
+      const tokens = most((e) => e.ids.length), scored = most(scoredPositions);
+      engine.checkFits(tokens, scored);
+      const memory = engine.deviceMemory?.(tokens, scored, s.loraDropout > 0);
+      if (memory) say(describeTrainMemory(memory, tokens));
     }
     return await runSteps(s, events, { model, engine, adapterSettings, trainSet, validSet, skipped });
   } finally {

@@ -15,7 +15,7 @@ import { exportGguf, type ExportGgufOptions, type ExportGgufResult, planGgufExpo
 import { GgufFile, isGgufFile } from "../formats/gguf_read.ts";
 import { tokenizerFilesFromGguf } from "../../templates/mod.ts";
 import { basename } from "node:path";
-import { formatModelReport, inspectModel } from "../model/inspect.ts";
+import { formatModelReport, inspectModel, reportSize } from "../model/inspect.ts";
 import { type LoadedModel, loadModel } from "../model/load_model.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 
@@ -23,12 +23,14 @@ import { LoadProgressLine } from "../model/load_progress.ts";
 export const INSPECT_HELP: string = `iepile inspect — what a model folder (and a LoRA adapter) holds
 
 Usage: iepile inspect --model DIR|FILE.gguf [--lora DIR] [--context-size N] [--quantize P] [--json]
+                      [--cutoff-len N] [--max-target-length N] [--lora-r R]
 
 Reads config.json and the safetensors headers only (no weights): architecture, sizes,
 parameter count, stored dtypes, memory needed (weights and KV cache) as stored and in each
 format --quantize offers (f16, q8_0, q6_k, q4_k_m, q4_0: bytes of weights, KV cache at the
-context size and the total), and, with --lora, the adapter's rank, alpha and targets and
-whether every update fits its base tensor.
+context size and the total), the GPU memory LoRA training takes in each of those formats
+(train --engine webgpu, with the family's default targets), and, with --lora, the
+adapter's rank, alpha and targets and whether every update fits its base tensor.
 
   --model DIR   Hugging Face model folder (config.json + model.safetensors or shards), or a
                 GGUF file (its header: architecture, sizes, tensors and bytes per type,
@@ -36,6 +38,9 @@ whether every update fits its base tensor.
   --lora DIR    PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
   --context-size N  tokens the KV cache figures are for (default: the model's, at most 4096)
   --quantize P  mark the format infer --quantize P would load (--bits 4 / 8 too)
+  --cutoff-len N, --max-target-length N, --lora-r R
+                the training figures' longest example (N + N tokens, the second its answer)
+                and LoRA rank, as train takes them (default: IEPile's 700, 300 and 8)
   --json        the report as JSON
   -h, --help    this help
 
@@ -101,17 +106,37 @@ export async function runInspect(args: string[], io: CliIo): Promise<number> {
     quantize: { type: "string" },
     bits: { type: "string" },
     json: { type: "boolean" },
+    "cutoff-len": { type: "string" },
+    "max-target-length": { type: "string" },
+    "lora-r": { type: "string" },
     help: { type: "boolean", short: "h" },
   }, "inspect");
   if (v.help) {
     io.out(INSPECT_HELP);
     return 0;
   }
+  // The training figures' longest example and rank (IEPile's lengths by default).
+  const cutoff = numberOption(v["cutoff-len"], "cutoff-len", "integer", 1) ?? 700;
+  const answer = numberOption(v["max-target-length"], "max-target-length", "integer", 1) ?? 300;
+  const r = numberOption(v["lora-r"], "lora-r", "integer", 1) ?? 8;
   const report = await inspectModel(requiredOption(v, "model", "inspect"), v.lora as string | undefined, {
     contextSize: numberOption(v["context-size"], "context-size", "integer", 1),
     quantize: quantizeOption(v, "inspect"),
   });
-  io.out(v.json ? JSON.stringify(report, null, 2) + "\n" : formatModelReport(report));
+  // LoRA training's device memory in the same formats, with the family's default targets.
+  const { trainingReport, formatTrainingReport } = await import("../../train/webgpu/device_memory.ts");
+  const { defaultTargets } = await import("../../train/settings.ts");
+  const targets = defaultTargets(report.spec.architecture) ?? ["all"];
+  const training = trainingReport(report.spec, report.formats.map((f) => f.format), targets, {
+    tokens: cutoff + answer,
+    scored: answer,
+    r,
+  });
+  io.out(
+    v.json
+      ? JSON.stringify({ ...report, training }, null, 2) + "\n"
+      : formatModelReport(report) + formatTrainingReport(training, reportSize).join("\n") + "\n",
+  );
   if (report.adapter?.misfit !== undefined) {
     io.err(`iepile: ${report.adapter.misfit}\n`);
     return 1;

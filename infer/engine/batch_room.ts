@@ -7,6 +7,7 @@
  */
 
 import type { Engine } from "./engine.ts";
+import { formatBytes } from "../../io/progress.ts";
 
 /** What an engine's memory allows: `Engine.batchRoom`'s answer. */
 export interface BatchRoom {
@@ -145,7 +146,7 @@ export async function chooseBatch(engine: Engine, tokens: number): Promise<Batch
  * ```
  */
 export function describeBatch(choice: BatchChoice, unit = "record"): string {
-  const size = sizeOf(choice.sessionBytes);
+  const size = formatBytes(choice.sessionBytes);
   const why = choice.most <= 1
     ? "this engine does not say what its memory holds"
     : choice.sessions >= choice.most
@@ -155,10 +156,4 @@ export function describeBatch(choice: BatchChoice, unit = "record"): string {
     : `what ${choice.bound} holds at ${size} per ${choice.tokens}-token cache`;
   const count = choice.batch === 1 ? `1 ${unit}` : `up to ${choice.batch} ${unit}s`;
   return `batch: ${count} at once (${why}; --batch N sets it)`;
-}
-
-/** Bytes in GiB (one decimal), MiB or KiB (whole), whichever is the largest under the size. */
-function sizeOf(bytes: number): string {
-  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
-  return bytes >= 2 ** 20 ? `${Math.round(bytes / 2 ** 20)} MiB` : `${Math.ceil(bytes / 2 ** 10)} KiB`;
 }

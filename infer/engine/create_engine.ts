@@ -7,7 +7,7 @@
  * @module
  */
 
-import { isSoftwareAdapter } from "./webgpu/adapter.ts";
+import { adapterName, isSoftwareAdapter } from "./webgpu/adapter.ts";
 import { CpuEngine } from "./cpu/cpu_engine.ts";
 import type { Engine } from "./engine.ts";
 import { type LoadedModel, loadModel, type LoadOptions } from "../model/load_model.ts";
@@ -124,7 +124,7 @@ export async function probeGpu(): Promise<GpuProbe> {
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) return { kind: "none" };
     const info = adapter.info;
-    const name = [info?.description, info?.device, info?.vendor].find((x) => x) || undefined;
+    const name = adapterName(info) || undefined;
     return { kind: isSoftwareAdapter(info) ? "software" : "real", name };
   } catch {
     return { kind: "none" };

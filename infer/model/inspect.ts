@@ -196,6 +196,22 @@ async function adapterReport(loraDir: string, base: LoraBase): Promise<ModelRepo
 }
 
 /**
+ * Bytes as the report writes them: GB with two decimals from 1 GB, else MB with one.
+ *
+ * @param bytes the size
+ * @returns the text
+ *
+ * @example
+ * ```ts
+ * import { reportSize } from "./inspect.ts";
+ * if (reportSize(7.87e9) !== "7.87 GB" || reportSize(2.5e6) !== "2.5 MB") throw new Error();
+ * ```
+ */
+export function reportSize(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/**
  * The report as text.
  *
  * @param r the report
@@ -214,7 +230,7 @@ async function adapterReport(loraDir: string, base: LoraBase): Promise<ModelRepo
 export function formatModelReport(r: ModelReport): string {
   const s = r.spec;
   const n = (x: number) => x.toLocaleString("en-US");
-  const size = (b: number) => b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`;
+  const size = reportSize;
   const pos = s.position.kind === "alibi"
     ? "ALiBi"
     : `RoPE θ=${s.position.theta}${

@@ -52,12 +52,22 @@ function tensorsOf(spec: ModelSpec): PlannedTensor[] {
   return out;
 }
 
+/** What {@linkcode weightMemory} counts. */
+export interface WeightMemoryOptions {
+  /**
+   * Count the input embedding (default: yes). The trainer looks it up on the host; when the
+   * embedding is also the output matrix (tied), it is counted either way.
+   */
+  readonly inputEmbedding?: boolean;
+}
+
 /**
  * Weight bytes of a model in each format: its tensors each in the type the preset gives it
  * (norms and biases stay f32).
  *
  * @param spec the model
  * @param formats the formats (default: f16 and the quantized presets)
+ * @param o what to count
  * @returns one entry per format, in the order given
  *
  * @example
@@ -76,8 +86,10 @@ function tensorsOf(spec: ModelSpec): PlannedTensor[] {
 export function weightMemory(
   spec: ModelSpec,
   formats: readonly QuantPreset[] = ["f16", "q8_0", "q6_k", "q4_k_m", "q4_0"],
+  o: WeightMemoryOptions = {},
 ): FormatMemory[] {
-  const tensors = tensorsOf(spec);
+  const embed = GGUF_ARCHITECTURES.llama.tensors.global.embed!;
+  const tensors = tensorsOf(spec).filter((t) => t.name !== embed || o.inputEmbedding !== false || spec.tiedEmbeddings);
   const model = { layers: spec.layers, tiedEmbeddings: spec.tiedEmbeddings };
   return formats.map((format) => {
     const typed = tensors.map((t) => ({ shape: t.shape, type: tensorTypeFor(format, t, model) as GgmlTypeName }));

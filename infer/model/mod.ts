@@ -66,7 +66,7 @@ export {
   mergeLora,
 } from "./lora.ts";
 export { formatModelReport, inspectModel, type ModelReport } from "./inspect.ts";
-export { type FormatMemory, kvBytesPerToken, weightMemory } from "./memory_plan.ts";
+export { type FormatMemory, kvBytesPerToken, weightMemory, type WeightMemoryOptions } from "./memory_plan.ts";
 export {
   exportGguf,
   type ExportGgufOptions,

@@ -25,6 +25,14 @@ import { UsageError } from "../../io/errors.ts";
 import type { ExampleLoss, LoraGrads, LoraModel, LoraSlot, ScoredIds } from "../lora_model.ts";
 import { scoredPositions } from "../lora_model.ts";
 import { exampleWork } from "./example_work.ts";
+import {
+  type ExamplePlan,
+  examplePlan,
+  type ExampleShape,
+  loraDeviceBytes,
+  type PlannedModule,
+  type TrainMemory,
+} from "./device_memory.ts";
 import { encodeExample, type Graph } from "./layer_pass.ts";
 import type { GpuModule } from "./lora_pass.ts";
 import { UniformCache, WorkList } from "./work_list.ts";
@@ -77,6 +85,7 @@ export class WebGpuLoss implements LossEngine {
   readonly #modules: GpuModule[];
   readonly #uniforms: UniformCache;
   readonly #graph: Graph;
+  readonly #planned: PlannedModule[];
 
   private constructor(model: LoraModel, ctx: GpuContext, limit: number, wide: boolean) {
     this.#model = model;
@@ -107,6 +116,13 @@ export class WebGpuLoss implements LossEngine {
     const alibi = model.slopes.length > 0 ? Float32Array.from(model.slopes) : new Float32Array(model.spec.heads);
     const slopes = this.#own.f32(alibi, USAGE.STORAGE);
     this.#graph = { model, weights, bySlot, slopes, wide };
+    this.#planned = model.modules.map((m) => ({
+      layer: m.layer,
+      slot: m.slot,
+      inp: m.pair.inp,
+      out: m.pair.out,
+      r: m.pair.r,
+    }));
     this.paramsChanged();
   }
 
@@ -167,11 +183,16 @@ export class WebGpuLoss implements LossEngine {
   async loss(example: ScoredIds, o: EngineLossOptions): Promise<ExampleLoss> {
     const scored = scoredPositions(example);
     if (scored === 0) return { sum: 0, tokens: 0 };
-    this.checkFits(example.ids.length, scored);
+    const plan = this.#plan({
+      tokens: example.ids.length,
+      scored,
+      backward: o.backward,
+      dropout: (o.dropout ?? 0) > 0,
+    });
     const device = this.#ctx.device;
     device.pushErrorScope("out-of-memory");
     let values: Float32Array | undefined, failure: unknown;
-    const work = exampleWork(device, this.#model, example.ids);
+    const work = exampleWork(device, this.#model, example.ids, plan);
     try {
       const list = new WorkList(this.#ctx, this.#uniforms);
       const losses = encodeExample(this.#graph, list, work, example, o);
@@ -239,23 +260,49 @@ export class WebGpuLoss implements LossEngine {
   }
 
   /**
-   * Throw when an example of `n` tokens (`scored` of them scored) needs a buffer past the
-   * device's binding limit (its attention probabilities or its logits).
+   * Throw when a training example of `n` tokens (`scored` of them scored) needs a buffer past
+   * the device's binding limit (its attention probabilities or its logits, usually).
    *
    * @param n tokens
    * @param scored scored tokens
-   * @throws {UsageError} naming the bytes and the limit
+   * @throws {UsageError} naming the buffer, its bytes and the limit
    */
   checkFits(n: number, scored: number): void {
-    const { heads, vocabSize } = this.#model.spec;
-    const limit = this.#ctx.device.limits.maxStorageBufferBindingSize;
-    const biggest = Math.max(heads * n * n, scored * vocabSize) * 4;
-    if (biggest > limit) {
+    this.#plan({ tokens: n, scored, backward: true, dropout: false });
+  }
+
+  /**
+   * What training holds on this device with a longest example of `n` tokens (`scored` scored):
+   * the frozen weights as uploaded, the LoRA pairs and gradients, the example's buffers.
+   *
+   * @param n tokens
+   * @param scored scored tokens
+   * @param dropout LoRA dropout on
+   * @returns bytes by part
+   */
+  deviceMemory(n: number, scored: number, dropout = false): TrainMemory {
+    const plan = examplePlan(this.#model.spec, this.#planned, { tokens: n, scored, backward: true, dropout });
+    const weights = this.#graph.weights.bytes, lora = loraDeviceBytes(this.#model.spec, this.#planned);
+    return { weights, lora, example: plan.bytes, total: weights + lora + plan.bytes, largest: plan.largest };
+  }
+
+  /** An example's plan, refused where a buffer passes the binding limit. */
+  #plan(shape: ExampleShape): ExamplePlan {
+    const plan = examplePlan(this.#model.spec, this.#planned, shape);
+    const { maxStorageBufferBindingSize: binding, maxBufferSize: most } = this.#ctx.device.limits;
+    const limit = Math.min(binding, most);
+    if (plan.largest > limit) {
+      const what = plan.largestRole === "p" || plan.largestRole === "d-p"
+        ? "its attention probabilities"
+        : plan.largestRole === "logits"
+        ? "its logits"
+        : `its buffer "${plan.largestRole}"`;
       throw new UsageError(
-        `train --engine webgpu: an example of ${n} tokens needs a ${biggest}-byte buffer (attention ` +
-          `probabilities or logits), past this device's binding limit of ${limit} bytes; lower --cutoff_len`,
+        `train --engine webgpu: an example of ${shape.tokens} tokens needs ${plan.largest} bytes in one buffer ` +
+          `(${what}), past this device's limit of ${limit} bytes; lower --cutoff_len`,
       );
     }
+    return plan;
   }
 }
 

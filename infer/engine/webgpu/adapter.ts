@@ -37,9 +37,21 @@ const LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
+/** Vendors by PCI id, as native WebGPU gives them (decimal): NVIDIA, AMD, Intel, Apple, Arm, Qualcomm, Mesa. */
+const PCI_VENDORS: Readonly<Record<string, string>> = {
+  "4318": "NVIDIA",
+  "4098": "AMD",
+  "32902": "Intel",
+  "4203": "Apple",
+  "5045": "Arm",
+  "20803": "Qualcomm",
+  "65541": "Mesa",
+};
+
 /**
  * An adapter's name as its info gives it: vendor, architecture, device and description, those
- * present, joined by spaces ("" where none is given).
+ * present, joined by spaces ("" where none is given). A vendor given as a PCI id is named, and
+ * left out where the description already names it; a device given as a number is left out.
  *
  * @param info the adapter's (or a device's) info
  * @returns the name
@@ -47,12 +59,20 @@ const LIMITS = [
  * @example
  * ```ts
  * import { adapterName } from "./adapter.ts";
- * const info = { vendor: "nvidia", architecture: "", device: "", description: "H200" } as GPUAdapterInfo;
- * if (adapterName(info) !== "nvidia H200" || adapterName(undefined) !== "") throw new Error();
+ * const browser = { vendor: "nvidia", architecture: "", device: "", description: "H200" } as GPUAdapterInfo;
+ * const native = { vendor: "4318", architecture: "", device: "8997", description: "NVIDIA H200" } as GPUAdapterInfo;
+ * const mesa = { vendor: "65541", architecture: "", device: "0", description: "llvmpipe (LLVM 15.0.6)" } as GPUAdapterInfo;
+ * const names = [browser, native, mesa, undefined].map(adapterName);
+ * if (names.join("|") !== "nvidia H200|NVIDIA H200|Mesa llvmpipe (LLVM 15.0.6)|") throw new Error(names.join("|"));
  * ```
  */
 export function adapterName(info: GPUAdapterInfo | undefined): string {
-  return [info?.vendor, info?.architecture, info?.device, info?.description].filter((x) => x).join(" ");
+  const description = info?.description ?? "";
+  let vendor = info?.vendor ?? "";
+  vendor = PCI_VENDORS[vendor] ?? vendor;
+  if (vendor !== "" && description.toLowerCase().includes(vendor.toLowerCase())) vendor = "";
+  const device = /^[0-9]*$/.test(info?.device ?? "") ? "" : info?.device;
+  return [vendor, info?.architecture, device, description].filter((x) => x).join(" ");
 }
 
 /**
