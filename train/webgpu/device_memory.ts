@@ -16,7 +16,7 @@ import { weightMemory } from "../../infer/model/memory_plan.ts";
 import type { ModelSpec } from "../../infer/model/model_spec.ts";
 import type { QuantPreset } from "../../infer/formats/quant_preset.ts";
 import { type LoraSlot, targetModules } from "../lora_model.ts";
-import { formatBytes } from "../../io/progress.ts";
+import { formatBytes, formatCount } from "../../io/progress.ts";
 
 /** A LoRA module as the plan needs it. */
 export interface PlannedModule {
@@ -128,23 +128,8 @@ export function examplePlan(spec: ModelSpec, modules: readonly PlannedModule[], 
   return { roles, bytes, largest, largestRole };
 }
 
-/**
- * Bytes on the device of the LoRA pairs and their gradient accumulators (f32), and the ALiBi
- * slopes (one per head).
- *
- * @param spec the model
- * @param modules its LoRA modules
- * @returns bytes
- *
- * @example
- * ```ts
- * import { loraDeviceBytes } from "./device_memory.ts";
- * const spec = { heads: 2 } as never;
- * // A and B (8 × 2 and 2 × 8) and their gradients: 4 × 16 floats; 2 slopes.
- * if (loraDeviceBytes(spec, [{ layer: 0, slot: "o", inp: 8, out: 8, r: 2 }]) !== 4 * 64 + 8) throw new Error();
- * ```
- */
-export function loraDeviceBytes(spec: Pick<ModelSpec, "heads">, modules: readonly PlannedModule[]): number {
+/** Bytes on the device of the LoRA pairs and their gradient accumulators (f32), and the ALiBi slopes. */
+function loraDeviceBytes(spec: Pick<ModelSpec, "heads">, modules: readonly PlannedModule[]): number {
   let bytes = bufferBytes(spec.heads);
   for (const m of modules) bytes += 2 * (bufferBytes(m.r * m.inp) + bufferBytes(m.out * m.r));
   return bytes;
@@ -205,14 +190,42 @@ export function trainMemory(spec: ModelSpec, o: TrainMemoryOptions): TrainMemory
   const [stored] = weightMemory(spec, [o.format], { inputEmbedding: false });
   // The fused `q | k | v` bias goes up beside the three biases.
   const qkvBias = spec.qkvBias ? spec.layers * bufferBytes((spec.heads + 2 * spec.kvHeads) * spec.headDim) : 0;
-  const weights = stored.weightBytes + qkvBias;
-  const lora = loraDeviceBytes(spec, modules);
-  const plan = examplePlan(spec, modules, {
+  return planDeviceMemory(spec, modules, stored.weightBytes + qkvBias, {
     tokens: o.tokens,
     scored: o.scored ?? o.tokens - 1,
-    backward: true,
     dropout: o.dropout ?? false,
   });
+}
+
+/**
+ * What training holds on the device, given its weights' bytes: those, the LoRA pairs and
+ * gradients, and a training example's buffers (the engine passes the bytes it uploaded;
+ * {@linkcode trainMemory} the bytes a format gives the shape).
+ *
+ * @param spec the model
+ * @param modules its LoRA modules
+ * @param weights bytes of the frozen weights on the device
+ * @param example the longest example (with its backward pass)
+ * @returns bytes by part
+ *
+ * @example
+ * ```ts
+ * import { planDeviceMemory } from "./device_memory.ts";
+ * const spec = { vocabSize: 32, hidden: 8, intermediate: 16, layers: 1, heads: 2, kvHeads: 2, headDim: 4,
+ *   position: { kind: "alibi" } } as never;
+ * const m = planDeviceMemory(spec, [{ layer: 0, slot: "o", inp: 8, out: 8, r: 2 }], 1000, { tokens: 4, scored: 2, dropout: false });
+ * // A and B (8 × 2 and 2 × 8) and their gradients, 4 × 16 floats, and 2 slopes.
+ * if (m.lora !== 4 * 64 + 8 || m.total !== 1000 + m.lora + m.example) throw new Error(JSON.stringify(m));
+ * ```
+ */
+export function planDeviceMemory(
+  spec: ModelSpec,
+  modules: readonly PlannedModule[],
+  weights: number,
+  example: Omit<ExampleShape, "backward">,
+): TrainMemory {
+  const lora = loraDeviceBytes(spec, modules);
+  const plan = examplePlan(spec, modules, { ...example, backward: true });
   return { weights, lora, example: plan.bytes, total: weights + lora + plan.bytes, largest: plan.largest };
 }
 
@@ -313,7 +326,7 @@ export function trainingReport(
  * ```
  */
 export function formatTrainingReport(t: TrainingReport, size: (bytes: number) => string): string[] {
-  const n = (x: number) => x.toLocaleString("en-US");
+  const n = formatCount;
   return [
     `training       GPU memory of LoRA training (train --engine webgpu) with the weights in each format (f16: a`,
     `               16-bit base as stored; the others: train --quantize P): r ${t.r}, a ${n(t.tokens)}-token longest`,

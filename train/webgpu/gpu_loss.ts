@@ -29,7 +29,7 @@ import {
   type ExamplePlan,
   examplePlan,
   type ExampleShape,
-  loraDeviceBytes,
+  planDeviceMemory,
   type PlannedModule,
   type TrainMemory,
 } from "./device_memory.ts";
@@ -281,9 +281,7 @@ export class WebGpuLoss implements LossEngine {
    * @returns bytes by part
    */
   deviceMemory(n: number, scored: number, dropout = false): TrainMemory {
-    const plan = examplePlan(this.#model.spec, this.#planned, { tokens: n, scored, backward: true, dropout });
-    const weights = this.#graph.weights.bytes, lora = loraDeviceBytes(this.#model.spec, this.#planned);
-    return { weights, lora, example: plan.bytes, total: weights + lora + plan.bytes, largest: plan.largest };
+    return planDeviceMemory(this.#model.spec, this.#planned, this.#graph.weights.bytes, { tokens: n, scored, dropout });
   }
 
   /** An example's plan, refused where a buffer passes the binding limit. */
