@@ -10,15 +10,22 @@
  * bandwidth. A kernel far below its bandwidth share is bound by its arithmetic (unpacking levels,
  * scales); that is where the engine's quantized decode loses to llama.cpp.
  *
- *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--split]
+ *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--split] [--against DIR]
  *
  * `--split` times the kernels' build for weights in memories of their own (what a model past
  * 4 GiB runs), the weights in a second memory.
+ *
+ * `--against DIR` times a second build of the kernels in the same process, interleaved with
+ * this one's on the same matrices: the embedded kernels of another checkout of this project (a
+ * `git worktree` at an earlier commit, say), and prints how many times faster this build is. A
+ * kernel change is measured this way, not by two runs on a shared machine whose speed drifts.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { instantiateKernels, kernelsModule, relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
 import { placeWasmMatrix, type WasmMatrix } from "../infer/engine/wasm/wasm_matrix.ts";
 import { WasmMemory, WeightMemories } from "../infer/engine/wasm/wasm_memory.ts";
@@ -36,6 +43,7 @@ const { values } = parseArgs({
     rows: { type: "string", default: "8192" },
     cols: { type: "string", default: "4096" },
     split: { type: "boolean", default: false },
+    against: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
@@ -59,10 +67,26 @@ const store = SPLIT ? new WeightMemories() : memory;
 const weightsMemory = store instanceof WeightMemories ? store.reserve(0).memory.memory : memory.memory;
 const relaxed = await relaxedKernelsModule(SPLIT);
 const module = await kernelsModule(undefined, SPLIT);
-const kernels = instantiateKernels(module, memory.memory, relaxed, weightsMemory) as unknown as Record<
-  string,
-  (...args: number[]) => void
->;
+/** The kernels by name, as the jobs below call them. */
+type Kernels = Record<string, (...args: number[]) => void>;
+const kernels = instantiateKernels(module, memory.memory, relaxed, weightsMemory) as unknown as Kernels;
+
+/** With --against: the other checkout's embedded kernels, on the same memories. */
+async function againstKernels(dir: string): Promise<Kernels> {
+  const url = pathToFileURL(resolve(dir, "infer/engine/wasm/kernels.ts")).href;
+  let other: typeof import("../infer/engine/wasm/kernels.ts");
+  try {
+    other = await import(url);
+  } catch (e) {
+    console.error(`--against ${dir}: cannot load its kernels (${url}): ${(e as Error).message.split("\n")[0]}`);
+    Deno.exit(2);
+  }
+  const m = await other.kernelsModule(undefined, SPLIT);
+  const r = await other.relaxedKernelsModule(SPLIT);
+  return other.instantiateKernels(m, memory.memory, r, weightsMemory) as unknown as Kernels;
+}
+const builds: Kernels[] = values.against === undefined ? [kernels] : [kernels, await againstKernels(values.against)];
+if (values.against !== undefined) console.log(`against: the kernels of ${resolve(values.against)}\n`);
 
 /** A matrix placed where the kernels above read it (with --split: the first weights' memory). */
 function place(t: WeightTensor): WasmMatrix {
@@ -80,11 +104,11 @@ const xq = memory.alloc(COLS * 2);
 writeInt8Input(x, 1, COLS, memory.memory.buffer, xq);
 const y = memory.floats(ROWS);
 
-/** A kernel to time: its name, the bytes it reads, and one call. */
+/** A kernel to time: its name, the bytes it reads, and one call on a build's kernels. */
 interface Job {
   name: string;
   bytes: number;
-  run: () => void;
+  run: (k: Kernels) => void;
 }
 
 const jobs: Job[] = [];
@@ -92,7 +116,7 @@ const f32 = place({ dtype: "f32", shape: [ROWS, COLS], data: weights });
 jobs.push({
   name: "mv_f32",
   bytes: ROWS * COLS * 4,
-  run: () => kernels.mv_f32(f32.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
+  run: (k) => k.mv_f32(f32.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
 });
 // The 16-bit kernels read their input de-interleaved: the even elements, then the odd ones.
 const xd = memory.floats(COLS);
@@ -103,7 +127,7 @@ for (const dtype of ["bf16", "f16"] as const) {
   jobs.push({
     name: `mv_${dtype}`,
     bytes: ROWS * COLS * 2,
-    run: () => kernels[`mv_${dtype}`](m.ptr, xd.byteOffset, y.byteOffset, COLS, 0, ROWS),
+    run: (k) => k[`mv_${dtype}`](m.ptr, xd.byteOffset, y.byteOffset, COLS, 0, ROWS),
   });
 }
 for (const format of INT8_DOT_FORMATS) {
@@ -113,34 +137,48 @@ for (const format of INT8_DOT_FORMATS) {
   jobs.push({
     name: `mv_${format}`,
     bytes,
-    run: () => kernels[`mv_${format}`](m.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
+    run: (k) => k[`mv_${format}`](m.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
   });
   jobs.push({
     name: `i8_${format}${relaxed ? " (relaxed)" : ""}`,
     bytes,
-    run: () => kernels[`i8_${format}`](m.ptr, xq, y.byteOffset, COLS, ROWS, 0, ROWS, 1),
+    run: (k) => k[`i8_${format}`](m.ptr, xq, y.byteOffset, COLS, ROWS, 0, ROWS, 1),
   });
 }
 
-const times = jobs.map((): number[] => []);
-for (const job of jobs) job.run();
+// times[build][job]: each pass runs every job on every build in turn.
+const times = builds.map(() => jobs.map((): number[] => []));
+for (const job of jobs) for (const k of builds) job.run(k);
 for (let pass = 0; pass < RUNS; pass++) {
   jobs.forEach((job, i) => {
-    const start = performance.now();
-    job.run();
-    times[i].push((performance.now() - start) / 1000);
+    // Every other pass the other build first, so neither always follows the same kernel.
+    const order = builds.map((_, b) => pass % 2 ? builds.length - 1 - b : b);
+    for (const b of order) {
+      const start = performance.now();
+      job.run(builds[b]);
+      times[b][i].push((performance.now() - start) / 1000);
+    }
   });
 }
 
-console.log("| kernel             | ms     | G weights/s | GB/s  | share of bandwidth |");
-console.log("| ------------------ | ------ | ----------- | ----- | ------------------ |");
+const against = builds.length > 1;
+console.log(
+  "| kernel             | ms     | G weights/s | GB/s  | share of bandwidth |" +
+    (against ? " against: ms | × faster |" : ""),
+);
+console.log(
+  "| ------------------ | ------ | ----------- | ----- | ------------------ |" +
+    (against ? " ----------- | -------- |" : ""),
+);
 jobs.forEach((job, i) => {
-  const s = median(times[i]);
+  const s = median(times[0][i]);
   const gbs = job.bytes / s / 1e9;
+  const other = against ? median(times[1][i]) : 0;
   console.log(
     `| ${job.name.padEnd(18)} | ${(s * 1000).toFixed(2).padStart(6)} | ${
       (ROWS * COLS / s / 1e9).toFixed(2).padStart(11)
-    } | ${gbs.toFixed(1).padStart(5)} | ${(100 * gbs / bandwidth.best).toFixed(0).padStart(17)}% |`,
+    } | ${gbs.toFixed(1).padStart(5)} | ${(100 * gbs / bandwidth.best).toFixed(0).padStart(17)}% |` +
+      (against ? ` ${(other * 1000).toFixed(2).padStart(11)} | ${(other / s).toFixed(2).padStart(8)} |` : ""),
   );
 });
 console.log(`\nload average after: ${loadAverage()}`);

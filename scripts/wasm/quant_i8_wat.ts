@@ -29,6 +29,7 @@
 
 import { FORMATS, laneSums, LOCALS, type QuantFormat, quantRowBytes, type Unit } from "./quant_wat.ts";
 import { c, groupStores, hsum, lines } from "./wat.ts";
+import { Q6K_I8_LOCALS, q6kRelaxedBody } from "./q6k_i8_wat.ts";
 
 /** How 16 bytes of levels and activations are multiplied. */
 export type DotVariant = "simd" | "relaxed";
@@ -209,7 +210,10 @@ function dxLanes(lanes: number[]): string {
 export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
   const f = FORMATS[format];
   let body: string[];
-  if (f.units.length === 1) {
+  if (format === "q6_k" && variant === "relaxed") {
+    // Sub-block scales in integers, each ql/qh vector loaded once (q6k_i8_wat.ts).
+    body = [...f.scalars, ...q6kRelaxedBody()];
+  } else if (f.units.length === 1) {
     // One run per block (q8_0, q4_0, q5_0): the activations prepared once for the 4 rows.
     const u = f.units[0];
     const vectors = u.q(0).length;
@@ -279,6 +283,7 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
       `(local $I0 v128) (local $I1 v128) (local $I2 v128) (local $I3 v128)`,
       `(local $B0 v128) (local $B1 v128) (local $B2 v128) (local $B3 v128)`,
       `(local $X0 v128) (local $X1 v128) (local $X2 v128) (local $X3 v128)`,
+      ...(format === "q6_k" && variant === "relaxed" ? [Q6K_I8_LOCALS] : []),
       `(local.set $rb ${quantRowBytes(format)})`,
       `(local.set $stride (i32.add (local.get $in) (i32.shr_u (local.get $in) ${c(2)})))`,
       `(local.set $o (local.get $r0))`,

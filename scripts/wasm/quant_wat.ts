@@ -62,6 +62,20 @@ export interface Format {
 
 const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
 const load = (at: number): string => `(v128.load${weightsMemory()} offset=${at} (local.get $p))`;
+
+/**
+ * The 16 weight bytes at byte `at` from `$p` (a block of the group being read), as a v128.
+ *
+ * @param at the byte offset
+ * @returns the load expression
+ *
+ * @example
+ * ```ts
+ * import { weightsLoad } from "./quant_wat.ts";
+ * if (!weightsLoad(192).includes("offset=192 (local.get $p)")) throw new Error();
+ * ```
+ */
+export const weightsLoad = load;
 const and = (a: string, b: string): string => `(v128.and ${a} ${b})`;
 const or = (a: string, b: string): string => `(v128.or ${a} ${b})`;
 const sub = (a: string, v: number): string => `(i8x16.sub ${a} ${i8(v)})`;

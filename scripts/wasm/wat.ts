@@ -207,3 +207,83 @@ export function groupStores(value: (r: number) => string, stride: string): strin
       }) ${value(r)})))`
   );
 }
+
+/**
+ * A function's text with each distinct non-zero `v128.const` moved into a local set once at the
+ * function's start: V8 builds a v128 constant in a register at every use (two 64-bit immediates
+ * moved in, about four instructions), where a local costs a register or one reload.
+ *
+ * @param text one `(func …)`, its locals each on lines of their own after the header line
+ * @returns the text, the constants read from locals `$K0`, `$K1`, …
+ *
+ * @example
+ * ```ts
+ * import { hoistConstants } from "./wat.ts";
+ * const f = [
+ *   `(func $f (param $v v128) (result v128)`,
+ *   `  (local $t v128)`,
+ *   `  (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))`,
+ *   `)`,
+ * ].join("\n");
+ * const h = hoistConstants(f);
+ * if (!h.includes("(local $K0 v128)") || !h.includes("(v128.and (local.get $v) (local.get $K0))")) throw new Error(h);
+ * ```
+ */
+export function hoistConstants(text: string): string {
+  const lines = text.split("\n");
+  const head = lines.findIndex((l) => l.trimStart().startsWith("(func "));
+  if (head < 0) throw new Error("hoistConstants: no (func …) in the text");
+  let at = head + 1;
+  while (at < lines.length && lines[at].trimStart().startsWith("(local ")) at++;
+  const names = new Map<string, string>();
+  const body = lines.slice(at).join("\n").replace(/\(v128\.const ([^)]*)\)/g, (whole, value: string) => {
+    const numbers = value.trim().split(/\s+/).slice(1);
+    if (numbers.every((n) => Number(n) === 0)) return whole;
+    let name = names.get(whole);
+    if (name === undefined) names.set(whole, name = `$K${names.size}`);
+    return `(local.get ${name})`;
+  });
+  if (names.size === 0) return text;
+  const indent = lines[at].match(/^\s*/)?.[0] ?? "";
+  const decls = [...names.values()].map((n) => `(local ${n} v128)`).join(" ");
+  const sets = [...names].map(([value, n]) => `${indent}(local.set ${n} ${value})`);
+  return [...lines.slice(0, at), indent + decls, ...sets, body].join("\n");
+}
+
+/**
+ * A module's text with {@linkcode hoistConstants} applied to each of its functions (a function
+ * runs from its `(func` line to the `)` line at the same indent).
+ *
+ * @param text the module's text
+ * @returns the text, each function's constants in its locals
+ *
+ * @example
+ * ```ts
+ * import { hoistModuleConstants } from "./wat.ts";
+ * const m = [
+ *   `(module`,
+ *   `  (func $f (param $v v128) (result v128)`,
+ *   `    (v128.and (local.get $v) (v128.const i32x4 7 7 7 7))`,
+ *   `  )`,
+ *   `)`,
+ * ].join("\n");
+ * if (!hoistModuleConstants(m).includes("(local.set $K0 (v128.const i32x4 7 7 7 7))")) throw new Error();
+ * ```
+ */
+export function hoistModuleConstants(text: string): string {
+  const lines = text.split("\n");
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const indent = lines[i].match(/^\s*/)?.[0] ?? "";
+    if (!lines[i].trimStart().startsWith("(func ")) {
+      out.push(lines[i]);
+      continue;
+    }
+    let end = i + 1;
+    while (end < lines.length && lines[end] !== `${indent})`) end++;
+    if (end === lines.length) throw new Error(`hoistModuleConstants: the function at line ${i + 1} has no end`);
+    out.push(hoistConstants(lines.slice(i, end + 1).join("\n")));
+    i = end;
+  }
+  return out.join("\n");
+}
