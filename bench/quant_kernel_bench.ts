@@ -85,8 +85,11 @@ async function againstKernels(dir: string): Promise<Kernels> {
   const r = await other.relaxedKernelsModule(SPLIT);
   return other.instantiateKernels(m, memory.memory, r, weightsMemory) as unknown as Kernels;
 }
-const builds: Kernels[] = values.against === undefined ? [kernels] : [kernels, await againstKernels(values.against)];
-if (values.against !== undefined) console.log(`against: the kernels of ${resolve(values.against)}\n`);
+const builds: Kernels[] = [kernels];
+if (values.against !== undefined) {
+  builds.push(await againstKernels(values.against));
+  console.log(`against: the kernels of ${resolve(values.against)}\n`);
+}
 
 /** A matrix placed where the kernels above read it (with --split: the first weights' memory). */
 function place(t: WeightTensor): WasmMatrix {

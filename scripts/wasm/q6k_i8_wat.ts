@@ -29,14 +29,11 @@
  * @module
  */
 
-import { c } from "./wat.ts";
-import { laneSums, weightsLoad } from "./quant_wat.ts";
+import { c, i8x16, xqLoad } from "./wat.ts";
+import { laneSums, q6kLevels, weightsLoad } from "./quant_wat.ts";
 
 const zero = "(v128.const i64x2 0 0)";
-const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
 const get = (v: string): string => `(local.get ${v})`;
-const xLoad = (at: number): string => `(v128.load offset=${at} (local.get $xq))`;
-const and = (a: string, b: string): string => `(v128.and ${a} ${b})`;
 
 /** The locals this body sets, beyond the kernels' shared ones. */
 export const Q6K_I8_LOCALS: string =
@@ -49,22 +46,13 @@ function splat16(v: string, l: number): string {
   return `(i8x16.shuffle ${idx} ${get(v)} ${get(v)})`;
 }
 
-/** `(v << s) & mask` per byte (s < 0: `>>`) by a 16-bit shift, the mask clearing what it carries in. */
-function shiftMask(v: string, s: number, mask: number): string {
-  const shifted = s === 0 ? v : s > 0 ? `(i16x8.shl ${v} ${c(s)})` : `(i16x8.shr_u ${v} ${c(-s)})`;
-  return and(shifted, i8(mask));
-}
-
 /**
  * The levels `u` of run `k` (0, 1) of quarter `quad` (0–3) of a half block, from the half's `ql`
  * vectors `$QL0 … $QL3` and `qh` vectors `$QH0`, `$QH1`: elements `32·quad + 16·k …` of the
- * half are the low (quad < 2) or high nibble of `ql[32·(quad & 1) + 16·k …]` with bits
- * `2·quad`, `2·quad + 1` of `qh[16·k …]` above them.
+ * half read `ql[32·(quad & 1) + 16·k …]` and `qh[16·k …]`.
  */
 function runLevels(quad: number, k: number): string {
-  const ql = get(`$QL${2 * (quad & 1) + k}`);
-  const low = quad < 2 ? and(ql, i8(15)) : shiftMask(ql, -4, 15);
-  return `(v128.or ${low} ${shiftMask(get(`$QH${k}`), 4 - 2 * quad, 0x30)})`;
+  return q6kLevels(get(`$QL${2 * (quad & 1) + k}`), get(`$QH${k}`), quad);
 }
 
 /**
@@ -84,7 +72,7 @@ export function q6kRelaxedBody(): string[] {
   // Σ qx of each run (16 of them), shared by the 4 rows: lane m of $T0 (runs 0–7), $T1 (8–15).
   const runSums = [0, 1, 2, 3].flatMap((g) => [
     ...[0, 1, 2, 3].map((j) =>
-      `(local.set $I${j} (i32x4.relaxed_dot_i8x16_i7x16_add_s ${xLoad(16 * (4 * g + j))} ${i8(1)} ${zero}))`
+      `(local.set $I${j} (i32x4.relaxed_dot_i8x16_i7x16_add_s ${xqLoad(16 * (4 * g + j))} ${i8x16(1)} ${zero}))`
     ),
     ...laneSums("i32x4.add", ["$I0", "$I1", "$I2", "$I3"], ["$I0", "$I2"], "$I0"),
     // Runs 4g … 4g + 3 in $I0's lanes; two such vectors narrowed into one of 8 (exact: |Σ qx| < 2^15).
@@ -108,7 +96,7 @@ export function q6kRelaxedBody(): string[] {
         ...[0, 1, 2, 3].map((quad) => {
           const run = (k: number) => {
             const m = 8 * h + 2 * quad + k;
-            return `(i32x4.dot_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s ${xLoad(16 * m)} ${runLevels(quad, k)}) ` +
+            return `(i32x4.dot_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s ${xqLoad(16 * m)} ${runLevels(quad, k)}) ` +
               `${splat16(`$E${h}`, 2 * quad + k)})`;
           };
           return `(local.set $I${quad} (i32x4.add ${run(0)} ${run(1)}))`;

@@ -28,7 +28,7 @@
  */
 
 import { FORMATS, laneSums, LOCALS, type QuantFormat, quantRowBytes, type Unit } from "./quant_wat.ts";
-import { c, groupStores, hsum, lines } from "./wat.ts";
+import { c, groupStores, hsum, i8x16, lines, xqLoad } from "./wat.ts";
 import { Q6K_I8_LOCALS, q6kRelaxedBody } from "./q6k_i8_wat.ts";
 
 /** How 16 bytes of levels and activations are multiplied. */
@@ -38,8 +38,7 @@ export type DotVariant = "simd" | "relaxed";
 const UNSIGNED: ReadonlySet<QuantFormat> = new Set(["q4_k", "q5_k"]);
 
 const zero = "(v128.const i64x2 0 0)";
-const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
-const xLoad = (at: number): string => `(v128.load offset=${at} (local.get $xq))`;
+const xLoad = xqLoad;
 
 /**
  * `$i += levels · x` for one i8x16 of levels (`$q` set) and the activations at byte `at`, with
@@ -84,18 +83,16 @@ function prepareX(variant: DotVariant, k: number, bias?: number): string[] {
   if (bias !== undefined) {
     return [
       `(local.set $X${2 * k} ${x})`,
-      `(local.set $X${2 * k + 1} (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $X${2 * k}) ${i8(bias)} ${zero}))`,
+      `(local.set $X${2 * k + 1} (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $X${2 * k}) ${i8x16(bias)} ${zero}))`,
     ];
   }
   return [`(local.set $X${2 * k} (i8x16.abs ${x}))`, `(local.set $X${2 * k + 1} (i8x16.lt_s ${x} ${zero}))`];
 }
 
 /**
- * One run of one row: its integer sum (4 partial lanes) into `$i`. With `biasApart`, a biased
- * run's sum is `Σ u·x` alone (the caller subtracts `bias · Σ x`).
+ * One run of one row: its integer sum (4 partial lanes) into `$i`.
  *
- * Unsigned levels under relaxed SIMD (the k-quants' 4/5-bit levels, `q6_k`'s biased ones taken
- * apart) go through i16 lanes: each vector's products summed in pairs
+ * Unsigned levels under relaxed SIMD (the k-quants' 4/5-bit levels) go through i16 lanes: each vector's products summed in pairs
  * (`i16x8.relaxed_dot_i8x16_i7x16_s`; on x86 the i32 form adds a widening multiply-add and an
  * add to each), a run's vectors added, then widened once. A run has at most 2 vectors of levels
  * below 64, so a lane holds at most 2 · 2 · 63 · 128 = 32,256 < 2^15: no i16 sum overflows or
@@ -107,12 +104,11 @@ function unitSum(
   u: Unit,
   r: number,
   shared: boolean,
-  biasApart = false,
 ): string[] {
   const at = r * FORMATS[format].bytes;
   const biased = variant === "relaxed" ? u.biased : undefined;
   const levels = biased?.u(at) ?? u.q(at);
-  if (variant === "relaxed" && (UNSIGNED.has(format) || (biased !== undefined && biasApart))) {
+  if (variant === "relaxed" && UNSIGNED.has(format)) {
     if (shared || levels.length > 2) throw new Error(`${format}: i16 sums hold runs of at most 2 vectors`);
     const i16 = levels.map((v, k) => `(i16x8.relaxed_dot_i8x16_i7x16_s ${xLoad(u.e0 + 16 * k)} ${v})`);
     return [`(local.set $i (i32x4.extadd_pairwise_i16x8_s ${i16.reduce((a, b) => `(i16x8.add ${a} ${b})`)}))`];
@@ -121,7 +117,7 @@ function unitSum(
     `(local.set $i ${zero})`,
     ...levels.flatMap((v, k) => [
       `(local.set $q ${v})`,
-      ...dot16(variant, u.e0 + 16 * k, shared ? k : undefined, biasApart ? undefined : biased?.bias),
+      ...dot16(variant, u.e0 + 16 * k, shared ? k : undefined, biased?.bias),
     ]),
   ];
 }
@@ -129,25 +125,6 @@ function unitSum(
 /** `$I0` ← the sums of `$I0 … $I3` across lanes (lane j: the sum of `$Ij`'s lanes). */
 function reduceFour(): string[] {
   return laneSums("i32x4.add", ["$I0", "$I1", "$I2", "$I3"], ["$I0", "$I2"], "$I0");
-}
-
-/**
- * `$B<g>` ← `bias · Σ x` of runs `4g … 4g + 3` (lane j: run 4g + j), for the 4 rows of a group
- * at once: the part of biased levels `u − bias` that does not depend on the row.
- */
-function biasSums(units: readonly Unit[]): string[] {
-  return Array.from({ length: units.length / 4 }, (_, g) => [
-    ...units.slice(4 * g, 4 * g + 4).flatMap((u, j) => [
-      `(local.set $I${j} ${zero})`,
-      ...u.biased!.u(0).map((_, k) =>
-        `(local.set $I${j} (i32x4.relaxed_dot_i8x16_i7x16_add_s ${xLoad(u.e0 + 16 * k)} ${
-          i8(u.biased!.bias)
-        } (local.get $I${j})))`
-      ),
-    ]),
-    ...reduceFour(),
-    `(local.set $B${g} (local.get $I0))`,
-  ]).flat();
 }
 
 /**
@@ -171,15 +148,13 @@ function fourUnits(
   units: readonly Unit[],
   r: number,
   scales: string,
-  bias?: string,
 ): string[] {
   return [
     ...units.flatMap((u, j) => [
-      ...unitSum(variant, format, u, r, false, bias !== undefined),
+      ...unitSum(variant, format, u, r, false),
       `(local.set $I${j} (local.get $i))`,
     ]),
     ...reduceFour(),
-    ...(bias ? [`(local.set $I0 (i32x4.sub (local.get $I0) ${bias}))`] : []),
     `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $I0)) ${scales})))`,
   ];
 }
@@ -210,8 +185,10 @@ function dxLanes(lanes: number[]): string {
 export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
   const f = FORMATS[format];
   let body: string[];
-  if (format === "q6_k" && variant === "relaxed") {
-    // Sub-block scales in integers, each ql/qh vector loaded once (q6k_i8_wat.ts).
+  // q6_k under relaxed SIMD has a body of its own (q6k_i8_wat.ts): its sub-block scales in
+  // integers, each ql/qh vector loaded once.
+  const q6kRelaxed = format === "q6_k" && variant === "relaxed";
+  if (q6kRelaxed) {
     body = [...f.scalars, ...q6kRelaxedBody()];
   } else if (f.units.length === 1) {
     // One run per block (q8_0, q4_0, q5_0): the activations prepared once for the 4 rows.
@@ -235,11 +212,8 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
     // The super-blocks' runs go four at a time, scaled by one vector of their four scales.
     const unitScales = f.unitScales;
     if (unitScales === undefined) throw new Error(`${format}: a super-block format needs unitScales`);
-    // Biased levels (q6_k, relaxed): the bias part once for the 4 rows.
-    const sharedBias = variant === "relaxed" && f.units.every((u) => u.biased);
     body = [
       ...f.scalars,
-      ...(sharedBias ? biasSums(f.units) : []),
       ...[0, 1, 2, 3].flatMap((r) => [
         ...f.prep(r, r * f.bytes),
         ...Array.from(
@@ -255,7 +229,6 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
               f.units.slice(4 * g, 4 * g + 4),
               r,
               unitScales(r, g),
-              sharedBias ? `(local.get $B${g})` : undefined,
             ),
         ).flat(),
         ...(hasMin
@@ -281,9 +254,8 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
       ...LOCALS,
       `(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $i v128)`,
       `(local $I0 v128) (local $I1 v128) (local $I2 v128) (local $I3 v128)`,
-      `(local $B0 v128) (local $B1 v128) (local $B2 v128) (local $B3 v128)`,
       `(local $X0 v128) (local $X1 v128) (local $X2 v128) (local $X3 v128)`,
-      ...(format === "q6_k" && variant === "relaxed" ? [Q6K_I8_LOCALS] : []),
+      ...(q6kRelaxed ? [Q6K_I8_LOCALS] : []),
       `(local.set $rb ${quantRowBytes(format)})`,
       `(local.set $stride (i32.add (local.get $in) (i32.shr_u (local.get $in) ${c(2)})))`,
       `(local.set $o (local.get $r0))`,

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { c, groupStores, hsum, lines, weightsMemory } from "./wat.ts";
+import { c, groupStores, hsum, i8x16, lines, weightsMemory, xqLoad } from "./wat.ts";
 
 /** The block formats with kernels. */
 export type QuantFormat = "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q5_k" | "q6_k";
@@ -60,7 +60,6 @@ export interface Format {
   readonly unitScales?: (r: number, g: number) => string;
 }
 
-const i8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
 const load = (at: number): string => `(v128.load${weightsMemory()} offset=${at} (local.get $p))`;
 
 /**
@@ -78,15 +77,34 @@ const load = (at: number): string => `(v128.load${weightsMemory()} offset=${at} 
 export const weightsLoad = load;
 const and = (a: string, b: string): string => `(v128.and ${a} ${b})`;
 const or = (a: string, b: string): string => `(v128.or ${a} ${b})`;
-const sub = (a: string, v: number): string => `(i8x16.sub ${a} ${i8(v)})`;
+const sub = (a: string, v: number): string => `(i8x16.sub ${a} ${i8x16(v)})`;
 /**
  * `(a << s) & mask` (s < 0: `>>`) per byte, for a mask clear of the bits a 16-bit shift carries
  * in from the neighbouring byte: one 16-bit shift and one AND (a byte shift costs a second AND).
  */
 const shiftMask = (a: string, s: number, mask: number): string =>
-  and(s === 0 ? a : s > 0 ? `(i16x8.shl ${a} ${c(s)})` : `(i16x8.shr_u ${a} ${c(-s)})`, i8(mask));
-const lo4 = (a: string): string => and(a, i8(15));
+  and(s === 0 ? a : s > 0 ? `(i16x8.shl ${a} ${c(s)})` : `(i16x8.shr_u ${a} ${c(-s)})`, i8x16(mask));
+const lo4 = (a: string): string => and(a, i8x16(15));
 const hi4 = (a: string): string => shiftMask(a, -4, 15);
+
+/**
+ * The levels `u` (0..63) of one `q6_k` run of 16 from its 16 `ql` and 16 `qh` bytes: the low
+ * (quarter `quad` < 2) or high nibble of `ql`, with bits `2·quad`, `2·quad + 1` of `qh` above it.
+ *
+ * @param ql the `ql` bytes' expression
+ * @param qh the `qh` bytes' expression
+ * @param quad which quarter of a half block (0–3) the run lies in
+ * @returns the levels' expression
+ *
+ * @example
+ * ```ts
+ * import { q6kLevels } from "./quant_wat.ts";
+ * if (!q6kLevels("(local.get $l)", "(local.get $h)", 3).includes("(i16x8.shr_u (local.get $h)")) throw new Error();
+ * ```
+ */
+export function q6kLevels(ql: string, qh: string, quad: number): string {
+  return or(quad < 2 ? lo4(ql) : hi4(ql), shiftMask(qh, 4 - 2 * quad, 0x30));
+}
 
 /**
  * `$<name>` ← the f16 at byte `at` from `$p`, as f32: `(h & 0x7fff) << 13` read as an f32 times
@@ -147,7 +165,7 @@ function q5High(at: number, part: 0 | 1): string {
   const bits = "(v128.const i8x16 1 2 4 8 16 32 64 128 1 2 4 8 16 32 64 128)";
   const spread =
     `(i8x16.swizzle (i32x4.splat (i32.load${weightsMemory()} offset=${at} (local.get $p))) (v128.const i8x16 ${pick}))`;
-  return and(`(i8x16.eq ${and(spread, bits)} ${bits})`, i8(16));
+  return and(`(i8x16.eq ${and(spread, bits)} ${bits})`, i8x16(16));
 }
 
 /** Lane k of the f32x4 local `v` in every lane. */
@@ -282,11 +300,7 @@ export const FORMATS: Readonly<Record<QuantFormat, Format>> = {
       return {
         e0: 16 * m,
         ...minus((at: number) => {
-          const ql = load(at + 64 * h + 32 * (quad & 1) + 16 * k);
-          const qh = load(at + 128 + 32 * h + 16 * k);
-          const low = quad < 2 ? lo4(ql) : hi4(ql);
-          const high = shiftMask(qh, 4 - 2 * quad, 0x30);
-          return [or(low, high)];
+          return [q6kLevels(load(at + 64 * h + 32 * (quad & 1) + 16 * k), load(at + 128 + 32 * h + 16 * k), quad)];
         }, 32),
         scale: (r: number) => lane(`$S${r}${m >> 2}`, m & 3),
       };
@@ -355,7 +369,7 @@ export function mvQuant(format: QuantFormat): string {
   const f = FORMATS[format];
   const perUnit = Math.max(...f.units.map((u) => u.q(0).length));
   const xs = Array.from({ length: Math.max(4, 4 * perUnit) }, (_, i) => `$x${i}`);
-  const xLoad = (u: Unit, i: number) => `(v128.load offset=${4 * u.e0 + 16 * i} (local.get $xq))`;
+  const xLoad = (u: Unit, i: number) => xqLoad(4 * u.e0 + 16 * i);
   /** One run of one row: Σ levels · x, scaled into `$a<r>`. */
   const rowUnit = (u: Unit, r: number, x: (i: number) => string): string[] => [
     `(local.set $s (v128.const i64x2 0 0))`,

@@ -125,6 +125,34 @@ export function lines(indent: number, ...parts: string[]): string {
 export const c = (v: number): string => `(i32.const ${v})`;
 
 /**
+ * A v128 constant with the byte `v` in each of its 16 lanes.
+ *
+ * @param v the byte
+ * @returns the constant
+ *
+ * @example
+ * ```ts
+ * import { i8x16 } from "./wat.ts";
+ * if (i8x16(15) !== `(v128.const i8x16 ${Array(16).fill(15).join(" ")})`) throw new Error();
+ * ```
+ */
+export const i8x16 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(" ")})`;
+
+/**
+ * The 16 bytes of activations at byte `at` from the local `$xq` (the kernels' input pointer).
+ *
+ * @param at the byte offset
+ * @returns the load expression
+ *
+ * @example
+ * ```ts
+ * import { xqLoad } from "./wat.ts";
+ * if (xqLoad(32) !== "(v128.load offset=32 (local.get $xq))") throw new Error();
+ * ```
+ */
+export const xqLoad = (at: number): string => `(v128.load offset=${at} (local.get $xq))`;
+
+/**
  * The horizontal sum of an f32x4 local, as an f32 expression.
  *
  * @param v the local's name
