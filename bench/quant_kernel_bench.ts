@@ -10,15 +10,22 @@
  * bandwidth. A kernel far below its bandwidth share is bound by its arithmetic (unpacking levels,
  * scales); that is where the engine's quantized decode loses to llama.cpp.
  *
- *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--split] [--against DIR]
+ *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--tokens 1] [--split] [--against DIR]
  *
  * `--split` times the kernels' build for weights in memories of their own (what a model past
  * 4 GiB runs), the weights in a second memory.
+ *
+ * `--tokens N` (N > 1) times the prompt kernels instead, N tokens per call, as a prefill runs
+ * them: `mm_<format>` (f32 activations; f32, bf16 and f16 too), `i8_<format>` and, where the
+ * format has one, `p8_<format>` (the same sums as `i8_<format>`, each group of rows unpacked once
+ * for all the tokens), and prints multiply-adds per second; try `--rows 2816 --cols 1024
+ * --tokens 32`, a layer of the infer bench's model and its prompt.
  *
  * `--against DIR` times a second build of the kernels in the same process, interleaved with
  * this one's on the same matrices: the embedded kernels of another checkout of this project (a
  * `git worktree` at an earlier commit, say), and prints how many times faster this build is. A
  * kernel change is measured this way, not by two runs on a shared machine whose speed drifts.
+ * A kernel the other build lacks is timed in this one alone.
  *
  * @module
  */
@@ -43,18 +50,28 @@ const { values } = parseArgs({
     rows: { type: "string", default: "8192" },
     cols: { type: "string", default: "4096" },
     split: { type: "boolean", default: false },
+    tokens: { type: "string", default: "1" },
     against: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
 const ROWS = Number(values.rows);
 const COLS = Number(values.cols);
+/** Tokens per call: 1 times the decode kernels, more the prompt kernels. */
+const TOKENS = Number(values.tokens);
+if (!Number.isInteger(TOKENS) || TOKENS < 1) {
+  console.error(`--tokens ${values.tokens}: give a whole number of tokens, 1 or more`);
+  Deno.exit(2);
+}
+const PROMPT = TOKENS > 1;
 
 const SPLIT = values.split;
 console.log(
   `block-format kernels${
     SPLIT ? " (the split build: weights in a memory of their own)" : ""
-  }, one thread, ${ROWS}×${COLS} weights, median of ${RUNS} interleaved passes`,
+  }, one thread, ${ROWS}×${COLS} weights${
+    PROMPT ? `, ${TOKENS} tokens a call (prompt kernels)` : ""
+  }, median of ${RUNS} interleaved passes`,
 );
 console.log(`machine: ${machine()}`);
 const [bandwidth] = await readBandwidth([1]);
@@ -100,88 +117,94 @@ function place(t: WeightTensor): WasmMatrix {
 
 // Smooth weights and activations; the kernels' speed does not depend on the values.
 const weights = Float32Array.from({ length: ROWS * COLS }, (_, i) => Math.sin(i * 0.37) * 0.1);
-const x = Float32Array.from({ length: COLS }, (_, i) => Math.cos(i));
-const xf = memory.floats(COLS);
+const x = Float32Array.from({ length: TOKENS * COLS }, (_, i) => Math.cos(i));
+const xf = memory.floats(TOKENS * COLS);
 xf.set(x);
-const xq = memory.alloc(COLS * 2);
-writeInt8Input(x, 1, COLS, memory.memory.buffer, xq);
-const y = memory.floats(ROWS);
+const xq = memory.alloc(TOKENS * COLS * 2);
+writeInt8Input(x, TOKENS, COLS, memory.memory.buffer, xq);
+const y = memory.floats(TOKENS * ROWS);
+// As the engine gives each thread: 4 rows of the widest input in f32.
+const scratch = memory.alloc(16 * COLS);
 
-/** A kernel to time: its name, the bytes it reads, and one call on a build's kernels. */
+/** A kernel to time: its name, the bytes it reads, the kernel it calls, and one call on a build's kernels. */
 interface Job {
   name: string;
   bytes: number;
+  kernel: string;
   run: (k: Kernels) => void;
 }
 
 const jobs: Job[] = [];
+/** The matrix–vector job of a kernel, or with --tokens its matrix–matrix one (`mm`, `i8`, `p8`). */
+function job(kind: "mv" | "mm" | "i8" | "p8", dtype: string, m: WasmMatrix, bytes: number, xv = xf.byteOffset): void {
+  const kernel = `${kind}_${dtype}`;
+  const name = `${kernel}${kind === "i8" || kind === "p8" ? (relaxed ? " (relaxed)" : "") : ""}`;
+  const [w, xi, yo] = [m.ptr, kind === "i8" || kind === "p8" ? xq : xv, y.byteOffset];
+  const run = kind === "mv"
+    ? (k: Kernels) => k[kernel](w, xi, yo, COLS, 0, ROWS)
+    : kind === "i8" || (kind === "mm" && dtype === "f32")
+    ? (k: Kernels) => k[kernel](w, xi, yo, COLS, ROWS, 0, ROWS, TOKENS)
+    : (k: Kernels) => k[kernel](w, xi, yo, COLS, ROWS, 0, ROWS, TOKENS, scratch);
+  jobs.push({ name, bytes, kernel, run });
+}
 const f32 = place({ dtype: "f32", shape: [ROWS, COLS], data: weights });
-jobs.push({
-  name: "mv_f32",
-  bytes: ROWS * COLS * 4,
-  run: (k) => k.mv_f32(f32.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
-});
-// The 16-bit kernels read their input de-interleaved: the even elements, then the odd ones.
+job(PROMPT ? "mm" : "mv", "f32", f32, ROWS * COLS * 4);
+// The 16-bit matrix–vector kernels read their input de-interleaved: the even elements, then the odd ones.
 const xd = memory.floats(COLS);
 xd.set(Float32Array.from({ length: COLS }, (_, i) => i < COLS / 2 ? x[2 * i] : x[2 * (i - COLS / 2) + 1]));
 for (const dtype of ["bf16", "f16"] as const) {
   const to16 = dtype === "f16" ? f32ToF16 : f32ToBf16;
   const m = place({ dtype, shape: [ROWS, COLS], data: Uint16Array.from(weights, to16) });
-  jobs.push({
-    name: `mv_${dtype}`,
-    bytes: ROWS * COLS * 2,
-    run: (k) => k[`mv_${dtype}`](m.ptr, xd.byteOffset, y.byteOffset, COLS, 0, ROWS),
-  });
+  job(PROMPT ? "mm" : "mv", dtype, m, ROWS * COLS * 2, PROMPT ? xf.byteOffset : xd.byteOffset);
 }
 for (const format of INT8_DOT_FORMATS) {
   const q = quantizeTensor({ dtype: "f32", shape: [ROWS, COLS], data: weights }, format);
   const m = place(q);
   const bytes = (q.data as Uint8Array).length;
-  jobs.push({
-    name: `mv_${format}`,
-    bytes,
-    run: (k) => k[`mv_${format}`](m.ptr, xf.byteOffset, y.byteOffset, COLS, 0, ROWS),
-  });
-  jobs.push({
-    name: `i8_${format}${relaxed ? " (relaxed)" : ""}`,
-    bytes,
-    run: (k) => k[`i8_${format}`](m.ptr, xq, y.byteOffset, COLS, ROWS, 0, ROWS, 1),
-  });
+  job(PROMPT ? "mm" : "mv", format, m, bytes);
+  job("i8", format, m, bytes);
+  if (PROMPT && typeof kernels[`p8_${format}`] === "function") job("p8", format, m, bytes);
 }
 
-// times[build][job]: each pass runs every job on every build in turn.
+// times[build][job]: each pass runs every job on every build that has its kernel, in turn.
+const has = (k: Kernels, j: Job): boolean => typeof k[j.kernel] === "function";
 const times = builds.map(() => jobs.map((): number[] => []));
-for (const job of jobs) for (const k of builds) job.run(k);
+for (const j of jobs) for (const k of builds) if (has(k, j)) j.run(k);
 for (let pass = 0; pass < RUNS; pass++) {
-  jobs.forEach((job, i) => {
+  jobs.forEach((j, i) => {
     // Every other pass the other build first, so neither always follows the same kernel.
     const order = builds.map((_, b) => pass % 2 ? builds.length - 1 - b : b);
     for (const b of order) {
+      if (!has(builds[b], j)) continue;
       const start = performance.now();
-      job.run(builds[b]);
+      j.run(builds[b]);
       times[b][i].push((performance.now() - start) / 1000);
     }
   });
 }
 
 const against = builds.length > 1;
+const rate = PROMPT ? "G MAC/s    " : "G weights/s";
 console.log(
-  "| kernel             | ms     | G weights/s | GB/s  | share of bandwidth |" +
+  `| kernel             | ms     | ${rate} | GB/s  | share of bandwidth |` +
     (against ? " against: ms | × faster |" : ""),
 );
 console.log(
   "| ------------------ | ------ | ----------- | ----- | ------------------ |" +
     (against ? " ----------- | -------- |" : ""),
 );
-jobs.forEach((job, i) => {
+jobs.forEach((j, i) => {
   const s = median(times[0][i]);
-  const gbs = job.bytes / s / 1e9;
-  const other = against ? median(times[1][i]) : 0;
+  const gbs = j.bytes / s / 1e9;
+  const other = against && times[1][i].length ? median(times[1][i]) : undefined;
+  const vs = other === undefined
+    ? ` ${"—".padStart(11)} | ${"—".padStart(8)} |`
+    : ` ${(other * 1000).toFixed(2).padStart(11)} | ${(other / s).toFixed(2).padStart(8)} |`;
   console.log(
-    `| ${job.name.padEnd(18)} | ${(s * 1000).toFixed(2).padStart(6)} | ${
-      (ROWS * COLS / s / 1e9).toFixed(2).padStart(11)
+    `| ${j.name.padEnd(18)} | ${(s * 1000).toFixed(2).padStart(6)} | ${
+      (ROWS * COLS * TOKENS / s / 1e9).toFixed(2).padStart(11)
     } | ${gbs.toFixed(1).padStart(5)} | ${(100 * gbs / bandwidth.best).toFixed(0).padStart(17)}% |` +
-      (against ? ` ${(other * 1000).toFixed(2).padStart(11)} | ${(other / s).toFixed(2).padStart(8)} |` : ""),
+      (against ? vs : ""),
   );
 });
 console.log(`\nload average after: ${loadAverage()}`);

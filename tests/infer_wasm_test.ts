@@ -184,14 +184,16 @@ Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-pr
   }
 });
 
-Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equal the int8 oracle up to the order of f32 sums", async (t) => {
+Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equal the int8 oracle up to the order of f32 sums; the prompt kernels (p8_*) equal i8_*, bit for bit (32-element blocks: the 128-bit i8_*)", async (t) => {
   const module = await kernelsModule();
   const relaxedModule = await relaxedKernelsModule();
   ok(relaxedModule, "Deno's V8 validates relaxed SIMD");
   for (const [dtype, relaxed] of INT8_DOT_FORMATS.flatMap((f) => [[f, undefined], [f, relaxedModule]] as const)) {
     await t.step(`${dtype}${relaxed ? ", relaxed SIMD" : ""}`, async () => {
       const mem = new WasmMemory();
-      const scratch = [0, 1, 2].map(() => mem.alloc(64));
+      // As the engine gives each thread: 4 rows of the widest input in f32 (p8_* unpacks a group there).
+      const widest = Math.max(...Object.values(QUANT_SHAPES).flat().map(([, cols]) => cols));
+      const scratch = [0, 1, 2].map(() => mem.alloc(16 * widest));
       const pool = await KernelThreads.start({ module, relaxed, memory: mem.memory, threads: 3, scratch });
       const solo = await KernelThreads.start({ module, relaxed, memory: mem.memory, threads: 1, scratch });
       equal(pool.relaxed, relaxed !== undefined);
@@ -212,10 +214,8 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
             const a = int8Activations(x);
             const xq = mem.alloc(n * cols * 2);
             writeInt8Input(x, n, cols, mem.memory.buffer, xq);
-            const y = mem.floats(n * rows + 4);
-            for (const threads of [solo, pool]) {
-              y.fill(NaN);
-              threads.run([{ kernel: `i8_${dtype}`, w: m.ptr, x: xq, y: y.byteOffset, inp: cols, out: rows, n }]);
+            /** The kernel's output against the oracle, row by row, and nothing written past it. */
+            const checkOracle = (y: Float32Array, what: string): void => {
               for (let tok = 0; tok < n; tok++) {
                 for (let o = 0; o < rows; o++) {
                   const want = int8DotRow(dtype, q.data, o * rowBytes, a, tok * cols / 32, cols);
@@ -229,13 +229,27 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
                     size += Math.abs(w[i] * a.d[(tok * cols + i) >> 5] * a.q[tok * cols + i]);
                   }
                   const got = y[tok * rows + o];
-                  ok(
-                    Math.abs(got - want) <= 1e-5 * size,
-                    `${rows}×${cols}, n ${n}, ${threads.threads} threads, row ${o}: ${got} ≠ ${want}`,
-                  );
+                  ok(Math.abs(got - want) <= 1e-5 * size, `${what}, row ${o}: ${got} ≠ ${want}`);
                 }
               }
-              ok(Number.isNaN(y[n * rows]), "nothing written past the output");
+              ok(Number.isNaN(y[n * rows]), `${what}: nothing written past the output`);
+            };
+            const y = mem.floats(n * rows + 4);
+            const y8 = mem.floats(n * rows + 4);
+            for (const threads of [solo, pool]) {
+              const what = `${rows}×${cols}, n ${n}, ${threads.threads} threads`;
+              y.fill(NaN);
+              threads.run([{ kernel: `i8_${dtype}`, w: m.ptr, x: xq, y: y.byteOffset, inp: cols, out: rows, n }]);
+              checkOracle(y, `i8_${dtype}, ${what}`);
+              const kernel = `p8_${dtype}` as const;
+              y8.fill(NaN);
+              threads.run([{ kernel, w: m.ptr, x: xq, y: y8.byteOffset, inp: cols, out: rows, n }]);
+              checkOracle(y8, `${kernel}, ${what}`);
+              // The prompt kernel repeats i8's sums, bit for bit: for the 32-element blocks those
+              // of the 128-bit i8_* (the same text in both modules, so checked without relaxed SIMD).
+              if (GGML_TYPE_LAYOUTS[dtype].blockSize === 32 && relaxed) continue;
+              const bits = (v: Float32Array) => new Uint32Array(v.buffer, v.byteOffset, n * rows);
+              deepEqual(bits(y8), bits(y), `${kernel} equals i8_${dtype}, ${what}`);
             }
           }
         }
@@ -475,7 +489,7 @@ Deno.test("wasm sessions: a long prompt grows the cache in the memory; disposed 
   }
 });
 
-Deno.test("wasm engine: int8Dot (the i8_* kernels) equals the cpu engine's int8Dot, prefill and decode, 1 and 2 threads, both SIMDs", async (t) => {
+Deno.test("wasm engine: int8Dot (the i8_* and p8_* kernels) equals the cpu engine's int8Dot, prefill and decode, 1 and 2 threads, both SIMDs", async (t) => {
   for (const c of CASES.filter((c) => c.quantize)) {
     await t.step(c.name, async () => {
       await using tmp = await tempDir();

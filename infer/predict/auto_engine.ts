@@ -1,8 +1,8 @@
 /**
  * What `--engine auto` runs: WebGPU on a real GPU; on a machine without one (no adapter, or a
  * software adapter such as llvmpipe), llama.cpp when it loads there (on IEPile's prompt-heavy records the faster
- * engine on a CPU: `bench/infer_bench.ts` measures it prefilling 1.4–3.4× faster than the cpu engine, which decodes
- * f32 and bf16 faster on two threads; see the README's Speed section), else the cpu engine.
+ * engine on a CPU: `bench/infer_bench.ts` measures it prefilling 1.1–2.5× faster than the cpu engine, which decodes
+ * f32 faster; see the README's Speed section), else the cpu engine.
  *
  * @module
  */

@@ -20,6 +20,8 @@
  *   interleaved (block j of each row, then block j + 1); their `mv_*` take `x` in natural order.
  * - `i8_*` (`n` tokens, `quant_i8_wat.ts`): the block formats times activations rounded to 8
  *   bits (the engine's `int8Dot`), multiplied in integers.
+ * - `p8_*` (`n` tokens, `quant_p8_wat.ts`): the k-quants' `i8_*` sums, bit for bit, each group of
+ *   4 rows unpacked once into `scratch` for all the tokens (the engine's prompts).
  * - Sums are f32 lanes added in a fixed order (each thread's rows are computed the same way
  *   whatever the thread count).
  *
@@ -28,6 +30,7 @@
 
 import { attnScores, attnValues } from "./attention_wat.ts";
 import { mmQuantI8 } from "./quant_i8_wat.ts";
+import { mmQuantP8, P8_FORMATS } from "./quant_p8_wat.ts";
 import { dqQuant, mvQuant, QUANT_FORMATS, type QuantFormat, quantRowBytes } from "./quant_wat.ts";
 import {
   c,
@@ -37,6 +40,7 @@ import {
   lines,
   mad,
   memoryImports,
+  scratchGroups,
   weightsMemory,
   weightsSplit,
   withWeightsMemory,
@@ -179,18 +183,22 @@ function mvKernel(format: "f32" | Format16): string {
 /**
  * One tile of the f32 matrix–matrix product: the group of 4 rows at `$o` × T tokens from `$t`.
  * A step loads the group's 64 bytes (16 of each row; from the weights' memory, or with `scratch`
- * from the shared one) and 16 bytes of each token, and makes 4·T products.
+ * from the shared one) and 16 bytes of each token, and makes 4·T products. The loop takes 4
+ * steps at a time (the rest one at a time): 1.2× faster than one (mm_f32 and mm_bf16, 32 tokens),
+ * each accumulator's sums in the same order.
  */
 function mmTile(tokens: number, scratch: boolean): string {
   const acc = (r: number, t: number) => `$c${r}${t}`;
   const ts = Array.from({ length: tokens }, (_, t) => t);
-  const body = [
-    ...ts.map((t) => `(local.set $x${t} (v128.load (i32.add (local.get $q${t}) (local.get $k))))`),
+  const step = (u: number) => [
+    ...ts.map((t) => `(local.set $x${t} (v128.load offset=${16 * u} (i32.add (local.get $q${t}) (local.get $k))))`),
     ...[0, 1, 2, 3].flatMap((r) => [
-      `(local.set $wv (v128.load${scratch ? "" : weightsMemory()} offset=${16 * r} (local.get $p)))`,
+      `(local.set $wv (v128.load${scratch ? "" : weightsMemory()} offset=${64 * u + 16 * r} (local.get $p)))`,
       ...ts.map((t) => mad(acc(r, t), `(local.get $wv)`, `(local.get $x${t})`)),
     ]),
   ];
+  /** Steps per iteration of the unrolled loop (a remainder loop takes one at a time). */
+  const unroll = 4;
   return lines(
     0,
     ...[0, 1, 2, 3].flatMap((r) => ts.map((t) => `(local.set ${acc(r, t)} (v128.const i64x2 0 0))`)),
@@ -202,11 +210,21 @@ function mmTile(tokens: number, scratch: boolean): string {
     `(block $kd${tokens} (loop $ks${tokens}`,
     lines(
       2,
-      `(br_if $kd${tokens} (i32.ge_u (local.get $k) (local.get $rb)))`,
-      ...body,
+      `(br_if $kd${tokens} (i32.gt_u (i32.add (local.get $k) ${c(16 * unroll)}) (local.get $rb)))`,
+      ...Array.from({ length: unroll }, (_, u) => step(u)).flat(),
+      `(local.set $p (i32.add (local.get $p) ${c(64 * unroll)}))`,
+      `(local.set $k (i32.add (local.get $k) ${c(16 * unroll)}))`,
+      `(br $ks${tokens})`,
+    ),
+    `))`,
+    `(block $kr${tokens} (loop $k1s${tokens}`,
+    lines(
+      2,
+      `(br_if $kr${tokens} (i32.ge_u (local.get $k) (local.get $rb)))`,
+      ...step(0),
       `(local.set $p (i32.add (local.get $p) ${c(64)}))`,
       `(local.set $k (i32.add (local.get $k) ${c(16)}))`,
-      `(br $ks${tokens})`,
+      `(br $k1s${tokens})`,
     ),
     `))`,
     ...ts.flatMap((t) => [
@@ -327,25 +345,16 @@ function mmWidened(format: Format16 | QuantFormat, rowBytes: string): string {
     `(func (export "mm_${format}") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) (param $r0 i32) (param $r1 i32) (param $n i32) (param $scratch i32)`,
     lines(
       2,
-      `(local $o i32)`,
-      `(local.set $o (local.get $r0))`,
-      `(block $end (loop $rows`,
-      lines(
-        2,
-        `(br_if $end (i32.ge_u (local.get $o) (local.get $r1)))`,
+      ...scratchGroups(
         `(call $dq_${format} (i32.add (local.get $w) (i32.mul (local.get $o) ${rowBytes})) (local.get $scratch) (local.get $in))`,
-        `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
-        `(call ${
-          weightsSplit() ? "$mm_scratch" : "$mm_f32"
-        } (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
-          `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ` +
-          `(select (local.get $r1) (i32.add (local.get $o) ${c(4)}) (i32.lt_u (local.get $r1) (i32.add (local.get $o) ${
-            c(4)
-          }))) (local.get $n))`,
-        `(local.set $o (i32.add (local.get $o) ${c(4)}))`,
-        `(br $rows)`,
+        (end) => [
+          `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
+          `(call ${
+            weightsSplit() ? "$mm_scratch" : "$mm_f32"
+          } (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
+          `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ${end} (local.get $n))`,
+        ],
       ),
-      `))`,
     ),
     `)`,
   );
@@ -418,6 +427,7 @@ export function kernelsWat(split = false): string {
         lines(2, mmWidened(f, quantRowBytes(f))),
         lines(2, mmQuantI8(f, "simd")),
       ]),
+      ...P8_FORMATS.map((f) => lines(2, mmQuantP8(f, "simd"))),
       lines(2, sumF32()),
       lines(2, attnScores()),
       lines(2, attnValues()),
@@ -442,6 +452,7 @@ export function kernelsRelaxedWat(split = false): string {
       `(module`,
       memoryImports(),
       ...QUANT_FORMATS.map((f) => lines(2, mmQuantI8(f, "relaxed"))),
+      ...P8_FORMATS.map((f) => lines(2, mmQuantP8(f, "relaxed"))),
       `)`,
       ``,
     ].join("\n")));

@@ -24,13 +24,16 @@
  * `d · dx`. The i32 → f32 conversion is the only rounding before the f32 sums (relative 2^-24),
  * where the generic path converts each run's sum exactly and rounds in its products instead.
  *
- * Each `ql` and `qh` vector is loaded once per row and block, though 2 and 4 runs read it.
+ * Each `ql` and `qh` vector is loaded once per row and block, though 2 and 4 runs read it. The
+ * prompt kernel `p8_q6_k` (`quant_p8_wat.ts`) runs the same body over blocks unpacked once per
+ * group: the levels `u` one per byte, each scale already in every i16 lane, so a run costs a load
+ * where the packed blocks cost the levels' rebuilding and a shuffle.
  *
  * @module
  */
 
 import { c, i8x16, xqLoad } from "./wat.ts";
-import { laneSums, q6kLevels, weightsLoad } from "./quant_wat.ts";
+import { laneSums, q6kLevels, UNPACKED_Q6K_BYTES, weightsLoad } from "./quant_wat.ts";
 
 const zero = "(v128.const i64x2 0 0)";
 const get = (v: string): string => `(local.get ${v})`;
@@ -56,19 +59,22 @@ function runLevels(quad: number, k: number): string {
 }
 
 /**
- * Statements for one group of 4 rows and one block (row r's at byte `210·r` from `$p`), adding
- * each row's product to `$a<r>`; `$d0 … $d3` hold the rows' `d`.
+ * Statements for one group of 4 rows and one block, adding each row's product to `$a<r>`.
+ * `packed`: the `q6_k` blocks themselves (row r's at byte `210·r` from `$p`), `$d0 … $d3`
+ * holding the rows' `d`. `unpacked`: the layout `dq8_q6_k` writes (`UNPACKED_Q6K_BYTES` a row),
+ * the same integers and scales loaded rather than rebuilt, so the sums are the same, bit for bit.
  *
+ * @param source where the levels and scales come from
  * @returns the statements
  *
  * @example
  * ```ts
  * import { q6kRelaxedBody } from "./q6k_i8_wat.ts";
- * const body = q6kRelaxedBody().join("\n");
+ * const body = q6kRelaxedBody("packed").join("\n");
  * if (!body.includes("i32x4.dot_i16x8_s") || body.includes("f32x4.convert_i32x4_s (local.get $i)")) throw new Error();
  * ```
  */
-export function q6kRelaxedBody(): string[] {
+export function q6kRelaxedBody(source: "packed" | "unpacked"): string[] {
   // Σ qx of each run (16 of them), shared by the 4 rows: lane m of $T0 (runs 0–7), $T1 (8–15).
   const runSums = [0, 1, 2, 3].flatMap((g) => [
     ...[0, 1, 2, 3].map((j) =>
@@ -80,26 +86,45 @@ export function q6kRelaxedBody(): string[] {
       ? `(local.set $T${g >> 1} (i16x8.narrow_i32x4_s (local.get $BG0) (local.get $I0)))`
       : `(local.set $BG0 (local.get $I0))`,
   ]);
+  const unpacked = source === "unpacked";
+  const scratch = (at: number) => `(v128.load offset=${at} (local.get $p))`;
   const row = (r: number): string[] => {
-    const at = 210 * r;
+    const at = (unpacked ? UNPACKED_Q6K_BYTES : 210) * r;
+    // Run m's levels and its scale in every i16 lane.
+    const run = (h: number, quad: number, k: number): [string, string] => {
+      const m = 8 * h + 2 * quad + k;
+      return unpacked
+        ? [scratch(at + 16 * m), scratch(at + 256 + 16 * m)]
+        : [runLevels(quad, k), splat16(`$E${h}`, 2 * quad + k)];
+    };
     return [
-      `(local.set $t ${weightsLoad(at + 192)})`,
-      `(local.set $E0 (i16x8.extend_low_i8x16_s (local.get $t)))`,
-      `(local.set $E1 (i16x8.extend_high_i8x16_s (local.get $t)))`,
+      ...(unpacked
+        ? [
+          `(local.set $E0 ${scratch(at + 512)})`,
+          `(local.set $E1 ${scratch(at + 528)})`,
+          `(local.set $d${r} (f32.load offset=${at + 544} (local.get $p)))`,
+        ]
+        : [
+          `(local.set $t ${weightsLoad(at + 192)})`,
+          `(local.set $E0 (i16x8.extend_low_i8x16_s (local.get $t)))`,
+          `(local.set $E1 (i16x8.extend_high_i8x16_s (local.get $t)))`,
+        ]),
       // 32 · Σ sc · Σ qx per activation block (lane j: runs 2j, 2j + 1 of the half).
       ...[0, 1].map((h) =>
         `(local.set $BG${h} (i32x4.shl (i32x4.dot_i16x8_s ${get(`$E${h}`)} ${get(`$T${h}`)}) ${c(5)}))`
       ),
       ...[0, 1].flatMap((h) => [
-        ...[0, 1, 2, 3].map((k) => `(local.set $QL${k} ${weightsLoad(at + 64 * h + 16 * k)})`),
-        ...[0, 1].map((k) => `(local.set $QH${k} ${weightsLoad(at + 128 + 32 * h + 16 * k)})`),
+        ...(unpacked ? [] : [
+          ...[0, 1, 2, 3].map((k) => `(local.set $QL${k} ${weightsLoad(at + 64 * h + 16 * k)})`),
+          ...[0, 1].map((k) => `(local.set $QH${k} ${weightsLoad(at + 128 + 32 * h + 16 * k)})`),
+        ]),
         ...[0, 1, 2, 3].map((quad) => {
-          const run = (k: number) => {
+          const product = (k: number) => {
+            const [levels, scale] = run(h, quad, k);
             const m = 8 * h + 2 * quad + k;
-            return `(i32x4.dot_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s ${xqLoad(16 * m)} ${runLevels(quad, k)}) ` +
-              `${splat16(`$E${h}`, 2 * quad + k)})`;
+            return `(i32x4.dot_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s ${xqLoad(16 * m)} ${levels}) ${scale})`;
           };
-          return `(local.set $I${quad} (i32x4.add ${run(0)} ${run(1)}))`;
+          return `(local.set $I${quad} (i32x4.add ${product(0)} ${product(1)}))`;
         }),
         ...laneSums("i32x4.add", ["$I0", "$I1", "$I2", "$I3"], ["$I0", "$I2"], "$I0"),
         `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul ` +

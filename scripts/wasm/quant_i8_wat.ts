@@ -27,7 +27,19 @@
  * @module
  */
 
-import { FORMATS, laneSums, LOCALS, type QuantFormat, quantRowBytes, type Unit } from "./quant_wat.ts";
+import {
+  type Format,
+  FORMATS,
+  laneSums,
+  LOCALS,
+  type QuantFormat,
+  quantRowBytes,
+  type Unit,
+  UNPACKED_K,
+  UNPACKED_K_BYTES,
+  UNPACKED_LEGACY_BYTES,
+  UNPACKED_Q6K_BYTES,
+} from "./quant_wat.ts";
 import { c, groupStores, hsum, i8x16, lines, xqLoad } from "./wat.ts";
 import { Q6K_I8_LOCALS, q6kRelaxedBody } from "./q6k_i8_wat.ts";
 
@@ -101,11 +113,12 @@ function prepareX(variant: DotVariant, k: number, bias?: number): string[] {
 function unitSum(
   variant: DotVariant,
   format: QuantFormat,
+  f: Format,
   u: Unit,
   r: number,
   shared: boolean,
 ): string[] {
-  const at = r * FORMATS[format].bytes;
+  const at = r * f.bytes;
   const biased = variant === "relaxed" ? u.biased : undefined;
   const levels = biased?.u(at) ?? u.q(at);
   if (variant === "relaxed" && UNSIGNED.has(format)) {
@@ -131,9 +144,9 @@ function reduceFour(): string[] {
  * A legacy block's one run of one row (its activations prepared once for the 4 rows): its
  * integer sum, converted and scaled into `$a<r>`.
  */
-function rowUnit(variant: DotVariant, format: QuantFormat, u: Unit, r: number, scale: string): string[] {
+function rowUnit(variant: DotVariant, format: QuantFormat, f: Format, u: Unit, r: number, scale: string): string[] {
   return [
-    ...unitSum(variant, format, u, r, true),
+    ...unitSum(variant, format, f, u, r, true),
     `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ${scale})))`,
   ];
 }
@@ -145,13 +158,14 @@ function rowUnit(variant: DotVariant, format: QuantFormat, u: Unit, r: number, s
 function fourUnits(
   variant: DotVariant,
   format: QuantFormat,
+  f: Format,
   units: readonly Unit[],
   r: number,
   scales: string,
 ): string[] {
   return [
     ...units.flatMap((u, j) => [
-      ...unitSum(variant, format, u, r, false),
+      ...unitSum(variant, format, f, u, r, false),
       `(local.set $I${j} (local.get $i))`,
     ]),
     ...reduceFour(),
@@ -184,13 +198,95 @@ function dxLanes(lanes: number[]): string {
  */
 export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
   const f = FORMATS[format];
-  let body: string[];
   // q6_k under relaxed SIMD has a body of its own (q6k_i8_wat.ts): its sub-block scales in
   // integers, each ql/qh vector loaded once.
   const q6kRelaxed = format === "q6_k" && variant === "relaxed";
-  if (q6kRelaxed) {
-    body = [...f.scalars, ...q6kRelaxedBody()];
-  } else if (f.units.length === 1) {
+  return i8Function({
+    what: `${format} groups; 8-bit activations, ${variant}`,
+    name: `$i8_${format} (export "i8_${format}")`,
+    f,
+    rowBytes: quantRowBytes(format),
+    body: q6kRelaxed ? [...f.scalars, ...q6kRelaxedBody("packed")] : i8Body(format, variant, f),
+    locals: q6kRelaxed ? [Q6K_I8_LOCALS] : [],
+  });
+}
+
+/**
+ * `$i8u_<format>(w, x, y, in, out, r0, r1, n)`: as `i8_<format>` over groups unpacked by
+ * `dq8_<format>` (`quant_p8_wat.ts`), the same sums in the same order with the levels and scales
+ * loaded, not rebuilt (not exported: `p8_<format>` calls it). `q4_k` and `q5_k` in the layout
+ * `UNPACKED_K` (either variant), `q6_k` in `q6k_i8_wat.ts`'s (relaxed SIMD only). The 32-element
+ * blocks' signed levels (`q8_0`, `q4_0`, `q5_0`) are unpacked to i16 and multiplied as the 128-bit
+ * `i8_<format>` multiplies them (its sums, bit for bit, under either variant; relaxed SIMD's
+ * `i8_<format>` sums other lanes).
+ *
+ * @param format the block format
+ * @param variant how bytes are multiplied
+ * @returns the function's text
+ *
+ * @example
+ * ```ts
+ * import { mmQuantI8Unpacked } from "./quant_i8_wat.ts";
+ * if (!mmQuantI8Unpacked("q6_k", "relaxed").includes("(func $i8u_q6_k")) throw new Error();
+ * ```
+ */
+export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): string {
+  if (FORMATS[format].size === 32) {
+    return i8Function({
+      what: `unpacked ${format} groups (i16 levels); 8-bit activations`,
+      name: `$i8u_${format}`,
+      f: { size: 32, bytes: UNPACKED_LEGACY_BYTES },
+      rowBytes: `(i32.mul (i32.shr_u (local.get $in) ${c(5)}) ${c(UNPACKED_LEGACY_BYTES)})`,
+      body: legacyUnpackedBody(),
+      locals: [],
+    });
+  }
+  const q6k = format === "q6_k";
+  if (q6k && variant !== "relaxed") throw new Error("q6_k is unpacked for relaxed SIMD only");
+  const bytes = q6k ? UNPACKED_Q6K_BYTES : UNPACKED_K_BYTES;
+  return i8Function({
+    what: `unpacked ${format} groups; 8-bit activations, ${variant}`,
+    name: `$i8u_${format}`,
+    f: { size: 256, bytes },
+    rowBytes: `(i32.mul (i32.shr_u (local.get $in) ${c(8)}) ${c(bytes)})`,
+    body: q6k ? q6kRelaxedBody("unpacked") : i8Body(format, variant, UNPACKED_K),
+    locals: q6k ? [Q6K_I8_LOCALS] : [],
+  });
+}
+
+/**
+ * One block of 4 unpacked rows of a 32-element block format (`UNPACKED_LEGACY_BYTES` each: 32 i16
+ * levels, then `d`) times one token: the activations widened once for the 4 rows, each row's 4
+ * i16 products (`i32x4.dot_i16x8_s`) summed, converted and scaled by `d · dx`, as the 128-bit
+ * `i8_<format>` does.
+ */
+function legacyUnpackedBody(): string[] {
+  const levels = (at: number) => `(v128.load offset=${at} (local.get $p))`;
+  const dot = (r: number, k: number) =>
+    `(i32x4.dot_i16x8_s ${levels(UNPACKED_LEGACY_BYTES * r + 16 * k)} (local.get $X${k}))`;
+  return [
+    ...prepareX("simd", 0),
+    ...prepareX("simd", 1),
+    `(local.set $dx (f32.load (local.get $xd)))`,
+    ...[0, 1, 2, 3].flatMap((r) => [
+      `(local.set $i (i32x4.add (i32x4.add ${dot(r, 0)} ${dot(r, 1)}) (i32x4.add ${dot(r, 2)} ${dot(r, 3)})))`,
+      `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ` +
+      `(f32x4.splat (f32.mul (f32.load offset=${UNPACKED_LEGACY_BYTES * r + 64} (local.get $p)) (local.get $dx))))))`,
+    ]),
+  ];
+}
+
+/**
+ * The statements for one block of a group's 4 rows (row r's at byte `r · f.bytes` from `$p`)
+ * times one token, adding each row's product to `$a<r>`.
+ *
+ * @param format the block format (which products its levels take)
+ * @param variant how bytes are multiplied
+ * @param f the blocks' layout: the format's own, or unpacked
+ */
+function i8Body(format: QuantFormat, variant: DotVariant, f: Format): string[] {
+  let body: string[];
+  if (f.units.length === 1) {
     // One run per block (q8_0, q4_0, q5_0): the activations prepared once for the 4 rows.
     const u = f.units[0];
     const vectors = u.q(0).length;
@@ -200,7 +296,7 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
       ...f.scalars,
       ...[0, 1, 2, 3].flatMap((r) => [
         ...f.prep(r, r * f.bytes),
-        ...rowUnit(variant, format, u, r, `(f32x4.splat (f32.mul (local.get $d${r}) (local.get $dx)))`),
+        ...rowUnit(variant, format, f, u, r, `(f32x4.splat (f32.mul (local.get $d${r}) (local.get $dx)))`),
       ]),
     ];
   } else {
@@ -226,6 +322,7 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
             fourUnits(
               variant,
               format,
+              f,
               f.units.slice(4 * g, 4 * g + 4),
               r,
               unitScales(r, g),
@@ -241,11 +338,35 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
       ]),
     ];
   }
+  return body;
+}
+
+/** What {@linkcode i8Function} writes. */
+interface I8Function {
+  /** The comment's description of the blocks and products. */
+  readonly what: string;
+  /** The function's name or export clause. */
+  readonly name: string;
+  /** Elements and bytes of one block of one row in the layout read. */
+  readonly f: Pick<Format, "size" | "bytes">;
+  /** Bytes of one row in that layout (an i32 expression). */
+  readonly rowBytes: string;
+  /** One block of the group's 4 rows times one token. */
+  readonly body: readonly string[];
+  /** Locals the body needs beyond the shared ones. */
+  readonly locals: readonly string[];
+}
+
+/**
+ * The 8-bit activation product over groups of 4 rows: for each group, each token, each block,
+ * the body.
+ */
+function i8Function({ what, name, f, rowBytes, body, locals }: I8Function): string {
   const blocksDx = 4 * (f.size / 32); // bytes of activation scales per block
   return lines(
     0,
-    `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${format} groups; 8-bit activations, ${variant})`,
-    `(func (export "i8_${format}") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) ` +
+    `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${what})`,
+    `(func ${name} (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) ` +
       `(param $r0 i32) (param $r1 i32) (param $n i32)`,
     lines(
       2,
@@ -255,8 +376,8 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
       `(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $i v128)`,
       `(local $I0 v128) (local $I1 v128) (local $I2 v128) (local $I3 v128)`,
       `(local $X0 v128) (local $X1 v128) (local $X2 v128) (local $X3 v128)`,
-      ...(q6kRelaxed ? [Q6K_I8_LOCALS] : []),
-      `(local.set $rb ${quantRowBytes(format)})`,
+      ...locals,
+      `(local.set $rb ${rowBytes})`,
       `(local.set $stride (i32.add (local.get $in) (i32.shr_u (local.get $in) ${c(2)})))`,
       `(local.set $o (local.get $r0))`,
       `(block $end4 (loop $rows4`,

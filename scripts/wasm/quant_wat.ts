@@ -205,15 +205,25 @@ function scales6(s: number): string {
 
 /** q4_k and q5_k: `d`, `dmin`, 12 bytes of 6-bit scales and minimums, 8 sub-blocks of 32. */
 function kScaleMin(bytes: number, q: (at: number, j: number) => string[]): Format {
+  return kScaleMinRuns(bytes, [...halves("$d", 0, bytes), ...halves("$m", 2, bytes)], (r, at) => [
+    `(local.set $t ${scales6(at + 4)})`,
+    ...scaleVectors(r, 0, "low", false, `$d${r}`),
+    ...scaleVectors(r, 2, "high", false, `$m${r}`),
+  ], q);
+}
+
+/** A block of 8 runs of 32 with one scale and one minimum each, `$S<r>0`, `$S<r>1` the scales, `$S<r>2`, `$S<r>3` the minimums. */
+function kScaleMinRuns(
+  bytes: number,
+  scalars: readonly string[],
+  prep: Format["prep"],
+  q: (at: number, j: number) => string[],
+): Format {
   return {
     size: 256,
     bytes,
-    scalars: [...halves("$d", 0, bytes), ...halves("$m", 2, bytes)],
-    prep: (r, at) => [
-      `(local.set $t ${scales6(at + 4)})`,
-      ...scaleVectors(r, 0, "low", false, `$d${r}`),
-      ...scaleVectors(r, 2, "high", false, `$m${r}`),
-    ],
+    scalars,
+    prep,
     units: Array.from({ length: 8 }, (_, j) => ({
       e0: 32 * j,
       q: (at: number) => q(at, j),
@@ -308,6 +318,36 @@ export const FORMATS: Readonly<Record<QuantFormat, Format>> = {
     unitScales: (r, g) => `(local.get $S${r}${g})`,
   },
 };
+
+/** Bytes of one `q4_k` or `q5_k` block of one row unpacked: its 256 levels, then 4 f32x4. */
+export const UNPACKED_K_BYTES = 256 + 64;
+
+/**
+ * A `q4_k` or `q5_k` block as `dq8_<format>` unpacks it into the shared memory: per row its 256
+ * levels `u` (0..31, one byte each, in element order), then its scale vectors `$S<r>0 … $S<r>3`
+ * (`d·sc` of runs 0–3 and 4–7, then `dmin·m` likewise), the group's 4 rows interleaved block by
+ * block as in the packed layout. The 8-bit activation kernels read it as they read the packed
+ * blocks, loading the levels and scales instead of rebuilding them.
+ */
+export const UNPACKED_K: Format = kScaleMinRuns(
+  UNPACKED_K_BYTES,
+  [],
+  (r, at) => [0, 1, 2, 3].map((k) => `(local.set $S${r}${k} (v128.load offset=${at + 256 + 16 * k} (local.get $p)))`),
+  (at, j) => [0, 16].map((k) => `(v128.load offset=${at + 32 * j + k} (local.get $p))`),
+);
+
+/**
+ * Bytes of one `q8_0`, `q4_0` or `q5_0` block of one row unpacked (`dq8_<format>`): its 32
+ * signed levels as i16, its `d` as an f32 and 12 bytes of padding.
+ */
+export const UNPACKED_LEGACY_BYTES = 64 + 16;
+
+/**
+ * Bytes of one `q6_k` block of one row unpacked (`dq8_q6_k`): its 256 levels `u` (0..63, one
+ * byte each, in element order), its 16 scales each in every i16 lane of a vector, its 16 scales
+ * as two i16x8 (runs 0–7, 8–15), its `d` as an f32 and 12 bytes of padding.
+ */
+export const UNPACKED_Q6K_BYTES = 256 + 256 + 32 + 16;
 
 /** The formats with kernels, in the order the module holds them. */
 export const QUANT_FORMATS: readonly QuantFormat[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
@@ -491,10 +531,49 @@ export function dqQuant(format: QuantFormat): string {
       }),
     ]),
   ];
+  return groupBlocks(
+    format,
+    `;; the interleaved group of 4 ${format} rows at src, widened to the f32 group layout at dst`,
+    `$dq_${format} (export "dq_${format}")`,
+    [
+      ...[0, 1, 2, 3].flatMap((r) => f.prep(r, r * f.bytes)),
+      ...f.units.flatMap((u) => [0, 1, 2, 3].flatMap((r) => unit(u, r))),
+    ],
+    16 * f.size,
+  );
+}
+
+/**
+ * A function `(src, dst, in)` over the interleaved group of 4 rows at `src`, block by block: at
+ * each block (at `$p`; its 4 rows' `scalars` set) the statements `block`, then `$dst` moves on
+ * `dstStep` bytes.
+ *
+ * @param format the block format
+ * @param comment the function's comment line
+ * @param name its name (and export clause)
+ * @param block the statements for one block of the 4 rows
+ * @param dstStep bytes written at `$dst` per block
+ * @returns the function's text
+ *
+ * @example
+ * ```ts
+ * import { groupBlocks } from "./quant_wat.ts";
+ * const f = groupBlocks("q8_0", ";; copy", "$copy", [], 16);
+ * if (!f.includes("(func $copy (param $src i32)") || !f.includes("(i32.const 16)")) throw new Error(f);
+ * ```
+ */
+export function groupBlocks(
+  format: QuantFormat,
+  comment: string,
+  name: string,
+  block: readonly string[],
+  dstStep: number,
+): string {
+  const f = FORMATS[format];
   return lines(
     0,
-    `;; the interleaved group of 4 ${format} rows at src, widened to the f32 group layout at dst`,
-    `(func $dq_${format} (export "dq_${format}") (param $src i32) (param $dst i32) (param $in i32)`,
+    comment,
+    `(func ${name} (param $src i32) (param $dst i32) (param $in i32)`,
     lines(
       2,
       `(local $p i32) (local $end i32)`,
@@ -506,10 +585,9 @@ export function dqQuant(format: QuantFormat): string {
         2,
         `(br_if $done (i32.ge_u (local.get $p) (local.get $end)))`,
         ...f.scalars,
-        ...[0, 1, 2, 3].flatMap((r) => f.prep(r, r * f.bytes)),
-        ...f.units.flatMap((u) => [0, 1, 2, 3].flatMap((r) => unit(u, r))),
+        ...block,
         `(local.set $p (i32.add (local.get $p) ${c(4 * f.bytes)}))`,
-        `(local.set $dst (i32.add (local.get $dst) ${c(16 * f.size)}))`,
+        `(local.set $dst (i32.add (local.get $dst) ${c(dstStep)}))`,
         `(br $block)`,
       ),
       `))`,

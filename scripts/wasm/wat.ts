@@ -315,3 +315,37 @@ export function hoistModuleConstants(text: string): string {
   }
   return out.join("\n");
 }
+
+/**
+ * The body of a kernel `(w, x, y, in, out, r0, r1, n, scratch)` that takes the groups of 4 rows
+ * `r0 ≤ o < r1` one at a time: each unpacked (or widened) into `$scratch` by `unpack`, then
+ * multiplied with every token by `run`, given the end of the group's rows (`r1` for the last).
+ *
+ * @param unpack the statement unpacking group `$o` into `$scratch`
+ * @param run the statements running over it, given the group's last row + 1 (an i32 expression)
+ * @returns the body's lines (its one local, `$o`, first)
+ *
+ * @example
+ * ```ts
+ * import { scratchGroups } from "./wat.ts";
+ * const body = scratchGroups("(call $unpack)", (end) => [`(call $tile ${end})`]).join("\n");
+ * if (!body.includes("(call $tile (select (local.get $r1)")) throw new Error(body);
+ * ```
+ */
+export function scratchGroups(unpack: string, run: (end: string) => string[]): string[] {
+  const next = `(i32.add (local.get $o) ${c(4)})`;
+  return [
+    `(local $o i32)`,
+    `(local.set $o (local.get $r0))`,
+    `(block $end (loop $rows`,
+    lines(
+      2,
+      `(br_if $end (i32.ge_u (local.get $o) (local.get $r1)))`,
+      unpack,
+      ...run(`(select (local.get $r1) ${next} (i32.lt_u (local.get $r1) ${next}))`),
+      `(local.set $o ${next})`,
+      `(br $rows)`,
+    ),
+    `))`,
+  ];
+}

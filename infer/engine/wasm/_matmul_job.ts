@@ -56,15 +56,21 @@ export const INT8_KERNEL_FORMATS: readonly Int8KernelFormat[] = ["q8_0", "q4_0",
 /**
  * A kernel's name: `mv_*` for one token (or for each of several tokens in turn, with the
  * single-token sums: {@linkcode mvTokens}), `mm_*` for several, `i8_*` for any number of tokens
- * of activations rounded to 8 bits (the input then holds them as `quantizeActivations` writes).
+ * of activations rounded to 8 bits (the input then holds them as `writeInt8Input` writes), `p8_*`
+ * the same products for several tokens (each group of rows unpacked once into the thread's
+ * scratch).
  */
-export type KernelName = `${"mv" | "mm"}_${KernelFormat}` | `i8_${Int8KernelFormat}`;
+export type KernelName =
+  | `${"mv" | "mm"}_${KernelFormat}`
+  | `i8_${Int8KernelFormat}`
+  | `p8_${Int8KernelFormat}`;
 
 /** The kernels by number (slot 0 of a product). */
 export const KERNELS: readonly KernelName[] = [
   ...KERNEL_FORMATS.map((f) => `mv_${f}` as const),
   ...KERNEL_FORMATS.map((f) => `mm_${f}` as const),
   ...INT8_KERNEL_FORMATS.map((f) => `i8_${f}` as const),
+  ...INT8_KERNEL_FORMATS.map((f) => `p8_${f}` as const),
 ];
 
 /** One product of a job. */
@@ -206,6 +212,18 @@ export function runShare(ks: readonly KernelExports[], ctrl: Int32Array, part: n
     else if (kernel.startsWith("i8_")) k[kernel as `i8_${Int8KernelFormat}`](w, x, y, inp, out, r0, r1, n);
     else if (kernel.startsWith("mv_")) {
       mvTokens(k[kernel as `mv_${KernelFormat}`], kernel, w, x, y, inp, out, n, r0, r1);
-    } else k[kernel as `mm_${Exclude<KernelFormat, "f32">}`](w, x, y, inp, out, r0, r1, n, scratch);
+    } else {
+      k[kernel as `mm_${Exclude<KernelFormat, "f32">}` | `p8_${Int8KernelFormat}`](
+        w,
+        x,
+        y,
+        inp,
+        out,
+        r0,
+        r1,
+        n,
+        scratch,
+      );
+    }
   }
 }

@@ -141,6 +141,24 @@ export interface KernelExports {
   i8_q5_k: I8Kernel;
   /** Likewise for q6_k. */
   i8_q6_k: I8Kernel;
+  /**
+   * 128-bit `i8_q8_0`'s sums, bit for bit, for `n` tokens, each group of 4 rows unpacked once
+   * into `scratch` (`in · 10` bytes: its levels as i16) and multiplied with every token.
+   */
+  p8_q8_0: MmKernel;
+  /** Likewise for q4_0. */
+  p8_q4_0: MmKernel;
+  /** Likewise for q5_0. */
+  p8_q5_0: MmKernel;
+  /**
+   * `i8_q4_k`'s sums, bit for bit, for `n` tokens, each group of 4 rows unpacked once into
+   * `scratch` (`in · 5` bytes) and multiplied with every token.
+   */
+  p8_q4_k: MmKernel;
+  /** Likewise for q5_k. */
+  p8_q5_k: MmKernel;
+  /** Likewise for q6_k (`scratch`: `in · 35/4` bytes; not unpacked without relaxed SIMD). */
+  p8_q6_k: MmKernel;
   /** The sum of `count` floats (the memory-bandwidth probe). */
   sum_f32(p: number, count: number): number;
   /** `out[j] = scale · q · k_j` for `j < count`, key `j` at `k + j · stride` (`dim` a multiple of 4). */

@@ -450,7 +450,7 @@ export class WasmEngine implements Engine {
         continue;
       }
       let xp = x.byteOffset;
-      if (kernel.startsWith("i8_")) {
+      if (kernel.startsWith("i8_") || kernel.startsWith("p8_")) {
         if (!quantized) writeInt8Input(x, n, inp, this.memory.memory.buffer, this.buffers.xq);
         quantized = true;
         xp = this.buffers.xq;
@@ -478,11 +478,15 @@ export class WasmEngine implements Engine {
     }
   }
 
-  /** The kernel for a matrix (single-token sums or not), or undefined where the oracle's product runs. */
+  /**
+   * The kernel for a matrix (single-token sums or not), or undefined where the oracle's product
+   * runs. With 8-bit activations, several tokens take the prompt kernel (`p8_*`: each group of
+   * rows unpacked once for all of them).
+   */
   #kernel(w: WasmMatrix, perToken: boolean): KernelName | undefined {
     if (!w.grouped || !(KERNEL_FORMATS as readonly string[]).includes(w.dtype)) return undefined;
     if (this.int8Dot && (INT8_KERNEL_FORMATS as readonly string[]).includes(w.dtype)) {
-      return `i8_${w.dtype as Int8KernelFormat}`;
+      return `${perToken ? "i8" : "p8"}_${w.dtype as Int8KernelFormat}`;
     }
     return `${perToken ? "mv" : "mm"}_${w.dtype as KernelFormat}`;
   }

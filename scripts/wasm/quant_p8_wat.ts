@@ -1,0 +1,160 @@
+/**
+ * The WebAssembly text of the `wasm` engine's prompt kernels for the block formats with
+ * activations rounded to 8 bits: `p8_<format>` unpacks each group of 4 rows once
+ * (`dq8_<format>`) into a scratch that stays in cache, then multiplies it with every token
+ * (`$i8u_<format>` of `quant_i8_wat.ts`), so the levels' unpacking and the scales' decoding are
+ * paid once per group rather than once per token:
+ * - `q4_k`, `q5_k`: levels one per byte, scale and minimum vectors (the layout `UNPACKED_K` of
+ *   `quant_wat.ts`); `q6_k` (relaxed SIMD): levels one per byte, each scale in every i16 lane
+ *   (`UNPACKED_Q6K_BYTES`). Each token's sums are those of `i8_<format>`, bit for bit: the same
+ *   integers, scales and order of additions. The 128-bit module's `p8_q6_k` is `i8_q6_k`.
+ * - `q8_0`, `q4_0`, `q5_0`: the signed levels as i16 and `d` as an f32 (`UNPACKED_LEGACY_BYTES`),
+ *   multiplied as the 128-bit `i8_<format>` multiplies them (its sums, bit for bit).
+ *
+ * @module
+ */
+
+import {
+  FORMATS,
+  groupBlocks,
+  QUANT_FORMATS,
+  type QuantFormat,
+  quantRowBytes,
+  UNPACKED_K_BYTES,
+  UNPACKED_LEGACY_BYTES,
+  UNPACKED_Q6K_BYTES,
+} from "./quant_wat.ts";
+import { type DotVariant, mmQuantI8Unpacked } from "./quant_i8_wat.ts";
+import { c, lines, scratchGroups, weightsMemory } from "./wat.ts";
+
+/** The formats with prompt kernels, in the order the modules hold them: every block format. */
+export const P8_FORMATS: readonly QuantFormat[] = QUANT_FORMATS;
+
+/** Bytes of one block of one row unpacked. */
+function unpackedBytes(format: QuantFormat): number {
+  return format === "q6_k"
+    ? UNPACKED_Q6K_BYTES
+    : FORMATS[format].size === 32
+    ? UNPACKED_LEGACY_BYTES
+    : UNPACKED_K_BYTES;
+}
+
+/**
+ * `$dq8_<format>(src, dst, in)`: the interleaved group of 4 rows at `src` (weights' memory)
+ * unpacked at `dst` (the shared memory) in the layout the module doc gives for its format.
+ *
+ * @param format the block format
+ * @returns the function's text
+ *
+ * @example
+ * ```ts
+ * import { dq8 } from "./quant_p8_wat.ts";
+ * if (!dq8("q4_k").includes("(func $dq8_q4_k")) throw new Error();
+ * ```
+ */
+export function dq8(format: QuantFormat): string {
+  const f = FORMATS[format];
+  const bytes = unpackedBytes(format);
+  const q6kRow = (r: number): string[] => {
+    const at = r * bytes;
+    const src = r * f.bytes;
+    const scales = `(v128.load${weightsMemory()} offset=${src + 192} (local.get $p))`;
+    return [
+      ...f.units.map((u, m) => `(v128.store offset=${at + 16 * m} (local.get $dst) ${u.biased!.u(src)[0]})`),
+      ...f.units.map((_, m) =>
+        `(v128.store offset=${at + 256 + 16 * m} (local.get $dst) ` +
+        `(i16x8.splat (i32.load8_s${weightsMemory()} offset=${src + 192 + m} (local.get $p))))`
+      ),
+      `(v128.store offset=${at + 512} (local.get $dst) (i16x8.extend_low_i8x16_s ${scales}))`,
+      `(v128.store offset=${at + 528} (local.get $dst) (i16x8.extend_high_i8x16_s ${scales}))`,
+      `(f32.store offset=${at + 544} (local.get $dst) (local.get $d${r}))`,
+    ];
+  };
+  const legacyRow = (r: number): string[] => {
+    const at = r * bytes;
+    return [
+      ...f.prep(r, r * f.bytes),
+      ...f.units[0].q(r * f.bytes).flatMap((v, k) => [
+        `(local.set $q ${v})`,
+        `(v128.store offset=${at + 32 * k} (local.get $dst) (i16x8.extend_low_i8x16_s (local.get $q)))`,
+        `(v128.store offset=${at + 32 * k + 16} (local.get $dst) (i16x8.extend_high_i8x16_s (local.get $q)))`,
+      ]),
+      `(f32.store offset=${at + 64} (local.get $dst) (local.get $d${r}))`,
+    ];
+  };
+  const row = (r: number): string[] => {
+    if (format === "q6_k") return q6kRow(r);
+    if (f.size === 32) return legacyRow(r);
+    const at = r * bytes;
+    return [
+      ...f.prep(r, r * f.bytes),
+      ...f.units.flatMap((u) =>
+        u.q(r * f.bytes).map((v, k) => `(v128.store offset=${at + u.e0 + 16 * k} (local.get $dst) ${v})`)
+      ),
+      ...[0, 1, 2, 3].map((k) => `(v128.store offset=${at + 256 + 16 * k} (local.get $dst) (local.get $S${r}${k}))`),
+    ];
+  };
+  return groupBlocks(
+    format,
+    `;; the interleaved group of 4 ${format} rows at src, unpacked at dst (levels and scales ready to use)`,
+    `$dq8_${format}`,
+    [0, 1, 2, 3].flatMap(row),
+    4 * bytes,
+  );
+}
+
+/**
+ * `p8_<format>(w, x, y, in, out, r0, r1, n, scratch)`: `y[t·out + o] = W[o] · x[t]` for rows
+ * `r0 ≤ o < r1` and `n` tokens of 8-bit activations (as `i8_<format>` takes them), each group of
+ * 4 rows unpacked into `scratch` (`in · 5/4` bytes a row; `q6_k`: `in · 35/16`; `q8_0`, `q4_0`, `q5_0`: `in · 5/2`) and multiplied with every token; with
+ * the functions it calls (`$dq8_<format>`, `$i8u_<format>`).
+ *
+ * @param format the block format
+ * @param variant how bytes are multiplied
+ * @returns the functions' text
+ *
+ * @example
+ * ```ts
+ * import { mmQuantP8 } from "./quant_p8_wat.ts";
+ * if (!mmQuantP8("q4_k", "simd").includes(`(export "p8_q4_k")`)) throw new Error();
+ * ```
+ */
+export function mmQuantP8(format: QuantFormat, variant: DotVariant): string {
+  const params = `(param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) ` +
+    `(param $r0 i32) (param $r1 i32) (param $n i32) (param $scratch i32)`;
+  if (format === "q6_k" && variant !== "relaxed") {
+    return lines(
+      0,
+      `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (q6_k: i8_q6_k's products, not unpacked here)`,
+      `(func (export "p8_q6_k") ${params}`,
+      `  (call $i8_q6_k (local.get $w) (local.get $x) (local.get $y) (local.get $in) (local.get $out) ` +
+        `(local.get $r0) (local.get $r1) (local.get $n))`,
+      `)`,
+    );
+  }
+  const blocks = `(i32.shr_u (local.get $in) ${c(Math.log2(FORMATS[format].size))})`;
+  const unpackedRow = `(i32.mul ${blocks} ${c(unpackedBytes(format))})`;
+  return [
+    dq8(format),
+    mmQuantI8Unpacked(format, variant),
+    lines(
+      0,
+      `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${format} groups unpacked one at a time; 8-bit activations)`,
+      `(func (export "p8_${format}") ${params}`,
+      lines(
+        2,
+        ...scratchGroups(
+          `(call $dq8_${format} (i32.add (local.get $w) (i32.mul (local.get $o) ${
+            quantRowBytes(format)
+          })) (local.get $scratch) (local.get $in))`,
+          (end) => [
+            `;; the unpacked group o at scratch: its matrix "starts" o rows before`,
+            `(call $i8u_${format} (i32.sub (local.get $scratch) (i32.mul (local.get $o) ${unpackedRow})) ` +
+            `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ${end} (local.get $n))`,
+          ],
+        ),
+      ),
+      `)`,
+    ),
+  ].join("\n");
+}
