@@ -18,8 +18,10 @@
  * `--tokens N` (N > 1) times the prompt kernels instead, N tokens per call, as a prefill runs
  * them: `mm_<format>` (f32 activations; f32, bf16 and f16 too), `i8_<format>` and, where the
  * format has one, `p8_<format>` (the same sums as `i8_<format>`, each group of rows unpacked once
- * for all the tokens), and prints multiply-adds per second; try `--rows 2816 --cols 1024
- * --tokens 32`, a layer of the infer bench's model and its prompt.
+ * for all the tokens), and prints multiply-adds per second, then the rounding of the
+ * activations to 8 bits that feeds `i8_*` and `p8_*` (the `q8_act` kernel against
+ * `writeInt8Input`, its JavaScript reference); try `--rows 2816 --cols 1024 --tokens 32`, a
+ * layer of the infer bench's model and its prompt.
  *
  * `--against DIR` times a second build of the kernels in the same process, interleaved with
  * this one's on the same matrices: the embedded kernels of another checkout of this project (a
@@ -207,4 +209,26 @@ jobs.forEach((j, i) => {
       (against ? vs : ""),
   );
 });
+if (PROMPT) {
+  // The rounding that feeds i8_* and p8_*: the q8_act kernel against the JavaScript reference,
+  // interleaved, on the same activations.
+  const xr = memory.alloc(TOKENS * COLS * 2);
+  const round = [
+    () => writeInt8Input(x, TOKENS, COLS, memory.memory.buffer, xr),
+    () => kernels.q8_act(xf.byteOffset, TOKENS, COLS, xr),
+  ];
+  const spent = round.map((): number[] => []);
+  for (let pass = 0; pass <= RUNS; pass++) {
+    round.forEach((f, i) => {
+      const start = performance.now();
+      f();
+      if (pass > 0) spent[i].push(performance.now() - start);
+    });
+  }
+  const [js, wasm] = spent.map(median);
+  console.log(
+    `\nrounding ${TOKENS} × ${COLS} activations to 8 bits: writeInt8Input (JavaScript) ${js.toFixed(3)} ms, ` +
+      `q8_act ${wasm.toFixed(3)} ms (${(js / wasm).toFixed(1)}× faster)`,
+  );
+}
 console.log(`\nload average after: ${loadAverage()}`);

@@ -10,7 +10,7 @@ import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { CpuEngine, generate, loadModel, loadWasmEngine, WasmEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { kernelsModule, KernelThreads, WasmMemory, WeightMemories } from "../infer/engine/wasm/mod.ts";
-import { relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
+import { instantiateKernels, relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
 import { placeWasmMatrix, wasmMatrixRow } from "../infer/engine/wasm/wasm_matrix.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
 import { dequantizeRow } from "../infer/formats/ggml_quant.ts";
@@ -18,7 +18,7 @@ import { GGML_TYPE_LAYOUTS } from "../infer/formats/ggml_types.ts";
 import { quantizeTensor, type QuantTensor } from "../infer/formats/quant_tensor.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { INT8_DOT_FORMATS, int8Activations, int8DotRow } from "../infer/formats/int8_dot.ts";
-import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
+import { int8InputBytes, writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
 import { InputError, UsageError } from "../io/errors.ts";
 import { relDiff, tempDir } from "./_shared.ts";
 import { checkBatchedSteps } from "./_batch_steps.ts";
@@ -258,6 +258,54 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
         solo.close();
       }
     });
+  }
+});
+
+Deno.test("wasm kernels: q8_act rounds activations to 8 bits byte for byte as writeInt8Input (the oracle's rounding) does", async () => {
+  /** Block b's 32 values: plain, zero, below 2^-120, ties at dx = 1, past ±127.5, and far apart in magnitude. */
+  const value = (b: number, j: number, i: number): number => {
+    switch (b % 6) {
+      case 0:
+        return noise(i) * 10 ** ((b % 11) - 5);
+      case 1:
+        return 0;
+      case 2:
+        return noise(i) * 2 ** -120;
+      case 3:
+        // Largest 64, so dx = 1: every j + 0.5 is a tie, rounded to even.
+        return j === 0 ? 64 : (j - 16) + 0.5;
+      case 4:
+        // Largest 127.5: dx = 1, and ±127.5 round to ±128, held at ±127.
+        return j === 0 ? 127.5 : j === 1 ? -127.5 : noise(i) * 100;
+      default:
+        return j === 5 ? -3e4 : noise(i) * 1e-3;
+    }
+  };
+  for (const build of BUILDS) {
+    for (const split of [false, true]) {
+      const mem = new WasmMemory();
+      const k = instantiateKernels(await kernelsModule(build, split), mem.memory);
+      for (const [n, inp] of [[1, 32], [3, 96], [7, 384]]) {
+        const x = mem.floats(n * inp);
+        for (let i = 0; i < x.length; i++) x[i] = value(i >> 5, i & 31, i);
+        const bytes = int8InputBytes(n, inp);
+        const want = mem.alloc(bytes), got = mem.alloc(bytes + 4);
+        writeInt8Input(x, n, inp, mem.memory.buffer, want);
+        new Uint8Array(mem.memory.buffer, got, bytes + 4).fill(0xee);
+        k.q8_act(x.byteOffset, n, inp, got);
+        const what = `${build}${split ? ", split" : ""}: ${n} × ${inp}`;
+        deepEqual(
+          new Uint8Array(mem.memory.buffer, got, bytes),
+          new Uint8Array(mem.memory.buffer, want, bytes),
+          what,
+        );
+        deepEqual(
+          [...new Uint8Array(mem.memory.buffer, got + bytes, 4)],
+          [0xee, 0xee, 0xee, 0xee],
+          `${what}: past the end`,
+        );
+      }
+    }
   }
 });
 

@@ -106,8 +106,9 @@ export function dq8(format: QuantFormat): string {
 /**
  * `p8_<format>(w, x, y, in, out, r0, r1, n, scratch)`: `y[t·out + o] = W[o] · x[t]` for rows
  * `r0 ≤ o < r1` and `n` tokens of 8-bit activations (as `i8_<format>` takes them), each group of
- * 4 rows unpacked into `scratch` (`in · 5/4` bytes a row; `q6_k`: `in · 35/16`; `q8_0`, `q4_0`, `q5_0`: `in · 5/2`) and multiplied with every token; with
- * the functions it calls (`$dq8_<format>`, `$i8u_<format>`).
+ * 4 rows unpacked into `scratch` and multiplied with every token; with the functions it calls
+ * (`$dq8_<format>`, `$i8u_<format>`). The scratch holds `in · 5/4` bytes a row (`q6_k`:
+ * `in · 35/16`; `q8_0`, `q4_0`, `q5_0`: `in · 5/2`).
  *
  * @param format the block format
  * @param variant how bytes are multiplied

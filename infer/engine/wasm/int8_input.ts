@@ -2,7 +2,9 @@
  * Activations rounded to 8 bits as the `wasm` engine's `i8_*` kernels read them, written into the
  * shared memory: per token, `in` signed bytes `qx`, then `in/32` f32 scales `dx`, then `in/32`
  * f32 `dx · Σ qx` (`5·in/4` bytes). The rounding is the oracle's (`int8Activations`), so the
- * kernels see exactly the integers the `cpu` engine's `int8Dot` multiplies.
+ * kernels see exactly the integers the `cpu` engine's `int8Dot` multiplies. The engine rounds
+ * with the `q8_act` kernel, which writes these bytes exactly, without allocating; this is its
+ * reference.
  *
  * @module
  */

@@ -165,6 +165,11 @@ export interface KernelExports {
   attn_scores(q: number, k: number, stride: number, dim: number, count: number, scale: number, out: number): void;
   /** `out = Σ_j p[j] · v_j` for `j < count`, value `j` at `v + j · stride`. */
   attn_values(p: number, v: number, stride: number, dim: number, count: number, out: number): void;
+  /**
+   * `n` tokens of `inp` f32 activations at `x` rounded to 8 bits at `dst` in the layout the
+   * `i8_*` and `p8_*` kernels read (`writeInt8Input`'s, byte for byte).
+   */
+  q8_act(x: number, n: number, inp: number, dst: number): void;
 }
 
 /** The two builds of the main kernels: `fma` (relaxed SIMD's fused multiply-add) and `plain`. */

@@ -53,7 +53,7 @@ import {
   type KernelName,
   type MatmulItem,
 } from "./_matmul_job.ts";
-import { int8InputBytes, writeInt8Input } from "./int8_input.ts";
+import { int8InputBytes } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
 import { type KernelBuild, kernelsModule, relaxedKernelsModule } from "./kernels.ts";
 import { blockBytes, WasmMemory, WeightMemories } from "./wasm_memory.ts";
@@ -451,7 +451,7 @@ export class WasmEngine implements Engine {
       }
       let xp = x.byteOffset;
       if (kernel.startsWith("i8_") || kernel.startsWith("p8_")) {
-        if (!quantized) writeInt8Input(x, n, inp, this.memory.memory.buffer, this.buffers.xq);
+        if (!quantized) this.threads.kernels.q8_act(x.byteOffset, n, inp, this.buffers.xq);
         quantized = true;
         xp = this.buffers.xq;
       } else if (kernel === "mv_bf16" || kernel === "mv_f16") {

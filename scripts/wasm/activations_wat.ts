@@ -1,0 +1,101 @@
+/**
+ * The WebAssembly text of the `wasm` engine's rounding of activations to 8 bits, in the layout
+ * the `i8_*` and `p8_*` kernels read (`infer/engine/wasm/int8_input.ts`): per token, `in` signed
+ * bytes `qx`, then `in/32` f32 scales `dx`, then `in/32` f32 `dx · Σ qx`. Each block of 32 is
+ * rounded as the oracle rounds it (`int8Activations`): `dx = 2^(e − 6)` for a largest magnitude in
+ * `[2^e, 2^(e+1))` (0 below 2^-120), `qx = x / dx` rounded to nearest, ties to even, and held
+ * in −127..127. Every step is exact or rounds as the oracle's does (a product by a power of two,
+ * then `f32x4.nearest`), so the bytes are the oracle's.
+ *
+ * @module
+ */
+
+import { c, lines } from "./wat.ts";
+
+const get = (v: string): string => `(local.get ${v})`;
+const i32x4 = (v: number): string => `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
+
+/**
+ * `q8_act(x, n, in, dst)`: `n` tokens of `in` f32 activations at `x` (`in` a multiple of 32)
+ * rounded to 8 bits at `dst`, `in + in/4` bytes a token.
+ *
+ * @returns the function's text
+ *
+ * @example
+ * ```ts
+ * import { q8Activations } from "./activations_wat.ts";
+ * if (!q8Activations().includes(`(export "q8_act")`)) throw new Error();
+ * ```
+ */
+export function q8Activations(): string {
+  const v = [0, 1, 2, 3, 4, 5, 6, 7].map((k) => `$v${k}`);
+  const tree = (xs: string[], op: string): string =>
+    xs.length === 1 ? xs[0] : `(${op} ${tree(xs.slice(0, xs.length / 2), op)} ${tree(xs.slice(xs.length / 2), op)})`;
+  const level = (k: number) =>
+    `(i32x4.max_s (i32x4.min_s (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul ${get(v[k])} ${get("$id")}))) ` +
+    `${i32x4(127)}) ${i32x4(-127)})`;
+  return lines(
+    0,
+    `;; n tokens of in f32 activations at x rounded to 8 bits per block of 32 at dst (qx, then dx, then dx · Σ qx)`,
+    `(func (export "q8_act") (param $x i32) (param $n i32) (param $in i32) (param $dst i32)`,
+    lines(
+      2,
+      `(local $t i32) (local $q i32) (local $dp i32) (local $end i32) (local $blocks i32) (local $e i32) (local $d f32)`,
+      `(local $m v128) (local $id v128) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)`,
+      v.map((r) => `(local ${r} v128)`).join(" "),
+      `(local.set $blocks (i32.shr_u (local.get $in) ${c(5)}))`,
+      `(block $tend (loop $tokens`,
+      lines(
+        2,
+        `(br_if $tend (i32.ge_u (local.get $t) (local.get $n)))`,
+        `(local.set $q (i32.add (local.get $dst) (i32.mul (local.get $t) (i32.add (local.get $in) (i32.shr_u (local.get $in) ${
+          c(2)
+        })))))`,
+        `(local.set $dp (i32.add (local.get $q) (local.get $in)))`,
+        `(local.set $end (local.get $dp))`,
+        `(block $bend (loop $blocks`,
+        lines(
+          2,
+          `(br_if $bend (i32.ge_u (local.get $q) (local.get $end)))`,
+          ...v.map((r, k) => `(local.set ${r} (v128.load offset=${16 * k} (local.get $x)))`),
+          `(local.set $m ${tree(v.map((r) => `(f32x4.abs ${get(r)})`), "f32x4.max")})`,
+          `(local.set $m (f32x4.max ${get("$m")} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${get("$m")} ${
+            get("$m")
+          })))`,
+          `(local.set $m (f32x4.max ${get("$m")} (i8x16.shuffle 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 ${get("$m")} ${
+            get("$m")
+          })))`,
+          `;; the largest magnitude's exponent e: dx = 2^(e − 6), 1/dx = 2^(6 − e) (0 for a block below 2^-120)`,
+          `(local.set $e (i32.and (i32.shr_u (i32x4.extract_lane 0 ${get("$m")}) ${c(23)}) ${c(255)}))`,
+          `(if (i32.lt_u (local.get $e) ${c(7)})`,
+          `  (then (local.set $d (f32.const 0)) (local.set $id (v128.const i64x2 0 0)))`,
+          `  (else`,
+          `    (local.set $d (f32.reinterpret_i32 (i32.shl (i32.sub (local.get $e) ${c(6)}) ${c(23)})))`,
+          `    (local.set $id (i32x4.splat (i32.shl (i32.sub ${c(260)} (local.get $e)) ${c(23)})))))`,
+          ...[0, 1, 2, 3].map((k) => `(local.set $r${k} (i16x8.narrow_i32x4_s ${level(2 * k)} ${level(2 * k + 1)}))`),
+          `(v128.store (local.get $q) (i8x16.narrow_i16x8_s ${get("$r0")} ${get("$r1")}))`,
+          `(v128.store offset=16 (local.get $q) (i8x16.narrow_i16x8_s ${get("$r2")} ${get("$r3")}))`,
+          `;; Σ qx: the 32 levels' i16 lanes summed in pairs, then across`,
+          `(local.set $m ${
+            tree([0, 1, 2, 3].map((k) => `(i32x4.extadd_pairwise_i16x8_s ${get(`$r${k}`)})`), "i32x4.add")
+          })`,
+          `(local.set $m (i32x4.add ${get("$m")} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${get("$m")} ${
+            get("$m")
+          })))`,
+          `(f32.store (local.get $dp) (local.get $d))`,
+          `(f32.store (i32.add (local.get $dp) (i32.shl (local.get $blocks) ${c(2)})) (f32.mul (local.get $d) ` +
+            `(f32.convert_i32_s (i32.add (i32x4.extract_lane 0 ${get("$m")}) (i32x4.extract_lane 1 ${get("$m")})))))`,
+          `(local.set $x (i32.add (local.get $x) ${c(128)}))`,
+          `(local.set $q (i32.add (local.get $q) ${c(32)}))`,
+          `(local.set $dp (i32.add (local.get $dp) ${c(4)}))`,
+          `(br $blocks)`,
+        ),
+        `))`,
+        `(local.set $t (i32.add (local.get $t) ${c(1)}))`,
+        `(br $tokens)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
