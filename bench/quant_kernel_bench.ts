@@ -10,7 +10,10 @@
  * bandwidth. A kernel far below its bandwidth share is bound by its arithmetic (unpacking levels,
  * scales); that is where the engine's quantized decode loses to llama.cpp.
  *
- *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--tokens 1] [--split] [--against DIR]
+ *     deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--tokens 1] [--split] [--against DIR] [--formats q4_k,q6_k]
+ *
+ * `--formats` times only the kernels of the formats named (f32, bf16, f16 and the block formats;
+ * `mv_f32`, the bandwidth-bound reference, always runs).
  *
  * `--split` times the kernels' build for weights in memories of their own (what a model past
  * 4 GiB runs), the weights in a second memory.
@@ -54,8 +57,18 @@ const { values } = parseArgs({
     split: { type: "boolean", default: false },
     tokens: { type: "string", default: "1" },
     against: { type: "string" },
+    formats: { type: "string" },
   },
 });
+/** The formats to time (all by default). */
+const ONLY = values.formats === undefined ? undefined : new Set(values.formats.split(",").map((f) => f.trim()));
+const picked = (format: string): boolean => ONLY === undefined || ONLY.has(format);
+for (const f of ONLY ?? []) {
+  if (f !== "f32" && f !== "bf16" && f !== "f16" && !(INT8_DOT_FORMATS as readonly string[]).includes(f)) {
+    console.error(`--formats: no kernels for "${f}"; give f32, bf16, f16, ${INT8_DOT_FORMATS.join(", ")}`);
+    Deno.exit(2);
+  }
+}
 const RUNS = Number(values.runs);
 const ROWS = Number(values.rows);
 const COLS = Number(values.cols);
@@ -154,12 +167,12 @@ job(PROMPT ? "mm" : "mv", "f32", f32, ROWS * COLS * 4);
 // The 16-bit matrix–vector kernels read their input de-interleaved: the even elements, then the odd ones.
 const xd = memory.floats(COLS);
 xd.set(Float32Array.from({ length: COLS }, (_, i) => i < COLS / 2 ? x[2 * i] : x[2 * (i - COLS / 2) + 1]));
-for (const dtype of ["bf16", "f16"] as const) {
+for (const dtype of (["bf16", "f16"] as const).filter(picked)) {
   const to16 = dtype === "f16" ? f32ToF16 : f32ToBf16;
   const m = place({ dtype, shape: [ROWS, COLS], data: Uint16Array.from(weights, to16) });
   job(PROMPT ? "mm" : "mv", dtype, m, ROWS * COLS * 2, PROMPT ? xf.byteOffset : xd.byteOffset);
 }
-for (const format of INT8_DOT_FORMATS) {
+for (const format of INT8_DOT_FORMATS.filter(picked)) {
   const q = quantizeTensor({ dtype: "f32", shape: [ROWS, COLS], data: weights }, format);
   const m = place(q);
   const bytes = (q.data as Uint8Array).length;

@@ -261,6 +261,35 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
   }
 });
 
+Deno.test("wasm kernels: swiglu equals g / (1 + e^-g) · u in double precision within 1e-6, each value the same wherever it lies and in place", async () => {
+  const mem = new WasmMemory();
+  const k = instantiateKernels(await kernelsModule(), mem.memory);
+  const count = 1003; // not a multiple of 4: the last three go one at a time
+  // Gates across exp's range: small, ±20, ±87 (near the argument's bound of 88), ±100 (past it), ±0.
+  const gate = (i: number) =>
+    i % 11 === 0 ? [0, -0, 87, -87, 100, -100, 1e-8, -1e-8][(i / 11) % 8] : noise(i) * (i % 3 === 0 ? 40 : 4);
+  const g = mem.floats(count + 1), u = mem.floats(count + 1), out = mem.floats(count + 1);
+  for (let i = 0; i < count + 1; i++) [g[i], u[i]] = [gate(i), noise(i + 7)];
+  k.swiglu(g.byteOffset, u.byteOffset, out.byteOffset, count);
+  for (let i = 0; i < count; i++) {
+    const want = g[i] / (1 + Math.exp(-g[i])) * u[i];
+    // Past −88 the kernel's exp holds its argument at 88: both values are below 1e-36.
+    const err = Math.abs(out[i] - want);
+    ok(err <= 1e-6 * Math.abs(want) || (g[i] < -88 && err < 1e-35), `${i}: gate ${g[i]}: ${out[i]} for ${want}`);
+  }
+  ok(out[0] === 0 && out[11] === 0, "zero gates give zero");
+  equal(out[count], 0, "nothing written past count");
+  // Shifted by one element (each value in another lane, or in the one-at-a-time tail) and in place.
+  const g2 = mem.floats(count + 1), u2 = mem.floats(count + 1);
+  g2.set(g.subarray(0, count), 1);
+  u2.set(u.subarray(0, count), 1);
+  k.swiglu(g2.byteOffset + 4, u2.byteOffset + 4, g2.byteOffset + 4, count);
+  deepEqual(
+    [...g2.subarray(1, count + 1)].map((v) => v.toString()),
+    [...out.subarray(0, count)].map((v) => v.toString()),
+  );
+});
+
 Deno.test("wasm kernels: q8_act rounds activations to 8 bits byte for byte as writeInt8Input (the oracle's rounding) does", async () => {
   /** Block b's 32 values: plain, zero, below 2^-120, ties at dx = 1, past ±127.5, and far apart in magnitude. */
   const value = (b: number, j: number, i: number): number => {

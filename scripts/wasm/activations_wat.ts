@@ -1,5 +1,6 @@
 /**
- * The WebAssembly text of the `wasm` engine's rounding of activations to 8 bits, in the layout
+ * The WebAssembly text of the `wasm` engine's element-wise kernels on activations: SwiGLU
+ * (`swiglu`, below), and the rounding of activations to 8 bits, in the layout
  * the `i8_*` and `p8_*` kernels read (`infer/engine/wasm/int8_input.ts`): per token, `in` signed
  * bytes `qx`, then `in/32` f32 scales `dx`, then `in/32` f32 `dx · Σ qx`. Each block of 32 is
  * rounded as the oracle rounds it (`int8Activations`): `dx = 2^(e − 6)` for a largest magnitude in
@@ -94,6 +95,108 @@ export function q8Activations(): string {
         `(local.set $t (i32.add (local.get $t) ${c(1)}))`,
         `(br $tokens)`,
       ),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/** The operations of one lane's arithmetic, in f32x4 or in scalar f32: one text for both. */
+interface Lanes {
+  readonly f: string;
+  readonly i: string;
+  readonly k: (v: number) => string;
+  readonly ik: (v: number) => string;
+  readonly toInt: string;
+  readonly asFloat: (e: string) => string;
+}
+
+const VECTOR: Lanes = {
+  f: "f32x4",
+  i: "i32x4",
+  k: (v) => `(v128.const f32x4 ${v} ${v} ${v} ${v})`,
+  ik: (v) => `(v128.const i32x4 ${v} ${v} ${v} ${v})`,
+  toInt: "i32x4.trunc_sat_f32x4_s",
+  asFloat: (e) => e,
+};
+
+const SCALAR: Lanes = {
+  f: "f32",
+  i: "i32",
+  k: (v) => `(f32.const ${v})`,
+  ik: (v) => `(i32.const ${v})`,
+  toInt: "i32.trunc_sat_f32_s",
+  asFloat: (e) => `(f32.reinterpret_i32 ${e})`,
+};
+
+/**
+ * Statements setting `$e` to `exp(-$g)` in the lanes `l` (locals `$g`, `$n`, `$r`, `$e` of its
+ * type): the argument held in [−88, 88], `2^n · e^r` with `n` the nearest integer to
+ * `arg · log2 e` and `r = arg − n · ln 2` in two parts, `e^r` a degree-6 polynomial (relative
+ * error about 1e-7 in f32), `2^n` built in the exponent bits.
+ */
+function expNeg(l: Lanes): string[] {
+  const { f, i, k } = l;
+  const mul = (a: string, b: string) => `(${f}.mul ${a} ${b})`;
+  const add = (a: string, b: string) => `(${f}.add ${a} ${b})`;
+  const sub = (a: string, b: string) => `(${f}.sub ${a} ${b})`;
+  const poly = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
+    .reduce((acc, c) => (acc === "" ? k(c) : add(mul(acc, get("$r")), k(c))), "");
+  return [
+    `(local.set $r (${f}.max (${f}.min (${f}.neg ${get("$g")}) ${k(88)}) ${k(-88)}))`,
+    `(local.set $n (${f}.nearest ${mul(get("$r"), k(1.44269504088896341))}))`,
+    `(local.set $r ${sub(sub(get("$r"), mul(get("$n"), k(0.693359375))), mul(get("$n"), k(-2.12194440e-4)))})`,
+    `(local.set $e ${add(add(mul(poly, mul(get("$r"), get("$r"))), get("$r")), k(1))})`,
+    `(local.set $e ${
+      mul(get("$e"), l.asFloat(`(${i}.shl (${i}.add (${l.toInt} ${get("$n")}) ${l.ik(127)}) ${c(23)})`))
+    })`,
+  ];
+}
+
+/**
+ * `swiglu(gate, up, out, count)`: `out[j] = gate[j] / (1 + exp(−gate[j])) · up[j]` for
+ * `j < count` (f32 arrays; `out` may be `gate`), four at a time and the rest one by one with
+ * the same f32 operations, so each value is the same wherever it lies. Its `exp` is a
+ * polynomial (`expNeg`): the values are within about 3e-7 relative of the oracle's, which takes
+ * `Math.exp` in doubles.
+ *
+ * @returns the function's text
+ *
+ * @example
+ * ```ts
+ * import { swigluKernel } from "./activations_wat.ts";
+ * if (!swigluKernel().includes(`(export "swiglu")`)) throw new Error();
+ * ```
+ */
+export function swigluKernel(): string {
+  const body = (l: Lanes, load: string, store: string, bytes: number): string[] => [
+    `(local.set $g (${load} (local.get $gate)))`,
+    ...expNeg(l),
+    `(${store} (local.get $out) (${l.f}.mul (${l.f}.div ${get("$g")} (${l.f}.add ${l.k(1)} ${get("$e")})) ` +
+    `(${load} (local.get $up))))`,
+    ...["$gate", "$up", "$out"].map((p) => `(local.set ${p} (i32.add (local.get ${p}) ${c(bytes)}))`),
+  ];
+  const scalar = body(SCALAR, "f32.load", "f32.store", 4).map((s) => s.replace(/\$(g|n|r|e)\b/g, "$s$1"));
+  return lines(
+    0,
+    `;; out[j] = gate[j] / (1 + exp(-gate[j])) · up[j] for j < count, four at a time, then one at a time`,
+    `(func (export "swiglu") (param $gate i32) (param $up i32) (param $out i32) (param $count i32)`,
+    lines(
+      2,
+      `(local $end i32) (local $g v128) (local $n v128) (local $r v128) (local $e v128)`,
+      `(local $sg f32) (local $sn f32) (local $sr f32) (local $se f32)`,
+      `(local.set $end (i32.add (local.get $gate) (i32.shl (i32.and (local.get $count) ${c(-4)}) ${c(2)})))`,
+      `(block $vd (loop $vs`,
+      lines(
+        2,
+        `(br_if $vd (i32.ge_u (local.get $gate) (local.get $end)))`,
+        ...body(VECTOR, "v128.load", "v128.store", 16),
+        `(br $vs)`,
+      ),
+      `))`,
+      `(local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $count) ${c(3)}) ${c(2)})))`,
+      `(block $sd (loop $ss`,
+      lines(2, `(br_if $sd (i32.ge_u (local.get $gate) (local.get $end)))`, ...scalar, `(br $ss)`),
       `))`,
     ),
     `)`,

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { q8Activations } from "./activations_wat.ts";
+import { q8Activations, swigluKernel } from "./activations_wat.ts";
 import { attnScores, attnValues } from "./attention_wat.ts";
 import { mmQuantI8 } from "./quant_i8_wat.ts";
 import { mmQuantP8, P8_FORMATS } from "./quant_p8_wat.ts";
@@ -433,6 +433,7 @@ export function kernelsWat(split = false): string {
       lines(2, attnScores()),
       lines(2, attnValues()),
       lines(2, q8Activations()),
+      lines(2, swigluKernel()),
       `)`,
       ``,
     ].join("\n")));

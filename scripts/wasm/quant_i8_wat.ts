@@ -162,14 +162,16 @@ function fourUnits(
   units: readonly Unit[],
   r: number,
   scales: string,
-): string[] {
+): string[][] {
   return [
-    ...units.flatMap((u, j) => [
+    ...units.map((u, j) => [
       ...unitSum(variant, format, f, u, r, false),
       `(local.set $I${j} (local.get $i))`,
     ]),
-    ...reduceFour(),
-    `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $I0)) ${scales})))`,
+    [
+      ...reduceFour(),
+      `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $I0)) ${scales})))`,
+    ],
   ];
 }
 
@@ -218,7 +220,8 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
  * `UNPACKED_K` (either variant), `q6_k` in `q6k_i8_wat.ts`'s (relaxed SIMD only). The 32-element
  * blocks' signed levels (`q8_0`, `q4_0`, `q5_0`) are unpacked to i16 and multiplied as the 128-bit
  * `i8_<format>` multiplies them (its sums, bit for bit, under either variant; relaxed SIMD's
- * `i8_<format>` sums other lanes).
+ * `i8_<format>` sums other lanes). Tokens go two at a time ({@linkcode TILE_TOKENS}; `q6_k`,
+ * whose runs already fill the registers, one at a time), each load of the block serving both.
  *
  * @param format the block format
  * @param variant how bytes are multiplied
@@ -239,6 +242,7 @@ export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): str
       rowBytes: `(i32.mul (i32.shr_u (local.get $in) ${c(5)}) ${c(UNPACKED_LEGACY_BYTES)})`,
       body: legacyUnpackedBody(),
       locals: [],
+      tile: { body: interleave(legacyUnpackedSteps(), LEGACY_HELD), held: LEGACY_HELD },
     });
   }
   const q6k = format === "q6_k";
@@ -251,6 +255,8 @@ export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): str
     rowBytes: `(i32.mul (i32.shr_u (local.get $in) ${c(8)}) ${c(bytes)})`,
     body: q6k ? q6kRelaxedBody("unpacked") : i8Body(format, variant, UNPACKED_K),
     locals: q6k ? [Q6K_I8_LOCALS] : [],
+    // q6_k's sums per run already hold more registers than a second token leaves (no gain measured).
+    tile: q6k ? undefined : { body: superTileBody(format, variant, UNPACKED_K), held: SUPER_HELD },
   });
 }
 
@@ -261,20 +267,36 @@ export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): str
  * `i8_<format>` does.
  */
 function legacyUnpackedBody(): string[] {
+  return legacyUnpackedSteps().flat();
+}
+
+/**
+ * {@linkcode legacyUnpackedBody} as steps: the activations widened, then each row's product; a
+ * step reads only what it or an earlier step of its token set.
+ */
+function legacyUnpackedSteps(): string[][] {
   const levels = (at: number) => `(v128.load offset=${at} (local.get $p))`;
   const dot = (r: number, k: number) =>
     `(i32x4.dot_i16x8_s ${levels(UNPACKED_LEGACY_BYTES * r + 16 * k)} (local.get $X${k}))`;
   return [
-    ...prepareX("simd", 0),
-    ...prepareX("simd", 1),
-    `(local.set $dx (f32.load (local.get $xd)))`,
-    ...[0, 1, 2, 3].flatMap((r) => [
+    [...prepareX("simd", 0), ...prepareX("simd", 1), `(local.set $dx (f32.load (local.get $xd)))`],
+    ...[0, 1, 2, 3].map((r) => [
       `(local.set $i (i32x4.add (i32x4.add ${dot(r, 0)} ${dot(r, 1)}) (i32x4.add ${dot(r, 2)} ${dot(r, 3)})))`,
       `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ` +
       `(f32x4.splat (f32.mul (f32.load offset=${UNPACKED_LEGACY_BYTES * r + 64} (local.get $p)) (local.get $dx))))))`,
     ]),
   ];
 }
+
+/** Each step for each of a tile's tokens in turn, token t's locals renamed ({@linkcode tokenCopy}). */
+function interleave(steps: readonly (readonly string[])[], held: readonly string[]): string[] {
+  return steps.flatMap((step) =>
+    Array.from({ length: TILE_TOKENS }, (_, t) => step.map((s) => tokenCopy(s, t, held))).flat()
+  );
+}
+
+/** The locals a legacy unpacked block holds per token. */
+const LEGACY_HELD: readonly string[] = ["$i", "$dx", "$X0", "$X1", "$X2", "$X3"];
 
 /**
  * The statements for one block of a group's 4 rows (row r's at byte `r · f.bytes` from `$p`)
@@ -300,46 +322,66 @@ function i8Body(format: QuantFormat, variant: DotVariant, f: Format): string[] {
       ]),
     ];
   } else {
-    // Super-blocks row by row: the scale vectors (4 sub-blocks' `d·sc` each) times the matching
-    // activation scales, then each run; the minimums' part as two f32x4 products with `dx · Σ qx`.
-    const hasMin = f.units.some((u) => u.min);
-    const perVector = f.units.length / 4; // runs per scale vector: 2 (q4_k, q5_k) or 4 (q6_k)
-    const dxOf = (k: number) => dxLanes([0, 1, 2, 3].map((l) => Math.floor((f.units[4 * k + l].e0) / 32)));
-    // The super-blocks' runs go four at a time, scaled by one vector of their four scales.
-    const unitScales = f.unitScales;
-    if (unitScales === undefined) throw new Error(`${format}: a super-block format needs unitScales`);
-    body = [
-      ...f.scalars,
-      ...[0, 1, 2, 3].flatMap((r) => [
-        ...f.prep(r, r * f.bytes),
-        ...Array.from(
-          { length: perVector },
-          (_, k) => `(local.set $S${r}${k} (f32x4.mul (local.get $S${r}${k}) ${dxOf(k)}))`,
-        ),
-        ...Array.from(
-          { length: f.units.length / 4 },
-          (_, g) =>
-            fourUnits(
-              variant,
-              format,
-              f,
-              f.units.slice(4 * g, 4 * g + 4),
-              r,
-              unitScales(r, g),
-            ),
-        ).flat(),
-        ...(hasMin
-          ? [
-            `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.add ` +
-            `(f32x4.mul (local.get $S${r}2) (v128.load (local.get $xs))) ` +
-            `(f32x4.mul (local.get $S${r}3) (v128.load offset=16 (local.get $xs))))))`,
-          ]
-          : []),
-      ]),
-    ];
+    // Super-blocks row by row (superRowSteps).
+    body = [...f.scalars, ...[0, 1, 2, 3].flatMap((r) => superRowSteps(format, variant, f, r).flat())];
   }
   return body;
 }
+
+/**
+ * One row of a super-block format's block (row r's at byte `r · f.bytes` from `$p`) times one
+ * token, as steps: the scale vectors times the matching activation scales; each run's integer
+ * sum; each four runs' sums gathered, converted and scaled into `$a<r>`; the minimums' part as
+ * two f32x4 products with `dx · Σ qx`. A step reads only what it or an earlier step of its row
+ * and token set, so several tokens' steps may alternate ({@linkcode superTileBody}).
+ */
+function superRowSteps(format: QuantFormat, variant: DotVariant, f: Format, r: number): string[][] {
+  const hasMin = f.units.some((u) => u.min);
+  const perVector = f.units.length / 4; // runs per scale vector: 2 (q4_k, q5_k) or 4 (q6_k)
+  const dxOf = (k: number) => dxLanes([0, 1, 2, 3].map((l) => Math.floor((f.units[4 * k + l].e0) / 32)));
+  // The super-blocks' runs go four at a time, scaled by one vector of their four scales.
+  const unitScales = f.unitScales;
+  if (unitScales === undefined) throw new Error(`${format}: a super-block format needs unitScales`);
+  return [
+    [
+      ...f.prep(r, r * f.bytes),
+      ...Array.from(
+        { length: perVector },
+        (_, k) => `(local.set $S${r}${k} (f32x4.mul (local.get $S${r}${k}) ${dxOf(k)}))`,
+      ),
+    ],
+    ...Array.from(
+      { length: f.units.length / 4 },
+      (_, g) => fourUnits(variant, format, f, f.units.slice(4 * g, 4 * g + 4), r, unitScales(r, g)),
+    ).flat(),
+    ...(hasMin
+      ? [[
+        `(local.set $a${r} (f32x4.sub (local.get $a${r}) (f32x4.add ` +
+        `(f32x4.mul (local.get $S${r}2) (v128.load (local.get $xs))) ` +
+        `(f32x4.mul (local.get $S${r}3) (v128.load offset=16 (local.get $xs))))))`,
+      ]]
+      : []),
+  ];
+}
+
+/**
+ * One block of a group's 4 rows of a super-block format times a tile's tokens: each row's
+ * steps ({@linkcode superRowSteps}) for each token in turn ({@linkcode interleave}), so a run's
+ * levels are loaded once for all and held only between the steps that read them.
+ */
+function superTileBody(format: QuantFormat, variant: DotVariant, f: Format): string[] {
+  return [0, 1, 2, 3].flatMap((r) => interleave(superRowSteps(format, variant, f, r), SUPER_HELD));
+}
+
+/** The locals a super-block's row holds per token: its sums and its scale vectors. */
+const SUPER_HELD: readonly string[] = [
+  "$i",
+  "$I0",
+  "$I1",
+  "$I2",
+  "$I3",
+  ...[0, 1, 2, 3].flatMap((r) => [0, 1, 2, 3].map((k) => `$S${r}${k}`)),
+];
 
 /** What {@linkcode i8Function} writes. */
 interface I8Function {
@@ -355,14 +397,89 @@ interface I8Function {
   readonly body: readonly string[];
   /** Locals the body needs beyond the shared ones. */
   readonly locals: readonly string[];
+  /**
+   * One block of the group's 4 rows times a tile of `TILE_TOKENS` tokens (token t's locals as
+   * {@linkcode tokenCopy} renames them) and the renamed locals it sets: given, tokens go a tile
+   * at a time while a tile remains, so each load of the weights (a bounds-checked load where the
+   * engine has no trap handler) serves them all.
+   */
+  readonly tile?: { readonly body: readonly string[]; readonly held: readonly string[] };
+}
+
+/** Tokens of a tile in the prompt kernels `$i8u_*` (the rest of the tokens go one at a time). */
+export const TILE_TOKENS = 2;
+
+/**
+ * A body's statements for token t of a tile (t ≥ 1; token 0's are the text itself): its
+ * accumulators `$a<r>`, activation pointers `$xq`, `$xd`, `$xs`, output pointer `$yo` and each
+ * of `held` (a token's state across steps) suffixed `_t`; every other local, a temporary set
+ * before it is read, is shared.
+ *
+ * @param text statements for token 0
+ * @param t the token's place in the tile
+ * @param held the locals to rename
+ * @returns the statements for token t
+ *
+ * @example
+ * ```ts
+ * import { tokenCopy } from "./quant_i8_wat.ts";
+ * const s = tokenCopy("(local.set $a1 (f32x4.add (local.get $a1) (local.get $I0)))", 2, ["$I0"]);
+ * if (s !== "(local.set $a1_2 (f32x4.add (local.get $a1_2) (local.get $I0_2)))") throw new Error(s);
+ * ```
+ */
+export function tokenCopy(text: string, t: number, held: readonly string[]): string {
+  if (t === 0) return text;
+  let out = text.replace(/\$(a[0-3]|xq|xd|xs|yo)(?![\w])/g, (_, v) => `$${v}_${t}`);
+  for (const h of held) out = out.replaceAll(new RegExp(`\\${h}(?![\\w])`, "g"), `${h}_${t}`);
+  return out;
 }
 
 /**
  * The 8-bit activation product over groups of 4 rows: for each group, each token, each block,
  * the body.
  */
-function i8Function({ what, name, f, rowBytes, body, locals }: I8Function): string {
+function i8Function({ what, name, f, rowBytes, body, locals, tile }: I8Function): string {
   const blocksDx = 4 * (f.size / 32); // bytes of activation scales per block
+  const tokens = Array.from({ length: TILE_TOKENS }, (_, t) => t);
+  const each = (v: string) => tokens.map((t) => tokenCopy(v, t, []));
+  // A tile of tokens at a time while a tile remains: the tile's body over each block in turn.
+  const tileLoop = tile === undefined ? [] : [
+    `(block $endp (loop $tiles`,
+    lines(
+      2,
+      `(br_if $endp (i32.gt_u (i32.add (local.get $tok) ${c(TILE_TOKENS)}) (local.get $n)))`,
+      ...[0, 1, 2, 3].flatMap((r) => each(`(local.set $a${r} ${zero})`)),
+      `(local.set $p (local.get $g))`,
+      `(local.set $end (i32.add (local.get $p) (i32.shl (local.get $rb) ${c(2)})))`,
+      ...tokens.flatMap((t) =>
+        [
+          `(local.set $xq (i32.add (local.get $xt) (i32.mul (local.get $stride) ${c(t)})))`,
+          `(local.set $xd (i32.add (local.get $xq) (local.get $in)))`,
+          `(local.set $xs (i32.add (local.get $xd) (i32.shr_u (local.get $in) ${c(3)})))`,
+        ].map((s) => tokenCopy(s, t, []))
+      ),
+      `(block $tdone (loop $tblock`,
+      lines(
+        2,
+        `(br_if $tdone (i32.ge_u (local.get $p) (local.get $end)))`,
+        ...tile?.body ?? [],
+        `(local.set $p (i32.add (local.get $p) ${c(4 * f.bytes)}))`,
+        ...each(`(local.set $xq (i32.add (local.get $xq) ${c(f.size)}))`),
+        ...["$xd", "$xs"].flatMap((v) => each(`(local.set ${v} (i32.add (local.get ${v}) ${c(blocksDx)}))`)),
+        `(br $tblock)`,
+      ),
+      `))`,
+      ...tokens.flatMap((t) => [
+        ...(t === 0 ? [] : [`(local.set $yo_${t} (i32.add (local.get $yo) (i32.mul (local.get $out) ${c(4 * t)})))`]),
+        ...groupStores((r) => hsum(`$a${r}`), c(4)).map((s) => tokenCopy(s, t, [])),
+      ]),
+      `(local.set $tok (i32.add (local.get $tok) ${c(TILE_TOKENS)}))`,
+      `(local.set $xt (i32.add (local.get $xt) (i32.mul (local.get $stride) ${c(TILE_TOKENS)})))`,
+      `(local.set $yo (i32.add (local.get $yo) (i32.mul (local.get $out) ${c(4 * TILE_TOKENS)})))`,
+      `(br $tiles)`,
+    ),
+    `))`,
+  ];
   return lines(
     0,
     `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${what})`,
@@ -377,6 +494,12 @@ function i8Function({ what, name, f, rowBytes, body, locals }: I8Function): stri
       `(local $I0 v128) (local $I1 v128) (local $I2 v128) (local $I3 v128)`,
       `(local $X0 v128) (local $X1 v128) (local $X2 v128) (local $X3 v128)`,
       ...locals,
+      ...(tile === undefined ? [] : tokens.slice(1).flatMap((t) => [
+        [0, 1, 2, 3].map((r) => `(local $a${r}_${t} v128)`).join(" ") +
+        ["$xq", "$xd", "$xs", "$yo"].map((v) => ` (local ${v}_${t} i32)`).join(""),
+        // $dx (a token's activation scale) is the one scalar a body holds per token.
+        ...tile.held.map((h) => `(local ${h}_${t} ${h === "$dx" ? "f32" : "v128"})`),
+      ])),
       `(local.set $rb ${rowBytes})`,
       `(local.set $stride (i32.add (local.get $in) (i32.shr_u (local.get $in) ${c(2)})))`,
       `(local.set $o (local.get $r0))`,
@@ -388,6 +511,7 @@ function i8Function({ what, name, f, rowBytes, body, locals }: I8Function): stri
         `(local.set $xt (local.get $x))`,
         `(local.set $yo (i32.add (local.get $y) (i32.shl (local.get $o) ${c(2)})))`,
         `(local.set $tok ${c(0)})`,
+        ...tileLoop,
         `(block $endt (loop $tokens`,
         lines(
           2,

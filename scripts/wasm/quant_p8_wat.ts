@@ -11,6 +11,11 @@
  * - `q8_0`, `q4_0`, `q5_0`: the signed levels as i16 and `d` as an f32 (`UNPACKED_LEGACY_BYTES`),
  *   multiplied as the 128-bit `i8_<format>` multiplies them (its sums, bit for bit).
  *
+ * `$i8u_<format>` takes the tokens two at a time (`TILE_TOKENS` of `quant_i8_wat.ts`; `q6_k` one
+ * at a time): each step of a block for one token then the other, each token's sums in the same
+ * order as alone, so each load of the unpacked block (bounds-checked in code where the engine
+ * has no trap handler, as Deno's has not) serves both.
+ *
  * @module
  */
 

@@ -1,0 +1,142 @@
+/**
+ * The `cpu` engine of this checkout against the `cpu` engine of another (a `git worktree` at an
+ * earlier commit, say), in one process, on the infer bench's model (`_bench_model.ts`) and its
+ * run: a 32-token prompt in one call (prefill), then 16 greedy tokens one at a time (decode).
+ * Both engines are loaded once per format on the same weights and thread count; each gets one
+ * untimed run, then `--reps` timed runs interleaved (the other build first every other rep),
+ * each on a fresh session and checked to decode the same greedy tokens as this build's first.
+ * Prints per format the median prefill and decode tokens/s of each build and how many times
+ * faster this one is. A change to the engine is measured this way, not by two runs of the infer
+ * bench on a shared machine whose speed drifts by a third from run to run.
+ *
+ *     deno run -A bench/cpu_against_bench.ts --against DIR [--formats q4_k_m,q8_0] [--activations int8] [--threads 1] [--reps 9]
+ *
+ * `--activations int8` gives the block formats 8-bit activations (the infer bench's `cpu i8`
+ * row); f32, bf16 and f16 always take f32 ones.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import * as here from "../infer/mod.ts";
+import { writeRandomModel } from "../infer/testing/mod.ts";
+import { QUANT_PRESETS, type QuantPreset } from "../infer/formats/quant_preset.ts";
+import { BENCH_LLAMA } from "./_bench_model.ts";
+import { loadAverage, machine, median } from "./_process.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    against: { type: "string" },
+    formats: { type: "string", default: "q4_k_m,q8_0" },
+    activations: { type: "string", default: "int8" },
+    threads: { type: "string", default: "1" },
+    reps: { type: "string", default: "9" },
+  },
+});
+const FORMATS = values.formats.split(",");
+const THREADS = Number(values.threads);
+const REPS = Number(values.reps);
+const PLAIN = ["f32", "bf16", "f16"];
+const usage = (why: string): never => {
+  console.error(
+    `${why}\nusage: deno run -A bench/cpu_against_bench.ts --against DIR [--formats q4_k_m,q8_0] ` +
+      `[--activations int8|f32] [--threads 1] [--reps 9]`,
+  );
+  Deno.exit(2);
+};
+if (values.against === undefined) usage("--against: give the other checkout's folder");
+for (const f of FORMATS) {
+  if (!Object.hasOwn(QUANT_PRESETS, f)) {
+    usage(`--formats: "${f}" is not one of ${Object.keys(QUANT_PRESETS).join(", ")}`);
+  }
+}
+if (values.activations !== "int8" && values.activations !== "f32") {
+  usage(`--activations ${values.activations}: int8 or f32`);
+}
+if (!(Number.isInteger(THREADS) && THREADS >= 1 && Number.isInteger(REPS) && REPS >= 1)) {
+  usage(`--threads ${values.threads} --reps ${values.reps}: whole numbers, 1 or more`);
+}
+
+const url = pathToFileURL(resolve(values.against!, "infer/mod.ts")).href;
+let other: typeof here;
+try {
+  other = await import(url);
+} catch (e) {
+  usage(`--against ${values.against}: cannot load its engine (${url}): ${(e as Error).message.split("\n")[0]}`);
+}
+const builds = [{ name: "this build", m: here }, { name: "against", m: other! }];
+
+const PROMPT = Array.from({ length: 32 }, (_, i) => 1 + (i * 37) % 31_000);
+const DECODE = 16;
+
+/** One run: prefill and decode tokens/s, and the greedy tokens. */
+async function run(engine: here.WasmEngine): Promise<{ prefill: number; decode: number; tokens: number[] }> {
+  const s = engine.createSession();
+  let start = performance.now();
+  let token = await s.forwardGreedy(PROMPT);
+  const prefill = PROMPT.length / ((performance.now() - start) / 1000);
+  const tokens = [token];
+  start = performance.now();
+  for (let i = 0; i < DECODE; i++) tokens.push(token = await s.forwardGreedy([token]));
+  const decode = DECODE / ((performance.now() - start) / 1000);
+  s.dispose();
+  return { prefill, decode, tokens };
+}
+
+console.log(
+  `cpu engine, this build against ${resolve(values.against!)}: random llama (hidden ${BENCH_LLAMA.hidden}, ` +
+    `${BENCH_LLAMA.layers} layers), ${PROMPT.length}-token prompt, ${DECODE} decoded, ${THREADS} thread(s), ` +
+    `${values.activations} activations on block formats; medians of ${REPS} interleaved reps after 1 warm-up`,
+);
+console.log(`machine: ${machine()}\n`);
+console.log(`| format | prefill, this build | against | × faster | decode, this build | against | × faster |`);
+console.log(`| ------ | ------------------: | ------: | -------: | -----------------: | ------: | -------: |`);
+const dir = await Deno.makeTempDir({ prefix: "iepile-cpu-against-" });
+try {
+  const source = `${dir}/f32`;
+  await writeRandomModel(source, { ...BENCH_LLAMA, dtype: "f32", seed: 1 });
+  for (const format of FORMATS) {
+    const plain = PLAIN.includes(format);
+    const folder = plain && format !== "f32" ? `${dir}/${format}` : source;
+    if (folder !== source) await writeRandomModel(folder, { ...BENCH_LLAMA, dtype: format as "f16", seed: 1 });
+    const engines: here.WasmEngine[] = [];
+    for (const { m } of builds) {
+      const model = await m.loadModel(folder, { quantize: plain ? undefined : format as QuantPreset });
+      engines.push(
+        await m.WasmEngine.create(model as never, { threads: THREADS, int8Dot: values.activations === "int8" }),
+      );
+    }
+    try {
+      const want = (await run(engines[0])).tokens.join(",");
+      await run(engines[1]);
+      const runs = builds.map(() => ({ prefill: [] as number[], decode: [] as number[] }));
+      for (let rep = 0; rep < REPS; rep++) {
+        const order = rep % 2 ? [1, 0] : [0, 1];
+        for (const b of order) {
+          const r = await run(engines[b]);
+          if (b === 0 && r.tokens.join(",") !== want) throw new Error(`${format}: this build decoded other tokens`);
+          runs[b].prefill.push(r.prefill);
+          runs[b].decode.push(r.decode);
+        }
+      }
+      const [p0, p1, d0, d1] = [
+        median(runs[0].prefill),
+        median(runs[1].prefill),
+        median(runs[0].decode),
+        median(runs[1].decode),
+      ];
+      console.log(
+        `| ${format} | ${p0.toFixed(1)} | ${p1.toFixed(1)} | ${(p0 / p1).toFixed(2)} | ${d0.toFixed(1)} | ` +
+          `${d1.toFixed(1)} | ${(d0 / d1).toFixed(2)} |`,
+      );
+    } finally {
+      for (const e of engines) e.dispose();
+    }
+  }
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
+console.log(`\nload average after: ${loadAverage()}`);
