@@ -261,6 +261,58 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
   }
 });
 
+Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted values in double precision", async () => {
+  const mem = new WasmMemory();
+  const k = instantiateKernels(await kernelsModule(), mem.memory);
+  const [heads, kvHeads, dim] = [4, 2, 8];
+  const group = heads / kvHeads, stride = kvHeads * dim;
+  for (const count of [1, 5, 8, 11]) {
+    for (const alibi of [false, true]) {
+      const q = mem.floats(heads * dim), keys = mem.floats(count * stride), values = mem.floats(count * stride);
+      const scores = mem.floats(count), out = mem.floats(heads * dim), slopes = mem.floats(heads);
+      q.forEach((_, i) => q[i] = 3 * noise(i + 1));
+      keys.forEach((_, i) => keys[i] = 2 * noise(i + 101));
+      values.forEach((_, i) => values[i] = noise(i + 307));
+      slopes.set([0.5, 0.25, 0.125, 0.0625]);
+      const scale = 1 / Math.sqrt(dim);
+      k.attn_heads(
+        q.byteOffset,
+        keys.byteOffset,
+        values.byteOffset,
+        stride * 4,
+        heads,
+        group,
+        dim,
+        count,
+        scale,
+        alibi ? slopes.byteOffset : 0,
+        scores.byteOffset,
+        out.byteOffset,
+      );
+      for (let h = 0; h < heads; h++) {
+        const kv = Math.floor(h / group) * dim;
+        const s = Array.from({ length: count }, (_, j) => {
+          let dot = 0;
+          for (let i = 0; i < dim; i++) dot += q[h * dim + i] * keys[j * stride + kv + i];
+          return scale * dot + (alibi ? slopes[h] * (j - count + 1) : 0);
+        });
+        const max = Math.max(...s);
+        const p = s.map((x) => Math.exp(x - max));
+        const sum = p.reduce((a, b) => a + b, 0);
+        for (let i = 0; i < dim; i++) {
+          let want = 0;
+          for (let j = 0; j < count; j++) want += p[j] / sum * values[j * stride + kv + i];
+          const got = out[h * dim + i];
+          ok(
+            Math.abs(got - want) <= 1e-5,
+            `count ${count}${alibi ? ", ALiBi" : ""}, head ${h}[${i}]: ${got} for ${want}`,
+          );
+        }
+      }
+    }
+  }
+});
+
 Deno.test("wasm kernels: swiglu equals g / (1 + e^-g) · u in double precision within 1e-6, each value the same wherever it lies and in place", async () => {
   const mem = new WasmMemory();
   const k = instantiateKernels(await kernelsModule(), mem.memory);

@@ -130,26 +130,37 @@ const SCALAR: Lanes = {
 };
 
 /**
- * Statements setting `$e` to `exp(-$g)` in the lanes `l` (locals `$g`, `$n`, `$r`, `$e` of its
- * type): the argument held in [−88, 88], `2^n · e^r` with `n` the nearest integer to
- * `arg · log2 e` and `r = arg − n · ln 2` in two parts, `e^r` a degree-6 polynomial (relative
- * error about 1e-7 in f32), `2^n` built in the exponent bits.
+ * Statements setting `$e` to `exp(−$g)`, four lanes at a time (`f32x4`: locals `$g`, `$n`,
+ * `$r`, `$e`, v128) or one (`f32`: `$sg`, `$sn`, `$sr`, `$se`, f32), with the same f32
+ * operations in each lane: the argument held in [−88, 88], `2^n · e^r` with `n` the nearest
+ * integer to `arg · log2 e` and `r = arg − n · ln 2` in two parts, `e^r` a degree-6 polynomial
+ * (relative error about 1e-7 in f32), `2^n` built in the exponent bits (0 for n = −127).
+ *
+ * @param kind four lanes or one
+ * @returns the statements
+ *
+ * @example
+ * ```ts
+ * import { expNeg } from "./activations_wat.ts";
+ * if (!expNeg("f32").join("\n").includes("(local.set $se")) throw new Error();
+ * ```
  */
-function expNeg(l: Lanes): string[] {
+export function expNeg(kind: "f32x4" | "f32"): string[] {
+  const l = kind === "f32x4" ? VECTOR : SCALAR;
+  const v = (name: string) => get(kind === "f32x4" ? `$${name}` : `$s${name}`);
+  const set = (name: string, e: string) => `(local.set ${kind === "f32x4" ? `$${name}` : `$s${name}`} ${e})`;
   const { f, i, k } = l;
   const mul = (a: string, b: string) => `(${f}.mul ${a} ${b})`;
   const add = (a: string, b: string) => `(${f}.add ${a} ${b})`;
   const sub = (a: string, b: string) => `(${f}.sub ${a} ${b})`;
   const poly = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
-    .reduce((acc, c) => (acc === "" ? k(c) : add(mul(acc, get("$r")), k(c))), "");
+    .reduce((acc, c) => (acc === "" ? k(c) : add(mul(acc, v("r")), k(c))), "");
   return [
-    `(local.set $r (${f}.max (${f}.min (${f}.neg ${get("$g")}) ${k(88)}) ${k(-88)}))`,
-    `(local.set $n (${f}.nearest ${mul(get("$r"), k(1.44269504088896341))}))`,
-    `(local.set $r ${sub(sub(get("$r"), mul(get("$n"), k(0.693359375))), mul(get("$n"), k(-2.12194440e-4)))})`,
-    `(local.set $e ${add(add(mul(poly, mul(get("$r"), get("$r"))), get("$r")), k(1))})`,
-    `(local.set $e ${
-      mul(get("$e"), l.asFloat(`(${i}.shl (${i}.add (${l.toInt} ${get("$n")}) ${l.ik(127)}) ${c(23)})`))
-    })`,
+    set("r", `(${f}.max (${f}.min (${f}.neg ${v("g")}) ${k(88)}) ${k(-88)})`),
+    set("n", `(${f}.nearest ${mul(v("r"), k(1.44269504088896341))})`),
+    set("r", sub(sub(v("r"), mul(v("n"), k(0.693359375))), mul(v("n"), k(-2.12194440e-4)))),
+    set("e", add(add(mul(poly, mul(v("r"), v("r"))), v("r")), k(1))),
+    set("e", mul(v("e"), l.asFloat(`(${i}.shl (${i}.add (${l.toInt} ${v("n")}) ${l.ik(127)}) ${c(23)})`))),
   ];
 }
 
@@ -169,36 +180,47 @@ function expNeg(l: Lanes): string[] {
  * ```
  */
 export function swigluKernel(): string {
-  const body = (l: Lanes, load: string, store: string, bytes: number): string[] => [
-    `(local.set $g (${load} (local.get $gate)))`,
-    ...expNeg(l),
-    `(${store} (local.get $out) (${l.f}.mul (${l.f}.div ${get("$g")} (${l.f}.add ${l.k(1)} ${get("$e")})) ` +
-    `(${load} (local.get $up))))`,
-    ...["$gate", "$up", "$out"].map((p) => `(local.set ${p} (i32.add (local.get ${p}) ${c(bytes)}))`),
-  ];
-  const scalar = body(SCALAR, "f32.load", "f32.store", 4).map((s) => s.replace(/\$(g|n|r|e)\b/g, "$s$1"));
+  const body = (kind: "f32x4" | "f32", bytes: number): string[] => {
+    const [load, store, g, e] = kind === "f32x4"
+      ? ["v128.load", "v128.store", "$g", "$e"]
+      : ["f32.load", "f32.store", "$sg", "$se"];
+    const one = kind === "f32x4" ? VECTOR.k(1) : SCALAR.k(1);
+    return [
+      `(local.set ${g} (${load} (local.get $gate)))`,
+      ...expNeg(kind),
+      `(${store} (local.get $out) (${kind}.mul (${kind}.div ${get(g)} (${kind}.add ${one} ${get(e)})) ` +
+      `(${load} (local.get $up))))`,
+      ...["$gate", "$up", "$out"].map((p) => `(local.set ${p} (i32.add (local.get ${p}) ${c(bytes)}))`),
+    ];
+  };
   return lines(
     0,
     `;; out[j] = gate[j] / (1 + exp(-gate[j])) · up[j] for j < count, four at a time, then one at a time`,
     `(func (export "swiglu") (param $gate i32) (param $up i32) (param $out i32) (param $count i32)`,
     lines(
       2,
-      `(local $end i32) (local $g v128) (local $n v128) (local $r v128) (local $e v128)`,
-      `(local $sg f32) (local $sn f32) (local $sr f32) (local $se f32)`,
+      `(local $end i32) ${EXP_LOCALS}`,
       `(local.set $end (i32.add (local.get $gate) (i32.shl (i32.and (local.get $count) ${c(-4)}) ${c(2)})))`,
       `(block $vd (loop $vs`,
-      lines(
-        2,
-        `(br_if $vd (i32.ge_u (local.get $gate) (local.get $end)))`,
-        ...body(VECTOR, "v128.load", "v128.store", 16),
-        `(br $vs)`,
-      ),
+      lines(2, `(br_if $vd (i32.ge_u (local.get $gate) (local.get $end)))`, ...body("f32x4", 16), `(br $vs)`),
       `))`,
       `(local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $count) ${c(3)}) ${c(2)})))`,
       `(block $sd (loop $ss`,
-      lines(2, `(br_if $sd (i32.ge_u (local.get $gate) (local.get $end)))`, ...scalar, `(br $ss)`),
+      lines(2, `(br_if $sd (i32.ge_u (local.get $gate) (local.get $end)))`, ...body("f32", 4), `(br $ss)`),
       `))`,
     ),
     `)`,
   );
 }
+
+/**
+ * The locals {@linkcode expNeg} sets, for a function's declarations.
+ *
+ * @example
+ * ```ts
+ * import { EXP_LOCALS } from "./activations_wat.ts";
+ * if (!EXP_LOCALS.includes("(local $sg f32)")) throw new Error();
+ * ```
+ */
+export const EXP_LOCALS: string = `(local $g v128) (local $n v128) (local $r v128) (local $e v128) ` +
+  `(local $sg f32) (local $sn f32) (local $sr f32) (local $se f32)`;

@@ -1,12 +1,15 @@
 /**
  * The WebAssembly text of the `wasm` engine's attention kernels (see `kernels_wat.ts` for the
- * conventions): one query head against `count` cached keys, and the weighted sum of as many
- * cached values. The softmax between them runs in TypeScript (WebAssembly has no `exp`), on
- * `count` numbers per head, a small part of the work. `dim` is a multiple of 4; keys and values
- * of position `j` are at `k + j · stride`.
+ * conventions): one query head against `count` cached keys, the weighted sum of as many cached
+ * values, and `attn_heads`, every head of one token: both of those per head with the softmax
+ * (and ALiBi's bias) between them, its `exp` the polynomial of `activations_wat.ts`. `dim` is a
+ * multiple of 4; keys and values of position `j` are at `k + j · stride`.
  *
  * @module
  */
+
+import { EXP_LOCALS, expNeg } from "./activations_wat.ts";
+import { lines } from "./wat.ts";
 
 /** `i32.const` of a number. */
 const c = (v: number): string => `(i32.const ${v})`;
@@ -18,7 +21,7 @@ const c = (v: number): string => `(i32.const ${v})`;
  */
 export function attnScores(): string {
   return `;; out[j] = scale · (q · k[j]) for j < count (one query head; dim a multiple of 4)
-(func (export "attn_scores") (param $q i32) (param $k i32) (param $stride i32) (param $dim i32) (param $count i32) (param $scale f32) (param $out i32)
+(func $attn_scores (export "attn_scores") (param $q i32) (param $k i32) (param $stride i32) (param $dim i32) (param $count i32) (param $scale f32) (param $out i32)
   (local $j i32) (local $i i32) (local $kb i32) (local $bytes i32) (local $a v128) (local $b v128)
   (local.set $bytes (i32.shl (local.get $dim) ${c(2)}))
   (block $jd (loop $js
@@ -51,7 +54,7 @@ export function attnScores(): string {
  */
 export function attnValues(): string {
   return `;; out[0..dim) = Σ_j p[j] · v[j] for j < count (dim a multiple of 4)
-(func (export "attn_values") (param $p i32) (param $v i32) (param $stride i32) (param $dim i32) (param $count i32) (param $out i32)
+(func $attn_values (export "attn_values") (param $p i32) (param $v i32) (param $stride i32) (param $dim i32) (param $count i32) (param $out i32)
   (local $j i32) (local $i i32) (local $vb i32) (local $bytes i32) (local $w v128)
   (local.set $bytes (i32.shl (local.get $dim) ${c(2)}))
   (local.set $i ${c(0)})
@@ -74,4 +77,127 @@ export function attnValues(): string {
     (local.set $j (i32.add (local.get $j) ${c(1)}))
     (br $js)))
 )`;
+}
+
+/**
+ * `attn_heads(q, k, v, stride, heads, group, dim, count, scale, slopes, scores, out)`: causal
+ * attention of one token's `heads` query heads (at `q`, `dim` f32 each) over `count` cached
+ * positions (keys from `k`, values from `v`, `stride` bytes apart; query head h reads key/value
+ * head `h / group` at `dim · 4` bytes per head): per head, `attn_scores`, then, where `slopes`
+ * is not 0, ALiBi's `slopes[h] · (j − count + 1)` added to score j (the f32 slopes at
+ * `slopes`), the softmax over the `count` scores at `scores` (the largest subtracted,
+ * `exp` four at a time and the rest one at a time with the same operations, each divided by
+ * the sum by one multiplication with its reciprocal), then `attn_values` into the head's place
+ * at `out`.
+ *
+ * @returns WAT
+ *
+ * @example
+ * ```ts
+ * import { attnHeads } from "./attention_wat.ts";
+ * if (!attnHeads().includes(`(export "attn_heads")`)) throw new Error();
+ * ```
+ */
+export function attnHeads(): string {
+  const get = (v: string) => `(local.get ${v})`;
+  /** A loop over the scores, four at a time (`vector`) then one at a time (`scalar`), `$p` their pointer. */
+  const each = (name: string, vector: string[], scalar: string[]): string[] => [
+    `(local.set $p (local.get $scores))`,
+    `(local.set $end (i32.add (local.get $scores) (i32.shl (i32.and (local.get $count) ${c(-4)}) ${c(2)})))`,
+    `(block $${name}vd (loop $${name}vs`,
+    lines(
+      2,
+      `(br_if $${name}vd (i32.ge_u (local.get $p) (local.get $end)))`,
+      ...vector,
+      `(local.set $p (i32.add (local.get $p) ${c(16)}))`,
+      `(br $${name}vs)`,
+    ),
+    `))`,
+    `(local.set $end (i32.add (local.get $scores) (i32.shl (local.get $count) ${c(2)})))`,
+    `(block $${name}sd (loop $${name}ss`,
+    lines(
+      2,
+      `(br_if $${name}sd (i32.ge_u (local.get $p) (local.get $end)))`,
+      ...scalar,
+      `(local.set $p (i32.add (local.get $p) ${c(4)}))`,
+      `(br $${name}ss)`,
+    ),
+    `))`,
+  ];
+  const hsum = (v: string, op: string) =>
+    `(${op} (${op} (f32x4.extract_lane 0 ${get(v)}) (f32x4.extract_lane 1 ${get(v)})) ` +
+    `(${op} (f32x4.extract_lane 2 ${get(v)}) (f32x4.extract_lane 3 ${get(v)})))`;
+  return lines(
+    0,
+    `;; attention of one token's query heads over count cached positions: scores, ALiBi, softmax, values per head`,
+    `(func (export "attn_heads") (param $q i32) (param $k i32) (param $v i32) (param $stride i32) (param $heads i32) ` +
+      `(param $group i32) (param $dim i32) (param $count i32) (param $scale f32) (param $slopes i32) (param $scores i32) ` +
+      `(param $out i32)`,
+    lines(
+      2,
+      `(local $h i32) (local $hb i32) (local $kv i32) (local $p i32) (local $end i32) (local $j i32)`,
+      `(local $max f32) (local $sum f32) (local $slope f32) (local $mv v128) (local $sv v128) ${EXP_LOCALS}`,
+      `(local.set $hb (i32.shl (local.get $dim) ${c(2)}))`,
+      `(block $hd (loop $hs`,
+      lines(
+        2,
+        `(br_if $hd (i32.ge_u (local.get $h) (local.get $heads)))`,
+        `(local.set $kv (i32.mul (i32.div_u (local.get $h) (local.get $group)) (local.get $hb)))`,
+        `(call $attn_scores (i32.add (local.get $q) (i32.mul (local.get $h) (local.get $hb))) ` +
+          `(i32.add (local.get $k) (local.get $kv)) (local.get $stride) (local.get $dim) (local.get $count) ` +
+          `(local.get $scale) (local.get $scores))`,
+        `;; ALiBi: score j += slope · (j − count + 1)`,
+        `(if (local.get $slopes) (then`,
+        `  (local.set $slope (f32.load (i32.add (local.get $slopes) (i32.shl (local.get $h) ${c(2)}))))`,
+        `  (local.set $j ${c(0)})`,
+        `  (block $ad (loop $as`,
+        `    (br_if $ad (i32.ge_u (local.get $j) (local.get $count)))`,
+        `    (local.set $p (i32.add (local.get $scores) (i32.shl (local.get $j) ${c(2)})))`,
+        `    (f32.store (local.get $p) (f32.add (f32.load (local.get $p)) (f32.mul (local.get $slope) ` +
+          `(f32.convert_i32_s (i32.sub (i32.add (local.get $j) ${c(1)}) (local.get $count))))))`,
+        `    (local.set $j (i32.add (local.get $j) ${c(1)}))`,
+        `    (br $as)))))`,
+        `;; softmax: the largest score, then exp(score − largest) and their sum, then each divided by the sum`,
+        `(local.set $mv (v128.const f32x4 -inf -inf -inf -inf))`,
+        `(local.set $max (f32.const -inf))`,
+        ...each(
+          "m",
+          [`(local.set $mv (f32x4.max (local.get $mv) (v128.load (local.get $p))))`],
+          [`(local.set $max (f32.max (local.get $max) (f32.load (local.get $p))))`],
+        ),
+        `(local.set $max (f32.max (local.get $max) ${hsum("$mv", "f32.max")}))`,
+        `(local.set $mv (f32x4.splat (local.get $max)))`,
+        `(local.set $sv (v128.const i64x2 0 0))`,
+        `(local.set $sum (f32.const 0))`,
+        ...each(
+          "e",
+          [
+            `(local.set $g (f32x4.sub (local.get $mv) (v128.load (local.get $p))))`,
+            ...expNeg("f32x4"),
+            `(v128.store (local.get $p) (local.get $e))`,
+            `(local.set $sv (f32x4.add (local.get $sv) (local.get $e)))`,
+          ],
+          [
+            `(local.set $sg (f32.sub (local.get $max) (f32.load (local.get $p))))`,
+            ...expNeg("f32"),
+            `(f32.store (local.get $p) (local.get $se))`,
+            `(local.set $sum (f32.add (local.get $sum) (local.get $se)))`,
+          ],
+        ),
+        `(local.set $sum (f32.div (f32.const 1) (f32.add (local.get $sum) ${hsum("$sv", "f32.add")})))`,
+        `(local.set $sv (f32x4.splat (local.get $sum)))`,
+        ...each(
+          "n",
+          [`(v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (local.get $sv)))`],
+          [`(f32.store (local.get $p) (f32.mul (f32.load (local.get $p)) (local.get $sum)))`],
+        ),
+        `(call $attn_values (local.get $scores) (i32.add (local.get $v) (local.get $kv)) (local.get $stride) ` +
+          `(local.get $dim) (local.get $count) (i32.add (local.get $out) (i32.mul (local.get $h) (local.get $hb))))`,
+        `(local.set $h (i32.add (local.get $h) ${c(1)}))`,
+        `(br $hs)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
 }

@@ -166,6 +166,27 @@ export interface KernelExports {
   /** `out = Σ_j p[j] · v_j` for `j < count`, value `j` at `v + j · stride`. */
   attn_values(p: number, v: number, stride: number, dim: number, count: number, out: number): void;
   /**
+   * One token's `heads` query heads (at `q`) over `count` cached positions (keys from `k`,
+   * values from `v`, `stride` bytes apart; head h reads key/value head `h / group`): per head
+   * `attn_scores`, ALiBi's `slopes[h] · (j − count + 1)` where `slopes` (f32 per head) is not 0,
+   * the softmax over the scores at `scores` (its `exp` a polynomial, within about 2e-7
+   * relative), then `attn_values` into the head's place at `out`.
+   */
+  attn_heads(
+    q: number,
+    k: number,
+    v: number,
+    stride: number,
+    heads: number,
+    group: number,
+    dim: number,
+    count: number,
+    scale: number,
+    slopes: number,
+    scores: number,
+    out: number,
+  ): void;
+  /**
    * `n` tokens of `inp` f32 activations at `x` rounded to 8 bits at `dst` in the layout the
    * `i8_*` and `p8_*` kernels read (`writeInt8Input`'s, byte for byte).
    */

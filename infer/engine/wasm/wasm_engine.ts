@@ -27,7 +27,6 @@ import {
   rmsnormInto,
   rope,
   roundToHalf,
-  softmax,
 } from "../cpu/cpu_math.ts";
 import {
   argmax,
@@ -132,6 +131,8 @@ export interface WasmBuffers {
   readonly logits: Float32Array;
   /** Where the inputs of the 8-bit kernels go (`int8Dot`; see `int8_input.ts`). */
   readonly xq: number;
+  /** ALiBi's slope per head as f32, for the attention kernel (0 where the model has none). */
+  readonly slopes: number;
 }
 
 /**
@@ -304,6 +305,8 @@ export class WasmEngine implements Engine {
       split = false;
       module = await kernelsModule(options.kernels, false);
     }
+    const slopes = spec.position.kind === "alibi" ? memory.floats(spec.heads) : undefined;
+    slopes?.set(alibiSlopes(spec.heads));
     const buffers: WasmBuffers = {
       x: memory.floats(chunk * spec.hidden),
       xn: memory.floats(chunk * widest),
@@ -317,6 +320,7 @@ export class WasmEngine implements Engine {
       proj: memory.floats(chunk * Math.max(spec.hidden, qDim)),
       logits: memory.floats(chunk * spec.vocabSize),
       xq: memory.alloc(int8InputBytes(chunk, widest)),
+      slopes: slopes?.byteOffset ?? 0,
     };
     const scratch = Array.from({ length: threads }, () => memory.alloc(4 * widest * 4));
     const pool = await KernelThreads.start({
@@ -769,8 +773,8 @@ class WasmSession implements Session {
 
   /**
    * Causal attention of the new queries over the cached keys (those in the sliding window, if the
-   * model has one), as the oracle computes it: per head, scores by the kernel (`dim` a multiple
-   * of 4; else here), ALiBi and softmax here, the weighted values by the kernel.
+   * model has one), as the oracle computes it: each token's heads in one kernel (`attn_heads`:
+   * scores, ALiBi, softmax, weighted values; `dim` a multiple of 4), else per head here.
    */
   #attention(layer: number, q: Float32Array, positions: readonly number[], out: Float32Array): void {
     const e = this.#engine;
@@ -781,11 +785,31 @@ class WasmSession implements Session {
     const n = positions.length;
     const scale = 1 / Math.sqrt(headDim);
     const scoresPtr = this.#scores!.ptr;
-    const scores = e.memory.f32(scoresPtr, this.#capacity);
     const kernels = e.threads.kernels;
-    const simd = headDim % 4 === 0;
+    if (headDim % 4 === 0) {
+      for (let t = 0; t < n; t++) {
+        const pos = positions[t];
+        const from = firstAttended(pos, e.spec.slidingWindow);
+        kernels.attn_heads(
+          q.byteOffset + t * heads * headDim * 4,
+          keys.ptr + from * stride,
+          values.ptr + from * stride,
+          stride,
+          heads,
+          group,
+          headDim,
+          pos + 1 - from,
+          scale,
+          e.buffers.slopes,
+          scoresPtr,
+          out.byteOffset + t * heads * headDim * 4,
+        );
+      }
+      return;
+    }
     // Heads whose size is not a multiple of 4 (rare) take the oracle's loop over the same memory.
-    const heap = simd ? undefined : e.memory.f32(0, e.memory.memory.buffer.byteLength / 4);
+    const scores = e.memory.f32(scoresPtr, this.#capacity);
+    const heap = e.memory.f32(0, e.memory.memory.buffer.byteLength / 4);
     for (let t = 0; t < n; t++) {
       const pos = positions[t];
       const from = firstAttended(pos, e.spec.slidingWindow);
@@ -794,32 +818,23 @@ class WasmSession implements Session {
         const slope = e.slopes.length ? e.slopes[h] : 0;
         const qPtr = q.byteOffset + (t * heads + h) * headDim * 4;
         const outPtr = out.byteOffset + (t * heads + h) * headDim * 4;
-        if (!simd) {
-          const [k, v] = [heap!.subarray(keys.ptr / 4), heap!.subarray(values.ptr / 4)];
-          attendHead(
-            heap!,
-            qPtr / 4,
-            k,
-            v,
-            kvh * headDim,
-            stride / 4,
-            headDim,
-            pos,
-            scale,
-            slope,
-            scores,
-            heap!,
-            outPtr / 4,
-            from,
-          );
-          continue;
-        }
-        // Keys from..pos: their scores at scores[0..len).
-        const len = pos + 1 - from, at = kvh * headDim * 4 + from * stride;
-        kernels.attn_scores(qPtr, keys.ptr + at, stride, headDim, len, scale, scoresPtr);
-        if (slope) { for (let j = 0; j < len; j++) scores[j] += slope * (from + j - pos); }
-        softmax(scores, 0, len);
-        kernels.attn_values(scoresPtr, values.ptr + at, stride, headDim, len, outPtr);
+        const [k, v] = [heap.subarray(keys.ptr / 4), heap.subarray(values.ptr / 4)];
+        attendHead(
+          heap,
+          qPtr / 4,
+          k,
+          v,
+          kvh * headDim,
+          stride / 4,
+          headDim,
+          pos,
+          scale,
+          slope,
+          scores,
+          heap,
+          outPtr / 4,
+          from,
+        );
       }
     }
   }
