@@ -4,9 +4,9 @@
  * once; a model that does not fit one 32-bit WebAssembly memory's 4 GiB with its activations
  * keeps its weights in memories of their own, as many as it needs). It computes what the `cpu`
  * oracle computes, step for step; the products are the work (they read every weight once per
- * step). Attention's products and SwiGLU run in kernels too (SwiGLU's `exp` a polynomial, within
- * about 3e-7 relative of the oracle's); the rest (norms, RoPE, softmax) runs here on buffers
- * allocated once.
+ * step). Attention (scores, softmax, weighted values) and SwiGLU run in kernels too, their `exp`
+ * a polynomial within about 3e-7 relative of the oracle's; the rest (norms, RoPE, residual adds)
+ * runs here on buffers allocated once.
  *
  * Formats with kernels: f32, bf16, f16 (packed, widened in registers) and the ggml block formats
  * q8_0, q4_0, q5_0, q4_k, q5_k, q6_k (dequantized in registers with f32 activations, or, with
