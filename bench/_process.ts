@@ -20,21 +20,69 @@ export interface BenchArgs {
 }
 
 /**
- * Read a bench's command line: `--records N --runs N --only JOBS --no-memory`.
+ * A bench's options, read by `parse` (`parseArgs` over the arguments): given `--help` (or `-h`),
+ * `usage` is printed and the process exits 0; where `parse` throws (an option it does not know,
+ * a value missing), one line says why, then `usage`, and the process exits 2 (no stack trace).
+ *
+ * @param args the arguments (`Deno.args`)
+ * @param usage the bench's command line, options in brackets
+ * @param parse reads the options
+ * @returns what `parse` returns
+ *
+ * @example
+ * ```ts
+ * import { parseArgs } from "node:util";
+ * import { benchOptions } from "./_process.ts";
+ * const args = ["--runs", "3"];
+ * const { values } = benchOptions(args, "deno run -A bench/x.ts [--runs 5]", () =>
+ *   parseArgs({ args, options: { runs: { type: "string", default: "5" } } }));
+ * if (values.runs !== "3") throw new Error();
+ * ```
+ */
+export function benchOptions<T>(args: readonly string[], usage: string, parse: () => T): T {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(`usage: ${usage}`);
+    Deno.exit(0);
+  }
+  try {
+    return parse();
+  } catch (e) {
+    return badOption((e as Error).message.split("\n")[0], usage);
+  }
+}
+
+/**
+ * End a bench whose options make no sense: one line saying why, then its usage; exit status 2.
+ *
+ * @param why what is wrong, naming the option
+ * @param usage the bench's command line
+ * @returns never
+ */
+export function badOption(why: string, usage: string): never {
+  console.error(`${why}\nusage: ${usage}`);
+  Deno.exit(2);
+}
+
+/**
+ * Read a bench's command line: `--records N --runs N --only JOBS --no-memory` (`--help`: the
+ * usage).
  *
  * @param args the arguments
+ * @param bench the bench's file, for its usage line
  * @returns the options, with their defaults (100,000 records, 5 runs)
  */
-export function benchArgs(args: string[]): BenchArgs {
-  const { values } = parseArgs({
-    args,
-    options: {
-      records: { type: "string", default: "100000" },
-      runs: { type: "string", default: "5" },
-      only: { type: "string" },
-      "no-memory": { type: "boolean", default: false },
-    },
-  });
+export function benchArgs(args: string[], bench = "bench/convert_bench.ts"): BenchArgs {
+  const usage = `deno run -A ${bench} [--records 100000] [--runs 5] [--only zh:NER,en:EE] [--no-memory]`;
+  const { values } = benchOptions(args, usage, () =>
+    parseArgs({
+      args,
+      options: {
+        records: { type: "string", default: "100000" },
+        runs: { type: "string", default: "5" },
+        only: { type: "string" },
+        "no-memory": { type: "boolean", default: false },
+      },
+    }));
   return {
     records: Number(values.records),
     runs: Number(values.runs),

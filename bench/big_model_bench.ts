@@ -21,23 +21,28 @@ import { WeightMemories } from "../infer/engine/wasm/wasm_memory.ts";
 import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 import { readBandwidth } from "./_bandwidth.ts";
 import { llamaSpec } from "./_llama_spec.ts";
-import { machine, median } from "./_process.ts";
+import { benchOptions, machine, median } from "./_process.ts";
 import { tiledWeights } from "./gpu/_tiled_weights.ts";
 
-const { values: v } = parseArgs({
-  args: Deno.args,
-  options: {
-    preset: { type: "string", default: "q4_k_m" },
-    layers: { type: "string", default: "40" },
-    hidden: { type: "string", default: "5120" },
-    inter: { type: "string", default: "13824" },
-    vocab: { type: "string", default: "55296" },
-    heads: { type: "string", default: "40" },
-    threads: { type: "string", default: "2" },
-    runs: { type: "string", default: "3" },
-    int8: { type: "boolean", default: false },
-  },
-});
+const { values: v } = benchOptions(
+  Deno.args,
+  "deno run -A bench/big_model_bench.ts [--preset q4_k_m] [--layers 40] [--threads 2] [--hidden 5120] [--inter 13824] [--vocab 55296] [--heads 40] [--runs 3] [--int8]",
+  () =>
+    parseArgs({
+      args: Deno.args,
+      options: {
+        preset: { type: "string", default: "q4_k_m" },
+        layers: { type: "string", default: "40" },
+        hidden: { type: "string", default: "5120" },
+        inter: { type: "string", default: "13824" },
+        vocab: { type: "string", default: "55296" },
+        heads: { type: "string", default: "40" },
+        threads: { type: "string", default: "2" },
+        runs: { type: "string", default: "3" },
+        int8: { type: "boolean", default: false },
+      },
+    }),
+);
 const n = (s: string | undefined) => Number(s);
 const spec = llamaSpec({
   vocab: n(v.vocab),

@@ -24,29 +24,30 @@ import * as here from "../infer/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import { QUANT_PRESETS, type QuantPreset } from "../infer/formats/quant_preset.ts";
 import { BENCH_LLAMA } from "./_bench_model.ts";
-import { loadAverage, machine, median } from "./_process.ts";
+import { badOption, benchOptions, loadAverage, machine, median } from "./_process.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    against: { type: "string" },
-    formats: { type: "string", default: "q4_k_m,q8_0" },
-    activations: { type: "string", default: "int8" },
-    threads: { type: "string", default: "1" },
-    reps: { type: "string", default: "9" },
-  },
-});
+const USAGE = "deno run -A bench/cpu_against_bench.ts --against DIR [--formats q4_k_m,q8_0] " +
+  "[--activations int8|f32] [--threads 1] [--reps 9]";
+const { values } = benchOptions(
+  Deno.args,
+  USAGE,
+  () =>
+    parseArgs({
+      args: Deno.args,
+      options: {
+        against: { type: "string" },
+        formats: { type: "string", default: "q4_k_m,q8_0" },
+        activations: { type: "string", default: "int8" },
+        threads: { type: "string", default: "1" },
+        reps: { type: "string", default: "9" },
+      },
+    }),
+);
 const FORMATS = values.formats.split(",");
 const THREADS = Number(values.threads);
 const REPS = Number(values.reps);
 const PLAIN = ["f32", "bf16", "f16"];
-const usage = (why: string): never => {
-  console.error(
-    `${why}\nusage: deno run -A bench/cpu_against_bench.ts --against DIR [--formats q4_k_m,q8_0] ` +
-      `[--activations int8|f32] [--threads 1] [--reps 9]`,
-  );
-  Deno.exit(2);
-};
+const usage = (why: string): never => badOption(why, USAGE);
 if (values.against === undefined) usage("--against: give the other checkout's folder");
 for (const f of FORMATS) {
   if (!Object.hasOwn(QUANT_PRESETS, f)) {

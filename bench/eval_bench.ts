@@ -20,7 +20,7 @@ import { pyDumps, type PyJson } from "../io/py_json.ts";
 import { type BenchLanguage, benchSchema, type BenchShape, writeBenchRecords } from "./gen_data.ts";
 import { benchArgs, interleave, loadAverage, machine, median, type ProcessRun, runDeno } from "./_process.ts";
 
-const args = benchArgs(Deno.args);
+const args = benchArgs(Deno.args, "bench/eval_bench.ts");
 const RECORDS = args.records;
 const RUNS = args.runs;
 const JOBS: Array<[BenchLanguage, BenchShape]> = [["zh", "NER"], ["zh", "RE"], ["zh", "EE"], ["en", "NER"], [

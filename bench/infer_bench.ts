@@ -39,6 +39,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { badOption, benchOptions } from "./_process.ts";
 import { exportGguf, type LoadedModel, loadModel, parameterCount, type Session } from "../infer/mod.ts";
 import { probeGpu } from "../infer/engine/create_engine.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
@@ -49,27 +50,34 @@ import { BASELINE, type Contender, ENGINES, type FormatSetup } from "./_infer_en
 import { interleaved, medianSpeed, type Speed } from "./_timing.ts";
 import { BENCH_LLAMA } from "./_bench_model.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    formats: { type: "string", default: "f32,f16,q8_0,q4_k_m" },
-    shape: { type: "string", default: "150m" },
-    reps: { type: "string", default: "5" },
-    threads: { type: "string", default: "1,2" },
-    engines: { type: "string", default: ENGINES.map((e) => e.name).join(",") },
-  },
-});
+const USAGE =
+  "deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b] [--reps 5] [--threads 1,2] [--engines llama.cpp,cpu,…]";
+const { values: args } = benchOptions(
+  Deno.args,
+  USAGE,
+  () =>
+    parseArgs({
+      args: Deno.args,
+      options: {
+        formats: { type: "string", default: "f32,f16,q8_0,q4_k_m" },
+        shape: { type: "string", default: "150m" },
+        reps: { type: "string", default: "5" },
+        threads: { type: "string", default: "1,2" },
+        engines: { type: "string", default: ENGINES.map((e) => e.name).join(",") },
+      },
+    }),
+);
 const PICKED = new Set(args.engines.split(","));
 for (const name of PICKED) {
   if (!ENGINES.some((e) => e.name === name)) {
-    throw new Error(`--engines ${args.engines}: "${name}" is not one of ${ENGINES.map((e) => e.name).join(", ")}`);
+    badOption(`--engines ${args.engines}: "${name}" is not one of ${ENGINES.map((e) => e.name).join(", ")}`, USAGE);
   }
 }
 const FORMATS = args.formats.split(",") as QuantPreset[];
 const REPS = Number(args.reps);
 const THREADS = [...new Set(args.threads.split(",").map(Number))];
 if (!(REPS >= 1) || THREADS.some((t) => !(Number.isInteger(t) && t >= 1))) {
-  throw new Error(`--reps ${args.reps} --threads ${args.threads}: want a count ≥ 1 and thread counts ≥ 1`);
+  badOption(`--reps ${args.reps} --threads ${args.threads}: want a count ≥ 1 and thread counts ≥ 1`, USAGE);
 }
 
 const PREFILL = 32;

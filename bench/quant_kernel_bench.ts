@@ -46,20 +46,25 @@ import { INT8_DOT_FORMATS } from "../infer/formats/int8_dot.ts";
 import { f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
 import { quantizeTensor, type WeightTensor } from "../infer/formats/quant_tensor.ts";
 import { readBandwidth } from "./_bandwidth.ts";
-import { loadAverage, machine, median } from "./_process.ts";
+import { benchOptions, loadAverage, machine, median } from "./_process.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    runs: { type: "string", default: "7" },
-    rows: { type: "string", default: "8192" },
-    cols: { type: "string", default: "4096" },
-    split: { type: "boolean", default: false },
-    tokens: { type: "string", default: "1" },
-    against: { type: "string" },
-    formats: { type: "string" },
-  },
-});
+const { values } = benchOptions(
+  Deno.args,
+  "deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--tokens 1] [--split] [--against DIR] [--formats q4_k,q6_k]",
+  () =>
+    parseArgs({
+      args: Deno.args,
+      options: {
+        runs: { type: "string", default: "7" },
+        rows: { type: "string", default: "8192" },
+        cols: { type: "string", default: "4096" },
+        split: { type: "boolean", default: false },
+        tokens: { type: "string", default: "1" },
+        against: { type: "string" },
+        formats: { type: "string" },
+      },
+    }),
+);
 /** The formats to time (all by default). */
 const ONLY = values.formats === undefined ? undefined : new Set(values.formats.split(",").map((f) => f.trim()));
 const picked = (format: string): boolean => ONLY === undefined || ONLY.has(format);

@@ -23,6 +23,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { badOption, benchOptions } from "./_process.ts";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { exportGguf, loadModel, parameterCount } from "../infer/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
@@ -31,20 +32,26 @@ import { webGpuAvailable } from "../infer/mod.ts";
 import { median } from "./_timing.ts";
 import { BENCH_LLAMA } from "./_bench_model.ts";
 
-const args = parseArgs({
-  args: Deno.args,
-  options: {
-    shape: { type: "string", default: "150m" },
-    tokens: { type: "string", default: "64" },
-    runs: { type: "string", default: "3" },
-  },
-});
+const USAGE = "deno run -A bench/train_bench.ts [--shape 150m|tiny] [--tokens 64] [--runs 3]";
+const args = benchOptions(
+  Deno.args,
+  USAGE,
+  () =>
+    parseArgs({
+      args: Deno.args,
+      options: {
+        shape: { type: "string", default: "150m" },
+        tokens: { type: "string", default: "64" },
+        runs: { type: "string", default: "3" },
+      },
+    }),
+);
 const SHAPES = {
   "150m": BENCH_LLAMA,
   tiny: { architecture: "llama", vocabSize: 512, hidden: 64, intermediate: 128, layers: 2, heads: 4 },
 } as const;
 const shape = SHAPES[args.values.shape as keyof typeof SHAPES];
-if (!shape) throw new Error(`--shape is ${Object.keys(SHAPES).join(" or ")}`);
+if (!shape) badOption(`--shape ${args.values.shape}: give ${Object.keys(SHAPES).join(" or ")}`, USAGE);
 const n = Number(args.values.tokens), runs = Number(args.values.runs);
 
 const dir = await Deno.makeTempDir({ prefix: "iepile-train-bench-" });
