@@ -436,7 +436,8 @@ export function tokenCopy(text: string, t: number, held: readonly string[]): str
 
 /**
  * The 8-bit activation product over groups of 4 rows: for each group, each token, each block,
- * the body.
+ * the body (with a tile, `TILE_TOKENS` tokens at a time while that many remain, the tile's body
+ * for each block).
  */
 function i8Function({ what, name, f, rowBytes, body, locals, tile }: I8Function): string {
   const blocksDx = 4 * (f.size / 32); // bytes of activation scales per block
