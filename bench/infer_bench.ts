@@ -12,7 +12,8 @@
  * untimed warm-up run, then `--reps` timed runs interleaved (rep 1 of every engine, then rep 2,
  * …), each on a fresh sequence (a new session; llama.cpp's sequence cleared), each checked to
  * decode the same greedy tokens as the first. A run is a 32-token prompt in one call (prefill),
- * then 16 greedy tokens one at a time (decode).
+ * then 16 greedy tokens one at a time (decode); `--prompt 400 --decode 50` times IEPile-sized
+ * records instead (its prompts are 300–500 tokens).
  *
  * Printed: the machine's read bandwidth at each thread count (a WebAssembly SIMD sum of 512 MiB,
  * `_bandwidth.ts`, best of 7 passes before any model is loaded); then per format the weight bytes
@@ -30,7 +31,7 @@
  *
  * The models are written to a temporary folder (never into the repository) and removed at the
  * end. Run: `deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b]
- * [--reps 5] [--threads 1,2] [--engines llama.cpp,cpu,…]` (defaults shown; `--engines` picks
+ * [--reps 5] [--threads 1,2] [--engines llama.cpp,cpu,…] [--prompt 32] [--decode 16]` (defaults shown; `--engines` picks
  * rows, llama.cpp always runs; a few minutes; WebGPU runs on whatever adapter Deno
  * finds, here the software one, and is left out where there is none). On a machine with as many
  * cores as threads asked, or shared with other work, the multi-thread rows are noisy.
@@ -51,7 +52,7 @@ import { interleaved, medianSpeed, type Speed } from "./_timing.ts";
 import { BENCH_LLAMA } from "./_bench_model.ts";
 
 const USAGE =
-  "deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b] [--reps 5] [--threads 1,2] [--engines llama.cpp,cpu,…]";
+  "deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b] [--reps 5] [--threads 1,2] [--engines llama.cpp,cpu,…] [--prompt 32] [--decode 16]";
 const { values: args } = benchOptions(
   Deno.args,
   USAGE,
@@ -64,6 +65,8 @@ const { values: args } = benchOptions(
         reps: { type: "string", default: "5" },
         threads: { type: "string", default: "1,2" },
         engines: { type: "string", default: ENGINES.map((e) => e.name).join(",") },
+        prompt: { type: "string", default: "32" },
+        decode: { type: "string", default: "16" },
       },
     }),
 );
@@ -80,9 +83,13 @@ if (!(REPS >= 1) || THREADS.some((t) => !(Number.isInteger(t) && t >= 1))) {
   badOption(`--reps ${args.reps} --threads ${args.threads}: want a count ≥ 1 and thread counts ≥ 1`, USAGE);
 }
 
-const PREFILL = 32;
-const DECODE = 16;
-const CONTEXT = 256;
+const PREFILL = Number(args.prompt);
+const DECODE = Number(args.decode);
+if (!(Number.isInteger(PREFILL) && PREFILL >= 1 && Number.isInteger(DECODE) && DECODE >= 1)) {
+  badOption(`--prompt ${args.prompt} --decode ${args.decode}: want whole numbers of tokens ≥ 1`, USAGE);
+}
+/** Every engine's context: the run's tokens, at least 256. */
+const CONTEXT = Math.max(256, 2 ** Math.ceil(Math.log2(PREFILL + DECODE + 1)));
 const SHAPE = args.shape === "1b"
   ? { architecture: "llama", vocabSize: 32000, hidden: 2048, intermediate: 5632, layers: 22, heads: 32 } as const
   : BENCH_LLAMA;
