@@ -11,7 +11,7 @@
  * @module
  */
 
-import { c, lines } from "./wat.ts";
+import { c, fourThenOne, lines } from "./wat.ts";
 
 const get = (v: string): string => `(local.get ${v})`;
 const i32x4 = (v: number): string => `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
@@ -180,7 +180,7 @@ export function expNeg(kind: "f32x4" | "f32"): string[] {
  * ```
  */
 export function swigluKernel(): string {
-  const body = (kind: "f32x4" | "f32", bytes: number): string[] => {
+  const body = (kind: "f32x4" | "f32"): string[] => {
     const [load, store, g, e] = kind === "f32x4"
       ? ["v128.load", "v128.store", "$g", "$e"]
       : ["f32.load", "f32.store", "$sg", "$se"];
@@ -190,7 +190,6 @@ export function swigluKernel(): string {
       ...expNeg(kind),
       `(${store} (local.get $out) (${kind}.mul (${kind}.div ${get(g)} (${kind}.add ${one} ${get(e)})) ` +
       `(${load} (local.get $up))))`,
-      ...["$gate", "$up", "$out"].map((p) => `(local.set ${p} (i32.add (local.get ${p}) ${c(bytes)}))`),
     ];
   };
   return lines(
@@ -200,14 +199,7 @@ export function swigluKernel(): string {
     lines(
       2,
       `(local $end i32) ${EXP_LOCALS}`,
-      `(local.set $end (i32.add (local.get $gate) (i32.shl (i32.and (local.get $count) ${c(-4)}) ${c(2)})))`,
-      `(block $vd (loop $vs`,
-      lines(2, `(br_if $vd (i32.ge_u (local.get $gate) (local.get $end)))`, ...body("f32x4", 16), `(br $vs)`),
-      `))`,
-      `(local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $count) ${c(3)}) ${c(2)})))`,
-      `(block $sd (loop $ss`,
-      lines(2, `(br_if $sd (i32.ge_u (local.get $gate) (local.get $end)))`, ...body("f32", 4), `(br $ss)`),
-      `))`,
+      ...fourThenOne("", "$gate", "(local.get $count)", body("f32x4"), body("f32"), ["$up", "$out"]),
     ),
     `)`,
   );

@@ -9,10 +9,7 @@
  */
 
 import { EXP_LOCALS, expNeg } from "./activations_wat.ts";
-import { lines } from "./wat.ts";
-
-/** `i32.const` of a number. */
-const c = (v: number): string => `(i32.const ${v})`;
+import { c, fourThenOne, hsum, lines } from "./wat.ts";
 
 /**
  * `attn_scores(q, k, stride, dim, count, scale, out)`: `out[j] = scale · q · k_j`.
@@ -99,34 +96,11 @@ export function attnValues(): string {
  * ```
  */
 export function attnHeads(): string {
-  const get = (v: string) => `(local.get ${v})`;
   /** A loop over the scores, four at a time (`vector`) then one at a time (`scalar`), `$p` their pointer. */
   const each = (name: string, vector: string[], scalar: string[]): string[] => [
     `(local.set $p (local.get $scores))`,
-    `(local.set $end (i32.add (local.get $scores) (i32.shl (i32.and (local.get $count) ${c(-4)}) ${c(2)})))`,
-    `(block $${name}vd (loop $${name}vs`,
-    lines(
-      2,
-      `(br_if $${name}vd (i32.ge_u (local.get $p) (local.get $end)))`,
-      ...vector,
-      `(local.set $p (i32.add (local.get $p) ${c(16)}))`,
-      `(br $${name}vs)`,
-    ),
-    `))`,
-    `(local.set $end (i32.add (local.get $scores) (i32.shl (local.get $count) ${c(2)})))`,
-    `(block $${name}sd (loop $${name}ss`,
-    lines(
-      2,
-      `(br_if $${name}sd (i32.ge_u (local.get $p) (local.get $end)))`,
-      ...scalar,
-      `(local.set $p (i32.add (local.get $p) ${c(4)}))`,
-      `(br $${name}ss)`,
-    ),
-    `))`,
+    ...fourThenOne(name, "$p", "(local.get $count)", vector, scalar),
   ];
-  const hsum = (v: string, op: string) =>
-    `(${op} (${op} (f32x4.extract_lane 0 ${get(v)}) (f32x4.extract_lane 1 ${get(v)})) ` +
-    `(${op} (f32x4.extract_lane 2 ${get(v)}) (f32x4.extract_lane 3 ${get(v)})))`;
   return lines(
     0,
     `;; attention of one token's query heads over count cached positions: scores, ALiBi, softmax, values per head`,
@@ -184,7 +158,7 @@ export function attnHeads(): string {
             `(local.set $sum (f32.add (local.get $sum) (local.get $se)))`,
           ],
         ),
-        `(local.set $sum (f32.div (f32.const 1) (f32.add (local.get $sum) ${hsum("$sv", "f32.add")})))`,
+        `(local.set $sum (f32.div (f32.const 1) (f32.add (local.get $sum) ${hsum("$sv")})))`,
         `(local.set $sv (f32x4.splat (local.get $sum)))`,
         ...each(
           "n",

@@ -240,7 +240,7 @@ export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): str
       name: `$i8u_${format}`,
       f: { size: 32, bytes: UNPACKED_LEGACY_BYTES },
       rowBytes: `(i32.mul (i32.shr_u (local.get $in) ${c(5)}) ${c(UNPACKED_LEGACY_BYTES)})`,
-      body: legacyUnpackedBody(),
+      body: legacyUnpackedSteps().flat(),
       locals: [],
       tile: { body: interleave(legacyUnpackedSteps(), LEGACY_HELD), held: LEGACY_HELD },
     });
@@ -262,17 +262,9 @@ export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): str
 
 /**
  * One block of 4 unpacked rows of a 32-element block format (`UNPACKED_LEGACY_BYTES` each: 32 i16
- * levels, then `d`) times one token: the activations widened once for the 4 rows, each row's 4
- * i16 products (`i32x4.dot_i16x8_s`) summed, converted and scaled by `d · dx`, as the 128-bit
- * `i8_<format>` does.
- */
-function legacyUnpackedBody(): string[] {
-  return legacyUnpackedSteps().flat();
-}
-
-/**
- * {@linkcode legacyUnpackedBody} as steps: the activations widened, then each row's product; a
- * step reads only what it or an earlier step of its token set.
+ * levels, then `d`) times one token, as steps: the activations widened once for the 4 rows, then
+ * each row's 4 i16 products (`i32x4.dot_i16x8_s`) summed, converted and scaled by `d · dx`, as
+ * the 128-bit `i8_<format>` does. A step reads only what it or an earlier step of its token set.
  */
 function legacyUnpackedSteps(): string[][] {
   const levels = (at: number) => `(v128.load offset=${at} (local.get $p))`;

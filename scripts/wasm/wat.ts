@@ -153,20 +153,76 @@ export const i8x16 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(
 export const xqLoad = (at: number): string => `(v128.load offset=${at} (local.get $xq))`;
 
 /**
- * The horizontal sum of an f32x4 local, as an f32 expression.
+ * The horizontal sum of an f32x4 local (or, given `op`, another reduction of its lanes, e.g.
+ * `f32.max`), as an f32 expression: lanes 0 and 1, lanes 2 and 3, then the two.
  *
  * @param v the local's name
+ * @param op the f32 operation joining two lanes (default `f32.add`)
  * @returns the expression
  *
  * @example
  * ```ts
  * import { hsum } from "./wat.ts";
- * if (!hsum("$a").startsWith("(f32.add")) throw new Error();
+ * if (!hsum("$a").startsWith("(f32.add") || !hsum("$a", "f32.max").startsWith("(f32.max")) throw new Error();
  * ```
  */
-export function hsum(v: string): string {
-  return `(f32.add (f32.add (f32x4.extract_lane 0 (local.get ${v})) (f32x4.extract_lane 1 (local.get ${v}))) ` +
-    `(f32.add (f32x4.extract_lane 2 (local.get ${v})) (f32x4.extract_lane 3 (local.get ${v}))))`;
+export function hsum(v: string, op = "f32.add"): string {
+  return `(${op} (${op} (f32x4.extract_lane 0 (local.get ${v})) (f32x4.extract_lane 1 (local.get ${v}))) ` +
+    `(${op} (f32x4.extract_lane 2 (local.get ${v})) (f32x4.extract_lane 3 (local.get ${v}))))`;
+}
+
+/**
+ * A loop over `count` f32 values from the pointer local `p`: `vector` four at a time, then
+ * `scalar` on the rest one at a time; after each pass `p` and each local of `also` step on by
+ * 16 or 4 bytes. Uses the i32 local `$end`; `label` keeps its blocks' names apart from another
+ * such loop's in the function.
+ *
+ * @param label a prefix for the blocks' names
+ * @param p the pointer local compared with `$end`
+ * @param count the number of values (an i32 expression)
+ * @param vector the statements for four values at `p`
+ * @param scalar the statements for one value at `p`
+ * @param also other pointer locals stepping with `p`
+ * @returns the statements
+ *
+ * @example
+ * ```ts
+ * import { fourThenOne } from "./wat.ts";
+ * const s = fourThenOne("m", "$p", "(local.get $n)", ["(nop)"], ["(nop)"], ["$q"]).join("\n");
+ * if (!s.includes("(br_if $mvd") || !s.includes("(local.set $q (i32.add (local.get $q) (i32.const 4)))")) throw new Error(s);
+ * ```
+ */
+export function fourThenOne(
+  label: string,
+  p: string,
+  count: string,
+  vector: readonly string[],
+  scalar: readonly string[],
+  also: readonly string[] = [],
+): string[] {
+  const step = (bytes: number) => [p, ...also].map((v) => `(local.set ${v} (i32.add (local.get ${v}) ${c(bytes)}))`);
+  return [
+    `(local.set $end (i32.add (local.get ${p}) (i32.shl (i32.and ${count} ${c(-4)}) ${c(2)})))`,
+    `(block $${label}vd (loop $${label}vs`,
+    lines(
+      2,
+      `(br_if $${label}vd (i32.ge_u (local.get ${p}) (local.get $end)))`,
+      ...vector,
+      ...step(16),
+      `(br $${label}vs)`,
+    ),
+    `))`,
+    `(local.set $end (i32.add (local.get $end) (i32.shl (i32.and ${count} ${c(3)}) ${c(2)})))`,
+    `(block $${label}sd (loop $${label}ss`,
+    lines(
+      2,
+      `(br_if $${label}sd (i32.ge_u (local.get ${p}) (local.get $end)))`,
+      ...scalar,
+      ...step(4),
+      `(br $${label}ss)`,
+    ),
+    `))`,
+  ];
 }
 
 /**

@@ -8961,14 +8961,14 @@
       (local.set $mv (local.get $K0))
       (local.set $max (f32.const -inf))
       (local.set $p (local.get $scores))
-      (local.set $end (i32.add (local.get $scores) (i32.shl (i32.and (local.get $count) (i32.const -4)) (i32.const 2))))
+      (local.set $end (i32.add (local.get $p) (i32.shl (i32.and (local.get $count) (i32.const -4)) (i32.const 2))))
       (block $mvd (loop $mvs
         (br_if $mvd (i32.ge_u (local.get $p) (local.get $end)))
         (local.set $mv (f32x4.max (local.get $mv) (v128.load (local.get $p))))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (br $mvs)
       ))
-      (local.set $end (i32.add (local.get $scores) (i32.shl (local.get $count) (i32.const 2))))
+      (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $count) (i32.const 3)) (i32.const 2))))
       (block $msd (loop $mss
         (br_if $msd (i32.ge_u (local.get $p) (local.get $end)))
         (local.set $max (f32.max (local.get $max) (f32.load (local.get $p))))
@@ -8980,7 +8980,7 @@
       (local.set $sv (v128.const i64x2 0 0))
       (local.set $sum (f32.const 0))
       (local.set $p (local.get $scores))
-      (local.set $end (i32.add (local.get $scores) (i32.shl (i32.and (local.get $count) (i32.const -4)) (i32.const 2))))
+      (local.set $end (i32.add (local.get $p) (i32.shl (i32.and (local.get $count) (i32.const -4)) (i32.const 2))))
       (block $evd (loop $evs
         (br_if $evd (i32.ge_u (local.get $p) (local.get $end)))
         (local.set $g (f32x4.sub (local.get $mv) (v128.load (local.get $p))))
@@ -8994,7 +8994,7 @@
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (br $evs)
       ))
-      (local.set $end (i32.add (local.get $scores) (i32.shl (local.get $count) (i32.const 2))))
+      (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $count) (i32.const 3)) (i32.const 2))))
       (block $esd (loop $ess
         (br_if $esd (i32.ge_u (local.get $p) (local.get $end)))
         (local.set $sg (f32.sub (local.get $max) (f32.load (local.get $p))))
@@ -9011,14 +9011,14 @@
       (local.set $sum (f32.div (f32.const 1) (f32.add (local.get $sum) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sv)) (f32x4.extract_lane 1 (local.get $sv))) (f32.add (f32x4.extract_lane 2 (local.get $sv)) (f32x4.extract_lane 3 (local.get $sv)))))))
       (local.set $sv (f32x4.splat (local.get $sum)))
       (local.set $p (local.get $scores))
-      (local.set $end (i32.add (local.get $scores) (i32.shl (i32.and (local.get $count) (i32.const -4)) (i32.const 2))))
+      (local.set $end (i32.add (local.get $p) (i32.shl (i32.and (local.get $count) (i32.const -4)) (i32.const 2))))
       (block $nvd (loop $nvs
         (br_if $nvd (i32.ge_u (local.get $p) (local.get $end)))
         (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (local.get $sv)))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (br $nvs)
       ))
-      (local.set $end (i32.add (local.get $scores) (i32.shl (local.get $count) (i32.const 2))))
+      (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $count) (i32.const 3)) (i32.const 2))))
       (block $nsd (loop $nss
         (br_if $nsd (i32.ge_u (local.get $p) (local.get $end)))
         (f32.store (local.get $p) (f32.mul (f32.load (local.get $p)) (local.get $sum)))
