@@ -88,7 +88,7 @@ export interface EngineEntry {
  * @returns speeds and decoded tokens
  */
 export async function timeGreedy(
-  setup: FormatSetup,
+  setup: Pick<FormatSetup, "prompt" | "decode">,
   prefill: (prompt: readonly number[]) => Promise<number>,
   step: (token: number) => Promise<number>,
 ): Promise<Run> {
@@ -190,7 +190,7 @@ const llamaCpp: EngineEntry = {
  * @param create a new session of the engine
  * @returns the run
  */
-export function sessionRun(setup: FormatSetup, create: () => Session): () => Promise<Run> {
+export function sessionRun(setup: Pick<FormatSetup, "prompt" | "decode">, create: () => Session): () => Promise<Run> {
   return async () => {
     const session = create();
     try {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** The options every whole-process bench takes. */
 export interface BenchArgs {
@@ -19,33 +19,44 @@ export interface BenchArgs {
   readonly noMemory: boolean;
 }
 
+/** The options a bench declares, as `parseArgs` takes them. */
+type BenchOptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+/** What `parseArgs` returns for a bench's declared options. */
+export type ParsedBenchOptions<O extends BenchOptionSpec> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O }>
+>;
+
 /**
- * A bench's options, read by `parse` (`parseArgs` over the arguments): given `--help` (or `-h`),
- * `usage` is printed and the process exits 0; where `parse` throws (an option it does not know,
- * a value missing), one line says why, then `usage`, and the process exits 2 (no stack trace).
+ * A bench's options, read by `parseArgs` (strict): given `--help` (or `-h`), `usage` is printed
+ * and the process exits 0; an option it does not declare, or a value missing, gets one line
+ * saying so, then `usage`, and the process exits 2 (no stack trace).
  *
  * @param args the arguments (`Deno.args`)
  * @param usage the bench's command line, options in brackets
- * @param parse reads the options
- * @returns what `parse` returns
+ * @param options the options it takes, as `parseArgs` declares them
+ * @returns what `parseArgs` returns
  *
  * @example
  * ```ts
- * import { parseArgs } from "node:util";
  * import { benchOptions } from "./_process.ts";
- * const args = ["--runs", "3"];
- * const { values } = benchOptions(args, "deno run -A bench/x.ts [--runs 5]", () =>
- *   parseArgs({ args, options: { runs: { type: "string", default: "5" } } }));
+ * const { values } = benchOptions(["--runs", "3"], "deno run -A bench/x.ts [--runs 5]", {
+ *   runs: { type: "string", default: "5" },
+ * });
  * if (values.runs !== "3") throw new Error();
  * ```
  */
-export function benchOptions<T>(args: readonly string[], usage: string, parse: () => T): T {
+export function benchOptions<const O extends BenchOptionSpec>(
+  args: readonly string[],
+  usage: string,
+  options: O,
+): ParsedBenchOptions<O> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(`usage: ${usage}`);
     Deno.exit(0);
   }
   try {
-    return parse();
+    return parseArgs({ args: [...args], options });
   } catch (e) {
     return badOption((e as Error).message.split("\n")[0], usage);
   }
@@ -73,16 +84,12 @@ export function badOption(why: string, usage: string): never {
  */
 export function benchArgs(args: string[], bench = "bench/convert_bench.ts"): BenchArgs {
   const usage = `deno run -A ${bench} [--records 100000] [--runs 5] [--only zh:NER,en:EE] [--no-memory]`;
-  const { values } = benchOptions(args, usage, () =>
-    parseArgs({
-      args,
-      options: {
-        records: { type: "string", default: "100000" },
-        runs: { type: "string", default: "5" },
-        only: { type: "string" },
-        "no-memory": { type: "boolean", default: false },
-      },
-    }));
+  const { values } = benchOptions(args, usage, {
+    records: { type: "string", default: "100000" },
+    runs: { type: "string", default: "5" },
+    only: { type: "string" },
+    "no-memory": { type: "boolean", default: false },
+  });
   return {
     records: Number(values.records),
     runs: Number(values.runs),

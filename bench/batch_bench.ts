@@ -22,7 +22,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { benchOptions } from "./_process.ts";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { argmax } from "../infer/engine/engine.ts";
@@ -44,17 +43,13 @@ import { BENCH_LLAMA } from "./_bench_model.ts";
 const { values: args } = benchOptions(
   Deno.args,
   "deno bench -A bench/batch_bench.ts [-- --batch 1,4,16] [--threads 1] [--reps 3] [--format f32] [--engines cpu,webgpu]",
-  () =>
-    parseArgs({
-      args: Deno.args,
-      options: {
-        batch: { type: "string", default: "1,4,16" },
-        threads: { type: "string", default: "1" },
-        reps: { type: "string", default: "3" },
-        format: { type: "string", default: "f32" },
-        engines: { type: "string", default: "cpu,webgpu" },
-      },
-    }),
+  {
+    batch: { type: "string", default: "1,4,16" },
+    threads: { type: "string", default: "1" },
+    reps: { type: "string", default: "3" },
+    format: { type: "string", default: "f32" },
+    engines: { type: "string", default: "cpu,webgpu" },
+  },
 );
 const BATCHES = args.batch.split(",").map(Number);
 const THREADS = Number(args.threads);

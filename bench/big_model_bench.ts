@@ -14,7 +14,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { WasmEngine } from "../infer/engine/wasm/wasm_engine.ts";
 import { placeWasmMatrix, type WasmMatrix } from "../infer/engine/wasm/wasm_matrix.ts";
 import { WeightMemories } from "../infer/engine/wasm/wasm_memory.ts";
@@ -27,21 +26,17 @@ import { tiledWeights } from "./gpu/_tiled_weights.ts";
 const { values: v } = benchOptions(
   Deno.args,
   "deno run -A bench/big_model_bench.ts [--preset q4_k_m] [--layers 40] [--threads 2] [--hidden 5120] [--inter 13824] [--vocab 55296] [--heads 40] [--runs 3] [--int8]",
-  () =>
-    parseArgs({
-      args: Deno.args,
-      options: {
-        preset: { type: "string", default: "q4_k_m" },
-        layers: { type: "string", default: "40" },
-        hidden: { type: "string", default: "5120" },
-        inter: { type: "string", default: "13824" },
-        vocab: { type: "string", default: "55296" },
-        heads: { type: "string", default: "40" },
-        threads: { type: "string", default: "2" },
-        runs: { type: "string", default: "3" },
-        int8: { type: "boolean", default: false },
-      },
-    }),
+  {
+    preset: { type: "string", default: "q4_k_m" },
+    layers: { type: "string", default: "40" },
+    hidden: { type: "string", default: "5120" },
+    inter: { type: "string", default: "13824" },
+    vocab: { type: "string", default: "55296" },
+    heads: { type: "string", default: "40" },
+    threads: { type: "string", default: "2" },
+    runs: { type: "string", default: "3" },
+    int8: { type: "boolean", default: false },
+  },
 );
 const n = (s: string | undefined) => Number(s);
 const spec = llamaSpec({

@@ -4,7 +4,8 @@
  * run: a 32-token prompt in one call (prefill), then 16 greedy tokens one at a time (decode).
  * Both engines are loaded once per format on the same weights and thread count; each gets one
  * untimed run, then `--reps` timed runs interleaved (the other build first every other rep),
- * each on a fresh session and checked to decode the same greedy tokens as this build's first.
+ * each on a fresh session and checked to decode the same greedy tokens as that build's first
+ * (`greedyContender`, `sessionRun` and `timeGreedy` of the infer bench).
  * Prints per format the median prefill and decode tokens/s of each build and how many times
  * faster this one is. A change to the engine is measured this way, not by two runs of the infer
  * bench on a shared machine whose speed drifts by a third from run to run.
@@ -17,32 +18,25 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as here from "../infer/mod.ts";
 import { writeRandomModel } from "../infer/testing/mod.ts";
 import { QUANT_PRESETS, type QuantPreset } from "../infer/formats/quant_preset.ts";
 import { BENCH_LLAMA } from "./_bench_model.ts";
-import { badOption, benchOptions, loadAverage, machine, median } from "./_process.ts";
+import { greedyContender, sessionRun } from "./_infer_engines.ts";
+import { badOption, benchOptions, loadAverage, machine } from "./_process.ts";
+import { medianSpeed, type Speed } from "./_timing.ts";
 
 const USAGE = "deno run -A bench/cpu_against_bench.ts --against DIR [--formats q4_k_m,q8_0] " +
   "[--activations int8|f32] [--threads 1] [--reps 9]";
-const { values } = benchOptions(
-  Deno.args,
-  USAGE,
-  () =>
-    parseArgs({
-      args: Deno.args,
-      options: {
-        against: { type: "string" },
-        formats: { type: "string", default: "q4_k_m,q8_0" },
-        activations: { type: "string", default: "int8" },
-        threads: { type: "string", default: "1" },
-        reps: { type: "string", default: "9" },
-      },
-    }),
-);
+const { values } = benchOptions(Deno.args, USAGE, {
+  against: { type: "string" },
+  formats: { type: "string", default: "q4_k_m,q8_0" },
+  activations: { type: "string", default: "int8" },
+  threads: { type: "string", default: "1" },
+  reps: { type: "string", default: "9" },
+});
 const FORMATS = values.formats.split(",");
 const THREADS = Number(values.threads);
 const REPS = Number(values.reps);
@@ -73,20 +67,6 @@ const builds = [{ name: "this build", m: here }, { name: "against", m: other! }]
 const PROMPT = Array.from({ length: 32 }, (_, i) => 1 + (i * 37) % 31_000);
 const DECODE = 16;
 
-/** One run: prefill and decode tokens/s, and the greedy tokens. */
-async function run(engine: here.WasmEngine): Promise<{ prefill: number; decode: number; tokens: number[] }> {
-  const s = engine.createSession();
-  let start = performance.now();
-  let token = await s.forwardGreedy(PROMPT);
-  const prefill = PROMPT.length / ((performance.now() - start) / 1000);
-  const tokens = [token];
-  start = performance.now();
-  for (let i = 0; i < DECODE; i++) tokens.push(token = await s.forwardGreedy([token]));
-  const decode = DECODE / ((performance.now() - start) / 1000);
-  s.dispose();
-  return { prefill, decode, tokens };
-}
-
 console.log(
   `cpu engine, this build against ${resolve(values.against!)}: random llama (hidden ${BENCH_LLAMA.hidden}, ` +
     `${BENCH_LLAMA.layers} layers), ${PROMPT.length}-token prompt, ${DECODE} decoded, ${THREADS} thread(s), ` +
@@ -111,24 +91,27 @@ try {
       );
     }
     try {
-      const want = (await run(engines[0])).tokens.join(",");
-      await run(engines[1]);
-      const runs = builds.map(() => ({ prefill: [] as number[], decode: [] as number[] }));
+      // Each build's runs must decode the tokens of its first (a fresh session each); one warm-up each.
+      const contenders = builds.map(({ name }, b) =>
+        greedyContender(
+          {
+            engine: name,
+            threadsLabel: String(THREADS),
+            compareThreads: THREADS,
+            hostMemory: true,
+            async dispose() {
+              // The engines are freed below, whatever happens.
+            },
+          },
+          sessionRun({ prompt: PROMPT, decode: DECODE }, () => engines[b].createSession()),
+        )
+      );
+      for (const c of contenders) await c.run();
+      const runs = contenders.map((): Speed[] => []);
       for (let rep = 0; rep < REPS; rep++) {
-        const order = rep % 2 ? [1, 0] : [0, 1];
-        for (const b of order) {
-          const r = await run(engines[b]);
-          if (b === 0 && r.tokens.join(",") !== want) throw new Error(`${format}: this build decoded other tokens`);
-          runs[b].prefill.push(r.prefill);
-          runs[b].decode.push(r.decode);
-        }
+        for (const b of rep % 2 ? [1, 0] : [0, 1]) runs[b].push(await contenders[b].run());
       }
-      const [p0, p1, d0, d1] = [
-        median(runs[0].prefill),
-        median(runs[1].prefill),
-        median(runs[0].decode),
-        median(runs[1].decode),
-      ];
+      const [{ prefill: p0, decode: d0 }, { prefill: p1, decode: d1 }] = runs.map(medianSpeed);
       console.log(
         `| ${format} | ${p0.toFixed(1)} | ${p1.toFixed(1)} | ${(p0 / p1).toFixed(2)} | ${d0.toFixed(1)} | ` +
           `${d1.toFixed(1)} | ${(d0 / d1).toFixed(2)} |`,

@@ -39,7 +39,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { badOption, benchOptions } from "./_process.ts";
 import { exportGguf, type LoadedModel, loadModel, parameterCount, type Session } from "../infer/mod.ts";
 import { probeGpu } from "../infer/engine/create_engine.ts";
@@ -53,23 +52,15 @@ import { BENCH_LLAMA } from "./_bench_model.ts";
 
 const USAGE =
   "deno bench -A bench/infer_bench.ts [-- --formats f32,f16,q8_0,q4_k_m] [--shape 1b] [--reps 5] [--threads 1,2] [--engines llama.cpp,cpu,…] [--prompt 32] [--decode 16]";
-const { values: args } = benchOptions(
-  Deno.args,
-  USAGE,
-  () =>
-    parseArgs({
-      args: Deno.args,
-      options: {
-        formats: { type: "string", default: "f32,f16,q8_0,q4_k_m" },
-        shape: { type: "string", default: "150m" },
-        reps: { type: "string", default: "5" },
-        threads: { type: "string", default: "1,2" },
-        engines: { type: "string", default: ENGINES.map((e) => e.name).join(",") },
-        prompt: { type: "string", default: "32" },
-        decode: { type: "string", default: "16" },
-      },
-    }),
-);
+const { values: args } = benchOptions(Deno.args, USAGE, {
+  formats: { type: "string", default: "f32,f16,q8_0,q4_k_m" },
+  shape: { type: "string", default: "150m" },
+  reps: { type: "string", default: "5" },
+  threads: { type: "string", default: "1,2" },
+  engines: { type: "string", default: ENGINES.map((e) => e.name).join(",") },
+  prompt: { type: "string", default: "32" },
+  decode: { type: "string", default: "16" },
+});
 const PICKED = new Set(args.engines.split(","));
 for (const name of PICKED) {
   if (!ENGINES.some((e) => e.name === name)) {

@@ -35,7 +35,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { instantiateKernels, kernelsModule, relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
@@ -51,19 +50,15 @@ import { benchOptions, loadAverage, machine, median } from "./_process.ts";
 const { values } = benchOptions(
   Deno.args,
   "deno run -A bench/quant_kernel_bench.ts [--runs 7] [--rows 8192] [--cols 4096] [--tokens 1] [--split] [--against DIR] [--formats q4_k,q6_k]",
-  () =>
-    parseArgs({
-      args: Deno.args,
-      options: {
-        runs: { type: "string", default: "7" },
-        rows: { type: "string", default: "8192" },
-        cols: { type: "string", default: "4096" },
-        split: { type: "boolean", default: false },
-        tokens: { type: "string", default: "1" },
-        against: { type: "string" },
-        formats: { type: "string" },
-      },
-    }),
+  {
+    runs: { type: "string", default: "7" },
+    rows: { type: "string", default: "8192" },
+    cols: { type: "string", default: "4096" },
+    split: { type: "boolean", default: false },
+    tokens: { type: "string", default: "1" },
+    against: { type: "string" },
+    formats: { type: "string" },
+  },
 );
 /** The formats to time (all by default). */
 const ONLY = values.formats === undefined ? undefined : new Set(values.formats.split(",").map((f) => f.trim()));

@@ -22,7 +22,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { badOption, benchOptions } from "./_process.ts";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { exportGguf, loadModel, parameterCount } from "../infer/mod.ts";
@@ -33,19 +32,11 @@ import { median } from "./_timing.ts";
 import { BENCH_LLAMA } from "./_bench_model.ts";
 
 const USAGE = "deno run -A bench/train_bench.ts [--shape 150m|tiny] [--tokens 64] [--runs 3]";
-const args = benchOptions(
-  Deno.args,
-  USAGE,
-  () =>
-    parseArgs({
-      args: Deno.args,
-      options: {
-        shape: { type: "string", default: "150m" },
-        tokens: { type: "string", default: "64" },
-        runs: { type: "string", default: "3" },
-      },
-    }),
-);
+const args = benchOptions(Deno.args, USAGE, {
+  shape: { type: "string", default: "150m" },
+  tokens: { type: "string", default: "64" },
+  runs: { type: "string", default: "3" },
+});
 const SHAPES = {
   "150m": BENCH_LLAMA,
   tiny: { architecture: "llama", vocabSize: 512, hidden: 64, intermediate: 128, layers: 2, heads: 4 },

@@ -10,7 +10,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { benchOptions } from "./_process.ts";
 import { loadModel, webGpuAvailable, WebGpuEngine } from "../infer/mod.ts";
 import type { MatmulStrategy } from "../infer/engine/webgpu/mod.ts";
@@ -20,16 +19,12 @@ import type { QuantPreset } from "../infer/formats/quant_preset.ts";
 const { values: args } = benchOptions(
   Deno.args,
   "deno run -A bench/webgpu_batch_speed.ts [--sessions 8] [--steps 16] [--format f32] [--matmul rows|cooperative]",
-  () =>
-    parseArgs({
-      args: Deno.args,
-      options: {
-        sessions: { type: "string", default: "8" },
-        steps: { type: "string", default: "16" },
-        format: { type: "string", default: "f32" },
-        matmul: { type: "string" },
-      },
-    }),
+  {
+    sessions: { type: "string", default: "8" },
+    steps: { type: "string", default: "16" },
+    format: { type: "string", default: "f32" },
+    matmul: { type: "string" },
+  },
 );
 const N = Number(args.sessions), STEPS = Number(args.steps);
 if (!(await webGpuAvailable())) {

@@ -35,7 +35,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchOptions } from "../_process.ts";
 import {
   chooseBatch,
   CpuEngine,
@@ -68,9 +68,10 @@ const VARIANTS: Record<string, WebGpuEngineOptions> = {
   matmul: { decodeKernel: "matmul", prefillKernel: "matmul", attention: "split", maxBatch: 32 },
 };
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
+const { values: args } = benchOptions(
+  Deno.args,
+  "deno run -A bench/gpu/gpu_table.ts [--shapes 1b,7b,13b] [--formats f16,q4_k_m] [--prompt 512] [--decode 32] [--reps 3] [--variants default,matmul] [--batch 32] [--check] [--budget 420]",
+  {
     shapes: { type: "string", default: "1b,7b,13b" },
     formats: { type: "string", default: "f16,q4_k_m" },
     prompt: { type: "string", default: "512" },
@@ -81,7 +82,7 @@ const { values: args } = parseArgs({
     budget: { type: "string", default: "1e9" },
     check: { type: "boolean", default: false },
   },
-});
+);
 const shapes = args.shapes.split(",");
 const formats = args.formats.split(",") as QuantPreset[];
 const variants = args.variants.split(",");

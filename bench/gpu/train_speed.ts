@@ -13,7 +13,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchOptions } from "../_process.ts";
 import { type LoadedModel, WebGpuEngine } from "../../infer/mod.ts";
 import { adapterName } from "../../infer/engine/webgpu/adapter.ts";
 import { requestEngineDevice } from "../../infer/engine/webgpu/context.ts";
@@ -29,15 +29,16 @@ const SHAPES: Record<string, LlamaSizes> = {
   "7b": { vocab: 32000, hidden: 4096, inter: 11008, layers: 32, heads: 32, kv: 32 },
 };
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
+const { values: args } = benchOptions(
+  Deno.args,
+  "deno run -A bench/gpu/train_speed.ts [--shapes 1b] [--formats f16,q4_k_m] [--tokens 512] [--reps 3]",
+  {
     shapes: { type: "string", default: "1b" },
     formats: { type: "string", default: "f16,q4_k_m" },
     tokens: { type: "string", default: "512" },
     reps: { type: "string", default: "3" },
   },
-});
+);
 const n = Number(args.tokens), reps = Number(args.reps);
 
 const device = await requestEngineDevice();
