@@ -1,68 +1,59 @@
 /**
- * The body of `i8_q6_k` under relaxed SIMD: one interleaved group of 4 `q6_k` rows times one
- * token's 8-bit activations (the layout of `quant_i8_wat.ts`), with every sub-block's scale
- * applied in integers.
+ * The body of `i8_q6_k` under relaxed SIMD: one interleaved group of 4 `q6_k` rows (in the
+ * engine's layout, {@linkcode Q6K_BYTES} a block: levels `u` one byte each, 16 signed scales, `d`)
+ * times one token's 8-bit activations (the layout of `quant_i8_wat.ts`).
  *
- * A `q6_k` block is 16 runs of 16 levels `u − 32` (`u` in 0..63, its low 4 bits in `ql`, its high
- * 2 in `qh`), each with a signed 8-bit scale `sc`, and one f16 `d`; the activations have one
- * scale `dx` per 32 elements, so two runs share one. For activation block `j`, runs `2j` and
- * `2j + 1`:
+ * A block is 16 runs of 16 levels `u − 32` (`u` in 0..63), each with a scale `sc`; the
+ * activations have one scale `dx` per 32 elements, so two runs share one. Runs go four at a time,
+ * a "quad" (runs `4g … 4g + 3`, activation blocks `2g`, `2g + 1`), whose levels the engine holds
+ * as 4 vectors, vector `c`'s 32-bit lane k holding run `4g + k`'s elements `4c … 4c + 3`
+ * (`infer/engine/wasm/q6k_layout.ts`). The quad's activations are arranged the same way once for
+ * the group's 4 rows (the 4×4 transposition of their 32-bit lanes), so for each row:
  *
- *   `d · dx_j · (Σ_run sc · Σ u·qx − 32 · Σ_run sc · Σ qx)`
+ *   `Σ_lanes (d · sc · dx) · (Σ u·qx − 32 · Σ qx)`
  *
- * The bracket is an exact integer, built as follows:
- * - `Σ u·qx` in i16 pairs (`i16x8.relaxed_dot_i8x16_i7x16_s`, `u` is in 0..127 so the result is
- *   deterministic; a pair is at most 2 · 63 · 127 = 16,002), then times the run's `sc` in the
- *   same step as the pairs are widened (`i32x4.dot_i16x8_s` against `sc` in every lane; at most
- *   2 · 16,002 · 128 per lane);
- * - `Σ qx` of each run is the same for the group's 4 rows: taken once per block as i16 (at most
- *   16 · 127) and multiplied by the row's 8 scales at once (`i32x4.dot_i16x8_s`, lane j: runs
- *   `2j`, `2j + 1`), times 32.
+ * - the bracket of all 4 runs at once, lane k run `4g + k`, by 4 chained
+ *   `i32x4.relaxed_dot_i8x16_i7x16_add_s` (`u` in 0..127, so the result is deterministic; x86:
+ *   `vpdpbusd`) starting from `−32 · Σ qx` of each run (computed once per quad for the 4 rows): no
+ *   sum across lanes. Each lane is an exact integer of at most 16 · 63 · 127 + 32 · 16 · 127 < 2^24
+ *   in magnitude, so its conversion to f32 is exact;
+ * - times `d · sc · dx` per lane (f32), added to the row's sums.
  *
- * A block's bracket is at most 16 · 16 · 63 · 127 · 128 < 2^31 in magnitude. Four activation
- * blocks' brackets are gathered into one vector (lane j: block j), converted once and scaled by
- * `d · dx`. The i32 → f32 conversion is the only rounding before the f32 sums (relative 2^-24),
- * where the generic path converts each run's sum exactly and rounds in its products instead.
- *
- * Each `ql` and `qh` vector is loaded once per row and block, though 2 and 4 runs read it. The
- * prompt kernel `p8_q6_k` (`quant_p8_wat.ts`) runs the same body over blocks unpacked once per
- * group: the levels `u` one per byte, each scale already in every i16 lane, so a run costs a load
- * where the packed blocks cost the levels' rebuilding and a shuffle.
+ * The prompt kernel `p8_q6_k` (`quant_p8_wat.ts`) runs the same body over blocks unpacked once
+ * per group, each `d · sc` an f32 ready to load (`UNPACKED_Q6K_BYTES`): held so, a block would
+ * take 17% more bytes, and decoding, which reads each block once per token, is bound by the
+ * bytes it streams from memory where a prompt's tokens share each read.
  *
  * @module
  */
 
-import { c, i8x16, xqLoad } from "./wat.ts";
-import { laneSums, q6kLevels, UNPACKED_Q6K_BYTES, weightsLoad } from "./quant_wat.ts";
+import { c, i8x16, weightsMemory, xqLoad } from "./wat.ts";
+import { Q6K_BYTES, transposed, UNPACKED_Q6K_BYTES, weightsLoad } from "./quant_wat.ts";
 
-const zero = "(v128.const i64x2 0 0)";
 const get = (v: string): string => `(local.get ${v})`;
 
 /** The locals this body sets, beyond the kernels' shared ones. */
-export const Q6K_I8_LOCALS: string =
-  `(local $T0 v128) (local $T1 v128) (local $E0 v128) (local $E1 v128) (local $BG0 v128) (local $BG1 v128) ` +
-  `(local $QL0 v128) (local $QL1 v128) (local $QL2 v128) (local $QL3 v128) (local $QH0 v128) (local $QH1 v128)`;
+export const Q6K_I8_LOCALS: string = `(local $NQ v128) (local $DX v128) (local $sc v128)`;
 
-/** i16 lane `l` of the local `v` in every lane. */
-function splat16(v: string, l: number): string {
-  const idx = Array.from({ length: 16 }, (_, i) => 2 * l + (i & 1)).join(" ");
-  return `(i8x16.shuffle ${idx} ${get(v)} ${get(v)})`;
+/** `$DX` ← the activation scales of quad `g`'s runs: `dx` of blocks `2g`, `2g`, `2g + 1`, `2g + 1`. */
+function quadDx(g: number): string {
+  const l = 2 * (g & 1);
+  const idx = [l, l, l + 1, l + 1].flatMap((k) => [0, 1, 2, 3].map((i) => 4 * k + i)).join(" ");
+  const v = `(v128.load offset=${16 * (g >> 1)} (local.get $xd))`;
+  return `(local.set $DX (i8x16.shuffle ${idx} ${v} ${v}))`;
 }
 
-/**
- * The levels `u` of run `k` (0, 1) of quarter `quad` (0–3) of a half block, from the half's `ql`
- * vectors `$QL0 … $QL3` and `qh` vectors `$QH0`, `$QH1`: elements `32·quad + 16·k …` of the
- * half read `ql[32·(quad & 1) + 16·k …]` and `qh[16·k …]`.
- */
-function runLevels(quad: number, k: number): string {
-  return q6kLevels(get(`$QL${2 * (quad & 1) + k}`), get(`$QH${k}`), quad);
+/** `acc` + the dot products of the arranged activations `$X0 … $X3` with `levels`, chained. */
+function chain(levels: readonly string[], acc: string): string {
+  return levels.reduce((a, l, k) => `(i32x4.relaxed_dot_i8x16_i7x16_add_s ${get(`$X${k}`)} ${l} ${a})`, acc);
 }
 
 /**
  * Statements for one group of 4 rows and one block, adding each row's product to `$a<r>`.
- * `packed`: the `q6_k` blocks themselves (row r's at byte `210·r` from `$p`), `$d0 … $d3`
- * holding the rows' `d`. `unpacked`: the layout `dq8_q6_k` writes (`UNPACKED_Q6K_BYTES` a row),
- * the same integers and scales loaded rather than rebuilt, so the sums are the same, bit for bit.
+ * `packed`: the blocks as the engine holds them (row r's at byte `Q6K_BYTES · r` from `$p`,
+ * `$d0 … $d3` holding the rows' `d`). `unpacked`: the layout `dq8_q6_k` writes
+ * (`UNPACKED_Q6K_BYTES` a row), the same levels with each `d · sc` loaded rather than widened and
+ * multiplied, so the sums are the same, bit for bit (`d · sc` is exact in f32 either way).
  *
  * @param source where the levels and scales come from
  * @returns the statements
@@ -71,67 +62,37 @@ function runLevels(quad: number, k: number): string {
  * ```ts
  * import { q6kRelaxedBody } from "./q6k_i8_wat.ts";
  * const body = q6kRelaxedBody("packed").join("\n");
- * if (!body.includes("i32x4.dot_i16x8_s") || body.includes("f32x4.convert_i32x4_s (local.get $i)")) throw new Error();
+ * if (!body.includes("i32x4.relaxed_dot_i8x16_i7x16_add_s") || body.includes("i16x8.shr_u")) throw new Error();
  * ```
  */
 export function q6kRelaxedBody(source: "packed" | "unpacked"): string[] {
-  // Σ qx of each run (16 of them), shared by the 4 rows: lane m of $T0 (runs 0–7), $T1 (8–15).
-  const runSums = [0, 1, 2, 3].flatMap((g) => [
-    ...[0, 1, 2, 3].map((j) =>
-      `(local.set $I${j} (i32x4.relaxed_dot_i8x16_i7x16_add_s ${xqLoad(16 * (4 * g + j))} ${i8x16(1)} ${zero}))`
-    ),
-    ...laneSums("i32x4.add", ["$I0", "$I1", "$I2", "$I3"], ["$I0", "$I2"], "$I0"),
-    // Runs 4g … 4g + 3 in $I0's lanes; two such vectors narrowed into one of 8 (exact: |Σ qx| < 2^15).
-    g & 1
-      ? `(local.set $T${g >> 1} (i16x8.narrow_i32x4_s (local.get $BG0) (local.get $I0)))`
-      : `(local.set $BG0 (local.get $I0))`,
-  ]);
   const unpacked = source === "unpacked";
-  const scratch = (at: number) => `(v128.load offset=${at} (local.get $p))`;
-  const row = (r: number): string[] => {
-    const at = (unpacked ? UNPACKED_Q6K_BYTES : 210) * r;
-    // Run m's levels and its scale in every i16 lane.
-    const run = (h: number, quad: number, k: number): [string, string] => {
-      const m = 8 * h + 2 * quad + k;
-      return unpacked
-        ? [scratch(at + 16 * m), scratch(at + 256 + 16 * m)]
-        : [runLevels(quad, k), splat16(`$E${h}`, 2 * quad + k)];
-    };
-    return [
-      ...(unpacked
-        ? [
-          `(local.set $E0 ${scratch(at + 512)})`,
-          `(local.set $E1 ${scratch(at + 528)})`,
-          `(local.set $d${r} (f32.load offset=${at + 544} (local.get $p)))`,
-        ]
-        : [
-          `(local.set $t ${weightsLoad(at + 192)})`,
-          `(local.set $E0 (i16x8.extend_low_i8x16_s (local.get $t)))`,
-          `(local.set $E1 (i16x8.extend_high_i8x16_s (local.get $t)))`,
-        ]),
-      // 32 · Σ sc · Σ qx per activation block (lane j: runs 2j, 2j + 1 of the half).
-      ...[0, 1].map((h) =>
-        `(local.set $BG${h} (i32x4.shl (i32x4.dot_i16x8_s ${get(`$E${h}`)} ${get(`$T${h}`)}) ${c(5)}))`
-      ),
-      ...[0, 1].flatMap((h) => [
-        ...(unpacked ? [] : [
-          ...[0, 1, 2, 3].map((k) => `(local.set $QL${k} ${weightsLoad(at + 64 * h + 16 * k)})`),
-          ...[0, 1].map((k) => `(local.set $QH${k} ${weightsLoad(at + 128 + 32 * h + 16 * k)})`),
-        ]),
-        ...[0, 1, 2, 3].map((quad) => {
-          const product = (k: number) => {
-            const [levels, scale] = run(h, quad, k);
-            const m = 8 * h + 2 * quad + k;
-            return `(i32x4.dot_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s ${xqLoad(16 * m)} ${levels}) ${scale})`;
-          };
-          return `(local.set $I${quad} (i32x4.add ${product(0)} ${product(1)}))`;
-        }),
-        ...laneSums("i32x4.add", ["$I0", "$I1", "$I2", "$I3"], ["$I0", "$I2"], "$I0"),
-        `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul ` +
-        `(f32x4.convert_i32x4_s (i32x4.sub (local.get $I0) (local.get $BG${h}))) ` +
-        `(f32x4.mul (f32x4.splat (local.get $d${r})) (v128.load offset=${16 * h} (local.get $xd))))))`,
-      ]),
-    ];
-  };
-  return [...runSums, ...[0, 1, 2, 3].flatMap(row)];
+  const levels = (at: number) => unpacked ? `(v128.load offset=${at} (local.get $p))` : weightsLoad(at);
+  // d · sc of the quad's runs, row r's block at `at`.
+  const scales = (r: number, at: number, g: number) =>
+    unpacked
+      ? `(v128.load offset=${at + 256 + 16 * g} (local.get $p))`
+      : `(f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s ` +
+        `(v128.load8x8_s${weightsMemory()} offset=${at + 256 + 4 * g} (local.get $p)))) (f32x4.splat ${
+          get(`$d${r}`)
+        }))`;
+  return [0, 1, 2, 3].flatMap((g) => [
+    // The quad's activations (run 4g + k in $I<k>) arranged as its levels are: $X<c>, lane k.
+    ...[0, 1, 2, 3].map((k) => `(local.set $I${k} ${xqLoad(16 * (4 * g + k))})`),
+    ...[0, 1, 2, 3].map((k) => `(local.set $X${k} ${transposed(["$I0", "$I1", "$I2", "$I3"].map(get), k)})`),
+    // −32 · Σ qx of each run: Σ qx as the same chained products against 1s, shifted and negated.
+    `(local.set $NQ (i32x4.neg (i32x4.shl ${chain([0, 1, 2, 3].map(() => i8x16(1)), "(v128.const i64x2 0 0)")} ${
+      c(5)
+    })))`,
+    quadDx(g),
+    ...[0, 1, 2, 3].flatMap((r) => {
+      const at = (unpacked ? UNPACKED_Q6K_BYTES : Q6K_BYTES) * r;
+      return [
+        `(local.set $sc (f32x4.mul ${scales(r, at, g)} ${get("$DX")}))`,
+        `(local.set $a${r} (f32x4.add ${get(`$a${r}`)} (f32x4.mul (f32x4.convert_i32x4_s ${
+          chain([0, 1, 2, 3].map((k) => levels(at + 64 * g + 16 * k)), get("$NQ"))
+        }) ${get("$sc")})))`,
+      ];
+    }),
+  ]);
 }

@@ -200,8 +200,8 @@ function dxLanes(lanes: number[]): string {
  */
 export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
   const f = FORMATS[format];
-  // q6_k under relaxed SIMD has a body of its own (q6k_i8_wat.ts): its sub-block scales in
-  // integers, each ql/qh vector loaded once.
+  // q6_k under relaxed SIMD has a body of its own (q6k_i8_wat.ts): its runs four at a time,
+  // each quad's activations loaded once for the group's 4 rows.
   const q6kRelaxed = format === "q6_k" && variant === "relaxed";
   return i8Function({
     what: `${format} groups; 8-bit activations, ${variant}`,
@@ -217,11 +217,12 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
  * `$i8u_<format>(w, x, y, in, out, r0, r1, n)`: as `i8_<format>` over groups unpacked by
  * `dq8_<format>` (`quant_p8_wat.ts`), the same sums in the same order with the levels and scales
  * loaded, not rebuilt (not exported: `p8_<format>` calls it). `q4_k` and `q5_k` in the layout
- * `UNPACKED_K` (either variant), `q6_k` in `q6k_i8_wat.ts`'s (relaxed SIMD only). The 32-element
- * blocks' signed levels (`q8_0`, `q4_0`, `q5_0`) are unpacked to i16 and multiplied as the 128-bit
- * `i8_<format>` multiplies them (its sums, bit for bit, under either variant; relaxed SIMD's
- * `i8_<format>` sums other lanes). Tokens go two at a time ({@linkcode TILE_TOKENS}; `q6_k`,
- * whose runs already fill the registers, one at a time), each load of the block serving both.
+ * `UNPACKED_K` (either variant), `q6_k` in `UNPACKED_Q6K_BYTES` (relaxed SIMD only). The
+ * 32-element blocks' signed levels (`q8_0`, `q4_0`, `q5_0`) are unpacked to i16 and multiplied as
+ * the 128-bit `i8_<format>` multiplies them (its sums, bit for bit, under either variant; relaxed
+ * SIMD's `i8_<format>` sums other lanes). Tokens go two at a time ({@linkcode TILE_TOKENS};
+ * `q6_k`, whose quads already fill the registers, one at a time), each load of the block
+ * serving both.
  *
  * @param format the block format
  * @param variant how bytes are multiplied
@@ -255,7 +256,6 @@ export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): str
     rowBytes: `(i32.mul (i32.shr_u (local.get $in) ${c(8)}) ${c(bytes)})`,
     body: q6k ? q6kRelaxedBody("unpacked") : i8Body(format, variant, UNPACKED_K),
     locals: q6k ? [Q6K_I8_LOCALS] : [],
-    // q6_k's sums per run already hold more registers than a second token leaves (no gain measured).
     tile: q6k ? undefined : { body: superTileBody(format, variant, UNPACKED_K), held: SUPER_HELD },
   });
 }

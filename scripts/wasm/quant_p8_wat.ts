@@ -5,7 +5,7 @@
  * (`$i8u_<format>` of `quant_i8_wat.ts`), so the levels' unpacking and the scales' decoding are
  * paid once per group rather than once per token:
  * - `q4_k`, `q5_k`: levels one per byte, scale and minimum vectors (the layout `UNPACKED_K` of
- *   `quant_wat.ts`); `q6_k` (relaxed SIMD): levels one per byte, each scale in every i16 lane
+ *   `quant_wat.ts`); `q6_k` (relaxed SIMD): its levels as held, each `d · sc` as an f32
  *   (`UNPACKED_Q6K_BYTES`). Each token's sums are those of `i8_<format>`, bit for bit: the same
  *   integers, scales and order of additions. The 128-bit module's `p8_q6_k` is `i8_q6_k`.
  * - `q8_0`, `q4_0`, `q5_0`: the signed levels as i16 and `d` as an f32 (`UNPACKED_LEGACY_BYTES`),
@@ -28,9 +28,10 @@ import {
   UNPACKED_K_BYTES,
   UNPACKED_LEGACY_BYTES,
   UNPACKED_Q6K_BYTES,
+  weightsLoad,
 } from "./quant_wat.ts";
 import { type DotVariant, mmQuantI8Unpacked } from "./quant_i8_wat.ts";
-import { c, lines, scratchGroups, weightsMemory } from "./wat.ts";
+import { c, lines, scratchGroups } from "./wat.ts";
 
 /** The formats with prompt kernels, in the order the modules hold them: every block format. */
 export const P8_FORMATS: readonly QuantFormat[] = QUANT_FORMATS;
@@ -63,16 +64,13 @@ export function dq8(format: QuantFormat): string {
   const q6kRow = (r: number): string[] => {
     const at = r * bytes;
     const src = r * f.bytes;
-    const scales = `(v128.load${weightsMemory()} offset=${src + 192} (local.get $p))`;
     return [
-      ...f.units.map((u, m) => `(v128.store offset=${at + 16 * m} (local.get $dst) ${u.biased!.u(src)[0]})`),
-      ...f.units.map((_, m) =>
-        `(v128.store offset=${at + 256 + 16 * m} (local.get $dst) ` +
-        `(i16x8.splat (i32.load8_s${weightsMemory()} offset=${src + 192 + m} (local.get $p))))`
+      ...Array.from(
+        { length: 16 },
+        (_, k) => `(v128.store offset=${at + 16 * k} (local.get $dst) ${weightsLoad(src + 16 * k)})`,
       ),
-      `(v128.store offset=${at + 512} (local.get $dst) (i16x8.extend_low_i8x16_s ${scales}))`,
-      `(v128.store offset=${at + 528} (local.get $dst) (i16x8.extend_high_i8x16_s ${scales}))`,
-      `(f32.store offset=${at + 544} (local.get $dst) (local.get $d${r}))`,
+      ...f.prep(r, src),
+      ...[0, 1, 2, 3].map((k) => `(v128.store offset=${at + 256 + 16 * k} (local.get $dst) (local.get $S${r}${k}))`),
     ];
   };
   const legacyRow = (r: number): string[] => {
@@ -112,8 +110,8 @@ export function dq8(format: QuantFormat): string {
  * `p8_<format>(w, x, y, in, out, r0, r1, n, scratch)`: `y[t·out + o] = W[o] · x[t]` for rows
  * `r0 ≤ o < r1` and `n` tokens of 8-bit activations (as `i8_<format>` takes them), each group of
  * 4 rows unpacked into `scratch` and multiplied with every token; with the functions it calls
- * (`$dq8_<format>`, `$i8u_<format>`). The scratch holds `in · 5/4` bytes a row (`q6_k`:
- * `in · 35/16`; `q8_0`, `q4_0`, `q5_0`: `in · 5/2`).
+ * (`$dq8_<format>`, `$i8u_<format>`). The scratch holds `in · 5/4` bytes a row (`q6_k`: `in · 5/4`
+ * too; `q8_0`, `q4_0`, `q5_0`: `in · 5/2`).
  *
  * @param format the block format
  * @param variant how bytes are multiplied

@@ -2,7 +2,8 @@
  * The WebAssembly text of the `wasm` engine's kernels for ggml block formats (`q8_0`, `q4_0`,
  * `q5_0`, `q4_k`, `q5_k`, `q6_k`). A quantized matrix is held in groups of 4 rows whose blocks
  * are interleaved: block j of row 0, of row 1, of row 2, of row 3, then block j + 1 of each
- * (every block byte-identical to ggml's), so a group is again one sequential stream.
+ * (every block byte-identical to ggml's but `q6_k`'s, held with its levels a byte each:
+ * {@linkcode Q6K_BYTES}), so a group is again one sequential stream.
  *
  * Each format is described once as data: per row, what is read once from a block (its f16 scales,
  * converted exactly; the k-quants' sub-block scales, unpacked and widened 16 at a time), and the
@@ -86,25 +87,6 @@ const shiftMask = (a: string, s: number, mask: number): string =>
   and(s === 0 ? a : s > 0 ? `(i16x8.shl ${a} ${c(s)})` : `(i16x8.shr_u ${a} ${c(-s)})`, i8x16(mask));
 const lo4 = (a: string): string => and(a, i8x16(15));
 const hi4 = (a: string): string => shiftMask(a, -4, 15);
-
-/**
- * The levels `u` (0..63) of one `q6_k` run of 16 from its 16 `ql` and 16 `qh` bytes: the low
- * (quarter `quad` < 2) or high nibble of `ql`, with bits `2·quad`, `2·quad + 1` of `qh` above it.
- *
- * @param ql the `ql` bytes' expression
- * @param qh the `qh` bytes' expression
- * @param quad which quarter of a half block (0–3) the run lies in
- * @returns the levels' expression
- *
- * @example
- * ```ts
- * import { q6kLevels } from "./quant_wat.ts";
- * if (!q6kLevels("(local.get $l)", "(local.get $h)", 3).includes("(i16x8.shr_u (local.get $h)")) throw new Error();
- * ```
- */
-export function q6kLevels(ql: string, qh: string, quad: number): string {
-  return or(quad < 2 ? lo4(ql) : hi4(ql), shiftMask(qh, 4 - 2 * quad, 0x30));
-}
 
 /**
  * `$<name>` ← the f16 at byte `at` from `$p`, as f32: `(h & 0x7fff) << 13` read as an f32 times
@@ -234,6 +216,33 @@ function kScaleMinRuns(
   };
 }
 
+/** The 32-bit lanes `lanes` (0–3 of `a`, 4–7 of `b`) of two v128 expressions. */
+function pick32(a: string, b: string, lanes: readonly number[]): string {
+  const idx = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * l + i)).join(" ");
+  return `(i8x16.shuffle ${idx} ${a} ${b})`;
+}
+
+/**
+ * Lane `k` of each of four v128 expressions as one vector (lane j: lane k of `v[j]`), a column of
+ * the 4×4 transposition of 32-bit lanes: two unpacks of pairs, then one of their halves (x86:
+ * `punpck{l,h}dq`, `punpck{l,h}qdq`; the four columns share the first two).
+ *
+ * @param v the four vectors
+ * @param k the lane (0–3)
+ * @returns the expression
+ *
+ * @example
+ * ```ts
+ * import { transposed } from "./quant_wat.ts";
+ * const t = transposed(["$a", "$b", "$c", "$d"].map((v) => `(local.get ${v})`), 2);
+ * if (!t.startsWith("(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17")) throw new Error(t);
+ * ```
+ */
+export function transposed(v: readonly string[], k: number): string {
+  const pairs = k >> 1 ? [2, 6, 3, 7] : [0, 4, 1, 5];
+  return pick32(pick32(v[0], v[1], pairs), pick32(v[2], v[3], pairs), k & 1 ? [2, 3, 6, 7] : [0, 1, 4, 5]);
+}
+
 /** An f32x4 (or i32x4) of lanes of the locals `a` (0–3) and `b` (4–7). */
 function shuf32(a: string, b: string, lanes: number[]): string {
   const idx = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * l + i)).join(" ");
@@ -271,6 +280,14 @@ function bitAs16(v: string, b: number): string {
   return shiftMask(v, 4 - b, 16);
 }
 
+/**
+ * Bytes of one `q6_k` block of one row as the engine holds it: its 256 levels `u` (0..63, one
+ * byte each; each quad of 4 runs as 4 vectors, vector c's 32-bit lane k holding run k's elements
+ * 4c … 4c + 3), its 16 signed scales, then its f16 `d` (`Q6K_WASM_BYTES` of
+ * `infer/engine/wasm/q6k_layout.ts`, which writes it).
+ */
+export const Q6K_BYTES = 256 + 16 + 2;
+
 /** The formats, each described once (read by the 8-bit activation kernels too). */
 export const FORMATS: Readonly<Record<QuantFormat, Format>> = {
   // { d: f16, qs: i8[32] }
@@ -295,26 +312,24 @@ export const FORMATS: Readonly<Record<QuantFormat, Format>> = {
     const qs = at + 48 + 32 * (j >> 1);
     return [0, 16].map((k) => or((j & 1 ? hi4 : lo4)(load(qs + k)), bitAs16(load(at + 16 + k), j)));
   }),
-  // { ql: u8[128], qh: u8[64], scales: i8[16], d: f16 }: 16 sub-blocks of 16, each d · scale · (q − 32)
+  // The engine's layout (infer/engine/wasm/q6k_layout.ts), not ggml's: { u: u8[256], scales: i8[16],
+  // d: f16 }, 16 runs of 16, each d · scale · (u − 32), the levels u (0..63) one byte each, each
+  // quad of 4 runs as 4 vectors whose 32-bit lane k holds run k's elements 4c … 4c + 3.
   q6_k: {
     size: 256,
-    bytes: 210,
-    scalars: halves("$d", 208, 210),
+    bytes: Q6K_BYTES,
+    scalars: halves("$d", 272, Q6K_BYTES),
     prep: (r, at) => [
-      `(local.set $t ${load(at + 192)})`,
+      `(local.set $t ${load(at + 256)})`,
       ...scaleVectors(r, 0, "low", true, `$d${r}`),
       ...scaleVectors(r, 2, "high", true, `$d${r}`),
     ],
-    units: Array.from({ length: 16 }, (_, m) => {
-      const h = m >> 3, k = m & 1, quad = (m & 7) >> 1;
-      return {
-        e0: 16 * m,
-        ...minus((at: number) => {
-          return [q6kLevels(load(at + 64 * h + 32 * (quad & 1) + 16 * k), load(at + 128 + 32 * h + 16 * k), quad)];
-        }, 32),
-        scale: (r: number) => lane(`$S${r}${m >> 2}`, m & 3),
-      };
-    }),
+    units: Array.from({ length: 16 }, (_, m) => ({
+      e0: 16 * m,
+      // Run m is lane m % 4 of each of its quad's 4 vectors.
+      ...minus((at: number) => [transposed([0, 1, 2, 3].map((c) => load(at + 64 * (m >> 2) + 16 * c)), m & 3)], 32),
+      scale: (r: number) => lane(`$S${r}${m >> 2}`, m & 3),
+    })),
     unitScales: (r, g) => `(local.get $S${r}${g})`,
   },
 };
@@ -343,11 +358,11 @@ export const UNPACKED_K: Format = kScaleMinRuns(
 export const UNPACKED_LEGACY_BYTES = 64 + 16;
 
 /**
- * Bytes of one `q6_k` block of one row unpacked (`dq8_q6_k`): its 256 levels `u` (0..63, one
- * byte each, in element order), its 16 scales each in every i16 lane of a vector, its 16 scales
- * as two i16x8 (runs 0–7, 8–15), its `d` as an f32 and 12 bytes of padding.
+ * Bytes of one `q6_k` block of one row unpacked (`dq8_q6_k`): its 256 levels as held (see
+ * {@linkcode Q6K_BYTES}), then its 16 runs' `d · sc` as f32 (exact: an f16 times an 8-bit
+ * integer), so the prompt kernel loads each scale where the held block widens and multiplies it.
  */
-export const UNPACKED_Q6K_BYTES = 256 + 256 + 32 + 16;
+export const UNPACKED_Q6K_BYTES = 256 + 64;
 
 /** The formats with kernels, in the order the module holds them. */
 export const QUANT_FORMATS: readonly QuantFormat[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
@@ -393,8 +408,9 @@ function levels(use: (chunk: number, value: string) => string[]): string[] {
  * `mv_<format>(w, x, y, in, r0, r1)`: `y[o] = W[o] · x` over interleaved groups of 4 rows. Each
  * row's levels are widened in registers and multiplied with the input, and each run's sum is
  * scaled once (32-element blocks: the input loaded once for the 4 rows; super-blocks: row by
- * row, the k-quants' minimums applied once per block through the sub-block sums of the input).
- * Formats with minimums hold them in the scale vectors `$S<r>2`, `$S<r>3`.
+ * row, the k-quants' minimums applied once per block through the sub-block sums of the input;
+ * `q6_k` four runs at a time as the engine holds them). Formats with minimums hold them in the
+ * scale vectors `$S<r>2`, `$S<r>3`.
  *
  * @param format the block format
  * @returns the function's text
@@ -419,8 +435,32 @@ export function mvQuant(format: QuantFormat): string {
     ]),
     `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (local.get $s) ${u.scale(r, r * f.bytes)})))`,
   ];
+  /**
+   * Quad g (runs 4g … 4g + 3) of one q6_k row, its levels as held (vector c's lane k: run 4g + k's
+   * elements 4c … 4c + 3): each vector widened once, chunk k multiplied with run 4g + k's input
+   * and summed per run in `$x<k>`, so nothing is transposed; then each run's sum scaled.
+   */
+  const q6kQuad = (r: number, g: number): string[] => [
+    ...[0, 1, 2, 3].flatMap((cc) => [
+      `(local.set $q (i8x16.sub ${load(r * f.bytes + 64 * g + 16 * cc)} ${i8x16(32)}))`,
+      ...levels((ch, value) => {
+        const product = `(f32x4.mul ${value} ${xqLoad(4 * (64 * g + 16 * ch + 4 * cc))})`;
+        return [`(local.set $x${ch} ${cc === 0 ? product : `(f32x4.add (local.get $x${ch}) ${product})`})`];
+      }),
+    ]),
+    ...[0, 1, 2, 3].map((k) =>
+      `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (local.get $x${k}) ${
+        f.units[4 * g + k].scale(r, r * f.bytes)
+      })))`
+    ),
+  ];
   let body: string[];
-  if (f.units.length === 1) {
+  if (format === "q6_k") {
+    body = [
+      ...f.scalars,
+      ...[0, 1, 2, 3].flatMap((r) => [...f.prep(r, r * f.bytes), ...[0, 1, 2, 3].flatMap((g) => q6kQuad(r, g))]),
+    ];
+  } else if (f.units.length === 1) {
     // One run per block (q8_0, q4_0, q5_0): its input loaded once into registers for the 4 rows.
     const u = f.units[0];
     body = [

@@ -7,6 +7,7 @@
  */
 
 import type { KernelExports } from "./kernels.ts";
+import { Q6K_WASM_BYTES } from "./q6k_layout.ts";
 
 /** Int32 slots of the control block. */
 export const CTRL = {
@@ -136,7 +137,7 @@ export function shareOf(rows: number, part: number, threads: number): [number, n
   return [cut(part), cut(part + 1)];
 }
 
-/** Bytes per weight of each format (block bytes ÷ block size). */
+/** Bytes per weight of each format as the engine holds it (block bytes ÷ block size). */
 const WEIGHT_BYTES: Readonly<Record<KernelFormat, number>> = {
   f32: 4,
   bf16: 2,
@@ -146,7 +147,7 @@ const WEIGHT_BYTES: Readonly<Record<KernelFormat, number>> = {
   q5_0: 22 / 32,
   q4_k: 144 / 256,
   q5_k: 176 / 256,
-  q6_k: 210 / 256,
+  q6_k: Q6K_WASM_BYTES / 256,
 };
 
 /** Bytes of weights a block of rows holds, so that the later tokens read it from the cache. */

@@ -157,7 +157,7 @@ export interface KernelExports {
   p8_q4_k: MmKernel;
   /** Likewise for q5_k. */
   p8_q5_k: MmKernel;
-  /** Likewise for q6_k (`scratch`: `in · 35/4` bytes; not unpacked without relaxed SIMD). */
+  /** Likewise for q6_k (`scratch`: `in · 5/4` bytes a row; not unpacked without relaxed SIMD). */
   p8_q6_k: MmKernel;
   /** The sum of `count` floats (the memory-bandwidth probe). */
   sum_f32(p: number, count: number): number;

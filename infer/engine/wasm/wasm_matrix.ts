@@ -4,8 +4,9 @@
  * then the next 16 of each), so a matrix–vector product reads one sequential stream per group
  * instead of four (measured here: ~40% more bandwidth). ggml block formats (q8_0, q4_0, q5_0,
  * q4_k, q5_k, q6_k) are grouped likewise with their blocks interleaved: block j of rows 0, 1, 2
- * and 3, then block j + 1 of each, every block as ggml stores it. The last group is padded with
- * zero rows (zero blocks). Other matrices are held row by row, as read.
+ * and 3, then block j + 1 of each, every block as ggml stores it but `q6_k`'s, whose levels are
+ * unpacked to a byte each (`q6k_layout.ts`). The last group is padded with zero rows (zero
+ * blocks). Other matrices are held row by row, as read.
  *
  * @module
  */
@@ -15,6 +16,7 @@ import { dequantizeRow } from "../../formats/ggml_quant.ts";
 import { GGML_TYPE_LAYOUTS, type QuantType } from "../../formats/ggml_types.ts";
 import { weightRow, type WeightTensor } from "../../formats/quant_tensor.ts";
 import { WasmMemory, type WeightMemories } from "./wasm_memory.ts";
+import { Q6K_GGML_BYTES, Q6K_WASM_BYTES, q6kFromWasm, q6kToWasm } from "./q6k_layout.ts";
 
 /** A weight matrix in a shared memory. */
 export interface WasmMatrix {
@@ -57,11 +59,12 @@ export function groupable(t: Pick<WeightTensor, "dtype" | "shape">): boolean {
   return (t.dtype === "f32" || t.dtype === "bf16" || t.dtype === "f16") && t.shape[1] % 8 === 0;
 }
 
-/** The unit of interleaving (bytes of one row per step) and the bytes of one row. */
+/** The unit of interleaving (bytes of one row per step) and the bytes of one row, as held. */
 function groupStep(dtype: WeightTensor["dtype"], cols: number): { step: number; rowBytes: number } {
   if (BLOCK_FORMATS.has(dtype)) {
     const { blockSize, blockBytes } = GGML_TYPE_LAYOUTS[dtype as QuantType];
-    return { step: blockBytes, rowBytes: cols / blockSize * blockBytes };
+    const step = dtype === "q6_k" ? Q6K_WASM_BYTES : blockBytes;
+    return { step, rowBytes: cols / blockSize * step };
   }
   return { step: 16, rowBytes: cols * (dtype === "f32" ? 4 : 2) };
 }
@@ -125,11 +128,15 @@ export function placeWasmMatrix(store: WasmMemory | WeightMemories, t: WeightTen
     }
   } else {
     const dst = new Uint8Array(mem.memory.buffer, ptr, groups * 4 * rowBytes);
-    const src = new Uint8Array(t.data.buffer, t.data.byteOffset, rows * rowBytes);
+    const q6k = t.dtype === "q6_k";
+    const srcStep = q6k ? Q6K_GGML_BYTES : step;
+    const srcRow = rowBytes / step * srcStep;
+    const src = new Uint8Array(t.data.buffer, t.data.byteOffset, rows * srcRow);
     for (let o = 0; o < rows; o++) {
       let d = (o >> 2) * 4 * rowBytes + (o & 3) * step;
-      for (let s = o * rowBytes, end = s + rowBytes; s < end; s += step, d += 4 * step) {
-        dst.set(src.subarray(s, s + step), d);
+      for (let s = o * srcRow, end = s + srcRow; s < end; s += srcStep, d += 4 * step) {
+        if (q6k) q6kToWasm(src, s, dst, d);
+        else dst.set(src.subarray(s, s + step), d);
       }
     }
   }
@@ -169,8 +176,13 @@ export function wasmMatrixRow(
   const lane = r & 3;
   if (BLOCK_FORMATS.has(m.dtype)) {
     const src = new Uint8Array(mem.memory.buffer, group, 4 * rowBytes);
-    const row = new Uint8Array(rowBytes);
-    for (let s = lane * step, d = 0; d < rowBytes; s += 4 * step, d += step) row.set(src.subarray(s, s + step), d);
+    const q6k = m.dtype === "q6_k";
+    const rowStep = q6k ? Q6K_GGML_BYTES : step;
+    const row = new Uint8Array(rowBytes / step * rowStep);
+    for (let s = lane * step, d = 0; d < row.length; s += 4 * step, d += rowStep) {
+      if (q6k) q6kFromWasm(src, s, row, d);
+      else row.set(src.subarray(s, s + step), d);
+    }
     return dequantizeRow(m.dtype as QuantType, row, out);
   }
   if (m.dtype === "f32") {
