@@ -1,7 +1,8 @@
 /**
  * The `cpu` engine of this checkout against the `cpu` engine of another (a `git worktree` at an
  * earlier commit, say), in one process, on the infer bench's model (`_bench_model.ts`) and its
- * run: a 32-token prompt in one call (prefill), then 16 greedy tokens one at a time (decode).
+ * run: a 32-token prompt in one call (prefill), then 16 greedy tokens one at a time (decode);
+ * `--prompt N --decode N` for other sizes (IEPile's records: about 400 and 50).
  * Both engines are loaded once per format on the same weights and thread count; each gets one
  * untimed run, then `--reps` timed runs interleaved (the other build first every other rep),
  * each on a fresh session and checked to decode the same greedy tokens as that build's first
@@ -10,7 +11,7 @@
  * faster this one is. A change to the engine is measured this way, not by two runs of the infer
  * bench on a shared machine whose speed drifts by a third from run to run.
  *
- *     deno run -A bench/cpu_against_bench.ts --against DIR [--formats q4_k_m,q8_0] [--activations int8] [--threads 1] [--reps 9]
+ *     deno run -A bench/cpu_against_bench.ts --against DIR [--formats q4_k_m,q8_0] [--activations int8] [--threads 1] [--reps 9] [--prompt 32] [--decode 16]
  *
  * `--activations int8` gives the block formats 8-bit activations (the infer bench's `cpu i8`
  * row); f32, bf16 and f16 always take f32 ones.
@@ -29,13 +30,15 @@ import { badOption, benchOptions, loadAverage, machine } from "./_process.ts";
 import { medianSpeed, type Speed } from "./_timing.ts";
 
 const USAGE = "deno run -A bench/cpu_against_bench.ts --against DIR [--formats q4_k_m,q8_0] " +
-  "[--activations int8|f32] [--threads 1] [--reps 9]";
+  "[--activations int8|f32] [--threads 1] [--reps 9] [--prompt 32] [--decode 16]";
 const { values } = benchOptions(Deno.args, USAGE, {
   against: { type: "string" },
   formats: { type: "string", default: "q4_k_m,q8_0" },
   activations: { type: "string", default: "int8" },
   threads: { type: "string", default: "1" },
   reps: { type: "string", default: "9" },
+  prompt: { type: "string", default: "32" },
+  decode: { type: "string", default: "16" },
 });
 const FORMATS = values.formats.split(",");
 const THREADS = Number(values.threads);
@@ -64,8 +67,14 @@ try {
 }
 const builds = [{ name: "this build", m: here }, { name: "against", m: other! }];
 
-const PROMPT = Array.from({ length: 32 }, (_, i) => 1 + (i * 37) % 31_000);
-const DECODE = 16;
+const PREFILL = Number(values.prompt);
+const DECODE = Number(values.decode);
+if (!(Number.isInteger(PREFILL) && PREFILL >= 1 && Number.isInteger(DECODE) && DECODE >= 1)) {
+  usage(`--prompt ${values.prompt} --decode ${values.decode}: whole numbers of tokens, 1 or more`);
+}
+const PROMPT = Array.from({ length: PREFILL }, (_, i) => 1 + (i * 37) % 31_000);
+/** Each engine's context: the run's tokens, at least 256. */
+const CONTEXT = Math.max(256, 2 ** Math.ceil(Math.log2(PREFILL + DECODE + 1)));
 
 console.log(
   `cpu engine, this build against ${resolve(values.against!)}: random llama (hidden ${BENCH_LLAMA.hidden}, ` +
@@ -87,7 +96,11 @@ try {
     for (const { m } of builds) {
       const model = await m.loadModel(folder, { quantize: plain ? undefined : format as QuantPreset });
       engines.push(
-        await m.WasmEngine.create(model as never, { threads: THREADS, int8Dot: values.activations === "int8" }),
+        await m.WasmEngine.create(model as never, {
+          threads: THREADS,
+          int8Dot: values.activations === "int8",
+          contextSize: CONTEXT,
+        }),
       );
     }
     try {

@@ -264,9 +264,10 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
 Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted values in double precision", async () => {
   const mem = new WasmMemory();
   const k = instantiateKernels(await kernelsModule(), mem.memory);
-  const [heads, kvHeads, dim] = [4, 2, 8];
-  const group = heads / kvHeads, stride = kvHeads * dim;
-  for (const count of [1, 5, 8, 11]) {
+  const [heads, kvHeads] = [4, 2];
+  // Head sizes below, at and past the values' 32 floats held at a time, and not a multiple of them.
+  for (const [dim, count] of [8, 36, 64].flatMap((d) => [1, 5, 8, 11].map((n) => [d, n]))) {
+    const group = heads / kvHeads, stride = kvHeads * dim;
     for (const alibi of [false, true]) {
       const q = mem.floats(heads * dim), keys = mem.floats(count * stride), values = mem.floats(count * stride);
       const scores = mem.floats(count), out = mem.floats(heads * dim), slopes = mem.floats(heads);
@@ -305,7 +306,7 @@ Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted v
           const got = out[h * dim + i];
           ok(
             Math.abs(got - want) <= 1e-5,
-            `count ${count}${alibi ? ", ALiBi" : ""}, head ${h}[${i}]: ${got} for ${want}`,
+            `dim ${dim}, count ${count}${alibi ? ", ALiBi" : ""}, head ${h}[${i}]: ${got} for ${want}`,
           );
         }
       }

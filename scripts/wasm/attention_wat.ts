@@ -11,69 +11,160 @@
 import { EXP_LOCALS, expNeg } from "./activations_wat.ts";
 import { c, fourThenOne, hsum, lines } from "./wat.ts";
 
-/**
- * `attn_scores(q, k, stride, dim, count, scale, out)`: `out[j] = scale · q · k_j`.
- *
- * @returns WAT
- */
-export function attnScores(): string {
-  return `;; out[j] = scale · (q · k[j]) for j < count (one query head; dim a multiple of 4)
-(func $attn_scores (export "attn_scores") (param $q i32) (param $k i32) (param $stride i32) (param $dim i32) (param $count i32) (param $scale f32) (param $out i32)
-  (local $j i32) (local $i i32) (local $kb i32) (local $bytes i32) (local $a v128) (local $b v128)
-  (local.set $bytes (i32.shl (local.get $dim) ${c(2)}))
-  (block $jd (loop $js
-    (br_if $jd (i32.ge_u (local.get $j) (local.get $count)))
-    (local.set $kb (i32.add (local.get $k) (i32.mul (local.get $j) (local.get $stride))))
-    (local.set $a (v128.const i64x2 0 0))
-    (local.set $b (v128.const i64x2 0 0))
-    (local.set $i ${c(0)})
-    (block $id (loop $is
-      (br_if $id (i32.gt_u (i32.add (local.get $i) ${c(32)}) (local.get $bytes)))
-      (local.set $a (f32x4.add (local.get $a) (f32x4.mul (v128.load (i32.add (local.get $q) (local.get $i))) (v128.load (i32.add (local.get $kb) (local.get $i))))))
-      (local.set $b (f32x4.add (local.get $b) (f32x4.mul (v128.load offset=16 (i32.add (local.get $q) (local.get $i))) (v128.load offset=16 (i32.add (local.get $kb) (local.get $i))))))
-      (local.set $i (i32.add (local.get $i) ${c(32)}))
-      (br $is)))
-    (if (i32.lt_u (local.get $i) (local.get $bytes)) (then
-      (local.set $a (f32x4.add (local.get $a) (f32x4.mul (v128.load (i32.add (local.get $q) (local.get $i))) (v128.load (i32.add (local.get $kb) (local.get $i))))))))
-    (local.set $a (f32x4.add (local.get $a) (local.get $b)))
-    (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) ${c(2)}))
-      (f32.mul (local.get $scale) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
-        (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a))))))
-    (local.set $j (i32.add (local.get $j) ${c(1)}))
-    (br $js)))
-)`;
-}
+/** Positions whose scores `attn_scores` takes together, each load of the query serving them all. */
+const SCORE_POSITIONS = 4;
 
 /**
- * `attn_values(p, v, stride, dim, count, out)`: `out = Σ_j p[j] · v_j` (overwritten).
+ * `attn_scores(q, k, stride, dim, count, scale, out)`: `out[j] = scale · q · k_j`. Positions go
+ * {@linkcode SCORE_POSITIONS} at a time while that many remain (each load of the query serving
+ * them all), then one at a time; each score is summed in the same order either way: two f32x4
+ * sums over alternate vectors of the head, added, then across lanes.
  *
  * @returns WAT
+ *
+ * @example
+ * ```ts
+ * import { attnScores } from "./attention_wat.ts";
+ * if (!attnScores().includes("(local $a3 v128)")) throw new Error();
+ * ```
+ */
+export function attnScores(): string {
+  /** The scores of `n` positions from `$j`, keys at `$kb<t>`. */
+  const positions = (n: number): string[] => {
+    const ts = Array.from({ length: n }, (_, t) => t);
+    const key = (t: number, off: number) => `(v128.load offset=${off} (i32.add (local.get $kb${t}) (local.get $i)))`;
+    const query = (off: number) => `(v128.load offset=${off} (i32.add (local.get $q) (local.get $i)))`;
+    return [
+      ...ts.flatMap((t) => [
+        `(local.set $kb${t} (i32.add (local.get $k) (i32.mul (i32.add (local.get $j) ${c(t)}) (local.get $stride))))`,
+        `(local.set $a${t} (v128.const i64x2 0 0))`,
+        `(local.set $b${t} (v128.const i64x2 0 0))`,
+      ]),
+      `(local.set $i ${c(0)})`,
+      `(block $id${n} (loop $is${n}`,
+      lines(
+        2,
+        `(br_if $id${n} (i32.gt_u (i32.add (local.get $i) ${c(32)}) (local.get $bytes)))`,
+        `(local.set $qa ${query(0)})`,
+        `(local.set $qb ${query(16)})`,
+        ...ts.flatMap((t) => [
+          `(local.set $a${t} (f32x4.add (local.get $a${t}) (f32x4.mul (local.get $qa) ${key(t, 0)})))`,
+          `(local.set $b${t} (f32x4.add (local.get $b${t}) (f32x4.mul (local.get $qb) ${key(t, 16)})))`,
+        ]),
+        `(local.set $i (i32.add (local.get $i) ${c(32)}))`,
+        `(br $is${n})`,
+      ),
+      `))`,
+      `(if (i32.lt_u (local.get $i) (local.get $bytes)) (then`,
+      `  (local.set $qa ${query(0)})`,
+      ...ts.map((t) => `  (local.set $a${t} (f32x4.add (local.get $a${t}) (f32x4.mul (local.get $qa) ${key(t, 0)})))`),
+      `))`,
+      ...ts.flatMap((t) => [
+        `(local.set $a${t} (f32x4.add (local.get $a${t}) (local.get $b${t})))`,
+        `(f32.store offset=${4 * t} (i32.add (local.get $out) (i32.shl (local.get $j) ${c(2)})) ` +
+        `(f32.mul (local.get $scale) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a${t})) ` +
+        `(f32x4.extract_lane 1 (local.get $a${t}))) (f32.add (f32x4.extract_lane 2 (local.get $a${t})) ` +
+        `(f32x4.extract_lane 3 (local.get $a${t}))))))`,
+      ]),
+      `(local.set $j (i32.add (local.get $j) ${c(n)}))`,
+    ];
+  };
+  const ts = Array.from({ length: SCORE_POSITIONS }, (_, t) => t);
+  return lines(
+    0,
+    `;; out[j] = scale · (q · k[j]) for j < count (one query head; dim a multiple of 4)`,
+    `(func $attn_scores (export "attn_scores") (param $q i32) (param $k i32) (param $stride i32) (param $dim i32) ` +
+      `(param $count i32) (param $scale f32) (param $out i32)`,
+    lines(
+      2,
+      `(local $j i32) (local $i i32) (local $bytes i32) (local $qa v128) (local $qb v128)`,
+      ts.map((t) => `(local $kb${t} i32) (local $a${t} v128) (local $b${t} v128)`).join(" "),
+      `(local.set $bytes (i32.shl (local.get $dim) ${c(2)}))`,
+      `(block $jd (loop $js`,
+      lines(
+        2,
+        `(br_if $jd (i32.gt_u (i32.add (local.get $j) ${c(SCORE_POSITIONS)}) (local.get $count)))`,
+        ...positions(SCORE_POSITIONS),
+        `(br $js)`,
+      ),
+      `))`,
+      `(block $rd (loop $rs`,
+      lines(2, `(br_if $rd (i32.ge_u (local.get $j) (local.get $count)))`, ...positions(1), `(br $rs)`),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/** Vectors of `out` that `attn_values` holds in registers while it passes over the positions. */
+const VALUE_VECTORS = 8;
+
+/**
+ * `attn_values(p, v, stride, dim, count, out)`: `out = Σ_j p[j] · v_j` (overwritten). `out` goes
+ * {@linkcode VALUE_VECTORS} vectors (32 floats) at a time, then one vector at a time, each held
+ * in registers over all the positions and stored once, where adding each position into memory
+ * would load and store `out` once per position; each element's sum is taken in the same order,
+ * position 0 first, either way.
+ *
+ * @returns WAT
+ *
+ * @example
+ * ```ts
+ * import { attnValues } from "./attention_wat.ts";
+ * if (!attnValues().includes("(local $a7 v128)")) throw new Error();
+ * ```
  */
 export function attnValues(): string {
-  return `;; out[0..dim) = Σ_j p[j] · v[j] for j < count (dim a multiple of 4)
-(func $attn_values (export "attn_values") (param $p i32) (param $v i32) (param $stride i32) (param $dim i32) (param $count i32) (param $out i32)
-  (local $j i32) (local $i i32) (local $vb i32) (local $bytes i32) (local $w v128)
-  (local.set $bytes (i32.shl (local.get $dim) ${c(2)}))
-  (local.set $i ${c(0)})
-  (block $zd (loop $zs
-    (br_if $zd (i32.ge_u (local.get $i) (local.get $bytes)))
-    (v128.store (i32.add (local.get $out) (local.get $i)) (v128.const i64x2 0 0))
-    (local.set $i (i32.add (local.get $i) ${c(16)}))
-    (br $zs)))
-  (block $jd (loop $js
-    (br_if $jd (i32.ge_u (local.get $j) (local.get $count)))
-    (local.set $vb (i32.add (local.get $v) (i32.mul (local.get $j) (local.get $stride))))
-    (local.set $w (f32x4.splat (f32.load (i32.add (local.get $p) (i32.shl (local.get $j) ${c(2)})))))
-    (local.set $i ${c(0)})
-    (block $id (loop $is
-      (br_if $id (i32.ge_u (local.get $i) (local.get $bytes)))
-      (v128.store (i32.add (local.get $out) (local.get $i))
-        (f32x4.add (v128.load (i32.add (local.get $out) (local.get $i))) (f32x4.mul (local.get $w) (v128.load (i32.add (local.get $vb) (local.get $i))))))
-      (local.set $i (i32.add (local.get $i) ${c(16)}))
-      (br $is)))
-    (local.set $j (i32.add (local.get $j) ${c(1)}))
-    (br $js)))
-)`;
+  const acc = Array.from({ length: VALUE_VECTORS }, (_, k) => k);
+  /** One pass over the positions for `n` vectors of `out` from byte `$i`. */
+  const pass = (n: number): string[] => [
+    ...acc.slice(0, n).map((k) => `(local.set $a${k} (v128.const i64x2 0 0))`),
+    `(local.set $vb (i32.add (local.get $v) (local.get $i)))`,
+    `(local.set $pj (local.get $p))`,
+    `(local.set $pend (i32.add (local.get $p) (i32.shl (local.get $count) ${c(2)})))`,
+    `(block $jd${n} (loop $js${n}`,
+    lines(
+      2,
+      `(br_if $jd${n} (i32.ge_u (local.get $pj) (local.get $pend)))`,
+      `(local.set $w (f32x4.splat (f32.load (local.get $pj))))`,
+      ...acc.slice(0, n).map((k) =>
+        `(local.set $a${k} (f32x4.add (local.get $a${k}) (f32x4.mul (local.get $w) ` +
+        `(v128.load offset=${16 * k} (local.get $vb)))))`
+      ),
+      `(local.set $vb (i32.add (local.get $vb) (local.get $stride)))`,
+      `(local.set $pj (i32.add (local.get $pj) ${c(4)}))`,
+      `(br $js${n})`,
+    ),
+    `))`,
+    ...acc.slice(0, n).map((k) =>
+      `(v128.store offset=${16 * k} (i32.add (local.get $out) (local.get $i)) (local.get $a${k}))`
+    ),
+    `(local.set $i (i32.add (local.get $i) ${c(16 * n)}))`,
+  ];
+  return lines(
+    0,
+    `;; out[0..dim) = Σ_j p[j] · v[j] for j < count (dim a multiple of 4)`,
+    `(func $attn_values (export "attn_values") (param $p i32) (param $v i32) (param $stride i32) (param $dim i32) ` +
+      `(param $count i32) (param $out i32)`,
+    lines(
+      2,
+      `(local $i i32) (local $vb i32) (local $pj i32) (local $pend i32) (local $bytes i32) (local $w v128)`,
+      acc.map((k) => `(local $a${k} v128)`).join(" "),
+      `(local.set $bytes (i32.shl (local.get $dim) ${c(2)}))`,
+      `(block $wd (loop $ws`,
+      lines(
+        2,
+        `(br_if $wd (i32.gt_u (i32.add (local.get $i) ${c(16 * VALUE_VECTORS)}) (local.get $bytes)))`,
+        ...pass(VALUE_VECTORS),
+        `(br $ws)`,
+      ),
+      `))`,
+      `(block $od (loop $os`,
+      lines(2, `(br_if $od (i32.ge_u (local.get $i) (local.get $bytes)))`, ...pass(1), `(br $os)`),
+      `))`,
+    ),
+    `)`,
+  );
 }
 
 /**
