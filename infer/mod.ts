@@ -67,6 +67,7 @@ export {
 
 // Create an engine.
 export {
+  type AttentionItem,
   type AttentionKernel,
   availableCores,
   type BatchChoice,
@@ -84,6 +85,7 @@ export {
   type Engine,
   type I8Kernel,
   type Int8KernelFormat,
+  type JobItem,
   type KernelBuild,
   type KernelExports,
   type KernelFormat,

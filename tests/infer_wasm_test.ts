@@ -264,17 +264,22 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
 Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted values in double precision", async () => {
   const mem = new WasmMemory();
   const k = instantiateKernels(await kernelsModule(), mem.memory);
-  const [heads, kvHeads] = [4, 2];
-  // Head sizes below, at and past the values' 32 floats held at a time, and not a multiple of them.
-  for (const [dim, count] of [8, 36, 64].flatMap((d) => [1, 5, 8, 11].map((n) => [d, n]))) {
+  // Head sizes of 2, 9 and 16 vectors (the scores take two at a time, then one); 1, 5, 8 and 11
+  // positions (4 at a time, then one at a time); query heads sharing a key head in twos, threes
+  // or not at all.
+  const shapes = [[4, 2], [3, 1], [4, 4]].flatMap(([heads, kvHeads]) =>
+    [8, 36, 64].flatMap((dim) => [1, 5, 8, 11].map((count) => ({ heads, kvHeads, dim, count })))
+  );
+  for (const { heads, kvHeads, dim, count } of shapes) {
     const group = heads / kvHeads, stride = kvHeads * dim;
     for (const alibi of [false, true]) {
       const q = mem.floats(heads * dim), keys = mem.floats(count * stride), values = mem.floats(count * stride);
-      const scores = mem.floats(count), out = mem.floats(heads * dim), slopes = mem.floats(heads);
+      const scores = mem.floats(heads * count), out = mem.floats(heads * dim).fill(NaN);
+      const slopes = mem.floats(heads);
       q.forEach((_, i) => q[i] = 3 * noise(i + 1));
       keys.forEach((_, i) => keys[i] = 2 * noise(i + 101));
       values.forEach((_, i) => values[i] = noise(i + 307));
-      slopes.set([0.5, 0.25, 0.125, 0.0625]);
+      slopes.set([0.5, 0.25, 0.125, 0.0625].slice(0, heads));
       const scale = 1 / Math.sqrt(dim);
       k.attn_heads(
         q.byteOffset,
@@ -306,7 +311,8 @@ Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted v
           const got = out[h * dim + i];
           ok(
             Math.abs(got - want) <= 1e-5,
-            `dim ${dim}, count ${count}${alibi ? ", ALiBi" : ""}, head ${h}[${i}]: ${got} for ${want}`,
+            `${heads}/${kvHeads} heads, dim ${dim}, count ${count}${alibi ? ", ALiBi" : ""}, head ${h}[${i}]: ${got} ` +
+              `for ${want}`,
           );
         }
       }

@@ -57,10 +57,12 @@ export { BatchedSession, StepBatcher } from "./step_batcher.ts";
 export { type BatchChoice, type BatchRoom, chooseBatch, describeBatch } from "./batch_room.ts";
 export { CpuEngine, type CpuEngineOptions } from "./cpu/mod.ts";
 export {
+  type AttentionItem,
   availableCores,
   type DqKernel,
   type I8Kernel,
   type Int8KernelFormat,
+  type JobItem,
   type KernelBuild,
   type KernelExports,
   type KernelFormat,

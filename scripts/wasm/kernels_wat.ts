@@ -29,7 +29,7 @@
  */
 
 import { q8Activations, swigluKernel } from "./activations_wat.ts";
-import { attnHeads, attnScores, attnValues } from "./attention_wat.ts";
+import { attnHeads } from "./attention_wat.ts";
 import { mmQuantI8 } from "./quant_i8_wat.ts";
 import { mmQuantP8, P8_FORMATS } from "./quant_p8_wat.ts";
 import { dqQuant, mvQuant, QUANT_FORMATS, type QuantFormat, quantRowBytes } from "./quant_wat.ts";
@@ -430,8 +430,6 @@ export function kernelsWat(split = false): string {
       ]),
       ...P8_FORMATS.map((f) => lines(2, mmQuantP8(f, "simd"))),
       lines(2, sumF32()),
-      lines(2, attnScores()),
-      lines(2, attnValues()),
       lines(2, attnHeads()),
       lines(2, q8Activations()),
       lines(2, swigluKernel()),

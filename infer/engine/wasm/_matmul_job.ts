@@ -1,13 +1,15 @@
 /**
- * One step of matrix products shared by the threads of the `wasm` engine: the job table every
- * thread reads from shared memory, the kernels by weight format, and how rows are split, so the
- * calling thread and each worker compute their share with the same code.
+ * One step of matrix products (or of attention) shared by the threads of the `wasm` engine: the
+ * job table every thread reads from shared memory, the kernels by weight format, and how rows
+ * (or heads) are split, so the calling thread and each worker compute their share with the same
+ * code.
  *
  * @module
  */
 
 import type { KernelExports } from "./kernels.ts";
 import { Q6K_WASM_BYTES } from "./q6k_layout.ts";
+import { firstAttended } from "../cpu/cpu_math.ts";
 
 /** Int32 slots of the control block. */
 export const CTRL = {
@@ -25,9 +27,9 @@ export const CTRL = {
   first: 8,
 } as const;
 
-/** Int32 slots per product. */
-export const ITEM_INTS = 8;
-/** The most products in one job. */
+/** Int32 slots per item (a product takes 8, attention 14). */
+export const ITEM_INTS = 16;
+/** The most items in one job. */
 export const MAX_ITEMS = 8;
 /** Int32 slots of the whole control block. */
 export const CTRL_INTS = CTRL.first + MAX_ITEMS * ITEM_INTS;
@@ -95,18 +97,65 @@ export interface MatmulItem {
 }
 
 /**
- * Write a job's products into the control block (the caller then bumps the generation).
+ * Causal attention of `n` consecutive new tokens of one session over its cache (`attn_heads`
+ * for each token), split across the threads by key/value heads (each with its query heads).
+ */
+export interface AttentionItem {
+  /** The kernel. */
+  readonly kernel: "attn_heads";
+  /** The first token's queries (`heads · dim` f32 a token, one token after another). */
+  readonly q: number;
+  /** Keys of position 0 (a position's heads in one row of `stride` bytes). */
+  readonly k: number;
+  /** Values of position 0, likewise. */
+  readonly v: number;
+  /** Bytes from one cached position to the next. */
+  readonly stride: number;
+  /** Query heads. */
+  readonly heads: number;
+  /** Key/value heads (dividing `heads`). */
+  readonly kvHeads: number;
+  /** Floats per head (a multiple of 4). */
+  readonly dim: number;
+  /** Tokens. */
+  readonly n: number;
+  /** The first token's position (its keys and values already cached there). */
+  readonly position: number;
+  /** The sliding window's width, or 0 for none. */
+  readonly window: number;
+  /** ALiBi's f32 slopes per head, or 0. */
+  readonly slopes: number;
+  /** Room for `heads · (position + n)` f32 scores. */
+  readonly scores: number;
+  /** The first token's output (`heads · dim` f32 a token). */
+  readonly out: number;
+}
+
+/** A job's item: a matrix product or attention. */
+export type JobItem = MatmulItem | AttentionItem;
+
+/** The kernel number of attention items (after {@linkcode KERNELS}). */
+const ATTENTION: number = KERNELS.length;
+
+/**
+ * Write a job's items into the control block (the caller then bumps the generation).
  *
  * @param ctrl the control block
- * @param items the products
+ * @param items the products and attention
  * @param threads the threads sharing them
  */
-export function writeJob(ctrl: Int32Array, items: readonly MatmulItem[], threads: number): void {
-  if (items.length > MAX_ITEMS) throw new RangeError(`at most ${MAX_ITEMS} products per job`);
+export function writeJob(ctrl: Int32Array, items: readonly JobItem[], threads: number): void {
+  if (items.length > MAX_ITEMS) throw new RangeError(`at most ${MAX_ITEMS} items per job`);
   ctrl[CTRL.items] = items.length;
   ctrl[CTRL.threads] = threads;
   items.forEach((it, i) => {
     const at = CTRL.first + i * ITEM_INTS;
+    if (it.kernel === "attn_heads") {
+      ctrl[at] = ATTENTION;
+      const { q, k, v, stride, heads, kvHeads, dim, n, position, window, slopes, scores, out } = it;
+      ctrl.set([q, k, v, stride, heads, kvHeads, dim, n, position, window, slopes, scores, out], at + 1);
+      return;
+    }
     ctrl[at] = KERNELS.indexOf(it.kernel);
     ctrl[at + 1] = it.w;
     ctrl[at + 2] = it.x;
@@ -192,7 +241,45 @@ export function mvTokens(
 }
 
 /**
- * Compute this thread's rows of every product in the control block.
+ * This thread's part of an attention item at slot `at`: its share of the key/value heads (with
+ * their query heads; none where there are more threads than heads), for each token in turn.
+ */
+function attentionShare(k: KernelExports, ctrl: Int32Array, at: number, part: number, threads: number): void {
+  const [q, keys, values, stride, heads, kvHeads, dim, n, position, window, slopes, scores, out] = ctrl.subarray(
+    at + 1,
+    at + 14,
+  );
+  const kv0 = Math.round(kvHeads * part / threads), kv1 = Math.round(kvHeads * (part + 1) / threads);
+  if (kv0 >= kv1) return;
+  const group = heads / kvHeads, h0 = kv0 * group, headBytes = dim * 4, tokenBytes = heads * headBytes;
+  const scale = 1 / Math.sqrt(dim);
+  // Each thread's scores from its first head times the most positions a token attends: apart,
+  // though the threads go through the tokens at their own pace.
+  const most = position + n;
+  for (let t = 0; t < n; t++) {
+    const pos = position + t;
+    const from = firstAttended(pos, window || undefined);
+    const count = pos + 1 - from;
+    k.attn_heads(
+      q + t * tokenBytes + h0 * headBytes,
+      keys + from * stride + kv0 * headBytes,
+      values + from * stride + kv0 * headBytes,
+      stride,
+      (kv1 - kv0) * group,
+      group,
+      dim,
+      count,
+      scale,
+      slopes && slopes + h0 * 4,
+      scores + h0 * most * 4,
+      out + t * tokenBytes + h0 * headBytes,
+    );
+  }
+}
+
+/**
+ * Compute this thread's share of every item in the control block: its rows of each product, its
+ * heads of each attention.
  *
  * @param ks the kernels bound to each weights' memory
  * @param ctrl the control block
@@ -204,6 +291,10 @@ export function runShare(ks: readonly KernelExports[], ctrl: Int32Array, part: n
   const threads = ctrl[CTRL.threads];
   for (let i = 0; i < items; i++) {
     const at = CTRL.first + i * ITEM_INTS;
+    if (ctrl[at] === ATTENTION) {
+      attentionShare(ks[0], ctrl, at, part, threads);
+      continue;
+    }
     const [w, x, y, inp, out, n] = [ctrl[at + 1], ctrl[at + 2], ctrl[at + 3], ctrl[at + 4], ctrl[at + 5], ctrl[at + 6]];
     const [r0, r1] = shareOf(out, part, threads);
     if (r0 >= r1) continue;

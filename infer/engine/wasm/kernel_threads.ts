@@ -1,14 +1,15 @@
 /**
  * The threads of the `wasm` engine: the calling thread plus `threads − 1` Web Workers bound to
- * the same shared memories. A job (a few matrix products) is written to a shared control block;
- * every thread computes its rows of each product, and the call returns when all are done.
+ * the same shared memories. A job (a few matrix products, or the attention of a few sessions) is
+ * written to a shared control block; every thread computes its rows of each product and its heads
+ * of each attention, and the call returns when all are done.
  * Waiting is `Atomics.wait` after a short spin (a pure spin where the calling thread may not
  * block, as on a browser's main thread).
  *
  * @module
  */
 
-import { CTRL, CTRL_INTS, type MatmulItem, runShare, writeJob } from "./_matmul_job.ts";
+import { CTRL, CTRL_INTS, type JobItem, runShare, writeJob } from "./_matmul_job.ts";
 import { instantiateKernels, type KernelExports } from "./kernels.ts";
 
 /** Options of {@linkcode KernelThreads.start}. */
@@ -32,7 +33,7 @@ export interface KernelThreadsOptions {
 }
 
 /**
- * A caller and its workers computing matrix products together.
+ * A caller and its workers computing matrix products and attention together.
  *
  * @example
  * ```ts
@@ -116,11 +117,12 @@ export class KernelThreads {
   }
 
   /**
-   * Compute the products, each split by rows across the threads; returns when all are done.
+   * Compute the items, each product split by rows across the threads and each attention by
+   * heads; returns when all are done.
    *
-   * @param items the products (at most 8)
+   * @param items the products and attention (at most 8)
    */
-  run(items: readonly MatmulItem[]): void {
+  run(items: readonly JobItem[]): void {
     const ctrl = this.#ctrl;
     writeJob(ctrl, items, this.threads);
     Atomics.store(ctrl, CTRL.done, 0);

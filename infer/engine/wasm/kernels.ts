@@ -161,16 +161,13 @@ export interface KernelExports {
   p8_q6_k: MmKernel;
   /** The sum of `count` floats (the memory-bandwidth probe). */
   sum_f32(p: number, count: number): number;
-  /** `out[j] = scale · q · k_j` for `j < count`, key `j` at `k + j · stride` (`dim` a multiple of 4). */
-  attn_scores(q: number, k: number, stride: number, dim: number, count: number, scale: number, out: number): void;
-  /** `out = Σ_j p[j] · v_j` for `j < count`, value `j` at `v + j · stride`. */
-  attn_values(p: number, v: number, stride: number, dim: number, count: number, out: number): void;
   /**
    * One token's `heads` query heads (at `q`) over `count` cached positions (keys from `k`,
-   * values from `v`, `stride` bytes apart; head h reads key/value head `h / group`): per head
-   * `attn_scores`, ALiBi's `slopes[h] · (j − count + 1)` where `slopes` (f32 per head) is not 0,
-   * the softmax over the scores at `scores` (its `exp` a polynomial, within about 2e-7
-   * relative), then `attn_values` into the head's place at `out`.
+   * values from `v`, `stride` bytes apart; head h reads key/value head `h / group`): each head's
+   * scores `scale · q · k_j` at `scores` (`heads · count` f32, head h's from `h · count`), ALiBi's
+   * `slopes[h] · (j − count + 1)` where `slopes` (f32 per head) is not 0, the softmax over each
+   * head's scores (its `exp` a polynomial, within about 2e-7 relative), then each head's
+   * `Σ_j p[j] · v_j` into its place at `out`. The cache is read row after row for all the heads.
    */
   attn_heads(
     q: number,

@@ -23,6 +23,8 @@
  * @module
  */
 
+import { GGML_TYPE_LAYOUTS } from "../../formats/ggml_types.ts";
+
 /**
  * The element whose level the engine's `q6_k` block holds at byte `p` (< 256) of its levels:
  * bits 2–3 and 4–5 of `p` swapped (the 4×4 transposition of 32-bit lanes within each quad), so
@@ -46,7 +48,7 @@ export function q6kLevelAt(p: number): number {
 export const Q6K_WASM_BYTES = 256 + 16 + 2;
 
 /** Bytes of one `q6_k` block as ggml stores it. */
-export const Q6K_GGML_BYTES = 210;
+export const Q6K_GGML_BYTES: number = GGML_TYPE_LAYOUTS.q6_k.blockBytes;
 
 /**
  * Write the ggml `q6_k` block at `src[s]` in the engine's layout at `dst[d]`.

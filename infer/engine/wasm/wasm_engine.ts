@@ -48,10 +48,12 @@ import { INT8_DOT_FORMATS } from "../../formats/int8_dot.ts";
 import {
   INT8_KERNEL_FORMATS,
   type Int8KernelFormat,
+  type JobItem,
   KERNEL_FORMATS,
   type KernelFormat,
   type KernelName,
   type MatmulItem,
+  MAX_ITEMS,
 } from "./_matmul_job.ts";
 import { int8InputBytes } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
@@ -500,12 +502,12 @@ export class WasmEngine implements Engine {
 /**
  * The bytes a session holds at `tokens` tokens: per layer its keys and its values in f32 (whatever
  * `kvCache`: f16 rounds the values, not the blocks), each a block of a power of two bytes
- * (`WasmMemory.allocBlock`), and one head's scores; counted twice, for the blocks it outgrew on
+ * (`WasmMemory.allocBlock`), and every head's scores; counted twice, for the blocks it outgrew on
  * the way (grown by doubling), which stay allocated for reuse.
  */
 function sessionBytes(spec: ModelSpec, tokens: number): number {
   const kv = spec.kvHeads * spec.headDim * 4;
-  return 2 * (2 * spec.layers * blockBytes(tokens * kv) + blockBytes(tokens * 4));
+  return 2 * (2 * spec.layers * blockBytes(tokens * kv) + blockBytes(tokens * spec.heads * 4));
 }
 
 /** Whether the weights are in memories of their own, not in `memory`. */
@@ -616,8 +618,9 @@ class WasmSession implements Session {
   }
 
   /**
-   * Room for `tokens` positions: blocks doubled (the cached positions copied), scores too. A
-   * block is a power of two bytes (`WasmMemory.allocBlock`), and the capacity is all it holds.
+   * Room for `tokens` positions: blocks doubled (the cached positions copied), and every head's
+   * scores (`attn_heads` scores all the heads before the softmax). A block is a power of two
+   * bytes (`WasmMemory.allocBlock`), and the capacity is all it holds.
    */
   #reserve(tokens: number): void {
     if (tokens <= this.#capacity) return;
@@ -647,7 +650,7 @@ class WasmSession implements Session {
       give(old.v);
     });
     if (this.#scores) give(this.#scores);
-    this.#scores = take(capacity * 4);
+    this.#scores = take(capacity * this.#engine.spec.heads * 4);
     this.#blocks = blocks;
     this.#capacity = capacity;
   }
@@ -729,6 +732,7 @@ class WasmSession implements Session {
         roundToHalf(k);
         roundToHalf(v);
       }
+      const attention: JobItem[] = [];
       for (const r of rows) {
         const blocks = r.s.#blocks[l];
         e.memory.f32(blocks.k.ptr + r.start * kvDim * 4, r.n * kvDim).set(
@@ -737,8 +741,11 @@ class WasmSession implements Session {
         e.memory.f32(blocks.v.ptr + r.start * kvDim * 4, r.n * kvDim).set(
           v.subarray(r.at * kvDim, (r.at + r.n) * kvDim),
         );
-        r.s.#attention(l, q.subarray(r.at * qDim), r.positions, b.attn.subarray(r.at * qDim));
+        const item = r.s.#attention(l, q.subarray(r.at * qDim), r.start, r.n, b.attn.subarray(r.at * qDim));
+        if (item) attention.push(item);
       }
+      // Each session's attention split by heads across the threads, up to a job's items at a time.
+      for (let i = 0; i < attention.length; i += MAX_ITEMS) e.threads.run(attention.slice(i, i + MAX_ITEMS));
       e.linear(b.attn, n, [{ w: w.wo, name: p + "wo", bias: w.bo, y: b.proj }], perToken);
       addInPlace(b.x.subarray(0, n * hidden), b.proj.subarray(0, n * hidden));
       rmsnormInto(b.x, n, w.ffnNorm, normEps, b.xn);
@@ -772,46 +779,43 @@ class WasmSession implements Session {
   }
 
   /**
-   * Causal attention of the new queries over the cached keys (those in the sliding window, if the
-   * model has one), as the oracle computes it: each token's heads in one kernel (`attn_heads`:
-   * scores, ALiBi, softmax, weighted values; `dim` a multiple of 4), else per head here.
+   * Causal attention of `n` new queries (positions `start` on, their keys and values cached)
+   * over the cached keys (those in the sliding window, if the model has one), as the oracle
+   * computes it: with `dim` a multiple of 4, the job item that has the threads compute it, each
+   * token's heads in one kernel (`attn_heads`: scores, ALiBi, softmax, weighted values), split by
+   * heads; else computed per head here, and no item.
    */
-  #attention(layer: number, q: Float32Array, positions: readonly number[], out: Float32Array): void {
+  #attention(layer: number, q: Float32Array, start: number, n: number, out: Float32Array): JobItem | undefined {
     const e = this.#engine;
     const { heads, kvHeads, headDim } = e.spec;
     const group = heads / kvHeads;
     const stride = kvHeads * headDim * 4;
     const { k: keys, v: values } = this.#blocks[layer];
-    const n = positions.length;
     const scale = 1 / Math.sqrt(headDim);
     const scoresPtr = this.#scores!.ptr;
-    const kernels = e.threads.kernels;
     if (headDim % 4 === 0) {
-      for (let t = 0; t < n; t++) {
-        const pos = positions[t];
-        const from = firstAttended(pos, e.spec.slidingWindow);
-        kernels.attn_heads(
-          q.byteOffset + t * heads * headDim * 4,
-          keys.ptr + from * stride,
-          values.ptr + from * stride,
-          stride,
-          heads,
-          group,
-          headDim,
-          pos + 1 - from,
-          scale,
-          e.buffers.slopes,
-          scoresPtr,
-          out.byteOffset + t * heads * headDim * 4,
-        );
-      }
-      return;
+      return {
+        kernel: "attn_heads",
+        q: q.byteOffset,
+        k: keys.ptr,
+        v: values.ptr,
+        stride,
+        heads,
+        kvHeads,
+        dim: headDim,
+        n,
+        position: start,
+        window: e.spec.slidingWindow ?? 0,
+        slopes: e.buffers.slopes,
+        scores: scoresPtr,
+        out: out.byteOffset,
+      };
     }
     // Heads whose size is not a multiple of 4 (rare) take the oracle's loop over the same memory.
     const scores = e.memory.f32(scoresPtr, this.#capacity);
     const heap = e.memory.f32(0, e.memory.memory.buffer.byteLength / 4);
     for (let t = 0; t < n; t++) {
-      const pos = positions[t];
+      const pos = start + t;
       const from = firstAttended(pos, e.spec.slidingWindow);
       for (let h = 0; h < heads; h++) {
         const kvh = Math.floor(h / group);
@@ -837,5 +841,6 @@ class WasmSession implements Session {
         );
       }
     }
+    return undefined;
   }
 }
