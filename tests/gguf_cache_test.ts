@@ -154,7 +154,7 @@ Deno.test("auto: webgpu on a real GPU; without one llama.cpp when it loads, else
   equal(none.engine, "cpu");
   ok(none.reason.includes("no prebuilt binary"), none.reason);
   equal((await chooseAutoEngine({ gpu: gpu("software"), llamaCpp: loads, extractive: true })).engine, "cpu");
-  // f32 weights: the cpu engine is the faster on a CPU (bench/infer_bench.ts); on a GPU, webgpu.
+  // f32 weights: the cpu engine, as fast as llama.cpp on a CPU (bench/infer_bench.ts) with no GGUF copy; on a GPU, webgpu.
   const f32 = await chooseAutoEngine({ gpu: gpu("none"), llamaCpp: loads, weights: "f32" });
   equal(f32.engine, "cpu");
   ok(f32.reason.includes("f32 weights"), f32.reason);

@@ -1,8 +1,8 @@
 /**
  * What `--engine auto` runs: WebGPU on a real GPU; on a machine without one (no adapter, or a
  * software adapter such as llvmpipe), llama.cpp when it loads there (on IEPile's prompt-heavy records the faster
- * engine on a CPU: `bench/infer_bench.ts` measures it prefilling 1.1–2.5× faster than the cpu engine, which decodes
- * f32 faster; see the README's Speed section), else the cpu engine.
+ * engine on a CPU: `bench/infer_bench.ts` measures it prefilling 400-token prompts 1.4–2.3× faster than the cpu
+ * engine, which decodes f32, bf16 and f16 faster; see the README's Speed section), else the cpu engine.
  *
  * @module
  */
@@ -26,7 +26,7 @@ export interface AutoEngineOptions {
   /** The run keeps answers to spans of the input (`--extractive`), which llama.cpp cannot. */
   readonly extractive?: boolean;
   /**
-   * The format the weights run in, where known: `f32` makes the cpu engine the faster one on a
+   * The format the weights run in, where known: `f32` makes the cpu engine the choice on a
    * CPU (see {@linkcode chooseAutoEngine}).
    */
   readonly weights?: string;
@@ -41,7 +41,7 @@ export interface AutoEngineOptions {
 
 /**
  * Choose the engine for `--engine auto`: WebGPU on a real GPU; without one, the cpu engine for
- * `--extractive` and for f32 weights (where it is the faster), llama.cpp where it loads (it
+ * `--extractive` and for f32 weights (as fast, and no GGUF copy), llama.cpp where it loads (it
  * prefills prompts faster: IEPile's records are mostly prompt), else the cpu engine.
  *
  * @param options the run's needs and the probes
@@ -68,10 +68,14 @@ export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise
     : "no GPU";
   if (options.extractive) return { engine: "cpu", reason: `${noGpu}; --extractive needs the cpu or webgpu engine` };
   if (options.weights === "f32") {
-    // By bench/infer_bench.ts's rates on a 2-core machine, a 400-token prompt and 50 tokens decoded
-    // take 1.7 s on the cpu engine (its default threads), 2.1 s on llama.cpp (its default, 1 thread;
-    // 1.8 s on 2).
-    return { engine: "cpu", reason: `${noGpu}; with f32 weights the cpu engine computes a record fastest on a CPU` };
+    // bench/infer_bench.ts --prompt 400 --decode 50 on a 2-core machine (2026-12-03): a record takes
+    // 1.8 s on either engine at 2 threads (3.1 s on the cpu engine at 1, 2.6 s on llama.cpp), and
+    // llama.cpp would first need a GGUF copy of the f32 weights.
+    return {
+      engine: "cpu",
+      reason: `${noGpu}; with f32 weights the cpu engine computes a record as fast as llama.cpp on a CPU, ` +
+        `with no GGUF copy of the weights`,
+    };
   }
   const failed = await (options.llamaCpp ?? llamaCppLoads)();
   if (failed === undefined) {
