@@ -9,7 +9,7 @@
  * cache was last read a whole step ago, so it comes from memory, and a pass per head (a slice of
  * `dim · 4` bytes from every row, `stride` apart) defeats the prefetchers. Measured here on the
  * bench's model (16 heads of 64, 425 positions, 8 layers, the cache evicted between steps): 3.1
- * ms a token per head, against 1.9 ms with the cache laid out head by head.
+ * ms a token read head by head, 2.0 ms row by row (1.9 ms with the cache laid out head by head).
  *
  * @module
  */
