@@ -16,8 +16,8 @@
  *
  * Two ways to multiply 16 bytes:
  * - `simd` (128-bit SIMD): both sides widened to i16 and `i32x4.dot_i16x8_s`;
- * - `relaxed` (relaxed SIMD): `i32x4.relaxed_dot_i8x16_i7x16_add_s` (or its i16 form, see
- *   `unitSum`), whose second operand must be in 0..127 to be deterministic: the k-quants'
+ * - `relaxed` (relaxed SIMD): `i32x4.relaxed_dot_i8x16_i7x16_add_s`, whose second operand must
+ *   be in 0..127 to be deterministic: the k-quants'
  *   unsigned 4/5-bit levels are used as they are; levels stored with a bias (`q4_0`, `q5_0`,
  *   `q6_k`: `u − 8`, `u − 16`, `u − 32`) are taken as `u` and `bias · Σ qx` subtracted, itself a dot product with a constant of `bias`
  *   (as llama.cpp subtracts its block sums); `q8_0`'s signed levels meet `|qx|` and take `qx`'s
@@ -104,11 +104,9 @@ function prepareX(variant: DotVariant, k: number, bias?: number): string[] {
 /**
  * One run of one row: its integer sum (4 partial lanes) into `$i`.
  *
- * Unsigned levels under relaxed SIMD (the k-quants' 4/5-bit levels) go through i16 lanes: each vector's products summed in pairs
- * (`i16x8.relaxed_dot_i8x16_i7x16_s`; on x86 the i32 form adds a widening multiply-add and an
- * add to each), a run's vectors added, then widened once. A run has at most 2 vectors of levels
- * below 64, so a lane holds at most 2 · 2 · 63 · 128 = 32,256 < 2^15: no i16 sum overflows or
- * saturates.
+ * Unsigned levels under relaxed SIMD (the k-quants' 4/5-bit levels, in 0..31) take one
+ * `i32x4.relaxed_dot_i8x16_i7x16_add_s` per vector, chained through the run (one `vpdpbusd` each
+ * where x86 has AVX-VNNI, as V8 compiles it here).
  */
 function unitSum(
   variant: DotVariant,
@@ -122,9 +120,12 @@ function unitSum(
   const biased = variant === "relaxed" ? u.biased : undefined;
   const levels = biased?.u(at) ?? u.q(at);
   if (variant === "relaxed" && UNSIGNED.has(format)) {
-    if (shared || levels.length > 2) throw new Error(`${format}: i16 sums hold runs of at most 2 vectors`);
-    const i16 = levels.map((v, k) => `(i16x8.relaxed_dot_i8x16_i7x16_s ${xLoad(u.e0 + 16 * k)} ${v})`);
-    return [`(local.set $i (i32x4.extadd_pairwise_i16x8_s ${i16.reduce((a, b) => `(i16x8.add ${a} ${b})`)}))`];
+    if (shared) throw new Error(`${format}: a super-block's runs read their own activations`);
+    const sum = levels.reduce(
+      (acc, v, k) => `(i32x4.relaxed_dot_i8x16_i7x16_add_s ${xLoad(u.e0 + 16 * k)} ${v} ${acc})`,
+      zero,
+    );
+    return [`(local.set $i ${sum})`];
   }
   return [
     `(local.set $i ${zero})`,
