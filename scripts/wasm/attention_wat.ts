@@ -22,7 +22,7 @@ const BLOCK_POSITIONS = 4;
 
 /**
  * The scores of `n` positions from `$j` for one query head (query at `$qh`, the head's keys at
- * `$kr + $kvo + t · stride` for position `$j + t`, scores at `$sh`): `scale · q · k`, each
+ * `$row + $kvo + t · stride` for position `$j + t`, scores at `$sh`): `scale · q · k`, each
  * summed as two f32x4 sums over alternate vectors of the head, added, then across lanes.
  */
 function scoreBlock(n: number): string[] {
@@ -30,7 +30,7 @@ function scoreBlock(n: number): string[] {
   const key = (t: number, off: number) => `(v128.load offset=${off} (i32.add (local.get $kb${t}) (local.get $i)))`;
   const query = (off: number) => `(v128.load offset=${off} (i32.add (local.get $qh) (local.get $i)))`;
   return [
-    `(local.set $kb0 (i32.add (local.get $kr) (local.get $kvo)))`,
+    `(local.set $kb0 (i32.add (local.get $row) (local.get $kvo)))`,
     ...ts.slice(1).map((t) => `(local.set $kb${t} (i32.add (local.get $kb${t - 1}) (local.get $stride)))`),
     ...ts.flatMap((t) => [`(local.set $a${t} (v128.const i64x2 0 0))`, `(local.set $b${t} (v128.const i64x2 0 0))`]),
     `(local.set $i ${c(0)})`,
@@ -64,7 +64,7 @@ function scoreBlock(n: number): string[] {
 
 /**
  * The weighted values of `n` positions from `$j` added into one query head's output (at `$oh`;
- * weights at `$sh`, the head's values at `$vr + $kvo + t · stride`), one vector at a time:
+ * weights at `$sh`, the head's values at `$row + $kvo + t · stride`), one vector at a time:
  * loaded, each position's `p · v` added in turn, stored. Each element's sum runs position by
  * position from 0, as one pass per head holding it in registers would take it.
  */
@@ -72,7 +72,7 @@ function valueBlock(n: number): string[] {
   const ts = Array.from({ length: n }, (_, t) => t);
   const at = (p: string) => `(i32.add (local.get ${p}) (local.get $i))`;
   return [
-    `(local.set $vb0 (i32.add (local.get $vr) (local.get $kvo)))`,
+    `(local.set $vb0 (i32.add (local.get $row) (local.get $kvo)))`,
     ...ts.slice(1).map((t) => `(local.set $vb${t} (i32.add (local.get $vb${t - 1}) (local.get $stride)))`),
     ...ts.map((t) =>
       `(local.set $w${t} (f32x4.splat (f32.load offset=${4 * t} ` +
@@ -128,11 +128,11 @@ function eachHead(label: string, body: readonly string[]): string[] {
 /**
  * A pass over the cached positions in order, {@linkcode BLOCK_POSITIONS} at a time while that
  * many remain, then one at a time: for each block, `block(n)` for every head, with `$j` the
- * block's first position and `$kr`, `$vr` its keys and values. The cache is read as stored, row
- * after row, where a pass per head would read a head's slice of every row, one small piece
- * every `stride` bytes.
+ * block's first position and `$row` its first row of the cache read (`rows`: `$k` or `$v`). The
+ * cache is read as stored, row after row, where a pass per head would read a head's slice of
+ * every row, one small piece every `stride` bytes.
  */
-function positionPass(label: string, block: (n: number) => string[]): string[] {
+function positionPass(label: string, rows: "$k" | "$v", block: (n: number) => string[]): string[] {
   const blocks = (n: number, cond: string): string[] => [
     `(block $${label}${n}d (loop $${label}${n}s`,
     lines(
@@ -140,16 +140,14 @@ function positionPass(label: string, block: (n: number) => string[]): string[] {
       `(br_if $${label}${n}d ${cond})`,
       ...eachHead(`${label}${n}h`, block(n)),
       `(local.set $j (i32.add (local.get $j) ${c(n)}))`,
-      `(local.set $kr (i32.add (local.get $kr) (i32.mul (local.get $stride) ${c(n)})))`,
-      `(local.set $vr (i32.add (local.get $vr) (i32.mul (local.get $stride) ${c(n)})))`,
+      `(local.set $row (i32.add (local.get $row) (i32.mul (local.get $stride) ${c(n)})))`,
       `(br $${label}${n}s)`,
     ),
     `))`,
   ];
   return [
     `(local.set $j ${c(0)})`,
-    `(local.set $kr (local.get $k))`,
-    `(local.set $vr (local.get $v))`,
+    `(local.set $row (local.get ${rows}))`,
     ...blocks(
       BLOCK_POSITIONS,
       `(i32.gt_u (i32.add (local.get $j) ${c(BLOCK_POSITIONS)}) (local.get $count))`,
@@ -242,7 +240,7 @@ export function attnHeads(): string {
     lines(
       2,
       `(local $h i32) (local $gi i32) (local $hb i32) (local $sb i32) (local $kvo i32) (local $qh i32) (local $oh i32)`,
-      `(local $sh i32) (local $kr i32) (local $vr i32) (local $p i32) (local $end i32) (local $j i32) (local $i i32)`,
+      `(local $sh i32) (local $row i32) (local $p i32) (local $end i32) (local $j i32) (local $i i32)`,
       `(local $qa v128) (local $qb v128) (local $o v128)`,
       ts.map((t) =>
         `(local $kb${t} i32) (local $vb${t} i32) (local $a${t} v128) (local $b${t} v128) (local $w${t} v128)`
@@ -252,7 +250,7 @@ export function attnHeads(): string {
       `(local.set $hb (i32.shl (local.get $dim) ${c(2)}))`,
       `(local.set $sb (i32.shl (local.get $count) ${c(2)}))`,
       `;; every head's scores, the keys read row after row`,
-      ...positionPass("k", scoreBlock),
+      ...positionPass("k", "$k", scoreBlock),
       ...eachHead("x", softmax),
       `;; every head's output from 0, then the values read row after row`,
       `(local.set $p (local.get $out))`,
@@ -262,7 +260,7 @@ export function attnHeads(): string {
       `  (v128.store (local.get $p) (v128.const i64x2 0 0))`,
       `  (local.set $p (i32.add (local.get $p) ${c(16)}))`,
       `  (br $zs)))`,
-      ...positionPass("v", valueBlock),
+      ...positionPass("v", "$v", valueBlock),
     ),
     `)`,
   );

@@ -17,8 +17,8 @@
  * Two ways to multiply 16 bytes:
  * - `simd` (128-bit SIMD): both sides widened to i16 and `i32x4.dot_i16x8_s`;
  * - `relaxed` (relaxed SIMD): `i32x4.relaxed_dot_i8x16_i7x16_add_s`, whose second operand must
- *   be in 0..127 to be deterministic: the k-quants'
- *   unsigned 4/5-bit levels are used as they are; levels stored with a bias (`q4_0`, `q5_0`,
+ *   be in 0..127 to be deterministic: the k-quants' unsigned 4/5-bit levels are used as they
+ *   are; levels stored with a bias (`q4_0`, `q5_0`,
  *   `q6_k`: `u − 8`, `u − 16`, `u − 32`) are taken as `u` and `bias · Σ qx` subtracted, itself a dot product with a constant of `bias`
  *   (as llama.cpp subtracts its block sums); `q8_0`'s signed levels meet `|qx|` and take `qx`'s
  *   sign (llama.cpp's trick; a level of −128 with a negative `qx` would wrap, which ggml's

@@ -8808,7 +8808,7 @@
   ;; per head, every head's weighted values
   (func (export "attn_heads") (param $q i32) (param $k i32) (param $v i32) (param $stride i32) (param $heads i32) (param $group i32) (param $dim i32) (param $count i32) (param $scale f32) (param $slopes i32) (param $scores i32) (param $out i32)
     (local $h i32) (local $gi i32) (local $hb i32) (local $sb i32) (local $kvo i32) (local $qh i32) (local $oh i32)
-    (local $sh i32) (local $kr i32) (local $vr i32) (local $p i32) (local $end i32) (local $j i32) (local $i i32)
+    (local $sh i32) (local $row i32) (local $p i32) (local $end i32) (local $j i32) (local $i i32)
     (local $qa v128) (local $qb v128) (local $o v128)
     (local $kb0 i32) (local $vb0 i32) (local $a0 v128) (local $b0 v128) (local $w0 v128) (local $kb1 i32) (local $vb1 i32) (local $a1 v128) (local $b1 v128) (local $w1 v128) (local $kb2 i32) (local $vb2 i32) (local $a2 v128) (local $b2 v128) (local $w2 v128) (local $kb3 i32) (local $vb3 i32) (local $a3 v128) (local $b3 v128) (local $w3 v128)
     (local $max f32) (local $sum f32) (local $slope f32) (local $mv v128) (local $sv v128) (local $g v128) (local $n v128) (local $r v128) (local $e v128) (local $sg f32) (local $sn f32) (local $sr f32) (local $se f32)
@@ -8831,8 +8831,7 @@
     (local.set $sb (i32.shl (local.get $count) (i32.const 2)))
     ;; every head's scores, the keys read row after row
     (local.set $j (i32.const 0))
-    (local.set $kr (local.get $k))
-    (local.set $vr (local.get $v))
+    (local.set $row (local.get $k))
     (block $k4d (loop $k4s
       (br_if $k4d (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $count)))
       (local.set $h (i32.const 0))
@@ -8843,7 +8842,7 @@
       (local.set $sh (local.get $scores))
       (block $k4hd (loop $k4hs
         (br_if $k4hd (i32.ge_u (local.get $h) (local.get $heads)))
-        (local.set $kb0 (i32.add (local.get $kr) (local.get $kvo)))
+        (local.set $kb0 (i32.add (local.get $row) (local.get $kvo)))
         (local.set $kb1 (i32.add (local.get $kb0) (local.get $stride)))
         (local.set $kb2 (i32.add (local.get $kb1) (local.get $stride)))
         (local.set $kb3 (i32.add (local.get $kb2) (local.get $stride)))
@@ -8897,8 +8896,7 @@
         (br $k4hs)
       ))
       (local.set $j (i32.add (local.get $j) (i32.const 4)))
-      (local.set $kr (i32.add (local.get $kr) (i32.mul (local.get $stride) (i32.const 4))))
-      (local.set $vr (i32.add (local.get $vr) (i32.mul (local.get $stride) (i32.const 4))))
+      (local.set $row (i32.add (local.get $row) (i32.mul (local.get $stride) (i32.const 4))))
       (br $k4s)
     ))
     (block $k1d (loop $k1s
@@ -8911,7 +8909,7 @@
       (local.set $sh (local.get $scores))
       (block $k1hd (loop $k1hs
         (br_if $k1hd (i32.ge_u (local.get $h) (local.get $heads)))
-        (local.set $kb0 (i32.add (local.get $kr) (local.get $kvo)))
+        (local.set $kb0 (i32.add (local.get $row) (local.get $kvo)))
         (local.set $a0 (v128.const i64x2 0 0))
         (local.set $b0 (v128.const i64x2 0 0))
         (local.set $i (i32.const 0))
@@ -8941,8 +8939,7 @@
         (br $k1hs)
       ))
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
-      (local.set $kr (i32.add (local.get $kr) (i32.mul (local.get $stride) (i32.const 1))))
-      (local.set $vr (i32.add (local.get $vr) (i32.mul (local.get $stride) (i32.const 1))))
+      (local.set $row (i32.add (local.get $row) (i32.mul (local.get $stride) (i32.const 1))))
       (br $k1s)
     ))
     (local.set $h (i32.const 0))
@@ -9050,8 +9047,7 @@
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (br $zs)))
     (local.set $j (i32.const 0))
-    (local.set $kr (local.get $k))
-    (local.set $vr (local.get $v))
+    (local.set $row (local.get $v))
     (block $v4d (loop $v4s
       (br_if $v4d (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $count)))
       (local.set $h (i32.const 0))
@@ -9062,7 +9058,7 @@
       (local.set $sh (local.get $scores))
       (block $v4hd (loop $v4hs
         (br_if $v4hd (i32.ge_u (local.get $h) (local.get $heads)))
-        (local.set $vb0 (i32.add (local.get $vr) (local.get $kvo)))
+        (local.set $vb0 (i32.add (local.get $row) (local.get $kvo)))
         (local.set $vb1 (i32.add (local.get $vb0) (local.get $stride)))
         (local.set $vb2 (i32.add (local.get $vb1) (local.get $stride)))
         (local.set $vb3 (i32.add (local.get $vb2) (local.get $stride)))
@@ -9093,8 +9089,7 @@
         (br $v4hs)
       ))
       (local.set $j (i32.add (local.get $j) (i32.const 4)))
-      (local.set $kr (i32.add (local.get $kr) (i32.mul (local.get $stride) (i32.const 4))))
-      (local.set $vr (i32.add (local.get $vr) (i32.mul (local.get $stride) (i32.const 4))))
+      (local.set $row (i32.add (local.get $row) (i32.mul (local.get $stride) (i32.const 4))))
       (br $v4s)
     ))
     (block $v1d (loop $v1s
@@ -9107,7 +9102,7 @@
       (local.set $sh (local.get $scores))
       (block $v1hd (loop $v1hs
         (br_if $v1hd (i32.ge_u (local.get $h) (local.get $heads)))
-        (local.set $vb0 (i32.add (local.get $vr) (local.get $kvo)))
+        (local.set $vb0 (i32.add (local.get $row) (local.get $kvo)))
         (local.set $w0 (f32x4.splat (f32.load offset=0 (i32.add (local.get $sh) (i32.shl (local.get $j) (i32.const 2))))))
         (local.set $i (i32.const 0))
         (block $vd1 (loop $vs1
@@ -9129,8 +9124,7 @@
         (br $v1hs)
       ))
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
-      (local.set $kr (i32.add (local.get $kr) (i32.mul (local.get $stride) (i32.const 1))))
-      (local.set $vr (i32.add (local.get $vr) (i32.mul (local.get $stride) (i32.const 1))))
+      (local.set $row (i32.add (local.get $row) (i32.mul (local.get $stride) (i32.const 1))))
       (br $v1s)
     ))
   )

@@ -788,10 +788,8 @@ class WasmSession implements Session {
   #attention(layer: number, q: Float32Array, start: number, n: number, out: Float32Array): JobItem | undefined {
     const e = this.#engine;
     const { heads, kvHeads, headDim } = e.spec;
-    const group = heads / kvHeads;
     const stride = kvHeads * headDim * 4;
     const { k: keys, v: values } = this.#blocks[layer];
-    const scale = 1 / Math.sqrt(headDim);
     const scoresPtr = this.#scores!.ptr;
     if (headDim % 4 === 0) {
       return {
@@ -812,6 +810,8 @@ class WasmSession implements Session {
       };
     }
     // Heads whose size is not a multiple of 4 (rare) take the oracle's loop over the same memory.
+    const group = heads / kvHeads;
+    const scale = 1 / Math.sqrt(headDim);
     const scores = e.memory.f32(scoresPtr, this.#capacity);
     const heap = e.memory.f32(0, e.memory.memory.buffer.byteLength / 4);
     for (let t = 0; t < n; t++) {
