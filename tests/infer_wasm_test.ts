@@ -184,7 +184,7 @@ Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-pr
   }
 });
 
-Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equal the int8 oracle up to the order of f32 sums; the prompt kernels (p8_*) equal i8_*, bit for bit (32-element blocks: the 128-bit i8_*)", async (t) => {
+Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equal the int8 oracle up to the order of f32 sums; the prompt kernels (p8_*) equal i8_* of their module, bit for bit", async (t) => {
   const module = await kernelsModule();
   const relaxedModule = await relaxedKernelsModule();
   ok(relaxedModule, "Deno's V8 validates relaxed SIMD");
@@ -245,9 +245,8 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
               y8.fill(NaN);
               threads.run([{ kernel, w: m.ptr, x: xq, y: y8.byteOffset, inp: cols, out: rows, n }]);
               checkOracle(y8, `${kernel}, ${what}`);
-              // The prompt kernel repeats i8's sums, bit for bit: for the 32-element blocks those
-              // of the 128-bit i8_* (the same text in both modules, so checked without relaxed SIMD).
-              if (GGML_TYPE_LAYOUTS[dtype].blockSize === 32 && relaxed) continue;
+              // The prompt kernel repeats i8's sums, bit for bit (the same integers in each lane,
+              // converted and scaled alike).
               const bits = (v: Float32Array) => new Uint32Array(v.buffer, v.byteOffset, n * rows);
               deepEqual(bits(y8), bits(y), `${kernel} equals i8_${dtype}, ${what}`);
             }
@@ -290,6 +289,8 @@ Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted v
         group,
         dim,
         count,
+        1,
+        heads * dim * 4,
         scale,
         alibi ? slopes.byteOffset : 0,
         scores.byteOffset,
@@ -314,6 +315,56 @@ Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted v
             `${heads}/${kvHeads} heads, dim ${dim}, count ${count}${alibi ? ", ALiBi" : ""}, head ${h}[${i}]: ${got} ` +
               `for ${want}`,
           );
+        }
+      }
+    }
+  }
+});
+
+Deno.test("wasm kernels: attn_heads over a block of tokens equals each token alone, bit for bit", async () => {
+  const mem = new WasmMemory();
+  // Both builds: plain multiply-adds, and fused (mad: a product of 0 adds nothing either way).
+  for (const build of ["plain", "fma"] as const) {
+    const k = instantiateKernels(await kernelsModule(build), mem.memory);
+    // Blocks of 2, 3, 5 and 8 tokens after 0, 3 and 9 cached positions (4 rows at a time, then
+    // one: a block's last rows are masked for its first tokens); heads sharing a key head or not.
+    for (const [heads, kvHeads, dim] of [[4, 2, 8], [3, 1, 36], [2, 2, 64]]) {
+      for (const [start, nq] of [[0, 2], [3, 3], [9, 5], [0, 8], [3, 8]]) {
+        for (const alibi of [false, true]) {
+          const group = heads / kvHeads, stride = kvHeads * dim, count = start + nq, ts = heads * dim;
+          const q = mem.floats(nq * ts), keys = mem.floats(count * stride), values = mem.floats(count * stride);
+          const scores = mem.floats(nq * heads * count), slopes = mem.floats(heads);
+          const block = mem.floats(nq * ts).fill(NaN), alone = mem.floats(nq * ts).fill(NaN);
+          q.forEach((_, i) => q[i] = 3 * noise(i + 11));
+          keys.forEach((_, i) => keys[i] = 2 * noise(i + 131));
+          values.forEach((_, i) => values[i] = noise(i + 337));
+          slopes.set([0.5, 0.25, 0.125, 0.0625].slice(0, heads));
+          const call = (t: number, n: number, c: number, out: Float32Array) =>
+            k.attn_heads(
+              q.byteOffset + t * ts * 4,
+              keys.byteOffset,
+              values.byteOffset,
+              stride * 4,
+              heads,
+              group,
+              dim,
+              c,
+              n,
+              ts * 4,
+              1 / Math.sqrt(dim),
+              alibi ? slopes.byteOffset : 0,
+              scores.byteOffset,
+              out.byteOffset + t * ts * 4,
+            );
+          call(0, nq, count, block);
+          for (let t = 0; t < nq; t++) call(t, 1, start + t + 1, alone);
+          const what = `${heads}/${kvHeads} heads of ${dim}, ${nq} tokens after ${start}${alibi ? ", ALiBi" : ""}`;
+          ok(alone.every(Number.isFinite), `${what}: every output written`);
+          for (let i = 0; i < nq * ts; i++) {
+            if (block[i] !== alone[i]) {
+              throw new Error(`${what}, token ${Math.floor(i / ts)}[${i % ts}]: ${block[i]} for ${alone[i]}`);
+            }
+          }
         }
       }
     }

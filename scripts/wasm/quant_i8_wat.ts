@@ -38,6 +38,7 @@ import {
   UNPACKED_K,
   UNPACKED_K_BYTES,
   UNPACKED_LEGACY_BYTES,
+  UNPACKED_LEGACY_I8_BYTES,
   UNPACKED_Q6K_BYTES,
 } from "./quant_wat.ts";
 import { c, groupStores, hsum, i8x16, lines, xqLoad } from "./wat.ts";
@@ -237,14 +238,18 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
  */
 export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): string {
   if (FORMATS[format].size === 32) {
+    const relaxed = variant === "relaxed";
+    const bias = FORMATS[format].units[0].biased?.bias;
+    const bytes = relaxed && bias !== undefined ? UNPACKED_LEGACY_I8_BYTES : UNPACKED_LEGACY_BYTES;
+    const steps = relaxed ? legacyUnpackedRelaxedSteps(bias) : legacyUnpackedSteps();
     return i8Function({
-      what: `unpacked ${format} groups (i16 levels); 8-bit activations`,
+      what: `unpacked ${format} groups (${relaxed ? "byte" : "i16"} levels); 8-bit activations`,
       name: `$i8u_${format}`,
-      f: { size: 32, bytes: UNPACKED_LEGACY_BYTES },
-      rowBytes: `(i32.mul (i32.shr_u (local.get $in) ${c(5)}) ${c(UNPACKED_LEGACY_BYTES)})`,
-      body: legacyUnpackedSteps().flat(),
+      f: { size: 32, bytes },
+      rowBytes: `(i32.mul (i32.shr_u (local.get $in) ${c(5)}) ${c(bytes)})`,
+      body: steps.flat(),
       locals: [],
-      tile: { body: interleave(legacyUnpackedSteps(), LEGACY_HELD), held: LEGACY_HELD },
+      tile: { body: interleave(steps, LEGACY_HELD), held: LEGACY_HELD },
     });
   }
   const q6k = format === "q6_k";
@@ -277,6 +282,45 @@ function legacyUnpackedSteps(): string[][] {
       `(local.set $i (i32x4.add (i32x4.add ${dot(r, 0)} ${dot(r, 1)}) (i32x4.add ${dot(r, 2)} ${dot(r, 3)})))`,
       `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ` +
       `(f32x4.splat (f32.mul (f32.load offset=${UNPACKED_LEGACY_BYTES * r + 64} (local.get $p)) (local.get $dx))))))`,
+    ]),
+  ];
+}
+
+/**
+ * As {@linkcode legacyUnpackedSteps}, for the relaxed module's layouts: each row's two vectors of
+ * levels take one `i32x4.relaxed_dot_i8x16_i7x16_add_s` each, whose second operand is in 0..127.
+ * Levels stored with a bias (`q4_0`, `q5_0`; `UNPACKED_LEGACY_I8_BYTES`: the levels, then `d`)
+ * are that operand, the activations the first, and `bias · Σ qx` (once per token for the 4 rows)
+ * subtracted; `q8_0`'s (`UNPACKED_LEGACY_BYTES`: their magnitudes, their signs as masks, then
+ * `d`) meet the activations negated where the level is negative (`i8x16.relaxed_laneselect` of
+ * `qx` and `−qx`, the token's two computed once for the 4 rows). Each lane holds the same integer
+ * as the relaxed `i8_<format>`'s, and is converted and scaled as it does.
+ */
+function legacyUnpackedRelaxedSteps(bias: number | undefined): string[][] {
+  const bytes = bias === undefined ? UNPACKED_LEGACY_BYTES : UNPACKED_LEGACY_I8_BYTES;
+  const levels = (r: number, k: number) => `(v128.load offset=${bytes * r + 16 * k} (local.get $p))`;
+  const dot = (a: string, b: string, acc: string) => `(i32x4.relaxed_dot_i8x16_i7x16_add_s ${a} ${b} ${acc})`;
+  const x = (k: number) => xLoad(16 * k);
+  const signed = (r: number, k: number) =>
+    `(i8x16.relaxed_laneselect (local.get $X${2 * k + 1}) (local.get $X${2 * k}) ${levels(r, 2 + k)})`;
+  const negated = (k: number) => [`(local.set $X${2 * k} ${x(k)})`, `(local.set $X${2 * k + 1} (i8x16.neg ${x(k)}))`];
+  const prepare = bias === undefined ? [...negated(0), ...negated(1)] : [
+    `(local.set $X0 ${x(0)})`,
+    `(local.set $X1 ${x(1)})`,
+    `(local.set $X2 ${dot("(local.get $X1)", i8x16(bias), dot("(local.get $X0)", i8x16(bias), zero))})`,
+  ];
+  const sum = (r: number) =>
+    bias === undefined
+      ? dot(signed(r, 1), levels(r, 1), dot(signed(r, 0), levels(r, 0), zero))
+      : `(i32x4.sub ${dot("(local.get $X1)", levels(r, 1), dot("(local.get $X0)", levels(r, 0), zero))} ` +
+        `(local.get $X2))`;
+  return [
+    [...prepare, `(local.set $dx (f32.load (local.get $xd)))`],
+    ...[0, 1, 2, 3].map((r) => [
+      `(local.set $i ${sum(r)})`,
+      `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ` +
+      `(f32x4.splat (f32.mul (f32.load offset=${bytes * r + (bias === undefined ? 64 : 32)} (local.get $p)) ` +
+      `(local.get $dx))))))`,
     ]),
   ];
 }

@@ -9,7 +9,11 @@
  *   (`UNPACKED_Q6K_BYTES`). Each token's sums are those of `i8_<format>`, bit for bit: the same
  *   integers, scales and order of additions. The 128-bit module's `p8_q6_k` is `i8_q6_k`.
  * - `q8_0`, `q4_0`, `q5_0`: the signed levels as i16 and `d` as an f32 (`UNPACKED_LEGACY_BYTES`),
- *   multiplied as the 128-bit `i8_<format>` multiplies them (its sums, bit for bit).
+ *   multiplied as the 128-bit `i8_<format>` multiplies them (its sums, bit for bit); with relaxed
+ *   SIMD the levels as bytes (`q4_0`, `q5_0`: unsigned as stored, `UNPACKED_LEGACY_I8_BYTES`;
+ *   `q8_0`: their magnitudes, then their signs as masks, `UNPACKED_LEGACY_BYTES`), multiplied by
+ *   `i32x4.relaxed_dot_i8x16_i7x16_add_s` as the relaxed `i8_<format>` multiplies them (the same
+ *   integers in each lane, so its sums, bit for bit).
  *
  * `$i8u_<format>` takes the tokens two at a time (`TILE_TOKENS` of `quant_i8_wat.ts`; `q6_k` one
  * at a time): each step of a block for one token then the other, each token's sums in the same
@@ -27,6 +31,7 @@ import {
   quantRowBytes,
   UNPACKED_K_BYTES,
   UNPACKED_LEGACY_BYTES,
+  UNPACKED_LEGACY_I8_BYTES,
   UNPACKED_Q6K_BYTES,
   weightsLoad,
 } from "./quant_wat.ts";
@@ -37,11 +42,11 @@ import { c, lines, scratchGroups } from "./wat.ts";
 export const P8_FORMATS: readonly QuantFormat[] = QUANT_FORMATS;
 
 /** Bytes of one block of one row unpacked. */
-function unpackedBytes(format: QuantFormat): number {
+function unpackedBytes(format: QuantFormat, variant: DotVariant): number {
   return format === "q6_k"
     ? UNPACKED_Q6K_BYTES
     : FORMATS[format].size === 32
-    ? UNPACKED_LEGACY_BYTES
+    ? (variant === "relaxed" && format !== "q8_0" ? UNPACKED_LEGACY_I8_BYTES : UNPACKED_LEGACY_BYTES)
     : UNPACKED_K_BYTES;
 }
 
@@ -50,17 +55,18 @@ function unpackedBytes(format: QuantFormat): number {
  * unpacked at `dst` (the shared memory) in the layout the module doc gives for its format.
  *
  * @param format the block format
+ * @param variant how the unpacked bytes will be multiplied (the 32-element blocks' layout)
  * @returns the function's text
  *
  * @example
  * ```ts
  * import { dq8 } from "./quant_p8_wat.ts";
- * if (!dq8("q4_k").includes("(func $dq8_q4_k")) throw new Error();
+ * if (!dq8("q4_k", "simd").includes("(func $dq8_q4_k")) throw new Error();
  * ```
  */
-export function dq8(format: QuantFormat): string {
+export function dq8(format: QuantFormat, variant: DotVariant): string {
   const f = FORMATS[format];
-  const bytes = unpackedBytes(format);
+  const bytes = unpackedBytes(format, variant);
   const q6kRow = (r: number): string[] => {
     const at = r * bytes;
     const src = r * f.bytes;
@@ -75,6 +81,28 @@ export function dq8(format: QuantFormat): string {
   };
   const legacyRow = (r: number): string[] => {
     const at = r * bytes;
+    if (variant === "relaxed") {
+      const u = f.units[0];
+      if (!u.biased) {
+        // q8_0: |level| (the second operand, in 0..127: ggml's quantizers write no −128), its sign as a mask.
+        return [
+          ...f.prep(r, r * f.bytes),
+          ...u.q(r * f.bytes).flatMap((v, k) => [
+            `(local.set $q ${v})`,
+            `(v128.store offset=${at + 16 * k} (local.get $dst) (i8x16.abs (local.get $q)))`,
+            `(v128.store offset=${
+              at + 32 + 16 * k
+            } (local.get $dst) (i8x16.lt_s (local.get $q) (v128.const i64x2 0 0)))`,
+          ]),
+          `(f32.store offset=${at + 64} (local.get $dst) (local.get $d${r}))`,
+        ];
+      }
+      return [
+        ...f.prep(r, r * f.bytes),
+        ...u.biased.u(r * f.bytes).map((v, k) => `(v128.store offset=${at + 16 * k} (local.get $dst) ${v})`),
+        `(f32.store offset=${at + 32} (local.get $dst) (local.get $d${r}))`,
+      ];
+    }
     return [
       ...f.prep(r, r * f.bytes),
       ...f.units[0].q(r * f.bytes).flatMap((v, k) => [
@@ -137,9 +165,9 @@ export function mmQuantP8(format: QuantFormat, variant: DotVariant): string {
     );
   }
   const blocks = `(i32.shr_u (local.get $in) ${c(Math.log2(FORMATS[format].size))})`;
-  const unpackedRow = `(i32.mul ${blocks} ${c(unpackedBytes(format))})`;
+  const unpackedRow = `(i32.mul ${blocks} ${c(unpackedBytes(format, variant))})`;
   return [
-    dq8(format),
+    dq8(format, variant),
     mmQuantI8Unpacked(format, variant),
     lines(
       0,

@@ -358,6 +358,13 @@ export const UNPACKED_K: Format = kScaleMinRuns(
 export const UNPACKED_LEGACY_BYTES = 64 + 16;
 
 /**
+ * Bytes of one `q8_0`, `q4_0` or `q5_0` block of one row unpacked for relaxed SIMD's 8-bit
+ * products (`dq8_<format>` of the relaxed module): its 32 levels as bytes (`q8_0`'s signed, the
+ * others' as stored, unsigned), its `d` as an f32 and 12 bytes of padding.
+ */
+export const UNPACKED_LEGACY_I8_BYTES = 32 + 16;
+
+/**
  * Bytes of one `q6_k` block of one row unpacked (`dq8_q6_k`): its 256 levels as held (see
  * {@linkcode Q6K_BYTES}), then its 16 runs' `d · sc` as f32 (exact: an f16 times an 8-bit
  * integer), so the prompt kernel loads each scale where the held block widens and multiplies it.

@@ -162,12 +162,15 @@ export interface KernelExports {
   /** The sum of `count` floats (the memory-bandwidth probe). */
   sum_f32(p: number, count: number): number;
   /**
-   * One token's `heads` query heads (at `q`) over `count` cached positions (keys from `k`,
-   * values from `v`, `stride` bytes apart; head h reads key/value head `h / group`): each head's
-   * scores `scale · q · k_j` at `scores` (`heads · count` f32, head h's from `h · count`), ALiBi's
-   * `slopes[h] · (j − count + 1)` where `slopes` (f32 per head) is not 0, the softmax over each
-   * head's scores (its `exp` a polynomial, within about 2e-7 relative), then each head's
-   * `Σ_j p[j] · v_j` into its place at `out`. The cache is read row after row for all the heads.
+   * `nq` consecutive tokens' `heads` query heads (token t's at `q + t · ts`) over the cached
+   * positions (keys from `k`, values from `v`, `stride` bytes apart; head h reads key/value head
+   * `h / group`), token t over the first `cnt = count − (nq − 1 − t)`: each head's scores `scale ·
+   * q · k_j` at `scores` (`nq · heads · count` f32, token t's head h's from `(t · heads + h) ·
+   * count`), ALiBi's `slopes[h] · (j − cnt + 1)` where `slopes` (f32 per head) is not 0, the
+   * softmax over each head's `cnt` scores (its `exp` a polynomial, within about 2e-7 relative),
+   * then each head's `Σ_j p[j] · v_j` into its place at `out + t · ts`. The cache is read row
+   * after row for all the heads and tokens; a token's result is the same, bit for bit, for any
+   * `nq`.
    */
   attn_heads(
     q: number,
@@ -178,6 +181,8 @@ export interface KernelExports {
     group: number,
     dim: number,
     count: number,
+    nq: number,
+    ts: number,
     scale: number,
     slopes: number,
     scores: number,

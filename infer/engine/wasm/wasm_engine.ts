@@ -46,6 +46,7 @@ import type { Tensor } from "../../formats/tensor.ts";
 import type { WeightTensor } from "../../formats/quant_tensor.ts";
 import { INT8_DOT_FORMATS } from "../../formats/int8_dot.ts";
 import {
+  ATTENTION_QUERIES,
   INT8_KERNEL_FORMATS,
   type Int8KernelFormat,
   type JobItem,
@@ -502,12 +503,12 @@ export class WasmEngine implements Engine {
 /**
  * The bytes a session holds at `tokens` tokens: per layer its keys and its values in f32 (whatever
  * `kvCache`: f16 rounds the values, not the blocks), each a block of a power of two bytes
- * (`WasmMemory.allocBlock`), and every head's scores; counted twice, for the blocks it outgrew on
- * the way (grown by doubling), which stay allocated for reuse.
+ * (`WasmMemory.allocBlock`), and every head's scores for a block of prompt tokens; counted twice,
+ * for the blocks it outgrew on the way (grown by doubling), which stay allocated for reuse.
  */
 function sessionBytes(spec: ModelSpec, tokens: number): number {
   const kv = spec.kvHeads * spec.headDim * 4;
-  return 2 * (2 * spec.layers * blockBytes(tokens * kv) + blockBytes(tokens * spec.heads * 4));
+  return 2 * (2 * spec.layers * blockBytes(tokens * kv) + blockBytes(ATTENTION_QUERIES * tokens * spec.heads * 4));
 }
 
 /** Whether the weights are in memories of their own, not in `memory`. */
@@ -619,7 +620,8 @@ class WasmSession implements Session {
 
   /**
    * Room for `tokens` positions: blocks doubled (the cached positions copied), and every head's
-   * scores (`attn_heads` scores all the heads before the softmax). A block is a power of two
+   * scores for a block of prompt tokens (`attn_heads` scores all the heads of up to
+   * `ATTENTION_QUERIES` tokens before the softmax). A block is a power of two
    * bytes (`WasmMemory.allocBlock`), and the capacity is all it holds.
    */
   #reserve(tokens: number): void {
@@ -650,7 +652,7 @@ class WasmSession implements Session {
       give(old.v);
     });
     if (this.#scores) give(this.#scores);
-    this.#scores = take(capacity * this.#engine.spec.heads * 4);
+    this.#scores = take(ATTENTION_QUERIES * capacity * this.#engine.spec.heads * 4);
     this.#blocks = blocks;
     this.#capacity = capacity;
   }
