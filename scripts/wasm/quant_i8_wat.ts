@@ -239,9 +239,8 @@ export function mmQuantI8(format: QuantFormat, variant: DotVariant): string {
 export function mmQuantI8Unpacked(format: QuantFormat, variant: DotVariant): string {
   if (FORMATS[format].size === 32) {
     const relaxed = variant === "relaxed";
-    const bias = FORMATS[format].units[0].biased?.bias;
-    const bytes = relaxed && bias !== undefined ? UNPACKED_LEGACY_I8_BYTES : UNPACKED_LEGACY_BYTES;
-    const steps = relaxed ? legacyUnpackedRelaxedSteps(bias) : legacyUnpackedSteps();
+    const { bytes } = unpackedLegacyLayout(format, variant);
+    const steps = relaxed ? legacyUnpackedRelaxedSteps(format) : legacyUnpackedSteps();
     return i8Function({
       what: `unpacked ${format} groups (${relaxed ? "byte" : "i16"} levels); 8-bit activations`,
       name: `$i8u_${format}`,
@@ -287,6 +286,33 @@ function legacyUnpackedSteps(): string[][] {
 }
 
 /**
+ * The layout of one unpacked block of one row of a 32-element block format (`dq8_<format>`
+ * writes it, `$i8u_<format>` reads it): its bytes, and the byte its `d` (an f32) is at. Levels
+ * first: as i16 (`UNPACKED_LEGACY_BYTES`), or for relaxed SIMD as bytes (`q4_0`, `q5_0`:
+ * unsigned as stored, `UNPACKED_LEGACY_I8_BYTES`; `q8_0`: their magnitudes, then their signs as
+ * masks, `UNPACKED_LEGACY_BYTES`).
+ *
+ * @param format a 32-element block format
+ * @param variant how the unpacked bytes are multiplied
+ * @returns bytes a block and the offset of its `d`
+ *
+ * @example
+ * ```ts
+ * import { unpackedLegacyLayout } from "./quant_i8_wat.ts";
+ * const { bytes, d } = unpackedLegacyLayout("q4_0", "relaxed");
+ * if (bytes !== 48 || d !== 32) throw new Error(`${bytes} ${d}`);
+ * ```
+ */
+export function unpackedLegacyLayout(
+  format: QuantFormat,
+  variant: DotVariant,
+): { readonly bytes: number; readonly d: number } {
+  return variant === "relaxed" && FORMATS[format].units[0].biased
+    ? { bytes: UNPACKED_LEGACY_I8_BYTES, d: 32 }
+    : { bytes: UNPACKED_LEGACY_BYTES, d: 64 };
+}
+
+/**
  * As {@linkcode legacyUnpackedSteps}, for the relaxed module's layouts: each row's two vectors of
  * levels take one `i32x4.relaxed_dot_i8x16_i7x16_add_s` each, whose second operand is in 0..127.
  * Levels stored with a bias (`q4_0`, `q5_0`; `UNPACKED_LEGACY_I8_BYTES`: the levels, then `d`)
@@ -296,14 +322,18 @@ function legacyUnpackedSteps(): string[][] {
  * `qx` and `−qx`, the token's two computed once for the 4 rows). Each lane holds the same integer
  * as the relaxed `i8_<format>`'s, and is converted and scaled as it does.
  */
-function legacyUnpackedRelaxedSteps(bias: number | undefined): string[][] {
-  const bytes = bias === undefined ? UNPACKED_LEGACY_BYTES : UNPACKED_LEGACY_I8_BYTES;
+function legacyUnpackedRelaxedSteps(format: QuantFormat): string[][] {
+  const bias = FORMATS[format].units[0].biased?.bias;
+  const { bytes, d } = unpackedLegacyLayout(format, "relaxed");
   const levels = (r: number, k: number) => `(v128.load offset=${bytes * r + 16 * k} (local.get $p))`;
   const dot = (a: string, b: string, acc: string) => `(i32x4.relaxed_dot_i8x16_i7x16_add_s ${a} ${b} ${acc})`;
   const x = (k: number) => xLoad(16 * k);
   const signed = (r: number, k: number) =>
     `(i8x16.relaxed_laneselect (local.get $X${2 * k + 1}) (local.get $X${2 * k}) ${levels(r, 2 + k)})`;
-  const negated = (k: number) => [`(local.set $X${2 * k} ${x(k)})`, `(local.set $X${2 * k + 1} (i8x16.neg ${x(k)}))`];
+  const negated = (k: number) => [
+    `(local.set $X${2 * k} ${x(k)})`,
+    `(local.set $X${2 * k + 1} (i8x16.neg (local.get $X${2 * k})))`,
+  ];
   const prepare = bias === undefined ? [...negated(0), ...negated(1)] : [
     `(local.set $X0 ${x(0)})`,
     `(local.set $X1 ${x(1)})`,
@@ -319,8 +349,7 @@ function legacyUnpackedRelaxedSteps(bias: number | undefined): string[][] {
     ...[0, 1, 2, 3].map((r) => [
       `(local.set $i ${sum(r)})`,
       `(local.set $a${r} (f32x4.add (local.get $a${r}) (f32x4.mul (f32x4.convert_i32x4_s (local.get $i)) ` +
-      `(f32x4.splat (f32.mul (f32.load offset=${bytes * r + (bias === undefined ? 64 : 32)} (local.get $p)) ` +
-      `(local.get $dx))))))`,
+      `(f32x4.splat (f32.mul (f32.load offset=${bytes * r + d} (local.get $p)) (local.get $dx))))))`,
     ]),
   ];
 }

@@ -30,12 +30,10 @@ import {
   type QuantFormat,
   quantRowBytes,
   UNPACKED_K_BYTES,
-  UNPACKED_LEGACY_BYTES,
-  UNPACKED_LEGACY_I8_BYTES,
   UNPACKED_Q6K_BYTES,
   weightsLoad,
 } from "./quant_wat.ts";
-import { type DotVariant, mmQuantI8Unpacked } from "./quant_i8_wat.ts";
+import { type DotVariant, mmQuantI8Unpacked, unpackedLegacyLayout } from "./quant_i8_wat.ts";
 import { c, lines, scratchGroups } from "./wat.ts";
 
 /** The formats with prompt kernels, in the order the modules hold them: every block format. */
@@ -46,7 +44,7 @@ function unpackedBytes(format: QuantFormat, variant: DotVariant): number {
   return format === "q6_k"
     ? UNPACKED_Q6K_BYTES
     : FORMATS[format].size === 32
-    ? (variant === "relaxed" && format !== "q8_0" ? UNPACKED_LEGACY_I8_BYTES : UNPACKED_LEGACY_BYTES)
+    ? unpackedLegacyLayout(format, variant).bytes
     : UNPACKED_K_BYTES;
 }
 
@@ -81,6 +79,7 @@ export function dq8(format: QuantFormat, variant: DotVariant): string {
   };
   const legacyRow = (r: number): string[] => {
     const at = r * bytes;
+    const d = `(f32.store offset=${at + unpackedLegacyLayout(format, variant).d} (local.get $dst) (local.get $d${r}))`;
     if (variant === "relaxed") {
       const u = f.units[0];
       if (!u.biased) {
@@ -94,13 +93,13 @@ export function dq8(format: QuantFormat, variant: DotVariant): string {
               at + 32 + 16 * k
             } (local.get $dst) (i8x16.lt_s (local.get $q) (v128.const i64x2 0 0)))`,
           ]),
-          `(f32.store offset=${at + 64} (local.get $dst) (local.get $d${r}))`,
+          d,
         ];
       }
       return [
         ...f.prep(r, r * f.bytes),
         ...u.biased.u(r * f.bytes).map((v, k) => `(v128.store offset=${at + 16 * k} (local.get $dst) ${v})`),
-        `(f32.store offset=${at + 32} (local.get $dst) (local.get $d${r}))`,
+        d,
       ];
     }
     return [
@@ -110,7 +109,7 @@ export function dq8(format: QuantFormat, variant: DotVariant): string {
         `(v128.store offset=${at + 32 * k} (local.get $dst) (i16x8.extend_low_i8x16_s (local.get $q)))`,
         `(v128.store offset=${at + 32 * k + 16} (local.get $dst) (i16x8.extend_high_i8x16_s (local.get $q)))`,
       ]),
-      `(f32.store offset=${at + 64} (local.get $dst) (local.get $d${r}))`,
+      d,
     ];
   };
   const row = (r: number): string[] => {
