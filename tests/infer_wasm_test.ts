@@ -655,9 +655,10 @@ Deno.test("wasm sessions: a long prompt grows the cache in the memory; disposed 
   await using tmp = await tempDir();
   await writeRandomModel(tmp.dir, { architecture: "qwen2", ...base, kvHeads: 2, dtype: "bf16" });
   const model = await loadModel(tmp.dir);
-  const engine = await WasmEngine.create(model, { threads: 2, contextSize: 512 });
+  // Passes of 32 tokens: each session's cache grows through every power of two on the way.
+  const engine = await WasmEngine.create(model, { threads: 2, contextSize: 512, chunk: 32 });
+  const long = Array.from({ length: 300 }, (_, i) => (i * 37 + 11) % base.vocabSize);
   try {
-    const long = Array.from({ length: 300 }, (_, i) => (i * 37 + 11) % base.vocabSize);
     const want = await new CpuEngine(model).createSession().forwardAll(long);
     const s = engine.createSession();
     // Fed in uneven pieces: the cache doubles from 16 positions to 512, copying what it holds.
@@ -673,6 +674,15 @@ Deno.test("wasm sessions: a long prompt grows the cache in the memory; disposed 
     equal(engine.memory.used, used, "the second session reuses the first one's blocks");
   } finally {
     engine.dispose();
+  }
+  // The default passes (256 tokens), every position's logits computed 32 rows at a time.
+  const wide = await WasmEngine.create(model, { threads: 2, contextSize: 512 });
+  try {
+    equal(wide.chunk, 256);
+    const want = await new CpuEngine(model).createSession().forwardAll(long);
+    ok(relDiff(await wide.createSession().forwardAll(long), want) < 1e-4);
+  } finally {
+    wide.dispose();
   }
 });
 
@@ -752,6 +762,17 @@ Deno.test("wasm engine: forwardBatch gives each session its own step's logits bi
         }
       }
     });
+  }
+});
+
+Deno.test("wasm engine: a batched step of 40 sessions (more than the 32 rows of logits computed at a time) gives each its own step's logits bit for bit", async () => {
+  await using tmp = await tempDir();
+  await writeRandomModel(tmp.dir, CASES[0].model);
+  const engine = await WasmEngine.create(await loadModel(tmp.dir), { threads: 2 });
+  try {
+    await checkBatchedSteps(engine, PROMPT, Array.from({ length: 40 }, (_, i) => 1 + (i % 7)), 320);
+  } finally {
+    engine.dispose();
   }
 });
 

@@ -77,7 +77,7 @@ export interface WasmEngineOptions {
    * the 128-bit SIMD ones, as where it has not). Both compute the same integers.
    */
   readonly relaxedSimd?: boolean;
-  /** Most tokens computed in one pass (longer prompts go in chunks; default 32). */
+  /** Most tokens computed in one pass (longer prompts go in chunks; default 256: see `PROMPT_CHUNK`). */
   readonly chunk?: number;
   /** The worker script (for bundles that move it; default beside this module). */
   readonly workerUrl?: string | URL;
@@ -108,6 +108,24 @@ export function availableCores(): number {
   return typeof n === "number" && n >= 1 ? n : 1;
 }
 
+/**
+ * Default most tokens in one pass: 256. The prompt kernels read each group of rows once per pass
+ * and widen or unpack it once for all of the pass's tokens, so longer passes spend less per token:
+ * a 400-token prompt of the infer bench's model ran 1.10–1.13× faster at 256 than at 32 on one
+ * thread, 1.16–1.20× on two (bf16; q8_0 and q4_k_m with 8-bit activations). 128 gave most of it,
+ * 512 about 1% more.
+ * The activations take about 256 × (6 × hidden + 4 × intermediate) floats (70 MB for a 7B
+ * Llama); the logits only `LOGIT_ROWS` rows.
+ */
+const PROMPT_CHUNK = 256;
+
+/**
+ * Most rows of logits computed at a time (the buffer's rows): a pass asked for every position's
+ * logits computes them this many rows at a time, so a long pass does not hold `chunk × vocabulary`
+ * floats (150 MB at 256 tokens of Qwen's 152k vocabulary).
+ */
+const LOGIT_ROWS = 32;
+
 /** Activation buffers of one pass (views of the shared memory), sized for `chunk` tokens. */
 export interface WasmBuffers {
   /** The residual stream `[chunk, hidden]`. */
@@ -130,7 +148,7 @@ export interface WasmBuffers {
   readonly up: Float32Array;
   /** Outputs of the o and down projections. */
   readonly proj: Float32Array;
-  /** Logits. */
+  /** Logits: 32 rows (fewer where a pass holds fewer tokens). */
   readonly logits: Float32Array;
   /** Where the inputs of the 8-bit kernels go (`int8Dot`; see `int8_input.ts`). */
   readonly xq: number;
@@ -278,7 +296,8 @@ export class WasmEngine implements Engine {
     options: WasmEngineOptions,
   ): Promise<WasmEngine> {
     const { spec } = model;
-    const chunk = options.chunk ?? 32;
+    const chunk = options.chunk ?? PROMPT_CHUNK;
+    const logitRows = Math.min(chunk, LOGIT_ROWS);
     const threads = options.threads ?? availableCores();
     const qDim = spec.heads * spec.headDim;
     const kvDim = spec.kvHeads * spec.headDim;
@@ -286,7 +305,7 @@ export class WasmEngine implements Engine {
     // One memory for all where the weights took one and the activations, scratch and one session's
     // cache at the full context fit beside them; else the weights keep memories of their own.
     const floats = chunk * (spec.hidden + 2 * widest + 3 * qDim + 2 * kvDim + 2 * spec.intermediate + spec.hidden) +
-      chunk * spec.vocabSize + threads * 4 * widest;
+      logitRows * spec.vocabSize + threads * 4 * widest;
     const context = options.contextSize ?? defaultContextSize(spec, "cpu");
     const need = 4 * floats + int8InputBytes(chunk, widest) + sessionBytes(spec, context) + 2 * 2 ** 20;
     let memory = store instanceof WasmMemory
@@ -321,7 +340,7 @@ export class WasmEngine implements Engine {
       gate: memory.floats(chunk * spec.intermediate),
       up: memory.floats(chunk * spec.intermediate),
       proj: memory.floats(chunk * Math.max(spec.hidden, qDim)),
-      logits: memory.floats(chunk * spec.vocabSize),
+      logits: memory.floats(logitRows * spec.vocabSize),
       xq: memory.alloc(int8InputBytes(chunk, widest)),
       slopes: slopes?.byteOffset ?? 0,
     };
@@ -484,6 +503,27 @@ export class WasmEngine implements Engine {
       const d = this.loraDeltas.get(p.name);
       if (d) addLoraUpdate(p.y, x, n, d);
     }
+  }
+
+  /**
+   * The output layer over the first `n` normed rows (`buffers.xn`), as many rows at a time as the
+   * logits buffer holds; each row's logits copied out.
+   *
+   * @param n rows
+   * @param perToken each row by the single-token kernel (as {@linkcode WasmEngine.linear})
+   * @returns each row's logits
+   */
+  logitsOf(n: number, perToken: boolean): Float32Array[] {
+    const { hidden, vocabSize: vocab } = this.spec;
+    const { xn, logits } = this.buffers;
+    const step = logits.length / vocab;
+    const out: Float32Array[] = [];
+    for (let from = 0; from < n; from += step) {
+      const m = Math.min(step, n - from);
+      this.linear(xn.subarray(from * hidden), m, [{ w: this.weights.output, name: "output", y: logits }], perToken);
+      for (let t = 0; t < m; t++) out.push(logits.slice(t * vocab, (t + 1) * vocab));
+    }
+    return out;
   }
 
   /**
@@ -758,9 +798,8 @@ class WasmSession implements Session {
     }
     rows.forEach((r, i) => r.s.#tokens.push(segments[i].tokens));
     if (logits === "none") return [];
-    const vocab = spec.vocabSize;
     if (logits === "last") {
-      // Each segment's last row, normed into consecutive rows, then one product for them all.
+      // Each segment's last row, normed into consecutive rows, then the output layer over them.
       rows.forEach((r, i) => {
         const last = r.at + r.n - 1;
         rmsnormInto(
@@ -771,13 +810,10 @@ class WasmSession implements Session {
           b.xn.subarray(i * hidden),
         );
       });
-      const m = rows.length;
-      e.linear(b.xn, m, [{ w: weights.output, name: "output", y: b.logits }], true);
-      return rows.map((_, i) => b.logits.slice(i * vocab, (i + 1) * vocab));
+      return e.logitsOf(rows.length, true);
     }
     rmsnormInto(b.x, n, weights.norm, normEps, b.xn);
-    e.linear(b.xn, n, [{ w: weights.output, name: "output", y: b.logits }], perToken);
-    return Array.from({ length: n }, (_, t) => b.logits.slice(t * vocab, (t + 1) * vocab));
+    return e.logitsOf(n, perToken);
   }
 
   /**
