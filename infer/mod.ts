@@ -105,6 +105,7 @@ export {
   type Session,
   type SessionOptions,
   StepBatcher,
+  type TokensItem,
   type WasmBuffers,
   WasmEngine,
   type WasmEngineOptions,

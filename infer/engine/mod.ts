@@ -73,6 +73,7 @@ export {
   type MatmulItem,
   type MmKernel,
   type MvKernel,
+  type TokensItem,
   type WasmBuffers,
   WasmEngine,
   type WasmEngineOptions,

@@ -187,12 +187,68 @@ export function rope(
   positions: readonly number[],
   invFreq: Float64Array,
 ): void {
-  const half = headDim / 2;
+  ropeRotate(xs, n, heads, headDim, ropeAngles(positions, n, invFreq, new Float64Array(n * headDim)));
+}
+
+/**
+ * The cosine and sine of each row's rotary angles, `position · invFreq[i]`, for
+ * {@linkcode ropeRotate}: row `t`'s pair `i` at `out[(t · headDim/2 + i) · 2]` and the next.
+ * Computed once, they serve every layer's queries and keys.
+ *
+ * @param positions position of each row
+ * @param n number of rows
+ * @param invFreq `headDim/2` frequencies
+ * @param out at least `n · headDim` doubles
+ * @returns `out`
+ *
+ * @example
+ * ```ts
+ * import { ropeAngles } from "./cpu_math.ts";
+ * const t = ropeAngles([2], 1, new Float64Array([Math.PI / 4]), new Float64Array(2));
+ * if (Math.abs(t[0]) > 1e-15 || t[1] !== 1) throw new Error(String(t)); // a quarter turn at position 2
+ * ```
+ */
+export function ropeAngles(
+  positions: readonly number[],
+  n: number,
+  invFreq: Float64Array,
+  out: Float64Array,
+): Float64Array {
+  const half = invFreq.length;
   for (let t = 0; t < n; t++) {
     for (let i = 0; i < half; i++) {
       const angle = positions[t] * invFreq[i];
-      const cos = Math.cos(angle);
-      const sin = Math.sin(angle);
+      out[(t * half + i) * 2] = Math.cos(angle);
+      out[(t * half + i) * 2 + 1] = Math.sin(angle);
+    }
+  }
+  return out;
+}
+
+/**
+ * {@linkcode rope} with its angles' cosines and sines given ({@linkcode ropeAngles}): the same
+ * rotation, in place.
+ *
+ * @param xs rows, `n × heads·headDim`
+ * @param n number of rows
+ * @param heads heads per row
+ * @param headDim head size
+ * @param cosSin the rows' cosines and sines
+ *
+ * @example
+ * ```ts
+ * import { ropeAngles, ropeRotate } from "./cpu_math.ts";
+ * const x = new Float32Array([1, 0, 0, 1]); // two heads of 2
+ * ropeRotate(x, 1, 2, 2, ropeAngles([1], 1, new Float64Array([Math.PI / 2]), new Float64Array(2)));
+ * if (Math.abs(x[1] - 1) > 1e-7 || Math.abs(x[2] + 1) > 1e-7) throw new Error(String(x));
+ * ```
+ */
+export function ropeRotate(xs: Float32Array, n: number, heads: number, headDim: number, cosSin: Float64Array): void {
+  const half = headDim / 2;
+  for (let t = 0; t < n; t++) {
+    for (let i = 0; i < half; i++) {
+      const cos = cosSin[(t * half + i) * 2];
+      const sin = cosSin[(t * half + i) * 2 + 1];
       for (let h = 0; h < heads; h++) {
         const base = (t * heads + h) * headDim;
         const a = xs[base + i];

@@ -10,6 +10,7 @@
 import type { KernelExports } from "./kernels.ts";
 import { Q6K_WASM_BYTES } from "./q6k_layout.ts";
 import { firstAttended } from "../cpu/cpu_math.ts";
+import { int8InputBytes } from "./int8_input.ts";
 
 /** Int32 slots of the control block. */
 export const CTRL = {
@@ -140,11 +141,32 @@ export interface AttentionItem {
   readonly out: number;
 }
 
-/** A job's item: a matrix product or attention. */
-export type JobItem = MatmulItem | AttentionItem;
+/**
+ * Work done token by token, split across the threads by tokens (each thread a contiguous run):
+ * `q8_act`, the rounding of `n` tokens of `inp` activations at `x` to 8 bits at `dst` (the
+ * 8-bit kernels' input), or `swiglu`, `out = silu(gate) · up` over `n` tokens of `width`
+ * values. A thread's tokens are the same for every such item of a job, so a later item may read
+ * what an earlier one wrote for the same tokens; a product that reads every token goes in the
+ * next job.
+ */
+export type TokensItem =
+  | { readonly kernel: "q8_act"; readonly x: number; readonly n: number; readonly inp: number; readonly dst: number }
+  | {
+    readonly kernel: "swiglu";
+    readonly gate: number;
+    readonly up: number;
+    readonly out: number;
+    readonly n: number;
+    readonly width: number;
+  };
 
-/** The kernel number of attention items (after {@linkcode KERNELS}). */
+/** A job's item: a matrix product, attention, or work split by tokens. */
+export type JobItem = MatmulItem | AttentionItem | TokensItem;
+
+/** The kernel number of attention items (after {@linkcode KERNELS}), then of the tokens' items. */
 const ATTENTION: number = KERNELS.length;
+const Q8_ACT: number = ATTENTION + 1;
+const SWIGLU: number = ATTENTION + 2;
 
 /**
  * Write a job's items into the control block (the caller then bumps the generation).
@@ -163,6 +185,23 @@ export function writeJob(ctrl: Int32Array, items: readonly JobItem[], threads: n
       ctrl[at] = ATTENTION;
       const { q, k, v, stride, heads, kvHeads, dim, n, position, window, slopes, scores, out } = it;
       ctrl.set([q, k, v, stride, heads, kvHeads, dim, n, position, window, slopes, scores, out], at + 1);
+      return;
+    }
+    if (it.kernel === "q8_act") {
+      ctrl[at] = Q8_ACT;
+      ctrl[at + 1] = it.x;
+      ctrl[at + 2] = it.n;
+      ctrl[at + 3] = it.inp;
+      ctrl[at + 4] = it.dst;
+      return;
+    }
+    if (it.kernel === "swiglu") {
+      ctrl[at] = SWIGLU;
+      ctrl[at + 1] = it.gate;
+      ctrl[at + 2] = it.up;
+      ctrl[at + 3] = it.out;
+      ctrl[at + 4] = it.n;
+      ctrl[at + 5] = it.width;
       return;
     }
     ctrl[at] = KERNELS.indexOf(it.kernel);
@@ -291,8 +330,39 @@ function attentionShare(k: KernelExports, ctrl: Int32Array, at: number, part: nu
 }
 
 /**
+ * The tokens thread `part` of `threads` takes of `n`: a contiguous run, the runs in thread order.
+ *
+ * @param n tokens
+ * @param part the thread
+ * @param threads threads in all
+ * @returns the first token and the one past the last
+ *
+ * @example
+ * ```ts
+ * import { tokensOf } from "./_matmul_job.ts";
+ * if (tokensOf(5, 0, 2).join() !== "0,2" || tokensOf(5, 1, 2).join() !== "2,5") throw new Error();
+ * ```
+ */
+export function tokensOf(n: number, part: number, threads: number): [number, number] {
+  return [Math.floor(n * part / threads), Math.floor(n * (part + 1) / threads)];
+}
+
+/** This thread's tokens of a `q8_act` or `swiglu` item at slot `at`. */
+function tokensShare(k: KernelExports, ctrl: Int32Array, at: number, part: number, threads: number): void {
+  const [t0, t1] = tokensOf(ctrl[at + (ctrl[at] === Q8_ACT ? 2 : 4)], part, threads);
+  if (t0 >= t1) return;
+  if (ctrl[at] === Q8_ACT) {
+    const inp = ctrl[at + 3];
+    k.q8_act(ctrl[at + 1] + t0 * inp * 4, t1 - t0, inp, ctrl[at + 4] + int8InputBytes(t0, inp));
+  } else {
+    const bytes = ctrl[at + 5] * 4;
+    k.swiglu(ctrl[at + 1] + t0 * bytes, ctrl[at + 2] + t0 * bytes, ctrl[at + 3] + t0 * bytes, (t1 - t0) * ctrl[at + 5]);
+  }
+}
+
+/**
  * Compute this thread's share of every item in the control block: its rows of each product, its
- * heads of each attention.
+ * heads of each attention, its tokens of each token-wise item.
  *
  * @param ks the kernels bound to each weights' memory
  * @param ctrl the control block
@@ -304,8 +374,13 @@ export function runShare(ks: readonly KernelExports[], ctrl: Int32Array, part: n
   const threads = ctrl[CTRL.threads];
   for (let i = 0; i < items; i++) {
     const at = CTRL.first + i * ITEM_INTS;
-    if (ctrl[at] === ATTENTION) {
+    const kind = ctrl[at];
+    if (kind === ATTENTION) {
       attentionShare(ks[0], ctrl, at, part, threads);
+      continue;
+    }
+    if (kind === Q8_ACT || kind === SWIGLU) {
+      tokensShare(ks[0], ctrl, at, part, threads);
       continue;
     }
     const [w, x, y, inp, out, n] = [ctrl[at + 1], ctrl[at + 2], ctrl[at + 3], ctrl[at + 4], ctrl[at + 5], ctrl[at + 6]];

@@ -117,10 +117,10 @@ export class KernelThreads {
   }
 
   /**
-   * Compute the items, each product split by rows across the threads and each attention by
-   * heads; returns when all are done.
+   * Compute the items, each product split by rows across the threads, each attention by heads
+   * and each token-wise item by tokens; returns when all are done.
    *
-   * @param items the products and attention (at most 8)
+   * @param items the products, attention and token-wise items (at most 8)
    */
   run(items: readonly JobItem[]): void {
     const ctrl = this.#ctrl;

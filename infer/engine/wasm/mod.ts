@@ -38,7 +38,15 @@ export { availableCores, type WasmBuffers, WasmEngine, type WasmEngineOptions } 
 export { loadWasmEngine, type WasmLoadOptions } from "./wasm_load.ts";
 export { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 export { KernelThreads, type KernelThreadsOptions } from "./kernel_threads.ts";
-export type { AttentionItem, Int8KernelFormat, JobItem, KernelFormat, KernelName, MatmulItem } from "./_matmul_job.ts";
+export type {
+  AttentionItem,
+  Int8KernelFormat,
+  JobItem,
+  KernelFormat,
+  KernelName,
+  MatmulItem,
+  TokensItem,
+} from "./_matmul_job.ts";
 export {
   type DqKernel,
   type I8Kernel,

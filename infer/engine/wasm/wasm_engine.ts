@@ -25,7 +25,8 @@ import {
   matmul,
   matmulInt8,
   rmsnormInto,
-  rope,
+  ropeAngles,
+  ropeRotate,
   roundToHalf,
 } from "../cpu/cpu_math.ts";
 import {
@@ -55,6 +56,7 @@ import {
   type KernelName,
   type MatmulItem,
   MAX_ITEMS,
+  type TokensItem,
 } from "./_matmul_job.ts";
 import { int8InputBytes } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
@@ -188,6 +190,8 @@ export class WasmEngine implements Engine {
   readonly invFreq: Float64Array;
   /** ALiBi slopes per head (empty with RoPE). */
   readonly slopes: Float64Array;
+  /** A pass's rotary cosines and sines (`ropeAngles`), computed once for all its layers (empty without RoPE). */
+  readonly ropeCosSin: Float64Array;
   /** The most tokens a session holds unless it asks for fewer. */
   readonly contextSize: number;
   /** The KV cache's precision. */
@@ -224,6 +228,9 @@ export class WasmEngine implements Engine {
     const pos = this.spec.position;
     this.invFreq = pos.kind === "rope" ? ropeInvFreq(pos, this.spec.headDim) : new Float64Array();
     this.slopes = pos.kind === "alibi" ? alibiSlopes(this.spec.heads) : new Float64Array();
+    this.ropeCosSin = new Float64Array(
+      pos.kind === "rope" ? (buffers.x.length / this.spec.hidden) * this.spec.headDim : 0,
+    );
     this.contextSize = options.contextSize ?? defaultContextSize(this.spec, "cpu");
     this.kvCache = options.kvCache ?? "f32";
     this.int8Dot = options.int8Dot === true;
@@ -478,7 +485,7 @@ export class WasmEngine implements Engine {
       }
       let xp = x.byteOffset;
       if (kernel.startsWith("i8_") || kernel.startsWith("p8_")) {
-        if (!quantized) this.threads.kernels.q8_act(x.byteOffset, n, inp, this.buffers.xq);
+        if (!quantized) this.runTokens({ kernel: "q8_act", x: x.byteOffset, n, inp, dst: this.buffers.xq });
         quantized = true;
         xp = this.buffers.xq;
       } else if (kernel === "mv_bf16" || kernel === "mv_f16") {
@@ -503,6 +510,19 @@ export class WasmEngine implements Engine {
       const d = this.loraDeltas.get(p.name);
       if (d) addLoraUpdate(p.y, x, n, d);
     }
+  }
+
+  /**
+   * Token-wise work (rounding to 8 bits, SwiGLU): split by tokens across the threads where there
+   * are several of each, else done on this thread. Each token's values are the same either way.
+   *
+   * @param item the work
+   */
+  runTokens(item: TokensItem): void {
+    if (item.n > 1 && this.threads.threads > 1) return this.threads.run([item]);
+    const k = this.threads.kernels;
+    if (item.kernel === "q8_act") k.q8_act(item.x, item.n, item.inp, item.dst);
+    else k.swiglu(item.gate, item.up, item.out, item.n * item.width);
   }
 
   /**
@@ -754,6 +774,7 @@ class WasmSession implements Session {
       n += tokens.length;
     }
     const positions = rows.flatMap((r) => r.positions);
+    if (spec.position.kind === "rope") ropeAngles(positions, n, e.invFreq, e.ropeCosSin);
     for (let l = 0; l < spec.layers; l++) {
       const w = weights.layers[l];
       const p = `layers.${l}.`;
@@ -767,8 +788,8 @@ class WasmSession implements Session {
       const k = b.k.subarray(0, n * kvDim);
       const v = b.v.subarray(0, n * kvDim);
       if (spec.position.kind === "rope") {
-        rope(q, n, heads, headDim, positions, e.invFreq);
-        rope(k, n, kvHeads, headDim, positions, e.invFreq);
+        ropeRotate(q, n, heads, headDim, e.ropeCosSin);
+        ropeRotate(k, n, kvHeads, headDim, e.ropeCosSin);
       }
       if (e.kvCache === "f16") {
         roundToHalf(k);
@@ -792,7 +813,14 @@ class WasmSession implements Session {
       addInPlace(b.x.subarray(0, n * hidden), b.proj.subarray(0, n * hidden));
       rmsnormInto(b.x, n, w.ffnNorm, normEps, b.xn);
       e.linear(b.xn, n, [{ w: w.w1, name: p + "w1", y: b.gate }, { w: w.w3, name: p + "w3", y: b.up }], perToken);
-      e.threads.kernels.swiglu(b.gate.byteOffset, b.up.byteOffset, b.gate.byteOffset, n * intermediate);
+      e.runTokens({
+        kernel: "swiglu",
+        gate: b.gate.byteOffset,
+        up: b.up.byteOffset,
+        out: b.gate.byteOffset,
+        n,
+        width: intermediate,
+      });
       e.linear(b.gate, n, [{ w: w.w2, name: p + "w2", y: b.proj }], perToken);
       addInPlace(b.x.subarray(0, n * hidden), b.proj.subarray(0, n * hidden));
     }
