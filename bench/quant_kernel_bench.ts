@@ -37,7 +37,7 @@
 
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { instantiateKernels, kernelsModule, relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
+import { instantiateKernels, kernelsModule, relaxedKernelsModule, scratchBytes } from "../infer/engine/wasm/kernels.ts";
 import { placeWasmMatrix, type WasmMatrix } from "../infer/engine/wasm/wasm_matrix.ts";
 import { WasmMemory, WeightMemories } from "../infer/engine/wasm/wasm_memory.ts";
 import { writeInt8Input } from "../infer/engine/wasm/int8_input.ts";
@@ -138,8 +138,8 @@ xf.set(x);
 const xq = memory.alloc(TOKENS * COLS * 2);
 writeInt8Input(x, TOKENS, COLS, memory.memory.buffer, xq);
 const y = memory.floats(TOKENS * ROWS);
-// As the engine gives each thread: 4 rows of the widest input in f32.
-const scratch = memory.alloc(16 * COLS);
+// As the engine gives each thread.
+const scratch = memory.alloc(scratchBytes(COLS));
 
 /** A kernel to time: its name, the bytes it reads, the kernel it calls, and one call on a build's kernels. */
 interface Job {

@@ -10,7 +10,7 @@ import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { CpuEngine, generate, loadModel, loadWasmEngine, WasmEngine } from "../infer/mod.ts";
 import { type RandomModelOptions, writeRandomLora, writeRandomModel } from "../infer/testing/mod.ts";
 import { kernelsModule, KernelThreads, WasmMemory, WeightMemories } from "../infer/engine/wasm/mod.ts";
-import { instantiateKernels, relaxedKernelsModule } from "../infer/engine/wasm/kernels.ts";
+import { instantiateKernels, relaxedKernelsModule, scratchBytes } from "../infer/engine/wasm/kernels.ts";
 import { placeWasmMatrix, wasmMatrixRow } from "../infer/engine/wasm/wasm_matrix.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../infer/formats/dtype.ts";
 import { dequantizeRow } from "../infer/formats/ggml_quant.ts";
@@ -55,10 +55,12 @@ Deno.test("wasm kernels: products of every group remainder and token count equal
     for (const dtype of ["f32", "bf16", "f16"] as const) {
       await t.step(`${build}: ${dtype}`, async () => {
         const mem = new WasmMemory();
-        const scratch = [0, 1, 2].map(() => mem.alloc(4 * 64 * 4));
+        const scratch = [0, 1, 2].map(() => mem.alloc(scratchBytes(64)));
         const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
         try {
-          for (const [rows, cols] of [[1, 8], [5, 16], [7, 24], [12, 64], [13, 40]]) {
+          // 12 rows and more: the 16-bit formats widen 12 at a time (25 alone: two blocks and a
+          // row; 40 on 3 threads: shares of 12, 16 and 12 rows).
+          for (const [rows, cols] of [[1, 8], [5, 16], [7, 24], [12, 64], [13, 40], [25, 16], [40, 8]]) {
             // f16: some weights subnormal halves (below 2^-14), some near the largest half.
             const scale = (i: number) => dtype !== "f16" ? 1 : i % 7 === 3 ? 4e-6 : i % 11 === 5 ? 6e4 : 1;
             const values = Float32Array.from({ length: rows * cols }, (_, i) => noise(i + rows) * scale(i));
@@ -101,6 +103,25 @@ Deno.test("wasm kernels: products of every group remainder and token count equal
                   }
                 }
                 ok(Number.isNaN(y[n * rows]), "nothing written past the output (padding rows are not stored)");
+                if (threads === 1 && n > 1 && dtype !== "f32") {
+                  // Rows 12 at a time give the sums of rows a group of 4 at a time, bit for bit.
+                  const k = instantiateKernels(module, mem.memory);
+                  const groups = mem.floats(n * rows);
+                  for (let g = 0; g < rows; g += 4) {
+                    k[`mm_${dtype}`](
+                      m.ptr,
+                      x.byteOffset,
+                      groups.byteOffset,
+                      cols,
+                      rows,
+                      g,
+                      Math.min(rows, g + 4),
+                      n,
+                      scratch[0],
+                    );
+                  }
+                  ok(groups.every((v, i) => v === y[i]), `${rows}×${cols}, n ${n}: 12 rows at a time ≠ groups of 4`);
+                }
               }
             }
           }
@@ -123,7 +144,7 @@ Deno.test("wasm kernels: ggml block formats (interleaved groups) equal double-pr
     for (const dtype of ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"] as const) {
       await t.step(`${build}: ${dtype}`, async () => {
         const mem = new WasmMemory();
-        const scratch = [0, 1, 2].map(() => mem.alloc(4 * 768 * 4));
+        const scratch = [0, 1, 2].map(() => mem.alloc(scratchBytes(768)));
         const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 3, scratch });
         const solo = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch });
         try {
@@ -191,9 +212,9 @@ Deno.test("wasm kernels: 8-bit activations (i8_*, 128-bit and relaxed SIMD) equa
   for (const [dtype, relaxed] of INT8_DOT_FORMATS.flatMap((f) => [[f, undefined], [f, relaxedModule]] as const)) {
     await t.step(`${dtype}${relaxed ? ", relaxed SIMD" : ""}`, async () => {
       const mem = new WasmMemory();
-      // As the engine gives each thread: 4 rows of the widest input in f32 (p8_* unpacks a group there).
+      // As the engine gives each thread (p8_* unpacks a group of 4 rows there).
       const widest = Math.max(...Object.values(QUANT_SHAPES).flat().map(([, cols]) => cols));
-      const scratch = [0, 1, 2].map(() => mem.alloc(16 * widest));
+      const scratch = [0, 1, 2].map(() => mem.alloc(scratchBytes(widest)));
       const pool = await KernelThreads.start({ module, relaxed, memory: mem.memory, threads: 3, scratch });
       const solo = await KernelThreads.start({ module, relaxed, memory: mem.memory, threads: 1, scratch });
       equal(pool.relaxed, relaxed !== undefined);
@@ -452,7 +473,12 @@ Deno.test("wasm kernels: every kind of 16-bit value widened exactly (subnormal, 
   for (const build of BUILDS) {
     const module = await kernelsModule(build);
     const mem = new WasmMemory();
-    const pool = await KernelThreads.start({ module, memory: mem.memory, threads: 1, scratch: [mem.alloc(4 * 8 * 4)] });
+    const pool = await KernelThreads.start({
+      module,
+      memory: mem.memory,
+      threads: 1,
+      scratch: [mem.alloc(scratchBytes(8))],
+    });
     try {
       const halves = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x3555, 0x1234];
       for (const dtype of ["f16", "bf16"] as const) {

@@ -14,8 +14,9 @@
  *   `in/2` even elements, then the `in/2` odd ones (each u32 of weights holds one of each).
  * - `mm_*` (`n` tokens): `y[t · out + o] = W[o] · x[t]`, inputs `x[t]` at `x + t · in · 4`, tiles
  *   of 4 rows × 2 tokens in registers; formats other than f32 widen 4 rows at a time into
- *   `scratch` (`4 · in` floats) and run the f32 tile over them, so widening is paid once per
- *   4 rows for all tokens.
+ *   `scratch` and run the f32 tile over them, so widening is paid once per 4 rows for all tokens.
+ *   With fused multiply-adds the 16-bit formats widen 12 rows at a time (`scratch`: `12 · in`
+ *   floats) into two blocks of 6, each run by a tile of 6 rows × 2 tokens (`mmSix`).
  * - Quantized formats (ggml blocks, `quant_wat.ts`) hold groups of 4 rows with their blocks
  *   interleaved (block j of each row, then block j + 1); their `mv_*` take `x` in natural order.
  * - `i8_*` (`n` tokens, `quant_i8_wat.ts`): the block formats times activations rounded to 8
@@ -35,6 +36,7 @@ import { mmQuantP8, P8_FORMATS } from "./quant_p8_wat.ts";
 import { dqQuant, mvQuant, QUANT_FORMATS, type QuantFormat, quantRowBytes } from "./quant_wat.ts";
 import {
   c,
+  fusedMad,
   groupStores,
   hoistModuleConstants,
   hsum,
@@ -182,19 +184,21 @@ function mvKernel(format: "f32" | Format16): string {
 }
 
 /**
- * One tile of the f32 matrix–matrix product: the group of 4 rows at `$o` × T tokens from `$t`.
- * A step loads the group's 64 bytes (16 of each row; from the weights' memory, or with `scratch`
- * from the shared one) and 16 bytes of each token, and makes 4·T products. The loop takes 4
- * steps at a time (the rest one at a time): 1.2× faster than one (mm_f32 and mm_bf16, 32 tokens),
- * each accumulator's sums in the same order.
+ * One tile of the f32 matrix–matrix product: the group of 4 rows (or a block of 6: `rows`) at
+ * `$o` × T tokens from `$t`. A step loads the group's 16 bytes of each row (from the weights'
+ * memory, or with `scratch` from the shared one) and 16 bytes of each token, and makes rows·T
+ * products. The loop takes 4 steps at a time (the rest one at a time): 1.2× faster than one
+ * (mm_f32 and mm_bf16, 32 tokens), each accumulator's sums in the same order. A group of 4 may be
+ * the matrix's last, cut short at `$r1`; a block of 6 is whole.
  */
-function mmTile(tokens: number, scratch: boolean): string {
+function mmTile(tokens: number, scratch: boolean, rows: 4 | 6 = 4): string {
   const acc = (r: number, t: number) => `$c${r}${t}`;
   const ts = Array.from({ length: tokens }, (_, t) => t);
+  const rs = Array.from({ length: rows }, (_, r) => r);
   const step = (u: number) => [
     ...ts.map((t) => `(local.set $x${t} (v128.load offset=${16 * u} (i32.add (local.get $q${t}) (local.get $k))))`),
-    ...[0, 1, 2, 3].flatMap((r) => [
-      `(local.set $wv (v128.load${scratch ? "" : weightsMemory()} offset=${64 * u + 16 * r} (local.get $p)))`,
+    ...rs.flatMap((r) => [
+      `(local.set $wv (v128.load${scratch ? "" : weightsMemory()} offset=${16 * rows * u + 16 * r} (local.get $p)))`,
       ...ts.map((t) => mad(acc(r, t), `(local.get $wv)`, `(local.get $x${t})`)),
     ]),
   ];
@@ -202,7 +206,7 @@ function mmTile(tokens: number, scratch: boolean): string {
   const unroll = 4;
   return lines(
     0,
-    ...[0, 1, 2, 3].flatMap((r) => ts.map((t) => `(local.set ${acc(r, t)} (v128.const i64x2 0 0))`)),
+    ...rs.flatMap((r) => ts.map((t) => `(local.set ${acc(r, t)} (v128.const i64x2 0 0))`)),
     ...ts.map((t) =>
       `(local.set $q${t} (i32.add (local.get $x) (i32.mul (i32.add (local.get $t) ${c(t)}) (local.get $rb))))`
     ),
@@ -213,7 +217,7 @@ function mmTile(tokens: number, scratch: boolean): string {
       2,
       `(br_if $kd${tokens} (i32.gt_u (i32.add (local.get $k) ${c(16 * unroll)}) (local.get $rb)))`,
       ...Array.from({ length: unroll }, (_, u) => step(u)).flat(),
-      `(local.set $p (i32.add (local.get $p) ${c(64 * unroll)}))`,
+      `(local.set $p (i32.add (local.get $p) ${c(16 * rows * unroll)}))`,
       `(local.set $k (i32.add (local.get $k) ${c(16 * unroll)}))`,
       `(br $ks${tokens})`,
     ),
@@ -223,7 +227,7 @@ function mmTile(tokens: number, scratch: boolean): string {
       2,
       `(br_if $kr${tokens} (i32.ge_u (local.get $k) (local.get $rb)))`,
       ...step(0),
-      `(local.set $p (i32.add (local.get $p) ${c(64)}))`,
+      `(local.set $p (i32.add (local.get $p) ${c(16 * rows)}))`,
       `(local.set $k (i32.add (local.get $k) ${c(16)}))`,
       `(br $k1s${tokens})`,
     ),
@@ -232,8 +236,56 @@ function mmTile(tokens: number, scratch: boolean): string {
       `(local.set $yo (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (i32.add (local.get $t) ${
         c(t)
       }) (local.get $out)) (local.get $o)) ${c(2)})))`,
-      ...groupStores((r) => hsum(acc(r, t)), c(4)),
+      ...(rows === 4
+        ? groupStores((r) => hsum(acc(r, t)), c(4))
+        : rs.map((r) => `(f32.store offset=${4 * r} (local.get $yo) ${hsum(acc(r, t))})`)),
     ]),
+  );
+}
+
+/**
+ * `$mm_six(g, x, y, in, out, o, n)`: rows `o … o + 5` of the product, for every token, from a block
+ * of 6 widened rows at `g` in the shared memory (16-byte steps of 4 elements of each row, 96 bytes
+ * a step). Tiles of 6 rows × 2 tokens: 12 accumulators, where a tile of 4 × 2 has 8, each waiting
+ * on the latency of its last multiply-add (a scratch loop on this machine: 8 accumulators reach
+ * 28 G multiply-adds/s, 12 reach 29 G, two 128-bit multiply-adds a cycle). Each sum is taken in the
+ * same order as by the tile of 4 rows, so the results are the same, bit for bit.
+ */
+function mmSix(): string {
+  const T = TILE_TOKENS;
+  const ts = Array.from({ length: T }, (_, t) => t);
+  return lines(
+    0,
+    `;; y[t·out + o + r] = block[r] · x[t] for r < 6, t < n (a block of 6 widened rows at g; tiles of 6 rows × ${T} tokens)`,
+    `(func $mm_six (param $g i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) (param $o i32) (param $n i32)`,
+    lines(
+      2,
+      `(local $t i32) (local $k i32) (local $rb i32) (local $p i32) (local $yo i32)`,
+      ts.map((t) => `(local $q${t} i32)`).join(" "),
+      [0, 1, 2, 3, 4, 5].flatMap((r) => ts.map((t) => `(local $c${r}${t} v128)`)).join(" "),
+      ts.map((t) => `(local $x${t} v128)`).join(" ") + ` (local $wv v128)`,
+      `(local.set $rb (i32.shl (local.get $in) ${c(2)}))`,
+      `(local.set $t ${c(0)})`,
+      `(block $td (loop $ts`,
+      lines(
+        2,
+        `(br_if $td (i32.gt_u (i32.add (local.get $t) ${c(T)}) (local.get $n)))`,
+        mmTile(T, true, 6),
+        `(local.set $t (i32.add (local.get $t) ${c(T)}))`,
+        `(br $ts)`,
+      ),
+      `))`,
+      `(block $t1d (loop $t1s`,
+      lines(
+        2,
+        `(br_if $t1d (i32.ge_u (local.get $t) (local.get $n)))`,
+        mmTile(1, true, 6),
+        `(local.set $t (i32.add (local.get $t) ${c(1)}))`,
+        `(br $t1s)`,
+      ),
+      `))`,
+    ),
+    `)`,
   );
 }
 
@@ -333,6 +385,108 @@ function dq16(format: Format16): string {
 }
 
 /**
+ * `$dq12_<format>(src, dst, in)`: three groups of 4 rows of 16-bit weights at `src` (12 rows)
+ * widened into two blocks of 6 rows at `dst` and `dst + 24 · in` (the layout `$mm_six` reads:
+ * 16-byte steps of 4 elements of each row, 96 bytes a step): the first group and half the
+ * second make the first block, the rest of the second and the third the other.
+ */
+function dq12(format: Format16): string {
+  // Each group's row r: its block (0 or 1) and its place in that block's 6 rows.
+  const place = [0, 1, 2].flatMap((g) => [0, 1, 2, 3].map((r) => 4 * g + r)).map((row) => [row < 6 ? 0 : 1, row % 6]);
+  const src = ["$src", "$s1", "$s2"];
+  return lines(
+    0,
+    `;; the 3 groups of 4 ${format} rows at src, widened to 2 blocks of 6 f32 rows at dst`,
+    `(func $dq12_${format} (param $src i32) (param $dst i32) (param $in i32)`,
+    lines(
+      2,
+      `(local $s1 i32) (local $s2 i32) (local $b i32) (local $end i32) (local $u v128)`,
+      `(local.set $s1 (i32.add (local.get $src) (i32.shl (local.get $in) ${c(3)})))`,
+      `(local.set $s2 (i32.add (local.get $s1) (i32.shl (local.get $in) ${c(3)})))`,
+      `(local.set $b (i32.add (local.get $dst) (i32.mul (local.get $in) ${c(24)})))`,
+      `(local.set $end (local.get $s1))`,
+      `(block $done (loop $step`,
+      lines(
+        2,
+        `(br_if $done (i32.ge_u (local.get $src) (local.get $end)))`,
+        ...[0, 1, 2].flatMap((g) =>
+          [0, 1, 2, 3].flatMap((r) => {
+            const [block, slot] = place[4 * g + r];
+            const to = block === 0 ? "$dst" : "$b";
+            return [
+              `(local.set $u (v128.load${weightsMemory()} offset=${16 * r} (local.get ${src[g]})))`,
+              `(v128.store offset=${16 * slot} (local.get ${to}) ${
+                widen4(format, `(i32x4.extend_low_i16x8_u (local.get $u))`)
+              })`,
+              `(v128.store offset=${96 + 16 * slot} (local.get ${to}) ${
+                widen4(format, `(i32x4.extend_high_i16x8_u (local.get $u))`)
+              })`,
+            ];
+          })
+        ),
+        ...src.map((v) => `(local.set ${v} (i32.add (local.get ${v}) ${c(64)}))`),
+        `(local.set $dst (i32.add (local.get $dst) ${c(192)}))`,
+        `(local.set $b (i32.add (local.get $b) ${c(192)}))`,
+        `(br $step)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/**
+ * `mm_<format>(w, x, y, in, out, r0, r1, n, scratch)` for the 16-bit formats: every 12 rows
+ * widened into `scratch` as two blocks of 6 (`$dq12_<format>`) and multiplied with every token by
+ * `$mm_six`; the rows left (fewer than 12) a group of 4 at a time as `mmWidened`. The sums are
+ * the same, bit for bit, either way.
+ */
+function mmWidened16(format: Format16): string {
+  const rowBytes = `(i32.shl (local.get $in) ${c(1)})`;
+  const next = `(i32.add (local.get $o) ${c(4)})`;
+  return lines(
+    0,
+    `;; y[t·out + o] = W[o] · x[t] for r0 ≤ o < r1, t < n (${format}: 12 rows widened at a time, then groups of 4)`,
+    `(func (export "mm_${format}") (param $w i32) (param $x i32) (param $y i32) (param $in i32) (param $out i32) (param $r0 i32) (param $r1 i32) (param $n i32) (param $scratch i32)`,
+    lines(
+      2,
+      `(local $o i32)`,
+      `(local.set $o (local.get $r0))`,
+      `(block $end12 (loop $rows12`,
+      lines(
+        2,
+        `(br_if $end12 (i32.gt_u (i32.add (local.get $o) ${c(12)}) (local.get $r1)))`,
+        `(call $dq12_${format} (i32.add (local.get $w) (i32.mul (local.get $o) ${rowBytes})) (local.get $scratch) (local.get $in))`,
+        `(call $mm_six (local.get $scratch) (local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) (local.get $n))`,
+        `(call $mm_six (i32.add (local.get $scratch) (i32.mul (local.get $in) ${
+          c(24)
+        })) (local.get $x) (local.get $y) ` +
+          `(local.get $in) (local.get $out) (i32.add (local.get $o) ${c(6)}) (local.get $n))`,
+        `(local.set $o (i32.add (local.get $o) ${c(12)}))`,
+        `(br $rows12)`,
+      ),
+      `))`,
+      `(block $end (loop $rows`,
+      lines(
+        2,
+        `(br_if $end (i32.ge_u (local.get $o) (local.get $r1)))`,
+        `(call $dq_${format} (i32.add (local.get $w) (i32.mul (local.get $o) ${rowBytes})) (local.get $scratch) (local.get $in))`,
+        `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
+        `(call ${
+          weightsSplit() ? "$mm_scratch" : "$mm_f32"
+        } (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
+          `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ` +
+          `(select (local.get $r1) ${next} (i32.lt_u (local.get $r1) ${next})) (local.get $n))`,
+        `(local.set $o ${next})`,
+        `(br $rows)`,
+      ),
+      `))`,
+    ),
+    `)`,
+  );
+}
+
+/**
  * `mm_<format>(w, x, y, in, out, r0, r1, n, scratch)`: each group of 4 rows widened into
  * `scratch` by `dq_<format>` and multiplied with every token by the f32 tile.
  *
@@ -420,8 +574,13 @@ export function kernelsWat(split = false): string {
       ...(split ? [lines(2, mmF32(true))] : []),
       lines(2, dq16("bf16")),
       lines(2, dq16("f16")),
-      lines(2, mmWidened("bf16", `(i32.shl (local.get $in) ${c(1)})`)),
-      lines(2, mmWidened("f16", `(i32.shl (local.get $in) ${c(1)})`)),
+      // Tiles of 6 rows need fused multiply-adds: with a multiply and an add they spill (0.65× the
+      // tile of 4 rows in the plain build, where 1.16× in the fused one).
+      ...(fusedMad() ? [mmSix(), dq12("bf16"), dq12("f16"), mmWidened16("bf16"), mmWidened16("f16")] : [
+        mmWidened("bf16", `(i32.shl (local.get $in) ${c(1)})`),
+        mmWidened("f16", `(i32.shl (local.get $in) ${c(1)})`),
+      ])
+        .map((f) => lines(2, f)),
       ...QUANT_FORMATS.flatMap((f) => [
         lines(2, mvQuant(f)),
         lines(2, dqQuant(f)),

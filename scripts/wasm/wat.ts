@@ -248,6 +248,23 @@ export function mad(acc: string, a: string, b: string): string {
 let fused = false;
 
 /**
+ * Whether the text being generated has fused multiply-adds ({@linkcode withFusedMad}): a
+ * multiply and an add need a register more than one fused multiply-add, so a tile that fills the
+ * registers with fused ones spills without them.
+ *
+ * @returns whether {@linkcode mad} is fused here
+ *
+ * @example
+ * ```ts
+ * import { fusedMad, withFusedMad } from "./wat.ts";
+ * if (fusedMad() || withFusedMad(() => String(fusedMad())) !== "true") throw new Error();
+ * ```
+ */
+export function fusedMad(): boolean {
+  return fused;
+}
+
+/**
  * Generate text with every {@linkcode mad} a relaxed-SIMD `f32x4.relaxed_madd` (one fused
  * multiply-add where the CPU has one; the plain multiply and add elsewhere).
  *

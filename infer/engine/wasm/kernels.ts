@@ -24,6 +24,23 @@ import { KERNELS_RELAXED_SPLIT_WASM_BASE64 } from "./_kernels_relaxed_split_wasm
 /** A matrix–vector kernel: `(w, x, y, in, r0, r1)`. */
 export type MvKernel = (w: number, x: number, y: number, inp: number, r0: number, r1: number) => void;
 
+/**
+ * The bytes of one thread's scratch for matrices of up to `columns` columns: 12 rows in f32, where
+ * the 16-bit formats' prompt kernels widen 12 rows at a time (the other formats' need less).
+ *
+ * @param columns the widest input of the model's matrices
+ * @returns the bytes
+ *
+ * @example
+ * ```ts
+ * import { scratchBytes } from "./kernels.ts";
+ * if (scratchBytes(1024) !== 12 * 1024 * 4) throw new Error();
+ * ```
+ */
+export function scratchBytes(columns: number): number {
+  return 48 * columns;
+}
+
 /** A widening matrix–matrix kernel: `(w, x, y, in, out, r0, r1, n, scratch)`. */
 export type MmKernel = (
   w: number,
@@ -62,7 +79,7 @@ export interface KernelExports {
   mv_f16(w: number, x: number, y: number, inp: number, r0: number, r1: number): void;
   /** `y[t·out + o] = W[o] · x[t]` for f32 rows, `n` tokens. */
   mm_f32(w: number, x: number, y: number, inp: number, out: number, r0: number, r1: number, n: number): void;
-  /** Likewise for bf16 rows (widened 4 at a time into `scratch`). */
+  /** Likewise for bf16 rows (widened 12 at a time into `scratch`, then the last rows 4 at a time). */
   mm_bf16(
     w: number,
     x: number,

@@ -60,7 +60,7 @@ import {
 } from "./_matmul_job.ts";
 import { int8InputBytes } from "./int8_input.ts";
 import { KernelThreads } from "./kernel_threads.ts";
-import { type KernelBuild, kernelsModule, relaxedKernelsModule } from "./kernels.ts";
+import { type KernelBuild, kernelsModule, relaxedKernelsModule, scratchBytes } from "./kernels.ts";
 import { blockBytes, WasmMemory, WeightMemories } from "./wasm_memory.ts";
 import { placeWasmMatrix, type WasmMatrix, wasmMatrixRow } from "./wasm_matrix.ts";
 
@@ -351,7 +351,7 @@ export class WasmEngine implements Engine {
       xq: memory.alloc(int8InputBytes(chunk, widest)),
       slopes: slopes?.byteOffset ?? 0,
     };
-    const scratch = Array.from({ length: threads }, () => memory.alloc(4 * widest * 4));
+    const scratch = Array.from({ length: threads }, () => memory.alloc(scratchBytes(widest)));
     const pool = await KernelThreads.start({
       module,
       relaxed: options.relaxedSimd === false ? undefined : await relaxedKernelsModule(split),
