@@ -1,8 +1,8 @@
 /**
  * What `--engine auto` runs: WebGPU on a real GPU; on a machine without one (no adapter, or a
  * software adapter such as llvmpipe), llama.cpp when it loads there (on IEPile's prompt-heavy records the faster
- * engine on a CPU: `bench/infer_bench.ts` measures it prefilling 400-token prompts 1.4–2.1× faster than the cpu
- * engine, which decodes f32, bf16 and f16 faster; see the README's Speed section), else the cpu engine.
+ * engine on a CPU: `bench/infer_bench.ts` measures it prefilling 400-token prompts 1.1–1.8× faster than the cpu
+ * engine, which decodes f32, bf16 and f16 as fast or faster; see the README's Speed section), else the cpu engine.
  *
  * @module
  */
@@ -69,7 +69,7 @@ export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise
   if (options.extractive) return { engine: "cpu", reason: `${noGpu}; --extractive needs the cpu or webgpu engine` };
   if (options.weights === "f32") {
     // bench/infer_bench.ts --prompt 400 --decode 50 on a 2-core machine (2026-12-03): a record takes
-    // 1.7 s on the cpu engine at 2 threads and 2.0 s on llama.cpp (3.0 and 2.7 s at 1), and
+    // 1.7 s on the cpu engine at 2 threads and 1.9 s on llama.cpp (3.1 and 2.7 s at 1), and
     // llama.cpp would first need a GGUF copy of the f32 weights.
     return {
       engine: "cpu",
