@@ -246,10 +246,11 @@ function mmTile(tokens: number, scratch: boolean, rows: 4 | 6 = 4): string {
 /**
  * `$mm_six(g, x, y, in, out, o, n)`: rows `o … o + 5` of the product, for every token, from a block
  * of 6 widened rows at `g` in the shared memory (16-byte steps of 4 elements of each row, 96 bytes
- * a step). Tiles of 6 rows × 2 tokens: 12 accumulators, where a tile of 4 × 2 has 8, each waiting
- * on the latency of its last multiply-add (a scratch loop on this machine: 8 accumulators reach
- * 28 G multiply-adds/s, 12 reach 29 G, two 128-bit multiply-adds a cycle). Each sum is taken in the
- * same order as by the tile of 4 rows, so the results are the same, bit for bit.
+ * a step). Tiles of 6 rows × 2 tokens load 8 vectors for 12 multiply-adds, where a tile of 4 × 2
+ * loads 6 for 8 (and each load carries its bounds check in Deno): in a scratch loop over data in
+ * the L1 cache of this machine, 29 G multiply-adds/s against 26 G, the ceiling of two 128-bit
+ * multiply-adds a cycle being 29 G. Each sum is taken in the same order as by the tile of 4 rows,
+ * so the results are the same, bit for bit.
  */
 function mmSix(): string {
   const T = TILE_TOKENS;
@@ -436,6 +437,22 @@ function dq12(format: Format16): string {
 }
 
 /**
+ * The f32 tile over the group of 4 rows widened at `$scratch` (rows `$o` to `end`).
+ *
+ * @param end the row past the group's last (an i32 expression)
+ */
+function widenedGroupTile(end: string): string[] {
+  return [
+    `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
+    `(call ${weightsSplit() ? "$mm_scratch" : "$mm_f32"} (i32.sub (local.get $scratch) (i32.mul (local.get $o) ` +
+    `(i32.shl (local.get $in) ${
+      c(2)
+    }))) (local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ` +
+    `${end} (local.get $n))`,
+  ];
+}
+
+/**
  * `mm_<format>(w, x, y, in, out, r0, r1, n, scratch)` for the 16-bit formats: every 12 rows
  * widened into `scratch` as two blocks of 6 (`$dq12_<format>`) and multiplied with every token by
  * `$mm_six`; the rows left (fewer than 12) a group of 4 at a time as `mmWidened`. The sums are
@@ -471,12 +488,7 @@ function mmWidened16(format: Format16): string {
         2,
         `(br_if $end (i32.ge_u (local.get $o) (local.get $r1)))`,
         `(call $dq_${format} (i32.add (local.get $w) (i32.mul (local.get $o) ${rowBytes})) (local.get $scratch) (local.get $in))`,
-        `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
-        `(call ${
-          weightsSplit() ? "$mm_scratch" : "$mm_f32"
-        } (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
-          `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ` +
-          `(select (local.get $r1) ${next} (i32.lt_u (local.get $r1) ${next})) (local.get $n))`,
+        ...widenedGroupTile(`(select (local.get $r1) ${next} (i32.lt_u (local.get $r1) ${next}))`),
         `(local.set $o ${next})`,
         `(br $rows)`,
       ),
@@ -502,13 +514,7 @@ function mmWidened(format: Format16 | QuantFormat, rowBytes: string): string {
       2,
       ...scratchGroups(
         `(call $dq_${format} (i32.add (local.get $w) (i32.mul (local.get $o) ${rowBytes})) (local.get $scratch) (local.get $in))`,
-        (end) => [
-          `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
-          `(call ${
-            weightsSplit() ? "$mm_scratch" : "$mm_f32"
-          } (i32.sub (local.get $scratch) (i32.mul (local.get $o) (i32.shl (local.get $in) ${c(2)}))) ` +
-          `(local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ${end} (local.get $n))`,
-        ],
+        widenedGroupTile,
       ),
     ),
     `)`,
