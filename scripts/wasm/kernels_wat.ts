@@ -244,6 +244,48 @@ function mmTile(tokens: number, scratch: boolean, rows: 4 | 6 = 4): string {
 }
 
 /**
+ * The locals a tile of `rows` rows × {@linkcode TILE_TOKENS} tokens uses (`mmTile`): each token's
+ * input pointer and vector, the accumulators, and the weights' vector.
+ */
+function tileLocals(rows: 4 | 6): string[] {
+  const ts = Array.from({ length: TILE_TOKENS }, (_, t) => t);
+  return [
+    ts.map((t) => `(local $q${t} i32)`).join(" "),
+    Array.from({ length: rows }, (_, r) => r).flatMap((r) => ts.map((t) => `(local $c${r}${t} v128)`)).join(" "),
+    ts.map((t) => `(local $x${t} v128)`).join(" ") + ` (local $wv v128)`,
+  ];
+}
+
+/**
+ * Every token of the group or block of `rows` rows at `$g`: tiles of {@linkcode TILE_TOKENS}
+ * tokens, then the rest one at a time.
+ */
+function tokenTiles(scratch: boolean, rows: 4 | 6): string[] {
+  const T = TILE_TOKENS;
+  return [
+    `(local.set $t ${c(0)})`,
+    `(block $td (loop $ts`,
+    lines(
+      2,
+      `(br_if $td (i32.gt_u (i32.add (local.get $t) ${c(T)}) (local.get $n)))`,
+      mmTile(T, scratch, rows),
+      `(local.set $t (i32.add (local.get $t) ${c(T)}))`,
+      `(br $ts)`,
+    ),
+    `))`,
+    `(block $t1d (loop $t1s`,
+    lines(
+      2,
+      `(br_if $t1d (i32.ge_u (local.get $t) (local.get $n)))`,
+      mmTile(1, scratch, rows),
+      `(local.set $t (i32.add (local.get $t) ${c(1)}))`,
+      `(br $t1s)`,
+    ),
+    `))`,
+  ];
+}
+
+/**
  * `$mm_six(g, x, y, in, out, o, n)`: rows `o … o + 5` of the product, for every token, from a block
  * of 6 widened rows at `g` in the shared memory (16-byte steps of 4 elements of each row, 96 bytes
  * a step). Tiles of 6 rows × 2 tokens load 8 vectors for 12 multiply-adds, where a tile of 4 × 2
@@ -254,7 +296,6 @@ function mmTile(tokens: number, scratch: boolean, rows: 4 | 6 = 4): string {
  */
 function mmSix(): string {
   const T = TILE_TOKENS;
-  const ts = Array.from({ length: T }, (_, t) => t);
   return lines(
     0,
     `;; y[t·out + o + r] = block[r] · x[t] for r < 6, t < n (a block of 6 widened rows at g; tiles of 6 rows × ${T} tokens)`,
@@ -262,29 +303,9 @@ function mmSix(): string {
     lines(
       2,
       `(local $t i32) (local $k i32) (local $rb i32) (local $p i32) (local $yo i32)`,
-      ts.map((t) => `(local $q${t} i32)`).join(" "),
-      [0, 1, 2, 3, 4, 5].flatMap((r) => ts.map((t) => `(local $c${r}${t} v128)`)).join(" "),
-      ts.map((t) => `(local $x${t} v128)`).join(" ") + ` (local $wv v128)`,
+      ...tileLocals(6),
       `(local.set $rb (i32.shl (local.get $in) ${c(2)}))`,
-      `(local.set $t ${c(0)})`,
-      `(block $td (loop $ts`,
-      lines(
-        2,
-        `(br_if $td (i32.gt_u (i32.add (local.get $t) ${c(T)}) (local.get $n)))`,
-        mmTile(T, true, 6),
-        `(local.set $t (i32.add (local.get $t) ${c(T)}))`,
-        `(br $ts)`,
-      ),
-      `))`,
-      `(block $t1d (loop $t1s`,
-      lines(
-        2,
-        `(br_if $t1d (i32.ge_u (local.get $t) (local.get $n)))`,
-        mmTile(1, true, 6),
-        `(local.set $t (i32.add (local.get $t) ${c(1)}))`,
-        `(br $t1s)`,
-      ),
-      `))`,
+      ...tokenTiles(true, 6),
     ),
     `)`,
   );
@@ -301,7 +322,6 @@ const TILE_TOKENS = 2;
  */
 function mmF32(scratch = false): string {
   const T = TILE_TOKENS;
-  const ts = Array.from({ length: T }, (_, t) => t);
   const name = scratch ? `$mm_scratch` : `$mm_f32 (export "mm_f32")`;
   const what = scratch ? "f32 groups in scratch" : "f32 weights";
   return lines(
@@ -311,9 +331,7 @@ function mmF32(scratch = false): string {
     lines(
       2,
       `(local $o i32) (local $t i32) (local $k i32) (local $rb i32) (local $g i32) (local $p i32) (local $yo i32)`,
-      ts.map((t) => `(local $q${t} i32)`).join(" "),
-      [0, 1, 2, 3].flatMap((r) => ts.map((t) => `(local $c${r}${t} v128)`)).join(" "),
-      ts.map((t) => `(local $x${t} v128)`).join(" ") + ` (local $wv v128)`,
+      ...tileLocals(4),
       `(local.set $rb (i32.shl (local.get $in) ${c(2)}))`,
       `(local.set $o (local.get $r0))`,
       `(block $end4 (loop $rows4`,
@@ -321,25 +339,7 @@ function mmF32(scratch = false): string {
         2,
         `(br_if $end4 (i32.ge_u (local.get $o) (local.get $r1)))`,
         `(local.set $g (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rb))))`,
-        `(local.set $t ${c(0)})`,
-        `(block $td (loop $ts`,
-        lines(
-          2,
-          `(br_if $td (i32.gt_u (i32.add (local.get $t) ${c(T)}) (local.get $n)))`,
-          mmTile(T, scratch),
-          `(local.set $t (i32.add (local.get $t) ${c(T)}))`,
-          `(br $ts)`,
-        ),
-        `))`,
-        `(block $t1d (loop $t1s`,
-        lines(
-          2,
-          `(br_if $t1d (i32.ge_u (local.get $t) (local.get $n)))`,
-          mmTile(1, scratch),
-          `(local.set $t (i32.add (local.get $t) ${c(1)}))`,
-          `(br $t1s)`,
-        ),
-        `))`,
+        ...tokenTiles(scratch, 4),
         `(local.set $o (i32.add (local.get $o) ${c(4)}))`,
         `(br $rows4)`,
       ),

@@ -189,18 +189,18 @@ export function writeJob(ctrl: Int32Array, items: readonly JobItem[], threads: n
     }
     if (it.kernel === "q8_act") {
       ctrl[at] = Q8_ACT;
-      ctrl[at + 1] = it.x;
-      ctrl[at + 2] = it.n;
+      ctrl[at + 1] = it.n;
+      ctrl[at + 2] = it.x;
       ctrl[at + 3] = it.inp;
       ctrl[at + 4] = it.dst;
       return;
     }
     if (it.kernel === "swiglu") {
       ctrl[at] = SWIGLU;
-      ctrl[at + 1] = it.gate;
-      ctrl[at + 2] = it.up;
-      ctrl[at + 3] = it.out;
-      ctrl[at + 4] = it.n;
+      ctrl[at + 1] = it.n;
+      ctrl[at + 2] = it.gate;
+      ctrl[at + 3] = it.up;
+      ctrl[at + 4] = it.out;
       ctrl[at + 5] = it.width;
       return;
     }
@@ -347,16 +347,16 @@ export function tokensOf(n: number, part: number, threads: number): [number, num
   return [Math.floor(n * part / threads), Math.floor(n * (part + 1) / threads)];
 }
 
-/** This thread's tokens of a `q8_act` or `swiglu` item at slot `at`. */
+/** This thread's tokens of a `q8_act` or `swiglu` item at slot `at` (either holds its tokens first). */
 function tokensShare(k: KernelExports, ctrl: Int32Array, at: number, part: number, threads: number): void {
-  const [t0, t1] = tokensOf(ctrl[at + (ctrl[at] === Q8_ACT ? 2 : 4)], part, threads);
+  const [t0, t1] = tokensOf(ctrl[at + 1], part, threads);
   if (t0 >= t1) return;
   if (ctrl[at] === Q8_ACT) {
     const inp = ctrl[at + 3];
-    k.q8_act(ctrl[at + 1] + t0 * inp * 4, t1 - t0, inp, ctrl[at + 4] + int8InputBytes(t0, inp));
+    k.q8_act(ctrl[at + 2] + t0 * inp * 4, t1 - t0, inp, ctrl[at + 4] + int8InputBytes(t0, inp));
   } else {
     const bytes = ctrl[at + 5] * 4;
-    k.swiglu(ctrl[at + 1] + t0 * bytes, ctrl[at + 2] + t0 * bytes, ctrl[at + 3] + t0 * bytes, (t1 - t0) * ctrl[at + 5]);
+    k.swiglu(ctrl[at + 2] + t0 * bytes, ctrl[at + 3] + t0 * bytes, ctrl[at + 4] + t0 * bytes, (t1 - t0) * ctrl[at + 5]);
   }
 }
 

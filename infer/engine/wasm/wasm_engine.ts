@@ -312,9 +312,11 @@ export class WasmEngine implements Engine {
     // One memory for all where the weights took one and the activations, scratch and one session's
     // cache at the full context fit beside them; else the weights keep memories of their own.
     const floats = chunk * (spec.hidden + 2 * widest + 3 * qDim + 2 * kvDim + 2 * spec.intermediate + spec.hidden) +
-      logitRows * spec.vocabSize + threads * 4 * widest;
+      logitRows * spec.vocabSize;
     const context = options.contextSize ?? defaultContextSize(spec, "cpu");
-    const need = 4 * floats + int8InputBytes(chunk, widest) + sessionBytes(spec, context) + 2 * 2 ** 20;
+    const need = 4 * floats + threads * scratchBytes(widest) + int8InputBytes(chunk, widest) +
+      sessionBytes(spec, context) +
+      2 * 2 ** 20;
     let memory = store instanceof WasmMemory
       ? store
       : store.parts.length === 0
