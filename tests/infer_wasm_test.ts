@@ -285,8 +285,9 @@ Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted v
   const mem = new WasmMemory();
   const k = instantiateKernels(await kernelsModule(), mem.memory);
   // Head sizes of 2, 9 and 16 vectors (the scores take two at a time, then one); 1, 5, 8 and 11
-  // positions (4 at a time, then one at a time); query heads sharing a key head in twos, threes
-  // or not at all.
+  // positions; query heads sharing a key head in twos, threes or not at all. A token alone reads
+  // the cache one row at a time where a key head serves at most two query heads (4/4, 4/2), and 4
+  // rows at a time, then one at a time, where it serves more (3/1).
   const shapes = [[4, 2], [3, 1], [4, 4]].flatMap(([heads, kvHeads]) =>
     [8, 36, 64].flatMap((dim) => [1, 5, 8, 11].map((count) => ({ heads, kvHeads, dim, count })))
   );
@@ -349,6 +350,8 @@ Deno.test("wasm kernels: attn_heads over a block of tokens equals each token alo
     const k = instantiateKernels(await kernelsModule(build), mem.memory);
     // Blocks of 2, 3, 5 and 8 tokens after 0, 3 and 9 cached positions (4 rows at a time, then
     // one: a block's last rows are masked for its first tokens); heads sharing a key head or not.
+    // Alone, a token reads the cache one row at a time for 4/2 and 2/2 heads, so those compare
+    // the two ways of reading it; 3/1 reads it 4 rows at a time both ways.
     for (const [heads, kvHeads, dim] of [[4, 2, 8], [3, 1, 36], [2, 2, 64]]) {
       for (const [start, nq] of [[0, 2], [3, 3], [9, 5], [0, 8], [3, 8]]) {
         for (const alibi of [false, true]) {

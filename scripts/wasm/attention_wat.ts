@@ -5,13 +5,19 @@
  * of `activations_wat.ts`. `dim` is a multiple of 4; keys and values of position `j` are at `k +
  * j · stride`, every head of a position in one row.
  *
- * The cache is read as it is stored, a few rows at a time for all the heads: a decoded token's
- * cache was last read a whole step ago, so it comes from memory, and a pass per head (a slice of
- * `dim · 4` bytes from every row, `stride` apart) defeats the prefetchers. Measured here on the
- * bench's model (16 heads of 64, 425 positions, 8 layers, the cache evicted between steps): 3.1
- * ms a token read head by head, 2.0 ms row by row (1.9 ms with the cache laid out head by head).
- * A prompt's tokens go a few at a time (`nq`), each block of rows read once for them all: token
- * after token, the whole cache so far streamed past the core for each.
+ * The cache is read as it is stored, row after row for all the heads: a decoded token's cache
+ * was last read a whole step ago, so it comes from memory, and a pass per head (a slice of `dim ·
+ * 4` bytes from every row, `stride` apart) defeats the prefetchers. A prompt's tokens go a few at
+ * a time (`nq`), each block of {@linkcode BLOCK_POSITIONS} rows read once for them all: token
+ * after token, the whole cache so far streamed past the core for each. A token alone whose key
+ * heads serve at most {@linkcode ROW_GROUP} query heads each reads one row at a time, start to
+ * end, the one stream a prefetcher follows best: a block's rows read side by side, a slice of
+ * each in turn, came from memory at about half the speed of one row after another. Measured here
+ * on the bench's model (16 heads of 64, 424 positions, 8 layers, the cache evicted between
+ * steps): 3.1 ms a token read head by head, 2.0–2.4 ms four rows at a time, 1.4–1.5 ms one row at
+ * a time, against 0.8–1.0 ms to only read the cache in one loop. With more query heads to a key
+ * head each row is read several times from the nearest cache, and the block's fewer loads of the
+ * queries win (0.88× one row at a time for 4 or 7 query heads a key head).
  *
  * @module
  */
@@ -21,6 +27,9 @@ import { c, fourThenOne, hsum, lines, mad } from "./wat.ts";
 
 /** Positions taken together in both passes over the cache, each load of a query or an output serving them all. */
 const BLOCK_POSITIONS = 4;
+
+/** The most query heads to a key head for which a token alone reads the cache one row at a time. */
+const ROW_GROUP = 2;
 
 /**
  * The scores of `n` positions from `$j` for one query head of one token (query at `$qx`, the
@@ -156,20 +165,28 @@ function eachQuery(label: string, body: readonly string[]): string[] {
 }
 
 /**
- * A pass over the cached positions in order, {@linkcode BLOCK_POSITIONS} at a time while that
- * many remain, then one at a time: for each block, `block(n)` for every head and every token,
- * with `$j` the block's first position and `$row` its first row of the cache read (`rows`: `$k`
- * or `$v`). The cache is read as stored, row after row, where a pass per head would read a head's
- * slice of every row, one small piece every `stride` bytes; and each block of rows serves every
- * token from the cache nearest the core.
+ * A pass over the cached positions in order, `together` at a time while that many remain, then
+ * one at a time: for each block, `block(n)` for every head and every token, with `$j` the block's
+ * first position and `$row` its first row of the cache read (`rows`: `$k` or `$v`). The cache is
+ * read as stored, row after row, where a pass per head would read a head's slice of every row, one
+ * small piece every `stride` bytes; and each block of rows serves every token from the cache
+ * nearest the core. `together` 1: one token (`nq` 1), each row read start to end.
  */
-function positionPass(label: string, rows: "$k" | "$v", block: (n: number) => string[]): string[] {
+function positionPass(label: string, rows: "$k" | "$v", block: (n: number) => string[], together: number): string[] {
   const blocks = (n: number, cond: string): string[] => [
     `(block $${label}${n}d (loop $${label}${n}s`,
     lines(
       2,
       `(br_if $${label}${n}d ${cond})`,
-      ...eachHead(`${label}${n}h`, eachQuery(`${label}${n}q`, block(n))),
+      ...eachHead(
+        `${label}${n}h`,
+        together > 1 ? eachQuery(`${label}${n}q`, block(n)) : [
+          `(local.set $qx (local.get $qh))`,
+          `(local.set $ox (local.get $oh))`,
+          `(local.set $sx (local.get $sh))`,
+          ...block(n),
+        ],
+      ),
       `(local.set $j (i32.add (local.get $j) ${c(n)}))`,
       `(local.set $row (i32.add (local.get $row) (i32.mul (local.get $stride) ${c(n)})))`,
       `(br $${label}${n}s)`,
@@ -179,10 +196,7 @@ function positionPass(label: string, rows: "$k" | "$v", block: (n: number) => st
   return [
     `(local.set $j ${c(0)})`,
     `(local.set $row (local.get ${rows}))`,
-    ...blocks(
-      BLOCK_POSITIONS,
-      `(i32.gt_u (i32.add (local.get $j) ${c(BLOCK_POSITIONS)}) (local.get $count))`,
-    ),
+    ...(together > 1 ? blocks(together, `(i32.gt_u (i32.add (local.get $j) ${c(together)}) (local.get $count))`) : []),
     ...blocks(1, `(i32.ge_u (local.get $j) (local.get $count))`),
   ];
 }
@@ -200,9 +214,11 @@ function positionPass(label: string, rows: "$k" | "$v", block: (n: number) => st
  * one at a time with the same operations, each divided by the sum by one multiplication with its
  * reciprocal), the rest set to 0; then every token's heads' weighted values into their place at
  * `out + t · ts`, in one pass over the values. Both passes read the cache row after row,
- * {@linkcode BLOCK_POSITIONS} rows at a time, each block for every head and every token. A
- * token's result is the same, bit for bit, in a block as alone (`nq` 1): its scores and softmax
- * the same operations, its weighted values added in the same order, with zeros after.
+ * {@linkcode BLOCK_POSITIONS} rows at a time, each block for every head and every token, or one
+ * row at a time for a token alone with at most {@linkcode ROW_GROUP} query heads a key head. A
+ * token's result is the same, bit for bit, in a block as alone (`nq` 1) and either way: its
+ * scores and softmax the same operations, its weighted values added in the same order, with zeros
+ * after.
  *
  * @returns WAT
  *
@@ -273,45 +289,82 @@ export function attnHeads(): string {
     `  (local.set $p (i32.add (local.get $p) ${c(4)}))`,
     `  (br $zps)))`,
   ];
+  const params = `(param $q i32) (param $k i32) (param $v i32) (param $stride i32) (param $heads i32) ` +
+    `(param $group i32) (param $dim i32) (param $count i32) (param $nq i32) (param $ts i32) (param $scale f32) ` +
+    `(param $slopes i32) (param $scores i32) (param $out i32)`;
+  const names = [
+    "q",
+    "k",
+    "v",
+    "stride",
+    "heads",
+    "group",
+    "dim",
+    "count",
+    "nq",
+    "ts",
+    "scale",
+    "slopes",
+    "scores",
+    "out",
+  ];
+  const call = (name: string) => `(call $${name} ${names.map((n) => `(local.get $${n})`).join(" ")})`;
+  // Each pass a function of its own, with the parameters of attn_heads: V8 allocates the
+  // registers of each alone.
+  const pass = (name: string, body: readonly string[]): string =>
+    lines(
+      0,
+      `(func $${name} ${params}`,
+      lines(
+        2,
+        `(local $h i32) (local $gi i32) (local $hb i32) (local $sb i32) (local $kvo i32) (local $qh i32) (local $oh i32)`,
+        `(local $sh i32) (local $row i32) (local $p i32) (local $end i32) (local $j i32) (local $i i32)`,
+        `(local $t i32) (local $qx i32) (local $ox i32) (local $sx i32) (local $cnt i32) (local $tsb i32)`,
+        `(local $qa v128) (local $qb v128) (local $o v128)`,
+        ts.map((t) =>
+          `(local $kb${t} i32) (local $vb${t} i32) (local $a${t} v128) (local $b${t} v128) (local $w${t} v128)`
+        )
+          .join(" "),
+        `(local $max f32) (local $sum f32) (local $slope f32) (local $mv v128) (local $sv v128) ${EXP_LOCALS}`,
+        `(local.set $hb (i32.shl (local.get $dim) ${c(2)}))`,
+        `(local.set $sb (i32.shl (local.get $count) ${c(2)}))`,
+        `(local.set $tsb (i32.mul (local.get $heads) (local.get $sb)))`,
+        ...body,
+      ),
+      `)`,
+    );
+  const values = (together: number): string[] => [
+    `;; every token's heads' output from 0, then the values read row after row`,
+    `(local.set $t ${c(0)})`,
+    `(block $zt (loop $zn`,
+    `  (br_if $zt (i32.ge_u (local.get $t) (local.get $nq)))`,
+    `  (local.set $p (i32.add (local.get $out) (i32.mul (local.get $t) (local.get $ts))))`,
+    `  (local.set $end (i32.add (local.get $p) (i32.mul (local.get $heads) (local.get $hb))))`,
+    `  (block $zd (loop $zs`,
+    `    (br_if $zd (i32.ge_u (local.get $p) (local.get $end)))`,
+    `    (v128.store (local.get $p) (v128.const i64x2 0 0))`,
+    `    (local.set $p (i32.add (local.get $p) ${c(16)}))`,
+    `    (br $zs)))`,
+    `  (local.set $t (i32.add (local.get $t) ${c(1)}))`,
+    `  (br $zn)))`,
+    ...positionPass("v", "$v", valueBlock, together),
+  ];
   return lines(
     0,
+    pass("attn_scores", positionPass("k", "$k", scoreBlock, BLOCK_POSITIONS)),
+    pass("attn_scores_rows", positionPass("k", "$k", scoreBlock, 1)),
+    pass("attn_softmax", eachHead("x", eachQuery("xq", softmax))),
+    pass("attn_values", values(BLOCK_POSITIONS)),
+    pass("attn_values_rows", values(1)),
     `;; attention of one token's query heads over count cached positions: every head's scores, ALiBi and softmax`,
     `;; per head, every head's weighted values`,
-    `(func (export "attn_heads") (param $q i32) (param $k i32) (param $v i32) (param $stride i32) (param $heads i32) ` +
-      `(param $group i32) (param $dim i32) (param $count i32) (param $nq i32) (param $ts i32) (param $scale f32) ` +
-      `(param $slopes i32) (param $scores i32) (param $out i32)`,
-    lines(
-      2,
-      `(local $h i32) (local $gi i32) (local $hb i32) (local $sb i32) (local $kvo i32) (local $qh i32) (local $oh i32)`,
-      `(local $sh i32) (local $row i32) (local $p i32) (local $end i32) (local $j i32) (local $i i32)`,
-      `(local $t i32) (local $qx i32) (local $ox i32) (local $sx i32) (local $cnt i32) (local $tsb i32)`,
-      `(local $qa v128) (local $qb v128) (local $o v128)`,
-      ts.map((t) =>
-        `(local $kb${t} i32) (local $vb${t} i32) (local $a${t} v128) (local $b${t} v128) (local $w${t} v128)`
-      )
-        .join(" "),
-      `(local $max f32) (local $sum f32) (local $slope f32) (local $mv v128) (local $sv v128) ${EXP_LOCALS}`,
-      `(local.set $hb (i32.shl (local.get $dim) ${c(2)}))`,
-      `(local.set $sb (i32.shl (local.get $count) ${c(2)}))`,
-      `(local.set $tsb (i32.mul (local.get $heads) (local.get $sb)))`,
-      `;; every head's scores, the keys read row after row`,
-      ...positionPass("k", "$k", scoreBlock),
-      ...eachHead("x", eachQuery("xq", softmax)),
-      `;; every token's heads' output from 0, then the values read row after row`,
-      `(local.set $t ${c(0)})`,
-      `(block $zt (loop $zn`,
-      `  (br_if $zt (i32.ge_u (local.get $t) (local.get $nq)))`,
-      `  (local.set $p (i32.add (local.get $out) (i32.mul (local.get $t) (local.get $ts))))`,
-      `  (local.set $end (i32.add (local.get $p) (i32.mul (local.get $heads) (local.get $hb))))`,
-      `  (block $zd (loop $zs`,
-      `    (br_if $zd (i32.ge_u (local.get $p) (local.get $end)))`,
-      `    (v128.store (local.get $p) (v128.const i64x2 0 0))`,
-      `    (local.set $p (i32.add (local.get $p) ${c(16)}))`,
-      `    (br $zs)))`,
-      `  (local.set $t (i32.add (local.get $t) ${c(1)}))`,
-      `  (br $zn)))`,
-      ...positionPass("v", "$v", valueBlock),
-    ),
+    `(func (export "attn_heads") ${params}`,
+    `  (local $rows i32)`,
+    `  ;; a token alone, few query heads a key head: the cache one row at a time`,
+    `  (local.set $rows (i32.and (i32.eq (local.get $nq) ${c(1)}) (i32.le_u (local.get $group) ${c(ROW_GROUP)})))`,
+    `  (if (local.get $rows) (then ${call("attn_scores_rows")}) (else ${call("attn_scores")}))`,
+    `  ${call("attn_softmax")}`,
+    `  (if (local.get $rows) (then ${call("attn_values_rows")}) (else ${call("attn_values")}))`,
     `)`,
   );
 }
