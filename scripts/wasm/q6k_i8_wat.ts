@@ -28,7 +28,7 @@
  */
 
 import { c, i8x16, weightsMemory, xqLoad } from "./wat.ts";
-import { Q6K_BYTES, transposed, UNPACKED_Q6K_BYTES, weightsLoad } from "./quant_wat.ts";
+import { lane, Q6K_BYTES, transposed, UNPACKED_Q6K_BYTES, weightsLoad } from "./quant_wat.ts";
 
 const get = (v: string): string => `(local.get ${v})`;
 
@@ -73,9 +73,7 @@ export function q6kRelaxedBody(source: "packed" | "unpacked"): string[] {
     unpacked
       ? `(v128.load offset=${at + 256 + 16 * g} (local.get $p))`
       : `(f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s ` +
-        `(v128.load8x8_s${weightsMemory()} offset=${at + 256 + 4 * g} (local.get $p)))) (f32x4.splat ${
-          get(`$d${r}`)
-        }))`;
+        `(v128.load8x8_s${weightsMemory()} offset=${at + 256 + 4 * g} (local.get $p)))) ${lane("$hv", r)})`;
   return [0, 1, 2, 3].flatMap((g) => [
     // The quad's activations (run 4g + k in $I<k>) arranged as its levels are: $X<c>, lane k.
     ...[0, 1, 2, 3].map((k) => `(local.set $I${k} ${xqLoad(16 * (4 * g + k))})`),

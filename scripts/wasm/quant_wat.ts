@@ -107,7 +107,6 @@ function half(name: string, at: number): string[] {
  * normal and subnormal halves), the sign OR-ed in.
  */
 function halves(name: string, at: number, bytes: number): string[] {
-  const i32 = (v: number) => `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
   // Row r's half in the low 16 bits of 32-bit lane r (16-bit lane 2r), the rest 0.
   const loaded = [0, 1, 2, 3].reduce(
     (v, r) => `(v128.load16_lane${weightsMemory()} offset=${at + r * bytes} ${2 * r} (local.get $p) ${v})`,
@@ -116,8 +115,10 @@ function halves(name: string, at: number, bytes: number): string[] {
   const h = "(local.get $hv)";
   return [
     `(local.set $hv ${loaded})`,
-    `(local.set $hv (f32x4.mul (v128.or (i32x4.shl (v128.and ${h} ${i32(0x7fff)}) ${c(13)}) ` +
-    `(i32x4.shl (v128.and ${h} ${i32(0x8000)}) ${c(16)})) (f32x4.splat (f32.const 0x1p+112))))`,
+    // (h & 0x7fff) << 13 and (h & 0x8000) << 16 by shifts alone (each lane's upper 16 bits are 0):
+    // masks would be constants held in registers across the kernel's loop.
+    `(local.set $hv (f32x4.mul (v128.or (i32x4.shr_u (i32x4.shl ${h} ${c(17)}) ${c(4)}) ` +
+    `(i32x4.shl (i32x4.shr_u ${h} ${c(15)}) ${c(31)})) (f32x4.splat (f32.const 0x1p+112))))`,
     ...[0, 1, 2, 3].map((r) => `(local.set ${name}${r} (f32x4.extract_lane ${r} ${h}))`),
   ];
 }
@@ -150,8 +151,20 @@ function q5High(at: number, part: 0 | 1): string {
   return and(`(i8x16.eq ${and(spread, bits)} ${bits})`, i8x16(16));
 }
 
-/** Lane k of the f32x4 local `v` in every lane. */
-function lane(v: string, k: number): string {
+/**
+ * Lane k of the f32x4 local `v` in every lane (a shuffle).
+ *
+ * @param v the local
+ * @param k the lane
+ * @returns the expression
+ *
+ * @example
+ * ```ts
+ * import { lane } from "./quant_wat.ts";
+ * if (!lane("$hv", 1).startsWith("(i8x16.shuffle 4 5 6 7 4 5 6 7")) throw new Error();
+ * ```
+ */
+export function lane(v: string, k: number): string {
   const idx = Array.from({ length: 16 }, (_, i) => 4 * k + (i & 3)).join(" ");
   return `(i8x16.shuffle ${idx} (local.get ${v}) (local.get ${v}))`;
 }
