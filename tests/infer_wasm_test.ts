@@ -286,8 +286,9 @@ Deno.test("wasm kernels: attn_heads equals scores, ALiBi, softmax and weighted v
   const k = instantiateKernels(await kernelsModule(), mem.memory);
   // Head sizes of 2, 9 and 16 vectors (the scores take two at a time, then one); 1, 5, 8 and 11
   // positions; query heads sharing a key head in twos, threes or not at all. A token alone reads
-  // the cache one row at a time where a key head serves at most two query heads (4/4, 4/2), and 4
-  // rows at a time, then one at a time, where it serves more (3/1).
+  // the cache one row at a time where a key head serves at most two query heads (4/4, 4/2; every
+  // call here takes whole rows, as one thread does), and 4 rows at a time, then one at a time,
+  // where it serves more (3/1).
   const shapes = [[4, 2], [3, 1], [4, 4]].flatMap(([heads, kvHeads]) =>
     [8, 36, 64].flatMap((dim) => [1, 5, 8, 11].map((count) => ({ heads, kvHeads, dim, count })))
   );

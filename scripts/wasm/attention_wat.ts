@@ -9,15 +9,18 @@
  * was last read a whole step ago, so it comes from memory, and a pass per head (a slice of `dim ·
  * 4` bytes from every row, `stride` apart) defeats the prefetchers. A prompt's tokens go a few at
  * a time (`nq`), each block of {@linkcode BLOCK_POSITIONS} rows read once for them all: token
- * after token, the whole cache so far streamed past the core for each. A token alone whose key
- * heads serve at most {@linkcode ROW_GROUP} query heads each reads one row at a time, start to
- * end, the one stream a prefetcher follows best: a block's rows read side by side, a slice of
- * each in turn, came from memory at about half the speed of one row after another. Measured here
- * on the bench's model (16 heads of 64, 424 positions, 8 layers, the cache evicted between
- * steps): 3.1 ms a token read head by head, 2.0–2.4 ms four rows at a time, 1.4–1.5 ms one row at
- * a time, against 0.8–1.0 ms to only read the cache in one loop. With more query heads to a key
- * head each row is read several times from the nearest cache, and the block's fewer loads of the
- * queries win (0.88× one row at a time for 4 or 7 query heads a key head).
+ * after token, the whole cache so far streamed past the core for each. A token alone that takes
+ * whole rows (every key head: one thread) whose key heads serve at most {@linkcode ROW_GROUP}
+ * query heads each reads one row at a time, start to end, the one stream a prefetcher follows
+ * best: a block's rows read side by side, a slice of each in turn, came from memory at about half
+ * the speed of one row after another. Measured here on the bench's model (16 heads of 64, 424
+ * positions, 8 layers, the cache evicted between steps): 3.1 ms a token read head by head,
+ * 2.0–2.4 ms four rows at a time, 1.4–1.5 ms one row at a time, against 0.8–1.0 ms to only read
+ * the cache in one loop. The blocks win otherwise: with more query heads to a key head each row
+ * is read several times from the nearest cache and the block's fewer loads of the queries count
+ * (one row at a time 0.88× for 4 or 7 query heads a key head); and where threads split the heads,
+ * each reading part of every row, the part of one row after another read slower than the parts of
+ * 4 rows side by side (0.58–0.73× for half rows of 2, 4 and 8 KiB).
  *
  * @module
  */
@@ -215,10 +218,10 @@ function positionPass(label: string, rows: "$k" | "$v", block: (n: number) => st
  * reciprocal), the rest set to 0; then every token's heads' weighted values into their place at
  * `out + t · ts`, in one pass over the values. Both passes read the cache row after row,
  * {@linkcode BLOCK_POSITIONS} rows at a time, each block for every head and every token, or one
- * row at a time for a token alone with at most {@linkcode ROW_GROUP} query heads a key head. A
- * token's result is the same, bit for bit, in a block as alone (`nq` 1) and either way: its
- * scores and softmax the same operations, its weighted values added in the same order, with zeros
- * after.
+ * row at a time for a token alone over whole rows with at most {@linkcode ROW_GROUP} query heads
+ * a key head. A token's result is the same, bit for bit, in a block as alone (`nq` 1) and either
+ * way: its scores and softmax the same operations, its weighted values added in the same order,
+ * with zeros after.
  *
  * @returns WAT
  *
@@ -360,8 +363,12 @@ export function attnHeads(): string {
     `;; per head, every head's weighted values`,
     `(func (export "attn_heads") ${params}`,
     `  (local $rows i32)`,
-    `  ;; a token alone, few query heads a key head: the cache one row at a time`,
-    `  (local.set $rows (i32.and (i32.eq (local.get $nq) ${c(1)}) (i32.le_u (local.get $group) ${c(ROW_GROUP)})))`,
+    `  ;; a token alone, few query heads a key head, every key head of the rows: the cache one row at a time`,
+    `  (local.set $rows (i32.and (i32.and (i32.eq (local.get $nq) ${c(1)}) (i32.le_u (local.get $group) ${
+      c(ROW_GROUP)
+    })) ` +
+      `(i32.eq (i32.mul (i32.div_u (local.get $heads) (local.get $group)) (local.get $dim)) ` +
+      `(i32.shr_u (local.get $stride) ${c(2)}))))`,
     `  (if (local.get $rows) (then ${call("attn_scores_rows")}) (else ${call("attn_scores")}))`,
     `  ${call("attn_softmax")}`,
     `  (if (local.get $rows) (then ${call("attn_values_rows")}) (else ${call("attn_values")}))`,
