@@ -68,9 +68,9 @@ export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise
     : "no GPU";
   if (options.extractive) return { engine: "cpu", reason: `${noGpu}; --extractive needs the cpu or webgpu engine` };
   if (options.weights === "f32") {
-    // bench/infer_bench.ts --prompt 400 --decode 50 on a 2-core machine (2026-12-03): a record takes
-    // 1.7 s on the cpu engine at 2 threads and 1.9 s on llama.cpp (3.1 and 2.7 s at 1), and
-    // llama.cpp would first need a GGUF copy of the f32 weights.
+    // bench/infer_bench.ts --prompt 400 --decode 50 on a 2-core machine (2026-12-03, two runs): a
+    // record takes 1.7 s on the cpu engine at 2 threads and 1.8-2.0 s on llama.cpp (3.0 and
+    // 2.5-2.7 s at 1), and llama.cpp would first need a GGUF copy of the f32 weights.
     return {
       engine: "cpu",
       reason: `${noGpu}; with f32 weights the cpu engine computes a record as fast as llama.cpp on a CPU, ` +
