@@ -295,25 +295,10 @@ export function attnHeads(): string {
   const params = `(param $q i32) (param $k i32) (param $v i32) (param $stride i32) (param $heads i32) ` +
     `(param $group i32) (param $dim i32) (param $count i32) (param $nq i32) (param $ts i32) (param $scale f32) ` +
     `(param $slopes i32) (param $scores i32) (param $out i32)`;
-  const names = [
-    "q",
-    "k",
-    "v",
-    "stride",
-    "heads",
-    "group",
-    "dim",
-    "count",
-    "nq",
-    "ts",
-    "scale",
-    "slopes",
-    "scores",
-    "out",
-  ];
+  const names = "q k v stride heads group dim count nq ts scale slopes scores out".split(" ");
   const call = (name: string) => `(call $${name} ${names.map((n) => `(local.get $${n})`).join(" ")})`;
-  // Each pass a function of its own, with the parameters of attn_heads: V8 allocates the
-  // registers of each alone.
+  // Each pass a function of its own with the parameters of attn_heads, which picks the scores'
+  // and the values' pass by how it reads the cache.
   const pass = (name: string, body: readonly string[]): string =>
     lines(
       0,
@@ -352,6 +337,10 @@ export function attnHeads(): string {
     `  (br $zn)))`,
     ...positionPass("v", "$v", valueBlock, together),
   ];
+  const alone = `(i32.eq (local.get $nq) ${c(1)})`;
+  const few = `(i32.le_u (local.get $group) ${c(ROW_GROUP)})`;
+  const whole = `(i32.eq (i32.mul (i32.div_u (local.get $heads) (local.get $group)) (local.get $dim)) ` +
+    `(i32.shr_u (local.get $stride) ${c(2)}))`;
   return lines(
     0,
     pass("attn_scores", positionPass("k", "$k", scoreBlock, BLOCK_POSITIONS)),
@@ -364,11 +353,7 @@ export function attnHeads(): string {
     `(func (export "attn_heads") ${params}`,
     `  (local $rows i32)`,
     `  ;; a token alone, few query heads a key head, every key head of the rows: the cache one row at a time`,
-    `  (local.set $rows (i32.and (i32.and (i32.eq (local.get $nq) ${c(1)}) (i32.le_u (local.get $group) ${
-      c(ROW_GROUP)
-    })) ` +
-      `(i32.eq (i32.mul (i32.div_u (local.get $heads) (local.get $group)) (local.get $dim)) ` +
-      `(i32.shr_u (local.get $stride) ${c(2)}))))`,
+    `  (local.set $rows (i32.and (i32.and ${alone} ${few}) ${whole}))`,
     `  (if (local.get $rows) (then ${call("attn_scores_rows")}) (else ${call("attn_scores")}))`,
     `  ${call("attn_softmax")}`,
     `  (if (local.get $rows) (then ${call("attn_values_rows")}) (else ${call("attn_values")}))`,
