@@ -442,13 +442,12 @@ function dq12(format: Format16): string {
  * @param end the row past the group's last (an i32 expression)
  */
 function widenedGroupTile(end: string): string[] {
+  const rowBytes = `(i32.shl (local.get $in) ${c(2)})`;
+  const start = `(i32.sub (local.get $scratch) (i32.mul (local.get $o) ${rowBytes}))`;
   return [
     `;; the f32 tile reads group o at scratch: its matrix "starts" o rows before`,
-    `(call ${weightsSplit() ? "$mm_scratch" : "$mm_f32"} (i32.sub (local.get $scratch) (i32.mul (local.get $o) ` +
-    `(i32.shl (local.get $in) ${
-      c(2)
-    }))) (local.get $x) (local.get $y) (local.get $in) (local.get $out) (local.get $o) ` +
-    `${end} (local.get $n))`,
+    `(call ${weightsSplit() ? "$mm_scratch" : "$mm_f32"} ${start} (local.get $x) (local.get $y) (local.get $in) ` +
+    `(local.get $out) (local.get $o) ${end} (local.get $n))`,
   ];
 }
 
