@@ -1,7 +1,8 @@
 /**
  * The engines `infer_bench.ts` times, one entry each in {@linkcode ENGINES}: llama.cpp (the
- * baseline), `cpu` (the WebAssembly SIMD path), `cpu i8` (the same with 8-bit activations on
- * quantized weights), the `cpu oracle` (plain TypeScript), `webgpu`, and
+ * baseline), `cpu` (the WebAssembly SIMD path; on quantized weights with f32 activations, as
+ * `--activations f32` runs it), `cpu i8` (the same with 8-bit activations on quantized weights: the
+ * CLI's default on the cpu engine), the `cpu oracle` (plain TypeScript), `webgpu`, and
  * `webgpu` with 8-bit activations. An entry opens its engine on
  * one weight format and gives one contender per thread count it runs at (an engine with a
  * `threads` option: one per count asked; one without: a single one), each loaded once and timed

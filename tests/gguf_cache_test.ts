@@ -154,6 +154,10 @@ Deno.test("auto: webgpu on a real GPU; without one llama.cpp when it loads, else
   equal(none.engine, "cpu");
   ok(none.reason.includes("no prebuilt binary"), none.reason);
   equal((await chooseAutoEngine({ gpu: gpu("software"), llamaCpp: loads, extractive: true })).engine, "cpu");
+  // Quantized weights with f32 activations: llama.cpp would round them to 8 bits.
+  const act = await chooseAutoEngine({ gpu: gpu("none"), llamaCpp: loads, weights: "q4_k_m", f32Activations: true });
+  equal(act.engine, "cpu");
+  ok(act.reason.includes("--activations f32"), act.reason);
   // f32 weights: the cpu engine, as fast as llama.cpp on a CPU (bench/infer_bench.ts) with no GGUF copy; on a GPU, webgpu.
   const f32 = await chooseAutoEngine({ gpu: gpu("none"), llamaCpp: loads, weights: "f32" });
   equal(f32.engine, "cpu");

@@ -261,6 +261,8 @@ Deno.test({
     equal(cpu.code, 0, cpu.stderr);
     const settings = JSON.parse(await Deno.readTextFile(`${tmp.dir}/cpu.json.run.json`)).settings;
     equal(settings.quantize, "q4_k_m");
+    // Quantized weights meet 8-bit activations unless asked otherwise, as llama.cpp's do.
+    equal(settings.activations, "int8");
     // IEPile's --bits 4 is the same run: it continues the file (nothing left to do).
     const again = await infer("cpu.json", "--engine", "cpu", "--bits", "4");
     equal(again.code, 0, again.stderr);
@@ -268,20 +270,24 @@ Deno.test({
     const other = await infer("cpu.json", "--engine", "cpu", "--quantize", "q8_0");
     equal(other.code, 2);
     ok(other.stderr.includes("quantize: q4_k_m → q8_0"), other.stderr);
-    if (HAVE_GPU) {
-      const gpu = await infer("gpu.json", "--engine", "webgpu", "--bits", "4");
-      equal(gpu.code, 0, gpu.stderr);
-      equal(await Deno.readTextFile(`${tmp.dir}/gpu.json`), await Deno.readTextFile(`${tmp.dir}/cpu.json`));
-    }
-    // An f16 KV cache: a setting of the run; the engines round their caches alike.
-    const half = await infer("half.json", "--engine", "cpu", "--bits", "4", "--kv-cache", "f16");
+    // With f32 activations (the WebGPU engine has no 8-bit products for the k-quants) the engines
+    // give the same answers; and an f16 KV cache is a setting of the run, rounded alike by both.
+    const f32 = ["--bits", "4", "--activations", "f32"];
+    const half = await infer("half.json", "--engine", "cpu", ...f32, "--kv-cache", "f16");
     equal(half.code, 0, half.stderr);
-    equal(JSON.parse(await Deno.readTextFile(`${tmp.dir}/half.json.run.json`)).settings["kv-cache"], "f16");
+    const halfSettings = JSON.parse(await Deno.readTextFile(`${tmp.dir}/half.json.run.json`)).settings;
+    equal(halfSettings["kv-cache"], "f16");
+    equal(halfSettings.activations, null);
     if (HAVE_GPU) {
-      const gpu = await infer("half_gpu.json", "--engine", "webgpu", "--bits", "4", "--kv-cache", "f16");
+      const gpu = await infer("half_gpu.json", "--engine", "webgpu", ...f32, "--kv-cache", "f16");
       equal(gpu.code, 0, gpu.stderr);
       equal(await Deno.readTextFile(`${tmp.dir}/half_gpu.json`), await Deno.readTextFile(`${tmp.dir}/half.json`));
     }
+    // A file of f32 activations (as every run of quantized weights made before 8-bit ones were
+    // the default) continues only with them, and the refusal says how.
+    const int8Now = await infer("half.json", "--engine", "cpu", "--bits", "4", "--kv-cache", "f16");
+    equal(int8Now.code, 2);
+    ok(int8Now.stderr.includes("activations: unset → int8) (--activations f32 gives the former)"), int8Now.stderr);
     const badKv = await infer("x.json", "--engine", "cpu", "--kv-cache", "q8");
     equal(badKv.code, 2);
     // 8-bit activations: a setting of the run (other answers), continued only with the same.
@@ -298,12 +304,16 @@ Deno.test({
     );
     equal(i8.code, 0, i8.stderr);
     equal(JSON.parse(await Deno.readTextFile(`${tmp.dir}/i8.json.run.json`)).settings.activations, "int8");
-    const f32Again = await infer("i8.json", "--engine", "cpu", "--quantize", "q8_0");
+    const f32Again = await infer("i8.json", "--engine", "cpu", "--quantize", "q8_0", "--activations", "f32");
     equal(f32Again.code, 2);
     ok(f32Again.stderr.includes("activations: int8 → unset"), f32Again.stderr);
     const badAct = await infer("x.json", "--engine", "cpu", "--activations", "int4");
     equal(badAct.code, 2);
-    ok(badAct.stderr.includes("--activations is f32 or int8"), badAct.stderr);
+    ok(badAct.stderr.includes("--activations is int8 or f32"), badAct.stderr);
+    // llama.cpp cannot keep a quantized model's activations in f32: refused before anything loads.
+    const llamaF32 = await infer("x.json", "--engine", "llamacpp", "--bits", "4", "--activations", "f32");
+    equal(llamaF32.code, 2);
+    ok(llamaF32.stderr.includes("--activations f32 needs --engine cpu or webgpu"), llamaF32.stderr);
     const badThreads = await infer("x.json", "--engine", "cpu", "--threads", "0");
     equal(badThreads.code, 2);
     ok(badThreads.stderr.includes("--threads is a whole number"), badThreads.stderr);
@@ -379,19 +389,27 @@ Deno.test({
       ok(/F1/.test(ev.stdout), ev.stdout);
       return await Deno.readTextFile(`${tmp.dir}/${out}`);
     };
+    // The cpu engine's default, 8-bit activations, runs and is recorded; with f32 activations (the
+    // WebGPU engine's default: it has no 8-bit products for the k-quants) the engines agree.
+    const activations = async (out: string) =>
+      JSON.parse(await Deno.readTextFile(`${tmp.dir}/${out}.run.json`)).settings.activations;
     await t.step("infer --model FILE.Q4_K_M.gguf: cpu, webgpu and llama.cpp", async () => {
-      const cpu = await run("gguf_cpu.json", "--model", gguf, "--engine", "cpu");
+      await run("gguf_cpu_i8.json", "--model", gguf, "--engine", "cpu");
+      equal(await activations("gguf_cpu_i8.json"), "int8");
+      const cpu = await run("gguf_cpu.json", "--model", gguf, "--engine", "cpu", "--activations", "f32");
+      equal(await activations("gguf_cpu.json"), null);
       if (HAVE_GPU) equal(await run("gguf_gpu.json", "--model", gguf, "--engine", "webgpu"), cpu);
       await run("gguf_llamacpp.json", "--model", gguf, "--engine", "llamacpp");
     });
     await t.step("infer --model DIR --lora L --quantize q4_k_m: cpu and webgpu", async () => {
       const args = ["--model", dir, "--lora", `${tmp.dir}/lora`, "--quantize", "q4_k_m"];
-      const cpu = await run("hf_cpu.json", ...args, "--engine", "cpu");
+      const cpu = await run("hf_cpu.json", ...args, "--engine", "cpu", "--activations", "f32");
       if (HAVE_GPU) equal(await run("hf_gpu.json", ...args, "--engine", "webgpu"), cpu);
     });
     await t.step("a LoRA on the quantized GGUF is applied unmerged: cpu and webgpu agree", async () => {
       const args = ["--model", gguf, "--lora", `${tmp.dir}/lora`];
-      const cpu = await run("lora_cpu.json", ...args, "--engine", "cpu");
+      await run("lora_cpu_i8.json", ...args, "--engine", "cpu");
+      const cpu = await run("lora_cpu.json", ...args, "--engine", "cpu", "--activations", "f32");
       if (HAVE_GPU) equal(await run("lora_gpu.json", ...args, "--engine", "webgpu"), cpu);
       const q = await loadModel(gguf, { lora: `${tmp.dir}/lora` });
       equal(q.weights.layers[0].wq.dtype, "q4_k");

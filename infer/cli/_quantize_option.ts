@@ -87,29 +87,75 @@ export function kvCacheOption(value: string | boolean | undefined, command: stri
 
 /** The help lines of `--activations`. */
 export const ACTIVATIONS_HELP: string =
-  `  --activations A       f32 (default) or int8: quantized weights (q8_0, q4_0, q5_0, q4_k, q5_k, q6_k)
-                        meet activations rounded to 8 bits, multiplied in integers, as llama.cpp does
-                        (cpu: every block format, q8_0 decoded about twice as fast; webgpu: q8_0
-                        and q4_0)`;
+  `  --activations A       int8 or f32 (default: int8 on cpu, f32 on webgpu). int8: quantized weights
+                        (q8_0, q4_0, q5_0, q4_k, q5_k, q6_k) meet activations rounded to 8 bits,
+                        multiplied in integers, as llama.cpp always does (cpu: every block format,
+                        answers 2-3× faster; webgpu: q8_0 and q4_0). Other weights: no effect`;
 
 /**
  * The activations `--activations` asks for.
  *
  * @param value the option's value
  * @param command the command (for messages)
- * @returns `int8`, or `undefined` for f32 (the default)
+ * @returns `int8` or `f32`, or `undefined` when not given (the engine's default, see
+ *   {@linkcode int8DotOf})
  * @throws {UsageError} for another value
  *
  * @example
  * ```ts
  * import { activationsOption } from "./_quantize_option.ts";
- * if (activationsOption("int8", "infer") !== "int8" || activationsOption("f32", "infer") !== undefined) throw new Error();
+ * if (activationsOption("int8", "infer") !== "int8" || activationsOption("f32", "infer") !== "f32") throw new Error();
+ * if (activationsOption(undefined, "infer") !== undefined) throw new Error();
  * ```
  */
-export function activationsOption(value: string | boolean | undefined, command: string): "int8" | undefined {
-  if (value === undefined || value === "f32") return undefined;
-  if (value !== "int8") throw new UsageError(`${command}: --activations is f32 or int8; got "${value}"`);
+export function activationsOption(value: string | boolean | undefined, command: string): "int8" | "f32" | undefined {
+  if (value === undefined) return undefined;
+  if (value !== "int8" && value !== "f32") {
+    throw new UsageError(`${command}: --activations is int8 or f32; got "${value}"`);
+  }
   return value;
+}
+
+/**
+ * Whether quantized weights meet 8-bit activations (the engines' `int8Dot`): where
+ * `--activations int8` asks for them, and by default on the cpu engine, as llama.cpp does on a
+ * CPU (answers 2–3× faster than with f32 activations there: `bench/infer_bench.ts`'s decode of
+ * `q4_k_m` and `q8_0`, and `infer` on 12 records at once). The WebGPU engine keeps f32
+ * activations unless asked: its 8-bit products cover `q8_0` and `q4_0` only.
+ *
+ * @param activations what `--activations` asked for ({@linkcode activationsOption})
+ * @param engine the engine that runs (`cpu`, `webgpu`)
+ * @returns the engine's `int8Dot`
+ *
+ * @example
+ * ```ts
+ * import { int8DotOf } from "./_quantize_option.ts";
+ * if (!int8DotOf(undefined, "cpu") || int8DotOf("f32", "cpu") || int8DotOf(undefined, "webgpu")) throw new Error();
+ * if (!int8DotOf("int8", "webgpu")) throw new Error();
+ * ```
+ */
+export function int8DotOf(activations: "int8" | "f32" | undefined, engine: string): boolean {
+  return activations === "int8" || (activations === undefined && engine === "cpu");
+}
+
+/**
+ * The refusal of `--activations f32` with llama.cpp on quantized weights: llama.cpp always
+ * rounds their activations to 8 bits.
+ *
+ * @param command the command (for the message)
+ * @returns the error to throw
+ *
+ * @example
+ * ```ts
+ * import { f32Refused } from "./_quantize_option.ts";
+ * if (!f32Refused("infer").message.includes("--engine cpu")) throw new Error();
+ * ```
+ */
+export function f32Refused(command: string): UsageError {
+  return new UsageError(
+    `${command}: llama.cpp always rounds the activations of quantized weights to 8 bits; ` +
+      "--activations f32 needs --engine cpu or webgpu",
+  );
 }
 
 /** The help lines of `--threads` for the local engines. */

@@ -22,7 +22,7 @@ import { loadModelTokenizer } from "../model/model_tokenizer.ts";
 import { isGgufFile } from "../formats/gguf_read.ts";
 import { inspectModel, type ModelReport } from "../model/inspect.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
-import { chooseAutoEngine, llamaCppLoads } from "../predict/auto_engine.ts";
+import { type AutoEngineOptions, chooseAutoEngine, llamaCppLoads } from "../predict/auto_engine.ts";
 import { LLAMA_CPP_PACKAGE, llamaCppBindingCached } from "../predict/llamacpp_binding.ts";
 import { LocalPredictor } from "../predict/local.ts";
 import { OpenAiPredictor } from "../predict/openai.ts";
@@ -39,6 +39,8 @@ import { applyIepileFlags, IEPILE_SPEC, iepileArgs } from "../predict/_iepile_fl
 import {
   ACTIVATIONS_HELP,
   activationsOption,
+  f32Refused,
+  int8DotOf,
   KV_CACHE_HELP,
   kvCacheOption,
   QUANTIZE_HELP,
@@ -289,8 +291,9 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   const tokenizer = modelDir === undefined ? undefined : await loadModelTokenizer(modelDir);
   // The settings are built before the engine is chosen and again after: the files are read once.
   const filesOf = cachedFingerprints();
-  const settingsOf = (family: string | null) =>
+  const settingsOf = (family: string | null, chosen?: string) =>
     answerSettings({
+      chosen,
       filesOf,
       ...common,
       engine: String(v.engine ?? "auto"),
@@ -312,7 +315,11 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   if (!toStdout) {
     // The engine family is known here unless "auto" still has to choose it (checked again below).
     const family = engine === "auto" ? null : engineFamily(engine);
-    await checkRunSettings(output, await settingsOf(family), { force, ignore: family ? [] : ["engine"] });
+    // So is the cpu engine's default activations.
+    await checkRunSettings(output, await settingsOf(family), {
+      force,
+      ignore: family ? [] : ["engine", "activations"],
+    });
   }
   const contextSize = numberOption(v["context-size"], "context-size", "integer", 16);
   const batch = numberOption(v.batch, "batch", "integer", 1);
@@ -384,10 +391,19 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
     let report: Promise<ModelReport | undefined> | undefined;
     const inspect = () => report ??= inspectModel(modelDir).catch(() => undefined);
     if (engine === "auto") {
-      engine = await autoEngine(v.extractive === true, quantize ?? weightFormat(await inspect()), quiet, io);
+      engine = await autoEngine(
+        {
+          extractive: v.extractive === true,
+          f32Activations: activations === "f32" && quantize !== undefined,
+          weights: quantize ?? weightFormat(await inspect()),
+        },
+        quiet,
+        io,
+      );
     }
     if (engine === "llamacpp") {
       if (batch !== undefined) throw batchRefused(engine); // --engine auto chose it
+      if (activations === "f32" && quantize !== undefined) throw f32Refused("infer");
       if (!quiet && !await llamaCppBindingCached()) {
         io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);
       }
@@ -422,7 +438,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
         kvCache,
         engine: engine as "cpu" | "webgpu",
         threads,
-        int8Dot: activations === "int8",
+        int8Dot: int8DotOf(activations, engine),
         // A record holds at most its prompt (cut to --cutoff-len) and its answer: no session needs
         // more (as llama.cpp's context), and the WebGPU engine makes every cache that long.
         contextSize: contextSize ?? recordContext(await inspect(), recordTokens, engine as "cpu" | "webgpu"),
@@ -443,7 +459,7 @@ export async function runInfer(args: string[], io: CliIo): Promise<number> {
   }
   const runFile = toStdout ? undefined : await resumeRunFile(
     output,
-    await settingsOf(engineFamily(engine)),
+    await settingsOf(engineFamily(engine), engine),
     force,
     quiet,
     io,
@@ -525,14 +541,12 @@ async function ensureGguf(
 
 /** `--engine auto` for a local model: the engine chosen, told in one line. */
 async function autoEngine(
-  extractive: boolean,
-  weights: string | undefined,
+  needs: Pick<AutoEngineOptions, "extractive" | "f32Activations" | "weights">,
   quiet: boolean,
   io: { err(t: string): void },
 ): Promise<string> {
   const choice = await chooseAutoEngine({
-    extractive,
-    weights,
+    ...needs,
     llamaCpp: async () => {
       if (!quiet && !await llamaCppBindingCached()) {
         io.err(`fetching the llama.cpp binding (${LLAMA_CPP_PACKAGE}, first use only) …\n`);

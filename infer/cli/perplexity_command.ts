@@ -21,7 +21,14 @@ import { openEngine, probeGpu } from "../engine/create_engine.ts";
 import { LoadProgressLine } from "../model/load_progress.ts";
 import { perplexityOf, type SequenceScorer, sessionScorer } from "../predict/perplexity.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
-import { activationsOption, kvCacheOption, quantizeOption, threadsOption } from "./_quantize_option.ts";
+import {
+  activationsOption,
+  f32Refused,
+  int8DotOf,
+  kvCacheOption,
+  quantizeOption,
+  threadsOption,
+} from "./_quantize_option.ts";
 
 /** Help of `perplexity`. */
 export const PERPLEXITY_HELP: string = `iepile perplexity — how well a model predicts texts
@@ -42,8 +49,9 @@ it (the answer, then the end-of-answer token; prompt and answer cut to --cutoff-
   --kv-cache F           the KV cache's format: f32 (default) or f16, as llama.cpp keeps it
   --threads N            cpu: threads computing the weights' products (default: the cores
                          available); llamacpp: CPU threads (default: all cores)
-  --activations A        f32 (default) or int8: quantized weights meet activations rounded to 8
-                         bits, as llama.cpp does (cpu: every block format; webgpu: q8_0, q4_0)
+  --activations A        int8 or f32 (default: int8 on cpu, f32 on webgpu): with int8, quantized
+                         weights meet activations rounded to 8 bits, as llama.cpp always does
+                         (cpu: every block format; webgpu: q8_0, q4_0)
   --input FILE           texts or instruction records
   --template NAME        chat template of instruction records (e.g. llama2_zh, qwen)
   --engine E             auto (webgpu on a GPU, else cpu), cpu, webgpu, or llamacpp (the model
@@ -124,6 +132,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
   if (v.gguf !== undefined && quantize !== undefined) {
     throw new UsageError("perplexity: --quantize applies to --model; a --gguf file is run as it is");
   }
+  if (engine === "llamacpp" && activations === "f32" && quantize !== undefined) throw f32Refused("perplexity");
   const template = v.template as string | undefined;
   if (template !== undefined) getTemplate(template);
   const budget = {
@@ -150,7 +159,7 @@ export async function runPerplexity(args: string[], io: CliIo): Promise<number> 
       quantize,
       kvCache,
       threads,
-      int8Dot: activations === "int8",
+      activations,
       tokenizer,
       contextSize: longest,
       quiet,
@@ -259,7 +268,7 @@ async function openScorer(
     quantize?: QuantPreset;
     kvCache?: "f32" | "f16";
     threads?: number;
-    int8Dot?: boolean;
+    activations?: "int8" | "f32";
     tokenizer: PromptTokenizer;
     contextSize: number;
     quiet: boolean;
@@ -295,7 +304,7 @@ async function openScorer(
       quantize: o.quantize,
       kvCache: o.kvCache,
       threads: o.threads,
-      int8Dot: o.int8Dot,
+      int8Dot: int8DotOf(o.activations, kind),
       contextSize: o.contextSize,
       onProgress: (p) => progress.update(p),
     });

@@ -26,6 +26,11 @@ export interface AutoEngineOptions {
   /** The run keeps answers to spans of the input (`--extractive`), which llama.cpp cannot. */
   readonly extractive?: boolean;
   /**
+   * The run asks quantized weights to meet f32 activations (`--activations f32`), which
+   * llama.cpp cannot: it rounds them to 8 bits.
+   */
+  readonly f32Activations?: boolean;
+  /**
    * The format the weights run in, where known: `f32` makes the cpu engine the choice on a
    * CPU (see {@linkcode chooseAutoEngine}).
    */
@@ -41,8 +46,9 @@ export interface AutoEngineOptions {
 
 /**
  * Choose the engine for `--engine auto`: WebGPU on a real GPU; without one, the cpu engine for
- * `--extractive` and for f32 weights (as fast, and no GGUF copy), llama.cpp where it loads (it
- * prefills prompts faster: IEPile's records are mostly prompt), else the cpu engine.
+ * `--extractive`, for quantized weights with f32 activations and for f32 weights (as fast, and no
+ * GGUF copy), llama.cpp where it loads (it prefills prompts faster: IEPile's records are mostly
+ * prompt), else the cpu engine.
  *
  * @param options the run's needs and the probes
  * @returns the engine and the reason
@@ -57,6 +63,8 @@ export interface AutoEngineOptions {
  * if (c.engine !== "llamacpp") throw new Error(c.reason);
  * const f32 = await chooseAutoEngine({ gpu: () => Promise.resolve({ kind: "none" }), weights: "f32" });
  * if (f32.engine !== "cpu") throw new Error(f32.reason);
+ * const act = await chooseAutoEngine({ gpu: () => Promise.resolve({ kind: "none" }), f32Activations: true });
+ * if (act.engine !== "cpu") throw new Error(act.reason);
  * ```
  */
 export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise<AutoEngineChoice> {
@@ -67,6 +75,9 @@ export async function chooseAutoEngine(options: AutoEngineOptions = {}): Promise
     ? `no GPU (only the software adapter${adapter ? ` ${adapter}` : ""}, slower than the CPU engines)`
     : "no GPU";
   if (options.extractive) return { engine: "cpu", reason: `${noGpu}; --extractive needs the cpu or webgpu engine` };
+  if (options.f32Activations) {
+    return { engine: "cpu", reason: `${noGpu}; --activations f32 needs the cpu or webgpu engine` };
+  }
   if (options.weights === "f32") {
     // bench/infer_bench.ts --prompt 400 --decode 50 on a 2-core machine (2026-12-03, two runs): a
     // record takes 1.7 s on the cpu engine at 2 threads and 1.8-2.0 s on llama.cpp (3.0 and

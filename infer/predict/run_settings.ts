@@ -10,6 +10,7 @@
 import { AtomicTextWriter } from "../../io/atomic_write.ts";
 import { InputError, UsageError } from "../../io/errors.ts";
 import type { SamplingOptions } from "../decode/sampling.ts";
+import { isGgufFile } from "../formats/gguf_read.ts";
 
 /** Settings by name (the option that sets them); `null`: not used by this run. */
 export type RunSettings = Record<string, string | number | boolean | null>;
@@ -165,8 +166,10 @@ export async function checkRunSettings(
   const notes = differences.length === 0 ? moved : [];
   const mixed = recorded.mixed === true;
   if (!options.force && differences.length > 0) {
+    // Quantized weights met f32 activations by default before they met 8-bit ones.
+    const f32 = differences.includes("activations: unset → int8") ? " (--activations f32 gives the former)" : "";
     throw new UsageError(
-      `infer: ${output} holds answers made with other settings (${differences.join("; ")}); ` +
+      `infer: ${output} holds answers made with other settings (${differences.join("; ")})${f32}; ` +
         "continuing would mix them: use another --output, or --force-resume to continue anyway",
     );
   }
@@ -349,8 +352,13 @@ export interface RunChoices {
   quantize?: string;
   /** `--kv-cache` (cpu, webgpu). */
   kvCache?: "f32" | "f16";
-  /** `--activations int8`: quantized weights meet 8-bit activations (llama.cpp's always do). */
-  activations?: "int8";
+  /**
+   * `--activations`: quantized weights meet 8-bit activations (`int8`; llama.cpp's always do) or
+   * f32 ones; when not given, the engine's default ({@linkcode recordedActivations}).
+   */
+  activations?: "int8" | "f32";
+  /** The engine that runs (`cpu`, `webgpu`, `llamacpp`, `openai`), once `auto` has chosen it. */
+  chosen?: string;
   /** The GGUF file (llama.cpp). */
   gguf?: string;
   /** The template's name. */
@@ -413,6 +421,33 @@ export function cachedFingerprints(): (path: string) => Promise<string> {
 }
 
 /**
+ * The activations a run records: `int8` where quantized weights meet 8-bit activations because
+ * `--activations int8` asked for them, or by default on the cpu engine (its default for block
+ * weights: quantized as they load, or a GGUF model); else `null` (f32 activations, or weights
+ * they do not touch). Runs made before the cpu engine's default recorded `int8` only when asked:
+ * their quantized weights met f32 activations, which `--activations f32` continues. While `auto`
+ * has not chosen the engine the default is not known: `null`, and the check leaves it out.
+ *
+ * @param c the run's engine (as given and as chosen), activations, weights
+ * @returns `int8` or `null`
+ *
+ * @example
+ * ```ts
+ * import { recordedActivations } from "./run_settings.ts";
+ * const base = { engine: "cpu", family: "local", hasTokenizer: true, maxNewTokens: 9, cutoffLen: 9, truncate: "input", constrain: true, extractive: false };
+ * if (await recordedActivations({ ...base, quantize: "q4_k_m" }) !== "int8") throw new Error();
+ * if (await recordedActivations({ ...base, quantize: "q4_k_m", activations: "f32" }) !== null) throw new Error();
+ * if (await recordedActivations({ ...base, engine: "webgpu", quantize: "q4_k_m" }) !== null) throw new Error();
+ * if (await recordedActivations({ ...base }) !== null) throw new Error(); // f32, bf16 or f16 weights
+ * ```
+ */
+export async function recordedActivations(c: RunChoices): Promise<"int8" | null> {
+  if (c.activations !== undefined) return c.activations === "int8" ? "int8" : null;
+  if ((c.chosen ?? c.engine) !== "cpu") return null;
+  return c.quantize !== undefined || (c.model !== undefined && await isGgufFile(c.model)) ? "int8" : null;
+}
+
+/**
  * The settings that decide a run's answers, each under the option that sets it (`null` where
  * this run does not use it). Greedy decoding ignores top-p, top-k and the seed, so they are
  * recorded only when sampling.
@@ -449,7 +484,7 @@ export async function answerSettings(c: RunChoices): Promise<RunSettings> {
     quantize: openai || c.gguf !== undefined ? null : c.quantize ?? null,
     // Recorded only when not the default, so that earlier run files still match.
     "kv-cache": !openai && c.kvCache === "f16" ? "f16" : null,
-    activations: !openai && c.activations === "int8" ? "int8" : null,
+    activations: openai ? null : await recordedActivations(c),
     gguf: local || openai ? null : await real(c.gguf), // only llama.cpp runs it
     "gguf file": local || openai ? null : await files(c.gguf),
     template: c.template ?? null,
