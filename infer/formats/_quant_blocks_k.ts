@@ -82,12 +82,16 @@ function makeQkx2Quants(
   rdelta: number,
   nstep: number,
 ): [number, number] {
+  // The values, and their distances from the current minimum, held as doubles (the same numbers
+  // each grid would compute afresh); every sum below adds the same terms in the same order.
+  const xs = QKX2_X, xm = QKX2_XM, aux = QKX2_AUX;
   let min = x[xo];
   let max = x[xo];
   let sumW = 0;
   let sumX = 0;
   for (let i = 0; i < n; i++) {
     const v = x[xo + i];
+    xs[i] = v;
     if (v < min) min = v;
     if (v > max) max = v;
     sumW += w[i];
@@ -98,25 +102,28 @@ function makeQkx2Quants(
     L.fill(0, Lo, Lo + n);
     return [0, -min];
   }
+  for (let i = 0; i < n; i++) xm[i] = xs[i] - min;
   let iscale = nmax / (max - min);
   let scale = 1 / iscale;
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    const l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[xo + i] - min))));
+    const r = iscale * xm[i] + ROUNDER - ROUNDER; // nearestInt, clamped to 0..nmax
+    const l = r > nmax ? nmax : r < 0 ? 0 : r;
     L[Lo + i] = l;
-    const diff = scale * l + min - x[xo + i];
+    const diff = scale * l + min - xs[i];
     bestError += w[i] * diff * diff;
   }
-  const aux = new Uint8Array(n);
   for (let is = 0; is <= nstep; is++) {
     iscale = (rmin + rdelta * is + nmax) / (max - min);
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[xo + i] - min))));
+      const r = iscale * xm[i] + ROUNDER - ROUNDER;
+      const l = r > nmax ? nmax : r < 0 ? 0 : r;
       aux[i] = l;
-      sumL += w[i] * l;
-      sumL2 += w[i] * l * l;
-      sumXL += w[i] * l * x[xo + i];
+      const wl = w[i] * l;
+      sumL += wl;
+      sumL2 += wl * l;
+      sumXL += wl * xs[i];
     }
     const D = sumW * sumL2 - sumL * sumL;
     if (D <= 0) continue;
@@ -128,18 +135,31 @@ function makeQkx2Quants(
     }
     let err = 0;
     for (let i = 0; i < n; i++) {
-      const diff = thisScale * aux[i] + thisMin - x[xo + i];
+      const diff = thisScale * aux[i] + thisMin - xs[i];
       err += w[i] * diff * diff;
     }
     if (err < bestError) {
-      L.set(aux, Lo);
+      for (let i = 0; i < n; i++) L[Lo + i] = aux[i];
       bestError = err;
       scale = thisScale;
       min = thisMin;
+      // The next grids start from this minimum, as llama.cpp's search does.
+      for (let i = 0; i < n; i++) xm[i] = xs[i] - min;
     }
   }
   return [scale, -min];
 }
+
+/** Scratch of {@linkcode makeQkx2Quants} (sub-blocks of at most 32 values). */
+const QKX2_X = new Float64Array(32);
+const QKX2_XM = new Float64Array(32);
+const QKX2_AUX = new Float64Array(32);
+
+/**
+ * 1.5 · 2^52: added and subtracted, it rounds a double to the nearest integer, ties to even
+ * (`nearestInt`, written out in the loops above).
+ */
+const ROUNDER = 1.5 * 2 ** 52;
 
 /**
  * Quantize a q4_k/q5_k super-block's levels (`0..nmax`) into `L`, writing `d`, `dmin` and
