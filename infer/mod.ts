@@ -230,6 +230,7 @@ export {
   type PresetModel,
   type PresetTensor,
   QUANT_PRESETS,
+  QuantizePool,
   quantizeRow,
   quantizeTensor,
   type QuantPreset,

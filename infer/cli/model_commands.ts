@@ -11,7 +11,14 @@ import { checkOutputPath } from "../../io/atomic_write.ts";
 import { UsageError } from "../../io/errors.ts";
 import { writeGgufTo } from "../formats/gguf.ts";
 import { QUANT_PRESETS, type QuantPreset } from "../formats/quant_preset.ts";
-import { exportGguf, type ExportGgufOptions, type ExportGgufResult, planGgufExport } from "../model/gguf_export.ts";
+import {
+  exportGguf,
+  type ExportGgufOptions,
+  type ExportGgufResult,
+  isQuantizedPreset,
+  planGgufExport,
+} from "../model/gguf_export.ts";
+import { QuantizePool } from "../formats/quantize_pool.ts";
 import { GgufFile, isGgufFile } from "../formats/gguf_read.ts";
 import { tokenizerFilesFromGguf } from "../../templates/mod.ts";
 import { basename } from "node:path";
@@ -221,7 +228,8 @@ export async function runExportGguf(args: string[], io: CliIo): Promise<number> 
 
 /** `--out -`: the GGUF streamed to standard output, front to back (GGUF needs no seeking). */
 async function exportToStdout(model: LoadedModel, options: ExportGgufOptions): Promise<ExportGgufResult> {
-  const plan = await planGgufExport(model, options);
+  using pool = isQuantizedPreset(options.dtype) ? new QuantizePool() : undefined;
+  const plan = await planGgufExport(model, { ...options, pool });
   const bytes = await writeGgufTo(Deno.stdout, plan.metadata, plan.tensors);
   return {
     architecture: plan.architecture,

@@ -14,6 +14,8 @@
  *   formats in `_quant_blocks_legacy.ts` and `_quant_blocks_k.ts`).
  * - `quant_tensor.ts`: {@linkcode WeightTensor}, a weight matrix plain or quantized (rows of ggml
  *   blocks), and quantizing and reading one.
+ * - `quantize_pool.ts`: {@linkcode QuantizePool}, large matrices quantized in pieces of rows on
+ *   worker threads (`_quantize_worker.ts`), the bytes of one thread's.
  * - `int8_dot.ts`: `q8_0`, `q4_0`, `q5_0`, `q4_k`, `q5_k` and `q6_k` rows times activations rounded
  *   to 8 bits, in integers (the oracle of the WebGPU engine's `dot4I8Packed` path and of the `wasm`
  *   engine's 8-bit kernels).
@@ -82,6 +84,7 @@ export {
   weightRowReader,
   type WeightTensor,
 } from "./quant_tensor.ts";
+export { availableThreads, type QuantizedPiece, type QuantizePiece, QuantizePool } from "./quantize_pool.ts";
 export {
   GGML_TYPES,
   GGUF_ALIGNMENT,

@@ -12,6 +12,7 @@ import { writeAtomically } from "../../io/atomic_write.ts";
 import { InputError } from "../../io/errors.ts";
 import { ggufSize, type GgufTensor, type GgufValue, writeGguf } from "../formats/gguf.ts";
 import { isQuantized, quantizeRow } from "../formats/ggml_quant.ts";
+import { QuantizePool } from "../formats/quantize_pool.ts";
 import { bitsPerWeight, QUANT_PRESETS, type QuantPreset, tensorTypeFor } from "../formats/quant_preset.ts";
 import type { LoadedModel } from "./load_model.ts";
 import {
@@ -38,6 +39,11 @@ export interface ExportGgufOptions {
   readonly tokenizer?: { readonly json: unknown; readonly config?: unknown } | null;
   /** `general.name` (default: the folder's name). */
   readonly name?: string;
+  /**
+   * Workers that quantize large matrices as they are written (default: this thread does). The
+   * caller ends them once the file is written; {@linkcode exportGguf} makes its own.
+   */
+  readonly pool?: QuantizePool;
 }
 
 /** What {@linkcode exportGguf} wrote. */
@@ -105,7 +111,9 @@ export async function exportGguf(
   path: string,
   options: ExportGgufOptions = {},
 ): Promise<ExportGgufResult> {
-  const plan = await planGgufExport(model, options);
+  // A quantized export takes every core while it writes.
+  using own = options.pool === undefined && isQuantizedPreset(options.dtype) ? new QuantizePool() : undefined;
+  const plan = await planGgufExport(model, { ...options, pool: options.pool ?? own });
   const bytes = await writeAtomically(path, (tmp) => writeGguf(tmp, plan.metadata, plan.tensors));
   return {
     architecture: plan.architecture,
@@ -114,6 +122,22 @@ export async function exportGguf(
     tensors: plan.tensors.length,
     tokenizer: plan.tokenizer,
   };
+}
+
+/**
+ * Whether an export format is a quantization preset (not f32, f16 or bf16; the default is f16).
+ *
+ * @param dtype the format
+ * @returns true for `q8_0`, `q4_0`, `q6_k`, `q4_k_m`
+ *
+ * @example
+ * ```ts
+ * import { isQuantizedPreset } from "./gguf_export.ts";
+ * if (!isQuantizedPreset("q4_k_m") || isQuantizedPreset(undefined) || isQuantizedPreset("bf16")) throw new Error();
+ * ```
+ */
+export function isQuantizedPreset(dtype: QuantPreset | undefined): boolean {
+  return dtype !== undefined && dtype !== "f32" && dtype !== "f16" && dtype !== "bf16";
 }
 
 /**
@@ -185,6 +209,7 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
   const tensors: GgufTensor[] = [];
   const tied = spec.tiedEmbeddings && !g.outputRequired;
   // Each matrix is converted (and quantized) only when written: one tensor in memory at a time.
+  const pool = options.pool;
   const matrix = (name: string, w: WeightTensor, heads?: number) => {
     const type = tensorTypeFor(dtype, { name, shape: w.shape }, { layers: spec.layers, tiedEmbeddings: tied });
     const rows = () => {
@@ -197,7 +222,7 @@ export async function planGgufExport(model: LoadedModel, options: ExportGgufOpti
       shape: w.shape,
       dtype: type,
       data: isQuantized(type)
-        ? () => quantizeRow(type, tensorToF32(rows()))
+        ? (pool ? async () => (await pool.quantize(rows(), type)).data : () => quantizeRow(type, tensorToF32(rows())))
         : () => castTensor(rows(), type as "f32" | "f16" | "bf16").data,
     });
   };

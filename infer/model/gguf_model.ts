@@ -25,6 +25,7 @@ import {
 import { type ModelConfig, specFromConfig } from "./architectures.ts";
 import { type ModelSpec, ropeInvFreq } from "./model_spec.ts";
 import { assembleWeights, type LoadedModel, type LoadOptions, placeMatrix } from "./load_model.ts";
+import { QuantizePool } from "../formats/quantize_pool.ts";
 import { AdapterFolder, type LoraBase, type LoraDelta, mergeLora } from "./lora.ts";
 import { toF32 } from "../formats/dtype.ts";
 import type { WeightTensor } from "../formats/quant_tensor.ts";
@@ -265,6 +266,8 @@ export async function loadGgufModel<M = WeightTensor>(
     options.onProgress?.({ bytesRead, totalBytes, tensor });
   };
   const deltas = new Map<string, LoraDelta>();
+  // Quantizing as it loads takes every core (the workers end with this load).
+  using pool = options.quantize !== undefined ? new QuantizePool() : undefined;
   const global: Partial<Record<GlobalRole, M | Tensor>> = {};
   const perLayer: Partial<Record<LayerRole, M | Tensor>>[] = Array.from({ length: spec.layers }, () => ({}));
   for (const s of model.sources) {
@@ -288,7 +291,7 @@ export async function loadGgufModel<M = WeightTensor>(
       : LAYER_ROLES[s.role as LayerRole].kind;
     let value: M | Tensor;
     if (kind !== "matrix") value = castTensor(t as Tensor, "f32");
-    else value = await placeMatrix(t, canonical, options, spec);
+    else value = await placeMatrix(t, canonical, options, spec, pool);
     if (s.layer === undefined) global[s.role as GlobalRole] = value;
     else perLayer[s.layer][s.role as LayerRole] = value;
   }

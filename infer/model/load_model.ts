@@ -22,6 +22,7 @@ import { loadGgufModel } from "./gguf_model.ts";
 import type { LayerWeights, ModelSpec, ModelWeights } from "./model_spec.ts";
 import { castTensor, type Tensor } from "../formats/tensor.ts";
 import { isQuantTensor, quantizeTensor, type WeightTensor } from "../formats/quant_tensor.ts";
+import { QuantizePool } from "../formats/quantize_pool.ts";
 import { type QuantPreset, tensorTypeFor } from "../formats/quant_preset.ts";
 import { GGUF_ARCHITECTURES, layerTensorName } from "./architecture_table.ts";
 
@@ -153,7 +154,9 @@ export async function loadModel<M = WeightTensor>(dir: string, options: LoadOpti
     }
     return t;
   };
-  const matrix = (t: Tensor, name: string): Promise<M> => placeMatrix(t, name, options, spec);
+  // Quantizing as it loads takes every core (the workers end with this load).
+  using pool = options.quantize !== undefined ? new QuantizePool() : undefined;
+  const matrix = (t: Tensor, name: string): Promise<M> => placeMatrix(t, name, options, spec, pool);
   const vector = (t: Tensor): Tensor => castTensor(t, "f32");
   /** Move a separate update from a checkpoint name to canonical names (rows `from..to` of B). */
   const keep = (source: string, canonical: string, rows?: [number, number]) => {
@@ -260,6 +263,7 @@ export function assembleWeights<M>(
  * @param canonical its canonical name (`embed`, `layers.3.wv`)
  * @param options the load's format, preset and `place`
  * @param spec the model (its layer count and tied embeddings decide some presets' types)
+ * @param pool the workers that quantize large matrices (absent: this thread does)
  * @returns where `place` put it (the tensor itself without `place`)
  *
  * @example
@@ -276,12 +280,13 @@ export async function placeMatrix<M = WeightTensor>(
   canonical: string,
   options: LoadOptions<M>,
   spec: ModelSpec,
+  pool?: QuantizePool,
 ): Promise<M> {
   const place = options.place ?? ((w: WeightTensor) => w as unknown as M);
   if (isQuantTensor(t)) return await place(t, canonical); // run as stored, never quantized again
   if (options.quantize !== undefined) {
     const type = tensorTypeFor(options.quantize, { name: ggufName(canonical), shape: t.shape }, spec);
-    return await place(quantizeTensor(t, type), canonical);
+    return await place(pool ? await pool.quantize(t, type) : quantizeTensor(t, type), canonical);
   }
   return await place(options.dtype && options.dtype !== "auto" ? castTensor(t, options.dtype) : t, canonical);
 }

@@ -16,7 +16,8 @@ import { InputError } from "../../io/errors.ts";
 import { removeStaleTempFilesIn } from "../../io/temp_files.ts";
 import type { QuantPreset } from "../formats/quant_preset.ts";
 import { writeGguf } from "../formats/gguf.ts";
-import { GGUF_EXPORTER_VERSION, planGgufExport } from "../model/gguf_export.ts";
+import { GGUF_EXPORTER_VERSION, isQuantizedPreset, planGgufExport } from "../model/gguf_export.ts";
+import { QuantizePool } from "../formats/quantize_pool.ts";
 import { type LoadedModel, loadModel } from "../model/load_model.ts";
 import { userCacheBase } from "./_cache_dir.ts";
 
@@ -113,7 +114,9 @@ export async function cachedGguf(options: CachedGgufOptions): Promise<CachedGguf
   if (found?.isFile) return { path, reused: true, bytes: found.size };
 
   const loaded = await (options.load ?? ((m, l) => loadModel(m, { lora: l })))(options.model, options.lora);
-  const plan = await planGgufExport(loaded, { dtype });
+  // A quantized export takes every core while it writes.
+  using pool = isQuantizedPreset(dtype) ? new QuantizePool() : undefined;
+  const plan = await planGgufExport(loaded, { dtype, pool });
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (e) {
